@@ -1,0 +1,1 @@
+"""CPU backend: Cython + OpenMP kernels (``_gemm``, ``_im2col``, ``_conv``, ``_pool``)."""

@@ -1,0 +1,201 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""im2col / col2im in PyTorch's ``unfold`` / ``fold`` layout ``(N, C*KH*KW, OH*OW)``.
+
+Row ``k = (c*KH + kh)*KW + kw`` of the column matrix holds, for every output pixel
+``p = oh*OW + ow``, the input value ``x[c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]`` (zero outside
+the image). ``im2col_fill`` writes any run of one row into any of the layouts the kernels need
+(a plain row, NR-wide packed GEMM panels, a transposed panel), so the convolutions never build
+the full column matrix.
+"""
+from cython.parallel cimport prange
+from libc.string cimport memcpy, memset
+
+from convlab._cpu._gemm cimport real
+
+
+cdef ConvGeom make_geom(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t KH, Py_ssize_t KW,
+                        Py_ssize_t SH, Py_ssize_t SW, Py_ssize_t PH, Py_ssize_t PW,
+                        Py_ssize_t DH, Py_ssize_t DW) noexcept nogil:
+    cdef ConvGeom g
+    g.C = C
+    g.H = H
+    g.W = W
+    g.KH = KH
+    g.KW = KW
+    g.SH = SH
+    g.SW = SW
+    g.PH = PH
+    g.PW = PW
+    g.DH = DH
+    g.DW = DW
+    g.OH = (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1
+    g.OW = (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
+    return g
+
+
+cdef Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """Floor division for b > 0 (C division truncates toward zero)."""
+    cdef Py_ssize_t q = a // b
+    return q - 1 if (a % b != 0 and a < 0) else q
+
+
+# The valid-range helpers return one bound each (no output pointers): a variable assigned only
+# through a pointer inside a prange body would be shared between the threads.
+cdef Py_ssize_t taps_lo(const ConvGeom* g, Py_ssize_t oh) noexcept nogil:
+    """First kernel row that lands inside the image for output row ``oh``."""
+    cdef Py_ssize_t top = oh * g.SH - g.PH   # input row of kernel row 0
+    return -floor_div(top, g.DH) if top < 0 else 0
+
+
+cdef Py_ssize_t taps_hi(const ConvGeom* g, Py_ssize_t oh) noexcept nogil:
+    """One past the last kernel row inside the image for output row ``oh`` (may be <= lo)."""
+    cdef Py_ssize_t hi = floor_div(g.H - 1 - (oh * g.SH - g.PH), g.DH) + 1
+    return g.KH if hi > g.KH else hi
+
+
+cdef Py_ssize_t rows_lo(const ConvGeom* g, Py_ssize_t kh) noexcept nogil:
+    """First output row for which kernel row ``kh`` lands inside the image."""
+    cdef Py_ssize_t offset = kh * g.DH - g.PH   # input row of output row 0
+    return -floor_div(offset, g.SH) if offset < 0 else 0
+
+
+cdef Py_ssize_t rows_hi(const ConvGeom* g, Py_ssize_t kh) noexcept nogil:
+    """One past the last such output row (may be <= ``rows_lo``)."""
+    cdef Py_ssize_t hi = floor_div(g.H - 1 - (kh * g.DH - g.PH), g.SH) + 1
+    return g.OH if hi > g.OH else hi
+
+
+cdef inline Py_ssize_t _clamp(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+cdef inline void _zero(real* dst, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
+    cdef Py_ssize_t t
+    if step == 1:
+        memset(dst, 0, n * sizeof(real))
+    else:
+        for t in range(n):
+            dst[t * step] = 0
+
+
+cdef inline void _copy(real* dst, const real* src, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
+    cdef Py_ssize_t t
+    if step == 1:
+        memcpy(dst, src, n * sizeof(real))
+    else:
+        for t in range(n):
+            dst[t * step] = src[t]
+
+
+cdef void im2col_fill(const real* x, const ConvGeom* g, Py_ssize_t c, Py_ssize_t kh,
+                      Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count, real* dst, Py_ssize_t step,
+                      Py_ssize_t panel, Py_ssize_t jump) noexcept nogil:
+    """Write pixels ``[p0, p0 + count)`` of the column-matrix row of tap ``(c, kh, kw)`` of
+    image ``x`` to ``dst``.
+
+    Consecutive pixels land ``step`` elements apart; after every ``panel`` pixels the
+    destination skips ``jump`` more elements (how NR-wide GEMM panels are laid out).
+    """
+    cdef const real* plane = x + c * g.H * g.W
+    cdef Py_ssize_t oh = p0 // g.OW, ow = p0 % g.OW
+    cdef Py_ssize_t done = 0, in_panel = 0, run, ih, iw0, iw, lo, hi, t
+    cdef const real* row
+    while done < count:
+        # a run stays inside one output row and one destination panel
+        run = g.OW - ow
+        if count - done < run:
+            run = count - done
+        if panel - in_panel < run:
+            run = panel - in_panel
+        ih = oh * g.SH - g.PH + kh * g.DH
+        iw0 = ow * g.SW - g.PW + kw * g.DW
+        if ih < 0 or ih >= g.H:
+            _zero(dst, run, step)
+        elif g.SW == 1:
+            row = plane + ih * g.W + iw0
+            lo = _clamp(-iw0, 0, run)
+            hi = _clamp(g.W - iw0, lo, run)
+            _zero(dst, lo, step)
+            _copy(dst + lo * step, row + lo, hi - lo, step)
+            _zero(dst + hi * step, run - hi, step)
+        else:
+            row = plane + ih * g.W
+            for t in range(run):
+                iw = iw0 + t * g.SW
+                dst[t * step] = row[iw] if 0 <= iw < g.W else 0
+        dst += run * step
+        done += run
+        ow += run
+        if ow == g.OW:
+            ow = 0
+            oh += 1
+        in_panel += run
+        if in_panel == panel:
+            in_panel = 0
+            dst += jump
+
+
+cdef void col2im_add(const real* cols, Py_ssize_t ld, const ConvGeom* g, Py_ssize_t k0,
+                     Py_ssize_t k1, Py_ssize_t p0, Py_ssize_t count, real* x) noexcept nogil:
+    """Add rows ``k0..k1`` of a column block (pixels ``p0..p0+count``, row stride ``ld``) into
+    image ``x``. The caller gives each image (or channel) to one thread, so the order of the
+    sums is fixed: results are deterministic without atomics."""
+    cdef Py_ssize_t k, kh, kw, oh, ow, ih, iw, q, p_end = p0 + count
+    cdef const real* src
+    cdef real* plane
+    for k in range(k0, k1):
+        kw = k % g.KW
+        kh = (k // g.KW) % g.KH
+        plane = x + (k // (g.KW * g.KH)) * g.H * g.W
+        src = cols + (k - k0) * ld
+        oh = p0 // g.OW
+        ow = p0 % g.OW
+        q = 0
+        while q < count:
+            ih = oh * g.SH - g.PH + kh * g.DH
+            if 0 <= ih < g.H:
+                while q < count and ow < g.OW:
+                    iw = ow * g.SW - g.PW + kw * g.DW
+                    if 0 <= iw < g.W:
+                        plane[ih * g.W + iw] += src[q]
+                    q += 1
+                    ow += 1
+            else:
+                q += g.OW - ow
+                ow = g.OW
+            ow = 0
+            oh += 1
+
+
+def im2col(const real[:, :, :, ::1] x, real[:, :, ::1] cols, int kh, int kw, int sh, int sw,
+           int ph, int pw, int dh, int dw, int threads):
+    """Fill ``cols`` (N, C*KH*KW, OH*OW) from ``x`` (N, C, H, W). Arguments are pre-checked."""
+    cdef ConvGeom g = make_geom(x.shape[1], x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw,
+                                dh, dw)
+    cdef Py_ssize_t n_rows = cols.shape[1], P = cols.shape[2], row, n, k
+    cdef Py_ssize_t total = x.shape[0] * n_rows
+    if total == 0 or P == 0:
+        return
+    for row in prange(total, nogil=True, num_threads=threads, schedule="static"):
+        n = row // n_rows
+        k = row % n_rows
+        im2col_fill(&x[n, 0, 0, 0], &g, k // (kh * kw), (k // kw) % kh, k % kw, 0, P,
+                    &cols[n, k, 0], 1, P, 0)
+
+
+def col2im(const real[:, :, ::1] cols, real[:, :, :, ::1] x, int kh, int kw, int sh, int sw,
+           int ph, int pw, int dh, int dw, int threads):
+    """Sum ``cols`` (N, C*KH*KW, OH*OW) back into ``x`` (N, C, H, W), overwriting ``x``."""
+    cdef ConvGeom g = make_geom(x.shape[1], x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw,
+                                dh, dw)
+    cdef Py_ssize_t C = x.shape[1], P = cols.shape[2], KK = kh * kw, plane, n, c
+    cdef Py_ssize_t total = x.shape[0] * C
+    if total == 0:
+        return
+    for plane in prange(total, nogil=True, num_threads=threads, schedule="static"):
+        n = plane // C
+        c = plane % C
+        memset(&x[n, c, 0, 0], 0, g.H * g.W * sizeof(real))
+        if P > 0:
+            col2im_add(&cols[n, c * KK, 0], P, &g, c * KK, (c + 1) * KK, 0, P, &x[n, 0, 0, 0])

@@ -1,0 +1,432 @@
+"""The CPU backend: NumPy arrays in and out, Cython + OpenMP kernels underneath.
+
+Every public method checks its arguments (``convlab._validate``) and makes inputs C-contiguous
+before the compiled code runs, so no input reachable from Python can make a kernel read or
+write out of bounds.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+
+from convlab import _config
+from convlab import _validate as check
+from convlab._cpu import _conv, _gemm, _im2col, _pool
+
+__all__ = ["CPUBackend"]
+
+# Windows with more elements than this store their argmax as int32 instead of uint8.
+_BYTE_WINDOW = 256
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array)
+
+
+def _check_out(out: Any, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name}: expected a writeable C-contiguous array")
+    return out
+
+
+def _gemm_operand(array: np.ndarray) -> np.ndarray:
+    """A 2-D operand the packer can read: element strides, possibly negative or zero."""
+    if any(s % array.itemsize for s in array.strides):
+        return np.ascontiguousarray(array)
+    return array
+
+
+class CPUBackend:
+    """Kernels for NumPy arrays on the CPU (float32 and float64, NCHW / OIHW layouts)."""
+
+    name = "cpu"
+
+    @property
+    def xp(self) -> ModuleType:
+        """The array module: ``numpy``."""
+        return np
+
+    def is_available(self) -> bool:
+        """Always True: the CPU kernels are compiled into the package."""
+        return True
+
+    def describe(self) -> str:
+        """One line on what runs: ISA path and thread count."""
+        return f"{_gemm.get_isa()} kernels, {_config.get_num_threads()} threads"
+
+    @property
+    def isa(self) -> str:
+        """Micro-kernel instruction set in use (``"avx512"``, ``"avx2"`` or ``"generic"``)."""
+        return _gemm.get_isa()
+
+    def set_isa(self, name: str) -> None:
+        """Force a micro-kernel instruction set, or ``"auto"`` for the best one.
+
+        The ``CONVLAB_ISA`` environment variable sets the starting value.
+
+        Raises:
+            ValueError: For an unknown name or one this CPU cannot run.
+        """
+        _gemm.set_isa(name)
+
+    def supported_isas(self) -> list[str]:
+        """Instruction sets this CPU can run, best last."""
+        return _gemm.supported_isas()
+
+    def asarray(self, data: Any, dtype: Any = None) -> np.ndarray:
+        """``numpy.asarray``."""
+        return np.asarray(data, dtype=dtype)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """The array itself (already NumPy)."""
+        return np.asarray(array)
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: CPU kernels return when done."""
+
+    # ------------------------------------------------------------------ matmul
+    def matmul(self, a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = None,
+               trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
+        """``op(a) @ op(b)`` where ``op`` swaps the last two axes when ``trans_*`` is set.
+
+        Follows ``numpy.matmul``: 1-D operands are promoted and the added axis removed again,
+        leading axes broadcast. Any strides are read without copying.
+
+        Raises:
+            TypeError: For non-float or mismatched dtypes.
+            ValueError: For mismatched inner dimensions or a bad ``out``.
+        """
+        check.float_array(a, "a")
+        check.float_array(b, "b")
+        dtype = check.same_dtype(a=a, b=b)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul: a and b must have at least one dimension, got shapes "
+                             f"{a.shape} and {b.shape}")
+        for flag, arr, name in ((trans_a, a, "trans_a"), (trans_b, b, "trans_b")):
+            if flag and arr.ndim < 2:
+                raise ValueError(f"{name}: needs an array with at least 2 dimensions, got "
+                                 f"shape {arr.shape}")
+        a2 = a[None, :] if a.ndim == 1 else (np.swapaxes(a, -1, -2) if trans_a else a)
+        b2 = b[:, None] if b.ndim == 1 else (np.swapaxes(b, -1, -2) if trans_b else b)
+        m, k = a2.shape[-2:]
+        k2, n = b2.shape[-2:]
+        if k != k2:
+            raise ValueError(f"matmul: inner dimensions differ: op(a) has shape {a2.shape} and "
+                             f"op(b) has shape {b2.shape} ({k} != {k2})")
+        try:
+            batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions {a2.shape[:-2]} and {b2.shape[:-2]} "
+                             "do not broadcast") from None
+        full_shape = batch + (m, n)
+        shape = full_shape
+        if a.ndim == 1:
+            shape = shape[:-2] + shape[-1:]
+        if b.ndim == 1:
+            shape = shape[:-1]
+        if out is not None:
+            _check_out(out, shape, dtype)
+            result = out
+            if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+                result = np.empty(shape, dtype)
+        else:
+            result = np.empty(shape, dtype)
+        result_full = result.reshape(full_shape)
+        threads = _config.get_num_threads()
+        if b2.ndim == 2 and a2.ndim > 2 and a2.flags.c_contiguous:
+            # a stack of matrices times one matrix is one tall GEMM
+            _gemm.gemm(_gemm_operand(a2.reshape(-1, k)), _gemm_operand(b2),
+                       result_full.reshape(-1, n), False, threads)
+        elif not batch:
+            _gemm.gemm(_gemm_operand(a2), _gemm_operand(b2), result_full, False, threads)
+        else:
+            a3 = np.broadcast_to(a2, batch + (m, k)).reshape((-1, m, k))
+            b3 = np.broadcast_to(b2, batch + (k, n)).reshape((-1, k, n))
+            c3 = result_full.reshape((-1, m, n))
+            for i in range(c3.shape[0]):
+                _gemm.gemm(_gemm_operand(a3[i]), _gemm_operand(b3[i]), c3[i], False, threads)
+        if result is not out and out is not None:
+            out[...] = result
+            return out
+        return result
+
+    # ------------------------------------------------------------------ im2col
+    def _conv_geometry(self, x_shape: tuple, kernel: tuple, stride: Any, padding: Any,
+                       dilation: Any, what: str) -> tuple:
+        stride = check.positive_pair(stride, "stride")
+        padding = check.nonnegative_pair(padding, "padding")
+        dilation = check.positive_pair(dilation, "dilation")
+        out_hw = check.conv_output_size(x_shape[2:], kernel, stride, padding, dilation, what)
+        return stride, padding, dilation, out_hw
+
+    def im2col(self, x: np.ndarray, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1) -> np.ndarray:
+        """Unfold (N, C, H, W) into columns (N, C*KH*KW, OH*OW) (``torch.nn.functional.unfold``).
+
+        Row ``(c*KH + kh)*KW + kw`` holds the input each output pixel sees through tap
+        ``(c, kh, kw)``, zero where it falls into the padding.
+        """
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        kernel = check.positive_pair(kernel_size, "kernel_size")
+        stride, padding, dilation, (oh, ow) = self._conv_geometry(
+            x.shape, kernel, stride, padding, dilation, "im2col")
+        n, c = x.shape[:2]
+        cols = np.empty((n, c * kernel[0] * kernel[1], oh * ow), x.dtype)
+        _im2col.im2col(_contiguous(x), cols, *kernel, *stride, *padding, *dilation,
+                       _config.get_num_threads())
+        return cols
+
+    def col2im(self, cols: np.ndarray, output_size: Any, kernel_size: Any, stride: Any = 1,
+               padding: Any = 0, dilation: Any = 1) -> np.ndarray:
+        """Sum columns (N, C*KH*KW, L) back into (N, C, H, W) (``torch.nn.functional.fold``).
+
+        Each output channel plane is summed by one thread in a fixed order: deterministic,
+        no atomics.
+        """
+        check.float_array(cols, "cols", 3, "(N, C*KH*KW, L)")
+        size = check.positive_pair(output_size, "output_size")
+        kernel = check.positive_pair(kernel_size, "kernel_size")
+        n, rows, length = cols.shape
+        if rows % (kernel[0] * kernel[1]):
+            raise ValueError(f"cols: expected dimension 1 to be a multiple of KH*KW = "
+                             f"{kernel[0] * kernel[1]}, got shape {cols.shape}")
+        c = rows // (kernel[0] * kernel[1])
+        stride, padding, dilation, (oh, ow) = self._conv_geometry(
+            (n, c) + size, kernel, stride, padding, dilation, "col2im")
+        if length != oh * ow:
+            raise ValueError(f"cols: expected {oh * ow} columns (blocks of an {size} output), "
+                             f"got shape {cols.shape}")
+        x = np.empty((n, c) + size, cols.dtype)
+        _im2col.col2im(_contiguous(cols), x, *kernel, *stride, *padding, *dilation,
+                       _config.get_num_threads())
+        return x
+
+    # ------------------------------------------------------------------ conv2d
+    def _conv_operands(self, x: np.ndarray, weight_shape: tuple, what: str,
+                       x_name: str = "x") -> None:
+        if x.shape[1] != weight_shape[1]:
+            raise ValueError(f"{what}: {x_name} has {x.shape[1]} channels (shape {x.shape}) "
+                             f"but the weight expects {weight_shape[1]} (shape {weight_shape})")
+
+    def conv2d_forward(self, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
+                       stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                       out: Optional[np.ndarray] = None) -> np.ndarray:
+        """2-D cross-correlation of NCHW ``x`` with OIHW ``weight``, plus ``bias`` (O,).
+
+        Implicit GEMM: the column matrix is never built (see ``convlab._cpu._conv``).
+
+        Raises:
+            TypeError: For non-float or mismatched dtypes.
+            ValueError: For mismatched channels, bad geometry or a kernel larger than the
+                padded input.
+        """
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        check.float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
+        if bias is not None:
+            check.float_array(bias, "bias", 1)
+            if bias.shape[0] != weight.shape[0]:
+                raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {bias.shape}")
+        dtype = check.same_dtype(x=x, weight=weight, bias=bias)
+        self._conv_operands(x, weight.shape, "conv2d")
+        stride, padding, dilation, (oh, ow) = self._conv_geometry(
+            x.shape, weight.shape[2:], stride, padding, dilation, "conv2d")
+        shape = (x.shape[0], weight.shape[0], oh, ow)
+        y = np.empty(shape, dtype) if out is None else _check_out(out, shape, dtype)
+        if y.size == 0:
+            return y
+        if x.shape[1] == 0:
+            y[...] = 0 if bias is None else bias[:, None, None]
+            return y
+        _conv.conv2d_forward(_contiguous(x), _contiguous(weight),
+                             None if bias is None else _contiguous(bias), y, *stride, *padding,
+                             *dilation, _config.get_num_threads())
+        return y
+
+    def conv2d_backward_data(self, grad_output: np.ndarray, weight: np.ndarray,
+                             input_shape: Sequence[int], stride: Any = 1, padding: Any = 0,
+                             dilation: Any = 1, algorithm: str = "auto") -> np.ndarray:
+        """Gradient of ``conv2d_forward`` with respect to ``x`` (shape ``input_shape``).
+
+        ``algorithm``: ``"implicit"`` (stride 1 only: the forward convolution of
+        ``grad_output`` with the flipped, transposed weight), ``"gemm"`` (``W^T @ grad_output``
+        then col2im, chunked to the workspace limit) or ``"auto"`` (implicit when possible).
+        """
+        check.float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
+        check.float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
+        dtype = check.same_dtype(grad_output=grad_output, weight=weight)
+        shape = check.shape_tuple(input_shape, "input_shape", 4)
+        stride, padding, dilation, out_hw = self._conv_geometry(
+            shape, weight.shape[2:], stride, padding, dilation, "conv2d_backward_data")
+        self._check_grad_output(grad_output, shape[0], weight.shape[0], out_hw,
+                                "conv2d_backward_data")
+        if shape[1] != weight.shape[1]:
+            raise ValueError(f"conv2d_backward_data: input_shape {shape} has {shape[1]} "
+                             f"channels but the weight expects {weight.shape[1]} "
+                             f"(shape {weight.shape})")
+        if algorithm not in ("auto", "implicit", "gemm"):
+            raise ValueError(f"algorithm: expected 'auto', 'implicit' or 'gemm', "
+                             f"got {algorithm!r}")
+        if algorithm == "implicit" and stride != (1, 1):
+            raise ValueError(f"algorithm: 'implicit' needs stride (1, 1), got {stride}")
+        dx = np.empty(shape, dtype)
+        if dx.size == 0:
+            return dx
+        if grad_output.size == 0 or weight.shape[0] == 0:
+            dx[...] = 0
+            return dx
+        threads = _config.get_num_threads()
+        dy = _contiguous(grad_output)
+        if algorithm == "gemm" or (algorithm == "auto" and stride != (1, 1)):
+            _conv.conv2d_backward_data_gemm(
+                dy, _contiguous(weight), dx, *stride, *padding, *dilation,
+                _config.get_workspace_limit() // dx.itemsize, threads)
+            return dx
+        flipped = np.empty((weight.shape[1], weight.shape[0]) + weight.shape[2:], dtype)
+        _conv.flip_transpose(_contiguous(weight), flipped)
+        kh, kw = weight.shape[2:]
+        # padding that undoes the forward one; negative means cropping, which the kernel handles
+        pad_h = dilation[0] * (kh - 1) - padding[0]
+        pad_w = dilation[1] * (kw - 1) - padding[1]
+        _conv.conv2d_forward(dy, flipped, None, dx, 1, 1, pad_h, pad_w, *dilation, threads)
+        return dx
+
+    def conv2d_backward_weight(self, grad_output: np.ndarray, x: np.ndarray,
+                               weight_shape: Sequence[int], stride: Any = 1, padding: Any = 0,
+                               dilation: Any = 1,
+                               bias: bool = True) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Gradients with respect to the weight (shape ``weight_shape``) and, if ``bias``,
+        the bias. Deterministic for a given thread count."""
+        check.float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        dtype = check.same_dtype(grad_output=grad_output, x=x)
+        wshape = check.shape_tuple(weight_shape, "weight_shape", 4)
+        self._conv_operands(x, wshape, "conv2d_backward_weight")
+        stride, padding, dilation, out_hw = self._conv_geometry(
+            x.shape, wshape[2:], stride, padding, dilation, "conv2d_backward_weight")
+        self._check_grad_output(grad_output, x.shape[0], wshape[0], out_hw,
+                                "conv2d_backward_weight")
+        dw = np.empty(wshape, dtype)
+        db = np.empty(wshape[0], dtype) if bias else None
+        if dw.size == 0 or grad_output.size == 0:
+            dw[...] = 0
+            if db is not None:
+                db[...] = 0 if grad_output.size == 0 else grad_output.sum(axis=(0, 2, 3))
+            return dw, db
+        _conv.conv2d_backward_weight(_contiguous(grad_output), _contiguous(x), dw, db, *stride,
+                                     *padding, *dilation, _config.get_num_threads())
+        return dw, db
+
+    @staticmethod
+    def _check_grad_output(grad_output: np.ndarray, n: int, channels: int, out_hw: tuple,
+                           what: str) -> None:
+        expected = (n, channels) + tuple(out_hw)
+        if grad_output.shape != expected:
+            raise ValueError(f"{what}: grad_output: expected shape {expected}, "
+                             f"got {grad_output.shape}")
+
+    # ------------------------------------------------------------------ pooling
+    def _pool_geometry(self, shape: tuple, kernel_size: Any, stride: Any, padding: Any,
+                       dilation: Any, ceil_mode: bool, what: str) -> tuple:
+        kernel, stride, padding, dilation = check.pool_params(kernel_size, stride, padding,
+                                                              dilation, what)
+        out_hw = check.pool_output_size(shape[2:], kernel, stride, padding, dilation,
+                                        bool(ceil_mode), what)
+        return kernel, stride, padding, dilation, out_hw
+
+    def max_pool2d(self, x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   dilation: Any = 1, ceil_mode: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """Max pooling of NCHW ``x`` with PyTorch's semantics (NaN propagates, ties go to the
+        first element).
+
+        Returns:
+            ``(values, argmax)``: ``argmax`` holds each maximum's offset inside its window,
+            ``i * KW + j``, as uint8 (int32 for windows of more than 256 elements).
+        """
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        kernel, stride, padding, dilation, (oh, ow) = self._pool_geometry(
+            x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+        shape = x.shape[:2] + (oh, ow)
+        index_dtype = np.uint8 if kernel[0] * kernel[1] <= _BYTE_WINDOW else np.int32
+        y = np.empty(shape, x.dtype)
+        argmax = np.empty(shape, index_dtype)
+        _pool.max_pool2d(_contiguous(x), y, argmax, *kernel, *stride, *padding, *dilation,
+                         _config.get_num_threads())
+        return y, argmax
+
+    def max_pool2d_backward(self, grad_output: np.ndarray, argmax: np.ndarray,
+                            input_shape: Sequence[int], kernel_size: Any, stride: Any = None,
+                            padding: Any = 0, dilation: Any = 1,
+                            ceil_mode: bool = False) -> np.ndarray:
+        """Gradient of ``max_pool2d``: each output's gradient goes to its argmax.
+
+        Offsets outside their window (a hand-made ``argmax``) are ignored, never written.
+        """
+        check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
+        shape = check.shape_tuple(input_shape, "input_shape", 4)
+        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+            shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d_backward")
+        expected = shape[:2] + out_hw
+        if grad_output.shape != expected:
+            raise ValueError(f"max_pool2d_backward: grad_output: expected shape {expected}, "
+                             f"got {grad_output.shape}")
+        index_dtype = np.uint8 if kernel[0] * kernel[1] <= _BYTE_WINDOW else np.int32
+        if not isinstance(argmax, np.ndarray) or argmax.dtype != index_dtype:
+            got = argmax.dtype if isinstance(argmax, np.ndarray) else type(argmax).__name__
+            raise TypeError(f"argmax: expected a {np.dtype(index_dtype)} array (as returned by "
+                            f"max_pool2d), got {got}")
+        if argmax.shape != expected:
+            raise ValueError(f"argmax: expected shape {expected}, got {argmax.shape}")
+        dx = np.empty(shape, grad_output.dtype)
+        _pool.max_pool2d_backward(_contiguous(grad_output), _contiguous(argmax), dx, *kernel,
+                                  *stride, *padding, *dilation, _config.get_num_threads())
+        return dx
+
+    def _avg_args(self, count_include_pad: bool, divisor_override: Optional[int]) -> int:
+        if divisor_override is None:
+            return 0
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)):
+            raise TypeError(f"divisor_override: expected an int or None, "
+                            f"got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError("divisor_override: expected a non-zero int, got 0")
+        return int(divisor_override)
+
+    def avg_pool2d(self, x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   ceil_mode: bool = False, count_include_pad: bool = True,
+                   divisor_override: Optional[int] = None) -> np.ndarray:
+        """Average pooling of NCHW ``x`` with PyTorch's semantics."""
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        divisor = self._avg_args(count_include_pad, divisor_override)
+        kernel, stride, padding, _, (oh, ow) = self._pool_geometry(
+            x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+        y = np.empty(x.shape[:2] + (oh, ow), x.dtype)
+        _pool.avg_pool2d(_contiguous(x), y, *kernel, *stride, *padding, bool(count_include_pad),
+                         divisor, _config.get_num_threads())
+        return y
+
+    def avg_pool2d_backward(self, grad_output: np.ndarray, input_shape: Sequence[int],
+                            kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            ceil_mode: bool = False, count_include_pad: bool = True,
+                            divisor_override: Optional[int] = None) -> np.ndarray:
+        """Gradient of ``avg_pool2d`` with respect to its input."""
+        check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
+        shape = check.shape_tuple(input_shape, "input_shape", 4)
+        divisor = self._avg_args(count_include_pad, divisor_override)
+        kernel, stride, padding, _, out_hw = self._pool_geometry(
+            shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d_backward")
+        expected = shape[:2] + out_hw
+        if grad_output.shape != expected:
+            raise ValueError(f"avg_pool2d_backward: grad_output: expected shape {expected}, "
+                             f"got {grad_output.shape}")
+        dx = np.empty(shape, grad_output.dtype)
+        _pool.avg_pool2d_backward(_contiguous(grad_output), dx, *kernel, *stride, *padding,
+                                  bool(count_include_pad), divisor, _config.get_num_threads())
+        return dx

@@ -1,0 +1,53 @@
+/*
+ * Row primitives of the pooling kernels for windows one pixel wide (the chart CNN's 2x1
+ * pooling): whole rows are combined at once. In C rather than Cython for `restrict`, which
+ * lets the compiler vectorise the mixed float / index selects without run-time alias checks.
+ *
+ * Max-pool rule (PyTorch's): a later element replaces the running max when it is greater or
+ * NaN; ties keep the earlier one.
+ */
+#ifndef CONVLAB_POOL_ROWS_H
+#define CONVLAB_POOL_ROWS_H
+
+#include <stdint.h>
+
+#define CONVLAB_POOL_ROWS(T, I, SUFFIX)                                                        \
+    /* y, idx <- max of rows a, b (window offsets la, lb) */                                  \
+    static inline void convlab_max2_##SUFFIX(const T *restrict a, const T *restrict b,         \
+                                             T *restrict y, I *restrict idx, int64_t n, I la,  \
+                                             I lb)                                             \
+    {                                                                                          \
+        for (int64_t j = 0; j < n; j++) {                                                      \
+            const T va = a[j], vb = b[j];                                                      \
+            const int take = (vb > va) | (vb != vb);                                           \
+            y[j] = take ? vb : va;                                                             \
+            idx[j] = take ? lb : la;                                                           \
+        }                                                                                      \
+    }                                                                                          \
+    /* fold row x (window offset l) into the running max y, idx */                            \
+    static inline void convlab_max_update_##SUFFIX(const T *restrict x, T *restrict y,         \
+                                                   I *restrict idx, int64_t n, I l)            \
+    {                                                                                          \
+        for (int64_t j = 0; j < n; j++) {                                                      \
+            const T v = x[j], cur = y[j];                                                      \
+            const int take = (v > cur) | (v != v);                                             \
+            y[j] = take ? v : cur;                                                             \
+            idx[j] = take ? l : idx[j];                                                        \
+        }                                                                                      \
+    }                                                                                          \
+    /* dx <- dy where the argmax is window offset l, else 0 */                                \
+    static inline void convlab_unpool_##SUFFIX(const T *restrict dy, const I *restrict idx,    \
+                                               T *restrict dx, int64_t n, I l)                 \
+    {                                                                                          \
+        for (int64_t j = 0; j < n; j++) {                                                      \
+            const T v = dy[j]; /* loaded unconditionally, or the loop does not vectorise */    \
+            dx[j] = idx[j] == l ? v : (T)0;                                                    \
+        }                                                                                      \
+    }
+
+CONVLAB_POOL_ROWS(float, uint8_t, f32_u8)
+CONVLAB_POOL_ROWS(float, int32_t, f32_i32)
+CONVLAB_POOL_ROWS(double, uint8_t, f64_u8)
+CONVLAB_POOL_ROWS(double, int32_t, f64_i32)
+
+#endif /* CONVLAB_POOL_ROWS_H */
