@@ -22,6 +22,10 @@ def pool_out_size(size, kernel, stride, padding, dilation, ceil_mode):
     return length
 
 
+def _contract(spec, a, b):
+    return np.einsum(spec, a, b, optimize=True)
+
+
 def _tap_view(xp, kh, kw, oh, ow, stride, dilation):
     """x_padded[:, :, kh*dh + sh*i, kw*dw + sw*j] for all output pixels (i, j)."""
     sh, sw = stride
@@ -42,7 +46,7 @@ def conv2d(x, w, b, stride, padding, dilation):
     y = np.zeros((n, o, oh, ow))
     for kh in range(kh_):
         for kw in range(kw_):
-            y += np.einsum("nchw,oc->nohw", _tap_view(xp, kh, kw, oh, ow, stride, dilation),
+            y += _contract("nchw,oc->nohw", _tap_view(xp, kh, kw, oh, ow, stride, dilation),
                            w[:, :, kh, kw])
     if b is not None:
         y += b.astype(np.float64)[None, :, None, None]
@@ -63,9 +67,9 @@ def conv2d_grads(x, w, dy, stride, padding, dilation):
     dw = np.zeros_like(w)
     for kh in range(kh_):
         for kw in range(kw_):
-            dw[:, :, kh, kw] = np.einsum("nohw,nchw->oc", dy,
+            dw[:, :, kh, kw] = _contract("nohw,nchw->oc", dy,
                                          _tap_view(xp, kh, kw, oh, ow, stride, dilation))
-            _tap_view(dxp, kh, kw, oh, ow, stride, dilation)[...] += np.einsum(
+            _tap_view(dxp, kh, kw, oh, ow, stride, dilation)[...] += _contract(
                 "nohw,oc->nchw", dy, w[:, :, kh, kw])
     dx = dxp[:, :, ph: ph + h, pw: pw + wd]
     return dx, dw, dy.sum(axis=(0, 2, 3))
@@ -102,13 +106,15 @@ def fold(cols, size, kernel, stride, padding, dilation):
 
 def _windows(size, kernel, stride, padding, dilation, ceil_mode):
     """For each output position: the input positions of its window that lie in the input,
-    as (position, offset-in-window) pairs, in window order."""
+    as (position, offset-in-window) pairs in window order, and the offset of the first tap at
+    or after position 0 (PyTorch's argmax for a window that misses the input)."""
     length = pool_out_size(size, kernel, stride, padding, dilation, ceil_mode)
     result = []
     for o in range(length):
         start = o * stride - padding
-        result.append([(start + i * dilation, i) for i in range(kernel)
-                       if 0 <= start + i * dilation < size])
+        first = next(i for i in range(10**6) if start + i * dilation >= 0)
+        result.append(([(start + i * dilation, i) for i in range(kernel)
+                        if 0 <= start + i * dilation < size], first))
     return result
 
 
@@ -122,10 +128,10 @@ def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode):
     cols = _windows(w, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     y = np.empty((n, c, len(rows), len(cols)), x.dtype)
     arg = np.empty(y.shape, np.int64)
-    for i, row in enumerate(rows):
-        for j, col in enumerate(cols):
+    for i, (row, row_first) in enumerate(rows):
+        for j, (col, col_first) in enumerate(cols):
             best = np.full((n, c), -np.inf, x.dtype)
-            best_at = np.full((n, c), row[0][1] * kernel[1] + col[0][1])
+            best_at = np.full((n, c), row_first * kernel[1] + col_first)
             for hh, a in row:
                 for ww, bb in col:
                     v = x[:, :, hh, ww]
@@ -146,7 +152,8 @@ def max_pool2d_backward(dy, arg, input_shape, kernel, stride, padding, dilation)
             ww = j * stride[1] - padding[1] + (arg[:, :, i, j] % kernel[1]) * dilation[1]
             for a in range(n):
                 for b in range(c):
-                    dx[a, b, hh[a, b], ww[a, b]] += dy[a, b, i, j]
+                    if 0 <= hh[a, b] < input_shape[2] and 0 <= ww[a, b] < input_shape[3]:
+                        dx[a, b, hh[a, b], ww[a, b]] += dy[a, b, i, j]
     return dx
 
 

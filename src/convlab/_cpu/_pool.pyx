@@ -13,6 +13,7 @@ Windows one pixel wide with unit width stride (the chart CNN's 2x1 pooling) take
 path: whole rows are compared / summed, which the compiler vectorises.
 """
 from cython.parallel cimport prange
+from libc.math cimport INFINITY
 from libc.stdint cimport int32_t, uint8_t
 from libc.string cimport memcpy, memset
 
@@ -116,7 +117,12 @@ cdef void _max_plane(const real* x, real* y, index_t* idx, const PoolGeom* g) no
             yrow = y + oh * g.OW
             irow = idx + oh * g.OW
             h = h0 + g.DH
-            if h < hend:
+            if h0 >= hend:
+                # a dilated window can miss the image entirely: -inf, as PyTorch
+                for j in range(g.W):
+                    yrow[j] = -INFINITY
+                    irow[j] = <index_t>((h0 - hstart) // g.DH)
+            elif h < hend:
                 _max2(x + h0 * g.W, x + h * g.W, yrow, irow, g.W,
                       <index_t>((h0 - hstart) // g.DH), <index_t>((h - hstart) // g.DH))
                 h += g.DH
@@ -140,8 +146,13 @@ cdef void _max_plane(const real* x, real* y, index_t* idx, const PoolGeom* g) no
             if wend > g.W:
                 wend = g.W
             w0 = _first_inside(wstart, g.DW)
-            best = x[h0 * g.W + w0]
             best_i = <index_t>(((h0 - hstart) // g.DH) * g.KW + (w0 - wstart) // g.DW)
+            if h0 >= hend or w0 >= wend:
+                # a dilated window can miss the image entirely: -inf, as PyTorch
+                y[oh * g.OW + ow] = -INFINITY
+                idx[oh * g.OW + ow] = best_i
+                continue
+            best = x[h0 * g.W + w0]
             h = h0
             while h < hend:
                 w = w0
