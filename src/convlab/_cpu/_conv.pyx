@@ -23,8 +23,8 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
-from convlab._cpu._gemm cimport (Tiling, gemm_tile, macro_kernel, pack_a_full, pack_b, real,
-                                 round_up, tiling)
+from convlab._cpu._gemm cimport (Tiling, buffer_alloc, gemm_tile, macro_kernel, pack_a_full,
+                                 pack_b, real, round_up, tiling)
 from convlab._cpu._im2col cimport (ConvGeom, col2im_add, im2col_fill, make_geom, rows_hi,
                                    rows_lo, taps_hi, taps_lo)
 from convlab._cpu._openmp cimport omp_get_thread_num
@@ -66,26 +66,33 @@ cdef void _permute_weight(const real* w, Py_ssize_t cout, const ConvGeom* g,
 
 cdef void _pack_cols_panels(const real* x, const ConvGeom* g, Py_ssize_t k0, Py_ssize_t kc,
                             Py_ssize_t row_lo, Py_ssize_t row_hi, Py_ssize_t p0, Py_ssize_t nc,
-                            real* out, Py_ssize_t nr) noexcept nogil:
-    """Rows ``[row_lo, row_hi)`` of the block cols(x)[k0:k0+kc, p0:p0+nc] -> NR-wide B panels
-    (the layout of ``pack_b``; the other rows are left untouched)."""
-    cdef Py_ssize_t kk, jj, tail = nc % nr
-    cdef real* last = out + (nc // nr) * kc * nr
+                            real* out, Py_ssize_t pw, Py_ssize_t nr) noexcept nogil:
+    """Rows ``[row_lo, row_hi)`` of the block cols(x)[k0:k0+kc, p0:p0+nc] -> B panels of ``pw``
+    pixels each, laid out NR wide as ``pack_b`` does. Columns past ``pw`` and rows outside the
+    range are left untouched: the micro-kernel never stores results that depend on them."""
+    cdef Py_ssize_t kk, oh = p0 // g.OW, ow = p0 % g.OW
+    cdef Py_ssize_t c = _tap_c(g, k0 + row_lo), kh = _tap_kh(g, k0 + row_lo)
+    cdef Py_ssize_t kw = _tap_kw(g, k0 + row_lo)
     for kk in range(row_lo, row_hi):
-        im2col_fill(x, g, _tap_c(g, k0 + kk), _tap_kh(g, k0 + kk), _tap_kw(g, k0 + kk), p0, nc,
-                    out + kk * nr, 1, nr, kc * nr - nr)
-        if tail:
-            for jj in range(tail, nr):
-                last[kk * nr + jj] = 0
+        im2col_fill(x + c * g.H * g.W, g, kh, kw, oh, ow, nc, out + kk * nr, 1, pw,
+                    kc * nr - pw)
+        # next tap in (kh, c, kw) order
+        kw += 1
+        if kw == g.KW:
+            kw = 0
+            c += 1
+            if c == g.C:
+                c = 0
+                kh += 1
 
 
-cdef void _pixel_panel_depths(const ConvGeom* g, Py_ssize_t p0, Py_ssize_t nc, Py_ssize_t nr,
+cdef void _pixel_panel_depths(const ConvGeom* g, Py_ssize_t p0, Py_ssize_t nc, Py_ssize_t pw,
                               Py_ssize_t* depth) noexcept nogil:
-    """Per NR-pixel panel, the depth range ``[lo, hi)`` of taps that can be non-zero."""
+    """Per panel of ``pw`` pixels, the depth range ``[lo, hi)`` of taps that can be non-zero."""
     cdef Py_ssize_t q, first, last, lo, hi, per_kh = g.C * g.KW
-    for q in range(_cdiv(nc, nr)):
-        first = (p0 + q * nr) // g.OW
-        last = (p0 + (q * nr + nr if q * nr + nr < nc else nc) - 1) // g.OW
+    for q in range(_cdiv(nc, pw)):
+        first = (p0 + q * pw) // g.OW
+        last = (p0 + (q * pw + pw if q * pw + pw < nc else nc) - 1) // g.OW
         # lower output rows need later kernel rows: the union is [lo(last row), hi(first row))
         lo = taps_lo(g, last)
         hi = taps_hi(g, first)
@@ -98,7 +105,7 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
     """y (N, cout, OH, OW) = conv(x (N, C, H, W), w (cout, C, KH, KW)) + bias. -1: no memory."""
     cdef Tiling t = tiling(sizeof(real))
     cdef Py_ssize_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, rows = round_up(cout, t.mr)
-    cdef Py_ssize_t blocks, ncb, panels, per_thread, item, n, p0, nc, pc, kc, co, j, q
+    cdef Py_ssize_t blocks, ncb, panels, per_thread, item, n, p0, nc, pc, kc, co, j, q, pw
     cdef Py_ssize_t pc_block, k_first, k_last
     cdef real* wperm
     cdef real* wpack
@@ -109,19 +116,22 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
     cdef Py_ssize_t* depth_all
     cdef Py_ssize_t* depth
     cdef Py_ssize_t* local
+    # Maps narrower than a panel get panels of whole rows: each panel's taps are skipped for
+    # exactly its rows, and it packs as a few whole-row copies.
+    pw = t.nr if g.OW >= t.nr else (t.nr // g.OW) * g.OW
     # pixel blocks: big enough to amortise the weight panels, enough of them for all threads
     blocks = _cdiv(P, t.nc)
     if N * blocks < threads:
         blocks = _cdiv(threads, N)
-        if blocks > _cdiv(P, t.nr):
-            blocks = _cdiv(P, t.nr)
-    ncb = round_up(_cdiv(P, blocks), t.nr)
+        if blocks > _cdiv(P, pw):
+            blocks = _cdiv(P, pw)
+    ncb = round_up(_cdiv(P, blocks), pw)
     blocks = _cdiv(P, ncb)
-    panels = ncb // t.nr
-    per_thread = t.kc * ncb
+    panels = ncb // pw
+    per_thread = round_up(t.kc * panels * t.nr, 16)
     wperm = <real*>malloc(cout * K * sizeof(real))
-    wpack = <real*>malloc(rows * K * sizeof(real))
-    buffers = <real*>malloc(threads * per_thread * sizeof(real))
+    wpack = <real*>buffer_alloc(rows * K * sizeof(real))
+    buffers = <real*>buffer_alloc(threads * per_thread * sizeof(real))
     depth_all = <Py_ssize_t*>malloc(threads * 4 * panels * sizeof(Py_ssize_t))
     if wperm == NULL or wpack == NULL or buffers == NULL or depth_all == NULL:
         free(wperm)
@@ -129,6 +139,8 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
         free(buffers)
         free(depth_all)
         return -1
+    # never-packed panel columns are computed on (and their results dropped): keep them finite
+    memset(buffers, 0, threads * per_thread * sizeof(real))
     _permute_weight(w, cout, &g, wperm)
     pack_a_full(wperm, K, 1, cout, K, wpack, t)
     free(wperm)
@@ -141,22 +153,22 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
         local = depth + 2 * panels
         xn = x + n * g.C * g.H * g.W
         yn = y + n * cout * P
-        _pixel_panel_depths(&g, p0, nc, t.nr, depth)
+        _pixel_panel_depths(&g, p0, nc, pw, depth)
         for pc_block in range(_cdiv(K, t.kc)):
             pc = pc_block * t.kc
             kc = t.kc if K - pc >= t.kc else K - pc
             k_first = kc
             k_last = 0
-            for q in range(_cdiv(nc, t.nr)):
+            for q in range(_cdiv(nc, pw)):
                 local[2 * q] = _clamp(depth[2 * q] - pc, 0, kc)
                 local[2 * q + 1] = _clamp(depth[2 * q + 1] - pc, 0, kc)
                 if local[2 * q + 1] > local[2 * q]:
                     k_first = local[2 * q] if local[2 * q] < k_first else k_first
                     k_last = local[2 * q + 1] if local[2 * q + 1] > k_last else k_last
             # rows no panel reads are left unpacked
-            _pack_cols_panels(xn, &g, pc, kc, k_first, k_last, p0, nc, bbuf, t.nr)
-            macro_kernel(cout, nc, kc, wpack + rows * pc, 0, bbuf, yn + p0, P, pc > 0, NULL,
-                         local, NULL, t)
+            _pack_cols_panels(xn, &g, pc, kc, k_first, k_last, p0, nc, bbuf, pw, t.nr)
+            macro_kernel(cout, nc, kc, wpack + rows * pc, 0, bbuf, pw, yn + p0, P, pc > 0,
+                         NULL, local, NULL, t)
         if bias != NULL:
             for co in range(cout):
                 for j in range(p0, p0 + nc):
@@ -195,12 +207,12 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
     used = threads if items >= threads else items
     if used < 1:
         used = 1
-    acc_len = K * cout + cout
-    bbuf_len = depth_step * round_up(cout, t.nr)
-    rows_len = t.mr * depth_step
+    acc_len = round_up(K * cout + cout, 16)
+    bbuf_len = round_up(depth_step * round_up(cout, t.nr), 16)
+    rows_len = round_up(t.mr * depth_step, 16)
     buf_len = bbuf_len + 2 * rows_len
     acc = <real*>calloc(used * acc_len, sizeof(real))
-    buffers = <real*>malloc(used * buf_len * sizeof(real))
+    buffers = <real*>buffer_alloc(used * buf_len * sizeof(real))
     ranges = <Py_ssize_t*>malloc(used * 2 * sizeof(Py_ssize_t))
     if acc == NULL or buffers == NULL or ranges == NULL:
         free(acc)
@@ -236,10 +248,11 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
                         continue
                     for r in range(mc):
                         k = k0 + r
-                        im2col_fill(xn, &g, _tap_c(&g, k), _tap_kh(&g, k), _tap_kw(&g, k), pc,
-                                    kc, arows + r * depth_step, 1, kc, 0)
-                    macro_kernel(mc, cout, kc, arows, depth_step, bbuf, mine + k0 * cout, cout,
-                                 True, depth, NULL, abuf, t)
+                        im2col_fill(xn + _tap_c(&g, k) * g.H * g.W, &g, _tap_kh(&g, k),
+                                    _tap_kw(&g, k), pc // g.OW, pc % g.OW, kc,
+                                    arows + r * depth_step, 1, kc, 0)
+                    macro_kernel(mc, cout, kc, arows, depth_step, bbuf, t.nr, mine + k0 * cout,
+                                 cout, True, depth, NULL, abuf, t)
             if db != NULL:
                 for co in range(cout):
                     total = 0
@@ -279,14 +292,14 @@ cdef int backward_data_gemm_core(const real* dy, const real* w, Py_ssize_t N, Co
         chunk = P
     if chunk < 1:
         chunk = 1
-    abuf_len = round_up(t.mc, t.mr) * t.kc
-    per_thread = K * chunk + abuf_len + t.kc * round_up(t.nc, t.nr)
-    buffers = <real*>malloc(threads * per_thread * sizeof(real))
+    abuf_len = round_up(round_up(t.mc, t.mr) * t.kc, 16)
+    per_thread = round_up(K * chunk, 16) + abuf_len + round_up(t.kc * round_up(t.nc, t.nr), 16)
+    buffers = <real*>buffer_alloc(threads * per_thread * sizeof(real))
     if buffers == NULL:
         return -1
     for n in prange(N, num_threads=threads, schedule="static"):
         cols = buffers + omp_get_thread_num() * per_thread
-        abuf = cols + K * chunk
+        abuf = cols + round_up(K * chunk, 16)
         memset(dx + n * g.C * g.H * g.W, 0, g.C * g.H * g.W * sizeof(real))
         for chunk_block in range(_cdiv(P, chunk)):
             p0 = chunk_block * chunk

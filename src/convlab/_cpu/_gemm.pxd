@@ -12,6 +12,7 @@ cdef struct Tiling:
     Py_ssize_t mc   # rows of one packed A block
     Py_ssize_t nc   # columns of one packed B block
 
+cdef void* buffer_alloc(size_t nbytes) noexcept nogil
 cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil
 cdef Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil
 cdef Py_ssize_t a_pack_size(Tiling t, Py_ssize_t m, Py_ssize_t k) noexcept nogil
@@ -23,9 +24,9 @@ cdef void pack_a_full(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t m,
 cdef void pack_b(const real* b, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t kc, Py_ssize_t nc,
                  real* out, Py_ssize_t nr) noexcept nogil
 cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const real* a,
-                       Py_ssize_t lda, const real* bp, real* c, Py_ssize_t ldc, bint accumulate,
-                       const Py_ssize_t* depth_a, const Py_ssize_t* depth_b, real* abuf,
-                       Tiling t) noexcept nogil
+                       Py_ssize_t lda, const real* bp, Py_ssize_t pw, real* c, Py_ssize_t ldc,
+                       bint accumulate, const Py_ssize_t* depth_a, const Py_ssize_t* depth_b,
+                       real* abuf, Tiling t) noexcept nogil
 cdef void gemm_tile(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                     const real* a, Py_ssize_t rsa, Py_ssize_t csa,
                     const real* b, Py_ssize_t rsb, Py_ssize_t csb,

@@ -18,18 +18,21 @@ its own panels and no thread ever waits on another.
 """
 import os
 
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from convlab._cpu._openmp cimport omp_get_thread_num
 
+cdef extern from "stdlib.h" nogil:
+    void* aligned_alloc(size_t alignment, size_t size)
+
 cdef extern from "ukernels.h" nogil:
     ctypedef void (*convlab_ukr_f32)(int64_t, const float*, int64_t, const float*, float*,
-                                     int64_t, int) noexcept nogil
+                                     int64_t, int, int, int) noexcept nogil
     ctypedef void (*convlab_ukr_f64)(int64_t, const double*, int64_t, const double*, double*,
-                                     int64_t, int) noexcept nogil
+                                     int64_t, int, int, int) noexcept nogil
     ctypedef struct convlab_kernel_set:
         int isa
         int mr32, nr32, mr64, nr64
@@ -39,6 +42,7 @@ cdef extern from "ukernels.h" nogil:
     int convlab_isa_supported(int isa)
     convlab_kernel_set convlab_kernels_for(int isa)
     int convlab_best_isa()
+    void convlab_peak_probe(int isa, int64_t n, float seed, double* flops)
 
 ISA_NAMES = {"generic": CONVLAB_ISA_GENERIC, "avx2": CONVLAB_ISA_AVX2,
              "avx512": CONVLAB_ISA_AVX512}
@@ -46,8 +50,6 @@ ISA_NAMES = {"generic": CONVLAB_ISA_GENERIC, "avx2": CONVLAB_ISA_AVX2,
 cdef convlab_kernel_set _KS = convlab_kernels_for(convlab_best_isa())
 
 cdef enum:
-    # Largest micro-tile of any kernel set (elements); sizes the edge-tile scratch buffer.
-    MAX_TILE = 512
     # Below this many multiply-adds a single thread beats starting a parallel region.
     PARALLEL_MIN_FLOPS = 1 << 18
     # Up to this many B panels, A is read in place instead of packed.
@@ -93,18 +95,49 @@ def _select_isa_from_environment():
 _select_isa_from_environment()
 
 
+def fma_peak_gflops(int threads, double seconds=0.2):
+    """Measured single-precision FMA peak of this machine (GFLOP/s) on ``threads`` threads,
+    with the widest vectors of the ISA in use: the yardstick for the GEMM's efficiency."""
+    from time import perf_counter
+    cdef int64_t rounds = 1 << 16
+    cdef int t
+    cdef double flops = 0
+    cdef int isa = _KS.isa
+    with nogil:   # warm up, then calibrate the round count to the requested time
+        convlab_peak_probe(isa, rounds, 1.0, &flops)
+    start = perf_counter()
+    with nogil:
+        convlab_peak_probe(isa, rounds, 2.0, &flops)
+    elapsed = perf_counter() - start
+    rounds = max(rounds, <int64_t>(rounds * seconds / max(elapsed, 1e-6)))
+    # one result slot per thread: a variable written through a pointer in a prange is shared
+    cdef double* done = <double*>malloc(threads * sizeof(double))
+    if done == NULL:
+        raise MemoryError()
+    start = perf_counter()
+    for t in prange(threads, nogil=True, num_threads=threads, schedule="static", chunksize=1):
+        convlab_peak_probe(isa, rounds, 1.0 + t, &done[t])
+    elapsed = perf_counter() - start
+    flops = 0
+    for t in range(threads):
+        flops += done[t]
+    free(done)
+    return flops / elapsed / 1e9
+
+
 def tile_shape(itemsize):
     """``(mr, nr, kc, mc, nc)`` blocking used for elements of ``itemsize`` bytes."""
     cdef Tiling t = tiling(itemsize)
     return (t.mr, t.nr, t.kc, t.mc, t.nc)
 
 
-# Blocking per element size, [kc, nc, mc in units of mr]. KC x NC of B (the streamed operand)
-# fits in a 1 MiB L2 and one MR x KC panel of A in L1.
+# Blocking per element size: [kc, nc, mc in units of mr]. Measured on Zen 4 (1 MiB L2, 32 MiB
+# L3): a deep KC (fewer passes over each C tile) matters more than keeping the KC x NC block of
+# B in L2 — streaming it from L3 under the L1-resident A panel costs less than repacking A.
 cdef Py_ssize_t _BLOCK32[3]
 cdef Py_ssize_t _BLOCK64[3]
-_BLOCK32[:] = [384, 1024, 16]
-_BLOCK64[:] = [256, 256, 32]
+_BLOCK32[:] = [512, 2048, 16]
+_BLOCK64[:] = [512, 1024, 16]
 
 
 def _set_blocking(itemsize, kc, nc, mc_panels):
@@ -124,6 +157,13 @@ cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil:
     t.nc = block[1]
     t.mc = block[2] * t.mr
     return t
+
+
+cdef void* buffer_alloc(size_t nbytes) noexcept nogil:
+    """A cache-line (64-byte) aligned buffer, so that vector loads of packed panels never
+    straddle two lines; release it with ``free``. Callers keep per-thread slices at multiples of
+    16 elements (64 bytes) to keep every slice aligned."""
+    return aligned_alloc(64, ((nbytes + 63) // 64) * 64 if nbytes else 64)
 
 
 cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil:
@@ -196,54 +236,56 @@ cdef void pack_b(const real* b, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t kc, Py_
                     dst[k * nr + j] = 0
 
 
-cdef inline void run_ukernel(Py_ssize_t kc, const real* a, const real* b, real* c,
-                             Py_ssize_t ldc, bint accumulate) noexcept nogil:
+cdef inline void run_ukernel(Py_ssize_t kc, const real* a, Py_ssize_t lda, const real* b,
+                             real* c, Py_ssize_t ldc, bint accumulate, Py_ssize_t rows,
+                             Py_ssize_t cols) noexcept nogil:
+    """One micro-tile; A packed (``lda == 0``) or read in place (row stride ``lda``)."""
     if real is float:
-        _KS.f32(kc, a, 0, b, c, ldc, accumulate)
+        if lda == 0:
+            _KS.f32(kc, a, 0, b, c, ldc, accumulate, rows, cols)
+        else:
+            _KS.direct_f32(kc, a, lda, b, c, ldc, accumulate, rows, cols)
     else:
-        _KS.f64(kc, a, 0, b, c, ldc, accumulate)
-
-
-cdef inline void run_direct_ukernel(Py_ssize_t kc, const real* a, Py_ssize_t lda, const real* b,
-                                    real* c, Py_ssize_t ldc, bint accumulate) noexcept nogil:
-    if real is float:
-        _KS.direct_f32(kc, a, lda, b, c, ldc, accumulate)
-    else:
-        _KS.direct_f64(kc, a, lda, b, c, ldc, accumulate)
+        if lda == 0:
+            _KS.f64(kc, a, 0, b, c, ldc, accumulate, rows, cols)
+        else:
+            _KS.direct_f64(kc, a, lda, b, c, ldc, accumulate, rows, cols)
 
 
 cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const real* a,
-                       Py_ssize_t lda, const real* bp, real* c, Py_ssize_t ldc, bint accumulate,
-                       const Py_ssize_t* depth_a, const Py_ssize_t* depth_b, real* abuf,
-                       Tiling t) noexcept nogil:
+                       Py_ssize_t lda, const real* bp, Py_ssize_t pw, real* c, Py_ssize_t ldc,
+                       bint accumulate, const Py_ssize_t* depth_a, const Py_ssize_t* depth_b,
+                       real* abuf, Tiling t) noexcept nogil:
     """C[mc x nc] (+)= A[mc x kc] @ B[kc x nc], B packed.
 
     A is packed when ``lda == 0``, else read in place from a row-major matrix with row stride
     ``lda`` (its last, partial row panel is packed into ``abuf``: reading past A is not allowed).
-    ``depth_a`` / ``depth_b`` are NULL or hold ``[lo, hi)`` per A / B micro-panel: the depth
-    range outside which that panel is zero. The kernel then skips the rest — this is how the
-    convolutions skip kernel taps that fall into the zero padding. Partial edge tiles go via
-    a scratch tile.
+    Each B panel holds ``pw <= NR`` columns of C (plain GEMM: ``pw == NR``; the convolutions
+    may align panels with feature-map rows). ``depth_a`` / ``depth_b`` are NULL or hold
+    ``[lo, hi)`` per A / B micro-panel: the depth range outside which that panel is zero. The
+    kernel then skips the rest — this is how the convolutions skip kernel taps that fall into
+    the zero padding.
     """
-    cdef Py_ssize_t ir, jr, ir_block, jr_block, i, j, rows, cols, lo, hi
-    cdef bint packed_panel
-    cdef real scratch[MAX_TILE]
+    cdef Py_ssize_t ir_block, jr_block, ir, jr, rows, cols, lo, hi, lda_panel
+    cdef Py_ssize_t a_panels = (mc + t.mr - 1) // t.mr, b_panels = (nc + pw - 1) // pw
+    cdef Py_ssize_t full = mc // t.mr
     cdef const real* a_panel
-    cdef real* cij
-    for ir_block in range((mc + t.mr - 1) // t.mr):
+    if lda != 0 and full < a_panels:
+        pack_a(a + full * t.mr * lda, lda, 1, mc - full * t.mr, kc, abuf, t.mr)
+    for ir_block in range(a_panels):
         ir = ir_block * t.mr
         rows = t.mr if mc - ir >= t.mr else mc - ir
-        packed_panel = lda == 0 or rows < t.mr
+        lda_panel = lda
         if lda == 0:
             a_panel = a + ir * kc
-        elif rows < t.mr:
-            pack_a(a + ir * lda, lda, 1, rows, kc, abuf, t.mr)
+        elif ir_block == full:
             a_panel = abuf
+            lda_panel = 0
         else:
             a_panel = a + ir * lda
-        for jr_block in range((nc + t.nr - 1) // t.nr):
-            jr = jr_block * t.nr
-            cols = t.nr if nc - jr >= t.nr else nc - jr
+        for jr_block in range(b_panels):
+            jr = jr_block * pw
+            cols = pw if nc - jr >= pw else nc - jr
             lo = 0
             hi = kc
             if depth_a != NULL:
@@ -256,28 +298,9 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const real* 
                 hi = lo
             if hi == lo and accumulate:
                 continue
-            cij = c + ir * ldc + jr
-            if rows == t.mr and cols == t.nr:
-                if packed_panel:
-                    run_ukernel(hi - lo, a_panel + lo * t.mr, bp + jr * kc + lo * t.nr, cij,
-                                ldc, accumulate)
-                else:
-                    run_direct_ukernel(hi - lo, a_panel + lo, lda, bp + jr * kc + lo * t.nr,
-                                       cij, ldc, accumulate)
-                continue
-            if packed_panel:
-                run_ukernel(hi - lo, a_panel + lo * t.mr, bp + jr * kc + lo * t.nr, scratch,
-                            t.nr, False)
-            else:
-                run_direct_ukernel(hi - lo, a_panel + lo, lda, bp + jr * kc + lo * t.nr,
-                                   scratch, t.nr, False)
-            for i in range(rows):
-                if accumulate:
-                    for j in range(cols):
-                        cij[i * ldc + j] += scratch[i * t.nr + j]
-                else:
-                    for j in range(cols):
-                        cij[i * ldc + j] = scratch[i * t.nr + j]
+            run_ukernel(hi - lo, a_panel + (lo * t.mr if lda_panel == 0 else lo), lda_panel,
+                        bp + jr_block * t.nr * kc + lo * t.nr, c + ir * ldc + jr, ldc,
+                        accumulate, rows, cols)
 
 
 cdef bint use_direct_a(Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t n, Tiling t) noexcept nogil:
@@ -314,11 +337,12 @@ cdef void gemm_tile(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                 ic = ic_block * t.mc
                 mc = t.mc if m - ic >= t.mc else m - ic
                 if direct:
-                    macro_kernel(mc, nc, kc, a + ic * rsa + pc, rsa, bbuf, c + ic * ldc + jc,
-                                 ldc, accumulate or pc > 0, NULL, NULL, abuf, t)
+                    macro_kernel(mc, nc, kc, a + ic * rsa + pc, rsa, bbuf, t.nr,
+                                 c + ic * ldc + jc, ldc, accumulate or pc > 0, NULL, NULL, abuf,
+                                 t)
                 else:
                     pack_a(a + ic * rsa + pc * csa, rsa, csa, mc, kc, abuf, t.mr)
-                    macro_kernel(mc, nc, kc, abuf, 0, bbuf, c + ic * ldc + jc, ldc,
+                    macro_kernel(mc, nc, kc, abuf, 0, bbuf, t.nr, c + ic * ldc + jc, ldc,
                                  accumulate or pc > 0, NULL, NULL, NULL, t)
 
 
@@ -361,6 +385,50 @@ cdef int _grid(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int threads, Tiling t,
     return best_p * best_q
 
 
+cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       const real* a, Py_ssize_t rsa, Py_ssize_t csa,
+                       const real* b, Py_ssize_t rsb, Py_ssize_t csb,
+                       real* c, Py_ssize_t ldc, bint accumulate, int threads) noexcept nogil:
+    """C (+)= A @ B for big square-ish problems, BLIS-style: all threads pack one shared B block
+    together, then share out the MC-row blocks of A (each packs its own). Nothing is packed
+    twice, and the threads read one B block from the shared cache. -1: no memory."""
+    cdef Tiling t = tiling(sizeof(real))
+    cdef Py_ssize_t abuf_len = round_up(round_up(t.mc, t.mr) * t.kc, 16)
+    cdef Py_ssize_t jc, pc, nc, kc, jc_block, pc_block, q, ic_block, ic, mc, cols
+    # row blocks of at most MC rows, a multiple of the thread count, sizes equal to a panel
+    cdef Py_ssize_t panels = (m + t.mr - 1) // t.mr
+    cdef Py_ssize_t blocks = threads * ((panels + threads * (t.mc // t.mr) - 1)
+                                        // (threads * (t.mc // t.mr)))
+    cdef real* shared_b = <real*>buffer_alloc(t.kc * round_up(t.nc, t.nr) * sizeof(real))
+    cdef real* a_buffers = <real*>buffer_alloc(threads * abuf_len * sizeof(real))
+    cdef real* mine
+    if shared_b == NULL or a_buffers == NULL:
+        free(shared_b)
+        free(a_buffers)
+        return -1
+    with parallel(num_threads=threads):
+        mine = a_buffers + omp_get_thread_num() * abuf_len
+        for jc_block in range((n + t.nc - 1) // t.nc):
+            jc = jc_block * t.nc
+            nc = t.nc if n - jc >= t.nc else n - jc
+            for pc_block in range((k + t.kc - 1) // t.kc):
+                pc = pc_block * t.kc
+                kc = t.kc if k - pc >= t.kc else k - pc
+                for q in prange((nc + t.nr - 1) // t.nr, schedule="static"):
+                    cols = t.nr if nc - q * t.nr >= t.nr else nc - q * t.nr
+                    pack_b(b + pc * rsb + (jc + q * t.nr) * csb, rsb, csb, kc, cols,
+                           shared_b + q * t.nr * kc, t.nr)
+                for ic_block in prange(blocks, schedule="static"):
+                    ic = _part_start(panels, blocks, ic_block, t.mr, m)
+                    mc = _part_start(panels, blocks, ic_block + 1, t.mr, m) - ic
+                    pack_a(a + ic * rsa + pc * csa, rsa, csa, mc, kc, mine, t.mr)
+                    macro_kernel(mc, nc, kc, mine, 0, shared_b, t.nr, c + ic * ldc + jc, ldc,
+                                 accumulate or pc > 0, NULL, NULL, NULL, t)
+    free(shared_b)
+    free(a_buffers)
+    return 0
+
+
 cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        const real* a, Py_ssize_t rsa, Py_ssize_t csa,
                        const real* b, Py_ssize_t rsb, Py_ssize_t csb,
@@ -368,15 +436,20 @@ cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     """C (+)= A @ B on up to ``threads`` threads. Returns -1 if the pack buffers do not fit."""
     cdef Tiling t = tiling(sizeof(real))
     cdef int mt, nt, used, tile
-    cdef Py_ssize_t abuf_len = round_up(t.mc, t.mr) * t.kc
-    cdef Py_ssize_t per_thread = abuf_len + t.kc * round_up(t.nc, t.nr)
+    # buffers sized for this problem, not the largest block: small products stay cheap
+    cdef Py_ssize_t kc = t.kc if k > t.kc else (k if k > 0 else 1)
+    cdef Py_ssize_t abuf_len = round_up(round_up(t.mc if m > t.mc else m, t.mr) * kc, 16)
+    cdef Py_ssize_t per_thread = abuf_len + round_up(kc * round_up(t.nc if n > t.nc else n,
+                                                                   t.nr), 16)
     cdef Py_ssize_t m0, m1, n0, n1
     cdef real* buffers
     cdef real* mine
     if m == 0 or n == 0:
         return 0
+    if threads > 1 and k > 0 and not use_direct_a(rsa, csa, n, t) and m >= 2 * threads * t.mc:
+        return gemm_shared_b(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, threads)
     used = _grid(m, n, k, threads, t, &mt, &nt)
-    buffers = <real*>malloc(used * per_thread * sizeof(real))
+    buffers = <real*>buffer_alloc(used * per_thread * sizeof(real))
     if buffers == NULL:
         return -1
     for tile in prange(used, num_threads=used, schedule="static", chunksize=1):

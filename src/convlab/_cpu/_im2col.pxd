@@ -13,8 +13,8 @@ cdef ConvGeom make_geom(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t KH,
                         Py_ssize_t SH, Py_ssize_t SW, Py_ssize_t PH, Py_ssize_t PW,
                         Py_ssize_t DH, Py_ssize_t DW) noexcept nogil
 
-cdef void im2col_fill(const real* x, const ConvGeom* g, Py_ssize_t c, Py_ssize_t kh,
-                      Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count, real* dst, Py_ssize_t step,
+cdef void im2col_fill(const real* plane, const ConvGeom* g, Py_ssize_t kh, Py_ssize_t kw,
+                      Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t count, real* dst, Py_ssize_t step,
                       Py_ssize_t panel, Py_ssize_t jump) noexcept nogil
 cdef Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil
 cdef Py_ssize_t taps_lo(const ConvGeom* g, Py_ssize_t oh) noexcept nogil

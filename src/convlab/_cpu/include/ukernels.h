@@ -35,11 +35,13 @@ enum { CONVLAB_ISA_GENERIC = 0, CONVLAB_ISA_AVX2 = 1, CONVLAB_ISA_AVX512 = 2 };
 
 /* A kernel reads A either packed (MR values per k, `lda` ignored) or, for the "direct" kernels,
  * straight from a row-major matrix with row stride `lda` (A[i * lda + k]): when B has only a few
- * panels, packing A would cost more than it saves. */
+ * panels, packing A would cost more than it saves. It always computes a full MR x NR tile (the
+ * packed panels are zero-padded) but stores only the first `rows` x `cols` of it, so edge tiles
+ * need no scratch buffer. */
 typedef void (*convlab_ukr_f32)(int64_t kc, const float *A, int64_t lda, const float *B,
-                                float *C, int64_t ldc, int accumulate);
+                                float *C, int64_t ldc, int accumulate, int rows, int cols);
 typedef void (*convlab_ukr_f64)(int64_t kc, const double *A, int64_t lda, const double *B,
-                                double *C, int64_t ldc, int accumulate);
+                                double *C, int64_t ldc, int accumulate, int rows, int cols);
 
 /* How the kernels step through A. */
 #define CONVLAB_A_PACKED(i) A[i]
@@ -52,7 +54,7 @@ typedef void (*convlab_ukr_f64)(int64_t kc, const double *A, int64_t lda, const 
 /* ------------------------------------------------------------------------------------------ */
 #define CONVLAB_GENERIC_KERNEL(NAME, T, MR, NR, A_AT, A_NEXT)                                  \
     static void NAME(int64_t kc, const T *A, int64_t lda, const T *B, T *C, int64_t ldc,       \
-                     int accumulate)                                                           \
+                     int accumulate, int rows, int cols)                                       \
     {                                                                                          \
         (void)lda;                                                                             \
         T acc[MR][NR];                                                                         \
@@ -65,12 +67,12 @@ typedef void (*convlab_ukr_f64)(int64_t kc, const double *A, int64_t lda, const 
             A_NEXT(MR);                                                                        \
             B += NR;                                                                           \
         }                                                                                      \
-        for (int i = 0; i < MR; i++) {                                                         \
+        for (int i = 0; i < rows; i++) {                                                       \
             T *c = C + i * ldc;                                                                \
             if (accumulate)                                                                    \
-                for (int j = 0; j < NR; j++) c[j] += acc[i][j];                                \
+                for (int j = 0; j < cols; j++) c[j] += acc[i][j];                              \
             else                                                                               \
-                for (int j = 0; j < NR; j++) c[j] = acc[i][j];                                 \
+                for (int j = 0; j < cols; j++) c[j] = acc[i][j];                               \
         }                                                                                      \
     }
 
@@ -88,20 +90,26 @@ CONVLAB_GENERIC_KERNEL(convlab_ukd_generic_f64, double, 4, 4, CONVLAB_A_DIRECT,
 /* Vector kernels. Each keeps MR x (NR / lanes) accumulators in registers; B rows are two      */
 /* vector loads, A values are broadcasts. Tile sizes fill the register file without spills:   */
 /* AVX-512 has 32 registers (24 accumulators), AVX2 has 16 (12 accumulators).                 */
+/*                                                                                            */
+/* Partial tiles: AVX-512 stores with lane masks; AVX2 (whose masked moves are slow on some    */
+/* CPUs) spills the tile to the stack and copies the valid part. Loops over the accumulators   */
+/* keep constant indices (unrolled, guarded by `i < rows`) so they stay in registers.          */
 /* ------------------------------------------------------------------------------------------ */
-#define CONVLAB_VEC_KERNEL(NAME, TGT, T, VT, LANES, MR, A_AT, A_NEXT, SET1, LOAD, STORE, FMA, \
-                           ADD, ZERO)                                                          \
+#define CONVLAB_VEC_KERNEL(NAME, TGT, T, VT, LANES, MR, A_AT, A_NEXT, SET1, LOAD, STORE, FMA,  \
+                           ADD, ZERO, PARTIAL)                                                 \
     __attribute__((target(TGT))) static void NAME(int64_t kc, const T *A, int64_t lda,         \
                                                    const T *B, T *C, int64_t ldc,              \
-                                                   int accumulate)                             \
+                                                   int accumulate, int rows, int cols)         \
     {                                                                                          \
         (void)lda;                                                                             \
         VT c0[MR], c1[MR];                                                                     \
         CONVLAB_UNROLL for (int i = 0; i < MR; i++) {                                          \
             c0[i] = ZERO();                                                                    \
             c1[i] = ZERO();                                                                    \
-            _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);                            \
-            _mm_prefetch((const char *)(C + i * ldc + 2 * LANES - 1), _MM_HINT_T0);            \
+            if (i < rows) {                                                                    \
+                _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);                        \
+                _mm_prefetch((const char *)(C + i * ldc + 2 * LANES - 1), _MM_HINT_T0);        \
+            }                                                                                  \
         }                                                                                      \
         for (int64_t k = 0; k < kc; k++) {                                                     \
             const VT b0 = LOAD(B), b1 = LOAD(B + LANES);                                       \
@@ -113,14 +121,57 @@ CONVLAB_GENERIC_KERNEL(convlab_ukd_generic_f64, double, 4, 4, CONVLAB_A_DIRECT,
             A_NEXT(MR);                                                                        \
             B += 2 * LANES;                                                                    \
         }                                                                                      \
-        CONVLAB_UNROLL for (int i = 0; i < MR; i++) {                                          \
-            T *c = C + i * ldc;                                                                \
-            if (accumulate) {                                                                  \
-                c0[i] = ADD(c0[i], LOAD(c));                                                   \
-                c1[i] = ADD(c1[i], LOAD(c + LANES));                                           \
+        if (rows == MR && cols == 2 * LANES) {                                                 \
+            CONVLAB_UNROLL for (int i = 0; i < MR; i++) {                                      \
+                T *c = C + i * ldc;                                                            \
+                if (accumulate) {                                                              \
+                    c0[i] = ADD(c0[i], LOAD(c));                                               \
+                    c1[i] = ADD(c1[i], LOAD(c + LANES));                                       \
+                }                                                                              \
+                STORE(c, c0[i]);                                                               \
+                STORE(c + LANES, c1[i]);                                                       \
             }                                                                                  \
-            STORE(c, c0[i]);                                                                   \
-            STORE(c + LANES, c1[i]);                                                           \
+            return;                                                                            \
+        }                                                                                      \
+        PARTIAL(T, VT, LANES, MR)                                                              \
+    }
+
+#define CONVLAB_PARTIAL_MASKED(T, VT, LANES, MR, MASK_T, MASKZ_LOAD, MASK_STORE, ADD)           \
+    {                                                                                          \
+        const MASK_T m0 = (MASK_T)(cols >= LANES ? ~0u : (1u << cols) - 1u);                   \
+        const MASK_T m1 = (MASK_T)(cols >= 2 * LANES ? ~0u                                     \
+                                   : cols > LANES ? (1u << (cols - LANES)) - 1u : 0u);         \
+        CONVLAB_UNROLL for (int i = 0; i < MR; i++) {                                          \
+            if (i < rows) {                                                                    \
+                T *c = C + i * ldc;                                                            \
+                if (accumulate) {                                                              \
+                    c0[i] = ADD(c0[i], MASKZ_LOAD(m0, c));                                     \
+                    c1[i] = ADD(c1[i], MASKZ_LOAD(m1, c + LANES));                             \
+                }                                                                              \
+                MASK_STORE(c, m0, c0[i]);                                                      \
+                MASK_STORE(c + LANES, m1, c1[i]);                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+#define CONVLAB_PARTIAL_512_PS(T, VT, LANES, MR)                                                \
+    CONVLAB_PARTIAL_MASKED(T, VT, LANES, MR, __mmask16, _mm512_maskz_loadu_ps,                  \
+                           _mm512_mask_storeu_ps, _mm512_add_ps)
+#define CONVLAB_PARTIAL_512_PD(T, VT, LANES, MR)                                                \
+    CONVLAB_PARTIAL_MASKED(T, VT, LANES, MR, __mmask8, _mm512_maskz_loadu_pd,                   \
+                           _mm512_mask_storeu_pd, _mm512_add_pd)
+#define CONVLAB_PARTIAL_SPILL(T, VT, LANES, MR)                                                 \
+    {                                                                                          \
+        T tile[MR][2 * LANES];                                                                 \
+        CONVLAB_UNROLL for (int i = 0; i < MR; i++) {                                          \
+            memcpy(tile[i], &c0[i], sizeof(VT));                                               \
+            memcpy(tile[i] + LANES, &c1[i], sizeof(VT));                                       \
+        }                                                                                      \
+        for (int i = 0; i < rows; i++) {                                                       \
+            T *c = C + i * ldc;                                                                \
+            if (accumulate)                                                                    \
+                for (int j = 0; j < cols; j++) c[j] += tile[i][j];                             \
+            else                                                                               \
+                for (int j = 0; j < cols; j++) c[j] = tile[i][j];                              \
         }                                                                                      \
     }
 
@@ -130,17 +181,21 @@ CONVLAB_GENERIC_KERNEL(convlab_ukd_generic_f64, double, 4, 4, CONVLAB_A_DIRECT,
 #define CONVLAB_AVX512_KERNELS(SUFFIX, A_AT, A_NEXT)                                           \
     CONVLAB_VEC_KERNEL(convlab_##SUFFIX##_avx512_f32, CONVLAB_AVX512, float, __m512, 16, 12,     \
                        A_AT, A_NEXT, _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps,         \
-                       _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)                       \
+                       _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps,                       \
+                       CONVLAB_PARTIAL_512_PS)                                                  \
     CONVLAB_VEC_KERNEL(convlab_##SUFFIX##_avx512_f64, CONVLAB_AVX512, double, __m512d, 8, 12,    \
                        A_AT, A_NEXT, _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd,         \
-                       _mm512_fmadd_pd, _mm512_add_pd, _mm512_setzero_pd)
+                       _mm512_fmadd_pd, _mm512_add_pd, _mm512_setzero_pd,                       \
+                       CONVLAB_PARTIAL_512_PD)
 #define CONVLAB_AVX2_KERNELS(SUFFIX, A_AT, A_NEXT)                                             \
     CONVLAB_VEC_KERNEL(convlab_##SUFFIX##_avx2_f32, CONVLAB_AVX2, float, __m256, 8, 6, A_AT,     \
                        A_NEXT, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,               \
-                       _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps)                       \
+                       _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps,                       \
+                       CONVLAB_PARTIAL_SPILL)                                                   \
     CONVLAB_VEC_KERNEL(convlab_##SUFFIX##_avx2_f64, CONVLAB_AVX2, double, __m256d, 4, 6, A_AT,   \
                        A_NEXT, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,               \
-                       _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd)
+                       _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd,                       \
+                       CONVLAB_PARTIAL_SPILL)
 
 CONVLAB_AVX512_KERNELS(ukr, CONVLAB_A_PACKED, CONVLAB_A_PACKED_NEXT)
 CONVLAB_AVX512_KERNELS(ukd, CONVLAB_A_DIRECT, CONVLAB_A_DIRECT_NEXT)
@@ -203,6 +258,57 @@ static int convlab_best_isa(void)
     if (convlab_isa_supported(CONVLAB_ISA_AVX512)) return CONVLAB_ISA_AVX512;
     if (convlab_isa_supported(CONVLAB_ISA_AVX2)) return CONVLAB_ISA_AVX2;
     return CONVLAB_ISA_GENERIC;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* FMA peak probe: `n` rounds of 24 independent fused multiply-adds on full vectors, no        */
+/* memory traffic. Returns single-precision flops done (the benchmarks divide by the time).    */
+/* ------------------------------------------------------------------------------------------ */
+#if CONVLAB_X86
+#define CONVLAB_PEAK_PROBE(NAME, TGT, VT, LANES, SET1, FMA, ADD)                                \
+    __attribute__((target(TGT))) static double NAME(int64_t n, float seed)                    \
+    {                                                                                          \
+        VT acc[24];                                                                            \
+        const VT a = SET1(0.999999f), b = SET1(1e-7f);                                         \
+        CONVLAB_UNROLL for (int i = 0; i < 24; i++) acc[i] = SET1(seed + i);                   \
+        for (int64_t r = 0; r < n; r++) {                                                      \
+            CONVLAB_UNROLL for (int i = 0; i < 24; i++) acc[i] = FMA(acc[i], a, b);            \
+        }                                                                                      \
+        VT total = acc[0];                                                                     \
+        for (int i = 1; i < 24; i++) total = ADD(total, acc[i]);                               \
+        float lanes[LANES];                                                                    \
+        memcpy(lanes, &total, sizeof(lanes));                                                  \
+        /* the result feeds the return value so the loop cannot be optimised away */          \
+        return 48.0 * LANES * (double)n + (lanes[0] == -1.0f ? 1.0 : 0.0);                     \
+    }
+CONVLAB_PEAK_PROBE(convlab_peak_avx512, CONVLAB_AVX512, __m512, 16, _mm512_set1_ps,
+                   _mm512_fmadd_ps, _mm512_add_ps)
+CONVLAB_PEAK_PROBE(convlab_peak_avx2, CONVLAB_AVX2, __m256, 8, _mm256_set1_ps,
+                   _mm256_fmadd_ps, _mm256_add_ps)
+#endif
+
+static double convlab_peak_generic(int64_t n, float seed)
+{
+    float acc[24];
+    for (int i = 0; i < 24; i++) acc[i] = seed + i;
+    for (int64_t r = 0; r < n; r++)
+        for (int i = 0; i < 24; i++) acc[i] = acc[i] * 0.999999f + 1e-7f;
+    float total = 0;
+    for (int i = 0; i < 24; i++) total += acc[i];
+    return 48.0 * (double)n + (total == -1.0f ? 1.0 : 0.0);
+}
+
+/* Run `n` probe rounds with the given ISA's widest vectors and store the flops done in *flops.
+ * Not inlined and with a store through a pointer, so that the compiler can neither merge two
+ * probes with equal arguments nor move one across the caller's clock readings. */
+__attribute__((noinline)) static void convlab_peak_probe(int isa, int64_t n, float seed,
+                                                         double *flops)
+{
+#if CONVLAB_X86
+    if (isa == CONVLAB_ISA_AVX512) { *flops = convlab_peak_avx512(n, seed); return; }
+    if (isa == CONVLAB_ISA_AVX2) { *flops = convlab_peak_avx2(n, seed); return; }
+#endif
+    *flops = convlab_peak_generic(n, seed);
 }
 
 #endif /* CONVLAB_UKERNELS_H */

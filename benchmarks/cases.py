@@ -1,0 +1,278 @@
+"""Benchmark cases: convlab next to PyTorch (CPU) and NumPy on the same inputs.
+
+Shapes come from the chart CNN (Jiang, Kelly & Xiu): batch 128, 5x3 convolutions with padding
+(2, 1) and (2, 1) max-pooling; the first layer of I20 / I60 has stride (3, 1) and dilation
+(2, 1) / (3, 1) with padding (12, 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+import convlab
+
+BATCH = 128
+
+
+@dataclass
+class Case:
+    """One benchmark row."""
+
+    group: str
+    name: str
+    convlab: Callable[[], object]
+    torch: Optional[Callable[[], object]]
+    numpy: Optional[Callable[[], object]]
+    work: float            # flops (or bytes moved, for memory-bound cases)
+    unit: str              # "GFLOP/s" or "GB/s"
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    model: str
+    index: int
+    c_in: int
+    c_out: int
+    height: int             # input feature-map height (width is the model's image width)
+    width: int
+    stride: tuple = (1, 1)
+    padding: tuple = (2, 1)
+    dilation: tuple = (1, 1)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} layer {self.index}"
+
+    def out_hw(self):
+        return tuple((size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in zip(
+            (self.height, self.width), (5, 3), self.stride, self.padding, self.dilation))
+
+
+CHART_LAYERS = [
+    ConvLayer("I5", 1, 1, 64, 32, 15),
+    ConvLayer("I5", 2, 64, 128, 16, 15),
+    ConvLayer("I20", 1, 1, 64, 64, 60, (3, 1), (12, 1), (2, 1)),
+    ConvLayer("I20", 2, 64, 128, 13, 60),
+    ConvLayer("I20", 3, 128, 256, 6, 60),
+    ConvLayer("I60", 1, 1, 64, 96, 180, (3, 1), (12, 1), (3, 1)),
+    ConvLayer("I60", 2, 64, 128, 18, 180),
+    ConvLayer("I60", 3, 128, 256, 9, 180),
+    ConvLayer("I60", 4, 256, 512, 4, 180),
+]
+QUICK_LAYERS = {("I20", 1), ("I20", 2), ("I20", 3), ("I5", 2), ("I60", 4)}
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+# ---------------------------------------------------------------------------- NumPy peers
+def numpy_im2col(x, kernel, stride, padding, dilation):
+    """The seed notebook's im2col: an as_strided view reshaped (copied) to (N*OH*OW, C*KH*KW)."""
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    n, c, h, w = xp.shape
+    oh = (h - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    ow = (w - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    s = xp.strides
+    view = as_strided(xp, (n, oh, ow, c, kernel[0], kernel[1]),
+                      (s[0], s[2] * stride[0], s[3] * stride[1], s[1], s[2] * dilation[0],
+                       s[3] * dilation[1]))
+    return view.reshape(n * oh * ow, -1), (oh, ow)
+
+
+def numpy_conv_forward(x, w, stride, padding, dilation):
+    cols, (oh, ow) = numpy_im2col(x, w.shape[2:], stride, padding, dilation)
+    out = cols @ w.reshape(w.shape[0], -1).T
+    return np.ascontiguousarray(out.reshape(x.shape[0], oh, ow, -1).transpose(0, 3, 1, 2))
+
+
+def numpy_conv_backward(x, w, dy, stride, padding, dilation, need_input_grad=True):
+    cols, (oh, ow) = numpy_im2col(x, w.shape[2:], stride, padding, dilation)
+    dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, w.shape[0])
+    dw = (dy_mat.T @ cols).reshape(w.shape)
+    db = dy_mat.sum(axis=0)
+    if not need_input_grad:
+        return dw, db
+    n, c, h, wd = x.shape
+    kh_, kw_ = w.shape[2:]
+    dcols = (dy_mat @ w.reshape(w.shape[0], -1)).reshape(n, oh, ow, c, kh_, kw_)
+    dxp = np.zeros((n, c, h + 2 * padding[0], wd + 2 * padding[1]), x.dtype)
+    for kh in range(kh_):
+        for kw in range(kw_):
+            r0, c0 = kh * dilation[0], kw * dilation[1]
+            dxp[:, :, r0: r0 + stride[0] * (oh - 1) + 1: stride[0],
+                c0: c0 + stride[1] * (ow - 1) + 1: stride[1]] += \
+                dcols[..., kh, kw].transpose(0, 3, 1, 2)
+    return dxp[:, :, padding[0]: padding[0] + h, padding[1]: padding[1] + wd], dw, db
+
+
+def numpy_max_pool(x, kernel):
+    """Non-overlapping max pooling by reshaping, with argmax, forward and backward."""
+    n, c, h, w = x.shape
+    oh, ow = h // kernel[0], w // kernel[1]
+    blocks = x[:, :, :oh * kernel[0], :ow * kernel[1]].reshape(n, c, oh, kernel[0], ow,
+                                                               kernel[1])
+    blocks = blocks.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, -1)
+    arg = blocks.argmax(axis=-1)
+    y = np.take_along_axis(blocks, arg[..., None], axis=-1)[..., 0]
+    return y, arg
+
+
+def numpy_max_pool_backward(dy, arg, x_shape, kernel):
+    n, c, h, w = x_shape
+    oh, ow = dy.shape[2:]
+    grads = np.zeros((n, c, oh, ow, kernel[0] * kernel[1]), dy.dtype)
+    np.put_along_axis(grads, arg[..., None], dy[..., None], axis=-1)
+    dx = np.zeros(x_shape, dy.dtype)
+    dx[:, :, :oh * kernel[0], :ow * kernel[1]] = grads.reshape(
+        n, c, oh, ow, kernel[0], kernel[1]).transpose(0, 1, 2, 4, 3, 5).reshape(
+        n, c, oh * kernel[0], ow * kernel[1])
+    return dx
+
+
+# ---------------------------------------------------------------------------- case builders
+def gemm_cases(quick: bool) -> List[Case]:
+    torch = _torch()
+    cpu = convlab.get_backend("cpu")
+    rng = np.random.default_rng(0)
+    cases = []
+    sizes = [256, 1024] if quick else [256, 512, 1024, 2048]
+    for size in sizes:
+        a = rng.standard_normal((size, size), dtype=np.float32)
+        b = rng.standard_normal((size, size), dtype=np.float32)
+        out = np.empty((size, size), np.float32)
+        ta, tb = (torch.from_numpy(a), torch.from_numpy(b)) if torch else (None, None)
+        cases.append(Case("gemm", f"SGEMM {size}^3", lambda a=a, b=b, out=out:
+                          cpu.matmul(a, b, out=out),
+                          (lambda ta=ta, tb=tb: torch.mm(ta, tb)) if torch else None,
+                          lambda a=a, b=b, out=out: np.matmul(a, b, out=out),
+                          2.0 * size ** 3, "GFLOP/s"))
+    # The chart CNN's convolutions as (pixels x taps) @ (taps x channels), as an NHWC im2col
+    # implementation would run them.
+    for layer, k, n_out in [(CHART_LAYERS[2], 15, 64), (CHART_LAYERS[3], 960, 128),
+                            (CHART_LAYERS[4], 1920, 256)]:
+        oh, ow = layer.out_hw()
+        m = BATCH * oh * ow
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n_out), dtype=np.float32)
+        out = np.empty((m, n_out), np.float32)
+        ta, tb = (torch.from_numpy(a), torch.from_numpy(b)) if torch else (None, None)
+        cases.append(Case("skinny gemm", f"{m}x{k} @ {k}x{n_out}",
+                          lambda a=a, b=b, out=out: cpu.matmul(a, b, out=out),
+                          (lambda ta=ta, tb=tb: torch.mm(ta, tb)) if torch else None,
+                          lambda a=a, b=b, out=out: np.matmul(a, b, out=out),
+                          2.0 * m * k * n_out, "GFLOP/s"))
+    return cases
+
+
+def conv_cases(quick: bool) -> List[Case]:
+    torch = _torch()
+    cpu = convlab.get_backend("cpu")
+    rng = np.random.default_rng(1)
+    cases = []
+    for layer in CHART_LAYERS:
+        if quick and (layer.model, layer.index) not in QUICK_LAYERS:
+            continue
+        x = rng.standard_normal((BATCH, layer.c_in, layer.height, layer.width),
+                                dtype=np.float32)
+        if layer.c_in == 1:
+            x = (x > 1.0).astype(np.float32)        # the first layer sees a 0/1 chart image
+        w = (rng.standard_normal((layer.c_out, layer.c_in, 5, 3), dtype=np.float32)
+             / np.sqrt(layer.c_in * 15)).astype(np.float32)
+        b = np.zeros(layer.c_out, np.float32)
+        oh, ow = layer.out_hw()
+        dy = rng.standard_normal((BATCH, layer.c_out, oh, ow), dtype=np.float32)
+        geom = (layer.stride, layer.padding, layer.dilation)
+        flops = 2.0 * BATCH * oh * ow * layer.c_out * layer.c_in * 15
+        first = layer.c_in == 1        # the input of layer 1 needs no gradient
+        big = BATCH * oh * ow * layer.c_in * 15 * 4 > 2**30   # NumPy's im2col would need > 1 GiB
+
+        def ours_fwd(x=x, w=w, b=b, geom=geom):
+            return cpu.conv2d_forward(x, w, b, *geom)
+
+        def ours_fwd_bwd(x=x, w=w, b=b, dy=dy, geom=geom, first=first):
+            cpu.conv2d_forward(x, w, b, *geom)
+            if not first:
+                cpu.conv2d_backward_data(dy, w, x.shape, *geom)
+            cpu.conv2d_backward_weight(dy, x, w.shape, *geom)
+
+        torch_fwd = torch_fwd_bwd = None
+        if torch:
+            tx, tw, tb, tdy = (torch.from_numpy(v) for v in (x, w, b, dy))
+
+            def torch_fwd(tx=tx, tw=tw, tb=tb, geom=geom):
+                with torch.no_grad():
+                    return torch.nn.functional.conv2d(tx, tw, tb, *geom)
+
+            def torch_fwd_bwd(tx=tx, tw=tw, tb=tb, tdy=tdy, geom=geom, first=first):
+                xx = tx.detach().requires_grad_(not first)
+                ww = tw.detach().requires_grad_()
+                bb = tb.detach().requires_grad_()
+                torch.nn.functional.conv2d(xx, ww, bb, *geom).backward(tdy)
+
+        numpy_fwd = numpy_fwd_bwd = None
+        if not big:
+            def numpy_fwd(x=x, w=w, geom=geom):
+                return numpy_conv_forward(x, w, *geom)
+
+            def numpy_fwd_bwd(x=x, w=w, dy=dy, geom=geom, first=first):
+                numpy_conv_forward(x, w, *geom)
+                numpy_conv_backward(x, w, dy, *geom, need_input_grad=not first)
+
+        cases.append(Case("conv", f"{layer.name} fwd", ours_fwd, torch_fwd, numpy_fwd, flops,
+                          "GFLOP/s"))
+        label = "fwd+wgrad" if first else "fwd+bwd"
+        cases.append(Case("conv", f"{layer.name} {label}", ours_fwd_bwd, torch_fwd_bwd,
+                          numpy_fwd_bwd, flops * (2 if first else 3), "GFLOP/s"))
+    return cases
+
+
+POOL_MAPS = [("I20", 64, 27, 60), ("I20", 128, 13, 60), ("I20", 256, 6, 60),
+             ("I5", 64, 32, 15), ("I5", 128, 16, 15),
+             ("I60", 64, 36, 180), ("I60", 128, 18, 180), ("I60", 256, 9, 180),
+             ("I60", 512, 4, 180)]
+QUICK_POOL_MAPS = {("I20", 64), ("I20", 128), ("I20", 256), ("I5", 64)}
+
+
+def pool_cases(quick: bool) -> List[Case]:
+    torch = _torch()
+    cpu = convlab.get_backend("cpu")
+    rng = np.random.default_rng(2)
+    cases = []
+    for model, channels, height, width in POOL_MAPS:
+        if quick and (model, channels) not in QUICK_POOL_MAPS:
+            continue
+        x = rng.standard_normal((BATCH, channels, height, width), dtype=np.float32)
+        for kernel in ((2, 1), (2, 2)):
+            if kernel == (2, 2) and (quick and channels != 64 or width % 2):
+                continue
+            oh, ow = height // kernel[0], width // kernel[1]
+            dy = rng.standard_normal((BATCH, channels, oh, ow), dtype=np.float32)
+
+            def ours(x=x, dy=dy, kernel=kernel):
+                _, arg = cpu.max_pool2d(x, kernel)
+                cpu.max_pool2d_backward(dy, arg, x.shape, kernel)
+
+            theirs = None
+            if torch:
+                tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+
+                def theirs(tx=tx, tdy=tdy, kernel=kernel):
+                    xx = tx.detach().requires_grad_()
+                    torch.nn.functional.max_pool2d(xx, kernel).backward(tdy)
+
+            def numpy_peer(x=x, dy=dy, kernel=kernel):
+                _, arg = numpy_max_pool(x, kernel)
+                numpy_max_pool_backward(dy, arg, x.shape, kernel)
+
+            moved = 2 * x.nbytes + 2 * dy.nbytes    # read x, write dx; write y, read dy
+            cases.append(Case("max-pool", f"{kernel[0]}x{kernel[1]} fwd+bwd {channels}x{height}x"
+                              f"{width} ({model})", ours, theirs, numpy_peer, moved, "GB/s"))
+    return cases

@@ -1,0 +1,113 @@
+"""convlab benchmarks: our kernels next to PyTorch (CPU) and NumPy, measured in the same run.
+
+Usage::
+
+    python benchmarks/run.py [--quick] [--threads N] [--only GROUP] [--json out.json]
+
+Each row shows median times and the ratio ``peer_time / convlab_time`` (> 1: convlab is
+faster). Absolute times drift on shared machines; the ratios, measured interleaved in one
+process, are what to quote.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer cases and repeats")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for every library (default: all CPUs we may use)")
+    parser.add_argument("--only", choices=["gemm", "conv", "pool"], action="append",
+                        help="run only these groups (repeatable)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per contender")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    threads = args.threads or len(os.sched_getaffinity(0))
+    # BLAS reads its thread count when NumPy is imported: set it first.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+    import numpy as np
+
+    import convlab
+    from cases import conv_cases, gemm_cases, pool_cases
+    from timing import interleaved
+
+    if args.device == "gpu" and not convlab.get_backend("gpu").is_available():
+        print("benchmarks: --device gpu: " + convlab.get_backend("gpu").describe(),
+              file=sys.stderr)
+        return 2
+    convlab.set_num_threads(threads)
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    from convlab._cpu import _gemm
+    peak = _gemm.fma_peak_gflops(threads)
+
+    groups = args.only or ["gemm", "conv", "pool"]
+    builders = {"gemm": gemm_cases, "conv": conv_cases, "pool": pool_cases}
+    repeats = args.repeats or (5 if args.quick else 9)
+    coretype = os.environ.get("OPENBLAS_CORETYPE", "auto (AVX-512 where present)")
+    header = [
+        f"convlab {convlab.__version__} | {convlab.get_backend('cpu').describe()} | "
+        f"torch {torch_version or 'not installed'} | numpy {np.__version__} "
+        f"(OpenBLAS core type: {coretype})",
+        f"{platform.processor() or platform.machine()}, {threads} threads; measured FMA peak "
+        f"{peak:.0f} GFLOP/s (fp32, {convlab.get_backend('cpu').isa})",
+        "ratio = peer time / convlab time (> 1: convlab faster); medians of "
+        f"{repeats} interleaved runs",
+    ]
+    print("\n".join(header))
+    rows = []
+    for group in groups:
+        cases = builders[group](args.quick)
+        print(f"\n| {group} | convlab | torch | numpy | torch/convlab | numpy/convlab | convlab |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for case in cases:
+            times = interleaved({"convlab": case.convlab, "torch": case.torch,
+                                 "numpy": case.numpy}, repeats)
+            ours = times["convlab"]
+            rate = case.work / ours / 1e9
+            rate_text = f"{rate:.0f} {case.unit}"
+            if case.unit == "GFLOP/s":
+                rate_text += f" ({100 * rate / peak:.0f}% of peak)"
+            ratios = {peer: (times[peer] / ours if times[peer] else None)
+                      for peer in ("torch", "numpy")}
+
+            def ms(value):
+                return f"{value * 1e3:.2f} ms" if value else "-"
+
+            def ratio(value):
+                return f"{value:.2f}x" if value else "-"
+
+            print(f"| {case.name} | {ms(ours)} | {ms(times['torch'])} | {ms(times['numpy'])} | "
+                  f"{ratio(ratios['torch'])} | {ratio(ratios['numpy'])} | {rate_text} |",
+                  flush=True)
+            rows.append({"group": group, "case": case.name, "seconds": times,
+                         "ratio": ratios, "rate": rate, "unit": case.unit})
+    if args.json:
+        payload = {"header": header, "threads": threads, "fma_peak_gflops": peak,
+                   "rows": rows}
+        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        tmp.replace(args.json)     # atomic: never a half-written results file
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
