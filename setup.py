@@ -50,12 +50,24 @@ class BuildExt(build_ext):
                 print("convlab: the compiler does not support OpenMP; building serial kernels",
                       file=sys.stderr)
         described = " ".join(compile_args)
+        self._rebuild_if_flags_changed(described)
         for ext in self.extensions:
             ext.extra_compile_args = list(ext.extra_compile_args) + compile_args
             ext.extra_link_args = list(ext.extra_link_args) + link_args
             ext.define_macros = list(ext.define_macros) + [
                 ("CONVLAB_BUILD_FLAGS", f'"{described}"')]
         super().build_extensions()
+
+    def _rebuild_if_flags_changed(self, flags: str) -> None:
+        # distutils only compares timestamps: objects built with other flags (say, before
+        # CONVLAB_NO_OPENMP=1) would be linked again unless we force a rebuild.
+        stamp = os.path.join(self.build_temp, "convlab-build-flags.txt")
+        previous = open(stamp).read() if os.path.exists(stamp) else None
+        if previous != flags:
+            self.force = True
+            os.makedirs(self.build_temp, exist_ok=True)
+            with open(stamp, "w") as handle:
+                handle.write(flags)
 
     def _openmp_works(self) -> bool:
         tmp = tempfile.mkdtemp(prefix="convlab-omp-")

@@ -25,7 +25,8 @@ def test_set_and_get_num_threads():
         convlab.set_num_threads(1)
         assert convlab.get_num_threads() == 1
         convlab.set_num_threads(3)
-        assert convlab.get_num_threads() == 3
+        # a build without OpenMP runs every kernel on the calling thread, whatever is asked
+        assert convlab.get_num_threads() == (3 if _runtime.openmp_enabled() else 1)
     finally:
         convlab.set_num_threads(before)
 
