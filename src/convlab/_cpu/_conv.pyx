@@ -74,8 +74,10 @@ cdef void _pack_cols_panels(const real* x, const ConvGeom* g, Py_ssize_t k0, Py_
     cdef Py_ssize_t c = _tap_c(g, k0 + row_lo), kh = _tap_kh(g, k0 + row_lo)
     cdef Py_ssize_t kw = _tap_kw(g, k0 + row_lo)
     for kk in range(row_lo, row_hi):
+        # a row's spill lands in the next row of its panel, rewritten after it; the last row
+        # of a panel would spill into the next panel, packed already: no slack there
         im2col_fill(x + c * g.H * g.W, g, kh, kw, oh, ow, nc, out + kk * nr, 1, pw,
-                    kc * nr - pw)
+                    kc * nr - pw, kk != kc - 1)
         # next tap in (kh, c, kw) order
         kw += 1
         if kw == g.KW:
@@ -250,7 +252,7 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
                         k = k0 + r
                         im2col_fill(xn + _tap_c(&g, k) * g.H * g.W, &g, _tap_kh(&g, k),
                                     _tap_kw(&g, k), pc // g.OW, pc % g.OW, kc,
-                                    arows + r * depth_step, 1, kc, 0)
+                                    arows + r * depth_step, 1, kc, 0, True)
                     macro_kernel(mc, cout, kc, arows, depth_step, bbuf, t.nr, mine + k0 * cout,
                                  cout, True, depth, NULL, abuf, t)
             if db != NULL:
@@ -280,33 +282,50 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
 cdef int backward_data_gemm_core(const real* dy, const real* w, Py_ssize_t N, ConvGeom g,
                                  Py_ssize_t cout, real* dx, Py_ssize_t workspace_elems,
                                  int threads) noexcept nogil:
-    """dx (N, C, H, W) for any stride: dcols = W^T @ dY[n] per pixel chunk, then col2im."""
+    """dx (N, C, H, W) for any stride: dcols = W^T @ dY[n] per pixel chunk, then col2im.
+
+    W^T is packed once for all images; each chunk packs only dY's (cout x chunk) block, so
+    packing is cheap when the maps are small and the taps many.
+    """
     cdef Tiling t = tiling(sizeof(real))
-    cdef Py_ssize_t K = g.C * g.KH * g.KW, P = g.OH * g.OW
-    cdef Py_ssize_t chunk, abuf_len, per_thread, n, p0, cnt, chunk_block
+    cdef Py_ssize_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, rows = round_up(K, t.mr)
+    cdef Py_ssize_t chunk, cols_len, bbuf_len, per_thread, n, p0, cnt, chunk_block, pc, kc
+    cdef Py_ssize_t pc_block
+    cdef real* wt_pack
     cdef real* buffers
     cdef real* cols
-    cdef real* abuf
+    cdef real* bbuf
     chunk = workspace_elems // (threads * K) if K > 0 else P
     if chunk > P:
         chunk = P
     if chunk < 1:
         chunk = 1
-    abuf_len = round_up(round_up(t.mc, t.mr) * t.kc, 16)
-    per_thread = round_up(K * chunk, 16) + abuf_len + round_up(t.kc * round_up(t.nc, t.nr), 16)
+    cols_len = round_up(K * chunk, 16)
+    bbuf_len = round_up(t.kc * round_up(chunk, t.nr), 16)
+    per_thread = cols_len + bbuf_len
+    wt_pack = <real*>buffer_alloc(rows * cout * sizeof(real))
     buffers = <real*>buffer_alloc(threads * per_thread * sizeof(real))
-    if buffers == NULL:
+    if wt_pack == NULL or buffers == NULL:
+        free(wt_pack)
+        free(buffers)
         return -1
+    # A = W^T (K x cout): element (k, o) is w[o * K + k]
+    pack_a_full(w, 1, K, K, cout, wt_pack, t)
     for n in prange(N, num_threads=threads, schedule="static"):
         cols = buffers + omp_get_thread_num() * per_thread
-        abuf = cols + round_up(K * chunk, 16)
+        bbuf = cols + cols_len
         memset(dx + n * g.C * g.H * g.W, 0, g.C * g.H * g.W * sizeof(real))
         for chunk_block in range(_cdiv(P, chunk)):
             p0 = chunk_block * chunk
             cnt = chunk if P - p0 >= chunk else P - p0
-            gemm_tile(K, cnt, cout, w, 1, K, dy + n * cout * P + p0, P, 1, cols, cnt, False,
-                      abuf, abuf + abuf_len, t)
+            for pc_block in range(_cdiv(cout, t.kc)):
+                pc = pc_block * t.kc
+                kc = t.kc if cout - pc >= t.kc else cout - pc
+                pack_b(dy + n * cout * P + pc * P + p0, P, 1, kc, cnt, bbuf, t.nr)
+                macro_kernel(K, cnt, kc, wt_pack + rows * pc, 0, bbuf, t.nr, cols, cnt, pc > 0,
+                             NULL, NULL, NULL, t)
             col2im_add(cols, cnt, &g, 0, K, p0, cnt, dx + n * g.C * g.H * g.W)
+    free(wt_pack)
     free(buffers)
     return 0
 

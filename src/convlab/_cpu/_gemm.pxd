@@ -12,6 +12,7 @@ cdef struct Tiling:
     Py_ssize_t mc   # rows of one packed A block
     Py_ssize_t nc   # columns of one packed B block
 
+cdef int active_isa() noexcept nogil
 cdef void* buffer_alloc(size_t nbytes) noexcept nogil
 cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil
 cdef Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil

@@ -56,6 +56,11 @@ cdef enum:
     DIRECT_MAX_PANELS = 16
 
 
+cdef int active_isa() noexcept nogil:
+    """The micro-kernel ISA in use (other kernels follow the same choice)."""
+    return _KS.isa
+
+
 def supported_isas():
     """Names of the micro-kernel ISAs this CPU can run, best last."""
     return [name for name, code in ISA_NAMES.items() if convlab_isa_supported(code)]

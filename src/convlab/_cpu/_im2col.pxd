@@ -1,13 +1,14 @@
 # im2col on one image, shared by the explicit im2col / col2im kernels and the convolutions.
 from convlab._cpu._gemm cimport real
 
-cdef struct ConvGeom:
-    Py_ssize_t C, H, W        # input channels and spatial size of one image
-    Py_ssize_t KH, KW         # kernel
-    Py_ssize_t SH, SW         # stride
-    Py_ssize_t PH, PW         # zero padding (may be negative: the transposed conv crops)
-    Py_ssize_t DH, DW         # dilation
-    Py_ssize_t OH, OW         # output size
+cdef extern from "im2col_fill.h" nogil:
+    ctypedef struct ConvGeom "convlab_conv_geom":
+        Py_ssize_t C, H, W      # input channels and spatial size of one image
+        Py_ssize_t KH, KW       # kernel
+        Py_ssize_t SH, SW       # stride
+        Py_ssize_t PH, PW       # zero padding (may be negative: the transposed conv crops)
+        Py_ssize_t DH, DW       # dilation
+        Py_ssize_t OH, OW       # output size
 
 cdef ConvGeom make_geom(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t KH, Py_ssize_t KW,
                         Py_ssize_t SH, Py_ssize_t SW, Py_ssize_t PH, Py_ssize_t PW,
@@ -15,7 +16,7 @@ cdef ConvGeom make_geom(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t KH,
 
 cdef void im2col_fill(const real* plane, const ConvGeom* g, Py_ssize_t kh, Py_ssize_t kw,
                       Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t count, real* dst, Py_ssize_t step,
-                      Py_ssize_t panel, Py_ssize_t jump) noexcept nogil
+                      Py_ssize_t panel, Py_ssize_t jump, bint slack) noexcept nogil
 cdef Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil
 cdef Py_ssize_t taps_lo(const ConvGeom* g, Py_ssize_t oh) noexcept nogil
 cdef Py_ssize_t taps_hi(const ConvGeom* g, Py_ssize_t oh) noexcept nogil

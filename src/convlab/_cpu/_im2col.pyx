@@ -11,7 +11,17 @@ the full column matrix.
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
-from convlab._cpu._gemm cimport real
+from convlab._cpu._gemm cimport active_isa, real
+
+cdef extern from "im2col_fill.h" nogil:
+    ctypedef void (*convlab_fill_f32)(const float*, const ConvGeom*, Py_ssize_t, Py_ssize_t,
+                                      Py_ssize_t, Py_ssize_t, Py_ssize_t, float*, Py_ssize_t,
+                                      Py_ssize_t, Py_ssize_t, int) noexcept nogil
+    ctypedef void (*convlab_fill_f64)(const double*, const ConvGeom*, Py_ssize_t, Py_ssize_t,
+                                      Py_ssize_t, Py_ssize_t, Py_ssize_t, double*, Py_ssize_t,
+                                      Py_ssize_t, Py_ssize_t, int) noexcept nogil
+    convlab_fill_f32 convlab_fill_for_f32(int isa)
+    convlab_fill_f64 convlab_fill_for_f64(int isa)
 
 
 cdef ConvGeom make_geom(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t KH, Py_ssize_t KW,
@@ -70,74 +80,25 @@ cdef inline Py_ssize_t _clamp(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexce
     return lo if v < lo else (hi if v > hi else v)
 
 
-# Runs are short (a feature-map row, at most one panel): plain loops beat memset / memcpy
-# calls here.
-cdef inline void _zero(real* dst, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
-    cdef Py_ssize_t t
-    if step == 1:
-        for t in range(n):
-            dst[t] = 0
-    else:
-        for t in range(n):
-            dst[t * step] = 0
-
-
-cdef inline void _copy(real* dst, const real* src, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
-    cdef Py_ssize_t t
-    if step == 1:
-        for t in range(n):
-            dst[t] = src[t]
-    else:
-        for t in range(n):
-            dst[t * step] = src[t]
-
-
 cdef void im2col_fill(const real* plane, const ConvGeom* g, Py_ssize_t kh, Py_ssize_t kw,
                       Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t count, real* dst, Py_ssize_t step,
-                      Py_ssize_t panel, Py_ssize_t jump) noexcept nogil:
+                      Py_ssize_t panel, Py_ssize_t jump, bint slack) noexcept nogil:
     """Write ``count`` consecutive output pixels, from ``(oh, ow)`` on, of the column-matrix row
     of tap ``(c, kh, kw)`` to ``dst``; ``plane`` is channel ``c`` of the image.
 
     Consecutive pixels land ``step`` elements apart; after every ``panel`` pixels the
     destination skips ``jump`` more elements (how GEMM panels are laid out). The caller passes
     the start pixel as ``(oh, ow)`` and the tap unpacked: no divisions on this hot path.
+    ``slack``: ``dst`` may be written up to one vector (64 bytes) past each run (true for our
+    packing buffers, false for a caller's array). The work is done by
+    ``include/im2col_fill.h``, compiled for each ISA.
     """
-    cdef Py_ssize_t done = 0, in_panel = 0, run, ih, iw0, iw, lo, hi, t
-    cdef Py_ssize_t row_off = kh * g.DH - g.PH, col_off = kw * g.DW - g.PW
-    cdef const real* row
-    while done < count:
-        # a run stays inside one output row and one destination panel
-        run = g.OW - ow
-        if count - done < run:
-            run = count - done
-        if panel - in_panel < run:
-            run = panel - in_panel
-        ih = oh * g.SH + row_off
-        iw0 = ow * g.SW + col_off
-        if ih < 0 or ih >= g.H:
-            _zero(dst, run, step)
-        elif g.SW == 1:
-            row = plane + ih * g.W + iw0
-            lo = _clamp(-iw0, 0, run)
-            hi = _clamp(g.W - iw0, lo, run)
-            _zero(dst, lo, step)
-            _copy(dst + lo * step, row + lo, hi - lo, step)
-            _zero(dst + hi * step, run - hi, step)
-        else:
-            row = plane + ih * g.W
-            for t in range(run):
-                iw = iw0 + t * g.SW
-                dst[t * step] = row[iw] if 0 <= iw < g.W else 0
-        dst += run * step
-        done += run
-        ow += run
-        if ow == g.OW:
-            ow = 0
-            oh += 1
-        in_panel += run
-        if in_panel == panel:
-            in_panel = 0
-            dst += jump
+    if real is float:
+        convlab_fill_for_f32(active_isa())(plane, g, kh, kw, oh, ow, count, dst, step, panel,
+                                           jump, slack)
+    else:
+        convlab_fill_for_f64(active_isa())(plane, g, kh, kw, oh, ow, count, dst, step, panel,
+                                           jump, slack)
 
 
 cdef void col2im_add(const real* cols, Py_ssize_t ld, const ConvGeom* g, Py_ssize_t k0,
@@ -145,9 +106,10 @@ cdef void col2im_add(const real* cols, Py_ssize_t ld, const ConvGeom* g, Py_ssiz
     """Add rows ``k0..k1`` of a column block (pixels ``p0..p0+count``, row stride ``ld``) into
     image ``x``. The caller gives each image (or channel) to one thread, so the order of the
     sums is fixed: results are deterministic without atomics."""
-    cdef Py_ssize_t k, kh, kw, oh, ow, ih, iw, q, p_end = p0 + count
+    cdef Py_ssize_t k, kh, kw, oh, ow, ih, iw0, run, lo, hi, t, done
     cdef const real* src
     cdef real* plane
+    cdef real* dst
     for k in range(k0, k1):
         kw = k % g.KW
         kh = (k // g.KW) % g.KH
@@ -155,19 +117,24 @@ cdef void col2im_add(const real* cols, Py_ssize_t ld, const ConvGeom* g, Py_ssiz
         src = cols + (k - k0) * ld
         oh = p0 // g.OW
         ow = p0 % g.OW
-        q = 0
-        while q < count:
+        done = 0
+        while done < count:
+            run = g.OW - ow if g.OW - ow < count - done else count - done
             ih = oh * g.SH - g.PH + kh * g.DH
+            iw0 = ow * g.SW - g.PW + kw * g.DW
             if 0 <= ih < g.H:
-                while q < count and ow < g.OW:
-                    iw = ow * g.SW - g.PW + kw * g.DW
-                    if 0 <= iw < g.W:
-                        plane[ih * g.W + iw] += src[q]
-                    q += 1
-                    ow += 1
-            else:
-                q += g.OW - ow
-                ow = g.OW
+                dst = plane + ih * g.W
+                if g.SW == 1:
+                    # the output pixels of this run that land inside the row: one vector add
+                    lo = _clamp(-iw0, 0, run)
+                    hi = _clamp(g.W - iw0, lo, run)
+                    for t in range(lo, hi):
+                        dst[iw0 + t] += src[done + t]
+                else:
+                    for t in range(run):
+                        if 0 <= iw0 + t * g.SW < g.W:
+                            dst[iw0 + t * g.SW] += src[done + t]
+            done += run
             ow = 0
             oh += 1
 
@@ -185,7 +152,7 @@ def im2col(const real[:, :, :, ::1] x, real[:, :, ::1] cols, int kh, int kw, int
         n = row // n_rows
         k = row % n_rows
         im2col_fill(&x[n, k // (kh * kw), 0, 0], &g, (k // kw) % kh, k % kw, 0, 0, P,
-                    &cols[n, k, 0], 1, P, 0)
+                    &cols[n, k, 0], 1, P, 0, False)
 
 
 def col2im(const real[:, :, ::1] cols, real[:, :, :, ::1] x, int kh, int kw, int sh, int sw,

@@ -1,0 +1,170 @@
+/*
+ * im2col_fill: the packing step of every convolution kernel. Writes `count` consecutive output
+ * pixels of one column-matrix row (one kernel tap) into a destination layout: consecutive
+ * pixels `step` apart, and after every `panel` pixels a further `jump` (GEMM panel layout).
+ *
+ * Runs are short (one feature-map row, at most one panel), so the copies are vectorised with
+ * masked loads on AVX-512 rather than left to memcpy calls or scalar tails; the function is
+ * compiled once per ISA and picked at run time with the micro-kernels.
+ *
+ * `slack`: the destination may be written up to one vector past each run (the packing buffers
+ * are, and later runs overwrite that spill in order). Then tails are stored whole: a masked
+ * store costs several times a plain one on AMD Zen 4. Without slack (a caller's array) tails
+ * are stored with a mask.
+ */
+#ifndef CONVLAB_IM2COL_FILL_H
+#define CONVLAB_IM2COL_FILL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ukernels.h"
+
+typedef struct {
+    ptrdiff_t C, H, W;     /* input channels and spatial size of one image */
+    ptrdiff_t KH, KW;      /* kernel */
+    ptrdiff_t SH, SW;      /* stride */
+    ptrdiff_t PH, PW;      /* zero padding (may be negative: the transposed conv crops) */
+    ptrdiff_t DH, DW;      /* dilation */
+    ptrdiff_t OH, OW;      /* output size */
+} convlab_conv_geom;
+
+typedef void (*convlab_fill_f32)(const float *plane, const convlab_conv_geom *g, ptrdiff_t kh,
+                                 ptrdiff_t kw, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t count,
+                                 float *dst, ptrdiff_t step, ptrdiff_t panel, ptrdiff_t jump,
+                                 int slack);
+typedef void (*convlab_fill_f64)(const double *plane, const convlab_conv_geom *g, ptrdiff_t kh,
+                                 ptrdiff_t kw, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t count,
+                                 double *dst, ptrdiff_t step, ptrdiff_t panel, ptrdiff_t jump,
+                                 int slack);
+
+/* `plane` is the tap's input channel; (oh, ow) the first output pixel. */
+#define CONVLAB_FILL_BODY(T, COPY, ZERO)                                                       \
+    {                                                                                          \
+        ptrdiff_t done = 0, in_panel = 0;                                                      \
+        (void)slack;                                                                           \
+        const ptrdiff_t row_off = kh * g->DH - g->PH, col_off = kw * g->DW - g->PW;            \
+        while (done < count) {                                                                 \
+            /* a run stays inside one output row and one destination panel */                 \
+            ptrdiff_t run = g->OW - ow;                                                        \
+            if (count - done < run) run = count - done;                                        \
+            if (panel - in_panel < run) run = panel - in_panel;                                \
+            const ptrdiff_t ih = oh * g->SH + row_off, iw0 = ow * g->SW + col_off;             \
+            if (ih < 0 || ih >= g->H) {                                                        \
+                if (step == 1) ZERO(dst, run);                                                 \
+                else for (ptrdiff_t t = 0; t < run; t++) dst[t * step] = 0;                    \
+            } else if (g->SW == 1) {                                                           \
+                const T *row = plane + ih * g->W + iw0;                                        \
+                ptrdiff_t lo = -iw0, hi = g->W - iw0;                                          \
+                lo = lo < 0 ? 0 : (lo > run ? run : lo);                                       \
+                hi = hi < lo ? lo : (hi > run ? run : hi);                                     \
+                if (step == 1) {                                                               \
+                    ZERO(dst, lo);                                                             \
+                    COPY(dst + lo, row + lo, hi - lo);                                         \
+                    ZERO(dst + hi, run - hi);                                                  \
+                } else {                                                                       \
+                    for (ptrdiff_t t = 0; t < lo; t++) dst[t * step] = 0;                      \
+                    for (ptrdiff_t t = lo; t < hi; t++) dst[t * step] = row[t];                \
+                    for (ptrdiff_t t = hi; t < run; t++) dst[t * step] = 0;                    \
+                }                                                                              \
+            } else {                                                                           \
+                const T *row = plane + ih * g->W;                                              \
+                for (ptrdiff_t t = 0; t < run; t++) {                                          \
+                    const ptrdiff_t iw = iw0 + t * g->SW;                                      \
+                    dst[t * step] = (iw >= 0 && iw < g->W) ? row[iw] : (T)0;                   \
+                }                                                                              \
+            }                                                                                  \
+            dst += run * step;                                                                 \
+            done += run;                                                                       \
+            ow += run;                                                                         \
+            if (ow == g->OW) { ow = 0; oh++; }                                                 \
+            in_panel += run;                                                                   \
+            if (in_panel == panel) { in_panel = 0; dst += jump; }                              \
+        }                                                                                      \
+    }
+
+#define CONVLAB_FILL_SIGNATURE(NAME, T)                                                        \
+    static void NAME(const T *plane, const convlab_conv_geom *g, ptrdiff_t kh, ptrdiff_t kw,   \
+                     ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t count, T *dst, ptrdiff_t step,      \
+                     ptrdiff_t panel, ptrdiff_t jump, int slack)
+
+#define CONVLAB_COPY_LOOP(d, s, n) for (ptrdiff_t t_ = 0; t_ < (n); t_++) (d)[t_] = (s)[t_]
+#define CONVLAB_ZERO_LOOP(d, n) for (ptrdiff_t t_ = 0; t_ < (n); t_++) (d)[t_] = 0
+#define CONVLAB_COPY_PLAIN(d, s, n) CONVLAB_COPY_LOOP(d, s, n)
+#define CONVLAB_ZERO_PLAIN(d, n) CONVLAB_ZERO_LOOP(d, n)
+
+CONVLAB_FILL_SIGNATURE(convlab_fill_generic_f32, float)
+CONVLAB_FILL_BODY(float, CONVLAB_COPY_PLAIN, CONVLAB_ZERO_PLAIN)
+CONVLAB_FILL_SIGNATURE(convlab_fill_generic_f64, double)
+CONVLAB_FILL_BODY(double, CONVLAB_COPY_PLAIN, CONVLAB_ZERO_PLAIN)
+
+#if CONVLAB_X86
+/* AVX-512: whole vectors, then the tail: loaded with a mask (never reads past the source),
+ * stored whole when the destination has slack, else with a mask. */
+#define CONVLAB_RUNS_512(NAME, T, LANES, MASK_T, LOAD, STORE, MLOAD, MSTORE, ZEROV)             \
+    __attribute__((target(CONVLAB_AVX512))) static inline void NAME##_copy(                     \
+        T *d, const T *s, ptrdiff_t n, int slack)                                              \
+    {                                                                                          \
+        for (; n >= LANES; n -= LANES, d += LANES, s += LANES) STORE(d, LOAD(s));              \
+        if (n > 0) {                                                                           \
+            const MASK_T m = (MASK_T)((1u << n) - 1u);                                         \
+            if (slack) STORE(d, MLOAD(m, s));                                                  \
+            else MSTORE(d, m, MLOAD(m, s));                                                    \
+        }                                                                                      \
+    }                                                                                          \
+    __attribute__((target(CONVLAB_AVX512))) static inline void NAME##_zero(T *d, ptrdiff_t n,   \
+                                                                            int slack)         \
+    {                                                                                          \
+        for (; n >= LANES; n -= LANES, d += LANES) STORE(d, ZEROV());                          \
+        if (n > 0) {                                                                           \
+            if (slack) STORE(d, ZEROV());                                                      \
+            else MSTORE(d, (MASK_T)((1u << n) - 1u), ZEROV());                                 \
+        }                                                                                      \
+    }
+CONVLAB_RUNS_512(convlab_run512_f32, float, 16, __mmask16, _mm512_loadu_ps, _mm512_storeu_ps,
+                 _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_setzero_ps)
+CONVLAB_RUNS_512(convlab_run512_f64, double, 8, __mmask8, _mm512_loadu_pd, _mm512_storeu_pd,
+                 _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_setzero_pd)
+#define CONVLAB_COPY_512_F32(d, s, n) convlab_run512_f32_copy(d, s, n, slack)
+#define CONVLAB_ZERO_512_F32(d, n) convlab_run512_f32_zero(d, n, slack)
+#define CONVLAB_COPY_512_F64(d, s, n) convlab_run512_f64_copy(d, s, n, slack)
+#define CONVLAB_ZERO_512_F64(d, n) convlab_run512_f64_zero(d, n, slack)
+
+__attribute__((target(CONVLAB_AVX512)))
+CONVLAB_FILL_SIGNATURE(convlab_fill_avx512_f32, float)
+CONVLAB_FILL_BODY(float, CONVLAB_COPY_512_F32, CONVLAB_ZERO_512_F32)
+__attribute__((target(CONVLAB_AVX512)))
+CONVLAB_FILL_SIGNATURE(convlab_fill_avx512_f64, double)
+CONVLAB_FILL_BODY(double, CONVLAB_COPY_512_F64, CONVLAB_ZERO_512_F64)
+
+/* AVX2: the compiler vectorises the plain loops 256 bits wide. */
+__attribute__((target(CONVLAB_AVX2)))
+CONVLAB_FILL_SIGNATURE(convlab_fill_avx2_f32, float)
+CONVLAB_FILL_BODY(float, CONVLAB_COPY_PLAIN, CONVLAB_ZERO_PLAIN)
+__attribute__((target(CONVLAB_AVX2)))
+CONVLAB_FILL_SIGNATURE(convlab_fill_avx2_f64, double)
+CONVLAB_FILL_BODY(double, CONVLAB_COPY_PLAIN, CONVLAB_ZERO_PLAIN)
+#endif /* CONVLAB_X86 */
+
+/* The fill for an ISA (as returned by convlab_best_isa and friends). */
+static convlab_fill_f32 convlab_fill_for_f32(int isa)
+{
+#if CONVLAB_X86
+    if (isa == CONVLAB_ISA_AVX512) return convlab_fill_avx512_f32;
+    if (isa == CONVLAB_ISA_AVX2) return convlab_fill_avx2_f32;
+#endif
+    (void)isa;
+    return convlab_fill_generic_f32;
+}
+
+static convlab_fill_f64 convlab_fill_for_f64(int isa)
+{
+#if CONVLAB_X86
+    if (isa == CONVLAB_ISA_AVX512) return convlab_fill_avx512_f64;
+    if (isa == CONVLAB_ISA_AVX2) return convlab_fill_avx2_f64;
+#endif
+    (void)isa;
+    return convlab_fill_generic_f64;
+}
+
+#endif /* CONVLAB_IM2COL_FILL_H */
