@@ -23,8 +23,8 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
-from convlab._cpu._gemm cimport (Tiling, buffer_alloc, gemm_tile, macro_kernel, pack_a_full,
-                                 pack_b, real, round_up, tiling)
+from convlab._cpu._gemm cimport (Tiling, buffer_alloc, macro_kernel, pack_a_full, pack_b,
+                                 real, round_up, tiling)
 from convlab._cpu._im2col cimport (ConvGeom, col2im_add, im2col_fill, make_geom, rows_hi,
                                    rows_lo, taps_hi, taps_lo)
 from convlab._cpu._openmp cimport omp_get_thread_num
@@ -146,7 +146,8 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
     _permute_weight(w, cout, &g, wperm)
     pack_a_full(wperm, K, 1, cout, K, wpack, t)
     free(wperm)
-    for item in prange(N * blocks, num_threads=threads, schedule="static"):
+    # dynamic: on a shared machine one thread may get less CPU; no sums cross items
+    for item in prange(N * blocks, num_threads=threads, schedule="dynamic"):
         n = item // blocks
         p0 = (item % blocks) * ncb
         nc = ncb if P - p0 >= ncb else P - p0
@@ -311,7 +312,7 @@ cdef int backward_data_gemm_core(const real* dy, const real* w, Py_ssize_t N, Co
         return -1
     # A = W^T (K x cout): element (k, o) is w[o * K + k]
     pack_a_full(w, 1, K, K, cout, wt_pack, t)
-    for n in prange(N, num_threads=threads, schedule="static"):
+    for n in prange(N, num_threads=threads, schedule="dynamic"):
         cols = buffers + omp_get_thread_num() * per_thread
         bbuf = cols + cols_len
         memset(dx + n * g.C * g.H * g.W, 0, g.C * g.H * g.W * sizeof(real))

@@ -16,7 +16,6 @@ cdef int active_isa() noexcept nogil
 cdef void* buffer_alloc(size_t nbytes) noexcept nogil
 cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil
 cdef Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil
-cdef Py_ssize_t a_pack_size(Tiling t, Py_ssize_t m, Py_ssize_t k) noexcept nogil
 
 cdef void pack_a(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t mc, Py_ssize_t kc,
                  real* out, Py_ssize_t mr) noexcept nogil
@@ -28,9 +27,3 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const real* 
                        Py_ssize_t lda, const real* bp, Py_ssize_t pw, real* c, Py_ssize_t ldc,
                        bint accumulate, const Py_ssize_t* depth_a, const Py_ssize_t* depth_b,
                        real* abuf, Tiling t) noexcept nogil
-cdef void gemm_tile(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                    const real* a, Py_ssize_t rsa, Py_ssize_t csa,
-                    const real* b, Py_ssize_t rsb, Py_ssize_t csb,
-                    real* c, Py_ssize_t ldc, bint accumulate,
-                    real* abuf, real* bbuf, Tiling t) noexcept nogil
-cdef bint use_direct_a(Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t n, Tiling t) noexcept nogil

@@ -1,20 +1,22 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Packed-panel GEMM (the GotoBLAS / BLIS structure) with OpenMP.
+"""Packed-panel GEMM (the GotoBLAS / BLIS structure) with OpenMP, and the micro-kernel choice.
 
 ``C (+)= A @ B`` for row-major C and arbitrarily strided A and B, in float32 or float64.
 
-Loop nest of one thread's tile (``gemm_tile``)::
+Loop nest (``gemm_tile`` for one thread's tile, ``gemm_shared_b`` for all threads at once)::
 
-    for jc in N by NC:            pack B[pc:pc+KC, jc:jc+NC] -> NR-wide panels   (stays in L2)
-      for pc in K by KC:
+    for jc in N by NC:
+      for pc in K by KC:          pack B[pc:pc+KC, jc:jc+NC] -> NR-wide panels
         for ic in M by MC:        pack A[ic:ic+MC, pc:pc+KC] -> MR-tall panels
           for ir in MC by MR:     one A panel (MR x KC) stays in L1 ...
-            for jr in NC by NR:   ... while the B panels stream from L2 through the micro-kernel
+            for jr in NC by NR:   ... while the B panels stream past it through the micro-kernel
 
-The micro-kernels (``include/ukernels.h``) hold an MR x NR tile of C in vector registers.
-``matmul`` splits C into one tile per thread along its longer side, so each thread packs only
-its own panels and no thread ever waits on another.
+The micro-kernels (``include/ukernels.h``, picked at run time for the CPU) hold an MR x NR tile
+of C in vector registers. Large products pack one B block shared by all threads, which split
+the row blocks of A; others give each thread its own tile of C. When B has only a few panels,
+A is read in place instead of packed (``use_direct_a``). ``macro_kernel`` is shared with the
+convolutions, which fill the panels themselves (``_conv.pyx``).
 """
 import os
 
@@ -27,6 +29,12 @@ from convlab._cpu._openmp cimport omp_get_thread_num
 
 cdef extern from "stdlib.h" nogil:
     void* aligned_alloc(size_t alignment, size_t size)
+
+cdef extern from "pack.h" nogil:
+    void convlab_pack_a_rows_f32(const float* a, Py_ssize_t lda, Py_ssize_t rows,
+                                 Py_ssize_t kc, float* out, Py_ssize_t mr)
+    void convlab_pack_a_rows_f64(const double* a, Py_ssize_t lda, Py_ssize_t rows,
+                                 Py_ssize_t kc, double* out, Py_ssize_t mr)
 
 cdef extern from "ukernels.h" nogil:
     ctypedef void (*convlab_ukr_f32)(int64_t, const float*, int64_t, const float*, float*,
@@ -54,6 +62,8 @@ cdef enum:
     PARALLEL_MIN_FLOPS = 1 << 18
     # Up to this many B panels, A is read in place instead of packed.
     DIRECT_MAX_PANELS = 16
+    # Work items per thread where threads take them dynamically.
+    BLOCKS_PER_THREAD = 3
 
 
 cdef int active_isa() noexcept nogil:
@@ -175,11 +185,6 @@ cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil:
     return ((x + m - 1) // m) * m
 
 
-cdef Py_ssize_t a_pack_size(Tiling t, Py_ssize_t m, Py_ssize_t k) noexcept nogil:
-    """Elements needed by ``pack_a_full`` for an m x k matrix."""
-    return round_up(m, t.mr) * k
-
-
 cdef void pack_a(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t mc, Py_ssize_t kc,
                  real* out, Py_ssize_t mr) noexcept nogil:
     """A[mc x kc] (element strides rs, cs) -> MR-row panels, each kc x MR, zero-padded."""
@@ -191,15 +196,16 @@ cdef void pack_a(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t mc, Py_
         rows = mr if mc - p >= mr else mc - p
         dst = out + p * kc
         if cs == 1:
+            # row-major A: a transpose, done in registers (include/pack.h)
+            if real is float:
+                convlab_pack_a_rows_f32(a + p * rs, rs, rows, kc, dst, mr)
+            else:
+                convlab_pack_a_rows_f64(a + p * rs, rs, rows, kc, dst, mr)
+            continue
+        for k in range(kc):
+            src = a + p * rs + k * cs
             for i in range(rows):
-                src = a + (p + i) * rs
-                for k in range(kc):
-                    dst[k * mr + i] = src[k]
-        else:
-            for k in range(kc):
-                src = a + p * rs + k * cs
-                for i in range(rows):
-                    dst[k * mr + i] = src[i * rs]
+                dst[k * mr + i] = src[i * rs]
         if rows < mr:
             for k in range(kc):
                 for i in range(rows, mr):
@@ -400,10 +406,15 @@ cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef Tiling t = tiling(sizeof(real))
     cdef Py_ssize_t abuf_len = round_up(round_up(t.mc, t.mr) * t.kc, 16)
     cdef Py_ssize_t jc, pc, nc, kc, jc_block, pc_block, q, ic_block, ic, mc, cols
-    # row blocks of at most MC rows, a multiple of the thread count, sizes equal to a panel
+    # row blocks of at most MC rows, equal to a panel, at least BLOCKS_PER_THREAD per thread
+    # and taken dynamically: on a shared machine one thread may get less CPU than another
     cdef Py_ssize_t panels = (m + t.mr - 1) // t.mr
     cdef Py_ssize_t blocks = threads * ((panels + threads * (t.mc // t.mr) - 1)
                                         // (threads * (t.mc // t.mr)))
+    if blocks < threads * BLOCKS_PER_THREAD:
+        blocks = threads * BLOCKS_PER_THREAD
+    if blocks > panels:
+        blocks = panels
     cdef real* shared_b = <real*>buffer_alloc(t.kc * round_up(t.nc, t.nr) * sizeof(real))
     cdef real* a_buffers = <real*>buffer_alloc(threads * abuf_len * sizeof(real))
     cdef real* mine
@@ -423,7 +434,7 @@ cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                     cols = t.nr if nc - q * t.nr >= t.nr else nc - q * t.nr
                     pack_b(b + pc * rsb + (jc + q * t.nr) * csb, rsb, csb, kc, cols,
                            shared_b + q * t.nr * kc, t.nr)
-                for ic_block in prange(blocks, schedule="static"):
+                for ic_block in prange(blocks, schedule="dynamic"):
                     ic = _part_start(panels, blocks, ic_block, t.mr, m)
                     mc = _part_start(panels, blocks, ic_block + 1, t.mr, m) - ic
                     pack_a(a + ic * rsa + pc * csa, rsa, csa, mc, kc, mine, t.mr)
@@ -451,13 +462,17 @@ cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef real* mine
     if m == 0 or n == 0:
         return 0
-    if threads > 1 and k > 0 and not use_direct_a(rsa, csa, n, t) and m >= 2 * threads * t.mc:
+    if threads > 1 and k > 0 and not use_direct_a(rsa, csa, n, t) and m >= threads * t.mc:
         return gemm_shared_b(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, threads)
     used = _grid(m, n, k, threads, t, &mt, &nt)
+    if used > 1 and use_direct_a(rsa, csa, n, t):
+        # B is small here, so more row tiles cost little repacking; threads take them
+        # dynamically, which keeps both busy when the machine gives one less CPU
+        mt = mt * BLOCKS_PER_THREAD if mt * BLOCKS_PER_THREAD <= (m + t.mr - 1) // t.mr else mt
     buffers = <real*>buffer_alloc(used * per_thread * sizeof(real))
     if buffers == NULL:
         return -1
-    for tile in prange(used, num_threads=used, schedule="static", chunksize=1):
+    for tile in prange(mt * nt, num_threads=used, schedule="dynamic"):
         mine = buffers + omp_get_thread_num() * per_thread
         m0 = _part_start((m + t.mr - 1) // t.mr, mt, tile // nt, t.mr, m)
         m1 = _part_start((m + t.mr - 1) // t.mr, mt, tile // nt + 1, t.mr, m)

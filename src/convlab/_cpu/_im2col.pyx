@@ -148,7 +148,7 @@ def im2col(const real[:, :, :, ::1] x, real[:, :, ::1] cols, int kh, int kw, int
     cdef Py_ssize_t total = x.shape[0] * n_rows
     if total == 0 or P == 0:
         return
-    for row in prange(total, nogil=True, num_threads=threads, schedule="static"):
+    for row in prange(total, nogil=True, num_threads=threads, schedule="dynamic", chunksize=16):
         n = row // n_rows
         k = row % n_rows
         im2col_fill(&x[n, k // (kh * kw), 0, 0], &g, (k // kw) % kh, k % kw, 0, 0, P,
@@ -164,7 +164,7 @@ def col2im(const real[:, :, ::1] cols, real[:, :, :, ::1] x, int kh, int kw, int
     cdef Py_ssize_t total = x.shape[0] * C
     if total == 0:
         return
-    for plane in prange(total, nogil=True, num_threads=threads, schedule="static"):
+    for plane in prange(total, nogil=True, num_threads=threads, schedule="dynamic", chunksize=16):
         n = plane // C
         c = plane % C
         memset(&x[n, c, 0, 0], 0, g.H * g.W * sizeof(real))

@@ -287,7 +287,7 @@ def max_pool2d(const real[:, :, :, ::1] x, real[:, :, :, ::1] y, index_t[:, :, :
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
     if planes == 0 or g.OH == 0 or g.OW == 0:
         return
-    for p in prange(planes, nogil=True, num_threads=threads, schedule="static"):
+    for p in prange(planes, nogil=True, num_threads=threads, schedule="dynamic", chunksize=16):
         _max_plane(&x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0], &idx[p // C, p % C, 0, 0],
                    &g)
 
@@ -301,7 +301,7 @@ def max_pool2d_backward(const real[:, :, :, ::1] dy, const index_t[:, :, :, ::1]
     cdef Py_ssize_t C = dx.shape[1], planes = dx.shape[0] * dx.shape[1], p
     if planes == 0 or g.H == 0 or g.W == 0:
         return
-    for p in prange(planes, nogil=True, num_threads=threads, schedule="static"):
+    for p in prange(planes, nogil=True, num_threads=threads, schedule="dynamic", chunksize=16):
         _max_plane_backward(&dy[p // C, p % C, 0, 0], &idx[p // C, p % C, 0, 0],
                             &dx[p // C, p % C, 0, 0], &g)
 
@@ -315,7 +315,7 @@ def avg_pool2d(const real[:, :, :, ::1] x, real[:, :, :, ::1] y, int kh, int kw,
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
     if planes == 0 or g.OH == 0 or g.OW == 0:
         return
-    for p in prange(planes, nogil=True, num_threads=threads, schedule="static"):
+    for p in prange(planes, nogil=True, num_threads=threads, schedule="dynamic", chunksize=16):
         _avg_plane(&x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0], &g, count_include_pad,
                    divisor_override)
 
@@ -329,6 +329,6 @@ def avg_pool2d_backward(const real[:, :, :, ::1] dy, real[:, :, :, ::1] dx, int 
     cdef Py_ssize_t C = dx.shape[1], planes = dx.shape[0] * dx.shape[1], p
     if planes == 0 or g.H == 0 or g.W == 0:
         return
-    for p in prange(planes, nogil=True, num_threads=threads, schedule="static"):
+    for p in prange(planes, nogil=True, num_threads=threads, schedule="dynamic", chunksize=16):
         _avg_plane_backward(&dy[p // C, p % C, 0, 0], &dx[p // C, p % C, 0, 0], &g,
                             count_include_pad, divisor_override)

@@ -1,0 +1,82 @@
+/*
+ * Packing a row-major block of A into MR-row panels: out[k * mr + i] = a[i * lda + k].
+ *
+ * This is a transpose; done element by element it costs a scattered store per element. Here
+ * groups of rows are transposed in registers (4 x 4 floats or 2 x 2 doubles with SSE2, which
+ * every x86-64 CPU has) so that loads and stores are whole vectors.
+ */
+#ifndef CONVLAB_PACK_H
+#define CONVLAB_PACK_H
+
+#include <stddef.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <emmintrin.h>
+#define CONVLAB_SSE2 1
+#else
+#define CONVLAB_SSE2 0
+#endif
+
+/* rows <= mr rows of A (row stride lda, unit column stride), kc columns; rows mr - rows of each
+ * k are zero-filled. */
+static void convlab_pack_a_rows_f32(const float *a, ptrdiff_t lda, ptrdiff_t rows, ptrdiff_t kc,
+                                    float *out, ptrdiff_t mr)
+{
+    ptrdiff_t i = 0;
+#if CONVLAB_SSE2
+    for (; i + 4 <= rows; i += 4) {
+        const float *r0 = a + i * lda, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
+        ptrdiff_t k = 0;
+        for (; k + 4 <= kc; k += 4) {
+            __m128 v0 = _mm_loadu_ps(r0 + k), v1 = _mm_loadu_ps(r1 + k);
+            __m128 v2 = _mm_loadu_ps(r2 + k), v3 = _mm_loadu_ps(r3 + k);
+            _MM_TRANSPOSE4_PS(v0, v1, v2, v3);
+            _mm_storeu_ps(out + (k + 0) * mr + i, v0);
+            _mm_storeu_ps(out + (k + 1) * mr + i, v1);
+            _mm_storeu_ps(out + (k + 2) * mr + i, v2);
+            _mm_storeu_ps(out + (k + 3) * mr + i, v3);
+        }
+        for (; k < kc; k++) {
+            out[k * mr + i] = r0[k];
+            out[k * mr + i + 1] = r1[k];
+            out[k * mr + i + 2] = r2[k];
+            out[k * mr + i + 3] = r3[k];
+        }
+    }
+#endif
+    for (; i < rows; i++) {
+        const float *r = a + i * lda;
+        for (ptrdiff_t k = 0; k < kc; k++) out[k * mr + i] = r[k];
+    }
+    for (ptrdiff_t k = 0; k < kc && rows < mr; k++)
+        for (ptrdiff_t j = rows; j < mr; j++) out[k * mr + j] = 0;
+}
+
+static void convlab_pack_a_rows_f64(const double *a, ptrdiff_t lda, ptrdiff_t rows,
+                                    ptrdiff_t kc, double *out, ptrdiff_t mr)
+{
+    ptrdiff_t i = 0;
+#if CONVLAB_SSE2
+    for (; i + 2 <= rows; i += 2) {
+        const double *r0 = a + i * lda, *r1 = r0 + lda;
+        ptrdiff_t k = 0;
+        for (; k + 2 <= kc; k += 2) {
+            const __m128d v0 = _mm_loadu_pd(r0 + k), v1 = _mm_loadu_pd(r1 + k);
+            _mm_storeu_pd(out + k * mr + i, _mm_unpacklo_pd(v0, v1));
+            _mm_storeu_pd(out + (k + 1) * mr + i, _mm_unpackhi_pd(v0, v1));
+        }
+        for (; k < kc; k++) {
+            out[k * mr + i] = r0[k];
+            out[k * mr + i + 1] = r1[k];
+        }
+    }
+#endif
+    for (; i < rows; i++) {
+        const double *r = a + i * lda;
+        for (ptrdiff_t k = 0; k < kc; k++) out[k * mr + i] = r[k];
+    }
+    for (ptrdiff_t k = 0; k < kc && rows < mr; k++)
+        for (ptrdiff_t j = rows; j < mr; j++) out[k * mr + j] = 0;
+}
+
+#endif /* CONVLAB_PACK_H */
