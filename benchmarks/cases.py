@@ -138,37 +138,34 @@ def numpy_max_pool_backward(dy, arg, x_shape, kernel):
 
 
 # ---------------------------------------------------------------------------- case builders
-def gemm_cases(quick: bool) -> List[Case]:
+def _matmul_case(group: str, name: str, m: int, k: int, n: int, rng) -> Case:
+    """C = A @ B into a preallocated C, for every contender."""
     torch = _torch()
     cpu = convlab.get_backend("cpu")
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    theirs = None
+    if torch:
+        ta, tb, tout = torch.from_numpy(a), torch.from_numpy(b), torch.empty(m, n)
+
+        def theirs():
+            return torch.mm(ta, tb, out=tout)
+    return Case(group, name, lambda: cpu.matmul(a, b, out=out), theirs,
+                lambda: np.matmul(a, b, out=out), 2.0 * m * k * n, "GFLOP/s")
+
+
+def gemm_cases(quick: bool) -> List[Case]:
     rng = np.random.default_rng(0)
-    cases = []
     sizes = [256, 1024] if quick else [256, 512, 1024, 2048]
-    for size in sizes:
-        a = rng.standard_normal((size, size), dtype=np.float32)
-        b = rng.standard_normal((size, size), dtype=np.float32)
-        out = np.empty((size, size), np.float32)
-        ta, tb = (torch.from_numpy(a), torch.from_numpy(b)) if torch else (None, None)
-        cases.append(Case("gemm", f"SGEMM {size}^3", lambda a=a, b=b, out=out:
-                          cpu.matmul(a, b, out=out),
-                          (lambda ta=ta, tb=tb: torch.mm(ta, tb)) if torch else None,
-                          lambda a=a, b=b, out=out: np.matmul(a, b, out=out),
-                          2.0 * size ** 3, "GFLOP/s"))
+    cases = [_matmul_case("gemm", f"SGEMM {size}^3", size, size, size, rng) for size in sizes]
     # The chart CNN's convolutions as (pixels x taps) @ (taps x channels), as an NHWC im2col
     # implementation would run them.
     for layer, k, n_out in [(CHART_LAYERS[2], 15, 64), (CHART_LAYERS[3], 960, 128),
                             (CHART_LAYERS[4], 1920, 256)]:
         oh, ow = layer.out_hw()
         m = BATCH * oh * ow
-        a = rng.standard_normal((m, k), dtype=np.float32)
-        b = rng.standard_normal((k, n_out), dtype=np.float32)
-        out = np.empty((m, n_out), np.float32)
-        ta, tb = (torch.from_numpy(a), torch.from_numpy(b)) if torch else (None, None)
-        cases.append(Case("skinny gemm", f"{m}x{k} @ {k}x{n_out}",
-                          lambda a=a, b=b, out=out: cpu.matmul(a, b, out=out),
-                          (lambda ta=ta, tb=tb: torch.mm(ta, tb)) if torch else None,
-                          lambda a=a, b=b, out=out: np.matmul(a, b, out=out),
-                          2.0 * m * k * n_out, "GFLOP/s"))
+        cases.append(_matmul_case("skinny gemm", f"{m}x{k} @ {k}x{n_out}", m, k, n_out, rng))
     return cases
 
 

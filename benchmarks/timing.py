@@ -4,9 +4,9 @@ shared, noisy machine hits all of them alike; we keep medians and compare ratios
 Two effects of small virtual machines shape the method:
 
 * BLAS and OpenMP worker threads keep spinning after a call (OpenBLAS: up to 2^28 cycles,
-  about 70 ms) and steal cycles from
-  whatever runs next: between samples we wait, busily (a sleeping process lets the hypervisor
-  park the virtual CPUs, and waking them costs milliseconds that would land on the next call).
+  about 70-100 ms) and steal cycles from whatever runs next: between samples we wait, busily
+  (a sleeping process lets the hypervisor park the virtual CPUs, and waking them costs
+  milliseconds that would land on the next call).
 * Waking worker threads costs up to a millisecond: one sample runs the call back to back
   enough times to last about 20 ms and reports the mean, as a training loop would see it.
 """
@@ -27,9 +27,13 @@ def _busy_wait(seconds: float) -> None:
 
 
 def _calls_per_sample(fn: Callable[[], object]) -> int:
-    start = time.perf_counter()
+    # time warm calls: the first after a pause also wakes threads and would skew the estimate
     fn()
-    once = time.perf_counter() - start
+    calls, start = 0, time.perf_counter()
+    while calls < 100 and time.perf_counter() - start < SAMPLE_S / 2:
+        fn()
+        calls += 1
+    once = (time.perf_counter() - start) / calls
     return max(1, min(100, int(SAMPLE_S / max(once, 1e-6))))
 
 

@@ -17,6 +17,15 @@
 #define CONVLAB_SSE2 0
 #endif
 
+/* Rows [i, rows) one element at a time, then zeros up to mr. */
+#define CONVLAB_PACK_A_TAIL(T)                                                                 \
+    for (; i < rows; i++) {                                                                    \
+        const T *r = a + i * lda;                                                              \
+        for (ptrdiff_t k = 0; k < kc; k++) out[k * mr + i] = r[k];                             \
+    }                                                                                          \
+    for (ptrdiff_t k = 0; k < kc && rows < mr; k++)                                            \
+        for (ptrdiff_t j = rows; j < mr; j++) out[k * mr + j] = 0;
+
 /* rows <= mr rows of A (row stride lda, unit column stride), kc columns; rows mr - rows of each
  * k are zero-filled. */
 static void convlab_pack_a_rows_f32(const float *a, ptrdiff_t lda, ptrdiff_t rows, ptrdiff_t kc,
@@ -44,12 +53,7 @@ static void convlab_pack_a_rows_f32(const float *a, ptrdiff_t lda, ptrdiff_t row
         }
     }
 #endif
-    for (; i < rows; i++) {
-        const float *r = a + i * lda;
-        for (ptrdiff_t k = 0; k < kc; k++) out[k * mr + i] = r[k];
-    }
-    for (ptrdiff_t k = 0; k < kc && rows < mr; k++)
-        for (ptrdiff_t j = rows; j < mr; j++) out[k * mr + j] = 0;
+    CONVLAB_PACK_A_TAIL(float)
 }
 
 static void convlab_pack_a_rows_f64(const double *a, ptrdiff_t lda, ptrdiff_t rows,
@@ -71,12 +75,7 @@ static void convlab_pack_a_rows_f64(const double *a, ptrdiff_t lda, ptrdiff_t ro
         }
     }
 #endif
-    for (; i < rows; i++) {
-        const double *r = a + i * lda;
-        for (ptrdiff_t k = 0; k < kc; k++) out[k * mr + i] = r[k];
-    }
-    for (ptrdiff_t k = 0; k < kc && rows < mr; k++)
-        for (ptrdiff_t j = rows; j < mr; j++) out[k * mr + j] = 0;
+    CONVLAB_PACK_A_TAIL(double)
 }
 
 #endif /* CONVLAB_PACK_H */
