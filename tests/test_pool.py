@@ -97,6 +97,23 @@ def test_chart_cnn_2x1_pooling(backend, rng, shape, ceil_mode):
                                                        (0, 0), (1, 1)).astype(np.float32))
 
 
+@pytest.mark.parametrize("shape", [(2, 8, 27, 60), (3, 5, 8, 9), (1, 2, 7, 7)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_tiled_2x2_pooling(backend, shape, ties):
+    """Non-overlapping 2 x 2 windows (the paper's robustness variant) take a row-wise path."""
+    case = dict(n=shape[0], c=shape[1], size=shape[2:], seed=3, ties=ties, nan=True)
+    x = pool_input(case, np.float32)
+    y, arg = backend.max_pool2d(x, 2)
+    y_ref, arg_ref = ref.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(to_numpy(backend, y), y_ref)
+    np.testing.assert_array_equal(to_numpy(backend, arg), arg_ref)
+    dy = np.random.default_rng(4).standard_normal(y_ref.shape).astype(np.float32)
+    dx = backend.max_pool2d_backward(dy, arg, x.shape, 2)
+    np.testing.assert_array_equal(
+        to_numpy(backend, dx), ref.max_pool2d_backward(dy, arg_ref, x.shape, (2, 2), (2, 2),
+                                                       (0, 0), (1, 1)).astype(np.float32))
+
+
 def test_large_windows_use_int32_argmax(backend, rng):
     x = rng.standard_normal((1, 2, 20, 20)).astype(np.float32)
     y, arg = backend.max_pool2d(x, 17, 3)

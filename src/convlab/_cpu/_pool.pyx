@@ -9,8 +9,8 @@ Max pooling stores the argmax as the offset *inside the window* (``i * KW + j``)
 when the window has at most 256 elements, instead of PyTorch's int64 plane offset: 8x less
 memory traffic on the pass that is pure memory traffic.
 
-Windows one pixel wide with unit width stride (the chart CNN's 2x1 pooling) take a row-wise
-path: whole rows are compared / summed, which the compiler vectorises.
+Windows one pixel wide with unit width stride (the chart CNN's 2x1 pooling) and tiled 2x2
+windows take row-wise paths (``include/pool_rows.h``) that the compiler vectorises.
 """
 from cython.parallel cimport prange
 from libc.math cimport INFINITY
@@ -42,6 +42,14 @@ cdef extern from "pool_rows.h" nogil:
     void convlab_unpool_f32_i32(const float*, const int32_t*, float*, Py_ssize_t, int32_t)
     void convlab_unpool_f64_u8(const double*, const uint8_t*, double*, Py_ssize_t, uint8_t)
     void convlab_unpool_f64_i32(const double*, const int32_t*, double*, Py_ssize_t, int32_t)
+    void convlab_max2x2_f32_u8(const float*, const float*, float*, uint8_t*, Py_ssize_t)
+    void convlab_max2x2_f32_i32(const float*, const float*, float*, int32_t*, Py_ssize_t)
+    void convlab_max2x2_f64_u8(const double*, const double*, double*, uint8_t*, Py_ssize_t)
+    void convlab_max2x2_f64_i32(const double*, const double*, double*, int32_t*, Py_ssize_t)
+    void convlab_unpool2x2_f32_u8(const float*, const uint8_t*, float*, float*, Py_ssize_t)
+    void convlab_unpool2x2_f32_i32(const float*, const int32_t*, float*, float*, Py_ssize_t)
+    void convlab_unpool2x2_f64_u8(const double*, const uint8_t*, double*, double*, Py_ssize_t)
+    void convlab_unpool2x2_f64_i32(const double*, const int32_t*, double*, double*, Py_ssize_t)
 
 
 cdef inline void _max2(const real* a, const real* b, real* y, index_t* idx, Py_ssize_t n,
@@ -72,6 +80,34 @@ cdef inline void _max_update(const real* x, real* y, index_t* idx, Py_ssize_t n,
             convlab_max_update_f64_i32(x, y, idx, n, l)
 
 
+cdef inline void _max2x2(const real* a, const real* b, real* y, index_t* idx,
+                         Py_ssize_t n) noexcept nogil:
+    if real is float:
+        if index_t is uint8_t:
+            convlab_max2x2_f32_u8(a, b, y, idx, n)
+        else:
+            convlab_max2x2_f32_i32(a, b, y, idx, n)
+    else:
+        if index_t is uint8_t:
+            convlab_max2x2_f64_u8(a, b, y, idx, n)
+        else:
+            convlab_max2x2_f64_i32(a, b, y, idx, n)
+
+
+cdef inline void _unpool2x2(const real* dy, const index_t* idx, real* da, real* db,
+                            Py_ssize_t n) noexcept nogil:
+    if real is float:
+        if index_t is uint8_t:
+            convlab_unpool2x2_f32_u8(dy, idx, da, db, n)
+        else:
+            convlab_unpool2x2_f32_i32(dy, idx, da, db, n)
+    else:
+        if index_t is uint8_t:
+            convlab_unpool2x2_f64_u8(dy, idx, da, db, n)
+        else:
+            convlab_unpool2x2_f64_i32(dy, idx, da, db, n)
+
+
 cdef inline void _unpool(const real* dy, const index_t* idx, real* dx, Py_ssize_t n,
                          index_t l) noexcept nogil:
     if real is float:
@@ -92,6 +128,12 @@ cdef struct PoolGeom:
 
 cdef inline bint _column_windows(const PoolGeom* g) noexcept nogil:
     return g.KW == 1 and g.SW == 1 and g.PW == 0 and g.DW == 1 and g.OW == g.W
+
+
+cdef inline bint _tiled_2x2(const PoolGeom* g) noexcept nogil:
+    """2 x 2 windows, stride 2, no padding or dilation, all inside the input."""
+    return (g.KH == 2 and g.KW == 2 and g.SH == 2 and g.SW == 2 and g.PH == 0 and g.PW == 0
+            and g.DH == 1 and g.DW == 1 and 2 * g.OH <= g.H and 2 * g.OW <= g.W)
 
 
 cdef inline Py_ssize_t _first_inside(Py_ssize_t start, Py_ssize_t step) noexcept nogil:
@@ -133,6 +175,11 @@ cdef void _max_plane(const real* x, real* y, index_t* idx, const PoolGeom* g) no
             while h < hend:
                 _max_update(x + h * g.W, yrow, irow, g.W, <index_t>((h - hstart) // g.DH))
                 h += g.DH
+        return
+    if _tiled_2x2(g):
+        for oh in range(g.OH):
+            _max2x2(x + 2 * oh * g.W, x + (2 * oh + 1) * g.W, y + oh * g.OW, idx + oh * g.OW,
+                    g.OW)
         return
     for oh in range(g.OH):
         hstart = oh * g.SH - g.PH
@@ -188,6 +235,17 @@ cdef void _max_plane_backward(const real* dy, const index_t* idx, real* dx,
             next_row = stop if stop > next_row else next_row
         if next_row < g.H:
             memset(dx + next_row * g.W, 0, (g.H - next_row) * g.W * sizeof(real))
+        return
+    if _tiled_2x2(g):
+        # every covered input pixel written once; only an odd last row / column needs zeros
+        for oh in range(g.OH):
+            _unpool2x2(dy + oh * g.OW, idx + oh * g.OW, dx + 2 * oh * g.W,
+                       dx + (2 * oh + 1) * g.W, g.OW)
+            if 2 * g.OW < g.W:
+                dx[2 * oh * g.W + g.W - 1] = 0
+                dx[(2 * oh + 1) * g.W + g.W - 1] = 0
+        if 2 * g.OH < g.H:
+            memset(dx + (g.H - 1) * g.W, 0, g.W * sizeof(real))
         return
     memset(dx, 0, g.H * g.W * sizeof(real))
     for oh in range(g.OH):

@@ -45,6 +45,45 @@
         }                                                                                      \
     }
 
+/* 2 x 2 windows with stride 2: output j takes a[2j], a[2j+1], b[2j], b[2j+1] (offsets 0..3, in
+ * PyTorch's scan order) from two input rows. */
+#define CONVLAB_POOL_2X2(T, I, SUFFIX)                                                         \
+    static inline void convlab_max2x2_##SUFFIX(const T *restrict a, const T *restrict b,       \
+                                               T *restrict y, I *restrict idx, int64_t n)      \
+    {                                                                                          \
+        for (int64_t j = 0; j < n; j++) {                                                      \
+            const T v0 = a[2 * j], v1 = a[2 * j + 1], v2 = b[2 * j], v3 = b[2 * j + 1];        \
+            T best = v0;                                                                       \
+            I at = 0;                                                                          \
+            int take = (v1 > best) | (v1 != v1);                                               \
+            best = take ? v1 : best;                                                           \
+            at = take ? (I)1 : at;                                                             \
+            take = (v2 > best) | (v2 != v2);                                                   \
+            best = take ? v2 : best;                                                           \
+            at = take ? (I)2 : at;                                                             \
+            take = (v3 > best) | (v3 != v3);                                                   \
+            y[j] = take ? v3 : best;                                                           \
+            idx[j] = take ? (I)3 : at;                                                         \
+        }                                                                                      \
+    }                                                                                          \
+    static inline void convlab_unpool2x2_##SUFFIX(const T *restrict dy, const I *restrict idx, \
+                                                  T *restrict da, T *restrict db, int64_t n)   \
+    {                                                                                          \
+        for (int64_t j = 0; j < n; j++) {                                                      \
+            const T g = dy[j];                                                                 \
+            const I at = idx[j];                                                               \
+            da[2 * j] = at == 0 ? g : (T)0;                                                    \
+            da[2 * j + 1] = at == 1 ? g : (T)0;                                                \
+            db[2 * j] = at == 2 ? g : (T)0;                                                    \
+            db[2 * j + 1] = at == 3 ? g : (T)0;                                                \
+        }                                                                                      \
+    }
+
+CONVLAB_POOL_2X2(float, uint8_t, f32_u8)
+CONVLAB_POOL_2X2(float, int32_t, f32_i32)
+CONVLAB_POOL_2X2(double, uint8_t, f64_u8)
+CONVLAB_POOL_2X2(double, int32_t, f64_i32)
+
 CONVLAB_POOL_ROWS(float, uint8_t, f32_u8)
 CONVLAB_POOL_ROWS(float, int32_t, f32_i32)
 CONVLAB_POOL_ROWS(double, uint8_t, f64_u8)
