@@ -18,6 +18,14 @@ settings.load_profile("convlab")
 
 _GPU = convlab.get_backend("gpu").is_available()
 
+try:  # PyTorch (CPU) is an optional test oracle, never a dependency
+    import torch
+except ImportError:
+    torch = None
+
+#: Marks tests that cross-check against PyTorch; skipped (not failed) without it.
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+
 
 @pytest.fixture(params=[
     pytest.param("cpu", id="cpu", marks=pytest.mark.cpu),

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import convlab
 import reference as ref
-from conftest import to_numpy
+from conftest import needs_torch, to_numpy, torch
 
 DTYPES = [np.float32, np.float64]
 
@@ -230,6 +230,7 @@ def test_non_contiguous_inputs(backend, rng):
     (dict(padding=-1), ValueError, r"padding: expected values >= 0, got -1"),
     (dict(padding=(1, 2, 3)), TypeError, "padding: expected an int or a pair of ints"),
     (dict(padding=1.5), TypeError, "padding: expected an int or a pair of ints"),
+    (dict(stride=2**40), ValueError, r"stride: expected values below 2\*\*31"),
     (dict(weight=np.ones((4, 3, 9, 3), np.float32)), ValueError,
      r"kernel_size \(9, 3\).*larger than the padded input \(5, 5\)"),
     (dict(out=np.empty((2, 4, 3, 4), np.float32)), ValueError, r"out: expected shape"),
@@ -258,14 +259,12 @@ def test_bad_gradient_input_is_a_clear_error(backend):
                                        np.ones((2, 3, 5, 5), np.float32), w.shape)
 
 
+@needs_torch
 class TestAgainstPyTorch:
     """The same kernels against torch.nn.functional (CPU), when PyTorch is installed."""
 
-    torch = pytest.importorskip("torch")
-
     @pytest.mark.parametrize("layer", list(CHART_LAYERS))
     def test_chart_layer_forward_and_backward(self, backend, layer):
-        torch = self.torch
         c, h, w, o, stride, padding, dilation = CHART_LAYERS[layer]
         rng = np.random.default_rng(5)
         x = rng.standard_normal((3, c, h, w)).astype(np.float32)

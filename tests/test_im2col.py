@@ -7,7 +7,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import reference as ref
-from conftest import to_numpy
+from conftest import needs_torch, to_numpy, torch
 
 
 @st.composite
@@ -71,21 +71,21 @@ def test_bad_input_is_a_clear_error(backend):
         backend.col2im(np.ones((27, 9), np.float32), (5, 5), 3)
 
 
+@needs_torch
 class TestAgainstPyTorch:
-    torch = pytest.importorskip("torch")
 
     @pytest.mark.parametrize("geom", [((5, 3), (3, 1), (12, 1), (2, 1)),
                                       ((3, 3), (2, 2), (1, 1), (1, 1)),
                                       ((2, 4), (1, 3), (0, 2), (3, 1))])
     def test_unfold_and_fold(self, backend, rng, geom):
-        F = self.torch.nn.functional
+        F = torch.nn.functional
         x = rng.standard_normal((2, 3, 20, 17)).astype(np.float32)
         kernel, stride, padding, dilation = geom
         cols = to_numpy(backend, backend.im2col(x, kernel, stride, padding, dilation))
-        theirs = F.unfold(self.torch.tensor(x), kernel, dilation, padding, stride).numpy()
+        theirs = F.unfold(torch.tensor(x), kernel, dilation, padding, stride).numpy()
         np.testing.assert_array_equal(cols, theirs)
         back = to_numpy(backend, backend.col2im(cols, (20, 17), kernel, stride, padding,
                                                 dilation))
-        theirs_back = F.fold(self.torch.tensor(cols), (20, 17), kernel, dilation, padding,
+        theirs_back = F.fold(torch.tensor(cols), (20, 17), kernel, dilation, padding,
                              stride).numpy()
         np.testing.assert_allclose(back, theirs_back, rtol=1e-6, atol=1e-5)

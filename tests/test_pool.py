@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import convlab
 import reference as ref
-from conftest import to_numpy
+from conftest import needs_torch, to_numpy, torch
 
 
 @st.composite
@@ -164,13 +164,12 @@ def test_bad_input_is_a_clear_error(backend, call, error, match):
         call(backend)
 
 
+@needs_torch
 class TestAgainstPyTorch:
-    torch = pytest.importorskip("torch")
 
     @pytest.mark.parametrize("geom", [((2, 1), None, 0, 1, False), ((3, 3), 2, 1, 1, True),
                                       ((2, 3), (1, 2), (1, 1), (2, 1), True)])
     def test_max_pool_values_indices_and_gradient(self, backend, rng, geom):
-        torch = self.torch
         x = rng.standard_normal((2, 3, 11, 9)).astype(np.float32)
         tx = torch.tensor(x, requires_grad=True)
         ty, tidx = torch.nn.functional.max_pool2d(tx, *geom, return_indices=True)
@@ -195,7 +194,6 @@ class TestAgainstPyTorch:
                                       ((3, 2), 2, 1, True, False, None),
                                       ((3, 3), 2, 1, True, True, 2)])
     def test_avg_pool(self, backend, rng, geom):
-        torch = self.torch
         x = rng.standard_normal((2, 3, 11, 9)).astype(np.float32)
         tx = torch.tensor(x, requires_grad=True)
         ty = torch.nn.functional.avg_pool2d(tx, *geom)

@@ -13,17 +13,25 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+# Geometry reaches the kernels as C ints.
+_INT_LIMIT = 2**31 - 1
+
+
 def pair(value: Any, name: str) -> tuple[int, int]:
     """Normalise an int or a pair of ints (PyTorch's ``_pair``)."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
     if isinstance(value, numbers.Integral):
-        return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        result = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
             isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
             for v in value):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
+        result = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
+    if max(abs(v) for v in result) > _INT_LIMIT:
+        raise ValueError(f"{name}: expected values below 2**31, got {value!r}")
+    return result
 
 
 def positive_pair(value: Any, name: str) -> tuple[int, int]:
