@@ -15,9 +15,10 @@ chart CNN's short feature maps (4-13 rows under a 5-row kernel) that is 9-30 % o
   still in L1 when used; dY^T is packed once per pixel chunk. Each thread owns a contiguous range
   of images and a private dW, summed in thread order at the end: the result is deterministic for
   a given thread count.
-* data gradient: with stride 1 it is the forward convolution of dY with the flipped, transposed
-  weight (``flip_transpose``); otherwise ``dcols = W^T @ dY[n]`` in pixel chunks that fit the
-  workspace budget, each chunk summed back into dX[n] by ``col2im_add``.
+* data gradient, two ways (the CPU backend picks by a cost estimate): with stride 1, the forward
+  convolution of dY with the flipped, transposed weight (``flip_transpose``), which skips the
+  padding taps; or ``dcols = W^T @ dY[n]`` in pixel chunks that fit the workspace budget, each
+  summed back into dX[n] by ``col2im_add`` (any stride; cheaper when in_channels is small).
 """
 from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
