@@ -26,8 +26,9 @@ from libc.string cimport memset
 
 from convlab._cpu._gemm cimport (Tiling, buffer_alloc, macro_kernel, pack_a_full, pack_b,
                                  real, round_up, tiling)
-from convlab._cpu._im2col cimport (ConvGeom, col2im_add, im2col_fill, make_geom, rows_hi,
-                                   rows_lo, taps_hi, taps_lo)
+from convlab._cpu._im2col cimport (ConvGeom, Segment, can_gather, col2im_add, gather_tap,
+                                   im2col_fill, make_geom, make_segments, pad_image,
+                                   padded_size, rows_hi, rows_lo, taps_hi, taps_lo)
 from convlab._cpu._openmp cimport omp_get_thread_num
 
 
@@ -89,6 +90,25 @@ cdef void _pack_cols_panels(const real* x, const ConvGeom* g, Py_ssize_t k0, Py_
                 kh += 1
 
 
+cdef void _gather_cols_panels(const real* xpad, const ConvGeom* g, Py_ssize_t k0, Py_ssize_t kc,
+                              Py_ssize_t row_lo, Py_ssize_t row_hi, const Segment* seg,
+                              Py_ssize_t nseg, real* out, Py_ssize_t nr) noexcept nogil:
+    """``_pack_cols_panels`` from a padded image copy, with the block cut into ``seg`` runs."""
+    cdef Py_ssize_t kk
+    cdef Py_ssize_t c = _tap_c(g, k0 + row_lo), kh = _tap_kh(g, k0 + row_lo)
+    cdef Py_ssize_t kw = _tap_kw(g, k0 + row_lo)
+    for kk in range(row_lo, row_hi):
+        # same spill rule as _pack_cols_panels
+        gather_tap(xpad, g, c, kh, kw, out + kk * nr, kc * nr, seg, nseg, kk != kc - 1)
+        kw += 1
+        if kw == g.KW:
+            kw = 0
+            c += 1
+            if c == g.C:
+                c = 0
+                kh += 1
+
+
 cdef void _pixel_panel_depths(const ConvGeom* g, Py_ssize_t p0, Py_ssize_t nc, Py_ssize_t pw,
                               Py_ssize_t* depth) noexcept nogil:
     """Per panel of ``pw`` pixels, the depth range ``[lo, hi)`` of taps that can be non-zero."""
@@ -109,7 +129,11 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
     cdef Tiling t = tiling(sizeof(real))
     cdef Py_ssize_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, rows = round_up(cout, t.mr)
     cdef Py_ssize_t blocks, ncb, panels, per_thread, item, n, p0, nc, pc, kc, co, j, q, pw
-    cdef Py_ssize_t pc_block, k_first, k_last
+    cdef Py_ssize_t pc_block, k_first, k_last, pad_len, seg_cap, nseg
+    cdef bint gather = can_gather(&g)
+    cdef Segment* segs_all
+    cdef Segment* segs
+    cdef real* xpad
     cdef real* wperm
     cdef real* wpack
     cdef real* buffers
@@ -132,18 +156,23 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
     blocks = _cdiv(P, ncb)
     panels = ncb // pw
     per_thread = round_up(t.kc * panels * t.nr, 16)
+    pad_len = round_up(padded_size(&g), 16) if gather else 0
+    seg_cap = ncb + panels + 2
     wperm = <real*>malloc(cout * K * sizeof(real))
     wpack = <real*>buffer_alloc(rows * K * sizeof(real))
-    buffers = <real*>buffer_alloc(threads * per_thread * sizeof(real))
+    buffers = <real*>buffer_alloc(threads * (per_thread + pad_len) * sizeof(real))
     depth_all = <Py_ssize_t*>malloc(threads * 4 * panels * sizeof(Py_ssize_t))
-    if wperm == NULL or wpack == NULL or buffers == NULL or depth_all == NULL:
+    segs_all = <Segment*>malloc(threads * seg_cap * sizeof(Segment))
+    if (wperm == NULL or wpack == NULL or buffers == NULL or depth_all == NULL
+            or segs_all == NULL):
         free(wperm)
         free(wpack)
         free(buffers)
         free(depth_all)
+        free(segs_all)
         return -1
     # never-packed panel columns are computed on (and their results dropped): keep them finite
-    memset(buffers, 0, threads * per_thread * sizeof(real))
+    memset(buffers, 0, threads * (per_thread + pad_len) * sizeof(real))
     _permute_weight(w, cout, &g, wperm)
     pack_a_full(wperm, K, 1, cout, K, wpack, t)
     free(wperm)
@@ -152,12 +181,17 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
         n = item // blocks
         p0 = (item % blocks) * ncb
         nc = ncb if P - p0 >= ncb else P - p0
-        bbuf = buffers + omp_get_thread_num() * per_thread
+        bbuf = buffers + omp_get_thread_num() * (per_thread + pad_len)
         depth = depth_all + omp_get_thread_num() * 4 * panels
         local = depth + 2 * panels
         xn = x + n * g.C * g.H * g.W
         yn = y + n * cout * P
         _pixel_panel_depths(&g, p0, nc, pw, depth)
+        if gather:
+            xpad = bbuf + per_thread
+            segs = segs_all + omp_get_thread_num() * seg_cap
+            pad_image(xn, &g, xpad)
+            nseg = make_segments(&g, p0, nc, pw, segs)
         for pc_block in range(_cdiv(K, t.kc)):
             pc = pc_block * t.kc
             kc = t.kc if K - pc >= t.kc else K - pc
@@ -170,7 +204,10 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
                     k_first = local[2 * q] if local[2 * q] < k_first else k_first
                     k_last = local[2 * q + 1] if local[2 * q + 1] > k_last else k_last
             # rows no panel reads are left unpacked
-            _pack_cols_panels(xn, &g, pc, kc, k_first, k_last, p0, nc, bbuf, pw, t.nr)
+            if gather:
+                _gather_cols_panels(xpad, &g, pc, kc, k_first, k_last, segs, nseg, bbuf, t.nr)
+            else:
+                _pack_cols_panels(xn, &g, pc, kc, k_first, k_last, p0, nc, bbuf, pw, t.nr)
             macro_kernel(cout, nc, kc, wpack + rows * pc, 0, bbuf, pw, yn + p0, P, pc > 0,
                          NULL, local, NULL, t)
         if bias != NULL:
@@ -180,6 +217,7 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
     free(wpack)
     free(buffers)
     free(depth_all)
+    free(segs_all)
     return 0
 
 
@@ -190,7 +228,11 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
     cdef Py_ssize_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, depth_step = t.kc
     cdef Py_ssize_t splits, chunk, items, used, acc_len, bbuf_len, rows_len, buf_len
     cdef Py_ssize_t tid, item, first, last, n, pstart, pend, pc, kc, co, j, i, pc_block
-    cdef Py_ssize_t k0, mc, r, k, ir_block, o
+    cdef Py_ssize_t k0, mc, r, k, ir_block, o, pad_len, seg_cap, nseg = 0
+    cdef bint gather = can_gather(&g)
+    cdef Segment* segs_all
+    cdef Segment* segs
+    cdef real* xpad
     cdef Py_ssize_t* ranges
     cdef Py_ssize_t* depth
     cdef real* acc
@@ -214,14 +256,18 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
     acc_len = round_up(K * cout + cout, 16)
     bbuf_len = round_up(depth_step * round_up(cout, t.nr), 16)
     rows_len = round_up(t.mr * depth_step, 16)
-    buf_len = bbuf_len + 2 * rows_len
+    pad_len = round_up(padded_size(&g), 16) if gather else 0
+    buf_len = bbuf_len + 2 * rows_len + pad_len
+    seg_cap = depth_step + 2
     acc = <real*>calloc(used * acc_len, sizeof(real))
     buffers = <real*>buffer_alloc(used * buf_len * sizeof(real))
     ranges = <Py_ssize_t*>malloc(used * 2 * sizeof(Py_ssize_t))
-    if acc == NULL or buffers == NULL or ranges == NULL:
+    segs_all = <Segment*>malloc(used * seg_cap * sizeof(Segment))
+    if acc == NULL or buffers == NULL or ranges == NULL or segs_all == NULL:
         free(acc)
         free(buffers)
         free(ranges)
+        free(segs_all)
         return -1
     for tid in prange(used, num_threads=used, schedule="static", chunksize=1):
         mine = acc + tid * acc_len
@@ -229,6 +275,8 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
         bbuf = buffers + tid * buf_len
         arows = bbuf + bbuf_len
         abuf = arows + rows_len
+        xpad = abuf + rows_len
+        segs = segs_all + tid * seg_cap
         first = tid * items // used
         last = (tid + 1) * items // used
         for item in range(first, last):
@@ -237,9 +285,13 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
             pend = pstart + chunk if pstart + chunk < P else P
             dyn = dy + n * cout * P
             xn = x + n * g.C * g.H * g.W
+            if gather:
+                pad_image(xn, &g, xpad)
             for pc_block in range(_cdiv(pend - pstart, depth_step)):
                 pc = pstart + pc_block * depth_step
                 kc = depth_step if pend - pc >= depth_step else pend - pc
+                if gather:
+                    nseg = make_segments(&g, pc, kc, kc, segs)
                 # B = dY[n][:, pc:pc+kc]^T, packed once per chunk and reused for all taps
                 pack_b(dyn + pc, 1, P, kc, cout, bbuf, t.nr)
                 for ir_block in range(_cdiv(K, t.mr)):
@@ -252,9 +304,13 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
                         continue
                     for r in range(mc):
                         k = k0 + r
-                        im2col_fill(xn + _tap_c(&g, k) * g.H * g.W, &g, _tap_kh(&g, k),
-                                    _tap_kw(&g, k), pc // g.OW, pc % g.OW, kc,
-                                    arows + r * depth_step, 1, kc, 0, True)
+                        if gather:
+                            gather_tap(xpad, &g, _tap_c(&g, k), _tap_kh(&g, k), _tap_kw(&g, k),
+                                       arows + r * depth_step, 0, segs, nseg, True)
+                        else:
+                            im2col_fill(xn + _tap_c(&g, k) * g.H * g.W, &g, _tap_kh(&g, k),
+                                        _tap_kw(&g, k), pc // g.OW, pc % g.OW, kc,
+                                        arows + r * depth_step, 1, kc, 0, True)
                     macro_kernel(mc, cout, kc, arows, depth_step, bbuf, t.nr, mine + k0 * cout,
                                  cout, True, depth, NULL, abuf, t)
             if db != NULL:
@@ -278,6 +334,7 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
     free(acc)
     free(buffers)
     free(ranges)
+    free(segs_all)
     return 0
 
 

@@ -22,6 +22,18 @@ cdef extern from "im2col_fill.h" nogil:
                                       Py_ssize_t, Py_ssize_t, int) noexcept nogil
     convlab_fill_f32 convlab_fill_for_f32(int isa)
     convlab_fill_f64 convlab_fill_for_f64(int isa)
+    ctypedef void (*convlab_gather_f32)(const float*, float*, Py_ssize_t, const Segment*,
+                                        Py_ssize_t, int) noexcept nogil
+    ctypedef void (*convlab_gather_f64)(const double*, double*, Py_ssize_t, const Segment*,
+                                        Py_ssize_t, int) noexcept nogil
+    convlab_gather_f32 convlab_gather_for_f32(int isa)
+    convlab_gather_f64 convlab_gather_for_f64(int isa)
+    Py_ssize_t convlab_segments(const ConvGeom* g, Py_ssize_t wp, Py_ssize_t p0,
+                                Py_ssize_t count, Py_ssize_t panel, Segment* seg)
+    void convlab_pad_plane_f32(const float* x, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                               Py_ssize_t pw, float* out)
+    void convlab_pad_plane_f64(const double* x, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                               Py_ssize_t pw, double* out)
 
 
 cdef ConvGeom make_geom(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t KH, Py_ssize_t KW,
@@ -99,6 +111,46 @@ cdef void im2col_fill(const real* plane, const ConvGeom* g, Py_ssize_t kh, Py_ss
     else:
         convlab_fill_for_f64(active_isa())(plane, g, kh, kw, oh, ow, count, dst, step, panel,
                                            jump, slack)
+
+
+# The fast path of the packing: copy the image once with its zero padding, cut the block's
+# output pixels into runs once, then every tap is a short loop of vector copies
+# (include/im2col_fill.h). Needs unit width stride and non-negative padding.
+cdef bint can_gather(const ConvGeom* g) noexcept nogil:
+    return g.SW == 1 and g.PH >= 0 and g.PW >= 0
+
+
+cdef Py_ssize_t padded_size(const ConvGeom* g) noexcept nogil:
+    """Elements of the padded copy of one image."""
+    return g.C * (g.H + 2 * g.PH) * (g.W + 2 * g.PW)
+
+
+cdef void pad_image(const real* x, const ConvGeom* g, real* out) noexcept nogil:
+    cdef Py_ssize_t c, plane = (g.H + 2 * g.PH) * (g.W + 2 * g.PW)
+    for c in range(g.C):
+        if real is float:
+            convlab_pad_plane_f32(x + c * g.H * g.W, g.H, g.W, g.PH, g.PW, out + c * plane)
+        else:
+            convlab_pad_plane_f64(x + c * g.H * g.W, g.H, g.W, g.PH, g.PW, out + c * plane)
+
+
+cdef Py_ssize_t make_segments(const ConvGeom* g, Py_ssize_t p0, Py_ssize_t count,
+                              Py_ssize_t panel, Segment* seg) noexcept nogil:
+    """Runs of output pixels ``[p0, p0 + count)`` (at most ``count + count // panel + 1``)."""
+    return convlab_segments(g, g.W + 2 * g.PW, p0, count, panel, seg)
+
+
+cdef void gather_tap(const real* xpad, const ConvGeom* g, Py_ssize_t c, Py_ssize_t kh,
+                     Py_ssize_t kw, real* dst, Py_ssize_t stride, const Segment* seg,
+                     Py_ssize_t n, bint slack) noexcept nogil:
+    """The column-matrix row of tap ``(c, kh, kw)`` over the segments' pixels, from the padded
+    image ``xpad``: run ``i`` lands at ``dst + seg[i].panel * stride + seg[i].offset``."""
+    cdef Py_ssize_t wp = g.W + 2 * g.PW
+    cdef const real* src = xpad + (c * (g.H + 2 * g.PH) + kh * g.DH) * wp + kw * g.DW
+    if real is float:
+        convlab_gather_for_f32(active_isa())(src, dst, stride, seg, n, slack)
+    else:
+        convlab_gather_for_f64(active_isa())(src, dst, stride, seg, n, slack)
 
 
 cdef void col2im_add(const real* cols, Py_ssize_t ld, const ConvGeom* g, Py_ssize_t k0,

@@ -21,9 +21,13 @@ __all__ = ["CPUBackend"]
 _BYTE_WINDOW = 256
 
 
-# Packing one element (im2col fill, or one col2im add) costs about as much as this many
-# multiply-adds in the micro-kernel (measured on the chart CNN's layers, Zen 4).
-_ELEMENT_COST = 14
+# What one element of packing (the implicit path's im2col fill) or of col2im (the GEMM path)
+# costs, in micro-kernel multiply-adds; measured on the chart CNN's layers (Zen 4). The fill is
+# cheap when it can gather runs from a zero-padded copy (unit stride, padding that does not
+# crop), dearer when it must check every tap against the image border.
+_GATHER_COST = 4
+_FILL_COST = 14
+_COL2IM_COST = 14
 
 
 def _data_gradient_algorithm(weight_shape: tuple, input_shape: tuple, stride: tuple,
@@ -45,8 +49,10 @@ def _data_gradient_algorithm(weight_shape: tuple, input_shape: tuple, stride: tu
                  for row in range(height)) / (height * kh) if height else 1.0
     mr = _gemm.tile_shape(itemsize)[0]
     rows = -(-cin // mr) * mr
-    implicit = rows * cout * kh * kw * inside + _ELEMENT_COST * cout * kh * kw
-    gemm = cin * kh * kw * cout + _ELEMENT_COST * cin * kh * kw
+    gathers = pad >= 0 and dilation[1] * (kw - 1) - padding[1] >= 0
+    fill = _GATHER_COST if gathers else _FILL_COST
+    implicit = rows * cout * kh * kw * inside + fill * cout * kh * kw
+    gemm = cin * kh * kw * cout + _COL2IM_COST * cin * kh * kw
     return "implicit" if implicit < gemm else "gemm"
 
 

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ukernels.h"
 
@@ -166,5 +167,109 @@ static convlab_fill_f64 convlab_fill_for_f64(int isa)
     (void)isa;
     return convlab_fill_generic_f64;
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Segment gathers: the fast path of the packing when the image has been copied with its zero  */
+/* padding (so no tap ever falls outside it) and the width stride is 1. The output pixels of a */
+/* block are cut once into runs (one output row, one destination panel); each run is one      */
+/* contiguous copy for every tap, so the per-tap work is a short loop of vector copies.        */
+/* ------------------------------------------------------------------------------------------ */
+typedef struct {
+    ptrdiff_t panel;   /* destination panel */
+    ptrdiff_t offset;  /* first destination element inside the panel row */
+    ptrdiff_t src;     /* first source element, for tap (0, 0), in the padded channel */
+    ptrdiff_t len;     /* pixels */
+} convlab_segment;
+
+/* Runs of output pixels [p0, p0 + count) for panels of `panel` pixels; `wp` is the padded
+ * width. Returns the number of segments written (at most count + count / panel + 1). */
+static ptrdiff_t convlab_segments(const convlab_conv_geom *g, ptrdiff_t wp, ptrdiff_t p0,
+                                  ptrdiff_t count, ptrdiff_t panel, convlab_segment *seg)
+{
+    ptrdiff_t n = 0, done = 0, in_panel = 0, q = 0, oh = p0 / g->OW, ow = p0 % g->OW;
+    while (done < count) {
+        ptrdiff_t run = g->OW - ow;
+        if (count - done < run) run = count - done;
+        if (panel - in_panel < run) run = panel - in_panel;
+        seg[n].panel = q;
+        seg[n].offset = in_panel;
+        seg[n].src = oh * g->SH * wp + ow;
+        seg[n].len = run;
+        n++;
+        done += run;
+        ow += run;
+        if (ow == g->OW) { ow = 0; oh++; }
+        in_panel += run;
+        if (in_panel == panel) { in_panel = 0; q++; }
+    }
+    return n;
+}
+
+/* dst[seg.panel * stride + seg.offset + t] = src[seg.src + t] for every segment; with `slack`
+ * a tail may be stored whole (see the slack rule at the top of this file). */
+typedef void (*convlab_gather_f32)(const float *src, float *dst, ptrdiff_t stride,
+                                   const convlab_segment *seg, ptrdiff_t n, int slack);
+typedef void (*convlab_gather_f64)(const double *src, double *dst, ptrdiff_t stride,
+                                   const convlab_segment *seg, ptrdiff_t n, int slack);
+
+#define CONVLAB_GATHER(NAME, ATTR, T, COPY)                                                    \
+    ATTR static void NAME(const T *src, T *dst, ptrdiff_t stride, const convlab_segment *seg,  \
+                          ptrdiff_t n, int slack)                                              \
+    {                                                                                          \
+        (void)slack;                                                                           \
+        for (ptrdiff_t i = 0; i < n; i++)                                                      \
+            COPY(dst + seg[i].panel * stride + seg[i].offset, src + seg[i].src, seg[i].len);   \
+    }
+
+CONVLAB_GATHER(convlab_gather_generic_f32, , float, CONVLAB_COPY_PLAIN)
+CONVLAB_GATHER(convlab_gather_generic_f64, , double, CONVLAB_COPY_PLAIN)
+#if CONVLAB_X86
+CONVLAB_GATHER(convlab_gather_avx512_f32, __attribute__((target(CONVLAB_AVX512))), float,
+               CONVLAB_COPY_512_F32)
+CONVLAB_GATHER(convlab_gather_avx512_f64, __attribute__((target(CONVLAB_AVX512))), double,
+               CONVLAB_COPY_512_F64)
+CONVLAB_GATHER(convlab_gather_avx2_f32, __attribute__((target(CONVLAB_AVX2))), float,
+               CONVLAB_COPY_PLAIN)
+CONVLAB_GATHER(convlab_gather_avx2_f64, __attribute__((target(CONVLAB_AVX2))), double,
+               CONVLAB_COPY_PLAIN)
+#endif
+
+static convlab_gather_f32 convlab_gather_for_f32(int isa)
+{
+#if CONVLAB_X86
+    if (isa == CONVLAB_ISA_AVX512) return convlab_gather_avx512_f32;
+    if (isa == CONVLAB_ISA_AVX2) return convlab_gather_avx2_f32;
+#endif
+    (void)isa;
+    return convlab_gather_generic_f32;
+}
+
+static convlab_gather_f64 convlab_gather_for_f64(int isa)
+{
+#if CONVLAB_X86
+    if (isa == CONVLAB_ISA_AVX512) return convlab_gather_avx512_f64;
+    if (isa == CONVLAB_ISA_AVX2) return convlab_gather_avx2_f64;
+#endif
+    (void)isa;
+    return convlab_gather_generic_f64;
+}
+
+/* Copy one channel plane (H x W) into the middle of a zero-padded (H + 2 ph) x (W + 2 pw)
+ * plane. */
+#define CONVLAB_PAD_PLANE(NAME, T)                                                             \
+    static void NAME(const T *x, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, T *out) \
+    {                                                                                          \
+        const ptrdiff_t wp = w + 2 * pw;                                                       \
+        memset(out, 0, (size_t)(ph * wp) * sizeof(T));                                         \
+        for (ptrdiff_t i = 0; i < h; i++) {                                                    \
+            T *row = out + (ph + i) * wp;                                                      \
+            for (ptrdiff_t j = 0; j < pw; j++) row[j] = 0;                                     \
+            memcpy(row + pw, x + i * w, (size_t)w * sizeof(T));                                \
+            for (ptrdiff_t j = pw + w; j < wp; j++) row[j] = 0;                                \
+        }                                                                                      \
+        memset(out + (ph + h) * wp, 0, (size_t)(ph * wp) * sizeof(T));                         \
+    }
+CONVLAB_PAD_PLANE(convlab_pad_plane_f32, float)
+CONVLAB_PAD_PLANE(convlab_pad_plane_f64, double)
 
 #endif /* CONVLAB_IM2COL_FILL_H */
