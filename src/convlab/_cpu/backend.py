@@ -6,6 +6,7 @@ write out of bounds.
 """
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import Any, Optional, Sequence, Tuple
 
@@ -30,24 +31,23 @@ _FILL_COST = 14
 _COL2IM_COST = 14
 
 
-def _data_gradient_algorithm(weight_shape: tuple, input_shape: tuple, stride: tuple,
-                             padding: tuple, dilation: tuple, itemsize: int) -> str:
-    """``"implicit"`` or ``"gemm"`` for the input gradient, from a per-pixel cost estimate.
+@functools.lru_cache(maxsize=256)
+def _data_gradient_algorithm(weight_shape: tuple, height: int, padding: tuple,
+                             dilation: tuple, mr: int) -> str:
+    """``"implicit"`` or ``"gemm"`` for a stride-1 input gradient, from a per-pixel cost
+    estimate (other strides always take ``"gemm"``).
 
     implicit: the transposed convolution; its GEMM has ``in_channels`` rows (rounded up to the
     micro-tile) and ``out_channels*KH*KW`` depth, of which the taps in the padding are skipped,
     and it packs every depth row. gemm: ``W^T @ dY`` has ``in_channels*KH*KW`` rows and
-    ``out_channels`` depth, and col2im adds every row back. Per pixel, in multiply-adds.
+    ``out_channels`` depth, and col2im adds every row back. Per pixel, in multiply-adds;
+    ``mr`` is the micro-kernel's row count.
     """
-    if stride != (1, 1):
-        return "gemm"
     cout, cin, kh, kw = weight_shape
-    height = input_shape[2]
     pad = dilation[0] * (kh - 1) - padding[0]       # the transposed convolution's padding
     out_h = height + 2 * padding[0] - dilation[0] * (kh - 1)
     inside = sum(sum(0 <= row - pad + tap * dilation[0] < out_h for tap in range(kh))
                  for row in range(height)) / (height * kh) if height else 1.0
-    mr = _gemm.tile_shape(itemsize)[0]
     rows = -(-cin // mr) * mr
     gathers = pad >= 0 and dilation[1] * (kw - 1) - padding[1] >= 0
     fill = _GATHER_COST if gathers else _FILL_COST
@@ -320,8 +320,8 @@ class CPUBackend:
         threads = _config.get_num_threads()
         dy = _contiguous(grad_output)
         if algorithm == "auto":
-            algorithm = _data_gradient_algorithm(weight.shape, shape, stride, padding, dilation,
-                                                 dx.itemsize)
+            algorithm = "gemm" if stride != (1, 1) else _data_gradient_algorithm(
+                weight.shape, shape[2], padding, dilation, _gemm.tile_shape(dx.itemsize)[0])
         if algorithm == "gemm":
             _conv.conv2d_backward_data_gemm(
                 dy, _contiguous(weight), dx, *stride, *padding, *dilation,
