@@ -66,40 +66,31 @@ cdef void _permute_weight(const real* w, Py_ssize_t cout, const ConvGeom* g,
                         w[((o * g.C + c) * g.KH + kh) * g.KW + kw]
 
 
-cdef void _pack_cols_panels(const real* x, const ConvGeom* g, Py_ssize_t k0, Py_ssize_t kc,
-                            Py_ssize_t row_lo, Py_ssize_t row_hi, Py_ssize_t p0, Py_ssize_t nc,
-                            real* out, Py_ssize_t pw, Py_ssize_t nr) noexcept nogil:
+cdef void _pack_cols_panels(const real* x, const real* xpad, const ConvGeom* g, Py_ssize_t k0,
+                            Py_ssize_t kc, Py_ssize_t row_lo, Py_ssize_t row_hi, Py_ssize_t p0,
+                            Py_ssize_t nc, const Segment* seg, Py_ssize_t nseg, real* out,
+                            Py_ssize_t pw, Py_ssize_t nr) noexcept nogil:
     """Rows ``[row_lo, row_hi)`` of the block cols(x)[k0:k0+kc, p0:p0+nc] -> B panels of ``pw``
     pixels each, laid out NR wide as ``pack_b`` does. Columns past ``pw`` and rows outside the
-    range are left untouched: the micro-kernel never stores results that depend on them."""
+    range are left untouched: the micro-kernel never stores results that depend on them.
+
+    With a padded copy ``xpad`` (not NULL) the rows are gathered along the ``seg`` runs;
+    otherwise each is filled from ``x`` with the border checks of ``im2col_fill``.
+    """
     cdef Py_ssize_t kk, oh = p0 // g.OW, ow = p0 % g.OW
     cdef Py_ssize_t c = _tap_c(g, k0 + row_lo), kh = _tap_kh(g, k0 + row_lo)
     cdef Py_ssize_t kw = _tap_kw(g, k0 + row_lo)
+    cdef bint slack
     for kk in range(row_lo, row_hi):
         # a row's spill lands in the next row of its panel, rewritten after it; the last row
         # of a panel would spill into the next panel, packed already: no slack there
-        im2col_fill(x + c * g.H * g.W, g, kh, kw, oh, ow, nc, out + kk * nr, 1, pw,
-                    kc * nr - pw, kk != kc - 1)
+        slack = kk != kc - 1
+        if xpad != NULL:
+            gather_tap(xpad, g, c, kh, kw, out + kk * nr, kc * nr, seg, nseg, slack)
+        else:
+            im2col_fill(x + c * g.H * g.W, g, kh, kw, oh, ow, nc, out + kk * nr, 1, pw,
+                        kc * nr - pw, slack)
         # next tap in (kh, c, kw) order
-        kw += 1
-        if kw == g.KW:
-            kw = 0
-            c += 1
-            if c == g.C:
-                c = 0
-                kh += 1
-
-
-cdef void _gather_cols_panels(const real* xpad, const ConvGeom* g, Py_ssize_t k0, Py_ssize_t kc,
-                              Py_ssize_t row_lo, Py_ssize_t row_hi, const Segment* seg,
-                              Py_ssize_t nseg, real* out, Py_ssize_t nr) noexcept nogil:
-    """``_pack_cols_panels`` from a padded image copy, with the block cut into ``seg`` runs."""
-    cdef Py_ssize_t kk
-    cdef Py_ssize_t c = _tap_c(g, k0 + row_lo), kh = _tap_kh(g, k0 + row_lo)
-    cdef Py_ssize_t kw = _tap_kw(g, k0 + row_lo)
-    for kk in range(row_lo, row_hi):
-        # same spill rule as _pack_cols_panels
-        gather_tap(xpad, g, c, kh, kw, out + kk * nr, kc * nr, seg, nseg, kk != kc - 1)
         kw += 1
         if kw == g.KW:
             kw = 0
@@ -187,6 +178,9 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
         xn = x + n * g.C * g.H * g.W
         yn = y + n * cout * P
         _pixel_panel_depths(&g, p0, nc, pw, depth)
+        xpad = NULL
+        segs = NULL
+        nseg = 0
         if gather:
             xpad = bbuf + per_thread
             segs = segs_all + omp_get_thread_num() * seg_cap
@@ -204,10 +198,8 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
                     k_first = local[2 * q] if local[2 * q] < k_first else k_first
                     k_last = local[2 * q + 1] if local[2 * q + 1] > k_last else k_last
             # rows no panel reads are left unpacked
-            if gather:
-                _gather_cols_panels(xpad, &g, pc, kc, k_first, k_last, segs, nseg, bbuf, t.nr)
-            else:
-                _pack_cols_panels(xn, &g, pc, kc, k_first, k_last, p0, nc, bbuf, pw, t.nr)
+            _pack_cols_panels(xn, xpad, &g, pc, kc, k_first, k_last, p0, nc, segs, nseg, bbuf,
+                              pw, t.nr)
             macro_kernel(cout, nc, kc, wpack + rows * pc, 0, bbuf, pw, yn + p0, P, pc > 0,
                          NULL, local, NULL, t)
         if bias != NULL:
