@@ -273,3 +273,37 @@ def pool_cases(quick: bool) -> List[Case]:
             cases.append(Case("max-pool", f"{kernel[0]}x{kernel[1]} fwd+bwd {channels}x{height}x"
                               f"{width} ({model})", ours, theirs, numpy_peer, moved, "GB/s"))
     return cases
+
+
+def _small_cnn(lib):
+    """A CIFAR-sized CNN small enough that per-op overhead dominates a training step."""
+    n = lib.nn
+    return n.Sequential(
+        n.Conv2d(3, 16, 3, padding=1), n.BatchNorm2d(16), n.ReLU(), n.MaxPool2d(2),
+        n.Conv2d(16, 32, 3, padding=1), n.BatchNorm2d(32), n.ReLU(), n.MaxPool2d(2),
+        n.Flatten(), n.Dropout(0.25), n.Linear(32 * 8 * 8, 10))
+
+
+def train_cases(quick: bool) -> List[Case]:
+    """One training step (forward, cross-entropy, backward, Adam) of a small CNN, batch 32."""
+    torch = _torch()
+    rng = np.random.default_rng(3)
+    batch = 32
+    x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+
+    def stepper(lib, model):
+        opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+        xt, yt = lib.tensor(x), lib.tensor(y)
+
+        def step():
+            opt.zero_grad()
+            loss = lib.nn.functional.cross_entropy(model(xt), yt)
+            loss.backward()
+            opt.step()
+        return step
+
+    ours = stepper(convlab, _small_cnn(convlab))
+    theirs = stepper(torch, _small_cnn(torch)) if torch else None
+    return [Case("train", f"small CNN step, batch {batch} (3x32x32, Adam)", ours, theirs, None,
+                 batch, "img/s")]

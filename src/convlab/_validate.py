@@ -34,6 +34,25 @@ def pair(value: Any, name: str) -> tuple[int, int]:
     return result
 
 
+def integer(value: Any, name: str, minimum: int = 0) -> int:
+    """An int (not a bool) that is at least ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def positive(value: Any, name: str) -> int:
+    """An int >= 1."""
+    return integer(value, name, 1)
+
+
+def nonnegative(value: Any, name: str) -> int:
+    """An int >= 0."""
+    return integer(value, name, 0)
+
+
 def positive_pair(value: Any, name: str) -> tuple[int, int]:
     """A pair of ints that are all >= 1."""
     result = pair(value, name)

@@ -1,0 +1,214 @@
+"""Elementwise arithmetic with NumPy broadcasting, and its gradients."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlab._ops._util import as_tensor_like, pair_operands, unbroadcast
+from convlab._tensor import Tensor
+from convlab.autograd import Function
+
+__all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "clip",
+           "compare"]
+
+
+class Add(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, grad: Any) -> tuple:
+        sa, sb = self.shapes
+        return unbroadcast(grad, sa), unbroadcast(grad, sb)
+
+
+class Sub(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, grad: Any) -> tuple:
+        sa, sb = self.shapes
+        return (unbroadcast(grad, sa),
+                unbroadcast(-grad, sb) if self.needs[1] else None)
+
+
+class Mul(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, grad: Any) -> tuple:
+        a, b = self.a, self.b
+        return (unbroadcast(grad * b, a.shape) if self.needs[0] else None,
+                unbroadcast(grad * a, b.shape) if self.needs[1] else None)
+
+
+class Div(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, grad: Any) -> tuple:
+        a, b = self.a, self.b
+        ga = gb = None
+        if self.needs[0]:
+            ga = unbroadcast(grad / b, a.shape)
+        if self.needs[1]:
+            gb = unbroadcast(-grad * a / (b * b), b.shape)
+        return ga, gb
+
+
+class Pow(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        xp = self.backend.xp
+        self.a, self.b = a, b
+        self.out = xp.power(a, b)
+        return self.out
+
+    def backward(self, grad: Any) -> tuple:
+        xp = self.backend.xp
+        a, b = self.a, self.b
+        ga = gb = None
+        if self.needs[0]:
+            ga = unbroadcast(grad * b * xp.power(a, b - 1), a.shape)
+        if self.needs[1]:
+            # d(a**b)/db = a**b * log(a); 0**b contributes 0 (as PyTorch) rather than NaN.
+            with_log = xp.where(a > 0, xp.log(xp.where(a > 0, a, 1)), 0)
+            gb = unbroadcast(grad * self.out * with_log, b.shape)
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, a: Any) -> Any:
+        return -a
+
+    def backward(self, grad: Any) -> tuple:
+        return (-grad,)
+
+
+class Exp(Function):
+    def forward(self, a: Any) -> Any:
+        self.out = self.backend.xp.exp(a)
+        return self.out
+
+    def backward(self, grad: Any) -> tuple:
+        return (grad * self.out,)
+
+
+class Log(Function):
+    def forward(self, a: Any) -> Any:
+        self.a = a
+        return self.backend.xp.log(a)
+
+    def backward(self, grad: Any) -> tuple:
+        return (grad / self.a,)
+
+
+class Sqrt(Function):
+    def forward(self, a: Any) -> Any:
+        self.out = self.backend.xp.sqrt(a)
+        return self.out
+
+    def backward(self, grad: Any) -> tuple:
+        return (grad / (2 * self.out),)
+
+
+class Abs(Function):
+    def forward(self, a: Any) -> Any:
+        self.a = a
+        return self.backend.xp.abs(a)
+
+    def backward(self, grad: Any) -> tuple:
+        return (grad * self.backend.xp.sign(self.a),)
+
+
+class Clip(Function):
+    def forward(self, a: Any, low: Any = None, high: Any = None) -> Any:
+        xp = self.backend.xp
+        self.inside = xp.ones(a.shape, dtype=bool)
+        if low is not None:
+            self.inside &= a >= low
+        if high is not None:
+            self.inside &= a <= high
+        out = a
+        if low is not None:
+            out = xp.maximum(out, low)
+        if high is not None:
+            out = xp.minimum(out, high)
+        return out if out is not a else a.copy()
+
+    def backward(self, grad: Any) -> tuple:
+        return (grad * self.inside, None, None)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """``a + b`` with broadcasting."""
+    return Add.apply(*pair_operands(a, b))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """``a - b`` with broadcasting."""
+    return Sub.apply(*pair_operands(a, b))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """``a * b`` with broadcasting."""
+    return Mul.apply(*pair_operands(a, b))
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """``a / b`` with broadcasting."""
+    return Div.apply(*pair_operands(a, b))
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors torch.pow
+    """``a ** b`` with broadcasting."""
+    a, b = pair_operands(a, b)
+    return Pow.apply(a, b)
+
+
+def neg(a: Tensor) -> Tensor:
+    """``-a``."""
+    return Neg.apply(a)
+
+
+def exp(a: Tensor) -> Tensor:
+    """Elementwise ``e ** a``."""
+    return Exp.apply(a)
+
+
+def log(a: Tensor) -> Tensor:
+    """Elementwise natural logarithm."""
+    return Log.apply(a)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    """Elementwise square root."""
+    return Sqrt.apply(a)
+
+
+def abs(a: Tensor) -> Tensor:  # noqa: A001 - mirrors torch.abs
+    """Elementwise absolute value (gradient 0 at 0, as PyTorch)."""
+    return Abs.apply(a)
+
+
+def clip(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Limit ``a`` to ``[min, max]``; the gradient passes where ``min <= a <= max``.
+
+    Raises:
+        ValueError: If both bounds are ``None``.
+    """
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    low = None if min is None else as_tensor_like(min, a, "min")
+    high = None if max is None else as_tensor_like(max, a, "max")
+    return Clip.apply(a, low, high)
+
+
+def compare(a: Any, b: Any, op: str) -> Tensor:
+    """An elementwise comparison (no gradient); ``op`` names a NumPy ufunc."""
+    a, b = pair_operands(a, b)
+    if a._backend is not b._backend:
+        raise RuntimeError(f"{op}: expected both tensors on one device, got {a.device} and "
+                           f"{b.device}")
+    return Tensor._wrap(getattr(a._backend.xp, op)(a.data, b.data), a._backend)

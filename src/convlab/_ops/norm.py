@@ -1,0 +1,103 @@
+"""Batch normalisation as one fused node (statistics, normalisation and affine in a pass)."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from convlab._tensor import Tensor
+from convlab.autograd import Function
+
+__all__ = ["batch_norm"]
+
+
+class BatchNorm(Function):
+    """``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel (axis 1)."""
+
+    def forward(self, x: Any, running_mean: Any = None, running_var: Any = None,
+                weight: Any = None, bias: Any = None, training: bool = False,
+                momentum: Optional[float] = 0.1, eps: float = 1e-5,
+                average_factor: float = 0.1) -> Any:
+        xp = self.backend.xp
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        count = x.size // max(x.shape[1], 1)
+        if training:
+            mean = x.mean(axis=axes, dtype=x.dtype)
+            centered = x - mean.reshape(shape)
+            var = (centered * centered).mean(axis=axes, dtype=x.dtype)
+            if running_mean is not None:
+                # running statistics use the unbiased variance, as PyTorch
+                f = x.dtype.type(average_factor)
+                unbiased = var * x.dtype.type(count / max(count - 1, 1))
+                running_mean *= 1 - f
+                running_mean += f * mean
+                running_var *= 1 - f
+                running_var += f * unbiased
+        else:
+            mean, var = running_mean, running_var
+            centered = x - mean.reshape(shape)
+        invstd = 1 / xp.sqrt(var + x.dtype.type(eps))
+        x_hat = centered
+        x_hat *= invstd.reshape(shape)
+        self.x_hat, self.invstd, self.weight = x_hat, invstd, weight
+        self.training, self.axes, self.shape, self.count = training, axes, shape, count
+        out = x_hat * weight.reshape(shape) if weight is not None else x_hat.copy()
+        if bias is not None:
+            out += bias.reshape(shape)
+        return out
+
+    def backward(self, grad: Any) -> tuple:
+        x_hat, invstd, shape, axes = self.x_hat, self.invstd, self.shape, self.axes
+        gw = gb = gx = None
+        need_stats = self.needs[3] or (self.needs[0] and self.training)
+        sum_g = grad.sum(axis=axes) if (self.needs[4] or need_stats) else None
+        sum_gx = (grad * x_hat).sum(axis=axes) if need_stats else None
+        if self.needs[3]:
+            gw = sum_gx
+        if self.needs[4]:
+            gb = sum_g
+        if self.needs[0]:
+            scale = invstd if self.weight is None else invstd * self.weight
+            if self.training:
+                n = grad.dtype.type(self.count)
+                gx = x_hat * (sum_gx / n).reshape(shape)
+                gx += (sum_g / n).reshape(shape)
+                gx = grad - gx
+                gx *= scale.reshape(shape)
+            else:
+                gx = grad * scale.reshape(shape)
+        return gx, None, None, gw, gb
+
+
+def batch_norm(x: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
+               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               training: bool = False, momentum: Optional[float] = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over axis 1 (``torch.nn.functional.batch_norm``).
+
+    In training, normalises with the batch statistics and updates ``running_mean`` /
+    ``running_var`` in place with factor ``momentum`` (unbiased variance); the cumulative
+    average of ``momentum=None`` is the modules' job (:class:`convlab.nn.BatchNorm2d`).
+    In evaluation, uses the running statistics.
+
+    Raises:
+        ValueError: For inputs with fewer than 2 dimensions, mismatched parameter shapes, or a
+            training batch with a single value per channel.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input with at least 2 dimensions (N, C, ...)"
+                         f", got shape {x.shape}")
+    channels = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"{name}: expected shape ({channels},) for an input of shape "
+                             f"{x.shape}, got {t.shape}")
+    if training and x.data.size // max(channels, 1) <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input shape {x.shape}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+    # as in PyTorch's functional form, momentum is the running average's factor itself
+    factor = 0.0 if momentum is None else float(momentum)
+    return BatchNorm.apply(x, running_mean, running_var, weight, bias, training=training,
+                           momentum=momentum, eps=float(eps), average_factor=factor)

@@ -1,0 +1,53 @@
+"""Random number generators: one per device, all seeded by :func:`manual_seed`."""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["manual_seed", "host_generator", "device_random"]
+
+_host = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> int:
+    """Seed every backend's generator (initialisation, ``rand``/``randn``, dropout).
+
+    Raises:
+        TypeError: If ``seed`` is not an int.
+        ValueError: If ``seed`` is negative.
+    """
+    global _host
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)):
+        raise TypeError(f"seed: expected an int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed: expected an int >= 0, got {seed}")
+    _host = np.random.default_rng(int(seed))
+    from convlab.backend import get_backend
+    gpu = get_backend("gpu")
+    if gpu.is_available():
+        gpu.xp.random.seed(int(seed) % 2**32)
+    return int(seed)
+
+
+def host_generator() -> np.random.Generator:
+    """The NumPy generator behind CPU randomness and every parameter initialisation.
+
+    Initial weights are drawn here and then moved, so a seed gives the same model on any device.
+    """
+    return _host
+
+
+def device_random(backend: Any, shape: tuple, dtype: Any) -> Any:
+    """Uniform [0, 1) samples drawn on ``backend``'s device (dropout masks, ``rand``)."""
+    if backend.name == "cpu":
+        return _host.random(shape, dtype=np.dtype(dtype))
+    return backend.xp.random.random(shape, dtype=dtype)  # pragma: no cover - GPU
+
+
+def device_normal(backend: Any, shape: tuple, dtype: Any) -> Any:
+    """Standard normal samples drawn on ``backend``'s device."""
+    if backend.name == "cpu":
+        return _host.standard_normal(shape, dtype=np.dtype(dtype))
+    return backend.xp.random.standard_normal(shape, dtype=dtype)  # pragma: no cover - GPU

@@ -1,0 +1,572 @@
+"""``convlab.Tensor``: an array on a device, with an optional autograd history."""
+from __future__ import annotations
+
+import collections
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from convlab import _dtype
+from convlab.backend import get_backend
+
+__all__ = ["Tensor", "backend_for"]
+
+_DEVICE_NAMES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
+
+#: What ``Tensor.max(dim)`` / ``min(dim)`` return, as ``torch.return_types.max``.
+MinMax = collections.namedtuple("MinMax", ["values", "indices"])
+
+
+def backend_for(device: Any, name: str = "device") -> Any:
+    """The backend of a device name (``"cpu"``, ``"gpu"``, ``"cuda"``, ``"cuda:0"``).
+
+    Raises:
+        ValueError: For an unknown device name.
+        convlab.BackendUnavailableError: For ``"gpu"`` on a machine without one.
+    """
+    if device is None:
+        return get_backend("cpu")
+    if isinstance(device, Tensor):
+        return device._backend
+    key = _DEVICE_NAMES.get(str(device).lower().split(":")[0]) if isinstance(device, str) \
+        else None
+    if key is None:
+        raise ValueError(f"{name}: expected 'cpu' or 'gpu' (or 'cuda'), got {device!r}")
+    backend = get_backend(key)
+    if key == "gpu" and not backend.is_available():
+        from convlab.backend import BackendUnavailableError
+        raise BackendUnavailableError(
+            f"{name}: 'gpu' requested but the GPU backend is not available here "
+            f"({backend.describe()})")
+    return backend
+
+
+class Tensor:
+    """An n-dimensional array on ``"cpu"`` or ``"gpu"`` that can record gradients.
+
+    Create tensors with :func:`convlab.tensor`, :func:`convlab.zeros` and friends. ``data`` is
+    the raw backend array (``numpy.ndarray`` on the CPU, ``cupy.ndarray`` on the GPU).
+
+    Example:
+        >>> import convlab
+        >>> x = convlab.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        >>> y = (x @ x).sum()
+        >>> y.backward()
+        >>> x.grad.shape
+        (2, 2)
+    """
+
+    __slots__ = ("data", "_backend", "_requires_grad", "_node", "grad", "__weakref__")
+    __array_priority__ = 1000   # NumPy defers ``ndarray op Tensor`` to our reflected ops
+
+    def __init__(self, data: Any, *, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> None:
+        from convlab._creation import _to_array
+        backend = backend_for(device)
+        self.data = _to_array(data, _dtype.resolve_dtype(dtype), backend, copy=False)
+        self._backend = backend
+        self._requires_grad = False
+        self._node = None
+        self.grad = None
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _wrap(cls, array: Any, backend: Any) -> "Tensor":
+        """A tensor around ``array`` (no copy, no checks): the ops' fast path."""
+        t = object.__new__(cls)
+        t.data = array
+        t._backend = backend
+        t._requires_grad = False
+        t._node = None
+        t.grad = None
+        return t
+
+    # -- attributes -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        """The size of each dimension, as a tuple."""
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The element type (a NumPy dtype; ``convlab.float32`` etc.)."""
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        """``"cpu"`` or ``"gpu"``."""
+        return self._backend.name
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether ``backward`` computes a gradient for this tensor."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        value = bool(value)
+        if value and not _dtype.is_floating(self.data.dtype):
+            raise RuntimeError(f"requires_grad: only floating-point tensors can require "
+                               f"gradients, got dtype {self.data.dtype}")
+        if self._node is not None and not value:
+            raise RuntimeError("requires_grad: you can only change requires_grad of leaf "
+                               "tensors; use detach() to get a tensor without history")
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place and return ``self``."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad_fn(self) -> Any:
+        """The autograd node that produced this tensor (``None`` for leaves)."""
+        return self._node
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op (parameters, inputs)."""
+        return self._node is None
+
+    @property
+    def T(self) -> "Tensor":
+        """All dimensions reversed (the transpose of a matrix)."""
+        return _shape.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self) -> "Tensor":
+        """The last two dimensions swapped (a batch of transposed matrices)."""
+        return _shape.transpose(self, -2, -1)
+
+    def size(self, dim: Optional[int] = None) -> Any:
+        """The shape, or the size of dimension ``dim``."""
+        return self.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return self.data.ndim
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self.data.itemsize
+
+    # -- autograd -----------------------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into ``.grad`` of every leaf it depends on.
+
+        Args:
+            grad: d(loss)/d(self); may be omitted for a one-element tensor.
+            retain_graph: Keep the graph's saved values for another ``backward``.
+
+        Raises:
+            RuntimeError: If the tensor has no history, or the graph was already freed.
+        """
+        from convlab.autograd import backward
+        backward(self, grad, retain_graph)
+
+    def detach(self) -> "Tensor":
+        """The same data without history (shares memory)."""
+        return Tensor._wrap(self.data, self._backend)
+
+    def detach_(self) -> "Tensor":
+        """Drop this tensor's history in place."""
+        self._node = None
+        self._requires_grad = False
+        return self
+
+    # -- conversion ---------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shares memory on the CPU, a copy from the GPU)."""
+        return np.asarray(self._backend.to_numpy(self.data))
+
+    def tolist(self) -> Any:
+        """The data as (nested) Python numbers."""
+        return self.numpy().tolist()
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number.
+
+        Raises:
+            ValueError: If the tensor has more than one element.
+        """
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a Python "
+                             f"number, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.numpy()
+        if dtype is not None:
+            array = array.astype(dtype, copy=False)
+        return array.copy() if copy else array
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self.data.__dlpack_device__()
+
+    def to(self, *args: Any, **kwargs: Any) -> "Tensor":
+        """A copy on another device and/or with another dtype (``self`` if nothing changes).
+
+        Accepts ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and the keywords
+        ``device=``, ``dtype=``, as ``torch.Tensor.to``.
+        """
+        device, dtype = _parse_to_args(args, kwargs)
+        backend = self._backend if device is None else backend_for(device)
+        dtype = _dtype.resolve_dtype(dtype)
+        if backend is self._backend and (dtype is None or dtype == self.data.dtype):
+            return self
+        from convlab._ops.convert import ToDevice
+        return ToDevice.apply(self, backend=backend, dtype=dtype)
+
+    def cpu(self) -> "Tensor":
+        """This tensor on the CPU."""
+        return self.to("cpu")
+
+    def gpu(self) -> "Tensor":
+        """This tensor on the GPU."""
+        return self.to("gpu")
+
+    cuda = gpu
+
+    def float(self) -> "Tensor":
+        """Cast to float32."""
+        return self.to(dtype=_dtype.float32)
+
+    def double(self) -> "Tensor":
+        """Cast to float64."""
+        return self.to(dtype=_dtype.float64)
+
+    def long(self) -> "Tensor":
+        """Cast to int64."""
+        return self.to(dtype=_dtype.int64)
+
+    def contiguous(self) -> "Tensor":
+        """A C-contiguous tensor with the same values (``self`` when already contiguous)."""
+        if self.data.flags.c_contiguous:
+            return self
+        return _shape.reshape(self, self.shape, force_copy=True)
+
+    def clone(self) -> "Tensor":
+        """A copy that stays connected to the graph."""
+        return _shape.reshape(self, self.shape, force_copy=True)
+
+    # -- in-place writes (no history) ---------------------------------------------------------
+    def _check_inplace(self, what: str) -> None:
+        from convlab.autograd import is_grad_enabled
+        if self._requires_grad and is_grad_enabled():
+            raise RuntimeError(f"{what}: a tensor that requires grad cannot be modified in "
+                               f"place while gradients are recorded; use convlab.no_grad()")
+
+    def zero_(self) -> "Tensor":
+        """Fill with zeros in place."""
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value: Any) -> "Tensor":
+        """Fill with ``value`` in place."""
+        self._check_inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, src: Any) -> "Tensor":
+        """Copy ``src`` (broadcast, cast, moved to this device) into this tensor in place."""
+        self._check_inplace("copy_")
+        values = src.data if isinstance(src, Tensor) else src
+        if isinstance(src, Tensor) and src._backend is not self._backend:
+            values = self._backend.asarray(src._backend.to_numpy(values))
+        values = self._backend.xp.asarray(values)
+        try:
+            shape = np.broadcast_shapes(tuple(values.shape), self.shape)
+        except ValueError:
+            shape = None
+        if shape != self.shape:
+            raise ValueError(f"copy_: src of shape {tuple(values.shape)} cannot be broadcast "
+                             f"to {self.shape}")
+        self.data[...] = values
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check_inplace("__setitem__")
+        if isinstance(index, Tensor):
+            index = index.data
+        self.data[index] = value.data if isinstance(value, Tensor) else value
+
+    # -- Python protocol ----------------------------------------------------------------------
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.data.dtype not in (_dtype.float32, _dtype.int64, _dtype.bool_):
+            extras.append(f"dtype={self.data.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{type(self._node).__name__}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self) -> Any:
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with {self.data.size} "
+                               f"elements is ambiguous")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    # -- arithmetic ---------------------------------------------------------------------------
+    def __add__(self, other: Any) -> "Tensor":
+        return _arith.add(self, other)
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return _arith.add(other, self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return _arith.sub(self, other)
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return _arith.sub(other, self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return _arith.mul(self, other)
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return _arith.mul(other, self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return _arith.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return _arith.div(other, self)
+
+    def __pow__(self, other: Any) -> "Tensor":
+        return _arith.pow(self, other)
+
+    def __rpow__(self, other: Any) -> "Tensor":
+        return _arith.pow(other, self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return _linalg.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return _linalg.matmul(other, self)
+
+    def __neg__(self) -> "Tensor":
+        return _arith.neg(self)
+
+    def __pos__(self) -> "Tensor":
+        return self
+
+    def __abs__(self) -> "Tensor":
+        return _arith.abs(self)
+
+    def __lt__(self, other: Any) -> "Tensor":
+        return _arith.compare(self, other, "less")
+
+    def __le__(self, other: Any) -> "Tensor":
+        return _arith.compare(self, other, "less_equal")
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return _arith.compare(self, other, "greater")
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return _arith.compare(self, other, "greater_equal")
+
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return _arith.compare(self, other, "equal")
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return _arith.compare(self, other, "not_equal")
+
+    def exp(self) -> "Tensor":
+        """Elementwise e**x."""
+        return _arith.exp(self)
+
+    def log(self) -> "Tensor":
+        """Elementwise natural logarithm."""
+        return _arith.log(self)
+
+    def sqrt(self) -> "Tensor":
+        """Elementwise square root."""
+        return _arith.sqrt(self)
+
+    def abs(self) -> "Tensor":
+        """Elementwise absolute value."""
+        return _arith.abs(self)
+
+    def clip(self, min: Any = None, max: Any = None) -> "Tensor":
+        """Limit values to ``[min, max]`` (either bound may be ``None``)."""
+        return _arith.clip(self, min, max)
+
+    clamp = clip
+
+    def relu(self) -> "Tensor":
+        """max(x, 0)."""
+        from convlab._ops import activation
+        return activation.relu(self)
+
+    def sigmoid(self) -> "Tensor":
+        """1 / (1 + exp(-x))."""
+        from convlab._ops import activation
+        return activation.sigmoid(self)
+
+    def tanh(self) -> "Tensor":
+        """Hyperbolic tangent."""
+        from convlab._ops import activation
+        return activation.tanh(self)
+
+    def softmax(self, dim: int) -> "Tensor":
+        """Softmax along ``dim``."""
+        from convlab._ops import activation
+        return activation.softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> "Tensor":
+        """Log-softmax along ``dim``."""
+        from convlab._ops import activation
+        return activation.log_softmax(self, dim)
+
+    # -- reductions ---------------------------------------------------------------------------
+    def sum(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+            keepdims: Optional[bool] = None) -> "Tensor":
+        """Sum over ``dim`` (all dimensions when ``None``); NumPy's ``axis``/``keepdims`` too."""
+        return _reduce.sum(self, *_reduce.dims(dim, keepdim, axis, keepdims))
+
+    def mean(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+             keepdims: Optional[bool] = None) -> "Tensor":
+        """Mean over ``dim`` (all dimensions when ``None``)."""
+        return _reduce.mean(self, *_reduce.dims(dim, keepdim, axis, keepdims))
+
+    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+            keepdims: Optional[bool] = None) -> Any:
+        """Largest value; with ``dim`` (PyTorch style) a ``(values, indices)`` pair.
+
+        ``x.max()`` and NumPy-style ``x.max(axis=...)`` return the values only; the gradient
+        is shared equally among tied maxima. ``x.max(dim)`` returns ``values, indices`` and
+        sends the gradient to the returned index, as PyTorch does.
+        """
+        return _reduce.extreme(self, "max", dim, keepdim, axis, keepdims)
+
+    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+            keepdims: Optional[bool] = None) -> Any:
+        """Smallest value; see :meth:`max` for the two calling styles."""
+        return _reduce.extreme(self, "min", dim, keepdim, axis, keepdims)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> "Tensor":
+        """Largest values over ``dim`` (ties share the gradient)."""
+        return _reduce.amax(self, *_reduce.dims(dim, keepdim, None, None))
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> "Tensor":
+        """Smallest values over ``dim`` (ties share the gradient)."""
+        return _reduce.amin(self, *_reduce.dims(dim, keepdim, None, None))
+
+    def argmax(self, dim: Optional[int] = None, keepdim: bool = False) -> "Tensor":
+        """Index of the largest value (first on ties), over the flattened tensor by default."""
+        return _reduce.arg(self, "argmax", dim, keepdim)
+
+    def argmin(self, dim: Optional[int] = None, keepdim: bool = False) -> "Tensor":
+        """Index of the smallest value (first on ties)."""
+        return _reduce.arg(self, "argmin", dim, keepdim)
+
+    # -- shape --------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> "Tensor":
+        """The same elements in a new shape (one dimension may be -1)."""
+        return _shape.reshape(self, _shape.shape_args(shape))
+
+    def view(self, *shape: Any) -> "Tensor":
+        """Same as :meth:`reshape` (convlab copies when a view is impossible)."""
+        return _shape.reshape(self, _shape.shape_args(shape))
+
+    def transpose(self, dim0: int, dim1: int) -> "Tensor":
+        """Swap two dimensions."""
+        return _shape.transpose(self, dim0, dim1)
+
+    def permute(self, *dims: Any) -> "Tensor":
+        """Reorder the dimensions."""
+        return _shape.permute(self, _shape.shape_args(dims))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        """Merge dimensions ``start_dim..end_dim`` into one."""
+        return _shape.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim: Any = None) -> "Tensor":
+        """Remove dimensions of size 1 (only ``dim`` when given)."""
+        return _shape.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int) -> "Tensor":
+        """Insert a dimension of size 1 at ``dim``."""
+        return _shape.unsqueeze(self, dim)
+
+    def expand(self, *shape: Any) -> "Tensor":
+        """Broadcast to ``shape`` (-1 keeps a dimension)."""
+        return _shape.expand(self, _shape.shape_args(shape))
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple:
+        """Split into chunks of a size, or of the listed sizes, along ``dim``."""
+        return _shape.split(self, split_size_or_sections, dim)
+
+    def flip(self, dims: Any) -> "Tensor":
+        """Reverse the order of elements along ``dims``."""
+        return _shape.flip(self, dims)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return _shape.getitem(self, index)
+
+
+def _parse_to_args(args: tuple, kwargs: dict) -> tuple:
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    if kwargs:
+        raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, str) or isinstance(arg, Tensor):
+            if isinstance(arg, Tensor):
+                dtype = dtype or arg.dtype
+                arg = arg.device
+            if device is not None:
+                raise TypeError("to: device given twice")
+            device = arg
+        else:
+            if dtype is not None:
+                raise TypeError("to: dtype given twice")
+            dtype = arg
+    return device, dtype
+
+
+# The op modules build on Tensor, so they come after it.
+from convlab._ops import arith as _arith  # noqa: E402
+from convlab._ops import linalg as _linalg  # noqa: E402
+from convlab._ops import reduce as _reduce  # noqa: E402
+from convlab._ops import shape as _shape  # noqa: E402

@@ -1,0 +1,308 @@
+"""Reverse-mode automatic differentiation: graph nodes, the backward pass, grad modes.
+
+A differentiable op is a :class:`Function` subclass whose ``forward`` and ``backward`` work on
+raw backend arrays (``numpy`` / ``cupy``). ``Function.apply`` runs ``forward`` on the tensors'
+arrays and, when any input requires a gradient, records the node on the output. A node keeps
+references to the nodes (or leaf tensors) it came from and to what its ``backward`` needs, never
+to the tensors it produced, so the graph holds no reference cycles and is freed as soon as the
+last tensor pointing into it goes away.
+
+Example:
+    >>> import convlab
+    >>> x = convlab.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.numpy().tolist()
+    [2.0, 4.0, 6.0]
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Optional, Sequence
+
+__all__ = ["Function", "backward", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError"]
+
+
+class _Mode:
+    """Process-wide switches, read on every op (a plain class attribute is the cheapest read)."""
+
+    grad_enabled = True
+    detect_anomaly = False
+
+
+class AnomalyError(RuntimeError):
+    """Raised under ``set_detect_anomaly(True)`` when an op produces NaN or infinity."""
+
+
+def is_grad_enabled() -> bool:
+    """Whether new ops record the graph for ``backward``."""
+    return _Mode.grad_enabled
+
+
+class set_grad_enabled:
+    """Turn graph recording on or off; usable as a function, context manager or decorator.
+
+    Args:
+        mode: ``True`` to record ops for ``backward``, ``False`` not to.
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self._previous = _Mode.grad_enabled
+        self._mode = bool(mode)
+        _Mode.grad_enabled = self._mode
+
+    def __enter__(self) -> None:
+        _Mode.grad_enabled = self._mode
+
+    def __exit__(self, *exc: Any) -> None:
+        _Mode.grad_enabled = self._previous
+
+    def __call__(self, func: Callable) -> Callable:
+        mode = self._mode
+        _Mode.grad_enabled = self._previous   # as a decorator it must not switch at definition
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            previous = _Mode.grad_enabled
+            _Mode.grad_enabled = mode
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _Mode.grad_enabled = previous
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """Context manager / decorator in which ops record no graph (inference, optimizer steps).
+
+    Example:
+        >>> import convlab
+        >>> w = convlab.ones(2, requires_grad=True)
+        >>> with convlab.no_grad():
+        ...     y = w * 2
+        >>> y.requires_grad
+        False
+    """
+
+    def __init__(self) -> None:
+        self._previous = _Mode.grad_enabled
+        self._mode = False
+
+    def __enter__(self) -> None:
+        self._previous = _Mode.grad_enabled
+        _Mode.grad_enabled = False
+
+    def __call__(self, func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            previous = _Mode.grad_enabled
+            _Mode.grad_enabled = False
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _Mode.grad_enabled = previous
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager / decorator that turns graph recording back on inside ``no_grad``."""
+
+    def __init__(self) -> None:
+        self._previous = _Mode.grad_enabled
+        self._mode = True
+
+    def __enter__(self) -> None:
+        self._previous = _Mode.grad_enabled
+        _Mode.grad_enabled = True
+
+    def __call__(self, func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            previous = _Mode.grad_enabled
+            _Mode.grad_enabled = True
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _Mode.grad_enabled = previous
+        return wrapper
+
+
+def set_detect_anomaly(mode: bool) -> None:
+    """Check every op's output (forward) and every gradient (backward) for NaN / infinity.
+
+    With it on, the first op that produces a non-finite value raises :class:`AnomalyError`
+    naming the op, instead of letting NaN spread silently. It costs one pass over each result.
+    """
+    _Mode.detect_anomaly = bool(mode)
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether ``set_detect_anomaly(True)`` is in effect."""
+    return _Mode.detect_anomaly
+
+
+def _check_finite(array: Any, what: str) -> None:
+    import numpy
+    if isinstance(array, numpy.ndarray):
+        xp = numpy
+    else:  # pragma: no cover - GPU arrays
+        import cupy
+        xp = cupy.get_array_module(array)
+    if array.dtype.kind in "fc" and not bool(xp.isfinite(array).all()):
+        kind = "NaN" if bool(xp.isnan(array).any()) else "infinity"
+        raise AnomalyError(f"anomaly detected: {what} produced {kind} "
+                           f"(shape {tuple(array.shape)})")
+
+
+class Function:
+    """A node of the autograd graph.
+
+    Subclasses implement ``forward(self, *arrays, **params) -> array`` and
+    ``backward(self, grad) -> tuple`` (one gradient or ``None`` per positional input). They may
+    store on ``self`` whatever ``backward`` needs; it is dropped after the backward pass unless
+    the graph is retained. ``self.backend`` is the inputs' backend and ``self.needs[i]`` says
+    whether input ``i`` wants a gradient (valid in ``backward``).
+    """
+
+    backend: Any
+    needs: tuple
+    next: tuple
+
+    def forward(self, *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad: Any) -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Any, **params: Any) -> "Tensor":
+        """Run the op on tensors (``None`` allowed for optional inputs); record it if needed."""
+        backend = None
+        requires = False
+        arrays = []
+        for t in inputs:
+            if t is None:
+                arrays.append(None)
+                continue
+            if backend is None:
+                backend = t._backend
+            elif t._backend is not backend:
+                raise RuntimeError(
+                    f"{cls.__name__}: expected all tensors on one device, got "
+                    + " and ".join(sorted({x._backend.name for x in inputs if x is not None})))
+            requires = requires or t._requires_grad
+            arrays.append(t.data)
+        fn = cls.__new__(cls)
+        fn.backend = backend
+        out = fn.forward(*arrays, **params)
+        if _Mode.detect_anomaly:
+            _check_finite(out, f"{cls.__name__}.forward")
+        result = Tensor._wrap(out, fn.backend)   # fn.backend: a device copy changes it
+        if requires and _Mode.grad_enabled:
+            fn.needs = tuple(t is not None and t._requires_grad for t in inputs)
+            fn.next = tuple(None if t is None or not t._requires_grad
+                            else (t if t._node is None else t._node) for t in inputs)
+            result._requires_grad = True
+            result._node = fn
+        return result
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+_RELEASED = "_released"
+
+
+def _topological_order(root: Function) -> list:
+    """Nodes reachable from ``root``, each after every node that consumes its output."""
+    order = []
+    visited = set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        nexts = node.__dict__.get("next")
+        if nexts is None:
+            raise RuntimeError(
+                "backward: trying to backward through the graph a second time (or directly "
+                "access saved tensors after they have already been freed). Saved intermediate "
+                "values of the graph are freed when you call .backward(); specify "
+                "retain_graph=True if you need to backward through the graph a second time.")
+        for n in nexts:
+            if n is not None and isinstance(n, Function) and id(n) not in visited:
+                stack.append((n, False))
+    order.reverse()
+    return order
+
+
+def _accumulate_leaf(leaf: "Tensor", grad: Any) -> None:
+    if grad.shape != leaf.data.shape:
+        raise RuntimeError(f"backward: gradient of shape {tuple(grad.shape)} reached a leaf of "
+                           f"shape {tuple(leaf.data.shape)} (an op's backward is wrong)")
+    if grad.dtype != leaf.data.dtype:
+        grad = grad.astype(leaf.data.dtype)
+    if leaf.grad is None:
+        # The array may alias another op's gradient or a read-only broadcast view: own a copy.
+        leaf.grad = Tensor._wrap(leaf._backend.xp.array(grad, copy=True), leaf._backend)
+    else:
+        leaf.grad.data = leaf.grad.data + grad
+
+
+def backward(tensor: "Tensor", grad: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad`` (see ``Tensor.backward``)."""
+    if not tensor._requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn "
+                           "(did you compute it under no_grad, or from tensors without "
+                           "requires_grad=True?)")
+    xp = tensor._backend.xp
+    if grad is None:
+        if tensor.data.size != 1:
+            raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
+                               f"outputs; got shape {tuple(tensor.data.shape)}, pass grad=")
+        grad_array = xp.ones_like(tensor.data)
+    else:
+        grad_array = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+        if tuple(grad_array.shape) != tuple(tensor.data.shape):
+            raise ValueError(f"grad: expected shape {tuple(tensor.data.shape)}, "
+                             f"got {tuple(grad_array.shape)}")
+        grad_array = grad_array.astype(tensor.data.dtype, copy=False)
+    root = tensor._node
+    if root is None:
+        _accumulate_leaf(tensor, grad_array)
+        return
+    anomaly = _Mode.detect_anomaly
+    grads = {id(root): grad_array}
+    previous = _Mode.grad_enabled
+    _Mode.grad_enabled = False     # backward formulas work on raw arrays; record nothing
+    try:
+        for node in _topological_order(root):
+            g = grads.pop(id(node), None)
+            if g is None:           # every path into this node was cut (no input needs grad)
+                if not retain_graph:
+                    node.__dict__.clear()
+                continue
+            input_grads = node.backward(g)
+            for target, gi in zip(node.next, input_grads):
+                if target is None or gi is None:
+                    continue
+                if anomaly:
+                    _check_finite(gi, f"{type(node).__name__}.backward")
+                if isinstance(target, Function):
+                    key = id(target)
+                    previous_grad = grads.get(key)
+                    grads[key] = gi if previous_grad is None else previous_grad + gi
+                else:
+                    _accumulate_leaf(target, gi)
+            if not retain_graph:
+                node.__dict__.clear()
+    finally:
+        _Mode.grad_enabled = previous
+
+
+from convlab._tensor import Tensor  # noqa: E402  (Tensor needs this module's Function first)

@@ -1,0 +1,377 @@
+"""``Module``: the base class of layers and models (parameters, buffers, state dicts)."""
+from __future__ import annotations
+
+import collections
+import collections.abc
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from convlab import _dtype
+from convlab._tensor import Tensor, backend_for
+from convlab.nn.parameter import Parameter
+
+__all__ = ["Module", "IncompatibleKeys"]
+
+#: What ``load_state_dict`` returns, as ``torch.nn.modules.module._IncompatibleKeys``.
+IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _indent(text: str, spaces: int) -> str:
+    lines = text.split("\n")
+    return lines[0] + "".join("\n" + " " * spaces + line for line in lines[1:])
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Assigning a :class:`Parameter`, another ``Module`` or (through :meth:`register_buffer`) a
+    buffer tensor as an attribute registers it, so :meth:`parameters`, :meth:`state_dict`,
+    :meth:`to` and :meth:`train` see it. Subclasses call ``super().__init__()`` first and
+    implement ``forward``.
+
+    Example:
+        >>> import convlab
+        >>> from convlab import nn
+        >>> class Tiny(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.fc = nn.Linear(3, 2)
+        ...     def forward(self, x):
+        ...         return self.fc(x).relu()
+        >>> [name for name, _ in Tiny().named_parameters()]
+        ['fc.weight', 'fc.bias']
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # -- registration -------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called")
+        params, buffers, modules = self._parameters, self._buffers, self._modules
+        if isinstance(value, Parameter):
+            buffers.pop(name, None)
+            modules.pop(name, None)
+            self.__dict__.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            buffers.pop(name, None)
+            self.__dict__.pop(name, None)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                f"(convlab.nn.Parameter or None expected)")
+            params[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} "
+                                f"(Tensor or None expected)")
+            buffers[name] = value
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module "
+                                f"{name!r} (Module or None expected)")
+            modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            entries = d.get(table)
+            if entries is not None and name in entries:
+                return entries[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+        """Add a parameter (or ``None``, a placeholder) under ``name``."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"param: expected a Parameter or None, got {type(param).__name__}")
+        if param is None:
+            self._parameters[name] = None
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Optional[Tensor],
+                        persistent: bool = True) -> None:
+        """Add a tensor that is part of the state but not trained (running statistics).
+
+        Args:
+            name: Attribute name.
+            tensor: The buffer, or ``None``.
+            persistent: Whether it is part of :meth:`state_dict`.
+        """
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"tensor: expected a Tensor or None, got {type(tensor).__name__}")
+        if "." in name or not name:
+            raise KeyError(f"buffer name: expected a non-empty name without '.', got {name!r}")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self.__dict__.pop(name, None)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: Optional["Module"]) -> None:
+        """Register a child module under ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"module: expected a Module or None, got {type(module).__name__}")
+        self._modules[name] = module
+
+    # -- calling ------------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; every subclass defines it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -- traversal ----------------------------------------------------------------------------
+    def named_modules(self, memo: Optional[set] = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple]:
+        """``(name, module)`` for this module and every descendant, each once."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is None:
+                continue
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                           remove_duplicate)
+
+    def modules(self) -> Iterator["Module"]:
+        """This module and every descendant."""
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple]:
+        """``(name, module)`` for the direct children."""
+        seen = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self) -> Iterator["Module"]:
+        """The direct children."""
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, table: str, prefix: str, recurse: bool) -> Iterator[tuple]:
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, value in getattr(module, table).items():
+                if value is None or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple]:
+        """``(dotted name, Parameter)`` pairs, each parameter once."""
+        yield from self._named_members("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter, each once (what an optimizer takes)."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple]:
+        """``(dotted name, Tensor)`` pairs of buffers."""
+        yield from self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[["Module"], Any]) -> "Module":
+        """Call ``fn`` on every descendant, then on this module; return ``self``."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes and devices --------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode (dropout active, batch norm uses batch statistics)."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"mode: expected a bool, got {mode!r}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        """Set evaluation mode (same as ``train(False)``)."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = Tensor._wrap(p._backend.xp.zeros_like(p.grad.data), p._backend)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Turn gradient recording of every parameter on or off."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> "Module":
+        """Move parameters and buffers to a device and/or cast the floating ones to a dtype.
+
+        Parameters keep their identity (optimizers holding them stay valid), as in PyTorch.
+        """
+        from convlab._tensor import _parse_to_args
+        device, dtype = _parse_to_args(args, kwargs)
+        backend = None if device is None else backend_for(device)
+        dtype = _dtype.resolve_dtype(dtype)
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"Module.to: only floating-point dtypes are allowed, got {dtype}")
+        for t in list(self.parameters()) + list(self.buffers()):
+            _move(t, backend, dtype)
+            if t.grad is not None:
+                _move(t.grad, backend, dtype)
+        return self
+
+    def cpu(self) -> "Module":
+        """Move everything to the CPU."""
+        return self.to("cpu")
+
+    def gpu(self) -> "Module":
+        """Move everything to the GPU."""
+        return self.to("gpu")
+
+    cuda = gpu
+
+    def float(self) -> "Module":
+        """Cast floating parameters and buffers to float32."""
+        return self.to(_dtype.float32)
+
+    def double(self) -> "Module":
+        """Cast floating parameters and buffers to float64."""
+        return self.to(_dtype.float64)
+
+    # -- state --------------------------------------------------------------------------------
+    def state_dict(self, destination: Optional[dict] = None, prefix: str = "",
+                   keep_vars: bool = False) -> "collections.OrderedDict[str, Tensor]":
+        """Parameters and persistent buffers by dotted name (PyTorch's keys and order).
+
+        The tensors share memory with the module; ``keep_vars=False`` detaches them.
+        """
+        if destination is None:
+            destination = collections.OrderedDict()
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                destination[prefix + name] = b if keep_vars else b.detach()
+        for name, child in self._modules.items():
+            if child is not None:
+                child.state_dict(destination, prefix + name + ".", keep_vars)
+        return destination
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
+        """Copy values from ``state_dict`` into the parameters and buffers, in place.
+
+        Values may be tensors or arrays; they are cast to each entry's dtype and moved to its
+        device.
+
+        Raises:
+            RuntimeError: Listing every missing and unexpected key (``strict=True``) and every
+                shape mismatch (always); nothing is modified when it raises.
+        """
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        problems = []
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+            if shape != target.shape:
+                problems.append(f"size mismatch for {key}: copying a value of shape {shape}, "
+                                f"the shape in the current model is {target.shape}")
+        if strict:
+            if missing:
+                problems.insert(0, "Missing key(s) in state_dict: "
+                                + ", ".join(repr(k) for k in missing))
+            if unexpected:
+                problems.insert(0, "Unexpected key(s) in state_dict: "
+                                + ", ".join(repr(k) for k in unexpected))
+        if problems:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(problems))
+        for key, target in own.items():
+            if key in state_dict:
+                value = state_dict[key]
+                array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+                target.data[...] = target._backend.asarray(array.astype(target.dtype,
+                                                                        copy=False))
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- repr ---------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The part of the repr between the parentheses (layer settings)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        children = [f"({name}): {_indent(repr(m), 2)}" for name, m in self._modules.items()]
+        lines += children
+        main = type(self).__name__ + "("
+        if lines:
+            if len(lines) == 1 and not children:
+                main += lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+    def __dir__(self) -> list:
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+
+def _move(t: Tensor, backend: Any, dtype: Any) -> None:
+    array = t.data
+    if backend is not None and backend is not t._backend:
+        array = backend.asarray(t._backend.to_numpy(array))
+        t._backend = backend
+    if dtype is not None and array.dtype.kind == "f" and array.dtype != dtype:
+        array = array.astype(dtype)
+    t.data = array

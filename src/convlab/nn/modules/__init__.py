@@ -1,0 +1,1 @@
+"""Layer classes; import them from :mod:`convlab.nn`."""

@@ -1,0 +1,113 @@
+"""Convolution layers: ``Conv2d`` and ``Conv1d``."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from convlab import _creation, _validate as check
+from convlab._ops import conv as _conv
+from convlab._tensor import Tensor
+from convlab.nn import init
+from convlab.nn.module import Module
+from convlab.nn.parameter import Parameter
+
+__all__ = ["Conv2d", "Conv1d"]
+
+
+def _tuple(value: Any, n: int, name: str) -> tuple:
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            raise ValueError(f"{name}: expected an int or {n} ints, got {tuple(value)}")
+        return tuple(int(v) for v in value)
+    return (int(value),) * n
+
+
+class _ConvNd(Module):
+    _dims = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        n = self._dims
+        check.positive(in_channels, "in_channels")
+        check.positive(out_channels, "out_channels")
+        if groups != 1:
+            raise ValueError(f"groups: only groups=1 is supported, got {groups}")
+        if padding_mode != "zeros":
+            raise ValueError(f"padding_mode: only 'zeros' is supported, got {padding_mode!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _tuple(kernel_size, n, "kernel_size")
+        self.stride = _tuple(stride, n, "stride")
+        self.dilation = _tuple(dilation, n, "dilation")
+        for name in ("kernel_size", "stride", "dilation"):
+            if any(v < 1 for v in getattr(self, name)):
+                raise ValueError(f"{name}: expected positive values, got {getattr(self, name)}")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding: expected an int, a tuple, 'same' or 'valid', got "
+                                 f"{padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = _tuple(padding, n, "padding")
+            if any(p < 0 for p in self.padding):
+                raise ValueError(f"padding: expected non-negative values, got {self.padding}")
+        self.groups, self.padding_mode = 1, padding_mode
+        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        self.weight = Parameter(_creation.empty(shape, dtype=dtype, device=device or "cpu"))
+        if bias:
+            self.bias = Parameter(_creation.empty(self.out_channels, dtype=dtype,
+                                                  device=device or "cpu"))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: Kaiming-uniform weights (a = sqrt(5)), bias U(+-1/sqrt(fan_in))."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.in_channels * math.prod(self.kernel_size)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,) * self._dims:
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else \
+                f", padding={self.padding}"
+        if self.dilation != (1,) * self._dims:
+            s += f", dilation={self.dilation}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over NCHW inputs with an OIHW weight (``torch.nn.Conv2d``).
+
+    ``groups`` other than 1 and padding modes other than ``"zeros"`` are refused.
+
+    Example:
+        >>> import convlab
+        >>> from convlab import nn
+        >>> conv = nn.Conv2d(1, 64, (5, 3), stride=(3, 1), padding=(12, 1), dilation=(2, 1))
+        >>> conv(convlab.zeros(2, 1, 64, 60)).shape
+        (2, 64, 27, 60)
+    """
+
+    _dims = 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _conv.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over NCL inputs (``torch.nn.Conv1d``)."""
+
+    _dims = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _conv.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)

@@ -1,0 +1,81 @@
+"""Adam and AdamW (decoupled weight decay)."""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Tuple
+
+from convlab.optim.optimizer import Optimizer
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam``'s update rule (L2 weight decay added to the gradient).
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+    """
+
+    _decoupled = False
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False) -> None:
+        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"betas: expected values in [0, 1), got {betas}")
+        if eps < 0:
+            raise ValueError(f"eps: expected a value >= 0, got {eps}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay: expected a value >= 0, got {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=bool(amsgrad)))
+
+    def step(self) -> None:
+        """One update of every parameter with a gradient."""
+        for group in self.param_groups:
+            lr, (beta1, beta2) = group["lr"], group["betas"]
+            eps, wd, amsgrad = group["eps"], group["weight_decay"], group["amsgrad"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                xp = p._backend.xp
+                dtype = p.data.dtype.type
+                g = p.grad.data
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p.data),
+                                             "exp_avg_sq": xp.zeros_like(p.data)}
+                    if amsgrad:
+                        state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                state["step"] += 1
+                t = state["step"]
+                if wd:
+                    if self._decoupled:
+                        p.data *= dtype(1 - lr * wd)
+                    else:
+                        g = g + dtype(wd) * p.data
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                # m.lerp_(g, 1 - beta1), as PyTorch computes it
+                m += dtype(1 - beta1) * (g - m)
+                v *= dtype(beta2)
+                v += dtype(1 - beta2) * g * g
+                if amsgrad:
+                    xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                    v = state["max_exp_avg_sq"]
+                step_size = lr / (1 - beta1 ** t)
+                denom = xp.sqrt(v)
+                denom /= dtype(math.sqrt(1 - beta2 ** t))
+                denom += dtype(eps)
+                p.data -= dtype(step_size) * (m / denom)
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay ``p *= 1 - lr * weight_decay``.
+    """
+
+    _decoupled = True
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

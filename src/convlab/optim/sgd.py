@@ -1,0 +1,52 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from convlab.optim.optimizer import Optimizer
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """``torch.optim.SGD``'s update rule.
+
+    ``g = grad + weight_decay * p``; with momentum ``buf = momentum * buf + (1 - dampening) * g``
+    (``buf = g`` on the first step), then ``g = g + momentum * buf`` (Nesterov) or ``g = buf``;
+    finally ``p -= lr * g``.
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False) -> None:
+        if momentum < 0:
+            raise ValueError(f"momentum: expected a value >= 0, got {momentum}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay: expected a value >= 0, got {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov: requires a momentum > 0 and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def step(self) -> None:
+        """One update of every parameter with a gradient."""
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            wd, nesterov = group["weight_decay"], group["nesterov"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                dtype = p.data.dtype.type
+                g = p.grad.data
+                if wd:
+                    g = g + dtype(wd) * p.data
+                if momentum:
+                    state = self.state.setdefault(p, {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = g.copy()
+                        state["momentum_buffer"] = buf
+                    else:
+                        buf *= dtype(momentum)
+                        buf += dtype(1 - dampening) * g
+                    g = g + dtype(momentum) * buf if nesterov else buf
+                p.data -= dtype(lr) * g

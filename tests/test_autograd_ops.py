@@ -1,0 +1,86 @@
+"""Every differentiable op: forward against NumPy (and PyTorch), gradients against central
+differences in float64 (and PyTorch's autograd)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convlab
+from conftest import needs_torch, torch
+from op_cases import CASES, grad_indices, make_inputs
+
+CASE_IDS = [c.id for c in CASES]
+
+
+def _run(case, lib, arrays, device=None, requires=()):
+    if lib is convlab:
+        tensors = [convlab.tensor(a, device=device, requires_grad=i in requires)
+                   for i, a in enumerate(arrays)]
+    else:
+        tensors = [torch.tensor(a, requires_grad=i in requires) for i, a in enumerate(arrays)]
+    if case.seeded:
+        (convlab if lib is convlab else torch).manual_seed(0)
+    fn = case.fn if lib is convlab or case.torch_fn is None else case.torch_fn
+    return fn(lib, *tensors), tensors
+
+
+def _numerical_grad(case, arrays, index, weights, device, eps=1e-6):
+    """Central differences of sum(f(x) * weights) with respect to input ``index``."""
+    x = arrays[index]
+    grad = np.zeros_like(x)
+    flat = x.reshape(-1)
+    for k in range(flat.size):
+        saved = flat[k]
+        values = []
+        for delta in (eps, -eps):
+            flat[k] = saved + delta
+            with convlab.no_grad():
+                out, _ = _run(case, convlab, arrays, device)
+            values.append(float((out.numpy() * weights).sum()))
+        flat[k] = saved
+        grad.reshape(-1)[k] = (values[0] - values[1]) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_forward_matches_numpy(backend, case, rng):
+    arrays = make_inputs(case, rng)
+    out, _ = _run(case, convlab, arrays, backend.name)
+    expected = case.ref(*[a.copy() for a in arrays])
+    assert out.shape == np.shape(expected)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_gradient_matches_central_differences(backend, case, rng):
+    arrays = make_inputs(case, rng)
+    wanted = grad_indices(case, arrays)
+    out, tensors = _run(case, convlab, arrays, backend.name, requires=wanted)
+    weights = rng.normal(size=out.shape)
+    (out * convlab.tensor(weights, device=backend.name)).sum().backward()
+    for i in wanted:
+        expected = _numerical_grad(case, [a.copy() for a in arrays], i, weights, backend.name)
+        assert tensors[i].grad is not None, f"input {i} got no gradient"
+        np.testing.assert_allclose(tensors[i].grad.numpy(), expected, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"gradient of input {i}")
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+class TestAgainstPyTorch:
+    @pytest.mark.parametrize("case", [c for c in CASES if c.torch_fn is not False],
+                             ids=[c.id for c in CASES if c.torch_fn is not False])
+    def test_forward_and_backward_cpu(self, case, rng):
+        arrays = make_inputs(case, rng)
+        arrays = [a.astype(np.float32) if a.dtype.kind == "f" else a.astype(np.int64)
+                  for a in arrays]
+        wanted = grad_indices(case, arrays)
+        ours, ours_in = _run(case, convlab, arrays, "cpu", requires=wanted)
+        theirs, theirs_in = _run(case, torch, arrays, requires=wanted)
+        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=2e-5, atol=2e-5)
+        weights = rng.normal(size=ours.shape).astype(np.float32)
+        (ours * convlab.tensor(weights)).sum().backward()
+        (theirs * torch.tensor(weights)).sum().backward()
+        for i in wanted:
+            np.testing.assert_allclose(ours_in[i].grad.numpy(), theirs_in[i].grad.numpy(),
+                                       rtol=2e-4, atol=2e-5, err_msg=f"gradient of input {i}")
