@@ -307,3 +307,31 @@ def train_cases(quick: bool) -> List[Case]:
     theirs = stepper(torch, _small_cnn(torch)) if torch else None
     return [Case("train", f"small CNN step, batch {batch} (3x32x32, Adam)", ours, theirs, None,
                  batch, "img/s")]
+
+
+def chart_cases(quick: bool) -> List[Case]:
+    """Rendering chart images from random-walk OHLCV tables (images per second, one thread:
+    the renderer is vectorised NumPy)."""
+    try:
+        import pandas as pd
+        from convlab.data import render_charts
+    except ImportError:
+        return []
+    rng = np.random.default_rng(4)
+    frames = []
+    for k in range(4 if quick else 20):
+        n = 2000
+        c = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+        o = c * np.exp(rng.normal(0, 0.01, n))
+        frames.append(pd.DataFrame({
+            "ticker": f"T{k}", "date": pd.bdate_range("2001-01-01", periods=n), "open": o,
+            "high": np.maximum(o, c) * 1.01, "low": np.minimum(o, c) * 0.99, "close": c,
+            "volume": rng.integers(1, 10**6, n).astype(float)}))
+    frame = pd.concat(frames, ignore_index=True)
+    cases = []
+    for window in (5, 20, 60):
+        count = len(render_charts(frame, window))
+        cases.append(Case("charts", f"render {window}-day charts ({count} images)",
+                          lambda window=window: render_charts(frame, window), None, None,
+                          count, "img/s"))
+    return cases
