@@ -9,7 +9,7 @@ for the parity check; ``ref(*arrays)`` computes the forward result with plain Nu
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 

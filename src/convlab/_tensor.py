@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import collections
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 from convlab import _dtype
 from convlab.backend import get_backend
 
-__all__ = ["Tensor", "backend_for"]
+__all__ = ["Tensor", "backend_for", "reset_grads"]
 
 _DEVICE_NAMES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 
@@ -435,28 +435,23 @@ class Tensor:
 
     def relu(self) -> "Tensor":
         """max(x, 0)."""
-        from convlab._ops import activation
-        return activation.relu(self)
+        return _activation.relu(self)
 
     def sigmoid(self) -> "Tensor":
         """1 / (1 + exp(-x))."""
-        from convlab._ops import activation
-        return activation.sigmoid(self)
+        return _activation.sigmoid(self)
 
     def tanh(self) -> "Tensor":
         """Hyperbolic tangent."""
-        from convlab._ops import activation
-        return activation.tanh(self)
+        return _activation.tanh(self)
 
     def softmax(self, dim: int) -> "Tensor":
         """Softmax along ``dim``."""
-        from convlab._ops import activation
-        return activation.softmax(self, dim)
+        return _activation.softmax(self, dim)
 
     def log_softmax(self, dim: int) -> "Tensor":
         """Log-softmax along ``dim``."""
-        from convlab._ops import activation
-        return activation.log_softmax(self, dim)
+        return _activation.log_softmax(self, dim)
 
     # -- reductions ---------------------------------------------------------------------------
     def sum(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
@@ -545,6 +540,21 @@ class Tensor:
         return _shape.getitem(self, index)
 
 
+def reset_grads(tensors: Any, set_to_none: bool = True) -> None:
+    """Drop (or zero) the gradients of ``tensors``: ``zero_grad`` of modules and optimizers.
+
+    Zeroing replaces the array instead of writing into it: the engine may share a gradient
+    array between leaves.
+    """
+    for t in tensors:
+        if t.grad is None:
+            continue
+        if set_to_none:
+            t.grad = None
+        else:
+            t.grad = Tensor._wrap(t._backend.xp.zeros_like(t.grad.data), t._backend)
+
+
 def _parse_to_args(args: tuple, kwargs: dict) -> tuple:
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
@@ -566,6 +576,7 @@ def _parse_to_args(args: tuple, kwargs: dict) -> tuple:
 
 
 # The op modules build on Tensor, so they come after it.
+from convlab._ops import activation as _activation  # noqa: E402
 from convlab._ops import arith as _arith  # noqa: E402
 from convlab._ops import linalg as _linalg  # noqa: E402
 from convlab._ops import reduce as _reduce  # noqa: E402

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable
 
 __all__ = ["Function", "backward", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError"]
@@ -39,19 +39,13 @@ def is_grad_enabled() -> bool:
     return _Mode.grad_enabled
 
 
-class set_grad_enabled:
-    """Turn graph recording on or off; usable as a function, context manager or decorator.
+class _GradMode:
+    """Shared body of the grad-mode switches: context manager and decorator."""
 
-    Args:
-        mode: ``True`` to record ops for ``backward``, ``False`` not to.
-    """
-
-    def __init__(self, mode: bool) -> None:
-        self._previous = _Mode.grad_enabled
-        self._mode = bool(mode)
-        _Mode.grad_enabled = self._mode
+    _mode = True
 
     def __enter__(self) -> None:
+        self._previous = _Mode.grad_enabled
         _Mode.grad_enabled = self._mode
 
     def __exit__(self, *exc: Any) -> None:
@@ -59,7 +53,6 @@ class set_grad_enabled:
 
     def __call__(self, func: Callable) -> Callable:
         mode = self._mode
-        _Mode.grad_enabled = self._previous   # as a decorator it must not switch at definition
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -72,7 +65,24 @@ class set_grad_enabled:
         return wrapper
 
 
-class no_grad(set_grad_enabled):
+class set_grad_enabled(_GradMode):
+    """Turn graph recording on or off; usable as a function, context manager or decorator.
+
+    Args:
+        mode: ``True`` to record ops for ``backward``, ``False`` not to.
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self._previous = _Mode.grad_enabled
+        self._mode = bool(mode)
+        _Mode.grad_enabled = self._mode      # called as a plain function it switches at once
+
+    def __call__(self, func: Callable) -> Callable:
+        _Mode.grad_enabled = self._previous   # as a decorator it must not switch at definition
+        return super().__call__(func)
+
+
+class no_grad(_GradMode):
     """Context manager / decorator in which ops record no graph (inference, optimizer steps).
 
     Example:
@@ -84,47 +94,13 @@ class no_grad(set_grad_enabled):
         False
     """
 
-    def __init__(self) -> None:
-        self._previous = _Mode.grad_enabled
-        self._mode = False
-
-    def __enter__(self) -> None:
-        self._previous = _Mode.grad_enabled
-        _Mode.grad_enabled = False
-
-    def __call__(self, func: Callable) -> Callable:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            previous = _Mode.grad_enabled
-            _Mode.grad_enabled = False
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _Mode.grad_enabled = previous
-        return wrapper
+    _mode = False
 
 
-class enable_grad(no_grad):
+class enable_grad(_GradMode):
     """Context manager / decorator that turns graph recording back on inside ``no_grad``."""
 
-    def __init__(self) -> None:
-        self._previous = _Mode.grad_enabled
-        self._mode = True
-
-    def __enter__(self) -> None:
-        self._previous = _Mode.grad_enabled
-        _Mode.grad_enabled = True
-
-    def __call__(self, func: Callable) -> Callable:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            previous = _Mode.grad_enabled
-            _Mode.grad_enabled = True
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _Mode.grad_enabled = previous
-        return wrapper
+    _mode = True
 
 
 def set_detect_anomaly(mode: bool) -> None:
@@ -208,9 +184,6 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
-
-
-_RELEASED = "_released"
 
 
 def _topological_order(root: Function) -> list:

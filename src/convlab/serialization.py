@@ -36,8 +36,10 @@ class CheckpointError(ValueError):
 def _encode(obj: Any, arrays: dict, depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         raise ValueError(f"save: objects nested deeper than {_MAX_DEPTH} levels")
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj if not isinstance(obj, str) else {"str": obj}
+    if obj is None or isinstance(obj, bool):
+        return obj
+    if isinstance(obj, str):
+        return {"str": obj}
     if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
         return {"int": str(int(obj))}
     if isinstance(obj, (float, np.floating)):

@@ -135,7 +135,7 @@ class Clip(Function):
             out = xp.maximum(out, low)
         if high is not None:
             out = xp.minimum(out, high)
-        return out if out is not a else a.copy()
+        return out        # clip() guarantees a bound, so this is always a new array
 
     def backward(self, grad: Any) -> tuple:
         return (grad * self.inside, None, None)

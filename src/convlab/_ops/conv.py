@@ -68,6 +68,20 @@ def _batched(x: Tensor, ndim: int, what: str) -> bool:
     return x.ndim == ndim - 1
 
 
+def _apply_nchw(function: type, x: Tensor, what: str, *inputs: Any, **params: Any) -> Tensor:
+    """Run a 4-D op, adding and removing the batch dimension for unbatched (C, H, W) input."""
+    unbatched = _batched(x, 4, what)
+    if unbatched:
+        x = _shape.unsqueeze(x, 0)
+    out = function.apply(x, *inputs, **params)
+    return _shape.squeeze(out, 0) if unbatched else out
+
+
+def _pool_stride(stride: Any) -> Any:
+    # PyTorch treats an empty stride sequence as "the kernel size"
+    return None if isinstance(stride, (tuple, list)) and len(stride) == 0 else stride
+
+
 def _same_padding(x: Tensor, weight_hw: tuple, stride: tuple, dilation: tuple) -> tuple:
     """Symmetric padding for 'same', or an explicitly padded input when it is lopsided."""
     if stride != (1, 1):
@@ -78,7 +92,7 @@ def _same_padding(x: Tensor, weight_hw: tuple, stride: tuple, dilation: tuple) -
     if all(t % 2 == 0 for t in total):
         return x, tuple(before)
     # an even kernel: PyTorch puts the extra row / column at the end
-    widths = ((0, 0), (0, 0)) + tuple((b, t - b) for b, t in zip(before, total))
+    widths = ((0, 0),) * (x.ndim - 2) + tuple((b, t - b) for b, t in zip(before, total))
     return _shape.pad(x, widths), (0, 0)
 
 
@@ -89,9 +103,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any
     ``padding`` is an int, a pair, ``"valid"`` (no padding) or ``"same"`` (output as large as
     the input; stride 1 only).
     """
-    unbatched = _batched(x, 4, "conv2d")
-    if unbatched:
-        x = _shape.unsqueeze(x, 0)
+    _batched(x, 4, "conv2d")
     if not isinstance(weight, Tensor) or weight.ndim != 4:
         raise ValueError(f"weight: expected a 4-D tensor (out_channels, in_channels, KH, KW), "
                          f"got {getattr(weight, 'shape', type(weight).__name__)}")
@@ -106,16 +118,14 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any
             raise ValueError(f"padding: expected an int, a pair, 'valid' or 'same', got "
                              f"{padding!r}")
     padding = check.nonnegative_pair(padding, "padding")
-    out = Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
-    return _shape.squeeze(out, 0) if unbatched else out
+    return _apply_nchw(Conv2d, x, "conv2d", weight, bias, stride=stride, padding=padding,
+                       dilation=dilation)
 
 
 def conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1) -> Tensor:
     """1-D cross-correlation of NCL ``x`` with OIK ``weight``, via the 2-D kernels."""
-    unbatched = _batched(x, 3, "conv1d")
-    if unbatched:
-        x = _shape.unsqueeze(x, 0)
+    _batched(x, 3, "conv1d")
     if not isinstance(weight, Tensor) or weight.ndim != 3:
         raise ValueError(f"weight: expected a 3-D tensor (out_channels, in_channels, K), got "
                          f"{getattr(weight, 'shape', type(weight).__name__)}")
@@ -129,35 +139,25 @@ def conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any
             value = value[0]
         return (1, value) if name != "padding" else (0, value)
 
-    out = conv2d(_shape.unsqueeze(x, 2), _shape.unsqueeze(weight, 2), bias,
+    # (N, C, L) -> (N, C, 1, L); an unbatched (C, L) becomes (C, 1, L), which conv2d takes too
+    out = conv2d(_shape.unsqueeze(x, -2), _shape.unsqueeze(weight, 2), bias,
                  one(stride, "stride"), one(padding, "padding"), one(dilation, "dilation"))
-    out = _shape.squeeze(out, 2)
-    return _shape.squeeze(out, 0) if unbatched else out
+    return _shape.squeeze(out, -2)
 
 
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False) -> Tensor:
     """Max pooling over NCHW ``x``; the gradient goes to the first maximum of each window."""
-    unbatched = _batched(x, 4, "max_pool2d")
-    if unbatched:
-        x = _shape.unsqueeze(x, 0)
-    if stride is not None and isinstance(stride, (tuple, list)) and len(stride) == 0:
-        stride = None
-    out = MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
-                          dilation=dilation, ceil_mode=bool(ceil_mode))
-    return _shape.squeeze(out, 0) if unbatched else out
+    return _apply_nchw(MaxPool2d, x, "max_pool2d", kernel_size=kernel_size,
+                       stride=_pool_stride(stride), padding=padding, dilation=dilation,
+                       ceil_mode=bool(ceil_mode))
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                ceil_mode: bool = False, count_include_pad: bool = True,
                divisor_override: Optional[int] = None) -> Tensor:
     """Average pooling over NCHW ``x`` (``count_include_pad`` as in PyTorch)."""
-    unbatched = _batched(x, 4, "avg_pool2d")
-    if unbatched:
-        x = _shape.unsqueeze(x, 0)
-    if stride is not None and isinstance(stride, (tuple, list)) and len(stride) == 0:
-        stride = None
-    out = AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
-                          ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
-                          divisor_override=divisor_override)
-    return _shape.squeeze(out, 0) if unbatched else out
+    return _apply_nchw(AvgPool2d, x, "avg_pool2d", kernel_size=kernel_size,
+                       stride=_pool_stride(stride), padding=padding, ceil_mode=bool(ceil_mode),
+                       count_include_pad=bool(count_include_pad),
+                       divisor_override=divisor_override)

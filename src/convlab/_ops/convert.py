@@ -12,9 +12,11 @@ class ToDevice(Function):
     def forward(self, a: Any, backend: Any = None, dtype: Any = None) -> Any:
         self.source, self.source_dtype = self.backend, a.dtype
         if backend is not self.backend:
-            a = backend.asarray(self.backend.to_numpy(a))
+            a = backend.asarray(self.backend.to_numpy(a))    # a new array on the target
             self.backend = backend
-        return a.astype(dtype) if dtype is not None and dtype != a.dtype else a.copy()
+        elif dtype is None or dtype == a.dtype:
+            return a.copy()
+        return a.astype(dtype) if dtype is not None and dtype != a.dtype else a
 
     def backward(self, grad: Any) -> tuple:
         if self.source is not self.backend:

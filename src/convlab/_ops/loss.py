@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from convlab._ops import reduce as _reduce
-from convlab._ops._util import as_tensor_like, float_check
+from convlab._ops._util import as_tensor_like, float_check, unbroadcast
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
@@ -25,7 +25,7 @@ class CrossEntropy(Function):
     def forward(self, logits: Any, target: Any, weight: Any = None, ignore_index: int = -100,
                 reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
         xp = self.backend.xp
-        m, c = logits.shape
+        c = logits.shape[1]
         shifted = logits - logits.max(axis=1, keepdims=True)
         logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         valid = target != ignore_index
@@ -188,7 +188,6 @@ class BCEWithLogits(Function):
         d = sig - t if self.c is None else (1 - t) - self.c * (1 - sig)
         if self.weight is not None:
             d = d * self.weight
-        from convlab._ops._util import unbroadcast
         gx = (grad * d).astype(x.dtype, copy=False)
         gt = None
         if self.needs[1]:

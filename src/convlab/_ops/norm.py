@@ -14,8 +14,7 @@ class BatchNorm(Function):
 
     def forward(self, x: Any, running_mean: Any = None, running_var: Any = None,
                 weight: Any = None, bias: Any = None, training: bool = False,
-                momentum: Optional[float] = 0.1, eps: float = 1e-5,
-                average_factor: float = 0.1) -> Any:
+                eps: float = 1e-5, average_factor: float = 0.1) -> Any:
         xp = self.backend.xp
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
@@ -100,4 +99,4 @@ def batch_norm(x: Tensor, running_mean: Optional[Tensor], running_var: Optional[
     # as in PyTorch's functional form, momentum is the running average's factor itself
     factor = 0.0 if momentum is None else float(momentum)
     return BatchNorm.apply(x, running_mean, running_var, weight, bias, training=training,
-                           momentum=momentum, eps=float(eps), average_factor=factor)
+                           eps=float(eps), average_factor=factor)

@@ -1,6 +1,7 @@
 """Reductions: sum, mean, max / min (values, or values and indices), argmax / argmin."""
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 from convlab._ops._util import normalize_dim
@@ -52,7 +53,7 @@ class Sum(Function):
 class Mean(Function):
     def forward(self, a: Any, axes: Optional[tuple] = None, keepdim: bool = False) -> Any:
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
-        count = a.size if axes is None else int(_prod(a.shape[i] for i in axes))
+        count = a.size if axes is None else math.prod(a.shape[i] for i in axes)
         self.count = max(count, 1)
         return self.backend.xp.asarray(a.mean(axis=axes, keepdims=keepdim))
 
@@ -106,13 +107,6 @@ class MaxWithIndex(Function):
         out = xp.zeros(self.shape, dtype=grad.dtype)
         xp.put_along_axis(out, self.index, g, axis=self.dim)
         return (out,)
-
-
-def _prod(values: Any) -> int:
-    result = 1
-    for v in values:
-        result *= v
-    return result
 
 
 def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001

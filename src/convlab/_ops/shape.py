@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from convlab._ops._util import normalize_dim
+from convlab._ops._util import normalize_dim, unbroadcast
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
@@ -51,7 +51,6 @@ class Expand(Function):
         return self.backend.xp.broadcast_to(a, shape)
 
     def backward(self, grad: Any) -> tuple:
-        from convlab._ops._util import unbroadcast
         return (unbroadcast(grad, self.shape),)
 
 
@@ -233,7 +232,6 @@ def expand(a: Tensor, shape: Sequence[int]) -> Tensor:
     target = tuple(a.shape[i - lead] if s == -1 and i >= lead else s
                    for i, s in enumerate(shape))
     try:
-        np.broadcast_shapes(a.shape, target)
         ok = np.broadcast_shapes(a.shape, target) == target
     except ValueError:
         ok = False

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from convlab import _dtype
-from convlab._tensor import Tensor, backend_for
+from convlab._tensor import Tensor, backend_for, reset_grads
 from convlab.nn.parameter import Parameter
 
 __all__ = ["Module", "IncompatibleKeys"]
@@ -231,13 +231,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad = Tensor._wrap(p._backend.xp.zeros_like(p.grad.data), p._backend)
+        reset_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
         """Turn gradient recording of every parameter on or off."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterable
 
-from convlab._tensor import Tensor
+from convlab._tensor import Tensor, reset_grads
 
 __all__ = ["Optimizer"]
 
@@ -61,14 +61,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every parameter (to ``None`` by default, as PyTorch)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad = Tensor._wrap(p._backend.xp.zeros_like(p.grad.data), p._backend)
+        reset_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""

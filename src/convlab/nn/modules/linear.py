@@ -1,7 +1,6 @@
 """``Linear``, ``Identity`` and ``Flatten``."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from convlab import _creation, _validate as check
@@ -36,10 +35,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: Kaiming-uniform weights (a = sqrt(5)), bias U(+-1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return _linalg.linear(x, self.weight, self.bias)
