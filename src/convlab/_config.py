@@ -76,6 +76,8 @@ def _config_lines() -> list[str]:
         f"CPU kernels: {_gemm.get_isa()} (this CPU supports: {', '.join(_gemm.supported_isas())})",
         f"threads: {get_num_threads()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})",
         f"workspace limit: {get_workspace_limit() / 2**20:g} MiB",
+        f"large arrays reuse freed heap blocks: "
+        f"{'yes' if get_backend('cpu').keeps_large_blocks else 'no'}",
         f"GPU: {gpu.describe()}",
     ]
     return lines

@@ -7,6 +7,7 @@ write out of bounds.
 from __future__ import annotations
 
 import functools
+import os
 from types import ModuleType
 from typing import Any, Optional, Sequence, Tuple
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from convlab import _config
 from convlab import _validate as check
-from convlab._cpu import _conv, _gemm, _im2col, _pool
+from convlab._cpu import _binary, _conv, _gemm, _im2col, _pool, _runtime
 
 __all__ = ["CPUBackend"]
 
@@ -83,6 +84,13 @@ class CPUBackend:
     """Kernels for NumPy arrays on the CPU (float32 and float64, NCHW / OIHW layouts)."""
 
     name = "cpu"
+
+    def __init__(self) -> None:
+        # Activations of 10-40 MB would otherwise be fresh mappings that page-fault in every
+        # step; CONVLAB_KEEP_LARGE_BLOCKS=0 keeps the C library's default.
+        self.keeps_large_blocks = (
+            os.environ.get("CONVLAB_KEEP_LARGE_BLOCKS", "1").strip().lower()
+            not in {"0", "false", "no", "off"} and _runtime.keep_large_blocks())
 
     @property
     def xp(self) -> ModuleType:
@@ -468,3 +476,84 @@ class CPUBackend:
         _pool.avg_pool2d_backward(_contiguous(grad_output), dx, *kernel, *stride, *padding,
                                   bool(count_include_pad), divisor, _config.get_num_threads())
         return dx
+
+    # -- binary first-layer convolution -----------------------------------------------------
+
+    @staticmethod
+    def _binary_operands(x: np.ndarray, packed: bool, shape: Sequence[int], kernel: Any,
+                         stride: Any, padding: Any, dilation: Any, what: str) -> tuple:
+        c, h, w = check.shape_tuple(shape, "shape", 3)
+        kernel = check.positive_pair(kernel, "kernel_size")
+        stride = check.positive_pair(stride, "stride")
+        padding = check.nonnegative_pair(padding, "padding")
+        dilation = check.positive_pair(dilation, "dilation")
+        out_hw = check.conv_output_size((h, w), kernel, stride, padding, dilation, what)
+        per_image = c * (-(-h * w // 8) if packed else h * w)
+        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 \
+                or x.shape[1] != per_image:
+            raise ValueError(f"{what}: x: expected uint8 (N, {per_image}) images, got "
+                             f"{getattr(x, 'dtype', type(x).__name__)} "
+                             f"{getattr(x, 'shape', '')}")
+        return _contiguous(x), (c, h, w), kernel, stride, padding, dilation, out_hw
+
+    def binary_conv2d_forward(self, x: np.ndarray, packed: bool, tables: np.ndarray,
+                              plane: Optional[np.ndarray], bias: np.ndarray,
+                              shape: Sequence[int], kernel_size: Any, stride: Any = 1,
+                              padding: Any = 0, dilation: Any = 1,
+                              out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Binary-image convolution from lookup tables (see ``convlab._ops.binary``).
+
+        Args:
+            x: uint8 0/1 images flattened per image (N, C*H*W), or bit-packed per channel
+                plane (N, C*ceil(H*W/8)) when ``packed``.
+            tables: (Cout, R, 8) sums of weights per 3-tap pattern, R = C*KH*ceil(KW/3).
+            plane: Optional (Cout, OH, OW) base value per output pixel, else ``bias`` (Cout,).
+        """
+        x, shape, kernel, stride, padding, dilation, out_hw = self._binary_operands(
+            x, packed, shape, kernel_size, stride, padding, dilation, "binary_conv2d_forward")
+        tables = check.float_array(tables, "tables", 3, "(Cout, R, 8)")
+        cout, dtype = tables.shape[0], tables.dtype
+        rows = shape[0] * kernel[0] * -(-kernel[1] // 3)
+        if tables.shape != (cout, rows, 8):
+            raise ValueError(f"tables: expected shape ({cout}, {rows}, 8), got {tables.shape}")
+        bias = check.float_array(bias, "bias", 1)
+        if bias.shape != (cout,) or bias.dtype != dtype:
+            raise ValueError(f"bias: expected {dtype} ({cout},), got {bias.dtype} {bias.shape}")
+        if plane is not None:
+            plane = check.float_array(plane, "plane", 3)
+            if plane.shape != (cout,) + out_hw or plane.dtype != dtype:
+                raise ValueError(f"plane: expected {dtype} {(cout,) + out_hw}, got "
+                                 f"{plane.dtype} {plane.shape}")
+            plane = _contiguous(plane)
+        out = _check_out(out, (x.shape[0], cout) + out_hw, dtype) if out is not None \
+            else np.empty((x.shape[0], cout) + out_hw, dtype)
+        return _binary.forward(x, bool(packed), _contiguous(tables), plane, _contiguous(bias),
+                               shape, kernel, stride, padding, dilation, out_hw, out,
+                               _config.get_num_threads())
+
+    def binary_conv2d_histogram(self, x: np.ndarray, packed: bool, grad_output: np.ndarray,
+                                cls: np.ndarray, n_classes: int, shape: Sequence[int],
+                                kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                                dilation: Any = 1) -> Tuple[np.ndarray, np.ndarray]:
+        """Output gradients summed per input bit pattern: the weight gradient's raw material.
+
+        Returns:
+            ``hist`` (R, 8, Cout), the gradient summed where 3-tap sub-row r shows pattern p,
+            and ``colsum`` (OH, n_classes, Cout), the gradient summed per output row and per
+            column class ``cls[ow]``.
+        """
+        x, shape, kernel, stride, padding, dilation, out_hw = self._binary_operands(
+            x, packed, shape, kernel_size, stride, padding, dilation,
+            "binary_conv2d_histogram")
+        grad_output = check.float_array(grad_output, "grad_output", 4, "(N, Cout, OH, OW)")
+        if grad_output.shape[0] != x.shape[0] or grad_output.shape[2:] != out_hw:
+            raise ValueError(f"grad_output: expected shape ({x.shape[0]}, Cout, {out_hw[0]}, "
+                             f"{out_hw[1]}), got {grad_output.shape}")
+        n_classes = check.positive(n_classes, "n_classes")
+        cls = np.ascontiguousarray(cls, np.int32)
+        if cls.shape != (out_hw[1],) or (cls.size and (cls.min() < 0 or cls.max() >= n_classes)):
+            raise ValueError(f"cls: expected {out_hw[1]} class ids in [0, {n_classes}), got "
+                             f"shape {cls.shape}")
+        return _binary.histogram(x, bool(packed), _contiguous(grad_output), cls, n_classes,
+                                 shape, kernel, stride, padding, dilation,
+                                 _config.get_num_threads())

@@ -1,0 +1,228 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Convolution of 0/1 images by table lookup (``include/binary_conv.h``), parallel over images.
+
+The Python side (``convlab._ops.binary``) builds the lookup tables from the weights and turns
+the pattern histograms back into weight gradients; these loops only see bytes, tables and
+sums. Images are given either as uint8 0/1 (N, C, H, W) or bit-packed per channel plane
+(N, C, ceil(H*W/8)), the layout of :class:`convlab.data.ChartSet`.
+"""
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+from convlab._cpu._gemm cimport active_isa, real
+
+cdef extern from "binary_conv.h" nogil:
+    ctypedef struct convlab_bin_geom:
+        int64_t C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, OWP, WP, NSEG, R
+    void convlab_bin_fill(const convlab_bin_geom*, const uint8_t*, int, uint8_t*)
+    int64_t convlab_bin_patterns(const convlab_bin_geom*, const uint8_t*, int64_t, int32_t*,
+                                 int32_t*)
+    void convlab_bin_forward_row_f32(int, const convlab_bin_geom*, int64_t, int64_t, int64_t,
+                                     const float*, const float*, const float*, const int32_t*,
+                                     const int32_t*, int64_t, float*)
+    void convlab_bin_forward_row_f64(int, const convlab_bin_geom*, int64_t, int64_t, int64_t,
+                                     const double*, const double*, const double*,
+                                     const int32_t*, const int32_t*, int64_t, double*)
+    int convlab_bin_image_kernels(int, int64_t)
+    void convlab_bin_forward_image_avx2_f32(const convlab_bin_geom*, int64_t, const float*,
+                                            const float*, const float*, const int32_t*,
+                                            const int32_t*, const int64_t*, float*, float*)
+    void convlab_bin_wgrad_image_avx2_f32(const convlab_bin_geom*, int64_t, const float*,
+                                          const int32_t*, int64_t, int32_t, const int32_t*,
+                                          const int32_t*, const int64_t*, float*, float*,
+                                          float*)
+    void convlab_bin_wgrad_row_f32(int, const convlab_bin_geom*, int64_t, int64_t, const float*,
+                                   const int32_t*, int64_t, const int32_t*, const int32_t*,
+                                   int64_t, float*, float*, float*)
+    void convlab_bin_wgrad_row_f64(int, const convlab_bin_geom*, int64_t, int64_t,
+                                   const double*, const int32_t*, int64_t, const int32_t*,
+                                   const int32_t*, int64_t, double*, double*, double*)
+
+cdef enum:
+    ISA_AVX2 = 1          # convlab_isa codes: 0 generic, 1 AVX2, 2 AVX-512
+    # Images per weight-gradient block: each block sums into its own histogram and the blocks
+    # are added in order, so the result does not depend on the thread count.
+    WGRAD_BLOCK = 4
+    FORWARD_CHANNELS = 4
+
+
+cdef convlab_bin_geom _geom(tuple shape, tuple kernel, tuple stride, tuple padding,
+                            tuple dilation, tuple out_hw):
+    cdef convlab_bin_geom g
+    g.C, g.H, g.W = shape
+    g.KH, g.KW = kernel
+    g.SH, g.SW = stride
+    g.PH, g.PW = padding
+    g.DH, g.DW = dilation
+    g.OH, g.OW = out_hw
+    g.OWP = (g.OW + 31) // 32 * 32
+    g.WP = g.W + 2 * g.PW
+    g.NSEG = (g.KW + 2) // 3
+    g.R = g.C * g.KH * g.NSEG
+    return g
+
+
+cdef inline void _forward_row(int fast, convlab_bin_geom* g, Py_ssize_t oh, Py_ssize_t c0,
+                              Py_ssize_t c1, const real* tables, const real* plane, const real* bias,
+                              int32_t* pat, int32_t* live, Py_ssize_t n_live,
+                              real* out) noexcept nogil:
+    if real is float:
+        convlab_bin_forward_row_f32(fast, g, oh, c0, c1, tables, plane, bias, pat, live, n_live,
+                                    out)
+    else:
+        convlab_bin_forward_row_f64(fast, g, oh, c0, c1, tables, plane, bias, pat, live, n_live,
+                                    out)
+
+
+cdef inline void _wgrad_row(int fast, convlab_bin_geom* g, Py_ssize_t oh, Py_ssize_t cout,
+                            const real* gout, const int32_t* cls, Py_ssize_t ncls,
+                            int32_t* pat, int32_t* live, Py_ssize_t n_live, real* gt,
+                            real* hist, real* colsum) noexcept nogil:
+    if real is float:
+        convlab_bin_wgrad_row_f32(fast, g, oh, cout, gout, cls, ncls, pat, live, n_live, gt,
+                                  hist, colsum)
+    else:
+        convlab_bin_wgrad_row_f64(fast, g, oh, cout, gout, cls, ncls, pat, live, n_live, gt,
+                                  hist, colsum)
+
+
+cdef void _forward(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
+                   const real[:, :, ::1] tables, const real* plane, const real[::1] bias,
+                   const float* tables_pc, const float* base_pc,
+                   real[:, :, :, ::1] out, int threads) noexcept nogil:
+    cdef Py_ssize_t n_images = x.shape[0], cout = out.shape[1], n, oh, c0, cb
+    cdef Py_ssize_t rows = g.R * g.OWP
+    cdef int fast = active_isa() >= ISA_AVX2
+    cdef bint by_pixel = real is float and convlab_bin_image_kernels(fast, cout)
+    cdef uint8_t* img
+    cdef int32_t* pat
+    cdef int32_t* live
+    cdef int64_t* n_live
+    cdef float* tile
+    with parallel(num_threads=threads):
+        img = <uint8_t*>malloc(g.C * g.H * g.WP + 64)
+        pat = <int32_t*>malloc(g.OH * rows * sizeof(int32_t) + 64)
+        live = <int32_t*>malloc(g.OH * g.R * sizeof(int32_t) + 64)
+        n_live = <int64_t*>malloc(g.OH * sizeof(int64_t) + 64)
+        tile = <float*>malloc(g.OH * g.OW * cout * sizeof(float) + 64) if by_pixel else NULL
+        for n in prange(n_images, schedule="dynamic"):
+            convlab_bin_fill(&g, &x[n, 0], packed, img)
+            for oh in range(g.OH):
+                n_live[oh] = convlab_bin_patterns(&g, img, oh, pat + oh * rows, live + oh * g.R)
+            if by_pixel:
+                convlab_bin_forward_image_avx2_f32(&g, cout, tables_pc, base_pc,
+                                                   <float*>&bias[0], pat, live, n_live, tile,
+                                                   <float*>&out[n, 0, 0, 0])
+                continue
+            # a few channel planes at a time: the output is written as a few sequential
+            # streams (64 interleaved ones defeat the store buffers)
+            for cb in range((cout + FORWARD_CHANNELS - 1) // FORWARD_CHANNELS):
+                c0 = cb * FORWARD_CHANNELS
+                for oh in range(g.OH):
+                    _forward_row(fast, &g, oh, c0, min(cout, c0 + FORWARD_CHANNELS),
+                                 &tables[0, 0, 0], plane, &bias[0], pat + oh * rows,
+                                 live + oh * g.R, n_live[oh], &out[n, 0, 0, 0])
+        free(img)
+        free(pat)
+        free(live)
+        free(n_live)
+        free(tile)
+
+
+def forward(x, bint packed, tables, plane, bias, tuple shape, tuple kernel, tuple stride,
+            tuple padding, tuple dilation, tuple out_hw, out, int threads):
+    """Fill ``out`` (N, Cout, OH, OW) with ``plane or bias`` + the table lookups.
+
+    Args:
+        x: uint8 images flattened per image, (N, C*H*W) or bit-packed (N, C*ceil(H*W/8)).
+        tables: (Cout, R, 8) lookup tables, R = C * KH * ceil(KW / 3).
+        plane: (Cout, OH, OW) per-pixel base values, or None to start from ``bias`` (Cout,).
+    """
+    cdef convlab_bin_geom g = _geom(shape, kernel, stride, padding, dilation, out_hw)
+    cdef const float[:, :, ::1] p32
+    cdef const double[:, :, ::1] p64
+    cdef const float[:, :, ::1] t_pc
+    cdef const float[:, :, ::1] b_pc
+    if out.dtype == np.float32:
+        # the pixel-major kernels read tables as (R, 8, Cout) and the base as (OH, OW, Cout)
+        t_pc = np.ascontiguousarray(tables.transpose(1, 2, 0))
+        b_pc = np.ascontiguousarray(plane.transpose(1, 2, 0)) if plane is not None else None
+        p32 = plane if plane is not None else None
+        _forward[float](g, x, packed, tables, &p32[0, 0, 0] if plane is not None else NULL,
+                        bias, &t_pc[0, 0, 0], &b_pc[0, 0, 0] if plane is not None else NULL,
+                        out, threads)
+    else:
+        p64 = plane if plane is not None else None
+        _forward[double](g, x, packed, tables, &p64[0, 0, 0] if plane is not None else NULL,
+                         bias, NULL, NULL, out, threads)
+    return out
+
+
+cdef void _histogram(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
+                     const real[:, :, :, ::1] grad, const int32_t[::1] cls, int major,
+                     real[:, :, :, ::1] hist, real[:, :, :, ::1] colsum,
+                     int threads) noexcept nogil:
+    cdef Py_ssize_t n_images = x.shape[0], cout = grad.shape[1], ncls = colsum.shape[2]
+    cdef Py_ssize_t n_blocks = hist.shape[0], b, n, oh
+    cdef Py_ssize_t rows = g.R * g.OWP
+    cdef int fast = active_isa() >= ISA_AVX2
+    cdef bint by_pixel = real is float and convlab_bin_image_kernels(fast, cout)
+    cdef uint8_t* img
+    cdef int32_t* pat
+    cdef int32_t* live
+    cdef int64_t* n_live
+    cdef real* gt
+    with parallel(num_threads=threads):
+        img = <uint8_t*>malloc(g.C * g.H * g.WP + 64)
+        pat = <int32_t*>malloc(g.OH * rows * sizeof(int32_t) + 64)
+        live = <int32_t*>malloc(g.OH * g.R * sizeof(int32_t) + 64)
+        n_live = <int64_t*>malloc(g.OH * sizeof(int64_t) + 64)
+        gt = <real*>malloc(g.OH * g.OW * cout * sizeof(real) + 64)
+        for b in prange(n_blocks, schedule="dynamic"):
+            for n in range(b * WGRAD_BLOCK, min(n_images, (b + 1) * WGRAD_BLOCK)):
+                convlab_bin_fill(&g, &x[n, 0], packed, img)
+                for oh in range(g.OH):
+                    n_live[oh] = convlab_bin_patterns(&g, img, oh, pat + oh * rows,
+                                                      live + oh * g.R)
+                if by_pixel:
+                    convlab_bin_wgrad_image_avx2_f32(
+                        &g, cout, <float*>&grad[n, 0, 0, 0], &cls[0], ncls, major, pat, live,
+                        n_live, <float*>gt, <float*>&hist[b, 0, 0, 0],
+                        <float*>&colsum[b, 0, 0, 0])
+                    continue
+                for oh in range(g.OH):
+                    _wgrad_row(fast, &g, oh, cout, &grad[n, 0, 0, 0], &cls[0], ncls,
+                               pat + oh * rows, live + oh * g.R, n_live[oh], gt,
+                               &hist[b, 0, 0, 0], &colsum[b, 0, 0, 0])
+        free(img)
+        free(pat)
+        free(live)
+        free(n_live)
+        free(gt)
+
+
+def histogram(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, tuple stride,
+              tuple padding, tuple dilation, int threads):
+    """Output gradients summed by input pattern, for the weight gradient.
+
+    Returns:
+        ``hist`` (R, 8, Cout): the gradient summed over pixels where sub-row r shows pattern p;
+        ``colsum`` (OH, ncls, Cout): the gradient summed per output row and column class
+        ``cls[ow]``.
+    """
+    n_images, cout, oh, ow = grad.shape
+    cdef convlab_bin_geom g = _geom(shape, kernel, stride, padding, dilation, (oh, ow))
+    n_blocks = max(1, (n_images + WGRAD_BLOCK - 1) // WGRAD_BLOCK)
+    hist = np.zeros((n_blocks, g.R, 8, cout), grad.dtype)
+    colsum = np.zeros((n_blocks, oh, ncls, cout), grad.dtype)
+    major = int(np.bincount(cls, minlength=ncls).argmax())
+    if n_images:
+        if grad.dtype == np.float32:
+            _histogram[float](g, x, packed, grad, cls, major, hist, colsum, threads)
+        else:
+            _histogram[double](g, x, packed, grad, cls, major, hist, colsum, threads)
+    return hist.sum(axis=0), colsum.sum(axis=0)

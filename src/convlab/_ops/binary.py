@@ -1,0 +1,212 @@
+"""Convolution of 0/1 images by table lookup: the chart CNN's first layer.
+
+The backend kernels only look up and sum; this module turns weights into lookup tables and
+pattern histograms back into weight gradients (see ``_cpu/include/binary_conv.h``). Both are
+tiny (a few KB), so they are written once against ``backend.xp``.
+
+Input normalisation ``(x - mean) / std`` is folded in: the tables hold ``w / std`` and what a
+0 pixel contributes, ``-mean / std`` per tap, goes into a base value per output pixel.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Optional
+
+import numpy as np
+
+from convlab import _validate as check
+from convlab._tensor import Tensor
+from convlab.autograd import Function
+
+__all__ = ["binary_conv2d"]
+
+# BITS[j, p]: whether bit j of the 3-bit pattern p is set
+_BITS = ((np.arange(8)[None, :] >> np.arange(3)[:, None]) & 1).astype(np.float64)
+_FOLDS = ("exact", "weights")
+
+
+class _Geometry:
+    """Sizes of one binary convolution, and which kernel taps fall inside the image."""
+
+    def __init__(self, shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
+                 dilation: tuple) -> None:
+        self.shape, self.kernel = shape, kernel
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.out_hw = check.conv_output_size(shape[1:], kernel, stride, padding, dilation,
+                                             "binary_conv2d")
+        (c, h, w), (kh, kw) = shape, kernel
+        self.segments = -(-kw // 3)
+        # rows_in[oh, i]: kernel row i of output row oh lies inside the image; same for columns
+        self.rows_in = self._inside(self.out_hw[0], kh, stride[0], padding[0], dilation[0], h)
+        self.cols_in = self._inside(self.out_hw[1], kw, stride[1], padding[1], dilation[1], w)
+        # output columns fall into a few classes by which taps are inside (2-3 for a 3-wide
+        # kernel with padding 1): the kernel sums gradients per class
+        self.class_taps, cls = np.unique(self.cols_in, axis=0, return_inverse=True)
+        self.cls = np.ascontiguousarray(cls.reshape(-1), dtype=np.int32)
+
+    @staticmethod
+    def _inside(n_out: int, k: int, s: int, p: int, d: int, size: int) -> np.ndarray:
+        pos = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d
+        return ((pos >= 0) & (pos < size)).astype(np.float64)
+
+    def args(self) -> tuple:
+        return self.shape, self.kernel, self.stride, self.padding, self.dilation
+
+
+def _tables(weight: Any, geom: _Geometry, scale: float, xp: Any) -> Any:
+    """(Cout, R, 8): per 3-tap sub-row, the sum of ``weight * scale`` at each bit pattern."""
+    cout, cin, kh, kw = weight.shape
+    w = xp.zeros((cout, cin, kh, geom.segments * 3), np.float64)
+    w[..., :kw] = weight * scale
+    tables = w.reshape(cout, -1, 3) @ xp.asarray(_BITS)
+    return xp.ascontiguousarray(tables.astype(weight.dtype))
+
+
+class BinaryConv2d(Function):
+    def forward(self, x: Any, weight: Any, bias: Any = None, geom: Any = None,
+                packed: bool = False, mean: float = 0.0, std: float = 1.0,
+                fold: str = "exact") -> Any:
+        xp, bk = self.backend.xp, self.backend
+        self.x, self.geom, self.packed = x, geom, packed
+        self.mean, self.std, self.fold = mean, std, fold
+        self.has_bias = bias is not None
+        zero_value = -mean / std          # what a black pixel becomes after normalising
+        w64 = weight.astype(np.float64)
+        base = xp.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
+        plane = None
+        if zero_value != 0.0:
+            if fold == "weights":
+                base = base + zero_value * w64.sum(axis=(1, 2, 3))
+            else:   # only taps inside the image see a black pixel; padding stays 0
+                inside = xp.einsum("oi,wj->owij", xp.asarray(geom.rows_in),
+                                   xp.asarray(geom.cols_in))
+                taps = xp.einsum("cdij,owij->cow", w64, inside)
+                plane = xp.ascontiguousarray(
+                    (base[:, None, None] + zero_value * taps).astype(weight.dtype))
+        tables = _tables(weight, geom, 1.0 / std, xp)
+        out = xp.empty((x.shape[0], weight.shape[0]) + geom.out_hw, weight.dtype)
+        return bk.binary_conv2d_forward(x, packed, tables, plane,
+                                        xp.ascontiguousarray(base.astype(weight.dtype)),
+                                        *geom.args(), out)
+
+    def backward(self, grad: Any) -> tuple:
+        xp, geom = self.backend.xp, self.geom
+        grad = xp.ascontiguousarray(grad)
+        gw = gb = None
+        hist, colsum = self.backend.binary_conv2d_histogram(
+            self.x, self.packed, grad, geom.cls, len(geom.class_taps), *geom.args())
+        cout, (cin, kh, kw) = grad.shape[1], (geom.shape[0], *geom.kernel)
+        total = colsum.sum(axis=(0, 1))
+        if self.needs[1]:
+            # a tap's gradient: the bins of the patterns that have its bit set
+            bits = xp.einsum("rpc,jp->crj", hist.astype(np.float64), xp.asarray(_BITS))
+            gw = bits.reshape(cout, cin, kh, -1)[..., :kw] / self.std
+            zero_value = -self.mean / self.std
+            if zero_value != 0.0:
+                if self.fold == "weights":
+                    gw = gw + zero_value * total.astype(np.float64)[:, None, None, None]
+                else:
+                    inside = xp.einsum("okc,oi,kj->cij", colsum.astype(np.float64),
+                                       xp.asarray(geom.rows_in),
+                                       xp.asarray(geom.class_taps))
+                    gw = gw + zero_value * inside[:, None]
+            gw = gw.astype(grad.dtype)
+        if self.has_bias and self.needs[2]:
+            gb = total
+        return None, gw, gb
+
+
+def _as_bits(x: Tensor, input_size: Optional[Any], xp: Any) -> tuple:
+    """The images as (N, bytes per image) uint8 for the kernels, their (C, H, W), packed?"""
+    data = x.data
+    if input_size is not None:
+        h, w = check.positive_pair(input_size, "input_size")
+        if data.dtype != np.uint8 or data.ndim != 3:
+            raise ValueError(f"x: with input_size, expected bit-packed uint8 images (N, C, "
+                             f"ceil(H*W/8)), got dtype {data.dtype} and shape {data.shape}")
+        need = -(-h * w // 8)
+        if data.shape[2] != need:
+            raise ValueError(f"x: {h}x{w} images pack into {need} bytes per channel, got "
+                             f"{data.shape[2]}")
+        return xp.ascontiguousarray(data).reshape(data.shape[0], -1), \
+            (data.shape[1], h, w), True
+    if data.ndim != 4:
+        raise ValueError(f"x: expected 0/1 images (N, C, H, W), got shape {data.shape}")
+    if data.dtype == np.bool_:
+        data = data.view(np.uint8)
+    elif data.size and (data.dtype != np.uint8 or int(data.max()) > 1):
+        if not bool(xp.all((data == 0) | (data == 1))):
+            raise ValueError("x: expected a binary image (every value 0 or 1); found other "
+                             "values (use conv2d for general input)")
+        data = data.astype(np.uint8)
+    return xp.ascontiguousarray(data).reshape(data.shape[0], -1), data.shape[1:], False
+
+
+def binary_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1,
+                  padding: Any = 0, dilation: Any = 1, *, input_size: Any = None,
+                  mean: float = 0.0, std: float = 1.0, fold: str = "exact") -> Tensor:
+    """Convolution of 0/1 images, computed from bit patterns with table lookups.
+
+    Gives the same result as ``conv2d((x - mean) / std, weight, bias, stride, padding,
+    dilation)`` (up to float summation order) without any multiply-add over the kernel
+    window; the weight gradient is built from the output gradient summed per bit pattern.
+    ``x`` never gets a gradient.
+
+    Args:
+        x: 0/1 images (N, C, H, W) as uint8, bool or float; or, with ``input_size=(H, W)``,
+            bit-packed uint8 (N, C, ceil(H*W/8)) as ``numpy.packbits`` of each row-major
+            channel plane (the layout of :class:`convlab.data.ChartSet`).
+        weight: (out_channels, C, KH, KW) float weights.
+        bias: Optional (out_channels,) bias.
+        stride, padding, dilation: As in :func:`conv2d` (ints or pairs).
+        input_size: (H, W) of bit-packed input; None for unpacked images.
+        mean, std: Input normalisation folded into the layer.
+        fold: ``"exact"``: zero padding is applied after normalising, exactly as the dense
+            conv of the normalised image. ``"weights"``: the normalisation is folded into
+            weights and bias only, so padded pixels count as black pixels (``-mean/std``).
+
+    Returns:
+        (N, out_channels, OH, OW) tensor of ``weight``'s dtype.
+
+    Example:
+        >>> import convlab as cl
+        >>> import convlab.functional as F
+        >>> x = cl.tensor([[[[0, 1, 1], [1, 0, 0], [0, 0, 1]]]], dtype=cl.uint8)
+        >>> w = cl.ones(2, 1, 3, 3)
+        >>> F.binary_conv2d(x, w, padding=1)[0, 0].tolist()
+        [[2.0, 3.0, 2.0], [2.0, 4.0, 3.0], [1.0, 2.0, 1.0]]
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x: expected a Tensor, got {type(x).__name__}")
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        raise ValueError(f"weight: expected a 4-D tensor (out_channels, in_channels, KH, KW), "
+                         f"got {getattr(weight, 'shape', type(weight).__name__)}")
+    if weight.data.dtype not in check.FLOAT_DTYPES:
+        raise TypeError(f"weight: expected float32 or float64, got {weight.data.dtype}")
+    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (weight.shape[0],)
+                             or bias.data.dtype != weight.data.dtype):
+        raise ValueError(f"bias: expected a {weight.data.dtype} tensor of shape "
+                         f"({weight.shape[0]},), got "
+                         f"{getattr(bias, 'shape', type(bias).__name__)}")
+    if x._backend is not weight._backend:
+        raise RuntimeError(f"binary_conv2d: expected all tensors on one device, got x on "
+                           f"{x._backend.name} and weight on {weight._backend.name}")
+    for name, value in (("mean", mean), ("std", std)):
+        if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if std <= 0:
+        raise ValueError(f"std: expected a positive number, got {std!r}")
+    if fold not in _FOLDS:
+        raise ValueError(f"fold: expected one of {_FOLDS}, got {fold!r}")
+    bits, chw, packed = _as_bits(x, input_size, x._backend.xp)
+    if chw[0] != weight.shape[1]:
+        raise ValueError(f"weight: expected {chw[0]} input channels to match x, got "
+                         f"{weight.shape[1]}")
+    geom = _Geometry(tuple(int(v) for v in chw), tuple(weight.shape[2:]),
+                     check.positive_pair(stride, "stride"),
+                     check.nonnegative_pair(padding, "padding"),
+                     check.positive_pair(dilation, "dilation"))
+    images = Tensor._wrap(bits, x._backend)
+    return BinaryConv2d.apply(images, weight, bias, geom=geom, packed=packed,
+                              mean=float(mean), std=float(std), fold=fold)
