@@ -25,7 +25,7 @@ from convlab.autograd import (AnomalyError, enable_grad, is_anomaly_enabled, is_
                               no_grad, set_detect_anomaly, set_grad_enabled)
 from convlab._creation import (arange, as_tensor, empty, from_dlpack, from_numpy, full, ones,
                                ones_like, rand, randn, tensor, zeros, zeros_like)
-from convlab._random import manual_seed
+from convlab._random import get_rng_state, manual_seed, set_rng_state
 from convlab._ops.arith import abs, clip, exp, log, sqrt
 from convlab._ops.linalg import matmul
 from convlab._ops.reduce import amax, amin, mean, sum
@@ -39,7 +39,7 @@ clamp = clip
 __all__ = [
     "__version__", "Backend", "BackendUnavailableError", "available_backends", "get_backend",
     "get_num_threads", "get_workspace_limit", "set_num_threads", "set_workspace_limit",
-    "show_config", "Tensor", "tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros",
+    "show_config", "get_rng_state", "set_rng_state", "Tensor", "tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros",
     "ones", "full", "empty", "rand", "randn", "arange", "zeros_like", "ones_like",
     "manual_seed", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError", "abs", "clip", "clamp", "exp",

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["manual_seed", "host_generator", "device_random"]
+__all__ = ["manual_seed", "host_generator", "device_random", "get_rng_state", "set_rng_state"]
 
 _host = np.random.default_rng()
 
@@ -37,6 +37,23 @@ def host_generator() -> np.random.Generator:
     Initial weights are drawn here and then moved, so a seed gives the same model on any device.
     """
     return _host
+
+
+def get_rng_state() -> dict:
+    """The CPU generator's state (a dict of ints and strings; save it with ``convlab.save``)."""
+    return dict(_host.bit_generator.state)
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore a state from :func:`get_rng_state`, so a resumed run draws the same numbers.
+
+    Raises:
+        ValueError: If ``state`` is not a generator state of NumPy's default bit generator.
+    """
+    try:
+        _host.bit_generator.state = dict(state)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"state: not a generator state from get_rng_state ({err})") from None
 
 
 def device_random(backend: Any, shape: tuple, dtype: Any) -> Any:

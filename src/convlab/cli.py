@@ -26,6 +26,39 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--no-ma", action="store_true", help="leave out the moving average")
     render.add_argument("--no-volume", action="store_true", help="leave out the volume bars")
     render.add_argument("--out", required=True, help="folder for the chart set")
+    train = chart_commands.add_parser(
+        "train", help="train the price-trend CNN ensemble and report how it trades",
+        description="Train the I5/I20/I60 chart CNN (Jiang, Kelly & Xiu) with early stopping, "
+                    "best-state checkpoints and --resume; writes metrics.json, PNG plots and "
+                    "test predictions to --out.")
+    train.add_argument("--data", default="default",
+                       help="OHLCV CSV / Parquet file or folder, 'default' (S&P 500 + NASDAQ "
+                            "1999-2018 bundled with arch), 'sp500', 'nasdaq' or jkx:DIR")
+    train.add_argument("--window", type=int, default=None, help="5, 20 (default) or 60 days")
+    train.add_argument("--horizon", type=int, default=None,
+                       help="days of the forward return behind the label (default: window)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="maximum epochs per model (default 50; 3 on small data)")
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--lr", type=float, default=1e-5)
+    train.add_argument("--ensemble", type=int, default=None,
+                       help="models averaged (default 5; 2 on small data)")
+    train.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    train.add_argument("--threads", type=int, default=None)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--train-end", default=None,
+                       help="last date whose labels may be trained on (default: leaves ~60 %% "
+                            "of the labelled images for train + validation)")
+    train.add_argument("--out", default=None, help="run folder (default runs/i<window>-<time>)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in --out exactly where it stopped")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    predict = chart_commands.add_parser("predict",
+                                        help="write (ticker, date, p_up) with a trained run")
+    predict.add_argument("--model", required=True, help="a folder written by 'chart train'")
+    predict.add_argument("--data", default="default")
+    predict.add_argument("--out", default="predictions.csv")
+    predict.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     show = chart_commands.add_parser("show", help="write a PNG grid of sample charts")
     show.add_argument("--charts", required=True, help="a folder written by 'chart render'")
     show.add_argument("--out", default="charts.png")
@@ -45,6 +78,13 @@ def _chart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         charts.save(args.out)
         print(f"{charts} -> {args.out}")
         return 0
+    if args.chart_command == "train":
+        return _chart_train(args)
+    if args.chart_command == "predict":
+        from convlab.training.chart import predict
+        path = predict(args.model, args.data, args.out, device=args.device)
+        print(f"wrote {path}")
+        return 0
     if args.chart_command == "show":
         from convlab.data.preview import save_grid
         path = save_grid(data.ChartSet.load(args.charts), args.out, args.count, seed=args.seed)
@@ -52,6 +92,33 @@ def _chart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 0
     parser.print_help(sys.stderr)
     return 2
+
+
+def _chart_train(args: argparse.Namespace) -> int:
+    import time
+
+    from convlab.training.chart import ChartTrainConfig, train
+    window = args.window if args.window is not None else 20
+    if args.out is None:
+        if args.resume:
+            print("convlab chart train: --resume needs --out (the run folder to continue)",
+                  file=sys.stderr)
+            return 2
+        args.out = f"runs/i{window}-{time.strftime('%Y%m%d-%H%M%S')}"
+    config = ChartTrainConfig(
+        data=args.data, window=window,
+        horizon=args.horizon if args.horizon is not None else window, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, ensemble=args.ensemble, device=args.device,
+        seed=args.seed, train_end=args.train_end)
+    try:
+        train(config, args.out, resume=args.resume, quiet=args.quiet, threads=args.threads,
+              window_given=args.window is not None)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue with "
+              f"convlab chart train --out {args.out} --resume", file=sys.stderr)
+        return 130
+    print(f"report, plots and predictions in {args.out}")
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -66,8 +133,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             return _chart(args, parser)
         except (ValueError, OSError, ImportError) as err:
+            # user errors (bad arguments, files, checkpoints): one line, no traceback
             print(f"convlab chart: {err}", file=sys.stderr)
-            return 1
+            return 2
     parser.print_help(sys.stderr)
     return 2
 

@@ -1,0 +1,1 @@
+"""Training pipelines behind the command line (the chart CNN job)."""

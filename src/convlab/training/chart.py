@@ -1,0 +1,517 @@
+"""Train, evaluate and apply the price-trend chart CNN (``convlab chart train|predict``).
+
+A run lives in one folder:
+
+* ``config.json``: the settings (what ``--resume`` continues with);
+* ``state.npz``: the resume checkpoint, rewritten atomically after every epoch: model and
+  optimizer state, random-generator states, epoch, best validation loss, history;
+* ``model_<k>.npz``: the best (lowest validation loss) weights of ensemble member k;
+* ``metrics.json``, ``learning_curves.png``, ``samples.png``, ``test_predictions.csv``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+import convlab
+from convlab import nn
+from convlab.data.chartset import ChartSet
+from convlab.models import ChartCNN
+from convlab.serialization import CheckpointError
+from convlab.training import evaluate, plots
+from convlab.training.progress import Progress
+
+__all__ = ["ChartTrainConfig", "UserError", "load_charts", "train", "predict"]
+
+# The bundled default data has ~10k overlapping 20-day images: the paper's 50 epochs x 5
+# models would take hours on 2 cores, so unless told otherwise the run is cut to this.
+SMALL_DATA_IMAGES = 50_000
+SMALL_DATA_EPOCHS = 3
+SMALL_DATA_ENSEMBLE = 2
+
+
+class UserError(ValueError):
+    """A mistake in the command's arguments or files (reported in one line, exit status 2)."""
+
+
+@dataclass
+class ChartTrainConfig:
+    """Settings of one training run (the ``convlab chart train`` options)."""
+
+    data: str = "default"
+    window: int = 20
+    horizon: int = 20
+    epochs: Optional[int] = None          # None: 50, or fewer on small data
+    batch_size: int = 128
+    lr: float = 1e-5
+    ensemble: Optional[int] = None        # None: 5, or fewer on small data
+    device: str = "cpu"
+    seed: int = 0
+    patience: int = 2
+    train_end: Optional[str] = None       # None: the date that leaves ~60 % for training
+    val_fraction: float = 0.3
+    stride: int = 1
+    notes: list = field(default_factory=list)
+
+    def check(self) -> None:
+        """Raise :class:`UserError` for impossible settings."""
+        if self.window not in (5, 20, 60):
+            raise UserError(f"--window: expected 5, 20 or 60, got {self.window}")
+        for name in ("horizon", "batch_size", "stride", "patience"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(f"--{name.replace('_', '-')}: expected a positive integer, got "
+                                f"{getattr(self, name)}")
+        for name in ("epochs", "ensemble"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise UserError(f"--{name}: expected a positive integer, got {value}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UserError(f"--lr: expected a positive number, got {self.lr}")
+        if self.device not in ("cpu", "gpu"):
+            raise UserError(f"--device: expected cpu or gpu, got {self.device}")
+
+
+# -- data ----------------------------------------------------------------------------------
+
+def _concat(sets: list) -> ChartSet:
+    if len(sets) == 1:
+        return sets[0]
+    tickers = sorted({t for s in sets for t in s.tickers})
+    code = {t: i for i, t in enumerate(tickers)}
+    remap = [np.asarray([code[t] for t in s.tickers], np.int32) for s in sets]
+    return ChartSet(np.concatenate([np.asarray(s.packed) for s in sets]), sets[0].window,
+                    np.concatenate([s.labels for s in sets]),
+                    np.concatenate([s.returns for s in sets]),
+                    np.concatenate([m[s.ticker_codes] for m, s in zip(remap, sets)]), tickers,
+                    np.concatenate([s.end_dates for s in sets]),
+                    np.concatenate([s.label_dates for s in sets]), sets[0].info, sets[0].shape)
+
+
+def load_charts(data: str, window: int, horizon: int, stride: int = 1,
+                labelled_only: bool = False) -> ChartSet:
+    """Chart images from a data source.
+
+    Args:
+        data: ``default`` (S&P 500 and NASDAQ, 1999-2018, from the ``arch`` package),
+            ``sp500``, ``nasdaq``, ``jkx:DIR`` (the authors' released image files) or the path
+            of an OHLCV CSV / Parquet file or folder.
+
+    Raises:
+        UserError: For a missing path, a file that cannot be read, or data without a single
+            complete window.
+    """
+    from convlab import data as chart_data
+    if data.startswith("jkx:"):
+        folder = Path(data[4:])
+        if not folder.is_dir():
+            raise UserError(f"--data: {folder} is not a folder (expected the authors' "
+                            f"*_images.dat and *_labels_w_delay.feather files)")
+        files = sorted(folder.glob(f"{window}d_*_images.dat"))
+        if not files:
+            raise UserError(f"--data: no {window}d_*_images.dat files in {folder}")
+        sets = []
+        for f in files:
+            labels = f.with_name(f.name.replace("_images.dat", "_labels_w_delay.feather"))
+            sets.append(chart_data.read_jkx_images(f, labels if labels.exists() else None,
+                                                   window=window, horizon=horizon))
+        charts = _concat(sets)
+    else:
+        if data in ("default", "sp500", "nasdaq"):
+            frame = chart_data.load_default_ohlcv()
+            if data != "default":
+                frame = frame[frame["ticker"] == {"sp500": "SP500", "nasdaq": "NASDAQ"}[data]]
+        else:
+            if not Path(data).exists():
+                raise UserError(f"--data: {data} does not exist (give an OHLCV CSV / Parquet "
+                                f"file or folder, 'default', 'sp500', 'nasdaq' or jkx:DIR)")
+            try:
+                frame = chart_data.load_ohlcv(data)
+            except chart_data.OHLCVError as err:
+                raise UserError(f"--data: {err}") from None
+        charts = chart_data.render_charts(frame, window, horizon=horizon, stride=stride)
+    if len(charts) == 0:
+        raise UserError(f"--data: {data} has no complete {window}-day window (each instrument "
+                        f"needs at least {window} trading days with prices)")
+    return charts
+
+
+def _default_train_end(charts: ChartSet) -> str:
+    realised = np.sort(charts.label_dates[~np.isnat(charts.label_dates)])
+    if len(realised) == 0:
+        raise UserError("--data: no image has a realised label (the data ends too early)")
+    return str(realised[int(0.6 * (len(realised) - 1))])
+
+
+def _pixel_stats(charts: ChartSet) -> tuple:
+    """Mean and std of the pixels (0/1) of a chart set, from the packed bits."""
+    ones = int(np.unpackbits(np.asarray(charts.packed)).sum()) if len(charts) else 0
+    total = max(len(charts) * charts.shape[0] * charts.shape[1], 1)
+    mean = ones / total
+    return mean, max(math.sqrt(mean * (1 - mean)), 1e-6)
+
+
+# -- training ------------------------------------------------------------------------------
+
+def _batches(n: int, size: int, order: Optional[np.ndarray] = None):
+    order = np.arange(n) if order is None else order
+    for start in range(0, n, size):
+        yield np.sort(order[start:start + size])
+
+
+def _device_images(charts: ChartSet, rows: np.ndarray, device: str) -> convlab.Tensor:
+    images = convlab.from_numpy(np.ascontiguousarray(charts.images(rows)))
+    return images.to(device) if device != "cpu" else images
+
+
+def _predict_set(model: ChartCNN, charts: ChartSet, batch_size: int, device: str,
+                 quiet: bool = True, desc: str = "predict") -> np.ndarray:
+    """Up-probabilities of every image of ``charts``."""
+    model.eval()
+    out = np.empty(len(charts), np.float64)
+    bar = Progress(len(charts), desc, enabled=not quiet)
+    with convlab.no_grad():
+        for rows in _batches(len(charts), batch_size * 2):
+            logits = model(_device_images(charts, rows, device))
+            p = convlab.functional.softmax(logits, dim=1).numpy()[:, 1]
+            out[rows] = p
+            bar.update(len(rows))
+    bar.close()
+    return out
+
+
+def _labelled(charts: ChartSet) -> ChartSet:
+    return charts.subset(np.flatnonzero(charts.labels >= 0))
+
+
+class _Run:
+    """One training run's folder: config, resume state and best models, written atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.config_path, self.state_path = folder / "config.json", folder / "state.npz"
+
+    def model_path(self, k: int) -> Path:
+        return self.folder / f"model_{k}.npz"
+
+    def write_json(self, name: str, obj: Any) -> None:
+        path = self.folder / name
+        tmp = path.with_name(f".{name}.tmp")
+        with open(tmp, "w") as handle:
+            json.dump(obj, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def read_config(self) -> dict:
+        try:
+            with open(self.config_path) as handle:
+                config = json.load(handle)
+        except FileNotFoundError:
+            raise UserError(f"--resume: {self.folder} has no config.json (not a chart run)") \
+                from None
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"--resume: {self.config_path} is unreadable ({err})") from None
+        if not isinstance(config, dict):
+            raise UserError(f"--resume: {self.config_path} is not a run configuration")
+        return config
+
+    def read_state(self) -> Optional[dict]:
+        if not self.state_path.exists():
+            return None
+        try:
+            state = convlab.load(self.state_path)
+        except CheckpointError as err:
+            raise UserError(f"--resume: checkpoint {self.state_path} is corrupted ({err})") \
+                from None
+        if not isinstance(state, dict) or "member" not in state:
+            raise UserError(f"--resume: {self.state_path} is not a chart training checkpoint")
+        return state
+
+
+def _log(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, flush=True)
+
+
+def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set: ChartSet,
+                  norm: tuple, run: _Run, state: Optional[dict], done: list,
+                  quiet: bool) -> dict:
+    """Train ensemble member ``k`` with early stopping; returns its history."""
+    device, bs = config.device, config.batch_size
+    convlab.manual_seed(config.seed * 1000 + k)
+    model = ChartCNN(config.window, input_mean=norm[0], input_std=norm[1]).to(device)
+    optimizer = convlab.optim.Adam(model.parameters(), lr=config.lr)
+    shuffle = np.random.default_rng(config.seed * 1000 + k)
+    history = {"train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
+               "images_per_second": []}
+    start, best, bad = 0, math.inf, 0
+    if state is not None and state["member"] == k:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle.bit_generator.state = state["shuffle_rng"]
+        convlab.set_rng_state(state["rng"])
+        start, best, bad, history = state["epoch"], state["best"], state["bad"], state["history"]
+        _log(f"model {k + 1}: resuming at epoch {start + 1}", quiet)
+    loss_fn = nn.CrossEntropyLoss()
+    train_labels = train_set.labels.astype(np.int64)
+    for epoch in range(start, config.epochs):
+        if bad >= config.patience:
+            break
+        model.train()
+        bar = Progress(len(train_set), f"model {k + 1}/{config.ensemble} epoch {epoch + 1}",
+                       enabled=not quiet)
+        correct = 0
+        for rows in _batches(len(train_set), bs, shuffle.permutation(len(train_set))):
+            x = _device_images(train_set, rows, device)
+            y = convlab.from_numpy(train_labels[rows])
+            y = y.to(device) if device != "cpu" else y
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            loss.backward()
+            optimizer.step()
+            correct += int((logits.numpy().argmax(1) == train_labels[rows]).sum())
+            bar.update(len(rows), float(loss.item()))
+        bar.close()
+        p_val = _predict_set(model, val_set, bs, device)
+        val = evaluate.classification_metrics(p_val, val_set.labels)
+        history["train_loss"].append(bar.mean_loss)
+        history["train_accuracy"].append(correct / max(len(train_set), 1))
+        history["val_loss"].append(val["loss"])
+        history["val_accuracy"].append(val["accuracy"])
+        history["images_per_second"].append(bar.rate)
+        improved = val["loss"] < best
+        if improved:
+            best, bad = val["loss"], 0
+            convlab.save(model.state_dict(), run.model_path(k))
+        else:
+            bad += 1
+        _log(f"model {k + 1}/{config.ensemble} epoch {epoch + 1}/{config.epochs}: "
+             f"train loss {bar.mean_loss:.4f} acc {history['train_accuracy'][-1]:.3f} | "
+             f"val loss {val['loss']:.4f} acc {val['accuracy']:.3f}"
+             f"{' (best)' if improved else ''} | {bar.rate:.0f} img/s", quiet)
+        convlab.save({"member": k, "epoch": epoch + 1, "best": best, "bad": bad,
+                      "history": history, "model": model.state_dict(),
+                      "optimizer": optimizer.state_dict(), "rng": convlab.get_rng_state(),
+                      "shuffle_rng": dict(shuffle.bit_generator.state), "finished": False,
+                      "histories": done},
+                     run.state_path)
+    if bad >= config.patience:
+        _log(f"model {k + 1}: early stop, no validation improvement in {config.patience} "
+             f"epochs", quiet)
+    return history
+
+
+def _load_member(path: Path, window: int, device: str) -> ChartCNN:
+    try:
+        state = convlab.load(path)
+    except CheckpointError as err:
+        raise UserError(f"checkpoint {path} is corrupted ({err})") from None
+    except FileNotFoundError:
+        raise UserError(f"checkpoint {path} is missing") from None
+    model = ChartCNN(window)
+    try:
+        model.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        raise UserError(f"checkpoint {path} does not fit a {window}-day ChartCNN "
+                        f"({str(err).splitlines()[0]})") from None
+    return model.to(device)
+
+
+def _ensemble_predict(models: list, charts: ChartSet, config: ChartTrainConfig,
+                      quiet: bool, desc: str) -> np.ndarray:
+    if len(charts) == 0:
+        return np.empty(0)
+    return np.mean([_predict_set(m, charts, config.batch_size, config.device, quiet,
+                                 f"{desc} {i + 1}/{len(models)}")
+                    for i, m in enumerate(models)], axis=0)
+
+
+def train(config: ChartTrainConfig, out: Any, resume: bool = False, quiet: bool = False,
+          threads: Optional[int] = None, window_given: bool = True) -> dict:
+    """Train the chart-CNN ensemble into the folder ``out`` and write its report.
+
+    Returns:
+        The metrics written to ``metrics.json``.
+
+    Raises:
+        UserError: For bad settings, data or checkpoints.
+    """
+    run = _Run(Path(out))
+    state = None
+    if resume:
+        saved = run.read_config()
+        if window_given and saved.get("window") != config.window:
+            raise UserError(f"--resume: {out} was trained with --window {saved.get('window')}, "
+                            f"not {config.window}")
+        device = config.device
+        config = ChartTrainConfig(**{k: v for k, v in saved.items()
+                                     if k in ChartTrainConfig.__dataclass_fields__})
+        config.device = device
+        state = run.read_state()
+    else:
+        if run.config_path.exists() or run.state_path.exists():
+            raise UserError(f"--out: {out} already holds a run; pass --resume to continue it "
+                            f"or choose another folder")
+    config.check()
+    if threads is not None:
+        convlab.set_num_threads(threads)
+    if config.device == "gpu" and not convlab.get_backend("gpu").is_available():
+        raise UserError(f"--device gpu: {convlab.get_backend('gpu').describe()}")
+
+    t0 = time.perf_counter()
+    charts = load_charts(config.data, config.window, config.horizon, config.stride)
+    if config.train_end is None:
+        config.train_end = _default_train_end(charts)
+    train_all, val_set, test_all = charts.split("date", config.train_end, config.val_fraction,
+                                                seed=config.seed)
+    train_set, test_set = _labelled(train_all), _labelled(test_all)
+    if len(train_set) < config.batch_size or len(val_set) == 0:
+        raise UserError(f"--data: only {len(train_set)} training and {len(val_set)} validation "
+                        f"images up to {config.train_end}; need at least one batch "
+                        f"({config.batch_size}) of each")
+    if config.epochs is None or config.ensemble is None:
+        small = len(train_set) < SMALL_DATA_IMAGES
+        if config.epochs is None:
+            config.epochs = SMALL_DATA_EPOCHS if small else 50
+        if config.ensemble is None:
+            config.ensemble = SMALL_DATA_ENSEMBLE if small else 5
+        if small:
+            config.notes.append(
+                f"small data ({len(train_set)} training images): {config.epochs} epochs x "
+                f"{config.ensemble} models instead of the paper's 50 x 5 (set --epochs and "
+                f"--ensemble to change)")
+    norm = _pixel_stats(train_set)
+    run.folder.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        run.write_json("config.json", asdict(config))
+    for note in config.notes:
+        _log(f"note: {note}", quiet)
+    _log(f"data: {len(charts)} images {charts.shape[0]}x{charts.shape[1]} of "
+         f"{len(charts.tickers)} instruments; train {len(train_set)} / val {len(val_set)} "
+         f"(labels realised by {config.train_end}), test {len(test_set)}; "
+         f"{time.perf_counter() - t0:.1f} s", quiet)
+    _log(f"pixel mean {norm[0]:.4f} std {norm[1]:.4f}; {convlab.get_num_threads()} threads; "
+         f"device {config.device}", quiet)
+
+    histories = list(state["histories"]) if state is not None and "histories" in state else []
+    first = state["member"] if state is not None else 0
+    if state is not None and state.get("finished"):
+        first += 1
+    for k in range(first, config.ensemble):
+        history = _train_member(k, config, train_set, val_set, norm, run,
+                                state if state is not None and state["member"] == k else None,
+                                histories[:k], quiet)
+        histories = histories[:k] + [history]
+        # mark the member finished so a resume moves on to the next one
+        snapshot = convlab.load(run.state_path)
+        snapshot.update({"finished": True, "histories": histories})
+        convlab.save(snapshot, run.state_path)
+
+    models = [_load_member(run.model_path(k), config.window, config.device)
+              for k in range(config.ensemble)]
+    report = _report(models, config, train_set, val_set, test_set, histories, run, quiet)
+    report["seconds"] = time.perf_counter() - t0
+    run.write_json("metrics.json", evaluate.json_safe(report))
+    return report
+
+
+def _report(models: list, config: ChartTrainConfig, train_set: ChartSet, val_set: ChartSet,
+            test_set: ChartSet, histories: list, run: _Run, quiet: bool) -> dict:
+    sets = {"train": train_set, "validation": val_set, "test": test_set}
+    p = {name: _ensemble_predict(models, s, config, quiet, f"evaluate {name}")
+         for name, s in sets.items()}
+    report: dict = {"config": asdict(config), "ensemble": len(models)}
+    for name, s in sets.items():
+        report[name] = {**evaluate.classification_metrics(p[name], s.labels),
+                        "up_fraction": float(np.mean(s.labels == 1)) if len(s) else math.nan}
+    report["test"].update(evaluate.correlations(p["test"], test_set.returns))
+    tickers = np.asarray(test_set.tickers, dtype=object)[test_set.ticker_codes] \
+        if len(test_set) else np.empty(0, object)
+    report["backtest"] = evaluate.backtest(p["test"], test_set.returns, test_set.end_dates,
+                                           tickers, config.horizon)
+    report["histories"] = histories
+    plots.learning_curves(histories, run.folder / "learning_curves.png")
+    if len(test_set):
+        pick = np.random.default_rng(config.seed).choice(len(test_set),
+                                                         min(16, len(test_set)), replace=False)
+        pick.sort()
+        plots.sample_predictions(test_set.images(pick), p["test"][pick],
+                                 test_set.labels[pick], run.folder / "samples.png")
+    _write_predictions(run.folder / "test_predictions.csv", tickers, test_set.end_dates,
+                       p["test"])
+    if not quiet:
+        _print_report(report)
+    return report
+
+
+def _write_predictions(path: Path, tickers: Any, dates: Any, p_up: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ticker", "date", "p_up"])
+        for t, d, p in zip(tickers, dates, p_up):
+            writer.writerow([t, str(d), f"{p:.6f}"])
+    os.replace(tmp, path)
+
+
+def _print_report(report: dict) -> None:
+    print("\n             loss    accuracy  images  up-share")
+    for name in ("train", "validation", "test"):
+        r = report[name]
+        print(f"{name:<11} {r['loss']:.4f}   {r['accuracy']:.4f}   {r['n']:>6}  "
+              f"{r['up_fraction']:.3f}")
+    t = report["test"]
+    print(f"test correlation of p_up with the realised return: Pearson {t['pearson']:.4f}, "
+          f"Spearman {t['spearman']:.4f}")
+    b = report["backtest"]
+    if b.get("kind") == "decile long-short":
+        print(f"backtest ({b['kind']}, {b['horizon_days']}-day holding): annual return "
+              f"{b['annual_return']:.3f}, Sharpe {b['sharpe']:.2f} over {b['periods']} periods")
+    elif "strategy" in b:
+        s, h = b["strategy"], b["buy_and_hold"]
+        print(f"backtest ({b['kind']}, {b['horizon_days']}-day holding, "
+              f"{b['strategy']['periods']} periods): strategy annual return "
+              f"{s['annual_return']:.3f} Sharpe {s['sharpe']:.2f}; buy-and-hold "
+              f"{h['annual_return']:.3f} Sharpe {h['sharpe']:.2f}; in the market "
+              f"{b['time_in_market']:.0%} of the time")
+    print("(the paper reports test accuracy ~0.52-0.54 on US stocks; with two index series "
+          "the test sample is small and overlapping windows are correlated, so expect noise)")
+
+
+def predict(model_dir: Any, data: str, out: Any, device: str = "cpu",
+            batch_size: int = 256, quiet: bool = False) -> Path:
+    """Write ``(ticker, date, p_up)`` for every chart of ``data`` with a trained ensemble.
+
+    Raises:
+        UserError: For a folder without a finished run or unreadable data.
+    """
+    run = _Run(Path(model_dir))
+    if not Path(model_dir).is_dir():
+        raise UserError(f"--model: {model_dir} is not a run folder")
+    saved = run.read_config()
+    window, horizon = int(saved.get("window", 0)), int(saved.get("horizon", 20))
+    if window not in (5, 20, 60):
+        raise UserError(f"--model: {run.config_path} has no valid window")
+    count = int(saved.get("ensemble") or 0)
+    paths = [run.model_path(k) for k in range(count)] if count else \
+        sorted(run.folder.glob("model_*.npz"))
+    paths = [p for p in paths if p.exists()]
+    if not paths:
+        raise UserError(f"--model: {model_dir} holds no trained model (model_*.npz)")
+    models = [_load_member(p, window, device) for p in paths]
+    charts = load_charts(data, window, horizon)
+    config = ChartTrainConfig(window=window, batch_size=batch_size, device=device)
+    p_up = _ensemble_predict(models, charts, config, quiet, "predict")
+    tickers = np.asarray(charts.tickers, dtype=object)[charts.ticker_codes]
+    path = Path(out)
+    _write_predictions(path, tickers, charts.end_dates, p_up)
+    return path

@@ -1,0 +1,53 @@
+"""Progress bars: tqdm when installed, else one line per finished loop."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Optional
+
+
+class Progress:
+    """A progress bar over ``total`` images that shows the running loss and images/s.
+
+    Args:
+        total: Images in the loop.
+        desc: Label in front of the bar.
+        enabled: False silences it (tests, ``--quiet``).
+    """
+
+    def __init__(self, total: int, desc: str, enabled: bool = True) -> None:
+        self.total, self.desc, self.enabled = total, desc, enabled
+        self.done, self.loss_sum, self.start = 0, 0.0, time.perf_counter()
+        self._bar: Optional[Any] = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+                self._bar = tqdm(total=total, desc=desc, unit="img", leave=False,
+                                 dynamic_ncols=True, file=sys.stderr)
+            except ImportError:
+                self._bar = None
+
+    def update(self, images: int, loss: Optional[float] = None) -> None:
+        """Count a finished batch of ``images`` (with its mean ``loss`` when training)."""
+        self.done += images
+        if loss is not None:
+            self.loss_sum += loss * images
+        if self._bar is not None:
+            self._bar.update(images)
+            if loss is not None:
+                self._bar.set_postfix(loss=f"{self.mean_loss:.4f}", refresh=False)
+
+    @property
+    def mean_loss(self) -> float:
+        """Mean loss per image so far."""
+        return self.loss_sum / max(self.done, 1)
+
+    @property
+    def rate(self) -> float:
+        """Images per second so far."""
+        return self.done / max(time.perf_counter() - self.start, 1e-9)
+
+    def close(self) -> None:
+        """Remove the bar."""
+        if self._bar is not None:
+            self._bar.close()
