@@ -51,15 +51,17 @@ class ConvLayer:
             (self.height, self.width), (5, 3), self.stride, self.padding, self.dilation))
 
 
+# The chart CNN's convolutions as ChartCNN builds them (chart_images.md section 5): padding
+# (2, 1) everywhere, 2x1 max-pooling in ceil mode between layers.
 CHART_LAYERS = [
     ConvLayer("I5", 1, 1, 64, 32, 15),
     ConvLayer("I5", 2, 64, 128, 16, 15),
-    ConvLayer("I20", 1, 1, 64, 64, 60, (3, 1), (12, 1), (2, 1)),
-    ConvLayer("I20", 2, 64, 128, 13, 60),
-    ConvLayer("I20", 3, 128, 256, 6, 60),
-    ConvLayer("I60", 1, 1, 64, 96, 180, (3, 1), (12, 1), (3, 1)),
-    ConvLayer("I60", 2, 64, 128, 18, 180),
-    ConvLayer("I60", 3, 128, 256, 9, 180),
+    ConvLayer("I20", 1, 1, 64, 64, 60, (3, 1), (2, 1), (2, 1)),
+    ConvLayer("I20", 2, 64, 128, 10, 60),
+    ConvLayer("I20", 3, 128, 256, 5, 60),
+    ConvLayer("I60", 1, 1, 64, 96, 180, (3, 1), (2, 1), (3, 1)),
+    ConvLayer("I60", 2, 64, 128, 15, 180),
+    ConvLayer("I60", 3, 128, 256, 8, 180),
     ConvLayer("I60", 4, 256, 512, 4, 180),
 ]
 QUICK_LAYERS = {("I20", 1), ("I20", 2), ("I20", 3), ("I5", 2), ("I60", 4)}
@@ -334,4 +336,108 @@ def chart_cases(quick: bool) -> List[Case]:
         cases.append(Case("charts", f"render {window}-day charts ({count} images)",
                           lambda window=window: render_charts(frame, window), None, None,
                           count, "img/s"))
+    return cases
+
+
+def _chart_images(window: int, count: int) -> np.ndarray:
+    """Rendered chart images (uint8 0/1) of random-walk prices: realistic sparsity."""
+    import pandas as pd
+    from convlab.data import render_charts
+    rng = np.random.default_rng(window)
+    frames = []
+    days = count + window + 5
+    for k in range(2):
+        c = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, days)))
+        o = c * np.exp(rng.normal(0, 0.01, days))
+        frames.append(pd.DataFrame({
+            "ticker": f"T{k}", "date": pd.bdate_range("2001-01-01", periods=days), "open": o,
+            "high": np.maximum(o, c) * 1.01, "low": np.minimum(o, c) * 0.99, "close": c,
+            "volume": rng.integers(1, 10**6, days).astype(float)}))
+    return np.ascontiguousarray(render_charts(pd.concat(frames), window).images()[:count])
+
+
+def binary_cases(quick: bool) -> List[Case]:
+    """Layer 1 forward + weight gradient at batch 128 on chart images: convlab's table-lookup
+    binary conv against PyTorch's dense conv of the same (float) images."""
+    try:
+        images = {w: _chart_images(w, BATCH) for w in (5, 20, 60)}
+    except ImportError:
+        return []
+    torch = _torch()
+    import convlab.functional as F
+    cases = []
+    for layer in [l for l in CHART_LAYERS if l.index == 1]:
+        window = {"I5": 5, "I20": 20, "I60": 60}[layer.model]
+        if quick and window != 20:
+            continue
+        x = images[window]
+        rng = np.random.default_rng(layer.height)
+        w = (rng.standard_normal((64, 1, 5, 3)) * 0.2).astype(np.float32)
+        oh, ow = layer.out_hw()
+        dy = rng.standard_normal((BATCH, 64, oh, ow), dtype=np.float32)
+        geometry = (layer.stride, layer.padding, layer.dilation)
+
+        def ours(x=convlab.tensor(x), w=convlab.tensor(w, requires_grad=True),
+                 b=convlab.zeros(64, requires_grad=True), dy=convlab.tensor(dy), g=geometry):
+            F.binary_conv2d(x, w, b, *g, mean=0.12, std=0.33).backward(dy)
+
+        theirs = None
+        if torch:
+            def theirs(x=torch.tensor(x, dtype=torch.float32), w=torch.tensor(w, requires_grad=True),
+                       b=torch.zeros(64, requires_grad=True), dy=torch.tensor(dy), g=geometry):
+                torch.nn.functional.conv2d((x - 0.12) / 0.33, w, b, *g).backward(dy)
+        flops = 2 * 2 * BATCH * 64 * 15 * oh * ow    # of the dense equivalent, fwd + wgrad
+        cases.append(Case("binary", f"{layer.model} layer 1 fwd+wgrad, batch {BATCH}", ours,
+                          theirs, None, flops, "GFLOP/s"))
+    return cases
+
+
+def _torch_chart_cnn(torch, window: int):
+    tn = torch.nn
+    blocks, stride, dilation = {5: (2, 1, 1), 20: (3, (3, 1), (2, 1)),
+                                60: (4, (3, 1), (3, 1))}[window]
+    layers, c = [], 1
+    for i in range(blocks):
+        out = 64 * 2**i
+        layers += [tn.Conv2d(c, out, (5, 3), stride if i == 0 else 1, (2, 1),
+                             dilation if i == 0 else 1),
+                   tn.BatchNorm2d(out), tn.LeakyReLU(0.01), tn.MaxPool2d((2, 1), ceil_mode=True)]
+        c = out
+    fc_in = {5: 15_360, 20: 46_080, 60: 184_320}[window]
+    return tn.Sequential(*layers, tn.Flatten(), tn.Dropout(0.5), tn.Linear(fc_in, 2))
+
+
+def chart_cnn_cases(quick: bool) -> List[Case]:
+    """One ChartCNN training step (forward, cross-entropy, backward, Adam) at batch 128:
+    convlab on the 0/1 images (binary first layer), PyTorch on the same images as float."""
+    try:
+        from convlab.models import ChartCNN
+    except ImportError:
+        return []
+    torch = _torch()
+    cases = []
+    for window in ((20,) if quick else (5, 20, 60)):
+        x = _chart_images(window, BATCH)
+        y = np.random.default_rng(window).integers(0, 2, BATCH)
+        model = ChartCNN(window, input_mean=0.12, input_std=0.33)
+        opt = convlab.optim.Adam(model.parameters(), lr=1e-5)
+        xt, yt = convlab.tensor(x), convlab.tensor(y)
+
+        def ours(model=model, opt=opt, xt=xt, yt=yt):
+            opt.zero_grad()
+            convlab.nn.functional.cross_entropy(model(xt), yt).backward()
+            opt.step()
+
+        theirs = None
+        if torch:
+            tmodel = _torch_chart_cnn(torch, window)
+            topt = torch.optim.Adam(tmodel.parameters(), lr=1e-5)
+            tx, ty = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+            def theirs(tmodel=tmodel, topt=topt, tx=tx, ty=ty):
+                topt.zero_grad()
+                torch.nn.functional.cross_entropy(tmodel((tx - 0.12) / 0.33), ty).backward()
+                topt.step()
+        cases.append(Case("chartcnn", f"I{window} training step, batch {BATCH}", ours, theirs,
+                          None, BATCH, "img/s"))
     return cases

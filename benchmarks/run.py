@@ -23,7 +23,7 @@ def _parse(argv):
     parser.add_argument("--quick", action="store_true", help="fewer cases and repeats")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for every library (default: all CPUs we may use)")
-    parser.add_argument("--only", choices=["gemm", "conv", "pool", "train", "charts"], action="append",
+    parser.add_argument("--only", choices=["gemm", "conv", "pool", "train", "charts", "binary", "chartcnn"], action="append",
                         help="run only these groups (repeatable)")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per contender")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
@@ -66,7 +66,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     import convlab
-    from cases import chart_cases, conv_cases, gemm_cases, pool_cases, train_cases
+    from cases import (binary_cases, chart_cases, chart_cnn_cases, conv_cases, gemm_cases,
+                       pool_cases, train_cases)
     from timing import interleaved
 
     if args.device == "gpu" and not convlab.get_backend("gpu").is_available():
@@ -83,9 +84,10 @@ def main(argv=None) -> int:
     from convlab._cpu import _gemm
     peak = max(_gemm.fma_peak_gflops(threads) for _ in range(3))   # best of three: noise only slows
 
-    groups = args.only or ["gemm", "conv", "pool", "train", "charts"]
+    groups = args.only or ["gemm", "conv", "pool", "train", "charts", "binary", "chartcnn"]
     builders = {"gemm": gemm_cases, "conv": conv_cases, "pool": pool_cases,
-                "train": train_cases, "charts": chart_cases}
+                "train": train_cases, "charts": chart_cases, "binary": binary_cases,
+                "chartcnn": chart_cnn_cases}
     repeats = args.repeats or (5 if args.quick else 9)
     coretype = os.environ.get("OPENBLAS_CORETYPE", "auto (AVX-512 where present)")
     header = [
