@@ -15,7 +15,7 @@ import numpy as np
 
 from convlab import _config
 from convlab import _validate as check
-from convlab._cpu import _binary, _conv, _gemm, _im2col, _pool, _runtime
+from convlab._cpu import _activation, _binary, _conv, _gemm, _im2col, _pool, _runtime
 
 __all__ = ["CPUBackend"]
 
@@ -557,3 +557,20 @@ class CPUBackend:
         return _binary.histogram(x, bool(packed), _contiguous(grad_output), cls, n_classes,
                                  shape, kernel, stride, padding, dilation,
                                  _config.get_num_threads())
+
+    # -- fused elementwise ------------------------------------------------------------------
+
+    def leaky_relu_backward(self, grad: np.ndarray, positive: np.ndarray,
+                            slope: float) -> np.ndarray:
+        """Leaky ReLU gradient: ``grad`` where the bool mask ``positive``, else ``slope * grad``."""
+        grad = _contiguous(check.float_array(grad, "grad"))
+        if not isinstance(positive, np.ndarray) or positive.dtype != np.bool_ \
+                or positive.shape != grad.shape:
+            raise ValueError(f"positive: expected a bool mask of shape {grad.shape}")
+        dx = np.empty_like(grad)
+        if grad.size:
+            _activation.leaky_relu_backward(grad.reshape(-1),
+                                            _contiguous(positive).reshape(-1).view(np.uint8),
+                                            dx.reshape(-1), float(slope),
+                                            _config.get_num_threads())
+        return dx

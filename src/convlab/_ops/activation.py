@@ -24,7 +24,8 @@ class ReLU(Function):
 class LeakyReLU(Function):
     def forward(self, x: Any, slope: float = 0.01) -> Any:
         xp = self.backend.xp
-        self.positive, self.slope = x > 0, slope
+        self.slope = slope
+        self.positive = x > 0
         if 0 <= slope <= 1:
             # max(x, slope * x) is the leaky ReLU for such slopes: two passes, no select
             out = x * x.dtype.type(slope)
@@ -33,6 +34,10 @@ class LeakyReLU(Function):
 
     def backward(self, grad: Any) -> tuple:
         xp = self.backend.xp
+        # NumPy's masked copy does not vectorise: a backend kernel does it in one pass
+        fused = getattr(self.backend, "leaky_relu_backward", None)
+        if fused is not None:
+            return (fused(grad, self.positive, self.slope),)
         out = grad * grad.dtype.type(self.slope)
         xp.copyto(out, grad, where=self.positive)
         return (out,)
