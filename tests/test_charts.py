@@ -303,4 +303,4 @@ def test_cli_render_and_show_cpu(tmp_path):
     from PIL import Image
     assert Image.open(tmp_path / "grid.png").size[0] > 60
     assert main(["chart", "render", "--data", str(tmp_path / "none.csv"), "--out",
-                 str(tmp_path / "x")]) == 1
+                 str(tmp_path / "x")]) == 2   # user errors exit 2 (issue 5)
