@@ -9,7 +9,6 @@ sums. Images are given either as uint8 0/1 (N, C, H, W) or bit-packed per channe
 """
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, int64_t, uint8_t
-from libc.stdlib cimport free, malloc
 
 import numpy as np
 
@@ -17,14 +16,21 @@ from convlab._cpu._gemm cimport active_isa, real
 
 cdef extern from "binary_conv.h" nogil:
     ctypedef struct convlab_bin_geom:
-        int64_t C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, OWP, WP, NSEG, R
-    void convlab_bin_fill(const convlab_bin_geom*, const uint8_t*, int, uint8_t*)
-    int64_t convlab_bin_patterns(const convlab_bin_geom*, const uint8_t*, int64_t, int32_t*,
-                                 int32_t*)
-    void convlab_bin_forward_row_f32(int, const convlab_bin_geom*, int64_t, int64_t, int64_t,
+        int64_t C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, WP, NSEG, R
+    ctypedef struct convlab_bin_scratch:
+        uint8_t* img
+        int32_t* pat
+        int32_t* live
+        int64_t* n_live
+        void* work
+    convlab_bin_scratch* convlab_bin_scratch_new(const convlab_bin_geom*, size_t)
+    void convlab_bin_scratch_free(convlab_bin_scratch*)
+    void convlab_bin_image_patterns(const convlab_bin_geom*, const uint8_t*, int, uint8_t*,
+                                    int32_t*, int32_t*, int64_t*)
+    void convlab_bin_forward_row_f32(const convlab_bin_geom*, int64_t, int64_t, int64_t,
                                      const float*, const float*, const float*, const int32_t*,
                                      const int32_t*, int64_t, float*)
-    void convlab_bin_forward_row_f64(int, const convlab_bin_geom*, int64_t, int64_t, int64_t,
+    void convlab_bin_forward_row_f64(const convlab_bin_geom*, int64_t, int64_t, int64_t,
                                      const double*, const double*, const double*,
                                      const int32_t*, const int32_t*, int64_t, double*)
     int convlab_bin_image_kernels(int, int64_t)
@@ -35,18 +41,20 @@ cdef extern from "binary_conv.h" nogil:
                                           const int32_t*, int64_t, int32_t, const int32_t*,
                                           const int32_t*, const int64_t*, float*, float*,
                                           float*)
-    void convlab_bin_wgrad_row_f32(int, const convlab_bin_geom*, int64_t, int64_t, const float*,
+    void convlab_bin_wgrad_row_f32(const convlab_bin_geom*, int64_t, int64_t, const float*,
                                    const int32_t*, int64_t, const int32_t*, const int32_t*,
                                    int64_t, float*, float*, float*)
-    void convlab_bin_wgrad_row_f64(int, const convlab_bin_geom*, int64_t, int64_t,
-                                   const double*, const int32_t*, int64_t, const int32_t*,
-                                   const int32_t*, int64_t, double*, double*, double*)
+    void convlab_bin_wgrad_row_f64(const convlab_bin_geom*, int64_t, int64_t, const double*,
+                                   const int32_t*, int64_t, const int32_t*, const int32_t*,
+                                   int64_t, double*, double*, double*)
 
 cdef enum:
     ISA_AVX2 = 1          # convlab_isa codes: 0 generic, 1 AVX2, 2 AVX-512
     # Images per weight-gradient block: each block sums into its own histogram and the blocks
     # are added in order, so the result does not depend on the thread count.
     WGRAD_BLOCK = 4
+    # Output channels per pass of the row-wise forward: the output is written as a few
+    # sequential streams (64 interleaved ones defeat the store buffers).
     FORWARD_CHANNELS = 4
 
 
@@ -59,78 +67,70 @@ cdef convlab_bin_geom _geom(tuple shape, tuple kernel, tuple stride, tuple paddi
     g.PH, g.PW = padding
     g.DH, g.DW = dilation
     g.OH, g.OW = out_hw
-    g.OWP = (g.OW + 31) // 32 * 32
     g.WP = g.W + 2 * g.PW
     g.NSEG = (g.KW + 2) // 3
     g.R = g.C * g.KH * g.NSEG
     return g
 
 
-cdef inline void _forward_row(int fast, convlab_bin_geom* g, Py_ssize_t oh, Py_ssize_t c0,
-                              Py_ssize_t c1, const real* tables, const real* plane, const real* bias,
-                              int32_t* pat, int32_t* live, Py_ssize_t n_live,
+cdef inline bint _pixel_major(Py_ssize_t cout) noexcept nogil:
+    """Whether the AVX2 pixel-major image kernels (float32) apply."""
+    return convlab_bin_image_kernels(active_isa() >= ISA_AVX2, cout)
+
+
+cdef inline void _forward_row(convlab_bin_geom* g, Py_ssize_t oh, Py_ssize_t c0,
+                              Py_ssize_t c1, const real* tables, const real* plane,
+                              const real* bias, int32_t* pat, int32_t* live, Py_ssize_t n_live,
                               real* out) noexcept nogil:
     if real is float:
-        convlab_bin_forward_row_f32(fast, g, oh, c0, c1, tables, plane, bias, pat, live, n_live,
-                                    out)
+        convlab_bin_forward_row_f32(g, oh, c0, c1, tables, plane, bias, pat, live, n_live, out)
     else:
-        convlab_bin_forward_row_f64(fast, g, oh, c0, c1, tables, plane, bias, pat, live, n_live,
-                                    out)
+        convlab_bin_forward_row_f64(g, oh, c0, c1, tables, plane, bias, pat, live, n_live, out)
 
 
-cdef inline void _wgrad_row(int fast, convlab_bin_geom* g, Py_ssize_t oh, Py_ssize_t cout,
+cdef inline void _wgrad_row(convlab_bin_geom* g, Py_ssize_t oh, Py_ssize_t cout,
                             const real* gout, const int32_t* cls, Py_ssize_t ncls,
                             int32_t* pat, int32_t* live, Py_ssize_t n_live, real* gt,
                             real* hist, real* colsum) noexcept nogil:
     if real is float:
-        convlab_bin_wgrad_row_f32(fast, g, oh, cout, gout, cls, ncls, pat, live, n_live, gt,
-                                  hist, colsum)
+        convlab_bin_wgrad_row_f32(g, oh, cout, gout, cls, ncls, pat, live, n_live, gt, hist,
+                                  colsum)
     else:
-        convlab_bin_wgrad_row_f64(fast, g, oh, cout, gout, cls, ncls, pat, live, n_live, gt,
-                                  hist, colsum)
+        convlab_bin_wgrad_row_f64(g, oh, cout, gout, cls, ncls, pat, live, n_live, gt, hist,
+                                  colsum)
 
 
-cdef void _forward(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
-                   const real[:, :, ::1] tables, const real* plane, const real[::1] bias,
-                   const float* tables_pc, const float* base_pc,
-                   real[:, :, :, ::1] out, int threads) noexcept nogil:
+cdef int _forward(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
+                  const real[:, :, ::1] tables, const real* plane, const real[::1] bias,
+                  const float* tables_pc, const float* base_pc,
+                  real[:, :, :, ::1] out, int threads) noexcept nogil:
+    """Returns 1 when a thread could not get its scratch memory."""
     cdef Py_ssize_t n_images = x.shape[0], cout = out.shape[1], n, oh, c0, cb
-    cdef Py_ssize_t rows = g.R * g.OWP
-    cdef int fast = active_isa() >= ISA_AVX2
-    cdef bint by_pixel = real is float and convlab_bin_image_kernels(fast, cout)
-    cdef uint8_t* img
-    cdef int32_t* pat
-    cdef int32_t* live
-    cdef int64_t* n_live
-    cdef float* tile
+    cdef Py_ssize_t rows = g.R * g.OW
+    cdef bint by_pixel = real is float and _pixel_major(cout)
+    cdef convlab_bin_scratch* s
+    cdef int failed = 0
+    cdef int* failed_at = &failed     # written through a pointer: shared, not thread-private
     with parallel(num_threads=threads):
-        img = <uint8_t*>malloc(g.C * g.H * g.WP + 64)
-        pat = <int32_t*>malloc(g.OH * rows * sizeof(int32_t) + 64)
-        live = <int32_t*>malloc(g.OH * g.R * sizeof(int32_t) + 64)
-        n_live = <int64_t*>malloc(g.OH * sizeof(int64_t) + 64)
-        tile = <float*>malloc(g.OH * g.OW * cout * sizeof(float) + 64) if by_pixel else NULL
+        s = convlab_bin_scratch_new(&g, g.OH * g.OW * cout * sizeof(float) if by_pixel else 0)
         for n in prange(n_images, schedule="dynamic"):
-            convlab_bin_fill(&g, &x[n, 0], packed, img)
-            for oh in range(g.OH):
-                n_live[oh] = convlab_bin_patterns(&g, img, oh, pat + oh * rows, live + oh * g.R)
+            if s == NULL:
+                failed_at[0] = 1
+                continue
+            convlab_bin_image_patterns(&g, &x[n, 0], packed, s.img, s.pat, s.live, s.n_live)
             if by_pixel:
                 convlab_bin_forward_image_avx2_f32(&g, cout, tables_pc, base_pc,
-                                                   <float*>&bias[0], pat, live, n_live, tile,
-                                                   <float*>&out[n, 0, 0, 0])
+                                                   <float*>&bias[0], s.pat, s.live, s.n_live,
+                                                   <float*>s.work, <float*>&out[n, 0, 0, 0])
                 continue
-            # a few channel planes at a time: the output is written as a few sequential
-            # streams (64 interleaved ones defeat the store buffers)
             for cb in range((cout + FORWARD_CHANNELS - 1) // FORWARD_CHANNELS):
                 c0 = cb * FORWARD_CHANNELS
                 for oh in range(g.OH):
-                    _forward_row(fast, &g, oh, c0, min(cout, c0 + FORWARD_CHANNELS),
-                                 &tables[0, 0, 0], plane, &bias[0], pat + oh * rows,
-                                 live + oh * g.R, n_live[oh], &out[n, 0, 0, 0])
-        free(img)
-        free(pat)
-        free(live)
-        free(n_live)
-        free(tile)
+                    _forward_row(&g, oh, c0, min(cout, c0 + FORWARD_CHANNELS),
+                                 &tables[0, 0, 0], plane, &bias[0], s.pat + oh * rows,
+                                 s.live + oh * g.R, s.n_live[oh], &out[n, 0, 0, 0])
+        convlab_bin_scratch_free(s)
+    return failed
 
 
 def forward(x, bint packed, tables, plane, bias, tuple shape, tuple kernel, tuple stride,
@@ -147,62 +147,63 @@ def forward(x, bint packed, tables, plane, bias, tuple shape, tuple kernel, tupl
     cdef const double[:, :, ::1] p64
     cdef const float[:, :, ::1] t_pc
     cdef const float[:, :, ::1] b_pc
+    cdef int failed
     if out.dtype == np.float32:
-        # the pixel-major kernels read tables as (R, 8, Cout) and the base as (OH, OW, Cout)
-        t_pc = np.ascontiguousarray(tables.transpose(1, 2, 0))
-        b_pc = np.ascontiguousarray(plane.transpose(1, 2, 0)) if plane is not None else None
-        p32 = plane if plane is not None else None
-        _forward[float](g, x, packed, tables, &p32[0, 0, 0] if plane is not None else NULL,
-                        bias, &t_pc[0, 0, 0], &b_pc[0, 0, 0] if plane is not None else NULL,
-                        out, threads)
+        p32 = plane
+        t_pc = b_pc = None
+        if _pixel_major(out.shape[1]):
+            # the pixel-major kernels read tables as (R, 8, Cout) and the base as (OH, OW, Cout)
+            t_pc = np.ascontiguousarray(tables.transpose(1, 2, 0))
+            if plane is not None:
+                b_pc = np.ascontiguousarray(plane.transpose(1, 2, 0))
+        failed = _forward[float](g, x, packed, tables,
+                                 &p32[0, 0, 0] if p32 is not None else NULL, bias,
+                                 &t_pc[0, 0, 0] if t_pc is not None else NULL,
+                                 &b_pc[0, 0, 0] if b_pc is not None else NULL, out, threads)
     else:
-        p64 = plane if plane is not None else None
-        _forward[double](g, x, packed, tables, &p64[0, 0, 0] if plane is not None else NULL,
-                         bias, NULL, NULL, out, threads)
+        p64 = plane
+        failed = _forward[double](g, x, packed, tables,
+                                  &p64[0, 0, 0] if p64 is not None else NULL, bias, NULL, NULL,
+                                  out, threads)
+    if failed:
+        raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
     return out
 
 
-cdef void _histogram(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
-                     const real[:, :, :, ::1] grad, const int32_t[::1] cls, int major,
-                     real[:, :, :, ::1] hist, real[:, :, :, ::1] colsum,
-                     int threads) noexcept nogil:
+cdef int _histogram(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
+                    const real[:, :, :, ::1] grad, const int32_t[::1] cls, int major,
+                    real[:, :, :, ::1] hist, real[:, :, :, ::1] colsum,
+                    int threads) noexcept nogil:
+    """Returns 1 when a thread could not get its scratch memory."""
     cdef Py_ssize_t n_images = x.shape[0], cout = grad.shape[1], ncls = colsum.shape[2]
     cdef Py_ssize_t n_blocks = hist.shape[0], b, n, oh
-    cdef Py_ssize_t rows = g.R * g.OWP
-    cdef int fast = active_isa() >= ISA_AVX2
-    cdef bint by_pixel = real is float and convlab_bin_image_kernels(fast, cout)
-    cdef uint8_t* img
-    cdef int32_t* pat
-    cdef int32_t* live
-    cdef int64_t* n_live
-    cdef real* gt
+    cdef Py_ssize_t rows = g.R * g.OW
+    cdef bint by_pixel = real is float and _pixel_major(cout)
+    cdef convlab_bin_scratch* s
+    cdef int failed = 0
+    cdef int* failed_at = &failed
     with parallel(num_threads=threads):
-        img = <uint8_t*>malloc(g.C * g.H * g.WP + 64)
-        pat = <int32_t*>malloc(g.OH * rows * sizeof(int32_t) + 64)
-        live = <int32_t*>malloc(g.OH * g.R * sizeof(int32_t) + 64)
-        n_live = <int64_t*>malloc(g.OH * sizeof(int64_t) + 64)
-        gt = <real*>malloc(g.OH * g.OW * cout * sizeof(real) + 64)
+        # work: the gradient transposed to (pixel, channel), a whole image or one row of it
+        s = convlab_bin_scratch_new(&g, (g.OH if by_pixel else 1) * g.OW * cout * sizeof(real))
         for b in prange(n_blocks, schedule="dynamic"):
+            if s == NULL:
+                failed_at[0] = 1
+                continue
             for n in range(b * WGRAD_BLOCK, min(n_images, (b + 1) * WGRAD_BLOCK)):
-                convlab_bin_fill(&g, &x[n, 0], packed, img)
-                for oh in range(g.OH):
-                    n_live[oh] = convlab_bin_patterns(&g, img, oh, pat + oh * rows,
-                                                      live + oh * g.R)
+                convlab_bin_image_patterns(&g, &x[n, 0], packed, s.img, s.pat, s.live,
+                                           s.n_live)
                 if by_pixel:
                     convlab_bin_wgrad_image_avx2_f32(
-                        &g, cout, <float*>&grad[n, 0, 0, 0], &cls[0], ncls, major, pat, live,
-                        n_live, <float*>gt, <float*>&hist[b, 0, 0, 0],
+                        &g, cout, <float*>&grad[n, 0, 0, 0], &cls[0], ncls, major, s.pat,
+                        s.live, s.n_live, <float*>s.work, <float*>&hist[b, 0, 0, 0],
                         <float*>&colsum[b, 0, 0, 0])
                     continue
                 for oh in range(g.OH):
-                    _wgrad_row(fast, &g, oh, cout, &grad[n, 0, 0, 0], &cls[0], ncls,
-                               pat + oh * rows, live + oh * g.R, n_live[oh], gt,
-                               &hist[b, 0, 0, 0], &colsum[b, 0, 0, 0])
-        free(img)
-        free(pat)
-        free(live)
-        free(n_live)
-        free(gt)
+                    _wgrad_row(&g, oh, cout, &grad[n, 0, 0, 0], &cls[0], ncls,
+                               s.pat + oh * rows, s.live + oh * g.R, s.n_live[oh],
+                               <real*>s.work, &hist[b, 0, 0, 0], &colsum[b, 0, 0, 0])
+        convlab_bin_scratch_free(s)
+    return failed
 
 
 def histogram(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, tuple stride,
@@ -220,9 +221,12 @@ def histogram(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, tu
     hist = np.zeros((n_blocks, g.R, 8, cout), grad.dtype)
     colsum = np.zeros((n_blocks, oh, ncls, cout), grad.dtype)
     major = int(np.bincount(cls, minlength=ncls).argmax())
+    failed = 0
     if n_images:
         if grad.dtype == np.float32:
-            _histogram[float](g, x, packed, grad, cls, major, hist, colsum, threads)
+            failed = _histogram[float](g, x, packed, grad, cls, major, hist, colsum, threads)
         else:
-            _histogram[double](g, x, packed, grad, cls, major, hist, colsum, threads)
+            failed = _histogram[double](g, x, packed, grad, cls, major, hist, colsum, threads)
+    if failed:
+        raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
     return hist.sum(axis=0), colsum.sum(axis=0)

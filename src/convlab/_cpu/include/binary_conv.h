@@ -6,9 +6,10 @@
  * input, so its contribution to output channel c is one entry of an 8-entry table
  *     T[c][r][p] = sum of the weights of sub-row r at the set bits of p,
  * and the output is  base[c] + sum_r T[c][r][pattern_r]  -- a table lookup and an add per
- * sub-row. Eight floats fill one AVX2 register, so eight output pixels look up their entries
- * with one `vpermps`. Sub-rows whose pattern is zero along a whole output row are skipped,
- * which on chart images (80-93 % black) removes most of them.
+ * sub-row. The AVX2 kernels work pixel-major: a pixel adds the table row T[r][p][:] (all
+ * output channels) of each sub-row whose pattern is not zero, which on chart images (80-93 %
+ * black) skips most of them. The generic kernels work row by row and skip sub-rows that are
+ * zero along a whole output row.
  *
  * The weight gradient is built the other way round: output gradients are summed into a
  * histogram H[r][p][c] by pattern (zero patterns skipped), and a tap's gradient is the sum of
@@ -19,6 +20,7 @@
 #define CONVLAB_BINARY_CONV_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
@@ -33,7 +35,6 @@ typedef struct {
     int64_t KH, KW;           /* kernel size                                          */
     int64_t SH, SW, PH, PW, DH, DW;
     int64_t OH, OW;           /* output size                                          */
-    int64_t OWP;              /* OW rounded up to 32: the pattern rows' stride         */
     int64_t WP;               /* padded image row: W + 2 PW + slack for the last taps  */
     int64_t NSEG;             /* sub-rows per kernel row, ceil(KW / 3)                 */
     int64_t R;                /* sub-rows in all: C * KH * NSEG                        */
@@ -63,7 +64,7 @@ static void convlab_bin_fill(const convlab_bin_geom *g, const uint8_t *src, int 
     }
 }
 
-/* Patterns of every sub-row at output row `oh` into pat[R][OWP]; the sub-rows that are inside
+/* Patterns of every sub-row at output row `oh` into pat[R][OW]; the sub-rows that are inside
  * the image and not all zero are listed in `live`. Returns how many there are. */
 static int64_t convlab_bin_patterns(const convlab_bin_geom *g, const uint8_t *img, int64_t oh,
                                     int32_t *pat, int32_t *live)
@@ -81,7 +82,7 @@ static int64_t convlab_bin_patterns(const convlab_bin_geom *g, const uint8_t *im
                 /* a missing tap reads column 0 of the padded row times zero weight: the
                  * table has no entry for it, so its bit must stay 0 */
                 const int64_t o0 = k0 * g->DW, o1 = (k0 + 1) * g->DW, o2 = (k0 + 2) * g->DW;
-                int32_t *p = pat + r * g->OWP;
+                int32_t *p = pat + r * g->OW;
                 int32_t any = 0;
                 for (int64_t ow = 0; ow < g->OW; ow++) {
                     const uint8_t *at = row + ow * g->SW;
@@ -91,7 +92,6 @@ static int64_t convlab_bin_patterns(const convlab_bin_geom *g, const uint8_t *im
                     p[ow] = v;
                     any |= v;
                 }
-                for (int64_t ow = g->OW; ow < g->OWP; ow++) p[ow] = 0;
                 if (any) live[n_live++] = (int32_t)r;
             }
         }
@@ -99,11 +99,60 @@ static int64_t convlab_bin_patterns(const convlab_bin_geom *g, const uint8_t *im
     return n_live;
 }
 
+/* Fill one image and compute the patterns of all its output rows: pat[OH][R][OW],
+ * live[OH][R], n_live[OH]. */
+static void convlab_bin_image_patterns(const convlab_bin_geom *g, const uint8_t *src,
+                                       int packed, uint8_t *img, int32_t *pat, int32_t *live,
+                                       int64_t *n_live)
+{
+    convlab_bin_fill(g, src, packed, img);
+    for (int64_t oh = 0; oh < g->OH; oh++)
+        n_live[oh] = convlab_bin_patterns(g, img, oh, pat + oh * g->R * g->OW,
+                                          live + oh * g->R);
+}
+
+/* One thread's buffers: the padded image, its patterns, and `work` bytes for the caller. */
+typedef struct {
+    uint8_t *img;
+    int32_t *pat, *live;
+    int64_t *n_live;
+    void *work;
+} convlab_bin_scratch;
+
+static void convlab_bin_scratch_free(convlab_bin_scratch *s)
+{
+    if (!s) return;
+    free(s->img);
+    free(s->pat);
+    free(s->live);
+    free(s->n_live);
+    free(s->work);
+    free(s);
+}
+
+/* NULL when memory runs out. */
+static convlab_bin_scratch *convlab_bin_scratch_new(const convlab_bin_geom *g,
+                                                    size_t work_bytes)
+{
+    convlab_bin_scratch *s = (convlab_bin_scratch *)calloc(1, sizeof(convlab_bin_scratch));
+    if (!s) return NULL;
+    s->img = (uint8_t *)malloc((size_t)(g->C * g->H * g->WP) + 64);
+    s->pat = (int32_t *)malloc((size_t)(g->OH * g->R * g->OW) * sizeof(int32_t) + 64);
+    s->live = (int32_t *)malloc((size_t)(g->OH * g->R) * sizeof(int32_t) + 64);
+    s->n_live = (int64_t *)malloc((size_t)g->OH * sizeof(int64_t) + 64);
+    s->work = malloc(work_bytes + 64);
+    if (!s->img || !s->pat || !s->live || !s->n_live || !s->work) {
+        convlab_bin_scratch_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Forward: out[c][oh][:] = base + sum over live sub-rows of T[c][r][pattern]                */
 /* ---------------------------------------------------------------------------------------- */
 #define CONVLAB_BIN_FORWARD_GENERIC(T, SUFFIX)                                                 \
-    static void convlab_bin_forward_row_generic_##SUFFIX(                                      \
+    static void convlab_bin_forward_row_##SUFFIX(                                              \
         const convlab_bin_geom *g, int64_t oh, int64_t c0, int64_t c1, const T *tables,        \
         const T *plane, const T *bias, const int32_t *pat, const int32_t *live,                \
         int64_t n_live, T *out)                                                                \
@@ -116,7 +165,7 @@ static int64_t convlab_bin_patterns(const convlab_bin_geom *g, const uint8_t *im
             for (int64_t i = 0; i < n_live; i++) {                                             \
                 const int64_t r = live[i];                                                     \
                 const T *t = tc + r * 8;                                                       \
-                const int32_t *p = pat + r * g->OWP;                                           \
+                const int32_t *p = pat + r * g->OW;                                            \
                 for (int64_t ow = 0; ow < g->OW; ow++) o[ow] += t[p[ow]];                      \
             }                                                                                  \
         }                                                                                      \
@@ -126,62 +175,6 @@ CONVLAB_BIN_FORWARD_GENERIC(float, f32)
 CONVLAB_BIN_FORWARD_GENERIC(double, f64)
 
 #if CONVLAB_BIN_X86
-/* Lanes [0, n) set: the mask of a partial last vector. */
-__attribute__((target("avx2"))) static inline __m256i convlab_bin_tail_mask(int64_t n)
-{
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lanes);
-}
-
-/* Eight output pixels per vector and four vectors per block: the four sums are independent,
- * so the adds' latency is hidden (one chain of adds per vector would be latency-bound). The
- * pattern rows are padded to a multiple of 32 with zeros, so whole blocks can be read. */
-__attribute__((target("avx2"))) static void convlab_bin_forward_row_avx2_f32(
-    const convlab_bin_geom *g, int64_t oh, int64_t c0, int64_t c1, const float *tables,
-    const float *plane, const float *bias, const int32_t *pat, const int32_t *live,
-    int64_t n_live, float *out)
-{
-    const int64_t OW = g->OW, OWP = g->OWP;
-    for (int64_t c = c0; c < c1; c++) {
-        float *o = out + (c * g->OH + oh) * OW;
-        const float *base = plane ? plane + (c * g->OH + oh) * OW : 0;
-        const float *tc = tables + c * g->R * 8;
-        const __m256 b = _mm256_set1_ps(bias[c]);
-        for (int64_t ow = 0; ow < OW; ow += 32) {
-            __m256 v[4];
-            for (int j = 0; j < 4; j++) {
-                const int64_t left = OW - ow - 8 * j;
-                v[j] = !base || left <= 0 ? b
-                     : left >= 8 ? _mm256_loadu_ps(base + ow + 8 * j)
-                     : _mm256_maskload_ps(base + ow + 8 * j, convlab_bin_tail_mask(left));
-            }
-            for (int64_t i = 0; i < n_live; i++) {
-                const int64_t r = live[i];
-                const __m256 t = _mm256_loadu_ps(tc + r * 8);
-                const int32_t *p = pat + r * OWP + ow;
-                v[0] = _mm256_add_ps(v[0], _mm256_permutevar8x32_ps(
-                    t, _mm256_loadu_si256((const __m256i *)p)));
-                v[1] = _mm256_add_ps(v[1], _mm256_permutevar8x32_ps(
-                    t, _mm256_loadu_si256((const __m256i *)(p + 8))));
-                v[2] = _mm256_add_ps(v[2], _mm256_permutevar8x32_ps(
-                    t, _mm256_loadu_si256((const __m256i *)(p + 16))));
-                v[3] = _mm256_add_ps(v[3], _mm256_permutevar8x32_ps(
-                    t, _mm256_loadu_si256((const __m256i *)(p + 24))));
-            }
-            for (int j = 0; j < 4; j++) {
-                const int64_t left = OW - ow - 8 * j;
-                if (left >= 8) {
-                    _mm256_storeu_ps(o + ow + 8 * j, v[j]);
-                } else if (left > 0) {   /* vmaskmovps stores are microcoded on AMD: slow */
-                    float part[8];
-                    _mm256_storeu_ps(part, v[j]);
-                    memcpy(o + ow + 8 * j, part, (size_t)left * sizeof(float));
-                }
-            }
-        }
-    }
-}
-
 /* dst[j][i] = src[i][j] for an 8 x 8 block (row strides ss and ds). */
 __attribute__((target("avx2"))) static inline void convlab_transpose8_avx2(
     const float *src, int64_t ss, float *dst, int64_t ds)
@@ -207,9 +200,7 @@ __attribute__((target("avx2"))) static inline void convlab_transpose8_avx2(
     _mm256_storeu_ps(dst + 6 * ds, _mm256_permute2f128_ps(u2, u6, 0x31));
     _mm256_storeu_ps(dst + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
-#endif
 
-#if CONVLAB_BIN_X86
 /* Whole image, pixel-major (AVX2, float32, out_channels a multiple of 8): each output pixel
  * starts from its base and adds the table row T[r][p][:] of every sub-row whose pattern p is
  * not zero -- so black regions cost nothing -- into a (pixel, channel) tile, which is then
@@ -219,7 +210,7 @@ __attribute__((target("avx2"))) static void convlab_bin_forward_image_avx2_f32(
     const float *bias, const int32_t *pat, const int32_t *live, const int64_t *n_live,
     float *tile, float *out)
 {
-    const int64_t OW = g->OW, P = g->OH * g->OW, rows = g->R * g->OWP;
+    const int64_t OW = g->OW, P = g->OH * g->OW, rows = g->R * g->OW;
     for (int64_t oh = 0; oh < g->OH; oh++) {
         float *trow = tile + oh * OW * cout;
         const int32_t *lv = live + oh * g->R;
@@ -233,7 +224,7 @@ __attribute__((target("avx2"))) static void convlab_bin_forward_image_avx2_f32(
                     for (int k = 0; k < 8; k++) a[k] = _mm256_loadu_ps(b + 8 * k);
                     for (int64_t i = 0; i < n_live[oh]; i++) {
                         const int64_t r = lv[i];
-                        const int32_t q = pat[oh * rows + r * g->OWP + ow];
+                        const int32_t q = pat[oh * rows + r * g->OW + ow];
                         if (!q) continue;
                         const float *e = tables_pc + (r * 8 + q) * cout + c0;
                         for (int k = 0; k < 8; k++)
@@ -250,7 +241,7 @@ __attribute__((target("avx2"))) static void convlab_bin_forward_image_avx2_f32(
             memcpy(trow + ow * cout, bias, (size_t)cout * sizeof(float));
         for (int64_t i = 0; i < n_live[oh]; i++) {
             const int64_t r = lv[i];
-            const int32_t *p = pat + oh * rows + r * g->OWP;
+            const int32_t *p = pat + oh * rows + r * g->OW;
             const float *T = tables_pc + r * 8 * cout;
             for (int64_t ow = 0; ow < OW; ow++) {
                 const int32_t q = p[ow];
@@ -281,7 +272,7 @@ __attribute__((target("avx2"))) static void convlab_bin_wgrad_image_avx2_f32(
     int64_t ncls, int32_t major, const int32_t *pat, const int32_t *live,
     const int64_t *n_live, float *gt, float *hist, float *colsum)
 {
-    const int64_t OW = g->OW, P = g->OH * g->OW, rows = g->R * g->OWP, p8 = P / 8 * 8;
+    const int64_t OW = g->OW, P = g->OH * g->OW, rows = g->R * g->OW, p8 = P / 8 * 8;
     for (int64_t c0 = 0; c0 < cout; c0 += 8) {
         for (int64_t px = 0; px < p8; px += 8)
             convlab_transpose8_avx2(gout + c0 * P + px, P, gt + px * cout + c0, cout);
@@ -318,7 +309,7 @@ __attribute__((target("avx2"))) static void convlab_bin_wgrad_image_avx2_f32(
         const int32_t *lv = live + oh * g->R;
         for (int64_t i = 0; i < n_live[oh]; i++) {
             const int64_t r = lv[i];
-            const int32_t *p = pat + oh * rows + r * g->OWP;
+            const int32_t *p = pat + oh * rows + r * g->OW;
             float *h = hist + r * 8 * cout;
             for (int64_t ow = 0; ow < OW; ow++) {
                 const int32_t q = p[ow];
@@ -355,8 +346,8 @@ static void convlab_bin_wgrad_image_avx2_f32(const convlab_bin_geom *g, int64_t 
 /* One output row of one image. gout: this image's gradient (cout, OH, OW); gt: scratch
  * (OW, cout); hist: (R, 8, cout); colsum: (OH, ncls, cout), the gradient summed per output
  * row and column class (which taps of a row fall inside the image). */
-#define CONVLAB_BIN_WGRAD(T, SUFFIX, ATTR, BLOCK8)                                              \
-    ATTR static void convlab_bin_wgrad_row_##SUFFIX(                                           \
+#define CONVLAB_BIN_WGRAD(T, SUFFIX)                                                           \
+    static void convlab_bin_wgrad_row_##SUFFIX(                                                \
         const convlab_bin_geom *g, int64_t oh, int64_t cout, const T *gout,                    \
         const int32_t *cls, int64_t ncls, const int32_t *pat, const int32_t *live,             \
         int64_t n_live, T *restrict gt, T *restrict hist, T *restrict colsum)                  \
@@ -366,7 +357,8 @@ static void convlab_bin_wgrad_image_avx2_f32(const convlab_bin_geom *g, int64_t 
         const int64_t plane = g->OH * g->OW, c8 = cout / 8 * 8, w8 = g->OW / 8 * 8;            \
         for (int64_t c = 0; c < c8; c += 8)                                                    \
             for (int64_t ow = 0; ow < w8; ow += 8)                                             \
-                BLOCK8(row + c * plane + ow, plane, gt + ow * cout + c, cout);                 \
+                convlab_transpose8_##SUFFIX(row + c * plane + ow, plane, gt + ow * cout + c,   \
+                                            cout);                                             \
         for (int64_t c = 0; c < cout; c++)                                                     \
             for (int64_t ow = c < c8 ? w8 : 0; ow < g->OW; ow++)                               \
                 gt[ow * cout + c] = row[c * plane + ow];                                       \
@@ -376,7 +368,7 @@ static void convlab_bin_wgrad_image_avx2_f32(const convlab_bin_geom *g, int64_t 
             for (int64_t c = 0; c < cout; c++) s[c] += v[c];                                   \
             for (int64_t i = 0; i < n_live; i++) {                                             \
                 const int64_t r = live[i];                                                     \
-                const int32_t p = pat[r * g->OWP + ow];                                        \
+                const int32_t p = pat[r * g->OW + ow];                                         \
                 if (!p) continue;                                                              \
                 T *restrict h = hist + (r * 8 + p) * cout;                                     \
                 for (int64_t c = 0; c < cout; c++) h[c] += v[c];                               \
@@ -394,66 +386,7 @@ static void convlab_bin_wgrad_image_avx2_f32(const convlab_bin_geom *g, int64_t 
 CONVLAB_TRANSPOSE8(float, f32)
 CONVLAB_TRANSPOSE8(double, f64)
 
-CONVLAB_BIN_WGRAD(float, generic_f32, , convlab_transpose8_f32)
-CONVLAB_BIN_WGRAD(double, generic_f64, , convlab_transpose8_f64)
-#if CONVLAB_BIN_X86
-CONVLAB_BIN_WGRAD(float, avx2_f32, __attribute__((target("avx2"))), convlab_transpose8_avx2)
-CONVLAB_BIN_WGRAD(double, avx2_f64, __attribute__((target("avx2"))), convlab_transpose8_f64)
-#endif
-
-/* Entry points; `fast` selects the AVX2 code (the caller checks the CPU supports it). */
-static inline void convlab_bin_forward_row_f32(int fast, const convlab_bin_geom *g, int64_t oh,
-                                               int64_t c0, int64_t c1, const float *tables,
-                                               const float *plane, const float *bias,
-                                               const int32_t *pat, const int32_t *live,
-                                               int64_t n_live, float *out)
-{
-#if CONVLAB_BIN_X86
-    if (fast) {
-        convlab_bin_forward_row_avx2_f32(g, oh, c0, c1, tables, plane, bias, pat, live, n_live,
-                                         out);
-        return;
-    }
-#endif
-    (void)fast;
-    convlab_bin_forward_row_generic_f32(g, oh, c0, c1, tables, plane, bias, pat, live, n_live,
-                                        out);
-}
-
-static inline void convlab_bin_forward_row_f64(int fast, const convlab_bin_geom *g, int64_t oh,
-                                               int64_t c0, int64_t c1, const double *tables,
-                                               const double *plane, const double *bias,
-                                               const int32_t *pat, const int32_t *live,
-                                               int64_t n_live, double *out)
-{
-    (void)fast;
-    convlab_bin_forward_row_generic_f64(g, oh, c0, c1, tables, plane, bias, pat, live, n_live,
-                                        out);
-}
-
-#define CONVLAB_BIN_WGRAD_DISPATCH(T, SUFFIX)                                                  \
-    static inline void convlab_bin_wgrad_row_##SUFFIX(                                         \
-        int fast, const convlab_bin_geom *g, int64_t oh, int64_t cout, const T *gout,          \
-        const int32_t *cls, int64_t ncls, const int32_t *pat, const int32_t *live,             \
-        int64_t n_live, T *gt, T *hist, T *colsum)                                             \
-    {                                                                                          \
-        CONVLAB_BIN_WGRAD_FAST(T, SUFFIX)                                                      \
-        convlab_bin_wgrad_row_generic_##SUFFIX(g, oh, cout, gout, cls, ncls, pat, live,        \
-                                               n_live, gt, hist, colsum);                      \
-    }
-
-#if CONVLAB_BIN_X86
-#define CONVLAB_BIN_WGRAD_FAST(T, SUFFIX)                                                      \
-    if (fast) {                                                                                \
-        convlab_bin_wgrad_row_avx2_##SUFFIX(g, oh, cout, gout, cls, ncls, pat, live, n_live,   \
-                                            gt, hist, colsum);                                 \
-        return;                                                                                \
-    }
-#else
-#define CONVLAB_BIN_WGRAD_FAST(T, SUFFIX) (void)fast;
-#endif
-
-CONVLAB_BIN_WGRAD_DISPATCH(float, f32)
-CONVLAB_BIN_WGRAD_DISPATCH(double, f64)
+CONVLAB_BIN_WGRAD(float, f32)
+CONVLAB_BIN_WGRAD(double, f64)
 
 #endif /* CONVLAB_BINARY_CONV_H */
