@@ -315,21 +315,10 @@ def chart_cases(quick: bool) -> List[Case]:
     """Rendering chart images from random-walk OHLCV tables (images per second, one thread:
     the renderer is vectorised NumPy)."""
     try:
-        import pandas as pd
         from convlab.data import render_charts
     except ImportError:
         return []
-    rng = np.random.default_rng(4)
-    frames = []
-    for k in range(4 if quick else 20):
-        n = 2000
-        c = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
-        o = c * np.exp(rng.normal(0, 0.01, n))
-        frames.append(pd.DataFrame({
-            "ticker": f"T{k}", "date": pd.bdate_range("2001-01-01", periods=n), "open": o,
-            "high": np.maximum(o, c) * 1.01, "low": np.minimum(o, c) * 0.99, "close": c,
-            "volume": rng.integers(1, 10**6, n).astype(float)}))
-    frame = pd.concat(frames, ignore_index=True)
+    frame = _random_walks(np.random.default_rng(4), 4 if quick else 20, 2000)
     cases = []
     for window in (5, 20, 60):
         count = len(render_charts(frame, window))
@@ -339,21 +328,25 @@ def chart_cases(quick: bool) -> List[Case]:
     return cases
 
 
-def _chart_images(window: int, count: int) -> np.ndarray:
-    """Rendered chart images (uint8 0/1) of random-walk prices: realistic sparsity."""
+def _random_walks(rng, tickers: int, days: int):
+    """An OHLCV frame of ``tickers`` random-walk price series of ``days`` trading days."""
     import pandas as pd
-    from convlab.data import render_charts
-    rng = np.random.default_rng(window)
     frames = []
-    days = count + window + 5
-    for k in range(2):
+    for k in range(tickers):
         c = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, days)))
         o = c * np.exp(rng.normal(0, 0.01, days))
         frames.append(pd.DataFrame({
             "ticker": f"T{k}", "date": pd.bdate_range("2001-01-01", periods=days), "open": o,
             "high": np.maximum(o, c) * 1.01, "low": np.minimum(o, c) * 0.99, "close": c,
             "volume": rng.integers(1, 10**6, days).astype(float)}))
-    return np.ascontiguousarray(render_charts(pd.concat(frames), window).images()[:count])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _chart_images(window: int, count: int) -> np.ndarray:
+    """Rendered chart images (uint8 0/1) of random-walk prices: realistic sparsity."""
+    from convlab.data import render_charts
+    frame = _random_walks(np.random.default_rng(window), 2, count + window + 5)
+    return np.ascontiguousarray(render_charts(frame, window).images()[:count])
 
 
 def binary_cases(quick: bool) -> List[Case]:

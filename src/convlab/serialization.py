@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any, Optional
 
 import numpy as np
 
 from convlab import _dtype
+from convlab._atomic import atomic_open
 from convlab._tensor import Tensor, backend_for
 
 __all__ = ["save", "load", "CheckpointError"]
@@ -83,27 +83,8 @@ def save(obj: Any, path: Any) -> None:
     arrays: dict = {}
     meta = {"format": _FORMAT, "version": _VERSION, "object": _encode(obj, arrays)}
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".convlab-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # pragma: no cover - some filesystems refuse directory fsync
-        pass
+    with atomic_open(path) as handle:
+        np.savez(handle, **arrays)
 
 
 class _Decoder:

@@ -35,7 +35,7 @@ class _Geometry:
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.out_hw = check.conv_output_size(shape[1:], kernel, stride, padding, dilation,
                                              "binary_conv2d")
-        (c, h, w), (kh, kw) = shape, kernel
+        (_, h, w), (kh, kw) = shape, kernel
         self.segments = -(-kw // 3)
         # rows_in[oh, i]: kernel row i of output row oh lies inside the image; same for columns
         self.rows_in = self._inside(self.out_hw[0], kh, stride[0], padding[0], dilation[0], h)
@@ -69,13 +69,14 @@ class BinaryConv2d(Function):
                 fold: str = "exact") -> Any:
         xp, bk = self.backend.xp, self.backend
         self.x, self.geom, self.packed = x, geom, packed
-        self.mean, self.std, self.fold = mean, std, fold
+        self.std, self.fold = std, fold
         self.has_bias = bias is not None
-        zero_value = -mean / std          # what a black pixel becomes after normalising
-        w64 = weight.astype(np.float64)
+        # what a black pixel becomes after normalising
+        self.zero_value = zero_value = -mean / std
         base = xp.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
         plane = None
         if zero_value != 0.0:
+            w64 = weight.astype(np.float64)
             if fold == "weights":
                 base = base + zero_value * w64.sum(axis=(1, 2, 3))
             else:   # only taps inside the image see a black pixel; padding stays 0
@@ -85,10 +86,9 @@ class BinaryConv2d(Function):
                 plane = xp.ascontiguousarray(
                     (base[:, None, None] + zero_value * taps).astype(weight.dtype))
         tables = _tables(weight, geom, 1.0 / std, xp)
-        out = xp.empty((x.shape[0], weight.shape[0]) + geom.out_hw, weight.dtype)
         return bk.binary_conv2d_forward(x, packed, tables, plane,
                                         xp.ascontiguousarray(base.astype(weight.dtype)),
-                                        *geom.args(), out)
+                                        *geom.args())
 
     def backward(self, grad: Any) -> tuple:
         xp, geom = self.backend.xp, self.geom
@@ -102,7 +102,7 @@ class BinaryConv2d(Function):
             # a tap's gradient: the bins of the patterns that have its bit set
             bits = xp.einsum("rpc,jp->crj", hist.astype(np.float64), xp.asarray(_BITS))
             gw = bits.reshape(cout, cin, kh, -1)[..., :kw] / self.std
-            zero_value = -self.mean / self.std
+            zero_value = self.zero_value
             if zero_value != 0.0:
                 if self.fold == "weights":
                     gw = gw + zero_value * total.astype(np.float64)[:, None, None, None]

@@ -13,16 +13,16 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 import convlab
 from convlab import nn
+from convlab._atomic import atomic_open
 from convlab.data.chartset import ChartSet
 from convlab.models import ChartCNN
 from convlab.serialization import CheckpointError
@@ -202,13 +202,8 @@ class _Run:
         return self.folder / f"model_{k}.npz"
 
     def write_json(self, name: str, obj: Any) -> None:
-        path = self.folder / name
-        tmp = path.with_name(f".{name}.tmp")
-        with open(tmp, "w") as handle:
+        with atomic_open(self.folder / name, "w") as handle:
             json.dump(obj, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
 
     def read_config(self) -> dict:
         try:
@@ -231,7 +226,8 @@ class _Run:
         except CheckpointError as err:
             raise UserError(f"--resume: checkpoint {self.state_path} is corrupted ({err})") \
                 from None
-        if not isinstance(state, dict) or "member" not in state:
+        if not isinstance(state, dict) or not {"member", "history", "histories",
+                                                "finished"} <= set(state):
             raise UserError(f"--resume: {self.state_path} is not a chart training checkpoint")
         return state
 
@@ -253,7 +249,7 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
     history = {"train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
                "images_per_second": []}
     start, best, bad = 0, math.inf, 0
-    if state is not None and state["member"] == k:
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         shuffle.bit_generator.state = state["shuffle_rng"]
@@ -298,10 +294,12 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
              f"train loss {bar.mean_loss:.4f} acc {history['train_accuracy'][-1]:.3f} | "
              f"val loss {val['loss']:.4f} acc {val['accuracy']:.3f}"
              f"{' (best)' if improved else ''} | {bar.rate:.0f} img/s", quiet)
+        # `finished`: this member stops here, so a resume moves on to the next one
         convlab.save({"member": k, "epoch": epoch + 1, "best": best, "bad": bad,
                       "history": history, "model": model.state_dict(),
                       "optimizer": optimizer.state_dict(), "rng": convlab.get_rng_state(),
-                      "shuffle_rng": dict(shuffle.bit_generator.state), "finished": False,
+                      "shuffle_rng": dict(shuffle.bit_generator.state),
+                      "finished": bad >= config.patience or epoch + 1 >= config.epochs,
                       "histories": done},
                      run.state_path)
     if bad >= config.patience:
@@ -402,19 +400,17 @@ def train(config: ChartTrainConfig, out: Any, resume: bool = False, quiet: bool 
     _log(f"pixel mean {norm[0]:.4f} std {norm[1]:.4f}; {convlab.get_num_threads()} threads; "
          f"device {config.device}", quiet)
 
-    histories = list(state["histories"]) if state is not None and "histories" in state else []
-    first = state["member"] if state is not None else 0
-    if state is not None and state.get("finished"):
-        first += 1
+    histories, first = [], 0
+    if state is not None:   # members before state["member"] are done; it may be too
+        histories, first = list(state["histories"]), state["member"]
+        if state["finished"]:
+            histories.append(state["history"])
+            first += 1
+            state = None
     for k in range(first, config.ensemble):
-        history = _train_member(k, config, train_set, val_set, norm, run,
-                                state if state is not None and state["member"] == k else None,
-                                histories[:k], quiet)
-        histories = histories[:k] + [history]
-        # mark the member finished so a resume moves on to the next one
-        snapshot = convlab.load(run.state_path)
-        snapshot.update({"finished": True, "histories": histories})
-        convlab.save(snapshot, run.state_path)
+        histories.append(_train_member(k, config, train_set, val_set, norm, run,
+                                       state if k == first else None, list(histories),
+                                       quiet))
 
     models = [_load_member(run.model_path(k), config.window, config.device)
               for k in range(config.ensemble)]
@@ -454,13 +450,11 @@ def _report(models: list, config: ChartTrainConfig, train_set: ChartSet, val_set
 
 
 def _write_predictions(path: Path, tickers: Any, dates: Any, p_up: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["ticker", "date", "p_up"])
         for t, d, p in zip(tickers, dates, p_up):
             writer.writerow([t, str(d), f"{p:.6f}"])
-    os.replace(tmp, path)
 
 
 def _print_report(report: dict) -> None:

@@ -1,24 +1,18 @@
 """PNG figures of a training run, drawn with Pillow (no plotting library needed)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from convlab.data.preview import draw_grid, save_png
+
 _COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
 
-def _save_atomic(image: Any, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
-
-
 def learning_curves(histories: Sequence[dict], path: Any, size: tuple = (640, 400)) -> Path:
-    """Train (dashed) and validation (solid) loss per epoch, one colour per ensemble member."""
+    """Train (dots) and validation (lines) loss per epoch, one colour per ensemble member."""
     from PIL import Image, ImageDraw
     width, height = size
     left, right, top, bottom = 60, 20, 30, 40
@@ -55,25 +49,14 @@ def learning_curves(histories: Sequence[dict], path: Any, size: tuple = (640, 40
             elif points:
                 x, y = points[0]
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], outline=colour)
-    return _save_atomic(image, Path(path))
+    return save_png(image, path)
 
 
 def sample_predictions(images: np.ndarray, p_up: np.ndarray, labels: np.ndarray, path: Any,
                        columns: int = 4, scale: int = 3) -> Path:
     """A grid of chart images, each captioned with the predicted up-probability and outcome."""
-    from PIL import Image, ImageDraw
-    n, _, h, w = images.shape
-    rows = max(1, -(-n // columns))
-    cell_w, cell_h = w * scale + 8, h * scale + 22
-    canvas = Image.new("RGB", (columns * cell_w, rows * cell_h), (40, 40, 40))
-    draw = ImageDraw.Draw(canvas)
-    for i in range(n):
-        tile = Image.fromarray((images[i, 0] * 255).astype(np.uint8), "L")
-        tile = tile.resize((w * scale, h * scale), Image.NEAREST)
-        x, y = (i % columns) * cell_w + 4, (i // columns) * cell_h + 4
-        canvas.paste(tile.convert("RGB"), (x, y))
-        outcome = {1: "up", 0: "down"}.get(int(labels[i]), "?")
-        right = (p_up[i] > 0.5) == (labels[i] == 1)
-        draw.text((x, y + h * scale + 2), f"p_up {p_up[i]:.3f} -> {outcome}",
-                  fill=(120, 220, 120) if right else (240, 120, 120))
-    return _save_atomic(canvas, Path(path))
+    outcome = {1: "up", 0: "down"}
+    captions = [f"p_up {p:.3f} -> {outcome.get(int(y), '?')}" for p, y in zip(p_up, labels)]
+    colours = [(120, 220, 120) if (p > 0.5) == (y == 1) else (240, 120, 120)
+               for p, y in zip(p_up, labels)]
+    return save_png(draw_grid(images[:, 0], captions, colours, columns, scale), path)
