@@ -434,3 +434,59 @@ def chart_cnn_cases(quick: bool) -> List[Case]:
         cases.append(Case("chartcnn", f"I{window} training step, batch {BATCH}", ours, theirs,
                           None, BATCH, "img/s"))
     return cases
+
+
+def _torch_resnet9(torch):
+    """needle hw4's ResNet9 in PyTorch (the same layers as convlab.models.ResNet9('hw4'))."""
+    tn = torch.nn
+
+    def conv_bn(a, b, k=3, s=1):
+        return tn.Sequential(tn.Conv2d(a, b, k, s, k // 2), tn.BatchNorm2d(b), tn.ReLU())
+
+    class Residual(tn.Module):
+        def __init__(self, *body):
+            super().__init__()
+            self.body = tn.Sequential(*body)
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    return tn.Sequential(conv_bn(3, 16, 7, 4), conv_bn(16, 32, 3, 2),
+                         Residual(conv_bn(32, 32), conv_bn(32, 32)),
+                         conv_bn(32, 64, 3, 2), conv_bn(64, 128, 3, 2),
+                         Residual(conv_bn(128, 128), conv_bn(128, 128)),
+                         tn.Flatten(), tn.Linear(128, 128), tn.ReLU(), tn.Linear(128, 10))
+
+
+# needle hw4 reports about 500 s per CIFAR-10 epoch (50,000 images) on its own CPU backend.
+NEEDLE_EPOCH_SECONDS = 500.0
+
+
+def resnet9_cases(quick: bool) -> List[Case]:
+    """One ResNet9 (hw4 variant) training step on CIFAR-shaped input, batch 128, Adam."""
+    from convlab.models import ResNet9
+    torch = _torch()
+    rng = np.random.default_rng(9)
+    x = rng.random((BATCH, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, BATCH)
+    model = ResNet9("hw4")
+    opt = convlab.optim.Adam(model.parameters(), lr=1e-3)
+    xt, yt = convlab.tensor(x), convlab.tensor(y)
+
+    def ours():
+        opt.zero_grad()
+        convlab.nn.functional.cross_entropy(model(xt), yt).backward()
+        opt.step()
+
+    theirs = None
+    if torch:
+        tmodel = _torch_resnet9(torch)
+        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+        tx, ty = torch.tensor(x), torch.tensor(y)
+
+        def theirs():
+            topt.zero_grad()
+            torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
+            topt.step()
+    return [Case("resnet9", f"ResNet9 (hw4) training step, batch {BATCH}", ours, theirs, None,
+                 BATCH, "img/s")]

@@ -18,12 +18,15 @@ import sys
 from pathlib import Path
 
 
+GROUPS = ["gemm", "conv", "pool", "train", "charts", "binary", "chartcnn", "resnet9"]
+
+
 def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer cases and repeats")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for every library (default: all CPUs we may use)")
-    parser.add_argument("--only", choices=["gemm", "conv", "pool", "train", "charts", "binary", "chartcnn"], action="append",
+    parser.add_argument("--only", choices=GROUPS, action="append",
                         help="run only these groups (repeatable)")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per contender")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
@@ -55,6 +58,15 @@ def _rst_tables(header, rows) -> str:
     return "\n".join(lines)
 
 
+def _print_epoch_projection(times) -> None:
+    from cases import BATCH, NEEDLE_EPOCH_SECONDS
+    steps = 50_000 / BATCH
+    peers = ", ".join(f"{name} {times[name] * steps:.0f} s" for name in ("convlab", "torch")
+                      if times.get(name))
+    print(f"|  projected CIFAR-10 epoch (50,000 images, training steps only): {peers}; "
+          f"needle hw4's CPU backend: about {NEEDLE_EPOCH_SECONDS:.0f} s (reported) |")
+
+
 def main(argv=None) -> int:
     args = _parse(argv)
     threads = args.threads or len(os.sched_getaffinity(0))
@@ -67,7 +79,7 @@ def main(argv=None) -> int:
 
     import convlab
     from cases import (binary_cases, chart_cases, chart_cnn_cases, conv_cases, gemm_cases,
-                       pool_cases, train_cases)
+                       pool_cases, resnet9_cases, train_cases)
     from timing import interleaved
 
     if args.device == "gpu" and not convlab.get_backend("gpu").is_available():
@@ -84,10 +96,10 @@ def main(argv=None) -> int:
     from convlab._cpu import _gemm
     peak = max(_gemm.fma_peak_gflops(threads) for _ in range(3))   # best of three: noise only slows
 
-    groups = args.only or ["gemm", "conv", "pool", "train", "charts", "binary", "chartcnn"]
+    groups = args.only or GROUPS
     builders = {"gemm": gemm_cases, "conv": conv_cases, "pool": pool_cases,
                 "train": train_cases, "charts": chart_cases, "binary": binary_cases,
-                "chartcnn": chart_cnn_cases}
+                "chartcnn": chart_cnn_cases, "resnet9": resnet9_cases}
     repeats = args.repeats or (5 if args.quick else 9)
     coretype = os.environ.get("OPENBLAS_CORETYPE", "auto (AVX-512 where present)")
     header = [
@@ -127,6 +139,8 @@ def main(argv=None) -> int:
                   flush=True)
             rows.append({"group": group, "case": case.name, "seconds": times,
                          "ratio": ratios, "rate": rate, "unit": case.unit})
+            if group == "resnet9":
+                _print_epoch_projection(times)
     if args.json:
         _write_atomically(args.json, json.dumps(
             {"header": header, "threads": threads, "fma_peak_gflops": peak, "rows": rows},

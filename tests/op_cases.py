@@ -91,6 +91,21 @@ def _bn_train_ref(x, w, b):
     return (x - mean) / np.sqrt(var + 1e-5) * w.reshape(1, -1, 1, 1) + b.reshape(1, -1, 1, 1)
 
 
+def _bn_eval_ref(x, w, b):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean, var = _BN_RUNNING
+    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + 1e-5) * w.reshape(shape) \
+        + b.reshape(shape)
+
+
+def _bn_plain_ref(x):
+    mean, var = x.mean(axis=0, keepdims=True), x.var(axis=0, keepdims=True)
+    return (x - mean) / np.sqrt(var + 1e-5)
+
+
+_BN_RUNNING = (np.array([0.3, -0.2]), np.array([1.5, 0.7]))
+
+
 def _dilate_ref(x, d, axes):
     shape = list(x.shape)
     for a in axes:
@@ -215,6 +230,14 @@ CASES = [
     Case("batch_norm_train",
          lambda L, x, w, b: F(L).batch_norm(x, None, None, w, b, training=True),
          ((3, 2, 3, 2), (2,), (2,)), _bn_train_ref),
+    Case("batch_norm_eval",
+         lambda L, x, w, b: F(L).batch_norm(
+             x, L.tensor(_BN_RUNNING[0], dtype=x.dtype), L.tensor(_BN_RUNNING[1], dtype=x.dtype),
+             w, b, training=False),
+         ((3, 2, 3, 2), (2,), (2,)), _bn_eval_ref),
+    Case("batch_norm_1d_no_affine",
+         lambda L, x: F(L).batch_norm(x, None, None, None, None, training=True),
+         ((6, 3),), _bn_plain_ref),
     # losses
     Case("cross_entropy", lambda L, x, t: F(L).cross_entropy(x, t), ((5, 4), ints((5,), 4)),
          lambda x, t: _ce_ref(x, t), grad=(0,)),

@@ -285,3 +285,52 @@ class TestAgainstPyTorch:
             theirs = theirs.detach().numpy()
             scale = np.abs(theirs).max()
             np.testing.assert_allclose(ours, theirs, rtol=0, atol=2e-5 * scale)
+
+
+def _forced_path(rows: bool):
+    """Force the CPU backend onto the batched-rows path (small maps) or the per-image path."""
+    from unittest import mock
+    from convlab._cpu.backend import CPUBackend
+    return mock.patch.object(CPUBackend, "_small_map", staticmethod(lambda *_: rows))
+
+
+@pytest.mark.cpu
+@pytest.mark.parametrize("rows", [True, False], ids=["batched-rows", "per-image"])
+@given(case=conv_cases())
+def test_both_cpu_conv_paths_match_reference(rows, case):
+    """Every shape through each of the two CPU conv paths, whatever size picks by default."""
+    cpu = convlab.get_backend("cpu")
+    with _forced_path(rows):
+        for dtype in DTYPES:
+            check_forward(cpu, case, dtype)
+            check_backward(cpu, case, dtype)
+
+
+@pytest.mark.cpu
+@pytest.mark.parametrize("shape", [(128, 128, 1, 3, 1, 1), (64, 128, 2, 3, 2, 1),
+                                   (32, 64, 4, 3, 2, 1), (3, 16, 32, 7, 4, 3)],
+                         ids=["1x1-map", "2x2-stride2", "4x4-stride2", "7x7-stride4"])
+def test_resnet9_layers_small_maps(shape, rng):
+    """ResNet9's convolutions (tiny maps; most taps in the padding) against the tap loops."""
+    c, o, size, k, s, p = shape
+    case = dict(n=3, c=c, h=size, w=size, o=o, kernel=(k, k), stride=(s, s), padding=(p, p),
+                dilation=(1, 1), bias=True, seed=5)
+    check_forward(convlab.get_backend("cpu"), case, np.float32)
+    check_backward(convlab.get_backend("cpu"), case, np.float32)
+
+
+@pytest.mark.cpu
+def test_small_map_path_respects_the_workspace_limit():
+    """A 1 MiB budget splits the batch into chunks of 3 images (295 kB of rows each); the
+    weight gradient accumulates across them."""
+    cpu = convlab.get_backend("cpu")
+    before = convlab.get_workspace_limit()
+    convlab.set_workspace_limit(2**20)
+    try:
+        case = dict(n=7, c=64, h=8, w=8, o=9, kernel=(3, 3), stride=(1, 1), padding=(1, 1),
+                    dilation=(1, 1), bias=True, seed=13)
+        with _forced_path(True):
+            check_forward(cpu, case, np.float64)
+            check_backward(cpu, case, np.float64)
+    finally:
+        convlab.set_workspace_limit(before)

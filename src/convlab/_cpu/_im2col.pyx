@@ -222,3 +222,105 @@ def col2im(const real[:, :, ::1] cols, real[:, :, :, ::1] x, int kh, int kw, int
         memset(&x[n, c, 0, 0], 0, g.H * g.W * sizeof(real))
         if P > 0:
             col2im_add(&cols[n, c * KK, 0], P, &g, c * KK, (c + 1) * KK, 0, P, &x[n, 0, 0, 0])
+
+
+# Row layout for small feature maps: one row per output pixel of the whole batch,
+# (N*OH*OW, KH*KW*C), read from channels-last images. The taps are ordered (kh, kw, c), so
+# every tap is one contiguous run of C values: a copy (or a zero fill in the padding) per tap
+# instead of one strided element per tap and pixel.
+def im2col_rows(const real[:, :, :, ::1] x_hwc, real[:, ::1] rows, int kh, int kw, int sh,
+                int sw, int ph, int pw, int dh, int dw, Py_ssize_t n0, int i0, int i1, int j0,
+                int j1, int threads):
+    """Fill ``rows`` (n*OH*OW, taps*C) from images ``n0 .. n0 + n`` of ``x_hwc`` (N, H, W, C),
+    for the kernel taps ``[i0, i1) x [j0, j1)`` only (the caller leaves out taps that fall in
+    the padding for every pixel)."""
+    cdef ConvGeom g = make_geom(x_hwc.shape[3], x_hwc.shape[1], x_hwc.shape[2], kh, kw, sh, sw,
+                                ph, pw, dh, dw)
+    cdef Py_ssize_t C = g.C, P = g.OH * g.OW, item, n, oh, ow, i, j, ih, iw, lo, hi
+    cdef Py_ssize_t images = rows.shape[0] // P if P else 0, taps_w = j1 - j0
+    cdef real* dst
+    if images == 0 or rows.shape[1] == 0:
+        return
+    for item in prange(images * g.OH, nogil=True, num_threads=threads, schedule="static"):
+        n = item // g.OH
+        oh = item % g.OH
+        for ow in range(g.OW):
+            dst = &rows[n * P + oh * g.OW + ow, 0]
+            for i in range(i0, i1):
+                ih = oh * sh - ph + i * dh
+                if ih < 0 or ih >= g.H:
+                    memset(dst, 0, taps_w * C * sizeof(real))
+                elif dw == 1:
+                    # a kernel row is one run of taps_w * C values: copy its part on the image
+                    iw = ow * sw - pw + j0
+                    lo = _clamp(-iw, 0, taps_w)
+                    hi = _clamp(g.W - iw, lo, taps_w)
+                    if lo > 0:
+                        memset(dst, 0, lo * C * sizeof(real))
+                    if hi > lo:
+                        memcpy(dst + lo * C, &x_hwc[n0 + n, ih, iw + lo, 0],
+                               (hi - lo) * C * sizeof(real))
+                    if hi < taps_w:
+                        memset(dst + hi * C, 0, (taps_w - hi) * C * sizeof(real))
+                else:
+                    for j in range(j0, j1):
+                        iw = ow * sw - pw + j * dw
+                        if 0 <= iw < g.W:
+                            memcpy(dst + (j - j0) * C, &x_hwc[n0 + n, ih, iw, 0],
+                                   C * sizeof(real))
+                        else:
+                            memset(dst + (j - j0) * C, 0, C * sizeof(real))
+                dst = dst + taps_w * C
+
+
+def col2im_rows(const real[:, ::1] rows, real[:, :, :, ::1] dx_hwc, int kh, int kw, int sh,
+                int sw, int ph, int pw, int dh, int dw, Py_ssize_t n0, int i0, int i1, int j0,
+                int j1, int threads):
+    """Sum ``rows`` (n*OH*OW, taps*C), taps ``[i0, i1) x [j0, j1)``, into images ``n0 .. n0 + n`` of ``dx_hwc`` (N, H, W, C),
+    overwriting them. One thread per image: deterministic, no atomics."""
+    cdef ConvGeom g = make_geom(dx_hwc.shape[3], dx_hwc.shape[1], dx_hwc.shape[2], kh, kw, sh,
+                                sw, ph, pw, dh, dw)
+    cdef Py_ssize_t C = g.C, P = g.OH * g.OW, n, oh, ow, i, j, ih, iw, c
+    cdef Py_ssize_t images = rows.shape[0] // P if P else 0
+    cdef const real* src
+    cdef real* dst
+    if images == 0:
+        return
+    for n in prange(images, nogil=True, num_threads=threads, schedule="static"):
+        memset(&dx_hwc[n0 + n, 0, 0, 0], 0, g.H * g.W * C * sizeof(real))
+        for oh in range(g.OH):
+            for ow in range(g.OW):
+                src = &rows[n * P + oh * g.OW + ow, 0]
+                for i in range(i0, i1):
+                    ih = oh * sh - ph + i * dh
+                    for j in range(j0, j1):
+                        iw = ow * sw - pw + j * dw
+                        if 0 <= ih < g.H and 0 <= iw < g.W:
+                            dst = &dx_hwc[n0 + n, ih, iw, 0]
+                            for c in range(C):
+                                dst[c] += src[c]
+                        src = src + C
+
+
+def to_channels_last(const real[:, :, :, ::1] x, real[:, :, :, ::1] out, int threads):
+    """``out[n, h, w, c] = x[n, c, h, w]``, one (image, row) per work item."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t item, n, h, w, c
+    for item in prange(N * H, nogil=True, num_threads=threads, schedule="static"):
+        n = item // H
+        h = item % H
+        for c in range(C):
+            for w in range(W):
+                out[n, h, w, c] = x[n, c, h, w]
+
+
+def from_channels_last(const real[:, :, :, ::1] x_hwc, real[:, :, :, ::1] out, int threads):
+    """``out[n, c, h, w] = x_hwc[n, h, w, c]``, one (image, channel) plane per work item."""
+    cdef Py_ssize_t N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3]
+    cdef Py_ssize_t item, n, h, w, c
+    for item in prange(N * C, nogil=True, num_threads=threads, schedule="static"):
+        n = item // C
+        c = item % C
+        for h in range(H):
+            for w in range(W):
+                out[n, c, h, w] = x_hwc[n, h, w, c]

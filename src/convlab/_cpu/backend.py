@@ -15,7 +15,9 @@ import numpy as np
 
 from convlab import _config
 from convlab import _validate as check
-from convlab._cpu import _activation, _binary, _conv, _gemm, _im2col, _pool, _runtime
+from convlab._cpu import (_activation, _binary, _conv, _gemm, _im2col, _norm, _pool,
+                          _runtime)
+from convlab._cpu import conv_rows
 
 __all__ = ["CPUBackend"]
 
@@ -288,10 +290,20 @@ class CPUBackend:
         if x.shape[1] == 0:
             y[...] = 0 if bias is None else bias[:, None, None]
             return y
+        if self._small_map(oh * ow, dtype):
+            conv_rows.forward(_contiguous(x), _contiguous(weight), bias, y,
+                              (*weight.shape[2:], *stride, *padding, *dilation),
+                              _config.get_num_threads())
+            return y
         _conv.conv2d_forward(_contiguous(x), _contiguous(weight),
                              None if bias is None else _contiguous(bias), y, *stride, *padding,
                              *dilation, _config.get_num_threads())
         return y
+
+    @staticmethod
+    def _small_map(out_pixels: int, dtype: np.dtype) -> bool:
+        # fewer output pixels per image than a GEMM panel: batch them (see conv_rows)
+        return conv_rows.use_rows(out_pixels, _gemm.tile_shape(np.dtype(dtype).itemsize)[1])
 
     def conv2d_backward_data(self, grad_output: np.ndarray, weight: np.ndarray,
                              input_shape: Sequence[int], stride: Any = 1, padding: Any = 0,
@@ -327,6 +339,10 @@ class CPUBackend:
             return dx
         threads = _config.get_num_threads()
         dy = _contiguous(grad_output)
+        if algorithm == "auto" and self._small_map(out_hw[0] * out_hw[1], dtype):
+            conv_rows.backward_data(dy, _contiguous(weight), dx,
+                                    (*weight.shape[2:], *stride, *padding, *dilation), threads)
+            return dx
         if algorithm == "auto":
             algorithm = "gemm" if stride != (1, 1) else _data_gradient_algorithm(
                 weight.shape, shape[2], padding, dilation, _gemm.tile_shape(dx.itemsize)[0])
@@ -366,6 +382,14 @@ class CPUBackend:
             if db is not None:
                 db[...] = 0 if grad_output.size == 0 else grad_output.sum(axis=(0, 2, 3))
             return dw, db
+        if self._small_map(out_hw[0] * out_hw[1], dtype):
+            dy = _contiguous(grad_output)
+            conv_rows.backward_weight(dy, _contiguous(x), dw,
+                                      (*wshape[2:], *stride, *padding, *dilation),
+                                      _config.get_num_threads())
+            if db is not None:
+                np.sum(dy, axis=(0, 2, 3), out=db)
+            return dw, db
         _conv.conv2d_backward_weight(_contiguous(grad_output), _contiguous(x), dw, db, *stride,
                                      *padding, *dilation, _config.get_num_threads())
         return dw, db
@@ -377,6 +401,53 @@ class CPUBackend:
         if grad_output.shape != expected:
             raise ValueError(f"{what}: grad_output: expected shape {expected}, "
                              f"got {grad_output.shape}")
+
+    # ------------------------------------------------------------------ batch norm
+    def batch_norm_forward(self, x: np.ndarray, weight: Optional[np.ndarray],
+                           bias: Optional[np.ndarray], mean: Optional[np.ndarray],
+                           var: Optional[np.ndarray], eps: float) -> tuple:
+        """Normalise (N, C, ...) ``x`` per channel: ``(x - mean) / sqrt(var + eps) * weight +
+        bias``.
+
+        With ``mean`` / ``var`` None the biased batch statistics are used; otherwise the given
+        (running) ones.
+
+        Returns:
+            ``(y, mean, var)``, the statistics as float64 (C,) arrays.
+        """
+        check.float_array(x, "x")
+        if x.ndim < 2:
+            raise ValueError(f"x: expected (N, C, ...), got shape {x.shape}")
+        c = x.shape[1]
+        x3 = _contiguous(x).reshape(x.shape[0], c, -1)
+        batch_stats = mean is None
+        mean64 = np.empty(c) if batch_stats else np.asarray(mean, np.float64).reshape(c)
+        var64 = np.empty(c) if batch_stats else np.asarray(var, np.float64).reshape(c)
+        y = np.empty(x3.shape, x.dtype)
+        _norm.forward(x3, None if weight is None else _contiguous(weight.astype(x.dtype, copy=False)),
+                      None if bias is None else _contiguous(bias.astype(x.dtype, copy=False)),
+                      y, mean64, var64, batch_stats, float(eps), _config.get_num_threads())
+        return y.reshape(x.shape), mean64, var64
+
+    def batch_norm_backward(self, grad: np.ndarray, x: np.ndarray, mean: np.ndarray,
+                            invstd: np.ndarray, weight: Optional[np.ndarray], batch_stats: bool,
+                            input_grad: bool = True) -> tuple:
+        """Gradients of :meth:`batch_norm_forward`.
+
+        Returns:
+            ``(grad_x or None, grad_weight, grad_bias)``; ``grad_x`` flows through the batch
+            statistics when ``batch_stats``.
+        """
+        c = x.shape[1]
+        g3 = _contiguous(grad).reshape(x.shape[0], c, -1)
+        x3 = _contiguous(x).reshape(g3.shape)
+        gx = np.empty(g3.shape, x.dtype) if input_grad else None
+        sum_g, sum_gx = np.empty(c), np.empty(c)
+        _norm.backward(g3, x3, mean, invstd,
+                       None if weight is None else _contiguous(weight.astype(x.dtype, copy=False)),
+                       gx, sum_g, sum_gx, bool(batch_stats), _config.get_num_threads())
+        return (None if gx is None else gx.reshape(x.shape), sum_gx.astype(x.dtype),
+                sum_g.astype(x.dtype))
 
     # ------------------------------------------------------------------ pooling
     def _pool_geometry(self, shape: tuple, kernel_size: Any, stride: Any, padding: Any,

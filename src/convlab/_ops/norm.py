@@ -15,6 +15,10 @@ class BatchNorm(Function):
     def forward(self, x: Any, running_mean: Any = None, running_var: Any = None,
                 weight: Any = None, bias: Any = None, training: bool = False,
                 eps: float = 1e-5, average_factor: float = 0.1) -> Any:
+        if hasattr(self.backend, "batch_norm_forward"):
+            return self._fused_forward(x, running_mean, running_var, weight, bias, training,
+                                       eps, average_factor)
+        self.fused = False
         xp = self.backend.xp
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
@@ -44,7 +48,32 @@ class BatchNorm(Function):
             out += bias.reshape(shape)
         return out
 
+    def _fused_forward(self, x: Any, running_mean: Any, running_var: Any, weight: Any,
+                       bias: Any, training: bool, eps: float, average_factor: float) -> Any:
+        # the backend's kernels: statistics and normalisation per channel in one parallel
+        # pass each, x kept instead of a normalised copy
+        self.fused = True
+        stats = (None, None) if training else (running_mean, running_var)
+        y, mean, var = self.backend.batch_norm_forward(x, weight, bias, *stats, eps)
+        if training and running_mean is not None:
+            count = x.size // max(x.shape[1], 1)
+            f = average_factor
+            # running statistics use the unbiased variance, as PyTorch
+            running_mean *= x.dtype.type(1 - f)
+            running_mean += (f * mean).astype(x.dtype)
+            running_var *= x.dtype.type(1 - f)
+            running_var += (f * var * (count / max(count - 1, 1))).astype(x.dtype)
+        self.x, self.mean, self.invstd64 = x, mean, 1 / self.backend.xp.sqrt(var + eps)
+        self.weight, self.training = weight, training
+        return y
+
     def backward(self, grad: Any) -> tuple:
+        if self.fused:
+            gx, gw, gb = self.backend.batch_norm_backward(
+                grad, self.x, self.mean, self.invstd64, self.weight, self.training,
+                input_grad=self.needs[0])
+            return (gx, None, None, gw if self.needs[3] else None,
+                    gb if self.needs[4] else None)
         x_hat, invstd, shape, axes = self.x_hat, self.invstd, self.shape, self.axes
         gw = gb = gx = None
         need_stats = self.needs[3] or (self.needs[0] and self.training)

@@ -1,0 +1,243 @@
+"""Image datasets read from their official files: :class:`CIFAR10` and :class:`MNIST`.
+
+Nothing is downloaded. Images are kept as one uint8 array ``data`` of shape (N, C, H, W) and
+labels as ``targets`` (int64); ``ds[i]`` is ``(transform(image), target_transform(label))``
+with the image a uint8 (C, H, W) array before any transform.
+"""
+from __future__ import annotations
+
+import gzip
+import pickle
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from convlab.data.dataset import Dataset, _check_index
+from convlab.data.safe_pickle import UnsafePickleError, load_plain_pickle
+
+__all__ = ["CIFAR10", "MNIST", "DatasetNotFoundError", "DatasetFormatError", "read_idx"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset's files are not where they were looked for (the message says where)."""
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file is truncated, corrupted or not in the expected format."""
+
+
+class _ImageDataset(Dataset):
+    data: np.ndarray
+    targets: np.ndarray
+
+    def __init__(self, transform: Optional[Callable], target_transform: Optional[Callable]):
+        for name, fn in (("transform", transform), ("target_transform", target_transform)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name}: expected a callable or None, got "
+                                f"{type(fn).__name__}")
+        self.transform, self.target_transform = transform, target_transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple:
+        i = _check_index(index, len(self))
+        image, target = self.data[i].copy(), int(self.targets[i])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+    def __getitems__(self, indices: Sequence[int]) -> list:
+        if self.transform is not None or self.target_transform is not None:
+            return [self[int(i)] for i in indices]
+        rows = np.asarray(indices, dtype=np.int64)
+        images, targets = self.data[rows], self.targets[rows]
+        return [(images[j], int(targets[j])) for j in range(len(rows))]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.split}: {len(self)} images of "
+                f"{tuple(self.data.shape[1:])}, {self.folder})")
+
+
+class CIFAR10(_ImageDataset):
+    """CIFAR-10 from either official download: binary or Python version.
+
+    Args:
+        root: The folder holding ``cifar-10-batches-bin`` or ``cifar-10-batches-py`` (or one
+            of those folders itself). The binary version is used when both are present.
+        train: The 50,000 training images (``data_batch_1..5``), else the 10,000 test images.
+        transform: Applied to each (3, 32, 32) uint8 image.
+        target_transform: Applied to each int label.
+
+    The Python version is read with :func:`~convlab.data.safe_pickle.load_plain_pickle`:
+    a file that names any class or function besides a NumPy number array is refused and no
+    code from it runs.
+
+    Raises:
+        DatasetNotFoundError: If the files are missing (the message says where to put them).
+        DatasetFormatError: If a file is truncated, corrupted or unsafe.
+    """
+
+    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+               "truck")
+    _RECORD = 1 + 3 * 32 * 32
+
+    def __init__(self, root: Any, train: bool = True, transform: Optional[Callable] = None,
+                 target_transform: Optional[Callable] = None) -> None:
+        super().__init__(transform, target_transform)
+        self.split = "train" if train else "test"
+        names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
+        self.folder, kind = self._find(Path(root), names)
+        parts = [self._read_bin(self.folder / f"{n}.bin") if kind == "bin"
+                 else self._read_py(self.folder / n) for n in names]
+        self.data = np.concatenate([p[0] for p in parts])
+        self.targets = np.concatenate([p[1] for p in parts])
+
+    @staticmethod
+    def _find(root: Path, names: list) -> tuple:
+        candidates = [(root / "cifar-10-batches-bin", "bin"), (root / "cifar-10-batches-py", "py"),
+                      (root, "bin"), (root, "py")]
+        for folder, kind in candidates:
+            files = [folder / (n + ".bin" if kind == "bin" else n) for n in names]
+            if all(f.is_file() for f in files):
+                return folder, kind
+        for folder, kind in candidates[:2]:
+            if folder.is_dir():
+                missing = [n + (".bin" if kind == "bin" else "") for n in names
+                           if not (folder / (n + (".bin" if kind == "bin" else ""))).is_file()]
+                raise DatasetNotFoundError(f"root: {folder} lacks {', '.join(missing)}; unpack "
+                                           f"the whole CIFAR-10 archive there")
+        raise DatasetNotFoundError(
+            f"root: no CIFAR-10 files in {root} (convlab does not download). Get "
+            f"cifar-10-binary.tar.gz or cifar-10-python.tar.gz from "
+            f"https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into {root}, so that "
+            f"{root / 'cifar-10-batches-bin' / 'data_batch_1.bin'} (or "
+            f"{root / 'cifar-10-batches-py' / 'data_batch_1'}) exists")
+
+    def _read_bin(self, path: Path) -> tuple:
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.size % self._RECORD:
+            raise DatasetFormatError(f"{path}: {raw.size} bytes is not a whole number of "
+                                     f"{self._RECORD}-byte CIFAR-10 records (truncated or "
+                                     f"not a CIFAR-10 file)")
+        records = raw.reshape(-1, self._RECORD)
+        return self._checked(path, records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0])
+
+    def _read_py(self, path: Path) -> tuple:
+        try:
+            batch = load_plain_pickle(path.read_bytes())
+        except UnsafePickleError as err:
+            raise DatasetFormatError(f"{path}: {err}") from None
+        except pickle.UnpicklingError as err:
+            raise DatasetFormatError(f"{path}: corrupted ({err})") from None
+        if not isinstance(batch, dict):
+            raise DatasetFormatError(f"{path}: expected a pickled dict, got "
+                                     f"{type(batch).__name__}")
+        batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+        data, labels = batch.get("data"), batch.get("labels")
+        if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 \
+                or data.dtype != np.uint8:
+            got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else \
+                type(data).__name__
+            raise DatasetFormatError(f"{path}: expected 'data' to be a uint8 (N, 3072) array, "
+                                     f"got {got}")
+        if not isinstance(labels, list) or len(labels) != len(data) or \
+                not all(isinstance(v, int) for v in labels):
+            raise DatasetFormatError(f"{path}: expected 'labels' to be a list of {len(data)} "
+                                     f"ints")
+        return self._checked(path, data.reshape(-1, 3, 32, 32), np.asarray(labels))
+
+    def _checked(self, path: Path, images: np.ndarray, labels: np.ndarray) -> tuple:
+        if labels.size and (labels.min() < 0 or labels.max() > 9):
+            raise DatasetFormatError(f"{path}: labels must lie in 0..9, found "
+                                     f"{int(labels.min())}..{int(labels.max())} (corrupted)")
+        return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Any) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not.
+
+    Raises:
+        DatasetFormatError: For a bad magic number, an unknown type code, or a size that does
+            not match the header.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            raise DatasetFormatError(f"{path}: corrupted gzip data ({err})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise DatasetFormatError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'empty'}, "
+                                 f"expected 0000 followed by a type code and a rank)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DatasetFormatError(f"{path}: truncated IDX header")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DatasetFormatError(f"{path}: the header says {shape} of {dtype.name}, "
+                                 f"{expected} bytes, the file has {len(raw)} (truncated or "
+                                 f"corrupted)")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+class MNIST(_ImageDataset):
+    """MNIST (or any dataset in its IDX layout, such as Fashion-MNIST), gzipped or not.
+
+    Args:
+        root: The folder holding ``train-images-idx3-ubyte[.gz]`` and the other three files,
+            or torchvision's ``MNIST/raw`` below it.
+        train: The 60,000 training images, else the 10,000 test images.
+        transform: Applied to each (1, 28, 28) uint8 image.
+        target_transform: Applied to each int label.
+
+    Raises:
+        DatasetNotFoundError: If the files are missing (the message says where to put them).
+        DatasetFormatError: If a file is corrupted or images and labels do not match.
+    """
+
+    classes = tuple(str(d) for d in range(10))
+
+    def __init__(self, root: Any, train: bool = True, transform: Optional[Callable] = None,
+                 target_transform: Optional[Callable] = None) -> None:
+        super().__init__(transform, target_transform)
+        self.split = "train" if train else "test"
+        prefix = "train" if train else "t10k"
+        root = Path(root)
+        images_path = labels_path = None
+        for folder in (root, root / "MNIST" / "raw", root / "raw"):
+            images_path = self._file(folder, f"{prefix}-images", "idx3-ubyte")
+            labels_path = self._file(folder, f"{prefix}-labels", "idx1-ubyte")
+            if images_path and labels_path:
+                self.folder = folder
+                break
+        else:
+            raise DatasetNotFoundError(
+                f"root: no MNIST {self.split} files in {root} (convlab does not download). "
+                f"Put {prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz (gzipped "
+                f"or not) from the MNIST site or a mirror into {root}")
+        images, labels = read_idx(images_path), read_idx(labels_path)
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DatasetFormatError(f"{self.folder}: expected (N, H, W) images and N labels, "
+                                     f"got {images.shape} and {labels.shape}")
+        self.data = np.ascontiguousarray(images.astype(np.uint8)[:, None])
+        self.targets = labels.astype(np.int64)
+
+    @staticmethod
+    def _file(folder: Path, stem: str, kind: str) -> Optional[Path]:
+        for name in (f"{stem}-{kind}", f"{stem}-{kind}.gz", f"{stem}.{kind}",
+                     f"{stem}.{kind}.gz"):
+            if (folder / name).is_file():
+                return folder / name
+        return None
