@@ -59,6 +59,32 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--data", default="default")
     predict.add_argument("--out", default="predictions.csv")
     predict.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    top_train = commands.add_parser("train", help="train a model on an image dataset")
+    datasets = top_train.add_subparsers(dest="dataset", metavar="DATASET")
+    cifar = datasets.add_parser(
+        "cifar10", help="ResNet9 on CIFAR-10 (files you downloaded; nothing is fetched)",
+        description="Train ResNet9 on CIFAR-10 with augmentation, per-epoch test metrics, "
+                    "checkpoints (--resume) and a learning-curve PNG in --out.")
+    cifar.add_argument("--data", required=True,
+                       help="folder with cifar-10-batches-bin or cifar-10-batches-py")
+    cifar.add_argument("--model", choices=("resnet9", "resnet9-standard"), default="resnet9",
+                       help="resnet9: needle hw4's (431,946 parameters); resnet9-standard: "
+                            "cifar10-fast's 64-128-256-512")
+    cifar.add_argument("--epochs", type=int, default=10)
+    cifar.add_argument("--batch-size", type=int, default=128)
+    cifar.add_argument("--lr", type=float, default=1e-3)
+    cifar.add_argument("--weight-decay", type=float, default=5e-4)
+    cifar.add_argument("--no-augment", action="store_true",
+                       help="no random crops and flips")
+    cifar.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    cifar.add_argument("--threads", type=int, default=None)
+    cifar.add_argument("--seed", type=int, default=0)
+    cifar.add_argument("--limit", type=int, default=None,
+                       help="use only the first N training images (and N/5 test images)")
+    cifar.add_argument("--out", default=None, help="run folder (default runs/cifar10-<time>)")
+    cifar.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in --out")
+    cifar.add_argument("--quiet", action="store_true", help="no progress output")
     show = chart_commands.add_parser("show", help="write a PNG grid of sample charts")
     show.add_argument("--charts", required=True, help="a folder written by 'chart render'")
     show.add_argument("--out", default="charts.png")
@@ -90,6 +116,12 @@ def _chart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         path = save_grid(data.ChartSet.load(args.charts), args.out, args.count, seed=args.seed)
         print(f"wrote {path}")
         return 0
+    if args.command == "train":
+        try:
+            return _train(args, parser)
+        except (ValueError, OSError, ImportError) as err:
+            print(f"convlab train: {err}", file=sys.stderr)
+            return 2
     parser.print_help(sys.stderr)
     return 2
 
@@ -121,6 +153,34 @@ def _chart_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import time
+
+    from convlab.training.cifar import CifarTrainConfig, train_cifar10
+    if args.dataset != "cifar10":
+        parser.parse_args(["train", "--help"])
+    if args.out is None:
+        if args.resume:
+            print("convlab train: --resume needs --out (the run folder to continue)",
+                  file=sys.stderr)
+            return 2
+        args.out = f"runs/cifar10-{time.strftime('%Y%m%d-%H%M%S')}"
+    config = CifarTrainConfig(
+        data=args.data, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, weight_decay=args.weight_decay, augment=not args.no_augment,
+        device=args.device, seed=args.seed, limit=args.limit)
+    try:
+        train_cifar10(config, args.out, resume=args.resume, quiet=args.quiet,
+                      threads=args.threads)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue with "
+              f"convlab train cifar10 --data {args.data} --out {args.out} --resume",
+              file=sys.stderr)
+        return 130
+    print(f"metrics, checkpoints and learning curves in {args.out}")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _parser()
@@ -135,6 +195,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except (ValueError, OSError, ImportError) as err:
             # user errors (bad arguments, files, checkpoints): one line, no traceback
             print(f"convlab chart: {err}", file=sys.stderr)
+            return 2
+    if args.command == "train":
+        try:
+            return _train(args, parser)
+        except (ValueError, OSError, ImportError) as err:
+            print(f"convlab train: {err}", file=sys.stderr)
             return 2
     parser.print_help(sys.stderr)
     return 2

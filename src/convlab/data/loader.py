@@ -180,38 +180,41 @@ class _Failure:
 _END = object()
 
 
+def _produce(loader: DataLoader, batches: list, base: int, out: queue.Queue,
+             stop: threading.Event) -> None:
+    """The background thread's loop. It holds no reference to the iterator object, so
+    dropping the iterator (leaving a loop early) runs its ``__del__``, which stops this."""
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    for k, b in enumerate(batches):
+        if stop.is_set():
+            return
+        try:
+            item = loader._make(b, base, k)
+        except BaseException as err:  # handed to the main thread, raised there
+            put(_Failure(err))
+            return
+        if not put(item):
+            return
+    put(_END)
+
+
 class _Prefetcher:
     """Runs ``loader._make`` for the coming batches on a daemon thread, ``prefetch`` ahead."""
 
     def __init__(self, loader: DataLoader, batches: list, base: int) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=loader.prefetch)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, args=(loader, batches, base),
-                                        name="convlab-prefetch", daemon=True)
         self._done = False
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(self, loader: DataLoader, batches: list, base: int) -> None:
-        for k, b in enumerate(batches):
-            if self._stop.is_set():
-                return
-            try:
-                item = loader._make(b, base, k)
-            except BaseException as err:  # handed to the main thread, raised there
-                self._put(_Failure(err))
-                return
-            if not self._put(item):
-                return
-        self._put(_END)
+        threading.Thread(target=_produce, args=(loader, batches, base, self._queue, self._stop),
+                         name="convlab-prefetch", daemon=True).start()
 
     def __iter__(self) -> "_Prefetcher":
         return self
@@ -221,20 +224,17 @@ class _Prefetcher:
             raise StopIteration
         item = self._queue.get()
         if item is _END:
-            self._finish()
+            self.close()
             raise StopIteration
         if isinstance(item, _Failure):
-            self._finish()
+            self.close()
             raise item.error
         return item
 
-    def _finish(self) -> None:
-        self._done = True
-        self._stop.set()
-
     def close(self) -> None:
         """Stop the background thread (also done when the iterator is dropped)."""
-        self._finish()
+        self._done = True
+        self._stop.set()
 
     def __del__(self) -> None:
         self._stop.set()

@@ -11,7 +11,8 @@ from convlab.data.preview import draw_grid, save_png
 _COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
 
-def learning_curves(histories: Sequence[dict], path: Any, size: tuple = (640, 400)) -> Path:
+def learning_curves(histories: Sequence[dict], path: Any, size: tuple = (640, 400),
+                    title: str = "loss per epoch: validation (solid), train (dotted)") -> Path:
     """Train (dots) and validation (lines) loss per epoch, one colour per ensemble member."""
     from PIL import Image, ImageDraw
     width, height = size
@@ -36,7 +37,7 @@ def learning_curves(histories: Sequence[dict], path: Any, size: tuple = (640, 40
         draw.text((4, xy(0, value)[1] - 6), f"{value:.4f}", fill="black")
     for e in range(epochs):
         draw.text((xy(e, lo)[0] - 3, height - bottom + 6), str(e + 1), fill="black")
-    draw.text((left, 8), "loss per epoch: validation (solid), train (dotted)", fill="black")
+    draw.text((left, 8), title, fill="black")
     for i, h in enumerate(histories):
         colour = _COLOURS[i % len(_COLOURS)]
         for key, dotted in (("val_loss", False), ("train_loss", True)):

@@ -1,0 +1,89 @@
+"""Writers of small dataset files in the official formats (for the reader tests)."""
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def cifar_batch(rng, n: int) -> tuple:
+    return rng.integers(0, 256, (n, 3072), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+def write_cifar_bin(root: Path, batches: dict) -> Path:
+    """``cifar-10-batches-bin``: records of 1 label byte + 3072 pixel bytes."""
+    folder = root / "cifar-10-batches-bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (data, labels) in batches.items():
+        records = np.concatenate([labels.astype(np.uint8)[:, None], data], axis=1)
+        (folder / f"{name}.bin").write_bytes(records.tobytes())
+    return folder
+
+
+def _py2_string(raw: bytes) -> bytes:
+    """A Python 2 ``str`` as cPickle writes it (SHORT_BINSTRING or BINSTRING)."""
+    if len(raw) < 256:
+        return b"U" + bytes([len(raw)]) + raw
+    return b"T" + struct.pack("<I", len(raw)) + raw
+
+
+def _int(value: int) -> bytes:
+    return b"K" + bytes([value]) if 0 <= value < 256 else b"J" + struct.pack("<i", value)
+
+
+def py2_cifar_pickle(data: np.ndarray, labels) -> bytes:
+    """The bytes Python 2's cPickle (protocol 2) writes for an official CIFAR-10 batch:
+    ``{'batch_label': str, 'labels': [int], 'data': ndarray, 'filenames': [str]}``."""
+    n = data.shape[0]
+    dtype = (b"cnumpy\ndtype\n" + _py2_string(b"u1") + _int(0) + _int(1) + b"\x87R"
+             + b"(" + _int(3) + _py2_string(b"|") + b"NNN" + _int(-1) + _int(-1) + _int(0)
+             + b"tb")
+    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + _int(0) + b"\x85"
+             + _py2_string(b"b") + b"\x87R"
+             + b"(" + _int(1) + _int(n) + b"M" + struct.pack("<H", 3072) + b"\x86" + dtype
+             + b"\x89" + _py2_string(data.tobytes()) + b"tb")
+    label_list = b"](" + b"".join(_int(int(v)) for v in labels) + b"e"
+    names = b"](" + b"".join(_py2_string(f"img_{i}.png".encode()) for i in range(n)) + b"e"
+    return (b"\x80\x02}q\x00(" + _py2_string(b"batch_label") + _py2_string(b"test batch")
+            + _py2_string(b"labels") + label_list + _py2_string(b"data") + array
+            + _py2_string(b"filenames") + names + b"u.")
+
+
+def write_cifar_py(root: Path, batches: dict, python2: bool = True) -> Path:
+    """``cifar-10-batches-py``: pickled dicts, as Python 2 wrote them (or Python 3)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (data, labels) in batches.items():
+        if python2:
+            blob = py2_cifar_pickle(data, labels)
+        else:
+            blob = pickle.dumps({b"batch_label": b"x", b"labels": [int(v) for v in labels],
+                                 b"data": data, b"filenames": [b"f"] * len(labels)}, protocol=2)
+        (folder / name).write_bytes(blob)
+    return folder
+
+
+CIFAR_NAMES = [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file (MNIST's format) of a uint8 array."""
+    header = b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(">" + "I" * array.ndim,
+                                                                  *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_mnist(root: Path, images: dict, labels: dict, gz: bool = True) -> None:
+    """``train-images-idx3-ubyte[.gz]`` etc. for the splits ``"train"`` / ``"t10k"``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for split in images:
+        for kind, array, rank in (("images", images[split], 3), ("labels", labels[split], 1)):
+            blob = idx_bytes(array)
+            name = f"{split}-{kind}-idx{rank}-ubyte"
+            if gz:
+                (root / (name + ".gz")).write_bytes(gzip.compress(blob))
+            else:
+                (root / name).write_bytes(blob)
