@@ -1,45 +1,586 @@
-"""The GPU backend object.
+"""The GPU backend: CuPy arrays, with the heavy kernels our own CUDA (``kernels/*.cu``).
 
-It exists on every machine so code can ask ``get_backend("gpu").is_available()`` without
-importing CuPy. The CuPy kernels land with the GPU backend issue; until then the backend reports
-itself unavailable and its kernels raise ``BackendUnavailableError``.
+It exists on every machine, so code can ask ``get_backend("gpu").is_available()`` without
+importing CuPy; CuPy is imported on the first real use. Convolutions follow the CPU backend's
+rule of a bounded workspace: the column matrix is built for as many images at a time as fit
+in :func:`convlab.get_workspace_limit`.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import Any, Optional, Sequence, Tuple
 
+import numpy as np
+
+from convlab import _config
+from convlab import _validate as check
 from convlab.backend import BackendUnavailableError
 
-__all__ = ["GPUBackend"]
+__all__ = ["GPUBackend", "DeviceMemoryError"]
 
-_NOT_YET = ("the GPU kernels are not part of this convlab build yet; "
-            "use get_backend('cpu')")
+_BYTE_WINDOW = 256
+_THREADS = 256
+
+
+class DeviceMemoryError(MemoryError):
+    """The GPU ran out of memory (the message says how much was asked for)."""
+
+
+def _grid(total: int) -> tuple:
+    # grid-stride loops in the kernels: cap the grid, every element is still visited
+    return (max(1, min(-(-int(total) // _THREADS), 65535 * 8)),)
+
+
+def _guard(method):
+    """Turn CuPy's out-of-memory error into one that says what to do."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as err:
+            cupy = self._cupy
+            if cupy is not None and isinstance(err, cupy.cuda.memory.OutOfMemoryError):
+                raise DeviceMemoryError(
+                    f"gpu: out of memory in {method.__name__} ({err}); use a smaller batch "
+                    f"or convlab.set_workspace_limit() to cap the convolution workspace"
+                ) from None
+            raise
+    return wrapper
 
 
 class GPUBackend:
-    """Placeholder for the CuPy backend: reports unavailable, raises on use."""
+    """Kernels for CuPy arrays on an NVIDIA GPU (float32 and float64, NCHW / OIHW)."""
 
     name = "gpu"
 
+    def __init__(self) -> None:
+        self._cupy: Optional[ModuleType] = None
+        self._status: Optional[str] = None      # None: not probed; "": available
+
+    # -- availability ---------------------------------------------------------------------
+    def _probe(self) -> str:
+        if self._status is None:
+            if importlib.util.find_spec("cupy") is None:
+                self._status = ("CuPy is not installed (pip install 'convlab[cuda12]' or "
+                                "'convlab[cuda13]')")
+            else:
+                try:
+                    import cupy
+                    count = cupy.cuda.runtime.getDeviceCount()
+                    self._status = "" if count > 0 else "CuPy found no CUDA device"
+                    self._cupy = cupy if count > 0 else None
+                except Exception as err:       # no driver, no device, broken install
+                    self._status = f"CuPy cannot reach a CUDA device ({type(err).__name__}: " \
+                                   f"{err})"
+        return self._status
+
     def is_available(self) -> bool:
-        """False: this build has no GPU kernels."""
-        return False
+        """True when CuPy is installed and sees a CUDA device (never raises)."""
+        return self._probe() == ""
 
     def describe(self) -> str:
-        """Why the backend is unavailable (and whether CuPy is installed)."""
-        cupy = "installed" if importlib.util.find_spec("cupy") is not None else "not installed"
-        return f"not available ({_NOT_YET}; CuPy {cupy})"
+        """The device's name and memory, or why the backend is unavailable."""
+        why = self._probe()
+        if why:
+            return f"not available ({why})"
+        cupy = self._cupy
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        free, total = cupy.cuda.runtime.memGetInfo()
+        return (f"{name}, {total / 2**30:.0f} GiB ({free / 2**30:.0f} GiB free), "
+                f"CuPy {cupy.__version__}")
+
+    def _require(self) -> ModuleType:
+        why = self._probe()
+        if why:
+            raise BackendUnavailableError(f"gpu backend: {why}")
+        return self._cupy
 
     @property
     def xp(self) -> ModuleType:
-        """The array module; raises while the backend is unavailable."""
-        self._unavailable()
+        """The array module: ``cupy``."""
+        return self._require()
 
-    def _unavailable(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise BackendUnavailableError(f"gpu backend: {_NOT_YET}")
+    # -- transfers ------------------------------------------------------------------------
+    @_guard
+    def asarray(self, data: Any, dtype: Any = None) -> Any:
+        """A CuPy array of ``data`` (host data is copied to the device)."""
+        return self._require().asarray(data, dtype=dtype)
 
-    asarray = to_numpy = synchronize = matmul = im2col = col2im = _unavailable
-    conv2d_forward = conv2d_backward_data = conv2d_backward_weight = _unavailable
-    max_pool2d = max_pool2d_backward = avg_pool2d = avg_pool2d_backward = _unavailable
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """A NumPy copy of a device array."""
+        return self._require().asnumpy(array)
+
+    def synchronize(self) -> None:
+        """Wait for every queued kernel (for timing)."""
+        self._require().cuda.get_current_stream().synchronize()
+
+    def _launch(self, family: str, name: str, dtype: Any, total: int, args: tuple,
+                block: int = _THREADS, grid: Optional[tuple] = None) -> None:
+        from convlab._gpu.modules import kernel
+        kernel(family, name, dtype)(grid or _grid(total), (block,), args)
+
+    def _contiguous(self, array: Any) -> Any:
+        return self._require().ascontiguousarray(array)
+
+    # -- GEMM -----------------------------------------------------------------------------
+    def _gemm(self, a: Any, b: Any, c: Any, accumulate: bool = False) -> None:
+        """``c[i] (+)= a[i] @ b[i]`` over a leading batch axis (3-D operands; strides any)."""
+        batch, m, k = a.shape
+        n = b.shape[2]
+        if m == 0 or n == 0 or batch == 0:
+            return
+        isz = a.itemsize
+        sa, sb, sc = (tuple(s // isz for s in x.strides) for x in (a, b, c))
+        if any(s % isz for x in (a, b) for s in x.strides):
+            raise ValueError("matmul: operands must have element-aligned strides")
+        tile = 128 if a.dtype == np.float32 else 64
+        from convlab._gpu.modules import kernel
+        gemm = kernel("gemm", "gemm", a.dtype)
+        for b0 in range(0, batch, 65535):           # gridDim.z is at most 65535
+            count = min(65535, batch - b0)
+            gemm((-(-n // tile), -(-m // tile), count), (_THREADS,),
+                 (np.int32(m), np.int32(n), np.int32(k), a[b0:b0 + count], np.int64(sa[0]),
+                  np.int64(sa[1]), np.int64(sa[2]), b[b0:b0 + count], np.int64(sb[0]),
+                  np.int64(sb[1]), np.int64(sb[2]), c[b0:b0 + count], np.int64(sc[0]),
+                  np.int64(sc[1]), np.int32(bool(accumulate))))
+
+    @_guard
+    def matmul(self, a: Any, b: Any, out: Any = None, trans_a: bool = False,
+               trans_b: bool = False) -> Any:
+        """``op(a) @ op(b)`` with ``numpy.matmul`` semantics (see the CPU backend)."""
+        cp = self._require()
+        check.float_array(a, "a")
+        check.float_array(b, "b")
+        dtype = check.same_dtype(a=a, b=b)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul: a and b must have at least one dimension, got shapes "
+                             f"{a.shape} and {b.shape}")
+        a2 = a[None, :] if a.ndim == 1 else (cp.swapaxes(a, -1, -2) if trans_a else a)
+        b2 = b[:, None] if b.ndim == 1 else (cp.swapaxes(b, -1, -2) if trans_b else b)
+        m, k = a2.shape[-2:]
+        k2, n = b2.shape[-2:]
+        if k != k2:
+            raise ValueError(f"matmul: inner dimensions differ: op(a) has shape {a2.shape} and "
+                             f"op(b) has shape {b2.shape} ({k} != {k2})")
+        try:
+            batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions {a2.shape[:-2]} and {b2.shape[:-2]} "
+                             "do not broadcast") from None
+        shape = batch + (m, n)
+        count = int(np.prod(batch)) if batch else 1
+        a3 = cp.broadcast_to(a2, batch + (m, k)).reshape(count, m, k) if batch else a2[None]
+        b3 = cp.broadcast_to(b2, batch + (k, n)).reshape(count, k, n) if batch else b2[None]
+        c = cp.empty((count, m, n), dtype)
+        if k == 0:
+            c[...] = 0
+        else:
+            self._gemm(a3, b3, c)
+        result = c.reshape(shape)
+        if a.ndim == 1:
+            result = result[..., 0, :]
+        if b.ndim == 1:
+            result = result[..., 0]
+        if out is not None:
+            if out.shape != result.shape or out.dtype != dtype:
+                raise ValueError(f"out: expected {dtype} {result.shape}, got {out.dtype} "
+                                 f"{out.shape}")
+            out[...] = result
+            return out
+        return result
+
+    # -- im2col / col2im ------------------------------------------------------------------
+    @staticmethod
+    def _conv_geometry(shape: tuple, kernel: Any, stride: Any, padding: Any, dilation: Any,
+                       what: str) -> tuple:
+        kernel = check.positive_pair(kernel, "kernel_size")
+        stride = check.positive_pair(stride, "stride")
+        padding = check.nonnegative_pair(padding, "padding")
+        dilation = check.positive_pair(dilation, "dilation")
+        out_hw = check.conv_output_size(tuple(shape[2:]), kernel, stride, padding, dilation,
+                                        what)
+        return kernel, stride, padding, dilation, out_hw
+
+    def _geom_args(self, n: int, c: int, hw: tuple, kernel: tuple, stride: tuple,
+                   padding: tuple, dilation: tuple, out_hw: tuple) -> tuple:
+        return tuple(np.int32(v) for v in (n, c, *hw, *kernel, *stride, *padding, *dilation,
+                                           *out_hw))
+
+    def _im2col_into(self, x: Any, cols: Any, geom: tuple, sn: int, sk: int) -> None:
+        # geom = (N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
+        n, c, kh, kw, oh, ow = (int(geom[i]) for i in (0, 1, 4, 5, 12, 13))
+        total = n * c * kh * kw * oh * ow
+        self._launch("im2col", "im2col", x.dtype, total,
+                     (x, cols, *geom, np.int64(sn), np.int64(sk)))
+
+    def _col2im_into(self, cols: Any, x: Any, geom: tuple, sn: int, sk: int) -> None:
+        self._launch("im2col", "col2im", x.dtype, x.size,
+                     (cols, x, *geom, np.int64(sn), np.int64(sk)))
+
+    @_guard
+    def im2col(self, x: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1) -> Any:
+        """(N, C, H, W) -> (N, C*KH*KW, OH*OW) (``torch.nn.functional.unfold``)."""
+        cp = self._require()
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
+            x.shape, kernel_size, stride, padding, dilation, "im2col")
+        k, p = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
+        cols = cp.empty((x.shape[0], k, p), x.dtype)
+        if cols.size:
+            geom = self._geom_args(x.shape[0], x.shape[1], x.shape[2:], kernel, stride,
+                                   padding, dilation, out_hw)
+            self._im2col_into(self._contiguous(x), cols, geom, k * p, p)
+        return cols
+
+    @_guard
+    def col2im(self, cols: Any, output_size: Any, kernel_size: Any, stride: Any = 1,
+               padding: Any = 0, dilation: Any = 1) -> Any:
+        """Sum (N, C*KH*KW, L) columns into (N, C, H, W) (``fold``), without atomics."""
+        cp = self._require()
+        check.float_array(cols, "cols", 3, "(N, C*KH*KW, L)")
+        size = check.positive_pair(output_size, "output_size")
+        kernel = check.positive_pair(kernel_size, "kernel_size")
+        n, rows, length = cols.shape
+        if rows % (kernel[0] * kernel[1]):
+            raise ValueError(f"cols: expected dimension 1 to be a multiple of KH*KW = "
+                             f"{kernel[0] * kernel[1]}, got shape {cols.shape}")
+        c = rows // (kernel[0] * kernel[1])
+        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
+            (n, c) + size, kernel, stride, padding, dilation, "col2im")
+        if length != out_hw[0] * out_hw[1]:
+            raise ValueError(f"cols: expected {out_hw[0] * out_hw[1]} columns (blocks of an "
+                             f"{size} output), got shape {cols.shape}")
+        x = cp.empty((n, c) + size, cols.dtype)
+        if x.size:
+            geom = self._geom_args(n, c, size, kernel, stride, padding, dilation, out_hw)
+            self._col2im_into(self._contiguous(cols), x, geom, rows * length, length)
+        return x
+
+    # -- conv2d ---------------------------------------------------------------------------
+    def _chunk(self, n: int, per_image: int, itemsize: int) -> int:
+        return max(1, min(n, _config.get_workspace_limit() // max(per_image * itemsize, 1)))
+
+    @_guard
+    def conv2d_forward(self, x: Any, weight: Any, bias: Any = None, stride: Any = 1,
+                       padding: Any = 0, dilation: Any = 1, out: Any = None) -> Any:
+        """2-D cross-correlation: im2col of a chunk of images, then one batched GEMM."""
+        cp = self._require()
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        check.float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
+        if bias is not None:
+            check.float_array(bias, "bias", 1)
+            if bias.shape[0] != weight.shape[0]:
+                raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {bias.shape}")
+        dtype = check.same_dtype(x=x, weight=weight, bias=bias)
+        if x.shape[1] != weight.shape[1]:
+            raise ValueError(f"conv2d: x has {x.shape[1]} channels (shape {x.shape}) but the "
+                             f"weight expects {weight.shape[1]} (shape {weight.shape})")
+        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
+            x.shape, weight.shape[2:], stride, padding, dilation, "conv2d")
+        n, o = x.shape[0], weight.shape[0]
+        k, p = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
+        y = cp.empty((n, o) + out_hw, dtype) if out is None else out
+        if y.size == 0:
+            return y
+        if k == 0:
+            y[...] = 0 if bias is None else bias[:, None, None]
+            return y
+        x = self._contiguous(x)
+        w2 = self._contiguous(weight).reshape(o, k)
+        y3 = y.reshape(n, o, p)
+        step = self._chunk(n, k * p, x.itemsize)
+        cols = cp.empty((step, k, p), dtype)
+        for n0 in range(0, n, step):
+            m = min(step, n - n0)
+            geom = self._geom_args(m, x.shape[1], x.shape[2:], kernel, stride, padding,
+                                   dilation, out_hw)
+            self._im2col_into(x[n0:n0 + m], cols[:m], geom, k * p, p)
+            # Y[i] = W @ cols[i]: the weight with batch stride 0
+            self._gemm(cp.broadcast_to(w2, (m, o, k)), cols[:m], y3[n0:n0 + m])
+        if bias is not None:
+            y += bias[:, None, None]
+        return y
+
+    @_guard
+    def conv2d_backward_data(self, grad_output: Any, weight: Any, input_shape: Sequence[int],
+                             stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Any:
+        """Input gradient: ``W^T @ dY`` per chunk of images, then col2im (gather)."""
+        cp = self._require()
+        check.float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
+        check.float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
+        dtype = check.same_dtype(grad_output=grad_output, weight=weight)
+        shape = check.shape_tuple(input_shape, "input_shape", 4)
+        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
+            shape, weight.shape[2:], stride, padding, dilation, "conv2d_backward_data")
+        expected = (shape[0], weight.shape[0]) + tuple(out_hw)
+        if grad_output.shape != expected:
+            raise ValueError(f"conv2d_backward_data: grad_output: expected shape {expected}, "
+                             f"got {grad_output.shape}")
+        if shape[1] != weight.shape[1]:
+            raise ValueError(f"conv2d_backward_data: input_shape {shape} has {shape[1]} "
+                             f"channels but the weight expects {weight.shape[1]}")
+        n, o = shape[0], weight.shape[0]
+        k, p = shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
+        dx = cp.empty(shape, dtype)
+        if dx.size == 0:
+            return dx
+        if grad_output.size == 0 or o == 0:
+            dx[...] = 0
+            return dx
+        dy = self._contiguous(grad_output).reshape(n, o, p)
+        w_t = self._contiguous(weight).reshape(o, k).T           # (K, O) view
+        step = self._chunk(n, k * p, dx.itemsize)
+        cols = cp.empty((step, k, p), dtype)
+        for n0 in range(0, n, step):
+            m = min(step, n - n0)
+            self._gemm(cp.broadcast_to(w_t, (m, k, o)), dy[n0:n0 + m], cols[:m])
+            geom = self._geom_args(m, shape[1], shape[2:], kernel, stride, padding, dilation,
+                                   out_hw)
+            self._col2im_into(cols[:m], dx[n0:n0 + m], geom, k * p, p)
+        return dx
+
+    @_guard
+    def conv2d_backward_weight(self, grad_output: Any, x: Any, weight_shape: Sequence[int],
+                               stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                               bias: bool = True) -> Tuple[Any, Optional[Any]]:
+        """Weight (and bias) gradient: one GEMM per chunk over all its pixels, accumulated."""
+        cp = self._require()
+        check.float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        dtype = check.same_dtype(grad_output=grad_output, x=x)
+        wshape = check.shape_tuple(weight_shape, "weight_shape", 4)
+        if x.shape[1] != wshape[1]:
+            raise ValueError(f"conv2d_backward_weight: x has {x.shape[1]} channels but the "
+                             f"weight expects {wshape[1]} (shape {wshape})")
+        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
+            x.shape, wshape[2:], stride, padding, dilation, "conv2d_backward_weight")
+        expected = (x.shape[0], wshape[0]) + tuple(out_hw)
+        if grad_output.shape != expected:
+            raise ValueError(f"conv2d_backward_weight: grad_output: expected shape "
+                             f"{expected}, got {grad_output.shape}")
+        n, o = x.shape[0], wshape[0]
+        k, p = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
+        dw = cp.zeros((o, k), dtype)
+        db = grad_output.sum(axis=(0, 2, 3)) if bias else None
+        if n * p and k and o:
+            x = self._contiguous(x)
+            dy = self._contiguous(grad_output).reshape(n, o, p)
+            step = self._chunk(n, k * p + o * p, x.itemsize)
+            cols = cp.empty((k, step * p), dtype)
+            for n0 in range(0, n, step):
+                m = min(step, n - n0)
+                # columns of the chunk's images side by side: (K, m*P), and dY as (O, m*P)
+                geom = self._geom_args(m, x.shape[1], x.shape[2:], kernel, stride, padding,
+                                       dilation, out_hw)
+                part = cols[:, :m * p]
+                # row stride of the slice: the full buffer's step * P
+                self._im2col_into(x[n0:n0 + m], part, geom, p, cols.shape[1])
+                dy_rows = cp.ascontiguousarray(dy[n0:n0 + m].transpose(1, 0, 2)).reshape(o, -1)
+                self._gemm(dy_rows[None], part.T[None], dw[None], accumulate=n0 > 0)
+        return dw.reshape(wshape), db
+
+    # -- pooling --------------------------------------------------------------------------
+    def _pool_geometry(self, shape: tuple, kernel_size: Any, stride: Any, padding: Any,
+                       dilation: Any, ceil_mode: bool, what: str) -> tuple:
+        kernel, stride, padding, dilation = check.pool_params(kernel_size, stride, padding,
+                                                              dilation, what)
+        out_hw = check.pool_output_size(shape[2:], kernel, stride, padding, dilation,
+                                        bool(ceil_mode), what)
+        return kernel, stride, padding, dilation, out_hw
+
+    @staticmethod
+    def _pool_args(shape: tuple, out_hw: tuple, kernel: tuple, stride: tuple, padding: tuple,
+                   dilation: tuple) -> tuple:
+        return tuple(np.int32(v) for v in (shape[0] * shape[1], *shape[2:], *out_hw, *kernel,
+                                           *stride, *padding, *dilation))
+
+    @_guard
+    def max_pool2d(self, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   dilation: Any = 1, ceil_mode: bool = False) -> Tuple[Any, Any]:
+        """Max pooling (see the CPU backend for the semantics); returns ``(values, argmax)``."""
+        cp = self._require()
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+            x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+        shape = x.shape[:2] + out_hw
+        y = cp.empty(shape, x.dtype)
+        index = cp.empty(shape, cp.int32)
+        if y.size:
+            self._launch("pool", "max_pool2d", x.dtype, y.size,
+                         (self._contiguous(x), y, index,
+                          *self._pool_args(x.shape, out_hw, kernel, stride, padding, dilation)))
+        small = kernel[0] * kernel[1] <= _BYTE_WINDOW
+        return y, (index.astype(cp.uint8) if small else index)
+
+    @_guard
+    def max_pool2d_backward(self, grad_output: Any, argmax: Any, input_shape: Sequence[int],
+                            kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            dilation: Any = 1, ceil_mode: bool = False) -> Any:
+        """Each output's gradient goes to its argmax (gathered per input element)."""
+        cp = self._require()
+        check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
+        shape = check.shape_tuple(input_shape, "input_shape", 4)
+        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+            shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d_backward")
+        expected = shape[:2] + out_hw
+        if grad_output.shape != expected or argmax.shape != expected:
+            raise ValueError(f"max_pool2d_backward: expected grad_output and argmax of shape "
+                             f"{expected}, got {grad_output.shape} and {argmax.shape}")
+        dx = cp.empty(shape, grad_output.dtype)
+        if dx.size:
+            self._launch("pool", "max_pool2d_backward", dx.dtype, dx.size,
+                         (self._contiguous(grad_output),
+                          cp.ascontiguousarray(argmax, dtype=cp.int32), dx,
+                          *self._pool_args(shape, out_hw, kernel, stride, padding, dilation)))
+        return dx
+
+    @staticmethod
+    def _divisor(divisor_override: Optional[int]) -> int:
+        if divisor_override is None:
+            return 0
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override,
+                                                                (int, np.integer)):
+            raise TypeError(f"divisor_override: expected an int or None, "
+                            f"got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError("divisor_override: expected a non-zero int, got 0")
+        return int(divisor_override)
+
+    @_guard
+    def avg_pool2d(self, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   ceil_mode: bool = False, count_include_pad: bool = True,
+                   divisor_override: Optional[int] = None) -> Any:
+        """Average pooling with PyTorch's semantics."""
+        cp = self._require()
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        divisor = self._divisor(divisor_override)
+        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+            x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+        y = cp.empty(x.shape[:2] + out_hw, x.dtype)
+        if y.size:
+            self._launch("pool", "avg_pool2d", x.dtype, y.size,
+                         (self._contiguous(x), y,
+                          *self._pool_args(x.shape, out_hw, kernel, stride, padding, dilation),
+                          np.int32(bool(count_include_pad)), np.int32(divisor)))
+        return y
+
+    @_guard
+    def avg_pool2d_backward(self, grad_output: Any, input_shape: Sequence[int],
+                            kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            ceil_mode: bool = False, count_include_pad: bool = True,
+                            divisor_override: Optional[int] = None) -> Any:
+        """Gradient of :meth:`avg_pool2d` (gathered per input element)."""
+        cp = self._require()
+        check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
+        shape = check.shape_tuple(input_shape, "input_shape", 4)
+        divisor = self._divisor(divisor_override)
+        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+            shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d_backward")
+        if grad_output.shape != shape[:2] + out_hw:
+            raise ValueError(f"avg_pool2d_backward: grad_output: expected shape "
+                             f"{shape[:2] + out_hw}, got {grad_output.shape}")
+        dx = cp.empty(shape, grad_output.dtype)
+        if dx.size:
+            self._launch("pool", "avg_pool2d_backward", dx.dtype, dx.size,
+                         (self._contiguous(grad_output), dx,
+                          *self._pool_args(shape, out_hw, kernel, stride, padding, dilation),
+                          np.int32(bool(count_include_pad)), np.int32(divisor)))
+        return dx
+
+    # -- binary first-layer convolution ---------------------------------------------------
+    def _binary_geometry(self, x: Any, packed: bool, shape: Sequence[int], kernel: Any,
+                         stride: Any, padding: Any, dilation: Any, what: str) -> tuple:
+        c, h, w = check.shape_tuple(shape, "shape", 3)
+        kernel = check.positive_pair(kernel, "kernel_size")
+        stride = check.positive_pair(stride, "stride")
+        padding = check.nonnegative_pair(padding, "padding")
+        dilation = check.positive_pair(dilation, "dilation")
+        out_hw = check.conv_output_size((h, w), kernel, stride, padding, dilation, what)
+        per_image = c * (-(-h * w // 8) if packed else h * w)
+        if getattr(x, "dtype", None) != np.uint8 or x.ndim != 2 or x.shape[1] != per_image:
+            raise ValueError(f"{what}: x: expected uint8 (N, {per_image}) images, got "
+                             f"{getattr(x, 'dtype', type(x).__name__)} "
+                             f"{getattr(x, 'shape', '')}")
+        args = tuple(np.int32(v) for v in (c, h, w, *kernel, *stride, *padding, *dilation,
+                                           *out_hw, bool(packed)))
+        return self._contiguous(x), (c, h, w), kernel, out_hw, args
+
+    @_guard
+    def binary_conv2d_forward(self, x: Any, packed: bool, tables: Any, plane: Optional[Any],
+                              bias: Any, shape: Sequence[int], kernel_size: Any,
+                              stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                              out: Any = None) -> Any:
+        """Binary-image convolution from lookup tables (see the CPU backend)."""
+        cp = self._require()
+        x, chw, kernel, out_hw, geom = self._binary_geometry(
+            x, packed, shape, kernel_size, stride, padding, dilation, "binary_conv2d_forward")
+        tables = check.float_array(tables, "tables", 3, "(Cout, R, 8)")
+        cout, dtype = tables.shape[0], tables.dtype
+        rows = chw[0] * kernel[0] * -(-kernel[1] // 3)
+        if tables.shape != (cout, rows, 8):
+            raise ValueError(f"tables: expected shape ({cout}, {rows}, 8), got {tables.shape}")
+        base = plane if plane is not None else cp.broadcast_to(bias[:, None, None],
+                                                               (cout,) + out_hw)
+        base = cp.ascontiguousarray(base, dtype=dtype)
+        y = cp.empty((x.shape[0], cout) + out_hw, dtype) if out is None else out
+        if y.size:
+            self._launch("binary_conv", "binary_conv2d_forward", dtype, y.size,
+                         (x, self._contiguous(tables), base, y, np.int32(x.shape[0]),
+                          np.int32(cout), *geom))
+        return y
+
+    @_guard
+    def binary_conv2d_histogram(self, x: Any, packed: bool, grad_output: Any, cls: Any,
+                                n_classes: int, shape: Sequence[int], kernel_size: Any,
+                                stride: Any = 1, padding: Any = 0,
+                                dilation: Any = 1) -> Tuple[Any, Any]:
+        """Output gradients summed per input bit pattern and per column class."""
+        cp = self._require()
+        x, chw, kernel, out_hw, geom = self._binary_geometry(
+            x, packed, shape, kernel_size, stride, padding, dilation,
+            "binary_conv2d_histogram")
+        grad = self._contiguous(check.float_array(grad_output, "grad_output", 4))
+        n, cout = grad.shape[:2]
+        rows = chw[0] * kernel[0] * -(-kernel[1] // 3)
+        hist = cp.empty((rows, 8, cout), grad.dtype)
+        colsum = cp.empty((out_hw[0], int(n_classes), cout), grad.dtype)
+        from convlab._gpu.modules import kernel as get
+        if rows and cout:
+            get("binary_conv", "binary_conv2d_histogram", grad.dtype)(
+                (rows, cout), (_THREADS,), (x, grad, hist, np.int32(n), np.int32(cout), *geom))
+        if colsum.size:
+            self._launch("binary_conv", "binary_conv2d_colsum", grad.dtype, colsum.size,
+                         (grad, cp.asarray(cls, dtype=cp.int32), colsum, np.int32(n),
+                          np.int32(cout), np.int32(out_hw[0]), np.int32(out_hw[1]),
+                          np.int32(n_classes)))
+        return hist, colsum
+
+    # -- fused elementwise ----------------------------------------------------------------
+    @_guard
+    def leaky_relu_backward(self, grad: Any, positive: Any, slope: float) -> Any:
+        """``grad`` where ``positive``, ``slope * grad`` elsewhere, in one pass."""
+        cp = self._require()
+        grad = self._contiguous(grad)
+        dx = cp.empty_like(grad)
+        if dx.size:
+            self._launch("elementwise", "leaky_relu_backward", grad.dtype, grad.size,
+                         (grad, cp.ascontiguousarray(positive, dtype=cp.uint8), dx,
+                          grad.dtype.type(slope), np.int64(grad.size)))
+        return dx
+
+    @_guard
+    def adam_step(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float,
+                  betas: tuple, eps: float, weight_decay: float, decoupled: bool,
+                  step: int) -> None:
+        """One Adam / AdamW update of ``param`` and its moments in place, in one pass."""
+        t = param.dtype.type
+        bc1, bc2 = 1 - betas[0] ** step, 1 - betas[1] ** step
+        self._launch("elementwise", "adam_step", param.dtype, param.size,
+                     (param, self._contiguous(grad), exp_avg, exp_avg_sq, t(lr), t(betas[0]),
+                      t(betas[1]), t(eps), t(0 if decoupled else weight_decay),
+                      t(weight_decay if decoupled else 0), t(lr / bc1), t(bc2 ** 0.5),
+                      np.int64(param.size)))

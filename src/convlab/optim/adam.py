@@ -49,6 +49,12 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"] = xp.zeros_like(p.data)
                 state["step"] += 1
                 t = state["step"]
+                fused = getattr(p._backend, "adam_step", None)
+                if fused is not None and not amsgrad:
+                    # one kernel for the whole update (the GPU backend)
+                    fused(p.data, g, state["exp_avg"], state["exp_avg_sq"], lr, (beta1, beta2),
+                          eps, wd, self._decoupled, t)
+                    continue
                 if wd:
                     if self._decoupled:
                         p.data *= dtype(1 - lr * wd)

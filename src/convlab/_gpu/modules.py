@@ -1,0 +1,45 @@
+"""Load the ``kernels/*.cu`` sources into CuPy ``RawModule`` objects, once per family.
+
+The sources ship as package data; each family is compiled by NVRTC on first use and cached
+(CuPy also keeps the compiled binary on disk across processes).
+"""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any
+
+# family -> entry points it must export, with an _f32 and an _f64 version each
+FAMILIES = {
+    "gemm": ["gemm"],
+    "im2col": ["im2col", "col2im"],
+    "pool": ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"],
+    "binary_conv": ["binary_conv2d_forward", "binary_conv2d_histogram",
+                    "binary_conv2d_colsum"],
+    "elementwise": ["leaky_relu_backward", "adam_step"],
+}
+
+
+def source(family: str) -> str:
+    """The CUDA source text of one kernel family."""
+    if family not in FAMILIES:
+        raise ValueError(f"family: expected one of {sorted(FAMILIES)}, got {family!r}")
+    return (resources.files("convlab._gpu") / "kernels" / f"{family}.cu").read_text()
+
+
+def entry_points(family: str) -> list:
+    """Every ``extern "C"`` kernel the family must export."""
+    return [f"{name}_{suffix}" for name in FAMILIES[family] for suffix in ("f32", "f64")]
+
+
+@functools.lru_cache(maxsize=None)
+def _module(family: str) -> Any:
+    import cupy
+    return cupy.RawModule(code=source(family), options=("--std=c++17",))
+
+
+def kernel(family: str, name: str, dtype: Any) -> Any:
+    """The compiled kernel ``name`` of ``family`` for ``dtype`` (float32 or float64)."""
+    import numpy as np
+    suffix = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}[np.dtype(dtype)]
+    return _module(family).get_function(f"{name}_{suffix}")
