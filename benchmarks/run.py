@@ -97,9 +97,16 @@ def main(argv=None) -> int:
     peak = max(_gemm.fma_peak_gflops(threads) for _ in range(3))   # best of three: noise only slows
 
     groups = args.only or GROUPS
+    if args.device == "gpu":
+        from gpu_cases import gpu_cases
+        groups = ["gpu"]
+        print("GPU: " + convlab.get_backend("gpu").describe() + "; columns: torch = PyTorch "
+              "CUDA (cuDNN), numpy = CuPy (cuBLAS)")
     builders = {"gemm": gemm_cases, "conv": conv_cases, "pool": pool_cases,
                 "train": train_cases, "charts": chart_cases, "binary": binary_cases,
                 "chartcnn": chart_cnn_cases, "resnet9": resnet9_cases}
+    if args.device == "gpu":
+        builders["gpu"] = gpu_cases
     repeats = args.repeats or (5 if args.quick else 9)
     coretype = os.environ.get("OPENBLAS_CORETYPE", "auto (AVX-512 where present)")
     header = [

@@ -15,7 +15,6 @@ CIFAR-10 has no validation split, so the test set is only reported, never used t
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
