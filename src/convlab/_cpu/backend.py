@@ -290,7 +290,7 @@ class CPUBackend:
         if x.shape[1] == 0:
             y[...] = 0 if bias is None else bias[:, None, None]
             return y
-        if self._small_map(oh * ow, dtype):
+        if self._small_map(oh * ow, dtype, x.shape[1]):
             conv_rows.forward(_contiguous(x), _contiguous(weight), bias, y,
                               (*weight.shape[2:], *stride, *padding, *dilation),
                               _config.get_num_threads())
@@ -301,9 +301,10 @@ class CPUBackend:
         return y
 
     @staticmethod
-    def _small_map(out_pixels: int, dtype: np.dtype) -> bool:
+    def _small_map(out_pixels: int, dtype: np.dtype, channels: int) -> bool:
         # fewer output pixels per image than a GEMM panel: batch them (see conv_rows)
-        return conv_rows.use_rows(out_pixels, _gemm.tile_shape(np.dtype(dtype).itemsize)[1])
+        return conv_rows.use_rows(out_pixels, _gemm.tile_shape(np.dtype(dtype).itemsize)[1],
+                                  channels)
 
     def conv2d_backward_data(self, grad_output: np.ndarray, weight: np.ndarray,
                              input_shape: Sequence[int], stride: Any = 1, padding: Any = 0,
@@ -339,7 +340,7 @@ class CPUBackend:
             return dx
         threads = _config.get_num_threads()
         dy = _contiguous(grad_output)
-        if algorithm == "auto" and self._small_map(out_hw[0] * out_hw[1], dtype):
+        if algorithm == "auto" and self._small_map(out_hw[0] * out_hw[1], dtype, shape[1]):
             conv_rows.backward_data(dy, _contiguous(weight), dx,
                                     (*weight.shape[2:], *stride, *padding, *dilation), threads)
             return dx
@@ -382,7 +383,7 @@ class CPUBackend:
             if db is not None:
                 db[...] = 0 if grad_output.size == 0 else grad_output.sum(axis=(0, 2, 3))
             return dw, db
-        if self._small_map(out_hw[0] * out_hw[1], dtype):
+        if self._small_map(out_hw[0] * out_hw[1], dtype, x.shape[1]):
             dy = _contiguous(grad_output)
             conv_rows.backward_weight(dy, _contiguous(x), dw,
                                       (*wshape[2:], *stride, *padding, *dilation),
@@ -630,6 +631,25 @@ class CPUBackend:
                                  _config.get_num_threads())
 
     # -- fused elementwise ------------------------------------------------------------------
+
+    def adam_step(self, param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
+                  exp_avg_sq: np.ndarray, lr: float, betas: tuple, eps: float,
+                  weight_decay: float, decoupled: bool, step: int) -> None:
+        """One Adam / AdamW update of ``param`` and its moments in place, in one pass.
+
+        Falls back to NumPy (returns False) for arrays the kernel cannot update in place.
+        """
+        arrays = (param, grad, exp_avg, exp_avg_sq)
+        if not all(a.flags.c_contiguous for a in arrays) or \
+                len({a.dtype for a in arrays}) != 1 or not param.flags.writeable:
+            return False
+        bc1, bc2 = 1 - betas[0] ** step, 1 - betas[1] ** step
+        flat = [a.reshape(-1) for a in arrays]
+        _activation.adam_step(*flat, lr, betas[0], betas[1], eps,
+                              0.0 if decoupled else weight_decay,
+                              weight_decay if decoupled else 0.0, lr / bc1, bc2 ** 0.5,
+                              _config.get_num_threads())
+        return True
 
     def leaky_relu_backward(self, grad: np.ndarray, positive: np.ndarray,
                             slope: float) -> np.ndarray:

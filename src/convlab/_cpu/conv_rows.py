@@ -21,10 +21,12 @@ from convlab import _config
 from convlab._cpu import _gemm, _im2col
 
 
-def use_rows(out_pixels: int, panel: int) -> bool:
+def use_rows(out_pixels: int, panel: int, channels: int) -> bool:
     """Whether a map of ``out_pixels`` output pixels per image should take this path: when
-    one image cannot fill a GEMM panel of ``panel`` pixels."""
-    return out_pixels <= panel
+    one image cannot fill a GEMM panel of ``panel`` pixels, or, for inputs of a few channels
+    (a first layer on small images: ResNet9's 7x7 stride-4 conv), up to four panels, where
+    the per-image kernels spend more on packing a shallow GEMM than on computing it."""
+    return out_pixels <= panel or (channels <= 4 and out_pixels <= 4 * panel)
 
 
 def _live(size: int, out: int, kernel: int, stride: int, pad: int, dilation: int) -> tuple:

@@ -50,10 +50,10 @@ class Adam(Optimizer):
                 state["step"] += 1
                 t = state["step"]
                 fused = getattr(p._backend, "adam_step", None)
-                if fused is not None and not amsgrad:
-                    # one kernel for the whole update (the GPU backend)
-                    fused(p.data, g, state["exp_avg"], state["exp_avg_sq"], lr, (beta1, beta2),
-                          eps, wd, self._decoupled, t)
+                # one kernel for the whole update; False: arrays it cannot update in place
+                if fused is not None and not amsgrad and fused(
+                        p.data, g, state["exp_avg"], state["exp_avg_sq"], lr, (beta1, beta2),
+                        eps, wd, self._decoupled, t) is not False:
                     continue
                 if wd:
                     if self._decoupled:
