@@ -36,3 +36,24 @@ html_title = f"convlab {release}"
 html_static_path = ["_static"]
 templates_path = ["_templates"]
 exclude_patterns = ["_build"]
+
+
+def _chart_figures(app) -> None:
+    """Render sample charts from the bundled data for the chart tutorial (at every build, so
+    the figure always shows what the current code draws)."""
+    from pathlib import Path
+
+    from convlab import data
+    from convlab.data.preview import save_grid
+
+    out = Path(app.srcdir) / "_static" / "generated"
+    out.mkdir(parents=True, exist_ok=True)
+    frame = data.load_default_ohlcv()
+    for window in (5, 20, 60):
+        charts = data.render_charts(frame[frame["ticker"] == frame["ticker"].iloc[0]],
+                                    window, every="month")
+        save_grid(charts, out / f"charts_i{window}.png", count=8, seed=0)
+
+
+def setup(app) -> None:
+    app.connect("builder-inited", _chart_figures)
