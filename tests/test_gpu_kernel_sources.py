@@ -51,3 +51,14 @@ def test_backend_reports_unavailable_instead_of_raising():
         gpu.xp
     with pytest.raises(convlab.BackendUnavailableError):
         convlab.zeros(2, device="gpu")
+
+
+@pytest.mark.parametrize("family", sorted(modules.FAMILIES))
+def test_source_needs_no_host_headers(family):
+    """CuPy compiles with NVRTC, which has the CUDA built-ins but not the C/C++ headers nvcc
+    includes implicitly: names that only those headers define would compile here and fail
+    there."""
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", modules.source(family), flags=re.S)
+    for name in (r"#include", r"\bINFINITY\b", r"\bNAN\b", r"std::", r"\bprintf\b",
+                 r"(?<!static_)\bassert\(", r"\bFLT_MAX\b", r"\bDBL_MAX\b", r"\bsize_t\b"):
+        assert not re.search(name, text), f"{family}.cu uses {name!r}"

@@ -1,4 +1,5 @@
 // Fused elementwise kernels: one pass where NumPy-style code would make several.
+// (Every source here compiles without host headers: CuPy builds them with NVRTC.)
 #define GRID_LOOP(i, total)                                                                   \
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (total);         \
          i += (long long)gridDim.x * blockDim.x)

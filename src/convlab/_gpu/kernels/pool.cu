@@ -35,7 +35,8 @@ __device__ void max_forward(const T *x, T *y, int *argmax, PoolGeom g)
         }
         if (best_i < 0) {
             // a dilated window can miss the image entirely: -inf, as PyTorch
-            best = -INFINITY;
+            // -inf without <math.h> (NVRTC compiles without the host headers)
+            best = T(-__longlong_as_double(0x7ff0000000000000LL));
             best_i = 0;
         }
         y[i] = best;
