@@ -286,6 +286,19 @@ def _small_cnn(lib):
         n.Flatten(), n.Dropout(0.25), n.Linear(32 * 8 * 8, 10))
 
 
+def _training_step(lib, model, x, y, lr=1e-3):
+    """One training step of ``model`` in ``lib`` (convlab or torch): forward, cross-entropy,
+    backward, Adam."""
+    opt = lib.optim.Adam(model.parameters(), lr=lr)
+    xt, yt = lib.tensor(x), lib.tensor(y)
+
+    def step():
+        opt.zero_grad()
+        lib.nn.functional.cross_entropy(model(xt), yt).backward()
+        opt.step()
+    return step
+
+
 def train_cases(quick: bool) -> List[Case]:
     """One training step (forward, cross-entropy, backward, Adam) of a small CNN, batch 32."""
     torch = _torch()
@@ -294,19 +307,8 @@ def train_cases(quick: bool) -> List[Case]:
     x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
     y = rng.integers(0, 10, batch)
 
-    def stepper(lib, model):
-        opt = lib.optim.Adam(model.parameters(), lr=1e-3)
-        xt, yt = lib.tensor(x), lib.tensor(y)
-
-        def step():
-            opt.zero_grad()
-            loss = lib.nn.functional.cross_entropy(model(xt), yt)
-            loss.backward()
-            opt.step()
-        return step
-
-    ours = stepper(convlab, _small_cnn(convlab))
-    theirs = stepper(torch, _small_cnn(torch)) if torch else None
+    ours = _training_step(convlab, _small_cnn(convlab), x, y)
+    theirs = _training_step(torch, _small_cnn(torch), x, y) if torch else None
     return [Case("train", f"small CNN step, batch {batch} (3x32x32, Adam)", ours, theirs, None,
                  batch, "img/s")]
 
@@ -469,24 +471,7 @@ def resnet9_cases(quick: bool) -> List[Case]:
     rng = np.random.default_rng(9)
     x = rng.random((BATCH, 3, 32, 32), dtype=np.float32)
     y = rng.integers(0, 10, BATCH)
-    model = ResNet9("hw4")
-    opt = convlab.optim.Adam(model.parameters(), lr=1e-3)
-    xt, yt = convlab.tensor(x), convlab.tensor(y)
-
-    def ours():
-        opt.zero_grad()
-        convlab.nn.functional.cross_entropy(model(xt), yt).backward()
-        opt.step()
-
-    theirs = None
-    if torch:
-        tmodel = _torch_resnet9(torch)
-        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
-        tx, ty = torch.tensor(x), torch.tensor(y)
-
-        def theirs():
-            topt.zero_grad()
-            torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
-            topt.step()
+    ours = _training_step(convlab, ResNet9("hw4"), x, y)
+    theirs = _training_step(torch, _torch_resnet9(torch), x, y) if torch else None
     return [Case("resnet9", f"ResNet9 (hw4) training step, batch {BATCH}", ours, theirs, None,
                  BATCH, "img/s")]

@@ -31,25 +31,15 @@ def _digits():
 
 # Convs before a BatchNorm have no bias: its gradient is zero up to rounding, and Adam would
 # turn that rounding noise into full-size steps that differ between any two libraries.
-def _model():
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 2 * 2, 10))
-
-
-def _torch_model():
-    tn = torch.nn
-    return tn.Sequential(
-        tn.Conv2d(1, 32, 3, padding=1, bias=False), tn.BatchNorm2d(32), tn.ReLU(),
-        tn.Conv2d(32, 64, 3, padding=1, bias=False), tn.BatchNorm2d(64), tn.ReLU(),
-        tn.MaxPool2d(2),
-        tn.Conv2d(64, 64, 3, padding=1, bias=False), tn.BatchNorm2d(64), tn.ReLU(),
-        tn.MaxPool2d(2),
-        tn.Flatten(), tn.Linear(64 * 2 * 2, 10))
+def _model(n=nn):
+    """The CNN in ``n`` (``convlab.nn`` or ``torch.nn``: the same names and arguments)."""
+    return n.Sequential(
+        n.Conv2d(1, 32, 3, padding=1, bias=False), n.BatchNorm2d(32), n.ReLU(),
+        n.Conv2d(32, 64, 3, padding=1, bias=False), n.BatchNorm2d(64), n.ReLU(),
+        n.MaxPool2d(2),
+        n.Conv2d(64, 64, 3, padding=1, bias=False), n.BatchNorm2d(64), n.ReLU(),
+        n.MaxPool2d(2),
+        n.Flatten(), n.Linear(64 * 2 * 2, 10))
 
 
 def _train(model, x_train, y_train, device, steps_out=None):
@@ -98,7 +88,7 @@ def test_pytorch_gives_the_same_loss_curve_from_the_same_start():
     x_train, y_train, _, _ = _digits()
     convlab.manual_seed(0)
     ours = _model()
-    theirs = _torch_model()
+    theirs = _model(torch.nn)
     theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     batches = []
     our_losses = _train(ours, x_train, y_train, "cpu", steps_out=batches)

@@ -161,3 +161,232 @@ def pool_output_size(size: tuple[int, int], kernel: tuple[int, int], stride: tup
                          f"{kernel}, stride {stride}, padding {padding}, dilation {dilation}: "
                          f"the output would be {tuple(out)}")
     return out[0], out[1]
+
+
+# ---------------------------------------------------------------- kernel operands
+# The checks every backend runs before its kernels: one copy, so CPU and GPU reject the same
+# input with the same message.
+
+def matmul_operands(a: Any, b: Any, trans_a: bool, trans_b: bool) -> tuple:
+    """Check ``op(a) @ op(b)`` (``numpy.matmul`` rules, 1-D operands promoted).
+
+    Returns:
+        ``(a2, b2, batch, (m, k, n), shape, dtype)``: the operands as (..., m, k) and
+        (..., k, n) views, the broadcast batch shape and the result's shape.
+    """
+    float_array(a, "a")
+    float_array(b, "b")
+    dtype = same_dtype(a=a, b=b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: a and b must have at least one dimension, got shapes "
+                         f"{a.shape} and {b.shape}")
+    for flag, arr, name in ((trans_a, a, "trans_a"), (trans_b, b, "trans_b")):
+        if flag and arr.ndim < 2:
+            raise ValueError(f"{name}: needs an array with at least 2 dimensions, got "
+                             f"shape {arr.shape}")
+    a2 = a[None, :] if a.ndim == 1 else (a.swapaxes(-1, -2) if trans_a else a)
+    b2 = b[:, None] if b.ndim == 1 else (b.swapaxes(-1, -2) if trans_b else b)
+    m, k = a2.shape[-2:]
+    k2, n = b2.shape[-2:]
+    if k != k2:
+        raise ValueError(f"matmul: inner dimensions differ: op(a) has shape {a2.shape} and "
+                         f"op(b) has shape {b2.shape} ({k} != {k2})")
+    try:
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions {a2.shape[:-2]} and {b2.shape[:-2]} "
+                         "do not broadcast") from None
+    shape = batch + (m, n)
+    if a.ndim == 1:
+        shape = shape[:-2] + shape[-1:]
+    if b.ndim == 1:
+        shape = shape[:-1]
+    return a2, b2, batch, (m, k, n), shape, dtype
+
+
+def conv_geometry(x_shape: tuple, kernel: tuple, stride: Any, padding: Any, dilation: Any,
+                  what: str) -> tuple:
+    """``(stride, padding, dilation, (OH, OW))`` of a convolution of an NCHW ``x_shape``."""
+    stride = positive_pair(stride, "stride")
+    padding = nonnegative_pair(padding, "padding")
+    dilation = positive_pair(dilation, "dilation")
+    out_hw = conv_output_size(tuple(x_shape[2:]), kernel, stride, padding, dilation, what)
+    return stride, padding, dilation, out_hw
+
+
+def grad_output_shape(grad_output: Any, n: int, channels: int, out_hw: tuple,
+                      what: str) -> None:
+    """``grad_output`` must have the shape (N, channels, OH, OW) of the forward output."""
+    expected = (n, channels) + tuple(out_hw)
+    if tuple(grad_output.shape) != expected:
+        raise ValueError(f"{what}: grad_output: expected shape {expected}, "
+                         f"got {grad_output.shape}")
+
+
+def pool_geometry(shape: tuple, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+                  ceil_mode: bool, what: str) -> tuple:
+    """``(kernel, stride, padding, dilation, (OH, OW))`` of a pooling of an NCHW ``shape``."""
+    kernel, stride, padding, dilation = pool_params(kernel_size, stride, padding, dilation,
+                                                    what)
+    out_hw = pool_output_size(tuple(shape[2:]), kernel, stride, padding, dilation,
+                              bool(ceil_mode), what)
+    return kernel, stride, padding, dilation, out_hw
+
+
+def avg_divisor(divisor_override: Any) -> int:
+    """``avg_pool2d``'s ``divisor_override`` as the kernels take it (0: none)."""
+    if divisor_override is None:
+        return 0
+    if isinstance(divisor_override, bool) or not isinstance(divisor_override,
+                                                            (numbers.Integral, np.integer)):
+        raise TypeError(f"divisor_override: expected an int or None, "
+                        f"got {divisor_override!r}")
+    if divisor_override == 0:
+        raise ValueError("divisor_override: expected a non-zero int, got 0")
+    return int(divisor_override)
+
+
+def binary_operands(x: Any, packed: bool, shape: Any, kernel: Any, stride: Any, padding: Any,
+                    dilation: Any, what: str) -> tuple:
+    """Check the 0/1 images of a binary convolution.
+
+    Returns:
+        ``((C, H, W), kernel, stride, padding, dilation, (OH, OW))``.
+    """
+    c, h, w = shape_tuple(shape, "shape", 3)
+    kernel = positive_pair(kernel, "kernel_size")
+    stride = positive_pair(stride, "stride")
+    padding = nonnegative_pair(padding, "padding")
+    dilation = positive_pair(dilation, "dilation")
+    out_hw = conv_output_size((h, w), kernel, stride, padding, dilation, what)
+    per_image = c * (-(-h * w // 8) if packed else h * w)
+    if getattr(x, "dtype", None) != np.uint8 or x.ndim != 2 or x.shape[1] != per_image:
+        raise ValueError(f"{what}: x: expected uint8 (N, {per_image}) images, got "
+                         f"{getattr(x, 'dtype', type(x).__name__)} "
+                         f"{getattr(x, 'shape', '')}")
+    return (c, h, w), kernel, stride, padding, dilation, out_hw
+
+
+def binary_tables(tables: Any, bias: Any, plane: Any, chw: tuple, kernel: tuple,
+                  out_hw: tuple) -> tuple:
+    """Check a binary convolution's lookup tables, bias and optional base plane.
+
+    Returns:
+        ``(Cout, dtype)``.
+    """
+    float_array(tables, "tables", 3, "(Cout, R, 8)")
+    cout, dtype = tables.shape[0], tables.dtype
+    rows = chw[0] * kernel[0] * -(-kernel[1] // 3)
+    if tables.shape != (cout, rows, 8):
+        raise ValueError(f"tables: expected shape ({cout}, {rows}, 8), got {tables.shape}")
+    float_array(bias, "bias", 1)
+    if bias.shape != (cout,) or bias.dtype != dtype:
+        raise ValueError(f"bias: expected {dtype} ({cout},), got {bias.dtype} {bias.shape}")
+    if plane is not None:
+        float_array(plane, "plane", 3)
+        if plane.shape != (cout,) + tuple(out_hw) or plane.dtype != dtype:
+            raise ValueError(f"plane: expected {dtype} {(cout,) + tuple(out_hw)}, got "
+                             f"{plane.dtype} {plane.shape}")
+    return cout, dtype
+
+
+def binary_histogram_operands(grad_output: Any, n: int, out_hw: tuple, n_classes: Any,
+                              cls: Any) -> int:
+    """Check a binary convolution's output gradient and column classes; returns
+    ``n_classes``."""
+    float_array(grad_output, "grad_output", 4, "(N, Cout, OH, OW)")
+    if grad_output.shape[0] != n or tuple(grad_output.shape[2:]) != tuple(out_hw):
+        raise ValueError(f"grad_output: expected shape ({n}, Cout, {out_hw[0]}, "
+                         f"{out_hw[1]}), got {grad_output.shape}")
+    n_classes = positive(n_classes, "n_classes")
+    if tuple(cls.shape) != (out_hw[1],) or (cls.size and (int(cls.min()) < 0 or
+                                                          int(cls.max()) >= n_classes)):
+        raise ValueError(f"cls: expected {out_hw[1]} class ids in [0, {n_classes}), got "
+                         f"shape {cls.shape}")
+    return n_classes
+
+
+def _conv_channels(x_shape: tuple, weight_shape: tuple, what: str) -> None:
+    if x_shape[1] != weight_shape[1]:
+        raise ValueError(f"{what}: x has {x_shape[1]} channels (shape {tuple(x_shape)}) "
+                         f"but the weight expects {weight_shape[1]} (shape {weight_shape})")
+
+
+def conv_forward_operands(x: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+                          dilation: Any) -> tuple:
+    """Check ``conv2d_forward``'s operands.
+
+    Returns:
+        ``(dtype, stride, padding, dilation, (OH, OW))``.
+    """
+    float_array(x, "x", 4, "(N, C, H, W)")
+    float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
+    if bias is not None:
+        float_array(bias, "bias", 1)
+        if bias.shape[0] != weight.shape[0]:
+            raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {bias.shape}")
+    dtype = same_dtype(x=x, weight=weight, bias=bias)
+    _conv_channels(x.shape, tuple(weight.shape), "conv2d")
+    return (dtype,) + conv_geometry(x.shape, tuple(weight.shape[2:]), stride, padding,
+                                    dilation, "conv2d")
+
+
+def conv_data_grad_operands(grad_output: Any, weight: Any, input_shape: Any, stride: Any,
+                            padding: Any, dilation: Any) -> tuple:
+    """Check ``conv2d_backward_data``'s operands.
+
+    Returns:
+        ``(dtype, input_shape, stride, padding, dilation, (OH, OW))``.
+    """
+    what = "conv2d_backward_data"
+    float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
+    float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
+    dtype = same_dtype(grad_output=grad_output, weight=weight)
+    shape = shape_tuple(input_shape, "input_shape", 4)
+    geometry = conv_geometry(shape, tuple(weight.shape[2:]), stride, padding, dilation, what)
+    grad_output_shape(grad_output, shape[0], weight.shape[0], geometry[3], what)
+    if shape[1] != weight.shape[1]:
+        raise ValueError(f"{what}: input_shape {shape} has {shape[1]} channels but the weight "
+                         f"expects {weight.shape[1]} (shape {tuple(weight.shape)})")
+    return (dtype, shape) + geometry
+
+
+def conv_weight_grad_operands(grad_output: Any, x: Any, weight_shape: Any, stride: Any,
+                              padding: Any, dilation: Any) -> tuple:
+    """Check ``conv2d_backward_weight``'s operands.
+
+    Returns:
+        ``(dtype, weight_shape, stride, padding, dilation, (OH, OW))``.
+    """
+    what = "conv2d_backward_weight"
+    float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
+    float_array(x, "x", 4, "(N, C, H, W)")
+    dtype = same_dtype(grad_output=grad_output, x=x)
+    wshape = shape_tuple(weight_shape, "weight_shape", 4)
+    _conv_channels(x.shape, wshape, what)
+    geometry = conv_geometry(x.shape, wshape[2:], stride, padding, dilation, what)
+    grad_output_shape(grad_output, x.shape[0], wshape[0], geometry[3], what)
+    return (dtype, wshape) + geometry
+
+
+# Max pooling stores each argmax as its offset inside the window: one byte while it fits.
+_BYTE_WINDOW = 256
+
+
+def argmax_dtype(kernel: tuple) -> np.dtype:
+    """The dtype of ``max_pool2d``'s argmax for a ``kernel`` window."""
+    return np.dtype(np.uint8 if kernel[0] * kernel[1] <= _BYTE_WINDOW else np.int32)
+
+
+def max_pool_grad_operands(grad_output: Any, argmax: Any, shape: tuple, kernel: tuple,
+                           out_hw: tuple) -> None:
+    """``max_pool2d_backward``'s gradient and argmax must match the forward output."""
+    grad_output_shape(grad_output, shape[0], shape[1], out_hw, "max_pool2d_backward")
+    dtype = argmax_dtype(kernel)
+    if getattr(argmax, "dtype", None) != dtype:
+        got = argmax.dtype if hasattr(argmax, "dtype") else type(argmax).__name__
+        raise TypeError(f"argmax: expected a {dtype} array (as returned by max_pool2d), "
+                        f"got {got}")
+    expected = tuple(shape[:2]) + tuple(out_hw)
+    if tuple(argmax.shape) != expected:
+        raise ValueError(f"argmax: expected shape {expected}, got {argmax.shape}")

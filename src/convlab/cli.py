@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence
+import time
+from typing import Any, Optional, Sequence
 
 __all__ = ["main"]
 
@@ -116,69 +117,58 @@ def _chart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         path = save_grid(data.ChartSet.load(args.charts), args.out, args.count, seed=args.seed)
         print(f"wrote {path}")
         return 0
-    if args.command == "train":
-        try:
-            return _train(args, parser)
-        except (ValueError, OSError, ImportError) as err:
-            print(f"convlab train: {err}", file=sys.stderr)
-            return 2
     parser.print_help(sys.stderr)
     return 2
 
 
-def _chart_train(args: argparse.Namespace) -> int:
-    import time
-
-    from convlab.training.chart import ChartTrainConfig, train
-    window = args.window if args.window is not None else 20
+def _run_training(args: argparse.Namespace, command: str, default_name: str, start: Any,
+                  resume_command: str, outputs: str) -> int:
+    """What the training commands share: the default run folder, ``--resume`` needing
+    ``--out``, and Ctrl-C pointing at how to resume. ``start()`` runs the job."""
     if args.out is None:
         if args.resume:
-            print("convlab chart train: --resume needs --out (the run folder to continue)",
+            print(f"convlab {command}: --resume needs --out (the run folder to continue)",
                   file=sys.stderr)
             return 2
-        args.out = f"runs/i{window}-{time.strftime('%Y%m%d-%H%M%S')}"
+        args.out = f"runs/{default_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        start()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue with "
+              f"{resume_command} --out {args.out} --resume", file=sys.stderr)
+        return 130
+    print(f"{outputs} in {args.out}")
+    return 0
+
+
+def _chart_train(args: argparse.Namespace) -> int:
+    from convlab.training.chart import ChartTrainConfig, train
+    window = args.window if args.window is not None else 20
     config = ChartTrainConfig(
         data=args.data, window=window,
         horizon=args.horizon if args.horizon is not None else window, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, ensemble=args.ensemble, device=args.device,
         seed=args.seed, train_end=args.train_end)
-    try:
-        train(config, args.out, resume=args.resume, quiet=args.quiet, threads=args.threads,
-              window_given=args.window is not None)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue with "
-              f"convlab chart train --out {args.out} --resume", file=sys.stderr)
-        return 130
-    print(f"report, plots and predictions in {args.out}")
-    return 0
+    return _run_training(
+        args, "chart train", f"i{window}",
+        lambda: train(config, args.out, resume=args.resume, quiet=args.quiet,
+                      threads=args.threads, window_given=args.window is not None),
+        "convlab chart train", "report, plots and predictions")
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import time
-
     from convlab.training.cifar import CifarTrainConfig, train_cifar10
     if args.dataset != "cifar10":
         parser.parse_args(["train", "--help"])
-    if args.out is None:
-        if args.resume:
-            print("convlab train: --resume needs --out (the run folder to continue)",
-                  file=sys.stderr)
-            return 2
-        args.out = f"runs/cifar10-{time.strftime('%Y%m%d-%H%M%S')}"
     config = CifarTrainConfig(
         data=args.data, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, augment=not args.no_augment,
         device=args.device, seed=args.seed, limit=args.limit)
-    try:
-        train_cifar10(config, args.out, resume=args.resume, quiet=args.quiet,
-                      threads=args.threads)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue with "
-              f"convlab train cifar10 --data {args.data} --out {args.out} --resume",
-              file=sys.stderr)
-        return 130
-    print(f"metrics, checkpoints and learning curves in {args.out}")
-    return 0
+    return _run_training(
+        args, "train", "cifar10",
+        lambda: train_cifar10(config, args.out, resume=args.resume, quiet=args.quiet,
+                              threads=args.threads),
+        f"convlab train cifar10 --data {args.data}", "metrics, checkpoints and learning curves")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -189,18 +179,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from convlab import show_config
         show_config()
         return 0
-    if args.command == "chart":
+    commands = {"chart": _chart, "train": _train}
+    if args.command in commands:
         try:
-            return _chart(args, parser)
+            return commands[args.command](args, parser)
         except (ValueError, OSError, ImportError) as err:
             # user errors (bad arguments, files, checkpoints): one line, no traceback
-            print(f"convlab chart: {err}", file=sys.stderr)
-            return 2
-    if args.command == "train":
-        try:
-            return _train(args, parser)
-        except (ValueError, OSError, ImportError) as err:
-            print(f"convlab train: {err}", file=sys.stderr)
+            print(f"convlab {args.command}: {err}", file=sys.stderr)
             return 2
     parser.print_help(sys.stderr)
     return 2

@@ -22,7 +22,6 @@ from convlab._cpu import conv_rows
 __all__ = ["CPUBackend"]
 
 # Windows with more elements than this store their argmax as int32 instead of uint8.
-_BYTE_WINDOW = 256
 
 
 # What one element of packing (the implicit path's im2col fill) or of col2im (the GEMM path)
@@ -61,6 +60,11 @@ def _data_gradient_algorithm(weight_shape: tuple, height: int, padding: tuple,
 
 def _contiguous(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
+
+
+def _channel_param(param: Optional[np.ndarray], dtype: np.dtype) -> Optional[np.ndarray]:
+    """A per-channel weight or bias as the kernels read it (``dtype``, contiguous)."""
+    return None if param is None else _contiguous(param.astype(dtype, copy=False))
 
 
 def _check_out(out: Any, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:
@@ -149,34 +153,8 @@ class CPUBackend:
             TypeError: For non-float or mismatched dtypes.
             ValueError: For mismatched inner dimensions or a bad ``out``.
         """
-        check.float_array(a, "a")
-        check.float_array(b, "b")
-        dtype = check.same_dtype(a=a, b=b)
-        if a.ndim == 0 or b.ndim == 0:
-            raise ValueError("matmul: a and b must have at least one dimension, got shapes "
-                             f"{a.shape} and {b.shape}")
-        for flag, arr, name in ((trans_a, a, "trans_a"), (trans_b, b, "trans_b")):
-            if flag and arr.ndim < 2:
-                raise ValueError(f"{name}: needs an array with at least 2 dimensions, got "
-                                 f"shape {arr.shape}")
-        a2 = a[None, :] if a.ndim == 1 else (np.swapaxes(a, -1, -2) if trans_a else a)
-        b2 = b[:, None] if b.ndim == 1 else (np.swapaxes(b, -1, -2) if trans_b else b)
-        m, k = a2.shape[-2:]
-        k2, n = b2.shape[-2:]
-        if k != k2:
-            raise ValueError(f"matmul: inner dimensions differ: op(a) has shape {a2.shape} and "
-                             f"op(b) has shape {b2.shape} ({k} != {k2})")
-        try:
-            batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-        except ValueError:
-            raise ValueError(f"matmul: batch dimensions {a2.shape[:-2]} and {b2.shape[:-2]} "
-                             "do not broadcast") from None
+        a2, b2, batch, (m, k, n), shape, dtype = check.matmul_operands(a, b, trans_a, trans_b)
         full_shape = batch + (m, n)
-        shape = full_shape
-        if a.ndim == 1:
-            shape = shape[:-2] + shape[-1:]
-        if b.ndim == 1:
-            shape = shape[:-1]
         if out is not None:
             _check_out(out, shape, dtype)
             result = out
@@ -204,14 +182,6 @@ class CPUBackend:
         return result
 
     # ------------------------------------------------------------------ im2col
-    def _conv_geometry(self, x_shape: tuple, kernel: tuple, stride: Any, padding: Any,
-                       dilation: Any, what: str) -> tuple:
-        stride = check.positive_pair(stride, "stride")
-        padding = check.nonnegative_pair(padding, "padding")
-        dilation = check.positive_pair(dilation, "dilation")
-        out_hw = check.conv_output_size(x_shape[2:], kernel, stride, padding, dilation, what)
-        return stride, padding, dilation, out_hw
-
     def im2col(self, x: np.ndarray, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                dilation: Any = 1) -> np.ndarray:
         """Unfold (N, C, H, W) into columns (N, C*KH*KW, OH*OW) (``torch.nn.functional.unfold``).
@@ -221,7 +191,7 @@ class CPUBackend:
         """
         check.float_array(x, "x", 4, "(N, C, H, W)")
         kernel = check.positive_pair(kernel_size, "kernel_size")
-        stride, padding, dilation, (oh, ow) = self._conv_geometry(
+        stride, padding, dilation, (oh, ow) = check.conv_geometry(
             x.shape, kernel, stride, padding, dilation, "im2col")
         n, c = x.shape[:2]
         cols = np.empty((n, c * kernel[0] * kernel[1], oh * ow), x.dtype)
@@ -244,7 +214,7 @@ class CPUBackend:
             raise ValueError(f"cols: expected dimension 1 to be a multiple of KH*KW = "
                              f"{kernel[0] * kernel[1]}, got shape {cols.shape}")
         c = rows // (kernel[0] * kernel[1])
-        stride, padding, dilation, (oh, ow) = self._conv_geometry(
+        stride, padding, dilation, (oh, ow) = check.conv_geometry(
             (n, c) + size, kernel, stride, padding, dilation, "col2im")
         if length != oh * ow:
             raise ValueError(f"cols: expected {oh * ow} columns (blocks of an {size} output), "
@@ -255,12 +225,6 @@ class CPUBackend:
         return x
 
     # ------------------------------------------------------------------ conv2d
-    def _conv_operands(self, x: np.ndarray, weight_shape: tuple, what: str,
-                       x_name: str = "x") -> None:
-        if x.shape[1] != weight_shape[1]:
-            raise ValueError(f"{what}: {x_name} has {x.shape[1]} channels (shape {x.shape}) "
-                             f"but the weight expects {weight_shape[1]} (shape {weight_shape})")
-
     def conv2d_forward(self, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
                        stride: Any = 1, padding: Any = 0, dilation: Any = 1,
                        out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -273,16 +237,8 @@ class CPUBackend:
             ValueError: For mismatched channels, bad geometry or a kernel larger than the
                 padded input.
         """
-        check.float_array(x, "x", 4, "(N, C, H, W)")
-        check.float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
-        if bias is not None:
-            check.float_array(bias, "bias", 1)
-            if bias.shape[0] != weight.shape[0]:
-                raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {bias.shape}")
-        dtype = check.same_dtype(x=x, weight=weight, bias=bias)
-        self._conv_operands(x, weight.shape, "conv2d")
-        stride, padding, dilation, (oh, ow) = self._conv_geometry(
-            x.shape, weight.shape[2:], stride, padding, dilation, "conv2d")
+        dtype, stride, padding, dilation, (oh, ow) = check.conv_forward_operands(
+            x, weight, bias, stride, padding, dilation)
         shape = (x.shape[0], weight.shape[0], oh, ow)
         y = np.empty(shape, dtype) if out is None else _check_out(out, shape, dtype)
         if y.size == 0:
@@ -315,18 +271,8 @@ class CPUBackend:
         ``grad_output`` with the flipped, transposed weight), ``"gemm"`` (``W^T @ grad_output``
         then col2im, chunked to the workspace limit) or ``"auto"`` (a cost estimate picks).
         """
-        check.float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
-        check.float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
-        dtype = check.same_dtype(grad_output=grad_output, weight=weight)
-        shape = check.shape_tuple(input_shape, "input_shape", 4)
-        stride, padding, dilation, out_hw = self._conv_geometry(
-            shape, weight.shape[2:], stride, padding, dilation, "conv2d_backward_data")
-        self._check_grad_output(grad_output, shape[0], weight.shape[0], out_hw,
-                                "conv2d_backward_data")
-        if shape[1] != weight.shape[1]:
-            raise ValueError(f"conv2d_backward_data: input_shape {shape} has {shape[1]} "
-                             f"channels but the weight expects {weight.shape[1]} "
-                             f"(shape {weight.shape})")
+        dtype, shape, stride, padding, dilation, out_hw = check.conv_data_grad_operands(
+            grad_output, weight, input_shape, stride, padding, dilation)
         if algorithm not in ("auto", "implicit", "gemm"):
             raise ValueError(f"algorithm: expected 'auto', 'implicit' or 'gemm', "
                              f"got {algorithm!r}")
@@ -367,15 +313,8 @@ class CPUBackend:
                                bias: bool = True) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Gradients with respect to the weight (shape ``weight_shape``) and, if ``bias``,
         the bias. Deterministic for a given thread count."""
-        check.float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
-        check.float_array(x, "x", 4, "(N, C, H, W)")
-        dtype = check.same_dtype(grad_output=grad_output, x=x)
-        wshape = check.shape_tuple(weight_shape, "weight_shape", 4)
-        self._conv_operands(x, wshape, "conv2d_backward_weight")
-        stride, padding, dilation, out_hw = self._conv_geometry(
-            x.shape, wshape[2:], stride, padding, dilation, "conv2d_backward_weight")
-        self._check_grad_output(grad_output, x.shape[0], wshape[0], out_hw,
-                                "conv2d_backward_weight")
+        dtype, wshape, stride, padding, dilation, out_hw = check.conv_weight_grad_operands(
+            grad_output, x, weight_shape, stride, padding, dilation)
         dw = np.empty(wshape, dtype)
         db = np.empty(wshape[0], dtype) if bias else None
         if dw.size == 0 or grad_output.size == 0:
@@ -394,14 +333,6 @@ class CPUBackend:
         _conv.conv2d_backward_weight(_contiguous(grad_output), _contiguous(x), dw, db, *stride,
                                      *padding, *dilation, _config.get_num_threads())
         return dw, db
-
-    @staticmethod
-    def _check_grad_output(grad_output: np.ndarray, n: int, channels: int, out_hw: tuple,
-                           what: str) -> None:
-        expected = (n, channels) + tuple(out_hw)
-        if grad_output.shape != expected:
-            raise ValueError(f"{what}: grad_output: expected shape {expected}, "
-                             f"got {grad_output.shape}")
 
     # ------------------------------------------------------------------ batch norm
     def batch_norm_forward(self, x: np.ndarray, weight: Optional[np.ndarray],
@@ -425,9 +356,8 @@ class CPUBackend:
         mean64 = np.empty(c) if batch_stats else np.asarray(mean, np.float64).reshape(c)
         var64 = np.empty(c) if batch_stats else np.asarray(var, np.float64).reshape(c)
         y = np.empty(x3.shape, x.dtype)
-        _norm.forward(x3, None if weight is None else _contiguous(weight.astype(x.dtype, copy=False)),
-                      None if bias is None else _contiguous(bias.astype(x.dtype, copy=False)),
-                      y, mean64, var64, batch_stats, float(eps), _config.get_num_threads())
+        _norm.forward(x3, _channel_param(weight, x.dtype), _channel_param(bias, x.dtype), y,
+                      mean64, var64, batch_stats, float(eps), _config.get_num_threads())
         return y.reshape(x.shape), mean64, var64
 
     def batch_norm_backward(self, grad: np.ndarray, x: np.ndarray, mean: np.ndarray,
@@ -444,21 +374,12 @@ class CPUBackend:
         x3 = _contiguous(x).reshape(g3.shape)
         gx = np.empty(g3.shape, x.dtype) if input_grad else None
         sum_g, sum_gx = np.empty(c), np.empty(c)
-        _norm.backward(g3, x3, mean, invstd,
-                       None if weight is None else _contiguous(weight.astype(x.dtype, copy=False)),
-                       gx, sum_g, sum_gx, bool(batch_stats), _config.get_num_threads())
+        _norm.backward(g3, x3, mean, invstd, _channel_param(weight, x.dtype), gx, sum_g, sum_gx,
+                       bool(batch_stats), _config.get_num_threads())
         return (None if gx is None else gx.reshape(x.shape), sum_gx.astype(x.dtype),
                 sum_g.astype(x.dtype))
 
     # ------------------------------------------------------------------ pooling
-    def _pool_geometry(self, shape: tuple, kernel_size: Any, stride: Any, padding: Any,
-                       dilation: Any, ceil_mode: bool, what: str) -> tuple:
-        kernel, stride, padding, dilation = check.pool_params(kernel_size, stride, padding,
-                                                              dilation, what)
-        out_hw = check.pool_output_size(shape[2:], kernel, stride, padding, dilation,
-                                        bool(ceil_mode), what)
-        return kernel, stride, padding, dilation, out_hw
-
     def max_pool2d(self, x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0,
                    dilation: Any = 1, ceil_mode: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         """Max pooling of NCHW ``x`` with PyTorch's semantics (NaN propagates, ties go to the
@@ -469,10 +390,10 @@ class CPUBackend:
             ``i * KW + j``, as uint8 (int32 for windows of more than 256 elements).
         """
         check.float_array(x, "x", 4, "(N, C, H, W)")
-        kernel, stride, padding, dilation, (oh, ow) = self._pool_geometry(
+        kernel, stride, padding, dilation, (oh, ow) = check.pool_geometry(
             x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
         shape = x.shape[:2] + (oh, ow)
-        index_dtype = np.uint8 if kernel[0] * kernel[1] <= _BYTE_WINDOW else np.int32
+        index_dtype = check.argmax_dtype(kernel)
         y = np.empty(shape, x.dtype)
         argmax = np.empty(shape, index_dtype)
         _pool.max_pool2d(_contiguous(x), y, argmax, *kernel, *stride, *padding, *dilation,
@@ -489,41 +410,21 @@ class CPUBackend:
         """
         check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
         shape = check.shape_tuple(input_shape, "input_shape", 4)
-        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+        kernel, stride, padding, dilation, out_hw = check.pool_geometry(
             shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d_backward")
-        expected = shape[:2] + out_hw
-        if grad_output.shape != expected:
-            raise ValueError(f"max_pool2d_backward: grad_output: expected shape {expected}, "
-                             f"got {grad_output.shape}")
-        index_dtype = np.uint8 if kernel[0] * kernel[1] <= _BYTE_WINDOW else np.int32
-        if not isinstance(argmax, np.ndarray) or argmax.dtype != index_dtype:
-            got = argmax.dtype if isinstance(argmax, np.ndarray) else type(argmax).__name__
-            raise TypeError(f"argmax: expected a {np.dtype(index_dtype)} array (as returned by "
-                            f"max_pool2d), got {got}")
-        if argmax.shape != expected:
-            raise ValueError(f"argmax: expected shape {expected}, got {argmax.shape}")
+        check.max_pool_grad_operands(grad_output, argmax, shape, kernel, out_hw)
         dx = np.empty(shape, grad_output.dtype)
         _pool.max_pool2d_backward(_contiguous(grad_output), _contiguous(argmax), dx, *kernel,
                                   *stride, *padding, *dilation, _config.get_num_threads())
         return dx
-
-    def _avg_args(self, count_include_pad: bool, divisor_override: Optional[int]) -> int:
-        if divisor_override is None:
-            return 0
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)):
-            raise TypeError(f"divisor_override: expected an int or None, "
-                            f"got {divisor_override!r}")
-        if divisor_override == 0:
-            raise ValueError("divisor_override: expected a non-zero int, got 0")
-        return int(divisor_override)
 
     def avg_pool2d(self, x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0,
                    ceil_mode: bool = False, count_include_pad: bool = True,
                    divisor_override: Optional[int] = None) -> np.ndarray:
         """Average pooling of NCHW ``x`` with PyTorch's semantics."""
         check.float_array(x, "x", 4, "(N, C, H, W)")
-        divisor = self._avg_args(count_include_pad, divisor_override)
-        kernel, stride, padding, _, (oh, ow) = self._pool_geometry(
+        divisor = check.avg_divisor(divisor_override)
+        kernel, stride, padding, _, (oh, ow) = check.pool_geometry(
             x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
         y = np.empty(x.shape[:2] + (oh, ow), x.dtype)
         _pool.avg_pool2d(_contiguous(x), y, *kernel, *stride, *padding, bool(count_include_pad),
@@ -537,36 +438,16 @@ class CPUBackend:
         """Gradient of ``avg_pool2d`` with respect to its input."""
         check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
         shape = check.shape_tuple(input_shape, "input_shape", 4)
-        divisor = self._avg_args(count_include_pad, divisor_override)
-        kernel, stride, padding, _, out_hw = self._pool_geometry(
+        divisor = check.avg_divisor(divisor_override)
+        kernel, stride, padding, _, out_hw = check.pool_geometry(
             shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d_backward")
-        expected = shape[:2] + out_hw
-        if grad_output.shape != expected:
-            raise ValueError(f"avg_pool2d_backward: grad_output: expected shape {expected}, "
-                             f"got {grad_output.shape}")
+        check.grad_output_shape(grad_output, shape[0], shape[1], out_hw, "avg_pool2d_backward")
         dx = np.empty(shape, grad_output.dtype)
         _pool.avg_pool2d_backward(_contiguous(grad_output), dx, *kernel, *stride, *padding,
                                   bool(count_include_pad), divisor, _config.get_num_threads())
         return dx
 
     # -- binary first-layer convolution -----------------------------------------------------
-
-    @staticmethod
-    def _binary_operands(x: np.ndarray, packed: bool, shape: Sequence[int], kernel: Any,
-                         stride: Any, padding: Any, dilation: Any, what: str) -> tuple:
-        c, h, w = check.shape_tuple(shape, "shape", 3)
-        kernel = check.positive_pair(kernel, "kernel_size")
-        stride = check.positive_pair(stride, "stride")
-        padding = check.nonnegative_pair(padding, "padding")
-        dilation = check.positive_pair(dilation, "dilation")
-        out_hw = check.conv_output_size((h, w), kernel, stride, padding, dilation, what)
-        per_image = c * (-(-h * w // 8) if packed else h * w)
-        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 \
-                or x.shape[1] != per_image:
-            raise ValueError(f"{what}: x: expected uint8 (N, {per_image}) images, got "
-                             f"{getattr(x, 'dtype', type(x).__name__)} "
-                             f"{getattr(x, 'shape', '')}")
-        return _contiguous(x), (c, h, w), kernel, stride, padding, dilation, out_hw
 
     def binary_conv2d_forward(self, x: np.ndarray, packed: bool, tables: np.ndarray,
                               plane: Optional[np.ndarray], bias: np.ndarray,
@@ -581,22 +462,11 @@ class CPUBackend:
             tables: (Cout, R, 8) sums of weights per 3-tap pattern, R = C*KH*ceil(KW/3).
             plane: Optional (Cout, OH, OW) base value per output pixel, else ``bias`` (Cout,).
         """
-        x, shape, kernel, stride, padding, dilation, out_hw = self._binary_operands(
+        shape, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation, "binary_conv2d_forward")
-        tables = check.float_array(tables, "tables", 3, "(Cout, R, 8)")
-        cout, dtype = tables.shape[0], tables.dtype
-        rows = shape[0] * kernel[0] * -(-kernel[1] // 3)
-        if tables.shape != (cout, rows, 8):
-            raise ValueError(f"tables: expected shape ({cout}, {rows}, 8), got {tables.shape}")
-        bias = check.float_array(bias, "bias", 1)
-        if bias.shape != (cout,) or bias.dtype != dtype:
-            raise ValueError(f"bias: expected {dtype} ({cout},), got {bias.dtype} {bias.shape}")
-        if plane is not None:
-            plane = check.float_array(plane, "plane", 3)
-            if plane.shape != (cout,) + out_hw or plane.dtype != dtype:
-                raise ValueError(f"plane: expected {dtype} {(cout,) + out_hw}, got "
-                                 f"{plane.dtype} {plane.shape}")
-            plane = _contiguous(plane)
+        cout, dtype = check.binary_tables(tables, bias, plane, shape, kernel, out_hw)
+        x = _contiguous(x)
+        plane = None if plane is None else _contiguous(plane)
         out = _check_out(out, (x.shape[0], cout) + out_hw, dtype) if out is not None \
             else np.empty((x.shape[0], cout) + out_hw, dtype)
         return _binary.forward(x, bool(packed), _contiguous(tables), plane, _contiguous(bias),
@@ -614,18 +484,13 @@ class CPUBackend:
             and ``colsum`` (OH, n_classes, Cout), the gradient summed per output row and per
             column class ``cls[ow]``.
         """
-        x, shape, kernel, stride, padding, dilation, out_hw = self._binary_operands(
+        shape, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation,
             "binary_conv2d_histogram")
-        grad_output = check.float_array(grad_output, "grad_output", 4, "(N, Cout, OH, OW)")
-        if grad_output.shape[0] != x.shape[0] or grad_output.shape[2:] != out_hw:
-            raise ValueError(f"grad_output: expected shape ({x.shape[0]}, Cout, {out_hw[0]}, "
-                             f"{out_hw[1]}), got {grad_output.shape}")
-        n_classes = check.positive(n_classes, "n_classes")
         cls = np.ascontiguousarray(cls, np.int32)
-        if cls.shape != (out_hw[1],) or (cls.size and (cls.min() < 0 or cls.max() >= n_classes)):
-            raise ValueError(f"cls: expected {out_hw[1]} class ids in [0, {n_classes}), got "
-                             f"shape {cls.shape}")
+        n_classes = check.binary_histogram_operands(grad_output, x.shape[0], out_hw, n_classes,
+                                                    cls)
+        x = _contiguous(x)
         return _binary.histogram(x, bool(packed), _contiguous(grad_output), cls, n_classes,
                                  shape, kernel, stride, padding, dilation,
                                  _config.get_num_threads())
@@ -634,10 +499,11 @@ class CPUBackend:
 
     def adam_step(self, param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
                   exp_avg_sq: np.ndarray, lr: float, betas: tuple, eps: float,
-                  weight_decay: float, decoupled: bool, step: int) -> None:
+                  weight_decay: float, decoupled: bool, step: int) -> bool:
         """One Adam / AdamW update of ``param`` and its moments in place, in one pass.
 
-        Falls back to NumPy (returns False) for arrays the kernel cannot update in place.
+        Returns False, leaving the update to NumPy, for arrays the kernel cannot update in
+        place.
         """
         arrays = (param, grad, exp_avg, exp_avg_sq)
         if not all(a.flags.c_contiguous for a in arrays) or \

@@ -20,7 +20,6 @@ from convlab.backend import BackendUnavailableError
 
 __all__ = ["GPUBackend", "DeviceMemoryError"]
 
-_BYTE_WINDOW = 256
 _THREADS = 256
 
 
@@ -133,9 +132,9 @@ class GPUBackend:
         if m == 0 or n == 0 or batch == 0:
             return
         isz = a.itemsize
-        sa, sb, sc = (tuple(s // isz for s in x.strides) for x in (a, b, c))
         if any(s % isz for x in (a, b) for s in x.strides):
             raise ValueError("matmul: operands must have element-aligned strides")
+        sa, sb, sc = (tuple(s // isz for s in x.strides) for x in (a, b, c))
         tile = 128 if a.dtype == np.float32 else 64
         from convlab._gpu.modules import kernel
         gemm = kernel("gemm", "gemm", a.dtype)
@@ -152,25 +151,8 @@ class GPUBackend:
                trans_b: bool = False) -> Any:
         """``op(a) @ op(b)`` with ``numpy.matmul`` semantics (see the CPU backend)."""
         cp = self._require()
-        check.float_array(a, "a")
-        check.float_array(b, "b")
-        dtype = check.same_dtype(a=a, b=b)
-        if a.ndim == 0 or b.ndim == 0:
-            raise ValueError("matmul: a and b must have at least one dimension, got shapes "
-                             f"{a.shape} and {b.shape}")
-        a2 = a[None, :] if a.ndim == 1 else (cp.swapaxes(a, -1, -2) if trans_a else a)
-        b2 = b[:, None] if b.ndim == 1 else (cp.swapaxes(b, -1, -2) if trans_b else b)
-        m, k = a2.shape[-2:]
-        k2, n = b2.shape[-2:]
-        if k != k2:
-            raise ValueError(f"matmul: inner dimensions differ: op(a) has shape {a2.shape} and "
-                             f"op(b) has shape {b2.shape} ({k} != {k2})")
-        try:
-            batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-        except ValueError:
-            raise ValueError(f"matmul: batch dimensions {a2.shape[:-2]} and {b2.shape[:-2]} "
-                             "do not broadcast") from None
-        shape = batch + (m, n)
+        a2, b2, batch, (m, k, n), shape, dtype = check.matmul_operands(a, b, trans_a, trans_b)
+        full_shape = batch + (m, n)
         count = int(np.prod(batch)) if batch else 1
         a3 = cp.broadcast_to(a2, batch + (m, k)).reshape(count, m, k) if batch else a2[None]
         b3 = cp.broadcast_to(b2, batch + (k, n)).reshape(count, k, n) if batch else b2[None]
@@ -179,11 +161,7 @@ class GPUBackend:
             c[...] = 0
         else:
             self._gemm(a3, b3, c)
-        result = c.reshape(shape)
-        if a.ndim == 1:
-            result = result[..., 0, :]
-        if b.ndim == 1:
-            result = result[..., 0]
+        result = c.reshape(full_shape).reshape(shape)
         if out is not None:
             if out.shape != result.shape or out.dtype != dtype:
                 raise ValueError(f"out: expected {dtype} {result.shape}, got {out.dtype} "
@@ -193,17 +171,6 @@ class GPUBackend:
         return result
 
     # -- im2col / col2im ------------------------------------------------------------------
-    @staticmethod
-    def _conv_geometry(shape: tuple, kernel: Any, stride: Any, padding: Any, dilation: Any,
-                       what: str) -> tuple:
-        kernel = check.positive_pair(kernel, "kernel_size")
-        stride = check.positive_pair(stride, "stride")
-        padding = check.nonnegative_pair(padding, "padding")
-        dilation = check.positive_pair(dilation, "dilation")
-        out_hw = check.conv_output_size(tuple(shape[2:]), kernel, stride, padding, dilation,
-                                        what)
-        return kernel, stride, padding, dilation, out_hw
-
     def _geom_args(self, n: int, c: int, hw: tuple, kernel: tuple, stride: tuple,
                    padding: tuple, dilation: tuple, out_hw: tuple) -> tuple:
         return tuple(np.int32(v) for v in (n, c, *hw, *kernel, *stride, *padding, *dilation,
@@ -226,8 +193,9 @@ class GPUBackend:
         """(N, C, H, W) -> (N, C*KH*KW, OH*OW) (``torch.nn.functional.unfold``)."""
         cp = self._require()
         check.float_array(x, "x", 4, "(N, C, H, W)")
-        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
-            x.shape, kernel_size, stride, padding, dilation, "im2col")
+        kernel = check.positive_pair(kernel_size, "kernel_size")
+        stride, padding, dilation, out_hw = check.conv_geometry(
+            x.shape, kernel, stride, padding, dilation, "im2col")
         k, p = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
         cols = cp.empty((x.shape[0], k, p), x.dtype)
         if cols.size:
@@ -249,7 +217,7 @@ class GPUBackend:
             raise ValueError(f"cols: expected dimension 1 to be a multiple of KH*KW = "
                              f"{kernel[0] * kernel[1]}, got shape {cols.shape}")
         c = rows // (kernel[0] * kernel[1])
-        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
+        stride, padding, dilation, out_hw = check.conv_geometry(
             (n, c) + size, kernel, stride, padding, dilation, "col2im")
         if length != out_hw[0] * out_hw[1]:
             raise ValueError(f"cols: expected {out_hw[0] * out_hw[1]} columns (blocks of an "
@@ -269,18 +237,9 @@ class GPUBackend:
                        padding: Any = 0, dilation: Any = 1, out: Any = None) -> Any:
         """2-D cross-correlation: im2col of a chunk of images, then one batched GEMM."""
         cp = self._require()
-        check.float_array(x, "x", 4, "(N, C, H, W)")
-        check.float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
-        if bias is not None:
-            check.float_array(bias, "bias", 1)
-            if bias.shape[0] != weight.shape[0]:
-                raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {bias.shape}")
-        dtype = check.same_dtype(x=x, weight=weight, bias=bias)
-        if x.shape[1] != weight.shape[1]:
-            raise ValueError(f"conv2d: x has {x.shape[1]} channels (shape {x.shape}) but the "
-                             f"weight expects {weight.shape[1]} (shape {weight.shape})")
-        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
-            x.shape, weight.shape[2:], stride, padding, dilation, "conv2d")
+        dtype, stride, padding, dilation, out_hw = check.conv_forward_operands(
+            x, weight, bias, stride, padding, dilation)
+        kernel = tuple(weight.shape[2:])
         n, o = x.shape[0], weight.shape[0]
         k, p = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
         y = cp.empty((n, o) + out_hw, dtype) if out is None else out
@@ -310,19 +269,9 @@ class GPUBackend:
                              stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Any:
         """Input gradient: ``W^T @ dY`` per chunk of images, then col2im (gather)."""
         cp = self._require()
-        check.float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
-        check.float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
-        dtype = check.same_dtype(grad_output=grad_output, weight=weight)
-        shape = check.shape_tuple(input_shape, "input_shape", 4)
-        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
-            shape, weight.shape[2:], stride, padding, dilation, "conv2d_backward_data")
-        expected = (shape[0], weight.shape[0]) + tuple(out_hw)
-        if grad_output.shape != expected:
-            raise ValueError(f"conv2d_backward_data: grad_output: expected shape {expected}, "
-                             f"got {grad_output.shape}")
-        if shape[1] != weight.shape[1]:
-            raise ValueError(f"conv2d_backward_data: input_shape {shape} has {shape[1]} "
-                             f"channels but the weight expects {weight.shape[1]}")
+        dtype, shape, stride, padding, dilation, out_hw = check.conv_data_grad_operands(
+            grad_output, weight, input_shape, stride, padding, dilation)
+        kernel = tuple(weight.shape[2:])
         n, o = shape[0], weight.shape[0]
         k, p = shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
         dx = cp.empty(shape, dtype)
@@ -349,19 +298,9 @@ class GPUBackend:
                                bias: bool = True) -> Tuple[Any, Optional[Any]]:
         """Weight (and bias) gradient: one GEMM per chunk over all its pixels, accumulated."""
         cp = self._require()
-        check.float_array(grad_output, "grad_output", 4, "(N, out_channels, OH, OW)")
-        check.float_array(x, "x", 4, "(N, C, H, W)")
-        dtype = check.same_dtype(grad_output=grad_output, x=x)
-        wshape = check.shape_tuple(weight_shape, "weight_shape", 4)
-        if x.shape[1] != wshape[1]:
-            raise ValueError(f"conv2d_backward_weight: x has {x.shape[1]} channels but the "
-                             f"weight expects {wshape[1]} (shape {wshape})")
-        kernel, stride, padding, dilation, out_hw = self._conv_geometry(
-            x.shape, wshape[2:], stride, padding, dilation, "conv2d_backward_weight")
-        expected = (x.shape[0], wshape[0]) + tuple(out_hw)
-        if grad_output.shape != expected:
-            raise ValueError(f"conv2d_backward_weight: grad_output: expected shape "
-                             f"{expected}, got {grad_output.shape}")
+        dtype, wshape, stride, padding, dilation, out_hw = check.conv_weight_grad_operands(
+            grad_output, x, weight_shape, stride, padding, dilation)
+        kernel = tuple(wshape[2:])
         n, o = x.shape[0], wshape[0]
         k, p = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
         dw = cp.zeros((o, k), dtype)
@@ -384,14 +323,6 @@ class GPUBackend:
         return dw.reshape(wshape), db
 
     # -- pooling --------------------------------------------------------------------------
-    def _pool_geometry(self, shape: tuple, kernel_size: Any, stride: Any, padding: Any,
-                       dilation: Any, ceil_mode: bool, what: str) -> tuple:
-        kernel, stride, padding, dilation = check.pool_params(kernel_size, stride, padding,
-                                                              dilation, what)
-        out_hw = check.pool_output_size(shape[2:], kernel, stride, padding, dilation,
-                                        bool(ceil_mode), what)
-        return kernel, stride, padding, dilation, out_hw
-
     @staticmethod
     def _pool_args(shape: tuple, out_hw: tuple, kernel: tuple, stride: tuple, padding: tuple,
                    dilation: tuple) -> tuple:
@@ -404,7 +335,7 @@ class GPUBackend:
         """Max pooling (see the CPU backend for the semantics); returns ``(values, argmax)``."""
         cp = self._require()
         check.float_array(x, "x", 4, "(N, C, H, W)")
-        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+        kernel, stride, padding, dilation, out_hw = check.pool_geometry(
             x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
         shape = x.shape[:2] + out_hw
         y = cp.empty(shape, x.dtype)
@@ -413,8 +344,7 @@ class GPUBackend:
             self._launch("pool", "max_pool2d", x.dtype, y.size,
                          (self._contiguous(x), y, index,
                           *self._pool_args(x.shape, out_hw, kernel, stride, padding, dilation)))
-        small = kernel[0] * kernel[1] <= _BYTE_WINDOW
-        return y, (index.astype(cp.uint8) if small else index)
+        return y, index.astype(check.argmax_dtype(kernel), copy=False)
 
     @_guard
     def max_pool2d_backward(self, grad_output: Any, argmax: Any, input_shape: Sequence[int],
@@ -424,12 +354,9 @@ class GPUBackend:
         cp = self._require()
         check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
         shape = check.shape_tuple(input_shape, "input_shape", 4)
-        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+        kernel, stride, padding, dilation, out_hw = check.pool_geometry(
             shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d_backward")
-        expected = shape[:2] + out_hw
-        if grad_output.shape != expected or argmax.shape != expected:
-            raise ValueError(f"max_pool2d_backward: expected grad_output and argmax of shape "
-                             f"{expected}, got {grad_output.shape} and {argmax.shape}")
+        check.max_pool_grad_operands(grad_output, argmax, shape, kernel, out_hw)
         dx = cp.empty(shape, grad_output.dtype)
         if dx.size:
             self._launch("pool", "max_pool2d_backward", dx.dtype, dx.size,
@@ -438,18 +365,6 @@ class GPUBackend:
                           *self._pool_args(shape, out_hw, kernel, stride, padding, dilation)))
         return dx
 
-    @staticmethod
-    def _divisor(divisor_override: Optional[int]) -> int:
-        if divisor_override is None:
-            return 0
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override,
-                                                                (int, np.integer)):
-            raise TypeError(f"divisor_override: expected an int or None, "
-                            f"got {divisor_override!r}")
-        if divisor_override == 0:
-            raise ValueError("divisor_override: expected a non-zero int, got 0")
-        return int(divisor_override)
-
     @_guard
     def avg_pool2d(self, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
                    ceil_mode: bool = False, count_include_pad: bool = True,
@@ -457,8 +372,8 @@ class GPUBackend:
         """Average pooling with PyTorch's semantics."""
         cp = self._require()
         check.float_array(x, "x", 4, "(N, C, H, W)")
-        divisor = self._divisor(divisor_override)
-        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+        divisor = check.avg_divisor(divisor_override)
+        kernel, stride, padding, dilation, out_hw = check.pool_geometry(
             x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
         y = cp.empty(x.shape[:2] + out_hw, x.dtype)
         if y.size:
@@ -477,12 +392,10 @@ class GPUBackend:
         cp = self._require()
         check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
         shape = check.shape_tuple(input_shape, "input_shape", 4)
-        divisor = self._divisor(divisor_override)
-        kernel, stride, padding, dilation, out_hw = self._pool_geometry(
+        divisor = check.avg_divisor(divisor_override)
+        kernel, stride, padding, dilation, out_hw = check.pool_geometry(
             shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d_backward")
-        if grad_output.shape != shape[:2] + out_hw:
-            raise ValueError(f"avg_pool2d_backward: grad_output: expected shape "
-                             f"{shape[:2] + out_hw}, got {grad_output.shape}")
+        check.grad_output_shape(grad_output, shape[0], shape[1], out_hw, "avg_pool2d_backward")
         dx = cp.empty(shape, grad_output.dtype)
         if dx.size:
             self._launch("pool", "avg_pool2d_backward", dx.dtype, dx.size,
@@ -492,22 +405,11 @@ class GPUBackend:
         return dx
 
     # -- binary first-layer convolution ---------------------------------------------------
-    def _binary_geometry(self, x: Any, packed: bool, shape: Sequence[int], kernel: Any,
-                         stride: Any, padding: Any, dilation: Any, what: str) -> tuple:
-        c, h, w = check.shape_tuple(shape, "shape", 3)
-        kernel = check.positive_pair(kernel, "kernel_size")
-        stride = check.positive_pair(stride, "stride")
-        padding = check.nonnegative_pair(padding, "padding")
-        dilation = check.positive_pair(dilation, "dilation")
-        out_hw = check.conv_output_size((h, w), kernel, stride, padding, dilation, what)
-        per_image = c * (-(-h * w // 8) if packed else h * w)
-        if getattr(x, "dtype", None) != np.uint8 or x.ndim != 2 or x.shape[1] != per_image:
-            raise ValueError(f"{what}: x: expected uint8 (N, {per_image}) images, got "
-                             f"{getattr(x, 'dtype', type(x).__name__)} "
-                             f"{getattr(x, 'shape', '')}")
-        args = tuple(np.int32(v) for v in (c, h, w, *kernel, *stride, *padding, *dilation,
+    @staticmethod
+    def _binary_args(chw: tuple, kernel: tuple, stride: tuple, padding: tuple,
+                     dilation: tuple, out_hw: tuple, packed: bool) -> tuple:
+        return tuple(np.int32(v) for v in (*chw, *kernel, *stride, *padding, *dilation,
                                            *out_hw, bool(packed)))
-        return self._contiguous(x), (c, h, w), kernel, out_hw, args
 
     @_guard
     def binary_conv2d_forward(self, x: Any, packed: bool, tables: Any, plane: Optional[Any],
@@ -516,13 +418,11 @@ class GPUBackend:
                               out: Any = None) -> Any:
         """Binary-image convolution from lookup tables (see the CPU backend)."""
         cp = self._require()
-        x, chw, kernel, out_hw, geom = self._binary_geometry(
+        chw, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation, "binary_conv2d_forward")
-        tables = check.float_array(tables, "tables", 3, "(Cout, R, 8)")
-        cout, dtype = tables.shape[0], tables.dtype
-        rows = chw[0] * kernel[0] * -(-kernel[1] // 3)
-        if tables.shape != (cout, rows, 8):
-            raise ValueError(f"tables: expected shape ({cout}, {rows}, 8), got {tables.shape}")
+        cout, dtype = check.binary_tables(tables, bias, plane, chw, kernel, out_hw)
+        x = self._contiguous(x)
+        geom = self._binary_args(chw, kernel, stride, padding, dilation, out_hw, packed)
         base = plane if plane is not None else cp.broadcast_to(bias[:, None, None],
                                                                (cout,) + out_hw)
         base = cp.ascontiguousarray(base, dtype=dtype)
@@ -540,10 +440,14 @@ class GPUBackend:
                                 dilation: Any = 1) -> Tuple[Any, Any]:
         """Output gradients summed per input bit pattern and per column class."""
         cp = self._require()
-        x, chw, kernel, out_hw, geom = self._binary_geometry(
+        chw, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation,
             "binary_conv2d_histogram")
-        grad = self._contiguous(check.float_array(grad_output, "grad_output", 4))
+        cls = cp.ascontiguousarray(cp.asarray(cls), dtype=cp.int32)
+        n_classes = check.binary_histogram_operands(grad_output, x.shape[0], out_hw, n_classes,
+                                                    cls)
+        x, grad = self._contiguous(x), self._contiguous(grad_output)
+        geom = self._binary_args(chw, kernel, stride, padding, dilation, out_hw, packed)
         n, cout = grad.shape[:2]
         rows = chw[0] * kernel[0] * -(-kernel[1] // 3)
         hist = cp.empty((rows, 8, cout), grad.dtype)
@@ -554,7 +458,7 @@ class GPUBackend:
                 (rows, cout), (_THREADS,), (x, grad, hist, np.int32(n), np.int32(cout), *geom))
         if colsum.size:
             self._launch("binary_conv", "binary_conv2d_colsum", grad.dtype, colsum.size,
-                         (grad, cp.asarray(cls, dtype=cp.int32), colsum, np.int32(n),
+                         (grad, cls, colsum, np.int32(n),
                           np.int32(cout), np.int32(out_hw[0]), np.int32(out_hw[1]),
                           np.int32(n_classes)))
         return hist, colsum
@@ -575,8 +479,11 @@ class GPUBackend:
     @_guard
     def adam_step(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float,
                   betas: tuple, eps: float, weight_decay: float, decoupled: bool,
-                  step: int) -> None:
-        """One Adam / AdamW update of ``param`` and its moments in place, in one pass."""
+                  step: int) -> bool:
+        """One Adam / AdamW update of ``param`` and its moments in place, in one pass.
+
+        Returns True (the update is done), as the CPU backend's does when it can.
+        """
         t = param.dtype.type
         bc1, bc2 = 1 - betas[0] ** step, 1 - betas[1] ** step
         self._launch("elementwise", "adam_step", param.dtype, param.size,
@@ -584,3 +491,4 @@ class GPUBackend:
                       t(betas[1]), t(eps), t(0 if decoupled else weight_decay),
                       t(weight_decay if decoupled else 0), t(lr / bc1), t(bc2 ** 0.5),
                       np.int64(param.size)))
+        return True

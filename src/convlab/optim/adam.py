@@ -53,7 +53,7 @@ class Adam(Optimizer):
                 # one kernel for the whole update; False: arrays it cannot update in place
                 if fused is not None and not amsgrad and fused(
                         p.data, g, state["exp_avg"], state["exp_avg_sq"], lr, (beta1, beta2),
-                        eps, wd, self._decoupled, t) is not False:
+                        eps, wd, self._decoupled, t):
                     continue
                 if wd:
                     if self._decoupled:

@@ -11,7 +11,6 @@ A run lives in one folder:
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,8 @@ from convlab.models import ChartCNN
 from convlab.serialization import CheckpointError
 from convlab.training import evaluate, plots
 from convlab.training.progress import Progress
+from convlab.training.runs import (UserError, log, read_run_config, read_run_state,
+                                   write_json)
 
 __all__ = ["ChartTrainConfig", "UserError", "load_charts", "train", "predict"]
 
@@ -36,10 +37,6 @@ __all__ = ["ChartTrainConfig", "UserError", "load_charts", "train", "predict"]
 SMALL_DATA_IMAGES = 50_000
 SMALL_DATA_EPOCHS = 3
 SMALL_DATA_ENSEMBLE = 2
-
-
-class UserError(ValueError):
-    """A mistake in the command's arguments or files (reported in one line, exit status 2)."""
 
 
 @dataclass
@@ -202,39 +199,16 @@ class _Run:
         return self.folder / f"model_{k}.npz"
 
     def write_json(self, name: str, obj: Any) -> None:
-        with atomic_open(self.folder / name, "w") as handle:
-            json.dump(obj, handle, indent=2)
+        write_json(self.folder / name, obj)
 
     def read_config(self) -> dict:
-        try:
-            with open(self.config_path) as handle:
-                config = json.load(handle)
-        except FileNotFoundError:
-            raise UserError(f"--resume: {self.folder} has no config.json (not a chart run)") \
-                from None
-        except (OSError, json.JSONDecodeError) as err:
-            raise UserError(f"--resume: {self.config_path} is unreadable ({err})") from None
-        if not isinstance(config, dict):
-            raise UserError(f"--resume: {self.config_path} is not a run configuration")
-        return config
+        return read_run_config(self.folder, "chart")
 
     def read_state(self) -> Optional[dict]:
         if not self.state_path.exists():
             return None
-        try:
-            state = convlab.load(self.state_path)
-        except CheckpointError as err:
-            raise UserError(f"--resume: checkpoint {self.state_path} is corrupted ({err})") \
-                from None
-        if not isinstance(state, dict) or not {"member", "history", "histories",
-                                                "finished"} <= set(state):
-            raise UserError(f"--resume: {self.state_path} is not a chart training checkpoint")
-        return state
-
-
-def _log(message: str, quiet: bool) -> None:
-    if not quiet:
-        print(message, flush=True)
+        return read_run_state(self.state_path, ("member", "history", "histories", "finished"),
+                              "chart training")
 
 
 def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set: ChartSet,
@@ -255,7 +229,7 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
         shuffle.bit_generator.state = state["shuffle_rng"]
         convlab.set_rng_state(state["rng"])
         start, best, bad, history = state["epoch"], state["best"], state["bad"], state["history"]
-        _log(f"model {k + 1}: resuming at epoch {start + 1}", quiet)
+        log(f"model {k + 1}: resuming at epoch {start + 1}", quiet)
     loss_fn = nn.CrossEntropyLoss()
     train_labels = train_set.labels.astype(np.int64)
     for epoch in range(start, config.epochs):
@@ -290,7 +264,7 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
             convlab.save(model.state_dict(), run.model_path(k))
         else:
             bad += 1
-        _log(f"model {k + 1}/{config.ensemble} epoch {epoch + 1}/{config.epochs}: "
+        log(f"model {k + 1}/{config.ensemble} epoch {epoch + 1}/{config.epochs}: "
              f"train loss {bar.mean_loss:.4f} acc {history['train_accuracy'][-1]:.3f} | "
              f"val loss {val['loss']:.4f} acc {val['accuracy']:.3f}"
              f"{' (best)' if improved else ''} | {bar.rate:.0f} img/s", quiet)
@@ -303,7 +277,7 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
                       "histories": done},
                      run.state_path)
     if bad >= config.patience:
-        _log(f"model {k + 1}: early stop, no validation improvement in {config.patience} "
+        log(f"model {k + 1}: early stop, no validation improvement in {config.patience} "
              f"epochs", quiet)
     return history
 
@@ -392,12 +366,12 @@ def train(config: ChartTrainConfig, out: Any, resume: bool = False, quiet: bool 
     if not resume:
         run.write_json("config.json", asdict(config))
     for note in config.notes:
-        _log(f"note: {note}", quiet)
-    _log(f"data: {len(charts)} images {charts.shape[0]}x{charts.shape[1]} of "
+        log(f"note: {note}", quiet)
+    log(f"data: {len(charts)} images {charts.shape[0]}x{charts.shape[1]} of "
          f"{len(charts.tickers)} instruments; train {len(train_set)} / val {len(val_set)} "
          f"(labels realised by {config.train_end}), test {len(test_set)}; "
          f"{time.perf_counter() - t0:.1f} s", quiet)
-    _log(f"pixel mean {norm[0]:.4f} std {norm[1]:.4f}; {convlab.get_num_threads()} threads; "
+    log(f"pixel mean {norm[0]:.4f} std {norm[1]:.4f}; {convlab.get_num_threads()} threads; "
          f"device {config.device}", quiet)
 
     histories, first = [], 0

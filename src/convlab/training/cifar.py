@@ -23,14 +23,12 @@ import numpy as np
 
 import convlab
 from convlab import nn
-from convlab._atomic import atomic_open
 from convlab.data import CIFAR10, DataLoader, Subset, transforms
 from convlab.data.vision import DatasetFormatError, DatasetNotFoundError
 from convlab.models import ResNet9
-from convlab.serialization import CheckpointError
 from convlab.training import plots
-from convlab.training.chart import UserError
 from convlab.training.progress import Progress
+from convlab.training.runs import UserError, log, read_run_config, read_run_state, write_json
 
 __all__ = ["CifarTrainConfig", "train_cifar10", "MODELS"]
 
@@ -103,37 +101,16 @@ def _evaluate(model: nn.Module, loader: DataLoader, device: str) -> dict:
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
 
 
-def _log(message: str, quiet: bool) -> None:
-    if not quiet:
-        print(message, flush=True)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    with atomic_open(path, "w") as handle:
-        json.dump(obj, handle, indent=2)
-
-
 def _read_resume(folder: Path, config: CifarTrainConfig) -> dict:
-    try:
-        saved = json.loads((folder / "config.json").read_text())
-    except FileNotFoundError:
-        raise UserError(f"--resume: {folder} has no config.json (not a cifar10 run)") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"--resume: {folder / 'config.json'} is unreadable ({err})") from None
+    saved = read_run_config(folder, "cifar10")
     for key in ("model", "batch_size", "augment", "seed", "limit"):
         if saved.get(key) != getattr(config, key):
             raise UserError(f"--resume: the run in {folder} used {key}={saved.get(key)!r}, "
                             f"not {getattr(config, key)!r}")
-    try:
-        state = convlab.load(folder / "state.npz")
-    except FileNotFoundError:
-        raise UserError(f"--resume: {folder} has no state.npz (no epoch finished)") from None
-    except CheckpointError as err:
-        raise UserError(f"--resume: checkpoint {folder / 'state.npz'} is corrupted ({err})") \
-            from None
-    if not isinstance(state, dict) or not {"epoch", "model", "optimizer", "history"} <= set(state):
-        raise UserError(f"--resume: {folder / 'state.npz'} is not a cifar10 checkpoint")
-    return state
+    if not (folder / "state.npz").exists():
+        raise UserError(f"--resume: {folder} has no state.npz (no epoch finished)")
+    return read_run_state(folder / "state.npz", ("epoch", "model", "optimizer", "history"),
+                          "cifar10")
 
 
 def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
@@ -155,7 +132,7 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
     train_set, test_set = _datasets(config)
     folder.mkdir(parents=True, exist_ok=True)
     if not resume:
-        _write_json(folder / "config.json", asdict(config))
+        write_json(folder / "config.json", asdict(config))
 
     convlab.manual_seed(config.seed)
     model = ResNet9(MODELS[config.model]).to(config.device)
@@ -171,11 +148,11 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
         order.bit_generator.state = state["order_rng"]
         convlab.set_rng_state(state["rng"])
         start, history = int(state["epoch"]), state["history"]
-        _log(f"resuming at epoch {start + 1}", quiet)
+        log(f"resuming at epoch {start + 1}", quiet)
     train_loader = DataLoader(train_set, config.batch_size, shuffle=True, generator=order)
     test_loader = DataLoader(test_set, 2 * config.batch_size)
     loss_fn = nn.CrossEntropyLoss()
-    _log(f"{config.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
+    log(f"{config.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
          f"{len(train_set):,} training / {len(test_set):,} test images, {config.epochs} "
          f"epochs, batch {config.batch_size}, {config.device}", quiet)
     for epoch in range(start, config.epochs):
@@ -198,7 +175,7 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
         history["val_loss"].append(test["loss"])
         history["val_accuracy"].append(test["accuracy"])
         history["images_per_second"].append(bar.rate)
-        _log(f"epoch {epoch + 1}/{config.epochs}: train loss {bar.mean_loss:.4f} acc "
+        log(f"epoch {epoch + 1}/{config.epochs}: train loss {bar.mean_loss:.4f} acc "
              f"{history['train_accuracy'][-1]:.3f} | test loss {test['loss']:.4f} acc "
              f"{test['accuracy']:.3f} | {bar.rate:.0f} img/s", quiet)
         convlab.save(model.state_dict(), folder / "model.npz")
@@ -210,7 +187,7 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
                    "train_accuracy": history["train_accuracy"],
                    "test_loss": history["val_loss"], "test_accuracy": history["val_accuracy"],
                    "images_per_second": history["images_per_second"]}
-        _write_json(folder / "metrics.json", metrics)
+        write_json(folder / "metrics.json", metrics)
         plots.learning_curves([history], folder / "learning_curves.png",
                               title="loss per epoch: test (solid), train (dotted)")
     return json.loads((folder / "metrics.json").read_text())
