@@ -13,7 +13,9 @@ from reference import conv2d_grads as ref_conv2d_grads
 
 # (C, H, W, Cout, kernel, stride, padding, dilation): the chart CNN's three first layers, then
 # shapes that reach every branch (kernel widths over 3, strides and dilations in width, a
-# kernel row entirely in padding, channel counts that are not multiples of 8 / 64).
+# kernel row entirely in padding, channel counts that are not multiples of 8 / 16 / 64; for
+# the AVX-512 column kernels: a 4 x 4 kernel with column dilation, output rows of whole
+# 16-pixel vectors, and a channel count whose weight gradient takes the generic kernel).
 GEOMETRIES = [
     (1, 32, 15, 64, (5, 3), (1, 1), (2, 1), (1, 1)),
     (1, 64, 60, 64, (5, 3), (3, 1), (2, 1), (2, 1)),
@@ -22,6 +24,8 @@ GEOMETRIES = [
     (2, 17, 13, 5, (4, 7), (2, 3), (3, 2), (2, 2)),
     (3, 9, 11, 24, (1, 1), (1, 1), (0, 0), (1, 1)),
     (1, 6, 40, 128, (3, 5), (1, 2), (4, 0), (1, 3)),
+    (1, 20, 32, 32, (4, 4), (2, 1), (1, 2), (1, 2)),
+    (1, 16, 32, 24, (5, 3), (1, 1), (2, 1), (1, 1)),
 ]
 
 
@@ -65,6 +69,27 @@ def test_forward_and_weight_gradient_match_naive_loops(backend, isa, geometry, n
     tol = 2e-6 * (np.abs(dy).sum() / cout) * max(1.0, (1 + mean) / std)
     np.testing.assert_allclose(wt.grad.numpy(), dw, rtol=1e-5, atol=tol)
     np.testing.assert_allclose(bt.grad.numpy(), db, rtol=1e-5, atol=tol)
+
+
+def test_batch_large_enough_to_stream_its_output_matches_reference_cpu(isa):
+    # 72 images of the 20-day layer make a 22 MB output: past the size the column kernels
+    # write around the caches (16 MB); small batches never reach that branch
+    geometry = GEOMETRIES[1]
+    c, h, w, cout, kernel, stride, padding, dilation = geometry
+    rng = np.random.default_rng(11)
+    x, weight, bias = _data(rng, 72, c, h, w, cout, kernel, 0.1)
+    xn, pad_ref, expected = _reference(x, weight, bias, stride, padding, dilation, 0.1, 0.3,
+                                       "exact")
+    wt = convlab.tensor(weight, requires_grad=True)
+    y = F.binary_conv2d(convlab.tensor(x), wt, convlab.tensor(bias), stride, padding, dilation,
+                        mean=0.1, std=0.3)
+    scale = np.abs(weight).sum() / 0.3 + np.abs(bias).max() + 1
+    np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=2e-6 * scale)
+    dy = rng.standard_normal(expected.shape).astype(np.float32)
+    y.backward(convlab.tensor(dy))
+    _, dw, _ = ref_conv2d_grads(xn, weight, dy, stride, pad_ref, dilation)
+    np.testing.assert_allclose(wt.grad.numpy(), dw, rtol=1e-5,
+                               atol=2e-6 * np.abs(dy).sum() / cout * (1.1 / 0.3))
 
 
 def test_bit_packed_input_gives_the_same_result_cpu(isa):

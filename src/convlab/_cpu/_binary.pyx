@@ -1,14 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Convolution of 0/1 images by table lookup (``include/binary_conv.h``), parallel over images.
+"""Convolution of 0/1 images by table lookup, parallel over images.
 
-The Python side (``convlab._ops.binary``) builds the lookup tables from the weights and turns
-the pattern histograms back into weight gradients; these loops only see bytes, tables and
-sums. Images are given either as uint8 0/1 (N, C, H, W) or bit-packed per channel plane
+Two kernel sets: the AVX-512 column kernels (``include/binary_columns.h``) for one-channel
+images with column stride 1 -- the chart CNN's first layers -- and the generic sub-row
+kernels (``include/binary_conv.h``) for everything else. The Python side
+(``convlab._ops.binary``) builds the lookup tables from the weights and turns the per-tap
+gradient sums into weight gradients; these loops only see bytes, tables and sums. Images are given either as uint8 0/1 (N, C, H, W) or bit-packed per channel plane
 (N, C, ceil(H*W/8)), the layout of :class:`convlab.data.ChartSet`.
 """
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.string cimport memset
+from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
 
 import numpy as np
 
@@ -48,8 +51,31 @@ cdef extern from "binary_conv.h" nogil:
                                    const int32_t*, int64_t, const int32_t*, const int32_t*,
                                    int64_t, double*, double*, double*)
 
+cdef extern from "binary_columns.h" nogil:
+    int convlab_bincol_applies(const convlab_bin_geom*, int)
+    size_t convlab_bincol_forward_bytes(const convlab_bin_geom*)
+    size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom*, int64_t)
+    void convlab_bin_fill(const convlab_bin_geom*, const uint8_t*, int, uint8_t*)
+    void convlab_bincol_patterns(const convlab_bin_geom*, const uint8_t*, int32_t*)
+    void convlab_bincol_column_patterns(const convlab_bin_geom*, const int32_t*, int32_t*)
+    void convlab_bincol_pairs(const convlab_bin_geom*, const int32_t*, int32_t*, int32_t*,
+                              int64_t*)
+    void convlab_bincol_forward_image(const convlab_bin_geom*, int64_t, const float*,
+                                      const float*, const float*, const int32_t*, int, float*)
+    void convlab_bincol_wgrad_image(const convlab_bin_geom*, int64_t, const float*,
+                                    const int32_t*, const int32_t*, const int64_t*, float*,
+                                    float*)
+    void convlab_bincol_taps_from_bins(const convlab_bin_geom*, int64_t, const float*, float*)
+    void convlab_bincol_colsum(const convlab_bin_geom*, int64_t, const float*, const float*,
+                               const int32_t*, int64_t, int32_t, const int32_t*, int64_t,
+                               float*)
+
 cdef enum:
     ISA_AVX2 = 1          # convlab_isa codes: 0 generic, 1 AVX2, 2 AVX-512
+    ISA_AVX512 = 2
+    # Outputs larger than this (bytes) are written around the caches by the column kernels:
+    # they would not stay cached for the next layer anyway.
+    STREAM_MIN_BYTES = 16 << 20
     # Images per weight-gradient block: each block sums into its own histogram and the blocks
     # are added in order, so the result does not depend on the thread count.
     WGRAD_BLOCK = 4
@@ -133,6 +159,49 @@ cdef int _forward(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
     return failed
 
 
+cdef inline bint _by_column(convlab_bin_geom* g) noexcept nogil:
+    """Whether the AVX-512 column kernels (float32, ``binary_columns.h``) apply."""
+    return convlab_bincol_applies(g, active_isa() >= ISA_AVX512)
+
+
+cdef int _forward_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
+                          const float* tables, const float* plane, const float* bias,
+                          float[:, :, :, ::1] out, int threads) noexcept nogil:
+    """Returns 1 when a thread could not get its scratch memory."""
+    cdef Py_ssize_t n_images = x.shape[0], cout = out.shape[1], n
+    cdef int stream = n_images * cout * g.OH * g.OW * sizeof(float) > STREAM_MIN_BYTES
+    cdef int32_t* cp
+    cdef convlab_bin_scratch* s
+    cdef int failed = 0
+    cdef int* failed_at = &failed
+    with parallel(num_threads=threads):
+        s = convlab_bin_scratch_new(&g, convlab_bincol_forward_bytes(&g))
+        for n in prange(n_images, schedule="dynamic"):
+            if s == NULL:
+                failed_at[0] = 1
+                continue
+            cp = <int32_t*>s.work
+            convlab_bin_fill(&g, &x[n, 0], packed, s.img)
+            convlab_bincol_patterns(&g, s.img, cp)
+            convlab_bincol_column_patterns(&g, cp, cp + g.OH * g.WP)
+            convlab_bincol_forward_image(&g, cout, tables, plane, bias, cp + g.OH * g.WP,
+                                         stream, &out[n, 0, 0, 0])
+        convlab_bin_scratch_free(s)
+    return failed
+
+
+def _column_tables(tables, tuple kernel):
+    """(Cout, KW, 32) float32 tables of the column kernels from the 3-tap sub-row tables of
+    one input channel: entry p of column kw sums that column's weights at the set bits of p."""
+    kh, kw = kernel
+    cols = np.arange(kw)
+    rows = np.arange(kh)[:, None] * ((kw + 2) // 3) + cols[None, :] // 3
+    # a single-bit pattern's entry is that one tap's (scaled) weight: (Cout, KH, KW)
+    single = tables[:, rows, (1 << (cols % 3))[None, :]].astype(np.float64)
+    bits = (np.arange(32)[None, :] >> np.arange(kh)[:, None]) & 1
+    return np.ascontiguousarray(np.einsum("chw,hp->cwp", single, bits), dtype=np.float32)
+
+
 def forward(x, bint packed, tables, plane, bias, tuple shape, tuple kernel, tuple stride,
             tuple padding, tuple dilation, tuple out_hw, out, int threads):
     """Fill ``out`` (N, Cout, OH, OW) with ``plane or bias`` + the table lookups.
@@ -148,7 +217,17 @@ def forward(x, bint packed, tables, plane, bias, tuple shape, tuple kernel, tupl
     cdef const float[:, :, ::1] t_pc
     cdef const float[:, :, ::1] b_pc
     cdef int failed
-    if out.dtype == np.float32:
+    cdef const float[::1] b32
+    if out.dtype == np.float32 and _by_column(&g):
+        failed = 0
+        if out.shape[0] and out.shape[1]:
+            p32 = plane
+            b32 = bias
+            t_pc = _column_tables(tables, kernel)
+            failed = _forward_columns(g, x, packed, &t_pc[0, 0, 0],
+                                      &p32[0, 0, 0] if p32 is not None else NULL, &b32[0],
+                                      out, threads)
+    elif out.dtype == np.float32:
         p32 = plane
         t_pc = b_pc = None
         if _pixel_major(out.shape[1]):
@@ -206,17 +285,91 @@ cdef int _histogram(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
     return failed
 
 
-def histogram(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, tuple stride,
-              tuple padding, tuple dilation, int threads):
-    """Output gradients summed by input pattern, for the weight gradient.
+cdef int _weight_sums_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
+                              const float[:, :, :, ::1] grad, const int32_t[::1] cls,
+                              int major, const int32_t* edges, Py_ssize_t n_edges,
+                              float[:, :, ::1] taps, float[:, :, :, ::1] colsum,
+                              int threads) noexcept nogil:
+    """Returns 1 when a thread could not get its scratch memory."""
+    cdef Py_ssize_t n_images = x.shape[0], cout = grad.shape[1], ncls = colsum.shape[2]
+    cdef Py_ssize_t n_blocks = taps.shape[0], b, n, P = g.OH * g.OW
+    cdef int64_t* count
+    cdef convlab_bin_scratch* s
+    cdef int32_t *cp
+    cdef int32_t *pair_px
+    cdef int32_t *pair_pat
+    cdef float *bins
+    cdef float *rowsum
+    cdef int failed = 0
+    cdef int* failed_at = &failed
+    with parallel(num_threads=threads):
+        s = convlab_bin_scratch_new(&g, convlab_bincol_wgrad_bytes(&g, cout))
+        for b in prange(n_blocks, schedule="dynamic"):
+            if s == NULL:
+                failed_at[0] = 1
+                continue
+            cp = <int32_t*>s.work
+            pair_px = cp + g.OH * g.WP
+            pair_pat = pair_px + g.KW * P
+            count = <int64_t*>(pair_pat + g.KW * P)
+            # 64-byte aligned, after the pairs
+            bins = <float*>((<uintptr_t>(count + g.KW) + 63) & ~(<uintptr_t>63))
+            rowsum = bins + g.KW * 32 * cout
+            memset(bins, 0, g.KW * 32 * cout * sizeof(float))
+            for n in range(b * WGRAD_BLOCK, min(n_images, (b + 1) * WGRAD_BLOCK)):
+                convlab_bin_fill(&g, &x[n, 0], packed, s.img)
+                convlab_bincol_patterns(&g, s.img, cp)
+                convlab_bincol_pairs(&g, cp, pair_px, pair_pat, count)
+                convlab_bincol_wgrad_image(&g, cout, &grad[n, 0, 0, 0], pair_px, pair_pat,
+                                           count, bins, rowsum)
+                convlab_bincol_colsum(&g, cout, &grad[n, 0, 0, 0], rowsum, &cls[0], ncls,
+                                      major, edges, n_edges, &colsum[b, 0, 0, 0])
+            convlab_bincol_taps_from_bins(&g, cout, bins, &taps[b, 0, 0])
+        convlab_bin_scratch_free(s)
+    return failed
+
+
+def _taps_from_histogram(hist, tuple shape, tuple kernel):
+    """(Cout, C, KH, KW) per-tap sums from the pattern histogram (R, 8, Cout): a tap's sum is
+    that of the bins whose pattern has its bit set."""
+    bits = (np.arange(8)[None, :] >> np.arange(3)[:, None]) & 1
+    taps = np.einsum("rpc,jp->crj", hist.astype(np.float64), bits)
+    cout = hist.shape[2]
+    return np.ascontiguousarray(
+        taps.reshape(cout, shape[0], kernel[0], -1)[..., :kernel[1]], dtype=hist.dtype)
+
+
+def weight_sums(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, tuple stride,
+                tuple padding, tuple dilation, int threads):
+    """Output gradients summed per kernel tap where the input is 1, for the weight gradient.
 
     Returns:
-        ``hist`` (R, 8, Cout): the gradient summed over pixels where sub-row r shows pattern p;
-        ``colsum`` (OH, ncls, Cout): the gradient summed per output row and column class
-        ``cls[ow]``.
+        ``taps`` (Cout, C, KH, KW): the gradient summed over the output pixels whose input
+        pixel under that tap is 1; ``colsum`` (OH, ncls, Cout): the gradient summed per output
+        row and column class ``cls[ow]``.
     """
     n_images, cout, oh, ow = grad.shape
     cdef convlab_bin_geom g = _geom(shape, kernel, stride, padding, dilation, (oh, ow))
+    cdef const int32_t[::1] edges
+    if not (grad.dtype == np.float32 and cout % 16 == 0 and _by_column(&g)):
+        hist, colsum = _histogram_sums(x, packed, grad, cls, ncls, g, threads)
+        return _taps_from_histogram(hist, shape, kernel), colsum
+    n_blocks = max(1, (n_images + WGRAD_BLOCK - 1) // WGRAD_BLOCK)
+    taps = np.zeros((n_blocks, cout, g.KH * g.KW), np.float32)
+    colsum = np.zeros((n_blocks, oh, ncls, cout), np.float32)
+    major = int(np.bincount(cls, minlength=ncls).argmax())
+    edges = np.flatnonzero(cls != major).astype(np.int32)
+    if n_images and cout and _weight_sums_columns(
+            g, x, packed, grad, cls, major, &edges[0] if edges.shape[0] else NULL,
+            edges.shape[0], taps, colsum, threads):
+        raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
+    return taps.sum(axis=0).reshape(cout, 1, g.KH, g.KW), colsum.sum(axis=0)
+
+
+cdef tuple _histogram_sums(x, bint packed, grad, cls, int ncls, convlab_bin_geom g,
+                           int threads):
+    """The generic kernels' pattern histogram (R, 8, Cout) and column-class sums."""
+    n_images, cout, oh, ow = grad.shape
     n_blocks = max(1, (n_images + WGRAD_BLOCK - 1) // WGRAD_BLOCK)
     hist = np.zeros((n_blocks, g.R, 8, cout), grad.dtype)
     colsum = np.zeros((n_blocks, oh, ncls, cout), grad.dtype)

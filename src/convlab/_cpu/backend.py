@@ -473,27 +473,28 @@ class CPUBackend:
                                shape, kernel, stride, padding, dilation, out_hw, out,
                                _config.get_num_threads())
 
-    def binary_conv2d_histogram(self, x: np.ndarray, packed: bool, grad_output: np.ndarray,
-                                cls: np.ndarray, n_classes: int, shape: Sequence[int],
-                                kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                                dilation: Any = 1) -> Tuple[np.ndarray, np.ndarray]:
-        """Output gradients summed per input bit pattern: the weight gradient's raw material.
+    def binary_conv2d_weight_sums(self, x: np.ndarray, packed: bool, grad_output: np.ndarray,
+                                  cls: np.ndarray, n_classes: int, shape: Sequence[int],
+                                  kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                                  dilation: Any = 1) -> Tuple[np.ndarray, np.ndarray]:
+        """Output gradients summed where each kernel tap sees a 1: the weight gradient's raw
+        material.
 
         Returns:
-            ``hist`` (R, 8, Cout), the gradient summed where 3-tap sub-row r shows pattern p,
-            and ``colsum`` (OH, n_classes, Cout), the gradient summed per output row and per
-            column class ``cls[ow]``.
+            ``taps`` (Cout, C, KH, KW), the gradient summed over the output pixels whose input
+            pixel under that tap is 1, and ``colsum`` (OH, n_classes, Cout), the gradient
+            summed per output row and per column class ``cls[ow]``.
         """
         shape, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation,
-            "binary_conv2d_histogram")
+            "binary_conv2d_weight_sums")
         cls = np.ascontiguousarray(cls, np.int32)
         n_classes = check.binary_histogram_operands(grad_output, x.shape[0], out_hw, n_classes,
                                                     cls)
         x = _contiguous(x)
-        return _binary.histogram(x, bool(packed), _contiguous(grad_output), cls, n_classes,
-                                 shape, kernel, stride, padding, dilation,
-                                 _config.get_num_threads())
+        return _binary.weight_sums(x, bool(packed), _contiguous(grad_output), cls, n_classes,
+                                   shape, kernel, stride, padding, dilation,
+                                   _config.get_num_threads())
 
     # -- fused elementwise ------------------------------------------------------------------
 

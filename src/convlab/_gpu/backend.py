@@ -434,15 +434,16 @@ class GPUBackend:
         return y
 
     @_guard
-    def binary_conv2d_histogram(self, x: Any, packed: bool, grad_output: Any, cls: Any,
-                                n_classes: int, shape: Sequence[int], kernel_size: Any,
-                                stride: Any = 1, padding: Any = 0,
-                                dilation: Any = 1) -> Tuple[Any, Any]:
-        """Output gradients summed per input bit pattern and per column class."""
+    def binary_conv2d_weight_sums(self, x: Any, packed: bool, grad_output: Any, cls: Any,
+                                  n_classes: int, shape: Sequence[int], kernel_size: Any,
+                                  stride: Any = 1, padding: Any = 0,
+                                  dilation: Any = 1) -> Tuple[Any, Any]:
+        """Output gradients summed per kernel tap where the input is 1 (Cout, C, KH, KW), and
+        per output row and column class (OH, n_classes, Cout)."""
         cp = self._require()
         chw, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation,
-            "binary_conv2d_histogram")
+            "binary_conv2d_weight_sums")
         cls = cp.ascontiguousarray(cp.asarray(cls), dtype=cp.int32)
         n_classes = check.binary_histogram_operands(grad_output, x.shape[0], out_hw, n_classes,
                                                     cls)
@@ -461,7 +462,10 @@ class GPUBackend:
                          (grad, cls, colsum, np.int32(n),
                           np.int32(cout), np.int32(out_hw[0]), np.int32(out_hw[1]),
                           np.int32(n_classes)))
-        return hist, colsum
+        # a tap's sum: the histogram bins whose 3-bit pattern has its bit set
+        bits = cp.asarray((np.arange(8)[None, :] >> np.arange(3)[:, None]) & 1, grad.dtype)
+        taps = cp.einsum("rpc,jp->crj", hist, bits).reshape(cout, chw[0], kernel[0], -1)
+        return cp.ascontiguousarray(taps[..., :kernel[1]]), colsum
 
     # -- fused elementwise ----------------------------------------------------------------
     @_guard

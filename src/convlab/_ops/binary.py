@@ -1,8 +1,9 @@
 """Convolution of 0/1 images by table lookup: the chart CNN's first layer.
 
 The backend kernels only look up and sum; this module turns weights into lookup tables and
-pattern histograms back into weight gradients (see ``_cpu/include/binary_conv.h``). Both are
-tiny (a few KB), so they are written once against ``backend.xp``.
+the per-tap gradient sums back into weight gradients (see ``_cpu/include/binary_conv.h`` and
+``binary_columns.h``). Both are tiny (a few KB), so they are written once against
+``backend.xp``.
 
 Input normalisation ``(x - mean) / std`` is folded in: the tables hold ``w / std`` and what a
 0 pixel contributes, ``-mean / std`` per tap, goes into a base value per output pixel.
@@ -80,9 +81,8 @@ class BinaryConv2d(Function):
             if fold == "weights":
                 base = base + zero_value * w64.sum(axis=(1, 2, 3))
             else:   # only taps inside the image see a black pixel; padding stays 0
-                inside = xp.einsum("oi,wj->owij", xp.asarray(geom.rows_in),
-                                   xp.asarray(geom.cols_in))
-                taps = xp.einsum("cdij,owij->cow", w64, inside)
+                # taps[c, oh, ow]: the weights of the taps inside the image there, summed
+                taps = (xp.asarray(geom.rows_in) @ w64.sum(axis=1)) @ xp.asarray(geom.cols_in).T
                 plane = xp.ascontiguousarray(
                     (base[:, None, None] + zero_value * taps).astype(weight.dtype))
         tables = _tables(weight, geom, 1.0 / std, xp)
@@ -94,22 +94,20 @@ class BinaryConv2d(Function):
         xp, geom = self.backend.xp, self.geom
         grad = xp.ascontiguousarray(grad)
         gw = gb = None
-        hist, colsum = self.backend.binary_conv2d_histogram(
+        taps, colsum = self.backend.binary_conv2d_weight_sums(
             self.x, self.packed, grad, geom.cls, len(geom.class_taps), *geom.args())
-        cout, (cin, kh, kw) = grad.shape[1], (geom.shape[0], *geom.kernel)
         total = colsum.sum(axis=(0, 1))
         if self.needs[1]:
-            # a tap's gradient: the bins of the patterns that have its bit set
-            bits = xp.einsum("rpc,jp->crj", hist.astype(np.float64), xp.asarray(_BITS))
-            gw = bits.reshape(cout, cin, kh, -1)[..., :kw] / self.std
+            gw = taps.astype(np.float64) / self.std
             zero_value = self.zero_value
             if zero_value != 0.0:
                 if self.fold == "weights":
                     gw = gw + zero_value * total.astype(np.float64)[:, None, None, None]
                 else:
-                    inside = xp.einsum("okc,oi,kj->cij", colsum.astype(np.float64),
-                                       xp.asarray(geom.rows_in),
-                                       xp.asarray(geom.class_taps))
+                    # per tap, the gradient summed where the tap is inside the image
+                    rows = xp.einsum("okc,oi->cik", colsum.astype(np.float64),
+                                     xp.asarray(geom.rows_in))
+                    inside = rows @ xp.asarray(geom.class_taps)
                     gw = gw + zero_value * inside[:, None]
             gw = gw.astype(grad.dtype)
         if self.has_bias and self.needs[2]:
