@@ -246,6 +246,29 @@ def avg_divisor(divisor_override: Any) -> int:
     return int(divisor_override)
 
 
+def col2im_operands(cols: Any, output_size: Any, kernel_size: Any, stride: Any, padding: Any,
+                    dilation: Any) -> tuple:
+    """Check ``col2im``'s columns against the output they fold into.
+
+    Returns:
+        ``((N, C, H, W), kernel, stride, padding, dilation, (OH, OW))``.
+    """
+    float_array(cols, "cols", 3, "(N, C*KH*KW, L)")
+    size = positive_pair(output_size, "output_size")
+    kernel = positive_pair(kernel_size, "kernel_size")
+    n, rows, length = cols.shape
+    if rows % (kernel[0] * kernel[1]):
+        raise ValueError(f"cols: expected dimension 1 to be a multiple of KH*KW = "
+                         f"{kernel[0] * kernel[1]}, got shape {cols.shape}")
+    shape = (n, rows // (kernel[0] * kernel[1])) + size
+    stride, padding, dilation, out_hw = conv_geometry(shape, kernel, stride, padding, dilation,
+                                                      "col2im")
+    if length != out_hw[0] * out_hw[1]:
+        raise ValueError(f"cols: expected {out_hw[0] * out_hw[1]} columns (blocks of an {size} "
+                         f"output), got shape {cols.shape}")
+    return shape, kernel, stride, padding, dilation, out_hw
+
+
 def binary_operands(x: Any, packed: bool, shape: Any, kernel: Any, stride: Any, padding: Any,
                     dilation: Any, what: str) -> tuple:
     """Check the 0/1 images of a binary convolution.

@@ -15,6 +15,8 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
 
 import numpy as np
 
+from convlab._binary_patterns import pattern_bits, taps_from_histogram
+
 from convlab._cpu._gemm cimport active_isa, real
 
 cdef extern from "binary_conv.h" nogil:
@@ -198,7 +200,7 @@ def _column_tables(tables, tuple kernel):
     rows = np.arange(kh)[:, None] * ((kw + 2) // 3) + cols[None, :] // 3
     # a single-bit pattern's entry is that one tap's (scaled) weight: (Cout, KH, KW)
     single = tables[:, rows, (1 << (cols % 3))[None, :]].astype(np.float64)
-    bits = (np.arange(32)[None, :] >> np.arange(kh)[:, None]) & 1
+    bits = pattern_bits(kh, 32)
     return np.ascontiguousarray(np.einsum("chw,hp->cwp", single, bits), dtype=np.float32)
 
 
@@ -329,16 +331,6 @@ cdef int _weight_sums_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint 
     return failed
 
 
-def _taps_from_histogram(hist, tuple shape, tuple kernel):
-    """(Cout, C, KH, KW) per-tap sums from the pattern histogram (R, 8, Cout): a tap's sum is
-    that of the bins whose pattern has its bit set."""
-    bits = (np.arange(8)[None, :] >> np.arange(3)[:, None]) & 1
-    taps = np.einsum("rpc,jp->crj", hist.astype(np.float64), bits)
-    cout = hist.shape[2]
-    return np.ascontiguousarray(
-        taps.reshape(cout, shape[0], kernel[0], -1)[..., :kernel[1]], dtype=hist.dtype)
-
-
 def weight_sums(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, tuple stride,
                 tuple padding, tuple dilation, int threads):
     """Output gradients summed per kernel tap where the input is 1, for the weight gradient.
@@ -351,13 +343,13 @@ def weight_sums(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, 
     n_images, cout, oh, ow = grad.shape
     cdef convlab_bin_geom g = _geom(shape, kernel, stride, padding, dilation, (oh, ow))
     cdef const int32_t[::1] edges
+    major = int(np.bincount(cls, minlength=ncls).argmax())
     if not (grad.dtype == np.float32 and cout % 16 == 0 and _by_column(&g)):
-        hist, colsum = _histogram_sums(x, packed, grad, cls, ncls, g, threads)
-        return _taps_from_histogram(hist, shape, kernel), colsum
+        hist, colsum = _histogram_sums(x, packed, grad, cls, ncls, major, g, threads)
+        return taps_from_histogram(hist, shape, kernel, np), colsum
     n_blocks = max(1, (n_images + WGRAD_BLOCK - 1) // WGRAD_BLOCK)
     taps = np.zeros((n_blocks, cout, g.KH * g.KW), np.float32)
     colsum = np.zeros((n_blocks, oh, ncls, cout), np.float32)
-    major = int(np.bincount(cls, minlength=ncls).argmax())
     edges = np.flatnonzero(cls != major).astype(np.int32)
     if n_images and cout and _weight_sums_columns(
             g, x, packed, grad, cls, major, &edges[0] if edges.shape[0] else NULL,
@@ -366,14 +358,13 @@ def weight_sums(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, 
     return taps.sum(axis=0).reshape(cout, 1, g.KH, g.KW), colsum.sum(axis=0)
 
 
-cdef tuple _histogram_sums(x, bint packed, grad, cls, int ncls, convlab_bin_geom g,
+cdef tuple _histogram_sums(x, bint packed, grad, cls, int ncls, int major, convlab_bin_geom g,
                            int threads):
     """The generic kernels' pattern histogram (R, 8, Cout) and column-class sums."""
     n_images, cout, oh, ow = grad.shape
     n_blocks = max(1, (n_images + WGRAD_BLOCK - 1) // WGRAD_BLOCK)
     hist = np.zeros((n_blocks, g.R, 8, cout), grad.dtype)
     colsum = np.zeros((n_blocks, oh, ncls, cout), grad.dtype)
-    major = int(np.bincount(cls, minlength=ncls).argmax())
     failed = 0
     if n_images:
         if grad.dtype == np.float32:

@@ -206,20 +206,9 @@ class CPUBackend:
         Each output channel plane is summed by one thread in a fixed order: deterministic,
         no atomics.
         """
-        check.float_array(cols, "cols", 3, "(N, C*KH*KW, L)")
-        size = check.positive_pair(output_size, "output_size")
-        kernel = check.positive_pair(kernel_size, "kernel_size")
-        n, rows, length = cols.shape
-        if rows % (kernel[0] * kernel[1]):
-            raise ValueError(f"cols: expected dimension 1 to be a multiple of KH*KW = "
-                             f"{kernel[0] * kernel[1]}, got shape {cols.shape}")
-        c = rows // (kernel[0] * kernel[1])
-        stride, padding, dilation, (oh, ow) = check.conv_geometry(
-            (n, c) + size, kernel, stride, padding, dilation, "col2im")
-        if length != oh * ow:
-            raise ValueError(f"cols: expected {oh * ow} columns (blocks of an {size} output), "
-                             f"got shape {cols.shape}")
-        x = np.empty((n, c) + size, cols.dtype)
+        shape, kernel, stride, padding, dilation, _ = check.col2im_operands(
+            cols, output_size, kernel_size, stride, padding, dilation)
+        x = np.empty(shape, cols.dtype)
         _im2col.col2im(_contiguous(cols), x, *kernel, *stride, *padding, *dilation,
                        _config.get_num_threads())
         return x

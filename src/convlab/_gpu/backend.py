@@ -16,6 +16,7 @@ import numpy as np
 
 from convlab import _config
 from convlab import _validate as check
+from convlab._binary_patterns import taps_from_histogram
 from convlab.backend import BackendUnavailableError
 
 __all__ = ["GPUBackend", "DeviceMemoryError"]
@@ -209,23 +210,14 @@ class GPUBackend:
                padding: Any = 0, dilation: Any = 1) -> Any:
         """Sum (N, C*KH*KW, L) columns into (N, C, H, W) (``fold``), without atomics."""
         cp = self._require()
-        check.float_array(cols, "cols", 3, "(N, C*KH*KW, L)")
-        size = check.positive_pair(output_size, "output_size")
-        kernel = check.positive_pair(kernel_size, "kernel_size")
-        n, rows, length = cols.shape
-        if rows % (kernel[0] * kernel[1]):
-            raise ValueError(f"cols: expected dimension 1 to be a multiple of KH*KW = "
-                             f"{kernel[0] * kernel[1]}, got shape {cols.shape}")
-        c = rows // (kernel[0] * kernel[1])
-        stride, padding, dilation, out_hw = check.conv_geometry(
-            (n, c) + size, kernel, stride, padding, dilation, "col2im")
-        if length != out_hw[0] * out_hw[1]:
-            raise ValueError(f"cols: expected {out_hw[0] * out_hw[1]} columns (blocks of an "
-                             f"{size} output), got shape {cols.shape}")
-        x = cp.empty((n, c) + size, cols.dtype)
+        shape, kernel, stride, padding, dilation, out_hw = check.col2im_operands(
+            cols, output_size, kernel_size, stride, padding, dilation)
+        x = cp.empty(shape, cols.dtype)
         if x.size:
-            geom = self._geom_args(n, c, size, kernel, stride, padding, dilation, out_hw)
-            self._col2im_into(self._contiguous(cols), x, geom, rows * length, length)
+            geom = self._geom_args(*shape[:2], shape[2:], kernel, stride, padding, dilation,
+                                   out_hw)
+            self._col2im_into(self._contiguous(cols), x, geom, cols.shape[1] * cols.shape[2],
+                              cols.shape[2])
         return x
 
     # -- conv2d ---------------------------------------------------------------------------
@@ -462,10 +454,7 @@ class GPUBackend:
                          (grad, cls, colsum, np.int32(n),
                           np.int32(cout), np.int32(out_hw[0]), np.int32(out_hw[1]),
                           np.int32(n_classes)))
-        # a tap's sum: the histogram bins whose 3-bit pattern has its bit set
-        bits = cp.asarray((np.arange(8)[None, :] >> np.arange(3)[:, None]) & 1, grad.dtype)
-        taps = cp.einsum("rpc,jp->crj", hist, bits).reshape(cout, chw[0], kernel[0], -1)
-        return cp.ascontiguousarray(taps[..., :kernel[1]]), colsum
+        return taps_from_histogram(hist, chw, kernel, cp), colsum
 
     # -- fused elementwise ----------------------------------------------------------------
     @_guard

@@ -17,13 +17,14 @@ from typing import Any, Optional
 import numpy as np
 
 from convlab import _validate as check
+from convlab._binary_patterns import pattern_bits
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
 __all__ = ["binary_conv2d"]
 
 # BITS[j, p]: whether bit j of the 3-bit pattern p is set
-_BITS = ((np.arange(8)[None, :] >> np.arange(3)[:, None]) & 1).astype(np.float64)
+_BITS = pattern_bits(3)
 _FOLDS = ("exact", "weights")
 
 
