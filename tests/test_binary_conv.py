@@ -14,8 +14,9 @@ from reference import conv2d_grads as ref_conv2d_grads
 # (C, H, W, Cout, kernel, stride, padding, dilation): the chart CNN's three first layers, then
 # shapes that reach every branch (kernel widths over 3, strides and dilations in width, a
 # kernel row entirely in padding, channel counts that are not multiples of 8 / 16 / 64; for
-# the AVX-512 column kernels: a 4 x 4 kernel with column dilation, output rows of whole
-# 16-pixel vectors, and a channel count whose weight gradient takes the generic kernel).
+# the AVX-512 column kernels: weight-gradient windows of 4, 8 (4 x 4 kernel, column dilation
+# 2) and 16 lanes (9 columns), a window wider than the output row, a one-column kernel,
+# output rows of whole 16-pixel vectors, and channel counts that leave 1-3 channels over).
 GEOMETRIES = [
     (1, 32, 15, 64, (5, 3), (1, 1), (2, 1), (1, 1)),
     (1, 64, 60, 64, (5, 3), (3, 1), (2, 1), (2, 1)),
@@ -26,6 +27,9 @@ GEOMETRIES = [
     (1, 6, 40, 128, (3, 5), (1, 2), (4, 0), (1, 3)),
     (1, 20, 32, 32, (4, 4), (2, 1), (1, 2), (1, 2)),
     (1, 16, 32, 24, (5, 3), (1, 1), (2, 1), (1, 1)),
+    (1, 10, 40, 6, (3, 9), (2, 1), (1, 4), (1, 1)),
+    (1, 12, 7, 5, (2, 6), (1, 1), (0, 3), (1, 2)),
+    (1, 8, 20, 3, (5, 1), (1, 1), (2, 0), (1, 1)),
 ]
 
 

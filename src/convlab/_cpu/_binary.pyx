@@ -10,8 +10,7 @@ gradient sums into weight gradients; these loops only see bytes, tables and sums
 (N, C, ceil(H*W/8)), the layout of :class:`convlab.data.ChartSet`.
 """
 from cython.parallel cimport parallel, prange
-from libc.string cimport memset
-from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 import numpy as np
 
@@ -54,19 +53,25 @@ cdef extern from "binary_conv.h" nogil:
                                    int64_t, double*, double*, double*)
 
 cdef extern from "binary_columns.h" nogil:
+    ctypedef struct convlab_bincol_wgrad_work:
+        int32_t* cp
+        float* bins
+        float* rowsum
     int convlab_bincol_applies(const convlab_bin_geom*, int)
+    int convlab_bincol_wgrad_applies(const convlab_bin_geom*, int)
     size_t convlab_bincol_forward_bytes(const convlab_bin_geom*)
     size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom*, int64_t)
+    convlab_bincol_wgrad_work* convlab_bincol_wgrad_work_init(const convlab_bin_geom*, int64_t,
+                                                              void*)
+    void convlab_bincol_wgrad_clear(const convlab_bin_geom*, int64_t, convlab_bincol_wgrad_work*)
     void convlab_bin_fill(const convlab_bin_geom*, const uint8_t*, int, uint8_t*)
     void convlab_bincol_patterns(const convlab_bin_geom*, const uint8_t*, int32_t*)
     void convlab_bincol_column_patterns(const convlab_bin_geom*, const int32_t*, int32_t*)
-    void convlab_bincol_pairs(const convlab_bin_geom*, const int32_t*, int32_t*, int32_t*,
-                              int64_t*)
+    void convlab_bincol_group(const convlab_bin_geom*, convlab_bincol_wgrad_work*)
     void convlab_bincol_forward_image(const convlab_bin_geom*, int64_t, const float*,
                                       const float*, const float*, const int32_t*, int, float*)
     void convlab_bincol_wgrad_image(const convlab_bin_geom*, int64_t, const float*,
-                                    const int32_t*, const int32_t*, const int64_t*, float*,
-                                    float*)
+                                    convlab_bincol_wgrad_work*)
     void convlab_bincol_taps_from_bins(const convlab_bin_geom*, int64_t, const float*, float*)
     void convlab_bincol_colsum(const convlab_bin_geom*, int64_t, const float*, const float*,
                                const int32_t*, int64_t, int32_t, const int32_t*, int64_t,
@@ -294,39 +299,27 @@ cdef int _weight_sums_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint 
                               int threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch memory."""
     cdef Py_ssize_t n_images = x.shape[0], cout = grad.shape[1], ncls = colsum.shape[2]
-    cdef Py_ssize_t n_blocks = taps.shape[0], b, n, P = g.OH * g.OW
-    cdef int64_t* count
+    cdef Py_ssize_t n_blocks = taps.shape[0], b, n
     cdef convlab_bin_scratch* s
-    cdef int32_t *cp
-    cdef int32_t *pair_px
-    cdef int32_t *pair_pat
-    cdef float *bins
-    cdef float *rowsum
+    cdef convlab_bincol_wgrad_work* w = NULL
     cdef int failed = 0
     cdef int* failed_at = &failed
     with parallel(num_threads=threads):
         s = convlab_bin_scratch_new(&g, convlab_bincol_wgrad_bytes(&g, cout))
+        w = convlab_bincol_wgrad_work_init(&g, cout, s.work) if s != NULL else NULL
         for b in prange(n_blocks, schedule="dynamic"):
             if s == NULL:
                 failed_at[0] = 1
                 continue
-            cp = <int32_t*>s.work
-            pair_px = cp + g.OH * g.WP
-            pair_pat = pair_px + g.KW * P
-            count = <int64_t*>(pair_pat + g.KW * P)
-            # 64-byte aligned, after the pairs
-            bins = <float*>((<uintptr_t>(count + g.KW) + 63) & ~(<uintptr_t>63))
-            rowsum = bins + g.KW * 32 * cout
-            memset(bins, 0, g.KW * 32 * cout * sizeof(float))
+            convlab_bincol_wgrad_clear(&g, cout, w)
             for n in range(b * WGRAD_BLOCK, min(n_images, (b + 1) * WGRAD_BLOCK)):
                 convlab_bin_fill(&g, &x[n, 0], packed, s.img)
-                convlab_bincol_patterns(&g, s.img, cp)
-                convlab_bincol_pairs(&g, cp, pair_px, pair_pat, count)
-                convlab_bincol_wgrad_image(&g, cout, &grad[n, 0, 0, 0], pair_px, pair_pat,
-                                           count, bins, rowsum)
-                convlab_bincol_colsum(&g, cout, &grad[n, 0, 0, 0], rowsum, &cls[0], ncls,
+                convlab_bincol_patterns(&g, s.img, w.cp)
+                convlab_bincol_group(&g, w)
+                convlab_bincol_wgrad_image(&g, cout, &grad[n, 0, 0, 0], w)
+                convlab_bincol_colsum(&g, cout, &grad[n, 0, 0, 0], w.rowsum, &cls[0], ncls,
                                       major, edges, n_edges, &colsum[b, 0, 0, 0])
-            convlab_bincol_taps_from_bins(&g, cout, bins, &taps[b, 0, 0])
+            convlab_bincol_taps_from_bins(&g, cout, w.bins, &taps[b, 0, 0])
         convlab_bin_scratch_free(s)
     return failed
 
@@ -344,7 +337,8 @@ def weight_sums(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, 
     cdef convlab_bin_geom g = _geom(shape, kernel, stride, padding, dilation, (oh, ow))
     cdef const int32_t[::1] edges
     major = int(np.bincount(cls, minlength=ncls).argmax())
-    if not (grad.dtype == np.float32 and cout % 16 == 0 and _by_column(&g)):
+    if not (grad.dtype == np.float32 and
+            convlab_bincol_wgrad_applies(&g, active_isa() >= ISA_AVX512)):
         hist, colsum = _histogram_sums(x, packed, grad, cls, ncls, major, g, threads)
         return taps_from_histogram(hist, shape, kernel, np), colsum
     n_blocks = max(1, (n_images + WGRAD_BLOCK - 1) // WGRAD_BLOCK)

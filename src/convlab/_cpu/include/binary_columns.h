@@ -11,12 +11,14 @@
  * three lookups and three adds per 16 outputs, stored straight into the NCHW plane (aligned,
  * and past the caches when the output is large: the forward is bound by writing it).
  *
- * Weight gradient: a tap's sum is that of the output gradient over the pixels whose pattern
- * has its bit set. 16 channels at a time, the gradient is transposed 16 pixels by 16 in
- * registers; each pixel then adds its 16-channel vector into the bin bins[kw][pattern] of
- * every kernel column whose pattern is not zero (a quarter of them on 20-day charts), and the
- * bins are turned into taps once per block of images. The gradient is read once, as 16
- * sequential streams.
+ * Weight gradient: a tap (kh, kw) sums the output gradient over the pixels (oh, ow) whose
+ * column pattern cp[oh][ow + kw*DW] has bit kh set. Turned around, a non-zero pattern at
+ * padded column j adds the gradient of the L = (KW-1)*DW + 1 output columns j-L+1 .. j (one
+ * per kernel column, DW apart) to "its" bin bins[pattern] -- one short vector load and add per
+ * channel. Each image's non-zero patterns (a quarter of them on 20-day charts) are grouped by
+ * pattern once; then, four channels at a time, each group is summed in registers straight
+ * from the NCHW gradient (no transpose: the planes are read in order, and stay in L1 while
+ * their groups gather from them). The bins become taps once per block of images.
  */
 #ifndef CONVLAB_BINARY_COLUMNS_H
 #define CONVLAB_BINARY_COLUMNS_H
@@ -26,9 +28,6 @@
 
 #define CONVLAB_BINCOL_MAX_KH 5
 #define CONVLAB_BINCOL_MAX_KW 16
-#ifndef CONVLAB_BINCOL_AHEAD
-#define CONVLAB_BINCOL_AHEAD 128
-#endif
 
 /* 1 when the column kernels apply: AVX-512 on, one input channel, column stride 1, at most
  * 5 kernel rows (32 patterns, two registers per table) and 16 kernel columns. */
@@ -52,31 +51,86 @@ static inline size_t convlab_bincol_forward_bytes(const convlab_bin_geom *g)
            sizeof(int32_t) + 64;
 }
 
-/* Bytes of one thread's scratch for the weight gradient: patterns, the (pixel, pattern)
- * pairs and their counts, the bins (KW, 32, cout) and the row sums (OH, cout). */
-static inline size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom *g, int64_t cout)
+/* Output columns a pattern reaches in the weight gradient, and the vector width that holds
+ * them (4, 8 or 16 floats). */
+static inline int64_t convlab_bincol_window(const convlab_bin_geom *g)
 {
-    return (size_t)(g->OH * g->WP + 2 * g->KW * convlab_bincol_plane(g)) * sizeof(int32_t) +
-           (size_t)g->KW * sizeof(int64_t) +
-           (size_t)((g->KW * 32 + g->OH) * cout) * sizeof(float) + 128;
+    return (g->KW - 1) * g->DW + 1;
 }
 
-/* cp[oh][j]: bit kh set when padded column j of input row oh*SH - PH + kh*DH is 1; rows in
- * the padding leave their bit 0 (the caller's base plane accounts for them). `img` is the
- * column-padded image of convlab_bin_fill. */
-static void convlab_bincol_patterns(const convlab_bin_geom *g, const uint8_t *img,
-                                    int32_t *cp)
+static inline int64_t convlab_bincol_lanes(const convlab_bin_geom *g)
 {
-    memset(cp, 0, (size_t)(g->OH * g->WP) * sizeof(int32_t));
-    for (int64_t oh = 0; oh < g->OH; oh++) {
-        int32_t *row = cp + oh * g->WP;
-        for (int64_t kh = 0; kh < g->KH; kh++) {
-            const int64_t ih = oh * g->SH - g->PH + kh * g->DH;
-            if (ih < 0 || ih >= g->H) continue;
-            const uint8_t *in = img + ih * g->WP;
-            for (int64_t j = 0; j < g->WP; j++) row[j] |= (int32_t)in[j] << kh;
+    const int64_t L = convlab_bincol_window(g);
+    return L <= 4 ? 4 : L <= 8 ? 8 : 16;
+}
+
+/* 1 when the column weight gradient applies: the column kernels do, and a pattern's window
+ * fits one register. */
+static inline int convlab_bincol_wgrad_applies(const convlab_bin_geom *g, int avx512)
+{
+    return convlab_bincol_applies(g, avx512) && convlab_bincol_window(g) <= 16;
+}
+
+/* One thread's weight-gradient scratch, carved from one buffer by convlab_bincol_wgrad_work. */
+typedef struct {
+    int32_t *cp;          /* (OH, WP) column patterns of the image                          */
+    int32_t *nz;          /* gradient offsets of the windows of non-zero patterns, then...   */
+    int32_t *nz_pat;      /* ... their patterns, in pixel order                              */
+    int32_t *off;         /* the same offsets grouped by pattern:                            */
+    int32_t start[33];    /*   pattern p's are off[start[p] .. start[p+1])                    */
+    int32_t *edge_off;    /* windows cut by the row ends: offset, pattern, lanes inside      */
+    int32_t *edge_pat;
+    uint16_t *edge_lanes;
+    int64_t n_edge;
+    uint16_t *lanes;      /* (WP) lanes of the window of padded column j inside the row       */
+    float *bins;          /* (32, cout, lanes): gradient windows summed per pattern          */
+    float *rowsum;        /* (OH, cout): gradient summed per output row                      */
+} convlab_bincol_wgrad_work;
+
+/* Bytes of one thread's weight-gradient scratch. */
+static inline size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom *g, int64_t cout)
+{
+    const size_t cells = (size_t)(g->OH * g->WP) + 16;   /* slack: 16-wide stores */
+    return cells * (6 * sizeof(int32_t) + sizeof(uint16_t)) + (size_t)g->WP * sizeof(uint16_t) +
+           (size_t)(32 * convlab_bincol_lanes(g) + g->OH) * (size_t)cout * sizeof(float) +
+           sizeof(convlab_bincol_wgrad_work) + 256;
+}
+
+/* Lays out a thread's weight-gradient scratch in `buffer` (convlab_bincol_wgrad_bytes): the
+ * struct itself, then its arrays. */
+static convlab_bincol_wgrad_work *convlab_bincol_wgrad_work_init(const convlab_bin_geom *g,
+                                                                 int64_t cout, void *buffer)
+{
+    const int64_t cells = g->OH * g->WP + 16, L = convlab_bincol_window(g);
+    convlab_bincol_wgrad_work *w = (convlab_bincol_wgrad_work *)buffer;
+    /* the float arrays first: 64-byte aligned */
+    w->bins = (float *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
+    w->rowsum = w->bins + 32 * convlab_bincol_lanes(g) * cout;
+    w->cp = (int32_t *)(w->rowsum + g->OH * cout);
+    w->nz = w->cp + cells;
+    w->nz_pat = w->nz + cells;
+    w->off = w->nz_pat + cells;
+    w->edge_off = w->off + cells;
+    w->edge_pat = w->edge_off + cells;
+    w->edge_lanes = (uint16_t *)(w->edge_pat + cells);
+    w->lanes = w->edge_lanes + cells;
+    w->n_edge = 0;
+    for (int64_t j = 0; j < g->WP; j++) {
+        unsigned lanes = 0;
+        for (int64_t l = 0; l < L; l++) {
+            const int64_t ow = j - (L - 1) + l;
+            if (ow >= 0 && ow < g->OW) lanes |= 1u << l;
         }
+        w->lanes[j] = (uint16_t)lanes;
     }
+    return w;
+}
+
+/* Clears the bins for a new block of images. */
+static void convlab_bincol_wgrad_clear(const convlab_bin_geom *g, int64_t cout,
+                                       convlab_bincol_wgrad_work *w)
+{
+    memset(w->bins, 0, (size_t)(32 * convlab_bincol_lanes(g) * cout) * sizeof(float));
 }
 
 /* idx[kw][px]: the pattern kernel column kw sees at output pixel px (row-major), rows of
@@ -91,47 +145,6 @@ static void convlab_bincol_column_patterns(const convlab_bin_geom *g, const int3
             memcpy(dst + oh * OW, cp + oh * g->WP + kw * g->DW, (size_t)OW * sizeof(int32_t));
         memset(dst + P, 0, 16 * sizeof(int32_t));
     }
-}
-
-/* The pixels of one image where kernel column kw sees a pattern that is not zero, in pixel
- * order: pair_px[kw][i] and that pattern pair_pat[kw][i] (rows of P entries); count[kw] how
- * many. */
-static void convlab_bincol_pairs(const convlab_bin_geom *g, const int32_t *cp,
-                                 int32_t *pair_px, int32_t *pair_pat, int64_t *count)
-{
-    const int64_t P = convlab_bincol_plane(g);
-    for (int64_t kw = 0; kw < g->KW; kw++) {
-        int32_t *px = pair_px + kw * P, *pat = pair_pat + kw * P;
-        int64_t n = 0;
-        for (int64_t oh = 0; oh < g->OH; oh++) {
-            const int32_t *row = cp + oh * g->WP + kw * g->DW;
-            for (int64_t ow = 0; ow < g->OW; ow++) {
-                /* written unconditionally, kept only when the pattern is not zero: no
-                 * unpredictable branch */
-                px[n] = (int32_t)(oh * g->OW + ow);
-                pat[n] = row[ow];
-                n += row[ow] != 0;
-            }
-        }
-        count[kw] = n;
-    }
-}
-
-/* taps[c][kh*KW + kw] += the bins of column kw whose pattern has bit kh set; bins
- * (KW, 32, cout). */
-static void convlab_bincol_taps_from_bins(const convlab_bin_geom *g, int64_t cout,
-                                          const float *bins, float *taps)
-{
-    const int64_t n_taps = g->KH * g->KW;
-    for (int64_t kw = 0; kw < g->KW; kw++)
-        for (int64_t p = 1; p < (1 << g->KH); p++) {
-            const float *bin = bins + (kw * 32 + p) * cout;
-            for (int64_t kh = 0; kh < g->KH; kh++) {
-                if (!((p >> kh) & 1)) continue;
-                float *t = taps + kh * g->KW + kw;
-                for (int64_t c = 0; c < cout; c++) t[c * n_taps] += bin[c];
-            }
-        }
 }
 
 /* colsum[oh][k][c] += the gradient of channel c summed over the output columns of class k in
@@ -158,13 +171,121 @@ static void convlab_bincol_colsum(const convlab_bin_geom *g, int64_t cout, const
 }
 
 #if CONVLAB_BIN_X86
-#define CONVLAB_BINCOL_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define CONVLAB_BINCOL_TARGET __attribute__((target("avx512f,avx512vl,avx2,fma")))
 /* the register arrays below only stay in registers when their loops are fully unrolled */
 #if defined(__clang__)
 #define CONVLAB_BINCOL_UNROLL _Pragma("unroll")
 #else
 #define CONVLAB_BINCOL_UNROLL _Pragma("GCC unroll 16")
 #endif
+
+/* cp[oh][j]: bit kh set when padded column j of input row oh*SH - PH + kh*DH is 1; rows in
+ * the padding leave their bit 0 (the caller's base plane accounts for them). `img` is the
+ * column-padded 0/1 image of convlab_bin_fill, whose buffer has 64 bytes of slack: the
+ * 16-byte loads may run past a row, and what they read there is not stored. */
+CONVLAB_BINCOL_TARGET static void convlab_bincol_patterns(const convlab_bin_geom *g,
+                                                          const uint8_t *img, int32_t *cp)
+{
+    const int64_t WP = g->WP;
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+        const uint8_t *rows[CONVLAB_BINCOL_MAX_KH];
+        int64_t n_rows = 0;
+        int32_t bits[CONVLAB_BINCOL_MAX_KH];
+        for (int64_t kh = 0; kh < g->KH; kh++) {
+            const int64_t ih = oh * g->SH - g->PH + kh * g->DH;
+            if (ih < 0 || ih >= g->H) continue;
+            rows[n_rows] = img + ih * WP;
+            bits[n_rows++] = (int32_t)kh;
+        }
+        for (int64_t j = 0; j < WP; j += 16) {
+            __m512i acc = _mm512_setzero_si512();
+            for (int64_t r = 0; r < n_rows; r++) {
+                const __m512i v = _mm512_cvtepu8_epi32(
+                    _mm_loadu_si128((const __m128i *)(rows[r] + j)));
+                acc = _mm512_or_si512(acc, _mm512_sll_epi32(v, _mm_cvtsi32_si128(bits[r])));
+            }
+            const __mmask16 m = WP - j >= 16 ? (__mmask16)0xFFFF
+                                             : (__mmask16)((1u << (WP - j)) - 1u);
+            _mm512_mask_storeu_epi32(cp + oh * WP + j, m, acc);
+        }
+    }
+}
+
+/* Groups one image's non-zero column patterns (w->cp) by pattern. A pattern at padded column
+ * j of row oh owns the window of output columns j-L+1 .. j-L+lanes; windows wholly inside
+ * the row go to off[] (a plain vector load each), the others, masked to their lanes inside
+ * the row and below L, to the edge list. */
+CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g,
+                                                       convlab_bincol_wgrad_work *w)
+{
+    const int64_t L = convlab_bincol_window(g), V = convlab_bincol_lanes(g), OW = g->OW;
+    /* j in [lo, hi): the whole window lies inside the row */
+    const int64_t lo = L - 1, hi = OW - V + L > lo ? OW - V + L : lo;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                                           15);
+    int32_t count[33] = {0};
+    int64_t n = 0, n_edge = 0;
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+        const int32_t *row = w->cp + oh * g->WP;
+        const int32_t o0 = (int32_t)(oh * OW - (L - 1));   /* offset of column j: o0 + j */
+        for (int64_t j = 0; j < g->WP; j++) {
+            if (j == lo) j = hi;   /* past the interior, to the right edge */
+            if (j >= g->WP) break;
+            if (!row[j] || !w->lanes[j]) continue;
+            w->edge_off[n_edge] = o0 + (int32_t)j;
+            w->edge_pat[n_edge] = row[j];
+            w->edge_lanes[n_edge++] = w->lanes[j];
+        }
+        /* the interior: compress the non-zero patterns and their offsets, 16 at a time */
+        for (int64_t j = lo; j < hi; j += 16) {
+            const __mmask16 in = hi - j >= 16 ? (__mmask16)0xFFFF
+                                              : (__mmask16)((1u << (hi - j)) - 1u);
+            const __m512i p = _mm512_maskz_loadu_epi32(in, row + j);
+            const __mmask16 m = _mm512_test_epi32_mask(p, p);
+            const __m512i o = _mm512_add_epi32(iota, _mm512_set1_epi32(o0 + (int32_t)j));
+            _mm512_storeu_si512((void *)(w->nz + n), _mm512_maskz_compress_epi32(m, o));
+            _mm512_storeu_si512((void *)(w->nz_pat + n), _mm512_maskz_compress_epi32(m, p));
+            n += __builtin_popcount((unsigned)m);
+        }
+    }
+    for (int64_t i = 0; i < n; i++) count[w->nz_pat[i] + 1]++;
+    w->start[0] = 0;
+    for (int p = 0; p < 32; p++) w->start[p + 1] = w->start[p] + count[p + 1];
+    int32_t at[32];
+    memcpy(at, w->start, sizeof(at));
+    for (int64_t i = 0; i < n; i++) w->off[at[w->nz_pat[i]]++] = w->nz[i];
+    w->n_edge = n_edge;
+}
+
+/* taps[c][kh*KW + kw] += the bins whose pattern has bit kh set, at the lane of kernel
+ * column kw (lane L-1-kw*DW: a window runs from output column j-L+1 up). Bins (32, cout, V)
+ * are summed 16 floats at a time for all five bits, then spread over the taps. */
+CONVLAB_BINCOL_TARGET static void convlab_bincol_taps_from_bins(const convlab_bin_geom *g,
+    int64_t cout, const float *bins, float *taps)
+{
+    const int64_t n_taps = g->KH * g->KW, V = convlab_bincol_lanes(g);
+    const int64_t L = convlab_bincol_window(g), size = cout * V, n_pat = (int64_t)1 << g->KH;
+    __attribute__((aligned(64))) float sums[CONVLAB_BINCOL_MAX_KH][16];
+    for (int64_t x = 0; x < size; x += 16) {
+        const __mmask16 m = size - x >= 16 ? (__mmask16)0xFFFF
+                                           : (__mmask16)((1u << (size - x)) - 1u);
+        __m512 s[CONVLAB_BINCOL_MAX_KH];
+        for (int64_t kh = 0; kh < CONVLAB_BINCOL_MAX_KH; kh++) s[kh] = _mm512_setzero_ps();
+        for (int64_t p = 1; p < n_pat; p++) {
+            const __m512 v = _mm512_maskz_loadu_ps(m, bins + p * size + x);
+            CONVLAB_BINCOL_UNROLL
+            for (int kh = 0; kh < CONVLAB_BINCOL_MAX_KH; kh++)
+                if ((p >> kh) & 1) s[kh] = _mm512_add_ps(s[kh], v);
+        }
+        for (int64_t kh = 0; kh < g->KH; kh++) _mm512_store_ps(sums[kh], s[kh]);
+        /* the 16 floats hold channels x / V .. (x + 16) / V */
+        for (int64_t c = x / V; c < (x + 16) / V && c < cout; c++)
+            for (int64_t kh = 0; kh < g->KH; kh++)
+                for (int64_t kw = 0; kw < g->KW; kw++)
+                    taps[c * n_taps + kh * g->KW + kw] +=
+                        sums[kh][c * V - x + L - 1 - kw * g->DW];
+    }
+}
 
 /* One output plane: base (or bias) + the KW table lookups, 16 pixels at a time. KW is a
  * parameter so that the common 3-wide kernel gets its loops unrolled and its six table
@@ -229,115 +350,141 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_forward_image(
     if (stream) _mm_sfence();   /* streamed stores are weakly ordered */
 }
 
-/* r[j] <- column j of the 16 x 16 block whose row i is r[i]: three rounds of shuffles. */
-CONVLAB_BINCOL_TARGET static inline __attribute__((always_inline)) void
-convlab_bincol_transpose16(__m512 r[16])
+/* Sums of four (or `nc` < 4) channels' gradient windows per pattern group, added into the
+ * bins; VT is the window's vector type. Two sets of sums alternate so that the adds of a
+ * group do not wait on each other. */
+#define CONVLAB_BINCOL_WGRAD_GROUPS(VT, SUFFIX, LOADU, MASKZ_LOADU, ADD, ZERO, STOREU)         \
+    CONVLAB_BINCOL_TARGET static inline __attribute__((always_inline)) void                    \
+    convlab_bincol_groups_##SUFFIX(const int64_t nc, int64_t cout, int64_t P,                  \
+                                   const float *grad, const convlab_bincol_wgrad_work *w,      \
+                                   float *bins)                                                \
+    {                                                                                          \
+        const int64_t V = (int64_t)(sizeof(VT) / sizeof(float));                              \
+        for (int p = 1; p < 32; p++) {                                                         \
+            const int32_t *e = w->off + w->start[p], *end = w->off + w->start[p + 1];          \
+            if (e == end) continue;                                                            \
+            VT a[4], b[4];                                                                     \
+            CONVLAB_BINCOL_UNROLL                                                              \
+            for (int i = 0; i < nc; i++) a[i] = b[i] = ZERO();                                 \
+            for (; e + 2 <= end; e += 2) {                                                     \
+                CONVLAB_BINCOL_UNROLL                                                          \
+                for (int i = 0; i < nc; i++) {                                                 \
+                    a[i] = ADD(a[i], LOADU(grad + i * P + e[0]));                              \
+                    b[i] = ADD(b[i], LOADU(grad + i * P + e[1]));                              \
+                }                                                                              \
+            }                                                                                  \
+            if (e < end) {                                                                     \
+                CONVLAB_BINCOL_UNROLL                                                          \
+                for (int i = 0; i < nc; i++) a[i] = ADD(a[i], LOADU(grad + i * P + e[0]));     \
+            }                                                                                  \
+            CONVLAB_BINCOL_UNROLL                                                              \
+            for (int i = 0; i < nc; i++) {                                                     \
+                float *bin = bins + (p * cout + i) * V;                                        \
+                STOREU(bin, ADD(LOADU(bin), ADD(a[i], b[i])));                                 \
+            }                                                                                  \
+        }                                                                                      \
+        for (int64_t k = 0; k < w->n_edge; k++) {                                              \
+            const int32_t o = w->edge_off[k];                                                  \
+            const unsigned lanes = w->edge_lanes[k];                                           \
+            CONVLAB_BINCOL_UNROLL                                                              \
+            for (int i = 0; i < nc; i++) {                                                     \
+                float *bin = bins + (w->edge_pat[k] * cout + i) * V;                           \
+                /* lanes outside the row are masked off: their addresses are not read */      \
+                STOREU(bin, ADD(LOADU(bin), MASKZ_LOADU(lanes, grad + i * P + o)));            \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+CONVLAB_BINCOL_WGRAD_GROUPS(__m128, 4, _mm_loadu_ps, _mm_maskz_loadu_ps, _mm_add_ps,
+                            _mm_setzero_ps, _mm_storeu_ps)
+CONVLAB_BINCOL_WGRAD_GROUPS(__m256, 8, _mm256_loadu_ps, _mm256_maskz_loadu_ps, _mm256_add_ps,
+                            _mm256_setzero_ps, _mm256_storeu_ps)
+CONVLAB_BINCOL_WGRAD_GROUPS(__m512, 16, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_add_ps,
+                            _mm512_setzero_ps, _mm512_storeu_ps)
+#undef CONVLAB_BINCOL_WGRAD_GROUPS
+
+/* Lane i of the result: the sum of r[i]'s lanes (four rounds of shuffles and adds). */
+CONVLAB_BINCOL_TARGET static inline __attribute__((always_inline)) __m512
+convlab_bincol_sum16(__m512 r[16])
 {
-    __m512 a[16], b[16];
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    /* b[4i + j], 128-bit lane l: rows 4i..4i+3 at column 4l + j */
-    for (int i = 0; i < 4; i++) {
-        b[4 * i] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
-        b[4 * i + 1] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0xEE);
-        b[4 * i + 2] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
-        b[4 * i + 3] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xEE);
-    }
-    /* a 4 x 4 transpose of the 128-bit lanes gathers each column's four row groups */
-    for (int j = 0; j < 4; j++) {
-        const __m512 c0 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0x44);
-        const __m512 c1 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0xEE);
-        const __m512 c2 = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0x44);
-        const __m512 c3 = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0xEE);
-        r[j] = _mm512_shuffle_f32x4(c0, c2, 0x88);
-        r[4 + j] = _mm512_shuffle_f32x4(c0, c2, 0xDD);
-        r[8 + j] = _mm512_shuffle_f32x4(c1, c3, 0x88);
-        r[12 + j] = _mm512_shuffle_f32x4(c1, c3, 0xDD);
+    __m512 x[8], y[4], z[2];
+    for (int i = 0; i < 8; i++)    /* 128-bit lane: r[2i], r[2i+1], r[2i], r[2i+1] */
+        x[i] = _mm512_add_ps(_mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]),
+                             _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]));
+    for (int i = 0; i < 4; i++)    /* 128-bit lane: rows 4i .. 4i+3 */
+        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
+    for (int i = 0; i < 2; i++)    /* 128-bit lanes: rows 8i..8i+3 twice, 8i+4..8i+7 twice */
+        z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], 0x88),
+                         _mm512_shuffle_f32x4(z[0], z[1], 0xDD));
+}
+
+/* rowsum[oh * cout + c] = the gradient of channel c summed over output row oh: the planes
+ * are read once, in order, 16 rows at a time. */
+CONVLAB_BINCOL_TARGET static void convlab_bincol_row_sums(const convlab_bin_geom *g,
+    int64_t cout, const float *grad, float *rowsum)
+{
+    const int64_t OW = g->OW, rows = cout * g->OH;
+    const __mmask16 tail = (__mmask16)((1u << (OW % 16)) - 1u);
+    __attribute__((aligned(64))) float sums[16];
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        const int64_t nr = rows - r0 < 16 ? rows - r0 : 16;
+        __m512 r[16];
+        CONVLAB_BINCOL_UNROLL
+        for (int i = 0; i < 16; i++) {
+            r[i] = _mm512_setzero_ps();
+            if (i >= nr) continue;
+            const float *row = grad + (r0 + i) * OW;
+            int64_t x = 0;
+            for (; x + 16 <= OW; x += 16) r[i] = _mm512_add_ps(r[i], _mm512_loadu_ps(row + x));
+            if (x < OW) r[i] = _mm512_add_ps(r[i], _mm512_maskz_loadu_ps(tail, row + x));
+        }
+        _mm512_store_ps(sums, convlab_bincol_sum16(r));
+        for (int64_t i = 0; i < nr; i++) {
+            const int64_t c = (r0 + i) / g->OH, oh = (r0 + i) % g->OH;
+            rowsum[oh * cout + c] = sums[i];
+        }
     }
 }
 
-/* Weight-gradient sums of one image (cout a multiple of 16). grad (cout, OH, OW); the pairs
- * of convlab_bincol_pairs; bins (KW, 32, cout) are added into; rowsum (OH, cout) is set to
- * the gradient summed over each output row. Consecutive pixels of a kernel column often show
- * the same pattern: their vectors are summed in a register and added to the bin once, which
- * also keeps the adds to one bin from waiting on each other. */
-CONVLAB_BINCOL_TARGET static void convlab_bincol_wgrad_image(
-    const convlab_bin_geom *g, int64_t cout, const float *grad, const int32_t *pair_px,
-    const int32_t *pair_pat, const int64_t *count, float *bins, float *rowsum)
+/* Weight-gradient sums of one image: grad (cout, OH, OW), the patterns grouped by
+ * convlab_bincol_group; adds into w->bins and sets w->rowsum. The row sums stream the
+ * image's gradient into the caches first; the groups then gather from there. */
+CONVLAB_BINCOL_TARGET static void convlab_bincol_wgrad_image(const convlab_bin_geom *g,
+    int64_t cout, const float *grad, convlab_bincol_wgrad_work *w)
 {
-    const int64_t P = convlab_bincol_plane(g), OW = g->OW, KW = g->KW;
-    __attribute__((aligned(64))) float tile[16 * 16];
-    for (int64_t c0 = 0; c0 < cout; c0 += 16) {
+    const int64_t P = convlab_bincol_plane(g), V = convlab_bincol_lanes(g);
+    convlab_bincol_row_sums(g, cout, grad, w->rowsum);
+    for (int64_t c0 = 0; c0 < cout; c0 += 4) {
+        const int64_t nc = cout - c0 < 4 ? cout - c0 : 4;
         const float *src = grad + c0 * P;
-        int64_t oh = 0, row_end = OW;
-        int64_t next[CONVLAB_BINCOL_MAX_KW];
-        int32_t held[CONVLAB_BINCOL_MAX_KW];   /* the pattern whose sum `run` holds, 0: none */
-        __m512 sums[CONVLAB_BINCOL_MAX_KW];
-        for (int64_t kw = 0; kw < KW; kw++) {
-            next[kw] = 0;
-            held[kw] = 0;
-            sums[kw] = _mm512_setzero_ps();
+        float *bins = w->bins + c0 * V;
+        if (nc == 4) {
+            if (V == 4) convlab_bincol_groups_4(4, cout, P, src, w, bins);
+            else if (V == 8) convlab_bincol_groups_8(4, cout, P, src, w, bins);
+            else convlab_bincol_groups_16(4, cout, P, src, w, bins);
+            continue;
         }
-        __m512 run = _mm512_setzero_ps();
-        for (int64_t pb = 0; pb < P; pb += 16) {
-            const int64_t n = P - pb < 16 ? P - pb : 16;
-            const __mmask16 m = (__mmask16)((1u << n) - 1u);
-            __m512 r[16];
-            CONVLAB_BINCOL_UNROLL
-            for (int i = 0; i < 16; i++) {
-                r[i] = _mm512_maskz_loadu_ps(m, src + i * P + pb);
-                /* sixteen streams 4.8 KB apart outrun the hardware prefetchers */
-                _mm_prefetch((const char *)(src + i * P + pb + CONVLAB_BINCOL_AHEAD), _MM_HINT_T0);
-            }
-            convlab_bincol_transpose16(r);
-            CONVLAB_BINCOL_UNROLL
-            for (int j = 0; j < 16; j++) _mm512_store_ps(tile + 16 * j, r[j]);
-            /* row sums: pixels pb.. run along output rows, which end every OW pixels */
-            for (int64_t j = 0; j < n;) {
-                const int64_t stop = row_end - pb < n ? row_end - pb : n;
-                for (; j < stop; j++) run = _mm512_add_ps(run, _mm512_load_ps(tile + 16 * j));
-                if (pb + j == row_end) {
-                    _mm512_storeu_ps(rowsum + oh * cout + c0, run);
-                    run = _mm512_setzero_ps();
-                    oh++;
-                    row_end += OW;
-                }
-            }
-            for (int64_t kw = 0; kw < KW; kw++) {
-                const int32_t *px = pair_px + kw * P, *pat = pair_pat + kw * P;
-                int64_t k = next[kw];
-                for (; k < count[kw] && px[k] < pb + n; k++) {
-                    const __m512 v = _mm512_load_ps(tile + 16 * (px[k] - pb));
-                    if (pat[k] == held[kw]) {
-                        sums[kw] = _mm512_add_ps(sums[kw], v);
-                        continue;
-                    }
-                    if (held[kw]) {
-                        float *bin = bins + (kw * 32 + held[kw]) * cout + c0;
-                        _mm512_storeu_ps(bin, _mm512_add_ps(_mm512_loadu_ps(bin), sums[kw]));
-                    }
-                    held[kw] = pat[k];
-                    sums[kw] = v;
-                }
-                next[kw] = k;
-            }
+        for (int64_t i = 0; i < nc; i++) {
+            if (V == 4) convlab_bincol_groups_4(1, cout, P, src + i * P, w, bins + i * V);
+            else if (V == 8) convlab_bincol_groups_8(1, cout, P, src + i * P, w, bins + i * V);
+            else convlab_bincol_groups_16(1, cout, P, src + i * P, w, bins + i * V);
         }
-        for (int64_t kw = 0; kw < KW; kw++)
-            if (held[kw]) {
-                float *bin = bins + (kw * 32 + held[kw]) * cout + c0;
-                _mm512_storeu_ps(bin, _mm512_add_ps(_mm512_loadu_ps(bin), sums[kw]));
-            }
     }
 }
 #else
+static void convlab_bincol_patterns(const convlab_bin_geom *g, const uint8_t *img,
+                                    int32_t *cp) {}
+static void convlab_bincol_group(const convlab_bin_geom *g, convlab_bincol_wgrad_work *w) {}
+static void convlab_bincol_taps_from_bins(const convlab_bin_geom *g, int64_t cout,
+                                          const float *bins, float *taps) {}
 static void convlab_bincol_forward_image(const convlab_bin_geom *g, int64_t cout,
     const float *tables, const float *base, const float *bias, const int32_t *idx,
     int stream, float *out) {}
 static void convlab_bincol_wgrad_image(const convlab_bin_geom *g, int64_t cout,
-    const float *grad, const int32_t *pair_px, const int32_t *pair_pat, const int64_t *count,
-    float *bins, float *rowsum) {}
+    const float *grad, convlab_bincol_wgrad_work *w) {}
 #endif
 
 #endif /* CONVLAB_BINARY_COLUMNS_H */

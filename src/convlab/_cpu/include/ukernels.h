@@ -175,7 +175,7 @@ CONVLAB_GENERIC_KERNEL(convlab_ukd_generic_f64, double, 4, 4, CONVLAB_A_DIRECT,
         }                                                                                      \
     }
 
-#define CONVLAB_AVX512 "avx512f,avx2,fma"
+#define CONVLAB_AVX512 "avx512f,avx512vl,avx2,fma"
 #define CONVLAB_AVX2 "avx2,fma"
 
 #define CONVLAB_AVX512_KERNELS(SUFFIX, A_AT, A_NEXT)                                           \
@@ -222,7 +222,8 @@ static int convlab_isa_supported(int isa)
     if (isa == CONVLAB_ISA_AVX2)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (isa == CONVLAB_ISA_AVX512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx2") &&
                __builtin_cpu_supports("fma");
 #endif
     return 0;
