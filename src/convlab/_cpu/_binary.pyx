@@ -206,7 +206,7 @@ def _column_tables(tables, tuple kernel):
     # a single-bit pattern's entry is that one tap's (scaled) weight: (Cout, KH, KW)
     single = tables[:, rows, (1 << (cols % 3))[None, :]].astype(np.float64)
     bits = pattern_bits(kh, 32)
-    return np.ascontiguousarray(np.einsum("chw,hp->cwp", single, bits), dtype=np.float32)
+    return np.ascontiguousarray(single.transpose(0, 2, 1) @ bits, dtype=np.float32)
 
 
 def forward(x, bint packed, tables, plane, bias, tuple shape, tuple kernel, tuple stride,

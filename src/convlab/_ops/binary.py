@@ -10,6 +10,7 @@ Input normalisation ``(x - mean) / std`` is folded in: the tables hold ``w / std
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any, Optional
@@ -46,14 +47,33 @@ class _Geometry:
         # kernel with padding 1): the kernel sums gradients per class
         self.class_taps, cls = np.unique(self.cols_in, axis=0, return_inverse=True)
         self.cls = np.ascontiguousarray(cls.reshape(-1), dtype=np.int32)
+        # the same by runs of equal rows / columns: the base plane is built from them
+        self.row_runs, self.row_lengths = self._runs(self.rows_in)
+        self.col_runs, self.col_lengths = self._runs(self.cols_in)
+        for array in vars(self).values():    # shared by every call with these sizes
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
 
     @staticmethod
     def _inside(n_out: int, k: int, s: int, p: int, d: int, size: int) -> np.ndarray:
         pos = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d
         return ((pos >= 0) & (pos < size)).astype(np.float64)
 
+    @staticmethod
+    def _runs(inside: np.ndarray) -> tuple:
+        """The distinct rows of ``inside`` in runs of equal consecutive rows, and run lengths."""
+        starts = np.flatnonzero(np.r_[True, (inside[1:] != inside[:-1]).any(axis=1)])
+        return inside[starts], np.diff(np.r_[starts, len(inside)])
+
     def args(self) -> tuple:
         return self.shape, self.kernel, self.stride, self.padding, self.dilation
+
+
+@functools.lru_cache(maxsize=64)
+def _geometry(shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
+              dilation: tuple) -> _Geometry:
+    """The (immutable) geometry of these sizes: built once, reused every step."""
+    return _Geometry(shape, kernel, stride, padding, dilation)
 
 
 def _tables(weight: Any, geom: _Geometry, scale: float, xp: Any) -> Any:
@@ -82,10 +102,13 @@ class BinaryConv2d(Function):
             if fold == "weights":
                 base = base + zero_value * w64.sum(axis=(1, 2, 3))
             else:   # only taps inside the image see a black pixel; padding stays 0
-                # taps[c, oh, ow]: the weights of the taps inside the image there, summed
-                taps = (xp.asarray(geom.rows_in) @ w64.sum(axis=1)) @ xp.asarray(geom.cols_in).T
-                plane = xp.ascontiguousarray(
-                    (base[:, None, None] + zero_value * taps).astype(weight.dtype))
+                # taps[c, r, q]: the weights of the taps inside the image, summed, for each
+                # run r of equal output rows and run q of equal output columns
+                taps = (xp.asarray(geom.row_runs) @ w64.sum(axis=1)) @ \
+                    xp.asarray(geom.col_runs).T
+                runs = (base[:, None, None] + zero_value * taps).astype(weight.dtype)
+                plane = xp.repeat(xp.repeat(runs, xp.asarray(geom.row_lengths), axis=1),
+                                  xp.asarray(geom.col_lengths), axis=2)
         tables = _tables(weight, geom, 1.0 / std, xp)
         return bk.binary_conv2d_forward(x, packed, tables, plane,
                                         xp.ascontiguousarray(base.astype(weight.dtype)),
@@ -202,7 +225,7 @@ def binary_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stri
     if chw[0] != weight.shape[1]:
         raise ValueError(f"weight: expected {chw[0]} input channels to match x, got "
                          f"{weight.shape[1]}")
-    geom = _Geometry(tuple(int(v) for v in chw), tuple(weight.shape[2:]),
+    geom = _geometry(tuple(int(v) for v in chw), tuple(int(v) for v in weight.shape[2:]),
                      check.positive_pair(stride, "stride"),
                      check.nonnegative_pair(padding, "padding"),
                      check.positive_pair(dilation, "dilation"))
