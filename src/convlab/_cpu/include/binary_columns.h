@@ -16,9 +16,11 @@
  * padded column j adds the gradient of the L = (KW-1)*DW + 1 output columns j-L+1 .. j (one
  * per kernel column, DW apart) to "its" bin bins[pattern] -- one short vector load and add per
  * channel. Each image's non-zero patterns (a quarter of them on 20-day charts) are grouped by
- * pattern once; then, four channels at a time, each group is summed in registers straight
- * from the NCHW gradient (no transpose: the planes are read in order, and stay in L1 while
- * their groups gather from them). The bins become taps once per block of images.
+ * pattern once. The image's gradient is read once, in order, by the row sums (which the
+ * exact normalisation fold needs anyway); then, four channels at a time, each group is
+ * summed in registers from the cached NCHW planes -- no transpose. The bins become taps once
+ * per block of images. (Prefetching the next image, or interleaving its row sums with the
+ * group sums, was measured slower: the gradient wants to be one plain sequential stream.)
  */
 #ifndef CONVLAB_BINARY_COLUMNS_H
 #define CONVLAB_BINARY_COLUMNS_H
@@ -71,7 +73,8 @@ static inline int convlab_bincol_wgrad_applies(const convlab_bin_geom *g, int av
     return convlab_bincol_applies(g, avx512) && convlab_bincol_window(g) <= 16;
 }
 
-/* One thread's weight-gradient scratch, carved from one buffer by convlab_bincol_wgrad_work. */
+/* One thread's weight-gradient scratch, laid out in one buffer by
+ * convlab_bincol_wgrad_work_init. */
 typedef struct {
     int32_t *cp;          /* (OH, WP) column patterns of the image                          */
     int32_t *nz;          /* gradient offsets of the windows of non-zero patterns, then...   */
