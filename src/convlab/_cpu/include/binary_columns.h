@@ -81,11 +81,13 @@ typedef struct {
     int32_t *nz_pat;      /* ... their patterns, in pixel order                              */
     int32_t *off;         /* the same offsets grouped by pattern:                            */
     int32_t start[33];    /*   pattern p's are off[start[p] .. start[p+1])                    */
-    int32_t *edge_off;    /* windows cut by the row ends: offset, pattern, lanes inside      */
-    int32_t *edge_pat;
-    uint16_t *edge_lanes;
-    int64_t n_edge;
-    uint16_t *lanes;      /* (WP) lanes of the window of padded column j inside the row       */
+    int32_t *edge_off;    /* windows cut by the row ends, grouped by (lane mask, pattern):   */
+    int32_t *edge_key;    /*   mask class k and pattern p's are edge_off[edge_start[32k + p]  */
+    int32_t edge_start[32 * 32 + 1];   /* .. edge_start[32k + p + 1]), read with mask       */
+    uint16_t class_lanes[32];         /*   class_lanes[k]                                     */
+    int32_t n_classes;
+    int32_t *edge_px;     /* the edges' offsets in pixel order, before grouping               */
+    int32_t *key_of_j;    /* (WP) 32 * the mask class of an edge column j                     */
     float *bins;          /* (32, cout, lanes): gradient windows summed per pattern          */
     float *rowsum;        /* (OH, cout): gradient summed per output row                      */
 } convlab_bincol_wgrad_work;
@@ -94,7 +96,7 @@ typedef struct {
 static inline size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom *g, int64_t cout)
 {
     const size_t cells = (size_t)(g->OH * g->WP) + 16;   /* slack: 16-wide stores */
-    return cells * (6 * sizeof(int32_t) + sizeof(uint16_t)) + (size_t)g->WP * sizeof(uint16_t) +
+    return cells * 7 * sizeof(int32_t) + (size_t)g->WP * sizeof(int32_t) +
            (size_t)(32 * convlab_bincol_lanes(g) + g->OH) * (size_t)cout * sizeof(float) +
            sizeof(convlab_bincol_wgrad_work) + 256;
 }
@@ -114,17 +116,22 @@ static convlab_bincol_wgrad_work *convlab_bincol_wgrad_work_init(const convlab_b
     w->nz_pat = w->nz + cells;
     w->off = w->nz_pat + cells;
     w->edge_off = w->off + cells;
-    w->edge_pat = w->edge_off + cells;
-    w->edge_lanes = (uint16_t *)(w->edge_pat + cells);
-    w->lanes = w->edge_lanes + cells;
-    w->n_edge = 0;
+    w->edge_key = w->edge_off + cells;
+    w->edge_px = w->edge_key + cells;
+    w->key_of_j = w->edge_px + cells;
+    /* the lanes of column j's window inside its row; columns with the same lanes share a
+     * class (fewer than 32: only the L-1 + V-1 edge columns have lanes outside) */
+    w->n_classes = 0;
     for (int64_t j = 0; j < g->WP; j++) {
         unsigned lanes = 0;
-        for (int64_t l = 0; l < L; l++) {
+        for (int64_t l = 0; l < convlab_bincol_lanes(g); l++) {
             const int64_t ow = j - (L - 1) + l;
             if (ow >= 0 && ow < g->OW) lanes |= 1u << l;
         }
-        w->lanes[j] = (uint16_t)lanes;
+        int32_t k = 0;
+        while (k < w->n_classes && w->class_lanes[k] != lanes) k++;
+        if (k == w->n_classes) w->class_lanes[w->n_classes++] = (uint16_t)lanes;
+        w->key_of_j[j] = 32 * k;
     }
     return w;
 }
@@ -216,17 +223,18 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_patterns(const convlab_bin_geom
 
 /* Groups one image's non-zero column patterns (w->cp) by pattern. A pattern at padded column
  * j of row oh owns the window of output columns j-L+1 .. j-L+lanes; windows wholly inside
- * the row go to off[] (a plain vector load each), the others, masked to their lanes inside
- * the row and below L, to the edge list. */
+ * the row go to off[] (a plain vector load each), the others to the edge lists, grouped by
+ * which of their lanes lie inside the row and by pattern (a masked load each). */
 CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g,
                                                        convlab_bincol_wgrad_work *w)
 {
     const int64_t L = convlab_bincol_window(g), V = convlab_bincol_lanes(g), OW = g->OW;
     /* j in [lo, hi): the whole window lies inside the row */
     const int64_t lo = L - 1, hi = OW - V + L > lo ? OW - V + L : lo;
+    const int64_t n_keys = 32 * (int64_t)w->n_classes;
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
                                            15);
-    int32_t count[33] = {0};
+    int32_t count[33] = {0}, edge_count[32 * 32 + 1] = {0};
     int64_t n = 0, n_edge = 0;
     for (int64_t oh = 0; oh < g->OH; oh++) {
         const int32_t *row = w->cp + oh * g->WP;
@@ -234,10 +242,9 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g
         for (int64_t j = 0; j < g->WP; j++) {
             if (j == lo) j = hi;   /* past the interior, to the right edge */
             if (j >= g->WP) break;
-            if (!row[j] || !w->lanes[j]) continue;
-            w->edge_off[n_edge] = o0 + (int32_t)j;
-            w->edge_pat[n_edge] = row[j];
-            w->edge_lanes[n_edge++] = w->lanes[j];
+            if (!row[j]) continue;
+            w->edge_key[n_edge] = w->key_of_j[j] + row[j];
+            w->edge_px[n_edge++] = o0 + (int32_t)j;
         }
         /* the interior: compress the non-zero patterns and their offsets, 16 at a time */
         for (int64_t j = lo; j < hi; j += 16) {
@@ -254,10 +261,16 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g
     for (int64_t i = 0; i < n; i++) count[w->nz_pat[i] + 1]++;
     w->start[0] = 0;
     for (int p = 0; p < 32; p++) w->start[p + 1] = w->start[p] + count[p + 1];
-    int32_t at[32];
-    memcpy(at, w->start, sizeof(at));
+    int32_t at[32 * 32];
+    memcpy(at, w->start, 32 * sizeof(int32_t));
     for (int64_t i = 0; i < n; i++) w->off[at[w->nz_pat[i]]++] = w->nz[i];
-    w->n_edge = n_edge;
+    /* the edges, by (class, pattern) */
+    for (int64_t i = 0; i < n_edge; i++) edge_count[w->edge_key[i] + 1]++;
+    w->edge_start[0] = 0;
+    for (int64_t k = 0; k < n_keys; k++) w->edge_start[k + 1] = w->edge_start[k] + edge_count[k + 1];
+    memcpy(at, w->edge_start, (size_t)n_keys * sizeof(int32_t));
+    for (int64_t i = 0; i < n_edge; i++)
+        w->edge_off[at[w->edge_key[i]]++] = w->edge_px[i];
 }
 
 /* taps[c][kh*KW + kw] += the bins whose pattern has bit kh set, at the lane of kernel
@@ -386,14 +399,24 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_forward_image(
                 STOREU(bin, ADD(LOADU(bin), ADD(a[i], b[i])));                                 \
             }                                                                                  \
         }                                                                                      \
-        for (int64_t k = 0; k < w->n_edge; k++) {                                              \
-            const int32_t o = w->edge_off[k];                                                  \
-            const unsigned lanes = w->edge_lanes[k];                                           \
+        for (int64_t key = 0; key < 32 * (int64_t)w->n_classes; key++) {                       \
+            const int32_t *e = w->edge_off + w->edge_start[key];                               \
+            const int32_t *end = w->edge_off + w->edge_start[key + 1];                         \
+            if (e == end) continue;                                                            \
+            /* lanes outside the row are masked off: their addresses are not read */          \
+            const unsigned lanes = w->class_lanes[key / 32];                                   \
+            VT a[4];                                                                           \
+            CONVLAB_BINCOL_UNROLL                                                              \
+            for (int i = 0; i < nc; i++) a[i] = ZERO();                                        \
+            for (; e < end; e++) {                                                             \
+                CONVLAB_BINCOL_UNROLL                                                          \
+                for (int i = 0; i < nc; i++)                                                   \
+                    a[i] = ADD(a[i], MASKZ_LOADU(lanes, grad + i * P + e[0]));                 \
+            }                                                                                  \
             CONVLAB_BINCOL_UNROLL                                                              \
             for (int i = 0; i < nc; i++) {                                                     \
-                float *bin = bins + (w->edge_pat[k] * cout + i) * V;                           \
-                /* lanes outside the row are masked off: their addresses are not read */      \
-                STOREU(bin, ADD(LOADU(bin), MASKZ_LOADU(lanes, grad + i * P + o)));            \
+                float *bin = bins + ((key % 32) * cout + i) * V;                               \
+                STOREU(bin, ADD(LOADU(bin), a[i]));                                            \
             }                                                                                  \
         }                                                                                      \
     }
