@@ -61,9 +61,10 @@ class _Geometry:
 
     @staticmethod
     def _runs(inside: np.ndarray) -> tuple:
-        """The distinct rows of ``inside`` in runs of equal consecutive rows, and run lengths."""
+        """The distinct rows of ``inside`` in runs of equal consecutive rows, and the run
+        lengths (a tuple of ints: CuPy's ``repeat`` takes no array of counts)."""
         starts = np.flatnonzero(np.r_[True, (inside[1:] != inside[:-1]).any(axis=1)])
-        return inside[starts], np.diff(np.r_[starts, len(inside)])
+        return inside[starts], tuple(int(n) for n in np.diff(np.r_[starts, len(inside)]))
 
     def args(self) -> tuple:
         return self.shape, self.kernel, self.stride, self.padding, self.dilation
@@ -107,8 +108,8 @@ class BinaryConv2d(Function):
                 taps = (xp.asarray(geom.row_runs) @ w64.sum(axis=1)) @ \
                     xp.asarray(geom.col_runs).T
                 runs = (base[:, None, None] + zero_value * taps).astype(weight.dtype)
-                plane = xp.repeat(xp.repeat(runs, xp.asarray(geom.row_lengths), axis=1),
-                                  xp.asarray(geom.col_lengths), axis=2)
+                plane = xp.repeat(xp.repeat(runs, geom.row_lengths, axis=1),
+                                  geom.col_lengths, axis=2)
         tables = _tables(weight, geom, 1.0 / std, xp)
         return bk.binary_conv2d_forward(x, packed, tables, plane,
                                         xp.ascontiguousarray(base.astype(weight.dtype)),

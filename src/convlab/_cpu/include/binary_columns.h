@@ -221,6 +221,20 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_patterns(const convlab_bin_geom
     }
 }
 
+/* Counting sort: out[start[k] .. start[k+1]) = the values whose key is k, in their order;
+ * keys in [0, n_keys), n_keys <= 32 * 32. */
+static void convlab_bincol_sort(int64_t n, const int32_t *keys, const int32_t *values,
+                                int64_t n_keys, int32_t *start, int32_t *out)
+{
+    int32_t at[32 * 32 + 1];
+    memset(at, 0, (size_t)(n_keys + 1) * sizeof(int32_t));
+    for (int64_t i = 0; i < n; i++) at[keys[i] + 1]++;
+    start[0] = 0;
+    for (int64_t k = 0; k < n_keys; k++) start[k + 1] = start[k] + at[k + 1];
+    memcpy(at, start, (size_t)n_keys * sizeof(int32_t));
+    for (int64_t i = 0; i < n; i++) out[at[keys[i]]++] = values[i];
+}
+
 /* Groups one image's non-zero column patterns (w->cp) by pattern. A pattern at padded column
  * j of row oh owns the window of output columns j-L+1 .. j-L+lanes; windows wholly inside
  * the row go to off[] (a plain vector load each), the others to the edge lists, grouped by
@@ -234,7 +248,6 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g
     const int64_t n_keys = 32 * (int64_t)w->n_classes;
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
                                            15);
-    int32_t count[33] = {0}, edge_count[32 * 32 + 1] = {0};
     int64_t n = 0, n_edge = 0;
     for (int64_t oh = 0; oh < g->OH; oh++) {
         const int32_t *row = w->cp + oh * g->WP;
@@ -258,19 +271,8 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g
             n += __builtin_popcount((unsigned)m);
         }
     }
-    for (int64_t i = 0; i < n; i++) count[w->nz_pat[i] + 1]++;
-    w->start[0] = 0;
-    for (int p = 0; p < 32; p++) w->start[p + 1] = w->start[p] + count[p + 1];
-    int32_t at[32 * 32];
-    memcpy(at, w->start, 32 * sizeof(int32_t));
-    for (int64_t i = 0; i < n; i++) w->off[at[w->nz_pat[i]]++] = w->nz[i];
-    /* the edges, by (class, pattern) */
-    for (int64_t i = 0; i < n_edge; i++) edge_count[w->edge_key[i] + 1]++;
-    w->edge_start[0] = 0;
-    for (int64_t k = 0; k < n_keys; k++) w->edge_start[k + 1] = w->edge_start[k] + edge_count[k + 1];
-    memcpy(at, w->edge_start, (size_t)n_keys * sizeof(int32_t));
-    for (int64_t i = 0; i < n_edge; i++)
-        w->edge_off[at[w->edge_key[i]]++] = w->edge_px[i];
+    convlab_bincol_sort(n, w->nz_pat, w->nz, 32, w->start, w->off);
+    convlab_bincol_sort(n_edge, w->edge_key, w->edge_px, n_keys, w->edge_start, w->edge_off);
 }
 
 /* taps[c][kh*KW + kw] += the bins whose pattern has bit kh set, at the lane of kernel
