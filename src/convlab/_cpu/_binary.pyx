@@ -82,7 +82,7 @@ cdef enum:
     ISA_AVX512 = 2
     # Outputs larger than this (bytes) are written around the caches by the column kernels:
     # they would not stay cached for the next layer anyway.
-    STREAM_MIN_BYTES = 16 << 20
+    STREAM_MIN_BYTES = 8 << 20
     # Images per weight-gradient block: each block sums into its own histogram and the blocks
     # are added in order, so the result does not depend on the thread count.
     WGRAD_BLOCK = 4

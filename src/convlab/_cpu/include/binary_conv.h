@@ -42,23 +42,24 @@ typedef struct {
 
 /* Copy one image into a column-padded byte buffer img[C][H][WP] of 0/1. `packed`: the source
  * is np.packbits of each channel's row-major pixels (most significant bit first). */
-static void convlab_bin_fill(const convlab_bin_geom *g, const uint8_t *src, int packed,
-                             uint8_t *img)
+static void convlab_bin_fill(const convlab_bin_geom *g, const uint8_t *restrict src, int packed,
+                             uint8_t *restrict img)
 {
-    const int64_t plane_bytes = packed ? (g->H * g->W + 7) / 8 : g->H * g->W;
-    memset(img, 0, (size_t)(g->C * g->H * g->WP));
-    for (int64_t c = 0; c < g->C; c++) {
-        const uint8_t *s = src + c * plane_bytes;
-        for (int64_t y = 0; y < g->H; y++) {
-            uint8_t *row = img + (c * g->H + y) * g->WP + g->PW;
+    /* sizes in locals: stores through a byte pointer may alias *g, which would otherwise be
+     * reloaded on every pixel and keep the copy from vectorising */
+    const int64_t C = g->C, H = g->H, W = g->W, WP = g->WP, PW = g->PW;
+    const int64_t plane_bytes = packed ? (H * W + 7) / 8 : H * W;
+    memset(img, 0, (size_t)(C * H * WP));
+    for (int64_t c = 0; c < C; c++) {
+        const uint8_t *restrict s = src + c * plane_bytes;
+        for (int64_t y = 0; y < H; y++) {
+            uint8_t *restrict row = img + (c * H + y) * WP + PW;
             if (packed) {
-                for (int64_t x = 0; x < g->W; x++) {
-                    const int64_t k = y * g->W + x;
+                for (int64_t x = 0, k = y * W; x < W; x++, k++)
                     row[x] = (uint8_t)((s[k >> 3] >> (7 - (k & 7))) & 1);
-                }
             } else {
-                const uint8_t *in = s + y * g->W;
-                for (int64_t x = 0; x < g->W; x++) row[x] = (uint8_t)(in[x] != 0);
+                const uint8_t *restrict in = s + y * W;
+                for (int64_t x = 0; x < W; x++) row[x] = (uint8_t)(in[x] != 0);
             }
         }
     }
