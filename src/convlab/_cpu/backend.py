@@ -17,7 +17,7 @@ from convlab import _config
 from convlab import _validate as check
 from convlab._cpu import (_activation, _binary, _conv, _gemm, _im2col, _norm, _pool,
                           _runtime)
-from convlab._cpu import conv_rows
+from convlab._cpu import conv_rows, conv_winograd
 
 __all__ = ["CPUBackend"]
 
@@ -56,6 +56,18 @@ def _data_gradient_algorithm(weight_shape: tuple, height: int, padding: tuple,
     implicit = rows * cout * kh * kw * inside + fill * cout * kh * kw
     gemm = cin * kh * kw * cout + _COL2IM_COST * cin * kh * kw
     return "implicit" if implicit < gemm else "gemm"
+
+
+def _implicit_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray],
+                      y: np.ndarray, stride: tuple, padding: tuple, dilation: tuple,
+                      threads: int) -> None:
+    """The convolution into ``y`` by implicit GEMM, or by Winograd F(4, 3) where it applies
+    (contiguous operands; padding may be negative, which only the implicit GEMM takes)."""
+    if conv_winograd.applies(x.shape, weight.shape, stride, padding, dilation, y.shape[2:],
+                             x.dtype):
+        conv_winograd.forward(x, weight, bias, y, padding, dilation[0], threads)
+    else:
+        _conv.conv2d_forward(x, weight, bias, y, *stride, *padding, *dilation, threads)
 
 
 def _contiguous(array: np.ndarray) -> np.ndarray:
@@ -240,9 +252,9 @@ class CPUBackend:
                               (*weight.shape[2:], *stride, *padding, *dilation),
                               _config.get_num_threads())
             return y
-        _conv.conv2d_forward(_contiguous(x), _contiguous(weight),
-                             None if bias is None else _contiguous(bias), y, *stride, *padding,
-                             *dilation, _config.get_num_threads())
+        _implicit_forward(_contiguous(x), _contiguous(weight),
+                          None if bias is None else _contiguous(bias), y, stride, padding,
+                          dilation, _config.get_num_threads())
         return y
 
     @staticmethod
@@ -293,7 +305,7 @@ class CPUBackend:
         # padding that undoes the forward one; negative means cropping, which the kernel handles
         pad_h = dilation[0] * (kh - 1) - padding[0]
         pad_w = dilation[1] * (kw - 1) - padding[1]
-        _conv.conv2d_forward(dy, flipped, None, dx, 1, 1, pad_h, pad_w, *dilation, threads)
+        _implicit_forward(dy, flipped, None, dx, (1, 1), (pad_h, pad_w), dilation, threads)
         return dx
 
     def conv2d_backward_weight(self, grad_output: np.ndarray, x: np.ndarray,

@@ -1,0 +1,73 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Winograd F(4, 3) transforms along image rows, for 3-wide kernels at stride 1.
+
+A 3-tap correlation gives 4 outputs from 6 inputs with 6 multiplications instead of 12:
+``y = A^T [(G g) * (B^T d)]``. Applied along the width only, a KH x 3 convolution becomes six
+KH x 1 convolutions (one per transform point) of transformed inputs with transformed weights,
+which the GEMM kernels run at their usual speed on half the multiply-adds. The transforms here
+are the memory-bound part: input rows -> ``V[xi]``, and ``M[xi]`` -> output rows.
+"""
+from cython.parallel cimport prange
+
+
+def input_transform(const float[:, ::1] x, float[:, :, :] v, Py_ssize_t pad,
+                    int threads):
+    """``v[xi, r, t] = (B^T d)[xi]`` for the 6 inputs ``d[j] = x[r, 4t - pad + j]`` (zero
+    outside the row), for every row ``r`` of ``x`` (rows, W) and tile ``t`` of ``v``
+    (6, rows, T)."""
+    cdef Py_ssize_t rows = x.shape[0], width = x.shape[1], tiles = v.shape[2], r, t, col
+    cdef float d0, d1, d2, d3, d4, d5
+    for r in prange(rows, nogil=True, num_threads=threads, schedule="static"):
+        for t in range(tiles):
+            col = 4 * t - pad
+            if col >= 0 and col + 6 <= width:
+                d0 = x[r, col]
+                d1 = x[r, col + 1]
+                d2 = x[r, col + 2]
+                d3 = x[r, col + 3]
+                d4 = x[r, col + 4]
+                d5 = x[r, col + 5]
+            else:
+                d0 = x[r, col] if 0 <= col < width else 0
+                d1 = x[r, col + 1] if 0 <= col + 1 < width else 0
+                d2 = x[r, col + 2] if 0 <= col + 2 < width else 0
+                d3 = x[r, col + 3] if 0 <= col + 3 < width else 0
+                d4 = x[r, col + 4] if 0 <= col + 4 < width else 0
+                d5 = x[r, col + 5] if 0 <= col + 5 < width else 0
+            v[0, r, t] = 4 * d0 - 5 * d2 + d4
+            v[1, r, t] = -4 * (d1 + d2) + d3 + d4
+            v[2, r, t] = 4 * (d1 - d2) - d3 + d4
+            v[3, r, t] = 2 * (d3 - d1) + d4 - d2
+            v[4, r, t] = 2 * (d1 - d3) + d4 - d2
+            v[5, r, t] = 4 * d1 - 5 * d3 + d5
+
+
+def output_transform(const float[:, :, :] m, float[:, ::1] y, const float[::1] bias,
+                     Py_ssize_t rows_per_channel, Py_ssize_t channels, int threads):
+    """``y[r, 4t + i] = (A^T m[:, r, t])[i] + bias[channel of r]`` for every row ``r`` of
+    ``y`` (rows, OW); ``m`` is (6, rows, T). Rows run over (image, channel, output row)."""
+    cdef Py_ssize_t rows = y.shape[0], width = y.shape[1], tiles = m.shape[2], r, t, col
+    cdef float m0, m1, m2, m3, m4, m5, b, a13, s13, a24, s24
+    cdef bint with_bias = bias is not None
+    for r in prange(rows, nogil=True, num_threads=threads, schedule="static"):
+        b = bias[(r // rows_per_channel) % channels] if with_bias else 0
+        for t in range(tiles):
+            m0 = m[0, r, t]
+            m1 = m[1, r, t]
+            m2 = m[2, r, t]
+            m3 = m[3, r, t]
+            m4 = m[4, r, t]
+            m5 = m[5, r, t]
+            a13 = m1 + m2
+            s13 = m1 - m2
+            a24 = m3 + m4
+            s24 = m3 - m4
+            col = 4 * t
+            y[r, col] = m0 + a13 + a24 + b
+            if col + 1 < width:
+                y[r, col + 1] = s13 + 2 * s24 + b
+            if col + 2 < width:
+                y[r, col + 2] = a13 + 4 * a24 + b
+            if col + 3 < width:
+                y[r, col + 3] = s13 + 8 * s24 + m5 + b

@@ -1,0 +1,82 @@
+"""Convolution with 3-wide kernels at stride 1 by Winograd F(4, 3) along the rows.
+
+Each group of 4 output columns is computed from 6 input columns with 6 products per kernel
+row instead of 12 (``_winograd`` holds the transforms). The KH x 3 convolution becomes six
+KH x 1 convolutions, one per transform point, of the transformed input ``V[xi]`` with the
+transformed weight ``U[xi] = G @ w``: the implicit-GEMM kernels run them with half the
+multiply-adds of the direct convolution, and skip the padding rows as usual.
+
+Used for float32 when both channel counts are large enough for the GEMMs to dominate the
+transforms (the chart CNN's layers 2-4, ResNet9's 3 x 3 convolutions). The rounding error
+grows by the transforms' coefficients (up to 8): a few times that of the direct sum.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from convlab import _config
+from convlab._cpu import _conv, _winograd
+
+# G (6 x 3): the weight transform of F(4, 3) with interpolation points 0, +-1, +-2, inf
+WEIGHT_TRANSFORM = np.array([[1 / 4, 0, 0],
+                             [-1 / 6, -1 / 6, -1 / 6],
+                             [-1 / 6, 1 / 6, -1 / 6],
+                             [1 / 24, 1 / 12, 1 / 6],
+                             [1 / 24, -1 / 12, 1 / 6],
+                             [0, 0, 1]])
+# Where the transforms (memory-bound) pay for themselves, measured on 2 cores (AVX-512): both
+# channel counts at least 64, and rows of at least 8 tiles unless the channels are 128+
+# (a 64 -> 128 conv on 15-pixel rows ran 10 % slower, a 128-channel one on 16 pixels 12 %
+# faster; 60-pixel chart rows 1.3x faster).
+MIN_CHANNELS = 64
+WIDE_CHANNELS = 128
+MIN_TILES = 8
+# output pixels per image of each KH x 1 convolution: fewer leave the GEMM panels half empty
+MIN_TILE_PIXELS = 64
+
+
+def applies(x_shape: tuple, w_shape: tuple, stride: tuple, padding: tuple, dilation: tuple,
+            out_hw: tuple, dtype: np.dtype) -> bool:
+    """Whether this convolution takes the Winograd path."""
+    if not (np.dtype(dtype) == np.float32 and w_shape[3] == 3 and stride == (1, 1)
+            and dilation[1] == 1 and 0 <= padding[1] <= 2 and padding[0] >= 0):
+        return False
+    channels, tiles = min(x_shape[1], w_shape[0]), -(-out_hw[1] // 4)
+    return (channels >= MIN_CHANNELS and (tiles >= MIN_TILES or channels >= WIDE_CHANNELS)
+            and out_hw[0] * tiles >= MIN_TILE_PIXELS)
+
+
+def _weights(weight: np.ndarray) -> np.ndarray:
+    """(6, O, C, KH, 1) float32: ``G @ w`` along the kernel width, in float64 first."""
+    u = np.einsum("xk,ochk->xoch", WEIGHT_TRANSFORM, weight.astype(np.float64))
+    return np.ascontiguousarray(u.astype(np.float32)[..., None])
+
+
+def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np.ndarray,
+            padding: tuple, dilation_h: int, threads: int) -> None:
+    """Fill ``y`` (N, O, OH, OW) with the convolution of contiguous float32 ``x`` and
+    ``weight`` (O, C, KH, 3), stride 1, where :func:`applies`."""
+    n, c, h, w = x.shape
+    _, o, oh, ow = y.shape
+    tiles = -(-ow // 4)
+    u = _weights(weight)
+    # images per chunk: the transformed input and output of one image, six times each
+    per_image = 6 * (c * h + o * oh) * tiles * x.itemsize
+    size = max(1, min(n, _config.get_workspace_limit() // per_image))
+    # flat per transform point, so that a short last chunk is still contiguous per point
+    v = np.empty((6, size * c * h * tiles), np.float32)
+    m = np.empty((6, size * o * oh * tiles), np.float32)
+    b = None if bias is None else np.ascontiguousarray(bias, np.float32)
+    for n0 in range(0, n, size):
+        k = min(size, n - n0)
+        vk = v[:, :k * c * h * tiles].reshape(6, k, c, h, tiles)
+        mk = m[:, :k * o * oh * tiles].reshape(6, k, o, oh, tiles)
+        _winograd.input_transform(x[n0:n0 + k].reshape(-1, w), vk.reshape(6, -1, tiles),
+                                  padding[1], threads)
+        for xi in range(6):
+            _conv.conv2d_forward(vk[xi], u[xi], None, mk[xi], 1, 1, padding[0], 0,
+                                 dilation_h, 1, threads)
+        _winograd.output_transform(mk.reshape(6, -1, tiles), y[n0:n0 + k].reshape(-1, ow), b,
+                                   oh, o, threads)

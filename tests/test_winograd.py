@@ -1,0 +1,147 @@
+"""The CPU backend's Winograd F(4, 3) convolution path against the tap-loop reference.
+
+The reference transforms below are written out from Lavin & Gray (2016), independently of
+``convlab._cpu.conv_winograd``; they are used only to size the rounding bound.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convlab
+import reference as ref
+from convlab._cpu import conv_winograd
+
+pytestmark = pytest.mark.cpu
+
+# y = A^T [(G g) * (B^T d)] for 4 outputs of a 3-tap correlation (points 0, 1, -1, 2, -2, inf)
+B_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float)
+G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
+A_T = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                [0, 1, -1, 8, -8, 1]], float)
+
+# (N, C, H, W, O, KH, padding, dilation_h): widths that are and are not multiples of 4,
+# every width padding the path takes, short and dilated kernels, the chart CNN's layer 3
+CASES = [
+    (2, 64, 13, 60, 64, 5, (2, 1), 1),
+    (2, 64, 10, 34, 72, 3, (1, 0), 1),
+    (1, 128, 16, 15, 128, 5, (2, 2), 1),
+    (2, 64, 8, 37, 64, 1, (0, 1), 1),
+    (1, 64, 12, 40, 64, 3, (2, 1), 2),
+    (1, 128, 6, 60, 256, 5, (2, 1), 1),
+]
+
+
+def winograd_magnitude(x, w, padding, dilation_h):
+    """The Winograd computation of the output on |values| at every step: what its rounding
+    errors are proportional to (the analogue of |x| * |w| for the direct sum)."""
+    n, c, h, wd = x.shape
+    ow = wd + 2 * padding[1] - 2
+    tiles = -(-ow // 4)
+    xp = np.zeros((n, c, h, 4 * tiles + 2))
+    xp[..., padding[1]:padding[1] + wd] = np.abs(x)
+    d = np.stack([xp[..., j:j + 4 * tiles:4] for j in range(6)], axis=-1)  # (..., T, 6)
+    v = d @ np.abs(B_T).T                                                   # (..., T, 6)
+    u = np.einsum("xk,ochk->xoch", np.abs(G), np.abs(w.astype(float)))
+    m = np.stack([ref.conv2d(np.ascontiguousarray(v[..., xi]), u[xi][..., None], None, (1, 1),
+                             (padding[0], 0), (dilation_h, 1)) for xi in range(6)], axis=-1)
+    y = m @ np.abs(A_T).T                                                   # (..., T, 4)
+    return y.reshape(y.shape[:-2] + (-1,))[..., :ow]
+
+
+def bound(x, w, b, padding, dilation_h):
+    # K products summed, plus at most 12 roundings in the transforms and the bias; doubled
+    # for the second-order terms, as the direct convolution's bound in test_conv.py is
+    k = w.shape[1] * w.shape[2] + 12
+    magnitude = winograd_magnitude(x, w, padding, dilation_h)
+    if b is not None:
+        magnitude = magnitude + np.abs(b)[:, None, None]
+    return 2 * k * np.finfo(np.float32).eps / 2 * magnitude + np.finfo(np.float32).tiny
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(c[:6]) for c in CASES])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_forward_matches_reference(case, threads):
+    n, c, h, wd, o, kh, padding, dh = case
+    rng = np.random.default_rng(sum(case[:6]))
+    x = rng.standard_normal((n, c, h, wd)).astype(np.float32)
+    w = rng.standard_normal((o, c, kh, 3)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    cpu = convlab.get_backend("cpu")
+    before = convlab.get_num_threads()
+    convlab.set_num_threads(threads)
+    try:
+        y = cpu.conv2d_forward(x, w, b, 1, padding, (dh, 1))
+    finally:
+        convlab.set_num_threads(before)
+    assert conv_winograd.applies(x.shape, w.shape, (1, 1), padding, (dh, 1), y.shape[2:],
+                                 np.float32)
+    exact = ref.conv2d(x, w, b, (1, 1), padding, (dh, 1))
+    assert y.shape == exact.shape
+    excess = np.abs(y - exact) - bound(x, w, b, padding, dh)
+    assert np.all(excess <= 0), f"error beyond the rounding bound by {excess.max()}"
+
+
+def test_chunks_under_a_small_workspace_limit():
+    """A budget of one image's transforms makes the path run image by image."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 64, 20, 60)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 5, 3)).astype(np.float32)
+    cpu = convlab.get_backend("cpu")
+    before = convlab.get_workspace_limit()
+    convlab.set_workspace_limit(2**20)   # one image's transforms: 6 * (64*20 * 2) * 15 floats
+    try:
+        y = cpu.conv2d_forward(x, w, None, 1, (2, 1), 1)
+    finally:
+        convlab.set_workspace_limit(before)
+    exact = ref.conv2d(x, w, None, (1, 1), (2, 1), (1, 1))
+    assert np.all(np.abs(y - exact) <= bound(x, w, None, (2, 1), 1))
+
+
+def test_data_gradient_through_winograd():
+    """At stride 1 the input gradient is a convolution of dY with the flipped weight: it takes
+    the Winograd path too, and must match the reference."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 64, 12, 40)).astype(np.float32)
+    w = rng.standard_normal((72, 64, 5, 3)).astype(np.float32)
+    dy = rng.standard_normal((2, 72, 12, 40)).astype(np.float32)
+    cpu = convlab.get_backend("cpu")
+    dx = cpu.conv2d_backward_data(dy, w, x.shape, 1, (2, 1), 1, algorithm="implicit")
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    assert conv_winograd.applies(dy.shape, flipped.shape, (1, 1), (2, 1), (1, 1), x.shape[2:],
+                                 np.float32)
+    exact = ref.conv2d_grads(x, w, dy, (1, 1), (2, 1), (1, 1))[0]
+    # the same computation as a forward Winograd convolution of dY, so the same bound
+    assert np.all(np.abs(dx - exact) <= bound(dy, flipped, None, (2, 1), 1))
+
+
+def test_other_shapes_keep_the_direct_path():
+    f32 = np.float32
+    assert not conv_winograd.applies((2, 16, 10, 60), (16, 16, 5, 3), (1, 2), (2, 1), (1, 1),
+                                     (10, 30), f32)         # stride
+    assert not conv_winograd.applies((2, 16, 10, 60), (16, 16, 5, 5), (1, 1), (2, 2), (1, 1),
+                                     (10, 60), f32)         # kernel width
+    assert not conv_winograd.applies((2, 3, 10, 60), (16, 3, 5, 3), (1, 1), (2, 1), (1, 1),
+                                     (10, 60), f32)         # few channels
+    assert not conv_winograd.applies((2, 16, 10, 60), (16, 16, 5, 3), (1, 1), (2, 1), (1, 1),
+                                     (10, 60), np.float64)  # float64 keeps the exact sum
+    assert not conv_winograd.applies((2, 128, 8, 8), (128, 128, 3, 3), (1, 1), (1, 1),
+                                     (1, 1), (8, 8), f32)   # map too small to fill the panels
+    assert not conv_winograd.applies((2, 64, 16, 15), (128, 64, 5, 3), (1, 1), (2, 1),
+                                     (1, 1), (16, 15), f32)  # short rows, 64 channels
+
+
+@pytest.mark.parametrize("kh, padding", [(1, (0, 0)), (2, (1, 1)), (3, (1, 2))])
+def test_transforms_on_a_shallow_sum(kh, padding):
+    """Called directly (the backend keeps such small convolutions direct), a depth of a few
+    products leaves a tight bound: any wrong transform coefficient shows."""
+    rng = np.random.default_rng(kh)
+    x = rng.standard_normal((2, 2, 5, 23)).astype(np.float32)
+    w = rng.standard_normal((3, 2, kh, 3)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    exact = ref.conv2d(x, w, b, (1, 1), padding, (1, 1))
+    y = np.empty(exact.shape, np.float32)
+    conv_winograd.forward(x, w, b, y, padding, 1, 2)
+    assert np.all(np.abs(y - exact) <= bound(x, w, b, padding, 1))
