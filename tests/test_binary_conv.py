@@ -16,7 +16,9 @@ from reference import conv2d_grads as ref_conv2d_grads
 # kernel row entirely in padding, channel counts that are not multiples of 8 / 16 / 64; for
 # the AVX-512 column kernels: weight-gradient windows of 4, 8 (4 x 4 kernel, column dilation
 # 2) and 16 lanes (9 columns), a window wider than the output row, a one-column kernel,
-# output rows of whole 16-pixel vectors, and channel counts that leave 1-3 channels over).
+# output rows of whole 16-pixel vectors, and channel counts that leave 1-3 channels over;
+# and padding so wide that the exact normalisation fold has 81 distinct start values, more
+# than the column kernels look up from registers).
 GEOMETRIES = [
     (1, 32, 15, 64, (5, 3), (1, 1), (2, 1), (1, 1)),
     (1, 64, 60, 64, (5, 3), (3, 1), (2, 1), (2, 1)),
@@ -30,6 +32,7 @@ GEOMETRIES = [
     (1, 10, 40, 6, (3, 9), (2, 1), (1, 4), (1, 1)),
     (1, 12, 7, 5, (2, 6), (1, 1), (0, 3), (1, 2)),
     (1, 8, 20, 3, (5, 1), (1, 1), (2, 0), (1, 1)),
+    (1, 5, 9, 8, (5, 5), (1, 1), (4, 4), (1, 1)),
 ]
 
 

@@ -19,6 +19,15 @@ _INT_LIMIT = 2**31 - 1
 
 def pair(value: Any, name: str) -> tuple[int, int]:
     """Normalise an int or a pair of ints (PyTorch's ``_pair``)."""
+    # plain ints first: the abstract-class checks below cost microseconds, and every layer of
+    # every step passes through here several times
+    kind = type(value)
+    if kind is int or (kind is tuple and len(value) == 2 and type(value[0]) is int and
+                       type(value[1]) is int):
+        result = (value, value) if kind is int else value
+        if -_INT_LIMIT <= min(result) and max(result) <= _INT_LIMIT:
+            return result
+        raise ValueError(f"{name}: expected values below 2**31, got {value!r}")
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
     if isinstance(value, numbers.Integral):
@@ -71,13 +80,16 @@ def nonnegative_pair(value: Any, name: str) -> tuple[int, int]:
 
 def shape_tuple(value: Any, name: str, ndim: int) -> tuple[int, ...]:
     """A shape of ``ndim`` non-negative ints."""
-    try:
-        result = tuple(int(v) for v in value)
-        ok = len(result) == ndim and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-            for v in value)
-    except TypeError:
-        ok = False
+    if type(value) is tuple and len(value) == ndim and all(type(v) is int for v in value):
+        result, ok = value, True    # the common case, without the abstract-class checks
+    else:
+        try:
+            result = tuple(int(v) for v in value)
+            ok = len(result) == ndim and all(
+                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                for v in value)
+        except TypeError:
+            ok = False
     if not ok:
         raise TypeError(f"{name}: expected a tuple of {ndim} ints, got {value!r}")
     if min(result, default=0) < 0:
@@ -290,9 +302,9 @@ def binary_operands(x: Any, packed: bool, shape: Any, kernel: Any, stride: Any, 
     return (c, h, w), kernel, stride, padding, dilation, out_hw
 
 
-def binary_tables(tables: Any, bias: Any, plane: Any, chw: tuple, kernel: tuple,
-                  out_hw: tuple) -> tuple:
-    """Check a binary convolution's lookup tables, bias and optional base plane.
+def binary_tables(tables: Any, bias: Any, base_values: Any, base_index: Any, chw: tuple,
+                  kernel: tuple, out_hw: tuple) -> tuple:
+    """Check a binary convolution's lookup tables, bias and optional start values.
 
     Returns:
         ``(Cout, dtype)``.
@@ -305,11 +317,24 @@ def binary_tables(tables: Any, bias: Any, plane: Any, chw: tuple, kernel: tuple,
     float_array(bias, "bias", 1)
     if bias.shape != (cout,) or bias.dtype != dtype:
         raise ValueError(f"bias: expected {dtype} ({cout},), got {bias.dtype} {bias.shape}")
-    if plane is not None:
-        float_array(plane, "plane", 3)
-        if plane.shape != (cout,) + tuple(out_hw) or plane.dtype != dtype:
-            raise ValueError(f"plane: expected {dtype} {(cout,) + tuple(out_hw)}, got "
-                             f"{plane.dtype} {plane.shape}")
+    if (base_values is None) != (base_index is None):
+        raise ValueError("base_values, base_index: expected both or neither, got "
+                         f"{type(base_values).__name__} and {type(base_index).__name__}")
+    if base_values is not None:
+        float_array(base_values, "base_values", 2, "(Cout, K)")
+        if base_values.shape[0] != cout or base_values.shape[1] < 1 or \
+                base_values.dtype != dtype:
+            raise ValueError(f"base_values: expected {dtype} ({cout}, K >= 1), got "
+                             f"{base_values.dtype} {base_values.shape}")
+        if getattr(base_index, "dtype", None) != np.int32 or \
+                tuple(base_index.shape) != tuple(out_hw):
+            raise ValueError(f"base_index: expected int32 {tuple(out_hw)}, got "
+                             f"{getattr(base_index, 'dtype', type(base_index).__name__)} "
+                             f"{getattr(base_index, 'shape', '')}")
+        if base_index.size and (int(base_index.min()) < 0 or
+                                int(base_index.max()) >= base_values.shape[1]):
+            raise ValueError(f"base_index: expected values in [0, {base_values.shape[1]}), "
+                             f"got [{int(base_index.min())}, {int(base_index.max())}]")
     return cout, dtype
 
 

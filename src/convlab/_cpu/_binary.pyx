@@ -57,9 +57,16 @@ cdef extern from "binary_columns.h" nogil:
         int32_t* cp
         float* bins
         float* rowsum
+    ctypedef struct convlab_bincol_base:
+        const float* values
+        const int32_t* index
+        const float* plane
+        const float* bias
     int convlab_bincol_applies(const convlab_bin_geom*, int)
     int convlab_bincol_wgrad_applies(const convlab_bin_geom*, int)
     size_t convlab_bincol_forward_bytes(const convlab_bin_geom*)
+    int64_t convlab_bincol_index_row(const convlab_bin_geom*)
+    int32_t* convlab_bincol_index_at(const convlab_bin_geom*, void*, const float*)
     size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom*, int64_t)
     convlab_bincol_wgrad_work* convlab_bincol_wgrad_work_init(const convlab_bin_geom*, int64_t,
                                                               void*)
@@ -69,7 +76,7 @@ cdef extern from "binary_columns.h" nogil:
     void convlab_bincol_column_patterns(const convlab_bin_geom*, const int32_t*, int32_t*)
     void convlab_bincol_group(const convlab_bin_geom*, convlab_bincol_wgrad_work*)
     void convlab_bincol_forward_image(const convlab_bin_geom*, int64_t, const float*,
-                                      const float*, const float*, const int32_t*, int, float*)
+                                      const convlab_bincol_base*, const int32_t*, int, float*)
     void convlab_bincol_wgrad_image(const convlab_bin_geom*, int64_t, const float*,
                                     convlab_bincol_wgrad_work*)
     void convlab_bincol_taps_from_bins(const convlab_bin_geom*, int64_t, const float*, float*)
@@ -172,12 +179,13 @@ cdef inline bint _by_column(convlab_bin_geom* g) noexcept nogil:
 
 
 cdef int _forward_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
-                          const float* tables, const float* plane, const float* bias,
+                          const float* tables, const convlab_bincol_base* start,
                           float[:, :, :, ::1] out, int threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch memory."""
     cdef Py_ssize_t n_images = x.shape[0], cout = out.shape[1], n
     cdef int stream = n_images * cout * g.OH * g.OW * sizeof(float) > STREAM_MIN_BYTES
     cdef int32_t* cp
+    cdef int32_t* idx
     cdef convlab_bin_scratch* s
     cdef int failed = 0
     cdef int* failed_at = &failed
@@ -188,11 +196,12 @@ cdef int _forward_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint pack
                 failed_at[0] = 1
                 continue
             cp = <int32_t*>s.work
+            idx = convlab_bincol_index_at(&g, s.work, &out[n, 0, 0, 0])
             convlab_bin_fill(&g, &x[n, 0], packed, s.img)
             convlab_bincol_patterns(&g, s.img, cp)
-            convlab_bincol_column_patterns(&g, cp, cp + g.OH * g.WP)
-            convlab_bincol_forward_image(&g, cout, tables, plane, bias, cp + g.OH * g.WP,
-                                         stream, &out[n, 0, 0, 0])
+            convlab_bincol_column_patterns(&g, cp, idx)
+            convlab_bincol_forward_image(&g, cout, tables, start, idx, stream,
+                                         &out[n, 0, 0, 0])
         convlab_bin_scratch_free(s)
     return failed
 
@@ -209,31 +218,71 @@ def _column_tables(tables, tuple kernel):
     return np.ascontiguousarray(single.transpose(0, 2, 1) @ bits, dtype=np.float32)
 
 
-def forward(x, bint packed, tables, plane, bias, tuple shape, tuple kernel, tuple stride,
-            tuple padding, tuple dilation, tuple out_hw, out, int threads):
-    """Fill ``out`` (N, Cout, OH, OW) with ``plane or bias`` + the table lookups.
+def aligned_empty(shape, dtype, Py_ssize_t offset=0):
+    """An uninitialised C-contiguous array whose data starts ``offset`` bytes past a 64-byte
+    boundary (``offset`` a multiple of the item size)."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    buffer = np.empty(count * dtype.itemsize + 128, np.uint8)
+    start = (offset - buffer.ctypes.data) % 64
+    return buffer[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
+
+
+cdef tuple _column_base(base_values, base_index, const float* out, Py_ssize_t pixels):
+    """The column kernels' start values: (Cout, 32) values and a per-pixel index with 16 of
+    slack, placed at the offset within a cache line of ``out``'s (see convlab_bincol_base)."""
+    cout, count = base_values.shape
+    values = np.zeros((cout, 32), np.float32)
+    values[:, :count] = base_values
+    index = aligned_empty(pixels + 16, np.int32, (<size_t>out) % 64)
+    index[:pixels] = base_index.reshape(-1)
+    index[pixels:] = 0
+    return values, index
+
+
+def forward(x, bint packed, tables, base_values, base_index, bias, tuple shape, tuple kernel,
+            tuple stride, tuple padding, tuple dilation, tuple out_hw, out, int threads):
+    """Fill ``out`` (N, Cout, OH, OW) with the start values + the table lookups.
 
     Args:
         x: uint8 images flattened per image, (N, C*H*W) or bit-packed (N, C*ceil(H*W/8)).
         tables: (Cout, R, 8) lookup tables, R = C * KH * ceil(KW / 3).
-        plane: (Cout, OH, OW) per-pixel base values, or None to start from ``bias`` (Cout,).
+        base_values, base_index: start value of output pixel (c, oh, ow) is
+            ``base_values[c, base_index[oh, ow]]`` ((Cout, K) and (OH, OW) int32); with
+            None, every pixel of channel c starts from ``bias[c]``.
     """
     cdef convlab_bin_geom g = _geom(shape, kernel, stride, padding, dilation, out_hw)
     cdef const float[:, :, ::1] p32
     cdef const double[:, :, ::1] p64
     cdef const float[:, :, ::1] t_pc
     cdef const float[:, :, ::1] b_pc
-    cdef int failed
+    cdef const float[:, ::1] v32
+    cdef const int32_t[::1] i32
     cdef const float[::1] b32
+    cdef convlab_bincol_base start
+    cdef float[:, :, :, ::1] o32
+    cdef int failed
+    plane = None
+    few = base_values is not None and base_values.shape[1] <= 32
+    if base_values is not None and not (few and out.dtype == np.float32 and _by_column(&g)):
+        plane = np.ascontiguousarray(base_values[:, base_index])
     if out.dtype == np.float32 and _by_column(&g):
         failed = 0
         if out.shape[0] and out.shape[1]:
-            p32 = plane
+            o32 = out
+            start.values, start.index, start.plane = NULL, NULL, NULL
+            if few:
+                values, index = _column_base(base_values, base_index, &o32[0, 0, 0, 0],
+                                             g.OH * g.OW)
+                v32, i32 = values, index
+                start.values, start.index = &v32[0, 0], &i32[0]
+            elif plane is not None:
+                p32 = plane
+                start.plane = &p32[0, 0, 0]
             b32 = bias
+            start.bias = &b32[0]
             t_pc = _column_tables(tables, kernel)
-            failed = _forward_columns(g, x, packed, &t_pc[0, 0, 0],
-                                      &p32[0, 0, 0] if p32 is not None else NULL, &b32[0],
-                                      out, threads)
+            failed = _forward_columns(g, x, packed, &t_pc[0, 0, 0], &start, o32, threads)
     elif out.dtype == np.float32:
         p32 = plane
         t_pc = b_pc = None

@@ -451,7 +451,8 @@ class CPUBackend:
     # -- binary first-layer convolution -----------------------------------------------------
 
     def binary_conv2d_forward(self, x: np.ndarray, packed: bool, tables: np.ndarray,
-                              plane: Optional[np.ndarray], bias: np.ndarray,
+                              base_values: Optional[np.ndarray],
+                              base_index: Optional[np.ndarray], bias: np.ndarray,
                               shape: Sequence[int], kernel_size: Any, stride: Any = 1,
                               padding: Any = 0, dilation: Any = 1,
                               out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -461,18 +462,23 @@ class CPUBackend:
             x: uint8 0/1 images flattened per image (N, C*H*W), or bit-packed per channel
                 plane (N, C*ceil(H*W/8)) when ``packed``.
             tables: (Cout, R, 8) sums of weights per 3-tap pattern, R = C*KH*ceil(KW/3).
-            plane: Optional (Cout, OH, OW) base value per output pixel, else ``bias`` (Cout,).
+            base_values, base_index: Optional start values: output pixel (c, oh, ow) starts
+                from ``base_values[c, base_index[oh, ow]]`` ((Cout, K), and (OH, OW) int32);
+                without them from ``bias[c]`` (Cout,).
         """
         shape, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation, "binary_conv2d_forward")
-        cout, dtype = check.binary_tables(tables, bias, plane, shape, kernel, out_hw)
+        cout, dtype = check.binary_tables(tables, bias, base_values, base_index, shape, kernel,
+                                          out_hw)
         x = _contiguous(x)
-        plane = None if plane is None else _contiguous(plane)
+        if base_values is not None:
+            base_values, base_index = _contiguous(base_values), _contiguous(base_index)
+        # whole cache lines: the column kernels' stores and index loads then never straddle two
         out = _check_out(out, (x.shape[0], cout) + out_hw, dtype) if out is not None \
-            else np.empty((x.shape[0], cout) + out_hw, dtype)
-        return _binary.forward(x, bool(packed), _contiguous(tables), plane, _contiguous(bias),
-                               shape, kernel, stride, padding, dilation, out_hw, out,
-                               _config.get_num_threads())
+            else _binary.aligned_empty((x.shape[0], cout) + out_hw, dtype)
+        return _binary.forward(x, bool(packed), _contiguous(tables), base_values, base_index,
+                               _contiguous(bias), shape, kernel, stride, padding, dilation,
+                               out_hw, out, _config.get_num_threads())
 
     def binary_conv2d_weight_sums(self, x: np.ndarray, packed: bool, grad_output: np.ndarray,
                                   cls: np.ndarray, n_classes: int, shape: Sequence[int],

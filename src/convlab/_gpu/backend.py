@@ -404,19 +404,21 @@ class GPUBackend:
                                            *out_hw, bool(packed)))
 
     @_guard
-    def binary_conv2d_forward(self, x: Any, packed: bool, tables: Any, plane: Optional[Any],
-                              bias: Any, shape: Sequence[int], kernel_size: Any,
-                              stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-                              out: Any = None) -> Any:
+    def binary_conv2d_forward(self, x: Any, packed: bool, tables: Any,
+                              base_values: Optional[Any], base_index: Optional[Any], bias: Any,
+                              shape: Sequence[int], kernel_size: Any, stride: Any = 1,
+                              padding: Any = 0, dilation: Any = 1, out: Any = None) -> Any:
         """Binary-image convolution from lookup tables (see the CPU backend)."""
         cp = self._require()
         chw, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation, "binary_conv2d_forward")
-        cout, dtype = check.binary_tables(tables, bias, plane, chw, kernel, out_hw)
+        cout, dtype = check.binary_tables(tables, bias, base_values, base_index, chw, kernel,
+                                          out_hw)
         x = self._contiguous(x)
         geom = self._binary_args(chw, kernel, stride, padding, dilation, out_hw, packed)
-        base = plane if plane is not None else cp.broadcast_to(bias[:, None, None],
-                                                               (cout,) + out_hw)
+        # the kernel reads a full (Cout, OH, OW) plane of start values
+        base = base_values[:, base_index] if base_values is not None else \
+            cp.broadcast_to(bias[:, None, None], (cout,) + out_hw)
         base = cp.ascontiguousarray(base, dtype=dtype)
         y = cp.empty((x.shape[0], cout) + out_hw, dtype) if out is None else out
         if y.size:

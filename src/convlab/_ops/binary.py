@@ -47,9 +47,14 @@ class _Geometry:
         # kernel with padding 1): the kernel sums gradients per class
         self.class_taps, cls = np.unique(self.cols_in, axis=0, return_inverse=True)
         self.cls = np.ascontiguousarray(cls.reshape(-1), dtype=np.int32)
-        # the same by runs of equal rows / columns: the base plane is built from them
-        self.row_runs, self.row_lengths = self._runs(self.rows_in)
-        self.col_runs, self.col_lengths = self._runs(self.cols_in)
+        # the same by runs of equal rows / columns: output pixel (oh, ow) starts from the
+        # value of its (row run, column run), base_index[oh, ow]
+        self.row_runs, row_lengths = self._runs(self.rows_in)
+        self.col_runs, col_lengths = self._runs(self.cols_in)
+        row_run = np.repeat(np.arange(len(row_lengths)), row_lengths)
+        col_run = np.repeat(np.arange(len(col_lengths)), col_lengths)
+        self.base_index = (row_run[:, None] * len(col_lengths) +
+                           col_run[None, :]).astype(np.int32)
         for array in vars(self).values():    # shared by every call with these sizes
             if isinstance(array, np.ndarray):
                 array.flags.writeable = False
@@ -62,9 +67,9 @@ class _Geometry:
     @staticmethod
     def _runs(inside: np.ndarray) -> tuple:
         """The distinct rows of ``inside`` in runs of equal consecutive rows, and the run
-        lengths (a tuple of ints: CuPy's ``repeat`` takes no array of counts)."""
+        lengths."""
         starts = np.flatnonzero(np.r_[True, (inside[1:] != inside[:-1]).any(axis=1)])
-        return inside[starts], tuple(int(n) for n in np.diff(np.r_[starts, len(inside)]))
+        return inside[starts], np.diff(np.r_[starts, len(inside)])
 
     def args(self) -> tuple:
         return self.shape, self.kernel, self.stride, self.padding, self.dilation
@@ -97,7 +102,7 @@ class BinaryConv2d(Function):
         # what a black pixel becomes after normalising
         self.zero_value = zero_value = -mean / std
         base = xp.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
-        plane = None
+        values = index = None
         if zero_value != 0.0:
             w64 = weight.astype(np.float64)
             if fold == "weights":
@@ -107,11 +112,11 @@ class BinaryConv2d(Function):
                 # run r of equal output rows and run q of equal output columns
                 taps = (xp.asarray(geom.row_runs) @ w64.sum(axis=1)) @ \
                     xp.asarray(geom.col_runs).T
-                runs = (base[:, None, None] + zero_value * taps).astype(weight.dtype)
-                plane = xp.repeat(xp.repeat(runs, geom.row_lengths, axis=1),
-                                  geom.col_lengths, axis=2)
+                values = (base[:, None, None] + zero_value * taps).astype(weight.dtype)
+                values = values.reshape(len(values), -1)
+                index = xp.asarray(geom.base_index)
         tables = _tables(weight, geom, 1.0 / std, xp)
-        return bk.binary_conv2d_forward(x, packed, tables, plane,
+        return bk.binary_conv2d_forward(x, packed, tables, values, index,
                                         xp.ascontiguousarray(base.astype(weight.dtype)),
                                         *geom.args())
 
