@@ -84,3 +84,28 @@ class TestAgainstPyTorch:
         for i in wanted:
             np.testing.assert_allclose(ours_in[i].grad.numpy(), theirs_in[i].grad.numpy(),
                                        rtol=2e-4, atol=2e-5, err_msg=f"gradient of input {i}")
+
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", [0.01, 0.0, -0.5, 1.5])
+def test_leaky_relu_over_many_parallel_chunks_cpu(dtype, slope):
+    # 3 * 70_001 values: several of the kernel's 32K-element work items and a ragged tail,
+    # on two threads; NaN stays NaN and signed zeros keep their sign, as in NumPy
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 70_001)).astype(dtype)
+    x[0, :4] = [np.nan, 0.0, -0.0, np.inf]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    threads = convlab.get_num_threads()
+    convlab.set_num_threads(2)
+    try:
+        t = convlab.tensor(x, requires_grad=True)
+        y = convlab.nn.functional.leaky_relu(t, slope)
+        y.backward(convlab.tensor(g))
+    finally:
+        convlab.set_num_threads(threads)
+    with np.errstate(invalid="ignore"):    # inf * 0, computed but not selected
+        expected = np.where(x > 0, x, x * dtype(slope))
+    np.testing.assert_array_equal(y.numpy(), expected)
+    assert np.array_equal(np.signbit(y.numpy()[0, 1:3]), np.signbit(expected[0, 1:3]))
+    np.testing.assert_array_equal(t.grad.numpy(), np.where(x > 0, g, g * dtype(slope)))

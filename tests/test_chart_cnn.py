@@ -229,3 +229,32 @@ def test_user_errors_are_one_line_with_exit_status_2_cpu(tmp_path, case):
     assert expected[case] in lines[0]
     if case != "corrupt":   # nothing already saved is touched
         assert {p.name: p.read_bytes() for p in out.glob("*.npz")} == before
+
+
+@pytest.mark.parametrize("variant", [{}, {"activation": "relu", "pool": (2, 2)}],
+                         ids=["paper", "relu-2x2"])
+def test_pooling_before_the_activation_changes_nothing_cpu(variant):
+    """The model pools before its activation (they commute); running each block's layers in
+    the paper's order must give the same logits and gradients."""
+    convlab.manual_seed(3)
+    model = ChartCNN(20, input_mean=0.1, input_std=0.3, dropout=0.0, **variant)
+    rng = np.random.default_rng(5)
+    images = convlab.tensor((rng.random((3, 1, 64, 60)) < 0.12).astype(np.float32))
+    labels = convlab.tensor(np.array([0, 1, 1]))
+
+    def in_paper_order(x):
+        out = (x - 0.1) / 0.3
+        for block in model.features:
+            for layer in block:     # conv, BN, activation, pool
+                out = layer(out)
+        return model.fc(out.flatten(1))
+
+    grads = []
+    for run in (model, in_paper_order):
+        model.zero_grad()
+        logits = run(images)
+        convlab.nn.functional.cross_entropy(logits, labels).backward()
+        grads.append((logits.numpy(), [p.grad.numpy().copy() for p in model.parameters()]))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1]):
+        np.testing.assert_array_equal(a, b)

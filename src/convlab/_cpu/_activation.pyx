@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Fused elementwise kernels: Leaky ReLU backward and the Adam update, one parallel pass each.
+"""Fused elementwise kernels: Leaky ReLU forward and backward and the Adam update, one
+parallel pass each.
 
 NumPy's masked copy (``copyto(where=)``) does not vectorise; on the chart CNN's 40 MB
 activations it made this the most expensive op after the convolutions.
@@ -15,6 +16,24 @@ ctypedef fused real:
 
 cdef enum:
     CHUNK = 1 << 15     # elements per parallel work item (128 KB of float32)
+
+
+cdef void _forward(const real* x, real* out, uint8_t* positive, Py_ssize_t n, real slope,
+                   int threads) noexcept nogil:
+    cdef Py_ssize_t chunk, i, lo, hi
+    cdef Py_ssize_t chunks = (n + CHUNK - 1) // CHUNK
+    for chunk in prange(chunks, nogil=True, schedule="static", num_threads=threads):
+        lo = chunk * CHUNK
+        hi = min(n, lo + CHUNK)
+        for i in range(lo, hi):
+            positive[i] = x[i] > 0
+            out[i] = x[i] if x[i] > 0 else x[i] * slope
+
+
+def leaky_relu_forward(const real[::1] x, real[::1] out, uint8_t[::1] positive, double slope,
+                       int threads):
+    """out = x where x > 0, slope * x elsewhere; positive = (x > 0)."""
+    _forward(&x[0], &out[0], &positive[0], x.shape[0], <real>slope, threads)
 
 
 cdef void _backward(const real* g, const uint8_t* positive, real* dx, Py_ssize_t n,

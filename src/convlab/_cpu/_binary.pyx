@@ -6,8 +6,9 @@ Two kernel sets: the AVX-512 column kernels (``include/binary_columns.h``) for o
 images with column stride 1 -- the chart CNN's first layers -- and the generic sub-row
 kernels (``include/binary_conv.h``) for everything else. The Python side
 (``convlab._ops.binary``) builds the lookup tables from the weights and turns the per-tap
-gradient sums into weight gradients; these loops only see bytes, tables and sums. Images are given either as uint8 0/1 (N, C, H, W) or bit-packed per channel plane
-(N, C, ceil(H*W/8)), the layout of :class:`convlab.data.ChartSet`.
+gradient sums into weight gradients; these loops only see bytes, tables and sums. Images are
+given either as uint8 0/1 (N, C, H, W) or bit-packed per channel plane (N, C, ceil(H*W/8)),
+the layout of :class:`convlab.data.ChartSet`.
 """
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, int64_t, uint8_t

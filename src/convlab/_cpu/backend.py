@@ -525,6 +525,16 @@ class CPUBackend:
                               _config.get_num_threads())
         return True
 
+    def leaky_relu_forward(self, x: np.ndarray, slope: float) -> Tuple[np.ndarray, np.ndarray]:
+        """Leaky ReLU and its mask in one pass: ``(where(x > 0, x, slope * x), x > 0)``."""
+        x = _contiguous(check.float_array(x, "x"))
+        out, positive = np.empty_like(x), np.empty(x.shape, np.bool_)
+        if x.size:
+            _activation.leaky_relu_forward(x.reshape(-1), out.reshape(-1),
+                                           positive.reshape(-1).view(np.uint8), float(slope),
+                                           _config.get_num_threads())
+        return out, positive
+
     def leaky_relu_backward(self, grad: np.ndarray, positive: np.ndarray,
                             slope: float) -> np.ndarray:
         """Leaky ReLU gradient: ``grad`` where the bool mask ``positive``, else ``slope * grad``."""
