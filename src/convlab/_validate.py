@@ -22,15 +22,13 @@ def pair(value: Any, name: str) -> tuple[int, int]:
     # plain ints first: the abstract-class checks below cost microseconds, and every layer of
     # every step passes through here several times
     kind = type(value)
-    if kind is int or (kind is tuple and len(value) == 2 and type(value[0]) is int and
-                       type(value[1]) is int):
-        result = (value, value) if kind is int else value
-        if -_INT_LIMIT <= min(result) and max(result) <= _INT_LIMIT:
-            return result
-        raise ValueError(f"{name}: expected values below 2**31, got {value!r}")
-    if isinstance(value, (bool, np.bool_)):
+    if kind is int:
+        result = (value, value)
+    elif kind is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        result = value
+    elif isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
-    if isinstance(value, numbers.Integral):
+    elif isinstance(value, numbers.Integral):
         result = (int(value), int(value))
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
             isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
@@ -38,7 +36,7 @@ def pair(value: Any, name: str) -> tuple[int, int]:
         result = (int(value[0]), int(value[1]))
     else:
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
-    if max(abs(v) for v in result) > _INT_LIMIT:
+    if min(result) < -_INT_LIMIT or max(result) > _INT_LIMIT:
         raise ValueError(f"{name}: expected values below 2**31, got {value!r}")
     return result
 

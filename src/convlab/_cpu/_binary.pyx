@@ -263,11 +263,13 @@ def forward(x, bint packed, tables, base_values, base_index, bias, tuple shape, 
     cdef convlab_bincol_base start
     cdef float[:, :, :, ::1] o32
     cdef int failed
-    plane = None
+    columns = out.dtype == np.float32 and _by_column(&g)
     few = base_values is not None and base_values.shape[1] <= 32
-    if base_values is not None and not (few and out.dtype == np.float32 and _by_column(&g)):
+    # every path but the column kernels' lookup reads a full plane of start values
+    plane = None
+    if base_values is not None and not (columns and few):
         plane = np.ascontiguousarray(base_values[:, base_index])
-    if out.dtype == np.float32 and _by_column(&g):
+    if columns:
         failed = 0
         if out.shape[0] and out.shape[1]:
             o32 = out

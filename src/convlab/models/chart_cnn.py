@@ -30,10 +30,10 @@ class ChartCNN(nn.Module):
     """The I5 / I20 / I60 model: conv blocks, dropout and a 2-way linear classifier.
 
     Block = Conv2d(5x3, padding (2,1)) -> BatchNorm2d -> LeakyReLU(0.01) -> MaxPool2d((2,1),
-    ceil_mode=True) (computed as pool, then activation: the same values, less work);
-    2 / 3 / 4 blocks of 64, 128, 256, 512 channels; the first conv of the
-    20- and 60-day models has stride (3,1) and dilation (2,1) / (3,1). With the defaults the
-    parameter counts are the paper's: 155,138 / 708,866 / 2,952,962.
+    ceil_mode=True) (computed as pool, then activation: the same values, less work); 2 / 3 / 4
+    blocks of 64, 128, 256, 512 channels; the first conv of the 20- and 60-day models has
+    stride (3,1) and dilation (2,1) / (3,1). With the defaults the parameter counts are the
+    paper's: 155,138 / 708,866 / 2,952,962.
 
     Binary input (uint8 or bool 0/1 images, e.g. ``ChartSet.dataset(binary=True)``) goes
     through :func:`convlab.functional.binary_conv2d` in the first layer, with the input
