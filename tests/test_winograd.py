@@ -117,6 +117,95 @@ def test_data_gradient_through_winograd():
     assert np.all(np.abs(dx - exact) <= bound(dy, flipped, None, (2, 1), 1))
 
 
+def weight_gradient_magnitude(x, dy, kh, padding, dilation_h):
+    """The Winograd weight gradient ``G^T [sum over tiles of (A dy) * (B^T d)]`` on |values|
+    at every step: what its rounding errors are proportional to."""
+    n, c, h, wd = x.shape
+    ow = dy.shape[3]
+    tiles = -(-ow // 4)
+    xp = np.zeros((n, c, h, 4 * tiles + 2))
+    xp[..., padding[1]:padding[1] + wd] = np.abs(x)
+    d = np.stack([xp[..., j:j + 4 * tiles:4] for j in range(6)], axis=-1)  # (..., T, 6)
+    v = d @ np.abs(B_T).T
+    e = np.zeros(dy.shape[:3] + (4 * tiles,))
+    e[..., :ow] = np.abs(dy)
+    t = e.reshape(e.shape[:3] + (tiles, 4)) @ np.abs(A_T)                   # (..., T, 6)
+    dummy = np.zeros((dy.shape[1], c, kh, 1))
+    m = np.stack([ref.conv2d_grads(v[..., xi], dummy, t[..., xi], (1, 1), (padding[0], 0),
+                                   (dilation_h, 1))[1][..., 0] for xi in range(6)])
+    return np.einsum("xk,xoch->ochk", np.abs(G), m)
+
+
+def weight_gradient_bound(x, dy, kh, padding, dilation_h):
+    # every tile of every output row of every image summed, plus the transforms' roundings
+    k = dy.shape[0] * dy.shape[2] * -(-dy.shape[3] // 4) + 6 + 12
+    magnitude = weight_gradient_magnitude(x, dy, kh, padding, dilation_h)
+    return 2 * k * np.finfo(np.float32).eps / 2 * magnitude + np.finfo(np.float32).tiny
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(c[:6]) for c in CASES])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_weight_gradient_matches_reference(case, threads):
+    n, c, h, wd, o, kh, padding, dh = case
+    rng = np.random.default_rng(sum(case[:6]) + 1)
+    x = rng.standard_normal((n, c, h, wd)).astype(np.float32)
+    oh, ow = h + 2 * padding[0] - dh * (kh - 1), wd + 2 * padding[1] - 2
+    dy = rng.standard_normal((n, o, oh, ow)).astype(np.float32)
+    cpu = convlab.get_backend("cpu")
+    before = convlab.get_num_threads()
+    convlab.set_num_threads(threads)
+    try:
+        dw, db = cpu.conv2d_backward_weight(dy, x, (o, c, kh, 3), 1, padding, (dh, 1))
+    finally:
+        convlab.set_num_threads(before)
+    assert conv_winograd.applies(x.shape, (o, c, kh, 3), (1, 1), padding, (dh, 1), (oh, ow),
+                                 np.float32)
+    _, exact_dw, exact_db = ref.conv2d_grads(x, np.zeros((o, c, kh, 3)), dy, (1, 1), padding,
+                                             (dh, 1))
+    excess = np.abs(dw - exact_dw) - weight_gradient_bound(x, dy, kh, padding, dh)
+    assert np.all(excess <= 0), f"error beyond the rounding bound by {excess.max()}"
+    # the bias gradient is the sum of each tile's 4 gradients (A's point 1): 4 roundings more
+    k = n * oh * (-(-ow // 4) + 4)
+    assert np.all(np.abs(db - exact_db)
+                  <= k * np.finfo(np.float32).eps * np.abs(dy).sum(axis=(0, 2, 3)))
+
+
+def test_weight_gradient_in_chunks_and_without_bias():
+    """A budget of one image's transforms: the six sums are carried across chunks."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 64, 20, 58)).astype(np.float32)
+    dy = rng.standard_normal((3, 64, 20, 56)).astype(np.float32)
+    cpu = convlab.get_backend("cpu")
+    before = convlab.get_workspace_limit()
+    convlab.set_workspace_limit(2**20)
+    try:
+        dw, db = cpu.conv2d_backward_weight(dy, x, (64, 64, 5, 3), 1, (2, 0), 1, bias=False)
+        _, with_bias = cpu.conv2d_backward_weight(dy, x, (64, 64, 5, 3), 1, (2, 0), 1)
+    finally:
+        convlab.set_workspace_limit(before)
+    assert db is None
+    _, exact_dw, exact_db = ref.conv2d_grads(x, np.zeros((64, 64, 5, 3)), dy, (1, 1), (2, 0),
+                                             (1, 1))
+    assert np.all(np.abs(dw - exact_dw) <= weight_gradient_bound(x, dy, 5, (2, 0), 1))
+    np.testing.assert_allclose(with_bias, exact_db, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("kh, padding", [(1, (0, 0)), (2, (1, 1)), (3, (1, 2))])
+def test_weight_gradient_on_a_shallow_sum(kh, padding):
+    """Called directly on a short reduction (one image, two rows): a tight bound, so any
+    wrong coefficient of ``A`` or ``G^T`` shows."""
+    rng = np.random.default_rng(10 + kh)
+    x = rng.standard_normal((1, 2, 2, 23)).astype(np.float32)
+    oh, ow = 2 + 2 * padding[0] - kh + 1, 23 + 2 * padding[1] - 2
+    dy = rng.standard_normal((1, 3, oh, ow)).astype(np.float32)
+    dw = np.empty((3, 2, kh, 3), np.float32)
+    db = np.empty(3, np.float32)
+    conv_winograd.weight_gradient(dy, x, dw, db, padding, 1, 2)
+    _, exact_dw, exact_db = ref.conv2d_grads(x, np.zeros(dw.shape), dy, (1, 1), padding, (1, 1))
+    assert np.all(np.abs(dw - exact_dw) <= weight_gradient_bound(x, dy, kh, padding, 1))
+    np.testing.assert_allclose(db, exact_db, rtol=1e-5, atol=1e-5)
+
+
 def test_other_shapes_keep_the_direct_path():
     f32 = np.float32
     assert not conv_winograd.applies((2, 16, 10, 60), (16, 16, 5, 3), (1, 2), (2, 1), (1, 1),

@@ -71,3 +71,35 @@ def output_transform(const float[:, :, :] m, float[:, ::1] y, const float[::1] b
                 y[r, col + 2] = a13 + 4 * a24 + b
             if col + 3 < width:
                 y[r, col + 3] = s13 + 8 * s24 + m5 + b
+
+
+def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, int threads):
+    """``t[xi, r, k] = (A e)[xi]`` for the 4 output gradients ``e[i] = dy[r, 4k + i]`` (zero
+    past the row), for every row ``r`` of ``dy`` (rows, OW) and tile ``k`` of ``t``
+    (6, rows, T): the weight gradient's side of ``y = A^T [(G g) * (B^T d)]``, whose
+    derivative in ``g`` is ``G^T [(A dy) * (B^T d)]``."""
+    cdef Py_ssize_t rows = dy.shape[0], width = dy.shape[1], tiles = t.shape[2], r, k, col
+    cdef float e0, e1, e2, e3, s02, s13, q02, q13
+    for r in prange(rows, nogil=True, num_threads=threads, schedule="static"):
+        for k in range(tiles):
+            col = 4 * k
+            if col + 4 <= width:
+                e0 = dy[r, col]
+                e1 = dy[r, col + 1]
+                e2 = dy[r, col + 2]
+                e3 = dy[r, col + 3]
+            else:
+                e0 = dy[r, col]
+                e1 = dy[r, col + 1] if col + 1 < width else 0
+                e2 = dy[r, col + 2] if col + 2 < width else 0
+                e3 = dy[r, col + 3] if col + 3 < width else 0
+            s02 = e0 + e2
+            s13 = e1 + e3
+            q02 = e0 + 4 * e2
+            q13 = 2 * e1 + 8 * e3
+            t[0, r, k] = e0
+            t[1, r, k] = s02 + s13
+            t[2, r, k] = s02 - s13
+            t[3, r, k] = q02 + q13
+            t[4, r, k] = q02 - q13
+            t[5, r, k] = e3

@@ -331,6 +331,10 @@ class CPUBackend:
             if db is not None:
                 np.sum(dy, axis=(0, 2, 3), out=db)
             return dw, db
+        if conv_winograd.applies(x.shape, wshape, stride, padding, dilation, out_hw, dtype):
+            conv_winograd.weight_gradient(_contiguous(grad_output), _contiguous(x), dw, db,
+                                          padding, dilation[0], _config.get_num_threads())
+            return dw, db
         _conv.conv2d_backward_weight(_contiguous(grad_output), _contiguous(x), dw, db, *stride,
                                      *padding, *dilation, _config.get_num_threads())
         return dw, db

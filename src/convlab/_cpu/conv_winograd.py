@@ -4,7 +4,8 @@ Each group of 4 output columns is computed from 6 input columns with 6 products 
 row instead of 12 (``_winograd`` holds the transforms). The KH x 3 convolution becomes six
 KH x 1 convolutions, one per transform point, of the transformed input ``V[xi]`` with the
 transformed weight ``U[xi] = G @ w``: the implicit-GEMM kernels run them with half the
-multiply-adds of the direct convolution, and skip the padding rows as usual.
+multiply-adds of the direct convolution, and skip the padding rows as usual. The weight
+gradient is transformed the same way (:func:`weight_gradient`).
 
 Used for float32 when both channel counts are large enough for the GEMMs to dominate the
 transforms (the chart CNN's layers 2-4, ResNet9's wider 3 x 3 convolutions). The rounding error
@@ -81,3 +82,48 @@ def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np
                                  dilation_h, 1, threads)
         _winograd.output_transform(mk.reshape(6, -1, tiles), y[n0:n0 + k].reshape(-1, ow), bias,
                                    oh, o, threads)
+
+
+def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[np.ndarray],
+                    padding: tuple, dilation_h: int, threads: int) -> None:
+    """Fill ``dw`` (O, C, KH, 3) (and ``db`` (O,) unless None) with the weight (bias) gradient
+    of the convolution that :func:`forward` computes, from contiguous float32 ``dy``
+    (N, O, OH, OW) and ``x`` (N, C, H, W), where :func:`applies`.
+
+    The derivative of ``y = A^T [(G g) * (B^T d)]`` in ``g`` is ``G^T [(A dy) * (B^T d)]``: the
+    input is transformed as in the forward, ``dy`` by ``A``, and six KH x 1 weight gradients
+    (half the multiply-adds of the direct one) are summed over every tile before ``G^T`` maps
+    them back to the 3 taps, once.
+    """
+    n, c, h, w = x.shape
+    _, o, oh, ow = dy.shape
+    kh = dw.shape[2]
+    tiles = -(-ow // 4)
+    per_image = 6 * (c * h + o * oh) * tiles * x.itemsize
+    size = max(1, min(n, _config.get_workspace_limit() // per_image))
+    v = np.empty((6, size * c * h * tiles), np.float32)
+    t = np.empty((6, size * o * oh * tiles), np.float32)
+    du = np.empty((6, o, c, kh, 1), np.float32)
+    dbk = None if db is None else np.empty(o, np.float32)
+    total = None
+    for n0 in range(0, n, size):
+        k = min(size, n - n0)
+        vk = v[:, :k * c * h * tiles].reshape(6, k, c, h, tiles)
+        tk = t[:, :k * o * oh * tiles].reshape(6, k, o, oh, tiles)
+        _winograd.input_transform(x[n0:n0 + k].reshape(-1, w), vk.reshape(6, -1, tiles),
+                                  padding[1], threads)
+        _winograd.gradient_transform(dy[n0:n0 + k].reshape(-1, ow), tk.reshape(6, -1, tiles),
+                                     threads)
+        for xi in range(6):
+            # point 1 of A sums each tile's 4 gradients: its bias gradient is the sum of dy
+            _conv.conv2d_backward_weight(tk[xi], vk[xi], du[xi], dbk if xi == 1 else None,
+                                         1, 1, padding[0], 0, dilation_h, 1, threads)
+        if total is None:
+            total = du.astype(np.float64)
+            if db is not None:
+                db[...] = dbk
+        else:
+            total += du
+            if db is not None:
+                db += dbk
+    dw[...] = np.einsum("xk,xoch->ochk", WEIGHT_TRANSFORM, total[..., 0])
