@@ -22,12 +22,16 @@ cdef void _forward(const real* x, real* out, uint8_t* positive, Py_ssize_t n, re
                    int threads) noexcept nogil:
     cdef Py_ssize_t chunk, i, lo, hi
     cdef Py_ssize_t chunks = (n + CHUNK - 1) // CHUNK
+    cdef real v
     for chunk in prange(chunks, nogil=True, schedule="static", num_threads=threads):
         lo = chunk * CHUNK
         hi = min(n, lo + CHUNK)
         for i in range(lo, hi):
-            positive[i] = x[i] > 0
-            out[i] = x[i] if x[i] > 0 else x[i] * slope
+            # x[i] read once (the uint8 store may alias it) and a select of factors, not of
+            # products: the loop vectorises
+            v = x[i]
+            out[i] = v * (1 if v > 0 else slope)
+            positive[i] = v > 0
 
 
 def leaky_relu_forward(const real[::1] x, real[::1] out, uint8_t[::1] positive, double slope,
@@ -44,7 +48,7 @@ cdef void _backward(const real* g, const uint8_t* positive, real* dx, Py_ssize_t
         lo = chunk * CHUNK
         hi = min(n, lo + CHUNK)
         for i in range(lo, hi):
-            dx[i] = g[i] if positive[i] else g[i] * slope
+            dx[i] = g[i] * (1 if positive[i] else slope)
 
 
 def leaky_relu_backward(real[::1] g, uint8_t[::1] positive, real[::1] dx, double slope,
