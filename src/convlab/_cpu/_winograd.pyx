@@ -7,6 +7,15 @@ A 3-tap correlation gives 4 outputs from 6 inputs with 6 multiplications instead
 KH x 1 convolutions (one per transform point) of transformed inputs with transformed weights,
 which the GEMM kernels run at their usual speed on half the multiply-adds. The transforms here
 are the memory-bound part: input rows -> ``V[xi]``, and ``M[xi]`` -> output rows.
+
+The interpolation points are 0, +-1, +-2 and infinity::
+
+    B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+           [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+    G   = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6],
+           [1/24, 1/12, 1/6], [1/24, -1/12, 1/6], [0, 0, 1]]
+    A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+           [0, 1, -1, 8, -8, 1]]
 """
 from cython.parallel cimport prange
 
@@ -103,3 +112,43 @@ def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, int threads):
             t[3, r, k] = q02 + q13
             t[4, r, k] = q02 - q13
             t[5, r, k] = e3
+
+
+def weight_transform(const float[:, ::1] w, float[:, ::1] u, int threads):
+    """``u[xi, r] = (G w[r])[xi]`` for every kernel row ``r`` of ``w`` (rows, 3) into ``u``
+    (6, rows), in double before the one rounding to float."""
+    cdef Py_ssize_t rows = w.shape[0], r
+    cdef double w0, w1, w2, even, odd
+    for r in prange(rows, nogil=True, num_threads=threads, schedule="static"):
+        w0 = w[r, 0]
+        w1 = w[r, 1]
+        w2 = w[r, 2]
+        even = w0 + w2
+        odd = w0 / 24 + w2 / 6
+        u[0, r] = <float>(w0 / 4)
+        u[1, r] = <float>(-(even + w1) / 6)
+        u[2, r] = <float>(-(even - w1) / 6)
+        u[3, r] = <float>(odd + w1 / 12)
+        u[4, r] = <float>(odd - w1 / 12)
+        u[5, r] = <float>w2
+
+
+def weight_gradient_transform(const float[:, ::1] du, float[:, ::1] dw, int threads):
+    """``dw[r] = G^T du[:, r]`` for every kernel row ``r``: ``du`` (6, rows) holds the six
+    transform points' sums, ``dw`` (rows, 3) the 3 taps; in double before the one rounding."""
+    cdef Py_ssize_t rows = dw.shape[0], r
+    cdef double d0, d1, d2, d3, d4, d5, a12, s12, a34, s34
+    for r in prange(rows, nogil=True, num_threads=threads, schedule="static"):
+        d0 = du[0, r]
+        d1 = du[1, r]
+        d2 = du[2, r]
+        d3 = du[3, r]
+        d4 = du[4, r]
+        d5 = du[5, r]
+        a12 = d1 + d2
+        s12 = d2 - d1
+        a34 = d3 + d4
+        s34 = d3 - d4
+        dw[r, 0] = <float>(d0 / 4 - a12 / 6 + a34 / 24)
+        dw[r, 1] = <float>(s12 / 6 + s34 / 12)
+        dw[r, 2] = <float>((a34 - a12) / 6 + d5)

@@ -20,13 +20,6 @@ import numpy as np
 from convlab import _config
 from convlab._cpu import _conv, _winograd
 
-# G (6 x 3): the weight transform of F(4, 3) with interpolation points 0, +-1, +-2, inf
-WEIGHT_TRANSFORM = np.array([[1 / 4, 0, 0],
-                             [-1 / 6, -1 / 6, -1 / 6],
-                             [-1 / 6, 1 / 6, -1 / 6],
-                             [1 / 24, 1 / 12, 1 / 6],
-                             [1 / 24, -1 / 12, 1 / 6],
-                             [0, 0, 1]])
 # Where the transforms (memory-bound) pay for themselves, measured on 2 cores (AVX-512): both
 # channel counts at least 64, and rows of at least 8 tiles unless the channels are 128+
 # (a 64 -> 128 conv on 15-pixel rows ran 10 % slower, a 128-channel one on 16 pixels 12 %
@@ -49,12 +42,13 @@ def applies(x_shape: tuple, w_shape: tuple, stride: tuple, padding: tuple, dilat
             and out_hw[0] * tiles >= MIN_TILE_PIXELS)
 
 
-def _weights(weight: np.ndarray) -> np.ndarray:
+def _weights(weight: np.ndarray, threads: int) -> np.ndarray:
     """(6, O, C, KH, 1) float32: ``G @ w`` along the kernel width, in float64 first."""
-    # einsum, not a BLAS product: BLAS threads left spinning would take the cores from the
-    # convolutions that follow (measured 1.3x slower on the chart CNN's layer 2)
-    u = np.einsum("xk,ochk->xoch", WEIGHT_TRANSFORM, weight.astype(np.float64))
-    return np.ascontiguousarray(u.astype(np.float32)[..., None])
+    # a kernel, not einsum (7.8 ms for the chart CNN's layer 3, single-threaded) nor a BLAS
+    # product (BLAS threads left spinning took the cores from the convolutions that follow)
+    u = np.empty((6,) + weight.shape[:3] + (1,), np.float32)
+    _winograd.weight_transform(weight.reshape(-1, 3), u.reshape(6, -1), threads)
+    return u
 
 
 def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np.ndarray,
@@ -64,7 +58,7 @@ def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np
     n, c, h, w = x.shape
     _, o, oh, ow = y.shape
     tiles = -(-ow // 4)
-    u = _weights(weight)
+    u = _weights(weight, threads)
     # images per chunk: the transformed input and output of one image, six times each
     per_image = 6 * (c * h + o * oh) * tiles * x.itemsize
     size = max(1, min(n, _config.get_workspace_limit() // per_image))
@@ -118,12 +112,13 @@ def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[
             # point 1 of A sums each tile's 4 gradients: its bias gradient is the sum of dy
             _conv.conv2d_backward_weight(tk[xi], vk[xi], du[xi], dbk if xi == 1 else None,
                                          1, 1, padding[0], 0, dilation_h, 1, threads)
+        # partial sums of one reduction: adding them rounds no more often than one pass
         if total is None:
-            total = du.astype(np.float64)
+            total = du.copy() if n0 + k < n else du
             if db is not None:
                 db[...] = dbk
         else:
             total += du
             if db is not None:
                 db += dbk
-    dw[...] = np.einsum("xk,xoch->ochk", WEIGHT_TRANSFORM, total[..., 0])
+    _winograd.weight_gradient_transform(total.reshape(6, -1), dw.reshape(-1, 3), threads)
