@@ -109,3 +109,70 @@ def test_leaky_relu_over_many_parallel_chunks_cpu(dtype, slope):
     np.testing.assert_array_equal(y.numpy(), expected)
     assert np.array_equal(np.signbit(y.numpy()[0, 1:3]), np.signbit(expected[0, 1:3]))
     np.testing.assert_array_equal(t.grad.numpy(), np.where(x > 0, g, g * dtype(slope)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_kernel_over_many_parallel_chunks_cpu(dtype, p):
+    """The CPU backend's one-pass dropout: the mask's rate within 5 standard deviations, the
+    output and gradient exactly NumPy's ``x * keep * scale`` for its mask (NaN, inf and signed
+    zeros included), and the same mask for one thread and two (3 * 70_001 values: several
+    32K-element work items and a ragged, odd tail)."""
+    cpu = convlab.get_backend("cpu")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 70_001)).astype(dtype)
+    x[0, :4] = [np.nan, -0.0, np.inf, -np.inf]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    threads = convlab.get_num_threads()
+    try:
+        convlab.set_num_threads(2)
+        out, keep = cpu.dropout_forward(x, p, seed=2**63 + 5)
+        dx = cpu.dropout_backward(g, keep, p)
+        convlab.set_num_threads(1)
+        out_one, keep_one = cpu.dropout_forward(x, p, seed=2**63 + 5)
+    finally:
+        convlab.set_num_threads(threads)
+    np.testing.assert_array_equal(keep, keep_one)
+    np.testing.assert_array_equal(out, out_one)
+    assert keep.dtype == np.bool_ and keep.shape == x.shape
+    sigma = np.sqrt(p * (1 - p) / x.size)
+    assert abs(keep.mean() - (1 - p)) < 5 * sigma
+    scale = dtype(1.0 / (1.0 - p))
+    with np.errstate(invalid="ignore"):          # inf * 0 where dropped
+        expected = (x * keep) * scale
+    np.testing.assert_array_equal(out, expected)
+    assert np.array_equal(np.signbit(out), np.signbit(expected))
+    np.testing.assert_array_equal(dx, (g * keep) * scale)
+
+
+def test_dropout_masks_are_independent_and_seeded_cpu():
+    """Neighbouring elements (the two halves of one random number) and neighbouring numbers
+    are uncorrelated; another seed gives another mask; manual_seed repeats a layer's masks."""
+    cpu = convlab.get_backend("cpu")
+    x = np.ones(1_000_000, np.float32)
+    keep = cpu.dropout_forward(x, 0.5, seed=1)[1].astype(np.float64)
+    bound = 5 / np.sqrt(x.size / 2)              # 5 sigma of a correlation estimate
+    for lag in (1, 2, 3, 64):
+        assert abs(np.corrcoef(keep[:-lag], keep[lag:])[0, 1]) < bound, lag
+    other = cpu.dropout_forward(x, 0.5, seed=2)[1]
+    assert abs((keep != other).mean() - 0.5) < 5 * 0.5 / np.sqrt(x.size)
+    convlab.manual_seed(3)
+    t = convlab.ones(64, 64, requires_grad=True)
+    first = convlab.nn.functional.dropout(t, 0.5).numpy()
+    second = convlab.nn.functional.dropout(t, 0.5).numpy()
+    convlab.manual_seed(3)
+    np.testing.assert_array_equal(convlab.nn.functional.dropout(t, 0.5).numpy(), first)
+    assert not np.array_equal(first, second)
+
+
+def test_dropout_kernel_rejects_bad_arguments_cpu():
+    cpu = convlab.get_backend("cpu")
+    x = np.ones((4, 5), np.float32)
+    with pytest.raises(ValueError, match=r"p: expected a probability in \[0, 1\), got 1.0"):
+        cpu.dropout_forward(x, 1.0, seed=0)
+    with pytest.raises(TypeError, match="x"):
+        cpu.dropout_forward(x.astype(np.int32), 0.5, seed=0)
+    with pytest.raises(ValueError, match=r"keep: expected a bool mask of shape \(4, 5\)"):
+        cpu.dropout_backward(x, np.ones((4, 5), np.uint8), 0.5)
+    with pytest.raises(ValueError, match=r"keep: expected a bool mask of shape \(4, 5\)"):
+        cpu.dropout_backward(x, np.ones((5, 4), np.bool_), 0.5)

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["manual_seed", "host_generator", "device_random", "get_rng_state", "set_rng_state"]
+__all__ = ["manual_seed", "host_generator", "draw_seed", "device_random", "get_rng_state",
+           "set_rng_state"]
 
 _host = np.random.default_rng()
 
@@ -54,6 +55,11 @@ def set_rng_state(state: dict) -> None:
         _host.bit_generator.state = dict(state)
     except (TypeError, ValueError, KeyError) as err:
         raise ValueError(f"state: not a generator state from get_rng_state ({err})") from None
+
+
+def draw_seed() -> int:
+    """A uint64 seed from the host generator, for a kernel's own counter-based stream."""
+    return int(_host.integers(0, 2**64, dtype=np.uint64))
 
 
 def device_random(backend: Any, shape: tuple, dtype: Any) -> Any:

@@ -1,21 +1,22 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Fused elementwise kernels: Leaky ReLU forward and backward and the Adam update, one
-parallel pass each.
+"""Fused elementwise kernels: Leaky ReLU, dropout (forward and backward) and the Adam update,
+one parallel pass each.
 
 NumPy's masked copy (``copyto(where=)``) does not vectorise; on the chart CNN's 40 MB
 activations it made this the most expensive op after the convolutions.
 """
 from cython.parallel cimport prange
 from libc.math cimport sqrt
-from libc.stdint cimport uint8_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
 ctypedef fused real:
     float
     double
 
 cdef enum:
-    CHUNK = 1 << 15     # elements per parallel work item (128 KB of float32)
+    CHUNK = 1 << 15     # elements per parallel work item (128 KB of float32); even, so that
+                        # dropout's pairs of elements never straddle two items
 
 
 cdef void _forward(const real* x, real* out, uint8_t* positive, Py_ssize_t n, real slope,
@@ -40,21 +41,59 @@ def leaky_relu_forward(const real[::1] x, real[::1] out, uint8_t[::1] positive, 
     _forward(&x[0], &out[0], &positive[0], x.shape[0], <real>slope, threads)
 
 
-cdef void _backward(const real* g, const uint8_t* positive, real* dx, Py_ssize_t n,
-                    real slope, int threads) noexcept nogil:
+cdef void _masked_scale(const real* g, const uint8_t* mask, real* dx, Py_ssize_t n,
+                        real if_set, real if_clear, int threads) noexcept nogil:
     cdef Py_ssize_t chunk, i, lo, hi
     cdef Py_ssize_t chunks = (n + CHUNK - 1) // CHUNK
     for chunk in prange(chunks, nogil=True, schedule="static", num_threads=threads):
         lo = chunk * CHUNK
         hi = min(n, lo + CHUNK)
         for i in range(lo, hi):
-            dx[i] = g[i] * (1 if positive[i] else slope)
+            dx[i] = g[i] * (if_set if mask[i] else if_clear)
 
 
-def leaky_relu_backward(real[::1] g, uint8_t[::1] positive, real[::1] dx, double slope,
-                        int threads):
-    """dx = g where the mask is set, slope * g elsewhere."""
-    _backward(&g[0], &positive[0], &dx[0], g.shape[0], <real>slope, threads)
+def masked_scale(const real[::1] g, const uint8_t[::1] mask, real[::1] dx, double if_set,
+                 double if_clear, int threads):
+    """dx = g * if_set where the mask is set, g * if_clear elsewhere: the Leaky ReLU gradient
+    (1, slope) and the dropout gradient (1 / (1 - p), 0)."""
+    _masked_scale(&g[0], &mask[0], &dx[0], g.shape[0], <real>if_set, <real>if_clear, threads)
+
+
+cdef inline uint64_t _splitmix64(uint64_t z) noexcept nogil:
+    # SplitMix64's output function (Steele, Lea & Flood 2014) on its counter-th state
+    z = (z ^ (z >> 30)) * <uint64_t>0xbf58476d1ce4e5b9
+    z = (z ^ (z >> 27)) * <uint64_t>0x94d049bb133111eb
+    return z ^ (z >> 31)
+
+
+cdef void _dropout(const real* x, real* out, uint8_t* keep, Py_ssize_t n, uint64_t seed,
+                   uint32_t threshold, real scale, int threads) noexcept nogil:
+    cdef Py_ssize_t chunk, i, j, lo, hi
+    cdef Py_ssize_t chunks = (n + CHUNK - 1) // CHUNK
+    cdef uint64_t bits
+    cdef uint8_t kept
+    for chunk in prange(chunks, nogil=True, schedule="static", num_threads=threads):
+        lo = chunk * CHUNK
+        hi = min(n, lo + CHUNK)
+        # elements 2j and 2j + 1 take the low and high halves of the SplitMix64 stream's
+        # number j: the mask depends on the seed alone, never on the thread count. A product
+        # with the 0/1 bit, not a select: a random branch would mispredict half the time.
+        for j in range(lo // 2, (hi + 1) // 2):
+            bits = _splitmix64(seed + <uint64_t>(j + 1) * <uint64_t>0x9e3779b97f4a7c15)
+            i = 2 * j
+            kept = <uint32_t>bits >= threshold
+            keep[i] = kept
+            out[i] = x[i] * (scale * kept)
+            if i + 1 < hi:
+                kept = <uint32_t>(bits >> 32) >= threshold
+                keep[i + 1] = kept
+                out[i + 1] = x[i + 1] * (scale * kept)
+
+
+def dropout_forward(const real[::1] x, real[::1] out, uint8_t[::1] keep, uint64_t seed,
+                    uint32_t threshold, double scale, int threads):
+    """keep = (32 random bits >= threshold), out = x * scale where kept, x * 0 elsewhere."""
+    _dropout(&x[0], &out[0], &keep[0], x.shape[0], seed, threshold, <real>scale, threads)
 
 
 def adam_step(real[::1] p, const real[::1] g, real[::1] m, real[::1] v, double lr,

@@ -548,8 +548,42 @@ class CPUBackend:
             raise ValueError(f"positive: expected a bool mask of shape {grad.shape}")
         dx = np.empty_like(grad)
         if grad.size:
-            _activation.leaky_relu_backward(grad.reshape(-1),
-                                            _contiguous(positive).reshape(-1).view(np.uint8),
-                                            dx.reshape(-1), float(slope),
-                                            _config.get_num_threads())
+            _activation.masked_scale(grad.reshape(-1),
+                                     _contiguous(positive).reshape(-1).view(np.uint8),
+                                     dx.reshape(-1), 1.0, float(slope), _config.get_num_threads())
+        return dx
+
+    def dropout_forward(self, x: np.ndarray, p: float,
+                        seed: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Dropout in one parallel pass: ``(x * keep / (1 - p), keep)``, ``keep`` a bool mask
+        set with probability ``1 - p`` (to 2**-32).
+
+        The mask comes from a SplitMix64 stream seeded by ``seed`` (a uint64): the same seed
+        gives the same mask for any thread count.
+
+        Raises:
+            ValueError: If ``p`` is not in [0, 1).
+        """
+        x = _contiguous(check.float_array(x, "x"))
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"p: expected a probability in [0, 1), got {p}")
+        out, keep = np.empty_like(x), np.empty(x.shape, np.bool_)
+        if x.size:
+            threshold = min(round(p * 2**32), 2**32 - 1)
+            _activation.dropout_forward(x.reshape(-1), out.reshape(-1),
+                                        keep.reshape(-1).view(np.uint8), int(seed) % 2**64,
+                                        threshold, 1.0 / (1.0 - p), _config.get_num_threads())
+        return out, keep
+
+    def dropout_backward(self, grad: np.ndarray, keep: np.ndarray, p: float) -> np.ndarray:
+        """Dropout gradient: ``grad / (1 - p)`` where the bool mask ``keep``, else 0."""
+        grad = _contiguous(check.float_array(grad, "grad"))
+        if not isinstance(keep, np.ndarray) or keep.dtype != np.bool_ \
+                or keep.shape != grad.shape:
+            raise ValueError(f"keep: expected a bool mask of shape {grad.shape}")
+        dx = np.empty_like(grad)
+        if grad.size:
+            _activation.masked_scale(grad.reshape(-1), _contiguous(keep).reshape(-1).view(np.uint8),
+                                     dx.reshape(-1), 1.0 / (1.0 - p), 0.0,
+                                     _config.get_num_threads())
         return dx

@@ -98,6 +98,15 @@ class LogSoftmax(Function):
 
 class Dropout(Function):
     def forward(self, x: Any, p: float = 0.5) -> Any:
+        self.p = p
+        # one parallel pass where the backend has it: its own counter-based stream, seeded
+        # from the host generator (so manual_seed and a resumed RNG state still decide it)
+        fused = getattr(self.backend, "dropout_forward", None)
+        if fused is not None:
+            self.fused = True
+            out, self.keep = fused(x, p, _random.draw_seed())
+            return out
+        self.fused = False
         keep = _random.device_random(self.backend, x.shape, x.dtype) >= x.dtype.type(p)
         self.keep, self.scale = keep, x.dtype.type(1.0 / (1.0 - p))
         out = x * keep
@@ -105,6 +114,8 @@ class Dropout(Function):
         return out
 
     def backward(self, grad: Any) -> tuple:
+        if self.fused:
+            return (self.backend.dropout_backward(grad, self.keep, self.p),)
         out = grad * self.keep
         out *= self.scale
         return (out,)
