@@ -206,6 +206,44 @@ def test_weight_gradient_on_a_shallow_sum(kh, padding):
     np.testing.assert_allclose(db, exact_db, rtol=1e-5, atol=1e-5)
 
 
+# (images, width, workspace limit): 8-image groups and a 3-image tail; 5-image chunks and a
+# 1-image tail; 4-image groups with a tail that splits into a group and 2 images
+GROUPINGS = [(11, 92, None), (11, 92, 5), (14, 100, 8)]
+
+
+@pytest.mark.parametrize("n, width, images_per_chunk", GROUPINGS)
+def test_images_side_by_side_in_groups(n, width, images_per_chunk):
+    """The transforms lay groups of images side by side; every chunk plan (full groups,
+    short tails, remainders) must give each image its own output and gradient."""
+    rng = np.random.default_rng(n + width)
+    c, o, h, kh, padding = 4, 4, 48, 3, (1, 1)   # one image: 200+ KB of transforms
+    x = rng.standard_normal((n, c, h, width)).astype(np.float32)
+    w = rng.standard_normal((o, c, kh, 3)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    oh, ow = h, width
+    dy = rng.standard_normal((n, o, oh, ow)).astype(np.float32)
+    tiles = -(-ow // 4)
+    per_image = 6 * (c * h + o * oh) * tiles * 4
+    before = convlab.get_workspace_limit()
+    if images_per_chunk is not None:
+        convlab.set_workspace_limit(images_per_chunk * per_image)
+    try:
+        plan = list(conv_winograd._chunks(n, per_image, tiles))
+        y = np.empty((n, o, oh, ow), np.float32)
+        conv_winograd.forward(x, w, b, y, padding, 1, 2)
+        dw, db = np.empty(w.shape, np.float32), np.empty(o, np.float32)
+        conv_winograd.weight_gradient(dy, x, dw, db, padding, 1, 2)
+    finally:
+        convlab.set_workspace_limit(before)
+    assert [k for _, k, _ in plan] and sum(k for _, k, _ in plan) == n
+    assert max(g for _, _, g in plan) > 1 and len({g for _, _, g in plan}) > 1
+    exact = ref.conv2d(x, w, b, (1, 1), padding, (1, 1))
+    assert np.all(np.abs(y - exact) <= bound(x, w, b, padding, 1))
+    _, exact_dw, exact_db = ref.conv2d_grads(x, w, dy, (1, 1), padding, (1, 1))
+    assert np.all(np.abs(dw - exact_dw) <= weight_gradient_bound(x, dy, kh, padding, 1))
+    np.testing.assert_allclose(db, exact_db, rtol=1e-4, atol=1e-4)
+
+
 def test_other_shapes_keep_the_direct_path():
     f32 = np.float32
     assert not conv_winograd.applies((2, 16, 10, 60), (16, 16, 5, 3), (1, 2), (2, 1), (1, 1),

@@ -8,6 +8,12 @@ KH x 1 convolutions (one per transform point) of transformed inputs with transfo
 which the GEMM kernels run at their usual speed on half the multiply-adds. The transforms here
 are the memory-bound part: input rows -> ``V[xi]``, and ``M[xi]`` -> output rows.
 
+A KH x 1 convolution never mixes columns, so the transformed images of a group of ``group``
+images are laid side by side: ``V[xi]`` is (N / group, C, H, group * T), and the GEMM kernels
+see a few wide images instead of many 15-tile ones (full pixel panels, deeper weight-gradient
+sums). Row ``q`` of image ``n`` (rows counted per image) lands in row
+``(n // group) * rows_per_image + q`` at column ``(n % group) * T``.
+
 The interpolation points are 0, +-1, +-2 and infinity::
 
     B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -21,97 +27,117 @@ from cython.parallel cimport prange
 
 
 def input_transform(const float[:, ::1] x, float[:, :, :] v, Py_ssize_t pad,
-                    int threads):
-    """``v[xi, r, t] = (B^T d)[xi]`` for the 6 inputs ``d[j] = x[r, 4t - pad + j]`` (zero
-    outside the row), for every row ``r`` of ``x`` (rows, W) and tile ``t`` of ``v``
-    (6, rows, T)."""
-    cdef Py_ssize_t rows = x.shape[0], width = x.shape[1], tiles = v.shape[2], r, t, col
+                    Py_ssize_t rows_per_image, Py_ssize_t group, int threads):
+    """``v[xi, row(r), column(r) + t] = (B^T d)[xi]`` for the 6 inputs
+    ``d[j] = x[r, 4t - pad + j]`` (zero outside the row), for every row ``r`` of ``x``
+    (rows, W) and tile ``t`` < T; ``v`` is (6, rows, group * T) in the grouped layout."""
+    cdef Py_ssize_t dests = v.shape[1], width = x.shape[1], tiles = v.shape[2] // group
+    cdef Py_ssize_t r, t, col, j, dest, base
     cdef float d0, d1, d2, d3, d4, d5
-    for r in prange(rows, nogil=True, num_threads=threads, schedule="static"):
-        for t in range(tiles):
-            col = 4 * t - pad
-            if col >= 0 and col + 6 <= width:
-                d0 = x[r, col]
-                d1 = x[r, col + 1]
-                d2 = x[r, col + 2]
-                d3 = x[r, col + 3]
-                d4 = x[r, col + 4]
-                d5 = x[r, col + 5]
-            else:
-                d0 = x[r, col] if 0 <= col < width else 0
-                d1 = x[r, col + 1] if 0 <= col + 1 < width else 0
-                d2 = x[r, col + 2] if 0 <= col + 2 < width else 0
-                d3 = x[r, col + 3] if 0 <= col + 3 < width else 0
-                d4 = x[r, col + 4] if 0 <= col + 4 < width else 0
-                d5 = x[r, col + 5] if 0 <= col + 5 < width else 0
-            v[0, r, t] = 4 * d0 - 5 * d2 + d4
-            v[1, r, t] = -4 * (d1 + d2) + d3 + d4
-            v[2, r, t] = 4 * (d1 - d2) - d3 + d4
-            v[3, r, t] = 2 * (d3 - d1) + d4 - d2
-            v[4, r, t] = 2 * (d1 - d3) + d4 - d2
-            v[5, r, t] = 4 * d1 - 5 * d3 + d5
+    # by destination row, each written whole and in order: by source row, every line of v
+    # would be written in pieces far apart in time
+    for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
+        for j in range(group):
+            r = ((dest // rows_per_image) * group + j) * rows_per_image + dest % rows_per_image
+            base = j * tiles
+            for t in range(tiles):
+                col = 4 * t - pad
+                if col >= 0 and col + 6 <= width:
+                    d0 = x[r, col]
+                    d1 = x[r, col + 1]
+                    d2 = x[r, col + 2]
+                    d3 = x[r, col + 3]
+                    d4 = x[r, col + 4]
+                    d5 = x[r, col + 5]
+                else:
+                    d0 = x[r, col] if 0 <= col < width else 0
+                    d1 = x[r, col + 1] if 0 <= col + 1 < width else 0
+                    d2 = x[r, col + 2] if 0 <= col + 2 < width else 0
+                    d3 = x[r, col + 3] if 0 <= col + 3 < width else 0
+                    d4 = x[r, col + 4] if 0 <= col + 4 < width else 0
+                    d5 = x[r, col + 5] if 0 <= col + 5 < width else 0
+                v[0, dest, base + t] = 4 * d0 - 5 * d2 + d4
+                v[1, dest, base + t] = -4 * (d1 + d2) + d3 + d4
+                v[2, dest, base + t] = 4 * (d1 - d2) - d3 + d4
+                v[3, dest, base + t] = 2 * (d3 - d1) + d4 - d2
+                v[4, dest, base + t] = 2 * (d1 - d3) + d4 - d2
+                v[5, dest, base + t] = 4 * d1 - 5 * d3 + d5
 
 
 def output_transform(const float[:, :, :] m, float[:, ::1] y, const float[::1] bias,
-                     Py_ssize_t rows_per_channel, Py_ssize_t channels, int threads):
-    """``y[r, 4t + i] = (A^T m[:, r, t])[i] + bias[channel of r]`` for every row ``r`` of
-    ``y`` (rows, OW); ``m`` is (6, rows, T). Rows run over (image, channel, output row)."""
-    cdef Py_ssize_t rows = y.shape[0], width = y.shape[1], tiles = m.shape[2], r, t, col
+                     Py_ssize_t rows_per_channel, Py_ssize_t channels, Py_ssize_t group,
+                     int threads):
+    """``y[r, 4t + i] = (A^T m[:, row(r), column(r) + t])[i] + bias[channel of r]`` for every
+    row ``r`` of ``y`` (rows, OW); ``m`` is (6, rows, group * T) in the grouped layout. Rows
+    run over (image, channel, output row)."""
+    cdef Py_ssize_t sources = m.shape[1], width = y.shape[1], tiles = m.shape[2] // group
+    cdef Py_ssize_t rows_per_image = rows_per_channel * channels, r, t, col, j, src, base
     cdef float m0, m1, m2, m3, m4, m5, b, a13, s13, a24, s24
     cdef bint with_bias = bias is not None
-    for r in prange(rows, nogil=True, num_threads=threads, schedule="static"):
-        b = bias[(r // rows_per_channel) % channels] if with_bias else 0
-        for t in range(tiles):
-            m0 = m[0, r, t]
-            m1 = m[1, r, t]
-            m2 = m[2, r, t]
-            m3 = m[3, r, t]
-            m4 = m[4, r, t]
-            m5 = m[5, r, t]
-            a13 = m1 + m2
-            s13 = m1 - m2
-            a24 = m3 + m4
-            s24 = m3 - m4
-            col = 4 * t
-            y[r, col] = m0 + a13 + a24 + b
-            if col + 1 < width:
-                y[r, col + 1] = s13 + 2 * s24 + b
-            if col + 2 < width:
-                y[r, col + 2] = a13 + 4 * a24 + b
-            if col + 3 < width:
-                y[r, col + 3] = s13 + 8 * s24 + m5 + b
+    # by source row, each read whole and in order (see input_transform)
+    for src in prange(sources, nogil=True, num_threads=threads, schedule="static"):
+        b = bias[(src // rows_per_channel) % channels] if with_bias else 0
+        for j in range(group):
+            r = ((src // rows_per_image) * group + j) * rows_per_image + src % rows_per_image
+            base = j * tiles
+            for t in range(tiles):
+                m0 = m[0, src, base + t]
+                m1 = m[1, src, base + t]
+                m2 = m[2, src, base + t]
+                m3 = m[3, src, base + t]
+                m4 = m[4, src, base + t]
+                m5 = m[5, src, base + t]
+                a13 = m1 + m2
+                s13 = m1 - m2
+                a24 = m3 + m4
+                s24 = m3 - m4
+                col = 4 * t
+                y[r, col] = m0 + a13 + a24 + b
+                if col + 1 < width:
+                    y[r, col + 1] = s13 + 2 * s24 + b
+                if col + 2 < width:
+                    y[r, col + 2] = a13 + 4 * a24 + b
+                if col + 3 < width:
+                    y[r, col + 3] = s13 + 8 * s24 + m5 + b
 
 
-def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, int threads):
-    """``t[xi, r, k] = (A e)[xi]`` for the 4 output gradients ``e[i] = dy[r, 4k + i]`` (zero
-    past the row), for every row ``r`` of ``dy`` (rows, OW) and tile ``k`` of ``t``
-    (6, rows, T): the weight gradient's side of ``y = A^T [(G g) * (B^T d)]``, whose
-    derivative in ``g`` is ``G^T [(A dy) * (B^T d)]``."""
-    cdef Py_ssize_t rows = dy.shape[0], width = dy.shape[1], tiles = t.shape[2], r, k, col
+def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, Py_ssize_t rows_per_image,
+                       Py_ssize_t group, int threads):
+    """``t[xi, row(r), column(r) + k] = (A e)[xi]`` for the 4 output gradients
+    ``e[i] = dy[r, 4k + i]`` (zero past the row), for every row ``r`` of ``dy`` (rows, OW) and
+    tile ``k`` < T; ``t`` is (6, rows, group * T) in the grouped layout. This is the weight
+    gradient's side of ``y = A^T [(G g) * (B^T d)]``, whose derivative in ``g`` is
+    ``G^T [(A dy) * (B^T d)]``."""
+    cdef Py_ssize_t dests = t.shape[1], width = dy.shape[1], tiles = t.shape[2] // group
+    cdef Py_ssize_t r, k, col, j, dest, base
     cdef float e0, e1, e2, e3, s02, s13, q02, q13
-    for r in prange(rows, nogil=True, num_threads=threads, schedule="static"):
-        for k in range(tiles):
-            col = 4 * k
-            if col + 4 <= width:
-                e0 = dy[r, col]
-                e1 = dy[r, col + 1]
-                e2 = dy[r, col + 2]
-                e3 = dy[r, col + 3]
-            else:
-                e0 = dy[r, col]
-                e1 = dy[r, col + 1] if col + 1 < width else 0
-                e2 = dy[r, col + 2] if col + 2 < width else 0
-                e3 = dy[r, col + 3] if col + 3 < width else 0
-            s02 = e0 + e2
-            s13 = e1 + e3
-            q02 = e0 + 4 * e2
-            q13 = 2 * e1 + 8 * e3
-            t[0, r, k] = e0
-            t[1, r, k] = s02 + s13
-            t[2, r, k] = s02 - s13
-            t[3, r, k] = q02 + q13
-            t[4, r, k] = q02 - q13
-            t[5, r, k] = e3
+    # by destination row (see input_transform)
+    for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
+        for j in range(group):
+            r = ((dest // rows_per_image) * group + j) * rows_per_image + dest % rows_per_image
+            base = j * tiles
+            for k in range(tiles):
+                col = 4 * k
+                if col + 4 <= width:
+                    e0 = dy[r, col]
+                    e1 = dy[r, col + 1]
+                    e2 = dy[r, col + 2]
+                    e3 = dy[r, col + 3]
+                else:
+                    e0 = dy[r, col]
+                    e1 = dy[r, col + 1] if col + 1 < width else 0
+                    e2 = dy[r, col + 2] if col + 2 < width else 0
+                    e3 = dy[r, col + 3] if col + 3 < width else 0
+                s02 = e0 + e2
+                s13 = e1 + e3
+                q02 = e0 + 4 * e2
+                q13 = 2 * e1 + 8 * e3
+                t[0, dest, base + k] = e0
+                t[1, dest, base + k] = s02 + s13
+                t[2, dest, base + k] = s02 - s13
+                t[3, dest, base + k] = q02 + q13
+                t[4, dest, base + k] = q02 - q13
+                t[5, dest, base + k] = e3
 
 
 def weight_transform(const float[:, ::1] w, float[:, ::1] u, int threads):
