@@ -26,6 +26,13 @@ The interpolation points are 0, +-1, +-2 and infinity::
 from cython.parallel cimport prange
 
 
+cdef inline Py_ssize_t _image_row(Py_ssize_t grouped, Py_ssize_t rows_per_image,
+                                  Py_ssize_t group, Py_ssize_t j) noexcept nogil:
+    """The row, counted over (image, row of the image), that image ``j`` of its group puts in
+    row ``grouped`` of the grouped layout."""
+    return ((grouped // rows_per_image) * group + j) * rows_per_image + grouped % rows_per_image
+
+
 def input_transform(const float[:, ::1] x, float[:, :, :] v, Py_ssize_t pad,
                     Py_ssize_t rows_per_image, Py_ssize_t group, int threads):
     """``v[xi, row(r), column(r) + t] = (B^T d)[xi]`` for the 6 inputs
@@ -38,7 +45,7 @@ def input_transform(const float[:, ::1] x, float[:, :, :] v, Py_ssize_t pad,
     # would be written in pieces far apart in time
     for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
         for j in range(group):
-            r = ((dest // rows_per_image) * group + j) * rows_per_image + dest % rows_per_image
+            r = _image_row(dest, rows_per_image, group, j)
             base = j * tiles
             for t in range(tiles):
                 col = 4 * t - pad
@@ -78,7 +85,7 @@ def output_transform(const float[:, :, :] m, float[:, ::1] y, const float[::1] b
     for src in prange(sources, nogil=True, num_threads=threads, schedule="static"):
         b = bias[(src // rows_per_channel) % channels] if with_bias else 0
         for j in range(group):
-            r = ((src // rows_per_image) * group + j) * rows_per_image + src % rows_per_image
+            r = _image_row(src, rows_per_image, group, j)
             base = j * tiles
             for t in range(tiles):
                 m0 = m[0, src, base + t]
@@ -114,7 +121,7 @@ def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, Py_ssize_t rows
     # by destination row (see input_transform)
     for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
         for j in range(group):
-            r = ((dest // rows_per_image) * group + j) * rows_per_image + dest % rows_per_image
+            r = _image_row(dest, rows_per_image, group, j)
             base = j * tiles
             for k in range(tiles):
                 col = 4 * k

@@ -74,6 +74,20 @@ def _contiguous(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def _masked_scale(grad: np.ndarray, mask: np.ndarray, mask_name: str, if_set: float,
+                  if_clear: float) -> np.ndarray:
+    """``grad * if_set`` where the bool ``mask``, ``grad * if_clear`` elsewhere, in one parallel
+    pass: the gradient of Leaky ReLU and of dropout."""
+    grad = _contiguous(check.float_array(grad, "grad"))
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != grad.shape:
+        raise ValueError(f"{mask_name}: expected a bool mask of shape {grad.shape}")
+    dx = np.empty_like(grad)
+    if grad.size:
+        _activation.masked_scale(grad.reshape(-1), _contiguous(mask).reshape(-1).view(np.uint8),
+                                 dx.reshape(-1), if_set, if_clear, _config.get_num_threads())
+    return dx
+
+
 def _channel_param(param: Optional[np.ndarray], dtype: np.dtype) -> Optional[np.ndarray]:
     """A per-channel weight or bias as the kernels read it (``dtype``, contiguous)."""
     return None if param is None else _contiguous(param.astype(dtype, copy=False))
@@ -542,16 +556,7 @@ class CPUBackend:
     def leaky_relu_backward(self, grad: np.ndarray, positive: np.ndarray,
                             slope: float) -> np.ndarray:
         """Leaky ReLU gradient: ``grad`` where the bool mask ``positive``, else ``slope * grad``."""
-        grad = _contiguous(check.float_array(grad, "grad"))
-        if not isinstance(positive, np.ndarray) or positive.dtype != np.bool_ \
-                or positive.shape != grad.shape:
-            raise ValueError(f"positive: expected a bool mask of shape {grad.shape}")
-        dx = np.empty_like(grad)
-        if grad.size:
-            _activation.masked_scale(grad.reshape(-1),
-                                     _contiguous(positive).reshape(-1).view(np.uint8),
-                                     dx.reshape(-1), 1.0, float(slope), _config.get_num_threads())
-        return dx
+        return _masked_scale(grad, positive, "positive", 1.0, float(slope))
 
     def dropout_forward(self, x: np.ndarray, p: float,
                         seed: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -577,13 +582,4 @@ class CPUBackend:
 
     def dropout_backward(self, grad: np.ndarray, keep: np.ndarray, p: float) -> np.ndarray:
         """Dropout gradient: ``grad / (1 - p)`` where the bool mask ``keep``, else 0."""
-        grad = _contiguous(check.float_array(grad, "grad"))
-        if not isinstance(keep, np.ndarray) or keep.dtype != np.bool_ \
-                or keep.shape != grad.shape:
-            raise ValueError(f"keep: expected a bool mask of shape {grad.shape}")
-        dx = np.empty_like(grad)
-        if grad.size:
-            _activation.masked_scale(grad.reshape(-1), _contiguous(keep).reshape(-1).view(np.uint8),
-                                     dx.reshape(-1), 1.0 / (1.0 - p), 0.0,
-                                     _config.get_num_threads())
-        return dx
+        return _masked_scale(grad, keep, "keep", 1.0 / (1.0 - p), 0.0)

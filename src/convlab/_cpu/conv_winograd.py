@@ -74,31 +74,39 @@ def _chunks(n: int, per_image: int, tiles: int) -> Iterator[Tuple[int, int, int]
         n0 += k
 
 
-def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np.ndarray,
-            padding: tuple, dilation_h: int, threads: int) -> None:
-    """Fill ``y`` (N, O, OH, OW) with the convolution of contiguous float32 ``x`` and
-    ``weight`` (O, C, KH, 3) (+ contiguous float32 ``bias``), stride 1, where :func:`applies`."""
+def _transformed_chunks(x: np.ndarray, o: int, oh: int, ow: int, pad_w: int,
+                        threads: int) -> Iterator[Tuple[int, int, int, np.ndarray, np.ndarray]]:
+    """For each chunk of the batch: ``(first image, images, group, V, out)``, ``V`` the chunk's
+    input already transformed (6, N/g, C, H, g*T) and ``out`` a (6, N/g, O, OH, g*T) buffer for
+    the other side (the products, or the transformed output gradient), grouped alike."""
     n, c, h, w = x.shape
-    _, o, oh, ow = y.shape
     tiles = -(-ow // 4)
-    u = _weights(weight, threads)
     # images per chunk: the transformed input and output of one image, six times each
     per_image = 6 * (c * h + o * oh) * tiles * x.itemsize
     chunks = list(_chunks(n, per_image, tiles))
     size = max(k for _, k, _ in chunks)
     # flat per transform point, so that a short last chunk is still contiguous per point
     v = np.empty((6, size * c * h * tiles), np.float32)
-    m = np.empty((6, size * o * oh * tiles), np.float32)
+    out = np.empty((6, size * o * oh * tiles), np.float32)
     for n0, k, g in chunks:
         vk = v[:, :k * c * h * tiles].reshape(6, k // g, c, h, g * tiles)
-        mk = m[:, :k * o * oh * tiles].reshape(6, k // g, o, oh, g * tiles)
         _winograd.input_transform(x[n0:n0 + k].reshape(-1, w), vk.reshape(6, -1, g * tiles),
-                                  padding[1], c * h, g, threads)
+                                  pad_w, c * h, g, threads)
+        yield n0, k, g, vk, out[:, :k * o * oh * tiles].reshape(6, k // g, o, oh, g * tiles)
+
+
+def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np.ndarray,
+            padding: tuple, dilation_h: int, threads: int) -> None:
+    """Fill ``y`` (N, O, OH, OW) with the convolution of contiguous float32 ``x`` and
+    ``weight`` (O, C, KH, 3) (+ contiguous float32 ``bias``), stride 1, where :func:`applies`."""
+    _, o, oh, ow = y.shape
+    u = _weights(weight, threads)
+    for n0, k, g, vk, mk in _transformed_chunks(x, o, oh, ow, padding[1], threads):
         for xi in range(6):
             _conv.conv2d_forward(vk[xi], u[xi], None, mk[xi], 1, 1, padding[0], 0,
                                  dilation_h, 1, threads)
-        _winograd.output_transform(mk.reshape(6, -1, g * tiles), y[n0:n0 + k].reshape(-1, ow),
-                                   bias, oh, o, g, threads)
+        _winograd.output_transform(mk.reshape(6, -1, mk.shape[-1]),
+                                   y[n0:n0 + k].reshape(-1, ow), bias, oh, o, g, threads)
 
 
 def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[np.ndarray],
@@ -112,25 +120,14 @@ def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[
     (half the multiply-adds of the direct one) are summed over every tile before ``G^T`` maps
     them back to the 3 taps, once.
     """
-    n, c, h, w = x.shape
+    n, c = x.shape[:2]
     _, o, oh, ow = dy.shape
-    kh = dw.shape[2]
-    tiles = -(-ow // 4)
-    per_image = 6 * (c * h + o * oh) * tiles * x.itemsize
-    chunks = list(_chunks(n, per_image, tiles))
-    size = max(k for _, k, _ in chunks)
-    v = np.empty((6, size * c * h * tiles), np.float32)
-    t = np.empty((6, size * o * oh * tiles), np.float32)
-    du = np.empty((6, o, c, kh, 1), np.float32)
+    du = np.empty((6, o, c, dw.shape[2], 1), np.float32)
     dbk = None if db is None else np.empty(o, np.float32)
     total = None
-    for n0, k, g in chunks:
-        vk = v[:, :k * c * h * tiles].reshape(6, k // g, c, h, g * tiles)
-        tk = t[:, :k * o * oh * tiles].reshape(6, k // g, o, oh, g * tiles)
-        _winograd.input_transform(x[n0:n0 + k].reshape(-1, w), vk.reshape(6, -1, g * tiles),
-                                  padding[1], c * h, g, threads)
+    for n0, k, g, vk, tk in _transformed_chunks(x, o, oh, ow, padding[1], threads):
         _winograd.gradient_transform(dy[n0:n0 + k].reshape(-1, ow),
-                                     tk.reshape(6, -1, g * tiles), o * oh, g, threads)
+                                     tk.reshape(6, -1, tk.shape[-1]), o * oh, g, threads)
         for xi in range(6):
             # point 1 of A sums each tile's 4 gradients: its bias gradient is the sum of dy
             _conv.conv2d_backward_weight(tk[xi], vk[xi], du[xi], dbk if xi == 1 else None,
