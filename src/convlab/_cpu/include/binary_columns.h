@@ -17,10 +17,12 @@
  * per kernel column, DW apart) to "its" bin bins[pattern] -- one short vector load and add per
  * channel. Each image's non-zero patterns (a quarter of them on 20-day charts) are grouped by
  * pattern once. The image's gradient is read once, in order, by the row sums (which the
- * exact normalisation fold needs anyway); then, four channels at a time, each group is
- * summed in registers from the cached NCHW planes -- no transpose. The bins become taps once
- * per block of images. (Prefetching the next image, or interleaving its row sums with the
- * group sums, was measured slower: the gradient wants to be one plain sequential stream.)
+ * exact normalisation fold needs anyway); then, eight channels at a time, each group is
+ * summed in registers from the cached NCHW planes -- no transpose. (Eight share the loads of
+ * the group's offsets and its loop; four were 5-10% slower, sixteen no faster.) The bins become
+ * taps once per block of images. (Prefetching the next image, or interleaving its row sums
+ * with the group sums, was measured slower: the gradient wants to be one plain sequential
+ * stream; re-measured with a row-sum slice after every group: 1.5x slower.)
  */
 #ifndef CONVLAB_BINARY_COLUMNS_H
 #define CONVLAB_BINARY_COLUMNS_H
@@ -105,6 +107,9 @@ typedef struct {
     int32_t edge_start[32 * 32 + 1];   /* .. edge_start[32k + p + 1]), read with mask       */
     uint16_t class_lanes[32];         /*   class_lanes[k]                                     */
     int32_t n_classes;
+    int32_t edge_keys[32 * 32];       /* the keys that have edges, in order (most have none:  */
+                                      /* skipping them was 7-10% of the weight gradient)    */
+    int32_t n_edge_keys;
     int32_t *edge_px;     /* the edges' offsets in pixel order, before grouping               */
     int32_t *key_of_j;    /* (WP) 32 * the mask class of an edge column j                     */
     float *bins;          /* (32, cout, lanes): gradient windows summed per pattern          */
@@ -308,6 +313,9 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g
     }
     convlab_bincol_sort(n, w->nz_pat, w->nz, 32, w->start, w->off);
     convlab_bincol_sort(n_edge, w->edge_key, w->edge_px, n_keys, w->edge_start, w->edge_off);
+    w->n_edge_keys = 0;
+    for (int64_t k = 0; k < n_keys; k++)
+        if (w->edge_start[k + 1] > w->edge_start[k]) w->edge_keys[w->n_edge_keys++] = (int32_t)k;
 }
 
 /* taps[c][kh*KW + kw] += the bins whose pattern has bit kh set, at the lane of kernel
@@ -411,7 +419,7 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_forward_image(
     if (stream) _mm_sfence();   /* streamed stores are weakly ordered */
 }
 
-/* Sums of four (or `nc` < 4) channels' gradient windows per pattern group, added into the
+/* Sums of eight (or `nc` < 8) channels' gradient windows per pattern group, added into the
  * bins; VT is the window's vector type. Two sets of sums alternate so that the adds of a
  * group do not wait on each other. */
 #define CONVLAB_BINCOL_WGRAD_GROUPS(VT, SUFFIX, LOADU, MASKZ_LOADU, ADD, ZERO, STOREU)         \
@@ -424,7 +432,7 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_forward_image(
         for (int p = 1; p < 32; p++) {                                                         \
             const int32_t *e = w->off + w->start[p], *end = w->off + w->start[p + 1];          \
             if (e == end) continue;                                                            \
-            VT a[4], b[4];                                                                     \
+            VT a[8], b[8];                                                                     \
             CONVLAB_BINCOL_UNROLL                                                              \
             for (int i = 0; i < nc; i++) a[i] = b[i] = ZERO();                                 \
             for (; e + 2 <= end; e += 2) {                                                     \
@@ -444,13 +452,13 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_forward_image(
                 STOREU(bin, ADD(LOADU(bin), ADD(a[i], b[i])));                                 \
             }                                                                                  \
         }                                                                                      \
-        for (int64_t key = 0; key < 32 * (int64_t)w->n_classes; key++) {                       \
+        for (int32_t u = 0; u < w->n_edge_keys; u++) {                                        \
+            const int32_t key = w->edge_keys[u];                                               \
             const int32_t *e = w->edge_off + w->edge_start[key];                               \
             const int32_t *end = w->edge_off + w->edge_start[key + 1];                         \
-            if (e == end) continue;                                                            \
             /* lanes outside the row are masked off: their addresses are not read */          \
             const unsigned lanes = w->class_lanes[key / 32];                                   \
-            VT a[4];                                                                           \
+            VT a[8];                                                                           \
             CONVLAB_BINCOL_UNROLL                                                              \
             for (int i = 0; i < nc; i++) a[i] = ZERO();                                        \
             for (; e < end; e++) {                                                             \
@@ -528,17 +536,24 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_wgrad_image(const convlab_bin_g
 {
     const int64_t P = convlab_bincol_plane(g), V = convlab_bincol_lanes(g);
     convlab_bincol_row_sums(g, cout, grad, w->rowsum);
-    for (int64_t c0 = 0; c0 < cout; c0 += 4) {
-        const int64_t nc = cout - c0 < 4 ? cout - c0 : 4;
+    for (int64_t c0 = 0; c0 < cout; c0 += 8) {
+        const int64_t nc = cout - c0 < 8 ? cout - c0 : 8;
         const float *src = grad + c0 * P;
         float *bins = w->bins + c0 * V;
-        if (nc == 4) {
+        if (nc == 8) {
+            if (V == 4) convlab_bincol_groups_4(8, cout, P, src, w, bins);
+            else if (V == 8) convlab_bincol_groups_8(8, cout, P, src, w, bins);
+            else convlab_bincol_groups_16(8, cout, P, src, w, bins);
+            continue;
+        }
+        int64_t i = 0;
+        if (nc >= 4) {
             if (V == 4) convlab_bincol_groups_4(4, cout, P, src, w, bins);
             else if (V == 8) convlab_bincol_groups_8(4, cout, P, src, w, bins);
             else convlab_bincol_groups_16(4, cout, P, src, w, bins);
-            continue;
+            i = 4;
         }
-        for (int64_t i = 0; i < nc; i++) {
+        for (; i < nc; i++) {
             if (V == 4) convlab_bincol_groups_4(1, cout, P, src + i * P, w, bins + i * V);
             else if (V == 8) convlab_bincol_groups_8(1, cout, P, src + i * P, w, bins + i * V);
             else convlab_bincol_groups_16(1, cout, P, src + i * P, w, bins + i * V);
