@@ -107,8 +107,8 @@ typedef struct {
     int32_t edge_start[32 * 32 + 1];   /* .. edge_start[32k + p + 1]), read with mask       */
     uint16_t class_lanes[32];         /*   class_lanes[k]                                     */
     int32_t n_classes;
-    int32_t edge_keys[32 * 32];       /* the keys that have edges, in order (most have none:  */
-                                      /* skipping them was 7-10% of the weight gradient)    */
+    int32_t edge_keys[32 * 32];       /* the keys that have edges, in order: most have none, */
+                                      /* and visiting them all cost 7-10% of the gradient   */
     int32_t n_edge_keys;
     int32_t *edge_px;     /* the edges' offsets in pixel order, before grouping               */
     int32_t *key_of_j;    /* (WP) 32 * the mask class of an edge column j                     */
@@ -482,6 +482,17 @@ CONVLAB_BINCOL_WGRAD_GROUPS(__m512, 16, _mm512_loadu_ps, _mm512_maskz_loadu_ps, 
                             _mm512_setzero_ps, _mm512_storeu_ps)
 #undef CONVLAB_BINCOL_WGRAD_GROUPS
 
+/* The group sums of channels c .. c+nc-1 at the window width V. Called with a constant `nc`
+ * so that each width's register arrays stay in registers. */
+CONVLAB_BINCOL_TARGET static inline __attribute__((always_inline)) void
+convlab_bincol_groups(int64_t V, const int64_t nc, int64_t cout, int64_t P, const float *grad,
+                      convlab_bincol_wgrad_work *w, int64_t c)
+{
+    if (V == 4) convlab_bincol_groups_4(nc, cout, P, grad + c * P, w, w->bins + c * V);
+    else if (V == 8) convlab_bincol_groups_8(nc, cout, P, grad + c * P, w, w->bins + c * V);
+    else convlab_bincol_groups_16(nc, cout, P, grad + c * P, w, w->bins + c * V);
+}
+
 /* Lane i of the result: the sum of r[i]'s lanes (four rounds of shuffles and adds). */
 CONVLAB_BINCOL_TARGET static inline __attribute__((always_inline)) __m512
 convlab_bincol_sum16(__m512 r[16])
@@ -536,29 +547,14 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_wgrad_image(const convlab_bin_g
 {
     const int64_t P = convlab_bincol_plane(g), V = convlab_bincol_lanes(g);
     convlab_bincol_row_sums(g, cout, grad, w->rowsum);
-    for (int64_t c0 = 0; c0 < cout; c0 += 8) {
-        const int64_t nc = cout - c0 < 8 ? cout - c0 : 8;
-        const float *src = grad + c0 * P;
-        float *bins = w->bins + c0 * V;
-        if (nc == 8) {
-            if (V == 4) convlab_bincol_groups_4(8, cout, P, src, w, bins);
-            else if (V == 8) convlab_bincol_groups_8(8, cout, P, src, w, bins);
-            else convlab_bincol_groups_16(8, cout, P, src, w, bins);
-            continue;
-        }
-        int64_t i = 0;
-        if (nc >= 4) {
-            if (V == 4) convlab_bincol_groups_4(4, cout, P, src, w, bins);
-            else if (V == 8) convlab_bincol_groups_8(4, cout, P, src, w, bins);
-            else convlab_bincol_groups_16(4, cout, P, src, w, bins);
-            i = 4;
-        }
-        for (; i < nc; i++) {
-            if (V == 4) convlab_bincol_groups_4(1, cout, P, src + i * P, w, bins + i * V);
-            else if (V == 8) convlab_bincol_groups_8(1, cout, P, src + i * P, w, bins + i * V);
-            else convlab_bincol_groups_16(1, cout, P, src + i * P, w, bins + i * V);
-        }
+    /* eight channels per pass while they last, then four, then one at a time */
+    int64_t c = 0;
+    for (; c + 8 <= cout; c += 8) convlab_bincol_groups(V, 8, cout, P, grad, w, c);
+    if (c + 4 <= cout) {
+        convlab_bincol_groups(V, 4, cout, P, grad, w, c);
+        c += 4;
     }
+    for (; c < cout; c++) convlab_bincol_groups(V, 1, cout, P, grad, w, c);
 }
 #else
 static void convlab_bincol_patterns(const convlab_bin_geom *g, const uint8_t *img,
