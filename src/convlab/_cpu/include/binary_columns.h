@@ -22,7 +22,9 @@
  * the group's offsets and its loop; four were 5-10% slower, sixteen no faster.) The bins become
  * taps once per block of images. (Prefetching the next image, or interleaving its row sums
  * with the group sums, was measured slower: the gradient wants to be one plain sequential
- * stream; re-measured with a row-sum slice after every group: 1.5x slower.)
+ * stream; re-measured with a row-sum slice after every group: 1.5x slower, and with each
+ * 8-channel block's row sums just before its groups: 1.8x; software prefetches of the next
+ * image issued during the groups only move time from the row sums to the groups.)
  */
 #ifndef CONVLAB_BINARY_COLUMNS_H
 #define CONVLAB_BINARY_COLUMNS_H
@@ -102,16 +104,13 @@ typedef struct {
     int32_t *nz_pat;      /* ... their patterns, in pixel order                              */
     int32_t *off;         /* the same offsets grouped by pattern:                            */
     int32_t start[33];    /*   pattern p's are off[start[p] .. start[p+1])                    */
-    int32_t *edge_off;    /* windows cut by the row ends, grouped by (lane mask, pattern):   */
-    int32_t *edge_key;    /*   mask class k and pattern p's are edge_off[edge_start[32k + p]  */
-    int32_t edge_start[32 * 32 + 1];   /* .. edge_start[32k + p + 1]), read with mask       */
-    uint16_t class_lanes[32];         /*   class_lanes[k]                                     */
-    int32_t n_classes;
-    int32_t edge_keys[32 * 32];       /* the keys that have edges, in order: most have none, */
-                                      /* and visiting them all cost 7-10% of the gradient   */
-    int32_t n_edge_keys;
-    int32_t *edge_px;     /* the edges' offsets in pixel order, before grouping               */
-    int32_t *key_of_j;    /* (WP) 32 * the mask class of an edge column j                     */
+    int32_t *edge_off;    /* windows cut by the row ends, grouped by pattern like off[], and */
+    int32_t *edge_mask;   /*   their lanes inside the row: edge_start[p] .. edge_start[p+1]   */
+    int32_t edge_start[33];
+    int32_t *edge_px;     /* the same offsets, patterns and lanes in pixel order, before      */
+    int32_t *edge_pat;    /*   grouping                                                       */
+    int32_t *edge_lanes;
+    int32_t *lanes_of_j;  /* (WP) the lanes of column j's window that lie inside its row     */
     float *bins;          /* (32, cout, lanes): gradient windows summed per pattern          */
     float *rowsum;        /* (OH, cout): gradient summed per output row                      */
 } convlab_bincol_wgrad_work;
@@ -120,7 +119,7 @@ typedef struct {
 static inline size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom *g, int64_t cout)
 {
     const size_t cells = (size_t)(g->OH * g->WP) + 16;   /* slack: 16-wide stores */
-    return cells * 7 * sizeof(int32_t) + (size_t)g->WP * sizeof(int32_t) +
+    return cells * 9 * sizeof(int32_t) + (size_t)g->WP * sizeof(int32_t) +
            (size_t)(32 * convlab_bincol_lanes(g) + g->OH) * (size_t)cout * sizeof(float) +
            sizeof(convlab_bincol_wgrad_work) + 256;
 }
@@ -140,22 +139,19 @@ static convlab_bincol_wgrad_work *convlab_bincol_wgrad_work_init(const convlab_b
     w->nz_pat = w->nz + cells;
     w->off = w->nz_pat + cells;
     w->edge_off = w->off + cells;
-    w->edge_key = w->edge_off + cells;
-    w->edge_px = w->edge_key + cells;
-    w->key_of_j = w->edge_px + cells;
-    /* the lanes of column j's window inside its row; columns with the same lanes share a
-     * class (fewer than 32: only the L-1 + V-1 edge columns have lanes outside) */
-    w->n_classes = 0;
+    w->edge_mask = w->edge_off + cells;
+    w->edge_px = w->edge_mask + cells;
+    w->edge_pat = w->edge_px + cells;
+    w->edge_lanes = w->edge_pat + cells;
+    w->lanes_of_j = w->edge_lanes + cells;
+    /* lanes past the window (l >= L) are never summed into taps: left out, they are not read */
     for (int64_t j = 0; j < g->WP; j++) {
-        unsigned lanes = 0;
-        for (int64_t l = 0; l < convlab_bincol_lanes(g); l++) {
+        int32_t lanes = 0;
+        for (int64_t l = 0; l < L; l++) {
             const int64_t ow = j - (L - 1) + l;
-            if (ow >= 0 && ow < g->OW) lanes |= 1u << l;
+            if (ow >= 0 && ow < g->OW) lanes |= 1 << l;
         }
-        int32_t k = 0;
-        while (k < w->n_classes && w->class_lanes[k] != lanes) k++;
-        if (k == w->n_classes) w->class_lanes[w->n_classes++] = (uint16_t)lanes;
-        w->key_of_j[j] = 32 * k;
+        w->lanes_of_j[j] = lanes;
     }
     return w;
 }
@@ -285,7 +281,6 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g
     const int64_t L = convlab_bincol_window(g), V = convlab_bincol_lanes(g), OW = g->OW;
     /* j in [lo, hi): the whole window lies inside the row */
     const int64_t lo = L - 1, hi = OW - V + L > lo ? OW - V + L : lo;
-    const int64_t n_keys = 32 * (int64_t)w->n_classes;
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
                                            15);
     int64_t n = 0, n_edge = 0;
@@ -296,7 +291,8 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g
             if (j == lo) j = hi;   /* past the interior, to the right edge */
             if (j >= g->WP) break;
             if (!row[j]) continue;
-            w->edge_key[n_edge] = w->key_of_j[j] + row[j];
+            w->edge_pat[n_edge] = row[j];
+            w->edge_lanes[n_edge] = w->lanes_of_j[j];
             w->edge_px[n_edge++] = o0 + (int32_t)j;
         }
         /* the interior: compress the non-zero patterns and their offsets, 16 at a time */
@@ -312,10 +308,8 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g
         }
     }
     convlab_bincol_sort(n, w->nz_pat, w->nz, 32, w->start, w->off);
-    convlab_bincol_sort(n_edge, w->edge_key, w->edge_px, n_keys, w->edge_start, w->edge_off);
-    w->n_edge_keys = 0;
-    for (int64_t k = 0; k < n_keys; k++)
-        if (w->edge_start[k + 1] > w->edge_start[k]) w->edge_keys[w->n_edge_keys++] = (int32_t)k;
+    convlab_bincol_sort(n_edge, w->edge_pat, w->edge_px, 32, w->edge_start, w->edge_off);
+    convlab_bincol_sort(n_edge, w->edge_pat, w->edge_lanes, 32, w->edge_start, w->edge_mask);
 }
 
 /* taps[c][kh*KW + kw] += the bins whose pattern has bit kh set, at the lane of kernel
@@ -421,7 +415,9 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_forward_image(
 
 /* Sums of eight (or `nc` < 8) channels' gradient windows per pattern group, added into the
  * bins; VT is the window's vector type. Two sets of sums alternate so that the adds of a
- * group do not wait on each other. */
+ * group do not wait on each other. A pattern's windows cut by the row ends join its group as
+ * masked loads (as groups of their own, by pattern and mask, they cost a third more
+ * grouping and 5% of the gradient). */
 #define CONVLAB_BINCOL_WGRAD_GROUPS(VT, SUFFIX, LOADU, MASKZ_LOADU, ADD, ZERO, STOREU)         \
     CONVLAB_BINCOL_TARGET static inline __attribute__((always_inline)) void                    \
     convlab_bincol_groups_##SUFFIX(const int64_t nc, int64_t cout, int64_t P,                  \
@@ -429,47 +425,44 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_forward_image(
                                    float *bins)                                                \
     {                                                                                          \
         const int64_t V = (int64_t)(sizeof(VT) / sizeof(float));                              \
+        /* one base register per plane: the compiler would otherwise add i * P to every     \
+         * offset (an extra instruction per load) */                                         \
+        const float *plane[8];                                                                 \
+        CONVLAB_BINCOL_UNROLL                                                                  \
+        for (int i = 0; i < nc; i++) {                                                         \
+            plane[i] = grad + i * P;                                                           \
+            __asm__("" : "+r"(plane[i]));                                                      \
+        }                                                                                      \
         for (int p = 1; p < 32; p++) {                                                         \
             const int32_t *e = w->off + w->start[p], *end = w->off + w->start[p + 1];          \
-            if (e == end) continue;                                                            \
+            const int32_t *x = w->edge_off + w->edge_start[p];                                 \
+            const int32_t *x_end = w->edge_off + w->edge_start[p + 1];                         \
+            if (e == end && x == x_end) continue;                                              \
             VT a[8], b[8];                                                                     \
             CONVLAB_BINCOL_UNROLL                                                              \
             for (int i = 0; i < nc; i++) a[i] = b[i] = ZERO();                                 \
             for (; e + 2 <= end; e += 2) {                                                     \
                 CONVLAB_BINCOL_UNROLL                                                          \
                 for (int i = 0; i < nc; i++) {                                                 \
-                    a[i] = ADD(a[i], LOADU(grad + i * P + e[0]));                              \
-                    b[i] = ADD(b[i], LOADU(grad + i * P + e[1]));                              \
+                    a[i] = ADD(a[i], LOADU(plane[i] + e[0]));                                  \
+                    b[i] = ADD(b[i], LOADU(plane[i] + e[1]));                                  \
                 }                                                                              \
             }                                                                                  \
             if (e < end) {                                                                     \
                 CONVLAB_BINCOL_UNROLL                                                          \
-                for (int i = 0; i < nc; i++) a[i] = ADD(a[i], LOADU(grad + i * P + e[0]));     \
+                for (int i = 0; i < nc; i++) a[i] = ADD(a[i], LOADU(plane[i] + e[0]));         \
+            }                                                                                  \
+            /* windows cut by the row ends: lanes outside the row are masked off, and their  \
+             * addresses not read */                                                           \
+            for (const int32_t *m = w->edge_mask + (x - w->edge_off); x < x_end; x++, m++) {   \
+                CONVLAB_BINCOL_UNROLL                                                          \
+                for (int i = 0; i < nc; i++)                                                   \
+                    b[i] = ADD(b[i], MASKZ_LOADU((unsigned)*m, plane[i] + x[0]));              \
             }                                                                                  \
             CONVLAB_BINCOL_UNROLL                                                              \
             for (int i = 0; i < nc; i++) {                                                     \
                 float *bin = bins + (p * cout + i) * V;                                        \
                 STOREU(bin, ADD(LOADU(bin), ADD(a[i], b[i])));                                 \
-            }                                                                                  \
-        }                                                                                      \
-        for (int32_t u = 0; u < w->n_edge_keys; u++) {                                        \
-            const int32_t key = w->edge_keys[u];                                               \
-            const int32_t *e = w->edge_off + w->edge_start[key];                               \
-            const int32_t *end = w->edge_off + w->edge_start[key + 1];                         \
-            /* lanes outside the row are masked off: their addresses are not read */          \
-            const unsigned lanes = w->class_lanes[key / 32];                                   \
-            VT a[8];                                                                           \
-            CONVLAB_BINCOL_UNROLL                                                              \
-            for (int i = 0; i < nc; i++) a[i] = ZERO();                                        \
-            for (; e < end; e++) {                                                             \
-                CONVLAB_BINCOL_UNROLL                                                          \
-                for (int i = 0; i < nc; i++)                                                   \
-                    a[i] = ADD(a[i], MASKZ_LOADU(lanes, grad + i * P + e[0]));                 \
-            }                                                                                  \
-            CONVLAB_BINCOL_UNROLL                                                              \
-            for (int i = 0; i < nc; i++) {                                                     \
-                float *bin = bins + ((key % 32) * cout + i) * V;                               \
-                STOREU(bin, ADD(LOADU(bin), a[i]));                                            \
             }                                                                                  \
         }                                                                                      \
     }
