@@ -257,18 +257,22 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_patterns(const convlab_bin_geom
     }
 }
 
-/* Counting sort: out[start[k] .. start[k+1]) = the values whose key is k, in their order;
- * keys in [0, n_keys), n_keys <= 32 * 32. */
+/* Counting sort by pattern: out[start[p] .. start[p+1]) = the values whose pattern (key) is p,
+ * in their order; the same for values2 into out2 when given. */
 static void convlab_bincol_sort(int64_t n, const int32_t *keys, const int32_t *values,
-                                int64_t n_keys, int32_t *start, int32_t *out)
+                                const int32_t *values2, int32_t *start, int32_t *out,
+                                int32_t *out2)
 {
-    int32_t at[32 * 32 + 1];
-    memset(at, 0, (size_t)(n_keys + 1) * sizeof(int32_t));
+    int32_t at[33] = {0};
     for (int64_t i = 0; i < n; i++) at[keys[i] + 1]++;
     start[0] = 0;
-    for (int64_t k = 0; k < n_keys; k++) start[k + 1] = start[k] + at[k + 1];
-    memcpy(at, start, (size_t)n_keys * sizeof(int32_t));
-    for (int64_t i = 0; i < n; i++) out[at[keys[i]]++] = values[i];
+    for (int64_t k = 0; k < 32; k++) start[k + 1] = start[k] + at[k + 1];
+    memcpy(at, start, 32 * sizeof(int32_t));
+    for (int64_t i = 0; i < n; i++) {
+        const int32_t to = at[keys[i]]++;
+        out[to] = values[i];
+        if (values2) out2[to] = values2[i];
+    }
 }
 
 /* Groups one image's non-zero column patterns (w->cp) by pattern. A pattern at padded column
@@ -307,9 +311,9 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_group(const convlab_bin_geom *g
             n += __builtin_popcount((unsigned)m);
         }
     }
-    convlab_bincol_sort(n, w->nz_pat, w->nz, 32, w->start, w->off);
-    convlab_bincol_sort(n_edge, w->edge_pat, w->edge_px, 32, w->edge_start, w->edge_off);
-    convlab_bincol_sort(n_edge, w->edge_pat, w->edge_lanes, 32, w->edge_start, w->edge_mask);
+    convlab_bincol_sort(n, w->nz_pat, w->nz, NULL, w->start, w->off, NULL);
+    convlab_bincol_sort(n_edge, w->edge_pat, w->edge_px, w->edge_lanes, w->edge_start,
+                        w->edge_off, w->edge_mask);
 }
 
 /* taps[c][kh*KW + kw] += the bins whose pattern has bit kh set, at the lane of kernel
