@@ -232,3 +232,50 @@ def test_bad_input_gets_a_clear_error_cpu(call, error, words):
         call(x, w)
     for word in words:
         assert word in str(info.value)
+
+
+def _weight_sums_operands(backend, geometry, rng, n=3):
+    """Images, output gradient and random column classes (3 of them) for a direct
+    ``binary_conv2d_weight_sums`` call, and the output size."""
+    c, h, w, cout, kernel, stride, padding, dilation = geometry
+    out_hw = tuple((size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in
+                   zip((h, w), kernel, stride, padding, dilation))
+    x, _, _ = _data(rng, n, c, h, w, cout, kernel)
+    grad = rng.standard_normal((n, cout) + out_hw).astype(np.float32)
+    cls = rng.integers(0, 3, out_hw[1]).astype(np.int32)
+    xp = backend.xp
+    return xp.asarray(x.reshape(n, -1)), xp.asarray(grad), cls, out_hw
+
+
+@pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[0], GEOMETRIES[4]],
+                         ids=["20-day", "5-day", "generic"])
+@pytest.mark.parametrize("runs", ["per-row", "split"])
+def test_weight_sums_give_column_class_sums_per_run_of_rows(backend, isa, geometry, runs):
+    rng = np.random.default_rng(21)
+    x, grad, cls, (oh, ow) = _weight_sums_operands(backend, geometry, rng)
+    c, h, w, cout, kernel, stride, padding, dilation = geometry
+    starts = None if runs == "per-row" else [0, 1, oh // 2, oh]
+    _, colsum = backend.binary_conv2d_weight_sums(x, False, grad, cls, 3, (c, h, w), kernel,
+                                                  stride, padding, dilation, row_starts=starts)
+    bounds = list(range(oh + 1)) if starts is None else starts
+    g = backend.to_numpy(grad).astype(np.float64)
+    expected = np.zeros((len(bounds) - 1, 3, cout))
+    for r in range(len(bounds) - 1):
+        for k in range(3):
+            expected[r, k] = g[:, :, bounds[r]:bounds[r + 1], cls == k].sum(axis=(0, 2, 3))
+    got = backend.to_numpy(colsum)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("starts", [[1, 20], [0, 7, 7, 20], [0, 21], [[0, 20]], [0.0, 20.0],
+                                    [0]], ids=["from-1", "repeated", "past-OH", "2-D", "float",
+                                                "one-boundary"])
+def test_weight_sums_reject_bad_row_runs_cpu(starts):
+    cpu = convlab.get_backend("cpu")
+    x, grad, cls, _ = _weight_sums_operands(cpu, GEOMETRIES[1], np.random.default_rng(3), 1)
+    c, h, w, cout, kernel, stride, padding, dilation = GEOMETRIES[1]
+    with pytest.raises(ValueError) as info:
+        cpu.binary_conv2d_weight_sums(x, False, grad, cls, 3, (c, h, w), kernel, stride,
+                                      padding, dilation, row_starts=starts)
+    assert "row_starts" in str(info.value) and "0 to 20" in str(info.value)

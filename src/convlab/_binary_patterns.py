@@ -21,3 +21,10 @@ def taps_from_histogram(hist: Any, chw: tuple, kernel: tuple, xp: Any) -> Any:
     taps = xp.einsum("rpc,jp->crj", hist.astype(np.float64), xp.asarray(pattern_bits(3)))
     return xp.ascontiguousarray(
         taps.reshape(cout, chw[0], kernel[0], -1)[..., :kernel[1]].astype(hist.dtype))
+
+
+def sum_row_runs(colsum: Any, row_starts: Any, xp: Any) -> Any:
+    """Per-row column-class sums (OH, K, Cout) summed over each run of rows
+    ``row_starts[i] .. row_starts[i+1] - 1``: (len(row_starts) - 1, K, Cout)."""
+    bounds = [int(v) for v in row_starts]
+    return xp.stack([colsum[a:b].sum(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])

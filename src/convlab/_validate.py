@@ -352,6 +352,19 @@ def binary_histogram_operands(grad_output: Any, n: int, out_hw: tuple, n_classes
     return n_classes
 
 
+def binary_row_starts(row_starts: Any, oh: int) -> np.ndarray:
+    """Check the runs of output rows a binary weight gradient sums over (None: one run per
+    row); returns them as int32 boundaries ``0 = s[0] < s[1] < ... < s[-1] = OH``."""
+    if row_starts is None:
+        return np.arange(oh + 1, dtype=np.int32)
+    starts = np.asarray(row_starts)
+    if starts.ndim != 1 or starts.size < 2 or starts.dtype.kind not in "iu" or \
+            int(starts[0]) != 0 or int(starts[-1]) != oh or bool(np.any(np.diff(starts) <= 0)):
+        raise ValueError(f"row_starts: expected increasing integer row boundaries from 0 to "
+                         f"{oh} (OH), got {starts.tolist() if starts.size <= 16 else starts.shape}")
+    return np.ascontiguousarray(starts, dtype=np.int32)
+
+
 def _conv_channels(x_shape: tuple, weight_shape: tuple, what: str) -> None:
     if x_shape[1] != weight_shape[1]:
         raise ValueError(f"{what}: x has {x_shape[1]} channels (shape {tuple(x_shape)}) "

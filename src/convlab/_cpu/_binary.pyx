@@ -15,7 +15,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 
 import numpy as np
 
-from convlab._binary_patterns import pattern_bits, taps_from_histogram
+from convlab._binary_patterns import pattern_bits, sum_row_runs, taps_from_histogram
 
 from convlab._cpu._gemm cimport active_isa, real
 
@@ -57,7 +57,7 @@ cdef extern from "binary_columns.h" nogil:
     ctypedef struct convlab_bincol_wgrad_work:
         int32_t* cp
         float* bins
-        float* rowsum
+        float* runsum
     ctypedef struct convlab_bincol_base:
         const float* values
         const int32_t* index
@@ -79,11 +79,11 @@ cdef extern from "binary_columns.h" nogil:
     void convlab_bincol_forward_image(const convlab_bin_geom*, int64_t, const float*,
                                       const convlab_bincol_base*, const int32_t*, int, float*)
     void convlab_bincol_wgrad_image(const convlab_bin_geom*, int64_t, const float*,
-                                    convlab_bincol_wgrad_work*)
+                                    const int32_t*, int64_t, convlab_bincol_wgrad_work*)
     void convlab_bincol_taps_from_bins(const convlab_bin_geom*, int64_t, const float*, float*)
     void convlab_bincol_colsum(const convlab_bin_geom*, int64_t, const float*, const float*,
-                               const int32_t*, int64_t, int32_t, const int32_t*, int64_t,
-                               float*)
+                               const int32_t*, int64_t, const int32_t*, int64_t, int32_t,
+                               const int32_t*, int64_t, float*)
 
 cdef enum:
     ISA_AVX2 = 1          # convlab_isa codes: 0 generic, 1 AVX2, 2 AVX-512
@@ -347,10 +347,11 @@ cdef int _histogram(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
 cdef int _weight_sums_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
                               const float[:, :, :, ::1] grad, const int32_t[::1] cls,
                               int major, const int32_t* edges, Py_ssize_t n_edges,
-                              float[:, :, ::1] taps, float[:, :, :, ::1] colsum,
-                              int threads) noexcept nogil:
+                              const int32_t[::1] starts, float[:, :, ::1] taps,
+                              float[:, :, :, ::1] colsum, int threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch memory."""
     cdef Py_ssize_t n_images = x.shape[0], cout = grad.shape[1], ncls = colsum.shape[2]
+    cdef Py_ssize_t n_runs = starts.shape[0] - 1
     cdef Py_ssize_t n_blocks = taps.shape[0], b, n
     cdef convlab_bin_scratch* s
     cdef convlab_bincol_wgrad_work* w = NULL
@@ -368,22 +369,27 @@ cdef int _weight_sums_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint 
                 convlab_bin_fill(&g, &x[n, 0], packed, s.img)
                 convlab_bincol_patterns(&g, s.img, w.cp)
                 convlab_bincol_group(&g, w)
-                convlab_bincol_wgrad_image(&g, cout, &grad[n, 0, 0, 0], w)
-                convlab_bincol_colsum(&g, cout, &grad[n, 0, 0, 0], w.rowsum, &cls[0], ncls,
-                                      major, edges, n_edges, &colsum[b, 0, 0, 0])
+                convlab_bincol_wgrad_image(&g, cout, &grad[n, 0, 0, 0], &starts[0], n_runs, w)
+                convlab_bincol_colsum(&g, cout, &grad[n, 0, 0, 0], w.runsum, &starts[0],
+                                      n_runs, &cls[0], ncls, major, edges, n_edges,
+                                      &colsum[b, 0, 0, 0])
             convlab_bincol_taps_from_bins(&g, cout, w.bins, &taps[b, 0, 0])
         convlab_bin_scratch_free(s)
     return failed
 
 
-def weight_sums(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, tuple stride,
-                tuple padding, tuple dilation, int threads):
+def weight_sums(x, bint packed, grad, cls, int ncls, row_starts, tuple shape, tuple kernel,
+                tuple stride, tuple padding, tuple dilation, int threads):
     """Output gradients summed per kernel tap where the input is 1, for the weight gradient.
+
+    Args:
+        row_starts: int32 boundaries of the runs of output rows the column-class sums are
+            taken over: run r is rows ``row_starts[r] .. row_starts[r+1] - 1``.
 
     Returns:
         ``taps`` (Cout, C, KH, KW): the gradient summed over the output pixels whose input
-        pixel under that tap is 1; ``colsum`` (OH, ncls, Cout): the gradient summed per output
-        row and column class ``cls[ow]``.
+        pixel under that tap is 1; ``colsum`` (runs, ncls, Cout): the gradient summed per run
+        of output rows and column class ``cls[ow]``.
     """
     n_images, cout, oh, ow = grad.shape
     cdef convlab_bin_geom g = _geom(shape, kernel, stride, padding, dilation, (oh, ow))
@@ -392,14 +398,15 @@ def weight_sums(x, bint packed, grad, cls, int ncls, tuple shape, tuple kernel, 
     if not (grad.dtype == np.float32 and
             convlab_bincol_wgrad_applies(&g, active_isa() >= ISA_AVX512)):
         hist, colsum = _histogram_sums(x, packed, grad, cls, ncls, major, g, threads)
-        return taps_from_histogram(hist, shape, kernel, np), colsum
+        return (taps_from_histogram(hist, shape, kernel, np),
+                sum_row_runs(colsum, row_starts, np))
     n_blocks = max(1, (n_images + WGRAD_BLOCK - 1) // WGRAD_BLOCK)
     taps = np.zeros((n_blocks, cout, g.KH * g.KW), np.float32)
-    colsum = np.zeros((n_blocks, oh, ncls, cout), np.float32)
+    colsum = np.zeros((n_blocks, len(row_starts) - 1, ncls, cout), np.float32)
     edges = np.flatnonzero(cls != major).astype(np.int32)
     if n_images and cout and _weight_sums_columns(
             g, x, packed, grad, cls, major, &edges[0] if edges.shape[0] else NULL,
-            edges.shape[0], taps, colsum, threads):
+            edges.shape[0], row_starts, taps, colsum, threads):
         raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
     return taps.sum(axis=0).reshape(cout, 1, g.KH, g.KW), colsum.sum(axis=0)
 

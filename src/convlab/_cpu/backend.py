@@ -501,14 +501,19 @@ class CPUBackend:
     def binary_conv2d_weight_sums(self, x: np.ndarray, packed: bool, grad_output: np.ndarray,
                                   cls: np.ndarray, n_classes: int, shape: Sequence[int],
                                   kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                                  dilation: Any = 1) -> Tuple[np.ndarray, np.ndarray]:
+                                  dilation: Any = 1, row_starts: Optional[Any] = None
+                                  ) -> Tuple[np.ndarray, np.ndarray]:
         """Output gradients summed where each kernel tap sees a 1: the weight gradient's raw
         material.
 
+        Args:
+            row_starts: Boundaries of the runs of output rows to sum the column classes over
+                (run r: rows ``row_starts[r] .. row_starts[r+1] - 1``); None: every row alone.
+
         Returns:
             ``taps`` (Cout, C, KH, KW), the gradient summed over the output pixels whose input
-            pixel under that tap is 1, and ``colsum`` (OH, n_classes, Cout), the gradient
-            summed per output row and per column class ``cls[ow]``.
+            pixel under that tap is 1, and ``colsum`` (runs, n_classes, Cout), the gradient
+            summed per run of output rows and per column class ``cls[ow]``.
         """
         shape, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation,
@@ -516,9 +521,10 @@ class CPUBackend:
         cls = np.ascontiguousarray(cls, np.int32)
         n_classes = check.binary_histogram_operands(grad_output, x.shape[0], out_hw, n_classes,
                                                     cls)
+        row_starts = check.binary_row_starts(row_starts, out_hw[0])
         x = _contiguous(x)
         return _binary.weight_sums(x, bool(packed), _contiguous(grad_output), cls, n_classes,
-                                   shape, kernel, stride, padding, dilation,
+                                   row_starts, shape, kernel, stride, padding, dilation,
                                    _config.get_num_threads())
 
     # -- fused elementwise ------------------------------------------------------------------

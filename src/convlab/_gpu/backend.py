@@ -16,7 +16,7 @@ import numpy as np
 
 from convlab import _config
 from convlab import _validate as check
-from convlab._binary_patterns import taps_from_histogram
+from convlab._binary_patterns import sum_row_runs, taps_from_histogram
 from convlab.backend import BackendUnavailableError
 
 __all__ = ["GPUBackend", "DeviceMemoryError"]
@@ -430,10 +430,11 @@ class GPUBackend:
     @_guard
     def binary_conv2d_weight_sums(self, x: Any, packed: bool, grad_output: Any, cls: Any,
                                   n_classes: int, shape: Sequence[int], kernel_size: Any,
-                                  stride: Any = 1, padding: Any = 0,
-                                  dilation: Any = 1) -> Tuple[Any, Any]:
+                                  stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                                  row_starts: Optional[Any] = None) -> Tuple[Any, Any]:
         """Output gradients summed per kernel tap where the input is 1 (Cout, C, KH, KW), and
-        per output row and column class (OH, n_classes, Cout)."""
+        per run of output rows and column class (runs, n_classes, Cout); see the CPU
+        backend."""
         cp = self._require()
         chw, kernel, stride, padding, dilation, out_hw = check.binary_operands(
             x, packed, shape, kernel_size, stride, padding, dilation,
@@ -441,6 +442,7 @@ class GPUBackend:
         cls = cp.ascontiguousarray(cp.asarray(cls), dtype=cp.int32)
         n_classes = check.binary_histogram_operands(grad_output, x.shape[0], out_hw, n_classes,
                                                     cls)
+        row_starts = check.binary_row_starts(row_starts, out_hw[0])
         x, grad = self._contiguous(x), self._contiguous(grad_output)
         geom = self._binary_args(chw, kernel, stride, padding, dilation, out_hw, packed)
         n, cout = grad.shape[:2]
@@ -456,7 +458,7 @@ class GPUBackend:
                          (grad, cls, colsum, np.int32(n),
                           np.int32(cout), np.int32(out_hw[0]), np.int32(out_hw[1]),
                           np.int32(n_classes)))
-        return taps_from_histogram(hist, chw, kernel, cp), colsum
+        return taps_from_histogram(hist, chw, kernel, cp), sum_row_runs(colsum, row_starts, cp)
 
     # -- fused elementwise ----------------------------------------------------------------
     @_guard

@@ -51,6 +51,8 @@ class _Geometry:
         # value of its (row run, column run), base_index[oh, ow]
         self.row_runs, row_lengths = self._runs(self.rows_in)
         self.col_runs, col_lengths = self._runs(self.cols_in)
+        # the weight gradient's column-class sums are taken per run of rows, not per row
+        self.row_starts = np.r_[0, np.cumsum(row_lengths)].astype(np.int32)
         row_run = np.repeat(np.arange(len(row_lengths)), row_lengths)
         col_run = np.repeat(np.arange(len(col_lengths)), col_lengths)
         self.base_index = (row_run[:, None] * len(col_lengths) +
@@ -125,7 +127,8 @@ class BinaryConv2d(Function):
         grad = xp.ascontiguousarray(grad)
         gw = gb = None
         taps, colsum = self.backend.binary_conv2d_weight_sums(
-            self.x, self.packed, grad, geom.cls, len(geom.class_taps), *geom.args())
+            self.x, self.packed, grad, geom.cls, len(geom.class_taps), *geom.args(),
+            row_starts=geom.row_starts)
         total = colsum.sum(axis=(0, 1))
         if self.needs[1]:
             gw = taps.astype(np.float64) / self.std
@@ -135,8 +138,8 @@ class BinaryConv2d(Function):
                     gw = gw + zero_value * total.astype(np.float64)[:, None, None, None]
                 else:
                     # per tap, the gradient summed where the tap is inside the image
-                    rows = xp.einsum("okc,oi->cik", colsum.astype(np.float64),
-                                     xp.asarray(geom.rows_in))
+                    rows = xp.einsum("rkc,ri->cik", colsum.astype(np.float64),
+                                     xp.asarray(geom.row_runs))
                     inside = rows @ xp.asarray(geom.class_taps)
                     gw = gw + zero_value * inside[:, None]
             gw = gw.astype(grad.dtype)

@@ -9,22 +9,28 @@
  * Forward, per output channel: out = base + sum over kw of T[kw][pattern], where T[kw] is a
  * 32-entry table held in two registers and looked up for 16 pixels at once by vpermt2ps --
  * three lookups and three adds per 16 outputs, stored straight into the NCHW plane (aligned,
- * and past the caches when the output is large: the forward is bound by writing it).
+ * and past the caches when the output is large: the forward is bound by writing it). Mind
+ * the data when timing it: on the shared VMs we measure on, a plane of zeros is written
+ * faster than one of other values (a streamed store loop: 92 against 28 GB/s), so a variant
+ * that writes more zeros looks faster for nothing -- a 14% "gain" from dropping the start
+ * values was only that; with the same values written, three lookups and four measure the
+ * same.
  *
  * Weight gradient: a tap (kh, kw) sums the output gradient over the pixels (oh, ow) whose
  * column pattern cp[oh][ow + kw*DW] has bit kh set. Turned around, a non-zero pattern at
  * padded column j adds the gradient of the L = (KW-1)*DW + 1 output columns j-L+1 .. j (one
  * per kernel column, DW apart) to "its" bin bins[pattern] -- one short vector load and add per
  * channel. Each image's non-zero patterns (a quarter of them on 20-day charts) are grouped by
- * pattern once. The image's gradient is read once, in order, by the row sums (which the
- * exact normalisation fold needs anyway); then, eight channels at a time, each group is
+ * pattern once. The image's gradient is read once, in order, by the sums over the runs of
+ * output rows that see the same padding (which the exact normalisation fold and the bias
+ * need anyway); then, eight channels at a time, each group is
  * summed in registers from the cached NCHW planes -- no transpose. (Eight share the loads of
  * the group's offsets and its loop; four were 5-10% slower, sixteen no faster.) The bins become
- * taps once per block of images. (Prefetching the next image, or interleaving its row sums
+ * taps once per block of images. (Prefetching the next image, or interleaving its run sums
  * with the group sums, was measured slower: the gradient wants to be one plain sequential
- * stream; re-measured with a row-sum slice after every group: 1.5x slower, and with each
- * 8-channel block's row sums just before its groups: 1.8x; software prefetches of the next
- * image issued during the groups only move time from the row sums to the groups.)
+ * stream; re-measured with a slice of the stream after every group: 1.5x slower, and with
+ * each 8-channel block's stretch just before its groups: 1.8x; software prefetches of the next
+ * image issued during the groups only move time from the run sums to the groups.)
  */
 #ifndef CONVLAB_BINARY_COLUMNS_H
 #define CONVLAB_BINARY_COLUMNS_H
@@ -112,7 +118,7 @@ typedef struct {
     int32_t *edge_lanes;
     int32_t *lanes_of_j;  /* (WP) the lanes of column j's window that lie inside its row     */
     float *bins;          /* (32, cout, lanes): gradient windows summed per pattern          */
-    float *rowsum;        /* (OH, cout): gradient summed per output row                      */
+    float *runsum;        /* (runs <= OH, cout): gradient summed per run of output rows      */
 } convlab_bincol_wgrad_work;
 
 /* Bytes of one thread's weight-gradient scratch. */
@@ -133,8 +139,8 @@ static convlab_bincol_wgrad_work *convlab_bincol_wgrad_work_init(const convlab_b
     convlab_bincol_wgrad_work *w = (convlab_bincol_wgrad_work *)buffer;
     /* the float arrays first: 64-byte aligned */
     w->bins = (float *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
-    w->rowsum = w->bins + 32 * convlab_bincol_lanes(g) * cout;
-    w->cp = (int32_t *)(w->rowsum + g->OH * cout);
+    w->runsum = w->bins + 32 * convlab_bincol_lanes(g) * cout;
+    w->cp = (int32_t *)(w->runsum + g->OH * cout);
     w->nz = w->cp + cells;
     w->nz_pat = w->nz + cells;
     w->off = w->nz_pat + cells;
@@ -177,32 +183,33 @@ static void convlab_bincol_column_patterns(const convlab_bin_geom *g, const int3
     }
 }
 
-/* colsum[oh][k][c] += the gradient of channel c summed over the output columns of class k in
- * row oh: the row sum goes to the interior class `major`, and each edge column (of another
- * class) moves its share from there to its own class. grad (cout, OH, OW), rowsum (OH, cout).
- * Channels innermost, so that the sums are contiguous and (restrict) kept apart from the
- * gradient: the loop over edge columns a plane apart was a tenth of the 5-day weight gradient
- * when it ran channel by channel. */
+/* colsum[r][k][c] += the gradient of channel c summed over the output columns of class k in
+ * the rows of run r (starts[r] .. starts[r+1]-1): the run's sum goes to the interior class
+ * `major`, and each edge column (of another class) moves its share from there to its own
+ * class. grad (cout, OH, OW), runsum (runs, cout). Channels innermost, so that the sums are
+ * contiguous and (restrict) kept apart from the gradient: the loop over edge columns a plane
+ * apart was a tenth of the 5-day weight gradient when it ran channel by channel. */
 static void convlab_bincol_colsum(const convlab_bin_geom *g, int64_t cout, const float *grad,
-                                  const float *rowsum, const int32_t *cls, int64_t ncls,
-                                  int32_t major, const int32_t *edges, int64_t n_edges,
-                                  float *colsum)
+                                  const float *runsum, const int32_t *starts, int64_t n_runs,
+                                  const int32_t *cls, int64_t ncls, int32_t major,
+                                  const int32_t *edges, int64_t n_edges, float *colsum)
 {
-    const int64_t P = convlab_bincol_plane(g), OH = g->OH, OW = g->OW;
-    for (int64_t oh = 0; oh < OH; oh++) {
-        float *cs = colsum + oh * ncls * cout;
+    const int64_t P = convlab_bincol_plane(g), OW = g->OW;
+    for (int64_t r = 0; r < n_runs; r++) {
+        float *cs = colsum + r * ncls * cout;
         float *restrict interior = cs + major * cout;
-        const float *restrict row = rowsum + oh * cout;
-        for (int64_t c = 0; c < cout; c++) interior[c] += row[c];
-        for (int64_t e = 0; e < n_edges; e++) {
-            const float *restrict at = grad + oh * OW + edges[e];
-            float *restrict sum = cs + cls[edges[e]] * cout;
-            for (int64_t c = 0; c < cout; c++) {
-                const float v = at[c * P];
-                sum[c] += v;
-                interior[c] -= v;
+        const float *restrict run = runsum + r * cout;
+        for (int64_t c = 0; c < cout; c++) interior[c] += run[c];
+        for (int64_t oh = starts[r]; oh < starts[r + 1]; oh++)
+            for (int64_t e = 0; e < n_edges; e++) {
+                const float *restrict at = grad + oh * OW + edges[e];
+                float *restrict sum = cs + cls[edges[e]] * cout;
+                for (int64_t c = 0; c < cout; c++) {
+                    const float v = at[c * P];
+                    sum[c] += v;
+                    interior[c] -= v;
+                }
             }
-        }
     }
 }
 
@@ -490,63 +497,47 @@ convlab_bincol_groups(int64_t V, const int64_t nc, int64_t cout, int64_t P, cons
     else convlab_bincol_groups_16(nc, cout, P, grad + c * P, w, w->bins + c * V);
 }
 
-/* Lane i of the result: the sum of r[i]'s lanes (four rounds of shuffles and adds). */
-CONVLAB_BINCOL_TARGET static inline __attribute__((always_inline)) __m512
-convlab_bincol_sum16(__m512 r[16])
+/* runsum[r * cout + c] = the gradient of channel c summed over the output rows of run r
+ * (starts[r] .. starts[r+1]-1): one contiguous stretch of its plane, so the image's gradient
+ * is read once, in order, as one plain stream. (Sums per output row, 16 rows at a time and
+ * transposed in registers, made the 5-day weight gradient 14% and the 20-day one 5% slower:
+ * the rows are only 15 and 60 floats long, and only the few runs differ in which taps see
+ * the padding.) */
+CONVLAB_BINCOL_TARGET static void convlab_bincol_run_sums(const convlab_bin_geom *g,
+    int64_t cout, const float *grad, const int32_t *starts, int64_t n_runs, float *runsum)
 {
-    __m512 x[8], y[4], z[2];
-    for (int i = 0; i < 8; i++)    /* 128-bit lane: r[2i], r[2i+1], r[2i], r[2i+1] */
-        x[i] = _mm512_add_ps(_mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]),
-                             _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]));
-    for (int i = 0; i < 4; i++)    /* 128-bit lane: rows 4i .. 4i+3 */
-        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44),
-                             _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
-    for (int i = 0; i < 2; i++)    /* 128-bit lanes: rows 8i..8i+3 twice, 8i+4..8i+7 twice */
-        z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88),
-                             _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xDD));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], 0x88),
-                         _mm512_shuffle_f32x4(z[0], z[1], 0xDD));
-}
-
-/* rowsum[oh * cout + c] = the gradient of channel c summed over output row oh: the planes
- * are read once, in order, 16 rows at a time. (The division per row looks wasteful, but
- * without it -- one division per 16 rows, or the sums stored as read -- the 20-day row sums
- * from memory were 1.35-1.4x slower, one thread, min of 5 rounds, while the 5-day ones got
- * up to 10% faster: it seems the stream prefetcher wants the slower pace.) */
-CONVLAB_BINCOL_TARGET static void convlab_bincol_row_sums(const convlab_bin_geom *g,
-    int64_t cout, const float *grad, float *rowsum)
-{
-    const int64_t OW = g->OW, rows = cout * g->OH;
-    const __mmask16 tail = (__mmask16)((1u << (OW % 16)) - 1u);
-    __attribute__((aligned(64))) float sums[16];
-    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
-        const int64_t nr = rows - r0 < 16 ? rows - r0 : 16;
-        __m512 r[16];
-        CONVLAB_BINCOL_UNROLL
-        for (int i = 0; i < 16; i++) {
-            r[i] = _mm512_setzero_ps();
-            if (i >= nr) continue;
-            const float *row = grad + (r0 + i) * OW;
-            int64_t x = 0;
-            for (; x + 16 <= OW; x += 16) r[i] = _mm512_add_ps(r[i], _mm512_loadu_ps(row + x));
-            if (x < OW) r[i] = _mm512_add_ps(r[i], _mm512_maskz_loadu_ps(tail, row + x));
+    const int64_t P = convlab_bincol_plane(g), OW = g->OW;
+    for (int64_t c = 0; c < cout; c++)
+        for (int64_t r = 0; r < n_runs; r++) {
+            const float *x = grad + c * P + starts[r] * OW;
+            const int64_t n = (starts[r + 1] - starts[r]) * OW;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            int64_t i = 0;
+            for (; i + 64 <= n; i += 64) {
+                a0 = _mm512_add_ps(a0, _mm512_loadu_ps(x + i));
+                a1 = _mm512_add_ps(a1, _mm512_loadu_ps(x + i + 16));
+                a2 = _mm512_add_ps(a2, _mm512_loadu_ps(x + i + 32));
+                a3 = _mm512_add_ps(a3, _mm512_loadu_ps(x + i + 48));
+            }
+            for (; i + 16 <= n; i += 16) a0 = _mm512_add_ps(a0, _mm512_loadu_ps(x + i));
+            if (i < n)
+                a1 = _mm512_add_ps(a1, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1u),
+                                                             x + i));
+            runsum[r * cout + c] = _mm512_reduce_add_ps(
+                _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
         }
-        _mm512_store_ps(sums, convlab_bincol_sum16(r));
-        for (int64_t i = 0; i < nr; i++) {
-            const int64_t c = (r0 + i) / g->OH, oh = (r0 + i) % g->OH;
-            rowsum[oh * cout + c] = sums[i];
-        }
-    }
 }
 
 /* Weight-gradient sums of one image: grad (cout, OH, OW), the patterns grouped by
- * convlab_bincol_group; adds into w->bins and sets w->rowsum. The row sums stream the
- * image's gradient into the caches first; the groups then gather from there. */
+ * convlab_bincol_group, the runs of output rows `starts`; adds into w->bins and sets
+ * w->runsum. The run sums stream the image's gradient into the caches first; the groups then
+ * gather from there. */
 CONVLAB_BINCOL_TARGET static void convlab_bincol_wgrad_image(const convlab_bin_geom *g,
-    int64_t cout, const float *grad, convlab_bincol_wgrad_work *w)
+    int64_t cout, const float *grad, const int32_t *starts, int64_t n_runs,
+    convlab_bincol_wgrad_work *w)
 {
     const int64_t P = convlab_bincol_plane(g), V = convlab_bincol_lanes(g);
-    convlab_bincol_row_sums(g, cout, grad, w->rowsum);
+    convlab_bincol_run_sums(g, cout, grad, starts, n_runs, w->runsum);
     /* eight channels per pass while they last, then four, then one at a time */
     int64_t c = 0;
     for (; c + 8 <= cout; c += 8) convlab_bincol_groups(V, 8, cout, P, grad, w, c);
@@ -566,7 +557,7 @@ static void convlab_bincol_forward_image(const convlab_bin_geom *g, int64_t cout
     const float *tables, const convlab_bincol_base *start, const int32_t *idx, int stream,
     float *out) {}
 static void convlab_bincol_wgrad_image(const convlab_bin_geom *g, int64_t cout,
-    const float *grad, convlab_bincol_wgrad_work *w) {}
+    const float *grad, const int32_t *starts, int64_t n_runs, convlab_bincol_wgrad_work *w) {}
 #endif
 
 #endif /* CONVLAB_BINARY_COLUMNS_H */
