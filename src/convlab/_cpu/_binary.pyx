@@ -13,9 +13,11 @@ the layout of :class:`convlab.data.ChartSet`.
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
+import math
+
 import numpy as np
 
-from convlab._binary_patterns import pattern_bits, sum_row_runs, taps_from_histogram
+from convlab._binary_patterns import sum_row_runs, taps_from_histogram
 
 from convlab._cpu._gemm cimport active_isa, real
 
@@ -54,6 +56,7 @@ cdef extern from "binary_conv.h" nogil:
                                    int64_t, double*, double*, double*)
 
 cdef extern from "binary_columns.h" nogil:
+    enum: CONVLAB_BINCOL_MAX_KH
     ctypedef struct convlab_bincol_wgrad_work:
         int32_t* cp
         float* bins
@@ -207,23 +210,38 @@ cdef int _forward_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint pack
     return failed
 
 
-def _column_tables(tables, tuple kernel):
+def _column_tables(const float[:, :, ::1] tables, tuple kernel):
     """(Cout, KW, 32) float32 tables of the column kernels from the 3-tap sub-row tables of
-    one input channel: entry p of column kw sums that column's weights at the set bits of p."""
-    kh, kw = kernel
-    cols = np.arange(kw)
-    rows = np.arange(kh)[:, None] * ((kw + 2) // 3) + cols[None, :] // 3
-    # a single-bit pattern's entry is that one tap's (scaled) weight: (Cout, KH, KW)
-    single = tables[:, rows, (1 << (cols % 3))[None, :]].astype(np.float64)
-    bits = pattern_bits(kh, 32)
-    return np.ascontiguousarray(single.transpose(0, 2, 1) @ bits, dtype=np.float32)
+    one input channel: entry p of column kw sums that column's weights at the set bits of p
+    (bits from KH up count for nothing), in float64, lowest bit first."""
+    cdef int kh = kernel[0], kw = kernel[1], segs = (kernel[1] + 2) // 3
+    cdef Py_ssize_t cout = tables.shape[0], c
+    cdef int j, i, p, high
+    cdef double sums[32]
+    cdef double single[CONVLAB_BINCOL_MAX_KH]
+    out = np.empty((cout, kw, 32), np.float32)
+    cdef float[:, :, ::1] o = out
+    for c in range(cout):
+        for j in range(kw):
+            # a single-bit pattern's entry is that one tap's (scaled) weight
+            for i in range(kh):
+                single[i] = tables[c, i * segs + j // 3, 1 << (j % 3)]
+            sums[0] = 0.0
+            o[c, j, 0] = 0.0
+            for p in range(1, 32):
+                high = 4
+                while not (p >> high) & 1:
+                    high -= 1
+                sums[p] = sums[p ^ (1 << high)] + (single[high] if high < kh else 0.0)
+                o[c, j, p] = <float>sums[p]
+    return out
 
 
 def aligned_empty(shape, dtype, Py_ssize_t offset=0):
     """An uninitialised C-contiguous array whose data starts ``offset`` bytes past a 64-byte
     boundary (``offset`` a multiple of the item size)."""
     dtype = np.dtype(dtype)
-    count = int(np.prod(shape))
+    count = math.prod(shape) if isinstance(shape, (tuple, list)) else int(shape)
     buffer = np.empty(count * dtype.itemsize + 128, np.uint8)
     start = (offset - buffer.ctypes.data) % 64
     return buffer[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
