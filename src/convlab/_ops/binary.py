@@ -41,16 +41,16 @@ class _Geometry:
         (_, h, w), (kh, kw) = shape, kernel
         self.segments = -(-kw // 3)
         # rows_in[oh, i]: kernel row i of output row oh lies inside the image; same for columns
-        self.rows_in = self._inside(self.out_hw[0], kh, stride[0], padding[0], dilation[0], h)
-        self.cols_in = self._inside(self.out_hw[1], kw, stride[1], padding[1], dilation[1], w)
+        rows_in = self._inside(self.out_hw[0], kh, stride[0], padding[0], dilation[0], h)
+        cols_in = self._inside(self.out_hw[1], kw, stride[1], padding[1], dilation[1], w)
         # output columns fall into a few classes by which taps are inside (2-3 for a 3-wide
         # kernel with padding 1): the kernel sums gradients per class
-        self.class_taps, cls = np.unique(self.cols_in, axis=0, return_inverse=True)
+        self.class_taps, cls = np.unique(cols_in, axis=0, return_inverse=True)
         self.cls = np.ascontiguousarray(cls.reshape(-1), dtype=np.int32)
         # the same by runs of equal rows / columns: output pixel (oh, ow) starts from the
         # value of its (row run, column run), base_index[oh, ow]
-        self.row_runs, row_lengths = self._runs(self.rows_in)
-        self.col_runs, col_lengths = self._runs(self.cols_in)
+        self.row_runs, row_lengths = self._runs(rows_in)
+        self.col_runs, col_lengths = self._runs(cols_in)
         # the weight gradient's column-class sums are taken per run of rows, not per row
         self.row_starts = np.r_[0, np.cumsum(row_lengths)].astype(np.int32)
         row_run = np.repeat(np.arange(len(row_lengths)), row_lengths)
