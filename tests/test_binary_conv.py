@@ -234,15 +234,15 @@ def test_bad_input_gets_a_clear_error_cpu(call, error, words):
         assert word in str(info.value)
 
 
-def _weight_sums_operands(backend, geometry, rng, n=3):
-    """Images, output gradient and random column classes (3 of them) for a direct
+def _weight_sums_operands(backend, geometry, rng, n=3, n_classes=3):
+    """Images, output gradient and random column classes (``n_classes`` of them) for a direct
     ``binary_conv2d_weight_sums`` call, and the output size."""
     c, h, w, cout, kernel, stride, padding, dilation = geometry
     out_hw = tuple((size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in
                    zip((h, w), kernel, stride, padding, dilation))
     x, _, _ = _data(rng, n, c, h, w, cout, kernel)
     grad = rng.standard_normal((n, cout) + out_hw).astype(np.float32)
-    cls = rng.integers(0, 3, out_hw[1]).astype(np.int32)
+    cls = rng.integers(0, n_classes, out_hw[1]).astype(np.int32)
     xp = backend.xp
     return xp.asarray(x.reshape(n, -1)), xp.asarray(grad), cls, out_hw
 
@@ -250,18 +250,22 @@ def _weight_sums_operands(backend, geometry, rng, n=3):
 @pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[0], GEOMETRIES[4]],
                          ids=["20-day", "5-day", "generic"])
 @pytest.mark.parametrize("runs", ["per-row", "split"])
-def test_weight_sums_give_column_class_sums_per_run_of_rows(backend, isa, geometry, runs):
+# 11 classes: more than the AVX-512 column kernels keep in registers (they hand over)
+@pytest.mark.parametrize("n_classes", [3, 6, 11])
+def test_weight_sums_give_column_class_sums_per_run_of_rows(backend, isa, geometry, runs,
+                                                            n_classes):
     rng = np.random.default_rng(21)
-    x, grad, cls, (oh, ow) = _weight_sums_operands(backend, geometry, rng)
+    x, grad, cls, (oh, ow) = _weight_sums_operands(backend, geometry, rng, n_classes=n_classes)
     c, h, w, cout, kernel, stride, padding, dilation = geometry
     starts = None if runs == "per-row" else [0, 1, oh // 2, oh]
-    _, colsum = backend.binary_conv2d_weight_sums(x, False, grad, cls, 3, (c, h, w), kernel,
-                                                  stride, padding, dilation, row_starts=starts)
+    _, colsum = backend.binary_conv2d_weight_sums(x, False, grad, cls, n_classes, (c, h, w),
+                                                  kernel, stride, padding, dilation,
+                                                  row_starts=starts)
     bounds = list(range(oh + 1)) if starts is None else starts
     g = backend.to_numpy(grad).astype(np.float64)
-    expected = np.zeros((len(bounds) - 1, 3, cout))
+    expected = np.zeros((len(bounds) - 1, n_classes, cout))
     for r in range(len(bounds) - 1):
-        for k in range(3):
+        for k in range(n_classes):
             expected[r, k] = g[:, :, bounds[r]:bounds[r + 1], cls == k].sum(axis=(0, 2, 3))
     got = backend.to_numpy(colsum)
     assert got.shape == expected.shape

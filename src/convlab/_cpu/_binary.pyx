@@ -11,7 +11,7 @@ given either as uint8 0/1 (N, C, H, W) or bit-packed per channel plane (N, C, ce
 the layout of :class:`convlab.data.ChartSet`.
 """
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t
 
 import math
 
@@ -60,21 +60,24 @@ cdef extern from "binary_columns.h" nogil:
     ctypedef struct convlab_bincol_wgrad_work:
         int32_t* cp
         float* bins
-        float* runsum
+        float* runcls
     ctypedef struct convlab_bincol_base:
         const float* values
         const int32_t* index
         const float* plane
         const float* bias
     int convlab_bincol_applies(const convlab_bin_geom*, int)
-    int convlab_bincol_wgrad_applies(const convlab_bin_geom*, int)
+    int convlab_bincol_wgrad_applies(const convlab_bin_geom*, int, int64_t)
     size_t convlab_bincol_forward_bytes(const convlab_bin_geom*)
     int64_t convlab_bincol_index_row(const convlab_bin_geom*)
     int32_t* convlab_bincol_index_at(const convlab_bin_geom*, void*, const float*)
-    size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom*, int64_t)
+    size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom*, int64_t, int64_t, int64_t)
     convlab_bincol_wgrad_work* convlab_bincol_wgrad_work_init(const convlab_bin_geom*, int64_t,
-                                                              void*)
-    void convlab_bincol_wgrad_clear(const convlab_bin_geom*, int64_t, convlab_bincol_wgrad_work*)
+                                                              int64_t, int64_t, void*)
+    void convlab_bincol_wgrad_clear(const convlab_bin_geom*, int64_t, int64_t, int64_t,
+                                    convlab_bincol_wgrad_work*)
+    void convlab_bincol_class_masks(const convlab_bin_geom*, const int32_t*, int64_t, int32_t,
+                                    int64_t, uint16_t*)
     void convlab_bin_fill(const convlab_bin_geom*, const uint8_t*, int, uint8_t*)
     void convlab_bincol_patterns(const convlab_bin_geom*, const uint8_t*, int32_t*)
     void convlab_bincol_column_patterns(const convlab_bin_geom*, const int32_t*, int32_t*)
@@ -82,11 +85,10 @@ cdef extern from "binary_columns.h" nogil:
     void convlab_bincol_forward_image(const convlab_bin_geom*, int64_t, const float*,
                                       const convlab_bincol_base*, const int32_t*, int, float*)
     void convlab_bincol_wgrad_image(const convlab_bin_geom*, int64_t, const float*,
-                                    const int32_t*, int64_t, convlab_bincol_wgrad_work*)
+                                    const int32_t*, int64_t, int64_t, const uint16_t*, int64_t,
+                                    convlab_bincol_wgrad_work*)
     void convlab_bincol_taps_from_bins(const convlab_bin_geom*, int64_t, const float*, float*)
-    void convlab_bincol_colsum(const convlab_bin_geom*, int64_t, const float*, const float*,
-                               const int32_t*, int64_t, const int32_t*, int64_t, int32_t,
-                               const int32_t*, int64_t, float*)
+    void convlab_bincol_class_sums(int64_t, const float*, int64_t, int64_t, int32_t, float*)
 
 cdef enum:
     ISA_AVX2 = 1          # convlab_isa codes: 0 generic, 1 AVX2, 2 AVX-512
@@ -363,11 +365,12 @@ cdef int _histogram(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
 
 
 cdef int _weight_sums_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
-                              const float[:, :, :, ::1] grad, const int32_t[::1] cls,
-                              int major, const int32_t* edges, Py_ssize_t n_edges,
-                              const int32_t[::1] starts, float[:, :, ::1] taps,
-                              float[:, :, :, ::1] colsum, int threads) noexcept nogil:
-    """Returns 1 when a thread could not get its scratch memory."""
+                              const float[:, :, :, ::1] grad, int major,
+                              const uint16_t[:, ::1] masks, const int32_t[::1] starts,
+                              float[:, :, ::1] taps, float[:, :, :, ::1] colsum,
+                              int threads) noexcept nogil:
+    """Returns 1 when a thread could not get its scratch memory. ``masks``: the lanes of the
+    column classes other than ``major`` (convlab_bincol_class_masks)."""
     cdef Py_ssize_t n_images = x.shape[0], cout = grad.shape[1], ncls = colsum.shape[2]
     cdef Py_ssize_t n_runs = starts.shape[0] - 1
     cdef Py_ssize_t n_blocks = taps.shape[0], b, n
@@ -376,22 +379,22 @@ cdef int _weight_sums_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint 
     cdef int failed = 0
     cdef int* failed_at = &failed
     with parallel(num_threads=threads):
-        s = convlab_bin_scratch_new(&g, convlab_bincol_wgrad_bytes(&g, cout))
-        w = convlab_bincol_wgrad_work_init(&g, cout, s.work) if s != NULL else NULL
+        s = convlab_bin_scratch_new(&g, convlab_bincol_wgrad_bytes(&g, cout, n_runs, ncls))
+        w = convlab_bincol_wgrad_work_init(&g, cout, n_runs, ncls, s.work) if s != NULL \
+            else NULL
         for b in prange(n_blocks, schedule="dynamic"):
             if s == NULL:
                 failed_at[0] = 1
                 continue
-            convlab_bincol_wgrad_clear(&g, cout, w)
+            convlab_bincol_wgrad_clear(&g, cout, n_runs, ncls, w)
             for n in range(b * WGRAD_BLOCK, min(n_images, (b + 1) * WGRAD_BLOCK)):
                 convlab_bin_fill(&g, &x[n, 0], packed, s.img)
                 convlab_bincol_patterns(&g, s.img, w.cp)
                 convlab_bincol_group(&g, w)
-                convlab_bincol_wgrad_image(&g, cout, &grad[n, 0, 0, 0], &starts[0], n_runs, w)
-                convlab_bincol_colsum(&g, cout, &grad[n, 0, 0, 0], w.runsum, &starts[0],
-                                      n_runs, &cls[0], ncls, major, edges, n_edges,
-                                      &colsum[b, 0, 0, 0])
+                convlab_bincol_wgrad_image(&g, cout, &grad[n, 0, 0, 0], &starts[0], n_runs,
+                                           ncls, &masks[0, 0], masks.shape[1], w)
             convlab_bincol_taps_from_bins(&g, cout, w.bins, &taps[b, 0, 0])
+            convlab_bincol_class_sums(cout, w.runcls, n_runs, ncls, major, &colsum[b, 0, 0, 0])
         convlab_bin_scratch_free(s)
     return failed
 
@@ -411,20 +414,24 @@ def weight_sums(x, bint packed, grad, cls, int ncls, row_starts, tuple shape, tu
     """
     n_images, cout, oh, ow = grad.shape
     cdef convlab_bin_geom g = _geom(shape, kernel, stride, padding, dilation, (oh, ow))
-    cdef const int32_t[::1] edges
-    major = int(np.bincount(cls, minlength=ncls).argmax())
+    cdef const int32_t[::1] classes
+    cdef uint16_t[:, ::1] masks
+    cdef int major = int(np.bincount(cls, minlength=ncls).argmax())
     if not (grad.dtype == np.float32 and
-            convlab_bincol_wgrad_applies(&g, active_isa() >= ISA_AVX512)):
+            convlab_bincol_wgrad_applies(&g, active_isa() >= ISA_AVX512, ncls)):
         hist, colsum = _histogram_sums(x, packed, grad, cls, ncls, major, g, threads)
         return (taps_from_histogram(hist, shape, kernel, np),
                 sum_row_runs(colsum, row_starts, np))
     n_blocks = max(1, (n_images + WGRAD_BLOCK - 1) // WGRAD_BLOCK)
     taps = np.zeros((n_blocks, cout, g.KH * g.KW), np.float32)
     colsum = np.zeros((n_blocks, len(row_starts) - 1, ncls, cout), np.float32)
-    edges = np.flatnonzero(cls != major).astype(np.int32)
-    if n_images and cout and _weight_sums_columns(
-            g, x, packed, grad, cls, major, &edges[0] if edges.shape[0] else NULL,
-            edges.shape[0], row_starts, taps, colsum, threads):
+    classes = cls
+    longest_run = int(np.diff(row_starts).max())
+    # at least one row, for the pointer
+    masks = np.empty((max(ncls - 1, 1), (longest_run * g.OW + 15) // 16), np.uint16)
+    convlab_bincol_class_masks(&g, &classes[0], ncls, major, masks.shape[1], &masks[0, 0])
+    if n_images and cout and _weight_sums_columns(g, x, packed, grad, major, masks, row_starts,
+                                                  taps, colsum, threads):
         raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
     return taps.sum(axis=0).reshape(cout, 1, g.KH, g.KW), colsum.sum(axis=0)
 

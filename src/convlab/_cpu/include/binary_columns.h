@@ -21,9 +21,9 @@
  * padded column j adds the gradient of the L = (KW-1)*DW + 1 output columns j-L+1 .. j (one
  * per kernel column, DW apart) to "its" bin bins[pattern] -- one short vector load and add per
  * channel. Each image's non-zero patterns (a quarter of them on 20-day charts) are grouped by
- * pattern once. The image's gradient is read once, in order, by the sums over the runs of
- * output rows that see the same padding (which the exact normalisation fold and the bias
- * need anyway); then, eight channels at a time, each group is
+ * pattern once. The image's gradient is read once, in order, by the column sums over the
+ * runs of output rows that see the same padding (which the exact normalisation fold and the
+ * bias need anyway); then, eight channels at a time, each group is
  * summed in registers from the cached NCHW planes -- no transpose. (Eight share the loads of
  * the group's offsets and its loop; four were 5-10% slower, sixteen no faster.) The bins become
  * taps once per block of images. (Prefetching the next image, or interleaving its run sums
@@ -95,11 +95,16 @@ static inline int64_t convlab_bincol_lanes(const convlab_bin_geom *g)
     return L <= 4 ? 4 : L <= 8 ? 8 : 16;
 }
 
-/* 1 when the column weight gradient applies: the column kernels do, and a pattern's window
- * fits one register. */
-static inline int convlab_bincol_wgrad_applies(const convlab_bin_geom *g, int avx512)
+/* Column classes the run sums keep apart in registers. */
+#define CONVLAB_BINCOL_MAX_CLASSES 8
+
+/* 1 when the column weight gradient applies: the column kernels do, a pattern's window fits
+ * one register, and there are at most CONVLAB_BINCOL_MAX_CLASSES column classes. */
+static inline int convlab_bincol_wgrad_applies(const convlab_bin_geom *g, int avx512,
+                                               int64_t ncls)
 {
-    return convlab_bincol_applies(g, avx512) && convlab_bincol_window(g) <= 16;
+    return convlab_bincol_applies(g, avx512) && convlab_bincol_window(g) <= 16 &&
+           ncls <= CONVLAB_BINCOL_MAX_CLASSES;
 }
 
 /* One thread's weight-gradient scratch, laid out in one buffer by
@@ -118,29 +123,33 @@ typedef struct {
     int32_t *edge_lanes;
     int32_t *lanes_of_j;  /* (WP) the lanes of column j's window that lie inside its row     */
     float *bins;          /* (32, cout, lanes): gradient windows summed per pattern          */
-    float *runsum;        /* (runs <= OH, cout): gradient summed per run of output rows      */
+    float *runcls;        /* (cout, runs, classes, 4): class sums per run, in four lanes     */
 } convlab_bincol_wgrad_work;
 
-/* Bytes of one thread's weight-gradient scratch. */
-static inline size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom *g, int64_t cout)
+/* Bytes of one thread's weight-gradient scratch for `n_runs` runs of output rows and `ncls`
+ * column classes. */
+static inline size_t convlab_bincol_wgrad_bytes(const convlab_bin_geom *g, int64_t cout,
+                                                int64_t n_runs, int64_t ncls)
 {
     const size_t cells = (size_t)(g->OH * g->WP) + 16;   /* slack: 16-wide stores */
     return cells * 9 * sizeof(int32_t) + (size_t)g->WP * sizeof(int32_t) +
-           (size_t)(32 * convlab_bincol_lanes(g) + g->OH) * (size_t)cout * sizeof(float) +
+           (size_t)(32 * convlab_bincol_lanes(g) + n_runs * ncls * 4) * (size_t)cout *
+               sizeof(float) +
            sizeof(convlab_bincol_wgrad_work) + 256;
 }
 
 /* Lays out a thread's weight-gradient scratch in `buffer` (convlab_bincol_wgrad_bytes): the
  * struct itself, then its arrays. */
 static convlab_bincol_wgrad_work *convlab_bincol_wgrad_work_init(const convlab_bin_geom *g,
-                                                                 int64_t cout, void *buffer)
+                                                                 int64_t cout, int64_t n_runs,
+                                                                 int64_t ncls, void *buffer)
 {
     const int64_t cells = g->OH * g->WP + 16, L = convlab_bincol_window(g);
     convlab_bincol_wgrad_work *w = (convlab_bincol_wgrad_work *)buffer;
     /* the float arrays first: 64-byte aligned */
     w->bins = (float *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
-    w->runsum = w->bins + 32 * convlab_bincol_lanes(g) * cout;
-    w->cp = (int32_t *)(w->runsum + g->OH * cout);
+    w->runcls = w->bins + 32 * convlab_bincol_lanes(g) * cout;
+    w->cp = (int32_t *)(w->runcls + n_runs * cout * ncls * 4);
     w->nz = w->cp + cells;
     w->nz_pat = w->nz + cells;
     w->off = w->nz_pat + cells;
@@ -162,11 +171,46 @@ static convlab_bincol_wgrad_work *convlab_bincol_wgrad_work_init(const convlab_b
     return w;
 }
 
-/* Clears the bins for a new block of images. */
-static void convlab_bincol_wgrad_clear(const convlab_bin_geom *g, int64_t cout,
-                                       convlab_bincol_wgrad_work *w)
+/* Clears the bins and the run class sums for a new block of images. */
+static void convlab_bincol_wgrad_clear(const convlab_bin_geom *g, int64_t cout, int64_t n_runs,
+                                       int64_t ncls, convlab_bincol_wgrad_work *w)
 {
     memset(w->bins, 0, (size_t)(32 * convlab_bincol_lanes(g) * cout) * sizeof(float));
+    memset(w->runcls, 0, (size_t)(n_runs * cout * ncls * 4) * sizeof(float));
+}
+
+/* Lane masks of the column classes other than `major` (in class order) in a run of output
+ * rows read 16 floats at a time: masks[e * n_vec + v] has lane l set when column
+ * (16 v + l) % OW is of the e-th of them, for the n_vec vectors of the longest run. */
+static void convlab_bincol_class_masks(const convlab_bin_geom *g, const int32_t *cls,
+                                       int64_t ncls, int32_t major, int64_t n_vec,
+                                       uint16_t *masks)
+{
+    memset(masks, 0, (size_t)((ncls - 1) * n_vec) * sizeof(uint16_t));
+    for (int64_t v = 0; v < n_vec; v++)
+        for (int64_t l = 0; l < 16; l++) {
+            const int32_t k = cls[(16 * v + l) % g->OW];
+            if (k != major) masks[(k < major ? k : k - 1) * n_vec + v] |= (uint16_t)(1u << l);
+        }
+}
+
+/* colsum[r][k][c] += the run sums of convlab_bincol_run_classes, lanes added: each class
+ * other than `major` its own, `major` the rest of the total. Once per block of images. */
+static void convlab_bincol_class_sums(int64_t cout, const float *runcls, int64_t n_runs,
+                                      int64_t ncls, int32_t major, float *colsum)
+{
+    for (int64_t r = 0; r < n_runs; r++)
+        for (int64_t c = 0; c < cout; c++) {
+            const float *sum = runcls + (c * n_runs + r) * ncls * 4;
+            float rest = sum[0] + sum[1] + sum[2] + sum[3];
+            for (int64_t e = 1; e < ncls; e++) {
+                const float *lanes = sum + 4 * e;
+                const float part = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+                colsum[(r * ncls + (e - 1 < major ? e - 1 : e)) * cout + c] += part;
+                rest -= part;
+            }
+            colsum[(r * ncls + major) * cout + c] += rest;
+        }
 }
 
 /* idx[kw][px]: the pattern kernel column kw sees at output pixel px (row-major), rows of
@@ -180,36 +224,6 @@ static void convlab_bincol_column_patterns(const convlab_bin_geom *g, const int3
         for (int64_t oh = 0; oh < g->OH; oh++)
             memcpy(dst + oh * OW, cp + oh * g->WP + kw * g->DW, (size_t)OW * sizeof(int32_t));
         memset(dst + P, 0, (size_t)(row - P) * sizeof(int32_t));
-    }
-}
-
-/* colsum[r][k][c] += the gradient of channel c summed over the output columns of class k in
- * the rows of run r (starts[r] .. starts[r+1]-1): the run's sum goes to the interior class
- * `major`, and each edge column (of another class) moves its share from there to its own
- * class. grad (cout, OH, OW), runsum (runs, cout). Channels innermost, so that the sums are
- * contiguous and (restrict) kept apart from the gradient: the loop over edge columns a plane
- * apart was a tenth of the 5-day weight gradient when it ran channel by channel. */
-static void convlab_bincol_colsum(const convlab_bin_geom *g, int64_t cout, const float *grad,
-                                  const float *runsum, const int32_t *starts, int64_t n_runs,
-                                  const int32_t *cls, int64_t ncls, int32_t major,
-                                  const int32_t *edges, int64_t n_edges, float *colsum)
-{
-    const int64_t P = convlab_bincol_plane(g), OW = g->OW;
-    for (int64_t r = 0; r < n_runs; r++) {
-        float *cs = colsum + r * ncls * cout;
-        float *restrict interior = cs + major * cout;
-        const float *restrict run = runsum + r * cout;
-        for (int64_t c = 0; c < cout; c++) interior[c] += run[c];
-        for (int64_t oh = starts[r]; oh < starts[r + 1]; oh++)
-            for (int64_t e = 0; e < n_edges; e++) {
-                const float *restrict at = grad + oh * OW + edges[e];
-                float *restrict sum = cs + cls[edges[e]] * cout;
-                for (int64_t c = 0; c < cout; c++) {
-                    const float v = at[c * P];
-                    sum[c] += v;
-                    interior[c] -= v;
-                }
-            }
     }
 }
 
@@ -497,47 +511,92 @@ convlab_bincol_groups(int64_t V, const int64_t nc, int64_t cout, int64_t P, cons
     else convlab_bincol_groups_16(nc, cout, P, grad + c * P, w, w->bins + c * V);
 }
 
-/* runsum[r * cout + c] = the gradient of channel c summed over the output rows of run r
- * (starts[r] .. starts[r+1]-1): one contiguous stretch of its plane, so the image's gradient
- * is read once, in order, as one plain stream. (Sums per output row, 16 rows at a time and
- * transposed in registers, made the 5-day weight gradient 14% and the 20-day one 5% slower:
- * the rows are only 15 and 60 floats long, and only the few runs differ in which taps see
- * the padding.) */
-CONVLAB_BINCOL_TARGET static void convlab_bincol_run_sums(const convlab_bin_geom *g,
-    int64_t cout, const float *grad, const int32_t *starts, int64_t n_runs, float *runsum)
+/* runcls[((c * n_runs + r) * ncls + e) * 4 + l] += a quarter (four lanes) of the gradient of
+ * channel c in the rows of run r (starts[r] .. starts[r+1]-1): all of it for e = 0, the
+ * columns of the e-th class other than the major one for e >= 1 (`masks` of
+ * convlab_bincol_class_masks). The image's gradient is read once, in order, a plain stream
+ * per run. Kept in four lanes until the block ends, the sums need no full reduction per run
+ * and image, and stay few enough for the first-level cache (kept in 16 lanes, the 5-day
+ * weight gradient was 14% slower). Against the run totals reduced per image, with the edge
+ * columns gathered a plane apart afterwards: 5-day 0.95, 20-day 0.82 of the time; with the
+ * edge columns gathered for 16 channels at once (vgatherdps), 1.02 and 1.05; column sums
+ * row by row, whose loads straddle cache lines, 1.11 and 1.06. The number of edge classes
+ * `ne` is a constant in each caller, so that the sums stay in registers. */
+CONVLAB_BINCOL_TARGET static inline __attribute__((always_inline)) void
+convlab_bincol_run_classes_n(const convlab_bin_geom *g, int64_t cout, const float *grad,
+                             const int32_t *starts, int64_t n_runs, const int ne,
+                             const uint16_t *masks, int64_t n_vec, float *runcls)
 {
     const int64_t P = convlab_bincol_plane(g), OW = g->OW;
     for (int64_t c = 0; c < cout; c++)
         for (int64_t r = 0; r < n_runs; r++) {
             const float *x = grad + c * P + starts[r] * OW;
             const int64_t n = (starts[r + 1] - starts[r]) * OW;
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            int64_t i = 0;
-            for (; i + 64 <= n; i += 64) {
-                a0 = _mm512_add_ps(a0, _mm512_loadu_ps(x + i));
-                a1 = _mm512_add_ps(a1, _mm512_loadu_ps(x + i + 16));
-                a2 = _mm512_add_ps(a2, _mm512_loadu_ps(x + i + 32));
-                a3 = _mm512_add_ps(a3, _mm512_loadu_ps(x + i + 48));
+            /* two sums each, even and odd vectors, so that the adds overlap */
+            __m512 a[CONVLAB_BINCOL_MAX_CLASSES], b[CONVLAB_BINCOL_MAX_CLASSES];
+            CONVLAB_BINCOL_UNROLL
+            for (int e = 0; e <= ne; e++) a[e] = b[e] = _mm512_setzero_ps();
+            int64_t i = 0, v = 0;
+            for (; i + 32 <= n; i += 32, v += 2) {
+                const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+                a[0] = _mm512_add_ps(a[0], x0);
+                b[0] = _mm512_add_ps(b[0], x1);
+                CONVLAB_BINCOL_UNROLL
+                for (int e = 1; e <= ne; e++) {
+                    const uint16_t *m = masks + (e - 1) * n_vec + v;
+                    a[e] = _mm512_mask_add_ps(a[e], m[0], a[e], x0);
+                    b[e] = _mm512_mask_add_ps(b[e], m[1], b[e], x1);
+                }
             }
-            for (; i + 16 <= n; i += 16) a0 = _mm512_add_ps(a0, _mm512_loadu_ps(x + i));
-            if (i < n)
-                a1 = _mm512_add_ps(a1, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1u),
-                                                             x + i));
-            runsum[r * cout + c] = _mm512_reduce_add_ps(
-                _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+            for (; i < n; i += 16, v++) {
+                const __mmask16 in = n - i >= 16 ? (__mmask16)0xFFFF
+                                                 : (__mmask16)((1u << (n - i)) - 1u);
+                const __m512 x0 = _mm512_maskz_loadu_ps(in, x + i);
+                a[0] = _mm512_add_ps(a[0], x0);
+                CONVLAB_BINCOL_UNROLL
+                for (int e = 1; e <= ne; e++)
+                    a[e] = _mm512_mask_add_ps(a[e], masks[(e - 1) * n_vec + v], a[e], x0);
+            }
+            float *sum = runcls + (c * n_runs + r) * (ne + 1) * 4;
+            CONVLAB_BINCOL_UNROLL
+            for (int e = 0; e <= ne; e++) {
+                const __m512 t = _mm512_add_ps(a[e], b[e]);
+                const __m256 h = _mm256_add_ps(
+                    _mm512_castps512_ps256(t),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1)));
+                const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h),
+                                            _mm256_extractf128_ps(h, 1));
+                _mm_store_ps(sum + 4 * e, _mm_add_ps(_mm_load_ps(sum + 4 * e), q));
+            }
         }
 }
 
+CONVLAB_BINCOL_TARGET static void convlab_bincol_run_classes(const convlab_bin_geom *g,
+    int64_t cout, const float *grad, const int32_t *starts, int64_t n_runs, int64_t ncls,
+    const uint16_t *masks, int64_t n_vec, float *runcls)
+{
+#define CONVLAB_BINCOL_CLASSES(NE)                                                             \
+    case NE + 1:                                                                               \
+        convlab_bincol_run_classes_n(g, cout, grad, starts, n_runs, NE, masks, n_vec, runcls);\
+        break;
+    switch (ncls) {
+        CONVLAB_BINCOL_CLASSES(0) CONVLAB_BINCOL_CLASSES(1) CONVLAB_BINCOL_CLASSES(2)
+        CONVLAB_BINCOL_CLASSES(3) CONVLAB_BINCOL_CLASSES(4) CONVLAB_BINCOL_CLASSES(5)
+        CONVLAB_BINCOL_CLASSES(6) CONVLAB_BINCOL_CLASSES(7)
+    }
+#undef CONVLAB_BINCOL_CLASSES
+}
+
 /* Weight-gradient sums of one image: grad (cout, OH, OW), the patterns grouped by
- * convlab_bincol_group, the runs of output rows `starts`; adds into w->bins and sets
- * w->runsum. The run sums stream the image's gradient into the caches first; the groups then
- * gather from there. */
+ * convlab_bincol_group, the runs of output rows `starts` and the class masks of
+ * convlab_bincol_class_masks; adds into w->bins and w->runcls. The run class sums stream the
+ * image's gradient into the caches first; the groups then gather from there. */
 CONVLAB_BINCOL_TARGET static void convlab_bincol_wgrad_image(const convlab_bin_geom *g,
-    int64_t cout, const float *grad, const int32_t *starts, int64_t n_runs,
-    convlab_bincol_wgrad_work *w)
+    int64_t cout, const float *grad, const int32_t *starts, int64_t n_runs, int64_t ncls,
+    const uint16_t *masks, int64_t n_vec, convlab_bincol_wgrad_work *w)
 {
     const int64_t P = convlab_bincol_plane(g), V = convlab_bincol_lanes(g);
-    convlab_bincol_run_sums(g, cout, grad, starts, n_runs, w->runsum);
+    convlab_bincol_run_classes(g, cout, grad, starts, n_runs, ncls, masks, n_vec, w->runcls);
     /* eight channels per pass while they last, then four, then one at a time */
     int64_t c = 0;
     for (; c + 8 <= cout; c += 8) convlab_bincol_groups(V, 8, cout, P, grad, w, c);
@@ -557,7 +616,8 @@ static void convlab_bincol_forward_image(const convlab_bin_geom *g, int64_t cout
     const float *tables, const convlab_bincol_base *start, const int32_t *idx, int stream,
     float *out) {}
 static void convlab_bincol_wgrad_image(const convlab_bin_geom *g, int64_t cout,
-    const float *grad, const int32_t *starts, int64_t n_runs, convlab_bincol_wgrad_work *w) {}
+    const float *grad, const int32_t *starts, int64_t n_runs, int64_t ncls,
+    const uint16_t *masks, int64_t n_vec, convlab_bincol_wgrad_work *w) {}
 #endif
 
 #endif /* CONVLAB_BINARY_COLUMNS_H */
