@@ -587,24 +587,36 @@ CONVLAB_BINCOL_TARGET static void convlab_bincol_run_classes(const convlab_bin_g
 #undef CONVLAB_BINCOL_CLASSES
 }
 
+/* Bytes of gradient the weight gradient streams before gathering from it: within half of a
+ * second-level cache (1 MB on the CPUs we measure), so the groups find it there. */
+#define CONVLAB_BINCOL_WGRAD_CHUNK_BYTES ((int64_t)512 << 10)
+
 /* Weight-gradient sums of one image: grad (cout, OH, OW), the patterns grouped by
  * convlab_bincol_group, the runs of output rows `starts` and the class masks of
  * convlab_bincol_class_masks; adds into w->bins and w->runcls. The run class sums stream the
- * image's gradient into the caches first; the groups then gather from there. */
+ * gradient into the caches, as many channels as fit CONVLAB_BINCOL_WGRAD_CHUNK_BYTES (a
+ * multiple of eight; all of an image up to 20-day charts); the groups then gather from there.
+ * (The 60-day image's 1.4 MB in one stream left the groups reading from the third level.) */
 CONVLAB_BINCOL_TARGET static void convlab_bincol_wgrad_image(const convlab_bin_geom *g,
     int64_t cout, const float *grad, const int32_t *starts, int64_t n_runs, int64_t ncls,
     const uint16_t *masks, int64_t n_vec, convlab_bincol_wgrad_work *w)
 {
     const int64_t P = convlab_bincol_plane(g), V = convlab_bincol_lanes(g);
-    convlab_bincol_run_classes(g, cout, grad, starts, n_runs, ncls, masks, n_vec, w->runcls);
-    /* eight channels per pass while they last, then four, then one at a time */
-    int64_t c = 0;
-    for (; c + 8 <= cout; c += 8) convlab_bincol_groups(V, 8, cout, P, grad, w, c);
-    if (c + 4 <= cout) {
-        convlab_bincol_groups(V, 4, cout, P, grad, w, c);
-        c += 4;
+    int64_t chunk = CONVLAB_BINCOL_WGRAD_CHUNK_BYTES / (P * (int64_t)sizeof(float)) / 8 * 8;
+    if (chunk < 8) chunk = 8;
+    for (int64_t c0 = 0; c0 < cout; c0 += chunk) {
+        const int64_t end = c0 + chunk < cout ? c0 + chunk : cout;
+        convlab_bincol_run_classes(g, end - c0, grad + c0 * P, starts, n_runs, ncls, masks,
+                                   n_vec, w->runcls + c0 * n_runs * ncls * 4);
+        /* eight channels per pass while they last, then four, then one at a time */
+        int64_t c = c0;
+        for (; c + 8 <= end; c += 8) convlab_bincol_groups(V, 8, cout, P, grad, w, c);
+        if (c + 4 <= end) {
+            convlab_bincol_groups(V, 4, cout, P, grad, w, c);
+            c += 4;
+        }
+        for (; c < end; c++) convlab_bincol_groups(V, 1, cout, P, grad, w, c);
     }
-    for (; c < cout; c++) convlab_bincol_groups(V, 1, cout, P, grad, w, c);
 }
 #else
 static void convlab_bincol_patterns(const convlab_bin_geom *g, const uint8_t *img,
