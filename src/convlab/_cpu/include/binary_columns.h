@@ -21,16 +21,18 @@
  * padded column j adds the gradient of the L = (KW-1)*DW + 1 output columns j-L+1 .. j (one
  * per kernel column, DW apart) to "its" bin bins[pattern] -- one short vector load and add per
  * channel. Each image's non-zero patterns (a quarter of them on 20-day charts) are grouped by
- * pattern once. The image's gradient is read once, in order, by the column sums over the
- * runs of output rows that see the same padding (which the exact normalisation fold and the
- * bias need anyway); then, eight channels at a time, each group is
+ * pattern once. The image's gradient is read once, in order, by the sums per column class
+ * over the runs of output rows that see the same padding (which the exact normalisation fold
+ * and the bias need anyway); then, eight channels at a time, each group is
  * summed in registers from the cached NCHW planes -- no transpose. (Eight share the loads of
  * the group's offsets and its loop; four were 5-10% slower, sixteen no faster.) The bins become
  * taps once per block of images. (Prefetching the next image, or interleaving its run sums
- * with the group sums, was measured slower: the gradient wants to be one plain sequential
- * stream; re-measured with a slice of the stream after every group: 1.5x slower, and with
- * each 8-channel block's stretch just before its groups: 1.8x; software prefetches of the next
- * image issued during the groups only move time from the run sums to the groups.)
+ * with the group sums, was measured slower on the 20-day layer, whose image's gradient fits
+ * the second-level cache: the gradient wants to be one plain sequential stream; re-measured
+ * with a slice of the stream after every group: 1.5x slower, and with each 8-channel block's
+ * stretch just before its groups: 1.8x; software prefetches of the next image issued during
+ * the groups only move time from the run sums to the groups. Larger images are streamed in
+ * chunks of channels that fit: see convlab_bincol_wgrad_image.)
  */
 #ifndef CONVLAB_BINARY_COLUMNS_H
 #define CONVLAB_BINARY_COLUMNS_H
