@@ -573,6 +573,8 @@ convlab_bincol_run_classes_n(const convlab_bin_geom *g, int64_t cout, const floa
         }
 }
 
+/* convlab_bincol_run_classes_n for `ncls` classes (at most CONVLAB_BINCOL_MAX_CLASSES), the
+ * count made a constant per case. */
 CONVLAB_BINCOL_TARGET static void convlab_bincol_run_classes(const convlab_bin_geom *g,
     int64_t cout, const float *grad, const int32_t *starts, int64_t n_runs, int64_t ncls,
     const uint16_t *masks, int64_t n_vec, float *runcls)
