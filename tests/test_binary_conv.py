@@ -234,6 +234,26 @@ def test_bad_input_gets_a_clear_error_cpu(call, error, words):
         assert word in str(info.value)
 
 
+@pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[4]], ids=["columns", "generic"])
+@pytest.mark.parametrize("value", [2, 255])
+def test_pixels_other_than_0_and_1_are_rejected_by_the_forward_cpu(isa, geometry, value):
+    # the CPU kernels check the pixels as they copy them: a single bad one, in the last image
+    # and channel, must still stop the call, from F and from the backend alike
+    c, h, w, cout, kernel, stride, padding, dilation = geometry
+    x, weight, _ = _data(np.random.default_rng(8), 9, c, h, w, cout, kernel)
+    x[-1, -1, h // 2, w - 1] = value
+    with pytest.raises(ValueError) as info:
+        F.binary_conv2d(convlab.tensor(x), convlab.tensor(weight), None, stride, padding,
+                        dilation)
+    assert "x:" in str(info.value) and "0 or 1" in str(info.value)
+    cpu = convlab.get_backend("cpu")
+    tables = np.zeros((cout, c * kernel[0] * -(-kernel[1] // 3), 8), np.float32)
+    with pytest.raises(ValueError, match="0 or 1"):
+        cpu.binary_conv2d_forward(x.reshape(len(x), -1), False, tables, None, None,
+                                  np.zeros(cout, np.float32), (c, h, w), kernel, stride,
+                                  padding, dilation)
+
+
 def _weight_sums_operands(backend, geometry, rng, n=3, n_classes=3):
     """Images, output gradient and random column classes (``n_classes`` of them) for a direct
     ``binary_conv2d_weight_sums`` call, and the output size."""

@@ -65,6 +65,9 @@ class _Geometry:
         self.class_run_taps = np.kron(self.row_runs, self.class_taps)
         # sub_row_bits[3s + t, 8s + p]: bit t of 3-bit pattern p, for each sub-row s
         self.sub_row_bits = np.kron(np.eye(self.segments), _BITS)[:kw]
+        # the fold into the weights as one run where every tap counts
+        self.all_taps = np.ones((1, kh * kw))
+        self.one_run = np.zeros(self.out_hw, np.int32)
         for array in vars(self).values():    # shared by every call with these sizes
             if isinstance(array, np.ndarray):
                 array.flags.writeable = False
@@ -110,6 +113,14 @@ class BinaryConv2d(Function):
         self.has_bias = bias is not None
         # what a black pixel becomes after normalising
         self.zero_value = zero_value = -mean / std
+        whole = getattr(bk, "binary_layer_forward", None)
+        if whole is not None:   # a backend that does all of it in one call (CPU)
+            exact = fold == "exact"
+            out = whole(x, packed, weight, bias, zero_value, std,
+                        geom.run_taps if exact else geom.all_taps,
+                        geom.base_index if exact else geom.one_run, *geom.args())
+            if out is not None:
+                return out
         base = xp.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
         values = index = None
         if zero_value != 0.0:
@@ -130,6 +141,16 @@ class BinaryConv2d(Function):
     def backward(self, grad: Any) -> tuple:
         xp, geom = self.backend.xp, self.geom
         grad = xp.ascontiguousarray(grad)
+        whole = getattr(self.backend, "binary_layer_weight_grad", None)
+        if whole is not None:
+            grads = whole(self.x, self.packed, grad, geom.cls, len(geom.class_taps),
+                          geom.row_starts,
+                          geom.class_run_taps if self.fold == "exact" else None,
+                          self.zero_value, self.std, *geom.args())
+            if grads is not None:
+                gw, gb = grads
+                return (None, gw if self.needs[1] else None,
+                        gb if self.has_bias and self.needs[2] else None)
         gw = gb = None
         taps, colsum = self.backend.binary_conv2d_weight_sums(
             self.x, self.packed, grad, geom.cls, len(geom.class_taps), *geom.args(),
@@ -170,7 +191,8 @@ def _as_bits(x: Tensor, input_size: Optional[Any], xp: Any) -> tuple:
         raise ValueError(f"x: expected 0/1 images (N, C, H, W), got shape {data.shape}")
     if data.dtype == np.bool_:
         data = data.view(np.uint8)
-    elif data.size and (data.dtype != np.uint8 or int(data.max()) > 1):
+    elif data.size and (data.dtype != np.uint8 or (
+            not getattr(x._backend, "checks_binary_pixels", False) and int(data.max()) > 1)):
         if not bool(xp.all((data == 0) | (data == 1))):
             raise ValueError("x: expected a binary image (every value 0 or 1); found other "
                              "values (use conv2d for general input)")
