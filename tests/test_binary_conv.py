@@ -234,6 +234,17 @@ def test_bad_input_gets_a_clear_error_cpu(call, error, words):
         assert word in str(info.value)
 
 
+@pytest.mark.parametrize("stride", [(1.0, 1), (True, 1), np.float64(1), [1, 1.5]])
+def test_bad_stride_is_rejected_after_a_good_one_was_cached_cpu(stride):
+    # geometries are cached by their arguments: values equal to a cached int must still fail
+    x = convlab.tensor((np.arange(72).reshape(2, 1, 6, 6) % 3 == 0).astype(np.uint8))
+    w = convlab.ones(4, 1, 3, 3)
+    F.binary_conv2d(x, w, None, (1, 1), 1, 1)
+    F.binary_conv2d(x, w, None, 1, 1, 1)
+    with pytest.raises(TypeError, match="stride"):
+        F.binary_conv2d(x, w, None, stride, 1, 1)
+
+
 @pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[4]], ids=["columns", "generic"])
 @pytest.mark.parametrize("value", [2, 255])
 def test_pixels_other_than_0_and_1_are_rejected_by_the_forward_cpu(isa, geometry, value):

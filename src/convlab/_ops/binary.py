@@ -95,6 +95,34 @@ def _geometry(shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
     return _Geometry(shape, kernel, stride, padding, dilation)
 
 
+def _checked_geometry(chw: tuple, kernel: tuple, stride: Any, padding: Any,
+                      dilation: Any) -> _Geometry:
+    return _geometry(tuple(int(v) for v in chw), tuple(int(v) for v in kernel),
+                     check.positive_pair(stride, "stride"),
+                     check.nonnegative_pair(padding, "padding"),
+                     check.positive_pair(dilation, "dilation"))
+
+
+_cached_geometry = functools.lru_cache(maxsize=64)(_checked_geometry)
+
+
+def _plain(value: Any) -> bool:
+    """An int, or a tuple of ints (not bools, floats or NumPy scalars, which compare and hash
+    equal to ints but must meet the checks)."""
+    return type(value) is int or (type(value) is tuple and
+                                  all(type(v) is int for v in value))
+
+
+def _layer_geometry(chw: tuple, kernel: tuple, stride: Any, padding: Any,
+                    dilation: Any) -> _Geometry:
+    """The geometry of these arguments, checked once per distinct set of plain ints (the
+    checks otherwise run cache-cold before every batch); anything else is checked every
+    call."""
+    if all(_plain(v) for v in (chw, kernel, stride, padding, dilation)):
+        return _cached_geometry(chw, kernel, stride, padding, dilation)
+    return _checked_geometry(chw, kernel, stride, padding, dilation)
+
+
 def _tables(weight: Any, geom: _Geometry, scale: float, xp: Any) -> Any:
     """(Cout, R, 8): per 3-tap sub-row, the sum of ``weight * scale`` at each bit pattern."""
     cout, cin, kh, kw = weight.shape
@@ -260,10 +288,7 @@ def binary_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stri
     if chw[0] != weight.shape[1]:
         raise ValueError(f"weight: expected {chw[0]} input channels to match x, got "
                          f"{weight.shape[1]}")
-    geom = _geometry(tuple(int(v) for v in chw), tuple(int(v) for v in weight.shape[2:]),
-                     check.positive_pair(stride, "stride"),
-                     check.nonnegative_pair(padding, "padding"),
-                     check.positive_pair(dilation, "dilation"))
+    geom = _layer_geometry(tuple(chw), tuple(weight.shape[2:]), stride, padding, dilation)
     images = Tensor._wrap(bits, x._backend)
     return BinaryConv2d.apply(images, weight, bias, geom=geom, packed=packed,
                               mean=float(mean), std=float(std), fold=fold)
