@@ -249,6 +249,16 @@ def _column_tables(const float[:, :, ::1] tables, tuple kernel):
     return out
 
 
+cdef int _raise_failure(int failed) except -1:
+    """Turns a forward kernel's FAILED_* code into its error."""
+    if failed == FAILED_PIXELS:
+        raise ValueError("x: expected a binary image (every value 0 or 1); found other values "
+                         "(use conv2d for general input)")
+    if failed:
+        raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
+    return 0
+
+
 def aligned_empty(shape, dtype, Py_ssize_t offset=0):
     """An uninitialised C-contiguous array whose data starts ``offset`` bytes past a 64-byte
     boundary (``offset`` a multiple of the item size)."""
@@ -334,11 +344,7 @@ def forward(x, bint packed, tables, base_values, base_index, bias, tuple shape, 
         failed = _forward[double](g, x, packed, tables,
                                   &p64[0, 0, 0] if p64 is not None else NULL, bias, NULL, NULL,
                                   out, threads)
-    if failed == FAILED_PIXELS:
-        raise ValueError("x: expected a binary image (every value 0 or 1); found other values "
-                         "(use conv2d for general input)")
-    if failed:
-        raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
+    _raise_failure(failed)
     return out
 
 
@@ -416,11 +422,7 @@ def layer_forward(x, bint packed, weight, bias, double zero_value, double std, r
     cdef int failed = 0
     if x.shape[0] and cout:
         failed = _forward_columns(g, x, packed, &t[0, 0, 0], &start, o32, threads)
-    if failed == FAILED_PIXELS:
-        raise ValueError("x: expected a binary image (every value 0 or 1); found other values "
-                         "(use conv2d for general input)")
-    if failed:
-        raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
+    _raise_failure(failed)
     return out
 
 
