@@ -228,25 +228,33 @@ def _column_tables(const float[:, :, ::1] tables, tuple kernel):
     (bits from KH up count for nothing), in float64, lowest bit first."""
     cdef int kh = kernel[0], kw = kernel[1], segs = (kernel[1] + 2) // 3
     cdef Py_ssize_t cout = tables.shape[0], c
-    cdef int j, i, p, half
-    cdef double sums[32]
-    cdef double tap
+    cdef int j, i
+    cdef double taps[5]
     out = np.empty((cout, kw, 32), np.float32)
     cdef float[:, :, ::1] o = out
     for c in range(cout):
         for j in range(kw):
-            # pattern p = 2^i + q (q < 2^i) sums pattern q and tap i, a single-bit pattern's
-            # entry (that tap's scaled weight). Bit by bit, the 2^i sums of one bit are
-            # independent: pattern by pattern, each waited on a sum just stored (3x slower).
-            sums[0] = 0.0
+            # a single-bit pattern's entry is that one tap's (scaled) weight
             for i in range(5):
-                half = 1 << i
-                tap = tables[c, i * segs + j // 3, 1 << (j % 3)] if i < kh else 0.0
-                for p in range(half):
-                    sums[half + p] = sums[p] + tap
-            for p in range(32):
-                o[c, j, p] = <float>sums[p]
+                taps[i] = tables[c, i * segs + j // 3, 1 << (j % 3)] if i < kh else 0.0
+            _pattern_sums(taps, &o[c, j, 0])
     return out
+
+
+cdef inline void _pattern_sums(const double* taps, float* out) noexcept nogil:
+    """out[p]: the sum of taps[i] over the set bits i of the 5-bit pattern p, in float64,
+    lowest bit first, rounded to float32 (the column kernels' tables)."""
+    cdef double sums[32]
+    cdef int i, p, half
+    # pattern p = 2^i + q (q < 2^i) sums pattern q and tap i. Bit by bit, the 2^i sums of one
+    # bit are independent: pattern by pattern, each waited on a sum just stored (3x slower).
+    sums[0] = 0.0
+    for i in range(5):
+        half = 1 << i
+        for p in range(half):
+            sums[half + p] = sums[p] + taps[i]
+    for p in range(32):
+        out[p] = <float>sums[p]
 
 
 cdef int _raise_failure(int failed) except -1:
@@ -376,9 +384,9 @@ def layer_forward(x, bint packed, weight, bias, double zero_value, double std, r
     cdef const double[:, ::1] rt = run_taps
     cdef const int32_t[:, ::1] bi = base_index
     cdef Py_ssize_t cout = w.shape[0], n_runs = rt.shape[0], kh = g.KH, kw = g.KW
-    cdef Py_ssize_t c, i, j, p, half, r, pixels = g.OH * g.OW
-    cdef double sums[32]
-    cdef double tap, b, acc
+    cdef Py_ssize_t c, i, j, r, pixels = g.OH * g.OW
+    cdef double taps[5]
+    cdef double b, acc
     tables = np.empty((cout, kw, 32), np.float32)
     values = np.zeros((cout, 32), np.float32)
     starts = np.empty(cout, np.float32)
@@ -391,17 +399,11 @@ def layer_forward(x, bint packed, weight, bias, double zero_value, double std, r
     for c in range(cout):
         b = bias_in[c] if bias is not None else 0.0
         b32[c] = <float>b
-        # the general path's tables: one tap's entry is float32(weight / std); patterns sum
-        # their bits' entries in float64, lowest bit first (see _column_tables)
+        # as the general path's tables: one tap's entry is float32(weight / std)
         for j in range(kw):
-            sums[0] = 0.0
             for i in range(5):
-                half = 1 << i
-                tap = <float>(<double>w[c, 0, i, j] / std) if i < kh else 0.0
-                for p in range(half):
-                    sums[half + p] = sums[p] + tap
-            for p in range(32):
-                t[c, j, p] = <float>sums[p]
+                taps[i] = <float>(<double>w[c, 0, i, j] / std) if i < kh else 0.0
+            _pattern_sums(taps, &t[c, j, 0])
         for r in range(n_runs):
             acc = 0.0
             for i in range(kh):
@@ -559,7 +561,7 @@ def layer_weight_grad(x, bint packed, grad, cls, int ncls, row_starts, class_run
         return None
     taps, colsum = weight_sums(x, packed, grad, cls, ncls, row_starts, shape, kernel, stride,
                                padding, dilation, threads)
-    cdef const float[:, :, :, ::1] t = taps
+    cdef const float[:, ::1] t = taps.reshape(cout, -1)
     cdef const float[:, :, ::1] cs = colsum
     cdef const double[:, ::1] crt
     cdef bint exact = class_run_taps is not None
@@ -569,7 +571,7 @@ def layer_weight_grad(x, bint packed, grad, cls, int ncls, row_starts, class_run
     cdef double total, inside
     grad_weight = np.empty((cout, 1, g.KH, g.KW), np.float32)
     grad_bias = np.empty(cout, np.float32)
-    cdef float[:, :, :, ::1] gw = grad_weight
+    cdef float[:, ::1] gw = grad_weight.reshape(cout, -1)
     cdef float[::1] gb = grad_bias
     for c in range(cout):
         total = 0.0
@@ -585,8 +587,7 @@ def layer_weight_grad(x, bint packed, grad, cls, int ncls, row_starts, class_run
                         inside = inside + <double>cs[r, k, c] * crt[r * ncls + k, i]
             else:
                 inside = total
-            gw[c, 0, i // g.KW, i % g.KW] = <float>(<double>t[c, 0, i // g.KW, i % g.KW] / std +
-                                                     zero_value * inside)
+            gw[c, i] = <float>(<double>t[c, i] / std + zero_value * inside)
     return grad_weight, grad_bias
 
 
