@@ -53,7 +53,7 @@ def _rst_tables(header, rows) -> str:
             ratio = {k: (f"{v:.2f}x" if v else "-") for k, v in row["ratio"].items()}
             lines += [f"   * - {row['case']}", f"     - {row['seconds']['convlab'] * 1e3:.2f} ms",
                       f"     - {ratio['torch']}", f"     - {ratio['numpy']}",
-                      f"     - {row['rate']:.0f} {row['unit']}"]
+                      f"     - {row['rate_text']}"]
         lines.append("")
     return "\n".join(lines)
 
@@ -126,12 +126,15 @@ def main(argv=None) -> int:
         print("|---|---:|---:|---:|---:|---:|---:|")
         for case in cases:
             times = interleaved({"convlab": case.convlab, "torch": case.torch,
-                                 "numpy": case.numpy}, repeats)
+                                 "numpy": case.numpy, "floor": case.floor}, repeats)
             ours = times["convlab"]
             rate = case.work / ours / (1 if case.unit == "img/s" else 1e9)
             rate_text = f"{rate:.0f} {case.unit}"
             if case.unit == "GFLOP/s":
                 rate_text += f" ({100 * rate / peak:.0f}% of peak)"
+            if times["floor"]:
+                # the case's bytes moved and nothing else: how close to memory speed
+                rate_text += f" ({100 * times['floor'] / ours:.0f}% of memory floor)"
             ratios = {peer: (times[peer] / ours if times[peer] else None)
                       for peer in ("torch", "numpy")}
 
@@ -145,7 +148,8 @@ def main(argv=None) -> int:
                   f"{ratio(ratios['torch'])} | {ratio(ratios['numpy'])} | {rate_text} |",
                   flush=True)
             rows.append({"group": group, "case": case.name, "seconds": times,
-                         "ratio": ratios, "rate": rate, "unit": case.unit})
+                         "ratio": ratios, "rate": rate, "unit": case.unit,
+                         "rate_text": rate_text})
             if group == "resnet9":
                 _print_epoch_projection(times)
     if args.json:

@@ -314,3 +314,19 @@ def test_weight_sums_reject_bad_row_runs_cpu(starts):
         cpu.binary_conv2d_weight_sums(x, False, grad, cls, 3, (c, h, w), kernel, stride,
                                       padding, dilation, row_starts=starts)
     assert "row_starts" in str(info.value) and "0 to 20" in str(info.value)
+
+
+@pytest.mark.parametrize("n_out, n_in, offset", [(0, 0, 0), (37, 1000, 1), (70_001, 5, 3),
+                                                 (2_300_017, 2_300_017, 2)],
+                         ids=["empty", "short", "unaligned", "streamed"])
+def test_memory_floor_writes_every_output_and_sums_the_gradient_cpu(isa, n_out, n_in, offset):
+    # the benchmarks' yardstick for the binary layer must move every byte it claims to
+    from convlab._cpu import _binary
+    rng = np.random.default_rng(n_out)
+    out = np.full(n_out + offset + 1, np.nan, np.float32)
+    grad = rng.standard_normal(n_in + offset).astype(np.float32)
+    total = _binary.memory_floor(out[offset:offset + n_out], grad[offset:], 2)
+    assert np.isfinite(out[offset:offset + n_out]).all()
+    assert np.isnan(out[:offset]).all() and np.isnan(out[offset + n_out:]).all()
+    expected = grad[offset:].astype(np.float64).sum()
+    assert abs(total - expected) <= 1e-5 * np.abs(grad[offset:]).astype(np.float64).sum() + 1e-6

@@ -89,6 +89,8 @@ cdef extern from "binary_columns.h" nogil:
                                     convlab_bincol_wgrad_work*)
     void convlab_bincol_taps_from_bins(const convlab_bin_geom*, int64_t, const float*, float*)
     void convlab_bincol_class_sums(int64_t, const float*, int64_t, int64_t, int32_t, float*)
+    void convlab_bincol_floor_write(float*, int64_t, int)
+    float convlab_bincol_floor_read(const float*, int64_t)
 
 cdef enum:
     ISA_AVX2 = 1          # convlab_isa codes: 0 generic, 1 AVX2, 2 AVX-512
@@ -265,6 +267,27 @@ cdef int _raise_failure(int failed) except -1:
     if failed:
         raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
     return 0
+
+
+def memory_floor(float[::1] out, const float[::1] grad, int threads):
+    """The column kernels' compulsory memory traffic alone, the benchmarks' yardstick for
+    them: ``out`` written as the forward writes its output (streamed past the caches from
+    STREAM_MIN_BYTES on), then ``grad`` read once as the weight gradient reads it.
+
+    Returns:
+        The sum of ``grad`` (so that the reads are not optimised away).
+    """
+    cdef Py_ssize_t chunk = 1 << 16, c, n_out = out.shape[0], n_in = grad.shape[0]
+    cdef int stream = active_isa() >= ISA_AVX512 and n_out * 4 >= STREAM_MIN_BYTES
+    cdef double total = 0.0
+    with nogil:
+        for c in prange((n_out + chunk - 1) // chunk, num_threads=threads, schedule="dynamic"):
+            if n_out:
+                convlab_bincol_floor_write(&out[c * chunk], min(chunk, n_out - c * chunk),
+                                           stream)
+        for c in prange((n_in + chunk - 1) // chunk, num_threads=threads, schedule="dynamic"):
+            total += convlab_bincol_floor_read(&grad[c * chunk], min(chunk, n_in - c * chunk))
+    return total
 
 
 def aligned_empty(shape, dtype, Py_ssize_t offset=0):

@@ -636,4 +636,53 @@ static void convlab_bincol_wgrad_image(const convlab_bin_geom *g, int64_t cout,
     const uint16_t *masks, int64_t n_vec, convlab_bincol_wgrad_work *w) {}
 #endif
 
+/* The benchmarks' yardstick for the column kernels, which are bound by memory: the layer's
+ * compulsory traffic and nothing else. convlab_bincol_floor_write stores n floats into `out`
+ * the way the forward stores its output (16 at a time, streamed past the caches when `stream`;
+ * the values vary, as outputs do: a store loop of one repeated value can run faster);
+ * convlab_bincol_floor_read reads n floats once, in order, as the weight gradient reads the
+ * output gradient, and returns their sum so that the loads are not optimised away. */
+#if CONVLAB_BIN_X86
+CONVLAB_BINCOL_TARGET static void convlab_bincol_floor_write(float *out, int64_t n, int stream)
+{
+    __m512 v = _mm512_setr_ps(0.5f, -1.25f, 2.0f, 0.75f, -0.5f, 1.5f, -2.25f, 0.25f, 1.0f,
+                              -0.75f, 1.75f, -1.5f, 0.125f, 2.5f, -1.0f, 0.625f);
+    const __m512 step = _mm512_set1_ps(0.0625f);
+    int64_t i = 0;
+    for (; i < n && ((uintptr_t)(out + i) & 63); i++) out[i] = (float)i;
+    for (; i + 16 <= n; i += 16) {
+        v = _mm512_add_ps(v, step);
+        if (stream) _mm512_stream_ps(out + i, v);
+        else _mm512_store_ps(out + i, v);
+    }
+    for (; i < n; i++) out[i] = (float)i;
+    if (stream) _mm_sfence();
+}
+
+CONVLAB_BINCOL_TARGET static float convlab_bincol_floor_read(const float *in, int64_t n)
+{
+    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a = _mm512_add_ps(a, _mm512_loadu_ps(in + i));
+        b = _mm512_add_ps(b, _mm512_loadu_ps(in + i + 16));
+    }
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(a, b));
+    for (; i < n; i++) sum += in[i];
+    return sum;
+}
+#else
+static void convlab_bincol_floor_write(float *out, int64_t n, int stream)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = (float)(i & 1023) * 0.0625f;
+}
+
+static float convlab_bincol_floor_read(const float *in, int64_t n)
+{
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += in[i];
+    return sum;
+}
+#endif
+
 #endif /* CONVLAB_BINARY_COLUMNS_H */
