@@ -191,6 +191,11 @@ cdef int _forward(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
     return failed
 
 
+cdef inline bint _streams(size_t out_bytes) noexcept nogil:
+    """Whether the column forward writes an output of this size around the caches."""
+    return out_bytes > STREAM_MIN_BYTES
+
+
 cdef inline bint _by_column(convlab_bin_geom* g) noexcept nogil:
     """Whether the AVX-512 column kernels (float32, ``binary_columns.h``) apply."""
     return convlab_bincol_applies(g, active_isa() >= ISA_AVX512)
@@ -201,7 +206,7 @@ cdef int _forward_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint pack
                           float[:, :, :, ::1] out, int threads) noexcept nogil:
     """Returns FAILED_MEMORY or FAILED_PIXELS as _forward does; else 0."""
     cdef Py_ssize_t n_images = x.shape[0], cout = out.shape[1], n
-    cdef int stream = n_images * cout * g.OH * g.OW * sizeof(float) > STREAM_MIN_BYTES
+    cdef int stream = _streams(n_images * cout * g.OH * g.OW * sizeof(float))
     cdef int32_t* cp
     cdef int32_t* idx
     cdef convlab_bin_scratch* s
@@ -262,7 +267,7 @@ cdef inline void _pattern_sums(const double* taps, float* out) noexcept nogil:
 
 
 cdef int _raise_failure(int failed) except -1:
-    """Turns a forward kernel's FAILED_* code into its error."""
+    """Turns a kernel's FAILED_* code into its error."""
     if failed == FAILED_PIXELS:
         raise ValueError("x: expected a binary image (every value 0 or 1); found other values "
                          "(use conv2d for general input)")
@@ -280,13 +285,11 @@ def memory_floor(float[::1] out, const float[::1] grad, int threads):
         The sum of ``grad`` (so that the reads are not optimised away).
     """
     cdef Py_ssize_t chunk = 1 << 16, c, n_out = out.shape[0], n_in = grad.shape[0]
-    cdef int stream = active_isa() >= ISA_AVX512 and n_out * 4 > STREAM_MIN_BYTES
+    cdef int stream = active_isa() >= ISA_AVX512 and _streams(n_out * sizeof(float))
     cdef double total = 0.0
     with nogil:
         for c in prange((n_out + chunk - 1) // chunk, num_threads=threads, schedule="dynamic"):
-            if n_out:
-                convlab_bincol_floor_write(&out[c * chunk], min(chunk, n_out - c * chunk),
-                                           stream)
+            convlab_bincol_floor_write(&out[c * chunk], min(chunk, n_out - c * chunk), stream)
         for c in prange((n_in + chunk - 1) // chunk, num_threads=threads, schedule="dynamic"):
             total += convlab_bincol_floor_read(&grad[c * chunk], min(chunk, n_in - c * chunk))
     return total
@@ -304,15 +307,26 @@ def aligned_empty(shape, dtype, Py_ssize_t offset=0):
 
 
 cdef tuple _column_base(base_values, base_index, const float* out, Py_ssize_t pixels):
-    """The column kernels' start values: (Cout, 32) values and a per-pixel index with 16 of
-    slack, placed at the offset within a cache line of ``out``'s (see convlab_bincol_base)."""
+    """The column kernels' start values: (Cout, 32) values and :func:`_column_index`."""
     cout, count = base_values.shape
     values = np.zeros((cout, 32), np.float32)
     values[:, :count] = base_values
+    return values, _column_index(base_index, out, pixels)
+
+
+cdef _column_index(base_index, const float* out, Py_ssize_t pixels):
+    """Each output pixel's start value (row-major ``base_index``) with 16 of zero slack,
+    placed at the offset within a cache line of ``out``'s (see convlab_bincol_base)."""
+    cdef const int32_t[:, ::1] bi = base_index
     index = aligned_empty(pixels + 16, np.int32, (<size_t>out) % 64)
-    index[:pixels] = base_index.reshape(-1)
-    index[pixels:] = 0
-    return values, index
+    cdef int32_t[::1] idx = index
+    cdef Py_ssize_t i, j, ow = bi.shape[1]
+    for i in range(bi.shape[0]):
+        for j in range(ow):
+            idx[i * ow + j] = bi[i, j]
+    for i in range(pixels, pixels + 16):
+        idx[i] = 0
+    return index
 
 
 def forward(x, bint packed, tables, base_values, base_index, bias, tuple shape, tuple kernel,
@@ -407,7 +421,6 @@ def layer_forward(x, bint packed, weight, bias, double zero_value, double std, r
         return None
     cdef const float[:, :, :, ::1] w = weight
     cdef const double[:, ::1] rt = run_taps
-    cdef const int32_t[:, ::1] bi = base_index
     cdef Py_ssize_t cout = w.shape[0], n_runs = rt.shape[0], kh = g.KH, kw = g.KW
     cdef Py_ssize_t c, i, j, r, pixels = g.OH * g.OW
     cdef double taps[5]
@@ -437,13 +450,8 @@ def layer_forward(x, bint packed, weight, bias, double zero_value, double std, r
             v[c, r] = <float>(b + zero_value * acc)
     out = aligned_empty((x.shape[0], cout) + tuple(out_hw), np.float32)
     cdef float[:, :, :, ::1] o32 = out
-    index = aligned_empty(pixels + 16, np.int32)   # out is 64-byte aligned: so is this
+    index = _column_index(base_index, &o32[0, 0, 0, 0] if o32.shape[0] else NULL, pixels)
     cdef int32_t[::1] idx = index
-    for i in range(g.OH):
-        for j in range(g.OW):
-            idx[i * g.OW + j] = bi[i, j]
-    for i in range(pixels, pixels + 16):
-        idx[i] = 0
     cdef convlab_bincol_base start
     start.values, start.index, start.plane, start.bias = &v[0, 0], &idx[0], NULL, &b32[0]
     cdef int failed = 0
@@ -457,7 +465,7 @@ cdef int _histogram(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
                     const real[:, :, :, ::1] grad, const int32_t[::1] cls, int major,
                     real[:, :, :, ::1] hist, real[:, :, :, ::1] colsum,
                     int threads) noexcept nogil:
-    """Returns 1 when a thread could not get its scratch memory."""
+    """Returns FAILED_MEMORY when a thread could not get its scratch memory; else 0."""
     cdef Py_ssize_t n_images = x.shape[0], cout = grad.shape[1], ncls = colsum.shape[2]
     cdef Py_ssize_t n_blocks = hist.shape[0], b, n, oh
     cdef Py_ssize_t rows = g.R * g.OW
@@ -470,7 +478,7 @@ cdef int _histogram(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
         s = convlab_bin_scratch_new(&g, (g.OH if by_pixel else 1) * g.OW * cout * sizeof(real))
         for b in prange(n_blocks, schedule="dynamic"):
             if s == NULL:
-                failed_at[0] = 1
+                failed_at[0] = FAILED_MEMORY
                 continue
             for n in range(b * WGRAD_BLOCK, min(n_images, (b + 1) * WGRAD_BLOCK)):
                 convlab_bin_image_patterns(&g, &x[n, 0], packed, s.img, s.pat, s.live,
@@ -494,8 +502,9 @@ cdef int _weight_sums_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint 
                               const uint16_t[:, ::1] masks, const int32_t[::1] starts,
                               float[:, :, ::1] taps, float[:, :, :, ::1] colsum,
                               int threads) noexcept nogil:
-    """Returns 1 when a thread could not get its scratch memory. ``masks``: the lanes of the
-    column classes other than ``major`` (convlab_bincol_class_masks)."""
+    """Returns FAILED_MEMORY when a thread could not get its scratch memory; else 0.
+    ``masks``: the lanes of the column classes other than ``major``
+    (convlab_bincol_class_masks)."""
     cdef Py_ssize_t n_images = x.shape[0], cout = grad.shape[1], ncls = colsum.shape[2]
     cdef Py_ssize_t n_runs = starts.shape[0] - 1
     cdef Py_ssize_t n_blocks = taps.shape[0], b, n
@@ -509,7 +518,7 @@ cdef int _weight_sums_columns(convlab_bin_geom g, const uint8_t[:, ::1] x, bint 
             else NULL
         for b in prange(n_blocks, schedule="dynamic"):
             if s == NULL:
-                failed_at[0] = 1
+                failed_at[0] = FAILED_MEMORY
                 continue
             convlab_bincol_wgrad_clear(&g, cout, n_runs, ncls, w)
             for n in range(b * WGRAD_BLOCK, min(n_images, (b + 1) * WGRAD_BLOCK)):
@@ -557,9 +566,9 @@ def weight_sums(x, bint packed, grad, cls, int ncls, row_starts, tuple shape, tu
     # at least one row, for the pointer
     masks = np.empty((max(ncls - 1, 1), (longest_run * g.OW + 15) // 16), np.uint16)
     convlab_bincol_class_masks(&g, &classes[0], ncls, major, masks.shape[1], &masks[0, 0])
-    if n_images and cout and _weight_sums_columns(g, x, packed, grad, major, masks, row_starts,
-                                                  taps, colsum, threads):
-        raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
+    if n_images and cout:
+        _raise_failure(_weight_sums_columns(g, x, packed, grad, major, masks, row_starts, taps,
+                                            colsum, threads))
     _add_blocks(taps.reshape(n_blocks, -1))
     _add_blocks(colsum.reshape(n_blocks, -1))
     return taps[0].reshape(cout, 1, g.KH, g.KW), colsum[0]
@@ -651,6 +660,5 @@ cdef tuple _histogram_sums(x, bint packed, grad, cls, int ncls, int major, convl
             failed = _histogram[float](g, x, packed, grad, cls, major, hist, colsum, threads)
         else:
             failed = _histogram[double](g, x, packed, grad, cls, major, hist, colsum, threads)
-    if failed:
-        raise MemoryError("binary_conv2d: out of memory for the per-thread scratch buffers")
+    _raise_failure(failed)
     return hist.sum(axis=0), colsum.sum(axis=0)
