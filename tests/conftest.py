@@ -16,6 +16,11 @@ settings.register_profile(
                            HealthCheck.data_too_large])
 settings.load_profile("convlab")
 
+if os.environ.get("CONVLAB_CUDA_EMULATOR") == "1":
+    # the GPU backend on the CPU: our CUDA kernels compiled as host C++ (cuda_emulator.py)
+    import cuda_emulator
+    cuda_emulator.install()
+
 _GPU = convlab.get_backend("gpu").is_available()
 
 try:  # PyTorch (CPU) is an optional test oracle, never a dependency

@@ -232,7 +232,8 @@ CASES = [
          ((3, 2, 3, 2), (2,), (2,)), _bn_train_ref),
     Case("batch_norm_eval",
          lambda L, x, w, b: F(L).batch_norm(
-             x, L.tensor(_BN_RUNNING[0], dtype=x.dtype), L.tensor(_BN_RUNNING[1], dtype=x.dtype),
+             x, L.tensor(_BN_RUNNING[0], dtype=x.dtype, device=x.device),
+             L.tensor(_BN_RUNNING[1], dtype=x.dtype, device=x.device),
              w, b, training=False),
          ((3, 2, 3, 2), (2,), (2,)), _bn_eval_ref),
     Case("batch_norm_1d_no_affine",

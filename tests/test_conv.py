@@ -139,11 +139,15 @@ def test_gradients_match_finite_differences(backend):
     w = rng.standard_normal((4, 3, 3, 2))
     b = rng.standard_normal(4)
     geom = ((2, 1), (1, 1), (1, 2))
-    y = to_numpy(backend, backend.conv2d_forward(x, w, b, *geom))
-    g = rng.standard_normal(y.shape)
+    dev = backend.asarray
+
+    def forward(x_, w_, b_):
+        return to_numpy(backend, backend.conv2d_forward(dev(x_), dev(w_), dev(b_), *geom))
+
+    g = rng.standard_normal(forward(x, w, b).shape)
 
     def loss(x_, w_, b_):
-        return float(np.sum(to_numpy(backend, backend.conv2d_forward(x_, w_, b_, *geom)) * g))
+        return float(np.sum(forward(x_, w_, b_) * g))
 
     def numeric(array, other):
         grad = np.zeros_like(array)
@@ -154,8 +158,8 @@ def test_gradients_match_finite_differences(backend):
             grad[i] = (other(plus) - other(minus)) / 2e-6
         return grad
 
-    dx = to_numpy(backend, backend.conv2d_backward_data(g, w, x.shape, *geom))
-    dw, db = backend.conv2d_backward_weight(g, x, w.shape, *geom)
+    dx = to_numpy(backend, backend.conv2d_backward_data(dev(g), dev(w), x.shape, *geom))
+    dw, db = backend.conv2d_backward_weight(dev(g), dev(x), w.shape, *geom)
     np.testing.assert_allclose(dx, numeric(x, lambda v: loss(v, w, b)), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(to_numpy(backend, dw), numeric(w, lambda v: loss(x, v, b)),
                                rtol=1e-6, atol=1e-7)
@@ -234,18 +238,26 @@ def test_non_contiguous_inputs(backend, rng):
     (dict(weight=np.ones((4, 3, 9, 3), np.float32)), ValueError,
      r"kernel_size \(9, 3\).*larger than the padded input \(5, 5\)"),
     (dict(out=np.empty((2, 4, 3, 4), np.float32)), ValueError, r"out: expected shape"),
+    (dict(out=np.empty((2, 4, 3, 3), np.float64)), TypeError, "out: expected dtype float32"),
+    (dict(out=(np.empty((2, 4, 3, 6), np.float32), np.s_[..., ::2])), ValueError,
+     "out: expected a writeable C-contiguous array"),
 ])
 def test_bad_input_is_a_clear_error(backend, kwargs, error, match):
     args = dict(x=np.ones((2, 3, 5, 5), np.float32), weight=np.ones((4, 3, 3, 3), np.float32),
                 bias=np.ones(4, np.float32))
     args.update(kwargs)
+    for name, value in args.items():        # arrays on the backend's device; (array, view)
+        if isinstance(value, tuple) and isinstance(value[0], np.ndarray):
+            args[name] = backend.asarray(value[0])[value[1]]
+        elif isinstance(value, np.ndarray):
+            args[name] = backend.asarray(value)
     with pytest.raises(error, match=match):
         backend.conv2d_forward(**args)
 
 
 def test_bad_gradient_input_is_a_clear_error(backend):
-    w = np.ones((4, 3, 3, 3), np.float32)
-    dy = np.ones((2, 4, 3, 3), np.float32)
+    w = backend.asarray(np.ones((4, 3, 3, 3), np.float32))
+    dy = backend.asarray(np.ones((2, 4, 3, 3), np.float32))
     with pytest.raises(ValueError, match=r"grad_output: expected shape \(2, 4, 4, 4\)"):
         backend.conv2d_backward_data(dy, w, (2, 3, 6, 6))
     with pytest.raises(ValueError, match="input_shape .* has 2 channels"):
@@ -255,8 +267,9 @@ def test_bad_gradient_input_is_a_clear_error(backend):
     with pytest.raises(ValueError, match="algorithm: 'implicit' needs stride"):
         backend.conv2d_backward_data(dy, w, (2, 3, 7, 7), stride=2, algorithm="implicit")
     with pytest.raises(ValueError, match=r"grad_output: expected shape \(2, 4, 3, 3\)"):
-        backend.conv2d_backward_weight(np.ones((2, 4, 2, 3), np.float32),
-                                       np.ones((2, 3, 5, 5), np.float32), w.shape)
+        backend.conv2d_backward_weight(backend.asarray(np.ones((2, 4, 2, 3), np.float32)),
+                                       backend.asarray(np.ones((2, 3, 5, 5), np.float32)),
+                                       w.shape)
 
 
 @needs_torch
@@ -276,10 +289,13 @@ class TestAgainstPyTorch:
         ty = torch.nn.functional.conv2d(tx, tw, tb, stride, padding, dilation)
         dy = rng.standard_normal(ty.shape).astype(np.float32)
         ty.backward(torch.tensor(dy))
-        y = to_numpy(backend, backend.conv2d_forward(x, wt, b, stride, padding, dilation))
-        dx = to_numpy(backend, backend.conv2d_backward_data(dy, wt, x.shape, stride, padding,
-                                                            dilation))
-        dw, db = backend.conv2d_backward_weight(dy, x, wt.shape, stride, padding, dilation)
+        dev = backend.asarray
+        y = to_numpy(backend, backend.conv2d_forward(dev(x), dev(wt), dev(b), stride, padding,
+                                                     dilation))
+        dx = to_numpy(backend, backend.conv2d_backward_data(dev(dy), dev(wt), x.shape, stride,
+                                                            padding, dilation))
+        dw, db = backend.conv2d_backward_weight(dev(dy), dev(x), wt.shape, stride, padding,
+                                                dilation)
         for ours, theirs in ((y, ty), (dx, tx.grad), (to_numpy(backend, dw), tw.grad),
                              (to_numpy(backend, db), tb.grad)):
             theirs = theirs.detach().numpy()

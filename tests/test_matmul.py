@@ -109,13 +109,13 @@ def test_out_argument_and_aliasing(backend, rng):
     a = rng.standard_normal((64, 64)).astype(np.float32)
     b = rng.standard_normal((64, 64)).astype(np.float32)
     expected = run(backend, a, b)
-    out = np.empty((64, 64), np.float32)
-    result = backend.matmul(a, b, out=out)
+    da, db = backend.asarray(a), backend.asarray(b)
+    out = backend.asarray(np.empty((64, 64), np.float32))
+    result = backend.matmul(da, db, out=out)
     assert result is out
-    np.testing.assert_array_equal(out, expected)
-    a_copy = a.copy()
-    backend.matmul(a_copy, b, out=a_copy)          # out aliases an input: still exact
-    np.testing.assert_array_equal(a_copy, expected)
+    np.testing.assert_array_equal(to_numpy(backend, out), expected)
+    backend.matmul(da, db, out=da)                 # out aliases an input: still exact
+    np.testing.assert_array_equal(to_numpy(backend, da), expected)
 
 
 def test_deterministic_and_thread_independent(backend, rng):
@@ -149,11 +149,16 @@ def test_bad_input_is_a_clear_error(backend, a, b, error, match):
 
 
 def test_bad_out_is_a_clear_error(backend):
-    a = np.ones((4, 3), np.float32)
-    b = np.ones((3, 5), np.float32)
+    dev = backend.asarray
+    a = dev(np.ones((4, 3), np.float32))
+    b = dev(np.ones((3, 5), np.float32))
     with pytest.raises(ValueError, match=r"out: expected shape \(4, 5\), got \(5, 4\)"):
-        backend.matmul(a, b, out=np.empty((5, 4), np.float32))
+        backend.matmul(a, b, out=dev(np.empty((5, 4), np.float32)))
     with pytest.raises(TypeError, match="out: expected dtype float32, got float64"):
-        backend.matmul(a, b, out=np.empty((4, 5), np.float64))
+        backend.matmul(a, b, out=dev(np.empty((4, 5), np.float64)))
+    with pytest.raises(ValueError, match="out: expected a writeable C-contiguous array"):
+        backend.matmul(a, b, out=dev(np.empty((4, 10), np.float32))[:, ::2])
+    with pytest.raises(TypeError, match=r"out: expected a (numpy|cupy)\.ndarray, got list"):
+        backend.matmul(a, b, out=[[0.0] * 5] * 4)
     with pytest.raises(ValueError, match="trans_a: needs an array with at least 2"):
-        backend.matmul(np.ones(3, np.float32), b, trans_a=True)
+        backend.matmul(dev(np.ones(3, np.float32)), b, trans_a=True)

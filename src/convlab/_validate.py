@@ -412,6 +412,31 @@ def conv_data_grad_operands(grad_output: Any, weight: Any, input_shape: Any, str
     return (dtype, shape) + geometry
 
 
+def data_grad_algorithm(algorithm: Any, stride: tuple) -> str:
+    """Check ``conv2d_backward_data``'s ``algorithm`` (``"auto"``, ``"implicit"``, ``"gemm"``)."""
+    if algorithm not in ("auto", "implicit", "gemm"):
+        raise ValueError(f"algorithm: expected 'auto', 'implicit' or 'gemm', got {algorithm!r}")
+    if algorithm == "implicit" and tuple(stride) != (1, 1):
+        raise ValueError(f"algorithm: 'implicit' needs stride (1, 1), got {tuple(stride)}")
+    return algorithm
+
+
+def out_array(out: Any, shape: tuple, dtype: np.dtype, array_type: type,
+              name: str = "out") -> Any:
+    """Check an ``out=`` array: the backend's array type, the result's shape and dtype, and
+    writeable C-contiguous memory (the kernels write it flat; a copy would lose the result)."""
+    if not isinstance(out, array_type):
+        raise TypeError(f"{name}: expected a {array_type.__module__.split('.')[0]}."
+                        f"{array_type.__name__}, got {type(out).__name__}")
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous or not getattr(out.flags, "writeable", True):
+        raise ValueError(f"{name}: expected a writeable C-contiguous array")
+    return out
+
+
 def conv_weight_grad_operands(grad_output: Any, x: Any, weight_shape: Any, stride: Any,
                               padding: Any, dilation: Any) -> tuple:
     """Check ``conv2d_backward_weight``'s operands.

@@ -70,8 +70,9 @@ class Backend(Protocol):
 
     def conv2d_backward_data(self, grad_output: Any, weight: Any, input_shape: Sequence[int],
                              stride: IntPair = 1, padding: IntPair = 0,
-                             dilation: IntPair = 1) -> Any:
-        """Gradient of the convolution with respect to its input."""
+                             dilation: IntPair = 1, algorithm: str = "auto") -> Any:
+        """Gradient of the convolution with respect to its input (``algorithm``: ``"auto"``,
+        ``"implicit"`` or ``"gemm"``, a hint a backend may serve with its one method)."""
 
     def conv2d_backward_weight(self, grad_output: Any, x: Any, weight_shape: Sequence[int],
                                stride: IntPair = 1, padding: IntPair = 0,

@@ -94,15 +94,7 @@ def _channel_param(param: Optional[np.ndarray], dtype: np.dtype) -> Optional[np.
 
 
 def _check_out(out: Any, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != tuple(shape):
-        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"{name}: expected a writeable C-contiguous array")
-    return out
+    return check.out_array(out, shape, dtype, np.ndarray, name)
 
 
 def _gemm_operand(array: np.ndarray) -> np.ndarray:
@@ -291,11 +283,7 @@ class CPUBackend:
         """
         dtype, shape, stride, padding, dilation, out_hw = check.conv_data_grad_operands(
             grad_output, weight, input_shape, stride, padding, dilation)
-        if algorithm not in ("auto", "implicit", "gemm"):
-            raise ValueError(f"algorithm: expected 'auto', 'implicit' or 'gemm', "
-                             f"got {algorithm!r}")
-        if algorithm == "implicit" and stride != (1, 1):
-            raise ValueError(f"algorithm: 'implicit' needs stride (1, 1), got {stride}")
+        check.data_grad_algorithm(algorithm, stride)
         dx = np.empty(shape, dtype)
         if dx.size == 0:
             return dx

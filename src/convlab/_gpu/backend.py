@@ -154,6 +154,8 @@ class GPUBackend:
         cp = self._require()
         a2, b2, batch, (m, k, n), shape, dtype = check.matmul_operands(a, b, trans_a, trans_b)
         full_shape = batch + (m, n)
+        if out is not None:
+            check.out_array(out, shape, dtype, cp.ndarray)
         count = int(np.prod(batch)) if batch else 1
         a3 = cp.broadcast_to(a2, batch + (m, k)).reshape(count, m, k) if batch else a2[None]
         b3 = cp.broadcast_to(b2, batch + (k, n)).reshape(count, k, n) if batch else b2[None]
@@ -164,10 +166,7 @@ class GPUBackend:
             self._gemm(a3, b3, c)
         result = c.reshape(full_shape).reshape(shape)
         if out is not None:
-            if out.shape != result.shape or out.dtype != dtype:
-                raise ValueError(f"out: expected {dtype} {result.shape}, got {out.dtype} "
-                                 f"{out.shape}")
-            out[...] = result
+            out[...] = result           # via the result: out may alias a or b
             return out
         return result
 
@@ -234,7 +233,8 @@ class GPUBackend:
         kernel = tuple(weight.shape[2:])
         n, o = x.shape[0], weight.shape[0]
         k, p = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
-        y = cp.empty((n, o) + out_hw, dtype) if out is None else out
+        y = cp.empty((n, o) + out_hw, dtype) if out is None else \
+            check.out_array(out, (n, o) + out_hw, dtype, cp.ndarray)
         if y.size == 0:
             return y
         if k == 0:
@@ -258,11 +258,17 @@ class GPUBackend:
 
     @_guard
     def conv2d_backward_data(self, grad_output: Any, weight: Any, input_shape: Sequence[int],
-                             stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Any:
-        """Input gradient: ``W^T @ dY`` per chunk of images, then col2im (gather)."""
+                             stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                             algorithm: str = "auto") -> Any:
+        """Input gradient: ``W^T @ dY`` per chunk of images, then col2im (gather).
+
+        ``algorithm`` is checked as on the CPU, so code that picks one runs on both backends;
+        the GPU has one way to compute it (the GEMM), which every choice gets.
+        """
         cp = self._require()
         dtype, shape, stride, padding, dilation, out_hw = check.conv_data_grad_operands(
             grad_output, weight, input_shape, stride, padding, dilation)
+        check.data_grad_algorithm(algorithm, stride)
         kernel = tuple(weight.shape[2:])
         n, o = shape[0], weight.shape[0]
         k, p = shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
@@ -420,7 +426,8 @@ class GPUBackend:
         base = base_values[:, base_index] if base_values is not None else \
             cp.broadcast_to(bias[:, None, None], (cout,) + out_hw)
         base = cp.ascontiguousarray(base, dtype=dtype)
-        y = cp.empty((x.shape[0], cout) + out_hw, dtype) if out is None else out
+        y = cp.empty((x.shape[0], cout) + out_hw, dtype) if out is None else \
+            check.out_array(out, (x.shape[0], cout) + out_hw, dtype, cp.ndarray)
         if y.size:
             self._launch("binary_conv", "binary_conv2d_forward", dtype, y.size,
                          (x, self._contiguous(tables), base, y, np.int32(x.shape[0]),

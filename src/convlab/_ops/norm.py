@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
@@ -24,9 +26,11 @@ class BatchNorm(Function):
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         count = x.size // max(x.shape[1], 1)
         if training:
-            mean = x.mean(axis=axes, dtype=x.dtype)
+            # statistics accumulated in float64: a float32 sum of values far from zero (say
+            # 1000 +- 1) loses the digits the normalised output is made of
+            mean = x.mean(axis=axes, dtype=np.float64).astype(x.dtype)
             centered = x - mean.reshape(shape)
-            var = (centered * centered).mean(axis=axes, dtype=x.dtype)
+            var = xp.square(centered).mean(axis=axes, dtype=np.float64).astype(x.dtype)
             if running_mean is not None:
                 # running statistics use the unbiased variance, as PyTorch
                 f = x.dtype.type(average_factor)

@@ -1,7 +1,7 @@
 // max_pool2d / avg_pool2d forward and backward with PyTorch's semantics (the CPU backend's):
-// NaN propagates (the last NaN in the window wins, as in PyTorch), ties go to the first element, argmax is the offset i*KW + j inside the
-// window. Backward passes are gathers (one thread per input element, summing the windows that
-// contain it): no atomics, deterministic.
+// NaN propagates (the last NaN in the window wins, as in PyTorch), ties go to the first
+// element, argmax is the offset i*KW + j inside the window. Backward passes are gathers (one
+// thread per input element, summing the windows that contain it): no atomics, deterministic.
 struct PoolGeom {
     int NC, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW;
 };
@@ -34,10 +34,13 @@ __device__ void max_forward(const T *x, T *y, int *argmax, PoolGeom g)
             }
         }
         if (best_i < 0) {
-            // a dilated window can miss the image entirely: -inf, as PyTorch
-            // -inf without <math.h> (NVRTC compiles without the host headers)
+            // a dilated window can miss the image entirely: -inf (spelled without <math.h>:
+            // NVRTC compiles without the host headers), and PyTorch's argmax, the first tap
+            // at or after row / column 0 (as the CPU backend)
             best = T(-__longlong_as_double(0x7ff0000000000000LL));
-            best_i = 0;
+            const int first_a = hstart < 0 ? (-hstart + g.DH - 1) / g.DH : 0;
+            const int first_b = wstart < 0 ? (-wstart + g.DW - 1) / g.DW : 0;
+            best_i = first_a * g.KW + first_b;
         }
         y[i] = best;
         argmax[i] = best_i;
