@@ -203,7 +203,8 @@ inline bool run_block(const uint3 &block_index, unsigned long long threads, unsi
 }
 
 // Runs body(data) once per thread of the grid; returns 0, or 1 with error_text set.
-inline int run_grid(const unsigned *grid, const unsigned *block, int fibers, unsigned seed)
+inline int run_grid(const unsigned *grid, const unsigned *block, int fibers, unsigned seed,
+                    int cores)
 {
     const dim3 grid_dim{grid[0], grid[1], grid[2]}, block_dim{block[0], block[1], block[2]};
     const long long blocks = 1LL * grid[0] * grid[1] * grid[2];
@@ -211,7 +212,8 @@ inline int run_grid(const unsigned *grid, const unsigned *block, int fibers, uns
     const Shuffle block_order(blocks, seed), thread_order(threads, seed + 1);
     fiber_mode = fibers != 0;
     failed = 0;
-#pragma omp parallel
+    // its own thread count: convlab.set_num_threads sets the process's OpenMP default
+#pragma omp parallel num_threads(cores)
     {
         gridDim = grid_dim;
         blockDim = block_dim;
@@ -258,14 +260,14 @@ std::tuple<A...> unpack(void **args, std::index_sequence<I...>)
 
 template <typename... A>
 int launch(void (*kernel)(A...), const unsigned *grid, const unsigned *block, void **args,
-           int fibers, unsigned seed, char *error, int error_len)
+           int fibers, unsigned seed, int cores, char *error, int error_len)
 {
     Call<A...> call{kernel, unpack<A...>(args, std::index_sequence_for<A...>{})};
     body = &Call<A...>::run;
     body_data = &call;
     error_text = error;
     error_size = error_len;
-    return run_grid(grid, block, fibers, seed);
+    return run_grid(grid, block, fibers, seed, cores);
 }
 
 // Parameter types as the launcher checks them: i32 i64 u8 f32 f64 ..., '*' for pointers.
@@ -300,9 +302,10 @@ template <typename... A> std::string signature(void (*)(A...))
 #define CONVLAB_EMU_EXPORT(NAME)                                                              \
     extern "C" int convlab_emu_launch_##NAME(const unsigned *grid, const unsigned *block,      \
                                              void **args, int fibers, unsigned seed,          \
-                                             char *error, int error_len)                      \
+                                             int cores, char *error, int error_len)           \
     {                                                                                         \
-        return convlab_emu::launch(NAME, grid, block, args, fibers, seed, error, error_len);  \
+        return convlab_emu::launch(NAME, grid, block, args, fibers, seed, cores, error,       \
+                                   error_len);                                                \
     }                                                                                         \
     extern "C" const char *convlab_emu_signature_##NAME()                                     \
     {                                                                                         \

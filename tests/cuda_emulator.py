@@ -16,7 +16,8 @@ It checks what a GPU would not report clearly:
 - ``__syncthreads()`` not reached by every thread of a block.
 
 It cannot show races between threads, warp-level behaviour or speed: those need a GPU. Enable
-it for a test run with ``CONVLAB_CUDA_EMULATOR=1`` (``tests/conftest.py`` installs it).
+it for a test run with ``CONVLAB_CUDA_EMULATOR=1`` (``tests/conftest.py`` installs it);
+``CONVLAB_CUDA_EMULATOR_THREADS`` caps the cores it spreads blocks over (default: all).
 """
 from __future__ import annotations
 
@@ -67,6 +68,9 @@ _POINTEE = {"u8": ("uint8", "bool"), "i8": ("int8",), "i16": ("int16",), "u16": 
 _FLAGS = ("-std=c++17", "-O2", "-march=native", "-fopenmp", "-fPIC", "-shared",
           "-fno-strict-aliasing",
           "-U_FORTIFY_SOURCE", "-D_FORTIFY_SOURCE=0", "-Wno-unknown-pragmas")
+# OS threads that run blocks side by side (whatever convlab.set_num_threads says)
+_CORES = (int(os.environ.get("CONVLAB_CUDA_EMULATOR_THREADS", "0"))
+          or len(os.sched_getaffinity(0)))
 _lock = threading.Lock()
 _launches = 0
 
@@ -189,7 +193,7 @@ class RawKernel:
         self._launch.restype = ctypes.c_int
         self._launch.argtypes = [ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_uint),
                                  ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_uint,
-                                 ctypes.c_char_p, ctypes.c_int]
+                                 ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         signature = getattr(library, f"convlab_emu_signature_{name}")
         signature.restype = ctypes.c_char_p
         self.params = signature().decode().rstrip(",").split(",")
@@ -228,7 +232,7 @@ class RawKernel:
             _launches += 1
             seed = _launches
             status = self._launch((ctypes.c_uint * 3)(*grid3), (ctypes.c_uint * 3)(*block3),
-                                  argv, int(self._fibers), seed, error, len(error))
+                                  argv, int(self._fibers), seed, _CORES, error, len(error))
         if status:
             raise EmulatorError(f"{self.name}: {error.value.decode()}")
         regions.finish(self.name)

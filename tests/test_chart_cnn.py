@@ -47,8 +47,9 @@ def test_binary_and_float_input_agree_and_variants_build_cpu():
 
 
 @needs_torch
-def test_matches_the_same_model_in_pytorch_cpu():
-    """Forward (eval and train-mode BN) and parameter gradients against torch.nn layers."""
+def test_matches_the_same_model_in_pytorch(backend):
+    """Forward (eval and train-mode BN) and parameter gradients against torch.nn layers; on
+    the GPU the binary first layer is its RawKernel."""
     convlab.manual_seed(1)
     model = ChartCNN(20, input_mean=0.1, input_std=0.3, dropout=0.0)
     tn = torch.nn
@@ -64,11 +65,14 @@ def test_matches_the_same_model_in_pytorch_cpu():
     with torch.no_grad():
         for a, b in zip(ours, theirs):
             b.copy_(torch.tensor(a.numpy()))
+    model.to(backend.name)
+    ours = [p for p in model.parameters()]
     rng = np.random.default_rng(0)
     images = (rng.random((4, 1, 64, 60)) < 0.12).astype(np.uint8)
     labels = np.array([0, 1, 1, 0])
-    loss = convlab.nn.functional.cross_entropy(model(convlab.tensor(images)),
-                                               convlab.tensor(labels))
+    loss = convlab.nn.functional.cross_entropy(
+        model(convlab.tensor(images, device=backend.name)),
+        convlab.tensor(labels, device=backend.name))
     loss.backward()
     tloss = torch.nn.functional.cross_entropy(
         reference((torch.tensor(images, dtype=torch.float32) - 0.1) / 0.3), torch.tensor(labels))
@@ -76,7 +80,7 @@ def test_matches_the_same_model_in_pytorch_cpu():
     assert abs(loss.item() - tloss.item()) < 1e-4
     for a, b in zip(ours, theirs):
         # conv biases before BN have a zero gradient: both sides are rounding noise (~1e-7)
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=2e-3,
+        np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.numpy(), rtol=2e-3,
                                    atol=max(2e-4 * float(b.grad.abs().max()), 1e-5))
 
 
@@ -162,6 +166,31 @@ def test_train_report_predict_cpu(tmp_path):
     table = pd.read_csv(predictions)
     assert list(table.columns) == ["ticker", "date", "p_up"] and len(table) > len(test)
     merged = test.merge(table, on=["ticker", "date"], suffixes=("", "_again"))
+    assert len(merged) == len(test)
+    np.testing.assert_allclose(merged["p_up"], merged["p_up_again"], atol=2e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not convlab.get_backend("gpu").is_available(), reason="no usable GPU")
+def test_train_and_predict_on_the_gpu(tmp_path, capsys):
+    """``--device gpu`` runs the same job (in this process, so that the CUDA emulator serves
+    where there is no device)."""
+    from convlab.cli import main
+    data = _csv(tmp_path, days=200)
+    out = tmp_path / "run"
+    args = [str(a) for a in _train_args(data, out, "--device", "gpu")]
+    args[args.index("--ensemble") + 1] = "1"
+    args[args.index("--epochs") + 1] = "1"
+    assert main(args) == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name in ("train", "validation", "test"):
+        assert metrics[name]["n"] > 0 and np.isfinite(metrics[name]["loss"])
+    predictions = tmp_path / "p.csv"
+    assert main(["chart", "predict", "--model", str(out), "--data", str(data), "--out",
+                 str(predictions), "--device", "gpu"]) == 0, capsys.readouterr().err
+    test = pd.read_csv(out / "test_predictions.csv")
+    merged = test.merge(pd.read_csv(predictions), on=["ticker", "date"],
+                        suffixes=("", "_again"))
     assert len(merged) == len(test)
     np.testing.assert_allclose(merged["p_up"], merged["p_up_again"], atol=2e-6)
 
