@@ -61,15 +61,15 @@ def numpy_reference(name, params, grads_per_step):
     return p
 
 
-def _run_ours(name, params, grads_per_step):
+def _run_ours(name, params, grads_per_step, device="cpu"):
     kind, cfg = CONFIGS[name]
-    tensors = [convlab.tensor(x, requires_grad=True) for x in params]
+    tensors = [convlab.tensor(x, requires_grad=True, device=device) for x in params]
     opt = kind(tensors, **cfg)
     for grads in grads_per_step:
         for t, g in zip(tensors, grads):
-            t.grad = convlab.tensor(g)
+            t.grad = convlab.tensor(g, device=device)
         opt.step()
-    return [t.numpy() for t in tensors], opt
+    return [t.cpu().numpy() for t in tensors], opt
 
 
 def _problem(rng, steps=20):
@@ -79,9 +79,10 @@ def _problem(rng, steps=20):
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_update_rule_matches_numpy_reference_cpu(name, rng):
+def test_update_rule_matches_numpy_reference(backend, name, rng):
+    """On every backend (the GPU's Adam / AdamW is one fused kernel)."""
     params, grads = _problem(rng)
-    ours, _ = _run_ours(name, params, grads)
+    ours, _ = _run_ours(name, params, grads, backend.name)
     expected = numpy_reference(name, params, grads)
     for a, b in zip(ours, expected):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
