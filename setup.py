@@ -38,6 +38,12 @@ def _flag(name: str) -> bool:
 class BuildExt(build_ext):
     """build_ext that adds optimisation and OpenMP flags the compiler actually accepts."""
 
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        # one extension per core at a time (pip gives no -j): the build is most of an install
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
+
     def build_extensions(self) -> None:
         # -fno-trapping-math: a float compare may then be if-converted into a vector select
         # (the elementwise kernels' `x > 0 ? ...` loops stayed scalar without it). Results are
@@ -101,6 +107,6 @@ extensions = [
 
 setup(
     ext_modules=cythonize(extensions, compiler_directives=CYTHON_DIRECTIVES,
-                          include_path=["src"]),
+                          include_path=["src"], nthreads=os.cpu_count() or 1),
     cmdclass={"build_ext": BuildExt},
 )
