@@ -167,16 +167,16 @@ def test_gradients_match_finite_differences(backend):
                                rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.cpu
-def test_data_gradient_respects_the_workspace_limit():
-    """A 1 MiB budget forces the GEMM + col2im path through many small pixel chunks."""
-    cpu = convlab.get_backend("cpu")
+def test_a_small_workspace_limit_splits_the_work(backend):
+    """A 1 MiB budget splits the work into many small chunks: the data gradient's GEMM +
+    col2im path on the CPU (pixel chunks), every GEMM path on the GPU (one image a chunk)."""
     before = convlab.get_workspace_limit()
     convlab.set_workspace_limit(2**20)
     try:
-        case = dict(n=2, c=40, h=30, w=40, o=8, kernel=(5, 3), stride=(2, 1), padding=(2, 1),
-                    dilation=(1, 1), bias=False, seed=11)
-        check_backward(cpu, case, np.float32)
+        case = dict(n=3, c=40, h=30, w=40, o=8, kernel=(5, 3), stride=(2, 1), padding=(2, 1),
+                    dilation=(1, 1), bias=True, seed=11)
+        check_forward(backend, case, np.float32)
+        check_backward(backend, case, np.float32)
     finally:
         convlab.set_workspace_limit(before)
 
