@@ -244,8 +244,12 @@ def test_other_shapes_keep_the_direct_path():
                                      (10, 60), np.float64)  # float64 keeps the exact sum
     assert not conv_winograd.applies((2, 128, 8, 8), (128, 128, 3, 3), (1, 1), (1, 1),
                                      (1, 1), (8, 8), f32)   # map too small to fill the panels
-    assert not conv_winograd.applies((2, 64, 16, 15), (128, 64, 5, 3), (1, 1), (2, 1),
-                                     (1, 1), (16, 15), f32)  # short rows, 64 channels
+
+
+def test_short_rows_with_64_channels_take_winograd():
+    """The I5 model's layer 2 (4 tiles a row): measured faster than the direct path."""
+    assert conv_winograd.applies((2, 64, 16, 15), (128, 64, 5, 3), (1, 1), (2, 1), (1, 1),
+                                 (16, 15), np.float32)
 
 
 @pytest.mark.parametrize("kh, padding", [(1, (0, 0)), (2, (1, 1)), (3, (1, 2))])

@@ -21,12 +21,12 @@ from convlab import _config
 from convlab._cpu import _conv, _winograd
 
 # Where the transforms (memory-bound) pay for themselves, measured on 2 cores (AVX-512): both
-# channel counts at least 64, and rows of at least 8 tiles unless the channels are 128+
-# (a 64 -> 128 conv on 15-pixel rows ran 10 % slower, a 128-channel one on 16 pixels 12 %
-# faster; 60-pixel chart rows 1.3x faster).
+# channel counts at least 64 (60-pixel chart rows 1.3x faster). Short rows once needed 8 tiles
+# unless the channels were 128+; since images are grouped side by side (GROUP_COLUMNS) they
+# no longer do: the I5 model's 64 -> 128 conv on 15-pixel rows (4 tiles), timed interleaved,
+# takes 0.72-0.76 of the direct path's time forward, 0.79-0.81 for the input gradient and
+# 0.91-0.99 for the weight gradient.
 MIN_CHANNELS = 64
-WIDE_CHANNELS = 128
-MIN_TILES = 8
 # output pixels per image of each KH x 1 convolution: fewer leave the GEMM panels half empty
 MIN_TILE_PIXELS = 64
 # transformed columns per grouped image (images side by side): 96+ filled the pixel panels
@@ -42,8 +42,7 @@ def applies(x_shape: tuple, w_shape: tuple, stride: tuple, padding: tuple, dilat
             and dilation[1] == 1 and 0 <= padding[1] <= 2 and padding[0] >= 0):
         return False
     channels, tiles = min(x_shape[1], w_shape[0]), -(-out_hw[1] // 4)
-    return (channels >= MIN_CHANNELS and (tiles >= MIN_TILES or channels >= WIDE_CHANNELS)
-            and out_hw[0] * tiles >= MIN_TILE_PIXELS)
+    return channels >= MIN_CHANNELS and out_hw[0] * tiles >= MIN_TILE_PIXELS
 
 
 def _weights(weight: np.ndarray, threads: int) -> np.ndarray:
