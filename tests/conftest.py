@@ -30,13 +30,14 @@ except ImportError:
 
 #: Marks tests that cross-check against PyTorch; skipped (not failed) without it.
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+#: Marks GPU-only tests; skipped without a usable GPU backend (or the CUDA emulator).
+needs_gpu = pytest.mark.skipif(not _GPU, reason="no usable GPU backend here")
 
 
 @pytest.fixture(params=[
     pytest.param("cpu", id="cpu", marks=pytest.mark.cpu),
     pytest.param("gpu", id="gpu",
-                 marks=[pytest.mark.gpu,
-                        pytest.mark.skipif(not _GPU, reason="no usable GPU backend here")]),
+                 marks=[pytest.mark.gpu, needs_gpu]),
 ])
 def backend(request):
     """Each backend in turn; kernel tests run unchanged on every one."""

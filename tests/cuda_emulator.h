@@ -63,12 +63,6 @@ inline double __longlong_as_double(long long bits)
     std::memcpy(&d, &bits, sizeof d);
     return d;
 }
-inline float __int_as_float(int bits)
-{
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 namespace convlab_emu {
 
@@ -153,8 +147,8 @@ inline uint3 unflatten(unsigned long long i, const dim3 &d)
     return {unsigned(i % d.x), unsigned(i / d.x % d.y), unsigned(i / (1ULL * d.x * d.y))};
 }
 
-// Runs every thread of one block (fibers switched at each barrier); false after an error.
-inline bool run_block(const uint3 &block_index, unsigned long long threads, unsigned seed)
+// Runs every thread of one block (fibers switched at each barrier); an error goes to fail().
+inline void run_block(const uint3 &block_index, unsigned long long threads, unsigned seed)
 {
     blockIdx = block_index;
     // kept between launches: allocating (and zeroing) the stacks each time costs more than
@@ -193,11 +187,11 @@ inline bool run_block(const uint3 &block_index, unsigned long long threads, unsi
         }
         unsigned long long finished = 0;
         for (unsigned long long t = 0; t < threads; t++) finished += pool[t].state == 2;
-        if (finished == threads) return true;
+        if (finished == threads) return;
         if (finished) {
             fail("__syncthreads() not reached by every thread of a block (some threads "
                  "returned while others wait at the barrier: undefined behaviour on a GPU)");
-            return false;
+            return;
         }
     }
 }

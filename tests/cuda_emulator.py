@@ -212,7 +212,6 @@ class RawKernel:
         if len(args) != len(self.params):
             raise EmulatorError(f"{self.name}: expected {len(self.params)} arguments "
                                 f"({', '.join(self.params)}), got {len(args)}")
-        keep: List[Any] = []
         values = []
         arrays = []
         for i, (value, code) in enumerate(zip(args, self.params)):
@@ -224,7 +223,6 @@ class RawKernel:
         regions = _Regions([a for _, a in arrays])
         for i, array in arrays:
             values[i] = ctypes.c_void_p(regions.pointer(array))
-        keep.extend(values)
         argv = (ctypes.c_void_p * max(1, len(values)))(
             *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])
         error = ctypes.create_string_buffer(512)
@@ -284,14 +282,13 @@ class _Regions:
         for a in arrays:
             lo, hi = np.lib.array_utils.byte_bounds(a) if hasattr(np.lib, "array_utils") \
                 else np.byte_bounds(a)
-            spans.append([lo, max(hi, lo + 1), a])
-        spans.sort(key=lambda s: s[0])
-        self._regions: List[list] = []        # [lo, hi, buffer, offset, base array]
-        for lo, hi, a in spans:
+            spans.append((lo, max(hi, lo + 1)))
+        self._regions: List[list] = []        # [lo, hi, buffer, offset]
+        for lo, hi in sorted(spans):
             if self._regions and lo < self._regions[-1][1]:
                 self._regions[-1][1] = max(self._regions[-1][1], hi)
             else:
-                self._regions.append([lo, hi, None, 0, a])
+                self._regions.append([lo, hi, None, 0])
         for region in self._regions:
             lo, hi = region[0], region[1]
             size = hi - lo
@@ -304,13 +301,13 @@ class _Regions:
 
     def pointer(self, array: np.ndarray) -> int:
         address = array.ctypes.data
-        for lo, hi, buffer, offset, _ in self._regions:
-            if lo <= address < hi or (lo == address):
+        for lo, hi, buffer, offset in self._regions:
+            if lo <= address < hi:
                 return buffer.ctypes.data + offset + (address - lo)
         raise AssertionError("array outside every region")
 
     def finish(self, kernel: str) -> None:
-        for lo, hi, buffer, offset, _ in self._regions:
+        for lo, hi, buffer, offset in self._regions:
             size = hi - lo
             before, after = buffer[:offset], buffer[offset + size:]
             if (before != _GUARD).any() or (after != _GUARD).any():
@@ -324,10 +321,6 @@ class _Regions:
 
 
 # -- the cupy module ----------------------------------------------------------------------
-class _Namespace(types.SimpleNamespace):
-    pass
-
-
 def _random_module() -> Any:
     state = {"rng": np.random.default_rng(0)}
 
@@ -341,7 +334,7 @@ def _random_module() -> Any:
         return _to_device(np.asarray(state["rng"].standard_normal(size,
                                                                    dtype=np.dtype(dtype))))
 
-    return _Namespace(seed=seed, random=random, standard_normal=standard_normal)
+    return types.SimpleNamespace(seed=seed, random=random, standard_normal=standard_normal)
 
 
 class _OutOfMemoryError(MemoryError):
@@ -366,7 +359,7 @@ def _runtime() -> Any:
         free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
         return free, total
 
-    return _Namespace(getDeviceCount=lambda: 1, memGetInfo=memory,
+    return types.SimpleNamespace(getDeviceCount=lambda: 1, memGetInfo=memory,
                       getDeviceProperties=lambda i: {"name": b"CUDA emulator (CPU)"})
 
 
@@ -405,9 +398,9 @@ def _make_cupy() -> types.ModuleType:
     cupy.asnumpy = asnumpy
     cupy.get_array_module = get_array_module
     cupy.random = _random_module()
-    cupy.cuda = _Namespace(
+    cupy.cuda = types.SimpleNamespace(
         runtime=_runtime(), Device=_Device, get_current_stream=lambda: _Stream(),
-        memory=_Namespace(OutOfMemoryError=_OutOfMemoryError))
+        memory=types.SimpleNamespace(OutOfMemoryError=_OutOfMemoryError))
     return cupy
 
 

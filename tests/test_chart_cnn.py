@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import convlab
-from conftest import needs_torch, torch
+from conftest import needs_gpu, needs_torch, torch
 from convlab.models import ChartCNN
 from convlab.training import evaluate
 
@@ -171,17 +171,16 @@ def test_train_report_predict_cpu(tmp_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not convlab.get_backend("gpu").is_available(), reason="no usable GPU")
+@needs_gpu
 def test_train_and_predict_on_the_gpu(tmp_path, capsys):
     """``--device gpu`` runs the same job (in this process, so that the CUDA emulator serves
     where there is no device)."""
     from convlab.cli import main
     data = _csv(tmp_path, days=200)
     out = tmp_path / "run"
-    args = [str(a) for a in _train_args(data, out, "--device", "gpu")]
-    args[args.index("--ensemble") + 1] = "1"
-    args[args.index("--epochs") + 1] = "1"
-    assert main(args) == 0, capsys.readouterr().err
+    # later options win: one member, one epoch
+    args = _train_args(data, out, "--device", "gpu", "--ensemble", 1, "--epochs", 1)
+    assert main([str(a) for a in args]) == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     for name in ("train", "validation", "test"):
         assert metrics[name]["n"] > 0 and np.isfinite(metrics[name]["loss"])
