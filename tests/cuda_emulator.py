@@ -138,7 +138,8 @@ def _entry_points(code: str, workdir: Path, cxx: str) -> Dict[str, int]:
                            "-include", str(HEADER), str(source)],
                           check=True, capture_output=True, text=True).stdout
     found = re.findall(r'extern\s+"C"\s+CONVLAB_EMU_GLOBAL\s+void\s+'
-                       r'(?:CONVLAB_EMU_BOUNDS\s*\(\s*(\d+)\s*\)\s+)?(\w+)\s*\(', text)
+                       r'(?:CONVLAB_EMU_BOUNDS\s*\(\s*(\d+)\s*(?:,\s*\d+\s*)?\)\s+)?(\w+)\s*\(',
+                       text)
     return {name: int(bound or 0) for bound, name in found}
 
 

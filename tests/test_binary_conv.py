@@ -99,6 +99,30 @@ def test_batch_large_enough_to_stream_its_output_matches_reference_cpu(isa):
                                atol=2e-6 * np.abs(dy).sum() / cout * (1.1 / 0.3))
 
 
+@pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[2]], ids=["20-day", "60-day"])
+def test_batch_of_many_images_matches_reference(backend, geometry):
+    # 40 images: the GPU's weight sums share the batch out in slices of several images each
+    # (16 slices at 64 channels), and 60-day output rows (180) are longer than a block of
+    # threads (128), 20-day ones shorter
+    c, h, w, cout, kernel, stride, padding, dilation = geometry
+    rng = np.random.default_rng(12)
+    x, weight, bias = _data(rng, 40, c, h, w, cout, kernel, 0.1)
+    xn, pad_ref, expected = _reference(x, weight, bias, stride, padding, dilation, 0.1, 0.3,
+                                       "exact")
+    wt = convlab.tensor(weight, requires_grad=True, device=backend.name)
+    bt = convlab.tensor(bias, requires_grad=True, device=backend.name)
+    y = F.binary_conv2d(convlab.tensor(x, device=backend.name), wt, bt, stride, padding,
+                        dilation, mean=0.1, std=0.3)
+    scale = np.abs(weight).sum() / 0.3 + np.abs(bias).max() + 1
+    np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=2e-6 * scale)
+    dy = rng.standard_normal(expected.shape).astype(np.float32)
+    y.backward(convlab.tensor(dy, device=backend.name))
+    _, dw, db = ref_conv2d_grads(xn, weight, dy, stride, pad_ref, dilation)
+    tol = 2e-6 * np.abs(dy).sum() / cout * (1.1 / 0.3)
+    np.testing.assert_allclose(wt.grad.numpy(), dw, rtol=1e-5, atol=tol)
+    np.testing.assert_allclose(bt.grad.numpy(), db, rtol=1e-5, atol=tol)
+
+
 def test_bit_packed_input_gives_the_same_result_cpu(isa):
     rng = np.random.default_rng(1)
     x, weight, bias = _data(rng, 4, 2, 13, 11, 16, (5, 3))   # 143 bits: a partial last byte

@@ -22,6 +22,14 @@ from convlab.backend import BackendUnavailableError
 __all__ = ["GPUBackend", "DeviceMemoryError"]
 
 _THREADS = 256
+# launch constants of kernels/binary_conv.cu (BIN_CHANNELS, BIN_SUM_THREADS, BIN_GROUP)
+_BINARY_CHANNELS = 16
+_BINARY_SUM_THREADS = 128
+_BINARY_GROUP = 5
+# the histogram's grid: blocks wanted (a few per multiprocessor of the largest devices), and
+# the most pixels a thread sums in float32
+_BINARY_BLOCKS = 1024
+_BINARY_PIXELS_PER_THREAD = 256
 
 
 class DeviceMemoryError(MemoryError):
@@ -429,9 +437,11 @@ class GPUBackend:
         y = cp.empty((x.shape[0], cout) + out_hw, dtype) if out is None else \
             check.out_array(out, (x.shape[0], cout) + out_hw, dtype, cp.ndarray)
         if y.size:
+            pixel_blocks = -(-(y.size // cout) // _THREADS)
             self._launch("binary_conv", "binary_conv2d_forward", dtype, y.size,
                          (x, self._contiguous(tables), base, y, np.int32(x.shape[0]),
-                          np.int32(cout), *geom))
+                          np.int32(cout), *geom),
+                         grid=(pixel_blocks * -(-cout // _BINARY_CHANNELS),))
         return y
 
     @_guard
@@ -454,17 +464,29 @@ class GPUBackend:
         geom = self._binary_args(chw, kernel, stride, padding, dilation, out_hw, packed)
         n, cout = grad.shape[:2]
         rows = chw[0] * kernel[0] * -(-kernel[1] // 3)
-        hist = cp.empty((rows, 8, cout), grad.dtype)
-        colsum = cp.empty((out_hw[0], int(n_classes), cout), grad.dtype)
-        from convlab._gpu.modules import kernel as get
-        if rows and cout:
-            get("binary_conv", "binary_conv2d_histogram", grad.dtype)(
-                (rows, cout), (_THREADS,), (x, grad, hist, np.int32(n), np.int32(cout), *geom))
-        if colsum.size:
-            self._launch("binary_conv", "binary_conv2d_colsum", grad.dtype, colsum.size,
+        hist = cp.zeros((rows, 8, cout), grad.dtype)
+        colsum = cp.zeros((out_hw[0], int(n_classes), cout), grad.dtype)
+        if rows and cout and n:
+            groups = -(-rows // _BINARY_GROUP)
+            # slices of the batch: enough blocks to fill a large device, and few enough
+            # pixels per thread that its float32 bins round by ~1e-5 at most before the float64
+            # sums across threads and slices
+            pixels = n * out_hw[0] * out_hw[1]
+            slices = max(-(-_BINARY_BLOCKS // (groups * cout)),
+                         -(-pixels // (_BINARY_SUM_THREADS * _BINARY_PIXELS_PER_THREAD)))
+            slices = max(1, min(slices, n, 65535))
+            part = cp.empty((slices, rows, 8, cout), np.float64)
+            self._launch("binary_conv", "binary_conv2d_histogram", grad.dtype, 0,
+                         (x, grad, part, np.int32(n), np.int32(cout), *geom),
+                         block=_BINARY_SUM_THREADS, grid=(groups * cout, slices))
+            self._launch("binary_conv", "binary_conv2d_histogram_total", grad.dtype, hist.size,
+                         (part, hist, np.int64(hist.size), np.int32(slices)))
+        if colsum.size and n:
+            self._launch("binary_conv", "binary_conv2d_colsum", grad.dtype, 0,
                          (grad, cls, colsum, np.int32(n),
                           np.int32(cout), np.int32(out_hw[0]), np.int32(out_hw[1]),
-                          np.int32(n_classes)))
+                          np.int32(n_classes)),
+                         block=_BINARY_SUM_THREADS, grid=(out_hw[0] * cout,))
         return taps_from_histogram(hist, chw, kernel, cp), sum_row_runs(colsum, row_starts, cp)
 
     # -- fused elementwise ----------------------------------------------------------------
