@@ -144,12 +144,15 @@ class GPUBackend:
         if any(s % isz for x in (a, b) for s in x.strides):
             raise ValueError("matmul: operands must have element-aligned strides")
         sa, sb, sc = (tuple(s // isz for s in x.strides) for x in (a, b, c))
-        tile = 128 if a.dtype == np.float32 else 64
+        # tiles of C (gemm.cu): 128 x 128 in float32, 64 x 128 for at most 64 rows; 64 x 64
+        # in float64
+        single = a.dtype == np.float32
+        tile_m, tile_n = (128 if single and m > 64 else 64), (128 if single else 64)
         from convlab._gpu.modules import kernel
-        gemm = kernel("gemm", "gemm", a.dtype)
+        gemm = kernel("gemm", "gemm_m64" if m <= 64 else "gemm", a.dtype)
         for b0 in range(0, batch, 65535):           # gridDim.z is at most 65535
             count = min(65535, batch - b0)
-            gemm((-(-n // tile), -(-m // tile), count), (_THREADS,),
+            gemm((-(-n // tile_n), -(-m // tile_m), count), (_THREADS,),
                  (np.int32(m), np.int32(n), np.int32(k), a[b0:b0 + count], np.int64(sa[0]),
                   np.int64(sa[1]), np.int64(sa[2]), b[b0:b0 + count], np.int64(sb[0]),
                   np.int64(sb[1]), np.int64(sb[2]), c[b0:b0 + count], np.int64(sc[0]),

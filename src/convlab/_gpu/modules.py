@@ -11,7 +11,7 @@ from typing import Any
 
 # family -> entry points it must export, with an _f32 and an _f64 version each
 FAMILIES = {
-    "gemm": ["gemm"],
+    "gemm": ["gemm", "gemm_m64"],
     "im2col": ["im2col", "col2im"],
     "pool": ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"],
     "binary_conv": ["binary_conv2d_forward", "binary_conv2d_histogram",

@@ -105,8 +105,12 @@ __device__ void gemm_block(int M, int N, int K, const T *A, long long sab, long 
 }
 
 // Tile sizes: 128 x 128 x 8 with 8 x 8 per thread (float), 64 x 64 x 8 with 4 x 4 (double).
+// gemm_m64 is for C with at most 64 rows (a 64-channel layer's forward and weight gradient):
+// 64 x 128 tiles with 4 x 8 per thread, where a 128-row tile would compute half its rows for
+// nothing (in double the tiles are 64 rows already).
 #define GEMM_F32 128, 128, 8, 8, 8
 #define GEMM_F64 64, 64, 8, 4, 4
+#define GEMM_M64_F32 64, 128, 8, 4, 8
 
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
 gemm_f32(int M, int N, int K, const float *A, long long sab, long long sar, long long sac,
@@ -121,6 +125,24 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
 gemm_f64(int M, int N, int K, const double *A, long long sab, long long sar, long long sac,
          const double *B, long long sbb, long long sbr, long long sbc, double *C,
          long long scb, long long ldc, int accumulate)
+{
+    gemm_block<double, GEMM_F64>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc,
+                                 accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+gemm_m64_f32(int M, int N, int K, const float *A, long long sab, long long sar, long long sac,
+             const float *B, long long sbb, long long sbr, long long sbc, float *C,
+             long long scb, long long ldc, int accumulate)
+{
+    gemm_block<float, GEMM_M64_F32>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc,
+                                    accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+gemm_m64_f64(int M, int N, int K, const double *A, long long sab, long long sar, long long sac,
+             const double *B, long long sbb, long long sbr, long long sbc, double *C,
+             long long scb, long long ldc, int accumulate)
 {
     gemm_block<double, GEMM_F64>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc,
                                  accumulate);
