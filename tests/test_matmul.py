@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import convlab
-from conftest import to_numpy
+from conftest import needs_gpu, to_numpy
 from reference import gemm_error_bound
 
 DTYPES = [np.float32, np.float64]
@@ -45,6 +45,8 @@ def test_matches_reference_on_random_shapes(backend, threads, dtype, m, n, k, tr
     (385, 1025, 257),          # crosses every cache-block boundary
     (9984, 64, 960),           # im2col-shaped, few B panels: A read in place
     (200, 300, 800),
+    (128, 2, 46_080),          # the 20-day chart CNN's fully connected layer: deep and narrow
+    (7, 3, 50_000),            # deeper still, in slices that do not divide it (GPU)
 ])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_matches_reference_on_awkward_sizes(backend, dtype, m, n, k, rng):
@@ -53,6 +55,19 @@ def test_matches_reference_on_awkward_sizes(backend, dtype, m, n, k, rng):
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     assert_gemm_close(run(backend, a, b), a, b)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_deep_narrow_products_are_cut_along_their_depth_gpu():
+    """A weight gradient's or a fully connected layer's product fills a handful of GEMM tiles
+    with a depth of every pixel or feature of the batch: cut into slices, it fills the device
+    (the awkward sizes above check the sums)."""
+    gpu = convlab.get_backend("gpu")
+    assert gpu._depth_slices(128, 2, 46_080, np.float32) >= 64             # I20 FC forward
+    assert gpu._depth_slices(128, 960, 128 * 600, np.float32) >= 32        # I20 layer 2 dW
+    assert gpu._depth_slices(4096, 4096, 4096, np.float32) == 1            # fills it already
+    assert gpu._depth_slices(128, 2, 300, np.float32) == 1                 # too shallow
 
 
 @pytest.mark.cpu

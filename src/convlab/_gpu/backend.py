@@ -26,6 +26,12 @@ _THREADS = 256
 _BINARY_CHANNELS = 16
 _BINARY_SUM_THREADS = 128
 _BINARY_GROUP = 5
+# a GEMM whose result has fewer tiles than half of _GEMM_BLOCKS (blocks to keep a large device
+# busy) is cut along its depth into slices of at least _GEMM_MIN_DEPTH, whose products
+# (at most _GEMM_SPLIT_BYTES of them) are added afterwards
+_GEMM_BLOCKS = 512
+_GEMM_MIN_DEPTH = 256
+_GEMM_SPLIT_BYTES = 64 << 20
 # the histogram's grid: blocks wanted (a few per multiprocessor of the largest devices), and
 # the most pixels a thread sums in float32
 _BINARY_BLOCKS = 1024
@@ -144,19 +150,68 @@ class GPUBackend:
         if any(s % isz for x in (a, b) for s in x.strides):
             raise ValueError("matmul: operands must have element-aligned strides")
         sa, sb, sc = (tuple(s // isz for s in x.strides) for x in (a, b, c))
-        # tiles of C (gemm.cu): 128 x 128 in float32, 64 x 128 for at most 64 rows; 64 x 64
-        # in float64
-        single = a.dtype == np.float32
-        tile_m, tile_n = (128 if single and m > 64 else 64), (128 if single else 64)
-        from convlab._gpu.modules import kernel
-        gemm = kernel("gemm", "gemm_m64" if m <= 64 else "gemm", a.dtype)
+        slices = self._depth_slices(m, n, k, a.dtype) if batch == 1 else 1
+        if slices > 1:
+            self._gemm_by_depth(a, sa, b, sb, c, accumulate, slices)
+            return
         for b0 in range(0, batch, 65535):           # gridDim.z is at most 65535
             count = min(65535, batch - b0)
-            gemm((-(-n // tile_n), -(-m // tile_m), count), (_THREADS,),
-                 (np.int32(m), np.int32(n), np.int32(k), a[b0:b0 + count], np.int64(sa[0]),
-                  np.int64(sa[1]), np.int64(sa[2]), b[b0:b0 + count], np.int64(sb[0]),
-                  np.int64(sb[1]), np.int64(sb[2]), c[b0:b0 + count], np.int64(sc[0]),
-                  np.int64(sc[1]), np.int32(bool(accumulate))))
+            self._gemm_launch(count, m, n, k, a[b0:b0 + count], sa, b[b0:b0 + count], sb,
+                              c[b0:b0 + count], sc, accumulate)
+
+    @staticmethod
+    def _gemm_tiles(m: int, dtype: Any) -> tuple:
+        """Rows and columns of C one GEMM block computes (gemm.cu): 128 x 128 in float32,
+        64 x 128 for at most 64 rows; 64 x 64 in float64."""
+        single = np.dtype(dtype) == np.float32
+        return (128 if single and m > 64 else 64), (128 if single else 64)
+
+    def _gemm_launch(self, count: int, m: int, n: int, k: int, a: Any, sa: tuple, b: Any,
+                     sb: tuple, c: Any, sc: tuple, accumulate: bool) -> None:
+        """One launch over ``count`` products; operands as base arrays and element strides."""
+        from convlab._gpu.modules import kernel
+        tile_m, tile_n = self._gemm_tiles(m, a.dtype)
+        gemm = kernel("gemm", "gemm_m64" if m <= 64 else "gemm", a.dtype)
+        gemm((-(-n // tile_n), -(-m // tile_m), count), (_THREADS,),
+             (np.int32(m), np.int32(n), np.int32(k), a, np.int64(sa[0]), np.int64(sa[1]),
+              np.int64(sa[2]), b, np.int64(sb[0]), np.int64(sb[1]), np.int64(sb[2]), c,
+              np.int64(sc[0]), np.int64(sc[1]), np.int32(bool(accumulate))))
+
+    def _depth_slices(self, m: int, n: int, k: int, dtype: Any) -> int:
+        """Into how many slices to cut the depth of one product whose C has too few tiles to
+        fill the device (a weight gradient: C is the small weight, the depth every pixel of
+        the batch; a fully connected layer's forward), 1 for none."""
+        tile_m, tile_n = self._gemm_tiles(m, dtype)
+        tiles = -(-m // tile_m) * -(-n // tile_n)
+        if tiles >= _GEMM_BLOCKS // 2 or k < 2 * _GEMM_MIN_DEPTH:
+            return 1
+        room = min(_GEMM_SPLIT_BYTES, _config.get_workspace_limit()) // \
+            (m * n * np.dtype(dtype).itemsize)
+        return max(1, min(-(-_GEMM_BLOCKS // tiles), k // _GEMM_MIN_DEPTH, room))
+
+    def _gemm_by_depth(self, a: Any, sa: tuple, b: Any, sb: tuple, c: Any, accumulate: bool,
+                       slices: int) -> None:
+        """``c[0] (+)= a[0] @ b[0]`` as ``slices`` products over stretches of the depth, run
+        side by side as one batch and added in order afterwards (deterministic)."""
+        cp = self._require()
+        _, m, k = a.shape
+        n = b.shape[2]
+        depth = -(-k // slices)
+        full = k // depth
+        rest = k - full * depth
+        partial = cp.empty((full + (rest > 0), m, n), c.dtype)
+        # product s reads a[0, :, s*depth:(s+1)*depth] and b[0, s*depth:(s+1)*depth, :]: the
+        # batch strides step along the depth
+        self._gemm_launch(full, m, n, depth, a, (depth * sa[2], sa[1], sa[2]), b,
+                          (depth * sb[1], sb[1], sb[2]), partial, (m * n, n, 1), False)
+        if rest:
+            self._gemm_launch(1, m, n, rest, a[:, :, full * depth:], sa,
+                              b[:, full * depth:, :], sb, partial[full:], (m * n, n, 1), False)
+        total = partial.sum(axis=0)
+        if accumulate:
+            c[0] += total
+        else:
+            c[0][...] = total
 
     @_guard
     def matmul(self, a: Any, b: Any, out: Any = None, trans_a: bool = False,
