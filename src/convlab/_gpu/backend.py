@@ -160,18 +160,21 @@ class GPUBackend:
                               c[b0:b0 + count], sc, accumulate)
 
     @staticmethod
-    def _gemm_tiles(m: int, dtype: Any) -> tuple:
-        """Rows and columns of C one GEMM block computes (gemm.cu): 128 x 128 in float32,
-        64 x 128 for at most 64 rows; 64 x 64 in float64."""
+    def _gemm_kernel(m: int, dtype: Any) -> tuple:
+        """The GEMM entry point for a C of ``m`` rows, and the rows and columns of C one of
+        its blocks computes (gemm.cu): 128 x 128 in float32, 64 x 128 (``gemm_m64``) for at
+        most 64 rows; 64 x 64 in float64."""
         single = np.dtype(dtype) == np.float32
-        return (128 if single and m > 64 else 64), (128 if single else 64)
+        if m <= 64:
+            return "gemm_m64", 64, (128 if single else 64)
+        return "gemm", (128 if single else 64), (128 if single else 64)
 
     def _gemm_launch(self, count: int, m: int, n: int, k: int, a: Any, sa: tuple, b: Any,
                      sb: tuple, c: Any, sc: tuple, accumulate: bool) -> None:
         """One launch over ``count`` products; operands as base arrays and element strides."""
         from convlab._gpu.modules import kernel
-        tile_m, tile_n = self._gemm_tiles(m, a.dtype)
-        gemm = kernel("gemm", "gemm_m64" if m <= 64 else "gemm", a.dtype)
+        name, tile_m, tile_n = self._gemm_kernel(m, a.dtype)
+        gemm = kernel("gemm", name, a.dtype)
         gemm((-(-n // tile_n), -(-m // tile_m), count), (_THREADS,),
              (np.int32(m), np.int32(n), np.int32(k), a, np.int64(sa[0]), np.int64(sa[1]),
               np.int64(sa[2]), b, np.int64(sb[0]), np.int64(sb[1]), np.int64(sb[2]), c,
@@ -181,7 +184,7 @@ class GPUBackend:
         """Into how many slices to cut the depth of one product whose C has too few tiles to
         fill the device (a weight gradient: C is the small weight, the depth every pixel of
         the batch; a fully connected layer's forward), 1 for none."""
-        tile_m, tile_n = self._gemm_tiles(m, dtype)
+        _, tile_m, tile_n = self._gemm_kernel(m, dtype)
         tiles = -(-m // tile_m) * -(-n // tile_n)
         if tiles >= _GEMM_BLOCKS // 2 or k < 2 * _GEMM_MIN_DEPTH:
             return 1

@@ -54,6 +54,20 @@ __device__ __forceinline__ int bin_pattern(const unsigned char *img, const BinGe
     return p;
 }
 
+// Moves a position (outer, inner) in rows `width` long on by a step of `step_outer` rows and
+// `step_inner` (< width) places: the sum kernels' threads walk their pixels this way instead
+// of dividing every index.
+__device__ __forceinline__ void bin_advance(int &outer, int &inner, int step_outer,
+                                            int step_inner, int width)
+{
+    outer += step_outer;
+    inner += step_inner;
+    if (inner >= width) {
+        inner -= width;
+        outer++;
+    }
+}
+
 // Output channels per forward thread: the patterns are found once for all of them. (Launched
 // with 256 threads, four blocks a multiprocessor: 64 registers, which the sixteen sums, the
 // pixel's coordinates and the table pointer fit without spilling in float32.)
@@ -135,7 +149,7 @@ __device__ void bin_histogram(const unsigned char *x, const T *grad, double *par
     for (int i = 0; i < BIN_GROUP; i++)
 #pragma unroll
         for (int b = 0; b < 7; b++) bins[i][b] = T(0);
-    // (oh, ow) of pixel p, stepped by the block size without a division per pixel
+    // (oh, ow) of pixel p, stepped by the block size
     const int step_h = BIN_SUM_THREADS / g.OW, step_w = BIN_SUM_THREADS % g.OW;
     for (int n = s; n < N; n += S) {
         const unsigned char *img = x + n * g.image_bytes;
@@ -150,12 +164,7 @@ __device__ void bin_histogram(const unsigned char *x, const T *grad, double *par
 #pragma unroll
                 for (int b = 0; b < 7; b++) bins[i][b] += pat == b + 1 ? v : T(0);
             }
-            oh += step_h;
-            ow += step_w;
-            if (ow >= g.OW) {
-                ow -= g.OW;
-                oh++;
-            }
+            bin_advance(oh, ow, step_h, step_w, g.OW);
         }
     }
 #pragma unroll
@@ -205,12 +214,7 @@ __device__ void bin_colsum(const T *grad, const int *cls, T *colsum, int N, int 
             const int k = cls[ow] - k0;
 #pragma unroll
             for (int j = 0; j < BIN_CLASSES; j++) sums[j] += k == j ? v : 0.0;
-            n += step_n;
-            ow += step_w;
-            if (ow >= OW) {
-                ow -= OW;
-                n++;
-            }
+            bin_advance(n, ow, step_n, step_w, OW);
         }
         const int count = min(BIN_CLASSES, classes - k0);
 #pragma unroll

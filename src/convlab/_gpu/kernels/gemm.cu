@@ -112,38 +112,18 @@ __device__ void gemm_block(int M, int N, int K, const T *A, long long sab, long 
 #define GEMM_F64 64, 64, 8, 4, 4
 #define GEMM_M64_F32 64, 128, 8, 4, 8
 
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
-gemm_f32(int M, int N, int K, const float *A, long long sab, long long sar, long long sac,
-         const float *B, long long sbb, long long sbr, long long sbc, float *C, long long scb,
-         long long ldc, int accumulate)
-{
-    gemm_block<float, GEMM_F32>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc,
-                                accumulate);
-}
+// One entry point: C(NAME) for element type T with the tile sizes TILES.
+#define GEMM_ENTRY(NAME, T, TILES)                                                            \
+    extern "C" __global__ void __launch_bounds__(GEMM_THREADS)                                \
+        NAME(int M, int N, int K, const T *A, long long sab, long long sar, long long sac,    \
+             const T *B, long long sbb, long long sbr, long long sbc, T *C, long long scb,    \
+             long long ldc, int accumulate)                                                   \
+    {                                                                                         \
+        gemm_block<T, TILES>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc,        \
+                             accumulate);                                                     \
+    }
 
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
-gemm_f64(int M, int N, int K, const double *A, long long sab, long long sar, long long sac,
-         const double *B, long long sbb, long long sbr, long long sbc, double *C,
-         long long scb, long long ldc, int accumulate)
-{
-    gemm_block<double, GEMM_F64>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc,
-                                 accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
-gemm_m64_f32(int M, int N, int K, const float *A, long long sab, long long sar, long long sac,
-             const float *B, long long sbb, long long sbr, long long sbc, float *C,
-             long long scb, long long ldc, int accumulate)
-{
-    gemm_block<float, GEMM_M64_F32>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc,
-                                    accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
-gemm_m64_f64(int M, int N, int K, const double *A, long long sab, long long sar, long long sac,
-             const double *B, long long sbb, long long sbr, long long sbc, double *C,
-             long long scb, long long ldc, int accumulate)
-{
-    gemm_block<double, GEMM_F64>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc,
-                                 accumulate);
-}
+GEMM_ENTRY(gemm_f32, float, GEMM_F32)
+GEMM_ENTRY(gemm_f64, double, GEMM_F64)
+GEMM_ENTRY(gemm_m64_f32, float, GEMM_M64_F32)
+GEMM_ENTRY(gemm_m64_f64, double, GEMM_F64)
