@@ -5,6 +5,13 @@ Environment switches (all optional):
     CONVLAB_NATIVE=1     add -march=native (fastest on this machine; the wheel then only runs on
                          CPUs with the same instruction sets). Without it the wheel is portable
                          and still uses AVX2 / AVX-512 through run-time dispatch.
+    CONVLAB_SANITIZE=1   build with AddressSanitizer and UndefinedBehaviorSanitizer (-O1, frame
+                         pointers, debug info), to run the tests under them: Python itself is
+                         not instrumented, so load the runtime first, e.g.
+                         ``LD_PRELOAD="$(gcc -print-file-name=libasan.so)
+                         $(gcc -print-file-name=libubsan.so)" ASAN_OPTIONS=detect_leaks=0
+                         python -m pytest`` (see "Fuzzing and sanitizers" in
+                         docs/backends.rst). Slow: for checking only.
 """
 from __future__ import annotations
 
@@ -50,6 +57,11 @@ class BuildExt(build_ext):
         # unchanged; only the floating-point exception flags, which nothing reads, may differ.
         compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-Wno-unused-function"]
         link_args: list[str] = []
+        if _flag("CONVLAB_SANITIZE"):
+            sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                        "-fno-omit-frame-pointer", "-g"]
+            compile_args = ["-O1"] + compile_args[1:] + sanitize
+            link_args += sanitize
         if _flag("CONVLAB_NATIVE"):
             compile_args.append("-march=native")
         if not _flag("CONVLAB_NO_OPENMP"):

@@ -6,10 +6,11 @@ import os
 import platform
 import sys
 
-__all__ = ["set_num_threads", "get_num_threads", "set_workspace_limit", "get_workspace_limit",
-           "show_config"]
+__all__ = ["set_num_threads", "get_num_threads", "max_threads", "set_workspace_limit",
+           "get_workspace_limit", "show_config"]
 
 _DEFAULT_WORKSPACE = 64 * 2**20
+_THREAD_FLOOR = 64
 _workspace_limit = _DEFAULT_WORKSPACE
 
 
@@ -22,14 +23,31 @@ def set_num_threads(n: int) -> None:
 
     Raises:
         TypeError: If ``n`` is not an int.
-        ValueError: If ``n < 1``.
+        ValueError: If ``n`` is not in ``[1, max_threads()]``.
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n: expected an int, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n: expected a thread count >= 1, got {n}")
+    limit = max_threads()
+    if not 1 <= n <= limit:
+        raise ValueError(f"n: expected a thread count from 1 to {limit} (see max_threads()), "
+                         f"got {n}")
     from convlab._cpu import _runtime
     _runtime.set_num_threads(int(n))
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+def max_threads() -> int:
+    """The largest thread count :func:`set_num_threads` takes: 4 x the CPUs this process may
+    run on, and at least 64. More threads than that only wait for each other (each holds its
+    own packing buffers), and the OpenMP runtime fails outright -- the process exits -- well
+    before its own limit of threads."""
+    return max(_THREAD_FLOOR, 4 * _usable_cpus())
 
 
 def get_num_threads() -> int:

@@ -41,23 +41,27 @@ def pair(value: Any, name: str) -> tuple[int, int]:
     return result
 
 
-def integer(value: Any, name: str, minimum: int = 0) -> int:
-    """An int (not a bool) that is at least ``minimum``."""
+def integer(value: Any, name: str, minimum: int = 0,
+            maximum: int | None = _INT_LIMIT) -> int:
+    """An int (not a bool) from ``minimum`` to ``maximum`` (default: what a C int holds, as
+    sizes and counts reach the kernels as C ints; None: no upper bound)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: expected an int <= {maximum}, got {value}")
     return int(value)
 
 
-def positive(value: Any, name: str) -> int:
-    """An int >= 1."""
-    return integer(value, name, 1)
+def positive(value: Any, name: str, maximum: int | None = _INT_LIMIT) -> int:
+    """An int >= 1 (and <= ``maximum``)."""
+    return integer(value, name, 1, maximum)
 
 
-def nonnegative(value: Any, name: str) -> int:
-    """An int >= 0."""
-    return integer(value, name, 0)
+def nonnegative(value: Any, name: str, maximum: int | None = _INT_LIMIT) -> int:
+    """An int >= 0 (and <= ``maximum``)."""
+    return integer(value, name, 0, maximum)
 
 
 def positive_pair(value: Any, name: str) -> tuple[int, int]:
@@ -122,7 +126,13 @@ def same_dtype(**arrays: Any) -> np.dtype:
 def conv_output_size(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
                      padding: tuple[int, int], dilation: tuple[int, int],
                      what: str = "conv2d") -> tuple[int, int]:
-    """Output (OH, OW) of a convolution; a kernel larger than the padded input is an error."""
+    """Output (OH, OW) of a convolution; a kernel larger than the padded input is an error,
+    and so is an empty kernel (PyTorch's rule: its output would be all bias)."""
+    if min(kernel) < 1:
+        raise ValueError(f"{what}: kernel_size: expected sizes >= 1, got {tuple(kernel)} (a "
+                         f"weight of shape (out_channels, in_channels, KH, KW) with KH, KW "
+                         f">= 1)")
+    _index_range(size, padding, what)
     out = []
     for axis in range(2):
         extent = dilation[axis] * (kernel[axis] - 1) + 1
@@ -135,6 +145,15 @@ def conv_output_size(size: tuple[int, int], kernel: tuple[int, int], stride: tup
                 f"({size[0] + 2 * padding[0]}, {size[1] + 2 * padding[1]})")
         out.append((padded - extent) // stride[axis] + 1)
     return out[0], out[1]
+
+
+def _index_range(size: tuple, padding: tuple, what: str) -> None:
+    """The padded input's rows and columns must be indexable with 32-bit ints, as the
+    kernels' geometry is."""
+    for axis in range(2):
+        if size[axis] + 2 * padding[axis] > _INT_LIMIT:
+            raise ValueError(f"{what}: input size {tuple(size)} with padding {tuple(padding)} "
+                             f"spans more than 2**31 - 1 rows or columns")
 
 
 def pool_params(kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1,
@@ -157,6 +176,11 @@ def pool_output_size(size: tuple[int, int], kernel: tuple[int, int], stride: tup
                      padding: tuple[int, int], dilation: tuple[int, int], ceil_mode: bool,
                      what: str = "pool2d") -> tuple[int, int]:
     """Output (OH, OW) of a pooling layer, PyTorch's ``pooling_output_shape``."""
+    _index_range(size, padding, what)
+    if kernel[0] * kernel[1] > _INT_LIMIT:
+        raise ValueError(f"{what}: kernel_size {tuple(kernel)} makes windows of "
+                         f"{kernel[0] * kernel[1]} elements; at most 2**31 - 1 are supported "
+                         f"(the kernels index a window with 32-bit ints)")
     out = []
     for axis in range(2):
         numerator = (size[axis] + 2 * padding[axis] - dilation[axis] * (kernel[axis] - 1) - 1
@@ -251,8 +275,9 @@ def avg_divisor(divisor_override: Any) -> int:
                                                             (numbers.Integral, np.integer)):
         raise TypeError(f"divisor_override: expected an int or None, "
                         f"got {divisor_override!r}")
-    if divisor_override == 0:
-        raise ValueError("divisor_override: expected a non-zero int, got 0")
+    if divisor_override == 0 or abs(divisor_override) > _INT_LIMIT:
+        raise ValueError(f"divisor_override: expected a non-zero int below 2**31 in size, got "
+                         f"{divisor_override}")
     return int(divisor_override)
 
 
@@ -337,19 +362,41 @@ def binary_tables(tables: Any, bias: Any, base_values: Any, base_index: Any, chw
 
 
 def binary_histogram_operands(grad_output: Any, n: int, out_hw: tuple, n_classes: Any,
-                              cls: Any) -> int:
-    """Check a binary convolution's output gradient and column classes; returns
-    ``n_classes``."""
+                              cls: Any, xp: Any) -> tuple:
+    """Check a binary convolution's output gradient and column classes (an integer array of
+    ``OW`` class ids below ``n_classes``, of the backend's array module ``xp``).
+
+    Returns:
+        ``(n_classes, cls)``, the classes as contiguous int32.
+    """
     float_array(grad_output, "grad_output", 4, "(N, Cout, OH, OW)")
     if grad_output.shape[0] != n or tuple(grad_output.shape[2:]) != tuple(out_hw):
         raise ValueError(f"grad_output: expected shape ({n}, Cout, {out_hw[0]}, "
                          f"{out_hw[1]}), got {grad_output.shape}")
     n_classes = positive(n_classes, "n_classes")
-    if tuple(cls.shape) != (out_hw[1],) or (cls.size and (int(cls.min()) < 0 or
-                                                          int(cls.max()) >= n_classes)):
-        raise ValueError(f"cls: expected {out_hw[1]} class ids in [0, {n_classes}), got "
-                         f"shape {cls.shape}")
-    return n_classes
+    if getattr(getattr(cls, "dtype", None), "kind", "") not in ("i", "u") or \
+            tuple(cls.shape) != (out_hw[1],) or \
+            (cls.size and (int(cls.min()) < 0 or int(cls.max()) >= n_classes)):
+        raise ValueError(f"cls: expected an integer array of {out_hw[1]} class ids in [0, "
+                         f"{n_classes}), got {_describe(cls)}")
+    return n_classes, xp.ascontiguousarray(xp.asarray(cls), dtype=np.int32)
+
+
+def binary_gradient_operands(x: Any, packed: bool, grad_output: Any, cls: Any, n_classes: Any,
+                             row_starts: Any, shape: Any, kernel: Any, stride: Any,
+                             padding: Any, dilation: Any, what: str, xp: Any) -> tuple:
+    """Check the operands of a binary convolution's weight-gradient sums: the images, the
+    output gradient, the column classes and the runs of rows.
+
+    Returns:
+        ``((C, H, W), kernel, stride, padding, dilation, (OH, OW), n_classes, cls,
+        row_starts)``, ``cls`` contiguous int32 of ``xp``, ``row_starts`` int32 (NumPy).
+    """
+    geometry = binary_operands(x, packed, shape, kernel, stride, padding, dilation, what)
+    out_hw = geometry[-1]
+    n_classes, cls = binary_histogram_operands(grad_output, x.shape[0], out_hw, n_classes,
+                                               cls, xp)
+    return geometry + (n_classes, cls, binary_row_starts(row_starts, out_hw[0]))
 
 
 def binary_row_starts(row_starts: Any, oh: int) -> np.ndarray:
@@ -476,3 +523,171 @@ def max_pool_grad_operands(grad_output: Any, argmax: Any, shape: tuple, kernel: 
     expected = tuple(shape[:2]) + tuple(out_hw)
     if tuple(argmax.shape) != expected:
         raise ValueError(f"argmax: expected shape {expected}, got {argmax.shape}")
+
+
+# ---------------------------------------------------------------- fused-kernel operands
+
+def _describe(array: Any) -> str:
+    """``dtype shape`` of an array, or the type's name of anything else (for messages)."""
+    if hasattr(array, "dtype") and hasattr(array, "shape"):
+        return f"{array.dtype} {tuple(array.shape)}"
+    return type(array).__name__
+
+
+def exact_array(array: Any, name: str, dtype: Any, shape: tuple) -> Any:
+    """An array of exactly ``dtype`` and ``shape`` (what a kernel reads without looking at its
+    size); returns it unchanged."""
+    if not hasattr(array, "dtype") or not hasattr(array, "shape") or \
+            array.dtype != np.dtype(dtype) or tuple(array.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected a {np.dtype(dtype)} array of shape {tuple(shape)}, "
+                         f"got {_describe(array)}")
+    return array
+
+
+def finite_number(value: Any, name: str, minimum: float | None = None,
+                  nonzero: bool = False, below: float | None = None) -> float:
+    """A finite real number (not a bool), at least ``minimum``, below ``below`` and non-zero
+    if asked."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {value!r}")
+    result = float(value)
+    if not np.isfinite(result) or (minimum is not None and result < minimum) or \
+            (below is not None and result >= below) or (nonzero and result == 0):
+        bound = ("" if minimum is None else f" >= {minimum:g}") + \
+                ("" if below is None else f" and < {below:g}")
+        raise ValueError(f"{name}: expected a finite{' non-zero' if nonzero else ''} "
+                         f"number{bound}, got {value!r}")
+    return result
+
+
+def flag(value: Any, name: str) -> bool:
+    """A bool: True / False (NumPy's too), or the ints 0 / 1 that JSON may bring back."""
+    if isinstance(value, (bool, np.bool_)) or \
+            (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise ValueError(f"{name}: expected True or False, got {value!r}")
+
+
+def adam_operands(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: Any, betas: Any,
+                  eps: Any, weight_decay: Any, step: Any) -> tuple:
+    """Check a fused Adam step: the gradient and both moments have the parameter's dtype and
+    shape (the kernel updates ``param.size`` elements of each).
+
+    Returns:
+        ``(lr, beta1, beta2, eps, weight_decay, step)`` as Python numbers.
+    """
+    float_array(param, "param")
+    for name, array in (("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)):
+        exact_array(array, name, param.dtype, param.shape)
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas: expected a pair of numbers, got {betas!r}")
+    beta1, beta2 = (finite_number(b, f"betas[{i}]", 0.0) for i, b in enumerate(betas))
+    if beta1 >= 1 or beta2 >= 1:
+        raise ValueError(f"betas: expected values in [0, 1), got {tuple(betas)}")
+    return (finite_number(lr, "lr", 0.0), beta1, beta2, finite_number(eps, "eps", 0.0),
+            finite_number(weight_decay, "weight_decay", 0.0), positive(step, "step", None))
+
+
+def channel_vector(array: Any, name: str, channels: int, dtype: Any = None) -> Any:
+    """``None`` or a 1-D float array of ``channels`` values (a per-channel weight, bias or
+    statistic); ``dtype``, when given, is the one it must have."""
+    if array is None:
+        return None
+    float_array(array, name)
+    if tuple(array.shape) != (channels,) or (dtype is not None and array.dtype != dtype):
+        want = f"{np.dtype(dtype)} " if dtype is not None else ""
+        raise ValueError(f"{name}: expected a {want}array of shape ({channels},) (one value "
+                         f"per channel), got {_describe(array)}")
+    return array
+
+
+def batch_norm_operands(x: Any, weight: Any, bias: Any, mean: Any, var: Any,
+                        eps: Any) -> tuple:
+    """Check ``batch_norm_forward``'s operands: (N, C, ...) ``x``, per-channel ``weight`` /
+    ``bias`` of ``x``'s dtype, and running ``mean`` / ``var`` both given or neither.
+
+    Returns:
+        ``(C, eps)``.
+    """
+    float_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x: expected (N, C, ...), got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    channel_vector(weight, "weight", c, x.dtype)
+    channel_vector(bias, "bias", c, x.dtype)
+    if (mean is None) != (var is None):
+        raise ValueError("mean, var: expected both (running statistics) or neither (batch "
+                         f"statistics), got {type(mean).__name__} and {type(var).__name__}")
+    channel_vector(mean, "mean", c)
+    channel_vector(var, "var", c)
+    return c, finite_number(eps, "eps", 0.0)
+
+
+def batch_norm_grad_operands(grad: Any, x: Any, mean: Any, invstd: Any, weight: Any) -> int:
+    """Check ``batch_norm_backward``'s operands against (N, C, ...) ``x``; returns C."""
+    float_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x: expected (N, C, ...), got shape {tuple(x.shape)}")
+    exact_array(grad, "grad", x.dtype, x.shape)
+    c = x.shape[1]
+    channel_vector(mean, "mean", c, np.float64)
+    channel_vector(invstd, "invstd", c, np.float64)
+    if mean is None or invstd is None:
+        raise ValueError("mean, invstd: expected the float64 statistics batch_norm_forward "
+                         "used, got None")
+    channel_vector(weight, "weight", c, x.dtype)
+    return c
+
+
+def binary_layer_operands(weight: Any, bias: Any, zero_value: Any, std: Any, run_taps: Any,
+                          base_index: Any, chw: tuple, kernel: tuple, out_hw: tuple) -> None:
+    """Check a binary layer's weights (Cout, C, KH, KW) and its start-value runs
+    (``run_taps``: float64 (runs, KH*KW); ``base_index``: int32 (OH, OW) run numbers)."""
+    wshape = (weight.shape[0] if hasattr(weight, "shape") and weight.ndim == 4 else 0,
+              chw[0]) + tuple(kernel)
+    float_array(weight, "weight", 4, "(Cout, C, KH, KW)")
+    exact_array(weight, "weight", weight.dtype, wshape)
+    channel_vector(bias, "bias", wshape[0], weight.dtype)
+    finite_number(zero_value, "zero_value")
+    finite_number(std, "std", nonzero=True)
+    if not hasattr(run_taps, "shape") or run_taps.dtype != np.float64 or run_taps.ndim != 2 \
+            or run_taps.shape[0] < 1 or run_taps.shape[1] != kernel[0] * kernel[1]:
+        raise ValueError(f"run_taps: expected a float64 array of shape (runs >= 1, "
+                         f"{kernel[0] * kernel[1]}), got {_describe(run_taps)}")
+    run_indices(base_index, "base_index", tuple(out_hw), run_taps.shape[0])
+
+
+def run_indices(index: Any, name: str, shape: tuple, bound: int) -> Any:
+    """An int32 array of ``shape`` whose values index ``bound`` entries."""
+    exact_array(index, name, np.int32, shape)
+    if index.size and (int(index.min()) < 0 or int(index.max()) >= bound):
+        raise ValueError(f"{name}: expected values in [0, {bound}), got "
+                         f"[{int(index.min())}, {int(index.max())}]")
+    return index
+
+
+def binary_fold_operands(class_run_taps: Any, runs: int, n_classes: int, kernel: tuple,
+                         zero_value: Any, std: Any) -> None:
+    """Check the weight gradient fold of a one-channel binary layer: ``class_run_taps`` None
+    or float64 (runs * n_classes, KH*KW)."""
+    finite_number(zero_value, "zero_value")
+    finite_number(std, "std", nonzero=True)
+    if class_run_taps is not None:
+        exact_array(class_run_taps, "class_run_taps", np.float64,
+                    (runs * n_classes, kernel[0] * kernel[1]))
+
+
+def bool_mask(mask: Any, name: str, shape: tuple) -> Any:
+    """A bool array of ``shape`` (the mask a fused activation's forward returned)."""
+    if getattr(mask, "dtype", None) != np.bool_ or tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected a bool mask of shape {tuple(shape)}, got "
+                         f"{_describe(mask)}")
+    return mask
+
+
+def probability(p: Any, name: str = "p") -> float:
+    """A drop probability in [0, 1) (1 would divide the kept values by zero)."""
+    value = finite_number(p, name, 0.0)
+    if value >= 1:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {p!r}")
+    return value

@@ -17,17 +17,29 @@ Example:
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any, Callable
 
 __all__ = ["Function", "backward", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError"]
 
 
-class _Mode:
-    """Process-wide switches, read on every op (a plain class attribute is the cheapest read)."""
+class _ThreadMode(threading.local):
+    """Grad mode belongs to each thread, as PyTorch's does: a ``no_grad`` block in one thread
+    must not stop another thread's forward from recording its graph. New threads start with
+    recording on (the class attribute is every thread's starting value)."""
 
     grad_enabled = True
+
+
+class _Mode:
+    """Process-wide switches, read on every op (a plain class attribute is the cheapest read).
+    Anomaly detection is process-wide, as in PyTorch."""
+
     detect_anomaly = False
+
+
+_thread = _ThreadMode()
 
 
 class AnomalyError(RuntimeError):
@@ -35,8 +47,9 @@ class AnomalyError(RuntimeError):
 
 
 def is_grad_enabled() -> bool:
-    """Whether new ops record the graph for ``backward``."""
-    return _Mode.grad_enabled
+    """Whether new ops in this thread record the graph for ``backward`` (grad mode belongs to
+    each thread, as in PyTorch; a new thread starts with it on)."""
+    return _thread.grad_enabled
 
 
 class _GradMode:
@@ -45,45 +58,48 @@ class _GradMode:
     _mode = True
 
     def __enter__(self) -> None:
-        self._previous = _Mode.grad_enabled
-        _Mode.grad_enabled = self._mode
+        self._previous = _thread.grad_enabled
+        _thread.grad_enabled = self._mode
 
     def __exit__(self, *exc: Any) -> None:
-        _Mode.grad_enabled = self._previous
+        _thread.grad_enabled = self._previous
 
     def __call__(self, func: Callable) -> Callable:
         mode = self._mode
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            previous = _Mode.grad_enabled
-            _Mode.grad_enabled = mode
+            previous = _thread.grad_enabled
+            _thread.grad_enabled = mode
             try:
                 return func(*args, **kwargs)
             finally:
-                _Mode.grad_enabled = previous
+                _thread.grad_enabled = previous
         return wrapper
 
 
 class set_grad_enabled(_GradMode):
-    """Turn graph recording on or off; usable as a function, context manager or decorator.
+    """Turn graph recording on or off in this thread; usable as a function, context manager or
+    decorator.
 
     Args:
         mode: ``True`` to record ops for ``backward``, ``False`` not to.
     """
 
     def __init__(self, mode: bool) -> None:
-        self._previous = _Mode.grad_enabled
+        self._previous = _thread.grad_enabled
         self._mode = bool(mode)
-        _Mode.grad_enabled = self._mode      # called as a plain function it switches at once
+        _thread.grad_enabled = self._mode      # called as a plain function it switches at once
 
     def __call__(self, func: Callable) -> Callable:
-        _Mode.grad_enabled = self._previous   # as a decorator it must not switch at definition
+        _thread.grad_enabled = self._previous   # as a decorator it must not switch at definition
         return super().__call__(func)
 
 
 class no_grad(_GradMode):
     """Context manager / decorator in which ops record no graph (inference, optimizer steps).
+
+    It affects the calling thread only, as PyTorch's does: other threads keep recording.
 
     Example:
         >>> import convlab
@@ -174,7 +190,7 @@ class Function:
         if _Mode.detect_anomaly:
             _check_finite(out, f"{cls.__name__}.forward")
         result = Tensor._wrap(out, fn.backend)   # fn.backend: a device copy changes it
-        if requires and _Mode.grad_enabled:
+        if requires and _thread.grad_enabled:
             fn.needs = tuple(t is not None and t._requires_grad for t in inputs)
             fn.next = tuple(None if t is None or not t._requires_grad
                             else (t if t._node is None else t._node) for t in inputs)
@@ -251,8 +267,8 @@ def backward(tensor: "Tensor", grad: Any = None, retain_graph: bool = False) -> 
         return
     anomaly = _Mode.detect_anomaly
     grads = {id(root): grad_array}
-    previous = _Mode.grad_enabled
-    _Mode.grad_enabled = False     # backward formulas work on raw arrays; record nothing
+    previous = _thread.grad_enabled
+    _thread.grad_enabled = False     # backward formulas work on raw arrays; record nothing
     try:
         for node in _topological_order(root):
             g = grads.pop(id(node), None)
@@ -275,7 +291,7 @@ def backward(tensor: "Tensor", grad: Any = None, retain_graph: bool = False) -> 
             if not retain_graph:
                 node.__dict__.clear()
     finally:
-        _Mode.grad_enabled = previous
+        _thread.grad_enabled = previous
 
 
 from convlab._tensor import Tensor  # noqa: E402  (Tensor needs this module's Function first)

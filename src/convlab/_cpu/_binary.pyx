@@ -159,10 +159,12 @@ cdef int _forward(convlab_bin_geom g, const uint8_t[:, ::1] x, bint packed,
                   const float* tables_pc, const float* base_pc,
                   real[:, :, :, ::1] out, int threads) noexcept nogil:
     """Returns FAILED_MEMORY when a thread could not get its scratch memory, FAILED_PIXELS
-    when an image has a pixel other than 0 or 1; else 0."""
+    when an image has a pixel other than 0 or 1; else 0. The pixel-major kernels run where
+    the caller laid out ``tables_pc`` for them (one decision per call: set_isa may run in
+    another thread)."""
     cdef Py_ssize_t n_images = x.shape[0], cout = out.shape[1], n, oh, c0, cb
     cdef Py_ssize_t rows = g.R * g.OW
-    cdef bint by_pixel = real is float and _pixel_major(cout)
+    cdef bint by_pixel = real is float and tables_pc != NULL
     cdef convlab_bin_scratch* s
     cdef int failed = 0
     cdef int* failed_at = &failed     # written through a pointer: shared, not thread-private

@@ -5,7 +5,21 @@ ctypedef fused real:
     float
     double
 
+cdef extern from "ukernels.h" nogil:
+    ctypedef void (*convlab_ukr_f32)(int64_t, const float*, int64_t, const float*, float*,
+                                     int64_t, int, int, int) noexcept nogil
+    ctypedef void (*convlab_ukr_f64)(int64_t, const double*, int64_t, const double*, double*,
+                                     int64_t, int, int, int) noexcept nogil
+    ctypedef struct convlab_kernel_set:
+        int isa
+        int mr32, nr32, mr64, nr64
+        convlab_ukr_f32 f32, direct_f32
+        convlab_ukr_f64 f64, direct_f64
+
 cdef struct Tiling:
+    # the micro-kernels the tile sizes below belong to, read once per call: set_isa from
+    # another thread must not pair one ISA's panels with another's kernel
+    const convlab_kernel_set* ks
     Py_ssize_t mr   # micro-tile rows (broadcast operand)
     Py_ssize_t nr   # micro-tile columns (vector operand)
     Py_ssize_t kc   # depth of one packed block

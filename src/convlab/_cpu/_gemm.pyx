@@ -37,15 +37,6 @@ cdef extern from "pack.h" nogil:
                                  Py_ssize_t kc, double* out, Py_ssize_t mr)
 
 cdef extern from "ukernels.h" nogil:
-    ctypedef void (*convlab_ukr_f32)(int64_t, const float*, int64_t, const float*, float*,
-                                     int64_t, int, int, int) noexcept nogil
-    ctypedef void (*convlab_ukr_f64)(int64_t, const double*, int64_t, const double*, double*,
-                                     int64_t, int, int, int) noexcept nogil
-    ctypedef struct convlab_kernel_set:
-        int isa
-        int mr32, nr32, mr64, nr64
-        convlab_ukr_f32 f32, direct_f32
-        convlab_ukr_f64 f64, direct_f64
     int CONVLAB_ISA_GENERIC, CONVLAB_ISA_AVX2, CONVLAB_ISA_AVX512
     int convlab_isa_supported(int isa)
     convlab_kernel_set convlab_kernels_for(int isa)
@@ -55,7 +46,42 @@ cdef extern from "ukernels.h" nogil:
 ISA_NAMES = {"generic": CONVLAB_ISA_GENERIC, "avx2": CONVLAB_ISA_AVX2,
              "avx512": CONVLAB_ISA_AVX512}
 
-cdef convlab_kernel_set _KS = convlab_kernels_for(convlab_best_isa())
+# One immutable kernel set per ISA; the one in use is a pointer swapped atomically, so that a
+# kernel call reads one consistent set (tile sizes and micro-kernels together) however often
+# set_isa runs in other threads.
+cdef extern from *:
+    """
+    static const void* convlab_active_set = 0;
+    static inline const void* convlab_load_set(void) {
+        return __atomic_load_n(&convlab_active_set, __ATOMIC_ACQUIRE);
+    }
+    static inline void convlab_store_set(const void* set) {
+        __atomic_store_n(&convlab_active_set, set, __ATOMIC_RELEASE);
+    }
+    """
+    const void* convlab_load_set() noexcept nogil
+    void convlab_store_set(const void* set) noexcept nogil
+
+cdef convlab_kernel_set _SETS[3]
+_SETS[0] = convlab_kernels_for(CONVLAB_ISA_GENERIC)
+_SETS[1] = convlab_kernels_for(CONVLAB_ISA_AVX2)
+_SETS[2] = convlab_kernels_for(CONVLAB_ISA_AVX512)
+
+
+cdef void _use_isa(int isa) noexcept:
+    cdef int i
+    for i in range(3):
+        if _SETS[i].isa == isa:
+            convlab_store_set(&_SETS[i])
+            return
+    convlab_store_set(&_SETS[0])
+
+
+cdef inline const convlab_kernel_set* _active_set() noexcept nogil:
+    return <const convlab_kernel_set*>convlab_load_set()
+
+
+_use_isa(convlab_best_isa())
 
 cdef enum:
     # Below this many multiply-adds a single thread beats starting a parallel region.
@@ -68,7 +94,7 @@ cdef enum:
 
 cdef int active_isa() noexcept nogil:
     """The micro-kernel ISA in use (other kernels follow the same choice)."""
-    return _KS.isa
+    return _active_set().isa
 
 
 def supported_isas():
@@ -78,25 +104,26 @@ def supported_isas():
 
 def get_isa():
     """Name of the micro-kernel ISA in use."""
+    cdef int isa = _active_set().isa
     for name, code in ISA_NAMES.items():
-        if code == _KS.isa:
+        if code == isa:
             return name
 
 
 def set_isa(name):
     """Select the micro-kernels (``"generic"``, ``"avx2"``, ``"avx512"``) or ``"auto"``.
 
-    Not thread-safe: call it while no kernel is running.
+    Safe while kernels run in other threads: each kernel call reads the choice once, at its
+    start, and keeps it to its end.
     """
-    global _KS
     if name == "auto":
-        _KS = convlab_kernels_for(convlab_best_isa())
+        _use_isa(convlab_best_isa())
         return
     if name not in ISA_NAMES:
         raise ValueError(f"isa: expected one of {sorted(ISA_NAMES) + ['auto']}, got {name!r}")
     if not convlab_isa_supported(ISA_NAMES[name]):
         raise ValueError(f"isa: this CPU cannot run {name!r}; supported: {supported_isas()}")
-    _KS = convlab_kernels_for(ISA_NAMES[name])
+    _use_isa(ISA_NAMES[name])
 
 
 def _select_isa_from_environment():
@@ -117,7 +144,7 @@ def fma_peak_gflops(int threads, double seconds=0.2):
     cdef int64_t rounds = 1 << 16
     cdef int t
     cdef double flops = 0
-    cdef int isa = _KS.isa
+    cdef int isa = _active_set().isa
     with nogil:   # warm up, then calibrate the round count to the requested time
         convlab_peak_probe(isa, rounds, 1.0, &flops)
     start = perf_counter()
@@ -166,8 +193,9 @@ def _set_blocking(itemsize, kc, nc, mc_panels):
 cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil:
     cdef Tiling t
     cdef Py_ssize_t* block = &_BLOCK32[0] if itemsize == 4 else &_BLOCK64[0]
-    t.mr = _KS.mr32 if itemsize == 4 else _KS.mr64
-    t.nr = _KS.nr32 if itemsize == 4 else _KS.nr64
+    t.ks = _active_set()
+    t.mr = t.ks.mr32 if itemsize == 4 else t.ks.mr64
+    t.nr = t.ks.nr32 if itemsize == 4 else t.ks.nr64
     t.kc = block[0]
     t.nc = block[1]
     t.mc = block[2] * t.mr
@@ -247,20 +275,20 @@ cdef void pack_b(const real* b, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t kc, Py_
                     dst[k * nr + j] = 0
 
 
-cdef inline void run_ukernel(Py_ssize_t kc, const real* a, Py_ssize_t lda, const real* b,
-                             real* c, Py_ssize_t ldc, bint accumulate, Py_ssize_t rows,
-                             Py_ssize_t cols) noexcept nogil:
+cdef inline void run_ukernel(const convlab_kernel_set* ks, Py_ssize_t kc, const real* a,
+                             Py_ssize_t lda, const real* b, real* c, Py_ssize_t ldc,
+                             bint accumulate, Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
     """One micro-tile; A packed (``lda == 0``) or read in place (row stride ``lda``)."""
     if real is float:
         if lda == 0:
-            _KS.f32(kc, a, 0, b, c, ldc, accumulate, rows, cols)
+            ks.f32(kc, a, 0, b, c, ldc, accumulate, rows, cols)
         else:
-            _KS.direct_f32(kc, a, lda, b, c, ldc, accumulate, rows, cols)
+            ks.direct_f32(kc, a, lda, b, c, ldc, accumulate, rows, cols)
     else:
         if lda == 0:
-            _KS.f64(kc, a, 0, b, c, ldc, accumulate, rows, cols)
+            ks.f64(kc, a, 0, b, c, ldc, accumulate, rows, cols)
         else:
-            _KS.direct_f64(kc, a, lda, b, c, ldc, accumulate, rows, cols)
+            ks.direct_f64(kc, a, lda, b, c, ldc, accumulate, rows, cols)
 
 
 cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const real* a,
@@ -309,7 +337,7 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const real* 
                 hi = lo
             if hi == lo and accumulate:
                 continue
-            run_ukernel(hi - lo, a_panel + (lo * t.mr if lda_panel == 0 else lo), lda_panel,
+            run_ukernel(t.ks, hi - lo, a_panel + (lo * t.mr if lda_panel == 0 else lo), lda_panel,
                         bp + jr_block * t.nr * kc + lo * t.nr, c + ir * ldc + jr, ldc,
                         accumulate, rows, cols)
 

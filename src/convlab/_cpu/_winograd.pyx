@@ -37,10 +37,20 @@ def input_transform(const float[:, ::1] x, float[:, :, :] v, Py_ssize_t pad,
                     Py_ssize_t rows_per_image, Py_ssize_t group, int threads):
     """``v[xi, row(r), column(r) + t] = (B^T d)[xi]`` for the 6 inputs
     ``d[j] = x[r, 4t - pad + j]`` (zero outside the row), for every row ``r`` of ``x``
-    (rows, W) and tile ``t`` < T; ``v`` is (6, rows, group * T) in the grouped layout."""
+    (rows, W) and tile ``t`` < T; ``v`` is (6, rows, group * T) in the grouped layout.
+
+    Returns:
+        True when every input read was finite. The transforms add and subtract inputs of one
+        tile, so a single inf or NaN spoils all 4 outputs of every tile that reads it (inf -
+        inf = NaN) where the direct sum spoils only the outputs whose window holds it; the
+        caller then takes the direct path. Points 0 and 5 together read all six inputs, and
+        ``0 * v`` is NaN exactly when ``v`` is not finite, so the check is one multiply-add
+        per tile on values already in registers.
+    """
     cdef Py_ssize_t dests = v.shape[1], width = x.shape[1], tiles = v.shape[2] // group
     cdef Py_ssize_t r, t, col, j, dest, base
-    cdef float d0, d1, d2, d3, d4, d5
+    cdef float d0, d1, d2, d3, d4, d5, v0, v5
+    cdef float nonfinite = 0
     # by destination row, each written whole and in order: by source row, every line of v
     # would be written in pieces far apart in time
     for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
@@ -63,12 +73,16 @@ def input_transform(const float[:, ::1] x, float[:, :, :] v, Py_ssize_t pad,
                     d3 = x[r, col + 3] if 0 <= col + 3 < width else 0
                     d4 = x[r, col + 4] if 0 <= col + 4 < width else 0
                     d5 = x[r, col + 5] if 0 <= col + 5 < width else 0
-                v[0, dest, base + t] = 4 * d0 - 5 * d2 + d4
+                v0 = 4 * d0 - 5 * d2 + d4
+                v5 = 4 * d1 - 5 * d3 + d5
+                nonfinite += (v0 + v5) * 0
+                v[0, dest, base + t] = v0
                 v[1, dest, base + t] = -4 * (d1 + d2) + d3 + d4
                 v[2, dest, base + t] = 4 * (d1 - d2) - d3 + d4
                 v[3, dest, base + t] = 2 * (d3 - d1) + d4 - d2
                 v[4, dest, base + t] = 2 * (d1 - d3) + d4 - d2
-                v[5, dest, base + t] = 4 * d1 - 5 * d3 + d5
+                v[5, dest, base + t] = v5
+    return nonfinite == 0
 
 
 def output_transform(const float[:, :, :] m, float[:, ::1] y, const float[::1] bias,
@@ -114,10 +128,16 @@ def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, Py_ssize_t rows
     ``e[i] = dy[r, 4k + i]`` (zero past the row), for every row ``r`` of ``dy`` (rows, OW) and
     tile ``k`` < T; ``t`` is (6, rows, group * T) in the grouped layout. This is the weight
     gradient's side of ``y = A^T [(G g) * (B^T d)]``, whose derivative in ``g`` is
-    ``G^T [(A dy) * (B^T d)]``."""
+    ``G^T [(A dy) * (B^T d)]``.
+
+    Returns:
+        True when every gradient read was finite (point 1 sums all four; see
+        :func:`input_transform`).
+    """
     cdef Py_ssize_t dests = t.shape[1], width = dy.shape[1], tiles = t.shape[2] // group
     cdef Py_ssize_t r, k, col, j, dest, base
     cdef float e0, e1, e2, e3, s02, s13, q02, q13
+    cdef float nonfinite = 0
     # by destination row (see input_transform)
     for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
         for j in range(group):
@@ -139,12 +159,14 @@ def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, Py_ssize_t rows
                 s13 = e1 + e3
                 q02 = e0 + 4 * e2
                 q13 = 2 * e1 + 8 * e3
+                nonfinite += (s02 + s13) * 0
                 t[0, dest, base + k] = e0
                 t[1, dest, base + k] = s02 + s13
                 t[2, dest, base + k] = s02 - s13
                 t[3, dest, base + k] = q02 + q13
                 t[4, dest, base + k] = q02 - q13
                 t[5, dest, base + k] = e3
+    return nonfinite == 0
 
 
 def weight_transform(const float[:, ::1] w, float[:, ::1] u, int threads):

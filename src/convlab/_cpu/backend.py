@@ -7,6 +7,7 @@ write out of bounds.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from types import ModuleType
 from typing import Any, Optional, Sequence, Tuple
@@ -79,8 +80,7 @@ def _masked_scale(grad: np.ndarray, mask: np.ndarray, mask_name: str, if_set: fl
     """``grad * if_set`` where the bool ``mask``, ``grad * if_clear`` elsewhere, in one parallel
     pass: the gradient of Leaky ReLU and of dropout."""
     grad = _contiguous(check.float_array(grad, "grad"))
-    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != grad.shape:
-        raise ValueError(f"{mask_name}: expected a bool mask of shape {grad.shape}")
+    check.bool_mask(mask, mask_name, grad.shape)
     dx = np.empty_like(grad)
     if grad.size:
         _activation.masked_scale(grad.reshape(-1), _contiguous(mask).reshape(-1).view(np.uint8),
@@ -185,16 +185,21 @@ class CPUBackend:
             result = np.empty(shape, dtype)
         result_full = result.reshape(full_shape)
         threads = _config.get_num_threads()
-        if b2.ndim == 2 and a2.ndim > 2 and a2.flags.c_contiguous:
+        count = int(np.prod(batch, dtype=np.int64))
+        if result.size == 0 or k == 0:
+            # nothing to multiply (reshapes with -1 are ambiguous for empty arrays); an empty
+            # sum is 0, as in NumPy
+            result.fill(0)
+        elif b2.ndim == 2 and a2.ndim > 2 and a2.flags.c_contiguous:
             # a stack of matrices times one matrix is one tall GEMM
             _gemm.gemm(_gemm_operand(a2.reshape(-1, k)), _gemm_operand(b2),
                        result_full.reshape(-1, n), False, threads)
         elif not batch:
             _gemm.gemm(_gemm_operand(a2), _gemm_operand(b2), result_full, False, threads)
         else:
-            a3 = np.broadcast_to(a2, batch + (m, k)).reshape((-1, m, k))
-            b3 = np.broadcast_to(b2, batch + (k, n)).reshape((-1, k, n))
-            c3 = result_full.reshape((-1, m, n))
+            a3 = np.broadcast_to(a2, batch + (m, k)).reshape((count, m, k))
+            b3 = np.broadcast_to(b2, batch + (k, n)).reshape((count, k, n))
+            c3 = result_full.reshape((count, m, n))
             for i in range(c3.shape[0]):
                 _gemm.gemm(_gemm_operand(a3[i]), _gemm_operand(b3[i]), c3[i], False, threads)
         if result is not out and out is not None:
@@ -357,11 +362,8 @@ class CPUBackend:
         Returns:
             ``(y, mean, var)``, the statistics as float64 (C,) arrays.
         """
-        check.float_array(x, "x")
-        if x.ndim < 2:
-            raise ValueError(f"x: expected (N, C, ...), got shape {x.shape}")
-        c = x.shape[1]
-        x3 = _contiguous(x).reshape(x.shape[0], c, -1)
+        c, eps = check.batch_norm_operands(x, weight, bias, mean, var, eps)
+        x3 = _contiguous(x).reshape(x.shape[0], c, math.prod(x.shape[2:]))
         batch_stats = mean is None
         mean64 = np.empty(c) if batch_stats else np.asarray(mean, np.float64).reshape(c)
         var64 = np.empty(c) if batch_stats else np.asarray(var, np.float64).reshape(c)
@@ -379,13 +381,14 @@ class CPUBackend:
             ``(grad_x or None, grad_weight, grad_bias)``; ``grad_x`` flows through the batch
             statistics when ``batch_stats``.
         """
-        c = x.shape[1]
-        g3 = _contiguous(grad).reshape(x.shape[0], c, -1)
+        c = check.batch_norm_grad_operands(grad, x, mean, invstd, weight)
+        g3 = _contiguous(grad).reshape(x.shape[0], c, math.prod(x.shape[2:]))
         x3 = _contiguous(x).reshape(g3.shape)
         gx = np.empty(g3.shape, x.dtype) if input_grad else None
         sum_g, sum_gx = np.empty(c), np.empty(c)
-        _norm.backward(g3, x3, mean, invstd, _channel_param(weight, x.dtype), gx, sum_g, sum_gx,
-                       bool(batch_stats), _config.get_num_threads())
+        _norm.backward(g3, x3, _contiguous(mean), _contiguous(invstd),
+                       _channel_param(weight, x.dtype), gx, sum_g, sum_gx, bool(batch_stats),
+                       _config.get_num_threads())
         return (None if gx is None else gx.reshape(x.shape), sum_gx.astype(x.dtype),
                 sum_g.astype(x.dtype))
 
@@ -506,13 +509,10 @@ class CPUBackend:
             pixel under that tap is 1, and ``colsum`` (runs, n_classes, Cout), the gradient
             summed per run of output rows and per column class ``cls[ow]``.
         """
-        shape, kernel, stride, padding, dilation, out_hw = check.binary_operands(
-            x, packed, shape, kernel_size, stride, padding, dilation,
-            "binary_conv2d_weight_sums")
-        cls = np.ascontiguousarray(cls, np.int32)
-        n_classes = check.binary_histogram_operands(grad_output, x.shape[0], out_hw, n_classes,
-                                                    cls)
-        row_starts = check.binary_row_starts(row_starts, out_hw[0])
+        shape, kernel, stride, padding, dilation, _, n_classes, cls, row_starts = \
+            check.binary_gradient_operands(x, packed, grad_output, cls, n_classes, row_starts,
+                                           shape, kernel_size, stride, padding, dilation,
+                                           "binary_conv2d_weight_sums", np)
         x = _contiguous(x)
         return _binary.weight_sums(x, bool(packed), _contiguous(grad_output), cls, n_classes,
                                    row_starts, shape, kernel, stride, padding, dilation,
@@ -540,11 +540,15 @@ class CPUBackend:
             The (N, Cout, OH, OW) output; None where the AVX-512 column kernels do not apply
             (the caller then takes the general path).
         """
+        shape, kernel, stride, padding, dilation, out_hw = check.binary_operands(
+            x, packed, shape, kernel_size, stride, padding, dilation, "binary_layer_forward")
+        check.binary_layer_operands(weight, bias, zero_value, std, run_taps, base_index,
+                                    shape, kernel, out_hw)
         return _binary.layer_forward(
-            x, bool(packed), _contiguous(weight), None if bias is None else _contiguous(bias),
-            float(zero_value), float(std), run_taps, base_index, tuple(shape),
-            tuple(kernel_size), tuple(stride), tuple(padding), tuple(dilation),
-            tuple(base_index.shape), _config.get_num_threads())
+            _contiguous(x), bool(packed), _contiguous(weight),
+            None if bias is None else _contiguous(bias), float(zero_value), float(std),
+            _contiguous(run_taps), _contiguous(base_index), shape, kernel, stride, padding,
+            dilation, out_hw, _config.get_num_threads())
 
     def binary_layer_weight_grad(self, x: np.ndarray, packed: bool, grad_output: np.ndarray,
                                  cls: np.ndarray, n_classes: int, row_starts: np.ndarray,
@@ -562,10 +566,21 @@ class CPUBackend:
         Returns:
             ``(grad_weight, grad_bias)``; None where the column kernels do not apply.
         """
+        shape, kernel, stride, padding, dilation, _, n_classes, cls, row_starts = \
+            check.binary_gradient_operands(x, packed, grad_output, cls, n_classes, row_starts,
+                                           shape, kernel_size, stride, padding, dilation,
+                                           "binary_layer_weight_grad", np)
+        check.binary_fold_operands(class_run_taps, len(row_starts) - 1, n_classes, kernel,
+                                   zero_value, std)
+        if grad_output.size == 0:      # no images or no channels: nothing flows back
+            cout = grad_output.shape[1]
+            return (np.zeros((cout, 1) + kernel, grad_output.dtype),
+                    np.zeros(cout, grad_output.dtype))
         return _binary.layer_weight_grad(
-            x, bool(packed), _contiguous(grad_output), cls, int(n_classes), row_starts,
-            class_run_taps, float(zero_value), float(std), tuple(shape), tuple(kernel_size),
-            tuple(stride), tuple(padding), tuple(dilation), _config.get_num_threads())
+            _contiguous(x), bool(packed), _contiguous(grad_output), cls, n_classes, row_starts,
+            None if class_run_taps is None else _contiguous(class_run_taps),
+            float(zero_value), float(std), shape, kernel, stride, padding, dilation,
+            _config.get_num_threads())
 
     # -- fused elementwise ------------------------------------------------------------------
 
@@ -575,15 +590,22 @@ class CPUBackend:
         """One Adam / AdamW update of ``param`` and its moments in place, in one pass.
 
         Returns False, leaving the update to NumPy, for arrays the kernel cannot update in
-        place.
+        place (not C-contiguous, or read-only).
+
+        Raises:
+            ValueError: If ``grad`` or a moment differs from ``param`` in shape or dtype, or a
+                hyper-parameter is out of range.
         """
+        lr, beta1, beta2, eps, weight_decay, step = check.adam_operands(
+            param, grad, exp_avg, exp_avg_sq, lr, betas, eps, weight_decay, step)
         arrays = (param, grad, exp_avg, exp_avg_sq)
-        if not all(a.flags.c_contiguous for a in arrays) or \
-                len({a.dtype for a in arrays}) != 1 or not param.flags.writeable:
+        if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays) or \
+                not (param.flags.writeable and exp_avg.flags.writeable and
+                     exp_avg_sq.flags.writeable):
             return False
-        bc1, bc2 = 1 - betas[0] ** step, 1 - betas[1] ** step
+        bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
         flat = [a.reshape(-1) for a in arrays]
-        _activation.adam_step(*flat, lr, betas[0], betas[1], eps,
+        _activation.adam_step(*flat, lr, beta1, beta2, eps,
                               0.0 if decoupled else weight_decay,
                               weight_decay if decoupled else 0.0, lr / bc1, bc2 ** 0.5,
                               _config.get_num_threads())
@@ -592,17 +614,18 @@ class CPUBackend:
     def leaky_relu_forward(self, x: np.ndarray, slope: float) -> Tuple[np.ndarray, np.ndarray]:
         """Leaky ReLU and its mask in one pass: ``(where(x > 0, x, slope * x), x > 0)``."""
         x = _contiguous(check.float_array(x, "x"))
+        slope = check.finite_number(slope, "slope")
         out, positive = np.empty_like(x), np.empty(x.shape, np.bool_)
         if x.size:
             _activation.leaky_relu_forward(x.reshape(-1), out.reshape(-1),
-                                           positive.reshape(-1).view(np.uint8), float(slope),
+                                           positive.reshape(-1).view(np.uint8), slope,
                                            _config.get_num_threads())
         return out, positive
 
     def leaky_relu_backward(self, grad: np.ndarray, positive: np.ndarray,
                             slope: float) -> np.ndarray:
         """Leaky ReLU gradient: ``grad`` where the bool mask ``positive``, else ``slope * grad``."""
-        return _masked_scale(grad, positive, "positive", 1.0, float(slope))
+        return _masked_scale(grad, positive, "positive", 1.0, check.finite_number(slope, "slope"))
 
     def dropout_forward(self, x: np.ndarray, p: float,
                         seed: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -616,8 +639,8 @@ class CPUBackend:
             ValueError: If ``p`` is not in [0, 1).
         """
         x = _contiguous(check.float_array(x, "x"))
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"p: expected a probability in [0, 1), got {p}")
+        p = check.probability(p)
+        seed = check.nonnegative(seed, "seed", None)
         out, keep = np.empty_like(x), np.empty(x.shape, np.bool_)
         if x.size:
             threshold = min(round(p * 2**32), 2**32 - 1)
@@ -628,4 +651,4 @@ class CPUBackend:
 
     def dropout_backward(self, grad: np.ndarray, keep: np.ndarray, p: float) -> np.ndarray:
         """Dropout gradient: ``grad / (1 - p)`` where the bool mask ``keep``, else 0."""
-        return _masked_scale(grad, keep, "keep", 1.0 / (1.0 - p), 0.0)
+        return _masked_scale(grad, keep, "keep", 1.0 / (1.0 - check.probability(p)), 0.0)

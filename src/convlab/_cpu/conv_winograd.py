@@ -73,11 +73,13 @@ def _chunks(n: int, per_image: int, tiles: int) -> Iterator[Tuple[int, int, int]
         n0 += k
 
 
-def _transformed_chunks(x: np.ndarray, o: int, oh: int, ow: int, pad_w: int,
-                        threads: int) -> Iterator[Tuple[int, int, int, np.ndarray, np.ndarray]]:
-    """For each chunk of the batch: ``(first image, images, group, V, out)``, ``V`` the chunk's
-    input already transformed (6, N/g, C, H, g*T) and ``out`` a (6, N/g, O, OH, g*T) buffer for
-    the other side (the products, or the transformed output gradient), grouped alike."""
+def _transformed_chunks(x: np.ndarray, o: int, oh: int, ow: int, pad_w: int, threads: int
+                        ) -> Iterator[Tuple[int, int, int, np.ndarray, np.ndarray, bool]]:
+    """For each chunk of the batch: ``(first image, images, group, V, out, finite)``, ``V`` the
+    chunk's input already transformed (6, N/g, C, H, g*T), ``out`` a (6, N/g, O, OH, g*T)
+    buffer for the other side (the products, or the transformed output gradient), grouped
+    alike, and ``finite`` False where the chunk's input holds an inf or NaN (the transforms
+    would spread it over whole tiles: see ``_winograd.input_transform``)."""
     n, c, h, w = x.shape
     tiles = -(-ow // 4)
     # images per chunk: the transformed input and output of one image, six times each
@@ -89,9 +91,11 @@ def _transformed_chunks(x: np.ndarray, o: int, oh: int, ow: int, pad_w: int,
     out = np.empty((6, size * o * oh * tiles), np.float32)
     for n0, k, g in chunks:
         vk = v[:, :k * c * h * tiles].reshape(6, k // g, c, h, g * tiles)
-        _winograd.input_transform(x[n0:n0 + k].reshape(-1, w), vk.reshape(6, -1, g * tiles),
-                                  pad_w, c * h, g, threads)
-        yield n0, k, g, vk, out[:, :k * o * oh * tiles].reshape(6, k // g, o, oh, g * tiles)
+        finite = _winograd.input_transform(x[n0:n0 + k].reshape(-1, w),
+                                           vk.reshape(6, -1, g * tiles), pad_w, c * h, g,
+                                           threads)
+        yield (n0, k, g, vk, out[:, :k * o * oh * tiles].reshape(6, k // g, o, oh, g * tiles),
+               finite)
 
 
 def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np.ndarray,
@@ -99,13 +103,28 @@ def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np
     """Fill ``y`` (N, O, OH, OW) with the convolution of contiguous float32 ``x`` and
     ``weight`` (O, C, KH, 3) (+ contiguous float32 ``bias``), stride 1, where :func:`applies`."""
     _, o, oh, ow = y.shape
+    if not np.isfinite(weight).all():    # small: the weight is read once per call anyway
+        _direct_forward(x, weight, bias, y, padding, dilation_h, threads)
+        return
     u = _weights(weight, threads)
-    for n0, k, g, vk, mk in _transformed_chunks(x, o, oh, ow, padding[1], threads):
+    for n0, k, g, vk, mk, finite in _transformed_chunks(x, o, oh, ow, padding[1], threads):
+        if not finite:
+            _direct_forward(x[n0:n0 + k], weight, bias, y[n0:n0 + k], padding, dilation_h,
+                            threads)
+            continue
         for xi in range(6):
             _conv.conv2d_forward(vk[xi], u[xi], None, mk[xi], 1, 1, padding[0], 0,
                                  dilation_h, 1, threads)
         _winograd.output_transform(mk.reshape(6, -1, mk.shape[-1]),
                                    y[n0:n0 + k].reshape(-1, ow), bias, oh, o, g, threads)
+
+
+def _direct_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray],
+                    y: np.ndarray, padding: tuple, dilation_h: int, threads: int) -> None:
+    """The same convolution by the implicit GEMM, which keeps an inf or NaN in the outputs
+    whose windows hold it (as the direct sum, and PyTorch, do)."""
+    _conv.conv2d_forward(x, weight, bias, y, 1, 1, padding[0], padding[1], dilation_h, 1,
+                         threads)
 
 
 def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[np.ndarray],
@@ -124,9 +143,15 @@ def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[
     du = np.empty((6, o, c, dw.shape[2], 1), np.float32)
     dbk = None if db is None else np.empty(o, np.float32)
     total = None
-    for n0, k, g, vk, tk in _transformed_chunks(x, o, oh, ow, padding[1], threads):
-        _winograd.gradient_transform(dy[n0:n0 + k].reshape(-1, ow),
-                                     tk.reshape(6, -1, tk.shape[-1]), o * oh, g, threads)
+    for n0, k, g, vk, tk, finite in _transformed_chunks(x, o, oh, ow, padding[1], threads):
+        finite &= _winograd.gradient_transform(dy[n0:n0 + k].reshape(-1, ow),
+                                               tk.reshape(6, -1, tk.shape[-1]), o * oh, g,
+                                               threads)
+        if not finite:
+            # every chunk adds into the same sums: start again on the direct path
+            _conv.conv2d_backward_weight(dy, x, dw, db, 1, 1, padding[0], padding[1],
+                                         dilation_h, 1, threads)
+            return
         for xi in range(6):
             # point 1 of A sums each tile's 4 gradients: its bias gradient is the sum of dy
             _conv.conv2d_backward_weight(tk[xi], vk[xi], du[xi], dbk if xi == 1 else None,

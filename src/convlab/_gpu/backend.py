@@ -514,13 +514,10 @@ class GPUBackend:
         per run of output rows and column class (runs, n_classes, Cout); see the CPU
         backend."""
         cp = self._require()
-        chw, kernel, stride, padding, dilation, out_hw = check.binary_operands(
-            x, packed, shape, kernel_size, stride, padding, dilation,
-            "binary_conv2d_weight_sums")
-        cls = cp.ascontiguousarray(cp.asarray(cls), dtype=cp.int32)
-        n_classes = check.binary_histogram_operands(grad_output, x.shape[0], out_hw, n_classes,
-                                                    cls)
-        row_starts = check.binary_row_starts(row_starts, out_hw[0])
+        chw, kernel, stride, padding, dilation, out_hw, n_classes, cls, row_starts = \
+            check.binary_gradient_operands(x, packed, grad_output, cls, n_classes, row_starts,
+                                           shape, kernel_size, stride, padding, dilation,
+                                           "binary_conv2d_weight_sums", cp)
         x, grad = self._contiguous(x), self._contiguous(grad_output)
         geom = self._binary_args(chw, kernel, stride, padding, dilation, out_hw, packed)
         n, cout = grad.shape[:2]
@@ -555,12 +552,14 @@ class GPUBackend:
     def leaky_relu_backward(self, grad: Any, positive: Any, slope: float) -> Any:
         """``grad`` where ``positive``, ``slope * grad`` elsewhere, in one pass."""
         cp = self._require()
-        grad = self._contiguous(grad)
+        grad = self._contiguous(check.float_array(grad, "grad"))
+        check.bool_mask(positive, "positive", grad.shape)
         dx = cp.empty_like(grad)
         if dx.size:
             self._launch("elementwise", "leaky_relu_backward", grad.dtype, grad.size,
                          (grad, cp.ascontiguousarray(positive, dtype=cp.uint8), dx,
-                          grad.dtype.type(slope), np.int64(grad.size)))
+                          grad.dtype.type(check.finite_number(slope, "slope")),
+                          np.int64(grad.size)))
         return dx
 
     @_guard
@@ -569,13 +568,24 @@ class GPUBackend:
                   step: int) -> bool:
         """One Adam / AdamW update of ``param`` and its moments in place, in one pass.
 
-        Returns True (the update is done), as the CPU backend's does when it can.
+        Returns False, leaving the update to CuPy, for arrays the kernel cannot update in
+        place (not C-contiguous), as the CPU backend's does.
+
+        Raises:
+            ValueError: If ``grad`` or a moment differs from ``param`` in shape or dtype, or a
+                hyper-parameter is out of range.
         """
+        cp = self._require()
+        lr, beta1, beta2, eps, weight_decay, step = check.adam_operands(
+            param, grad, exp_avg, exp_avg_sq, lr, betas, eps, weight_decay, step)
+        if not all(isinstance(a, cp.ndarray) and a.flags.c_contiguous
+                   for a in (param, exp_avg, exp_avg_sq)):
+            return False
         t = param.dtype.type
-        bc1, bc2 = 1 - betas[0] ** step, 1 - betas[1] ** step
+        bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
         self._launch("elementwise", "adam_step", param.dtype, param.size,
-                     (param, self._contiguous(grad), exp_avg, exp_avg_sq, t(lr), t(betas[0]),
-                      t(betas[1]), t(eps), t(0 if decoupled else weight_decay),
+                     (param, self._contiguous(grad), exp_avg, exp_avg_sq, t(lr), t(beta1),
+                      t(beta2), t(eps), t(0 if decoupled else weight_decay),
                       t(weight_decay if decoupled else 0), t(lr / bc1), t(bc2 ** 0.5),
                       np.int64(param.size)))
         return True

@@ -126,7 +126,7 @@ def _layer_geometry(chw: tuple, kernel: tuple, stride: Any, padding: Any,
 def _tables(weight: Any, geom: _Geometry, scale: float, xp: Any) -> Any:
     """(Cout, R, 8): per 3-tap sub-row, the sum of ``weight * scale`` at each bit pattern."""
     cout, cin, kh, kw = weight.shape
-    w = weight.reshape(-1, kw).astype(np.float64) * scale
+    w = weight.reshape(weight.size // kw, kw).astype(np.float64) * scale
     tables = (w @ xp.asarray(geom.sub_row_bits)).astype(weight.dtype)
     return tables.reshape(cout, cin * kh * geom.segments, 8)
 
@@ -192,7 +192,8 @@ class BinaryConv2d(Function):
                     gw = gw + zero_value * total.astype(np.float64)[:, None, None, None]
                 else:
                     # per tap, the gradient summed where the tap is inside the image
-                    sums = colsum.reshape(-1, colsum.shape[-1]).T.astype(np.float64)
+                    sums = colsum.reshape(colsum.size // max(colsum.shape[-1], 1),
+                                          colsum.shape[-1]).T.astype(np.float64)
                     inside = sums @ xp.asarray(geom.class_run_taps)
                     gw = gw + zero_value * inside.reshape(len(inside), 1, *gw.shape[2:])
             gw = gw.astype(grad.dtype)
@@ -213,8 +214,7 @@ def _as_bits(x: Tensor, input_size: Optional[Any], xp: Any) -> tuple:
         if data.shape[2] != need:
             raise ValueError(f"x: {h}x{w} images pack into {need} bytes per channel, got "
                              f"{data.shape[2]}")
-        return xp.ascontiguousarray(data).reshape(data.shape[0], -1), \
-            (data.shape[1], h, w), True
+        return _per_image(data, xp), (data.shape[1], h, w), True
     if data.ndim != 4:
         raise ValueError(f"x: expected 0/1 images (N, C, H, W), got shape {data.shape}")
     if data.dtype == np.bool_:
@@ -225,7 +225,13 @@ def _as_bits(x: Tensor, input_size: Optional[Any], xp: Any) -> tuple:
             raise ValueError("x: expected a binary image (every value 0 or 1); found other "
                              "values (use conv2d for general input)")
         data = data.astype(np.uint8)
-    return xp.ascontiguousarray(data).reshape(data.shape[0], -1), data.shape[1:], False
+    return _per_image(data, xp), data.shape[1:], False
+
+
+def _per_image(data: Any, xp: Any) -> Any:
+    """(N, ...) as contiguous (N, bytes per image); sizes spelled out, as -1 is ambiguous for
+    an empty batch."""
+    return xp.ascontiguousarray(data).reshape(data.shape[0], math.prod(data.shape[1:]))
 
 
 def binary_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1,

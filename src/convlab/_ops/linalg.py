@@ -1,6 +1,7 @@
 """Matrix products on the backend's GEMM kernel: ``matmul`` and the ``linear`` layer."""
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 from convlab._ops._util import pair_operands, unbroadcast
@@ -21,22 +22,30 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = grad
-        if a.ndim == 1:
-            g = bk.xp.expand_dims(g, -2)
+        # restore the axes the 1-D operands dropped: n (last) first, then m
         if b.ndim == 1:
             g = bk.xp.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = bk.xp.expand_dims(g, -2)
         ga = gb = None
         if self.needs[0]:
             ga = unbroadcast(bk.matmul(g, b2, trans_b=True), a2.shape).reshape(a.shape)
         if self.needs[1]:
             if b2.ndim == 2 and a2.ndim > 2:
                 # one matrix against a stack: a single GEMM over the folded stack
-                k = a2.shape[-1]
-                gb = bk.matmul(a2.reshape(-1, k), g.reshape(-1, g.shape[-1]), trans_a=True)
+                # (sizes spelled out: -1 is ambiguous for an empty stack)
+                rows = math.prod(a2.shape[:-1])
+                gb = bk.matmul(a2.reshape(rows, a2.shape[-1]), g.reshape(rows, g.shape[-1]),
+                               trans_a=True)
             else:
                 gb = unbroadcast(bk.matmul(a2, g, trans_a=True), b2.shape)
             gb = gb.reshape(b.shape)
         return ga, gb
+
+
+def _rows(array: Any) -> Any:
+    """(..., k) as (rows, k), the sizes spelled out: -1 is ambiguous for an empty array."""
+    return array.reshape(math.prod(array.shape[:-1]), array.shape[-1])
 
 
 class Linear(Function):
@@ -44,7 +53,7 @@ class Linear(Function):
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         self.x, self.weight, self.has_bias = x, weight, bias is not None
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = _rows(x)
         out = self.backend.matmul(x2, weight, trans_b=True)
         if bias is not None:
             out += bias
@@ -52,12 +61,12 @@ class Linear(Function):
 
     def backward(self, grad: Any) -> tuple:
         bk = self.backend
-        g2 = grad.reshape(-1, grad.shape[-1])
+        g2 = _rows(grad)
         gx = gw = gb = None
         if self.needs[0]:
             gx = bk.matmul(g2, self.weight).reshape(self.x.shape)
         if self.needs[1]:
-            gw = bk.matmul(g2, self.x.reshape(-1, self.x.shape[-1]), trans_a=True)
+            gw = bk.matmul(g2, _rows(self.x), trans_a=True)
         if self.has_bias and self.needs[2]:
             gb = g2.sum(axis=0)
         return gx, gw, gb

@@ -17,6 +17,12 @@ class BatchNorm(Function):
     def forward(self, x: Any, running_mean: Any = None, running_var: Any = None,
                 weight: Any = None, bias: Any = None, training: bool = False,
                 eps: float = 1e-5, average_factor: float = 0.1) -> Any:
+        self.empty = x.size == 0
+        if self.empty:
+            # an empty batch, as PyTorch: an empty output, the running statistics untouched,
+            # zero gradients for weight and bias
+            self.params = (weight, bias)
+            return self.backend.xp.empty_like(x)
         if hasattr(self.backend, "batch_norm_forward"):
             return self._fused_forward(x, running_mean, running_var, weight, bias, training,
                                        eps, average_factor)
@@ -72,6 +78,10 @@ class BatchNorm(Function):
         return y
 
     def backward(self, grad: Any) -> tuple:
+        if self.empty:
+            zeros = self.backend.xp.zeros_like
+            return (zeros(grad), None, None) + tuple(
+                None if p is None else zeros(p) for p in self.params)
         if self.fused:
             gx, gw, gb = self.backend.batch_norm_backward(
                 grad, self.x, self.mean, self.invstd64, self.weight, self.training,
@@ -124,7 +134,7 @@ def batch_norm(x: Tensor, running_mean: Optional[Tensor], running_var: Optional[
         if t is not None and t.shape != (channels,):
             raise ValueError(f"{name}: expected shape ({channels},) for an input of shape "
                              f"{x.shape}, got {t.shape}")
-    if training and x.data.size // max(channels, 1) <= 1:
+    if training and x.data.size // max(channels, 1) == 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input shape {x.shape}")
     if not training and (running_mean is None or running_var is None):

@@ -131,7 +131,7 @@ def draw_window_arrays(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarra
     bar = (grid >= (top - r_high)[:, None, :]) & (grid <= (top - r_low)[:, None, :]) \
         & has_bar[:, None, :]
     images[:, :price_rows, 1::3] = bar
-    flat = images.reshape(n, -1)
+    flat = images.reshape(n, images[0].size if n else 0)
     days = np.arange(window)[None, :]
     windows = np.arange(n)[:, None]
     for values, col in ((o, 0), (c, 2)):

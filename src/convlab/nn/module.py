@@ -310,14 +310,25 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
+        arrays = {}
         for key, target in own.items():
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
-            if shape != target.shape:
-                problems.append(f"size mismatch for {key}: copying a value of shape {shape}, "
-                                f"the shape in the current model is {target.shape}")
+            try:
+                array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+            except (TypeError, ValueError) as err:     # ragged lists and the like
+                problems.append(f"value for {key} is not an array: {err}")
+                continue
+            if array.shape != target.shape:
+                problems.append(f"size mismatch for {key}: copying a value of shape "
+                                f"{array.shape}, the shape in the current model is "
+                                f"{target.shape}")
+            elif array.dtype.kind not in "biuf":
+                problems.append(f"dtype mismatch for {key}: expected real numbers (cast to "
+                                f"{target.dtype}), got dtype {array.dtype}")
+            else:
+                arrays[key] = array
         if strict:
             if missing:
                 problems.insert(0, "Missing key(s) in state_dict: "
@@ -328,12 +339,10 @@ class Module:
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(problems))
-        for key, target in own.items():
-            if key in state_dict:
-                value = state_dict[key]
-                array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
-                target.data[...] = target._backend.asarray(array.astype(target.dtype,
-                                                                        copy=False))
+        # every value checked above: nothing is modified unless all of them fit
+        for key, array in arrays.items():
+            target = own[key]
+            target.data[...] = target._backend.asarray(array.astype(target.dtype, copy=False))
         return IncompatibleKeys(missing, unexpected)
 
     # -- repr ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Tuple
 
+from convlab import _validate as check
 from convlab.optim.optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -21,32 +22,43 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False) -> None:
-        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"betas: expected values in [0, 1), got {betas}")
-        if eps < 0:
-            raise ValueError(f"eps: expected a value >= 0, got {eps}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay: expected a value >= 0, got {weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=bool(amsgrad)))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad))
+
+    _state_kinds = {"step": "count", "exp_avg": "param", "exp_avg_sq": "param",
+                    "max_exp_avg_sq": "param"}
+
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        betas = group.get("betas")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas: expected a pair of numbers in [0, 1), got {betas!r}")
+        group["betas"] = tuple(check.finite_number(b, f"betas[{i}]", 0.0, below=1.0)
+                               for i, b in enumerate(betas))
+        group["eps"] = check.finite_number(group.get("eps"), "eps", 0.0)
+        group["weight_decay"] = check.finite_number(group.get("weight_decay"),
+                                                    "weight_decay", 0.0)
+        group["amsgrad"] = check.flag(group.get("amsgrad"), "amsgrad")
+
+    def _required_state(self, group: dict) -> set:
+        # (max_exp_avg_sq is made at the next step where it is missing: amsgrad may be
+        # turned on after the state was saved)
+        return {"step", "exp_avg", "exp_avg_sq"}
 
     def step(self) -> None:
         """One update of every parameter with a gradient."""
         for group in self.param_groups:
             lr, (beta1, beta2) = group["lr"], group["betas"]
             eps, wd, amsgrad = group["eps"], group["weight_decay"], group["amsgrad"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            for p, g in self._grads(group):
                 xp = p._backend.xp
                 dtype = p.data.dtype.type
-                g = p.grad.data
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p.data),
                                              "exp_avg_sq": xp.zeros_like(p.data)}
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                if amsgrad and "max_exp_avg_sq" not in state:    # amsgrad turned on later
+                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
                 state["step"] += 1
                 t = state["step"]
                 fused = getattr(p._backend, "adam_step", None)

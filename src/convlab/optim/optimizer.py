@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable
+import numbers
+from typing import Any, Iterable, Iterator, Tuple
 
+from convlab import _validate as check
 from convlab._tensor import Tensor, reset_grads
 
 __all__ = ["Optimizer"]
@@ -54,10 +56,46 @@ class Optimizer:
         self._check_group(full)
         self.param_groups.append(full)
 
+    # What each per-parameter state entry holds, for load_state_dict's checks: "param" an
+    # array of the parameter's shape, "count" an int >= 0. Entries not listed are arrays of
+    # the parameter's shape when they are arrays, and plain values otherwise.
+    _state_kinds: dict = {}
+
     def _check_group(self, group: dict) -> None:
-        lr = group.get("lr")
-        if lr is None or lr < 0:
-            raise ValueError(f"lr: expected a learning rate >= 0, got {lr}")
+        """Check a group's settings (at construction and when a state dict is loaded);
+        optimizers extend it with their own."""
+        group["lr"] = check.finite_number(group.get("lr"), "lr", 0.0)
+
+    def _required_state(self, group: dict) -> set:
+        """The entries a parameter's state must hold, once it has any, for ``step`` to run
+        with ``group``'s settings."""
+        return set()
+
+    def _grads(self, group: dict) -> Iterator[Tuple[Tensor, Any]]:
+        """``(param, gradient array)`` for each parameter of ``group`` with a gradient.
+
+        Raises:
+            ValueError: If a gradient differs from its parameter in shape, dtype or device
+                (``p.grad`` can be assigned by hand: the update must not broadcast it or run a
+                kernel over the wrong number of elements).
+        """
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            if not isinstance(g, Tensor) or g.shape != p.shape or g.dtype != p.dtype or \
+                    g._backend is not p._backend:
+                got = (f"{g.dtype} {g.shape} on {g._backend.name}" if isinstance(g, Tensor)
+                       else type(g).__name__)
+                raise ValueError(f"grad: parameter {self._index_of(p)} has shape {p.shape} "
+                                 f"({p.dtype} on {p._backend.name}); its .grad must match, "
+                                 f"got {got}")
+            yield p, g.data
+
+    def _index_of(self, param: Tensor) -> int:
+        """The parameter's number in the state dict's numbering (group order)."""
+        flat = [p for group in self.param_groups for p in group["params"]]
+        return next(i for i, p in enumerate(flat) if p is param)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every parameter (to ``None`` by default, as PyTorch)."""
@@ -100,23 +138,77 @@ class Optimizer:
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, the "
                              f"optimizer has {len(self.param_groups)}")
+        new_groups = []
+        by_index: dict = {}
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+                raise ValueError(f"state_dict: group {i}: expected a dict with a 'params' list")
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"state_dict: group {i} has {len(saved['params'])} parameters, "
                                  f"the optimizer's has {len(group['params'])}")
-        by_index = {}
-        for saved, group in zip(saved_groups, self.param_groups):
             for idx, p in zip(saved["params"], group["params"]):
-                by_index[int(idx)] = p
+                idx = _index(idx, f"group {i}'s params")
+                if idx in by_index:
+                    raise ValueError(f"state_dict: parameter index {idx} appears twice")
+                by_index[idx] = p
+            merged = dict(group)
+            merged.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+            try:
+                self._check_group(merged)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"state_dict: group {i}: {err}") from None
+            new_groups.append(merged)
+        if not isinstance(state_dict["state"], dict):
+            raise ValueError("state_dict: 'state' must be a dict of parameter index -> dict")
         new_state: dict = {}
         for idx, values in state_dict["state"].items():
-            p = by_index.get(int(idx))
+            idx = _index(idx, "state")
+            p = by_index.get(idx)
             if p is None:
                 raise ValueError(f"state_dict: state for unknown parameter index {idx}")
-            new_state[p] = {k: _to_param(v, p) for k, v in values.items()}
+            if not isinstance(values, dict):
+                raise ValueError(f"state_dict: parameter {idx}: expected a dict of state "
+                                 f"entries, got {type(values).__name__}")
+            new_state[p] = {k: self._state_entry(k, v, p, idx) for k, v in values.items()}
+        for group, merged in zip(self.param_groups, new_groups):
+            required = self._required_state(merged)
+            for p in group["params"]:
+                missing = required - set(new_state.get(p, required))
+                if missing:
+                    raise ValueError(f"state_dict: parameter {self._index_of(p)} has state "
+                                     f"without {sorted(missing)} (this optimizer's step "
+                                     f"needs {sorted(required)})")
+        # nothing is changed until every entry has passed
         self.state = new_state
-        for saved, group in zip(saved_groups, self.param_groups):
-            group.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+        for group, merged in zip(self.param_groups, new_groups):
+            group.update(merged)
+
+    def _state_entry(self, key: Any, value: Any, param: Tensor, idx: int) -> Any:
+        """A saved state entry checked against its parameter and copied onto its device."""
+        where = f"state_dict: parameter {idx} ({key!r})"
+        if isinstance(value, Tensor):
+            value = value.numpy()
+        is_array = hasattr(value, "shape") and hasattr(value, "dtype")
+        kind = self._state_kinds.get(key, "param" if is_array else "value")
+        if kind == "count":
+            if is_array and value.ndim == 0 and value.dtype.kind in "iu":
+                value = value.item()
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ValueError(f"{where}: expected an int >= 0, got {value!r}")
+            return int(value)
+        if kind == "param":
+            if not is_array:
+                raise ValueError(f"{where}: expected an array of shape {param.shape}, got "
+                                 f"{type(value).__name__}")
+            if tuple(value.shape) != param.shape:
+                raise ValueError(f"{where}: a state entry of shape {tuple(value.shape)} does "
+                                 f"not fit a parameter of shape {param.shape}")
+            if value.dtype.kind != "f":
+                raise ValueError(f"{where}: expected floating-point values (cast to the "
+                                 f"parameter's {param.dtype}), got dtype {value.dtype}")
+            backend = param._backend
+            return backend.xp.array(backend.asarray(value), dtype=param.dtype, copy=True)
+        return copy.deepcopy(value)
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
@@ -136,14 +228,11 @@ def _as_tensor(value: Any, param: Tensor) -> Any:
     return value
 
 
-def _to_param(value: Any, param: Tensor) -> Any:
-    """A saved state entry as a fresh array on ``param``'s device (numbers stay numbers)."""
-    if isinstance(value, Tensor):
-        value = value.numpy()
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        if tuple(value.shape) != param.shape and value.ndim != 0:
-            raise ValueError(f"state_dict: a state entry of shape {tuple(value.shape)} does not "
-                             f"fit a parameter of shape {param.shape}")
-        dtype = param.dtype if value.dtype.kind == "f" else value.dtype
-        return param._backend.xp.array(param._backend.asarray(value), dtype=dtype, copy=True)
-    return copy.deepcopy(value)
+def _index(value: Any, where: str) -> int:
+    """A parameter index from a state dict (an int, or a string of one: JSON keys are)."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"state_dict: {where}: expected parameter indices (ints >= 0), got "
+                         f"{value!r}")
+    return int(value)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from convlab import _validate as check
 from convlab.optim.optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -18,25 +19,30 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False) -> None:
-        if momentum < 0:
-            raise ValueError(f"momentum: expected a value >= 0, got {momentum}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay: expected a value >= 0, got {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("nesterov: requires a momentum > 0 and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
+
+    _state_kinds = {"momentum_buffer": "param"}
+
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        momentum = group["momentum"] = check.finite_number(group.get("momentum"), "momentum",
+                                                           0.0)
+        dampening = group["dampening"] = check.finite_number(group.get("dampening"),
+                                                             "dampening")
+        group["weight_decay"] = check.finite_number(group.get("weight_decay"), "weight_decay",
+                                                    0.0)
+        group["nesterov"] = check.flag(group.get("nesterov"), "nesterov")
+        if group["nesterov"] and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov: requires a momentum > 0 and zero dampening")
 
     def step(self) -> None:
         """One update of every parameter with a gradient."""
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov = group["weight_decay"], group["nesterov"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            for p, g in self._grads(group):
                 dtype = p.data.dtype.type
-                g = p.grad.data
                 if wd:
                     g = g + dtype(wd) * p.data
                 if momentum:
