@@ -200,7 +200,7 @@ def test_labels_returns_and_sampling_cpu():
 def test_chart_set_save_load_split_and_dataset_cpu(tmp_path):
     charts = render_charts(random_walks(2, 300, 3), window=20)
     charts.save(tmp_path / "set")
-    charts.save(tmp_path / "set")                        # replacing an existing set works
+    charts.save(tmp_path / "set", overwrite=True)        # replacing an existing set works
     back = data.ChartSet.load(tmp_path / "set")
     assert isinstance(back.packed, np.memmap)
     np.testing.assert_array_equal(back.images(), charts.images())

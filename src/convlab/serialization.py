@@ -3,30 +3,43 @@
 The archive holds one array per tensor or array (``a0``, ``a1``, ...) and an entry
 ``__convlab__`` with UTF-8 JSON that describes the saved object's structure: dicts (keys may be
 strings, ints, floats, bools or ``None``), lists, tuples, strings, numbers, booleans, ``None``,
-tensors and arrays. Loading uses ``numpy.load(allow_pickle=False)`` and validates the structure,
-so a crafted file can at worst raise :class:`CheckpointError`, never run code. Files are written
-to a temporary name in the same directory, flushed to disk and renamed over the target, so a
-crash never leaves a half-written checkpoint where a good one was.
+tensors and arrays. Loading reads the ``.npy`` entries itself (plain number dtypes only, never
+pickle) and validates the structure, so a crafted file can at worst raise
+:class:`CheckpointError`, never run code; every size it declares is checked before anything is
+read (see :func:`load`). Files are written to a temporary name in the same directory, flushed
+to disk and renamed over the target, so a crash never leaves a half-written checkpoint where a
+good one was.
 """
 from __future__ import annotations
 
 import json
 import os
-import zipfile
 from typing import Any, Optional
 
 import numpy as np
 
 from convlab import _dtype
 from convlab._atomic import atomic_open
+from convlab._safe_io import FormatError, NpzArchive, loads_json
 from convlab._tensor import Tensor, backend_for
+from convlab.backend import BackendUnavailableError
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "CheckpointError", "DEFAULT_MAX_BYTES"]
 
 _META = "__convlab__"
 _FORMAT = "convlab-checkpoint"
 _VERSION = 1
 _MAX_DEPTH = 64
+# Each level of the saved object adds at most 3 levels of JSON ({"dict": [[key, value]]}).
+_MAX_JSON_DEPTH = 3 * (_MAX_DEPTH + 2) + 2
+# The metadata is parsed as JSON (several times its size in Python objects): a fixed bound far
+# above any real state dict (about 100 bytes per tensor: 16 MiB is over 100,000 tensors).
+_MAX_META_BYTES = 16 << 20
+_NPY_MAGIC = b"\x93NUMPY"
+
+#: The smallest limit :func:`load` puts on the arrays' total uncompressed size when
+#: ``max_bytes`` is not given (the file's own size is used when larger): 1 GiB.
+DEFAULT_MAX_BYTES = 1 << 30
 
 
 class CheckpointError(ValueError):
@@ -88,23 +101,86 @@ def save(obj: Any, path: Any) -> None:
 
 
 class _Decoder:
-    def __init__(self, archive: Any, path: str, map_location: Optional[str]) -> None:
+    """Rebuilds the saved object from the metadata; every check names the entry it failed on."""
+
+    def __init__(self, archive: NpzArchive, path: str, map_location: Optional[str]) -> None:
         self.archive, self.path, self.map_location = archive, path, map_location
-        self.names = set(archive.files)
+        self.names = set(archive.names)
+        self.used: set = set()
 
     def fail(self, why: str) -> CheckpointError:
         return CheckpointError(f"load: {self.path!r} is not a valid convlab checkpoint: {why}")
 
+    def metadata(self) -> dict:
+        """The checked metadata entry: format, version and the encoded object."""
+        if _META not in self.names:
+            raise self.fail("the metadata entry is missing")
+        try:
+            raw = self.archive.read(_META, kinds="u", max_bytes=_MAX_META_BYTES)
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise FormatError(f"the metadata entry must be UTF-8 bytes (a 1-D uint8 "
+                                  f"array), found {raw.dtype} of shape {raw.shape}")
+            meta = loads_json(raw.tobytes(), "the metadata", _MAX_JSON_DEPTH, _MAX_META_BYTES)
+        except FormatError as err:
+            raise self.fail(str(err)) from None
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise self.fail("the metadata does not name the convlab checkpoint format")
+        version = meta.get("version")
+        if type(version) is not int or version != _VERSION:
+            raise self.fail(f"unsupported format version {version!r} (this convlab reads "
+                            f"version {_VERSION})")
+        if "object" not in meta:
+            raise self.fail("the metadata holds no object")
+        return meta
+
     def array(self, name: Any) -> np.ndarray:
         if not isinstance(name, str) or name not in self.names or name == _META:
-            raise self.fail(f"reference to a missing array {name!r}")
+            raise self.fail(f"reference to a missing array {str(name)[:80]!r}")
+        if name in self.used:
+            # save writes each array once: a second reference would read it again
+            raise self.fail(f"array {name!r} is referenced more than once")
+        self.used.add(name)
         try:
-            array = self.archive[name]
-        except Exception as err:  # noqa: BLE001 - any failure here means a broken file
-            raise self.fail(f"array {name!r} cannot be read ({err})") from None
-        if array.dtype.kind not in "biuf":
-            raise self.fail(f"array {name!r} has unsupported dtype {array.dtype}")
-        return array
+            return self.archive.read(name)
+        except FormatError as err:
+            raise self.fail(str(err)) from None
+
+    def flag(self, node: dict, key: str, default: bool) -> bool:
+        value = node.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(f"{key!r} of tensor {str(node.get('tensor'))[:80]!r} must be true "
+                            f"or false, got {str(value)[:40]!r}")
+        return value
+
+    def tensor(self, node: dict) -> Tensor:
+        name = node["tensor"]
+        device = self.map_location or node.get("device", "cpu")
+        if not isinstance(device, str) or device not in ("cpu", "gpu"):
+            raise self.fail(f"tensor {str(name)[:80]!r}: unknown device {str(device)[:40]!r} "
+                            f"(expected 'cpu' or 'gpu')")
+        parameter = self.flag(node, "parameter", False)
+        requires_grad = self.flag(node, "requires_grad", parameter)
+        array = self.array(name)
+        try:
+            _dtype.resolve_dtype(array.dtype, f"tensor {name!r}")
+        except TypeError as err:
+            raise self.fail(f"tensor {name!r} has dtype {array.dtype}, which convlab tensors "
+                            f"do not support ({err})") from None
+        if (parameter or requires_grad) and not _dtype.is_floating(array.dtype):
+            raise self.fail(f"tensor {name!r} of dtype {array.dtype} is marked as requiring "
+                            f"gradients, which only floating-point tensors can")
+        try:
+            backend = backend_for(device)
+        except BackendUnavailableError as err:
+            raise self.fail(f"tensor {name!r} was saved on the GPU, which is not available "
+                            f"here ({err}); pass map_location='cpu' to load it on the CPU") \
+                from None
+        t = Tensor._wrap(backend.asarray(array), backend)
+        if parameter:
+            from convlab.nn.parameter import Parameter
+            return Parameter(t, requires_grad=requires_grad)
+        t.requires_grad = requires_grad
+        return t
 
     def decode(self, node: Any, depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
@@ -126,18 +202,7 @@ class _Decoder:
             except ValueError:
                 raise self.fail(f"bad float {node['float'][:40]!r}") from None
         if "tensor" in node:
-            array = self.array(node["tensor"])
-            device = self.map_location or node.get("device", "cpu")
-            if device not in ("cpu", "gpu"):
-                raise self.fail(f"unknown device {device!r}")
-            _dtype.resolve_dtype(array.dtype, "checkpoint array")
-            t = Tensor._wrap(backend_for(device).asarray(array), backend_for(device))
-            if node.get("parameter"):
-                from convlab.nn.parameter import Parameter
-                return Parameter(t, requires_grad=bool(node.get("requires_grad", True)))
-            if node.get("requires_grad") and array.dtype.kind == "f":
-                t.requires_grad = True
-            return t
+            return self.tensor(node)
         if "array" in node:
             return self.array(node["array"])
         if "dict" in node and isinstance(node["dict"], list):
@@ -148,6 +213,9 @@ class _Decoder:
                 key = self.decode(item[0], depth + 1)
                 if not (key is None or isinstance(key, (str, int, float, bool))):
                     raise self.fail("unhashable dict key")
+                if key in out:
+                    # a saved dict has unique keys: a repeated one would silently drop a value
+                    raise self.fail(f"duplicate dict key {str(key)[:40]!r}")
                 out[key] = self.decode(item[1], depth + 1)
             return out
         for kind, make in (("list", list), ("tuple", tuple)):
@@ -156,18 +224,42 @@ class _Decoder:
         raise self.fail(f"unknown entry type {sorted(node)[:3]}")
 
 
-def load(path: Any, map_location: Optional[str] = None) -> Any:
+def _byte_limit(max_bytes: Optional[int], path: str) -> int:
+    if max_bytes is None:
+        return max(os.path.getsize(path), DEFAULT_MAX_BYTES)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) \
+            or max_bytes < 1:
+        raise ValueError(f"max_bytes: expected a number of bytes >= 1 or None, got "
+                         f"{max_bytes!r}")
+    return int(max_bytes)
+
+
+def load(path: Any, map_location: Optional[str] = None, *,
+         max_bytes: Optional[int] = None) -> Any:
     """Read an object written by :func:`save`.
+
+    Every size the file declares is checked before anything is read: each array's
+    uncompressed size and their sum against ``max_bytes``, each ``.npy`` header against its
+    archive entry, and the metadata's size and JSON nesting against fixed bounds.
 
     Args:
         path: The checkpoint file.
         map_location: ``"cpu"`` or ``"gpu"`` to put every tensor there; by default each goes
             back to the device it was saved from.
+        max_bytes: The most bytes the arrays may take once read, all together. Default: the
+            file's own size or :data:`DEFAULT_MAX_BYTES`, whichever is larger (:func:`save`
+            stores arrays uncompressed, so its checkpoints never need more than their size;
+            the allowance covers archives compressed afterwards).
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        CheckpointError: If the file is truncated, corrupted, not a convlab checkpoint, or
-            would need pickle.
+        CheckpointError: If the file is truncated, corrupted, crafted (oversized, duplicated
+            or overlapping entries, too deeply nested metadata, unsupported dtypes), not a
+            convlab checkpoint, would need pickle, or holds a tensor saved on a GPU this
+            machine lacks (without ``map_location``).
+        ValueError: For a bad ``map_location`` or ``max_bytes``.
+        convlab.BackendUnavailableError: For ``map_location="gpu"`` without a GPU.
+        OSError: If the file cannot be read.
     """
     path = os.fspath(path)
     if map_location is not None:
@@ -175,28 +267,19 @@ def load(path: Any, map_location: Optional[str] = None) -> Any:
         map_location = "gpu" if str(map_location).startswith(("gpu", "cuda")) else "cpu"
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file {path!r}")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as err:  # noqa: BLE001 - numpy raises many types for broken files
-        raise CheckpointError(f"load: {path!r} is not a valid convlab checkpoint: "
-                              f"cannot open it as an .npz archive ({err})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise CheckpointError(f"load: {path!r} is not a valid convlab checkpoint: it holds a "
-                              f"single array, not an archive")
-    with archive:
-        decoder = _Decoder(archive, path, map_location)
-        if _META not in decoder.names:
-            raise decoder.fail("the metadata entry is missing")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"load: {path!r} is not a valid convlab checkpoint: not a file")
+    limit = _byte_limit(max_bytes, path)
+    with open(path, "rb") as handle:
+        if handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+            raise CheckpointError(f"load: {path!r} is not a valid convlab checkpoint: it holds "
+                                  f"a single array, not an archive")
+        handle.seek(0)
         try:
-            meta_bytes = archive[_META]
-            meta = json.loads(bytes(meta_bytes.astype(np.uint8).tobytes()).decode("utf-8"))
-        except (ValueError, zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as err:
-            raise decoder.fail(f"the metadata cannot be read ({err})") from None
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise decoder.fail("the metadata does not name the convlab checkpoint format")
-        if meta.get("version") != _VERSION:
-            raise decoder.fail(f"unsupported format version {meta.get('version')!r} "
-                               f"(this convlab reads version {_VERSION})")
-        return decoder.decode(meta.get("object"))
-
-
+            archive = NpzArchive(handle, "archive", limit)
+        except FormatError as err:
+            raise CheckpointError(f"load: {path!r} is not a valid convlab checkpoint: "
+                                  f"{err}") from None
+        with archive:
+            decoder = _Decoder(archive, path, map_location)
+            return decoder.decode(decoder.metadata()["object"])

@@ -3,7 +3,7 @@ tables, stock-chart images and chart sets (the chart parts need ``convlab[data]`
 from __future__ import annotations
 
 from convlab.data import transforms
-from convlab.data.chartset import ChartDataset, ChartSet
+from convlab.data.chartset import ChartDataset, ChartSet, ChartSetError
 from convlab.data.charts import GEOMETRY, image_geometry, render_charts
 from convlab.data.dataset import Dataset, Subset, TensorDataset, random_split
 from convlab.data.loader import DataLoader, default_collate, sample_rng
@@ -17,5 +17,5 @@ __all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "DataLoader",
            "default_collate", "sample_rng", "transforms", "CIFAR10", "MNIST", "read_idx",
            "DatasetNotFoundError", "DatasetFormatError", "UnsafePickleError",
            "load_plain_pickle", "load_ohlcv", "OHLCVError", "COLUMNS", "render_charts",
-           "image_geometry", "GEOMETRY", "ChartSet", "ChartDataset", "load_default_ohlcv",
-           "read_jkx_images"]
+           "image_geometry", "GEOMETRY", "ChartSet", "ChartDataset", "ChartSetError",
+           "load_default_ohlcv", "read_jkx_images"]

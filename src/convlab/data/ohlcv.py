@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -53,12 +54,41 @@ def _read_file(path: Path) -> Any:
     try:
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        return _read_csv(path)
     except OHLCVError:
         raise
     except Exception as err:  # noqa: BLE001 - pandas raises many types for broken files
         raise OHLCVError(f"{path}: cannot be read as a table ({type(err).__name__}: {err})") \
             from None
+
+
+def _read_csv(path: Path) -> Any:
+    """A CSV file with its ticker column read as text: pandas would turn the ticker ``NA``
+    (and ``NULL``, ``nan``, ...) into a missing value, and the row would be lost.
+
+    A row with more fields than the header is an error: by default pandas would make the
+    first column the index (every value moving one column left), and with ``index_col=False``
+    it drops the extra fields with only a warning.
+    """
+    pd = _pandas()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        frame = pd.read_csv(path, index_col=False)
+    names = [c for c in frame.columns if _normal_name(c) in _TICKER_NAMES]
+    if names:
+        text = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False,
+                           index_col=False)
+        if len(text) != len(frame):  # pragma: no cover - one parser, one file
+            raise OHLCVError(f"{path}: the ticker column reads as {len(text)} rows, the table "
+                             f"as {len(frame)}")
+        for column in names:
+            frame[column] = text[column].to_numpy()
+    return frame
+
+
+def _normal_name(column: Any) -> str:
+    """A column name as matched against the known names (case, spaces, underscores ignored)."""
+    return str(column).strip().lower().replace(" ", "").replace("_", "")
 
 
 def _normalise_columns(frame: Any, where: str) -> Any:
@@ -67,7 +97,13 @@ def _normalise_columns(frame: Any, where: str) -> Any:
     frame = frame.copy()
     if frame.index.name is not None and str(frame.index.name).lower() in ("date", "datetime"):
         frame = frame.reset_index()
-    lower = {c: str(c).strip().lower().replace(" ", "").replace("_", "") for c in frame.columns}
+    lower = {c: _normal_name(c) for c in frame.columns}
+    seen: dict = {}
+    for column, name in lower.items():
+        if name in seen:    # e.g. "close" and "Close": which one is meant cannot be guessed
+            raise OHLCVError(f"{where}: columns {seen[name]!r} and {column!r} both mean "
+                             f"{name!r}; keep one of them")
+        seen[name] = column
     frame = frame.rename(columns=lower)
     if all(k in frame.columns for k in _TIINGO):
         frame = frame.drop(columns=[c for c in ("open", "high", "low", "close", "volume")
@@ -99,7 +135,17 @@ def _normalise_columns(frame: Any, where: str) -> Any:
     except (ValueError, TypeError) as err:
         raise OHLCVError(f"{where}: column 'date' has values that are not dates ({err})") \
             from None
+    _refuse_missing(frame["date"].isna().to_numpy(), "date", where)
     return frame
+
+
+def _refuse_missing(missing: np.ndarray, name: str, where: str) -> None:
+    """Rows without a date or ticker cannot be placed: an error naming them, never a silent
+    drop."""
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise OHLCVError(f"{where}: column {name!r} is empty in {len(rows)} row(s), first in "
+                         f"row {int(rows[0])} (every row needs a {name})")
 
 
 def _numeric(column: Any, name: str, where: str) -> Any:
@@ -115,15 +161,19 @@ def _numeric(column: Any, name: str, where: str) -> Any:
 
 def _tidy(frame: Any, where: str, ticker: Optional[str], sort: bool) -> Any:
     pd = _pandas()
-    frame = _normalise_columns(frame, where)
+    # row numbers in messages are positions (0 = the first data row), whatever the index
+    frame = _normalise_columns(frame, where).reset_index(drop=True)
     if "ticker" not in frame.columns:
         frame["ticker"] = ticker if ticker is not None else Path(where).stem.upper()
-    frame["ticker"] = frame["ticker"].astype(str)
+    names = frame["ticker"]
+    _refuse_missing((names.isna() | (names.astype(str).str.strip() == "")).to_numpy(),
+                    "ticker", where)
+    frame["ticker"] = names.astype(str)
     for col in ("open", "high", "low", "close", "volume"):
         frame[col] = _numeric(frame[col], col, where)
     frame = frame[COLUMNS]
     out = []
-    for name, group in frame.groupby("ticker", sort=True):
+    for name, group in frame.groupby("ticker", sort=True, dropna=False):
         dates = group["date"].to_numpy()
         dup = pd.Series(dates).duplicated().to_numpy()
         if dup.any():
@@ -141,10 +191,11 @@ def _tidy(frame: Any, where: str, ticker: Optional[str], sort: bool) -> Any:
     if not out:
         raise OHLCVError(f"{where}: the table has no rows")
     tidy = pd.concat(out, ignore_index=True)
-    # zero or negative prices and zero volume are missing data
-    for col in ("open", "high", "low", "close"):
-        tidy.loc[tidy[col] <= 0, col] = np.nan
-    tidy.loc[tidy["volume"] <= 0, "volume"] = np.nan
+    # zero, negative or infinite prices and volumes are missing data (an infinite price comes
+    # e.g. from a Yahoo row whose close is 0: the adjustment factor is then infinite)
+    for col in ("open", "high", "low", "close", "volume"):
+        values = tidy[col].to_numpy()
+        tidy.loc[~np.isfinite(values) | (values <= 0), col] = np.nan
     return tidy
 
 
@@ -159,11 +210,16 @@ def load_ohlcv(source: Any, ticker: Optional[str] = None, sort: bool = False) ->
         sort: Sort unsorted dates instead of raising.
 
     Yahoo tables use the adjusted close, with open/high/low scaled by ``Adj Close / Close``;
-    Tiingo tables use the ``adj*`` columns. Zero or negative prices and zero volume become NaN.
+    Tiingo tables use the ``adj*`` columns. Zero, negative or infinite prices and volumes
+    become NaN.
+
+    A ticker is taken as written (``NA`` is a ticker, not a missing value); a row without a
+    ticker or a date is an error, never dropped.
 
     Raises:
-        OHLCVError: Missing columns, text in numeric columns, an empty file, duplicated or
-            (without ``sort``) unsorted dates; the message names the file, ticker and row.
+        OHLCVError: Missing columns, two columns of one meaning (``close`` and ``Close``),
+            text in numeric columns, an empty file, rows without a ticker or date, duplicated
+            or (without ``sort``) unsorted dates; the message names the file, ticker and row.
         FileNotFoundError: If ``source`` does not exist.
     """
     pd = _pandas()

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from convlab.data.chartset import ChartSet
+from convlab.data.chartset import ChartSet, ChartSetError
 from convlab.data.charts import GEOMETRY
 
 __all__ = ["load_default_ohlcv", "read_jkx_images"]
@@ -47,8 +47,11 @@ def read_jkx_images(images_path: Any, labels_path: Optional[Any] = None,
         horizon: Which ``Ret_{h}d`` column makes the label (default: ``window``).
 
     Raises:
-        ValueError: If the window cannot be determined, the file size is not a whole number of
-            images, or the labels do not match the images.
+        ValueError: If the window cannot be determined (or is not 5, 20 or 60).
+        ChartSetError: If the file size is not a whole number of images, a pixel is neither 0
+            nor 255, or the labels file cannot be read, lacks the return column, has another
+            number of rows, text returns, rows without a ``StockID`` or dates that are not
+            dates.
     """
     images_path = Path(os.fspath(images_path))
     if window is None:
@@ -61,10 +64,13 @@ def read_jkx_images(images_path: Any, labels_path: Optional[Any] = None,
     h, w = GEOMETRY[window]
     raw = np.fromfile(images_path, dtype=np.uint8)
     if raw.size % (h * w):
-        raise ValueError(f"{images_path}: {raw.size} bytes is not a whole number of {h}x{w} "
-                         f"images")
-    images = raw.reshape(-1, h * w)
-    packed = np.packbits(images > 0, axis=1)
+        raise ChartSetError(f"{images_path}: {raw.size} bytes is not a whole number of {h}x{w} "
+                            f"images")
+    stray = np.flatnonzero((raw != 0) & (raw != 255))
+    if stray.size:   # the released images are black and white: anything else is another file
+        raise ChartSetError(f"{images_path}: pixels must be 0 or 255, byte {int(stray[0])} is "
+                            f"{int(raw[stray[0]])} ({stray.size} such bytes)")
+    packed = np.packbits(raw.reshape(-1, h * w) > 0, axis=1)
     n = len(packed)
     labels = np.full(n, -1, np.int8)
     returns = np.full(n, np.nan)
@@ -72,20 +78,50 @@ def read_jkx_images(images_path: Any, labels_path: Optional[Any] = None,
     tickers = ["?"]
     dates = np.full(n, np.datetime64("NaT"), "datetime64[D]")
     if labels_path is not None:
-        import pandas as pd
-        table = pd.read_feather(labels_path)
-        if len(table) != n:
-            raise ValueError(f"{labels_path}: {len(table)} label rows for {n} images")
-        column = f"Ret_{horizon or window}d"
-        if column not in table.columns:
-            raise ValueError(f"{labels_path}: no column {column!r}; found {list(table.columns)}")
-        returns = table[column].to_numpy(dtype=np.float64)
+        returns, tickers, codes, dates = _read_jkx_labels(Path(os.fspath(labels_path)), n,
+                                                         f"Ret_{horizon or window}d")
         labels = np.where(np.isnan(returns), -1, returns > 0).astype(np.int8)
-        stock = table["StockID"].astype(str) if "StockID" in table.columns else \
-            pd.Series(["?"] * n)
-        tickers, codes = np.unique(stock.to_numpy(), return_inverse=True)
-        tickers = list(tickers)
-        if "Date" in table.columns:
+    try:
+        return ChartSet(packed, window, labels, returns, codes.astype(np.int32), tickers,
+                        dates, None, {"source": str(images_path)})
+    except ValueError as err:
+        raise ChartSetError(f"{labels_path or images_path}: {err}") from None
+
+
+def _read_jkx_labels(path: Path, n: int, column: str) -> tuple:
+    """``(returns, tickers, codes, dates)`` from the authors' feather file of ``n`` rows."""
+    import pandas as pd
+    try:
+        table = pd.read_feather(path)
+    except (ImportError, FileNotFoundError):
+        raise
+    except Exception as err:  # noqa: BLE001 - pyarrow raises many types for broken files
+        raise ChartSetError(f"{path}: cannot be read as a feather table "
+                            f"({type(err).__name__}: {err})") from None
+    if len(table) != n:
+        raise ChartSetError(f"{path}: {len(table)} label rows for {n} images")
+    if column not in table.columns:
+        raise ChartSetError(f"{path}: no column {column!r}; found {list(table.columns)}")
+    try:
+        returns = table[column].to_numpy(dtype=np.float64)
+    except (ValueError, TypeError) as err:
+        raise ChartSetError(f"{path}: column {column!r} holds values that are not numbers "
+                            f"({err})") from None
+    if "StockID" in table.columns:
+        stock = table["StockID"]
+        missing = np.flatnonzero(stock.isna().to_numpy())
+        if missing.size:
+            raise ChartSetError(f"{path}: column 'StockID' is empty in {missing.size} row(s), "
+                                f"first in row {int(missing[0])}")
+        stock = stock.astype(str).to_numpy()
+    else:
+        stock = np.array(["?"] * n)
+    tickers, codes = np.unique(stock, return_inverse=True)
+    dates = np.full(n, np.datetime64("NaT"), "datetime64[D]")
+    if "Date" in table.columns:
+        try:
             dates = pd.to_datetime(table["Date"]).to_numpy().astype("datetime64[D]")
-    return ChartSet(packed, window, labels, returns, codes.astype(np.int32), tickers, dates,
-                    None, {"source": str(images_path)})
+        except (ValueError, TypeError, OverflowError) as err:
+            raise ChartSetError(f"{path}: column 'Date' holds values that are not dates "
+                                f"({err})") from None
+    return returns, [str(t) for t in tickers], codes, dates

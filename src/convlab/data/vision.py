@@ -6,7 +6,7 @@ with the image a uint8 (C, H, W) array before any transform.
 """
 from __future__ import annotations
 
-import gzip
+import math
 import pickle
 import zlib
 from pathlib import Path
@@ -17,7 +17,8 @@ import numpy as np
 from convlab.data.dataset import Dataset, _check_index
 from convlab.data.safe_pickle import UnsafePickleError, load_plain_pickle
 
-__all__ = ["CIFAR10", "MNIST", "DatasetNotFoundError", "DatasetFormatError", "read_idx"]
+__all__ = ["CIFAR10", "MNIST", "DatasetNotFoundError", "DatasetFormatError", "read_idx",
+           "MAX_IDX_BYTES"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -137,7 +138,10 @@ class CIFAR10(_ImageDataset):
         if not isinstance(batch, dict):
             raise DatasetFormatError(f"{path}: expected a pickled dict, got "
                                      f"{type(batch).__name__}")
-        batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+        keys = [k.decode("latin1") if isinstance(k, bytes) else k for k in batch]
+        if len(set(keys)) != len(keys):     # b"data" and "data": one would silently win
+            raise DatasetFormatError(f"{path}: a key appears both as bytes and as text")
+        batch = dict(zip(keys, batch.values()))
         data, labels = batch.get("data"), batch.get("labels")
         if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 \
                 or data.dtype != np.uint8:
@@ -146,7 +150,7 @@ class CIFAR10(_ImageDataset):
             raise DatasetFormatError(f"{path}: expected 'data' to be a uint8 (N, 3072) array, "
                                      f"got {got}")
         if not isinstance(labels, list) or len(labels) != len(data) or \
-                not all(isinstance(v, int) for v in labels):
+                not all(type(v) is int for v in labels):        # bools are not class indices
             raise DatasetFormatError(f"{path}: expected 'labels' to be a list of {len(data)} "
                                      f"ints")
         return self._checked(path, data.reshape(-1, 3, 32, 32), np.asarray(labels))
@@ -159,22 +163,37 @@ class CIFAR10(_ImageDataset):
 
 
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_MAX_HEADER = 4 + 4 * 255
+
+#: Default for ``read_idx(max_bytes=...)``: the most data bytes an IDX header may declare
+#: (2 GiB; EMNIST's largest file holds 547 MB). A gzipped file is inflated only that far.
+MAX_IDX_BYTES = 1 << 31
 
 
-def read_idx(path: Any) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzipped or not.
-
-    Raises:
-        DatasetFormatError: For a bad magic number, an unknown type code, or a size that does
-            not match the header.
-    """
-    path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
+def _gunzip(raw: bytes, limit: int, path: Path) -> bytes:
+    """The first ``limit`` bytes of gzip data ``raw`` (all members), inflating no further:
+    a small file cannot expand past what its IDX header declares."""
+    out, total, rest = [], 0, raw
+    while rest and total < limit:
+        inflater = zlib.decompressobj(wbits=31)
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as err:
+            chunk = inflater.decompress(rest, limit - total)
+        except zlib.error as err:
             raise DatasetFormatError(f"{path}: corrupted gzip data ({err})") from None
+        out.append(chunk)
+        total += len(chunk)
+        if not inflater.eof:
+            if total < limit and not inflater.unconsumed_tail:
+                raise DatasetFormatError(f"{path}: corrupted gzip data (the stream is "
+                                         f"truncated)")
+            break
+        # zero bytes after a member are padding (gzip.decompress skips them too)
+        rest = inflater.unused_data.lstrip(b"\0")
+    return b"".join(out)
+
+
+def _idx_header(raw: bytes, path: Path) -> tuple:
+    """``(shape, dtype, header size)`` from the start of an IDX file."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DatasetFormatError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'empty'}, "
                                  f"expected 0000 followed by a type code and a rank)")
@@ -183,13 +202,65 @@ def read_idx(path: Any) -> np.ndarray:
     if ndim == 0 or len(raw) < header:
         raise DatasetFormatError(f"{path}: truncated IDX header")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    return shape, np.dtype(_IDX_TYPES[raw[2]]), header
+
+
+def read_idx(path: Any, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not, into a native-order array.
+
+    Args:
+        path: The file.
+        max_bytes: The most data bytes the header may declare (checked before anything is
+            inflated or allocated).
+
+    Raises:
+        DatasetFormatError: For a bad magic number, an unknown type code, a declared size over
+            ``max_bytes``, or data that do not match the header (truncated or trailing).
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    gzipped = raw[:2] == b"\x1f\x8b"
+    head = _gunzip(raw, _IDX_MAX_HEADER, path) if gzipped else raw
+    shape, dtype, header = _idx_header(head, path)
+    nbytes = math.prod(shape) * dtype.itemsize           # Python ints: no overflow
+    if nbytes > max_bytes:
+        raise DatasetFormatError(f"{path}: the header says {shape} of {dtype.name}, {nbytes} "
+                                 f"bytes, more than max_bytes={max_bytes}")
+    expected = header + nbytes
+    if gzipped:     # one byte more than declared shows trailing data without inflating it all
+        raw = _gunzip(raw, expected + 1, path)
     if len(raw) != expected:
+        has = (f"has {len(raw)} (truncated or corrupted)" if len(raw) < expected else
+               "holds more than that (trailing data or corrupted)")
         raise DatasetFormatError(f"{path}: the header says {shape} of {dtype.name}, "
-                                 f"{expected} bytes, the file has {len(raw)} (truncated or "
-                                 f"corrupted)")
+                                 f"{expected} bytes, the file {has}")
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _as_pixels(images: np.ndarray, path: Path) -> np.ndarray:
+    """IDX images as uint8: other integer types only when every value is a pixel (0..255);
+    floats are refused (casting them would turn -1 into 255 and NaN into 0)."""
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype.kind not in "iu":
+        raise DatasetFormatError(f"{path}: images must be uint8 pixels (IDX type 0x08), the "
+                                 f"file holds {images.dtype.name}")
+    if images.size and (images.min() < 0 or images.max() > 255):
+        raise DatasetFormatError(f"{path}: images must be pixels in 0..255, the file holds "
+                                 f"{images.dtype.name} values {int(images.min())}.."
+                                 f"{int(images.max())}")
+    return images.astype(np.uint8)
+
+
+def _as_class_indices(labels: np.ndarray, classes: int, path: Path) -> np.ndarray:
+    """IDX labels as int64 class indices in 0..classes-1."""
+    if labels.dtype.kind not in "iu":
+        raise DatasetFormatError(f"{path}: labels must be integer class indices, the file "
+                                 f"holds {labels.dtype.name}")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise DatasetFormatError(f"{path}: labels must lie in 0..{classes - 1}, found "
+                                 f"{int(labels.min())}..{int(labels.max())}")
+    return labels.astype(np.int64)
 
 
 class MNIST(_ImageDataset):
@@ -204,7 +275,8 @@ class MNIST(_ImageDataset):
 
     Raises:
         DatasetNotFoundError: If the files are missing (the message says where to put them).
-        DatasetFormatError: If a file is corrupted or images and labels do not match.
+        DatasetFormatError: If a file is corrupted, images and labels do not match, images
+            are not pixels (0..255) or labels not class indices (0..9).
     """
 
     classes = tuple(str(d) for d in range(10))
@@ -231,8 +303,8 @@ class MNIST(_ImageDataset):
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DatasetFormatError(f"{self.folder}: expected (N, H, W) images and N labels, "
                                      f"got {images.shape} and {labels.shape}")
-        self.data = np.ascontiguousarray(images.astype(np.uint8)[:, None])
-        self.targets = labels.astype(np.int64)
+        self.data = np.ascontiguousarray(_as_pixels(images, images_path)[:, None])
+        self.targets = _as_class_indices(labels, len(self.classes), labels_path)
 
     @staticmethod
     def _file(folder: Path, stem: str, kind: str) -> Optional[Path]:
