@@ -1,64 +1,142 @@
-"""The ``convlab`` command line."""
+"""The ``convlab`` command line.
+
+Every failure is reported one way. A user error -- a bad option value, a missing, malformed or
+crafted file, an output that would replace something that is not ours -- is one line on
+stderr, ``convlab <command>: error: <what>``, and exit status 2. That covers the option parser
+and the library's documented user-error types (:data:`USER_ERRORS`). Ctrl-C exits with 130 and
+says what was saved. Any other exception is a bug in convlab and keeps its traceback.
+"""
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
-from typing import Any, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
 
-__all__ = ["main"]
+from convlab.backend import BackendUnavailableError
+from convlab.training.fields import MAX_INT, MAX_SEED, UserError, integer_range
+from convlab.training.runs import Interrupted, one_line
+
+__all__ = ["main", "USER_ERRORS"]
+
+#: What the library raises for bad input, and so what the command line reports in one line:
+#: ValueError and its subclasses (UserError, CheckpointError, OHLCVError, DatasetFormatError,
+#: ChartSetError, the optimizer-state errors), OSError (FileNotFoundError, FileExistsError,
+#: PermissionError, a full disk), ImportError (a missing optional dependency such as pandas or
+#: Pillow) and BackendUnavailableError (``--device gpu`` on a machine without one). TypeError
+#: is not among them: every value that reaches the library from the command line or a run
+#: folder is checked first, so a TypeError is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError, ImportError, BackendUnavailableError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# -- option types: each value is checked where it is parsed, so the error names the option --
+
+def _whole(minimum: int, maximum: int = MAX_INT) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"expected {integer_range(minimum, maximum)}, "
+                                             f"got {text!r}")
+        return value
+    return parse
+
+
+def _number(minimum: float, above: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < minimum or (above and value == minimum):
+            raise argparse.ArgumentTypeError(f"expected a finite number {'>' if above else '>='}"
+                                             f" {minimum:g}, got {text!r}")
+        return value
+    return parse
+
+
+def _threads(text: str) -> int:
+    # the most set_num_threads takes (4 x the usable CPUs): beyond it OpenMP fails outright
+    from convlab._config import max_threads
+    return _whole(1, max_threads())(text)
+
+
+_COUNT, _SEED = _whole(1), _whole(0, MAX_SEED)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="convlab", description="Convolutional networks on convlab's own kernels.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("info", help="print version, build, ISA, threads and GPU status")
+    info = commands.add_parser("info", help="print version, build, ISA, threads and GPU status")
+    info.set_defaults(run=_info)
     chart = commands.add_parser("chart", help="stock-chart images and the chart CNN")
     chart_commands = chart.add_subparsers(dest="chart_command", metavar="COMMAND")
     render = chart_commands.add_parser("render", help="draw chart images from OHLCV data")
+    render.set_defaults(run=_render)
     render.add_argument("--data", default="default",
                         help="CSV / Parquet file or folder, or 'default' (S&P 500 and NASDAQ "
                              "1999-2018 from the arch package)")
     render.add_argument("--window", type=int, choices=(5, 20, 60), default=20)
     render.add_argument("--every", choices=("day", "week", "month", "quarter"), default="day")
-    render.add_argument("--stride", type=int, default=1)
-    render.add_argument("--horizon", type=int, default=None)
+    render.add_argument("--stride", type=_COUNT, default=1)
+    render.add_argument("--horizon", type=_COUNT, default=None)
     render.add_argument("--no-ma", action="store_true", help="leave out the moving average")
     render.add_argument("--no-volume", action="store_true", help="leave out the volume bars")
     render.add_argument("--out", required=True, help="folder for the chart set")
+    render.add_argument("--overwrite", action="store_true",
+                        help="replace a chart set already in --out (a folder holding anything "
+                             "else is never touched)")
     train = chart_commands.add_parser(
         "train", help="train the price-trend CNN ensemble and report how it trades",
         description="Train the I5/I20/I60 chart CNN (Jiang, Kelly & Xiu) with early stopping, "
                     "best-state checkpoints and --resume; writes metrics.json, PNG plots and "
                     "test predictions to --out.")
+    train.set_defaults(run=_chart_train)
     train.add_argument("--data", default="default",
                        help="OHLCV CSV / Parquet file or folder, 'default' (S&P 500 + NASDAQ "
                             "1999-2018 bundled with arch), 'sp500', 'nasdaq' or jkx:DIR")
-    train.add_argument("--window", type=int, default=None, help="5, 20 (default) or 60 days")
-    train.add_argument("--horizon", type=int, default=None,
+    train.add_argument("--window", type=int, choices=(5, 20, 60), default=None,
+                       help="5, 20 (default) or 60 days")
+    train.add_argument("--horizon", type=_COUNT, default=None,
                        help="days of the forward return behind the label (default: window)")
-    train.add_argument("--epochs", type=int, default=None,
+    train.add_argument("--epochs", type=_COUNT, default=None,
                        help="maximum epochs per model (default 50; 3 on small data)")
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=float, default=1e-5)
-    train.add_argument("--ensemble", type=int, default=None,
+    train.add_argument("--batch-size", type=_COUNT, default=128)
+    train.add_argument("--lr", type=_number(0, above=True), default=1e-5)
+    train.add_argument("--ensemble", type=_COUNT, default=None,
                        help="models averaged (default 5; 2 on small data)")
     train.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    train.add_argument("--threads", type=int, default=None)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=_threads, default=None)
+    train.add_argument("--seed", type=_SEED, default=0)
     train.add_argument("--train-end", default=None,
-                       help="last date whose labels may be trained on (default: leaves ~60 %% "
-                            "of the labelled images for train + validation)")
-    train.add_argument("--out", default=None, help="run folder (default runs/i<window>-<time>)")
+                       help="last date (YYYY-MM-DD) whose labels may be trained on (default: "
+                            "leaves ~60 %% of the labelled images for train + validation)")
+    train.add_argument("--out", default=None,
+                       help="run folder, new or empty (default runs/i<window>-<time>)")
     train.add_argument("--resume", action="store_true",
                        help="continue the interrupted run in --out exactly where it stopped")
     train.add_argument("--quiet", action="store_true", help="no progress output")
     predict = chart_commands.add_parser("predict",
                                         help="write (ticker, date, p_up) with a trained run")
+    predict.set_defaults(run=_predict)
     predict.add_argument("--model", required=True, help="a folder written by 'chart train'")
     predict.add_argument("--data", default="default")
     predict.add_argument("--out", default="predictions.csv")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="replace --out if it exists")
     predict.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     top_train = commands.add_parser("train", help="train a model on an image dataset")
     datasets = top_train.add_subparsers(dest="dataset", metavar="DATASET")
@@ -66,77 +144,105 @@ def _parser() -> argparse.ArgumentParser:
         "cifar10", help="ResNet9 on CIFAR-10 (files you downloaded; nothing is fetched)",
         description="Train ResNet9 on CIFAR-10 with augmentation, per-epoch test metrics, "
                     "checkpoints (--resume) and a learning-curve PNG in --out.")
+    cifar.set_defaults(run=_cifar_train)
     cifar.add_argument("--data", required=True,
                        help="folder with cifar-10-batches-bin or cifar-10-batches-py")
     cifar.add_argument("--model", choices=("resnet9", "resnet9-standard"), default="resnet9",
                        help="resnet9: needle hw4's (431,946 parameters); resnet9-standard: "
                             "cifar10-fast's 64-128-256-512")
-    cifar.add_argument("--epochs", type=int, default=10)
-    cifar.add_argument("--batch-size", type=int, default=128)
-    cifar.add_argument("--lr", type=float, default=1e-3)
-    cifar.add_argument("--weight-decay", type=float, default=5e-4)
+    cifar.add_argument("--epochs", type=_COUNT, default=10)
+    cifar.add_argument("--batch-size", type=_COUNT, default=128)
+    cifar.add_argument("--lr", type=_number(0, above=True), default=1e-3)
+    cifar.add_argument("--weight-decay", type=_number(0, above=False), default=5e-4)
     cifar.add_argument("--no-augment", action="store_true",
                        help="no random crops and flips")
     cifar.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    cifar.add_argument("--threads", type=int, default=None)
-    cifar.add_argument("--seed", type=int, default=0)
-    cifar.add_argument("--limit", type=int, default=None,
+    cifar.add_argument("--threads", type=_threads, default=None)
+    cifar.add_argument("--seed", type=_SEED, default=0)
+    cifar.add_argument("--limit", type=_COUNT, default=None,
                        help="use only the first N training images (and N/5 test images)")
-    cifar.add_argument("--out", default=None, help="run folder (default runs/cifar10-<time>)")
+    cifar.add_argument("--out", default=None,
+                       help="run folder, new or empty (default runs/cifar10-<time>)")
     cifar.add_argument("--resume", action="store_true",
                        help="continue the interrupted run in --out")
     cifar.add_argument("--quiet", action="store_true", help="no progress output")
     show = chart_commands.add_parser("show", help="write a PNG grid of sample charts")
+    show.set_defaults(run=_show)
     show.add_argument("--charts", required=True, help="a folder written by 'chart render'")
     show.add_argument("--out", default="charts.png")
-    show.add_argument("--count", type=int, default=16)
-    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    show.add_argument("--count", type=_COUNT, default=16)
+    show.add_argument("--seed", type=_SEED, default=0)
     return parser
 
 
-def _chart(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+# -- the commands --------------------------------------------------------------------------
+
+def _info(args: argparse.Namespace) -> int:
+    from convlab import show_config
+    show_config()
+    return 0
+
+
+def _read_ohlcv(source: str) -> Any:
     from convlab import data
-    if args.chart_command == "render":
-        frame = data.load_default_ohlcv() if args.data == "default" else \
-            data.load_ohlcv(args.data)
-        charts = data.render_charts(frame, args.window, ma=not args.no_ma,
-                                    volume=not args.no_volume, every=args.every,
-                                    stride=args.stride, horizon=args.horizon)
-        charts.save(args.out)
-        print(f"{charts} -> {args.out}")
-        return 0
-    if args.chart_command == "train":
-        return _chart_train(args)
-    if args.chart_command == "predict":
-        from convlab.training.chart import predict
-        path = predict(args.model, args.data, args.out, device=args.device)
-        print(f"wrote {path}")
-        return 0
-    if args.chart_command == "show":
-        from convlab.data.preview import save_grid
-        path = save_grid(data.ChartSet.load(args.charts), args.out, args.count, seed=args.seed)
-        print(f"wrote {path}")
-        return 0
-    parser.print_help(sys.stderr)
-    return 2
+    if source == "default":
+        return data.load_default_ohlcv()
+    try:
+        return data.load_ohlcv(source)
+    except (data.OHLCVError, FileNotFoundError) as err:
+        raise UserError(f"--data: {err}") from None
 
 
-def _run_training(args: argparse.Namespace, command: str, default_name: str, start: Any,
-                  resume_command: str, outputs: str) -> int:
-    """What the training commands share: the default run folder, ``--resume`` needing
-    ``--out``, and Ctrl-C pointing at how to resume. ``start()`` runs the job."""
+def _render(args: argparse.Namespace) -> int:
+    from convlab import data
+    charts = data.render_charts(_read_ohlcv(args.data), args.window, ma=not args.no_ma,
+                                volume=not args.no_volume, every=args.every,
+                                stride=args.stride, horizon=args.horizon)
+    try:
+        charts.save(args.out, overwrite=args.overwrite)
+    except FileExistsError as err:   # it names --overwrite where that would help
+        raise UserError(f"--out: {one_line(err)}") from None
+    print(f"{charts} -> {args.out}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from convlab import data
+    from convlab.data.preview import save_grid
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out: {out} is a folder (expected a PNG file name)")
+    # checked before the work; the PNG writer replaces files, so a file that appears at this
+    # very name while the grid is drawn would be replaced (a window of milliseconds)
+    if not args.overwrite and os.path.lexists(out):
+        raise UserError(f"--out: {out} already exists; pass --overwrite to replace it")
+    try:
+        charts = data.ChartSet.load(args.charts)
+    except (ValueError, FileNotFoundError) as err:
+        raise UserError(f"--charts: {one_line(err)}") from None
+    path = save_grid(charts, out, args.count, seed=args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from convlab.training.chart import predict
+    path = predict(args.model, args.data, args.out, device=args.device,
+                   overwrite=args.overwrite)
+    print(f"wrote {path}")
+    return 0
+
+
+def _run_training(args: argparse.Namespace, default_name: str, start: Callable[[], Any],
+                  outputs: str) -> int:
+    """What the training commands share: the default run folder and ``--resume`` needing
+    ``--out``. ``start()`` runs the job."""
     if args.out is None:
         if args.resume:
-            print(f"convlab {command}: --resume needs --out (the run folder to continue)",
-                  file=sys.stderr)
-            return 2
+            raise UserError("--resume needs --out (the run folder to continue)")
         args.out = f"runs/{default_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    try:
-        start()
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue with "
-              f"{resume_command} --out {args.out} --resume", file=sys.stderr)
-        return 130
+    start()
     print(f"{outputs} in {args.out}")
     return 0
 
@@ -149,46 +255,80 @@ def _chart_train(args: argparse.Namespace) -> int:
         horizon=args.horizon if args.horizon is not None else window, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, ensemble=args.ensemble, device=args.device,
         seed=args.seed, train_end=args.train_end)
+    args.resume_command = "convlab chart train"
     return _run_training(
-        args, "chart train", f"i{window}",
+        args, f"i{window}",
         lambda: train(config, args.out, resume=args.resume, quiet=args.quiet,
                       threads=args.threads, window_given=args.window is not None),
-        "convlab chart train", "report, plots and predictions")
+        "report, plots and predictions")
 
 
-def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _cifar_train(args: argparse.Namespace) -> int:
     from convlab.training.cifar import CifarTrainConfig, train_cifar10
-    if args.dataset != "cifar10":
-        parser.parse_args(["train", "--help"])
     config = CifarTrainConfig(
         data=args.data, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, augment=not args.no_augment,
         device=args.device, seed=args.seed, limit=args.limit)
+    args.resume_command = f"convlab train cifar10 --data {args.data}"
     return _run_training(
-        args, "train", "cifar10",
+        args, "cifar10",
         lambda: train_cifar10(config, args.out, resume=args.resume, quiet=args.quiet,
                               threads=args.threads),
-        f"convlab train cifar10 --data {args.data}", "metrics, checkpoints and learning curves")
+        "metrics, checkpoints and learning curves")
+
+
+def _interrupted(args: argparse.Namespace, stop: Interrupted) -> str:
+    """What Ctrl-C in a training job leaves behind, truthfully."""
+    resume = f"{args.resume_command} --out {args.out} --resume"
+    if stop.saved:
+        return (f"interrupted: {args.out} holds the checkpoint of {stop.saved}, the last "
+                f"finished epoch; continue with {resume}")
+    if stop.started:
+        return (f"interrupted: no epoch had finished, so there is no checkpoint yet; {resume} "
+                f"starts the run over")
+    return "interrupted before the run started; nothing was written"
+
+
+# -- main ----------------------------------------------------------------------------------
+
+def _subcommands(parser: argparse.ArgumentParser) -> Optional[Any]:
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                None)
+
+
+def _leaf(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``args`` was parsed by; a usage error (exit 2) when the
+    command line stops before naming one."""
+    action = _subcommands(parser)
+    while action is not None:
+        name = getattr(args, action.dest)
+        if name is None:
+            parser.error(f"missing {action.metavar}: one of {', '.join(action.choices)}; "
+                         f"{parser.format_usage().strip()}")
+        parser = action.choices[name]
+        action = _subcommands(parser)
+    return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (0, 2 for a user error, 130 on Ctrl-C)."""
     parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "info":
-        from convlab import show_config
-        show_config()
-        return 0
-    commands = {"chart": _chart, "train": _train}
-    if args.command in commands:
-        try:
-            return commands[args.command](args, parser)
-        except (ValueError, OSError, ImportError) as err:
-            # user errors (bad arguments, files, checkpoints): one line, no traceback
-            print(f"convlab {args.command}: {err}", file=sys.stderr)
-            return 2
-    parser.print_help(sys.stderr)
-    return 2
+    try:
+        args = parser.parse_args(argv)
+        prog = _leaf(parser, args).prog
+    except SystemExit as stop:   # --help, or a usage error already reported in one line
+        return 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 2
+    try:
+        return args.run(args)
+    except Interrupted as stop:
+        print(f"\n{prog}: {_interrupted(args, stop)}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
+        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,11 +24,15 @@ from convlab import nn
 from convlab._atomic import atomic_open
 from convlab.data.chartset import ChartSet
 from convlab.models import ChartCNN
-from convlab.serialization import CheckpointError
 from convlab.training import evaluate, plots
 from convlab.training.progress import Progress
-from convlab.training.runs import (UserError, log, read_run_config, read_run_state,
-                                   write_json)
+from convlab.training.fields import (MAX_INT, MAX_SEED, UserError, check_bool, check_choice,
+                                     check_date, check_history, check_int, check_number,
+                                     check_str, check_str_list)
+from convlab.training.runs import (Interrupted, check_new_run_folder, claim_run_folder,
+                                   config_from_file, diverged, load_checkpoint,
+                                   load_model_state, log, read_run_config, read_run_state,
+                                   restore_training, write_json)
 
 __all__ = ["ChartTrainConfig", "UserError", "load_charts", "train", "predict"]
 
@@ -58,22 +62,36 @@ class ChartTrainConfig:
     stride: int = 1
     notes: list = field(default_factory=list)
 
-    def check(self) -> None:
-        """Raise :class:`UserError` for impossible settings."""
-        if self.window not in (5, 20, 60):
-            raise UserError(f"--window: expected 5, 20 or 60, got {self.window}")
-        for name in ("horizon", "batch_size", "stride", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise UserError(f"--{name.replace('_', '-')}: expected a positive integer, got "
-                                f"{getattr(self, name)}")
-        for name in ("epochs", "ensemble"):
-            value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise UserError(f"--{name}: expected a positive integer, got {value}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise UserError(f"--lr: expected a positive number, got {self.lr}")
-        if self.device not in ("cpu", "gpu"):
-            raise UserError(f"--device: expected cpu or gpu, got {self.device}")
+    # the fields set by a `convlab chart train` option (reported by the option's name)
+    _OPTIONS = ("data", "window", "horizon", "epochs", "batch_size", "lr", "ensemble",
+                "device", "seed", "train_end")
+
+    def check(self, where: Optional[str] = None) -> None:
+        """Raise :class:`UserError` for a setting of the wrong type or range.
+
+        Args:
+            where: Where the settings were read from (e.g. ``"--resume: run/config.json"``):
+                errors name ``"<where>: <field>"``; by default the field's option.
+        """
+        def name(field: str) -> str:
+            if where:
+                return f"{where}: {field}"
+            return f"--{field.replace('_', '-')}" if field in self._OPTIONS else field
+
+        check_str(self.data, name("data"))
+        check_choice(self.window, name("window"), (5, 20, 60))
+        for key in ("horizon", "batch_size", "stride", "patience"):
+            check_int(getattr(self, key), name(key), 1)
+        for key in ("epochs", "ensemble"):
+            if getattr(self, key) is not None:
+                check_int(getattr(self, key), name(key), 1)
+        check_number(self.lr, name("lr"), 0, above=True)
+        check_choice(self.device, name("device"), ("cpu", "gpu"))
+        check_int(self.seed, name("seed"), 0, MAX_SEED)
+        if self.train_end is not None:
+            self.train_end = check_date(self.train_end, name("train_end"))
+        check_number(self.val_fraction, name("val_fraction"), 0, 1, below=True)
+        check_str_list(self.notes, name("notes"))
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -188,12 +206,24 @@ def _labelled(charts: ChartSet) -> ChartSet:
     return charts.subset(np.flatnonzero(charts.labels >= 0))
 
 
+_STATE_KEYS = ("member", "epoch", "best", "bad", "history", "model", "optimizer", "rng",
+               "shuffle_rng", "finished", "histories")
+
+
 class _Run:
-    """One training run's folder: config, resume state and best models, written atomically."""
+    """One training run's folder: config, resume state and best models, written atomically.
+
+    Attributes:
+        saved: The last finished epoch its ``state.npz`` holds (``"model 2 epoch 3"``), None
+            before one has; what Ctrl-C reports.
+        started: Whether the folder is a run (``config.json`` written or read).
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.config_path, self.state_path = folder / "config.json", folder / "state.npz"
+        self.saved: Optional[str] = None
+        self.started = False
 
     def model_path(self, k: int) -> Path:
         return self.folder / f"model_{k}.npz"
@@ -201,14 +231,38 @@ class _Run:
     def write_json(self, name: str, obj: Any) -> None:
         write_json(self.folder / name, obj)
 
-    def read_config(self) -> dict:
-        return read_run_config(self.folder, "chart")
+    def read_config(self, option: str, device: str) -> ChartTrainConfig:
+        """The run's settings, every field checked; ``device`` replaces the saved one."""
+        saved, path = read_run_config(self.folder, "chart", option)
+        self.started = True
+        return config_from_file(ChartTrainConfig, saved, f"{option}: {path}", device=device)
 
-    def read_state(self) -> Optional[dict]:
+    def read_state(self, config: ChartTrainConfig) -> Optional[dict]:
+        """The resume checkpoint with its plain fields checked against ``config`` (the model,
+        optimizer and generator states are checked as they are restored), or None."""
         if not self.state_path.exists():
             return None
-        return read_run_state(self.state_path, ("member", "history", "histories", "finished"),
-                              "chart training")
+        state = read_run_state(self.state_path, _STATE_KEYS, "chart training")
+        where = f"--resume: {self.state_path}"
+        # config.json holds the ensemble size and epochs once a run has started; None
+        # (a hand-made file) leaves them to the data, so no bound is known yet
+        member = check_int(state["member"], f"{where}: member", 0,
+                           MAX_INT if config.ensemble is None else config.ensemble - 1)
+        epoch = check_int(state["epoch"], f"{where}: epoch", 0,
+                          MAX_INT if config.epochs is None else config.epochs)
+        check_bool(state["finished"], f"{where}: finished")
+        check_number(state["best"], f"{where}: best", finite=False)
+        check_int(state["bad"], f"{where}: bad", 0, config.patience)
+        check_history(state["history"], f"{where}: history", epoch)
+        histories = state["histories"]
+        if not isinstance(histories, list) or len(histories) != member:
+            raise UserError(f"{where}: histories: expected a list of the {member} finished "
+                            f"models' histories, got {type(histories).__name__}"
+                            f"{f' of {len(histories)}' if isinstance(histories, list) else ''}")
+        for i, history in enumerate(histories):
+            check_history(history, f"{where}: histories[{i}]")
+        self.saved = f"model {member + 1} epoch {epoch}"
+        return state
 
 
 def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set: ChartSet,
@@ -223,11 +277,9 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
     history = {"train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
                "images_per_second": []}
     start, best, bad = 0, math.inf, 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        shuffle.bit_generator.state = state["shuffle_rng"]
-        convlab.set_rng_state(state["rng"])
+    if state is not None:   # its plain fields were checked by _Run.read_state
+        restore_training(state, f"--resume: {run.state_path}", model, optimizer,
+                         {"shuffle_rng": shuffle})
         start, best, bad, history = state["epoch"], state["best"], state["bad"], state["history"]
         log(f"model {k + 1}: resuming at epoch {start + 1}", quiet)
     loss_fn = nn.CrossEntropyLoss()
@@ -239,7 +291,8 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
         bar = Progress(len(train_set), f"model {k + 1}/{config.ensemble} epoch {epoch + 1}",
                        enabled=not quiet)
         correct = 0
-        for rows in _batches(len(train_set), bs, shuffle.permutation(len(train_set))):
+        batches = _batches(len(train_set), bs, shuffle.permutation(len(train_set)))
+        for batch, rows in enumerate(batches):
             x = _device_images(train_set, rows, device)
             y = convlab.from_numpy(train_labels[rows])
             y = y.to(device) if device != "cpu" else y
@@ -249,9 +302,19 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
             loss.backward()
             optimizer.step()
             correct += int((logits.numpy().argmax(1) == train_labels[rows]).sum())
-            bar.update(len(rows), float(loss.item()))
+            value = float(loss.item())
+            if not math.isfinite(value):
+                # stop before a NaN model is saved (it would never beat `best`, and the report
+                # would then miss its checkpoint)
+                bar.close()
+                raise diverged(config.lr, f"model {k + 1} epoch {epoch + 1} batch {batch + 1}",
+                               value)
+            bar.update(len(rows), value)
         bar.close()
         p_val = _predict_set(model, val_set, bs, device)
+        if not np.isfinite(p_val).all():   # the last step broke the weights
+            raise diverged(config.lr, f"model {k + 1} epoch {epoch + 1} (its last batch)",
+                           math.nan)
         val = evaluate.classification_metrics(p_val, val_set.labels)
         history["train_loss"].append(bar.mean_loss)
         history["train_accuracy"].append(correct / max(len(train_set), 1))
@@ -276,6 +339,7 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
                       "finished": bad >= config.patience or epoch + 1 >= config.epochs,
                       "histories": done},
                      run.state_path)
+        run.saved = f"model {k + 1} epoch {epoch + 1}"
     if bad >= config.patience:
         log(f"model {k + 1}: early stop, no validation improvement in {config.patience} "
              f"epochs", quiet)
@@ -283,18 +347,9 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
 
 
 def _load_member(path: Path, window: int, device: str) -> ChartCNN:
-    try:
-        state = convlab.load(path)
-    except CheckpointError as err:
-        raise UserError(f"checkpoint {path} is corrupted ({err})") from None
-    except FileNotFoundError:
-        raise UserError(f"checkpoint {path} is missing") from None
+    state = load_checkpoint(path, "checkpoint")
     model = ChartCNN(window)
-    try:
-        model.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError, TypeError) as err:
-        raise UserError(f"checkpoint {path} does not fit a {window}-day ChartCNN "
-                        f"({str(err).splitlines()[0]})") from None
+    load_model_state(model, state, f"checkpoint {path} ({window}-day ChartCNN)")
     return model.to(device)
 
 
@@ -311,34 +366,45 @@ def train(config: ChartTrainConfig, out: Any, resume: bool = False, quiet: bool 
           threads: Optional[int] = None, window_given: bool = True) -> dict:
     """Train the chart-CNN ensemble into the folder ``out`` and write its report.
 
+    ``out`` must be absent or an empty folder for a new run; with ``resume`` it is a run
+    folder whose ``config.json`` gives the settings (``config`` only contributes its device,
+    and its window when ``window_given``).
+
     Returns:
         The metrics written to ``metrics.json``.
 
     Raises:
-        UserError: For bad settings, data or checkpoints.
+        UserError: For bad settings, data or checkpoints, an ``out`` that holds a run (without
+            ``resume``) or anything else, or a loss that diverged.
+        Interrupted: On Ctrl-C, saying which epoch ``state.npz`` holds.
     """
     run = _Run(Path(out))
     state = None
     if resume:
-        saved = run.read_config()
-        if window_given and saved.get("window") != config.window:
-            raise UserError(f"--resume: {out} was trained with --window {saved.get('window')}, "
-                            f"not {config.window}")
-        device = config.device
-        config = ChartTrainConfig(**{k: v for k, v in saved.items()
-                                     if k in ChartTrainConfig.__dataclass_fields__})
-        config.device = device
-        state = run.read_state()
+        requested = config
+        config = run.read_config("--resume", requested.device)
+        if window_given and config.window != requested.window:
+            raise UserError(f"--resume: {out} was trained with --window {config.window}, "
+                            f"not {requested.window}")
+        state = run.read_state(config)
     else:
-        if run.config_path.exists() or run.state_path.exists():
-            raise UserError(f"--out: {out} already holds a run; pass --resume to continue it "
-                            f"or choose another folder")
-    config.check()
+        config.check()
+        check_new_run_folder(run.folder)
     if threads is not None:
         convlab.set_num_threads(threads)
     if config.device == "gpu" and not convlab.get_backend("gpu").is_available():
         raise UserError(f"--device gpu: {convlab.get_backend('gpu').describe()}")
+    try:
+        # a diverging loss is caught and reported as such (`diverged`); NumPy's overflow
+        # warnings on the way there would only bury that one line
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _train(config, run, state, resume, quiet)
+    except KeyboardInterrupt:
+        raise Interrupted(run.saved, run.started) from None
 
+
+def _train(config: ChartTrainConfig, run: _Run, state: Optional[dict], resume: bool,
+           quiet: bool) -> dict:
     t0 = time.perf_counter()
     charts = load_charts(config.data, config.window, config.horizon, config.stride)
     if config.train_end is None:
@@ -362,9 +428,9 @@ def train(config: ChartTrainConfig, out: Any, resume: bool = False, quiet: bool 
                 f"{config.ensemble} models instead of the paper's 50 x 5 (set --epochs and "
                 f"--ensemble to change)")
     norm = _pixel_stats(train_set)
-    run.folder.mkdir(parents=True, exist_ok=True)
     if not resume:
-        run.write_json("config.json", asdict(config))
+        claim_run_folder(run.folder, asdict(config))
+        run.started = True
     for note in config.notes:
         log(f"note: {note}", quiet)
     log(f"data: {len(charts)} images {charts.shape[0]}x{charts.shape[1]} of "
@@ -423,12 +489,17 @@ def _report(models: list, config: ChartTrainConfig, train_set: ChartSet, val_set
     return report
 
 
-def _write_predictions(path: Path, tickers: Any, dates: Any, p_up: np.ndarray) -> None:
-    with atomic_open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["ticker", "date", "p_up"])
-        for t, d, p in zip(tickers, dates, p_up):
-            writer.writerow([t, str(d), f"{p:.6f}"])
+def _write_predictions(path: Path, tickers: Any, dates: Any, p_up: np.ndarray,
+                       overwrite: bool = True) -> None:
+    try:
+        with atomic_open(path, "w", overwrite=overwrite, newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["ticker", "date", "p_up"])
+            for t, d, p in zip(tickers, dates, p_up):
+                writer.writerow([t, str(d), f"{p:.6f}"])
+    except FileExistsError:
+        raise UserError(f"--out: {path} already exists; pass --overwrite to replace it") \
+            from None
 
 
 def _print_report(report: dict) -> None:
@@ -456,30 +527,37 @@ def _print_report(report: dict) -> None:
 
 
 def predict(model_dir: Any, data: str, out: Any, device: str = "cpu",
-            batch_size: int = 256, quiet: bool = False) -> Path:
+            batch_size: int = 256, quiet: bool = False, overwrite: bool = False) -> Path:
     """Write ``(ticker, date, p_up)`` for every chart of ``data`` with a trained ensemble.
 
+    Args:
+        overwrite: Replace an existing ``out`` file (by default it is left alone).
+
     Raises:
-        UserError: For a folder without a finished run or unreadable data.
+        UserError: For a folder without a finished run, unreadable data, or an existing
+            ``out`` without ``overwrite``.
     """
     run = _Run(Path(model_dir))
     if not Path(model_dir).is_dir():
         raise UserError(f"--model: {model_dir} is not a run folder")
-    saved = run.read_config()
-    window, horizon = int(saved.get("window", 0)), int(saved.get("horizon", 20))
-    if window not in (5, 20, 60):
-        raise UserError(f"--model: {run.config_path} has no valid window")
-    count = int(saved.get("ensemble") or 0)
+    if device == "gpu" and not convlab.get_backend("gpu").is_available():
+        raise UserError(f"--device gpu: {convlab.get_backend('gpu').describe()}")
+    path = Path(out)
+    if path.is_dir():
+        raise UserError(f"--out: {path} is a folder (expected a CSV file name)")
+    if not overwrite and path.exists():   # fail before the work; the write checks again
+        raise UserError(f"--out: {path} already exists; pass --overwrite to replace it")
+    config = run.read_config("--model", device)
+    count = config.ensemble or 0
     paths = [run.model_path(k) for k in range(count)] if count else \
         sorted(run.folder.glob("model_*.npz"))
     paths = [p for p in paths if p.exists()]
     if not paths:
         raise UserError(f"--model: {model_dir} holds no trained model (model_*.npz)")
-    models = [_load_member(p, window, device) for p in paths]
-    charts = load_charts(data, window, horizon)
-    config = ChartTrainConfig(window=window, batch_size=batch_size, device=device)
+    models = [_load_member(p, config.window, device) for p in paths]
+    charts = load_charts(data, config.window, config.horizon)
+    config = ChartTrainConfig(window=config.window, batch_size=batch_size, device=device)
     p_up = _ensemble_predict(models, charts, config, quiet, "predict")
     tickers = np.asarray(charts.tickers, dtype=object)[charts.ticker_codes]
-    path = Path(out)
-    _write_predictions(path, tickers, charts.end_dates, p_up)
+    _write_predictions(path, tickers, charts.end_dates, p_up, overwrite)
     return path

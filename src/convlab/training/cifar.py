@@ -4,7 +4,8 @@ A run lives in one folder:
 
 * ``config.json``: the settings (what ``--resume`` continues with);
 * ``state.npz``: model, optimizer and random-generator states, epoch and history, rewritten
-  atomically after every epoch (the resume checkpoint);
+  atomically after every epoch (the resume checkpoint; ``--resume`` before the first epoch
+  finished starts the run over);
 * ``model.npz``: the weights after the last finished epoch (``convlab.load`` +
   ``load_state_dict``);
 * ``metrics.json`` (per-epoch train / test loss and accuracy, images/s) and
@@ -14,7 +15,7 @@ CIFAR-10 has no validation split, so the test set is only reported, never used t
 """
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -28,7 +29,11 @@ from convlab.data.vision import DatasetFormatError, DatasetNotFoundError
 from convlab.models import ResNet9
 from convlab.training import plots
 from convlab.training.progress import Progress
-from convlab.training.runs import UserError, log, read_run_config, read_run_state, write_json
+from convlab.training.fields import (MAX_SEED, UserError, check_bool, check_choice,
+                                     check_history, check_int, check_number, check_str)
+from convlab.training.runs import (Interrupted, check_new_run_folder, claim_run_folder,
+                                   config_from_file, diverged, log, read_run_config,
+                                   read_run_state, restore_training, write_json)
 
 __all__ = ["CifarTrainConfig", "train_cifar10", "MODELS"]
 
@@ -53,19 +58,27 @@ class CifarTrainConfig:
     seed: int = 0
     limit: Optional[int] = None          # first N training (and N // 5 test) images
 
-    def check(self) -> None:
-        """Raise :class:`UserError` for impossible settings."""
-        if self.model not in MODELS:
-            raise UserError(f"--model: expected one of {', '.join(MODELS)}, got {self.model!r}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise UserError(f"--{name.replace('_', '-')}: expected a positive integer, "
-                                f"got {getattr(self, name)}")
-        if not self.lr > 0 or not self.weight_decay >= 0:
-            raise UserError(f"--lr / --weight-decay: expected lr > 0 and weight decay >= 0, "
-                            f"got {self.lr} and {self.weight_decay}")
-        if self.limit is not None and self.limit < 1:
-            raise UserError(f"--limit: expected a positive integer, got {self.limit}")
+    def check(self, where: Optional[str] = None) -> None:
+        """Raise :class:`UserError` for a setting of the wrong type or range.
+
+        Args:
+            where: Where the settings were read from: errors name ``"<where>: <field>"``;
+                by default the field's option (``--batch-size``).
+        """
+        def name(field: str) -> str:
+            return f"{where}: {field}" if where else f"--{field.replace('_', '-')}"
+
+        check_str(self.data, name("data"))
+        check_choice(self.model, name("model"), tuple(MODELS))
+        for field in ("epochs", "batch_size"):
+            check_int(getattr(self, field), name(field), 1)
+        check_number(self.lr, name("lr"), 0, above=True)
+        check_number(self.weight_decay, name("weight_decay"), 0)
+        check_bool(self.augment, name("augment"))
+        check_choice(self.device, name("device"), ("cpu", "gpu"))
+        check_int(self.seed, name("seed"), 0, MAX_SEED)
+        if self.limit is not None:
+            check_int(self.limit, name("limit"), 1)
         if self.device == "gpu" and not convlab.get_backend("gpu").is_available():
             raise UserError(f"--device gpu: {convlab.get_backend('gpu').describe()}")
 
@@ -101,38 +114,71 @@ def _evaluate(model: nn.Module, loader: DataLoader, device: str) -> dict:
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
 
 
-def _read_resume(folder: Path, config: CifarTrainConfig) -> dict:
-    saved = read_run_config(folder, "cifar10")
+_STATE_KEYS = ("epoch", "history", "model", "optimizer", "rng", "order_rng")
+
+
+def _read_resume(folder: Path, config: CifarTrainConfig) -> Optional[dict]:
+    """The resume checkpoint of the run in ``folder``, its plain fields checked (None when no
+    epoch had finished: the run starts over).
+
+    The command line gives the settings again; those that decide the batches must be the run's.
+    """
+    saved, path = read_run_config(folder, "cifar10")
+    # checked like the command line's (the device is this session's to choose)
+    run = config_from_file(CifarTrainConfig, saved, f"--resume: {path}", device=config.device)
     for key in ("model", "batch_size", "augment", "seed", "limit"):
-        if saved.get(key) != getattr(config, key):
-            raise UserError(f"--resume: the run in {folder} used {key}={saved.get(key)!r}, "
-                            f"not {getattr(config, key)!r}")
-    if not (folder / "state.npz").exists():
-        raise UserError(f"--resume: {folder} has no state.npz (no epoch finished)")
-    return read_run_state(folder / "state.npz", ("epoch", "model", "optimizer", "history"),
-                          "cifar10")
+        if getattr(run, key) != getattr(config, key):
+            raise UserError(f"--resume: {path}: the run used {key}={getattr(run, key)!r}, not "
+                            f"{getattr(config, key)!r}")
+    state_path = folder / "state.npz"
+    if not state_path.exists():
+        return None
+    state = read_run_state(state_path, _STATE_KEYS, "cifar10")
+    epoch = check_int(state["epoch"], f"--resume: {state_path}: epoch", 0)
+    check_history(state["history"], f"--resume: {state_path}: history", epoch)
+    return state
 
 
 def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
                   quiet: bool = False, threads: Optional[int] = None) -> dict:
     """Train, evaluate after every epoch, checkpoint; returns the metrics dict.
 
+    ``out`` must be absent or an empty folder for a new run; with ``resume`` it is a run
+    folder, continued from its last finished epoch (or started over if none had finished).
+
     Raises:
-        UserError: For bad settings, missing or corrupted data, an ``out`` folder that already
-            holds a run (without ``resume``) or a checkpoint that does not fit.
+        UserError: For bad settings, missing or corrupted data, an ``out`` folder that holds a
+            run (without ``resume``) or anything else, a checkpoint that does not fit, or a
+            loss that diverged.
+        Interrupted: On Ctrl-C, saying which epoch ``state.npz`` holds.
     """
     config.check()
+    folder = Path(out)
+    if resume:
+        state = _read_resume(folder, config)
+    else:
+        state = None
+        check_new_run_folder(folder)
     if threads is not None:
         convlab.set_num_threads(threads)
-    folder = Path(out)
-    state = _read_resume(folder, config) if resume else None
-    if not resume and (folder / "config.json").exists():
-        raise UserError(f"--out: {folder} already holds a run; use --resume to continue it or "
-                        f"another --out")
+    # what Ctrl-C reports: the epoch state.npz holds, and whether the folder is a run yet
+    progress = {"saved": f"epoch {state['epoch']}" if state is not None else None,
+                "started": resume}
+    try:
+        # a diverging loss is caught and reported as such (`diverged`); NumPy's overflow
+        # warnings on the way there would only bury that one line
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _train(config, folder, state, resume, quiet, progress)
+    except KeyboardInterrupt:
+        raise Interrupted(progress["saved"], progress["started"]) from None
+
+
+def _train(config: CifarTrainConfig, folder: Path, state: Optional[dict], resume: bool,
+           quiet: bool, progress: dict) -> dict:
     train_set, test_set = _datasets(config)
-    folder.mkdir(parents=True, exist_ok=True)
     if not resume:
-        write_json(folder / "config.json", asdict(config))
+        claim_run_folder(folder, asdict(config))
+        progress["started"] = True
 
     convlab.manual_seed(config.seed)
     model = ResNet9(MODELS[config.model]).to(config.device)
@@ -142,12 +188,10 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
     history = {"train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
                "images_per_second": []}
     start = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        order.bit_generator.state = state["order_rng"]
-        convlab.set_rng_state(state["rng"])
-        start, history = int(state["epoch"]), state["history"]
+    if state is not None:   # epoch and history were checked by _read_resume
+        restore_training(state, f"--resume: {folder / 'state.npz'}", model, optimizer,
+                         {"order_rng": order})
+        start, history = state["epoch"], state["history"]
         log(f"resuming at epoch {start + 1}", quiet)
     train_loader = DataLoader(train_set, config.batch_size, shuffle=True, generator=order)
     test_loader = DataLoader(test_set, 2 * config.batch_size)
@@ -159,7 +203,7 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
         model.train()
         bar = Progress(len(train_set), f"epoch {epoch + 1}/{config.epochs}", enabled=not quiet)
         correct = 0
-        for x, y in train_loader:
+        for batch, (x, y) in enumerate(train_loader):
             x, y = x.to(config.device), y.to(config.device)
             optimizer.zero_grad()
             logits = model(x)
@@ -167,9 +211,15 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
             loss.backward()
             optimizer.step()
             correct += int((logits.cpu().numpy().argmax(1) == y.cpu().numpy()).sum())
-            bar.update(len(y), float(loss.item()))
+            value = float(loss.item())
+            if not math.isfinite(value):   # stop before a NaN model is saved
+                bar.close()
+                raise diverged(config.lr, f"epoch {epoch + 1} batch {batch + 1}", value)
+            bar.update(len(y), value)
         bar.close()
         test = _evaluate(model, test_loader, config.device)
+        if not math.isfinite(test["loss"]):   # the last step broke the weights
+            raise diverged(config.lr, f"epoch {epoch + 1} (its last batch)", test["loss"])
         history["train_loss"].append(bar.mean_loss)
         history["train_accuracy"].append(correct / max(len(train_set), 1))
         history["val_loss"].append(test["loss"])
@@ -182,12 +232,16 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
         convlab.save({"epoch": epoch + 1, "history": history, "model": model.state_dict(),
                       "optimizer": optimizer.state_dict(), "rng": convlab.get_rng_state(),
                       "order_rng": dict(order.bit_generator.state)}, folder / "state.npz")
-        metrics = {"config": asdict(config), "epochs_done": epoch + 1,
-                   "train_loss": history["train_loss"],
-                   "train_accuracy": history["train_accuracy"],
-                   "test_loss": history["val_loss"], "test_accuracy": history["val_accuracy"],
-                   "images_per_second": history["images_per_second"]}
-        write_json(folder / "metrics.json", metrics)
+        progress["saved"] = f"epoch {epoch + 1}"
+        write_json(folder / "metrics.json", _metrics(config, history))
         plots.learning_curves([history], folder / "learning_curves.png",
                               title="loss per epoch: test (solid), train (dotted)")
-    return json.loads((folder / "metrics.json").read_text())
+    return _metrics(config, history)
+
+
+def _metrics(config: CifarTrainConfig, history: dict) -> dict:
+    """What ``metrics.json`` holds (and ``train_cifar10`` returns)."""
+    return {"config": asdict(config), "epochs_done": len(history["train_loss"]),
+            "train_loss": history["train_loss"], "train_accuracy": history["train_accuracy"],
+            "test_loss": history["val_loss"], "test_accuracy": history["val_accuracy"],
+            "images_per_second": history["images_per_second"]}
