@@ -39,8 +39,8 @@ clamp = clip
 __all__ = [
     "__version__", "Backend", "BackendUnavailableError", "available_backends", "get_backend",
     "get_num_threads", "get_workspace_limit", "max_threads", "set_num_threads",
-    "set_workspace_limit",
-    "show_config", "get_rng_state", "set_rng_state", "Tensor", "tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros",
+    "set_workspace_limit", "show_config", "get_rng_state", "set_rng_state", "Tensor", "tensor",
+    "as_tensor", "from_numpy", "from_dlpack", "zeros",
     "ones", "full", "empty", "rand", "randn", "arange", "zeros_like", "ones_like",
     "manual_seed", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError", "abs", "clip", "clamp", "exp",

@@ -337,9 +337,9 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const real* 
                 hi = lo
             if hi == lo and accumulate:
                 continue
-            run_ukernel(t.ks, hi - lo, a_panel + (lo * t.mr if lda_panel == 0 else lo), lda_panel,
-                        bp + jr_block * t.nr * kc + lo * t.nr, c + ir * ldc + jr, ldc,
-                        accumulate, rows, cols)
+            run_ukernel(t.ks, hi - lo, a_panel + (lo * t.mr if lda_panel == 0 else lo),
+                        lda_panel, bp + jr_block * t.nr * kc + lo * t.nr, c + ir * ldc + jr,
+                        ldc, accumulate, rows, cols)
 
 
 cdef bint use_direct_a(Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t n, Tiling t) noexcept nogil:
