@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import convlab
+from conftest import to_numpy
 from conftest import needs_torch, torch
 from op_cases import CASES, grad_indices, make_inputs
 
@@ -163,6 +164,32 @@ def test_dropout_masks_are_independent_and_seeded_cpu():
     convlab.manual_seed(3)
     np.testing.assert_array_equal(convlab.nn.functional.dropout(t, 0.5).numpy(), first)
     assert not np.array_equal(first, second)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_mask_is_the_same_on_every_backend(backend, dtype):
+    """Both backends draw from one SplitMix64 stream: a seed gives one mask, output and
+    gradient everywhere (an odd length leaves the last number's high half unused)."""
+    cpu = convlab.get_backend("cpu")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(10_001).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    want_out, want_keep = cpu.dropout_forward(x, 0.3, seed=2**63 + 7)
+    out, keep = backend.dropout_forward(backend.asarray(x), 0.3, seed=2**63 + 7)
+    np.testing.assert_array_equal(to_numpy(backend, keep), want_keep)
+    np.testing.assert_array_equal(to_numpy(backend, out), want_out)
+    dx = backend.dropout_backward(backend.asarray(g), keep, 0.3)
+    np.testing.assert_array_equal(to_numpy(backend, dx), cpu.dropout_backward(g, want_keep, 0.3))
+
+
+def test_dropout_on_every_backend_follows_convlabs_random_state(backend):
+    """A resumed run restores convlab's generator state; that must decide the next masks on
+    the GPU too (they were drawn from CuPy's own generator, which a checkpoint never held)."""
+    t = convlab.ones(64, 64).to(backend.name)
+    state = convlab.get_rng_state()
+    first = convlab.nn.functional.dropout(t, 0.5).numpy()
+    convlab.set_rng_state(state)
+    np.testing.assert_array_equal(convlab.nn.functional.dropout(t, 0.5).numpy(), first)
 
 
 def test_dropout_kernel_rejects_bad_arguments_cpu():

@@ -62,6 +62,12 @@ def draw_seed() -> int:
     return int(_host.integers(0, 2**64, dtype=np.uint64))
 
 
+def dropout_threshold(p: float) -> int:
+    """The 32-bit threshold a uniform 32-bit draw must reach for an element to be kept with
+    probability ``1 - p`` (to 2**-32): what both backends' dropout kernels compare with."""
+    return min(round(p * 2**32), 2**32 - 1)
+
+
 def device_random(backend: Any, shape: tuple, dtype: Any) -> Any:
     """Uniform [0, 1) samples drawn on ``backend``'s device (dropout masks, ``rand``)."""
     if backend.name == "cpu":

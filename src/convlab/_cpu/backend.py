@@ -16,6 +16,7 @@ import numpy as np
 
 from convlab import _config
 from convlab import _validate as check
+from convlab._random import dropout_threshold
 from convlab._cpu import (_activation, _binary, _conv, _gemm, _im2col, _norm, _pool,
                           _runtime)
 from convlab._cpu import conv_rows, conv_winograd
@@ -633,7 +634,7 @@ class CPUBackend:
         set with probability ``1 - p`` (to 2**-32).
 
         The mask comes from a SplitMix64 stream seeded by ``seed`` (a uint64): the same seed
-        gives the same mask for any thread count.
+        gives the same mask for any thread count, and on the GPU backend.
 
         Raises:
             ValueError: If ``p`` is not in [0, 1).
@@ -643,10 +644,10 @@ class CPUBackend:
         seed = check.nonnegative(seed, "seed", None)
         out, keep = np.empty_like(x), np.empty(x.shape, np.bool_)
         if x.size:
-            threshold = min(round(p * 2**32), 2**32 - 1)
             _activation.dropout_forward(x.reshape(-1), out.reshape(-1),
-                                        keep.reshape(-1).view(np.uint8), int(seed) % 2**64,
-                                        threshold, 1.0 / (1.0 - p), _config.get_num_threads())
+                                        keep.reshape(-1).view(np.uint8), seed % 2**64,
+                                        dropout_threshold(p), 1.0 / (1.0 - p),
+                                        _config.get_num_threads())
         return out, keep
 
     def dropout_backward(self, grad: np.ndarray, keep: np.ndarray, p: float) -> np.ndarray:

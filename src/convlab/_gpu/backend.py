@@ -16,6 +16,7 @@ import numpy as np
 
 from convlab import _config
 from convlab import _validate as check
+from convlab._random import dropout_threshold
 from convlab._binary_patterns import sum_row_runs, taps_from_histogram
 from convlab.backend import BackendUnavailableError
 
@@ -551,14 +552,45 @@ class GPUBackend:
     @_guard
     def leaky_relu_backward(self, grad: Any, positive: Any, slope: float) -> Any:
         """``grad`` where ``positive``, ``slope * grad`` elsewhere, in one pass."""
+        return self._masked_scale(grad, positive, "positive", 1.0,
+                                  check.finite_number(slope, "slope"))
+
+    @_guard
+    def dropout_forward(self, x: Any, p: float, seed: int) -> Tuple[Any, Any]:
+        """Dropout in one pass: ``(x * keep / (1 - p), keep)`` from the CPU backend's
+        SplitMix64 stream, so the same ``seed`` (a uint64) gives the same mask on both.
+
+        Raises:
+            ValueError: If ``p`` is not in [0, 1).
+        """
+        cp = self._require()
+        x = self._contiguous(check.float_array(x, "x"))
+        p = check.probability(p)
+        seed = check.nonnegative(seed, "seed", None)
+        out, keep = cp.empty_like(x), cp.empty(x.shape, cp.bool_)
+        if x.size:
+            self._launch("elementwise", "dropout_forward", x.dtype, -(-x.size // 2),
+                         (x, out, keep, np.uint64(seed % 2**64),
+                          np.uint32(dropout_threshold(p)), x.dtype.type(1.0 / (1.0 - p)),
+                          np.int64(x.size)))
+        return out, keep
+
+    @_guard
+    def dropout_backward(self, grad: Any, keep: Any, p: float) -> Any:
+        """Dropout gradient: ``grad / (1 - p)`` where the bool mask ``keep``, else 0."""
+        return self._masked_scale(grad, keep, "keep", 1.0 / (1.0 - check.probability(p)), 0.0)
+
+    def _masked_scale(self, grad: Any, mask: Any, mask_name: str, if_set: float,
+                      if_clear: float) -> Any:
+        """``grad * if_set`` where the bool ``mask``, ``grad * if_clear`` elsewhere."""
         cp = self._require()
         grad = self._contiguous(check.float_array(grad, "grad"))
-        check.bool_mask(positive, "positive", grad.shape)
+        check.bool_mask(mask, mask_name, grad.shape)
         dx = cp.empty_like(grad)
         if dx.size:
-            self._launch("elementwise", "leaky_relu_backward", grad.dtype, grad.size,
-                         (grad, cp.ascontiguousarray(positive, dtype=cp.uint8), dx,
-                          grad.dtype.type(check.finite_number(slope, "slope")),
+            t = grad.dtype.type
+            self._launch("elementwise", "masked_scale", grad.dtype, grad.size,
+                         (grad, self._contiguous(mask), dx, t(if_set), t(if_clear),
                           np.int64(grad.size)))
         return dx
 

@@ -16,7 +16,7 @@ FAMILIES = {
     "pool": ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"],
     "binary_conv": ["binary_conv2d_forward", "binary_conv2d_histogram",
                     "binary_conv2d_colsum", "binary_conv2d_histogram_total"],
-    "elementwise": ["leaky_relu_backward", "adam_step"],
+    "elementwise": ["masked_scale", "adam_step", "dropout_forward"],
 }
 
 

@@ -4,12 +4,13 @@
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (total);         \
          i += (long long)gridDim.x * blockDim.x)
 
-// Leaky ReLU backward: dx = g where the forward input was positive, slope * g elsewhere.
-#define LEAKY(SUF, T)                                                                         \
-    extern "C" __global__ void leaky_relu_backward_f##SUF(const T *g, const unsigned char *pos, \
-                                                          T *dx, T slope, long long n)        \
+// dx = g * if_set where the mask is set, g * if_clear elsewhere: the gradient of Leaky ReLU
+// (1, slope) and of dropout (1 / (1 - p), 0).
+#define ELEMENTWISE(SUF, T)                                                                   \
+    extern "C" __global__ void masked_scale_f##SUF(const T *g, const unsigned char *mask,     \
+                                                   T *dx, T if_set, T if_clear, long long n)  \
     {                                                                                         \
-        GRID_LOOP(i, n) dx[i] = pos[i] ? g[i] : g[i] * slope;                                 \
+        GRID_LOOP(i, n) dx[i] = g[i] * (mask[i] ? if_set : if_clear);                         \
     }                                                                                         \
     /* Adam / AdamW step in place (PyTorch's update; decay 0 gives plain Adam):             \
      * p -= lr * wd_decoupled * p; g += wd_l2 * p; m += (1-b1) (g - m);                      \
@@ -31,5 +32,40 @@
         }                                                                                     \
     }
 
-LEAKY(32, float)
-LEAKY(64, double)
+ELEMENTWISE(32, float)
+ELEMENTWISE(64, double)
+
+// Dropout from the CPU kernel's SplitMix64 stream (convlab._cpu._activation): elements 2j and
+// 2j + 1 take the low and high 32 bits of number j, kept where they are >= threshold. The mask
+// depends on the seed alone -- the same on every backend and launch shape -- so a seed drawn
+// from convlab's generator (manual_seed, a resumed RNG state) decides it.
+__device__ __forceinline__ unsigned long long dropout_bits(unsigned long long seed, long long j)
+{
+    unsigned long long z = seed + (unsigned long long)(j + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+#define DROPOUT(SUF, T)                                                                       \
+    extern "C" __global__ void dropout_forward_f##SUF(const T *x, T *out, unsigned char *keep, \
+                                                      unsigned long long seed,                \
+                                                      unsigned int threshold, T scale,        \
+                                                      long long n)                            \
+    {                                                                                         \
+        GRID_LOOP(j, (n + 1) / 2) {                                                           \
+            const unsigned long long bits = dropout_bits(seed, j);                            \
+            const long long i = 2 * j;                                                        \
+            unsigned char kept = (unsigned int)bits >= threshold;                             \
+            keep[i] = kept;                                                                   \
+            out[i] = x[i] * (scale * (T)kept);                                                \
+            if (i + 1 < n) {                                                                  \
+                kept = (unsigned int)(bits >> 32) >= threshold;                               \
+                keep[i + 1] = kept;                                                           \
+                out[i + 1] = x[i + 1] * (scale * (T)kept);                                    \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+DROPOUT(32, float)
+DROPOUT(64, double)
