@@ -7,11 +7,9 @@ from typing import Any, Optional
 import numpy as np
 
 from convlab import _dtype
-from convlab.backend import get_backend
+from convlab.backend import backend_name, get_backend
 
 __all__ = ["Tensor", "backend_for", "reset_grads"]
-
-_DEVICE_NAMES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 
 #: What ``Tensor.max(dim)`` / ``min(dim)`` return, as ``torch.return_types.max``.
 MinMax = collections.namedtuple("MinMax", ["values", "indices"])
@@ -28,8 +26,7 @@ def backend_for(device: Any, name: str = "device") -> Any:
         return get_backend("cpu")
     if isinstance(device, Tensor):
         return device._backend
-    key = _DEVICE_NAMES.get(str(device).lower().split(":")[0]) if isinstance(device, str) \
-        else None
+    key = backend_name(device)
     if key is None:
         raise ValueError(f"{name}: expected 'cpu' or 'gpu' (or 'cuda'), got {device!r}")
     backend = get_backend(key)

@@ -109,6 +109,14 @@ _ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 _INSTANCES: dict[str, Backend] = {}
 
 
+def backend_name(device: Any) -> Optional[str]:
+    """``"cpu"`` or ``"gpu"`` for a device string (``"cuda"`` and an index such as
+    ``"cuda:0"`` included), None for anything else."""
+    if not isinstance(device, str):
+        return None
+    return _ALIASES.get(device.lower().split(":")[0])
+
+
 def get_backend(name: str = "cpu") -> Backend:
     """Return the backend singleton for ``"cpu"`` or ``"gpu"`` (``"cuda"`` is an alias).
 
@@ -117,7 +125,7 @@ def get_backend(name: str = "cpu") -> Backend:
     Raises:
         ValueError: For an unknown name.
     """
-    key = _ALIASES.get(str(name).lower()) if isinstance(name, str) else None
+    key = backend_name(name) if isinstance(name, str) and ":" not in name else None
     if key is None:
         raise ValueError(f"backend: expected one of 'cpu', 'gpu' (or 'cuda'), got {name!r}")
     if key not in _INSTANCES:

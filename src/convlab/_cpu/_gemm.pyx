@@ -182,14 +182,6 @@ _BLOCK32[:] = [512, 2048, 16]
 _BLOCK64[:] = [512, 1024, 16]
 
 
-def _set_blocking(itemsize, kc, nc, mc_panels):
-    """Override the cache blocking (for tuning experiments only)."""
-    cdef Py_ssize_t* block = &_BLOCK32[0] if itemsize == 4 else &_BLOCK64[0]
-    block[0] = kc
-    block[1] = nc
-    block[2] = mc_panels
-
-
 cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil:
     cdef Tiling t
     cdef Py_ssize_t* block = &_BLOCK32[0] if itemsize == 4 else &_BLOCK64[0]

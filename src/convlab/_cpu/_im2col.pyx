@@ -324,19 +324,3 @@ def from_channels_last(const real[:, :, :, ::1] x_hwc, real[:, :, :, ::1] out, i
         for h in range(H):
             for w in range(W):
                 out[n, c, h, w] = x_hwc[n, h, w, c]
-
-
-def im2col_batch(const real[:, :, :, ::1] x, real[:, ::1] cols, int kh, int kw, int sh, int sw,
-                 int ph, int pw, int dh, int dw, int threads):
-    """Fill ``cols`` (C*KH*KW, N*OH*OW) from ``x``: the column matrices of all images side by
-    side, so one GEMM ``W @ cols`` convolves the whole batch."""
-    cdef ConvGeom g = make_geom(x.shape[1], x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw,
-                                dh, dw)
-    cdef Py_ssize_t N = x.shape[0], K = cols.shape[0], P = g.OH * g.OW, row, n, k
-    if N * K == 0 or P == 0:
-        return
-    for row in prange(N * K, nogil=True, num_threads=threads, schedule="dynamic", chunksize=16):
-        n = row // K
-        k = row % K
-        im2col_fill(&x[n, k // (kh * kw), 0, 0], &g, (k // kw) % kh, k % kw, 0, 0, P,
-                    &cols[k, n * P], 1, P, 0, False)
