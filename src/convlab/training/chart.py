@@ -475,7 +475,8 @@ def _report(models: list, config: ChartTrainConfig, train_set: ChartSet, val_set
     report["backtest"] = evaluate.backtest(p["test"], test_set.returns, test_set.end_dates,
                                            tickers, config.horizon)
     report["histories"] = histories
-    plots.learning_curves(histories, run.folder / "learning_curves.png")
+    plots.learning_curves(histories, run.folder / "learning_curves.png",
+                          title=f"I{config.window} chart CNN ensemble")
     if len(test_set):
         pick = np.random.default_rng(config.seed).choice(len(test_set),
                                                          min(16, len(test_set)), replace=False)

@@ -234,8 +234,8 @@ def _train(config: CifarTrainConfig, folder: Path, state: Optional[dict], resume
                       "order_rng": dict(order.bit_generator.state)}, folder / "state.npz")
         progress["saved"] = f"epoch {epoch + 1}"
         write_json(folder / "metrics.json", _metrics(config, history))
-        plots.learning_curves([history], folder / "learning_curves.png",
-                              title="loss per epoch: test (solid), train (dotted)")
+        plots.learning_curves([history], folder / "learning_curves.png", held_out="test",
+                              title=f"{config.model} on CIFAR-10")
     return _metrics(config, history)
 
 

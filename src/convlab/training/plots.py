@@ -1,56 +1,79 @@
-"""PNG figures of a training run, drawn with Pillow (no plotting library needed)."""
+"""PNG figures of a training run: learning curves with matplotlib (Agg, no display needed),
+chart samples with Pillow."""
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from convlab._atomic import atomic_open
 from convlab.data.preview import draw_grid, save_png
 
-_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
+# (history key, panel title, y-axis label) of each panel, drawn where the histories have it
+_PANELS = (("loss", "Loss", "cross-entropy loss"), ("accuracy", "Accuracy", "accuracy"))
 
 
-def learning_curves(histories: Sequence[dict], path: Any, size: tuple = (640, 400),
-                    title: str = "loss per epoch: validation (solid), train (dotted)") -> Path:
-    """Train (dots) and validation (lines) loss per epoch, one colour per ensemble member."""
-    from PIL import Image, ImageDraw
-    width, height = size
-    left, right, top, bottom = 60, 20, 30, 40
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    values = [v for h in histories for k in ("train_loss", "val_loss") for v in h.get(k, [])
-              if np.isfinite(v)]
-    epochs = max([len(h.get("val_loss", [])) for h in histories] + [1])
-    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.01, hi + 0.01
+def learning_curves_figure(histories: Sequence[dict], held_out: str = "validation",
+                           title: str = "Learning curves", size: tuple = (960, 420)) -> Any:
+    """A matplotlib ``Figure`` of the loss (and accuracy, where recorded) per epoch: train
+    dashed, ``held_out`` (the ``val_*`` series) solid, one colour per model.
 
-    def xy(epoch: float, value: float) -> tuple:
-        x = left + (width - left - right) * (epoch / max(epochs - 1, 1))
-        y = top + (height - top - bottom) * (1 - (value - lo) / (hi - lo))
-        return x, y
+    Args:
+        histories: One dict per model with ``train_loss`` / ``val_loss`` (and optionally
+            ``train_accuracy`` / ``val_accuracy``) lists, one value per epoch.
+        held_out: What the ``val_*`` series measure (``"validation"``, ``"test"``).
+        title: The figure's title.
+        size: Width and height in pixels (at 100 dpi).
 
-    draw.rectangle([left, top, width - right, height - bottom], outline="black")
-    for i in range(5):
-        value = lo + (hi - lo) * i / 4
-        draw.text((4, xy(0, value)[1] - 6), f"{value:.4f}", fill="black")
-    for e in range(epochs):
-        draw.text((xy(e, lo)[0] - 3, height - bottom + 6), str(e + 1), fill="black")
-    draw.text((left, 8), title, fill="black")
-    for i, h in enumerate(histories):
-        colour = _COLOURS[i % len(_COLOURS)]
-        for key, dotted in (("val_loss", False), ("train_loss", True)):
-            points = [xy(e, v) for e, v in enumerate(h.get(key, [])) if np.isfinite(v)]
-            if dotted:
-                for x, y in points:
-                    draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-            elif len(points) > 1:
-                draw.line(points, fill=colour, width=2)
-            elif points:
-                x, y = points[0]
-                draw.ellipse([x - 3, y - 3, x + 3, y + 3], outline=colour)
-    return save_png(image, path)
+    Raises:
+        ImportError: Without matplotlib (``pip install 'convlab[data]'``).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    panels = [p for p in _PANELS if any(h.get(f"train_{p[0]}") or h.get(f"val_{p[0]}")
+                                        for h in histories)] or [_PANELS[0]]
+    # a Figure of its own, not pyplot: no global state, no interactive backend, thread-safe
+    figure = Figure(figsize=(size[0] / 100, size[1] / 100), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.suptitle(title)
+    for axes, (key, name, label) in zip(figure.subplots(1, len(panels), squeeze=False)[0],
+                                        panels):
+        for k, history in enumerate(histories):
+            colour = f"C{k % 10}"
+            model = f"model {k + 1} " if len(histories) > 1 else ""
+            for series, style, what in (("train", "--", "train"), ("val", "-", held_out)):
+                values = np.asarray(history.get(f"{series}_{key}", []), dtype=np.float64)
+                if values.size:
+                    axes.plot(np.arange(1, values.size + 1), values, style, color=colour,
+                              marker="o", markersize=3, label=f"{model}{what}")
+        axes.set_title(name)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(label)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.grid(True, alpha=0.3)
+        if axes.lines:
+            axes.legend(fontsize="small")
+    return figure
+
+
+def learning_curves(histories: Sequence[dict], path: Any, held_out: str = "validation",
+                    title: str = "Learning curves", size: tuple = (960, 420)) -> Path:
+    """Write :func:`learning_curves_figure` as a PNG at ``path``, atomically.
+
+    Raises:
+        ImportError: Without matplotlib (``pip install 'convlab[data]'``).
+    """
+    figure = learning_curves_figure(histories, held_out, title, size)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    path = Path(os.fspath(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+    return path
 
 
 def sample_predictions(images: np.ndarray, p_up: np.ndarray, labels: np.ndarray, path: Any,
