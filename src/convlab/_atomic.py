@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Tuple
 
-__all__ = ["atomic_open", "make_temp_dir"]
+__all__ = ["atomic_open", "make_temp_dir", "fsync_dir"]
 
 _TRIES = 100
 
@@ -103,11 +103,19 @@ def atomic_open(path: Any, mode: str = "wb", overwrite: bool = True,
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    fsync_dir(directory)    # make the rename itself durable
+
+
+def fsync_dir(folder: Any) -> None:
+    """Flush a folder's entries (a rename or new file in it) to disk, where the platform and
+    filesystem allow it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - some platforms cannot open folders
+        return
+    try:
+        os.fsync(fd)
     except OSError:  # pragma: no cover - some filesystems refuse directory fsync
         pass
+    finally:
+        os.close(fd)

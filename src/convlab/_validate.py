@@ -349,15 +349,7 @@ def binary_tables(tables: Any, bias: Any, base_values: Any, base_index: Any, chw
                 base_values.dtype != dtype:
             raise ValueError(f"base_values: expected {dtype} ({cout}, K >= 1), got "
                              f"{base_values.dtype} {base_values.shape}")
-        if getattr(base_index, "dtype", None) != np.int32 or \
-                tuple(base_index.shape) != tuple(out_hw):
-            raise ValueError(f"base_index: expected int32 {tuple(out_hw)}, got "
-                             f"{getattr(base_index, 'dtype', type(base_index).__name__)} "
-                             f"{getattr(base_index, 'shape', '')}")
-        if base_index.size and (int(base_index.min()) < 0 or
-                                int(base_index.max()) >= base_values.shape[1]):
-            raise ValueError(f"base_index: expected values in [0, {base_values.shape[1]}), "
-                             f"got [{int(base_index.min())}, {int(base_index.max())}]")
+        run_indices(base_index, "base_index", tuple(out_hw), base_values.shape[1])
     return cout, dtype
 
 
@@ -643,11 +635,9 @@ def binary_layer_operands(weight: Any, bias: Any, zero_value: Any, std: Any, run
                           base_index: Any, chw: tuple, kernel: tuple, out_hw: tuple) -> None:
     """Check a binary layer's weights (Cout, C, KH, KW) and its start-value runs
     (``run_taps``: float64 (runs, KH*KW); ``base_index``: int32 (OH, OW) run numbers)."""
-    wshape = (weight.shape[0] if hasattr(weight, "shape") and weight.ndim == 4 else 0,
-              chw[0]) + tuple(kernel)
     float_array(weight, "weight", 4, "(Cout, C, KH, KW)")
-    exact_array(weight, "weight", weight.dtype, wshape)
-    channel_vector(bias, "bias", wshape[0], weight.dtype)
+    exact_array(weight, "weight", weight.dtype, (weight.shape[0], chw[0]) + tuple(kernel))
+    channel_vector(bias, "bias", weight.shape[0], weight.dtype)
     finite_number(zero_value, "zero_value")
     finite_number(std, "std", nonzero=True)
     if not hasattr(run_taps, "shape") or run_taps.dtype != np.float64 or run_taps.ndim != 2 \
@@ -683,6 +673,13 @@ def bool_mask(mask: Any, name: str, shape: tuple) -> Any:
         raise ValueError(f"{name}: expected a bool mask of shape {tuple(shape)}, got "
                          f"{_describe(mask)}")
     return mask
+
+
+def dropout_operands(x: Any, p: Any, seed: Any) -> tuple:
+    """Check a fused dropout's float ``x``, probability ``p`` and uint64 ``seed``; returns
+    ``(p, seed)``."""
+    float_array(x, "x")
+    return probability(p), nonnegative(seed, "seed", None) % 2**64
 
 
 def probability(p: Any, name: str = "p") -> float:

@@ -186,7 +186,7 @@ class CPUBackend:
             result = np.empty(shape, dtype)
         result_full = result.reshape(full_shape)
         threads = _config.get_num_threads()
-        count = int(np.prod(batch, dtype=np.int64))
+        count = math.prod(batch)
         if result.size == 0 or k == 0:
             # nothing to multiply (reshapes with -1 are ambiguous for empty arrays); an empty
             # sum is 0, as in NumPy
@@ -639,13 +639,12 @@ class CPUBackend:
         Raises:
             ValueError: If ``p`` is not in [0, 1).
         """
-        x = _contiguous(check.float_array(x, "x"))
-        p = check.probability(p)
-        seed = check.nonnegative(seed, "seed", None)
+        p, seed = check.dropout_operands(x, p, seed)
+        x = _contiguous(x)
         out, keep = np.empty_like(x), np.empty(x.shape, np.bool_)
         if x.size:
             _activation.dropout_forward(x.reshape(-1), out.reshape(-1),
-                                        keep.reshape(-1).view(np.uint8), seed % 2**64,
+                                        keep.reshape(-1).view(np.uint8), seed,
                                         dropout_threshold(p), 1.0 / (1.0 - p),
                                         _config.get_num_threads())
         return out, keep

@@ -564,13 +564,12 @@ class GPUBackend:
             ValueError: If ``p`` is not in [0, 1).
         """
         cp = self._require()
-        x = self._contiguous(check.float_array(x, "x"))
-        p = check.probability(p)
-        seed = check.nonnegative(seed, "seed", None)
+        p, seed = check.dropout_operands(x, p, seed)
+        x = self._contiguous(x)
         out, keep = cp.empty_like(x), cp.empty(x.shape, cp.bool_)
         if x.size:
             self._launch("elementwise", "dropout_forward", x.dtype, -(-x.size // 2),
-                         (x, out, keep, np.uint64(seed % 2**64),
+                         (x, out, keep, np.uint64(seed),
                           np.uint32(dropout_threshold(p)), x.dtype.type(1.0 / (1.0 - p)),
                           np.int64(x.size)))
         return out, keep

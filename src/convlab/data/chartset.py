@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from convlab._atomic import make_temp_dir
+from convlab._atomic import fsync_dir, make_temp_dir
 from convlab._safe_io import FormatError, NpzArchive, loads_json, read_npy_file
 
 __all__ = ["ChartSet", "ChartDataset", "ChartSetError"]
@@ -194,12 +194,12 @@ class ChartSet:
         tmp = make_temp_dir(path.parent, f".{path.name}.new-")   # umask applies, not 0o700
         try:
             self._write_files(tmp)
-            _fsync_dir(tmp)
+            fsync_dir(tmp)
             _swap_into_place(tmp, path, overwrite)
         except BaseException:
             _remove_chart_folder(tmp)
             raise
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def _write_files(self, folder: Path) -> None:
         meta = {"format": _FORMAT, "version": _VERSION, "window": self.window,
@@ -362,19 +362,6 @@ def _write_synced(path: Path, write: Callable[[Any], Any]) -> None:
         write(f)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - some platforms cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse directory fsync
-        pass
-    finally:
-        os.close(fd)
 
 
 def _unused_sibling(path: Path, tag: str) -> Path:
