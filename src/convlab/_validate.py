@@ -5,6 +5,7 @@ expected and what came, before any compiled code sees the data.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -543,7 +544,7 @@ def finite_number(value: Any, name: str, minimum: float | None = None,
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number, got {value!r}")
     result = float(value)
-    if not np.isfinite(result) or (minimum is not None and result < minimum) or \
+    if not math.isfinite(result) or (minimum is not None and result < minimum) or \
             (below is not None and result >= below) or (nonzero and result == 0):
         bound = ("" if minimum is None else f" >= {minimum:g}") + \
                 ("" if below is None else f" and < {below:g}")
