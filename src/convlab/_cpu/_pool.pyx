@@ -25,101 +25,16 @@ ctypedef fused index_t:
     uint8_t
     int32_t
 
+# Row primitives of include/pool_rows.h, one generic name each for every value x index pair.
+# Declared untyped (`...`) because Cython can only bind a fused declaration to names it mangles
+# itself; the header's _Generic picks the instance from the argument types, so the C compiler
+# still checks each call.
 cdef extern from "pool_rows.h" nogil:
-    void convlab_max2_f32_u8(const float*, const float*, float*, uint8_t*, Py_ssize_t, uint8_t,
-                             uint8_t)
-    void convlab_max2_f32_i32(const float*, const float*, float*, int32_t*, Py_ssize_t, int32_t,
-                              int32_t)
-    void convlab_max2_f64_u8(const double*, const double*, double*, uint8_t*, Py_ssize_t,
-                             uint8_t, uint8_t)
-    void convlab_max2_f64_i32(const double*, const double*, double*, int32_t*, Py_ssize_t,
-                              int32_t, int32_t)
-    void convlab_max_update_f32_u8(const float*, float*, uint8_t*, Py_ssize_t, uint8_t)
-    void convlab_max_update_f32_i32(const float*, float*, int32_t*, Py_ssize_t, int32_t)
-    void convlab_max_update_f64_u8(const double*, double*, uint8_t*, Py_ssize_t, uint8_t)
-    void convlab_max_update_f64_i32(const double*, double*, int32_t*, Py_ssize_t, int32_t)
-    void convlab_unpool_f32_u8(const float*, const uint8_t*, float*, Py_ssize_t, uint8_t)
-    void convlab_unpool_f32_i32(const float*, const int32_t*, float*, Py_ssize_t, int32_t)
-    void convlab_unpool_f64_u8(const double*, const uint8_t*, double*, Py_ssize_t, uint8_t)
-    void convlab_unpool_f64_i32(const double*, const int32_t*, double*, Py_ssize_t, int32_t)
-    void convlab_max2x2_f32_u8(const float*, const float*, float*, uint8_t*, Py_ssize_t)
-    void convlab_max2x2_f32_i32(const float*, const float*, float*, int32_t*, Py_ssize_t)
-    void convlab_max2x2_f64_u8(const double*, const double*, double*, uint8_t*, Py_ssize_t)
-    void convlab_max2x2_f64_i32(const double*, const double*, double*, int32_t*, Py_ssize_t)
-    void convlab_unpool2x2_f32_u8(const float*, const uint8_t*, float*, float*, Py_ssize_t)
-    void convlab_unpool2x2_f32_i32(const float*, const int32_t*, float*, float*, Py_ssize_t)
-    void convlab_unpool2x2_f64_u8(const double*, const uint8_t*, double*, double*, Py_ssize_t)
-    void convlab_unpool2x2_f64_i32(const double*, const int32_t*, double*, double*, Py_ssize_t)
-
-
-cdef inline void _max2(const real* a, const real* b, real* y, index_t* idx, Py_ssize_t n,
-                       index_t la, index_t lb) noexcept nogil:
-    if real is float:
-        if index_t is uint8_t:
-            convlab_max2_f32_u8(a, b, y, idx, n, la, lb)
-        else:
-            convlab_max2_f32_i32(a, b, y, idx, n, la, lb)
-    else:
-        if index_t is uint8_t:
-            convlab_max2_f64_u8(a, b, y, idx, n, la, lb)
-        else:
-            convlab_max2_f64_i32(a, b, y, idx, n, la, lb)
-
-
-cdef inline void _max_update(const real* x, real* y, index_t* idx, Py_ssize_t n,
-                             index_t l) noexcept nogil:
-    if real is float:
-        if index_t is uint8_t:
-            convlab_max_update_f32_u8(x, y, idx, n, l)
-        else:
-            convlab_max_update_f32_i32(x, y, idx, n, l)
-    else:
-        if index_t is uint8_t:
-            convlab_max_update_f64_u8(x, y, idx, n, l)
-        else:
-            convlab_max_update_f64_i32(x, y, idx, n, l)
-
-
-cdef inline void _max2x2(const real* a, const real* b, real* y, index_t* idx,
-                         Py_ssize_t n) noexcept nogil:
-    if real is float:
-        if index_t is uint8_t:
-            convlab_max2x2_f32_u8(a, b, y, idx, n)
-        else:
-            convlab_max2x2_f32_i32(a, b, y, idx, n)
-    else:
-        if index_t is uint8_t:
-            convlab_max2x2_f64_u8(a, b, y, idx, n)
-        else:
-            convlab_max2x2_f64_i32(a, b, y, idx, n)
-
-
-cdef inline void _unpool2x2(const real* dy, const index_t* idx, real* da, real* db,
-                            Py_ssize_t n) noexcept nogil:
-    if real is float:
-        if index_t is uint8_t:
-            convlab_unpool2x2_f32_u8(dy, idx, da, db, n)
-        else:
-            convlab_unpool2x2_f32_i32(dy, idx, da, db, n)
-    else:
-        if index_t is uint8_t:
-            convlab_unpool2x2_f64_u8(dy, idx, da, db, n)
-        else:
-            convlab_unpool2x2_f64_i32(dy, idx, da, db, n)
-
-
-cdef inline void _unpool(const real* dy, const index_t* idx, real* dx, Py_ssize_t n,
-                         index_t l) noexcept nogil:
-    if real is float:
-        if index_t is uint8_t:
-            convlab_unpool_f32_u8(dy, idx, dx, n, l)
-        else:
-            convlab_unpool_f32_i32(dy, idx, dx, n, l)
-    else:
-        if index_t is uint8_t:
-            convlab_unpool_f64_u8(dy, idx, dx, n, l)
-        else:
-            convlab_unpool_f64_i32(dy, idx, dx, n, l)
+    void convlab_max2(...)          # (a, b, y, idx, n, la, lb): y, idx <- max of rows a, b
+    void convlab_max_update(...)    # (x, y, idx, n, l): fold row x into the running max
+    void convlab_unpool(...)        # (dy, idx, dx, n, l): dx <- dy where idx == l, else 0
+    void convlab_max2x2(...)        # (a, b, y, idx, n): tiled 2 x 2 max of rows a, b
+    void convlab_unpool2x2(...)     # (dy, idx, da, db, n): 2 x 2 scatter into rows da, db
 
 
 cdef struct PoolGeom:
@@ -165,21 +80,22 @@ cdef void _max_plane(const real* x, real* y, index_t* idx, const PoolGeom* g) no
                     yrow[j] = -INFINITY
                     irow[j] = <index_t>((h0 - hstart) // g.DH)
             elif h < hend:
-                _max2(x + h0 * g.W, x + h * g.W, yrow, irow, g.W,
-                      <index_t>((h0 - hstart) // g.DH), <index_t>((h - hstart) // g.DH))
+                convlab_max2(x + h0 * g.W, x + h * g.W, yrow, irow, g.W,
+                             <index_t>((h0 - hstart) // g.DH), <index_t>((h - hstart) // g.DH))
                 h += g.DH
             else:
                 memcpy(yrow, x + h0 * g.W, g.W * sizeof(real))
                 for j in range(g.W):
                     irow[j] = <index_t>((h0 - hstart) // g.DH)
             while h < hend:
-                _max_update(x + h * g.W, yrow, irow, g.W, <index_t>((h - hstart) // g.DH))
+                convlab_max_update(x + h * g.W, yrow, irow, g.W,
+                                   <index_t>((h - hstart) // g.DH))
                 h += g.DH
         return
     if _tiled_2x2(g):
         for oh in range(g.OH):
-            _max2x2(x + 2 * oh * g.W, x + (2 * oh + 1) * g.W, y + oh * g.OW, idx + oh * g.OW,
-                    g.OW)
+            convlab_max2x2(x + 2 * oh * g.W, x + (2 * oh + 1) * g.W, y + oh * g.OW,
+                           idx + oh * g.OW, g.OW)
         return
     for oh in range(g.OH):
         hstart = oh * g.SH - g.PH
@@ -231,7 +147,7 @@ cdef void _max_plane_backward(const real* dy, const index_t* idx, real* dx,
             grow = dy + oh * g.OW
             irow = idx + oh * g.OW
             for h in range(first, stop):
-                _unpool(grow, irow, dx + h * g.W, g.W, <index_t>(h - hstart))
+                convlab_unpool(grow, irow, dx + h * g.W, g.W, <index_t>(h - hstart))
             next_row = stop if stop > next_row else next_row
         if next_row < g.H:
             memset(dx + next_row * g.W, 0, (g.H - next_row) * g.W * sizeof(real))
@@ -239,8 +155,8 @@ cdef void _max_plane_backward(const real* dy, const index_t* idx, real* dx,
     if _tiled_2x2(g):
         # every covered input pixel written once; only an odd last row / column needs zeros
         for oh in range(g.OH):
-            _unpool2x2(dy + oh * g.OW, idx + oh * g.OW, dx + 2 * oh * g.W,
-                       dx + (2 * oh + 1) * g.W, g.OW)
+            convlab_unpool2x2(dy + oh * g.OW, idx + oh * g.OW, dx + 2 * oh * g.W,
+                              dx + (2 * oh + 1) * g.W, g.OW)
             if 2 * g.OW < g.W:
                 dx[2 * oh * g.W + g.W - 1] = 0
                 dx[(2 * oh + 1) * g.W + g.W - 1] = 0

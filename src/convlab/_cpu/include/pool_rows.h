@@ -89,4 +89,26 @@ CONVLAB_POOL_ROWS(float, int32_t, f32_i32)
 CONVLAB_POOL_ROWS(double, uint8_t, f64_u8)
 CONVLAB_POOL_ROWS(double, int32_t, f64_i32)
 
+/* One name per primitive for _pool.pyx, whose fused kernels call it with every value x index
+ * pair: C11 _Generic picks the instance from the type of the output value row (never const)
+ * and of the index row (const in the unpool primitives). Cython cannot bind one fused
+ * declaration to suffixed C names, so it declares these untyped; the C compiler still checks
+ * every argument against the instance chosen, and a pair with no instance does not compile. */
+#define CONVLAB_POOL_BY_INDEX(idx, F, U8, I32)                                                 \
+    _Generic((idx), uint8_t *: F##_##U8, const uint8_t *: F##_##U8, int32_t *: F##_##I32,      \
+             const int32_t *: F##_##I32)
+#define CONVLAB_POOL_PICK(F, out, idx)                                                         \
+    _Generic((out), float *: CONVLAB_POOL_BY_INDEX(idx, F, f32_u8, f32_i32),                   \
+             double *: CONVLAB_POOL_BY_INDEX(idx, F, f64_u8, f64_i32))
+
+#define convlab_max2(a, b, y, idx, n, la, lb)                                                  \
+    CONVLAB_POOL_PICK(convlab_max2, y, idx)(a, b, y, idx, n, la, lb)
+#define convlab_max_update(x, y, idx, n, l)                                                    \
+    CONVLAB_POOL_PICK(convlab_max_update, y, idx)(x, y, idx, n, l)
+#define convlab_unpool(dy, idx, dx, n, l)                                                      \
+    CONVLAB_POOL_PICK(convlab_unpool, dx, idx)(dy, idx, dx, n, l)
+#define convlab_max2x2(a, b, y, idx, n) CONVLAB_POOL_PICK(convlab_max2x2, y, idx)(a, b, y, idx, n)
+#define convlab_unpool2x2(dy, idx, da, db, n)                                                  \
+    CONVLAB_POOL_PICK(convlab_unpool2x2, da, idx)(dy, idx, da, db, n)
+
 #endif /* CONVLAB_POOL_ROWS_H */
