@@ -1,6 +1,8 @@
 """conv2d forward / backward against the tap-loop reference, finite differences and PyTorch."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -303,11 +305,17 @@ class TestAgainstPyTorch:
             np.testing.assert_allclose(ours, theirs, rtol=0, atol=2e-5 * scale)
 
 
+@contextlib.contextmanager
 def _forced_path(rows: bool):
     """Force the CPU backend onto the batched-rows path (small maps) or the per-image path."""
     from unittest import mock
-    from convlab._cpu.backend import CPUBackend
-    return mock.patch.object(CPUBackend, "_small_map", staticmethod(lambda *_: rows))
+    from convlab._cpu import conv_plan
+    conv_plan.plan_conv2d.cache_clear()
+    try:
+        with mock.patch.object(conv_plan, "_small_map", lambda *_: rows):
+            yield
+    finally:
+        conv_plan.plan_conv2d.cache_clear()
 
 
 @pytest.mark.cpu

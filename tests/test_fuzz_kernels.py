@@ -306,13 +306,18 @@ def _valid_calls(backend):
         "adam_step": dict(param=arr(10), grad=arr(10), exp_avg=arr(10), exp_avg_sq=dev(
             np.ones(10, np.float32)), lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
             weight_decay=0.0, decoupled=False, step=1),
+        "batch_norm_forward": dict(x=x, weight=arr(3), bias=arr(3), mean=None, var=None,
+                                   eps=1e-5),
+        "batch_norm_backward": dict(grad=x, x=x, mean=dev(np.zeros(3)), invstd=dev(np.ones(3)),
+                                    weight=arr(3), batch_stats=True),
+        "leaky_relu_forward": dict(x=arr(3, 5), slope=0.1),
+        "dropout_forward": dict(x=arr(3, 5), p=0.5, seed=3),
+        "dropout_backward": dict(grad=arr(3, 5), keep=dev(np.ones((3, 5), np.bool_)), p=0.5),
     }
     if backend.name == "cpu":
         calls.update({
-            "batch_norm_forward": dict(x=x, weight=arr(3), bias=arr(3), mean=None, var=None,
-                                       eps=1e-5),
-            "batch_norm_backward": dict(grad=x, x=x, mean=np.zeros(3), invstd=np.ones(3),
-                                        weight=arr(3), batch_stats=True),
+            "conv2d_plan": dict(x_shape=(2, 3, 8, 7), weight_shape=(4, 3, 3, 2), stride=1,
+                                padding=1, dilation=1, dtype="float32"),
             "binary_layer_forward": dict(
                 x=images, packed=False, weight=arr(4, 1, 5, 3), bias=arr(4), zero_value=-0.5,
                 std=2.0, run_taps=geom.run_taps, base_index=geom.base_index,
@@ -322,9 +327,6 @@ def _valid_calls(backend):
                 n_classes=len(geom.class_taps), row_starts=geom.row_starts,
                 class_run_taps=geom.class_run_taps, zero_value=-0.5, std=2.0,
                 shape=(1, 32, 15), kernel_size=(5, 3), stride=1, padding=(2, 1), dilation=1),
-            "leaky_relu_forward": dict(x=arr(3, 5), slope=0.1),
-            "dropout_forward": dict(x=arr(3, 5), p=0.5, seed=3),
-            "dropout_backward": dict(grad=arr(3, 5), keep=np.ones((3, 5), np.bool_), p=0.5),
         })
     return calls
 

@@ -13,8 +13,10 @@ Example:
 """
 from __future__ import annotations
 
-from convlab._config import (get_num_threads, get_workspace_limit, max_threads,
-                             set_num_threads, set_workspace_limit, show_config)
+from convlab._settings import (get_allocator_policy, get_num_threads, get_workspace_limit,
+                               max_threads, set_allocator_policy, set_num_threads,
+                               set_workspace_limit)
+from convlab._show_config import show_config
 from convlab._dtype import (bool_, float16, float32, float64, int8, int16, int32, int64,
                             uint8)
 from convlab._version import __version__
@@ -39,7 +41,8 @@ clamp = clip
 __all__ = [
     "__version__", "Backend", "BackendUnavailableError", "available_backends", "get_backend",
     "get_num_threads", "get_workspace_limit", "max_threads", "set_num_threads",
-    "set_workspace_limit", "show_config", "get_rng_state", "set_rng_state", "Tensor", "tensor",
+    "set_workspace_limit", "set_allocator_policy", "get_allocator_policy", "show_config",
+    "get_rng_state", "set_rng_state", "Tensor", "tensor",
     "as_tensor", "from_numpy", "from_dlpack", "zeros",
     "ones", "full", "empty", "rand", "randn", "arange", "zeros_like", "ones_like",
     "manual_seed", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",

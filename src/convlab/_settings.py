@@ -1,13 +1,15 @@
-"""Run-time settings: CPU threads, the convolution workspace budget, and ``show_config``."""
+"""Run-time settings: CPU threads, the convolution workspace budget, the heap policy.
+
+The store sits below the backends (they read it); :func:`convlab.show_config`, which reports
+on every backend, lives above them in :mod:`convlab._show_config`.
+"""
 from __future__ import annotations
 
 import numbers
 import os
-import platform
-import sys
 
 __all__ = ["set_num_threads", "get_num_threads", "max_threads", "set_workspace_limit",
-           "get_workspace_limit", "show_config"]
+           "get_workspace_limit", "set_allocator_policy", "get_allocator_policy"]
 
 _DEFAULT_WORKSPACE = 64 * 2**20
 _THREAD_FLOOR = 64
@@ -78,29 +80,50 @@ def get_workspace_limit() -> int:
     return _workspace_limit
 
 
-def _config_lines() -> list[str]:
-    from convlab import __version__
-    from convlab._cpu import _gemm, _runtime
-    from convlab.backend import get_backend
-
-    gpu = get_backend("gpu")
-    lines = [
-        f"convlab {__version__}",
-        f"python {sys.version.split()[0]} on {platform.machine()} ({platform.system()})",
-        f"numpy {__import__('numpy').__version__}",
-        f"compiler: {_runtime.compiler()}",
-        f"build flags: {_runtime.build_flags()}",
-        f"OpenMP: {'on' if _runtime.openmp_enabled() else 'off (serial build)'}",
-        f"CPU kernels: {_gemm.get_isa()} (this CPU supports: {', '.join(_gemm.supported_isas())})",
-        f"threads: {get_num_threads()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})",
-        f"workspace limit: {get_workspace_limit() / 2**20:g} MiB",
-        f"large arrays reuse freed heap blocks: "
-        f"{'yes' if get_backend('cpu').keeps_large_blocks else 'no'}",
-        f"GPU: {gpu.describe()}",
-    ]
-    return lines
+_ALLOCATOR_POLICIES = ("reuse", "system")
+_allocator_policy: str | None = None        # None: the starting value is not applied yet
 
 
-def show_config() -> None:
-    """Print the version, build flags, OpenMP, ISA path, threads and GPU availability."""
-    print("\n".join(_config_lines()))
+def _starting_allocator_policy() -> str:
+    value = os.environ.get("CONVLAB_ALLOCATOR", "").strip().lower()
+    if value in _ALLOCATOR_POLICIES:
+        return value
+    # the older switch: CONVLAB_KEEP_LARGE_BLOCKS=0 keeps the C library's default
+    keep = os.environ.get("CONVLAB_KEEP_LARGE_BLOCKS", "1").strip().lower()
+    return "system" if keep in {"0", "false", "no", "off"} else "reuse"
+
+
+def set_allocator_policy(policy: str) -> None:
+    """Choose how the C library's heap serves large arrays (process-wide; glibc only).
+
+    * ``"reuse"`` (the default): arrays up to 512 MiB come from the heap, so a freed
+      activation's pages are reused, already mapped, by the next step's. Without it each
+      array above glibc's mmap threshold is a fresh mapping whose pages fault in on first
+      touch, every training step (~3 ms per 40 MB; PyTorch's allocator reuses blocks too).
+    * ``"system"``: glibc's documented defaults (128 KiB thresholds).
+
+    ``CONVLAB_ALLOCATOR`` sets the starting value, applied when the CPU backend is first
+    used; elsewhere than glibc the setting is recorded and changes nothing.
+
+    Raises:
+        ValueError: For another name.
+    """
+    global _allocator_policy
+    if policy not in _ALLOCATOR_POLICIES:
+        raise ValueError(f"policy: expected one of {', '.join(map(repr, _ALLOCATOR_POLICIES))}"
+                         f", got {policy!r}")
+    from convlab._cpu import _runtime
+    _runtime.set_large_block_limit(512 * 2**20 if policy == "reuse" else 0)
+    _allocator_policy = policy
+
+
+def get_allocator_policy() -> str:
+    """The heap policy in force (``"reuse"`` or ``"system"``), see
+    :func:`set_allocator_policy`."""
+    return _allocator_policy or _starting_allocator_policy()
+
+
+def apply_starting_allocator_policy() -> None:
+    """Put the starting heap policy in force, once (called as the CPU backend is created)."""
+    if _allocator_policy is None:
+        set_allocator_policy(_starting_allocator_policy())

@@ -28,81 +28,99 @@ class BackendUnavailableError(RuntimeError):
 
 @runtime_checkable
 class Backend(Protocol):
-    """What every convlab backend provides.
+    """Everything convlab's Python layers call on a backend: the whole contract.
+
+    :class:`convlab._backend_base.BackendBase` implements every member below once (argument
+    checks, allocation, empty inputs, ``out=``) on top of a few ``_..._into`` hooks; a new
+    backend subclasses it and supplies the required hooks (GEMM, im2col / col2im, the three
+    convolution products, pooling, the binary layer's two kernels). The fused element-wise
+    members have defaults there written against ``xp``, which a backend overrides only for
+    speed. Each method's semantics are documented on ``BackendBase``.
 
     Attributes:
         name: ``"cpu"`` or ``"gpu"``.
         xp: The array module (``numpy`` or ``cupy``).
+        checks_binary_pixels: Whether :meth:`binary_conv2d_forward` rejects non-0/1 uint8
+            pixels itself.
     """
 
     name: str
+    checks_binary_pixels: bool
 
     @property
     def xp(self) -> ModuleType: ...
 
-    def is_available(self) -> bool:
-        """Whether this machine can run the backend's kernels."""
+    # identity and transfers
+    def is_available(self) -> bool: ...
+    def describe(self) -> str: ...
+    def asarray(self, data: Any, dtype: Any = None) -> Any: ...
+    def to_numpy(self, array: Any) -> Any: ...
+    def synchronize(self) -> None: ...
 
-    def asarray(self, data: Any, dtype: Any = None) -> Any:
-        """Convert ``data`` to an array of this backend."""
-
-    def to_numpy(self, array: Any) -> Any:
-        """Copy (or view) an array of this backend as a NumPy array."""
-
-    def synchronize(self) -> None:
-        """Wait for all queued kernels to finish."""
-
+    # required kernels
     def matmul(self, a: Any, b: Any, out: Any = None, trans_a: bool = False,
-               trans_b: bool = False) -> Any:
-        """``op(a) @ op(b)`` with NumPy's matmul broadcasting rules."""
-
+               trans_b: bool = False) -> Any: ...
     def im2col(self, x: Any, kernel_size: IntPair, stride: IntPair = 1, padding: IntPair = 0,
-               dilation: IntPair = 1) -> Any:
-        """(N, C, H, W) -> (N, C*KH*KW, OH*OW), as ``torch.nn.functional.unfold``."""
-
+               dilation: IntPair = 1) -> Any: ...
     def col2im(self, cols: Any, output_size: IntPair, kernel_size: IntPair, stride: IntPair = 1,
-               padding: IntPair = 0, dilation: IntPair = 1) -> Any:
-        """Sum columns back into (N, C, H, W), as ``torch.nn.functional.fold``."""
-
+               padding: IntPair = 0, dilation: IntPair = 1) -> Any: ...
     def conv2d_forward(self, x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
-                       padding: IntPair = 0, dilation: IntPair = 1, out: Any = None) -> Any:
-        """Cross-correlation of NCHW ``x`` with OIHW ``weight`` (+ ``bias``)."""
-
+                       padding: IntPair = 0, dilation: IntPair = 1, out: Any = None) -> Any: ...
     def conv2d_backward_data(self, grad_output: Any, weight: Any, input_shape: Sequence[int],
                              stride: IntPair = 1, padding: IntPair = 0,
-                             dilation: IntPair = 1, algorithm: str = "auto") -> Any:
-        """Gradient of the convolution with respect to its input (``algorithm``: ``"auto"``,
-        ``"implicit"`` or ``"gemm"``, a hint a backend may serve with its one method)."""
-
+                             dilation: IntPair = 1, algorithm: str = "auto") -> Any: ...
     def conv2d_backward_weight(self, grad_output: Any, x: Any, weight_shape: Sequence[int],
                                stride: IntPair = 1, padding: IntPair = 0,
                                dilation: IntPair = 1,
-                               bias: bool = True) -> Tuple[Any, Optional[Any]]:
-        """Gradients of the convolution with respect to its weight and bias."""
-
+                               bias: bool = True) -> Tuple[Any, Optional[Any]]: ...
     def max_pool2d(self, x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
                    padding: IntPair = 0, dilation: IntPair = 1,
-                   ceil_mode: bool = False) -> Tuple[Any, Any]:
-        """Max pooling: values and the argmax as an offset inside each window."""
-
+                   ceil_mode: bool = False) -> Tuple[Any, Any]: ...
     def max_pool2d_backward(self, grad_output: Any, argmax: Any, input_shape: Sequence[int],
                             kernel_size: IntPair, stride: Optional[IntPair] = None,
                             padding: IntPair = 0, dilation: IntPair = 1,
-                            ceil_mode: bool = False) -> Any:
-        """Gradient of max pooling with respect to its input."""
-
+                            ceil_mode: bool = False) -> Any: ...
     def avg_pool2d(self, x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
                    padding: IntPair = 0, ceil_mode: bool = False,
                    count_include_pad: bool = True,
-                   divisor_override: Optional[int] = None) -> Any:
-        """Average pooling."""
-
+                   divisor_override: Optional[int] = None) -> Any: ...
     def avg_pool2d_backward(self, grad_output: Any, input_shape: Sequence[int],
                             kernel_size: IntPair, stride: Optional[IntPair] = None,
                             padding: IntPair = 0, ceil_mode: bool = False,
                             count_include_pad: bool = True,
-                            divisor_override: Optional[int] = None) -> Any:
-        """Gradient of average pooling with respect to its input."""
+                            divisor_override: Optional[int] = None) -> Any: ...
+    def binary_conv2d_forward(self, x: Any, packed: bool, tables: Any, base_values: Any,
+                              base_index: Any, bias: Any, shape: Sequence[int],
+                              kernel_size: IntPair, stride: IntPair = 1, padding: IntPair = 0,
+                              dilation: IntPair = 1, out: Any = None) -> Any: ...
+    def binary_conv2d_weight_sums(self, x: Any, packed: bool, grad_output: Any, cls: Any,
+                                  n_classes: int, shape: Sequence[int], kernel_size: IntPair,
+                                  stride: IntPair = 1, padding: IntPair = 0,
+                                  dilation: IntPair = 1,
+                                  row_starts: Any = None) -> Tuple[Any, Any]: ...
+
+    # fused kernels (defaults in BackendBase)
+    def leaky_relu_forward(self, x: Any, slope: float) -> Tuple[Any, Any]: ...
+    def leaky_relu_backward(self, grad: Any, positive: Any, slope: float) -> Any: ...
+    def dropout_forward(self, x: Any, p: float, seed: int) -> Tuple[Any, Any]: ...
+    def dropout_backward(self, grad: Any, keep: Any, p: float) -> Any: ...
+    def batch_norm_forward(self, x: Any, weight: Any, bias: Any, mean: Any, var: Any,
+                           eps: float) -> tuple: ...
+    def batch_norm_backward(self, grad: Any, x: Any, mean: Any, invstd: Any, weight: Any,
+                            batch_stats: bool, input_grad: bool = True) -> tuple: ...
+    def adam_step(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float,
+                  betas: tuple, eps: float, weight_decay: float, decoupled: bool,
+                  step: int) -> None: ...
+    def binary_layer_forward(self, x: Any, packed: bool, weight: Any, bias: Any,
+                             zero_value: float, std: float, run_taps: Any, base_index: Any,
+                             shape: Sequence[int], kernel_size: IntPair, stride: IntPair = 1,
+                             padding: IntPair = 0, dilation: IntPair = 1) -> Optional[Any]: ...
+    def binary_layer_weight_grad(self, x: Any, packed: bool, grad_output: Any, cls: Any,
+                                 n_classes: int, row_starts: Any, class_run_taps: Any,
+                                 zero_value: float, std: float, shape: Sequence[int],
+                                 kernel_size: IntPair, stride: IntPair = 1,
+                                 padding: IntPair = 0,
+                                 dilation: IntPair = 1) -> Optional[Tuple[Any, Any]]: ...
 
 
 _ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}

@@ -69,7 +69,7 @@ def _number(minimum: float, above: bool) -> Callable[[str], float]:
 
 def _threads(text: str) -> int:
     # the most set_num_threads takes (4 x the usable CPUs): beyond it OpenMP fails outright
-    from convlab._config import max_threads
+    from convlab._settings import max_threads
     return _whole(1, max_threads())(text)
 
 

@@ -49,23 +49,24 @@ cdef extern from *:
     """
     #if defined(__GLIBC__)
     #include <malloc.h>
-    /* Large arrays (a chart CNN activation is 10-40 MB) are above glibc's mmap threshold, so
-     * each one is a fresh mapping whose pages fault in on first touch, every training step:
-     * ~3 ms of kernel time per 40 MB. Serving them from the heap lets freed blocks be reused
-     * with their pages already mapped (PyTorch gets the same effect from its allocator). */
-    static int convlab_keep_large_blocks(size_t limit) {
-        return mallopt(M_MMAP_THRESHOLD, (int)limit) && mallopt(M_TRIM_THRESHOLD, (int)(2 * limit));
+    /* limit > 0: serve blocks up to limit bytes from the heap (and trim it only above twice
+     * that), so freed large blocks are reused with their pages mapped; limit == 0: glibc's
+     * documented defaults (128 KiB for both thresholds). */
+    static int convlab_large_block_limit(size_t limit) {
+        size_t mmap_at = limit ? limit : 128 * 1024, trim_at = limit ? 2 * limit : 128 * 1024;
+        return mallopt(M_MMAP_THRESHOLD, (int)mmap_at) && mallopt(M_TRIM_THRESHOLD, (int)trim_at);
     }
     #else
-    static int convlab_keep_large_blocks(size_t limit) { (void)limit; return 0; }
+    static int convlab_large_block_limit(size_t limit) { (void)limit; return 0; }
     #endif
     """
-    int convlab_keep_large_blocks(size_t limit)
+    int convlab_large_block_limit(size_t limit)
 
 
-def keep_large_blocks(size_t limit=512 * 1024 * 1024):
-    """Serve allocations up to ``limit`` bytes from the reusable heap (glibc only).
+def set_large_block_limit(size_t limit):
+    """Serve allocations up to ``limit`` bytes from the reusable heap, or restore the C
+    library's defaults with 0 (glibc only; see ``convlab.set_allocator_policy``).
 
     Returns True when the allocator accepted the setting.
     """
-    return bool(convlab_keep_large_blocks(limit))
+    return bool(convlab_large_block_limit(limit))

@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from convlab import _config
+from convlab import _settings
 from convlab._cpu import _gemm, _im2col
 
 
@@ -45,7 +45,7 @@ def _plan(x_shape: tuple, out_hw: tuple, geometry: tuple) -> tuple:
 
 def _chunks(n: int, pixels: int, depth: int, itemsize: int):
     per_image = max(pixels * depth * itemsize, 1)
-    size = max(1, min(n, _config.get_workspace_limit() // per_image))
+    size = max(1, min(n, _settings.get_workspace_limit() // per_image))
     return [(n0, min(n0 + size, n)) for n0 in range(0, n, size)], size
 
 

@@ -17,7 +17,7 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from convlab import _config
+from convlab import _settings
 from convlab._cpu import _conv, _winograd
 
 # Where the transforms (memory-bound) pay for themselves, measured on 2 cores (AVX-512): both
@@ -61,7 +61,7 @@ def _chunks(n: int, per_image: int, tiles: int) -> Iterator[Tuple[int, int, int]
     group = 1
     while group * tiles < GROUP_COLUMNS and group < n:
         group *= 2
-    size = max(1, min(n, _config.get_workspace_limit() // per_image))
+    size = max(1, min(n, _settings.get_workspace_limit() // per_image))
     group = min(group, size)
     size -= size % group
     n0 = 0

@@ -23,29 +23,12 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     def forward(self, x: Any, slope: float = 0.01) -> Any:
-        xp = self.backend.xp
         self.slope = slope
-        # one parallel pass where the backend has it (NumPy needs three, on one thread)
-        fused = getattr(self.backend, "leaky_relu_forward", None)
-        if fused is not None:
-            out, self.positive = fused(x, slope)
-            return out
-        self.positive = x > 0
-        if 0 <= slope <= 1:
-            # max(x, slope * x) is the leaky ReLU for such slopes: two passes, no select
-            out = x * x.dtype.type(slope)
-            return xp.maximum(x, out, out=out)
-        return xp.where(self.positive, x, x * x.dtype.type(slope))
+        out, self.positive = self.backend.leaky_relu_forward(x, slope)
+        return out
 
     def backward(self, grad: Any) -> tuple:
-        xp = self.backend.xp
-        # NumPy's masked copy does not vectorise: a backend kernel does it in one pass
-        fused = getattr(self.backend, "leaky_relu_backward", None)
-        if fused is not None:
-            return (fused(grad, self.positive, self.slope),)
-        out = grad * grad.dtype.type(self.slope)
-        xp.copyto(out, grad, where=self.positive)
-        return (out,)
+        return (self.backend.leaky_relu_backward(grad, self.positive, self.slope),)
 
 
 class Sigmoid(Function):
@@ -99,26 +82,13 @@ class LogSoftmax(Function):
 class Dropout(Function):
     def forward(self, x: Any, p: float = 0.5) -> Any:
         self.p = p
-        # one parallel pass where the backend has it: its own counter-based stream, seeded
-        # from the host generator (so manual_seed and a resumed RNG state still decide it)
-        fused = getattr(self.backend, "dropout_forward", None)
-        if fused is not None:
-            self.fused = True
-            out, self.keep = fused(x, p, _random.draw_seed())
-            return out
-        self.fused = False
-        keep = _random.device_random(self.backend, x.shape, x.dtype) >= x.dtype.type(p)
-        self.keep, self.scale = keep, x.dtype.type(1.0 / (1.0 - p))
-        out = x * keep
-        out *= self.scale
+        # the backend's counter-based stream, seeded from the host generator: manual_seed and
+        # a resumed RNG state decide the mask on every device
+        out, self.keep = self.backend.dropout_forward(x, p, _random.draw_seed())
         return out
 
     def backward(self, grad: Any) -> tuple:
-        if self.fused:
-            return (self.backend.dropout_backward(grad, self.keep, self.p),)
-        out = grad * self.keep
-        out *= self.scale
-        return (out,)
+        return (self.backend.dropout_backward(grad, self.keep, self.p),)
 
 
 def relu(x: Tensor) -> Tensor:

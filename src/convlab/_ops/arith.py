@@ -1,6 +1,7 @@
 """Elementwise arithmetic with NumPy broadcasting, and its gradients."""
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from convlab._ops._util import as_tensor_like, pair_operands, unbroadcast
@@ -205,10 +206,14 @@ def clip(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     return Clip.apply(a, low, high)
 
 
+_COMPARISONS = {"less": operator.lt, "less_equal": operator.le, "greater": operator.gt,
+                "greater_equal": operator.ge, "equal": operator.eq, "not_equal": operator.ne}
+
+
 def compare(a: Any, b: Any, op: str) -> Tensor:
-    """An elementwise comparison (no gradient); ``op`` names a NumPy ufunc."""
+    """An elementwise comparison (no gradient); ``op`` names it as NumPy's ufunc does."""
     a, b = pair_operands(a, b)
     if a._backend is not b._backend:
         raise RuntimeError(f"{op}: expected both tensors on one device, got {a.device} and "
                            f"{b.device}")
-    return Tensor._wrap(getattr(a._backend.xp, op)(a.data, b.data), a._backend)
+    return Tensor._wrap(_COMPARISONS[op](a.data, b.data), a._backend)

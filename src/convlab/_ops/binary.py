@@ -141,14 +141,13 @@ class BinaryConv2d(Function):
         self.has_bias = bias is not None
         # what a black pixel becomes after normalising
         self.zero_value = zero_value = -mean / std
-        whole = getattr(bk, "binary_layer_forward", None)
-        if whole is not None:   # a backend that does all of it in one call (CPU)
-            exact = fold == "exact"
-            out = whole(x, packed, weight, bias, zero_value, std,
-                        geom.run_taps if exact else geom.all_taps,
-                        geom.base_index if exact else geom.one_run, *geom.args())
-            if out is not None:
-                return out
+        # a backend that does all of it in one call (CPU) answers; None: the general path
+        exact = fold == "exact"
+        out = bk.binary_layer_forward(x, packed, weight, bias, zero_value, std,
+                                      geom.run_taps if exact else geom.all_taps,
+                                      geom.base_index if exact else geom.one_run, *geom.args())
+        if out is not None:
+            return out
         base = xp.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
         values = index = None
         if zero_value != 0.0:
@@ -169,16 +168,14 @@ class BinaryConv2d(Function):
     def backward(self, grad: Any) -> tuple:
         xp, geom = self.backend.xp, self.geom
         grad = xp.ascontiguousarray(grad)
-        whole = getattr(self.backend, "binary_layer_weight_grad", None)
-        if whole is not None:
-            grads = whole(self.x, self.packed, grad, geom.cls, len(geom.class_taps),
-                          geom.row_starts,
-                          geom.class_run_taps if self.fold == "exact" else None,
-                          self.zero_value, self.std, *geom.args())
-            if grads is not None:
-                gw, gb = grads
-                return (None, gw if self.needs[1] else None,
-                        gb if self.has_bias and self.needs[2] else None)
+        grads = self.backend.binary_layer_weight_grad(
+            self.x, self.packed, grad, geom.cls, len(geom.class_taps), geom.row_starts,
+            geom.class_run_taps if self.fold == "exact" else None, self.zero_value, self.std,
+            *geom.args())
+        if grads is not None:
+            gw, gb = grads
+            return (None, gw if self.needs[1] else None,
+                    gb if self.has_bias and self.needs[2] else None)
         gw = gb = None
         taps, colsum = self.backend.binary_conv2d_weight_sums(
             self.x, self.packed, grad, geom.cls, len(geom.class_taps), *geom.args(),
@@ -220,7 +217,7 @@ def _as_bits(x: Tensor, input_size: Optional[Any], xp: Any) -> tuple:
     if data.dtype == np.bool_:
         data = data.view(np.uint8)
     elif data.size and (data.dtype != np.uint8 or (
-            not getattr(x._backend, "checks_binary_pixels", False) and int(data.max()) > 1)):
+            not x._backend.checks_binary_pixels and int(data.max()) > 1)):
         if not bool(xp.all((data == 0) | (data == 1))):
             raise ValueError("x: expected a binary image (every value 0 or 1); found other "
                              "values (use conv2d for general input)")

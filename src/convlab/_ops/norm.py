@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
-
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
@@ -23,46 +21,8 @@ class BatchNorm(Function):
             # zero gradients for weight and bias
             self.params = (weight, bias)
             return self.backend.xp.empty_like(x)
-        if hasattr(self.backend, "batch_norm_forward"):
-            return self._fused_forward(x, running_mean, running_var, weight, bias, training,
-                                       eps, average_factor)
-        self.fused = False
-        xp = self.backend.xp
-        axes = (0,) + tuple(range(2, x.ndim))
-        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        count = x.size // max(x.shape[1], 1)
-        if training:
-            # statistics accumulated in float64: a float32 sum of values far from zero (say
-            # 1000 +- 1) loses the digits the normalised output is made of
-            mean = x.mean(axis=axes, dtype=np.float64).astype(x.dtype)
-            centered = x - mean.reshape(shape)
-            var = xp.square(centered).mean(axis=axes, dtype=np.float64).astype(x.dtype)
-            if running_mean is not None:
-                # running statistics use the unbiased variance, as PyTorch
-                f = x.dtype.type(average_factor)
-                unbiased = var * x.dtype.type(count / max(count - 1, 1))
-                running_mean *= 1 - f
-                running_mean += f * mean
-                running_var *= 1 - f
-                running_var += f * unbiased
-        else:
-            mean, var = running_mean, running_var
-            centered = x - mean.reshape(shape)
-        invstd = 1 / xp.sqrt(var + x.dtype.type(eps))
-        x_hat = centered
-        x_hat *= invstd.reshape(shape)
-        self.x_hat, self.invstd, self.weight = x_hat, invstd, weight
-        self.training, self.axes, self.shape, self.count = training, axes, shape, count
-        out = x_hat * weight.reshape(shape) if weight is not None else x_hat.copy()
-        if bias is not None:
-            out += bias.reshape(shape)
-        return out
-
-    def _fused_forward(self, x: Any, running_mean: Any, running_var: Any, weight: Any,
-                       bias: Any, training: bool, eps: float, average_factor: float) -> Any:
         # the backend's kernels: statistics and normalisation per channel in one parallel
         # pass each, x kept instead of a normalised copy
-        self.fused = True
         stats = (None, None) if training else (running_mean, running_var)
         y, mean, var = self.backend.batch_norm_forward(x, weight, bias, *stats, eps)
         if training and running_mean is not None:
@@ -82,32 +42,10 @@ class BatchNorm(Function):
             zeros = self.backend.xp.zeros_like
             return (zeros(grad), None, None) + tuple(
                 None if p is None else zeros(p) for p in self.params)
-        if self.fused:
-            gx, gw, gb = self.backend.batch_norm_backward(
-                grad, self.x, self.mean, self.invstd64, self.weight, self.training,
-                input_grad=self.needs[0])
-            return (gx, None, None, gw if self.needs[3] else None,
-                    gb if self.needs[4] else None)
-        x_hat, invstd, shape, axes = self.x_hat, self.invstd, self.shape, self.axes
-        gw = gb = gx = None
-        need_stats = self.needs[3] or (self.needs[0] and self.training)
-        sum_g = grad.sum(axis=axes) if (self.needs[4] or need_stats) else None
-        sum_gx = (grad * x_hat).sum(axis=axes) if need_stats else None
-        if self.needs[3]:
-            gw = sum_gx
-        if self.needs[4]:
-            gb = sum_g
-        if self.needs[0]:
-            scale = invstd if self.weight is None else invstd * self.weight
-            if self.training:
-                n = grad.dtype.type(self.count)
-                gx = x_hat * (sum_gx / n).reshape(shape)
-                gx += (sum_g / n).reshape(shape)
-                gx = grad - gx
-                gx *= scale.reshape(shape)
-            else:
-                gx = grad * scale.reshape(shape)
-        return gx, None, None, gw, gb
+        gx, gw, gb = self.backend.batch_norm_backward(
+            grad, self.x, self.mean, self.invstd64, self.weight, self.training,
+            input_grad=self.needs[0])
+        return (gx, None, None, gw if self.needs[3] else None, gb if self.needs[4] else None)
 
 
 def batch_norm(x: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],

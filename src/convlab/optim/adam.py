@@ -61,12 +61,12 @@ class Adam(Optimizer):
                     state["max_exp_avg_sq"] = xp.zeros_like(p.data)
                 state["step"] += 1
                 t = state["step"]
-                fused = getattr(p._backend, "adam_step", None)
-                # one kernel for the whole update; False: arrays it cannot update in place
-                if fused is not None and not amsgrad and fused(
-                        p.data, g, state["exp_avg"], state["exp_avg_sq"], lr, (beta1, beta2),
-                        eps, wd, self._decoupled, t):
+                if not amsgrad:
+                    # the backend's update, one kernel where it has one
+                    p._backend.adam_step(p.data, g, state["exp_avg"], state["exp_avg_sq"], lr,
+                                         (beta1, beta2), eps, wd, self._decoupled, t)
                     continue
+                # AMSGrad: the update with the running maximum of exp_avg_sq
                 if wd:
                     if self._decoupled:
                         p.data *= dtype(1 - lr * wd)
@@ -77,9 +77,8 @@ class Adam(Optimizer):
                 m += dtype(1 - beta1) * (g - m)
                 v *= dtype(beta2)
                 v += dtype(1 - beta2) * g * g
-                if amsgrad:
-                    xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-                    v = state["max_exp_avg_sq"]
+                xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                v = state["max_exp_avg_sq"]
                 step_size = lr / (1 - beta1 ** t)
                 denom = xp.sqrt(v)
                 denom /= dtype(math.sqrt(1 - beta2 ** t))

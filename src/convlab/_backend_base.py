@@ -1,0 +1,627 @@
+"""The one place where every backend's public kernels are checked, sized and dispatched.
+
+:class:`BackendBase` implements the public surface of :class:`convlab.backend.Backend`: each
+method checks its arguments (``convlab._validate``), allocates the result or checks ``out=``,
+answers empty inputs, makes the operands contiguous, and only then calls a hook of the backend
+(``_..._into``) that writes the result. A backend therefore supplies kernels, never glue:
+
+* **required hooks** (``NotImplementedError`` here): GEMM, im2col / col2im, the three
+  convolution kernels, pooling, and the binary layer's two kernels;
+* **optional fused kernels** (Leaky ReLU, dropout, batch normalisation, the Adam update): the
+  public method is here too, with a default written once against ``self.xp`` that computes
+  exactly what the compiled kernels do (dropout draws the same SplitMix64 stream), so a backend
+  overrides the ``_..._into`` hook only where a kernel of its own is faster.
+
+Hooks receive contiguous operands (strided ones for the GEMM), non-empty outputs, and the
+geometry already checked; they never validate or allocate what the caller sees.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from types import ModuleType
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple, TypeVar
+
+import numpy as np
+
+from convlab import _validate as check
+from convlab._random import dropout_threshold
+
+__all__ = ["BackendBase", "ConvGeometry", "PoolGeometry"]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+# SplitMix64 (Steele, Lea & Flood 2014): the counter stream both compiled dropout kernels use
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+class ConvGeometry(NamedTuple):
+    """A checked 2-D convolution or unfold: pairs of ints, and the output's (OH, OW)."""
+
+    kernel: Tuple[int, int]
+    stride: Tuple[int, int]
+    padding: Tuple[int, int]
+    dilation: Tuple[int, int]
+    out_hw: Tuple[int, int]
+
+
+class PoolGeometry(NamedTuple):
+    """A checked 2-D pooling window; ``divisor`` is ``avg_pool2d``'s override (0: none)."""
+
+    kernel: Tuple[int, int]
+    stride: Tuple[int, int]
+    padding: Tuple[int, int]
+    dilation: Tuple[int, int]
+    out_hw: Tuple[int, int]
+    count_include_pad: bool = True
+    divisor: int = 0
+
+
+def public_kernel(method: _Method) -> _Method:
+    """Let the backend turn a failure of its device (say, out of memory) into a clear error:
+    :meth:`BackendBase._translate_error` sees every exception of a public method."""
+    @functools.wraps(method)
+    def wrapper(self: "BackendBase", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as err:
+            replacement = self._translate_error(err, method.__name__)
+            if replacement is None:
+                raise
+            raise replacement from None
+    return wrapper  # type: ignore[return-value]
+
+
+class BackendBase:
+    """Shared glue above the kernels; subclasses supply the ``_..._into`` hooks.
+
+    Attributes:
+        name: The backend's name (``"cpu"``, ``"gpu"``, or a test backend's own).
+        checks_binary_pixels: True when :meth:`binary_conv2d_forward` rejects uint8 pixels
+            other than 0 and 1 itself, so callers need no pass of their own over the images.
+    """
+
+    name = "base"
+    checks_binary_pixels = False
+
+    # -- identity and transfers (required) -------------------------------------------------
+    @property
+    def xp(self) -> ModuleType:
+        """The array module (``numpy``, ``cupy``, ...)."""
+        raise NotImplementedError
+
+    def is_available(self) -> bool:
+        """Whether this machine can run the backend's kernels."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line on what runs (instruction set and threads, or the device)."""
+        raise NotImplementedError
+
+    def asarray(self, data: Any, dtype: Any = None) -> Any:
+        """Convert ``data`` to an array of this backend."""
+        return self.xp.asarray(data, dtype=dtype)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """Copy (or view) an array of this backend as a NumPy array."""
+        return np.asarray(array)
+
+    def synchronize(self) -> None:
+        """Wait for all queued kernels to finish (nothing to wait for by default)."""
+
+    def _translate_error(self, err: Exception, method: str) -> Optional[Exception]:
+        """The exception to raise instead of ``err`` from public ``method``; None keeps it."""
+        return None
+
+    # -- small helpers the glue shares -----------------------------------------------------
+    def _contiguous(self, array: Any) -> Any:
+        return self.xp.ascontiguousarray(array)
+
+    def _output(self, out: Any, shape: tuple, dtype: Any, name: str = "out") -> Any:
+        """A fresh result array, or the caller's ``out`` once it fits exactly."""
+        xp = self.xp
+        if out is None:
+            return xp.empty(shape, dtype)
+        return check.out_array(out, shape, np.dtype(dtype), xp.ndarray, name)
+
+    # ====================================================================== matmul
+    @public_kernel
+    def matmul(self, a: Any, b: Any, out: Any = None, trans_a: bool = False,
+               trans_b: bool = False) -> Any:
+        """``op(a) @ op(b)`` where ``op`` swaps the last two axes when ``trans_*`` is set.
+
+        Follows ``numpy.matmul``: 1-D operands are promoted and the added axis removed again,
+        leading axes broadcast. Strided operands are read without copying where the backend's
+        GEMM can.
+
+        Raises:
+            TypeError: For non-float or mismatched dtypes.
+            ValueError: For mismatched inner dimensions or a bad ``out``.
+        """
+        xp = self.xp
+        a2, b2, batch, (m, k, n), shape, dtype = check.matmul_operands(a, b, trans_a, trans_b)
+        result = self._output(out, shape, dtype)
+        if out is not None and (xp.may_share_memory(out, a) or xp.may_share_memory(out, b)):
+            result = xp.empty(shape, dtype)     # out aliases an operand: write it last
+        if result.size == 0 or k == 0:
+            # nothing to multiply (reshapes with -1 are ambiguous for empty arrays); an empty
+            # sum is 0, as in NumPy
+            result.fill(0)
+        else:
+            count = math.prod(batch)
+            a3 = xp.broadcast_to(a2, batch + (m, k)).reshape((count, m, k))
+            b3 = xp.broadcast_to(b2, batch + (k, n)).reshape((count, k, n))
+            self._gemm_into(a3, b3, result.reshape((count, m, n)))
+        if out is not None and result is not out:
+            out[...] = result
+            return out
+        return result
+
+    def _gemm_into(self, a: Any, b: Any, c: Any) -> None:
+        """``c[i] = a[i] @ b[i]`` for (count, m, k) ``a`` and (count, k, n) ``b`` with any
+        element strides (zero where broadcast) into contiguous, non-empty (count, m, n) ``c``;
+        ``k >= 1``."""
+        raise NotImplementedError
+
+    # ====================================================================== im2col / col2im
+    @public_kernel
+    def im2col(self, x: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1) -> Any:
+        """Unfold (N, C, H, W) into columns (N, C*KH*KW, OH*OW) (``torch.nn.functional.unfold``).
+
+        Row ``(c*KH + kh)*KW + kw`` holds the input each output pixel sees through tap
+        ``(c, kh, kw)``, zero where it falls into the padding.
+        """
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        kernel = check.positive_pair(kernel_size, "kernel_size")
+        stride, padding, dilation, out_hw = check.conv_geometry(
+            x.shape, kernel, stride, padding, dilation, "im2col")
+        n, c = x.shape[:2]
+        cols = self.xp.empty((n, c * kernel[0] * kernel[1], out_hw[0] * out_hw[1]), x.dtype)
+        if cols.size:
+            self._im2col_into(self._contiguous(x), cols,
+                              ConvGeometry(kernel, stride, padding, dilation, out_hw))
+        return cols
+
+    def _im2col_into(self, x: Any, cols: Any, geom: ConvGeometry) -> None:
+        """Fill (N, C*KH*KW, OH*OW) ``cols`` from contiguous (N, C, H, W) ``x``."""
+        raise NotImplementedError
+
+    @public_kernel
+    def col2im(self, cols: Any, output_size: Any, kernel_size: Any, stride: Any = 1,
+               padding: Any = 0, dilation: Any = 1) -> Any:
+        """Sum columns (N, C*KH*KW, L) back into (N, C, H, W) (``torch.nn.functional.fold``),
+        in a fixed order: deterministic, no atomics."""
+        shape, kernel, stride, padding, dilation, out_hw = check.col2im_operands(
+            cols, output_size, kernel_size, stride, padding, dilation)
+        x = self.xp.empty(shape, cols.dtype)
+        if x.size:
+            self._col2im_into(self._contiguous(cols), x,
+                              ConvGeometry(kernel, stride, padding, dilation, out_hw))
+        return x
+
+    def _col2im_into(self, cols: Any, x: Any, geom: ConvGeometry) -> None:
+        """Write every element of non-empty (N, C, H, W) ``x``: the sum of its columns."""
+        raise NotImplementedError
+
+    # ====================================================================== conv2d
+    @public_kernel
+    def conv2d_forward(self, x: Any, weight: Any, bias: Any = None, stride: Any = 1,
+                       padding: Any = 0, dilation: Any = 1, out: Any = None) -> Any:
+        """2-D cross-correlation of NCHW ``x`` with OIHW ``weight``, plus ``bias`` (O,).
+
+        Raises:
+            TypeError: For non-float or mismatched dtypes.
+            ValueError: For mismatched channels, bad geometry or a kernel larger than the
+                padded input.
+        """
+        dtype, stride, padding, dilation, out_hw = check.conv_forward_operands(
+            x, weight, bias, stride, padding, dilation)
+        y = self._output(out, (x.shape[0], weight.shape[0]) + out_hw, dtype)
+        if y.size == 0:
+            return y
+        if x.shape[1] == 0:     # no input channels: the bias alone
+            y[...] = 0 if bias is None else bias[:, None, None]
+            return y
+        geom = ConvGeometry(tuple(weight.shape[2:]), stride, padding, dilation, out_hw)
+        self._conv2d_forward_into(self._contiguous(x), self._contiguous(weight),
+                                  None if bias is None else self._contiguous(bias), y, geom)
+        return y
+
+    def _conv2d_forward_into(self, x: Any, weight: Any, bias: Optional[Any], y: Any,
+                             geom: ConvGeometry) -> None:
+        """Write the convolution (plus ``bias``) into non-empty ``y``; C >= 1."""
+        raise NotImplementedError
+
+    @public_kernel
+    def conv2d_backward_data(self, grad_output: Any, weight: Any, input_shape: Sequence[int],
+                             stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                             algorithm: str = "auto") -> Any:
+        """Gradient of :meth:`conv2d_forward` with respect to ``x`` (shape ``input_shape``).
+
+        ``algorithm``: ``"auto"``, ``"implicit"`` (stride 1 only) or ``"gemm"``, a hint a
+        backend with one way of computing it serves with that one.
+        """
+        dtype, shape, stride, padding, dilation, out_hw = check.conv_data_grad_operands(
+            grad_output, weight, input_shape, stride, padding, dilation)
+        algorithm = check.data_grad_algorithm(algorithm, stride)
+        dx = self.xp.empty(shape, dtype)
+        if dx.size == 0:
+            return dx
+        if grad_output.size == 0 or weight.shape[0] == 0:
+            dx[...] = 0
+            return dx
+        geom = ConvGeometry(tuple(weight.shape[2:]), stride, padding, dilation, out_hw)
+        self._conv2d_backward_data_into(self._contiguous(grad_output),
+                                        self._contiguous(weight), dx, geom, algorithm)
+        return dx
+
+    def _conv2d_backward_data_into(self, grad_output: Any, weight: Any, dx: Any,
+                                   geom: ConvGeometry, algorithm: str) -> None:
+        """Write the input gradient into non-empty ``dx``; ``grad_output`` is non-empty."""
+        raise NotImplementedError
+
+    @public_kernel
+    def conv2d_backward_weight(self, grad_output: Any, x: Any, weight_shape: Sequence[int],
+                               stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                               bias: bool = True) -> Tuple[Any, Optional[Any]]:
+        """Gradients with respect to the weight (shape ``weight_shape``) and, if ``bias``, the
+        bias. Deterministic for a given thread count."""
+        xp = self.xp
+        dtype, wshape, stride, padding, dilation, out_hw = check.conv_weight_grad_operands(
+            grad_output, x, weight_shape, stride, padding, dilation)
+        dw = xp.empty(wshape, dtype)
+        db = xp.empty(wshape[0], dtype) if bias else None
+        if dw.size == 0 or grad_output.size == 0:
+            dw[...] = 0
+            if db is not None:
+                db[...] = 0 if grad_output.size == 0 else grad_output.sum(axis=(0, 2, 3))
+            return dw, db
+        geom = ConvGeometry(tuple(wshape[2:]), stride, padding, dilation, out_hw)
+        self._conv2d_backward_weight_into(self._contiguous(grad_output), self._contiguous(x),
+                                          dw, db, geom)
+        return dw, db
+
+    def _conv2d_backward_weight_into(self, grad_output: Any, x: Any, dw: Any,
+                                     db: Optional[Any], geom: ConvGeometry) -> None:
+        """Write the weight gradient into non-empty ``dw`` and, unless None, the bias
+        gradient into ``db``; ``grad_output`` is non-empty."""
+        raise NotImplementedError
+
+    # ====================================================================== pooling
+    @public_kernel
+    def max_pool2d(self, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   dilation: Any = 1, ceil_mode: bool = False) -> Tuple[Any, Any]:
+        """Max pooling of NCHW ``x`` with PyTorch's semantics (NaN propagates, ties go to the
+        first element).
+
+        Returns:
+            ``(values, argmax)``: ``argmax`` holds each maximum's offset inside its window,
+            ``i * KW + j``, as uint8 (int32 for windows of more than 256 elements).
+        """
+        xp = self.xp
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        kernel, stride, padding, dilation, out_hw = check.pool_geometry(
+            x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+        shape = x.shape[:2] + out_hw
+        y = xp.empty(shape, x.dtype)
+        argmax = xp.empty(shape, check.argmax_dtype(kernel))
+        if y.size:
+            self._max_pool2d_into(self._contiguous(x), y, argmax,
+                                  PoolGeometry(kernel, stride, padding, dilation, out_hw))
+        return y, argmax
+
+    def _max_pool2d_into(self, x: Any, y: Any, argmax: Any, geom: PoolGeometry) -> None:
+        """Write the maxima into non-empty ``y`` and their window offsets into ``argmax``
+        (uint8 or int32, as :func:`convlab._validate.argmax_dtype` says)."""
+        raise NotImplementedError
+
+    @public_kernel
+    def max_pool2d_backward(self, grad_output: Any, argmax: Any, input_shape: Sequence[int],
+                            kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            dilation: Any = 1, ceil_mode: bool = False) -> Any:
+        """Gradient of :meth:`max_pool2d`: each output's gradient goes to its argmax.
+
+        Offsets outside their window (a hand-made ``argmax``) are ignored, never written.
+        """
+        check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
+        shape = check.shape_tuple(input_shape, "input_shape", 4)
+        kernel, stride, padding, dilation, out_hw = check.pool_geometry(
+            shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d_backward")
+        check.max_pool_grad_operands(grad_output, argmax, shape, kernel, out_hw)
+        dx = self.xp.empty(shape, grad_output.dtype)
+        if dx.size:
+            self._max_pool2d_backward_into(
+                self._contiguous(grad_output), self._contiguous(argmax), dx,
+                PoolGeometry(kernel, stride, padding, dilation, out_hw))
+        return dx
+
+    def _max_pool2d_backward_into(self, grad_output: Any, argmax: Any, dx: Any,
+                                  geom: PoolGeometry) -> None:
+        """Write every element of non-empty ``dx``: the gradients whose argmax it is."""
+        raise NotImplementedError
+
+    @public_kernel
+    def avg_pool2d(self, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   ceil_mode: bool = False, count_include_pad: bool = True,
+                   divisor_override: Optional[int] = None) -> Any:
+        """Average pooling of NCHW ``x`` with PyTorch's semantics."""
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        divisor = check.avg_divisor(divisor_override)
+        kernel, stride, padding, dilation, out_hw = check.pool_geometry(
+            x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+        y = self.xp.empty(x.shape[:2] + out_hw, x.dtype)
+        if y.size:
+            self._avg_pool2d_into(self._contiguous(x), y, PoolGeometry(
+                kernel, stride, padding, dilation, out_hw, bool(count_include_pad), divisor))
+        return y
+
+    def _avg_pool2d_into(self, x: Any, y: Any, geom: PoolGeometry) -> None:
+        """Write the window averages into non-empty ``y``."""
+        raise NotImplementedError
+
+    @public_kernel
+    def avg_pool2d_backward(self, grad_output: Any, input_shape: Sequence[int],
+                            kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            ceil_mode: bool = False, count_include_pad: bool = True,
+                            divisor_override: Optional[int] = None) -> Any:
+        """Gradient of :meth:`avg_pool2d` with respect to its input."""
+        check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
+        shape = check.shape_tuple(input_shape, "input_shape", 4)
+        divisor = check.avg_divisor(divisor_override)
+        kernel, stride, padding, dilation, out_hw = check.pool_geometry(
+            shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d_backward")
+        check.grad_output_shape(grad_output, shape[0], shape[1], out_hw, "avg_pool2d_backward")
+        dx = self.xp.empty(shape, grad_output.dtype)
+        if dx.size:
+            self._avg_pool2d_backward_into(self._contiguous(grad_output), dx, PoolGeometry(
+                kernel, stride, padding, dilation, out_hw, bool(count_include_pad), divisor))
+        return dx
+
+    def _avg_pool2d_backward_into(self, grad_output: Any, dx: Any, geom: PoolGeometry) -> None:
+        """Write every element of non-empty ``dx``: its share of each window's gradient."""
+        raise NotImplementedError
+
+    # ====================================================================== fused element-wise
+    @public_kernel
+    def leaky_relu_forward(self, x: Any, slope: float) -> Tuple[Any, Any]:
+        """Leaky ReLU and its mask in one pass: ``(where(x > 0, x, slope * x), x > 0)``."""
+        xp = self.xp
+        x = self._contiguous(check.float_array(x, "x"))
+        slope = check.finite_number(slope, "slope")
+        out, positive = xp.empty_like(x), xp.empty(x.shape, xp.bool_)
+        if x.size:
+            self._leaky_relu_into(x, out, positive, slope)
+        return out, positive
+
+    def _leaky_relu_into(self, x: Any, out: Any, positive: Any, slope: float) -> None:
+        xp = self.xp
+        xp.greater(x, 0, out=positive)
+        xp.multiply(x, x.dtype.type(slope), out=out)
+        xp.copyto(out, x, where=positive)
+
+    @public_kernel
+    def leaky_relu_backward(self, grad: Any, positive: Any, slope: float) -> Any:
+        """Leaky ReLU gradient: ``grad`` where the bool mask ``positive``, else ``slope * grad``."""
+        return self._masked_scale(grad, positive, "positive", 1.0,
+                                  check.finite_number(slope, "slope"))
+
+    @public_kernel
+    def dropout_forward(self, x: Any, p: float, seed: int) -> Tuple[Any, Any]:
+        """Dropout in one pass: ``(x * keep / (1 - p), keep)``, ``keep`` a bool mask set with
+        probability ``1 - p`` (to 2**-32).
+
+        The mask comes from a SplitMix64 stream seeded by ``seed`` (a uint64): elements
+        ``2j`` and ``2j + 1`` take the low and high halves of the stream's number ``j``, so the
+        same seed gives the same mask on every backend and for any thread count.
+
+        Raises:
+            ValueError: If ``p`` is not in [0, 1).
+        """
+        xp = self.xp
+        p, seed = check.dropout_operands(x, p, seed)
+        x = self._contiguous(x)
+        out, keep = xp.empty_like(x), xp.empty(x.shape, xp.bool_)
+        if x.size:
+            self._dropout_into(x, out, keep, seed, dropout_threshold(p), 1.0 / (1.0 - p))
+        return out, keep
+
+    def _dropout_into(self, x: Any, out: Any, keep: Any, seed: int, threshold: int,
+                      scale: float) -> None:
+        xp = self.xp
+        pairs = -(-x.size // 2)
+        with np.errstate(over="ignore"):    # uint64 arithmetic wraps, as in the kernels
+            z = (xp.arange(1, pairs + 1, dtype=xp.uint64) * _GOLDEN_GAMMA) + np.uint64(seed)
+            z = (z ^ (z >> np.uint64(30))) * _MIX_1
+            z = (z ^ (z >> np.uint64(27))) * _MIX_2
+            z ^= z >> np.uint64(31)
+        halves = xp.stack([z & np.uint64(0xFFFFFFFF), z >> np.uint64(32)], axis=1)
+        keep.reshape(-1)[...] = (halves.reshape(-1)[:x.size] >= np.uint64(threshold))
+        t = x.dtype.type
+        xp.multiply(x, xp.where(keep, t(scale), t(0)), out=out)
+
+    @public_kernel
+    def dropout_backward(self, grad: Any, keep: Any, p: float) -> Any:
+        """Dropout gradient: ``grad / (1 - p)`` where the bool mask ``keep``, else 0."""
+        return self._masked_scale(grad, keep, "keep", 1.0 / (1.0 - check.probability(p)), 0.0)
+
+    def _masked_scale(self, grad: Any, mask: Any, mask_name: str, if_set: float,
+                      if_clear: float) -> Any:
+        grad = self._contiguous(check.float_array(grad, "grad"))
+        check.bool_mask(mask, mask_name, grad.shape)
+        dx = self.xp.empty_like(grad)
+        if dx.size:
+            self._masked_scale_into(grad, self._contiguous(mask), dx, if_set, if_clear)
+        return dx
+
+    def _masked_scale_into(self, grad: Any, mask: Any, dx: Any, if_set: float,
+                           if_clear: float) -> None:
+        """``dx = grad * if_set`` where ``mask``, ``grad * if_clear`` elsewhere: the gradient
+        of Leaky ReLU and of dropout."""
+        t = grad.dtype.type
+        self.xp.multiply(grad, self.xp.where(mask, t(if_set), t(if_clear)), out=dx)
+
+    # ====================================================================== batch norm
+    @public_kernel
+    def batch_norm_forward(self, x: Any, weight: Optional[Any], bias: Optional[Any],
+                           mean: Optional[Any], var: Optional[Any], eps: float) -> tuple:
+        """Normalise (N, C, ...) ``x`` per channel: ``(x - mean) / sqrt(var + eps) * weight +
+        bias``.
+
+        With ``mean`` / ``var`` None the biased batch statistics are used (accumulated in
+        float64); otherwise the given (running) ones.
+
+        Returns:
+            ``(y, mean, var)``, the statistics as float64 (C,) arrays.
+        """
+        xp = self.xp
+        c, eps = check.batch_norm_operands(x, weight, bias, mean, var, eps)
+        x3 = self._contiguous(x).reshape(x.shape[0], c, math.prod(x.shape[2:]))
+        batch_stats = mean is None
+        mean64 = xp.empty(c) if batch_stats else xp.asarray(mean, np.float64).reshape(c)
+        var64 = xp.empty(c) if batch_stats else xp.asarray(var, np.float64).reshape(c)
+        y = xp.empty(x3.shape, x.dtype)
+        self._batch_norm_into(x3, None if weight is None else self._contiguous(weight),
+                              None if bias is None else self._contiguous(bias), y, mean64,
+                              var64, batch_stats, eps)
+        return y.reshape(x.shape), mean64, var64
+
+    def _batch_norm_into(self, x: Any, weight: Optional[Any], bias: Optional[Any], y: Any,
+                         mean: Any, var: Any, batch_stats: bool, eps: float) -> None:
+        """(N, C, L) ``x`` into ``y``; with ``batch_stats`` the statistics are computed into
+        the float64 ``mean`` and ``var``, otherwise read from them."""
+        xp = self.xp
+        if x.shape[0] * x.shape[2] == 0:
+            return
+        if batch_stats:
+            mean[...] = x.mean(axis=(0, 2), dtype=np.float64)
+            centered = x.astype(np.float64) - mean[:, None]
+            var[...] = xp.square(centered).mean(axis=(0, 2))
+        scale = 1.0 / xp.sqrt(var + eps)
+        if weight is not None:
+            scale = scale * weight
+        shift = xp.zeros_like(scale) if bias is None else bias.astype(np.float64)
+        t = x.dtype
+        y[...] = (x - mean.astype(t)[:, None]) * scale.astype(t)[:, None] + \
+            shift.astype(t)[:, None]
+
+    @public_kernel
+    def batch_norm_backward(self, grad: Any, x: Any, mean: Any, invstd: Any,
+                            weight: Optional[Any], batch_stats: bool,
+                            input_grad: bool = True) -> tuple:
+        """Gradients of :meth:`batch_norm_forward`.
+
+        Returns:
+            ``(grad_x or None, grad_weight, grad_bias)``; ``grad_x`` flows through the batch
+            statistics when ``batch_stats``.
+        """
+        xp = self.xp
+        c = check.batch_norm_grad_operands(grad, x, mean, invstd, weight)
+        g3 = self._contiguous(grad).reshape(x.shape[0], c, math.prod(x.shape[2:]))
+        x3 = self._contiguous(x).reshape(g3.shape)
+        gx = xp.empty(g3.shape, x.dtype) if input_grad else None
+        sum_g, sum_gx = xp.empty(c), xp.empty(c)
+        self._batch_norm_backward_into(
+            g3, x3, self._contiguous(mean), self._contiguous(invstd),
+            None if weight is None else self._contiguous(weight), gx, sum_g, sum_gx,
+            bool(batch_stats))
+        return (None if gx is None else gx.reshape(x.shape), sum_gx.astype(x.dtype),
+                sum_g.astype(x.dtype))
+
+    def _batch_norm_backward_into(self, grad: Any, x: Any, mean: Any, invstd: Any,
+                                  weight: Optional[Any], gx: Optional[Any], sum_g: Any,
+                                  sum_gx: Any, batch_stats: bool) -> None:
+        """The float64 sums ``sum(g)`` and ``sum(g * x_hat)`` per channel of (N, C, L)
+        operands and, unless ``gx`` is None, the input gradient."""
+        xp = self.xp
+        count = x.shape[0] * x.shape[2]
+        if count == 0:
+            sum_g[...] = 0
+            sum_gx[...] = 0
+            if gx is not None:
+                gx[...] = 0
+            return
+        g64 = grad.astype(np.float64)
+        sum_g[...] = g64.sum(axis=(0, 2))
+        sum_gx[...] = (g64 * (x.astype(np.float64) - mean[:, None])).sum(axis=(0, 2)) * invstd
+        if gx is None:
+            return
+        scale = invstd if weight is None else invstd * weight
+        t = x.dtype
+        if batch_stats:
+            b = -scale * invstd * sum_gx / count
+            k = -scale * sum_g / count
+            gx[...] = scale.astype(t)[:, None] * grad + \
+                b.astype(t)[:, None] * (x - mean.astype(t)[:, None]) + k.astype(t)[:, None]
+        else:
+            xp.multiply(grad, scale.astype(t)[:, None], out=gx)
+
+    # ====================================================================== optimizer
+    @public_kernel
+    def adam_step(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float,
+                  betas: tuple, eps: float, weight_decay: float, decoupled: bool,
+                  step: int) -> None:
+        """One Adam / AdamW update of ``param`` and its moments, in place.
+
+        Raises:
+            ValueError: If ``grad`` or a moment differs from ``param`` in shape or dtype, or a
+                hyper-parameter is out of range.
+        """
+        lr, beta1, beta2, eps, weight_decay, step = check.adam_operands(
+            param, grad, exp_avg, exp_avg_sq, lr, betas, eps, weight_decay, step)
+        self._adam_into(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
+                        decoupled, step)
+
+    def _adam_into(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float,
+                   beta1: float, beta2: float, eps: float, weight_decay: float,
+                   decoupled: bool, step: int) -> None:
+        """The update with checked hyper-parameters; operands of any layout, updated in
+        place (as PyTorch's ``_single_tensor_adam`` computes it)."""
+        t = param.dtype.type
+        if weight_decay:
+            if decoupled:
+                param *= t(1 - lr * weight_decay)
+            else:
+                grad = grad + t(weight_decay) * param
+        exp_avg += t(1 - beta1) * (grad - exp_avg)      # exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq *= t(beta2)
+        exp_avg_sq += t(1 - beta2) * grad * grad
+        denom = self.xp.sqrt(exp_avg_sq)
+        denom /= t(math.sqrt(1 - beta2 ** step))
+        denom += t(eps)
+        param -= t(lr / (1 - beta1 ** step)) * (exp_avg / denom)
+
+    # ====================================================================== binary first layer
+    def binary_conv2d_forward(self, x: Any, packed: bool, tables: Any,
+                              base_values: Optional[Any], base_index: Optional[Any], bias: Any,
+                              shape: Sequence[int], kernel_size: Any, stride: Any = 1,
+                              padding: Any = 0, dilation: Any = 1, out: Any = None) -> Any:
+        """Binary-image convolution from lookup tables (see ``convlab._ops.binary``)."""
+        raise NotImplementedError
+
+    def binary_conv2d_weight_sums(self, x: Any, packed: bool, grad_output: Any, cls: Any,
+                                  n_classes: int, shape: Sequence[int], kernel_size: Any,
+                                  stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                                  row_starts: Optional[Any] = None) -> Tuple[Any, Any]:
+        """Output gradients summed per kernel tap where the input is 1, and per run of output
+        rows and column class: the binary layer's weight gradient's raw material."""
+        raise NotImplementedError
+
+    def binary_layer_forward(self, x: Any, packed: bool, weight: Any, bias: Optional[Any],
+                             zero_value: float, std: float, run_taps: Any, base_index: Any,
+                             shape: Sequence[int], kernel_size: Any, stride: Any = 1,
+                             padding: Any = 0, dilation: Any = 1) -> Optional[Any]:
+        """A whole binary layer's forward from its weights, where the backend has one kernel
+        for it; None (the default) sends the caller to the table-based general path."""
+        return None
+
+    def binary_layer_weight_grad(self, x: Any, packed: bool, grad_output: Any, cls: Any,
+                                 n_classes: int, row_starts: Any, class_run_taps: Any,
+                                 zero_value: float, std: float, shape: Sequence[int],
+                                 kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                                 dilation: Any = 1) -> Optional[Tuple[Any, Any]]:
+        """The weight and bias gradients of :meth:`binary_layer_forward`'s layer, or None
+        (the default) for the general path."""
+        return None
