@@ -21,6 +21,14 @@ if os.environ.get("CONVLAB_CUDA_EMULATOR") == "1":
     import cuda_emulator
     cuda_emulator.install()
 
+if os.environ.get("CONVLAB_TEST_BACKEND") == "reference":
+    # every "cpu" tensor on a backend of NumPy references written to the required protocol
+    # only (reference_backend.py): the contract is complete if the op, module and chart-CNN
+    # tests pass on it unchanged
+    import reference_backend
+    from convlab import backend as _registry
+    _registry._INSTANCES["cpu"] = reference_backend.ReferenceBackend()
+
 _GPU = convlab.get_backend("gpu").is_available()
 
 try:  # PyTorch (CPU) is an optional test oracle, never a dependency
@@ -34,11 +42,35 @@ needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed
 needs_gpu = pytest.mark.skipif(not _GPU, reason="no usable GPU backend here")
 
 
-@pytest.fixture(params=[
-    pytest.param("cpu", id="cpu", marks=pytest.mark.cpu),
-    pytest.param("gpu", id="gpu",
-                 marks=[pytest.mark.gpu, needs_gpu]),
-])
+def _backend_params():
+    return [pytest.param("cpu", id="cpu"), pytest.param("gpu", id="gpu", marks=needs_gpu)]
+
+
+def _isa_params(prefix=""):
+    from convlab._cpu import _gemm      # the compiled kernels' own switch, on any test backend
+    return [pytest.param(name, id=prefix + name,
+                         marks=pytest.mark.skipif(name not in _gemm.supported_isas(),
+                                                  reason=f"this CPU cannot run {name}"))
+            for name in ("generic", "avx2", "avx512")]
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize ``backend`` and ``isa``: each backend in turn, each micro-kernel ISA in turn,
+    and for a test that takes both, every ISA on the CPU and the GPU once (an ISA means
+    nothing there). Tests are selected by these ids and by names: ``-k cpu`` / ``-k gpu``."""
+    names = metafunc.fixturenames
+    if "backend" in names and "isa" in names:
+        pairs = [pytest.param("cpu", p.values[0], id=p.id, marks=p.marks)
+                 for p in _isa_params("cpu-")]
+        pairs.append(pytest.param("gpu", None, id="gpu", marks=needs_gpu))
+        metafunc.parametrize(("backend", "isa"), pairs, indirect=True)
+    elif "backend" in names:
+        metafunc.parametrize("backend", _backend_params(), indirect=True)
+    elif "isa" in names:
+        metafunc.parametrize("isa", _isa_params(), indirect=True)
+
+
+@pytest.fixture
 def backend(request):
     """Each backend in turn; kernel tests run unchanged on every one."""
     return convlab.get_backend(request.param)
@@ -53,22 +85,17 @@ def threads(request):
     convlab.set_num_threads(before)
 
 
-def _isa_params():
-    cpu = convlab.get_backend("cpu")
-    return [pytest.param(name, id=name,
-                         marks=pytest.mark.skipif(name not in cpu.supported_isas(),
-                                                  reason=f"this CPU cannot run {name}"))
-            for name in ("generic", "avx2", "avx512")]
-
-
-@pytest.fixture(params=_isa_params())
+@pytest.fixture
 def isa(request):
-    """Each micro-kernel instruction set this CPU supports."""
-    cpu = convlab.get_backend("cpu")
-    before = cpu.isa
-    cpu.set_isa(request.param)
+    """Each micro-kernel instruction set this CPU supports (None beside the GPU backend)."""
+    if request.param is None:
+        yield None
+        return
+    from convlab._cpu import _gemm
+    before = _gemm.get_isa()
+    _gemm.set_isa(request.param)
     yield request.param
-    cpu.set_isa(before)
+    _gemm.set_isa(before)
 
 
 @pytest.fixture

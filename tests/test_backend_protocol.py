@@ -24,7 +24,6 @@ def test_unknown_backend_is_a_clear_error(name):
         get_backend(name)
 
 
-@pytest.mark.cpu
 def test_cpu_backend_implements_the_protocol():
     cpu = get_backend("cpu")
     assert isinstance(cpu, Backend)
@@ -36,7 +35,6 @@ def test_cpu_backend_implements_the_protocol():
     cpu.synchronize()
 
 
-@pytest.mark.gpu
 def test_gpu_backend_exists_and_reports_itself_unavailable():
     gpu = get_backend("gpu")
     members = [m for m in dir(Backend) if not m.startswith("_")]
@@ -60,8 +58,7 @@ def test_import_is_silent_and_never_imports_cupy():
     assert result.stdout == "" and result.stderr == ""
 
 
-@pytest.mark.cpu
-def test_isa_selection(rng):
+def test_isa_selection_cpu(rng):
     cpu = get_backend("cpu")
     assert cpu.isa in cpu.supported_isas()
     assert cpu.supported_isas()[0] == "generic"
@@ -77,8 +74,7 @@ def test_isa_selection(rng):
         cpu.set_isa(before)
 
 
-@pytest.mark.cpu
-def test_isa_from_environment():
+def test_isa_from_environment_cpu():
     code = "import convlab; print(convlab.get_backend('cpu').isa)"
     for requested, expected in (("generic", "generic"), ("bogus", None)):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -69,7 +69,6 @@ def test_evaluation_mode_uses_running_statistics(backend, rng):
                                rtol=1e-6)
 
 
-@pytest.mark.cpu
 def test_cpu_kernels_give_the_same_bits_for_any_thread_count(rng):
     x = rng.normal(size=(32, 6, 9, 13)).astype(np.float32)
     g = rng.normal(size=x.shape).astype(np.float32)

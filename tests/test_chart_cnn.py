@@ -170,7 +170,6 @@ def test_train_report_predict_cpu(tmp_path):
     np.testing.assert_allclose(merged["p_up"], merged["p_up_again"], atol=2e-6)
 
 
-@pytest.mark.gpu
 @needs_gpu
 def test_train_and_predict_on_the_gpu(tmp_path, capsys):
     """``--device gpu`` runs the same job (in this process, so that the CUDA emulator serves

@@ -104,9 +104,8 @@ def test_backward_matches_reference(backend, threads, dtype, case):
     check_backward(backend, case, dtype)
 
 
-@pytest.mark.cpu
 @given(case=conv_cases())
-def test_both_data_gradient_algorithms_agree_with_reference(case):
+def test_both_data_gradient_algorithms_agree_with_reference_cpu(case):
     cpu = convlab.get_backend("cpu")
     case = dict(case, stride=(1, 1))
     assume(case["dilation"][0] * (case["kernel"][0] - 1) + 1 <= case["h"] + 2 * case["padding"][0])
@@ -115,8 +114,7 @@ def test_both_data_gradient_algorithms_agree_with_reference(case):
         check_backward(cpu, case, np.float64, algorithm)
 
 
-@pytest.mark.cpu
-def test_every_isa_path_is_correct(isa):
+def test_every_isa_path_is_correct_cpu(isa):
     cpu = convlab.get_backend("cpu")
     case = dict(n=2, c=7, h=9, w=20, o=37, kernel=(5, 3), stride=(1, 1), padding=(2, 1),
                 dilation=(1, 1), bias=True, seed=3)
@@ -318,7 +316,6 @@ def _forced_path(rows: bool):
         conv_plan.plan_conv2d.cache_clear()
 
 
-@pytest.mark.cpu
 @pytest.mark.parametrize("rows", [True, False], ids=["batched-rows", "per-image"])
 @given(case=conv_cases())
 def test_both_cpu_conv_paths_match_reference(rows, case):
@@ -330,11 +327,10 @@ def test_both_cpu_conv_paths_match_reference(rows, case):
             check_backward(cpu, case, dtype)
 
 
-@pytest.mark.cpu
 @pytest.mark.parametrize("shape", [(128, 128, 1, 3, 1, 1), (64, 128, 2, 3, 2, 1),
                                    (32, 64, 4, 3, 2, 1), (3, 16, 32, 7, 4, 3)],
                          ids=["1x1-map", "2x2-stride2", "4x4-stride2", "7x7-stride4"])
-def test_resnet9_layers_small_maps(shape, rng):
+def test_resnet9_layers_small_maps_cpu(shape, rng):
     """ResNet9's convolutions (tiny maps; most taps in the padding) against the tap loops."""
     c, o, size, k, s, p = shape
     case = dict(n=3, c=c, h=size, w=size, o=o, kernel=(k, k), stride=(s, s), padding=(p, p),
@@ -343,8 +339,7 @@ def test_resnet9_layers_small_maps(shape, rng):
     check_backward(convlab.get_backend("cpu"), case, np.float32)
 
 
-@pytest.mark.cpu
-def test_small_map_path_respects_the_workspace_limit():
+def test_small_map_path_respects_the_workspace_limit_cpu():
     """A 1 MiB budget splits the batch into chunks of 3 images (295 kB of rows each); the
     weight gradient accumulates across them."""
     cpu = convlab.get_backend("cpu")

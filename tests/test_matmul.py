@@ -57,7 +57,6 @@ def test_matches_reference_on_awkward_sizes(backend, dtype, m, n, k, rng):
     assert_gemm_close(run(backend, a, b), a, b)
 
 
-@pytest.mark.gpu
 @needs_gpu
 def test_deep_narrow_products_are_cut_along_their_depth_gpu():
     """A weight gradient's or a fully connected layer's product fills a handful of GEMM tiles
@@ -70,9 +69,8 @@ def test_deep_narrow_products_are_cut_along_their_depth_gpu():
     assert gpu._depth_slices(128, 2, 300, np.float32) == 1                 # too shallow
 
 
-@pytest.mark.cpu
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_every_isa_path_is_correct(isa, dtype, rng):
+def test_every_isa_path_is_correct_cpu(isa, dtype, rng):
     cpu = convlab.get_backend("cpu")
     for m, n, k in [(37, 45, 300), (260, 600, 70), (3000, 40, 20)]:
         a = rng.standard_normal((m, k)).astype(dtype)

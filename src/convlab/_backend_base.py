@@ -399,7 +399,8 @@ class BackendBase:
     def _leaky_relu_into(self, x: Any, out: Any, positive: Any, slope: float) -> None:
         xp = self.xp
         xp.greater(x, 0, out=positive)
-        xp.multiply(x, x.dtype.type(slope), out=out)
+        with np.errstate(invalid="ignore", over="ignore"):   # inf * 0 is NaN, as in a kernel
+            xp.multiply(x, x.dtype.type(slope), out=out)
         xp.copyto(out, x, where=positive)
 
     @public_kernel
@@ -440,7 +441,8 @@ class BackendBase:
         halves = xp.stack([z & np.uint64(0xFFFFFFFF), z >> np.uint64(32)], axis=1)
         keep.reshape(-1)[...] = (halves.reshape(-1)[:x.size] >= np.uint64(threshold))
         t = x.dtype.type
-        xp.multiply(x, xp.where(keep, t(scale), t(0)), out=out)
+        with np.errstate(invalid="ignore", over="ignore"):   # inf * 0 is NaN, as in a kernel
+            xp.multiply(x, xp.where(keep, t(scale), t(0)), out=out)
 
     @public_kernel
     def dropout_backward(self, grad: Any, keep: Any, p: float) -> Any:
@@ -461,7 +463,8 @@ class BackendBase:
         """``dx = grad * if_set`` where ``mask``, ``grad * if_clear`` elsewhere: the gradient
         of Leaky ReLU and of dropout."""
         t = grad.dtype.type
-        self.xp.multiply(grad, self.xp.where(mask, t(if_set), t(if_clear)), out=dx)
+        with np.errstate(invalid="ignore", over="ignore"):   # inf * 0 is NaN, as in a kernel
+            self.xp.multiply(grad, self.xp.where(mask, t(if_set), t(if_clear)), out=dx)
 
     # ====================================================================== batch norm
     @public_kernel

@@ -11,8 +11,6 @@ import pytest
 import convlab
 from convlab._cpu import _gemm, _runtime
 
-pytestmark = pytest.mark.cpu
-
 
 def run_python(code, **env):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -115,3 +113,30 @@ def test_kernels_agree_across_thread_counts(rng):
     for other in results[1:]:
         np.testing.assert_array_equal(results[0][0], other[0])
         np.testing.assert_array_equal(results[0][1], other[1])
+
+
+def test_allocator_policy_is_an_explicit_setting():
+    before = convlab.get_allocator_policy()
+    try:
+        for policy in ("system", "reuse"):
+            convlab.set_allocator_policy(policy)
+            assert convlab.get_allocator_policy() == policy
+    finally:
+        convlab.set_allocator_policy(before)
+    with pytest.raises(ValueError, match=r"policy: expected one of 'reuse', 'system', got 'x'"):
+        convlab.set_allocator_policy("x")
+
+
+@pytest.mark.parametrize("env, expected", [({}, "reuse"), ({"CONVLAB_ALLOCATOR": "system"},
+                                                          "system"),
+                                           ({"CONVLAB_KEEP_LARGE_BLOCKS": "0"}, "system")])
+def test_allocator_policy_starts_from_the_environment_and_import_leaves_the_heap(env, expected):
+    code = ("import convlab, convlab._settings as s; assert s._allocator_policy is None, "
+            "'import changed the heap'; convlab.zeros(2) + 1; "
+            "print(s._allocator_policy, convlab.get_allocator_policy())")
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("CONVLAB_ALLOCATOR", "CONVLAB_KEEP_LARGE_BLOCKS")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**clean, **env})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [expected, expected]

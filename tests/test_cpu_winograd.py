@@ -14,8 +14,6 @@ import convlab
 import reference as ref
 from convlab._cpu import conv_winograd
 
-pytestmark = pytest.mark.cpu
-
 # y = A^T [(G g) * (B^T d)] for 4 outputs of a 3-tap correlation (points 0, 1, -1, 2, -2, inf)
 B_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float)
