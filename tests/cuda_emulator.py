@@ -4,7 +4,9 @@
 for a device. The GPU backend then runs unchanged: its arrays are :class:`DeviceArray` (a NumPy
 array type that stands for device memory), NumPy does CuPy's array work, and every kernel of
 ``src/convlab/_gpu/kernels/*.cu`` is compiled by the host C++ compiler against
-``cuda_emulator.h`` and launched with the grid, block and arguments the backend gives it.
+``cuda_emulator.h``, with the ``-D`` options (launch constants) the backend gives
+``RawModule``, and launched with the grid, block and arguments the backend gives it. The
+emulated device reports ``MULTIPROCESSORS`` multiprocessors, by which the backend sizes grids.
 
 It checks what a GPU would not report clearly:
 
@@ -43,6 +45,9 @@ HEADER = Path(__file__).with_name("cuda_emulator.h")
 MAX_BLOCK = (1024, 1024, 64)
 MAX_THREADS_PER_BLOCK = 1024
 MAX_GRID = (2**31 - 1, 65535, 65535)
+#: The multiprocessor count the emulated device reports (``Device().attributes``), that of a
+#: large data-centre GPU: the backend sizes its device-filling grids by it.
+MULTIPROCESSORS = 128
 GUARD_BYTES = 4096
 _GUARD = 0xA7
 # CuPy allocates in 256-byte units; the kernels' vector paths look at pointer alignment
@@ -130,26 +135,62 @@ def _compiler() -> str:
     raise EmulatorError("cuda emulator: no C++ compiler found (set CXX)")
 
 
-def _entry_points(code: str, workdir: Path, cxx: str) -> Dict[str, int]:
+def _defines(options: Tuple[str, ...]) -> List[str]:
+    """The ``-DNAME=value`` options of a ``RawModule`` (the kernels' launch constants), for the
+    host compiler; the C++ standard is the emulator's own, and any other option is refused."""
+    defines = []
+    for option in options:
+        if re.fullmatch(r"-D[A-Za-z_]\w*(=\S*)?", option):
+            defines.append(option)
+        elif option not in ("--std=c++17", "-std=c++17"):
+            raise EmulatorError(f"cuda emulator: compiler option {option!r} is not emulated")
+    return defines
+
+
+def _entry_points(code: str, workdir: Path, cxx: str, defines: List[str]) -> Dict[str, int]:
     """``extern "C"`` kernels of a source -> their ``__launch_bounds__`` (0: none)."""
     source = workdir / "scan.cu"
     source.write_text(code)
-    text = subprocess.run([cxx, "-std=c++17", "-E", "-P", "-x", "c++", "-DCONVLAB_EMU_SCAN",
-                           "-include", str(HEADER), str(source)],
-                          check=True, capture_output=True, text=True).stdout
+    done = subprocess.run([cxx, "-std=c++17", "-E", "-P", "-x", "c++", "-DCONVLAB_EMU_SCAN",
+                           *defines, "-include", str(HEADER), str(source)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise EmulatorError(f"cuda emulator: the kernels do not preprocess as host C++:\n"
+                            f"{done.stderr[-4000:]}")
+    text = done.stdout
     found = re.findall(r'extern\s+"C"\s+CONVLAB_EMU_GLOBAL\s+void\s+'
                        r'(?:CONVLAB_EMU_BOUNDS\s*\(\s*(\d+)\s*(?:,\s*\d+\s*)?\)\s+)?(\w+)\s*\(',
                        text)
     return {name: int(bound or 0) for bound, name in found}
 
 
+def _build(code: str, build: Path, cxx: str, defines: List[str], cache: Path) -> None:
+    """Compile ``code`` in the folder ``build`` into ``cache``'s kernels.so and bounds.txt."""
+    bounds = _entry_points(code, build, cxx, defines)
+    (build / "kernels.cu").write_text(code)
+    wrapper = [f'#include "{HEADER}"', '#include "kernels.cu"']
+    wrapper += [f"CONVLAB_EMU_EXPORT({name})" for name in bounds]
+    (build / "wrapper.cpp").write_text("\n".join(wrapper) + "\n")
+    done = subprocess.run([cxx, *_FLAGS, *defines, "-o", str(build / "kernels.so"),
+                           str(build / "wrapper.cpp")],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise EmulatorError(f"cuda emulator: the kernels do not compile as host C++:\n"
+                            f"{done.stderr[-4000:]}")
+    (build / "bounds.txt").write_text("\n".join(f"{n} {b}" for n, b in bounds.items()))
+    os.replace(build / "bounds.txt", cache / "bounds.txt")
+    os.replace(build / "kernels.so", cache / "kernels.so")      # last: marks the cache done
+
+
 class RawModule:
-    """``cupy.RawModule(code=...)`` compiled for the host; ``get_function`` gives a kernel."""
+    """``cupy.RawModule(code=..., options=...)`` compiled for the host; ``get_function`` gives
+    a kernel. The ``-D`` options reach the host compiler as they reach NVRTC."""
 
     def __init__(self, code: str, options: Tuple[str, ...] = (), **_: Any) -> None:
         cxx = _compiler()
-        key = hashlib.sha256("\0".join([code, HEADER.read_text(), cxx, *_FLAGS]).encode()
-                             ).hexdigest()[:20]
+        defines = _defines(tuple(options))
+        key = hashlib.sha256("\0".join([code, HEADER.read_text(), cxx, *_FLAGS, *defines]
+                                       ).encode()).hexdigest()[:20]
         cache = Path(tempfile.gettempdir()) / f"convlab-cuda-emulator-{os.getuid()}" / key
         library = cache / "kernels.so"
         self._fibers = "__syncthreads" in code
@@ -157,22 +198,10 @@ class RawModule:
             if not library.exists():
                 cache.mkdir(parents=True, exist_ok=True)
                 build = Path(tempfile.mkdtemp(dir=cache))
-                bounds = _entry_points(code, build, cxx)
-                (build / "kernels.cu").write_text(code)
-                wrapper = [f'#include "{HEADER}"', '#include "kernels.cu"']
-                wrapper += [f"CONVLAB_EMU_EXPORT({name})" for name in bounds]
-                (build / "wrapper.cpp").write_text("\n".join(wrapper) + "\n")
-                done = subprocess.run([cxx, *_FLAGS, "-o", str(build / "kernels.so"),
-                                       str(build / "wrapper.cpp")],
-                                      capture_output=True, text=True)
-                if done.returncode:
-                    raise EmulatorError(f"cuda emulator: the kernels do not compile as host "
-                                        f"C++:\n{done.stderr[-4000:]}")
-                (build / "bounds.txt").write_text(
-                    "\n".join(f"{n} {b}" for n, b in bounds.items()))
-                os.replace(build / "bounds.txt", cache / "bounds.txt")
-                os.replace(build / "kernels.so", library)      # last: marks the cache done
-                shutil.rmtree(build, ignore_errors=True)
+                try:
+                    _build(code, build, cxx, defines, cache)
+                finally:
+                    shutil.rmtree(build, ignore_errors=True)
         self._bounds = dict((line.split()[0], int(line.split()[1]))
                             for line in (cache / "bounds.txt").read_text().splitlines())
         self._library = ctypes.CDLL(str(library))
@@ -348,10 +377,20 @@ class _Stream:
 
 
 class _Device:
+    """``cupy.cuda.Device``: its id, and the attributes the backend sizes grids by."""
+
     id = 0
 
     def __init__(self, device: int = 0) -> None:
         self.id = device
+
+    @property
+    def attributes(self) -> Dict[str, int]:
+        return {"MultiProcessorCount": MULTIPROCESSORS,
+                "MaxThreadsPerBlock": MAX_THREADS_PER_BLOCK,
+                "MaxBlockDimX": MAX_BLOCK[0], "MaxBlockDimY": MAX_BLOCK[1],
+                "MaxBlockDimZ": MAX_BLOCK[2], "MaxGridDimX": MAX_GRID[0],
+                "MaxGridDimY": MAX_GRID[1], "MaxGridDimZ": MAX_GRID[2]}
 
 
 def _runtime() -> Any:

@@ -33,7 +33,8 @@ def test_source_compiles_and_exports_its_entry_points(family, tmp_path):
     source = tmp_path / f"{family}.cu"
     source.write_text(modules.source(family))
     ptx = tmp_path / f"{family}.ptx"
-    result = subprocess.run([NVCC, "-ptx", "--std=c++17", "-o", str(ptx), str(source)],
+    result = subprocess.run([NVCC, "-ptx", *modules.options(family), "-o", str(ptx),
+                             str(source)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"nvcc failed on {family}.cu:\n{result.stderr}"
     exported = set(re.findall(r"\.entry\s+(\w+)\(", ptx.read_text()))

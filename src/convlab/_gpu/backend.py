@@ -19,17 +19,18 @@ import numpy as np
 
 from convlab import _settings
 from convlab._backend_base import BackendBase, ConvGeometry, PoolGeometry, public_kernel
+from convlab._gpu import launch
 from convlab._gpu.binary import GPUBinaryKernels
 from convlab._gpu.elementwise import GPUElementwise
 from convlab.backend import BackendUnavailableError
 
 __all__ = ["GPUBackend", "DeviceMemoryError"]
 
-_THREADS = 256
-# a GEMM whose result has fewer tiles than half of _GEMM_BLOCKS (blocks to keep a large device
-# busy) is cut along its depth into slices of at least _GEMM_MIN_DEPTH, whose products
-# (at most _GEMM_SPLIT_BYTES of them) are added afterwards
-_GEMM_BLOCKS = 512
+_THREADS = launch.THREADS
+_GEMM = launch.CONSTANTS["gemm"]
+# a GEMM whose result has fewer tiles than half of launch.GEMM_BLOCKS_PER_SM blocks per
+# multiprocessor (blocks to keep the device busy) is cut along its depth into slices of at
+# least _GEMM_MIN_DEPTH, whose products (at most _GEMM_SPLIT_BYTES of them) are added afterwards
 _GEMM_MIN_DEPTH = 256
 _GEMM_SPLIT_BYTES = 64 << 20
 
@@ -39,8 +40,10 @@ class DeviceMemoryError(MemoryError):
 
 
 def _grid(total: int) -> tuple:
-    # grid-stride loops in the kernels: cap the grid, every element is still visited
-    return (max(1, min(-(-int(total) // _THREADS), 65535 * 8)),)
+    # grid-stride loops in the kernels: cap the grid at a few waves of the device, every
+    # element is still visited
+    cap = launch.device_blocks(launch.GRID_BLOCKS_PER_SM)
+    return (max(1, min(-(-int(total) // _THREADS), cap)),)
 
 
 class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
@@ -138,20 +141,21 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         if slices > 1:
             self._gemm_by_depth(a, sa, b, sb, c, accumulate, slices)
             return
-        for b0 in range(0, batch, 65535):           # gridDim.z is at most 65535
-            count = min(65535, batch - b0)
+        for b0 in range(0, batch, launch.MAX_GRID_YZ):      # the batch is gridDim.z
+            count = min(launch.MAX_GRID_YZ, batch - b0)
             self._gemm_launch(count, m, n, k, a[b0:b0 + count], sa, b[b0:b0 + count], sb,
                               c[b0:b0 + count], sc, accumulate)
 
     @staticmethod
     def _gemm_kernel(m: int, dtype: Any) -> tuple:
         """The GEMM entry point for a C of ``m`` rows, and the rows and columns of C one of
-        its blocks computes (gemm.cu): 128 x 128 in float32, 64 x 128 (``gemm_m64``) for at
-        most 64 rows; 64 x 64 in float64."""
-        single = np.dtype(dtype) == np.float32
-        if m <= 64:
-            return "gemm_m64", 64, (128 if single else 64)
-        return "gemm", (128 if single else 64), (128 if single else 64)
+        its blocks computes (gemm.cu, with the tile sizes of launch.py): ``gemm_m64`` for C
+        of at most GEMM_M64_F32_BM rows; the GEMM_F32_* or GEMM_M64_F32_* tiles in float32,
+        GEMM_F64_* in float64."""
+        name = "gemm_m64" if m <= _GEMM["GEMM_M64_F32_BM"] else "gemm"
+        tiles = "GEMM_F64" if np.dtype(dtype) != np.float32 else \
+            "GEMM_M64_F32" if name == "gemm_m64" else "GEMM_F32"
+        return name, _GEMM[f"{tiles}_BM"], _GEMM[f"{tiles}_BN"]
 
     def _gemm_launch(self, count: int, m: int, n: int, k: int, a: Any, sa: tuple, b: Any,
                      sb: tuple, c: Any, sc: tuple, accumulate: bool) -> None:
@@ -159,7 +163,7 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         from convlab._gpu.modules import kernel
         name, tile_m, tile_n = self._gemm_kernel(m, a.dtype)
         gemm = kernel("gemm", name, a.dtype)
-        gemm((-(-n // tile_n), -(-m // tile_m), count), (_THREADS,),
+        gemm((-(-n // tile_n), -(-m // tile_m), count), (_GEMM["GEMM_THREADS"],),
              (np.int32(m), np.int32(n), np.int32(k), a, np.int64(sa[0]), np.int64(sa[1]),
               np.int64(sa[2]), b, np.int64(sb[0]), np.int64(sb[1]), np.int64(sb[2]), c,
               np.int64(sc[0]), np.int64(sc[1]), np.int32(bool(accumulate))))
@@ -170,11 +174,12 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         the batch; a fully connected layer's forward), 1 for none."""
         _, tile_m, tile_n = self._gemm_kernel(m, dtype)
         tiles = -(-m // tile_m) * -(-n // tile_n)
-        if tiles >= _GEMM_BLOCKS // 2 or k < 2 * _GEMM_MIN_DEPTH:
+        blocks = launch.device_blocks(launch.GEMM_BLOCKS_PER_SM)
+        if tiles >= blocks // 2 or k < 2 * _GEMM_MIN_DEPTH:
             return 1
         room = min(_GEMM_SPLIT_BYTES, _settings.get_workspace_limit()) // \
             (m * n * np.dtype(dtype).itemsize)
-        return max(1, min(-(-_GEMM_BLOCKS // tiles), k // _GEMM_MIN_DEPTH, room))
+        return max(1, min(-(-blocks // tiles), k // _GEMM_MIN_DEPTH, room))
 
     def _gemm_by_depth(self, a: Any, sa: tuple, b: Any, sb: tuple, c: Any, accumulate: bool,
                        slices: int) -> None:

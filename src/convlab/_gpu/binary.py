@@ -8,17 +8,18 @@ import numpy as np
 from convlab import _validate as check
 from convlab._backend_base import public_kernel
 from convlab._binary_patterns import sum_row_runs, taps_from_histogram
+from convlab._gpu import launch
 
 __all__ = ["GPUBinaryKernels"]
 
-_THREADS = 256
-# launch constants of kernels/binary_conv.cu (BIN_CHANNELS, BIN_SUM_THREADS, BIN_GROUP)
-_BINARY_CHANNELS = 16
-_BINARY_SUM_THREADS = 128
-_BINARY_GROUP = 5
-# the histogram's grid: blocks wanted (a few per multiprocessor of the largest devices), and
-# the most pixels a thread sums in float32
-_BINARY_BLOCKS = 1024
+# launch constants kernels/binary_conv.cu is compiled with (launch.py)
+_BINARY = launch.CONSTANTS["binary_conv"]
+_BINARY_FORWARD_THREADS = _BINARY["BIN_FORWARD_THREADS"]
+_BINARY_CHANNELS = _BINARY["BIN_CHANNELS"]
+_BINARY_SUM_THREADS = _BINARY["BIN_SUM_THREADS"]
+_BINARY_GROUP = _BINARY["BIN_GROUP"]
+# the histogram's grid: blocks wanted (launch.BIN_HISTOGRAM_BLOCKS_PER_SM per multiprocessor
+# of the device), and the most pixels a thread sums in float32
 _BINARY_PIXELS_PER_THREAD = 256
 
 
@@ -51,10 +52,10 @@ class GPUBinaryKernels:
         y = cp.empty((x.shape[0], cout) + out_hw, dtype) if out is None else \
             check.out_array(out, (x.shape[0], cout) + out_hw, dtype, cp.ndarray)
         if y.size:
-            pixel_blocks = -(-(y.size // cout) // _THREADS)
+            pixel_blocks = -(-(y.size // cout) // _BINARY_FORWARD_THREADS)
             self._launch("binary_conv", "binary_conv2d_forward", dtype, y.size,
                          (x, self._contiguous(tables), base, y, np.int32(x.shape[0]),
-                          np.int32(cout), *geom),
+                          np.int32(cout), *geom), block=_BINARY_FORWARD_THREADS,
                          grid=(pixel_blocks * -(-cout // _BINARY_CHANNELS),))
         return y
 
@@ -83,9 +84,10 @@ class GPUBinaryKernels:
             # pixels per thread that its float32 bins round by ~1e-5 at most before the float64
             # sums across threads and slices
             pixels = n * out_hw[0] * out_hw[1]
-            slices = max(-(-_BINARY_BLOCKS // (groups * cout)),
+            blocks = launch.device_blocks(launch.BIN_HISTOGRAM_BLOCKS_PER_SM)
+            slices = max(-(-blocks // (groups * cout)),
                          -(-pixels // (_BINARY_SUM_THREADS * _BINARY_PIXELS_PER_THREAD)))
-            slices = max(1, min(slices, n, 65535))
+            slices = max(1, min(slices, n, launch.MAX_GRID_YZ))     # slices are gridDim.y
             part = cp.empty((slices, rows, 8, cout), np.float64)
             self._launch("binary_conv", "binary_conv2d_histogram", grad.dtype, 0,
                          (x, grad, part, np.int32(n), np.int32(cout), *geom),

@@ -1,13 +1,16 @@
 """Load the ``kernels/*.cu`` sources into CuPy ``RawModule`` objects, once per family.
 
-The sources ship as package data; each family is compiled by NVRTC on first use and cached
-(CuPy also keeps the compiled binary on disk across processes).
+The sources ship as package data; each family is compiled by NVRTC on first use with its launch
+constants as ``-D`` options (:mod:`convlab._gpu.launch`) and cached (CuPy also keeps the
+compiled binary on disk across processes).
 """
 from __future__ import annotations
 
 import functools
 from importlib import resources
-from typing import Any
+from typing import Any, Tuple
+
+from convlab._gpu import launch
 
 # family -> entry points it must export, with an _f32 and an _f64 version each
 FAMILIES = {
@@ -32,10 +35,18 @@ def entry_points(family: str) -> list:
     return [f"{name}_{suffix}" for name in FAMILIES[family] for suffix in ("f32", "f64")]
 
 
+def options(family: str) -> Tuple[str, ...]:
+    """The options ``family`` is compiled with: the C++ standard and its launch constants as
+    ``-DNAME=value`` (:data:`convlab._gpu.launch.CONSTANTS`)."""
+    if family not in FAMILIES:
+        raise ValueError(f"family: expected one of {sorted(FAMILIES)}, got {family!r}")
+    return launch.options(family)
+
+
 @functools.lru_cache(maxsize=None)
 def _module(family: str) -> Any:
     import cupy
-    return cupy.RawModule(code=source(family), options=("--std=c++17",))
+    return cupy.RawModule(code=source(family), options=options(family))
 
 
 def kernel(family: str, name: str, dtype: Any) -> Any:

@@ -9,6 +9,16 @@
 // Work is laid out so that a pixel's patterns are found once for many output channels, every
 // thread has work (the grids scale with the batch), and sums are taken in a fixed order
 // (no atomics: the same input gives the same bits on every run).
+//
+// The launch constants (BIN_*: block sizes, channels per thread, sub-rows per histogram block,
+// column classes per pass) come from convlab/_gpu/launch.py as -D options (NVRTC gets them from
+// modules.py; nvcc: python -m convlab._gpu.launch --nvcc-options binary_conv).
+#if !defined(BIN_FORWARD_THREADS) || !defined(BIN_FORWARD_MIN_BLOCKS) ||                      \
+    !defined(BIN_CHANNELS) || !defined(BIN_SUM_THREADS) || !defined(BIN_GROUP) ||             \
+    !defined(BIN_CLASSES)
+#error "binary_conv.cu needs its launch constants as -D options (convlab/_gpu/launch.py)"
+#endif
+
 struct BinGeom {
     int C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, NSEG, R, packed;
     long long image_bytes;
@@ -68,10 +78,11 @@ __device__ __forceinline__ void bin_advance(int &outer, int &inner, int step_out
     }
 }
 
-// Output channels per forward thread: the patterns are found once for all of them. (Launched
-// with 256 threads, four blocks a multiprocessor: 64 registers, which the sixteen sums, the
-// pixel's coordinates and the table pointer fit without spilling in float32.)
-#define BIN_CHANNELS 16
+// BIN_CHANNELS: output channels per forward thread: the patterns are found once for all of
+// them. (Launched with BIN_FORWARD_THREADS threads, BIN_FORWARD_MIN_BLOCKS blocks a
+// multiprocessor: 65536 / (threads x blocks) registers a thread, 64 with launch.py's values,
+// which the BIN_CHANNELS sums, the pixel's coordinates and the table pointer fit without
+// spilling in float32.)
 
 // out[n][o][oh][ow] = plane[o][oh][ow] + sum_r tables[o][r][pattern_r], the sub-rows added in
 // order (the caller passes the bias broadcast as the plane when there is no per-pixel base).
@@ -111,9 +122,8 @@ __device__ void bin_forward(const unsigned char *x, const T *tables, const T *pl
         if (j < nc) y[j * P] = acc[j];
 }
 
-// Threads of the two weight-gradient sum kernels, and the sub-rows one histogram block takes.
-#define BIN_SUM_THREADS 128
-#define BIN_GROUP 5
+// BIN_SUM_THREADS: threads of the two weight-gradient sum kernels; BIN_GROUP: the sub-rows one
+// histogram block takes.
 
 // Sum over a block's threads of `count` per-thread values, in a fixed tree order; thread 0's
 // red[k][0] holds sum k afterwards. Every thread of the block must call it.
@@ -191,8 +201,7 @@ __device__ void bin_histogram_total(const double *part, T *hist, long long size,
     }
 }
 
-// Column classes one colsum pass keeps in registers (more take further passes).
-#define BIN_CLASSES 8
+// BIN_CLASSES: column classes one colsum pass keeps in registers (more take further passes).
 
 // colsum[oh][k][o] = sum of grad[n][o][oh][ow] over n and the columns ow of class k. One
 // block per (oh, o): its threads share out the N * OW values of that output row (a warp's
@@ -234,7 +243,8 @@ __device__ void bin_colsum(const T *grad, const int *cls, T *colsum, int N, int 
      packed ? (long long)C * (((long long)H * W + 7) / 8) : (long long)C * H * W}
 
 #define BIN_ENTRIES(SUF, T)                                                                   \
-    extern "C" __global__ void __launch_bounds__(256, 4) binary_conv2d_forward_f##SUF(       \
+    extern "C" __global__ void __launch_bounds__(BIN_FORWARD_THREADS, BIN_FORWARD_MIN_BLOCKS) \
+        binary_conv2d_forward_f##SUF(                                                         \
         const unsigned char *x, const T *tables, const T *plane, T *out, int N, int Cout,      \
         BIN_PARAMS)                                                                           \
     {                                                                                         \

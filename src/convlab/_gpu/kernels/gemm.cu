@@ -1,12 +1,21 @@
 // Tiled GEMM: C[b] = op(A)[b] @ op(B)[b] (+ C[b] when accumulate), any strides.
 //
 // Every operand is addressed as base + batch*sb + row*sr + col*sc, so transposes and strided
-// views cost nothing. A block computes a BM x BN tile of C with 256 threads, each holding a
-// TM x TN register tile; BK-deep slices of A and B are staged through shared memory (A stored
-// k-major so the inner product reads both tiles along rows). When an operand's k stride is 1
-// and its rows are 16-byte aligned, a thread loads four consecutive k values with one vector
-// load.
-#define GEMM_THREADS 256
+// views cost nothing. A block computes a BM x BN tile of C with GEMM_THREADS threads, each
+// holding a TM x TN register tile; BK-deep slices of A and B are staged through shared memory
+// (A stored k-major so the inner product reads both tiles along rows). When an operand's k
+// stride is 1 and its rows are 16-byte aligned, a thread loads four consecutive k values with
+// one vector load.
+//
+// The block size and tile sizes come from convlab/_gpu/launch.py as -D options (NVRTC gets
+// them from modules.py; nvcc: python -m convlab._gpu.launch --nvcc-options gemm).
+#if !defined(GEMM_THREADS) || !defined(GEMM_BK) || !defined(GEMM_F32_BM) ||                  \
+    !defined(GEMM_F32_BN) || !defined(GEMM_F32_TM) || !defined(GEMM_F32_TN) ||               \
+    !defined(GEMM_M64_F32_BM) || !defined(GEMM_M64_F32_BN) || !defined(GEMM_M64_F32_TM) ||   \
+    !defined(GEMM_M64_F32_TN) || !defined(GEMM_F64_BM) || !defined(GEMM_F64_BN) ||           \
+    !defined(GEMM_F64_TM) || !defined(GEMM_F64_TN)
+#error "gemm.cu needs its launch constants (python -m convlab._gpu.launch --nvcc-options gemm)"
+#endif
 
 template <typename T> struct Vec4;
 template <> struct Vec4<float> { typedef float4 type; };
@@ -104,13 +113,14 @@ __device__ void gemm_block(int M, int N, int K, const T *A, long long sab, long 
     }
 }
 
-// Tile sizes: 128 x 128 x 8 with 8 x 8 per thread (float), 64 x 64 x 8 with 4 x 4 (double).
-// gemm_m64 is for C with at most 64 rows (a 64-channel layer's forward and weight gradient):
-// 64 x 128 tiles with 4 x 8 per thread, where a 128-row tile would compute half its rows for
-// nothing (in double the tiles are 64 rows already).
-#define GEMM_F32 128, 128, 8, 8, 8
-#define GEMM_F64 64, 64, 8, 4, 4
-#define GEMM_M64_F32 64, 128, 8, 4, 8
+// Tile sizes (launch.py): 128 x 128 x 8 with 8 x 8 per thread (float), 64 x 64 x 8 with 4 x 4
+// (double). gemm_m64 is for C with at most 64 rows (a 64-channel layer's forward and weight
+// gradient): 64 x 128 tiles with 4 x 8 per thread, where a 128-row tile would compute half its
+// rows for nothing (in double the tiles are 64 rows already).
+#define GEMM_F32 GEMM_F32_BM, GEMM_F32_BN, GEMM_BK, GEMM_F32_TM, GEMM_F32_TN
+#define GEMM_F64 GEMM_F64_BM, GEMM_F64_BN, GEMM_BK, GEMM_F64_TM, GEMM_F64_TN
+#define GEMM_M64_F32                                                                          \
+    GEMM_M64_F32_BM, GEMM_M64_F32_BN, GEMM_BK, GEMM_M64_F32_TM, GEMM_M64_F32_TN
 
 // One entry point: C(NAME) for element type T with the tile sizes TILES.
 #define GEMM_ENTRY(NAME, T, TILES)                                                            \
