@@ -19,7 +19,7 @@ import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator, Optional
+from typing import IO, Any, BinaryIO, Iterator, Optional
 
 import numpy as np
 
@@ -97,7 +97,7 @@ class NpyHeader:
         return math.prod(self.shape) * self.dtype.itemsize
 
 
-def read_npy_header(fp: BinaryIO, what: str, kinds: str = "biuf") -> NpyHeader:
+def read_npy_header(fp: IO[bytes], what: str, kinds: str = "biuf") -> NpyHeader:
     """Read and check a ``.npy`` header; ``fp`` is left at the start of the data.
 
     Args:
@@ -144,7 +144,7 @@ def _kind_names(kinds: str) -> str:
     return ", ".join(names.get(k, k) for k in kinds)
 
 
-def read_npy_data(fp: BinaryIO, header: NpyHeader, what: str) -> np.ndarray:
+def read_npy_data(fp: IO[bytes], header: NpyHeader, what: str) -> np.ndarray:
     """Read the data ``header`` declares from ``fp`` into a writable array in native byte
     order; the stream must end right after them.
 

@@ -1,13 +1,17 @@
 """``convlab.Tensor``: an array on a device, with an optional autograd history."""
 from __future__ import annotations
 
+import builtins
 import collections
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from convlab import _dtype
 from convlab.backend import backend_name, get_backend
+
+if TYPE_CHECKING:
+    from convlab.autograd import Function
 
 __all__ = ["Tensor", "backend_for", "reset_grads"]
 
@@ -54,6 +58,11 @@ class Tensor:
     """
 
     __slots__ = ("data", "_backend", "_requires_grad", "_node", "grad", "__weakref__")
+    data: Any                   # the backend's array (numpy.ndarray or cupy.ndarray)
+    _backend: Any
+    _requires_grad: bool
+    _node: Optional[Function]   # the node that produced this tensor; None for a leaf
+    grad: Optional[Tensor]
     __array_priority__ = 1000   # NumPy defers ``ndarray op Tensor`` to our reflected ops
 
     def __init__(self, data: Any, *, dtype: Any = None, device: Any = None,
@@ -81,24 +90,27 @@ class Tensor:
 
     # -- attributes -------------------------------------------------------------------------
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         """The size of each dimension, as a tuple."""
         return tuple(self.data.shape)
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         """The element type (a NumPy dtype; ``convlab.float32`` etc.)."""
-        return self.data.dtype
+        dtype: np.dtype[Any] = self.data.dtype
+        return dtype
 
     @property
     def device(self) -> str:
         """``"cpu"`` or ``"gpu"``."""
-        return self._backend.name
+        name: str = self._backend.name
+        return name
 
     @property
     def ndim(self) -> int:
         """Number of dimensions."""
-        return self.data.ndim
+        ndim: int = self.data.ndim
+        return ndim
 
     @property
     def requires_grad(self) -> bool:
@@ -151,11 +163,13 @@ class Tensor:
 
     def dim(self) -> int:
         """Number of dimensions."""
-        return self.data.ndim
+        ndim: int = self.data.ndim
+        return ndim
 
     def element_size(self) -> int:
         """Bytes per element."""
-        return self.data.itemsize
+        itemsize: int = self.data.itemsize
+        return itemsize
 
     # -- autograd -----------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -318,7 +332,8 @@ class Tensor:
     def __len__(self) -> int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        length: int = self.data.shape[0]
+        return length
 
     def __iter__(self) -> Any:
         if self.data.ndim == 0:
@@ -331,7 +346,7 @@ class Tensor:
                                f"elements is ambiguous")
         return bool(self.item())
 
-    def __float__(self) -> float:
+    def __float__(self) -> builtins.float:   # builtins: the float() method shadows the name
         return float(self.item())
 
     def __int__(self) -> int:
@@ -525,7 +540,7 @@ class Tensor:
         """Broadcast to ``shape`` (-1 keeps a dimension)."""
         return _shape.expand(self, _shape.shape_args(shape))
 
-    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple:
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple["Tensor", ...]:
         """Split into chunks of a size, or of the listed sizes, along ``dim``."""
         return _shape.split(self, split_size_or_sections, dim)
 
@@ -552,7 +567,7 @@ def reset_grads(tensors: Any, set_to_none: bool = True) -> None:
             t.grad = Tensor._wrap(t._backend.xp.zeros_like(t.grad.data), t._backend)
 
 
-def _parse_to_args(args: tuple, kwargs: dict) -> tuple:
+def _parse_to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     if kwargs:

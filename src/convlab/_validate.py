@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -50,7 +50,8 @@ def integer(value: Any, name: str, minimum: int = 0,
         raise TypeError(f"{name}: expected an int, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
+    # typeshed's numbers.Integral declares only < and <=: mypy refuses ``Integral > int``
+    if maximum is not None and value > maximum:  # type: ignore[operator]
         raise ValueError(f"{name}: expected an int <= {maximum}, got {value}")
     return int(value)
 
@@ -326,8 +327,8 @@ def binary_operands(x: Any, packed: bool, shape: Any, kernel: Any, stride: Any, 
     return (c, h, w), kernel, stride, padding, dilation, out_hw
 
 
-def binary_tables(tables: Any, bias: Any, base_values: Any, base_index: Any, chw: tuple,
-                  kernel: tuple, out_hw: tuple) -> tuple:
+def binary_tables(tables: Any, bias: Any, base_values: Any, base_index: Any,
+                  chw: Sequence[int], kernel: tuple, out_hw: tuple) -> tuple:
     """Check a binary convolution's lookup tables, bias and optional start values.
 
     Returns:
@@ -461,7 +462,7 @@ def data_grad_algorithm(algorithm: Any, stride: tuple) -> str:
     return algorithm
 
 
-def out_array(out: Any, shape: tuple, dtype: np.dtype, array_type: type,
+def out_array(out: Any, shape: tuple[int, ...], dtype: np.dtype, array_type: type[Any],
               name: str = "out") -> Any:
     """Check an ``out=`` array: the backend's array type, the result's shape and dtype, and
     writeable C-contiguous memory (the kernels write it flat; a copy would lose the result)."""
@@ -633,7 +634,8 @@ def batch_norm_grad_operands(grad: Any, x: Any, mean: Any, invstd: Any, weight: 
 
 
 def binary_layer_operands(weight: Any, bias: Any, zero_value: Any, std: Any, run_taps: Any,
-                          base_index: Any, chw: tuple, kernel: tuple, out_hw: tuple) -> None:
+                          base_index: Any, chw: Sequence[int], kernel: tuple,
+                          out_hw: tuple) -> None:
     """Check a binary layer's weights (Cout, C, KH, KW) and its start-value runs
     (``run_taps``: float64 (runs, KH*KW); ``base_index``: int32 (OH, OW) run numbers)."""
     float_array(weight, "weight", 4, "(Cout, C, KH, KW)")

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar, cast
 
 __all__ = ["Function", "backward", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class _ThreadMode(threading.local):
@@ -64,7 +66,7 @@ class _GradMode:
     def __exit__(self, *exc: Any) -> None:
         _thread.grad_enabled = self._previous
 
-    def __call__(self, func: Callable) -> Callable:
+    def __call__(self, func: _F) -> _F:
         mode = self._mode
 
         @functools.wraps(func)
@@ -75,7 +77,7 @@ class _GradMode:
                 return func(*args, **kwargs)
             finally:
                 _thread.grad_enabled = previous
-        return wrapper
+        return cast(_F, wrapper)
 
 
 class set_grad_enabled(_GradMode):
@@ -91,7 +93,7 @@ class set_grad_enabled(_GradMode):
         self._mode = bool(mode)
         _thread.grad_enabled = self._mode      # called as a plain function it switches at once
 
-    def __call__(self, func: Callable) -> Callable:
+    def __call__(self, func: _F) -> _F:
         _thread.grad_enabled = self._previous   # as a decorator it must not switch at definition
         return super().__call__(func)
 
@@ -157,13 +159,13 @@ class Function:
     """
 
     backend: Any
-    needs: tuple
-    next: tuple
+    needs: tuple[bool, ...]
+    next: tuple[Function | Tensor | None, ...]    # per input: its node, a leaf, or None
 
     def forward(self, *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, grad: Any) -> tuple:  # pragma: no cover - abstract
+    def backward(self, grad: Any) -> tuple[Any, ...]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @classmethod
@@ -171,7 +173,7 @@ class Function:
         """Run the op on tensors (``None`` allowed for optional inputs); record it if needed."""
         backend = None
         requires = False
-        arrays = []
+        arrays: list[Any] = []
         for t in inputs:
             if t is None:
                 arrays.append(None)
@@ -202,10 +204,10 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
-def _topological_order(root: Function) -> list:
+def _topological_order(root: Function) -> list[Function]:
     """Nodes reachable from ``root``, each after every node that consumes its output."""
-    order = []
-    visited = set()
+    order: list[Function] = []
+    visited: set[int] = set()
     stack = [(root, False)]
     while stack:
         node, expanded = stack.pop()

@@ -46,7 +46,7 @@ class CheckpointError(ValueError):
     """A file is not a valid convlab checkpoint (corrupted, truncated or crafted)."""
 
 
-def _encode(obj: Any, arrays: dict, depth: int = 0) -> Any:
+def _encode(obj: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         raise ValueError(f"save: objects nested deeper than {_MAX_DEPTH} levels")
     if obj is None or isinstance(obj, bool):
@@ -93,7 +93,7 @@ def save(obj: Any, path: Any) -> None:
     Raises:
         TypeError: For objects that cannot be stored without pickle.
     """
-    arrays: dict = {}
+    arrays: dict[str, Any] = {}     # (arrays; Any: savez types **kwds as if one were allow_pickle)
     meta = {"format": _FORMAT, "version": _VERSION, "object": _encode(obj, arrays)}
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     with atomic_open(path) as handle:
@@ -106,12 +106,12 @@ class _Decoder:
     def __init__(self, archive: NpzArchive, path: str, map_location: Optional[str]) -> None:
         self.archive, self.path, self.map_location = archive, path, map_location
         self.names = set(archive.names)
-        self.used: set = set()
+        self.used: set[str] = set()
 
     def fail(self, why: str) -> CheckpointError:
         return CheckpointError(f"load: {self.path!r} is not a valid convlab checkpoint: {why}")
 
-    def metadata(self) -> dict:
+    def metadata(self) -> dict[str, Any]:
         """The checked metadata entry: format, version and the encoded object."""
         if _META not in self.names:
             raise self.fail("the metadata entry is missing")
@@ -145,14 +145,14 @@ class _Decoder:
         except FormatError as err:
             raise self.fail(str(err)) from None
 
-    def flag(self, node: dict, key: str, default: bool) -> bool:
+    def flag(self, node: dict[str, Any], key: str, default: bool) -> bool:
         value = node.get(key, default)
         if not isinstance(value, bool):
             raise self.fail(f"{key!r} of tensor {str(node.get('tensor'))[:80]!r} must be true "
                             f"or false, got {str(value)[:40]!r}")
         return value
 
-    def tensor(self, node: dict) -> Tensor:
+    def tensor(self, node: dict[str, Any]) -> Tensor:
         name = node["tensor"]
         device = self.map_location or node.get("device", "cpu")
         if not isinstance(device, str) or device not in ("cpu", "gpu"):

@@ -13,9 +13,10 @@ grows by the transforms' coefficients (up to 8): a few times that of the direct 
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional, Tuple, cast
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from convlab import _settings
 from convlab._cpu import _conv, _winograd
@@ -36,7 +37,7 @@ GROUP_COLUMNS = 96
 
 
 def applies(x_shape: tuple, w_shape: tuple, stride: tuple, padding: tuple, dilation: tuple,
-            out_hw: tuple, dtype: np.dtype) -> bool:
+            out_hw: tuple, dtype: DTypeLike) -> bool:
     """Whether this convolution takes the Winograd path."""
     if not (np.dtype(dtype) == np.float32 and w_shape[3] == 3 and stride == (1, 1)
             and dilation[1] == 1 and 0 <= padding[1] <= 2 and padding[0] >= 0):
@@ -165,4 +166,5 @@ def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[
             total += du
             if db is not None:
                 db += dbk
+    total = cast(np.ndarray, total)     # dy is not empty (a hook's contract): a chunk ran
     _winograd.weight_gradient_transform(total.reshape(6, -1), dw.reshape(-1, 3), threads)

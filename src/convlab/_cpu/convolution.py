@@ -42,7 +42,7 @@ class CPUConvolution:
         if not isinstance(dtype, (str, type, np.dtype)) or np.dtype(dtype) not in \
                 check.FLOAT_DTYPES:
             raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
-        geom = ConvGeometry(tuple(weight_shape[2:]), stride, padding, dilation, out_hw)
+        geom = ConvGeometry((weight_shape[2], weight_shape[3]), stride, padding, dilation, out_hw)
         return _plan(x_shape, weight_shape, geom, dtype, data_algorithm)
 
     def _conv2d_forward_into(self, x: np.ndarray, weight: np.ndarray,

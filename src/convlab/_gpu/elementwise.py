@@ -2,7 +2,7 @@
 (the Leaky ReLU and dropout gradients), dropout and the Adam update."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -11,6 +11,11 @@ __all__ = ["GPUElementwise"]
 
 class GPUElementwise:
     """``_..._into`` hooks of :class:`convlab._backend_base.BackendBase` in CUDA."""
+
+    # from the GPU backend this class is mixed into (declared for mypy only: no values here,
+    # which would shadow the backend's)
+    xp: Any
+    _launch: Callable[..., None]
 
     def _masked_scale_into(self, grad: Any, mask: Any, dx: Any, if_set: float,
                            if_clear: float) -> None:

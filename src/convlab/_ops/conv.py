@@ -68,7 +68,8 @@ def _batched(x: Tensor, ndim: int, what: str) -> bool:
     return x.ndim == ndim - 1
 
 
-def _apply_nchw(function: type, x: Tensor, what: str, *inputs: Any, **params: Any) -> Tensor:
+def _apply_nchw(function: type[Function], x: Tensor, what: str, *inputs: Any,
+                **params: Any) -> Tensor:
     """Run a 4-D op, adding and removing the batch dimension for unbatched (C, H, W) input."""
     unbatched = _batched(x, 4, what)
     if unbatched:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from convlab._ops._util import normalize_dim
 from convlab._tensor import MinMax, Tensor
@@ -142,7 +142,7 @@ def extreme(a: Tensor, which: str, dim: Any, keepdim: bool, axis: Any,
     if a.ndim == 0:
         return MinMax(a, Tensor._wrap(a._backend.xp.asarray(0), a._backend))
     values = MaxWithIndex.apply(a, dim=d, keepdim=bool(keepdim), largest=largest)
-    node = values._node
+    node = cast("Optional[MaxWithIndex]", values._node)    # the node apply just recorded
     indices = node.indices if node is not None else \
         (a._backend.xp.argmax if largest else a._backend.xp.argmin)(a.data, axis=d)
     if node is None and keepdim:

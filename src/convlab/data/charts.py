@@ -33,7 +33,7 @@ GEOMETRY = {5: (32, 15), 20: (64, 60), 60: (96, 180)}
 _EVERY = ("day", "week", "month", "quarter")
 
 
-def image_geometry(window: int) -> tuple:
+def image_geometry(window: int) -> tuple[int, int, int, int]:
     """``(H, W, price_rows, volume_rows)`` of a window's image.
 
     Raises:
@@ -47,7 +47,7 @@ def image_geometry(window: int) -> tuple:
 
 
 @functools.lru_cache(maxsize=None)
-def _segment_offsets(max_dy: int) -> tuple:
+def _segment_offsets(max_dy: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels of a 3-column MA segment for every rise ``dy`` in [-max_dy, max_dy].
 
     PIL's ``ImageDraw.line`` (width 1) steps along the major axis with an integer error term and
@@ -68,7 +68,7 @@ def _segment_offsets(max_dy: int) -> tuple:
     return dxs, dys, valid
 
 
-def _bresenham(x0: int, y0: int, x1: int, y1: int) -> list:
+def _bresenham(x0: int, y0: int, x1: int, y1: int) -> list[tuple[int, int]]:
     """The pixels PIL draws for a width-1 line from (x0, y0) to (x1, y1), end points included."""
     dx, dy = abs(x1 - x0), abs(y1 - y0)
     xs = 1 if x1 >= x0 else -1
@@ -105,7 +105,7 @@ def _round_rows(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: int) -
 
 def draw_window_arrays(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray,
                        v: np.ndarray, ma: Optional[np.ndarray], window: int,
-                       volume: bool = True) -> tuple:
+                       volume: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Draw a batch of windows already normalised; arrays are (N, window) with NaN = missing.
 
     Returns ``(images, ok)``: uint8 images (N, H, W) with 1 = white, and which windows make a
@@ -284,7 +284,7 @@ def render_charts(frame: Any, window: int = 20, ma: bool = True, volume: bool = 
                                        np.datetime64("NaT")).astype("datetime64[D]"))
     nbytes = height * width // 8
 
-    def join(parts, dtype, shape=()):
+    def join(parts: list[np.ndarray], dtype: Any, shape: tuple[int, ...] = ()) -> np.ndarray:
         return np.concatenate(parts) if parts else np.zeros((0,) + shape, dtype)
     return ChartSet(join(packed, np.uint8, (nbytes,)), window, join(labels, np.int8),
                     join(returns, np.float64), join(tickers, np.int32), names,

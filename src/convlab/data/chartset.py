@@ -14,12 +14,15 @@ import os
 import secrets
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from convlab._atomic import fsync_dir, make_temp_dir
 from convlab._safe_io import FormatError, NpzArchive, loads_json, read_npy_file
+
+if TYPE_CHECKING:
+    from convlab._tensor import Tensor
 
 __all__ = ["ChartSet", "ChartDataset", "ChartSetError"]
 
@@ -63,7 +66,8 @@ class ChartSet:
     def __init__(self, packed: np.ndarray, window: int, labels: np.ndarray,
                  returns: np.ndarray, ticker_codes: np.ndarray, tickers: Sequence[str],
                  end_dates: np.ndarray, label_dates: Optional[np.ndarray] = None,
-                 info: Optional[dict] = None, shape: Optional[tuple] = None) -> None:
+                 info: Optional[dict[str, Any]] = None,
+                 shape: Optional[tuple[int, int]] = None) -> None:
         """Check and store the fields (nothing is cast in a way that changes a value).
 
         Raises:
@@ -134,7 +138,7 @@ class ChartSet:
 
     # -- splits ---------------------------------------------------------------------------------
     def split(self, by: str = "date", train_end: Any = None, val_fraction: float = 0.3,
-              seed: Optional[int] = None) -> tuple:
+              seed: Optional[int] = None) -> tuple[ChartSet, ChartSet, ChartSet]:
         """``(train, validation, test)`` split by date, as in the paper.
 
         Images whose label is realised on or before ``train_end`` form the training period,
@@ -287,7 +291,7 @@ def _check_length(name: str, array: np.ndarray, n: int) -> None:
         raise ValueError(f"{name}: expected {n} entries (1-D), got shape {array.shape}")
 
 
-def _geometry() -> dict:
+def _geometry() -> dict[int, tuple[int, int]]:
     """window -> (height, width): imported late, charts.py imports this module."""
     from convlab.data.charts import GEOMETRY
     return GEOMETRY
@@ -299,7 +303,7 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _field(meta: dict, key: str, ok: Callable[[Any], bool], expected: str) -> Any:
+def _field(meta: dict[str, Any], key: str, ok: Callable[[Any], bool], expected: str) -> Any:
     """``meta[key]`` after checking it; the message says what was expected and what came."""
     if key not in meta:
         raise FormatError(f"meta.json: {key!r} is missing (expected {expected})")
@@ -313,7 +317,7 @@ def _is_int(value: Any) -> bool:
     return type(value) is int       # JSON true/false are bools: not counts or windows
 
 
-def _read_meta(path: Path) -> dict:
+def _read_meta(path: Path) -> dict[str, Any]:
     """meta.json, every field checked against what the format allows."""
     geometry = _geometry()
     with open(path, "rb") as f:
@@ -335,7 +339,7 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
-def _read_arrays(path: Path, count: int) -> dict:
+def _read_arrays(path: Path, count: int) -> dict[str, np.ndarray]:
     """meta.npz's arrays, each of shape (count,), dates converted to datetime64[D]."""
     # each entry holds count values of at most 16 bytes, plus its header
     limit = len(_ARRAYS) * (16 * count + 4096)
@@ -372,7 +376,7 @@ def _unused_sibling(path: Path, tag: str) -> Path:
             return candidate
 
 
-def _foreign_entries(folder: Path) -> list:
+def _foreign_entries(folder: Path) -> list[str]:
     """What in ``folder`` is not a chart set's (sorted); empty if it is one we wrote."""
     entries = sorted(os.listdir(folder))
     foreign = [e for e in entries if e not in _FILES
@@ -468,7 +472,7 @@ class ChartDataset:
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, item: Any) -> tuple:
+    def __getitem__(self, item: Any) -> tuple[Tensor, Tensor]:
         import convlab
         rows = self.index[item]
         images = self.charts.images(rows)

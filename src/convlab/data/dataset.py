@@ -60,11 +60,11 @@ class TensorDataset(Dataset):
     def __len__(self) -> int:
         return int(self.tensors[0].shape[0])
 
-    def __getitem__(self, index: int) -> tuple:
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
         i = _check_index(index, len(self))
         return tuple(t[i] for t in self.tensors)
 
-    def __getitems__(self, indices: Sequence[int]) -> list:
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, ...]]:
         # One gather per tensor instead of one indexing call per sample and tensor.
         rows = np.asarray(indices, dtype=np.int64)
         columns = [_rows(t, rows) for t in self.tensors]
@@ -78,13 +78,14 @@ class TensorDataset(Dataset):
 def _rows(t: Any, rows: np.ndarray) -> np.ndarray:
     from convlab._tensor import Tensor
     array = t.numpy() if isinstance(t, Tensor) else np.asarray(t)
-    return array[rows]
+    picked: np.ndarray = array[rows]
+    return picked
 
 
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``, in that order."""
 
-    def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
+    def __init__(self, dataset: Any, indices: Sequence[int] | np.ndarray) -> None:
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64)
         n = len(dataset)
@@ -100,14 +101,15 @@ class Subset(Dataset):
     def __getitem__(self, index: int) -> Any:
         return self.dataset[int(self.indices[_check_index(index, len(self))])]
 
-    def __getitems__(self, indices: Sequence[int]) -> list:
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         rows = self.indices[np.asarray(indices, dtype=np.int64)]
         if hasattr(self.dataset, "__getitems__"):
-            return self.dataset.__getitems__(rows)
+            samples: list[Any] = self.dataset.__getitems__(rows)
+            return samples
         return [self.dataset[int(r)] for r in rows]
 
 
-def random_split(dataset: Any, lengths: Sequence[Any], seed: Any = None) -> list:
+def random_split(dataset: Any, lengths: Sequence[Any], seed: Any = None) -> list[Subset]:
     """Split ``dataset`` at random into non-overlapping :class:`Subset` objects.
 
     Args:

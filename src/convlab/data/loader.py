@@ -28,7 +28,7 @@ def sample_rng() -> np.random.Generator:
     loader's generator in the main thread, so results do not depend on ``prefetch`` or on
     thread timing. Elsewhere it is convlab's generator (see :func:`convlab.manual_seed`).
     """
-    rng = getattr(_local, "rng", None)
+    rng: Optional[np.random.Generator] = getattr(_local, "rng", None)
     if rng is not None:
         return rng
     from convlab._random import host_generator
@@ -48,7 +48,7 @@ def _generator(seed: Any) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-def default_collate(samples: list) -> Any:
+def default_collate(samples: list[Any]) -> Any:
     """Stack a list of samples into a batch, as PyTorch's ``default_collate`` does.
 
     Tensors and arrays are stacked along a new first dimension into a convlab tensor; ints
@@ -121,7 +121,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, collate_fn: Optional[Callable] = None,
+                 drop_last: bool = False, collate_fn: Optional[Callable[[list[Any]], Any]] = None,
                  generator: Any = None, seed: Optional[int] = None, prefetch: int = 2) -> None:
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"dataset: expected a map-style dataset with __len__ and "
@@ -139,7 +139,7 @@ class DataLoader:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def _plan(self) -> tuple:
+    def _plan(self) -> tuple[list[np.ndarray], int]:
         n = len(self.dataset)
         order = self._generator.permutation(n) if self.shuffle else np.arange(n)
         stops = range(self.batch_size, n + (0 if self.drop_last else self.batch_size),
@@ -180,7 +180,7 @@ class _Failure:
 _END = object()
 
 
-def _produce(loader: DataLoader, batches: list, base: int, out: queue.Queue,
+def _produce(loader: DataLoader, batches: list[np.ndarray], base: int, out: queue.Queue[Any],
              stop: threading.Event) -> None:
     """The background thread's loop. It holds no reference to the iterator object, so
     dropping the iterator (leaving a loop early) runs its ``__del__``, which stops this."""
@@ -209,8 +209,8 @@ def _produce(loader: DataLoader, batches: list, base: int, out: queue.Queue,
 class _Prefetcher:
     """Runs ``loader._make`` for the coming batches on a daemon thread, ``prefetch`` ahead."""
 
-    def __init__(self, loader: DataLoader, batches: list, base: int) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=loader.prefetch)
+    def __init__(self, loader: DataLoader, batches: list[np.ndarray], base: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=loader.prefetch)
         self._stop = threading.Event()
         self._done = False
         threading.Thread(target=_produce, args=(loader, batches, base, self._queue, self._stop),

@@ -98,7 +98,7 @@ def _normalise_columns(frame: Any, where: str) -> Any:
     if frame.index.name is not None and str(frame.index.name).lower() in ("date", "datetime"):
         frame = frame.reset_index()
     lower = {c: _normal_name(c) for c in frame.columns}
-    seen: dict = {}
+    seen: dict[str, Any] = {}     # normal name -> the column that has it
     for column, name in lower.items():
         if name in seen:    # e.g. "close" and "Close": which one is meant cannot be guessed
             raise OHLCVError(f"{where}: columns {seen[name]!r} and {column!r} both mean "

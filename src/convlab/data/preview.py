@@ -23,7 +23,7 @@ def _pil() -> Any:
 
 
 def draw_grid(images: np.ndarray, captions: Sequence[str],
-              colours: Optional[Sequence[tuple]] = None, columns: int = 4,
+              colours: Optional[Sequence[tuple[int, int, int]]] = None, columns: int = 4,
               scale: int = 3) -> Any:
     """0/1 images (n, H, W), enlarged ``scale`` times, in a grid with a caption under each.
 
@@ -47,11 +47,11 @@ def draw_grid(images: np.ndarray, captions: Sequence[str],
 
 def save_png(image: Any, path: Any) -> Path:
     """Write a ``PIL.Image`` to ``path`` atomically, creating the folder."""
-    path = Path(os.fspath(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path) as handle:
+    target = Path(os.fspath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(target) as handle:
         image.save(handle, format="PNG")
-    return path
+    return target
 
 
 def save_grid(charts: ChartSet, path: Any, count: int = 16, columns: int = 4, scale: int = 3,

@@ -22,7 +22,7 @@ import io
 import math
 import pickle
 import pickletools
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -45,6 +45,9 @@ class UnsafePickleError(pickle.UnpicklingError):
     """The file asks for something other than plain data (refused, nothing was run)."""
 
 
+_ByteOrder = Literal["<", ">", "|", "="]
+
+
 class _DType:
     def __init__(self, spec: Any, align: Any = False, copy: Any = True) -> None:
         if isinstance(spec, bytes):
@@ -52,17 +55,19 @@ class _DType:
         if spec not in _DTYPES:
             raise UnsafePickleError(f"refused an array of dtype {spec!r}: only plain numbers "
                                     f"({', '.join(sorted(_DTYPES))}) are read")
-        self.spec, self.order = spec, "|"
+        self.spec: str = spec         # one of _DTYPES
+        self.order: _ByteOrder = "|"
 
     def __setstate__(self, state: Any) -> None:
-        order = state[1] if isinstance(state, tuple) and len(state) > 1 else None
+        order: Any = state[1] if isinstance(state, tuple) and len(state) > 1 else None
         if isinstance(order, bytes):
             order = order.decode("ascii", "replace")
         if order in ("<", ">", "|", "="):
             self.order = order
 
-    def numpy(self) -> np.dtype:
-        order = {"|": "=", "=": "="}.get(self.order, self.order)
+    def numpy(self) -> np.dtype[Any]:
+        native: dict[_ByteOrder, _ByteOrder] = {"|": "=", "=": "="}
+        order = native.get(self.order, self.order)
         return np.dtype(self.spec).newbyteorder(order) if self.spec[1] != "1" \
             else np.dtype(self.spec)
 
@@ -191,7 +196,7 @@ def _prescan(data: bytes, max_items: int) -> None:
             if opcode.name in _PUT_OPCODES and not (isinstance(arg, int) and 0 <= arg <= count):
                 raise UnsafePickleError(f"refused memo slot {arg!r} at byte {pos} (only "
                                         f"{count} opcodes precede it)")
-            if opcode.name == "FRAME" and arg > len(data) - (pos or 0):
+            if opcode.name == "FRAME" and cast(int, arg) > len(data) - (pos or 0):  # its length
                 raise pickle.UnpicklingError(f"a frame of {arg} bytes at byte {pos} runs past "
                                              f"the end of the data")
     except UnsafePickleError:
@@ -213,10 +218,10 @@ class _Rebuilder:
 
     def __init__(self, max_depth: int, max_items: int) -> None:
         self.max_depth, self.max_items = max_depth, max_items
-        self.done: dict = {}        # id -> (rebuilt value, expanded size)
-        self.active: set = set()    # ids of the containers being rebuilt (cycle detection)
+        self.done: dict[int, tuple[Any, int]] = {}  # id -> (rebuilt value, expanded size)
+        self.active: set[int] = set()   # ids of the containers being rebuilt (cycle detection)
 
-    def rebuild(self, obj: Any, depth: int = 0) -> tuple:
+    def rebuild(self, obj: Any, depth: int = 0) -> tuple[Any, int]:
         """``(plain value, number of values in it counting shared ones each time)``."""
         if isinstance(obj, _Array):
             if obj.value is None:
@@ -245,10 +250,10 @@ class _Rebuilder:
         self.done[key] = result
         return result
 
-    def _container(self, obj: Any, depth: int) -> tuple:
+    def _container(self, obj: Any, depth: int) -> tuple[Any, int]:
         size = 1
         if isinstance(obj, dict):
-            out = {}
+            out: dict[Any, Any] = {}
             for k, v in obj.items():
                 (key, key_size), (value, value_size) = self.rebuild(k, depth), \
                     self.rebuild(v, depth)

@@ -88,7 +88,8 @@ def read_jkx_images(images_path: Any, labels_path: Optional[Any] = None,
         raise ChartSetError(f"{labels_path or images_path}: {err}") from None
 
 
-def _read_jkx_labels(path: Path, n: int, column: str) -> tuple:
+def _read_jkx_labels(path: Path, n: int,
+                     column: str) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     """``(returns, tickers, codes, dates)`` from the authors' feather file of ``n`` rows."""
     import pandas as pd
     try:

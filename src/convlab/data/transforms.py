@@ -25,7 +25,7 @@ __all__ = ["Compose", "ToTensor", "Normalize", "RandomCrop", "RandomFlipHorizont
            "RandomHorizontalFlip"]
 
 
-def _as_array(image: Any, name: str = "image") -> tuple:
+def _as_array(image: Any, name: str = "image") -> tuple[np.ndarray, bool]:
     """(array, was_tensor) for a CHW or HW image."""
     from convlab._tensor import Tensor
     if isinstance(image, Tensor):
@@ -128,7 +128,7 @@ class Normalize:
         return f"Normalize(mean={self.mean.tolist()}, std={self.std.tolist()})"
 
 
-def _pair(name: str, value: Any) -> tuple:
+def _pair(name: str, value: Any) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
     if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
                              or v < 0 for v in pair):

@@ -32,8 +32,11 @@ class DatasetFormatError(ValueError):
 class _ImageDataset(Dataset):
     data: np.ndarray
     targets: np.ndarray
+    split: str          # "train" or "test"
+    folder: Path        # where the files were found
 
-    def __init__(self, transform: Optional[Callable], target_transform: Optional[Callable]):
+    def __init__(self, transform: Optional[Callable[[np.ndarray], Any]],
+                 target_transform: Optional[Callable[[int], Any]]) -> None:
         for name, fn in (("transform", transform), ("target_transform", target_transform)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name}: expected a callable or None, got "
@@ -43,7 +46,7 @@ class _ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, index: int) -> tuple:
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
         i = _check_index(index, len(self))
         image, target = self.data[i].copy(), int(self.targets[i])
         if self.transform is not None:
@@ -52,7 +55,7 @@ class _ImageDataset(Dataset):
             target = self.target_transform(target)
         return image, target
 
-    def __getitems__(self, indices: Sequence[int]) -> list:
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, Any]]:
         if self.transform is not None or self.target_transform is not None:
             return [self[int(i)] for i in indices]
         rows = np.asarray(indices, dtype=np.int64)
@@ -87,8 +90,9 @@ class CIFAR10(_ImageDataset):
                "truck")
     _RECORD = 1 + 3 * 32 * 32
 
-    def __init__(self, root: Any, train: bool = True, transform: Optional[Callable] = None,
-                 target_transform: Optional[Callable] = None) -> None:
+    def __init__(self, root: Any, train: bool = True,
+                 transform: Optional[Callable[[np.ndarray], Any]] = None,
+                 target_transform: Optional[Callable[[int], Any]] = None) -> None:
         super().__init__(transform, target_transform)
         self.split = "train" if train else "test"
         names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
@@ -99,7 +103,7 @@ class CIFAR10(_ImageDataset):
         self.targets = np.concatenate([p[1] for p in parts])
 
     @staticmethod
-    def _find(root: Path, names: list) -> tuple:
+    def _find(root: Path, names: list[str]) -> tuple[Path, str]:
         candidates = [(root / "cifar-10-batches-bin", "bin"), (root / "cifar-10-batches-py", "py"),
                       (root, "bin"), (root, "py")]
         for folder, kind in candidates:
@@ -119,7 +123,7 @@ class CIFAR10(_ImageDataset):
             f"{root / 'cifar-10-batches-bin' / 'data_batch_1.bin'} (or "
             f"{root / 'cifar-10-batches-py' / 'data_batch_1'}) exists")
 
-    def _read_bin(self, path: Path) -> tuple:
+    def _read_bin(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         raw = np.fromfile(path, dtype=np.uint8)
         if raw.size == 0 or raw.size % self._RECORD:
             raise DatasetFormatError(f"{path}: {raw.size} bytes is not a whole number of "
@@ -128,7 +132,7 @@ class CIFAR10(_ImageDataset):
         records = raw.reshape(-1, self._RECORD)
         return self._checked(path, records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0])
 
-    def _read_py(self, path: Path) -> tuple:
+    def _read_py(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         try:
             batch = load_plain_pickle(path.read_bytes())
         except UnsafePickleError as err:
@@ -155,7 +159,8 @@ class CIFAR10(_ImageDataset):
                                      f"ints")
         return self._checked(path, data.reshape(-1, 3, 32, 32), np.asarray(labels))
 
-    def _checked(self, path: Path, images: np.ndarray, labels: np.ndarray) -> tuple:
+    def _checked(self, path: Path, images: np.ndarray,
+                 labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if labels.size and (labels.min() < 0 or labels.max() > 9):
             raise DatasetFormatError(f"{path}: labels must lie in 0..9, found "
                                      f"{int(labels.min())}..{int(labels.max())} (corrupted)")
@@ -192,7 +197,7 @@ def _gunzip(raw: bytes, limit: int, path: Path) -> bytes:
     return b"".join(out)
 
 
-def _idx_header(raw: bytes, path: Path) -> tuple:
+def _idx_header(raw: bytes, path: Path) -> tuple[tuple[int, ...], np.dtype[Any], int]:
     """``(shape, dtype, header size)`` from the start of an IDX file."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DatasetFormatError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'empty'}, "
@@ -281,8 +286,9 @@ class MNIST(_ImageDataset):
 
     classes = tuple(str(d) for d in range(10))
 
-    def __init__(self, root: Any, train: bool = True, transform: Optional[Callable] = None,
-                 target_transform: Optional[Callable] = None) -> None:
+    def __init__(self, root: Any, train: bool = True,
+                 transform: Optional[Callable[[np.ndarray], Any]] = None,
+                 target_transform: Optional[Callable[[int], Any]] = None) -> None:
         super().__init__(transform, target_transform)
         self.split = "train" if train else "test"
         prefix = "train" if train else "t10k"

@@ -1,7 +1,7 @@
 """The price-trend CNN of Jiang, Kelly & Xiu, "(Re-)Imag(in)ing Price Trends" (2023)."""
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, cast
 
 import numpy as np
 
@@ -77,7 +77,8 @@ class ChartCNN(nn.Module):
         for i, out_channels in enumerate(channels):
             stride, dilation = (first_stride, first_dilation) if i == 0 else ((1, 1), (1, 1))
             padding = (kh // 2, kw // 2)
-            block = [nn.Conv2d(previous, out_channels, (kh, kw), stride, padding, dilation)]
+            block: list[nn.Module] = [
+                nn.Conv2d(previous, out_channels, (kh, kw), stride, padding, dilation)]
             if batch_norm:
                 block.append(nn.BatchNorm2d(out_channels))
             block.append(nn.LeakyReLU(0.01) if activation == "leaky_relu" else nn.ReLU())
@@ -123,7 +124,8 @@ class ChartCNN(nn.Module):
                                  conv.dilation, mean=mean, std=std, fold=self.fold)
         if mean != 0.0 or std != 1.0:
             x = (x - mean) / std
-        return conv(x)
+        out: Tensor = conv(x)
+        return out
 
     @staticmethod
     def _after_conv(block: nn.Sequential, out: Tensor) -> Tensor:
@@ -141,11 +143,12 @@ class ChartCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, 2) for images (N, 1, H, W): index 1 is "up"."""
-        blocks = list(self.features)
+        blocks = cast("list[nn.Sequential]", list(self.features))    # one Sequential a block
         out = self._after_conv(blocks[0], self._first_conv(x))
         for block in blocks[1:]:
             out = self._after_conv(block, block[0](out))
-        return self.fc(self.dropout(out.flatten(1)))
+        logits: Tensor = self.fc(self.dropout(out.flatten(1)))
+        return logits
 
     def extra_repr(self) -> str:
         return f"window={self.window}, fc_in={self.fc_in}"

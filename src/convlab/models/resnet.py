@@ -27,7 +27,8 @@ class Residual(nn.Module):
         self.body = nn.Sequential(*body)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        body: Tensor = self.body(x)
+        return x + body
 
 
 class _Scale(nn.Module):

@@ -41,7 +41,7 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
     raise ValueError(f"nonlinearity: unsupported nonlinearity {nonlinearity!r}")
 
 
-def _fans(tensor: Tensor) -> tuple:
+def _fans(tensor: Tensor) -> tuple[int, int]:
     if tensor.ndim < 2:
         raise ValueError(f"tensor: fan in and fan out need at least 2 dimensions, got shape "
                          f"{tensor.shape}")

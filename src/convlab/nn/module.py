@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import collections
 import collections.abc
-from typing import Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
 from convlab import _dtype
 from convlab._tensor import Tensor, backend_for, reset_grads
 from convlab.nn.parameter import Parameter
+
+if TYPE_CHECKING:
+    from typing_extensions import Self      # typing.Self from Python 3.11; for mypy only
 
 __all__ = ["Module", "IncompatibleKeys"]
 
@@ -44,6 +47,10 @@ class Module:
     """
 
     training: bool
+    _parameters: dict[str, Optional[Parameter]]
+    _buffers: dict[str, Optional[Tensor]]
+    _non_persistent: set[str]
+    _modules: dict[str, Optional[Module]]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -147,8 +154,8 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # -- traversal ----------------------------------------------------------------------------
-    def named_modules(self, memo: Optional[set] = None, prefix: str = "",
-                      remove_duplicate: bool = True) -> Iterator[tuple]:
+    def named_modules(self, memo: Optional[set[int]] = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """``(name, module)`` for this module and every descendant, each once."""
         if memo is None:
             memo = set()
@@ -168,9 +175,9 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self) -> Iterator[tuple]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         """``(name, module)`` for the direct children."""
-        seen = set()
+        seen: set[int] = set()
         for name, child in self._modules.items():
             if child is not None and id(child) not in seen:
                 seen.add(id(child))
@@ -181,9 +188,10 @@ class Module:
         for _, child in self.named_children():
             yield child
 
-    def _named_members(self, table: str, prefix: str, recurse: bool) -> Iterator[tuple]:
-        seen = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+    def _named_members(self, table: str, prefix: str, recurse: bool) -> Iterator[tuple[str, Any]]:
+        seen: set[int] = set()
+        modules: Iterable[tuple[str, Module]] = \
+            self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for module_prefix, module in modules:
             for name, value in getattr(module, table).items():
                 if value is None or id(value) in seen:
@@ -191,7 +199,8 @@ class Module:
                 seen.add(id(value))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple]:
+    def named_parameters(self, prefix: str = "",
+                         recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, Parameter)`` pairs, each parameter once."""
         yield from self._named_members("_parameters", prefix, recurse)
 
@@ -200,7 +209,8 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple]:
+    def named_buffers(self, prefix: str = "",
+                      recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
         """``(dotted name, Tensor)`` pairs of buffers."""
         yield from self._named_members("_buffers", prefix, recurse)
 
@@ -209,7 +219,7 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def apply(self, fn: Callable[["Module"], Any]) -> "Module":
+    def apply(self, fn: Callable[["Module"], Any]) -> Self:
         """Call ``fn`` on every descendant, then on this module; return ``self``."""
         for child in self.children():
             child.apply(fn)
@@ -217,7 +227,7 @@ class Module:
         return self
 
     # -- modes and devices --------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Self:
         """Set training mode (dropout active, batch norm uses batch statistics)."""
         if not isinstance(mode, bool):
             raise TypeError(f"mode: expected a bool, got {mode!r}")
@@ -225,7 +235,7 @@ class Module:
             object.__setattr__(m, "training", mode)
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Self:
         """Set evaluation mode (same as ``train(False)``)."""
         return self.train(False)
 
@@ -233,13 +243,13 @@ class Module:
         """Reset the gradients of all parameters."""
         reset_grads(self.parameters(), set_to_none)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+    def requires_grad_(self, requires_grad: bool = True) -> Self:
         """Turn gradient recording of every parameter on or off."""
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
 
-    def to(self, *args: Any, **kwargs: Any) -> "Module":
+    def to(self, *args: Any, **kwargs: Any) -> Self:
         """Move parameters and buffers to a device and/or cast the floating ones to a dtype.
 
         Parameters keep their identity (optimizers holding them stay valid), as in PyTorch.
@@ -256,27 +266,28 @@ class Module:
                 _move(t.grad, backend, dtype)
         return self
 
-    def cpu(self) -> "Module":
+    def cpu(self) -> Self:
         """Move everything to the CPU."""
         return self.to("cpu")
 
-    def gpu(self) -> "Module":
+    def gpu(self) -> Self:
         """Move everything to the GPU."""
         return self.to("gpu")
 
     cuda = gpu
 
-    def float(self) -> "Module":
+    def float(self) -> Self:
         """Cast floating parameters and buffers to float32."""
         return self.to(_dtype.float32)
 
-    def double(self) -> "Module":
+    def double(self) -> Self:
         """Cast floating parameters and buffers to float64."""
         return self.to(_dtype.float64)
 
     # -- state --------------------------------------------------------------------------------
-    def state_dict(self, destination: Optional[dict] = None, prefix: str = "",
-                   keep_vars: bool = False) -> "collections.OrderedDict[str, Tensor]":
+    def state_dict(self, destination: Optional[collections.OrderedDict[str, Tensor]] = None,
+                   prefix: str = "",
+                   keep_vars: bool = False) -> collections.OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name (PyTorch's keys and order).
 
         The tensors share memory with the module; ``keep_vars=False`` detaches them.
@@ -365,7 +376,7 @@ class Module:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
 
-    def __dir__(self) -> list:
+    def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
                       | set(self._modules))
 

@@ -28,7 +28,7 @@ class Adam(Optimizer):
     _state_kinds = {"step": "count", "exp_avg": "param", "exp_avg_sq": "param",
                     "max_exp_avg_sq": "param"}
 
-    def _check_group(self, group: dict) -> None:
+    def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
         betas = group.get("betas")
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -40,7 +40,7 @@ class Adam(Optimizer):
                                                     "weight_decay", 0.0)
         group["amsgrad"] = check.flag(group.get("amsgrad"), "amsgrad")
 
-    def _required_state(self, group: dict) -> set:
+    def _required_state(self, group: dict[str, Any]) -> set[str]:
         # (max_exp_avg_sq is made at the next step where it is missing: amsgrad may be
         # turned on after the state was saved)
         return {"step", "exp_avg", "exp_avg_sq"}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from convlab.optim.optimizer import Optimizer
 
@@ -29,7 +30,7 @@ class LRScheduler:
         self._step_count = 0
         self.step()
 
-    def get_lr(self) -> list:
+    def get_lr(self) -> list[float]:
         """The learning rates for ``self.last_epoch``."""
         raise NotImplementedError
 
@@ -41,15 +42,15 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
-    def get_last_lr(self) -> list:
+    def get_last_lr(self) -> list[float]:
         """The learning rates set by the last :meth:`step`."""
         return list(self._last_lr)
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """Everything but the optimizer."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict: dict) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
         self.__dict__.update(state_dict)
 
@@ -64,7 +65,7 @@ class StepLR(LRScheduler):
         self.step_size, self.gamma = int(step_size), float(gamma)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list:
+    def get_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return [g["lr"] for g in groups]
@@ -81,7 +82,7 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max, self.eta_min = int(T_max), float(eta_min)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list:
+    def get_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         t, T, eta = self.last_epoch, self.T_max, self.eta_min
         if t == 0:

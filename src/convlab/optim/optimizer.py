@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import numbers
-from typing import Any, Iterable, Iterator, Tuple
+from typing import Any, ClassVar, Iterable, Iterator, Tuple
 
 from convlab import _validate as check
 from convlab._tensor import Tensor, reset_grads
@@ -20,13 +20,13 @@ class Optimizer:
         defaults: The settings of every group.
     """
 
-    def __init__(self, params: Iterable[Any], defaults: dict) -> None:
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         if isinstance(params, Tensor):
             raise TypeError("params: expected an iterable of Tensors or dicts, got a Tensor "
                             "(wrap it in a list)")
         self.defaults = dict(defaults)
-        self.state: dict = {}
-        self.param_groups: list = []
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
         groups = list(params)
         if not groups:
             raise ValueError("params: the optimizer got an empty parameter list")
@@ -35,7 +35,7 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
 
-    def add_param_group(self, group: dict) -> None:
+    def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a group of parameters with its own settings."""
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError("param group: expected a dict with a 'params' entry")
@@ -59,19 +59,19 @@ class Optimizer:
     # What each per-parameter state entry holds, for load_state_dict's checks: "param" an
     # array of the parameter's shape, "count" an int >= 0. Entries not listed are arrays of
     # the parameter's shape when they are arrays, and plain values otherwise.
-    _state_kinds: dict = {}
+    _state_kinds: ClassVar[dict[str, str]] = {}
 
-    def _check_group(self, group: dict) -> None:
+    def _check_group(self, group: dict[str, Any]) -> None:
         """Check a group's settings (at construction and when a state dict is loaded);
         optimizers extend it with their own."""
         group["lr"] = check.finite_number(group.get("lr"), "lr", 0.0)
 
-    def _required_state(self, group: dict) -> set:
+    def _required_state(self, group: dict[str, Any]) -> set[str]:
         """The entries a parameter's state must hold, once it has any, for ``step`` to run
         with ``group``'s settings."""
         return set()
 
-    def _grads(self, group: dict) -> Iterator[Tuple[Tensor, Any]]:
+    def _grads(self, group: dict[str, Any]) -> Iterator[Tuple[Tensor, Any]]:
         """``(param, gradient array)`` for each parameter of ``group`` with a gradient.
 
         Raises:
@@ -106,9 +106,9 @@ class Optimizer:
         raise NotImplementedError
 
     # -- state dicts: PyTorch's layout, parameters numbered in group order -------------------
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}``."""
-        index = {}
+        index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
@@ -118,7 +118,7 @@ class Optimizer:
                 ids.append(index[id(p)])
             packed["params"] = ids
             groups.append(packed)
-        state = {}
+        state: dict[int, dict[str, Any]] = {}
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state:
@@ -126,7 +126,7 @@ class Optimizer:
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict: dict) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore settings and state saved by :meth:`state_dict` (values are copied).
 
         Raises:
@@ -139,7 +139,7 @@ class Optimizer:
             raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, the "
                              f"optimizer has {len(self.param_groups)}")
         new_groups = []
-        by_index: dict = {}
+        by_index: dict[int, Tensor] = {}
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
                 raise ValueError(f"state_dict: group {i}: expected a dict with a 'params' list")
@@ -160,7 +160,7 @@ class Optimizer:
             new_groups.append(merged)
         if not isinstance(state_dict["state"], dict):
             raise ValueError("state_dict: 'state' must be a dict of parameter index -> dict")
-        new_state: dict = {}
+        new_state: dict[Tensor, dict[str, Any]] = {}
         for idx, values in state_dict["state"].items():
             idx = _index(idx, "state")
             p = by_index.get(idx)

@@ -24,7 +24,7 @@ class SGD(Optimizer):
 
     _state_kinds = {"momentum_buffer": "param"}
 
-    def _check_group(self, group: dict) -> None:
+    def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
         momentum = group["momentum"] = check.finite_number(group.get("momentum"), "momentum",
                                                            0.0)

@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 
@@ -270,12 +270,13 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
                   quiet: bool) -> dict:
     """Train ensemble member ``k`` with early stopping; returns its history."""
     device, bs = config.device, config.batch_size
+    epochs = cast(int, config.epochs)       # _train has replaced a None by its default
     convlab.manual_seed(config.seed * 1000 + k)
     model = ChartCNN(config.window, input_mean=norm[0], input_std=norm[1]).to(device)
     optimizer = convlab.optim.Adam(model.parameters(), lr=config.lr)
     shuffle = np.random.default_rng(config.seed * 1000 + k)
-    history = {"train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
-               "images_per_second": []}
+    history: dict[str, list[float]] = {"train_loss": [], "train_accuracy": [], "val_loss": [],
+                                       "val_accuracy": [], "images_per_second": []}
     start, best, bad = 0, math.inf, 0
     if state is not None:   # its plain fields were checked by _Run.read_state
         restore_training(state, f"--resume: {run.state_path}", model, optimizer,
@@ -284,7 +285,7 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
         log(f"model {k + 1}: resuming at epoch {start + 1}", quiet)
     loss_fn = nn.CrossEntropyLoss()
     train_labels = train_set.labels.astype(np.int64)
-    for epoch in range(start, config.epochs):
+    for epoch in range(start, epochs):
         if bad >= config.patience:
             break
         model.train()
@@ -327,7 +328,7 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
             convlab.save(model.state_dict(), run.model_path(k))
         else:
             bad += 1
-        log(f"model {k + 1}/{config.ensemble} epoch {epoch + 1}/{config.epochs}: "
+        log(f"model {k + 1}/{config.ensemble} epoch {epoch + 1}/{epochs}: "
              f"train loss {bar.mean_loss:.4f} acc {history['train_accuracy'][-1]:.3f} | "
              f"val loss {val['loss']:.4f} acc {val['accuracy']:.3f}"
              f"{' (best)' if improved else ''} | {bar.rate:.0f} img/s", quiet)
@@ -336,7 +337,7 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
                       "history": history, "model": model.state_dict(),
                       "optimizer": optimizer.state_dict(), "rng": convlab.get_rng_state(),
                       "shuffle_rng": dict(shuffle.bit_generator.state),
-                      "finished": bad >= config.patience or epoch + 1 >= config.epochs,
+                      "finished": bad >= config.patience or epoch + 1 >= epochs,
                       "histories": done},
                      run.state_path)
         run.saved = f"model {k + 1} epoch {epoch + 1}"

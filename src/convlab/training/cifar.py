@@ -24,7 +24,7 @@ import numpy as np
 
 import convlab
 from convlab import nn
-from convlab.data import CIFAR10, DataLoader, Subset, transforms
+from convlab.data import CIFAR10, DataLoader, Dataset, Subset, transforms
 from convlab.data.vision import DatasetFormatError, DatasetNotFoundError
 from convlab.models import ResNet9
 from convlab.training import plots
@@ -83,11 +83,13 @@ class CifarTrainConfig:
             raise UserError(f"--device gpu: {convlab.get_backend('gpu').describe()}")
 
 
-def _datasets(config: CifarTrainConfig) -> tuple:
+def _datasets(config: CifarTrainConfig) -> tuple[Dataset, Dataset]:
     normalize = transforms.Normalize(CIFAR_MEAN, CIFAR_STD)
-    steps = [transforms.ToTensor()]
+    steps: list[Any] = [transforms.ToTensor()]
     if config.augment:
         steps += [transforms.RandomCrop(32, padding=4), transforms.RandomFlipHorizontal()]
+    train: Dataset
+    test: Dataset
     try:
         train = CIFAR10(config.data, train=True,
                         transform=transforms.Compose(steps + [normalize]))
@@ -162,8 +164,8 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
     if threads is not None:
         convlab.set_num_threads(threads)
     # what Ctrl-C reports: the epoch state.npz holds, and whether the folder is a run yet
-    progress = {"saved": f"epoch {state['epoch']}" if state is not None else None,
-                "started": resume}
+    progress: dict[str, Any] = {"saved": f"epoch {state['epoch']}" if state is not None else None,
+                                "started": resume}
     try:
         # a diverging loss is caught and reported as such (`diverged`); NumPy's overflow
         # warnings on the way there would only bury that one line
@@ -185,8 +187,8 @@ def _train(config: CifarTrainConfig, folder: Path, state: Optional[dict], resume
     optimizer = convlab.optim.Adam(model.parameters(), lr=config.lr,
                                    weight_decay=config.weight_decay)
     order = np.random.default_rng(config.seed)
-    history = {"train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
-               "images_per_second": []}
+    history: dict[str, list[float]] = {"train_loss": [], "train_accuracy": [], "val_loss": [],
+                                       "val_accuracy": [], "images_per_second": []}
     start = 0
     if state is not None:   # epoch and history were checked by _read_resume
         restore_training(state, f"--resume: {folder / 'state.npz'}", model, optimizer,

@@ -50,8 +50,9 @@ def integer_range(minimum: int, maximum: int) -> str:
 
 def check_int(value: Any, name: str, minimum: int = 0, maximum: int = MAX_INT) -> int:
     """``value`` as an int in ``[minimum, maximum]`` (bools and floats are refused)."""
+    # typeshed's numbers.Integral declares only < and <=: mypy refuses ``int <= Integral``
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-            or not minimum <= value <= maximum:
+            or not minimum <= value <= maximum:  # type: ignore[operator]
         raise UserError(f"{name}: expected {integer_range(minimum, maximum)}, got "
                         f"{shown(value)}")
     return int(value)

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import collections
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional, cast
 
 from convlab.nn.module import Module
 
 __all__ = ["Sequential", "ModuleList"]
+
+# A container's entries are Modules (append and the constructors check them). Module._modules
+# is typed Optional[Module] because setting a child attribute to None blanks its entry; a
+# container blanked so by hand then fails in forward, as PyTorch's does. The casts below tell
+# mypy the entries are Modules.
 
 
 class Sequential(Module):
@@ -31,7 +36,7 @@ class Sequential(Module):
                 self.add_module(str(i), _checked(m, str(i)))
 
     def forward(self, x: Any) -> Any:
-        for m in self._modules.values():
+        for m in cast("Iterable[Module]", self._modules.values()):
             x = m(x)
         return x
 
@@ -39,7 +44,7 @@ class Sequential(Module):
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+        return iter(cast("Iterable[Module]", self._modules.values()))
 
     def __getitem__(self, index: Any) -> Any:
         items = list(self._modules.items())
@@ -76,10 +81,10 @@ class ModuleList(Module):
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+        return iter(cast("Iterable[Module]", self._modules.values()))
 
     def __getitem__(self, index: Any) -> Any:
-        items = list(self._modules.values())
+        items = list(cast("Iterable[Module]", self._modules.values()))
         if isinstance(index, slice):
             return ModuleList(items[index])
         return items[_index(index, len(items))]

@@ -13,7 +13,7 @@ from convlab.nn.parameter import Parameter
 __all__ = ["Conv2d", "Conv1d"]
 
 
-def _tuple(value: Any, n: int, name: str) -> tuple:
+def _tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
     if isinstance(value, (tuple, list)):
         if len(value) != n:
             raise ValueError(f"{name}: expected an int or {n} ints, got {tuple(value)}")
@@ -23,6 +23,7 @@ def _tuple(value: Any, n: int, name: str) -> tuple:
 
 class _ConvNd(Module):
     _dims = 2
+    padding: str | tuple[int, ...]      # "same" / "valid", or one int per dimension
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
