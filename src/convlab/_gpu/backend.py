@@ -81,7 +81,7 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         why = self._probe()
         if why:
             return f"not available ({why})"
-        cupy = self._cupy
+        cupy = self._require()
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         free, total = cupy.cuda.runtime.memGetInfo()
@@ -90,7 +90,7 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
 
     def _require(self) -> ModuleType:
         why = self._probe()
-        if why:
+        if why or self._cupy is None:
             raise BackendUnavailableError(f"gpu backend: {why}")
         return self._cupy
 
