@@ -4,9 +4,8 @@ cuDNN (PyTorch with CUDA, when installed), on the same device, in the same run.
 Every callable synchronises the device before returning, so the timings cover the work, not
 only the launches.
 """
-from __future__ import annotations
 
-from typing import List
+from __future__ import annotations
 
 import numpy as np
 
@@ -26,10 +25,11 @@ def _synced(fn, sync):
     def run():
         fn()
         sync()
+
     return run
 
 
-def gpu_cases(quick: bool) -> List[Case]:
+def gpu_cases(quick: bool) -> list[Case]:
     gpu = convlab.get_backend("gpu")
     cp = gpu.xp
     torch = _torch_cuda()
@@ -38,15 +38,23 @@ def gpu_cases(quick: bool) -> List[Case]:
         torch.backends.cudnn.allow_tf32 = False
     sync = gpu.synchronize
     tsync = torch.cuda.synchronize if torch is not None else None
-    cases: List[Case] = []
+    cases: list[Case] = []
 
     # GEMM 4096^3 float32 against cuBLAS through cupy.matmul (TF32 off: CuPy's default)
     n = 2048 if quick else 4096
     a = cp.random.standard_normal((n, n), dtype=cp.float32)
     b = cp.random.standard_normal((n, n), dtype=cp.float32)
-    cases.append(Case("gpu-gemm", f"SGEMM {n}^3 vs cuBLAS (cupy.matmul)",
-                      _synced(lambda: gpu.matmul(a, b), sync),
-                      None, _synced(lambda: cp.matmul(a, b), sync), 2.0 * n ** 3, "GFLOP/s"))
+    cases.append(
+        Case(
+            "gpu-gemm",
+            f"SGEMM {n}^3 vs cuBLAS (cupy.matmul)",
+            _synced(lambda: gpu.matmul(a, b), sync),
+            None,
+            _synced(lambda: cp.matmul(a, b), sync),
+            2.0 * n**3,
+            "GFLOP/s",
+        )
+    )
 
     # the chart CNN's conv layers, forward + both backward passes, against cuDNN
     for layer in CHART_LAYERS:
@@ -76,9 +84,19 @@ def gpu_cases(quick: bool) -> List[Case]:
             def theirs(tx=tx, tw=tw, tdy=tdy, geom=geom):
                 torch.nn.functional.conv2d(tx, tw, None, *geom).backward(tdy)
                 tsync()
+
         flops = 2 * BATCH * layer.c_out * layer.c_in * 15 * int(np.prod(layer.out_hw()))
-        cases.append(Case("gpu-conv", f"{layer.name} fwd+bwd vs cuDNN", ours, theirs, None,
-                          flops * (2 if layer.index == 1 else 3), "GFLOP/s"))
+        cases.append(
+            Case(
+                "gpu-conv",
+                f"{layer.name} fwd+bwd vs cuDNN",
+                ours,
+                theirs,
+                None,
+                flops * (2 if layer.index == 1 else 3),
+                "GFLOP/s",
+            )
+        )
 
     # 2x1 max-pooling forward + backward
     x = cp.random.standard_normal((BATCH, 64, 21, 60), dtype=cp.float32)
@@ -96,8 +114,18 @@ def gpu_cases(quick: bool) -> List[Case]:
             y = torch.nn.functional.max_pool2d(tx, (2, 1), ceil_mode=True)
             y.backward(y)
             tsync()
-    cases.append(Case("gpu-pool", "max_pool2d 2x1 fwd+bwd (I20 layer 1 map) vs cuDNN",
-                      pool_ours, pool_theirs, None, x.nbytes * 3, "GB/s"))
+
+    cases.append(
+        Case(
+            "gpu-pool",
+            "max_pool2d 2x1 fwd+bwd (I20 layer 1 map) vs cuDNN",
+            pool_ours,
+            pool_theirs,
+            None,
+            x.nbytes * 3,
+            "GB/s",
+        )
+    )
 
     # the binary first layer (I20) against cuDNN's dense conv on the same 0/1 images
     images = _chart_images(20, BATCH)
@@ -106,8 +134,9 @@ def gpu_cases(quick: bool) -> List[Case]:
 
     def binary_ours():
         weight.grad = None
-        y = convlab.nn.functional.binary_conv2d(bits, weight, None, (3, 1), (2, 1), (2, 1),
-                                                mean=0.12, std=0.33)
+        y = convlab.nn.functional.binary_conv2d(
+            bits, weight, None, (3, 1), (2, 1), (2, 1), mean=0.12, std=0.33
+        )
         y.backward(y)
         sync()
 
@@ -120,6 +149,16 @@ def gpu_cases(quick: bool) -> List[Case]:
             y = torch.nn.functional.conv2d((tb - 0.12) / 0.33, tw, None, (3, 1), (2, 1), (2, 1))
             y.backward(y)
             tsync()
-    cases.append(Case("gpu-binary", "I20 layer 1 fwd+wgrad: binary vs cuDNN dense",
-                      binary_ours, binary_theirs, None, 1.0, "calls/s"))
+
+    cases.append(
+        Case(
+            "gpu-binary",
+            "I20 layer 1 fwd+wgrad: binary vs cuDNN dense",
+            binary_ours,
+            binary_theirs,
+            None,
+            1.0,
+            "calls/s",
+        )
+    )
     return cases

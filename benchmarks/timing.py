@@ -10,11 +10,12 @@ Two effects of small virtual machines shape the method:
 * Waking worker threads costs up to a millisecond: one sample runs the call back to back
   enough times to last about 20 ms and reports the mean, as a training loop would see it.
 """
+
 from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, Optional
+from collections.abc import Callable
 
 PAUSE_S = 0.15
 SAMPLE_S = 0.02
@@ -37,23 +38,25 @@ def _calls_per_sample(fn: Callable[[], object]) -> int:
     return max(1, min(100, int(SAMPLE_S / max(once, 1e-6))))
 
 
-def interleaved(contenders: Dict[str, Optional[Callable[[], object]]], repeats: int,
-                warmup: int = 1) -> Dict[str, Optional[float]]:
+def interleaved(
+    contenders: dict[str, Callable[[], object] | None], repeats: int, warmup: int = 1
+) -> dict[str, float | None]:
     """Median seconds per call of each contender (None where the contender is missing)."""
     active = {name: fn for name, fn in contenders.items() if fn is not None}
     for _ in range(warmup):
         for fn in active.values():
             fn()
     calls = {name: _calls_per_sample(fn) for name, fn in active.items()}
-    samples: Dict[str, list] = {name: [] for name in active}
+    samples: dict[str, list] = {name: [] for name in active}
     names = list(active)
     for rep in range(repeats):
-        for name in (names if rep % 2 == 0 else names[::-1]):
+        for name in names if rep % 2 == 0 else names[::-1]:
             fn, count = active[name], calls[name]
             _busy_wait(PAUSE_S)
             start = time.perf_counter()
             for _ in range(count):
                 fn()
             samples[name].append((time.perf_counter() - start) / count)
-    return {name: (statistics.median(samples[name]) if name in samples else None)
-            for name in contenders}
+    return {
+        name: (statistics.median(samples[name]) if name in samples else None) for name in contenders
+    }

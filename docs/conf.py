@@ -1,4 +1,5 @@
 """Sphinx configuration for convlab's documentation."""
+
 from __future__ import annotations
 
 import os
@@ -26,10 +27,14 @@ autodoc_member_order = "bysource"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 # CI builds offline with warnings as errors: links to Python / NumPy docs only when asked for.
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-    "numpy": ("https://numpy.org/doc/stable/", None),
-} if os.environ.get("CONVLAB_DOCS_ONLINE") else {}
+intersphinx_mapping = (
+    {
+        "python": ("https://docs.python.org/3", None),
+        "numpy": ("https://numpy.org/doc/stable/", None),
+    }
+    if os.environ.get("CONVLAB_DOCS_ONLINE")
+    else {}
+)
 
 html_theme = "furo"
 html_title = f"convlab {release}"
@@ -50,8 +55,9 @@ def _chart_figures(app) -> None:
     out.mkdir(parents=True, exist_ok=True)
     frame = data.load_default_ohlcv()
     for window in (5, 20, 60):
-        charts = data.render_charts(frame[frame["ticker"] == frame["ticker"].iloc[0]],
-                                    window, every="month")
+        charts = data.render_charts(
+            frame[frame["ticker"] == frame["ticker"].iloc[0]], window, every="month"
+        )
         save_grid(charts, out / f"charts_i{window}.png", count=8, seed=0)
 
 

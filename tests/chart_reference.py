@@ -2,6 +2,7 @@
 
 Written from the spec (chart_images.md sections 2-4), sharing no code with convlab.data.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,11 +20,12 @@ def _missing(x):
 def render_window(o, h, l, c, v, ma, window, volume=True):
     """One image (H, W) uint8 from per-day lists (None/NaN = missing), or None if undrawable."""
     from PIL import Image, ImageDraw
+
     height, width = SIZES[window]
     vrows = height // 5
     prows = height - vrows - 1
     base = c[0]
-    norm = lambda x: None if _missing(x) else x / base   # noqa: E731
+    norm = lambda x: None if _missing(x) else x / base  # noqa: E731
     o, h, l, c = ([norm(x) for x in seq] for seq in (o, h, l, c))
     ma = [None] * window if ma is None else [norm(x) for x in ma]
     values = [x for seq in (o, h, l, c, ma) for x in seq if x is not None]
@@ -33,8 +35,9 @@ def render_window(o, h, l, c, v, ma, window, volume=True):
     if not hi > lo:
         return None
 
-    def row(p):   # image row (0 = top)
+    def row(p):  # image row (0 = top)
         return prows - 1 - int(round((p - lo) * (prows - 1) / (hi - lo)))
+
     img = Image.new("L", (width, height), 0)
     px = img.load()
     for d in range(window):
@@ -67,8 +70,10 @@ def render_frame(frame, window, ma=True, volume=True):
     """All daily windows of a tidy frame: list of (ticker, end date, image)."""
     out = []
     for ticker, g in frame.groupby("ticker", sort=True):
-        cols = {k: [None if _missing(x) else x for x in g[k].astype(float)]
-                for k in ("open", "high", "low", "close", "volume")}
+        cols = {
+            k: [None if _missing(x) else x for x in g[k].astype(float)]
+            for k in ("open", "high", "low", "close", "volume")
+        }
         dates = list(g["date"])
         for end in range(window - 1, len(dates)):
             start = end - window + 1
@@ -80,10 +85,18 @@ def render_frame(frame, window, ma=True, volume=True):
             if ma and start >= window - 1:
                 m = []
                 for d in range(start, end + 1):
-                    hist = c[d - window + 1: d + 1]
+                    hist = c[d - window + 1 : d + 1]
                     m.append(None if any(x is None for x in hist) else sum(hist) / window)
-            img = render_window(cols["open"][span], cols["high"][span], cols["low"][span],
-                                c[span], cols["volume"][span], m, window, volume)
+            img = render_window(
+                cols["open"][span],
+                cols["high"][span],
+                cols["low"][span],
+                c[span],
+                cols["volume"][span],
+                m,
+                window,
+                volume,
+            )
             if img is not None:
                 out.append((ticker, np.datetime64(dates[end], "D"), img))
     return out

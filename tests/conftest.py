@@ -1,4 +1,5 @@
 """Shared fixtures: the backend under test, thread counts, micro-kernel ISAs, random data."""
+
 from __future__ import annotations
 
 import os
@@ -10,15 +11,23 @@ from hypothesis import HealthCheck, settings
 import convlab
 
 settings.register_profile(
-    "convlab", max_examples=int(os.environ.get("CONVLAB_HYPOTHESIS_EXAMPLES", "25")),
-    deadline=None, derandomize=False, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                           HealthCheck.data_too_large])
+    "convlab",
+    max_examples=int(os.environ.get("CONVLAB_HYPOTHESIS_EXAMPLES", "25")),
+    deadline=None,
+    derandomize=False,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 settings.load_profile("convlab")
 
 if os.environ.get("CONVLAB_CUDA_EMULATOR") == "1":
     # the GPU backend on the CPU: our CUDA kernels compiled as host C++ (cuda_emulator.py)
     import cuda_emulator
+
     cuda_emulator.install()
 
 if os.environ.get("CONVLAB_TEST_BACKEND") == "reference":
@@ -27,6 +36,7 @@ if os.environ.get("CONVLAB_TEST_BACKEND") == "reference":
     # tests pass on it unchanged
     import reference_backend
     from convlab import backend as _registry
+
     _registry._INSTANCES["cpu"] = reference_backend.ReferenceBackend()
 
 _GPU = convlab.get_backend("gpu").is_available()
@@ -47,11 +57,18 @@ def _backend_params():
 
 
 def _isa_params(prefix=""):
-    from convlab._cpu import _gemm      # the compiled kernels' own switch, on any test backend
-    return [pytest.param(name, id=prefix + name,
-                         marks=pytest.mark.skipif(name not in _gemm.supported_isas(),
-                                                  reason=f"this CPU cannot run {name}"))
-            for name in ("generic", "avx2", "avx512")]
+    from convlab._cpu import _gemm  # the compiled kernels' own switch, on any test backend
+
+    return [
+        pytest.param(
+            name,
+            id=prefix + name,
+            marks=pytest.mark.skipif(
+                name not in _gemm.supported_isas(), reason=f"this CPU cannot run {name}"
+            ),
+        )
+        for name in ("generic", "avx2", "avx512")
+    ]
 
 
 def pytest_generate_tests(metafunc):
@@ -60,8 +77,9 @@ def pytest_generate_tests(metafunc):
     nothing there). Tests are selected by these ids and by names: ``-k cpu`` / ``-k gpu``."""
     names = metafunc.fixturenames
     if "backend" in names and "isa" in names:
-        pairs = [pytest.param("cpu", p.values[0], id=p.id, marks=p.marks)
-                 for p in _isa_params("cpu-")]
+        pairs = [
+            pytest.param("cpu", p.values[0], id=p.id, marks=p.marks) for p in _isa_params("cpu-")
+        ]
         pairs.append(pytest.param("gpu", None, id="gpu", marks=needs_gpu))
         metafunc.parametrize(("backend", "isa"), pairs, indirect=True)
     elif "backend" in names:
@@ -92,6 +110,7 @@ def isa(request):
         yield None
         return
     from convlab._cpu import _gemm
+
     before = _gemm.get_isa()
     _gemm.set_isa(request.param)
     yield request.param

@@ -1,4 +1,5 @@
 """Writers of small dataset files in the official formats (for the reader tests)."""
+
 from __future__ import annotations
 
 import gzip
@@ -38,18 +39,52 @@ def py2_cifar_pickle(data: np.ndarray, labels) -> bytes:
     """The bytes Python 2's cPickle (protocol 2) writes for an official CIFAR-10 batch:
     ``{'batch_label': str, 'labels': [int], 'data': ndarray, 'filenames': [str]}``."""
     n = data.shape[0]
-    dtype = (b"cnumpy\ndtype\n" + _py2_string(b"u1") + _int(0) + _int(1) + b"\x87R"
-             + b"(" + _int(3) + _py2_string(b"|") + b"NNN" + _int(-1) + _int(-1) + _int(0)
-             + b"tb")
-    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + _int(0) + b"\x85"
-             + _py2_string(b"b") + b"\x87R"
-             + b"(" + _int(1) + _int(n) + b"M" + struct.pack("<H", 3072) + b"\x86" + dtype
-             + b"\x89" + _py2_string(data.tobytes()) + b"tb")
+    dtype = (
+        b"cnumpy\ndtype\n"
+        + _py2_string(b"u1")
+        + _int(0)
+        + _int(1)
+        + b"\x87R"
+        + b"("
+        + _int(3)
+        + _py2_string(b"|")
+        + b"NNN"
+        + _int(-1)
+        + _int(-1)
+        + _int(0)
+        + b"tb"
+    )
+    array = (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+        + _int(0)
+        + b"\x85"
+        + _py2_string(b"b")
+        + b"\x87R"
+        + b"("
+        + _int(1)
+        + _int(n)
+        + b"M"
+        + struct.pack("<H", 3072)
+        + b"\x86"
+        + dtype
+        + b"\x89"
+        + _py2_string(data.tobytes())
+        + b"tb"
+    )
     label_list = b"](" + b"".join(_int(int(v)) for v in labels) + b"e"
     names = b"](" + b"".join(_py2_string(f"img_{i}.png".encode()) for i in range(n)) + b"e"
-    return (b"\x80\x02}q\x00(" + _py2_string(b"batch_label") + _py2_string(b"test batch")
-            + _py2_string(b"labels") + label_list + _py2_string(b"data") + array
-            + _py2_string(b"filenames") + names + b"u.")
+    return (
+        b"\x80\x02}q\x00("
+        + _py2_string(b"batch_label")
+        + _py2_string(b"test batch")
+        + _py2_string(b"labels")
+        + label_list
+        + _py2_string(b"data")
+        + array
+        + _py2_string(b"filenames")
+        + names
+        + b"u."
+    )
 
 
 def write_cifar_py(root: Path, batches: dict, python2: bool = True) -> Path:
@@ -60,8 +95,15 @@ def write_cifar_py(root: Path, batches: dict, python2: bool = True) -> Path:
         if python2:
             blob = py2_cifar_pickle(data, labels)
         else:
-            blob = pickle.dumps({b"batch_label": b"x", b"labels": [int(v) for v in labels],
-                                 b"data": data, b"filenames": [b"f"] * len(labels)}, protocol=2)
+            blob = pickle.dumps(
+                {
+                    b"batch_label": b"x",
+                    b"labels": [int(v) for v in labels],
+                    b"data": data,
+                    b"filenames": [b"f"] * len(labels),
+                },
+                protocol=2,
+            )
         (folder / name).write_bytes(blob)
     return folder
 
@@ -71,8 +113,9 @@ CIFAR_NAMES = [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """An IDX file (MNIST's format) of a uint8 array."""
-    header = b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(">" + "I" * array.ndim,
-                                                                  *array.shape)
+    header = (
+        b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    )
     return header + array.astype(np.uint8).tobytes()
 
 

@@ -3,6 +3,7 @@
 Nothing here shares code with convlab: convolution is a loop over kernel taps, pooling a loop
 over windows, so a bug in convlab's im2col / GEMM / packing cannot hide in the reference.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,9 @@ def _tap_view(xp, kh, kw, oh, ow, stride, dilation):
     """x_padded[:, :, kh*dh + sh*i, kw*dw + sw*j] for all output pixels (i, j)."""
     sh, sw = stride
     dh, dw = dilation
-    return xp[:, :, kh * dh: kh * dh + sh * (oh - 1) + 1: sh,
-              kw * dw: kw * dw + sw * (ow - 1) + 1: sw]
+    return xp[
+        :, :, kh * dh : kh * dh + sh * (oh - 1) + 1 : sh, kw * dw : kw * dw + sw * (ow - 1) + 1 : sw
+    ]
 
 
 def conv2d(x, w, b, stride, padding, dilation):
@@ -46,8 +48,9 @@ def conv2d(x, w, b, stride, padding, dilation):
     y = np.zeros((n, o, oh, ow))
     for kh in range(kh_):
         for kw in range(kw_):
-            y += _contract("nchw,oc->nohw", _tap_view(xp, kh, kw, oh, ow, stride, dilation),
-                           w[:, :, kh, kw])
+            y += _contract(
+                "nchw,oc->nohw", _tap_view(xp, kh, kw, oh, ow, stride, dilation), w[:, :, kh, kw]
+            )
     if b is not None:
         y += b.astype(np.float64)[None, :, None, None]
     return y
@@ -67,11 +70,13 @@ def conv2d_grads(x, w, dy, stride, padding, dilation):
     dw = np.zeros_like(w)
     for kh in range(kh_):
         for kw in range(kw_):
-            dw[:, :, kh, kw] = _contract("nohw,nchw->oc", dy,
-                                         _tap_view(xp, kh, kw, oh, ow, stride, dilation))
+            dw[:, :, kh, kw] = _contract(
+                "nohw,nchw->oc", dy, _tap_view(xp, kh, kw, oh, ow, stride, dilation)
+            )
             _tap_view(dxp, kh, kw, oh, ow, stride, dilation)[...] += _contract(
-                "nohw,oc->nchw", dy, w[:, :, kh, kw])
-    dx = dxp[:, :, ph: ph + h, pw: pw + wd]
+                "nohw,oc->nchw", dy, w[:, :, kh, kw]
+            )
+    dx = dxp[:, :, ph : ph + h, pw : pw + wd]
     return dx, dw, dy.sum(axis=(0, 2, 3))
 
 
@@ -84,8 +89,7 @@ def unfold(x, kernel, stride, padding, dilation):
     cols = np.zeros((n, c, kernel[0], kernel[1], oh * ow), x.dtype)
     for kh in range(kernel[0]):
         for kw in range(kernel[1]):
-            cols[:, :, kh, kw] = _tap_view(xp, kh, kw, oh, ow, stride,
-                                           dilation).reshape(n, c, -1)
+            cols[:, :, kh, kw] = _tap_view(xp, kh, kw, oh, ow, stride, dilation).reshape(n, c, -1)
     return cols.reshape(n, c * kernel[0] * kernel[1], oh * ow)
 
 
@@ -101,7 +105,7 @@ def fold(cols, size, kernel, stride, padding, dilation):
     for kh in range(kernel[0]):
         for kw in range(kernel[1]):
             _tap_view(xp, kh, kw, oh, ow, stride, dilation)[...] += blocks[:, :, kh, kw]
-    return xp[:, :, ph: ph + size[0], pw: pw + size[1]]
+    return xp[:, :, ph : ph + size[0], pw : pw + size[1]]
 
 
 def _windows(size, kernel, stride, padding, dilation, ceil_mode):
@@ -113,8 +117,16 @@ def _windows(size, kernel, stride, padding, dilation, ceil_mode):
     for o in range(length):
         start = o * stride - padding
         first = next(i for i in range(10**6) if start + i * dilation >= 0)
-        result.append(([(start + i * dilation, i) for i in range(kernel)
-                        if 0 <= start + i * dilation < size], first))
+        result.append(
+            (
+                [
+                    (start + i * dilation, i)
+                    for i in range(kernel)
+                    if 0 <= start + i * dilation < size
+                ],
+                first,
+            )
+        )
     return result
 
 
@@ -173,7 +185,7 @@ def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor
         h0, h1 = _avg_divisor(i, h, kernel[0], stride[0], padding[0])
         for j in range(ow):
             w0, w1 = _avg_divisor(j, w, kernel[1], stride[1], padding[1])
-            inside = x[:, :, max(h0, 0): min(h1, h), max(w0, 0): min(w1, w)].astype(np.float64)
+            inside = x[:, :, max(h0, 0) : min(h1, h), max(w0, 0) : min(w1, w)].astype(np.float64)
             if divisor_override:
                 d = divisor_override
             elif count_include_pad:
@@ -192,8 +204,9 @@ def avg_pool2d_backward(dy, input_shape, kernel, stride, padding, divisors):
         h0, h1 = _avg_divisor(i, h, kernel[0], stride[0], padding[0])
         for j in range(dy.shape[3]):
             w0, w1 = _avg_divisor(j, w, kernel[1], stride[1], padding[1])
-            dx[:, :, max(h0, 0): min(h1, h), max(w0, 0): min(w1, w)] += (
-                dy[:, :, i, j].astype(np.float64) / divisors[i, j])[:, :, None, None]
+            dx[:, :, max(h0, 0) : min(h1, h), max(w0, 0) : min(w1, w)] += (
+                dy[:, :, i, j].astype(np.float64) / divisors[i, j]
+            )[:, :, None, None]
     return dx
 
 
@@ -206,5 +219,7 @@ def gemm_error_bound(a, b):
     k = a.shape[-1]
     u = np.finfo(a.dtype).eps / 2
     gamma = k * u / (1 - k * u)
-    return 2 * gamma * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))) + \
-        np.finfo(a.dtype).tiny
+    return (
+        2 * gamma * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
+        + np.finfo(a.dtype).tiny
+    )

@@ -1,5 +1,6 @@
 """The backward pass itself: accumulation, graph freeing, grad modes, anomaly detection,
 device checks, and the Tensor basics users rely on."""
+
 from __future__ import annotations
 
 import gc
@@ -77,6 +78,7 @@ def test_no_grad_and_enable_grad_cpu():
     @convlab.no_grad()
     def infer(v):
         return v * 2
+
     assert not infer(w).requires_grad
     assert convlab.is_grad_enabled()
     convlab.set_grad_enabled(False)
@@ -109,7 +111,7 @@ def test_inputs_without_grad_get_none_and_skip_work_cpu():
 def test_anomaly_detection_names_the_op_cpu():
     x = convlab.tensor([-1.0, 1.0], requires_grad=True)
     with np.errstate(invalid="ignore"):
-        assert np.isnan(x.log().numpy()[0])           # silent by default, like PyTorch
+        assert np.isnan(x.log().numpy()[0])  # silent by default, like PyTorch
         convlab.set_detect_anomaly(True)
         try:
             with pytest.raises(convlab.AnomalyError, match="Log.forward produced NaN"):
@@ -148,7 +150,7 @@ def test_tensor_basics_cpu():
     t = convlab.tensor([[1.0, 2.0], [3.0, 4.0]])
     assert t.dtype == convlab.float32 and t.device == "cpu" and t.ndim == 2
     assert convlab.tensor([1, 2]).dtype == convlab.int64
-    assert convlab.tensor(np.zeros(2)).dtype == convlab.float64   # arrays keep their dtype
+    assert convlab.tensor(np.zeros(2)).dtype == convlab.float64  # arrays keep their dtype
     assert t[1, 0].item() == 3.0 and len(t) == 2
     assert np.asarray(t).shape == (2, 2)
     assert t.to("cuda" if False else "cpu") is t
@@ -198,13 +200,13 @@ def test_manual_seed_repeats_random_draws_cpu():
 def test_max_with_dim_returns_values_and_indices_cpu():
     x = convlab.tensor([[1.0, 5.0, 5.0], [7.0, 2.0, 7.0]], requires_grad=True)
     values, indices = x.max(dim=1)
-    assert indices.tolist() == [1, 0]                  # first of the ties, as PyTorch
+    assert indices.tolist() == [1, 0]  # first of the ties, as PyTorch
     values.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0], [1, 0, 0]])
     x.grad = None
-    x.max().backward()                                 # ties share the gradient (amax)
+    x.max().backward()  # ties share the gradient (amax)
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0, 0], [0.5, 0, 0.5]])
-    assert x.max(axis=1).shape == (2,)                 # NumPy style: values only
+    assert x.max(axis=1).shape == (2,)  # NumPy style: values only
 
 
 def test_dropout_statistics_and_eval_cpu():

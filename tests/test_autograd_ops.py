@@ -1,13 +1,13 @@
 """Every differentiable op: forward against NumPy (and PyTorch), gradients against central
 differences in float64 (and PyTorch's autograd)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import convlab
-from conftest import to_numpy
-from conftest import needs_torch, torch
+from conftest import needs_torch, to_numpy, torch
 from op_cases import CASES, grad_indices, make_inputs
 
 CASE_IDS = [c.id for c in CASES]
@@ -15,8 +15,10 @@ CASE_IDS = [c.id for c in CASES]
 
 def _run(case, lib, arrays, device=None, requires=()):
     if lib is convlab:
-        tensors = [convlab.tensor(a, device=device, requires_grad=i in requires)
-                   for i, a in enumerate(arrays)]
+        tensors = [
+            convlab.tensor(a, device=device, requires_grad=i in requires)
+            for i, a in enumerate(arrays)
+        ]
     else:
         tensors = [torch.tensor(a, requires_grad=i in requires) for i, a in enumerate(arrays)]
     if case.seeded:
@@ -62,19 +64,28 @@ def test_gradient_matches_central_differences(backend, case, rng):
     for i in wanted:
         expected = _numerical_grad(case, [a.copy() for a in arrays], i, weights, backend.name)
         assert tensors[i].grad is not None, f"input {i} got no gradient"
-        np.testing.assert_allclose(tensors[i].grad.numpy(), expected, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"gradient of input {i}")
+        np.testing.assert_allclose(
+            tensors[i].grad.numpy(),
+            expected,
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=f"gradient of input {i}",
+        )
 
 
 @needs_torch
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 class TestAgainstPyTorch:
-    @pytest.mark.parametrize("case", [c for c in CASES if c.torch_fn is not False],
-                             ids=[c.id for c in CASES if c.torch_fn is not False])
+    @pytest.mark.parametrize(
+        "case",
+        [c for c in CASES if c.torch_fn is not False],
+        ids=[c.id for c in CASES if c.torch_fn is not False],
+    )
     def test_forward_and_backward_cpu(self, case, rng):
         arrays = make_inputs(case, rng)
-        arrays = [a.astype(np.float32) if a.dtype.kind == "f" else a.astype(np.int64)
-                  for a in arrays]
+        arrays = [
+            a.astype(np.float32) if a.dtype.kind == "f" else a.astype(np.int64) for a in arrays
+        ]
         wanted = grad_indices(case, arrays)
         ours, ours_in = _run(case, convlab, arrays, "cpu", requires=wanted)
         theirs, theirs_in = _run(case, torch, arrays, requires=wanted)
@@ -83,9 +94,13 @@ class TestAgainstPyTorch:
         (ours * convlab.tensor(weights)).sum().backward()
         (theirs * torch.tensor(weights)).sum().backward()
         for i in wanted:
-            np.testing.assert_allclose(ours_in[i].grad.numpy(), theirs_in[i].grad.numpy(),
-                                       rtol=2e-4, atol=2e-5, err_msg=f"gradient of input {i}")
-
+            np.testing.assert_allclose(
+                ours_in[i].grad.numpy(),
+                theirs_in[i].grad.numpy(),
+                rtol=2e-4,
+                atol=2e-5,
+                err_msg=f"gradient of input {i}",
+            )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -105,7 +120,7 @@ def test_leaky_relu_over_many_parallel_chunks_cpu(dtype, slope):
         y.backward(convlab.tensor(g))
     finally:
         convlab.set_num_threads(threads)
-    with np.errstate(invalid="ignore"):    # inf * 0, computed but not selected
+    with np.errstate(invalid="ignore"):  # inf * 0, computed but not selected
         expected = np.where(x > 0, x, x * dtype(slope))
     np.testing.assert_array_equal(y.numpy(), expected)
     assert np.array_equal(np.signbit(y.numpy()[0, 1:3]), np.signbit(expected[0, 1:3]))
@@ -139,7 +154,7 @@ def test_dropout_kernel_over_many_parallel_chunks_cpu(dtype, p):
     sigma = np.sqrt(p * (1 - p) / x.size)
     assert abs(keep.mean() - (1 - p)) < 5 * sigma
     scale = dtype(1.0 / (1.0 - p))
-    with np.errstate(invalid="ignore"):          # inf * 0 where dropped
+    with np.errstate(invalid="ignore"):  # inf * 0 where dropped
         expected = (x * keep) * scale
     np.testing.assert_array_equal(out, expected)
     assert np.array_equal(np.signbit(out), np.signbit(expected))
@@ -152,7 +167,7 @@ def test_dropout_masks_are_independent_and_seeded_cpu():
     cpu = convlab.get_backend("cpu")
     x = np.ones(1_000_000, np.float32)
     keep = cpu.dropout_forward(x, 0.5, seed=1)[1].astype(np.float64)
-    bound = 5 / np.sqrt(x.size / 2)              # 5 sigma of a correlation estimate
+    bound = 5 / np.sqrt(x.size / 2)  # 5 sigma of a correlation estimate
     for lag in (1, 2, 3, 64):
         assert abs(np.corrcoef(keep[:-lag], keep[lag:])[0, 1]) < bound, lag
     other = cpu.dropout_forward(x, 0.5, seed=2)[1]

@@ -1,4 +1,5 @@
 """The Backend registry and protocol, the GPU placeholder, and import hygiene."""
+
 from __future__ import annotations
 
 import os
@@ -47,12 +48,14 @@ def test_gpu_backend_exists_and_reports_itself_unavailable():
     with pytest.raises(BackendUnavailableError, match="gpu backend"):
         gpu.matmul(np.ones((2, 2)), np.ones((2, 2)))
     with pytest.raises(BackendUnavailableError):
-        gpu.xp
+        _ = gpu.xp
 
 
 def test_import_is_silent_and_never_imports_cupy():
-    code = ("import sys, convlab; convlab.get_backend('gpu').is_available(); "
-            "assert 'cupy' not in sys.modules, 'cupy imported'")
+    code = (
+        "import sys, convlab; convlab.get_backend('gpu').is_available(); "
+        "assert 'cupy' not in sys.modules, 'cupy imported'"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
@@ -77,10 +80,14 @@ def test_isa_selection_cpu(rng):
 def test_isa_from_environment_cpu():
     code = "import convlab; print(convlab.get_backend('cpu').isa)"
     for requested, expected in (("generic", "generic"), ("bogus", None)):
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                env={**os.environ, "CONVLAB_ISA": requested})
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "CONVLAB_ISA": requested},
+        )
         assert result.returncode == 0, result.stderr
         if expected:
             assert result.stdout.strip() == expected
-        else:   # an unusable request falls back to the best path instead of failing import
+        else:  # an unusable request falls back to the best path instead of failing import
             assert result.stdout.strip() == get_backend("cpu").supported_isas()[-1]

@@ -1,4 +1,5 @@
 """BatchNorm kernels against float64 NumPy formulas, on data whose mean dwarfs its spread."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,9 @@ def _reference(x, w, b, g, eps=1e-5):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("shape", [(16, 5, 7, 9), (64, 3), (5, 4, 11)], ids=["2d", "1d", "1d-L"])
 def test_training_forward_backward_and_running_stats(backend, threads, dtype, shape, rng):
-    x = (1000 + rng.normal(size=shape) * rng.uniform(0.5, 2, (1, shape[1]) + (1,) * (len(shape) - 2))
-         ).astype(dtype)
+    x = (
+        1000 + rng.normal(size=shape) * rng.uniform(0.5, 2, (1, shape[1]) + (1,) * (len(shape) - 2))
+    ).astype(dtype)
     g = rng.normal(size=shape).astype(dtype)
     w = rng.uniform(0.5, 2, shape[1]).astype(dtype)
     b = rng.normal(size=shape[1]).astype(dtype)
@@ -45,12 +47,14 @@ def test_training_forward_backward_and_running_stats(backend, threads, dtype, sh
     np.testing.assert_allclose(y.cpu().numpy(), y_ref, **tol)
     np.testing.assert_allclose(xt.grad.cpu().numpy(), gx_ref, **tol)
     np.testing.assert_allclose(module.weight.grad.cpu().numpy(), gw_ref, **tol)
-    np.testing.assert_allclose(module.bias.grad.cpu().numpy(), gb_ref,
-                               rtol=tol["rtol"], atol=tol["atol"] * 10)
+    np.testing.assert_allclose(
+        module.bias.grad.cpu().numpy(), gb_ref, rtol=tol["rtol"], atol=tol["atol"] * 10
+    )
     m = x.size / shape[1]
     np.testing.assert_allclose(module.running_mean.cpu().numpy(), 0.3 * mean, rtol=1e-5)
-    np.testing.assert_allclose(module.running_var.cpu().numpy(), 0.7 + 0.3 * var * m / (m - 1),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        module.running_var.cpu().numpy(), 0.7 + 0.3 * var * m / (m - 1), rtol=1e-4
+    )
 
 
 def test_evaluation_mode_uses_running_statistics(backend, rng):
@@ -65,8 +69,7 @@ def test_evaluation_mode_uses_running_statistics(backend, rng):
     mean = np.array([0.5, -1.0, 2.0]).reshape(1, 3, 1, 1)
     invstd = 1 / np.sqrt(np.array([4.0, 0.25, 1.0]) + 1e-5).reshape(1, 3, 1, 1)
     np.testing.assert_allclose(y.cpu().numpy(), (x - mean) * invstd, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(xt.grad.cpu().numpy(), np.broadcast_to(invstd, x.shape),
-                               rtol=1e-6)
+    np.testing.assert_allclose(xt.grad.cpu().numpy(), np.broadcast_to(invstd, x.shape), rtol=1e-6)
 
 
 def test_cpu_kernels_give_the_same_bits_for_any_thread_count(rng):
@@ -80,8 +83,9 @@ def test_cpu_kernels_give_the_same_bits_for_any_thread_count(rng):
             xt = convlab.tensor(x, requires_grad=True)
             module = nn.BatchNorm2d(6)
             (module(xt) * convlab.tensor(g)).sum().backward()
-            results.append([xt.grad.numpy(), module.weight.grad.numpy(),
-                            module.running_var.numpy()])
+            results.append(
+                [xt.grad.numpy(), module.weight.grad.numpy(), module.running_var.numpy()]
+            )
         finally:
             convlab.set_num_threads(before)
     for a, b in zip(*results):

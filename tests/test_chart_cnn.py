@@ -1,4 +1,5 @@
 """The chart CNN (sizes pinned to the paper), its training job and its report."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("PIL")
 
 
-@pytest.mark.parametrize("window,params,fc_in", [(5, 155_138, 15_360), (20, 708_866, 46_080),
-                                                 (60, 2_952_962, 184_320)])
+@pytest.mark.parametrize(
+    "window,params,fc_in", [(5, 155_138, 15_360), (20, 708_866, 46_080), (60, 2_952_962, 184_320)]
+)
 def test_paper_sizes_cpu(window, params, fc_in):
     model = ChartCNN(window)
     assert sum(p.numel() for p in model.parameters()) == params
@@ -28,6 +30,7 @@ def test_paper_sizes_cpu(window, params, fc_in):
 def test_binary_and_float_input_agree_and_variants_build_cpu():
     from convlab.data import render_charts
     from test_charts import random_walks
+
     charts = render_charts(random_walks(1, 100, 7), 20)
     images = charts.images()[:6]
     convlab.manual_seed(0)
@@ -35,9 +38,15 @@ def test_binary_and_float_input_agree_and_variants_build_cpu():
     a = model(convlab.tensor(images)).numpy()
     b = model(convlab.tensor(images.astype(np.float32))).numpy()
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    for kwargs in ({"activation": "relu"}, {"kernel_size": 3}, {"pool": 2},
-                   {"batch_norm": False}, {"channels": [8, 16]}, {"dropout": 0.0},
-                   {"ceil_mode": False}):
+    for kwargs in (
+        {"activation": "relu"},
+        {"kernel_size": 3},
+        {"pool": 2},
+        {"batch_norm": False},
+        {"channels": [8, 16]},
+        {"dropout": 0.0},
+        {"ceil_mode": False},
+    ):
         out = ChartCNN(20, **kwargs)(convlab.tensor(images))
         assert out.shape == (6, 2)
     with pytest.raises(ValueError, match="window"):
@@ -55,10 +64,20 @@ def test_matches_the_same_model_in_pytorch(backend):
     tn = torch.nn
 
     def block(ci, co, stride, dilation):
-        return [tn.Conv2d(ci, co, (5, 3), stride, (2, 1), dilation), tn.BatchNorm2d(co),
-                tn.LeakyReLU(0.01), tn.MaxPool2d((2, 1), ceil_mode=True)]
-    reference = tn.Sequential(*block(1, 64, (3, 1), (2, 1)), *block(64, 128, 1, 1),
-                              *block(128, 256, 1, 1), tn.Flatten(), tn.Linear(46_080, 2))
+        return [
+            tn.Conv2d(ci, co, (5, 3), stride, (2, 1), dilation),
+            tn.BatchNorm2d(co),
+            tn.LeakyReLU(0.01),
+            tn.MaxPool2d((2, 1), ceil_mode=True),
+        ]
+
+    reference = tn.Sequential(
+        *block(1, 64, (3, 1), (2, 1)),
+        *block(64, 128, 1, 1),
+        *block(128, 256, 1, 1),
+        tn.Flatten(),
+        tn.Linear(46_080, 2),
+    )
     ours = [p for p in model.parameters()]
     theirs = [p for p in reference.parameters()]
     assert [tuple(p.shape) for p in ours] == [tuple(p.shape) for p in theirs]
@@ -72,26 +91,33 @@ def test_matches_the_same_model_in_pytorch(backend):
     labels = np.array([0, 1, 1, 0])
     loss = convlab.nn.functional.cross_entropy(
         model(convlab.tensor(images, device=backend.name)),
-        convlab.tensor(labels, device=backend.name))
+        convlab.tensor(labels, device=backend.name),
+    )
     loss.backward()
     tloss = torch.nn.functional.cross_entropy(
-        reference((torch.tensor(images, dtype=torch.float32) - 0.1) / 0.3), torch.tensor(labels))
+        reference((torch.tensor(images, dtype=torch.float32) - 0.1) / 0.3), torch.tensor(labels)
+    )
     tloss.backward()
     assert abs(loss.item() - tloss.item()) < 1e-4
     for a, b in zip(ours, theirs):
         # conv biases before BN have a zero gradient: both sides are rounding noise (~1e-7)
-        np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.numpy(), rtol=2e-3,
-                                   atol=max(2e-4 * float(b.grad.abs().max()), 1e-5))
+        np.testing.assert_allclose(
+            a.grad.cpu().numpy(),
+            b.grad.numpy(),
+            rtol=2e-3,
+            atol=max(2e-4 * float(b.grad.abs().max()), 1e-5),
+        )
 
 
 # -- report functions --------------------------------------------------------------------
+
 
 def test_metrics_against_independent_formulas_cpu():
     scipy_stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(3)
     p = rng.random(200)
     r = 0.1 * p + rng.normal(0, 0.1, 200)
-    r[::7] = np.round(r[::7], 1)   # ties
+    r[::7] = np.round(r[::7], 1)  # ties
     c = evaluate.correlations(p, r)
     assert c["pearson"] == pytest.approx(scipy_stats.pearsonr(p, r)[0], abs=1e-12)
     assert c["spearman"] == pytest.approx(scipy_stats.spearmanr(p, r)[0], abs=1e-12)
@@ -107,12 +133,13 @@ def test_backtest_by_hand_cpu():
     r = np.array([0.02, 0.5, -0.01, 0.5, 0.03, 0.5])
     b = evaluate.backtest(p, r, dates, np.array(["A"] * 6), horizon=2)
     assert b["kind"] == "long/flat vs buy-and-hold"
-    strategy = np.array([0.02, 0.0, 0.03])     # long, flat (p 0.2), long
+    strategy = np.array([0.02, 0.0, 0.03])  # long, flat (p 0.2), long
     hold = np.array([0.02, -0.01, 0.03])
     per_year = 252 / 2
     assert b["strategy"]["annual_return"] == pytest.approx(strategy.mean() * per_year)
     assert b["strategy"]["sharpe"] == pytest.approx(
-        strategy.mean() * per_year / (strategy.std(ddof=1) * np.sqrt(per_year)))
+        strategy.mean() * per_year / (strategy.std(ddof=1) * np.sqrt(per_year))
+    )
     assert b["buy_and_hold"]["annual_return"] == pytest.approx(hold.mean() * per_year)
     # a cross-section of 20 instruments: top decile (2 names) minus bottom decile (2 names)
     n = 20
@@ -126,21 +153,47 @@ def test_backtest_by_hand_cpu():
 
 # -- the command line -----------------------------------------------------------------------
 
+
 def _csv(tmp_path, days=420, seed=0):
     from test_charts import random_walks
+
     path = tmp_path / "prices.csv"
     random_walks(1, days, seed).drop(columns="ticker").to_csv(path, index=False)
     return path
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "convlab.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "convlab.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _train_args(data, out, *extra):
-    return ["chart", "train", "--data", data, "--window", 5, "--epochs", 2, "--ensemble", 2,
-            "--batch-size", 32, "--lr", 1e-3, "--out", out, "--quiet", "--threads", 1, *extra]
+    return [
+        "chart",
+        "train",
+        "--data",
+        data,
+        "--window",
+        5,
+        "--epochs",
+        2,
+        "--ensemble",
+        2,
+        "--batch-size",
+        32,
+        "--lr",
+        1e-3,
+        "--out",
+        out,
+        "--quiet",
+        "--threads",
+        1,
+        *extra,
+    ]
 
 
 def test_train_report_predict_cpu(tmp_path):
@@ -154,8 +207,14 @@ def test_train_report_predict_cpu(tmp_path):
     assert metrics["ensemble"] == 2 and len(metrics["histories"]) == 2
     assert set(metrics["test"]) >= {"pearson", "spearman", "loss"}
     assert metrics["backtest"]["kind"] == "long/flat vs buy-and-hold"
-    for name in ("learning_curves.png", "samples.png", "test_predictions.csv", "model_0.npz",
-                 "model_1.npz", "state.npz"):
+    for name in (
+        "learning_curves.png",
+        "samples.png",
+        "test_predictions.csv",
+        "model_0.npz",
+        "model_1.npz",
+        "state.npz",
+    ):
         assert (out / name).stat().st_size > 0
     # the ensemble's test predictions are the mean of its members' (recomputed here)
     test = pd.read_csv(out / "test_predictions.csv")
@@ -175,6 +234,7 @@ def test_train_and_predict_on_the_gpu(tmp_path, capsys):
     """``--device gpu`` runs the same job (in this process, so that the CUDA emulator serves
     where there is no device)."""
     from convlab.cli import main
+
     data = _csv(tmp_path, days=200)
     out = tmp_path / "run"
     # later options win: one member, one epoch
@@ -184,11 +244,25 @@ def test_train_and_predict_on_the_gpu(tmp_path, capsys):
     for name in ("train", "validation", "test"):
         assert metrics[name]["n"] > 0 and np.isfinite(metrics[name]["loss"])
     predictions = tmp_path / "p.csv"
-    assert main(["chart", "predict", "--model", str(out), "--data", str(data), "--out",
-                 str(predictions), "--device", "gpu"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "chart",
+                "predict",
+                "--model",
+                str(out),
+                "--data",
+                str(data),
+                "--out",
+                str(predictions),
+                "--device",
+                "gpu",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     test = pd.read_csv(out / "test_predictions.csv")
-    merged = test.merge(pd.read_csv(predictions), on=["ticker", "date"],
-                        suffixes=("", "_again"))
+    merged = test.merge(pd.read_csv(predictions), on=["ticker", "date"], suffixes=("", "_again"))
     assert len(merged) == len(test)
     np.testing.assert_allclose(merged["p_up"], merged["p_up_again"], atol=2e-6)
 
@@ -196,11 +270,14 @@ def test_train_and_predict_on_the_gpu(tmp_path, capsys):
 def test_resume_after_interruption_is_exact_cpu(tmp_path, monkeypatch):
     from convlab.training import chart
     from convlab.training.progress import Progress
+
     data = str(_csv(tmp_path, seed=1))
 
     def config():
-        return chart.ChartTrainConfig(data=data, window=5, horizon=5, epochs=3, ensemble=2,
-                                      batch_size=32, lr=1e-3)
+        return chart.ChartTrainConfig(
+            data=data, window=5, horizon=5, epochs=3, ensemble=2, batch_size=32, lr=1e-3
+        )
+
     chart.train(config(), tmp_path / "straight", quiet=True, threads=1)
     # interrupt in the middle of model 2's second epoch, then resume
     calls = {"n": 0}
@@ -212,14 +289,17 @@ def test_resume_after_interruption_is_exact_cpu(tmp_path, monkeypatch):
             if calls["n"] == 3:
                 raise KeyboardInterrupt
         return original(self, images, loss)
+
     monkeypatch.setattr(Progress, "update", interrupting)
     with pytest.raises(KeyboardInterrupt):
         chart.train(config(), tmp_path / "resumed", quiet=True, threads=1)
     monkeypatch.setattr(Progress, "update", original)
     report = chart.train(config(), tmp_path / "resumed", resume=True, quiet=True, threads=1)
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+
     def without_timing(histories):
         return [{k: v for k, v in h.items() if k != "images_per_second"} for h in histories]
+
     assert without_timing(report["histories"]) == without_timing(straight["histories"])
     for k in range(2):
         a = convlab.load(tmp_path / "straight" / f"model_{k}.npz")
@@ -228,8 +308,9 @@ def test_resume_after_interruption_is_exact_cpu(tmp_path, monkeypatch):
             np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
 
 
-@pytest.mark.parametrize("case", ["missing", "window", "short", "corrupt", "other-window",
-                                  "exists"])
+@pytest.mark.parametrize(
+    "case", ["missing", "window", "short", "corrupt", "other-window", "exists"]
+)
 def test_user_errors_are_one_line_with_exit_status_2_cpu(tmp_path, case):
     data = _csv(tmp_path, days=300)
     out = tmp_path / "run"
@@ -251,15 +332,22 @@ def test_user_errors_are_one_line_with_exit_status_2_cpu(tmp_path, case):
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    expected = {"missing": "does not exist", "window": "--window", "short": "window",
-                "corrupt": "corrupted", "other-window": "--window 5", "exists": "--resume"}
+    expected = {
+        "missing": "does not exist",
+        "window": "--window",
+        "short": "window",
+        "corrupt": "corrupted",
+        "other-window": "--window 5",
+        "exists": "--resume",
+    }
     assert expected[case] in lines[0]
-    if case != "corrupt":   # nothing already saved is touched
+    if case != "corrupt":  # nothing already saved is touched
         assert {p.name: p.read_bytes() for p in out.glob("*.npz")} == before
 
 
-@pytest.mark.parametrize("variant", [{}, {"activation": "relu", "pool": (2, 2)}],
-                         ids=["paper", "relu-2x2"])
+@pytest.mark.parametrize(
+    "variant", [{}, {"activation": "relu", "pool": (2, 2)}], ids=["paper", "relu-2x2"]
+)
 def test_pooling_before_the_activation_changes_nothing_cpu(variant):
     """The model pools before its activation (they commute); running each block's layers in
     the paper's order must give the same logits and gradients."""
@@ -272,7 +360,7 @@ def test_pooling_before_the_activation_changes_nothing_cpu(variant):
     def in_paper_order(x):
         out = (x - 0.1) / 0.3
         for block in model.features:
-            for layer in block:     # conv, BN, activation, pool
+            for layer in block:  # conv, BN, activation, pool
                 out = layer(out)
         return model.fc(out.flatten(1))
 

@@ -1,6 +1,7 @@
 """Chart images: one golden test per drawing rule (pixels worked out by hand), agreement with
 an independent slow renderer on thousands of random-walk windows, chart sets on disk, splits,
 the authors' file format, and bad input files."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,6 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("PIL")
 
 from chart_reference import render_frame  # noqa: E402
-
 from convlab import data  # noqa: E402
 from convlab.data import OHLCVError, render_charts  # noqa: E402
 
@@ -43,8 +43,13 @@ def test_geometry_of_each_window_cpu():
 
 def test_bars_ticks_and_scaling_by_hand_cpu():
     # prices 1..25 map exactly to rows: lo = 1, hi = 25, (P - 1) / (hi - lo) = 1
-    rows = [(2, 5, 1, 4, 10), (6, 9, 5, 7, 20), (10, 12, 10, 11, 30), (20, 25, 15, 16, 40),
-            (13, 14, 12, 13, 60)]
+    rows = [
+        (2, 5, 1, 4, 10),
+        (6, 9, 5, 7, 20),
+        (10, 12, 10, 11, 30),
+        (20, 25, 15, 16, 40),
+        (13, 14, 12, 13, 60),
+    ]
     img = only_image(rows)
     top = 24
     for d, (o, h, low, c, _) in enumerate(rows):
@@ -52,7 +57,7 @@ def test_bars_ticks_and_scaling_by_hand_cpu():
         np.testing.assert_array_equal(bar, np.arange(top - (h - 1), top - (low - 1) + 1))
         assert np.flatnonzero(img[:25, 3 * d]).tolist() == [top - (o - 1)]
         assert np.flatnonzero(img[:25, 3 * d + 2]).tolist() == [top - (c - 1)]
-    assert not img[25].any()                                   # the gap row stays black
+    assert not img[25].any()  # the gap row stays black
     # volume: max 60 -> 6 rows; 10 -> round(1.0) = 1; 20 -> 2; 30 -> 3; 40 -> round(4.0) = 4
     heights = [int(img[26:, 3 * d + 1].sum()) for d in range(5)]
     assert heights == [1, 2, 3, 4, 6]
@@ -62,30 +67,33 @@ def test_bars_ticks_and_scaling_by_hand_cpu():
 def test_rounding_half_to_even_cpu():
     # lo = 1, hi = 49: row = (p - 1) * 24 / 48 = (p - 1) / 2 hits .5 exactly:
     # p = 4 -> 1.5 -> 2 (even), p = 6 -> 2.5 -> 2, p = 8 -> 3.5 -> 4, p = 2 -> 0.5 -> 0
-    rows = [(1, 49, 1, 4, 1), (6, 6, 6, 6, 1), (8, 8, 8, 8, 1), (2, 2, 2, 2, 1),
-            (3, 3, 3, 3, 1)]
+    rows = [(1, 49, 1, 4, 1), (6, 6, 6, 6, 1), (8, 8, 8, 8, 1), (2, 2, 2, 2, 1), (3, 3, 3, 3, 1)]
     img = only_image(rows)
     top = 24
-    assert np.flatnonzero(img[:25, 2]).tolist() == [top - 2]    # close 4 -> row 2
-    assert np.flatnonzero(img[:25, 4]).tolist() == [top - 2]    # 6 -> 2.5 -> 2
-    assert np.flatnonzero(img[:25, 7]).tolist() == [top - 4]    # 8 -> 3.5 -> 4
-    assert np.flatnonzero(img[:25, 10]).tolist() == [top - 0]   # 2 -> 0.5 -> 0
+    assert np.flatnonzero(img[:25, 2]).tolist() == [top - 2]  # close 4 -> row 2
+    assert np.flatnonzero(img[:25, 4]).tolist() == [top - 2]  # 6 -> 2.5 -> 2
+    assert np.flatnonzero(img[:25, 7]).tolist() == [top - 4]  # 8 -> 3.5 -> 4
+    assert np.flatnonzero(img[:25, 10]).tolist() == [top - 0]  # 2 -> 0.5 -> 0
 
 
 def test_rounding_exact_value_cpu():
     # p = 3 -> (3 - 1) / 2 = 1.0 exactly -> row 1
-    rows = [(1, 49, 1, 4, 1), (6, 6, 6, 6, 1), (8, 8, 8, 8, 1), (2, 2, 2, 2, 1),
-            (3, 3, 3, 3, 1)]
+    rows = [(1, 49, 1, 4, 1), (6, 6, 6, 6, 1), (8, 8, 8, 8, 1), (2, 2, 2, 2, 1), (3, 3, 3, 3, 1)]
     img = only_image(rows)
     assert np.flatnonzero(img[:25, 13]).tolist() == [24 - 1]
 
 
 def test_minimum_volume_pixel_and_missing_volume_cpu():
-    rows = [(1, 2, 1, 2, 1000), (1, 2, 1, 2, 1), (1, 2, 1, 2, None), (1, 2, 1, 2, 0),
-            (1, 2, 1, 2, 500)]
+    rows = [
+        (1, 2, 1, 2, 1000),
+        (1, 2, 1, 2, 1),
+        (1, 2, 1, 2, None),
+        (1, 2, 1, 2, 0),
+        (1, 2, 1, 2, 500),
+    ]
     img = only_image(rows)
     heights = [int(img[26:, 3 * d + 1].sum()) for d in range(5)]
-    assert heights == [6, 1, 0, 0, 3]      # tiny volume still 1 pixel; missing / zero: none
+    assert heights == [6, 1, 0, 0, 3]  # tiny volume still 1 pixel; missing / zero: none
 
 
 def test_all_volume_missing_leaves_panel_empty_cpu():
@@ -94,13 +102,18 @@ def test_all_volume_missing_leaves_panel_empty_cpu():
 
 
 def test_missing_prices_cpu():
-    rows = [(2, 5, 1, 4, 1), (None, 9, 5, 7, 1), (10, None, 10, 11, 1), (20, 25, 15, None, 1),
-            (13, 14, 12, 13, 1)]
+    rows = [
+        (2, 5, 1, 4, 1),
+        (None, 9, 5, 7, 1),
+        (10, None, 10, 11, 1),
+        (20, 25, 15, None, 1),
+        (13, 14, 12, 13, 1),
+    ]
     img = only_image(rows)
-    assert img[:25, 3].sum() == 0                       # missing open: no open tick
-    assert img[:25, 4].sum() == 5                       # ... the bar stays (rows 9..5)
-    assert img[:25, 6:9].sum() == 0                     # missing high: no bar, no ticks
-    assert img[:25, 11].sum() == 0                      # missing close: no close tick
+    assert img[:25, 3].sum() == 0  # missing open: no open tick
+    assert img[:25, 4].sum() == 5  # ... the bar stays (rows 9..5)
+    assert img[:25, 6:9].sum() == 0  # missing high: no bar, no ticks
+    assert img[:25, 11].sum() == 0  # missing close: no close tick
     assert img[:25, 9].sum() == 1 and img[:25, 10].sum() == 11
 
 
@@ -134,7 +147,7 @@ def test_moving_average_line_by_hand_cpu():
         assert with_ma[y, x] == 1, (y, x)
     added = {tuple(p) for p in np.argwhere(with_ma & ~without.astype(bool))}
     assert added <= expected
-    assert (with_ma | without) .sum() == with_ma.sum()     # the MA only adds pixels
+    assert (with_ma | without).sum() == with_ma.sum()  # the MA only adds pixels
 
 
 def test_ma_needs_history_cpu():
@@ -165,8 +178,9 @@ def random_walks(count, days, seed, missing=0.0):
 
 @pytest.mark.parametrize("window,days", [(5, 400), (20, 420), (60, 330)])
 def test_fast_renderer_matches_reference_pixel_for_pixel_cpu(window, days):
-    frame = pd.concat([random_walks(3, days, window), random_walks(2, days, window + 1, 0.03)],
-                      ignore_index=True)
+    frame = pd.concat(
+        [random_walks(3, days, window), random_walks(2, days, window + 1, 0.03)], ignore_index=True
+    )
     expected = render_frame(frame, window)
     charts = render_charts(frame, window)
     assert len(charts) == len(expected) > 1000
@@ -200,7 +214,7 @@ def test_labels_returns_and_sampling_cpu():
 def test_chart_set_save_load_split_and_dataset_cpu(tmp_path):
     charts = render_charts(random_walks(2, 300, 3), window=20)
     charts.save(tmp_path / "set")
-    charts.save(tmp_path / "set", overwrite=True)        # replacing an existing set works
+    charts.save(tmp_path / "set", overwrite=True)  # replacing an existing set works
     back = data.ChartSet.load(tmp_path / "set")
     assert isinstance(back.packed, np.memmap)
     np.testing.assert_array_equal(back.images(), charts.images())
@@ -235,9 +249,13 @@ def test_reads_the_authors_file_format_cpu(tmp_path):
     raw = charts.images()[:, 0] * 255
     path = tmp_path / "20d_week_has_vb_[20]_ma_2001_images.dat"
     raw.astype(np.uint8).tofile(path)
-    labels = pd.DataFrame({"Date": charts.end_dates.astype("datetime64[ns]"),
-                           "StockID": [charts.ticker_of(i) for i in range(len(charts))],
-                           "Ret_20d": charts.returns})
+    labels = pd.DataFrame(
+        {
+            "Date": charts.end_dates.astype("datetime64[ns]"),
+            "StockID": [charts.ticker_of(i) for i in range(len(charts))],
+            "Ret_20d": charts.returns,
+        }
+    )
     pytest.importorskip("pyarrow")
     labels.to_feather(tmp_path / "labels.feather")
     back = data.read_jkx_images(path, tmp_path / "labels.feather")
@@ -250,16 +268,36 @@ def test_reads_the_authors_file_format_cpu(tmp_path):
 
 
 def test_load_ohlcv_normalises_sources_cpu(tmp_path):
-    yahoo = pd.DataFrame({"Date": ["2020-01-02", "2020-01-03"], "Open": [10.0, 12.0],
-                          "High": [11, 13], "Low": [9, 11], "Close": [10, 12],
-                          "Adj Close": [5, 6], "Volume": [0, 7]})
+    yahoo = pd.DataFrame(
+        {
+            "Date": ["2020-01-02", "2020-01-03"],
+            "Open": [10.0, 12.0],
+            "High": [11, 13],
+            "Low": [9, 11],
+            "Close": [10, 12],
+            "Adj Close": [5, 6],
+            "Volume": [0, 7],
+        }
+    )
     tidy = data.load_ohlcv(yahoo, ticker="Y")
     assert list(tidy.columns) == data.COLUMNS
     np.testing.assert_allclose(tidy["open"], [5, 6])
-    assert np.isnan(tidy["volume"][0])                  # zero volume counts as missing
-    tiingo = pd.DataFrame({"date": ["2020-01-02"], "adjOpen": [1.0], "adjHigh": [2.0],
-                           "adjLow": [0.5], "adjClose": [1.5], "adjVolume": [10],
-                           "open": [9], "high": [9], "low": [9], "close": [9], "volume": [9]})
+    assert np.isnan(tidy["volume"][0])  # zero volume counts as missing
+    tiingo = pd.DataFrame(
+        {
+            "date": ["2020-01-02"],
+            "adjOpen": [1.0],
+            "adjHigh": [2.0],
+            "adjLow": [0.5],
+            "adjClose": [1.5],
+            "adjVolume": [10],
+            "open": [9],
+            "high": [9],
+            "low": [9],
+            "close": [9],
+            "volume": [9],
+        }
+    )
     assert data.load_ohlcv(tiingo, ticker="T")["close"].tolist() == [1.5]
     folder = tmp_path / "prices"
     folder.mkdir()
@@ -278,8 +316,10 @@ def test_bad_ohlcv_files_get_clear_errors_cpu(tmp_path):
         "text.csv": (good + "2020-01-06,1,abc,1,2,5\n", r"'high' row 2 holds 'abc'"),
         "empty.csv": ("", "empty"),
         "dup.csv": (good + "2020-01-03,1,2,1,2,5\n", "duplicated date 2020-01-03"),
-        "unsorted.csv": ("date,open,high,low,close,volume\n2020-01-03,1,2,1,2,5\n"
-                         "2020-01-02,1,2,1,2,5\n", "unsorted dates"),
+        "unsorted.csv": (
+            "date,open,high,low,close,volume\n2020-01-03,1,2,1,2,5\n2020-01-02,1,2,1,2,5\n",
+            "unsorted dates",
+        ),
     }
     for name, (text, message) in cases.items():
         path = tmp_path / name
@@ -294,13 +334,45 @@ def test_bad_ohlcv_files_get_clear_errors_cpu(tmp_path):
 
 def test_cli_render_and_show_cpu(tmp_path):
     from convlab.cli import main
+
     csv = tmp_path / "abc.csv"
     random_walks(1, 150, 2).drop(columns="ticker").to_csv(csv, index=False)
-    assert main(["chart", "render", "--data", str(csv), "--window", "20", "--out",
-                 str(tmp_path / "charts")]) == 0
-    assert main(["chart", "show", "--charts", str(tmp_path / "charts"), "--out",
-                 str(tmp_path / "grid.png"), "--count", "4"]) == 0
+    assert (
+        main(
+            [
+                "chart",
+                "render",
+                "--data",
+                str(csv),
+                "--window",
+                "20",
+                "--out",
+                str(tmp_path / "charts"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "chart",
+                "show",
+                "--charts",
+                str(tmp_path / "charts"),
+                "--out",
+                str(tmp_path / "grid.png"),
+                "--count",
+                "4",
+            ]
+        )
+        == 0
+    )
     from PIL import Image
+
     assert Image.open(tmp_path / "grid.png").size[0] > 60
-    assert main(["chart", "render", "--data", str(tmp_path / "none.csv"), "--out",
-                 str(tmp_path / "x")]) == 2   # user errors exit 2 (issue 5)
+    assert (
+        main(
+            ["chart", "render", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x")]
+        )
+        == 2
+    )  # user errors exit 2 (issue 5)

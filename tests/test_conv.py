@@ -1,4 +1,5 @@
 """conv2d forward / backward against the tap-loop reference, finite differences and PyTorch."""
+
 from __future__ import annotations
 
 import contextlib
@@ -51,9 +52,19 @@ def conv_cases(draw):
     ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
     h, w = draw(st.integers(1, 14)), draw(st.integers(1, 14))
     assume(dh * (kh - 1) + 1 <= h + 2 * ph and dw * (kw - 1) + 1 <= w + 2 * pw)
-    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 5)), h=h, w=w,
-                o=draw(st.integers(1, 7)), kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw),
-                dilation=(dh, dw), bias=draw(st.booleans()), seed=draw(st.integers(0, 2**31)))
+    return dict(
+        n=draw(st.integers(1, 3)),
+        c=draw(st.integers(1, 5)),
+        h=h,
+        w=w,
+        o=draw(st.integers(1, 7)),
+        kernel=(kh, kw),
+        stride=(sh, sw),
+        padding=(ph, pw),
+        dilation=(dh, dw),
+        bias=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**31)),
+    )
 
 
 def make(case, dtype):
@@ -67,9 +78,12 @@ def make(case, dtype):
 def check_forward(backend, case, dtype):
     x, w, b = make(case, dtype)
     geom = (case["stride"], case["padding"], case["dilation"])
-    got = to_numpy(backend, backend.conv2d_forward(
-        backend.asarray(x), backend.asarray(w), None if b is None else backend.asarray(b),
-        *geom))
+    got = to_numpy(
+        backend,
+        backend.conv2d_forward(
+            backend.asarray(x), backend.asarray(w), None if b is None else backend.asarray(b), *geom
+        ),
+    )
     assert_within(got, ref.conv2d(x, w, b, *geom), conv_bound(x, w, b, geom, dtype))
 
 
@@ -80,10 +94,15 @@ def check_backward(backend, case, dtype, algorithm="auto"):
     dy = np.random.default_rng(case["seed"] + 1).standard_normal(y_shape).astype(dtype)
     dx_ref, dw_ref, db_ref = ref.conv2d_grads(x, w, dy, *geom)
     kwargs = {} if algorithm == "auto" else {"algorithm": algorithm}
-    dx = to_numpy(backend, backend.conv2d_backward_data(
-        backend.asarray(dy), backend.asarray(w), x.shape, *geom, **kwargs))
-    dw, db = backend.conv2d_backward_weight(backend.asarray(dy), backend.asarray(x), w.shape,
-                                            *geom, bias=True)
+    dx = to_numpy(
+        backend,
+        backend.conv2d_backward_data(
+            backend.asarray(dy), backend.asarray(w), x.shape, *geom, **kwargs
+        ),
+    )
+    dw, db = backend.conv2d_backward_weight(
+        backend.asarray(dy), backend.asarray(x), w.shape, *geom, bias=True
+    )
     dx_mag = ref.conv2d_grads(np.abs(x), np.abs(w), np.abs(dy), *geom)
     terms_dx = w.shape[0] * w.shape[2] * w.shape[3]
     terms_dw = dy.shape[0] * dy.shape[2] * dy.shape[3]
@@ -116,8 +135,19 @@ def test_both_data_gradient_algorithms_agree_with_reference_cpu(case):
 
 def test_every_isa_path_is_correct_cpu(isa):
     cpu = convlab.get_backend("cpu")
-    case = dict(n=2, c=7, h=9, w=20, o=37, kernel=(5, 3), stride=(1, 1), padding=(2, 1),
-                dilation=(1, 1), bias=True, seed=3)
+    case = dict(
+        n=2,
+        c=7,
+        h=9,
+        w=20,
+        o=37,
+        kernel=(5, 3),
+        stride=(1, 1),
+        padding=(2, 1),
+        dilation=(1, 1),
+        bias=True,
+        seed=3,
+    )
     for dtype in DTYPES:
         check_forward(cpu, case, dtype)
         check_backward(cpu, case, dtype)
@@ -126,8 +156,19 @@ def test_every_isa_path_is_correct_cpu(isa):
 @pytest.mark.parametrize("layer", list(CHART_LAYERS))
 def test_chart_cnn_layers(backend, layer):
     c, h, w, o, stride, padding, dilation = CHART_LAYERS[layer]
-    case = dict(n=2, c=c, h=h, w=w, o=o, kernel=(5, 3), stride=stride, padding=padding,
-                dilation=dilation, bias=True, seed=7)
+    case = dict(
+        n=2,
+        c=c,
+        h=h,
+        w=w,
+        o=o,
+        kernel=(5, 3),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        bias=True,
+        seed=7,
+    )
     check_forward(backend, case, np.float32)
     check_backward(backend, case, np.float32)
 
@@ -161,10 +202,12 @@ def test_gradients_match_finite_differences(backend):
     dx = to_numpy(backend, backend.conv2d_backward_data(dev(g), dev(w), x.shape, *geom))
     dw, db = backend.conv2d_backward_weight(dev(g), dev(x), w.shape, *geom)
     np.testing.assert_allclose(dx, numeric(x, lambda v: loss(v, w, b)), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(to_numpy(backend, dw), numeric(w, lambda v: loss(x, v, b)),
-                               rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(to_numpy(backend, db), numeric(b, lambda v: loss(x, w, v)),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        to_numpy(backend, dw), numeric(w, lambda v: loss(x, v, b)), rtol=1e-6, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        to_numpy(backend, db), numeric(b, lambda v: loss(x, w, v)), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_a_small_workspace_limit_splits_the_work(backend):
@@ -173,8 +216,19 @@ def test_a_small_workspace_limit_splits_the_work(backend):
     before = convlab.get_workspace_limit()
     convlab.set_workspace_limit(2**20)
     try:
-        case = dict(n=3, c=40, h=30, w=40, o=8, kernel=(5, 3), stride=(2, 1), padding=(2, 1),
-                    dilation=(1, 1), bias=True, seed=11)
+        case = dict(
+            n=3,
+            c=40,
+            h=30,
+            w=40,
+            o=8,
+            kernel=(5, 3),
+            stride=(2, 1),
+            padding=(2, 1),
+            dilation=(1, 1),
+            bias=True,
+            seed=11,
+        )
         check_forward(backend, case, np.float32)
         check_backward(backend, case, np.float32)
     finally:
@@ -199,13 +253,20 @@ def test_degenerate_sizes(backend):
     x = np.ones((0, 3, 5, 5), np.float32)
     w = np.ones((4, 3, 3, 3), np.float32)
     assert backend.conv2d_forward(x, w).shape == (0, 4, 3, 3)
-    y = to_numpy(backend, backend.conv2d_forward(np.ones((2, 0, 5, 5), np.float32),
-                                                 np.ones((4, 0, 3, 3), np.float32),
-                                                 np.arange(4, dtype=np.float32)))
-    np.testing.assert_array_equal(y, np.broadcast_to(np.arange(4.0)[None, :, None, None],
-                                                     (2, 4, 3, 3)))
-    assert backend.conv2d_forward(np.ones((2, 3, 5, 5), np.float32),
-                                  np.ones((0, 3, 3, 3), np.float32)).shape == (2, 0, 3, 3)
+    y = to_numpy(
+        backend,
+        backend.conv2d_forward(
+            np.ones((2, 0, 5, 5), np.float32),
+            np.ones((4, 0, 3, 3), np.float32),
+            np.arange(4, dtype=np.float32),
+        ),
+    )
+    np.testing.assert_array_equal(
+        y, np.broadcast_to(np.arange(4.0)[None, :, None, None], (2, 4, 3, 3))
+    )
+    assert backend.conv2d_forward(
+        np.ones((2, 3, 5, 5), np.float32), np.ones((0, 3, 3, 3), np.float32)
+    ).shape == (2, 0, 3, 3)
     dw, db = backend.conv2d_backward_weight(np.ones((0, 4, 3, 3), np.float32), x, w.shape)
     np.testing.assert_array_equal(to_numpy(backend, dw), 0)
     np.testing.assert_array_equal(to_numpy(backend, db), 0)
@@ -219,34 +280,55 @@ def test_non_contiguous_inputs(backend, rng):
     assert_within(got, ref.conv2d(x, w, None, *geom), conv_bound(x, w, None, geom, np.float32))
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(x=np.ones((2, 3, 5, 5), np.int32)), TypeError, "x: expected a float32 or float64"),
-    (dict(x=np.ones((3, 5, 5), np.float32)), ValueError,
-     r"x: expected a 4-D \(N, C, H, W\) array, got shape \(3, 5, 5\)"),
-    (dict(weight=np.ones((4, 2, 3, 3), np.float32)), ValueError,
-     r"x has 3 channels.*weight expects 2"),
-    (dict(weight=np.ones((4, 3, 3, 3), np.float64)), TypeError,
-     "weight: expected dtype float32"),
-    (dict(bias=np.ones(5, np.float32)), ValueError, r"bias: expected shape \(4,\), got \(5,\)"),
-    (dict(stride=0), ValueError, r"stride: expected values >= 1, got 0"),
-    (dict(stride=(1, -2)), ValueError, r"stride: expected values >= 1"),
-    (dict(dilation=0), ValueError, "dilation: expected values >= 1"),
-    (dict(padding=-1), ValueError, r"padding: expected values >= 0, got -1"),
-    (dict(padding=(1, 2, 3)), TypeError, "padding: expected an int or a pair of ints"),
-    (dict(padding=1.5), TypeError, "padding: expected an int or a pair of ints"),
-    (dict(stride=2**40), ValueError, r"stride: expected values below 2\*\*31"),
-    (dict(weight=np.ones((4, 3, 9, 3), np.float32)), ValueError,
-     r"kernel_size \(9, 3\).*larger than the padded input \(5, 5\)"),
-    (dict(out=np.empty((2, 4, 3, 4), np.float32)), ValueError, r"out: expected shape"),
-    (dict(out=np.empty((2, 4, 3, 3), np.float64)), TypeError, "out: expected dtype float32"),
-    (dict(out=(np.empty((2, 4, 3, 6), np.float32), np.s_[..., ::2])), ValueError,
-     "out: expected a writeable C-contiguous array"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(x=np.ones((2, 3, 5, 5), np.int32)), TypeError, "x: expected a float32 or float64"),
+        (
+            dict(x=np.ones((3, 5, 5), np.float32)),
+            ValueError,
+            r"x: expected a 4-D \(N, C, H, W\) array, got shape \(3, 5, 5\)",
+        ),
+        (
+            dict(weight=np.ones((4, 2, 3, 3), np.float32)),
+            ValueError,
+            r"x has 3 channels.*weight expects 2",
+        ),
+        (
+            dict(weight=np.ones((4, 3, 3, 3), np.float64)),
+            TypeError,
+            "weight: expected dtype float32",
+        ),
+        (dict(bias=np.ones(5, np.float32)), ValueError, r"bias: expected shape \(4,\), got \(5,\)"),
+        (dict(stride=0), ValueError, r"stride: expected values >= 1, got 0"),
+        (dict(stride=(1, -2)), ValueError, r"stride: expected values >= 1"),
+        (dict(dilation=0), ValueError, "dilation: expected values >= 1"),
+        (dict(padding=-1), ValueError, r"padding: expected values >= 0, got -1"),
+        (dict(padding=(1, 2, 3)), TypeError, "padding: expected an int or a pair of ints"),
+        (dict(padding=1.5), TypeError, "padding: expected an int or a pair of ints"),
+        (dict(stride=2**40), ValueError, r"stride: expected values below 2\*\*31"),
+        (
+            dict(weight=np.ones((4, 3, 9, 3), np.float32)),
+            ValueError,
+            r"kernel_size \(9, 3\).*larger than the padded input \(5, 5\)",
+        ),
+        (dict(out=np.empty((2, 4, 3, 4), np.float32)), ValueError, r"out: expected shape"),
+        (dict(out=np.empty((2, 4, 3, 3), np.float64)), TypeError, "out: expected dtype float32"),
+        (
+            dict(out=(np.empty((2, 4, 3, 6), np.float32), np.s_[..., ::2])),
+            ValueError,
+            "out: expected a writeable C-contiguous array",
+        ),
+    ],
+)
 def test_bad_input_is_a_clear_error(backend, kwargs, error, match):
-    args = dict(x=np.ones((2, 3, 5, 5), np.float32), weight=np.ones((4, 3, 3, 3), np.float32),
-                bias=np.ones(4, np.float32))
+    args = dict(
+        x=np.ones((2, 3, 5, 5), np.float32),
+        weight=np.ones((4, 3, 3, 3), np.float32),
+        bias=np.ones(4, np.float32),
+    )
     args.update(kwargs)
-    for name, value in args.items():        # arrays on the backend's device; (array, view)
+    for name, value in args.items():  # arrays on the backend's device; (array, view)
         if isinstance(value, tuple) and isinstance(value[0], np.ndarray):
             args[name] = backend.asarray(value[0])[value[1]]
         elif isinstance(value, np.ndarray):
@@ -267,9 +349,11 @@ def test_bad_gradient_input_is_a_clear_error(backend):
     with pytest.raises(ValueError, match="algorithm: 'implicit' needs stride"):
         backend.conv2d_backward_data(dy, w, (2, 3, 7, 7), stride=2, algorithm="implicit")
     with pytest.raises(ValueError, match=r"grad_output: expected shape \(2, 4, 3, 3\)"):
-        backend.conv2d_backward_weight(backend.asarray(np.ones((2, 4, 2, 3), np.float32)),
-                                       backend.asarray(np.ones((2, 3, 5, 5), np.float32)),
-                                       w.shape)
+        backend.conv2d_backward_weight(
+            backend.asarray(np.ones((2, 4, 2, 3), np.float32)),
+            backend.asarray(np.ones((2, 3, 5, 5), np.float32)),
+            w.shape,
+        )
 
 
 @needs_torch
@@ -290,14 +374,22 @@ class TestAgainstPyTorch:
         dy = rng.standard_normal(ty.shape).astype(np.float32)
         ty.backward(torch.tensor(dy))
         dev = backend.asarray
-        y = to_numpy(backend, backend.conv2d_forward(dev(x), dev(wt), dev(b), stride, padding,
-                                                     dilation))
-        dx = to_numpy(backend, backend.conv2d_backward_data(dev(dy), dev(wt), x.shape, stride,
-                                                            padding, dilation))
-        dw, db = backend.conv2d_backward_weight(dev(dy), dev(x), wt.shape, stride, padding,
-                                                dilation)
-        for ours, theirs in ((y, ty), (dx, tx.grad), (to_numpy(backend, dw), tw.grad),
-                             (to_numpy(backend, db), tb.grad)):
+        y = to_numpy(
+            backend, backend.conv2d_forward(dev(x), dev(wt), dev(b), stride, padding, dilation)
+        )
+        dx = to_numpy(
+            backend,
+            backend.conv2d_backward_data(dev(dy), dev(wt), x.shape, stride, padding, dilation),
+        )
+        dw, db = backend.conv2d_backward_weight(
+            dev(dy), dev(x), wt.shape, stride, padding, dilation
+        )
+        for ours, theirs in (
+            (y, ty),
+            (dx, tx.grad),
+            (to_numpy(backend, dw), tw.grad),
+            (to_numpy(backend, db), tb.grad),
+        ):
             theirs = theirs.detach().numpy()
             scale = np.abs(theirs).max()
             np.testing.assert_allclose(ours, theirs, rtol=0, atol=2e-5 * scale)
@@ -307,7 +399,9 @@ class TestAgainstPyTorch:
 def _forced_path(rows: bool):
     """Force the CPU backend onto the batched-rows path (small maps) or the per-image path."""
     from unittest import mock
+
     from convlab._cpu import conv_plan
+
     conv_plan.plan_conv2d.cache_clear()
     try:
         with mock.patch.object(conv_plan, "_small_map", lambda *_: rows):
@@ -327,14 +421,27 @@ def test_both_cpu_conv_paths_match_reference(rows, case):
             check_backward(cpu, case, dtype)
 
 
-@pytest.mark.parametrize("shape", [(128, 128, 1, 3, 1, 1), (64, 128, 2, 3, 2, 1),
-                                   (32, 64, 4, 3, 2, 1), (3, 16, 32, 7, 4, 3)],
-                         ids=["1x1-map", "2x2-stride2", "4x4-stride2", "7x7-stride4"])
+@pytest.mark.parametrize(
+    "shape",
+    [(128, 128, 1, 3, 1, 1), (64, 128, 2, 3, 2, 1), (32, 64, 4, 3, 2, 1), (3, 16, 32, 7, 4, 3)],
+    ids=["1x1-map", "2x2-stride2", "4x4-stride2", "7x7-stride4"],
+)
 def test_resnet9_layers_small_maps_cpu(shape, rng):
     """ResNet9's convolutions (tiny maps; most taps in the padding) against the tap loops."""
     c, o, size, k, s, p = shape
-    case = dict(n=3, c=c, h=size, w=size, o=o, kernel=(k, k), stride=(s, s), padding=(p, p),
-                dilation=(1, 1), bias=True, seed=5)
+    case = dict(
+        n=3,
+        c=c,
+        h=size,
+        w=size,
+        o=o,
+        kernel=(k, k),
+        stride=(s, s),
+        padding=(p, p),
+        dilation=(1, 1),
+        bias=True,
+        seed=5,
+    )
     check_forward(convlab.get_backend("cpu"), case, np.float32)
     check_backward(convlab.get_backend("cpu"), case, np.float32)
 
@@ -346,8 +453,19 @@ def test_small_map_path_respects_the_workspace_limit_cpu():
     before = convlab.get_workspace_limit()
     convlab.set_workspace_limit(2**20)
     try:
-        case = dict(n=7, c=64, h=8, w=8, o=9, kernel=(3, 3), stride=(1, 1), padding=(1, 1),
-                    dilation=(1, 1), bias=True, seed=13)
+        case = dict(
+            n=7,
+            c=64,
+            h=8,
+            w=8,
+            o=9,
+            kernel=(3, 3),
+            stride=(1, 1),
+            padding=(1, 1),
+            dilation=(1, 1),
+            bias=True,
+            seed=13,
+        )
         with _forced_path(True):
             check_forward(cpu, case, np.float64)
             check_backward(cpu, case, np.float64)

@@ -1,4 +1,5 @@
 """The CPU convolution's algorithm choice: one named plan, and the plan is what runs."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,10 +20,16 @@ I20_LAYERS = [((8, 64, 27, 60), (128, 64, 5, 3)), ((8, 128, 13, 60), (256, 128, 
 def _recording():
     """Record which kernel module ran, without changing what it computes."""
     ran = []
-    targets = [(conv_rows, "forward"), (conv_rows, "backward_data"),
-               (conv_rows, "backward_weight"), (conv_winograd, "forward"),
-               (conv_winograd, "weight_gradient"), (_conv, "conv2d_forward"),
-               (_conv, "conv2d_backward_data_gemm"), (_conv, "conv2d_backward_weight")]
+    targets = [
+        (conv_rows, "forward"),
+        (conv_rows, "backward_data"),
+        (conv_rows, "backward_weight"),
+        (conv_winograd, "forward"),
+        (conv_winograd, "weight_gradient"),
+        (_conv, "conv2d_forward"),
+        (_conv, "conv2d_backward_data_gemm"),
+        (_conv, "conv2d_backward_weight"),
+    ]
     patches = []
     for module, name in targets:
         original = getattr(module, name)
@@ -30,6 +37,7 @@ def _recording():
         def spy(*args, _original=original, _label=f"{module.__name__}.{name}", **kwargs):
             ran.append(_label)
             return _original(*args, **kwargs)
+
         patches.append(mock.patch.object(module, name, spy))
     with contextlib.ExitStack() as stack:
         for patch in patches:
@@ -38,20 +46,28 @@ def _recording():
 
 
 _KERNEL_OF = {
-    "forward": {"rows": "conv_rows.forward", "winograd": "conv_winograd.forward",
-                "implicit": "_conv.conv2d_forward"},
-    "data_gradient": {"rows": "conv_rows.backward_data", "winograd": "conv_winograd.forward",
-                      "implicit": "_conv.conv2d_forward",
-                      "gemm": "_conv.conv2d_backward_data_gemm"},
-    "weight_gradient": {"rows": "conv_rows.backward_weight",
-                        "winograd": "conv_winograd.weight_gradient",
-                        "implicit": "_conv.conv2d_backward_weight"},
+    "forward": {
+        "rows": "conv_rows.forward",
+        "winograd": "conv_winograd.forward",
+        "implicit": "_conv.conv2d_forward",
+    },
+    "data_gradient": {
+        "rows": "conv_rows.backward_data",
+        "winograd": "conv_winograd.forward",
+        "implicit": "_conv.conv2d_forward",
+        "gemm": "_conv.conv2d_backward_data_gemm",
+    },
+    "weight_gradient": {
+        "rows": "conv_rows.backward_weight",
+        "winograd": "conv_winograd.weight_gradient",
+        "implicit": "_conv.conv2d_backward_weight",
+    },
 }
 
 CASES = I20_LAYERS + [
-    ((4, 3, 32, 32), (16, 3, 3, 3)),        # a small first layer
-    ((4, 64, 2, 2), (64, 64, 3, 3)),        # a map smaller than a GEMM panel
-    ((2, 8, 20, 20), (8, 8, 3, 3)),         # few channels
+    ((4, 3, 32, 32), (16, 3, 3, 3)),  # a small first layer
+    ((4, 64, 2, 2), (64, 64, 3, 3)),  # a map smaller than a GEMM panel
+    ((2, 8, 20, 20), (8, 8, 3, 3)),  # few channels
 ]
 
 
@@ -86,20 +102,24 @@ def test_chart_layers_take_winograd_and_small_maps_take_rows_cpu():
     for x_shape, w_shape in I20_LAYERS:
         plan = cpu.conv2d_plan(x_shape, w_shape, 1, (2, 1))
         assert plan.forward == plan.weight_gradient == "winograd", plan
-    assert cpu.conv2d_plan((4, 64, 2, 2), (64, 64, 3, 3), 1, 1) == \
-        conv_plan.ConvPlan("rows", "rows", "rows")
+    assert cpu.conv2d_plan((4, 64, 2, 2), (64, 64, 3, 3), 1, 1) == conv_plan.ConvPlan(
+        "rows", "rows", "rows"
+    )
     # float64 never takes Winograd, a stride never takes the implicit input gradient
     assert cpu.conv2d_plan(*I20_LAYERS[0], 1, (2, 1), 1, np.float64).forward == "implicit"
     assert cpu.conv2d_plan((2, 8, 20, 20), (8, 8, 3, 3), 2, 1).data_gradient == "gemm"
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(stride=0), ValueError, "stride"),
-    (dict(dtype=np.int32), TypeError, "dtype"),
-    (dict(dtype="float16"), TypeError, "dtype"),
-    (dict(data_algorithm="fast"), ValueError, "algorithm"),
-    (dict(stride=2, data_algorithm="implicit"), ValueError, "algorithm"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(stride=0), ValueError, "stride"),
+        (dict(dtype=np.int32), TypeError, "dtype"),
+        (dict(dtype="float16"), TypeError, "dtype"),
+        (dict(data_algorithm="fast"), ValueError, "algorithm"),
+        (dict(stride=2, data_algorithm="implicit"), ValueError, "algorithm"),
+    ],
+)
 def test_bad_plan_requests_are_clear_errors_cpu(kwargs, error, match):
     with pytest.raises(error, match=match):
         convlab.get_backend("cpu").conv2d_plan((1, 2, 8, 8), (3, 2, 3, 3), **kwargs)

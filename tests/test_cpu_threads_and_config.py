@@ -1,4 +1,5 @@
 """Thread control (OpenMP, OMP_NUM_THREADS, threadpoolctl), show_config and the CLI."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,9 @@ from convlab._cpu import _gemm, _runtime
 
 
 def run_python(code, **env):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+    )
 
 
 def test_set_and_get_num_threads():
@@ -29,8 +31,10 @@ def test_set_and_get_num_threads():
         convlab.set_num_threads(before)
 
 
-@pytest.mark.parametrize("value,error", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
-                                         ("2", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "value,error",
+    [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError), (True, TypeError)],
+)
 def test_bad_thread_counts_are_clear_errors(value, error):
     with pytest.raises(error, match="n: expected"):
         convlab.set_num_threads(value)
@@ -43,9 +47,12 @@ def test_omp_num_threads_is_respected():
 
 def test_default_is_the_cpus_we_may_run_on():
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    result = subprocess.run([sys.executable, "-c",
-                             "import convlab; print(convlab.get_num_threads())"],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", "import convlab; print(convlab.get_num_threads())"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if not _runtime.openmp_enabled():
         pytest.skip("serial build")
     assert int(result.stdout) == len(os.sched_getaffinity(0))
@@ -55,7 +62,7 @@ def test_threadpoolctl_sees_and_limits_our_pool():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if not _runtime.openmp_enabled():
         pytest.skip("serial build: no OpenMP pool")
-    assert _gemm.get_isa()   # our extension (and its OpenMP runtime) is loaded
+    assert _gemm.get_isa()  # our extension (and its OpenMP runtime) is loaded
     apis = {info["user_api"] for info in threadpoolctl.threadpool_info()}
     assert "openmp" in apis
     before = convlab.get_num_threads()
@@ -81,18 +88,25 @@ def test_workspace_limit():
 def test_show_config_reports_build_and_runtime(capsys):
     convlab.show_config()
     text = capsys.readouterr().out
-    for needle in ("convlab " + convlab.__version__, "build flags: ", "-O3", "OpenMP: ",
-                   "CPU kernels: " + convlab.get_backend("cpu").isa, "threads: ", "GPU: "):
+    for needle in (
+        "convlab " + convlab.__version__,
+        "build flags: ",
+        "-O3",
+        "OpenMP: ",
+        "CPU kernels: " + convlab.get_backend("cpu").isa,
+        "threads: ",
+        "GPU: ",
+    ):
         assert needle in text
     assert "-ffast-math" not in text
 
 
 def test_cli_info():
-    result = subprocess.run([sys.executable, "-m", "convlab.cli", "info"], capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "convlab.cli", "info"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and "OpenMP" in result.stdout
-    result = subprocess.run([sys.executable, "-m", "convlab.cli"], capture_output=True,
-                            text=True)
+    result = subprocess.run([sys.executable, "-m", "convlab.cli"], capture_output=True, text=True)
     assert result.returncode == 2 and "usage" in result.stderr
 
 
@@ -106,8 +120,9 @@ def test_kernels_agree_across_thread_counts(rng):
     try:
         for n in (1, 2, 3):
             convlab.set_num_threads(n)
-            results.append((cpu.conv2d_forward(x, w, None, 1, (2, 1)),
-                            cpu.max_pool2d(x, (2, 1))[0]))
+            results.append(
+                (cpu.conv2d_forward(x, w, None, 1, (2, 1)), cpu.max_pool2d(x, (2, 1))[0])
+            )
     finally:
         convlab.set_num_threads(before)
     for other in results[1:]:
@@ -127,16 +142,27 @@ def test_allocator_policy_is_an_explicit_setting():
         convlab.set_allocator_policy("x")
 
 
-@pytest.mark.parametrize("env, expected", [({}, "reuse"), ({"CONVLAB_ALLOCATOR": "system"},
-                                                          "system"),
-                                           ({"CONVLAB_KEEP_LARGE_BLOCKS": "0"}, "system")])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, "reuse"),
+        ({"CONVLAB_ALLOCATOR": "system"}, "system"),
+        ({"CONVLAB_KEEP_LARGE_BLOCKS": "0"}, "system"),
+    ],
+)
 def test_allocator_policy_starts_from_the_environment_and_import_leaves_the_heap(env, expected):
-    code = ("import convlab, convlab._settings as s; assert s._allocator_policy is None, "
-            "'import changed the heap'; convlab.zeros(2) + 1; "
-            "print(s._allocator_policy, convlab.get_allocator_policy())")
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("CONVLAB_ALLOCATOR", "CONVLAB_KEEP_LARGE_BLOCKS")}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**clean, **env})
+    code = (
+        "import convlab, convlab._settings as s; assert s._allocator_policy is None, "
+        "'import changed the heap'; convlab.zeros(2) + 1; "
+        "print(s._allocator_policy, convlab.get_allocator_policy())"
+    )
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CONVLAB_ALLOCATOR", "CONVLAB_KEEP_LARGE_BLOCKS")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**clean, **env}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [expected, expected]

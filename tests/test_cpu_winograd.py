@@ -3,6 +3,7 @@
 The reference transforms below are written out from Lavin & Gray (2016), independently of
 ``convlab._cpu.conv_winograd``; they are used only to size the rounding bound.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,12 +16,30 @@ import reference as ref
 from convlab._cpu import conv_winograd
 
 # y = A^T [(G g) * (B^T d)] for 4 outputs of a 3-tap correlation (points 0, 1, -1, 2, -2, inf)
-B_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float)
-G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
-A_T = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
-                [0, 1, -1, 8, -8, 1]], float)
+B_T = np.array(
+    [
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ],
+    float,
+)
+G = np.array(
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ]
+)
+A_T = np.array(
+    [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], float
+)
 
 # (N, C, H, W, O, KH, padding, dilation_h): widths that are and are not multiples of 4,
 # every width padding the path takes, short and dilated kernels, the chart CNN's layer 3
@@ -52,13 +71,25 @@ def winograd_magnitude(x, w, padding, dilation_h):
     ow = wd + 2 * padding[1] - 2
     tiles = -(-ow // 4)
     xp = np.zeros((n, c, h, 4 * tiles + 2))
-    xp[..., padding[1]:padding[1] + wd] = np.abs(x)
-    d = np.stack([xp[..., j:j + 4 * tiles:4] for j in range(6)], axis=-1)  # (..., T, 6)
-    v = d @ np.abs(B_T).T                                                   # (..., T, 6)
+    xp[..., padding[1] : padding[1] + wd] = np.abs(x)
+    d = np.stack([xp[..., j : j + 4 * tiles : 4] for j in range(6)], axis=-1)  # (..., T, 6)
+    v = d @ np.abs(B_T).T  # (..., T, 6)
     u = np.einsum("xk,ochk->xoch", np.abs(G), np.abs(w.astype(float)))
-    m = np.stack([ref.conv2d(np.ascontiguousarray(v[..., xi]), u[xi][..., None], None, (1, 1),
-                             (padding[0], 0), (dilation_h, 1)) for xi in range(6)], axis=-1)
-    y = m @ np.abs(A_T).T                                                   # (..., T, 4)
+    m = np.stack(
+        [
+            ref.conv2d(
+                np.ascontiguousarray(v[..., xi]),
+                u[xi][..., None],
+                None,
+                (1, 1),
+                (padding[0], 0),
+                (dilation_h, 1),
+            )
+            for xi in range(6)
+        ],
+        axis=-1,
+    )
+    y = m @ np.abs(A_T).T  # (..., T, 4)
     return y.reshape(y.shape[:-2] + (-1,))[..., :ow]
 
 
@@ -80,8 +111,9 @@ def test_forward_matches_reference(case, threads):
     w = rng.standard_normal((o, c, kh, 3)).astype(np.float32)
     b = rng.standard_normal(o).astype(np.float32)
     y = convlab.get_backend("cpu").conv2d_forward(x, w, b, 1, padding, (dh, 1))
-    assert conv_winograd.applies(x.shape, w.shape, (1, 1), padding, (dh, 1), y.shape[2:],
-                                 np.float32)
+    assert conv_winograd.applies(
+        x.shape, w.shape, (1, 1), padding, (dh, 1), y.shape[2:], np.float32
+    )
     exact = ref.conv2d(x, w, b, (1, 1), padding, (dh, 1))
     assert y.shape == exact.shape
     excess = np.abs(y - exact) - bound(x, w, b, padding, dh)
@@ -93,7 +125,7 @@ def test_chunks_under_a_small_workspace_limit():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 64, 20, 60)).astype(np.float32)
     w = rng.standard_normal((64, 64, 5, 3)).astype(np.float32)
-    with workspace_limit(2**20):   # one image's transforms: 6 * (64*20 * 2) * 15 floats
+    with workspace_limit(2**20):  # one image's transforms: 6 * (64*20 * 2) * 15 floats
         y = convlab.get_backend("cpu").conv2d_forward(x, w, None, 1, (2, 1), 1)
     exact = ref.conv2d(x, w, None, (1, 1), (2, 1), (1, 1))
     assert np.all(np.abs(y - exact) <= bound(x, w, None, (2, 1), 1))
@@ -109,8 +141,9 @@ def test_data_gradient_through_winograd():
     cpu = convlab.get_backend("cpu")
     dx = cpu.conv2d_backward_data(dy, w, x.shape, 1, (2, 1), 1, algorithm="implicit")
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    assert conv_winograd.applies(dy.shape, flipped.shape, (1, 1), (2, 1), (1, 1), x.shape[2:],
-                                 np.float32)
+    assert conv_winograd.applies(
+        dy.shape, flipped.shape, (1, 1), (2, 1), (1, 1), x.shape[2:], np.float32
+    )
     exact = ref.conv2d_grads(x, w, dy, (1, 1), (2, 1), (1, 1))[0]
     # the same computation as a forward Winograd convolution of dY, so the same bound
     assert np.all(np.abs(dx - exact) <= bound(dy, flipped, None, (2, 1), 1))
@@ -123,15 +156,21 @@ def weight_gradient_magnitude(x, dy, kh, padding, dilation_h):
     ow = dy.shape[3]
     tiles = -(-ow // 4)
     xp = np.zeros((n, c, h, 4 * tiles + 2))
-    xp[..., padding[1]:padding[1] + wd] = np.abs(x)
-    d = np.stack([xp[..., j:j + 4 * tiles:4] for j in range(6)], axis=-1)  # (..., T, 6)
+    xp[..., padding[1] : padding[1] + wd] = np.abs(x)
+    d = np.stack([xp[..., j : j + 4 * tiles : 4] for j in range(6)], axis=-1)  # (..., T, 6)
     v = d @ np.abs(B_T).T
     e = np.zeros(dy.shape[:3] + (4 * tiles,))
     e[..., :ow] = np.abs(dy)
-    t = e.reshape(e.shape[:3] + (tiles, 4)) @ np.abs(A_T)                   # (..., T, 6)
+    t = e.reshape(e.shape[:3] + (tiles, 4)) @ np.abs(A_T)  # (..., T, 6)
     dummy = np.zeros((dy.shape[1], c, kh, 1))
-    m = np.stack([ref.conv2d_grads(v[..., xi], dummy, t[..., xi], (1, 1), (padding[0], 0),
-                                   (dilation_h, 1))[1][..., 0] for xi in range(6)])
+    m = np.stack(
+        [
+            ref.conv2d_grads(
+                v[..., xi], dummy, t[..., xi], (1, 1), (padding[0], 0), (dilation_h, 1)
+            )[1][..., 0]
+            for xi in range(6)
+        ]
+    )
     return np.einsum("xk,xoch->ochk", np.abs(G), m)
 
 
@@ -149,18 +188,22 @@ def test_weight_gradient_matches_reference(case, threads):
     x = rng.standard_normal((n, c, h, wd)).astype(np.float32)
     oh, ow = h + 2 * padding[0] - dh * (kh - 1), wd + 2 * padding[1] - 2
     dy = rng.standard_normal((n, o, oh, ow)).astype(np.float32)
-    dw, db = convlab.get_backend("cpu").conv2d_backward_weight(dy, x, (o, c, kh, 3), 1, padding,
-                                                               (dh, 1))
-    assert conv_winograd.applies(x.shape, (o, c, kh, 3), (1, 1), padding, (dh, 1), (oh, ow),
-                                 np.float32)
-    _, exact_dw, exact_db = ref.conv2d_grads(x, np.zeros((o, c, kh, 3)), dy, (1, 1), padding,
-                                             (dh, 1))
+    dw, db = convlab.get_backend("cpu").conv2d_backward_weight(
+        dy, x, (o, c, kh, 3), 1, padding, (dh, 1)
+    )
+    assert conv_winograd.applies(
+        x.shape, (o, c, kh, 3), (1, 1), padding, (dh, 1), (oh, ow), np.float32
+    )
+    _, exact_dw, exact_db = ref.conv2d_grads(
+        x, np.zeros((o, c, kh, 3)), dy, (1, 1), padding, (dh, 1)
+    )
     excess = np.abs(dw - exact_dw) - weight_gradient_bound(x, dy, kh, padding, dh)
     assert np.all(excess <= 0), f"error beyond the rounding bound by {excess.max()}"
     # the bias gradient is the sum of each tile's 4 gradients (A's point 1): 4 roundings more
     k = n * oh * (-(-ow // 4) + 4)
-    assert np.all(np.abs(db - exact_db)
-                  <= k * np.finfo(np.float32).eps * np.abs(dy).sum(axis=(0, 2, 3)))
+    assert np.all(
+        np.abs(db - exact_db) <= k * np.finfo(np.float32).eps * np.abs(dy).sum(axis=(0, 2, 3))
+    )
 
 
 def test_weight_gradient_in_chunks_and_without_bias():
@@ -173,8 +216,9 @@ def test_weight_gradient_in_chunks_and_without_bias():
         dw, db = cpu.conv2d_backward_weight(dy, x, (64, 64, 5, 3), 1, (2, 0), 1, bias=False)
         _, with_bias = cpu.conv2d_backward_weight(dy, x, (64, 64, 5, 3), 1, (2, 0), 1)
     assert db is None
-    _, exact_dw, exact_db = ref.conv2d_grads(x, np.zeros((64, 64, 5, 3)), dy, (1, 1), (2, 0),
-                                             (1, 1))
+    _, exact_dw, exact_db = ref.conv2d_grads(
+        x, np.zeros((64, 64, 5, 3)), dy, (1, 1), (2, 0), (1, 1)
+    )
     assert np.all(np.abs(dw - exact_dw) <= weight_gradient_bound(x, dy, 5, (2, 0), 1))
     np.testing.assert_allclose(with_bias, exact_db, rtol=1e-4, atol=1e-3)
 
@@ -205,7 +249,7 @@ def test_images_side_by_side_in_groups(n, width, images_per_chunk):
     """The transforms lay groups of images side by side; every chunk plan (full groups,
     short tails, remainders) must give each image its own output and gradient."""
     rng = np.random.default_rng(n + width)
-    c, o, h, kh, padding = 4, 4, 48, 3, (1, 1)   # one image: 200+ KB of transforms
+    c, o, h, kh, padding = 4, 4, 48, 3, (1, 1)  # one image: 200+ KB of transforms
     x = rng.standard_normal((n, c, h, width)).astype(np.float32)
     w = rng.standard_normal((o, c, kh, 3)).astype(np.float32)
     b = rng.standard_normal(o).astype(np.float32)
@@ -213,8 +257,9 @@ def test_images_side_by_side_in_groups(n, width, images_per_chunk):
     dy = rng.standard_normal((n, o, oh, ow)).astype(np.float32)
     tiles = -(-ow // 4)
     per_image = 6 * (c * h + o * oh) * tiles * 4
-    limit = convlab.get_workspace_limit() if images_per_chunk is None else \
-        images_per_chunk * per_image
+    limit = (
+        convlab.get_workspace_limit() if images_per_chunk is None else images_per_chunk * per_image
+    )
     with workspace_limit(limit):
         plan = list(conv_winograd._chunks(n, per_image, tiles))
         y = np.empty((n, o, oh, ow), np.float32)
@@ -232,22 +277,28 @@ def test_images_side_by_side_in_groups(n, width, images_per_chunk):
 
 def test_other_shapes_keep_the_direct_path():
     f32 = np.float32
-    assert not conv_winograd.applies((2, 16, 10, 60), (16, 16, 5, 3), (1, 2), (2, 1), (1, 1),
-                                     (10, 30), f32)         # stride
-    assert not conv_winograd.applies((2, 16, 10, 60), (16, 16, 5, 5), (1, 1), (2, 2), (1, 1),
-                                     (10, 60), f32)         # kernel width
-    assert not conv_winograd.applies((2, 3, 10, 60), (16, 3, 5, 3), (1, 1), (2, 1), (1, 1),
-                                     (10, 60), f32)         # few channels
-    assert not conv_winograd.applies((2, 16, 10, 60), (16, 16, 5, 3), (1, 1), (2, 1), (1, 1),
-                                     (10, 60), np.float64)  # float64 keeps the exact sum
-    assert not conv_winograd.applies((2, 128, 8, 8), (128, 128, 3, 3), (1, 1), (1, 1),
-                                     (1, 1), (8, 8), f32)   # map too small to fill the panels
+    assert not conv_winograd.applies(
+        (2, 16, 10, 60), (16, 16, 5, 3), (1, 2), (2, 1), (1, 1), (10, 30), f32
+    )  # stride
+    assert not conv_winograd.applies(
+        (2, 16, 10, 60), (16, 16, 5, 5), (1, 1), (2, 2), (1, 1), (10, 60), f32
+    )  # kernel width
+    assert not conv_winograd.applies(
+        (2, 3, 10, 60), (16, 3, 5, 3), (1, 1), (2, 1), (1, 1), (10, 60), f32
+    )  # few channels
+    assert not conv_winograd.applies(
+        (2, 16, 10, 60), (16, 16, 5, 3), (1, 1), (2, 1), (1, 1), (10, 60), np.float64
+    )  # float64 keeps the exact sum
+    assert not conv_winograd.applies(
+        (2, 128, 8, 8), (128, 128, 3, 3), (1, 1), (1, 1), (1, 1), (8, 8), f32
+    )  # map too small to fill the panels
 
 
 def test_short_rows_with_64_channels_take_winograd():
     """The I5 model's layer 2 (4 tiles a row): measured faster than the direct path."""
-    assert conv_winograd.applies((2, 64, 16, 15), (128, 64, 5, 3), (1, 1), (2, 1), (1, 1),
-                                 (16, 15), np.float32)
+    assert conv_winograd.applies(
+        (2, 64, 16, 15), (128, 64, 5, 3), (1, 1), (2, 1), (1, 1), (16, 15), np.float32
+    )
 
 
 @pytest.mark.parametrize("kh, padding", [(1, (0, 0)), (2, (1, 1)), (3, (1, 2))])

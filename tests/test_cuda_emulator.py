@@ -1,5 +1,6 @@
 """The CUDA emulator (``cuda_emulator.py``) that runs the GPU backend's kernels on the CPU in
 CI: it must run correct kernels correctly and stop the launches a GPU would get wrong."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,8 +10,9 @@ import pytest
 
 import cuda_emulator as emu
 
-pytestmark = pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
-                                reason="no C++ compiler")
+pytestmark = pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None, reason="no C++ compiler"
+)
 
 SOURCE = r"""
 // block sums by a shared-memory tree (barriers), as the histogram kernel
@@ -70,16 +72,25 @@ def test_two_dimensional_grid_covers_every_element(module):
     np.testing.assert_array_equal(np.asarray(y), 2.5 * x)
 
 
-@pytest.mark.parametrize("args,match", [
-    (lambda x, y: (x, y, 2.5, 1000, np.int32(0)), "argument 3 is a i32 parameter, got int"),
-    (lambda x, y: (x, y, np.float32(2.5), np.int32(1000), np.int32(0)),
-     "argument 2 is a f64 parameter, got float32"),
-    (lambda x, y: (np.asarray(x), y, 2.5, np.int32(1000), np.int32(0)),
-     "argument 0 must be a device array"),
-    (lambda x, y: (x.astype(np.float32), y, 2.5, np.int32(1000), np.int32(0)),
-     "argument 0 points to f64, got an array of float32"),
-    (lambda x, y: (x, y, 2.5, np.int32(1000)), "expected 5 arguments"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (lambda x, y: (x, y, 2.5, 1000, np.int32(0)), "argument 3 is a i32 parameter, got int"),
+        (
+            lambda x, y: (x, y, np.float32(2.5), np.int32(1000), np.int32(0)),
+            "argument 2 is a f64 parameter, got float32",
+        ),
+        (
+            lambda x, y: (np.asarray(x), y, 2.5, np.int32(1000), np.int32(0)),
+            "argument 0 must be a device array",
+        ),
+        (
+            lambda x, y: (x.astype(np.float32), y, 2.5, np.int32(1000), np.int32(0)),
+            "argument 0 points to f64, got an array of float32",
+        ),
+        (lambda x, y: (x, y, 2.5, np.int32(1000)), "expected 5 arguments"),
+    ],
+)
 def test_arguments_are_checked_against_the_kernel_signature(module, args, match):
     x, y = dev(np.zeros(1000)), dev(np.zeros(1000))
     with pytest.raises(emu.EmulatorError, match=match):
@@ -97,12 +108,15 @@ def test_a_barrier_not_every_thread_reaches_is_caught(module):
         module.get_function("divergent")((1,), (32,), (dev(np.zeros(32, np.float32)),))
 
 
-@pytest.mark.parametrize("grid,block,match", [
-    ((1,), (256,), "block of 256 threads exceeds the limit 128"),
-    ((0,), (128,), "grid dimension x = 0"),
-    ((1, 70000), (64,), "grid dimension y = 70000"),
-    ((1,), (2048,), "block dimension x = 2048"),
-])
+@pytest.mark.parametrize(
+    "grid,block,match",
+    [
+        ((1,), (256,), "block of 256 threads exceeds the limit 128"),
+        ((0,), (128,), "grid dimension x = 0"),
+        ((1, 70000), (64,), "grid dimension y = 70000"),
+        ((1,), (2048,), "block dimension x = 2048"),
+    ],
+)
 def test_launch_dimensions_are_checked(module, grid, block, match):
     x, sums = dev(np.zeros(256, np.float32)), dev(np.zeros(2, np.float32))
     with pytest.raises(emu.EmulatorError, match=match):

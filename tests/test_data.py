@@ -1,4 +1,5 @@
 """DataLoader, datasets, transforms and the CIFAR-10 / MNIST readers."""
+
 from __future__ import annotations
 
 import gzip
@@ -8,12 +9,31 @@ import numpy as np
 import pytest
 
 import convlab
-from convlab.data import (CIFAR10, MNIST, DataLoader, Dataset, DatasetFormatError,
-                          DatasetNotFoundError, Subset, TensorDataset, UnsafePickleError,
-                          default_collate, load_plain_pickle, random_split, read_idx)
+from convlab.data import (
+    CIFAR10,
+    MNIST,
+    DataLoader,
+    Dataset,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    Subset,
+    TensorDataset,
+    UnsafePickleError,
+    default_collate,
+    load_plain_pickle,
+    random_split,
+    read_idx,
+)
 from convlab.data import transforms as T
-from data_files import (CIFAR_NAMES, cifar_batch, idx_bytes, py2_cifar_pickle, write_cifar_bin,
-                        write_cifar_py, write_mnist)
+from data_files import (
+    CIFAR_NAMES,
+    cifar_batch,
+    idx_bytes,
+    py2_cifar_pickle,
+    write_cifar_bin,
+    write_cifar_py,
+    write_mnist,
+)
 
 
 # ---------------------------------------------------------------- DataLoader
@@ -29,8 +49,10 @@ class Squares(Dataset):
 
 
 @pytest.mark.parametrize("prefetch", [0, 2])
-@pytest.mark.parametrize("n,batch,drop_last", [(10, 3, False), (10, 3, True), (9, 3, False),
-                                               (2, 5, False), (0, 4, False)])
+@pytest.mark.parametrize(
+    "n,batch,drop_last",
+    [(10, 3, False), (10, 3, True), (9, 3, False), (2, 5, False), (0, 4, False)],
+)
 def test_batches_cover_the_dataset_in_order(n, batch, drop_last, prefetch):
     loader = DataLoader(Squares(n), batch_size=batch, drop_last=drop_last, prefetch=prefetch)
     got = list(loader)
@@ -48,13 +70,14 @@ def test_batches_cover_the_dataset_in_order(n, batch, drop_last, prefetch):
 def test_shuffle_is_a_permutation_reproducible_from_the_seed():
     def epoch(loader):
         return np.concatenate([y.numpy() for _, y in loader])
+
     a = DataLoader(TensorDataset(np.arange(50)[:, None], np.arange(50)), 8, shuffle=True, seed=3)
     b = DataLoader(TensorDataset(np.arange(50)[:, None], np.arange(50)), 8, shuffle=True, seed=3)
     first, second = epoch(a), epoch(a)
     assert sorted(first) == list(range(50)) and sorted(second) == list(range(50))
-    assert not np.array_equal(first, np.arange(50))          # shuffled
-    assert not np.array_equal(first, second)                  # a new order every epoch
-    np.testing.assert_array_equal(first, epoch(b))            # same seed, same orders
+    assert not np.array_equal(first, np.arange(50))  # shuffled
+    assert not np.array_equal(first, second)  # a new order every epoch
+    np.testing.assert_array_equal(first, epoch(b))  # same seed, same orders
     np.testing.assert_array_equal(second, epoch(b))
 
 
@@ -71,8 +94,7 @@ def test_random_transforms_do_not_depend_on_prefetching(rng):
     images = rng.integers(0, 256, (40, 3, 8, 8), dtype=np.uint8)
 
     class Images(Dataset):
-        transform = T.Compose([T.ToTensor(), T.RandomCrop(8, padding=2),
-                               T.RandomFlipHorizontal()])
+        transform = T.Compose([T.ToTensor(), T.RandomCrop(8, padding=2), T.RandomFlipHorizontal()])
 
         def __len__(self):
             return len(images)
@@ -80,9 +102,10 @@ def test_random_transforms_do_not_depend_on_prefetching(rng):
         def __getitem__(self, i):
             return self.transform(images[i]), i
 
-    runs = [[x.numpy() for x, _ in DataLoader(Images(), 8, shuffle=True, seed=5,
-                                                prefetch=prefetch)]
-            for prefetch in (0, 1, 3)]
+    runs = [
+        [x.numpy() for x, _ in DataLoader(Images(), 8, shuffle=True, seed=5, prefetch=prefetch)]
+        for prefetch in (0, 1, 3)
+    ]
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             np.testing.assert_array_equal(a, b)
@@ -104,11 +127,13 @@ def test_errors_in_the_background_thread_reach_the_caller():
 
 def test_leaving_a_loop_early_stops_the_prefetch_thread():
     import threading
+
     before = threading.active_count()
     for _ in range(5):
-        for x, _ in DataLoader(Squares(1000), batch_size=2, prefetch=2):
+        for _batch in DataLoader(Squares(1000), batch_size=2, prefetch=2):
             break
     import time
+
     deadline = time.time() + 5
     while threading.active_count() > before and time.time() < deadline:
         time.sleep(0.05)
@@ -116,8 +141,9 @@ def test_leaving_a_loop_early_stops_the_prefetch_thread():
 
 
 def test_default_collate_structures_and_errors():
-    batch = default_collate([{"a": np.zeros(2), "b": 1.5, "s": "x"},
-                             {"a": np.ones(2), "b": 2.5, "s": "y"}])
+    batch = default_collate(
+        [{"a": np.zeros(2), "b": 1.5, "s": "x"}, {"a": np.ones(2), "b": 2.5, "s": "y"}]
+    )
     assert batch["a"].shape == (2, 2) and batch["b"].dtype == np.float64
     assert batch["s"] == ["x", "y"]
     assert default_collate([True, False]).dtype == np.bool_
@@ -127,13 +153,16 @@ def test_default_collate_structures_and_errors():
         default_collate([object(), object()])
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(batch_size=0), ValueError, "batch_size: expected an int >= 1, got 0"),
-    (dict(batch_size=2.5), ValueError, "batch_size"),
-    (dict(prefetch=-1), ValueError, "prefetch: expected an int >= 0"),
-    (dict(generator=1, seed=2), ValueError, "give one of the two"),
-    (dict(generator="x"), TypeError, "generator: expected an int >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(batch_size=0), ValueError, "batch_size: expected an int >= 1, got 0"),
+        (dict(batch_size=2.5), ValueError, "batch_size"),
+        (dict(prefetch=-1), ValueError, "prefetch: expected an int >= 0"),
+        (dict(generator=1, seed=2), ValueError, "give one of the two"),
+        (dict(generator="x"), TypeError, "generator: expected an int >= 0"),
+    ],
+)
 def test_loader_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         DataLoader(Squares(3), **kwargs)
@@ -171,19 +200,26 @@ def test_random_crop_is_a_window_of_the_padded_image(rng):
     for _ in range(400):
         out = crop(image)
         assert out.shape == image.shape and out.dtype == image.dtype
-        matches = [(i, j) for i in range(5) for j in range(5)
-                   if np.array_equal(out, padded[:, i:i + 6, j:j + 5])]
+        matches = [
+            (i, j)
+            for i in range(5)
+            for j in range(5)
+            if np.array_equal(out, padded[:, i : i + 6, j : j + 5])
+        ]
         assert matches, "the crop is not a window of the zero-padded image"
         seen.update(matches)
-    assert len(seen) == 25        # every offset occurs
+    assert len(seen) == 25  # every offset occurs
 
 
 def test_random_crop_to_another_size_and_errors(rng):
     image = rng.normal(size=(2, 8, 8)).astype(np.float32)
     out = T.RandomCrop((4, 6))(convlab.tensor(image))
     assert isinstance(out, convlab.Tensor) and out.shape == (2, 4, 6)
-    with pytest.raises(ValueError, match=r"size: crop \(12, 12\) is larger than the padded "
-                                         r"image \(10, 10\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"size: crop \(12, 12\) is larger than the padded "
+        r"image \(10, 10\)",
+    ):
         T.RandomCrop(12, padding=1)(image)
     with pytest.raises(ValueError, match="padding: expected an int >= 0"):
         T.RandomCrop(4, padding=-1)
@@ -202,8 +238,9 @@ def test_flip_normalize_and_to_tensor(rng):
     np.testing.assert_allclose(tensor.numpy(), image / 255.0, rtol=1e-6)
     assert T.ToTensor()(image[0]).shape == (1, 4, 5)
     out = T.Normalize([0.1, 0.2, 0.3], [0.5, 0.25, 2.0])(tensor)
-    expected = (image / 255.0 - np.array([0.1, 0.2, 0.3])[:, None, None]) / \
-        np.array([0.5, 0.25, 2.0])[:, None, None]
+    expected = (image / 255.0 - np.array([0.1, 0.2, 0.3])[:, None, None]) / np.array(
+        [0.5, 0.25, 2.0]
+    )[:, None, None]
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"std: expected values > 0"):
         T.Normalize([0.0], [0.0])
@@ -244,8 +281,11 @@ def test_cifar10_reads_each_official_format(tmp_path, rng, layout):
 
 def test_cifar10_with_transforms_through_a_loader(tmp_path, rng):
     write_cifar_bin(tmp_path, _cifar_files(rng))
-    ds = CIFAR10(tmp_path, transform=T.Compose([T.ToTensor(), T.RandomCrop(32, padding=4)]),
-                 target_transform=lambda y: y + 100)
+    ds = CIFAR10(
+        tmp_path,
+        transform=T.Compose([T.ToTensor(), T.RandomCrop(32, padding=4)]),
+        target_transform=lambda y: y + 100,
+    )
     x, y = next(iter(DataLoader(ds, batch_size=5)))
     assert x.shape == (5, 3, 32, 32) and x.dtype == np.float32
     assert np.all(y.numpy() >= 100)
@@ -306,8 +346,11 @@ def test_pickles_that_name_code_are_refused_and_nothing_runs(tmp_path, rng):
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_plain_pickle_reads_plain_values_and_number_arrays(protocol):
-    obj = {"a": [1, 2.5, "s", b"b", None, True, (3, 4)],
-           "x": np.arange(12, dtype=">i4").reshape(3, 4), "y": np.eye(2, dtype=np.float32).T}
+    obj = {
+        "a": [1, 2.5, "s", b"b", None, True, (3, 4)],
+        "x": np.arange(12, dtype=">i4").reshape(3, 4),
+        "y": np.eye(2, dtype=np.float32).T,
+    }
     got = load_plain_pickle(pickle.dumps(obj, protocol=protocol))
     assert got["a"] == obj["a"]
     np.testing.assert_array_equal(got["x"], obj["x"])

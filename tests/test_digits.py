@@ -3,6 +3,7 @@
 scikit-learn ships the 1,797 images, so nothing is downloaded. The same run in PyTorch, from the
 same initial weights on the same batches, must give the same loss curve.
 """
+
 from __future__ import annotations
 
 import time
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 
 import convlab
+from conftest import needs_torch, torch
 from convlab import nn
 from convlab.data import DataLoader, TensorDataset
-from conftest import needs_torch, torch
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
 
@@ -22,7 +23,7 @@ EPOCHS, BATCH, LR = 4, 64, 3e-3
 
 def _digits():
     digits = sklearn_datasets.load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None]       # (1797, 1, 8, 8)
+    images = (digits.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8)
     labels = digits.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(labels))
     test, train = order[:360], order[360:]
@@ -34,12 +35,20 @@ def _digits():
 def _model(n=nn):
     """The CNN in ``n`` (``convlab.nn`` or ``torch.nn``: the same names and arguments)."""
     return n.Sequential(
-        n.Conv2d(1, 32, 3, padding=1, bias=False), n.BatchNorm2d(32), n.ReLU(),
-        n.Conv2d(32, 64, 3, padding=1, bias=False), n.BatchNorm2d(64), n.ReLU(),
+        n.Conv2d(1, 32, 3, padding=1, bias=False),
+        n.BatchNorm2d(32),
+        n.ReLU(),
+        n.Conv2d(32, 64, 3, padding=1, bias=False),
+        n.BatchNorm2d(64),
+        n.ReLU(),
         n.MaxPool2d(2),
-        n.Conv2d(64, 64, 3, padding=1, bias=False), n.BatchNorm2d(64), n.ReLU(),
+        n.Conv2d(64, 64, 3, padding=1, bias=False),
+        n.BatchNorm2d(64),
+        n.ReLU(),
         n.MaxPool2d(2),
-        n.Flatten(), n.Linear(64 * 2 * 2, 10))
+        n.Flatten(),
+        n.Linear(64 * 2 * 2, 10),
+    )
 
 
 def _train(model, x_train, y_train, device, steps_out=None):
@@ -77,8 +86,10 @@ def test_small_cnn_learns_real_digits(backend):
     losses = _train(model, x_train, y_train, backend.name)
     accuracy = _accuracy(model, x_test, y_test, backend.name)
     seconds = time.perf_counter() - start
-    print(f"digits on {backend.name}: test accuracy {accuracy:.3f} after {EPOCHS} epochs "
-          f"in {seconds:.1f} s")
+    print(
+        f"digits on {backend.name}: test accuracy {accuracy:.3f} after {EPOCHS} epochs "
+        f"in {seconds:.1f} s"
+    )
     assert np.mean(losses[-5:]) < 0.25 * np.mean(losses[:5])
     assert accuracy >= 0.95, f"test accuracy {accuracy:.3f} < 0.95"
 

@@ -3,6 +3,7 @@
 Runs without a GPU (CI compiles with ``nvcc -ptx``); the kernels' results are checked by the
 backend parity suite (``pytest -k gpu``) on a machine with a device.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,9 +34,12 @@ def test_source_compiles_and_exports_its_entry_points(family, tmp_path):
     source = tmp_path / f"{family}.cu"
     source.write_text(modules.source(family))
     ptx = tmp_path / f"{family}.ptx"
-    result = subprocess.run([NVCC, "-ptx", *modules.options(family), "-o", str(ptx),
-                             str(source)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [NVCC, "-ptx", *modules.options(family), "-o", str(ptx), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, f"nvcc failed on {family}.cu:\n{result.stderr}"
     exported = set(re.findall(r"\.entry\s+(\w+)\(", ptx.read_text()))
     missing = set(modules.entry_points(family)) - exported
@@ -49,7 +53,7 @@ def test_backend_reports_unavailable_instead_of_raising():
         return
     assert gpu.describe().startswith("not available (")
     with pytest.raises(convlab.BackendUnavailableError, match="gpu backend"):
-        gpu.xp
+        _ = gpu.xp
     with pytest.raises(convlab.BackendUnavailableError):
         convlab.zeros(2, device="gpu")
 
@@ -60,6 +64,15 @@ def test_source_needs_no_host_headers(family):
     includes implicitly: names that only those headers define would compile here and fail
     there."""
     text = re.sub(r"//[^\n]*|/\*.*?\*/", "", modules.source(family), flags=re.S)
-    for name in (r"#include", r"\bINFINITY\b", r"\bNAN\b", r"std::", r"\bprintf\b",
-                 r"(?<!static_)\bassert\(", r"\bFLT_MAX\b", r"\bDBL_MAX\b", r"\bsize_t\b"):
+    for name in (
+        r"#include",
+        r"\bINFINITY\b",
+        r"\bNAN\b",
+        r"std::",
+        r"\bprintf\b",
+        r"(?<!static_)\bassert\(",
+        r"\bFLT_MAX\b",
+        r"\bDBL_MAX\b",
+        r"\bsize_t\b",
+    ):
         assert not re.search(name, text), f"{family}.cu uses {name!r}"

@@ -2,6 +2,7 @@
 every compiler as ``-D`` options; the grids meant to fill the device follow its multiprocessor
 count. Runs without a GPU: the options are read where they are built, the sources where they
 are shipped."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,8 @@ import numpy as np
 import pytest
 
 import cuda_emulator as emu
-from convlab._gpu import launch, modules
 from conftest import needs_gpu
+from convlab._gpu import launch, modules
 
 FAMILIES = sorted(modules.FAMILIES)
 CXX = shutil.which("c++") or shutil.which("g++")
@@ -34,7 +35,7 @@ def _guard(code):
 
 def test_every_family_has_its_constants():
     assert sorted(launch.CONSTANTS) == FAMILIES
-    for family, constants in launch.CONSTANTS.items():
+    for constants in launch.CONSTANTS.values():
         for name, value in constants.items():
             assert re.fullmatch(r"[A-Z][A-Z0-9_]*", name) and type(value) is int and value > 0
 
@@ -51,7 +52,7 @@ def test_source_uses_exactly_the_python_constants(family):
     else:
         assert guard is not None, f"{family}.cu has no #if !defined(...) #error guard"
         assert sorted(names) == sorted(constants), f"{family}.cu's guard"
-        body = code[guard.end():]
+        body = code[guard.end() :]
         for name in constants:
             assert re.search(rf"\b{name}\b", body), f"{family}.cu never uses {name}"
     for name in (n for other in launch.CONSTANTS.values() for n in other):
@@ -77,7 +78,7 @@ def test_modules_compile_with_the_constants_as_defines(family, monkeypatch):
         return object()
 
     monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(RawModule=raw_module))
-    modules._module.__wrapped__(family)           # past the cache of compiled modules
+    modules._module.__wrapped__(family)  # past the cache of compiled modules
     assert built == [(modules.source(family), options)]
     with pytest.raises(ValueError, match="family: expected one of"):
         modules.options("fft")
@@ -86,15 +87,23 @@ def test_modules_compile_with_the_constants_as_defines(family, monkeypatch):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_nvcc_options_helper_prints_the_same_options(family):
     """CI's nvcc loop takes a family's options from ``python -m convlab._gpu.launch``."""
-    done = subprocess.run([sys.executable, "-m", "convlab._gpu.launch", "--nvcc-options",
-                           family], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "convlab._gpu.launch", "--nvcc-options", family],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == list(modules.options(family))
 
 
 def test_nvcc_options_helper_refuses_an_unknown_family():
-    done = subprocess.run([sys.executable, "-m", "convlab._gpu.launch", "--nvcc-options",
-                           "fft"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "convlab._gpu.launch", "--nvcc-options", "fft"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0 and "invalid choice" in done.stderr
 
 
@@ -108,7 +117,8 @@ def test_source_refuses_to_compile_without_its_constants(family):
     with pytest.raises(emu.EmulatorError, match="not emulated"):
         emu.RawModule(modules.source(family), options=("-G",) + modules.options(family))
     assert emu._defines(modules.options(family)) == [
-        o for o in modules.options(family) if o.startswith("-D")]
+        o for o in modules.options(family) if o.startswith("-D")
+    ]
 
 
 class _FakeDevice:
@@ -129,8 +139,9 @@ class _FakeDevice:
 def fake_device(monkeypatch):
     """A cupy whose devices have 10 and 132 multiprocessors; launch's cache emptied around."""
     _FakeDevice.asked, _FakeDevice.current = [], 0
-    monkeypatch.setitem(sys.modules, "cupy",
-                        types.SimpleNamespace(cuda=types.SimpleNamespace(Device=_FakeDevice)))
+    monkeypatch.setitem(
+        sys.modules, "cupy", types.SimpleNamespace(cuda=types.SimpleNamespace(Device=_FakeDevice))
+    )
     launch._multiprocessors.cache_clear()
     yield _FakeDevice
     launch._multiprocessors.cache_clear()
@@ -148,6 +159,7 @@ def test_multiprocessors_are_asked_once_per_device(fake_device):
 def test_grids_follow_the_multiprocessor_count(fake_device, monkeypatch):
     from convlab import _settings
     from convlab._gpu.backend import GPUBackend, _grid
+
     monkeypatch.setattr(_settings, "_workspace_limit", 64 << 20)
     gpu = GPUBackend()
     tile, k = launch.CONSTANTS["gemm"]["GEMM_F32_BM"], 1 << 22
@@ -155,32 +167,42 @@ def test_grids_follow_the_multiprocessor_count(fake_device, monkeypatch):
     # up to a few waves; a GEMM whose C has fewer tiles than half the blocks the device wants
     # is cut along its deep depth so that the slices' tiles make up those blocks
     assert _grid(0) == (1,) and _grid(launch.THREADS + 1) == (2,)
-    assert _grid(10 ** 9) == (10 * launch.GRID_BLOCKS_PER_SM,)
+    assert _grid(10**9) == (10 * launch.GRID_BLOCKS_PER_SM,)
     wanted = 10 * launch.GEMM_BLOCKS_PER_SM
     assert gpu._depth_slices(4 * tile, 4 * tile, k, np.float32) == -(-wanted // 16)
-    assert gpu._depth_slices(5 * tile, 5 * tile, k, np.float32) == 1      # 25 >= wanted / 2
+    assert gpu._depth_slices(5 * tile, 5 * tile, k, np.float32) == 1  # 25 >= wanted / 2
     # device 1 (132): larger grids, and the 25-tile product is now cut
     fake_device.current = 1
-    assert _grid(10 ** 9) == (132 * launch.GRID_BLOCKS_PER_SM,)
+    assert _grid(10**9) == (132 * launch.GRID_BLOCKS_PER_SM,)
     wanted = 132 * launch.GEMM_BLOCKS_PER_SM
     assert gpu._depth_slices(5 * tile, 5 * tile, k, np.float32) == -(-wanted // 25)
 
 
 def test_gemm_tiles_come_from_the_constants():
     from convlab._gpu.backend import GPUBackend
+
     gemm = launch.CONSTANTS["gemm"]
     m64 = gemm["GEMM_M64_F32_BM"]
     assert GPUBackend._gemm_kernel(m64, np.float32) == (
-        "gemm_m64", gemm["GEMM_M64_F32_BM"], gemm["GEMM_M64_F32_BN"])
+        "gemm_m64",
+        gemm["GEMM_M64_F32_BM"],
+        gemm["GEMM_M64_F32_BN"],
+    )
     assert GPUBackend._gemm_kernel(m64 + 1, np.float32) == (
-        "gemm", gemm["GEMM_F32_BM"], gemm["GEMM_F32_BN"])
+        "gemm",
+        gemm["GEMM_F32_BM"],
+        gemm["GEMM_F32_BN"],
+    )
     for m in (m64, m64 + 1):
-        assert GPUBackend._gemm_kernel(m, np.float64)[1:] == (gemm["GEMM_F64_BM"],
-                                                              gemm["GEMM_F64_BN"])
+        assert GPUBackend._gemm_kernel(m, np.float64)[1:] == (
+            gemm["GEMM_F64_BM"],
+            gemm["GEMM_F64_BN"],
+        )
     # one register tile per thread, as gemm.cu's static_assert checks
     for tiles in ("GEMM_F32", "GEMM_M64_F32", "GEMM_F64"):
-        per_thread = (gemm[f"{tiles}_BM"] // gemm[f"{tiles}_TM"]) * \
-            (gemm[f"{tiles}_BN"] // gemm[f"{tiles}_TN"])
+        per_thread = (gemm[f"{tiles}_BM"] // gemm[f"{tiles}_TM"]) * (
+            gemm[f"{tiles}_BN"] // gemm[f"{tiles}_TN"]
+        )
         assert per_thread == gemm["GEMM_THREADS"], tiles
 
 
@@ -191,5 +213,5 @@ def test_emulated_device_reports_its_multiprocessors():
 @needs_gpu
 def test_gpu_backend_sizes_grids_by_its_device():
     import cupy
-    assert launch.multiprocessors() == int(
-        cupy.cuda.Device().attributes["MultiProcessorCount"]) > 0
+
+    assert launch.multiprocessors() == int(cupy.cuda.Device().attributes["MultiProcessorCount"]) > 0

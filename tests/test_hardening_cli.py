@@ -4,6 +4,7 @@ House rules checked here: a user error is one line on stderr and exit status 2 (
 traceback), nothing we did not write is deleted or overwritten, a diverging run says so, Ctrl-C
 tells the truth about what was saved, and run files get the user's umask like any other tool's.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,24 +24,29 @@ import convlab  # noqa: E402
 from data_files import CIFAR_NAMES, cifar_batch, write_cifar_bin  # noqa: E402
 from test_charts import random_walks  # noqa: E402
 
-
 # -- helpers -------------------------------------------------------------------------------
+
 
 def _subprocess(*args, timeout=300, umask=None):
     """``python -m convlab.cli ARGS`` in a child process (for crashes no except can catch)."""
-    return subprocess.run([sys.executable, "-m", "convlab.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout,
-                          preexec_fn=None if umask is None else (lambda: os.umask(umask)))
+    return subprocess.run(
+        [sys.executable, "-m", "convlab.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=None if umask is None else (lambda: os.umask(umask)),
+    )
 
 
 def _main(capsys, *argv):
     """``cli.main(argv)`` in this process: ``(exit status, stdout, stderr)``."""
     from convlab.cli import main
+
     threads = convlab.get_num_threads()
     capsys.readouterr()
     try:
         code = main([str(a) for a in argv])
-    except SystemExit as stop:   # argparse's exits
+    except SystemExit as stop:  # argparse's exits
         code = stop.code
     finally:
         convlab.set_num_threads(threads)
@@ -61,8 +67,9 @@ def _one_line_error(code, err, *needles):
 
 def _snapshot(folder):
     """Every file under ``folder`` with its bytes (to prove nothing was touched)."""
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def _read_npz(path):
@@ -93,11 +100,32 @@ def _edit_config(folder, change):
 
 
 def _train_args(data, out, *extra):
-    return ["chart", "train", "--data", data, "--window", 5, "--epochs", 1, "--ensemble", 1,
-            "--batch-size", 32, "--lr", 1e-3, "--out", out, "--quiet", "--threads", 1, *extra]
+    return [
+        "chart",
+        "train",
+        "--data",
+        data,
+        "--window",
+        5,
+        "--epochs",
+        1,
+        "--ensemble",
+        1,
+        "--batch-size",
+        32,
+        "--lr",
+        1e-3,
+        "--out",
+        out,
+        "--quiet",
+        "--threads",
+        1,
+        *extra,
+    ]
 
 
 # -- shared data: a price file and a run interrupted after epoch 1 of 2 ---------------------
+
 
 @pytest.fixture(scope="module")
 def prices(tmp_path_factory):
@@ -110,12 +138,18 @@ def prices(tmp_path_factory):
 def interrupted_run(tmp_path_factory, prices):
     """A chart run whose state is what Ctrl-C after epoch 1 of 2 leaves behind."""
     from convlab.training import chart
+
     folder = tmp_path_factory.mktemp("runs") / "interrupted"
     threads = convlab.get_num_threads()
     try:
-        chart.train(chart.ChartTrainConfig(data=str(prices), window=5, horizon=5, epochs=1,
-                                           ensemble=1, batch_size=32, lr=1e-3), folder,
-                    quiet=True, threads=1)
+        chart.train(
+            chart.ChartTrainConfig(
+                data=str(prices), window=5, horizon=5, epochs=1, ensemble=1, batch_size=32, lr=1e-3
+            ),
+            folder,
+            quiet=True,
+            threads=1,
+        )
     finally:
         convlab.set_num_threads(threads)
     _edit_config(folder, lambda c: c.update(epochs=2))
@@ -141,37 +175,74 @@ def cifar(tmp_path_factory):
 
 # -- item 1: nothing we did not write is deleted or overwritten ----------------------------
 
+
 def test_render_refuses_a_foreign_folder_and_replaces_a_chart_set_only_when_told(
-        tmp_path, prices, capsys):
+    tmp_path, prices, capsys
+):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "thesis.txt").write_text("years of work")
-    code, _, err = _main(capsys, "chart", "render", "--data", prices, "--window", 5,
-                         "--out", foreign)
+    code, _, err = _main(
+        capsys, "chart", "render", "--data", prices, "--window", 5, "--out", foreign
+    )
     _one_line_error(code, err, str(foreign))
     assert _snapshot(foreign) == {"thesis.txt": b"years of work"}
     charts = tmp_path / "charts"
-    assert _main(capsys, "chart", "render", "--data", prices, "--window", 5,
-                 "--out", charts)[0] == 0
+    assert (
+        _main(capsys, "chart", "render", "--data", prices, "--window", 5, "--out", charts)[0] == 0
+    )
     before = _snapshot(charts)
-    code, _, err = _main(capsys, "chart", "render", "--data", prices, "--window", 20,
-                         "--out", charts)
+    code, _, err = _main(
+        capsys, "chart", "render", "--data", prices, "--window", 20, "--out", charts
+    )
     _one_line_error(code, err, "--overwrite")
     assert _snapshot(charts) == before
-    assert _main(capsys, "chart", "render", "--data", prices, "--window", 20, "--out", charts,
-                 "--overwrite")[0] == 0
+    assert (
+        _main(
+            capsys,
+            "chart",
+            "render",
+            "--data",
+            prices,
+            "--window",
+            20,
+            "--out",
+            charts,
+            "--overwrite",
+        )[0]
+        == 0
+    )
     assert convlab.data.ChartSet.load(charts).window == 20
 
 
 @pytest.mark.parametrize("command", ["chart", "cifar10"])
-def test_training_refuses_an_out_folder_with_foreign_files(tmp_path, prices, cifar, capsys,
-                                                           command):
+def test_training_refuses_an_out_folder_with_foreign_files(
+    tmp_path, prices, cifar, capsys, command
+):
     out = tmp_path / "home"
     out.mkdir()
     (out / "metrics.json").write_text("my own metrics")
-    args = _train_args(prices, out) if command == "chart" else \
-        ["train", "cifar10", "--data", cifar, "--epochs", 1, "--limit", 8, "--batch-size", 4,
-         "--out", out, "--quiet", "--threads", 1]
+    args = (
+        _train_args(prices, out)
+        if command == "chart"
+        else [
+            "train",
+            "cifar10",
+            "--data",
+            cifar,
+            "--epochs",
+            1,
+            "--limit",
+            8,
+            "--batch-size",
+            4,
+            "--out",
+            out,
+            "--quiet",
+            "--threads",
+            1,
+        ]
+    )
     code, _, err = _main(capsys, *args)
     _one_line_error(code, err, "--out", str(out))
     assert _snapshot(out) == {"metrics.json": b"my own metrics"}
@@ -190,33 +261,63 @@ def test_training_into_an_existing_empty_folder_is_fine(tmp_path, prices, capsys
     assert (out / "metrics.json").exists()
 
 
-def test_predict_and_show_never_overwrite_a_file_unless_told(tmp_path, prices,
-                                                             interrupted_run, capsys):
+def test_predict_and_show_never_overwrite_a_file_unless_told(
+    tmp_path, prices, interrupted_run, capsys
+):
     run = shutil.copytree(interrupted_run, tmp_path / "run")
     mine = tmp_path / "mine.csv"
     mine.write_text("ticker,date,my_own_column\n")
-    code, _, err = _main(capsys, "chart", "predict", "--model", run, "--data", prices,
-                         "--out", mine)
+    code, _, err = _main(
+        capsys, "chart", "predict", "--model", run, "--data", prices, "--out", mine
+    )
     _one_line_error(code, err, "--out", "--overwrite")
     assert mine.read_text() == "ticker,date,my_own_column\n"
-    assert _main(capsys, "chart", "predict", "--model", run, "--data", prices, "--out", mine,
-                 "--overwrite")[0] == 0
+    assert (
+        _main(
+            capsys,
+            "chart",
+            "predict",
+            "--model",
+            run,
+            "--data",
+            prices,
+            "--out",
+            mine,
+            "--overwrite",
+        )[0]
+        == 0
+    )
     assert mine.read_text().startswith("ticker,date,p_up")
     charts = tmp_path / "charts"
-    assert _main(capsys, "chart", "render", "--data", prices, "--window", 5,
-                 "--out", charts)[0] == 0
+    assert (
+        _main(capsys, "chart", "render", "--data", prices, "--window", 5, "--out", charts)[0] == 0
+    )
     picture = tmp_path / "holiday.png"
     picture.write_bytes(b"my photo")
     code, _, err = _main(capsys, "chart", "show", "--charts", charts, "--out", picture)
     _one_line_error(code, err, "--out", "--overwrite")
     assert picture.read_bytes() == b"my photo"
-    assert _main(capsys, "chart", "show", "--charts", charts, "--out", picture,
-                 "--overwrite", "--count", 2)[0] == 0
+    assert (
+        _main(
+            capsys,
+            "chart",
+            "show",
+            "--charts",
+            charts,
+            "--out",
+            picture,
+            "--overwrite",
+            "--count",
+            2,
+        )[0]
+        == 0
+    )
     assert picture.read_bytes().startswith(b"\x89PNG")
 
 
 def test_atomic_writes_follow_the_umask_and_can_refuse_to_replace(tmp_path):
     from convlab._atomic import atomic_open
+
     for mask in (0o022, 0o077, 0o002):
         old = os.umask(mask)
         try:
@@ -244,8 +345,9 @@ def test_run_files_and_chart_sets_get_the_users_umask(tmp_path, prices):
     for path in out.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
     charts = tmp_path / "charts"
-    done = _subprocess("chart", "render", "--data", prices, "--window", 5, "--out", charts,
-                       umask=0o022)
+    done = _subprocess(
+        "chart", "render", "--data", prices, "--window", 5, "--out", charts, umask=0o022
+    )
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(charts.stat().st_mode) == 0o755
     for path in charts.iterdir():
@@ -254,8 +356,11 @@ def test_run_files_and_chart_sets_get_the_users_umask(tmp_path, prices):
 
 @pytest.mark.parametrize("case", ["parent-is-a-file", "dangling-link", "name-too-long"])
 def test_an_unusable_out_folder_is_named(tmp_path, prices, capsys, case):
-    out = {"parent-is-a-file": prices / "run", "dangling-link": tmp_path / "link",
-           "name-too-long": tmp_path / ("x" * 300)}[case]
+    out = {
+        "parent-is-a-file": prices / "run",
+        "dangling-link": tmp_path / "link",
+        "name-too-long": tmp_path / ("x" * 300),
+    }[case]
     if case == "dangling-link":
         out.symlink_to(tmp_path / "nowhere")
     _one_line_error(*_main(capsys, *_train_args(prices, out))[::2], "--out")
@@ -264,14 +369,18 @@ def test_an_unusable_out_folder_is_named(tmp_path, prices, capsys, case):
 
 # -- item 2: every bad input is one line and exit status 2 ---------------------------------
 
+
 @pytest.mark.parametrize("command", ["render", "train"])
 def test_duplicate_ohlcv_columns(tmp_path, prices, capsys, command):
     frame = pd.read_csv(prices)
     frame["Open"] = frame["open"]
     path = tmp_path / "dup.csv"
     frame.to_csv(path, index=False)
-    args = ["chart", "render", "--data", path, "--window", 5, "--out", tmp_path / "c"] \
-        if command == "render" else _train_args(path, tmp_path / "run")
+    args = (
+        ["chart", "render", "--data", path, "--window", 5, "--out", tmp_path / "c"]
+        if command == "render"
+        else _train_args(path, tmp_path / "run")
+    )
     _one_line_error(*_main(capsys, *args)[::2], "--data", "dup.csv")
     assert not (tmp_path / "c").exists() and not (tmp_path / "run").exists()
 
@@ -284,32 +393,44 @@ def test_threads_out_of_range(tmp_path, prices, capsys, value):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["chart", "show", "--charts", "C", "--count", "-1"], "--count"),
-    (["chart", "show", "--charts", "C", "--count", "0"], "--count"),
-    (["chart", "show", "--charts", "C", "--seed", "-1"], "--seed"),
-    (["chart", "render", "--data", "D", "--out", "X", "--horizon", "1" + "0" * 30], "--horizon"),
-    (["chart", "render", "--data", "D", "--out", "X", "--stride", "0"], "--stride"),
-    (["chart", "render", "--window", "7", "--out", "X"], "--window"),
-    (["chart", "train", "--data", "D", "--lr", "nan", "--out", "X"], "--lr"),
-    (["chart", "train", "--data", "D", "--lr", "inf", "--out", "X"], "--lr"),
-    (["chart", "train", "--data", "D", "--batch-size", "0", "--out", "X"], "--batch-size"),
-    (["chart", "train", "--data", "D", "--seed", "-1", "--out", "X"], "--seed"),
-    (["chart", "train", "--data", "D", "--train-end", "20200601", "--out", "X"], "--train-end"),
-    (["chart", "train", "--data", "D", "--train-end", "2020-13-45", "--out", "X"],
-     "--train-end"),
-    (["train", "cifar10", "--data", "D", "--weight-decay", "inf", "--out", "X"],
-     "--weight-decay"),
-    (["train", "cifar10", "--data", "D", "--limit", "0", "--out", "X"], "--limit"),
-], ids=lambda v: "-".join(v) if isinstance(v, list) else v)
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["chart", "show", "--charts", "C", "--count", "-1"], "--count"),
+        (["chart", "show", "--charts", "C", "--count", "0"], "--count"),
+        (["chart", "show", "--charts", "C", "--seed", "-1"], "--seed"),
+        (
+            ["chart", "render", "--data", "D", "--out", "X", "--horizon", "1" + "0" * 30],
+            "--horizon",
+        ),
+        (["chart", "render", "--data", "D", "--out", "X", "--stride", "0"], "--stride"),
+        (["chart", "render", "--window", "7", "--out", "X"], "--window"),
+        (["chart", "train", "--data", "D", "--lr", "nan", "--out", "X"], "--lr"),
+        (["chart", "train", "--data", "D", "--lr", "inf", "--out", "X"], "--lr"),
+        (["chart", "train", "--data", "D", "--batch-size", "0", "--out", "X"], "--batch-size"),
+        (["chart", "train", "--data", "D", "--seed", "-1", "--out", "X"], "--seed"),
+        (["chart", "train", "--data", "D", "--train-end", "20200601", "--out", "X"], "--train-end"),
+        (
+            ["chart", "train", "--data", "D", "--train-end", "2020-13-45", "--out", "X"],
+            "--train-end",
+        ),
+        (
+            ["train", "cifar10", "--data", "D", "--weight-decay", "inf", "--out", "X"],
+            "--weight-decay",
+        ),
+        (["train", "cifar10", "--data", "D", "--limit", "0", "--out", "X"], "--limit"),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, list) else v,
+)
 def test_bad_option_values(tmp_path, capsys, argv, needle):
     argv = [str(tmp_path / a) if a in ("C", "D", "X") else a for a in argv]
     _one_line_error(*_main(capsys, *argv)[::2], needle)
     assert not (tmp_path / "X").exists()
 
 
-@pytest.mark.parametrize("argv, needle", [
-    ([], "chart"), (["chart"], "render"), (["train"], "cifar10")])
+@pytest.mark.parametrize(
+    "argv, needle", [([], "chart"), (["chart"], "render"), (["train"], "cifar10")]
+)
 def test_a_missing_command_is_a_usage_error_listing_the_choices(capsys, argv, needle):
     _one_line_error(*_main(capsys, *argv)[::2], needle, "usage")
 
@@ -328,14 +449,20 @@ STATE_CASES = {
     "history-text": (lambda s: s["history"].update(val_loss=["x"]), "history"),
     "history-list": (lambda s: s.update(history=[1.0]), "history"),
     "histories-int": (lambda s: s.update(histories=5), "histories"),
-    "model-shape": (lambda s: s["model"].update({"features.0.0.weight": convlab.zeros(3)}),
-                    "features.0.0.weight"),
+    "model-shape": (
+        lambda s: s["model"].update({"features.0.0.weight": convlab.zeros(3)}),
+        "features.0.0.weight",
+    ),
     "model-missing": (lambda s: s["model"].pop("fc.bias"), "fc.bias"),
-    "model-nan": (lambda s: s["model"].update(
-        {"fc.bias": convlab.tensor(np.array([np.nan, 0], np.float32))}), "fc.bias"),
+    "model-nan": (
+        lambda s: s["model"].update({"fc.bias": convlab.tensor(np.array([np.nan, 0], np.float32))}),
+        "fc.bias",
+    ),
     "model-int": (lambda s: s.update(model=5), "model"),
-    "optimizer-garbage": (lambda s: s.update(optimizer={"state": 5, "param_groups": []}),
-                          "optimizer"),
+    "optimizer-garbage": (
+        lambda s: s.update(optimizer={"state": 5, "param_groups": []}),
+        "optimizer",
+    ),
     "rng-garbage": (lambda s: s.update(rng={"bit_generator": "MT19937"}), "rng"),
     "shuffle-rng-garbage": (lambda s: s.update(shuffle_rng="abc"), "shuffle_rng"),
 }
@@ -346,8 +473,10 @@ def test_resume_with_a_bad_state(run, capsys, case):
     change, needle = STATE_CASES[case]
     _edit_state(run, change)
     before = _snapshot(run)
-    line = _one_line_error(*_main(capsys, "chart", "train", "--out", run, "--resume",
-                                  "--quiet", "--threads", 1)[::2], needle)
+    line = _one_line_error(
+        *_main(capsys, "chart", "train", "--out", run, "--resume", "--quiet", "--threads", 1)[::2],
+        needle,
+    )
     assert "state.npz" in line
     assert _snapshot(run) == before
 
@@ -357,8 +486,7 @@ def _big_endian(meta, arrays):
 
 
 def _uint16(meta, arrays):
-    return meta, {k: v.astype(np.uint16) if v.dtype == np.float32 else v
-                  for k, v in arrays.items()}
+    return meta, {k: v.astype(np.uint16) if v.dtype == np.float32 else v for k, v in arrays.items()}
 
 
 @pytest.mark.parametrize("case", ["big-endian", "uint16", "deep-json", "deep-structure"])
@@ -366,17 +494,23 @@ def test_resume_with_a_crafted_state_file(run, capsys, case):
     path = run / "state.npz"
     meta, arrays = _read_npz(path)
     if case == "deep-json":
-        _write_npz(path, None, arrays, '{"format": "convlab-checkpoint", "version": 1, '
-                   '"object": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        _write_npz(
+            path,
+            None,
+            arrays,
+            '{"format": "convlab-checkpoint", "version": 1, '
+            '"object": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        )
     elif case == "deep-structure":
         _write_npz(path, {**meta, "object": json.loads("[" * 500 + "]" * 500)}, arrays)
     else:
         _write_npz(path, *{"big-endian": _big_endian, "uint16": _uint16}[case](meta, arrays))
     before = _snapshot(run)
-    code, _, err = _main(capsys, "chart", "train", "--out", run, "--resume", "--quiet",
-                         "--threads", 1)
+    code, _, err = _main(
+        capsys, "chart", "train", "--out", run, "--resume", "--quiet", "--threads", 1
+    )
     if case == "big-endian" and code == 0:
-        return   # reading byte-swapped arrays back faithfully is as good as refusing them
+        return  # reading byte-swapped arrays back faithfully is as good as refusing them
     _one_line_error(code, err, "state.npz")
     assert _snapshot(run) == before
 
@@ -390,16 +524,16 @@ def test_a_bad_model_file(run, prices, tmp_path, capsys, command, case):
         _write_npz(path, *{"big-endian": _big_endian, "uint16": _uint16}[case](meta, arrays))
     else:
         model = convlab.load(path)
-        model["fc.weight"] = convlab.zeros(2, 3) if case == "wrong-shape" else \
-            model["fc.weight"] * float("nan")
+        model["fc.weight"] = (
+            convlab.zeros(2, 3) if case == "wrong-shape" else model["fc.weight"] * float("nan")
+        )
         convlab.save(model, path)
-    if command == "resume":   # the run is finished: resuming only writes the report
+    if command == "resume":  # the run is finished: resuming only writes the report
         _edit_state(run, lambda s: s.update(finished=True))
         _edit_config(run, lambda c: c.update(epochs=1))
         argv = ["chart", "train", "--out", run, "--resume", "--quiet", "--threads", 1]
     else:
-        argv = ["chart", "predict", "--model", run, "--data", prices, "--out",
-                tmp_path / "p.csv"]
+        argv = ["chart", "predict", "--model", run, "--data", prices, "--out", tmp_path / "p.csv"]
     code, _, err = _main(capsys, *argv)
     if case == "big-endian" and code == 0:
         return
@@ -407,30 +541,46 @@ def test_a_bad_model_file(run, prices, tmp_path, capsys, command, case):
     assert not (tmp_path / "p.csv").exists() and not (run / "metrics.json").exists()
 
 
-def test_a_run_saved_on_the_gpu_predicts_and_resumes_on_the_cpu(run, prices, tmp_path,
-                                                                 capsys):
+def test_a_run_saved_on_the_gpu_predicts_and_resumes_on_the_cpu(run, prices, tmp_path, capsys):
     """Checkpoints name the device their tensors came from; a machine without a GPU still
     reads them (they are not corrupted)."""
+
     def on_gpu(node):
         if isinstance(node, dict):
             return {k: "gpu" if k == "device" else on_gpu(v) for k, v in node.items()}
         return [on_gpu(v) for v in node] if isinstance(node, list) else node
+
     for name in ("model_0.npz", "state.npz"):
         meta, arrays = _read_npz(run / name)
         _write_npz(run / name, on_gpu(meta), arrays)
-    code, _, err = _main(capsys, "chart", "predict", "--model", run, "--data", prices,
-                         "--out", tmp_path / "p.csv")
+    code, _, err = _main(
+        capsys, "chart", "predict", "--model", run, "--data", prices, "--out", tmp_path / "p.csv"
+    )
     assert code == 0, err
-    code, _, err = _main(capsys, "chart", "train", "--out", run, "--resume", "--quiet",
-                         "--threads", 1)
+    code, _, err = _main(
+        capsys, "chart", "train", "--out", run, "--resume", "--quiet", "--threads", 1
+    )
     assert code == 0, err
 
 
 @pytest.mark.skipif(convlab.get_backend("gpu").is_available(), reason="a GPU is here")
 def test_predict_on_a_missing_gpu(run, prices, tmp_path, capsys):
-    _one_line_error(*_main(capsys, "chart", "predict", "--model", run, "--data", prices,
-                           "--device", "gpu", "--out", tmp_path / "p.csv")[::2],
-                    "--device gpu")
+    _one_line_error(
+        *_main(
+            capsys,
+            "chart",
+            "predict",
+            "--model",
+            run,
+            "--data",
+            prices,
+            "--device",
+            "gpu",
+            "--out",
+            tmp_path / "p.csv",
+        )[::2],
+        "--device gpu",
+    )
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -457,44 +607,86 @@ def test_resume_with_a_bad_config(run, capsys, case):
     change, needle = CONFIG_CASES[case]
     _edit_config(run, change)
     before = _snapshot(run)
-    _one_line_error(*_main(capsys, "chart", "train", "--out", run, "--resume", "--quiet",
-                           "--threads", 1)[::2], needle, "config.json")
+    _one_line_error(
+        *_main(capsys, "chart", "train", "--out", run, "--resume", "--quiet", "--threads", 1)[::2],
+        needle,
+        "config.json",
+    )
     assert _snapshot(run) == before
 
 
 @pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, "[]", "\xff\xfe", "{"])
 def test_resume_with_an_unreadable_config(run, capsys, text):
     (run / "config.json").write_bytes(text.encode("latin-1"))
-    _one_line_error(*_main(capsys, "chart", "train", "--out", run, "--resume", "--quiet")[::2],
-                    "config.json")
+    _one_line_error(
+        *_main(capsys, "chart", "train", "--out", run, "--resume", "--quiet")[::2], "config.json"
+    )
 
 
 def test_predict_with_a_bad_config(run, prices, tmp_path, capsys):
     _edit_config(run, lambda c: c.update(window="5"))
-    _one_line_error(*_main(capsys, "chart", "predict", "--model", run, "--data", prices,
-                           "--out", tmp_path / "p.csv")[::2], "window", "config.json")
+    _one_line_error(
+        *_main(
+            capsys,
+            "chart",
+            "predict",
+            "--model",
+            run,
+            "--data",
+            prices,
+            "--out",
+            tmp_path / "p.csv",
+        )[::2],
+        "window",
+        "config.json",
+    )
 
 
-@pytest.mark.parametrize("meta", [
-    {"count": 296}, {"count": 296, "tickers": 5},
-    {"count": 296, "tickers": ["A"], "window": 5},
-    {"count": 296, "tickers": ["A"], "window": 5, "shape": 5}, [], "text"])
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"count": 296},
+        {"count": 296, "tickers": 5},
+        {"count": 296, "tickers": ["A"], "window": 5},
+        {"count": 296, "tickers": ["A"], "window": 5, "shape": 5},
+        [],
+        "text",
+    ],
+)
 def test_show_with_a_bad_meta_json(tmp_path, prices, capsys, meta):
     charts = tmp_path / "charts"
-    assert _main(capsys, "chart", "render", "--data", prices, "--window", 5,
-                 "--out", charts)[0] == 0
+    assert (
+        _main(capsys, "chart", "render", "--data", prices, "--window", 5, "--out", charts)[0] == 0
+    )
     if isinstance(meta, dict):
         meta = {"format": "convlab-chartset", "version": 1, **meta}
     (charts / "meta.json").write_text(json.dumps(meta))
-    _one_line_error(*_main(capsys, "chart", "show", "--charts", charts, "--out",
-                           tmp_path / "g.png")[::2], "--charts")
+    _one_line_error(
+        *_main(capsys, "chart", "show", "--charts", charts, "--out", tmp_path / "g.png")[::2],
+        "--charts",
+    )
     assert not (tmp_path / "g.png").exists()
 
 
 def test_cifar_resume_with_a_bad_state_or_config(tmp_path, cifar, capsys):
     out = tmp_path / "run"
-    args = ["train", "cifar10", "--data", cifar, "--epochs", 2, "--limit", 8,
-            "--batch-size", 4, "--out", out, "--quiet", "--threads", 1]
+    args = [
+        "train",
+        "cifar10",
+        "--data",
+        cifar,
+        "--epochs",
+        2,
+        "--limit",
+        8,
+        "--batch-size",
+        4,
+        "--out",
+        out,
+        "--quiet",
+        "--threads",
+        1,
+    ]
     assert _main(capsys, *args[:4], "--epochs", 1, *args[6:])[0] == 0
     pristine = _snapshot(out)
     _edit_state(out, lambda s: s.update(epoch="1"))
@@ -511,13 +703,34 @@ def test_cifar_resume_with_a_bad_state_or_config(tmp_path, cifar, capsys):
 
 # -- item 3: divergence, Ctrl-C, usage ------------------------------------------------------
 
+
 @pytest.mark.parametrize("command", ["chart", "cifar10"])
 def test_a_diverging_loss_is_reported_not_saved(tmp_path, prices, cifar, command):
     """In a child process: NumPy's overflow warnings on the way must not bury the line."""
     out = tmp_path / "run"
-    args = _train_args(prices, out, "--lr", "1e30", "--epochs", 2) if command == "chart" else \
-        ["train", "cifar10", "--data", cifar, "--epochs", 2, "--limit", 8, "--batch-size", 4,
-         "--lr", "1e30", "--out", out, "--quiet", "--threads", 1]
+    args = (
+        _train_args(prices, out, "--lr", "1e30", "--epochs", 2)
+        if command == "chart"
+        else [
+            "train",
+            "cifar10",
+            "--data",
+            cifar,
+            "--epochs",
+            2,
+            "--limit",
+            8,
+            "--batch-size",
+            4,
+            "--lr",
+            "1e30",
+            "--out",
+            out,
+            "--quiet",
+            "--threads",
+            1,
+        ]
+    )
     done = _subprocess(*args)
     line = _one_line_error(done.returncode, done.stderr, "diverged", "--lr", "epoch 1")
     assert "missing" not in line
@@ -526,6 +739,7 @@ def test_a_diverging_loss_is_reported_not_saved(tmp_path, prices, cifar, command
 
 def _interrupt_at(monkeypatch, desc, batch):
     from convlab.training.progress import Progress
+
     original, seen = Progress.update, {"n": 0}
 
     def update(self, images, loss=None):
@@ -534,6 +748,7 @@ def _interrupt_at(monkeypatch, desc, batch):
             if seen["n"] == batch:
                 raise KeyboardInterrupt
         return original(self, images, loss)
+
     monkeypatch.setattr(Progress, "update", update)
 
 
@@ -545,8 +760,9 @@ def test_ctrl_c_before_any_epoch_finished_says_so(tmp_path, prices, capsys, monk
     assert "no epoch" in err and "is saved" not in err, err
     # and what it suggests works: --resume starts the run over
     monkeypatch.undo()
-    code, _, err = _main(capsys, "chart", "train", "--out", out, "--resume", "--quiet",
-                         "--threads", 1)
+    code, _, err = _main(
+        capsys, "chart", "train", "--out", out, "--resume", "--quiet", "--threads", 1
+    )
     assert code == 0, err
 
 
@@ -561,8 +777,23 @@ def test_ctrl_c_after_an_epoch_points_at_resume(tmp_path, prices, capsys, monkey
 def test_ctrl_c_in_the_cifar_command_before_any_epoch(tmp_path, cifar, capsys, monkeypatch):
     out = tmp_path / "run"
     _interrupt_at(monkeypatch, "epoch 1", 1)
-    args = ["train", "cifar10", "--data", cifar, "--epochs", 1, "--limit", 8, "--batch-size",
-            4, "--out", out, "--quiet", "--threads", 1]
+    args = [
+        "train",
+        "cifar10",
+        "--data",
+        cifar,
+        "--epochs",
+        1,
+        "--limit",
+        8,
+        "--batch-size",
+        4,
+        "--out",
+        out,
+        "--quiet",
+        "--threads",
+        1,
+    ]
     code, _, err = _main(capsys, *args)
     assert code == 130 and "no epoch" in err, err
     monkeypatch.undo()
@@ -572,9 +803,12 @@ def test_ctrl_c_in_the_cifar_command_before_any_epoch(tmp_path, cifar, capsys, m
 
 # -- item 4: an optimizer state that does not fit its parameter -----------------------------
 
+
 def test_resume_with_a_zero_dimensional_exp_avg(run):
-    _edit_state(run, lambda s: s["optimizer"]["state"][0].update(
-        exp_avg=convlab.tensor(np.float32(0.0))))
-    done = _subprocess("chart", "train", "--out", run, "--resume", "--quiet", "--threads", 1,
-                       timeout=120)
+    _edit_state(
+        run, lambda s: s["optimizer"]["state"][0].update(exp_avg=convlab.tensor(np.float32(0.0)))
+    )
+    done = _subprocess(
+        "chart", "train", "--out", run, "--resume", "--quiet", "--threads", 1, timeout=120
+    )
     _one_line_error(done.returncode, done.stderr, "state.npz")

@@ -1,4 +1,5 @@
 """matmul: the packed GEMM against float64 NumPy, within the worst-case rounding bound."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,10 +28,17 @@ def run(backend, a, b, **kwargs):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@given(m=st.integers(0, 70), n=st.integers(0, 70), k=st.integers(0, 70),
-       trans_a=st.booleans(), trans_b=st.booleans(), seed=st.integers(0, 2**32 - 1))
-def test_matches_reference_on_random_shapes(backend, threads, dtype, m, n, k, trans_a, trans_b,
-                                            seed):
+@given(
+    m=st.integers(0, 70),
+    n=st.integers(0, 70),
+    k=st.integers(0, 70),
+    trans_a=st.booleans(),
+    trans_b=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_matches_reference_on_random_shapes(
+    backend, threads, dtype, m, n, k, trans_a, trans_b, seed
+):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
@@ -38,16 +46,22 @@ def test_matches_reference_on_random_shapes(backend, threads, dtype, m, n, k, tr
     assert_gemm_close(got, a.T if trans_a else a, b.T if trans_b else b)
 
 
-@pytest.mark.parametrize("m,n,k", [
-    (1, 1, 1), (97, 89, 83), (13, 1, 7), (1, 300, 5),
-    (1000, 64, 15),            # skinny depth, as the first chart-CNN layer
-    (500_000, 8, 15),          # tall
-    (385, 1025, 257),          # crosses every cache-block boundary
-    (9984, 64, 960),           # im2col-shaped, few B panels: A read in place
-    (200, 300, 800),
-    (128, 2, 46_080),          # the 20-day chart CNN's fully connected layer: deep and narrow
-    (7, 3, 50_000),            # deeper still, in slices that do not divide it (GPU)
-])
+@pytest.mark.parametrize(
+    "m,n,k",
+    [
+        (1, 1, 1),
+        (97, 89, 83),
+        (13, 1, 7),
+        (1, 300, 5),
+        (1000, 64, 15),  # skinny depth, as the first chart-CNN layer
+        (500_000, 8, 15),  # tall
+        (385, 1025, 257),  # crosses every cache-block boundary
+        (9984, 64, 960),  # im2col-shaped, few B panels: A read in place
+        (200, 300, 800),
+        (128, 2, 46_080),  # the 20-day chart CNN's fully connected layer: deep and narrow
+        (7, 3, 50_000),  # deeper still, in slices that do not divide it (GPU)
+    ],
+)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_matches_reference_on_awkward_sizes(backend, dtype, m, n, k, rng):
     if m * n * k > 10**8 and dtype == np.float64:
@@ -63,10 +77,10 @@ def test_deep_narrow_products_are_cut_along_their_depth_gpu():
     with a depth of every pixel or feature of the batch: cut into slices, it fills the device
     (the awkward sizes above check the sums)."""
     gpu = convlab.get_backend("gpu")
-    assert gpu._depth_slices(128, 2, 46_080, np.float32) >= 64             # I20 FC forward
-    assert gpu._depth_slices(128, 960, 128 * 600, np.float32) >= 32        # I20 layer 2 dW
-    assert gpu._depth_slices(4096, 4096, 4096, np.float32) == 1            # fills it already
-    assert gpu._depth_slices(128, 2, 300, np.float32) == 1                 # too shallow
+    assert gpu._depth_slices(128, 2, 46_080, np.float32) >= 64  # I20 FC forward
+    assert gpu._depth_slices(128, 960, 128 * 600, np.float32) >= 32  # I20 layer 2 dW
+    assert gpu._depth_slices(4096, 4096, 4096, np.float32) == 1  # fills it already
+    assert gpu._depth_slices(128, 2, 300, np.float32) == 1  # too shallow
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -105,10 +119,18 @@ def test_non_contiguous_operands(backend, rng, layout):
     assert_gemm_close(run(backend, a, b), np.array(a), np.array(b))
 
 
-@pytest.mark.parametrize("shape_a,shape_b", [
-    ((7,), (7,)), ((7,), (7, 4)), ((5, 7), (7,)), ((3, 5, 7), (7, 4)), ((3, 5, 7), (3, 7, 4)),
-    ((2, 1, 5, 7), (3, 7, 4)), ((5, 7), (2, 7, 4)),
-])
+@pytest.mark.parametrize(
+    "shape_a,shape_b",
+    [
+        ((7,), (7,)),
+        ((7,), (7, 4)),
+        ((5, 7), (7,)),
+        ((3, 5, 7), (7, 4)),
+        ((3, 5, 7), (3, 7, 4)),
+        ((2, 1, 5, 7), (3, 7, 4)),
+        ((5, 7), (2, 7, 4)),
+    ],
+)
 def test_numpy_matmul_semantics(backend, rng, shape_a, shape_b):
     a = rng.standard_normal(shape_a)
     b = rng.standard_normal(shape_b)
@@ -127,7 +149,7 @@ def test_out_argument_and_aliasing(backend, rng):
     result = backend.matmul(da, db, out=out)
     assert result is out
     np.testing.assert_array_equal(to_numpy(backend, out), expected)
-    backend.matmul(da, db, out=da)                 # out aliases an input: still exact
+    backend.matmul(da, db, out=da)  # out aliases an input: still exact
     np.testing.assert_array_equal(to_numpy(backend, da), expected)
 
 
@@ -144,18 +166,33 @@ def test_deterministic_and_thread_independent(backend, rng):
     np.testing.assert_array_equal(results[0], results[2])
 
 
-@pytest.mark.parametrize("a,b,error,match", [
-    (np.ones((2, 3), np.int64), np.ones((3, 2), np.int64), TypeError, "a: expected a float32"),
-    (np.ones((2, 3), np.float16), np.ones((3, 2), np.float16), TypeError, "float16"),
-    (np.ones((2, 3), np.float32), np.ones((3, 2), np.float64), TypeError,
-     "b: expected dtype float32"),
-    (np.ones((2, 3), np.float32), np.ones((4, 2), np.float32), ValueError,
-     r"inner dimensions differ.*\(2, 3\).*\(4, 2\)"),
-    (np.ones((2, 2, 3), np.float32), np.ones((3, 3, 2), np.float32), ValueError,
-     "do not broadcast"),
-    (np.float32(1.0), np.ones((3, 2), np.float32), ValueError, "at least one dimension"),
-    ([[1.0]], np.ones((1, 1), np.float32), TypeError, "a: expected an array, got list"),
-])
+@pytest.mark.parametrize(
+    "a,b,error,match",
+    [
+        (np.ones((2, 3), np.int64), np.ones((3, 2), np.int64), TypeError, "a: expected a float32"),
+        (np.ones((2, 3), np.float16), np.ones((3, 2), np.float16), TypeError, "float16"),
+        (
+            np.ones((2, 3), np.float32),
+            np.ones((3, 2), np.float64),
+            TypeError,
+            "b: expected dtype float32",
+        ),
+        (
+            np.ones((2, 3), np.float32),
+            np.ones((4, 2), np.float32),
+            ValueError,
+            r"inner dimensions differ.*\(2, 3\).*\(4, 2\)",
+        ),
+        (
+            np.ones((2, 2, 3), np.float32),
+            np.ones((3, 3, 2), np.float32),
+            ValueError,
+            "do not broadcast",
+        ),
+        (np.float32(1.0), np.ones((3, 2), np.float32), ValueError, "at least one dimension"),
+        ([[1.0]], np.ones((1, 1), np.float32), TypeError, "a: expected an array, got list"),
+    ],
+)
 def test_bad_input_is_a_clear_error(backend, a, b, error, match):
     with pytest.raises(error, match=match):
         backend.matmul(a, b)

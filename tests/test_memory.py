@@ -1,4 +1,5 @@
 """Training does not leak: resident memory stays flat over 1,000 steps of a small CNN."""
+
 from __future__ import annotations
 
 import gc
@@ -10,8 +11,9 @@ import pytest
 import convlab
 from convlab import nn, optim
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="reads /proc/self/statm")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc/self/statm"
+)
 
 
 def resident_bytes() -> int:
@@ -21,15 +23,23 @@ def resident_bytes() -> int:
 
 def test_thousand_training_steps_keep_memory_flat_cpu():
     convlab.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.LeakyReLU(),
-                          nn.MaxPool2d((2, 1)), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                          nn.Flatten(), nn.Dropout(0.5), nn.Linear(8 * 6 * 12, 2))
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.LeakyReLU(),
+        nn.MaxPool2d((2, 1)),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(8 * 6 * 12, 2),
+    )
     opt = optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     x = convlab.tensor(rng.normal(size=(16, 1, 12, 12)).astype(np.float32))
     y = convlab.tensor(rng.integers(0, 2, 16))
     gc.collect()
-    gc.disable()           # the graph must be freed by reference counting alone
+    gc.disable()  # the graph must be freed by reference counting alone
     try:
         samples = []
         for step in range(1000):

@@ -1,5 +1,6 @@
 """nn modules: PyTorch's state-dict keys and shapes, parity of forward and backward, running
 statistics, initialisation rules, state-dict loading errors, repr and device/dtype moves."""
+
 from __future__ import annotations
 
 import math
@@ -8,22 +9,35 @@ import numpy as np
 import pytest
 
 import convlab
-from convlab import nn
 from conftest import needs_torch, torch
+from convlab import nn
 
 
 def chart_block(lib, c_in, c_out):
     n = lib.nn
-    return n.Sequential(n.Conv2d(c_in, c_out, (5, 3), stride=(3, 1), padding=(12, 1),
-                                 dilation=(2, 1)),
-                        n.BatchNorm2d(c_out), n.LeakyReLU(0.01), n.MaxPool2d((2, 1)))
+    return n.Sequential(
+        n.Conv2d(c_in, c_out, (5, 3), stride=(3, 1), padding=(12, 1), dilation=(2, 1)),
+        n.BatchNorm2d(c_out),
+        n.LeakyReLU(0.01),
+        n.MaxPool2d((2, 1)),
+    )
 
 
 def small_cnn(lib):
     n = lib.nn
-    return n.Sequential(chart_block(lib, 1, 4), n.Conv2d(4, 6, 3, padding=1), n.ReLU(),
-                        n.AvgPool2d(2), n.Flatten(), n.Dropout(0.5), n.Linear(6 * 2 * 4, 3),
-                        n.BatchNorm1d(3), n.Tanh(), n.Linear(3, 2, bias=False), n.Sigmoid())
+    return n.Sequential(
+        chart_block(lib, 1, 4),
+        n.Conv2d(4, 6, 3, padding=1),
+        n.ReLU(),
+        n.AvgPool2d(2),
+        n.Flatten(),
+        n.Dropout(0.5),
+        n.Linear(6 * 2 * 4, 3),
+        n.BatchNorm1d(3),
+        n.Tanh(),
+        n.Linear(3, 2, bias=False),
+        n.Sigmoid(),
+    )
 
 
 def _load_from_torch(ours, theirs):
@@ -58,8 +72,10 @@ def test_load_state_dict_reports_every_problem_and_changes_nothing_cpu():
         np.testing.assert_array_equal(v.numpy(), before[k])
     del bad["0.weight"], bad["extra"]
     result = model.load_state_dict(bad, strict=False)
-    assert result.missing_keys == ["0.bias", "0.weight"] or \
-        sorted(result.missing_keys) == ["0.bias", "0.weight"]
+    assert result.missing_keys == ["0.bias", "0.weight"] or sorted(result.missing_keys) == [
+        "0.bias",
+        "0.weight",
+    ]
 
 
 def test_load_state_dict_keeps_parameter_identity_cpu():
@@ -74,7 +90,7 @@ def test_default_initialisation_follows_pytorch_fan_rules_cpu():
     convlab.manual_seed(0)
     conv = nn.Conv2d(16, 32, (5, 3))
     fan_in = 16 * 5 * 3
-    bound = math.sqrt(6 / ((1 + 5) * fan_in))            # kaiming_uniform_(a=sqrt(5))
+    bound = math.sqrt(6 / ((1 + 5) * fan_in))  # kaiming_uniform_(a=sqrt(5))
     w = conv.weight.numpy()
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound
@@ -130,15 +146,21 @@ def _numerical_param_grads(model, x, target_fn, eps=1e-6):
 
 def test_module_parameter_gradients_match_central_differences_cpu(rng):
     convlab.manual_seed(1)
-    model = nn.Sequential(nn.Conv2d(1, 2, (3, 2), stride=(2, 1), padding=(2, 1),
-                                    dilation=(2, 1)),
-                          nn.BatchNorm2d(2), nn.LeakyReLU(0.1), nn.MaxPool2d((2, 1)),
-                          nn.Flatten(), nn.Linear(2 * 2 * 5, 3), nn.BatchNorm1d(3)).double()
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, (3, 2), stride=(2, 1), padding=(2, 1), dilation=(2, 1)),
+        nn.BatchNorm2d(2),
+        nn.LeakyReLU(0.1),
+        nn.MaxPool2d((2, 1)),
+        nn.Flatten(),
+        nn.Linear(2 * 2 * 5, 3),
+        nn.BatchNorm1d(3),
+    ).double()
     x = convlab.tensor(rng.normal(size=(4, 1, 8, 4)))
     weights = convlab.tensor(rng.normal(size=(4, 3)))
 
     def target(out):
         return (out * weights).sum()
+
     # running statistics move in training mode; the check needs a fixed function
     momentum = [m for m in model.modules() if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d))]
     for m in momentum:
@@ -146,8 +168,9 @@ def test_module_parameter_gradients_match_central_differences_cpu(rng):
     target(model(x)).backward()
     expected = _numerical_param_grads(model, x, target)
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), expected[name], rtol=1e-5, atol=1e-7,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            p.grad.numpy(), expected[name], rtol=1e-5, atol=1e-7, err_msg=name
+        )
 
 
 @needs_torch
@@ -157,8 +180,7 @@ class TestAgainstPyTorch:
         assert list(ours.state_dict()) == list(theirs.state_dict())
         for (k, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
             assert a.shape == tuple(b.shape), k
-        assert [n for n, _ in ours.named_parameters()] == \
-            [n for n, _ in theirs.named_parameters()]
+        assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
 
     def test_repr_matches_cpu(self):
         assert repr(small_cnn(convlab)) == repr(small_cnn(torch))
@@ -174,7 +196,7 @@ class TestAgainstPyTorch:
         _load_from_torch(ours, theirs)
         for m in (ours, theirs):
             m.train(training)
-            m[5].p = 0.0                     # dropout off: masks come from different RNGs
+            m[5].p = 0.0  # dropout off: masks come from different RNGs
         x = rng.normal(size=(6, 1, 8, 8)).astype(np.float32)
         xo, xt = convlab.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
         yo, yt = ours(xo), theirs(xt)
@@ -184,11 +206,11 @@ class TestAgainstPyTorch:
         (yt * torch.tensor(w)).sum().backward()
         np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-5)
         for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
-            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-3, atol=1e-5,
-                                       err_msg=name)
+            np.testing.assert_allclose(
+                p.grad.numpy(), q.grad.numpy(), rtol=1e-3, atol=1e-5, err_msg=name
+            )
         for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6,
-                                       err_msg=name)
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
     def test_batch_norm_cumulative_average_matches_cpu(self, rng):
         ours, theirs = nn.BatchNorm2d(3, momentum=None), torch.nn.BatchNorm2d(3, momentum=None)

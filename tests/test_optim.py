@@ -1,5 +1,6 @@
 """Optimizers and schedules: against NumPy transcriptions of the published update rules and,
 where installed, PyTorch over 20 steps from identical weights."""
+
 from __future__ import annotations
 
 import math
@@ -8,13 +9,12 @@ import numpy as np
 import pytest
 
 import convlab
-from convlab import nn, optim
 from conftest import needs_torch, torch
+from convlab import nn, optim
 
 CONFIGS = {
     "sgd": (optim.SGD, dict(lr=0.1)),
-    "sgd_momentum_wd": (optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.1,
-                                        weight_decay=1e-2)),
+    "sgd_momentum_wd": (optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-2)),
     "sgd_nesterov": (optim.SGD, dict(lr=0.05, momentum=0.8, nesterov=True)),
     "adam": (optim.Adam, dict(lr=1e-2)),
     "adam_wd": (optim.Adam, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
@@ -27,8 +27,10 @@ def numpy_reference(name, params, grads_per_step):
     """The update rules as written in the PyTorch documentation, in float64."""
     kind, cfg = CONFIGS[name]
     p = [x.astype(np.float64) for x in params]
-    state = [dict(step=0, m=np.zeros_like(x), v=np.zeros_like(x), vmax=np.zeros_like(x),
-                  buf=None) for x in p]
+    state = [
+        dict(step=0, m=np.zeros_like(x), v=np.zeros_like(x), vmax=np.zeros_like(x), buf=None)
+        for x in p
+    ]
     for grads in grads_per_step:
         for x, g, s in zip(p, grads, state):
             g = g.astype(np.float64)
@@ -55,8 +57,8 @@ def numpy_reference(name, params, grads_per_step):
                 if cfg.get("amsgrad"):
                     s["vmax"] = np.maximum(s["vmax"], v)
                     v = s["vmax"]
-                mhat = s["m"] / (1 - b1 ** t)
-                vhat = v / (1 - b2 ** t)
+                mhat = s["m"] / (1 - b1**t)
+                vhat = v / (1 - b2**t)
                 x -= lr * mhat / (np.sqrt(vhat) + eps)
     return p
 
@@ -139,8 +141,7 @@ def test_schedules_match_closed_forms_cpu():
     lrs = _schedule(optim.lr_scheduler.StepLR, 10, step_size=3, gamma=0.5)
     np.testing.assert_allclose(lrs, [0.1 * 0.5 ** ((e + 1) // 3) for e in range(10)])
     lrs = _schedule(optim.lr_scheduler.CosineAnnealingLR, 25, T_max=10, eta_min=0.01)
-    closed = [0.01 + (0.1 - 0.01) * (1 + math.cos(math.pi * (e + 1) / 10)) / 2
-              for e in range(25)]
+    closed = [0.01 + (0.1 - 0.01) * (1 + math.cos(math.pi * (e + 1) / 10)) / 2 for e in range(25)]
     np.testing.assert_allclose(lrs, closed, rtol=1e-9, atol=1e-12)
 
 
@@ -149,8 +150,7 @@ class TestAgainstPyTorch:
     @pytest.mark.parametrize("name", list(CONFIGS))
     def test_twenty_training_steps_match_cpu(self, name, rng):
         torch.manual_seed(0)
-        theirs = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(),
-                                     torch.nn.Linear(4, 2))
+        theirs = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
         ours = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2))
         ours.load_state_dict(convlab.utils.from_torch_state_dict(theirs.state_dict()))
         kind, cfg = CONFIGS[name]
@@ -167,8 +167,13 @@ class TestAgainstPyTorch:
         for (k, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
 
-    @pytest.mark.parametrize("kind,kw", [("StepLR", dict(step_size=4, gamma=0.3)),
-                                         ("CosineAnnealingLR", dict(T_max=7, eta_min=0.001))])
+    @pytest.mark.parametrize(
+        "kind,kw",
+        [
+            ("StepLR", dict(step_size=4, gamma=0.3)),
+            ("CosineAnnealingLR", dict(T_max=7, eta_min=0.001)),
+        ],
+    )
     def test_schedules_match_cpu(self, kind, kw):
         ours = _schedule(getattr(optim.lr_scheduler, kind), 30, **kw)
         p = torch.ones(1, requires_grad=True)

@@ -1,4 +1,5 @@
 """ResNet9 (needle hw4 and cifar10-fast forms) and the ``convlab train cifar10`` command."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 
 import convlab
-from convlab.models import ResNet9
 from conftest import needs_torch, torch
+from convlab.models import ResNet9
 from data_files import CIFAR_NAMES, cifar_batch, write_cifar_bin
 
 
@@ -18,8 +19,16 @@ def test_parameter_counts_and_shapes():
     hw4, standard = ResNet9(), ResNet9("standard", num_classes=7)
     assert sum(p.numel() for p in hw4.parameters()) == 431_946
     # cifar10-fast: 64-128-256-512 bias-free convs with BN, bias-free 512 -> classes head
-    convs = [(3, 64), (64, 128), (128, 128), (128, 128), (128, 256), (256, 512), (512, 512),
-             (512, 512)]
+    convs = [
+        (3, 64),
+        (64, 128),
+        (128, 128),
+        (128, 128),
+        (128, 256),
+        (256, 512),
+        (512, 512),
+        (512, 512),
+    ]
     expected = sum(9 * a * b + 2 * b for a, b in convs) + 512 * 7
     assert sum(p.numel() for p in standard.parameters()) == expected
     x = convlab.randn(2, 3, 32, 32)
@@ -42,11 +51,18 @@ def _torch_hw4():
         def forward(self, x):
             return x + self.body(x)
 
-    return tn.Sequential(conv_bn(3, 16, 7, 4), conv_bn(16, 32, 3, 2),
-                         Residual(conv_bn(32, 32), conv_bn(32, 32)),
-                         conv_bn(32, 64, 3, 2), conv_bn(64, 128, 3, 2),
-                         Residual(conv_bn(128, 128), conv_bn(128, 128)),
-                         tn.Flatten(), tn.Linear(128, 128), tn.ReLU(), tn.Linear(128, 10))
+    return tn.Sequential(
+        conv_bn(3, 16, 7, 4),
+        conv_bn(16, 32, 3, 2),
+        Residual(conv_bn(32, 32), conv_bn(32, 32)),
+        conv_bn(32, 64, 3, 2),
+        conv_bn(64, 128, 3, 2),
+        Residual(conv_bn(128, 128), conv_bn(128, 128)),
+        tn.Flatten(),
+        tn.Linear(128, 128),
+        tn.ReLU(),
+        tn.Linear(128, 10),
+    )
 
 
 @needs_torch
@@ -65,8 +81,9 @@ def test_hw4_forward_and_gradients_match_pytorch(rng):
     # every gradient to within rounding of the model's largest one
     scale = max(float(np.abs(q.grad.numpy()).max()) for q in theirs.parameters())
     for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-3,
-                                   atol=1e-5 * scale, err_msg=name)
+        np.testing.assert_allclose(
+            p.grad.numpy(), q.grad.numpy(), rtol=1e-3, atol=1e-5 * scale, err_msg=name
+        )
 
 
 def _cifar(tmp_path, rng, n=24):
@@ -75,20 +92,21 @@ def _cifar(tmp_path, rng, n=24):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "convlab.cli", *args], capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "convlab.cli", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def test_train_cifar10_command_writes_metrics_checkpoints_and_curves(tmp_path, rng):
     from convlab.training.cifar import CifarTrainConfig, train_cifar10
+
     data = _cifar(tmp_path / "data", rng)
     out = tmp_path / "run"
     config = CifarTrainConfig(data=str(data), epochs=2, batch_size=16, limit=40)
     metrics = train_cifar10(config, out, quiet=True)
     assert metrics["epochs_done"] == 2 and len(metrics["test_accuracy"]) == 2
     assert all(np.isfinite(metrics["train_loss"]))
-    for name in ("model.npz", "state.npz", "metrics.json", "learning_curves.png",
-                 "config.json"):
+    for name in ("model.npz", "state.npz", "metrics.json", "learning_curves.png", "config.json"):
         assert (out / name).exists(), name
     model = ResNet9()
     model.load_state_dict(convlab.load(out / "model.npz"))
@@ -101,21 +119,48 @@ def test_train_cifar10_command_writes_metrics_checkpoints_and_curves(tmp_path, r
 
 
 def test_train_cifar10_cli_user_errors(tmp_path, rng):
-    result = _cli("train", "cifar10", "--data", str(tmp_path / "missing"), "--out",
-                  str(tmp_path / "r"))
+    result = _cli(
+        "train", "cifar10", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r")
+    )
     assert result.returncode == 2
     assert "convlab does not download" in result.stderr and "Traceback" not in result.stderr
     data = _cifar(tmp_path / "data", rng, n=4)
     result = _cli("train", "cifar10", "--data", str(data), "--epochs", "0")
     assert result.returncode == 2 and "--epochs: expected a positive integer" in result.stderr
     out = tmp_path / "run"
-    result = _cli("train", "cifar10", "--data", str(data), "--epochs", "1", "--limit", "8",
-                  "--batch-size", "4", "--out", str(out), "--quiet")
+    result = _cli(
+        "train",
+        "cifar10",
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--limit",
+        "8",
+        "--batch-size",
+        "4",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "metrics.json").read_text())["epochs_done"] == 1
     result = _cli("train", "cifar10", "--data", str(data), "--out", str(out), "--quiet")
     assert result.returncode == 2 and "already holds a run" in result.stderr
     (out / "state.npz").write_bytes(b"not a checkpoint")
-    result = _cli("train", "cifar10", "--data", str(data), "--epochs", "2", "--limit", "8",
-                  "--batch-size", "4", "--out", str(out), "--resume")
+    result = _cli(
+        "train",
+        "cifar10",
+        "--data",
+        str(data),
+        "--epochs",
+        "2",
+        "--limit",
+        "8",
+        "--batch-size",
+        "4",
+        "--out",
+        str(out),
+        "--resume",
+    )
     assert result.returncode == 2 and "corrupted" in result.stderr

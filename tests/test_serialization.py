@@ -1,4 +1,5 @@
 """save / load: round trips, atomic writes, and hostile or broken files."""
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,17 @@ from convlab import nn
 
 def test_round_trip_of_nested_state_cpu(tmp_path):
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
-    obj = {"model": model.state_dict(), "epoch": 7, "best": float("nan"), "lr": 1e-3,
-           "name": "chart-cnn", "flags": [True, None, (1, 2.5)], 3: "int key",
-           "array": np.arange(4, dtype=np.int32)}
-    path = tmp_path / "ckpt"                      # no extension: kept as given
+    obj = {
+        "model": model.state_dict(),
+        "epoch": 7,
+        "best": float("nan"),
+        "lr": 1e-3,
+        "name": "chart-cnn",
+        "flags": [True, None, (1, 2.5)],
+        3: "int key",
+        "array": np.arange(4, dtype=np.int32),
+    }
+    path = tmp_path / "ckpt"  # no extension: kept as given
     convlab.save(obj, path)
     assert os.path.exists(path) and not os.path.exists(str(path) + ".npz")
     back = convlab.load(path)
@@ -48,6 +56,7 @@ def test_failed_save_keeps_the_previous_checkpoint_cpu(tmp_path, monkeypatch):
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
+
     monkeypatch.setattr(np, "savez", crash)
     with pytest.raises(OSError, match="disk full"):
         convlab.save({"w": convlab.zeros(3)}, path)
@@ -71,12 +80,19 @@ def test_pickle_payload_never_runs_cpu(tmp_path):
     class Exploit:
         def __reduce__(self):
             return (open, (str(marker), "w"))
+
     path = tmp_path / "evil.npz"
     with open(path, "wb") as f:
-        np.savez(f, a0=np.array([Exploit()], dtype=object),
-                 __convlab__=np.frombuffer(json.dumps(
-                     {"format": "convlab-checkpoint", "version": 1,
-                      "object": {"array": "a0"}}).encode(), np.uint8))
+        np.savez(
+            f,
+            a0=np.array([Exploit()], dtype=object),
+            __convlab__=np.frombuffer(
+                json.dumps(
+                    {"format": "convlab-checkpoint", "version": 1, "object": {"array": "a0"}}
+                ).encode(),
+                np.uint8,
+            ),
+        )
     with pytest.raises(convlab.CheckpointError):
         convlab.load(path)
     raw = tmp_path / "raw.pkl"
@@ -86,16 +102,28 @@ def test_pickle_payload_never_runs_cpu(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("meta", [
-    b"not json", json.dumps({"format": "other"}).encode(),
-    json.dumps({"format": "convlab-checkpoint", "version": 99, "object": None}).encode(),
-    json.dumps({"format": "convlab-checkpoint", "version": 1,
-                "object": {"tensor": "a7"}}).encode(),
-    json.dumps({"format": "convlab-checkpoint", "version": 1,
-                "object": {"dict": [[{"list": []}, None]]}}).encode(),
-    json.dumps({"format": "convlab-checkpoint", "version": 1,
-                "object": {"exec": "print(1)"}}).encode(),
-], ids=["garbage", "foreign", "version", "missing-array", "unhashable-key", "unknown-type"])
+@pytest.mark.parametrize(
+    "meta",
+    [
+        b"not json",
+        json.dumps({"format": "other"}).encode(),
+        json.dumps({"format": "convlab-checkpoint", "version": 99, "object": None}).encode(),
+        json.dumps(
+            {"format": "convlab-checkpoint", "version": 1, "object": {"tensor": "a7"}}
+        ).encode(),
+        json.dumps(
+            {
+                "format": "convlab-checkpoint",
+                "version": 1,
+                "object": {"dict": [[{"list": []}, None]]},
+            }
+        ).encode(),
+        json.dumps(
+            {"format": "convlab-checkpoint", "version": 1, "object": {"exec": "print(1)"}}
+        ).encode(),
+    ],
+    ids=["garbage", "foreign", "version", "missing-array", "unhashable-key", "unknown-type"],
+)
 def test_crafted_metadata_is_rejected_cpu(tmp_path, meta):
     path = tmp_path / "bad.npz"
     with open(path, "wb") as f:

@@ -5,14 +5,16 @@ Files and folders are created with the permissions any other tool would give the
 ``mkstemp`` / ``mkdtemp``: the kernel applies the umask when we create them ourselves, which
 needs no process-wide ``os.umask`` round trip (that would race with other threads).
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Tuple
+from typing import Any
 
 __all__ = ["atomic_open", "make_temp_dir", "fsync_dir"]
 
@@ -23,10 +25,15 @@ def _temp_name(directory: str, prefix: str, suffix: str) -> str:
     return os.path.join(directory, f"{prefix}{secrets.token_hex(8)}{suffix}")
 
 
-def _create_temp_file(directory: str) -> Tuple[int, str]:
+def _create_temp_file(directory: str) -> tuple[int, str]:
     """A new empty file in ``directory``: ``(descriptor, path)``, mode ``0o666`` less umask."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) \
+    flags = (
+        os.O_WRONLY
+        | os.O_CREAT
+        | os.O_EXCL
+        | getattr(os, "O_BINARY", 0)
         | getattr(os, "O_CLOEXEC", 0)
+    )
     for _ in range(_TRIES):
         name = _temp_name(directory, ".convlab-", ".tmp")
         try:
@@ -73,8 +80,9 @@ def _publish(tmp: str, path: str, overwrite: bool) -> None:
 
 
 @contextmanager
-def atomic_open(path: Any, mode: str = "wb", overwrite: bool = True,
-                **kwargs: Any) -> Iterator[Any]:
+def atomic_open(
+    path: Any, mode: str = "wb", overwrite: bool = True, **kwargs: Any
+) -> Iterator[Any]:
     """Open a temporary file beside ``path``; on success it is synced and renamed onto it.
 
     On an exception (or Ctrl-C) the temporary file is removed and ``path`` keeps its old
@@ -103,7 +111,7 @@ def atomic_open(path: Any, mode: str = "wb", overwrite: bool = True,
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    fsync_dir(directory)    # make the rename itself durable
+    fsync_dir(directory)  # make the rename itself durable
 
 
 def fsync_dir(folder: Any) -> None:

@@ -1,34 +1,50 @@
 """Functions that make tensors: ``tensor``, ``zeros``, ``ones``, ``rand``, ``arange``, DLPack."""
+
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from convlab import _dtype, _random
 from convlab._tensor import Tensor, backend_for
 
-__all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "empty", "rand", "randn", "arange",
-           "zeros_like", "ones_like", "from_dlpack", "from_numpy"]
+__all__ = [
+    "tensor",
+    "as_tensor",
+    "zeros",
+    "ones",
+    "full",
+    "empty",
+    "rand",
+    "randn",
+    "arange",
+    "zeros_like",
+    "ones_like",
+    "from_dlpack",
+    "from_numpy",
+]
 
 
-def _to_array(data: Any, dtype: Optional[np.dtype], backend: Any, copy: bool) -> Any:
+def _to_array(data: Any, dtype: np.dtype | None, backend: Any, copy: bool) -> Any:
     """``data`` as an array of ``backend`` with convlab's dtype rules."""
     if isinstance(data, Tensor):
         if data._backend is not backend:
             data = backend.asarray(data._backend.to_numpy(data.data))
         else:
             data = data.data
-    python_data = not hasattr(data, "dtype") and not hasattr(data, "__array__") \
+    python_data = (
+        not hasattr(data, "dtype")
+        and not hasattr(data, "__array__")
         and not hasattr(data, "__cuda_array_interface__")
+    )
     if backend.name == "cpu" and hasattr(data, "__cuda_array_interface__"):
         data = data.get()  # pragma: no cover - CuPy array to host
     try:
         array = backend.asarray(data) if dtype is None else backend.asarray(data, dtype=dtype)
     except (ValueError, TypeError) as err:
-        raise TypeError(f"data: cannot convert {type(data).__name__} to a tensor ({err})") \
-            from None
+        raise TypeError(f"data: cannot convert {type(data).__name__} to a tensor ({err})") from None
     if dtype is None and python_data and array.dtype == np.float64:
         array = array.astype(_dtype.default_float)
     _dtype.resolve_dtype(array.dtype, "data")
@@ -37,8 +53,9 @@ def _to_array(data: Any, dtype: Optional[np.dtype], backend: Any, copy: bool) ->
     return array
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = "cpu",
-           requires_grad: bool = False) -> Tensor:
+def tensor(
+    data: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False
+) -> Tensor:
     """A new tensor holding a copy of ``data`` (a list, number, array or tensor).
 
     Python floats become float32 and Python ints int64, as in PyTorch; NumPy arrays keep
@@ -56,12 +73,14 @@ def tensor(data: Any, dtype: Any = None, device: Any = "cpu",
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = "cpu") -> Tensor:
     """Like :func:`tensor`, but shares memory with ``data`` where it can."""
-    if isinstance(data, Tensor) and dtype is None and (device is None or
-                                                       backend_for(device) is data._backend):
+    if (
+        isinstance(data, Tensor)
+        and dtype is None
+        and (device is None or backend_for(device) is data._backend)
+    ):
         return data
     backend = backend_for(device)
-    return Tensor._wrap(_to_array(data, _dtype.resolve_dtype(dtype), backend, copy=False),
-                        backend)
+    return Tensor._wrap(_to_array(data, _dtype.resolve_dtype(dtype), backend, copy=False), backend)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -92,49 +111,63 @@ def _make(array_fn: Any, size: tuple, dtype: Any, device: Any, requires_grad: bo
     return t
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = "cpu",
-          requires_grad: bool = False) -> Tensor:
+def zeros(
+    *size: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False
+) -> Tensor:
     """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
     return _make(lambda b, s, d: b.xp.zeros(s, dtype=d), size, dtype, device, requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, device: Any = "cpu",
-         requires_grad: bool = False) -> Tensor:
+def ones(*size: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
     return _make(lambda b, s, d: b.xp.ones(s, dtype=d), size, dtype, device, requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = "cpu",
-          requires_grad: bool = False) -> Tensor:
+def empty(
+    *size: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False
+) -> Tensor:
     """An uninitialised tensor."""
     return _make(lambda b, s, d: b.xp.empty(s, dtype=d), size, dtype, device, requires_grad)
 
 
-def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = "cpu",
-         requires_grad: bool = False) -> Tensor:
+def full(
+    size: Any, fill_value: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False
+) -> Tensor:
     """A tensor filled with ``fill_value`` (its dtype follows the value when not given)."""
     if dtype is None:
-        dtype = _dtype.bool_ if isinstance(fill_value, bool) else \
-            _dtype.int64 if isinstance(fill_value, numbers.Integral) else _dtype.default_float
+        dtype = (
+            _dtype.bool_
+            if isinstance(fill_value, bool)
+            else _dtype.int64
+            if isinstance(fill_value, numbers.Integral)
+            else _dtype.default_float
+        )
     size = size if isinstance(size, (tuple, list)) else (size,)
-    return _make(lambda b, s, d: b.xp.full(s, fill_value, dtype=d), tuple(size), dtype, device,
-                 requires_grad)
+    return _make(
+        lambda b, s, d: b.xp.full(s, fill_value, dtype=d), tuple(size), dtype, device, requires_grad
+    )
 
 
-def rand(*size: Any, dtype: Any = None, device: Any = "cpu",
-         requires_grad: bool = False) -> Tensor:
+def rand(*size: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False) -> Tensor:
     """Uniform samples from [0, 1) (seeded by :func:`convlab.manual_seed`)."""
     return _make(_random.device_random, size, dtype, device, requires_grad)
 
 
-def randn(*size: Any, dtype: Any = None, device: Any = "cpu",
-          requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False
+) -> Tensor:
     """Standard normal samples (seeded by :func:`convlab.manual_seed`)."""
     return _make(_random.device_normal, size, dtype, device, requires_grad)
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = "cpu",
-           requires_grad: bool = False) -> Tensor:
+def arange(
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    dtype: Any = None,
+    device: Any = "cpu",
+    requires_grad: bool = False,
+) -> Tensor:
     """Values from ``start`` up to (not including) ``end`` in steps of ``step``."""
     if end is None:
         start, end = 0, start
@@ -144,8 +177,9 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device
         ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = _dtype.int64 if ints else _dtype.default_float
     backend = backend_for(device)
-    t = Tensor._wrap(backend.xp.arange(start, end, step, dtype=_dtype.resolve_dtype(dtype)),
-                     backend)
+    t = Tensor._wrap(
+        backend.xp.arange(start, end, step, dtype=_dtype.resolve_dtype(dtype)), backend
+    )
     if requires_grad:
         t.requires_grad = True
     return t
@@ -174,10 +208,11 @@ def from_dlpack(obj: Any) -> Tensor:
         _dtype.resolve_dtype(obj.dtype, "from_dlpack")
         return Tensor._wrap(obj, backend_for("cpu"))
     if not hasattr(obj, "__dlpack__"):
-        raise TypeError(f"from_dlpack: expected an object with __dlpack__, got "
-                        f"{type(obj).__name__}")
+        raise TypeError(
+            f"from_dlpack: expected an object with __dlpack__, got {type(obj).__name__}"
+        )
     device_type = obj.__dlpack_device__()[0] if hasattr(obj, "__dlpack_device__") else 1
-    if int(device_type) in (1, 3):           # kDLCPU, kDLCUDAHost
+    if int(device_type) in (1, 3):  # kDLCPU, kDLCUDAHost
         backend = backend_for("cpu")
         array = np.from_dlpack(obj)
     else:

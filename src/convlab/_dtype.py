@@ -1,12 +1,25 @@
 """Data types (NumPy's dtype objects) and the rules for choosing them, as PyTorch does."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-__all__ = ["float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool_",
-           "resolve_dtype", "default_float", "is_floating"]
+__all__ = [
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "bool_",
+    "resolve_dtype",
+    "default_float",
+    "is_floating",
+]
 
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
@@ -41,11 +54,13 @@ def resolve_dtype(dtype: Any, name: str = "dtype") -> np.dtype | None:
     try:
         resolved = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"{name}: expected a dtype such as convlab.float32, got {dtype!r}") \
-            from None
+        raise TypeError(
+            f"{name}: expected a dtype such as convlab.float32, got {dtype!r}"
+        ) from None
     if resolved not in _SUPPORTED:
-        raise TypeError(f"{name}: expected one of float16/32/64, int8/16/32/64, uint8, bool, "
-                        f"got {resolved}")
+        raise TypeError(
+            f"{name}: expected one of float16/32/64, int8/16/32/64, uint8, bool, got {resolved}"
+        )
     return resolved
 
 

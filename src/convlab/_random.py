@@ -1,4 +1,5 @@
 """Random number generators: one per device, all seeded by :func:`manual_seed`."""
+
 from __future__ import annotations
 
 import numbers
@@ -6,8 +7,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["manual_seed", "host_generator", "draw_seed", "device_random", "get_rng_state",
-           "set_rng_state"]
+__all__ = [
+    "manual_seed",
+    "host_generator",
+    "draw_seed",
+    "device_random",
+    "get_rng_state",
+    "set_rng_state",
+]
 
 _host = np.random.default_rng()
 
@@ -26,6 +33,7 @@ def manual_seed(seed: int) -> int:
         raise ValueError(f"seed: expected an int >= 0, got {seed}")
     _host = np.random.default_rng(int(seed))
     from convlab.backend import get_backend
+
     gpu = get_backend("gpu")
     if gpu.is_available():
         gpu.xp.random.seed(int(seed) % 2**32)

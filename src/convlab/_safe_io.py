@@ -8,6 +8,7 @@ allocate much more than the caller allowed; JSON nesting is measured before ``js
 into it. Problems raise :class:`FormatError`, whose message names the entry and the bound; each
 loader re-raises it as its own documented error type with the file's name in front.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,13 +19,22 @@ import struct
 import tokenize
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, Iterator, Optional
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
-__all__ = ["FormatError", "json_depth", "loads_json", "NpyHeader", "read_npy_header",
-           "read_npy_data", "read_npy_file", "NpzArchive"]
+__all__ = [
+    "FormatError",
+    "json_depth",
+    "loads_json",
+    "NpyHeader",
+    "read_npy_header",
+    "read_npy_data",
+    "read_npy_file",
+    "NpzArchive",
+]
 
 # NumPy 1.x's limit (2.x allows 64): no array convlab writes comes near it.
 _MAX_NDIM = 32
@@ -67,8 +77,10 @@ def loads_json(raw: bytes, what: str, max_depth: int, max_bytes: int) -> Any:
         raise FormatError(f"{what}: not UTF-8 text ({err})") from None
     depth = json_depth(text)
     if depth > max_depth:
-        raise FormatError(f"{what}: JSON nested {depth} levels deep, more than the "
-                          f"{max_depth} this format ever needs")
+        raise FormatError(
+            f"{what}: JSON nested {depth} levels deep, more than the "
+            f"{max_depth} this format ever needs"
+        )
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as err:
@@ -116,26 +128,37 @@ def read_npy_header(fp: IO[bytes], what: str, kinds: str = "biuf") -> NpyHeader:
             shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(fp)
         elif version == (2, 0):
             shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:   # 3.0 exists only for structured dtypes with non-Latin-1 field names
-            raise FormatError(f"{what}: .npy format version {version} is not supported "
-                              f"(expected 1.0 or 2.0)")
+        else:  # 3.0 exists only for structured dtypes with non-Latin-1 field names
+            raise FormatError(
+                f"{what}: .npy format version {version} is not supported (expected 1.0 or 2.0)"
+            )
         offset = fp.tell()
     except FormatError:
         raise
-    except (ValueError, TypeError, EOFError, SyntaxError, tokenize.TokenError, RecursionError,
-            MemoryError, OverflowError) as err:   # NumPy's header parser tokenizes the text
+    except (
+        ValueError,
+        TypeError,
+        EOFError,
+        SyntaxError,
+        tokenize.TokenError,
+        RecursionError,
+        MemoryError,
+        OverflowError,
+    ) as err:  # NumPy's header parser tokenizes the text
         raise FormatError(f"{what}: not a valid .npy array ({err})") from None
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-        raise FormatError(f"{what}: dtype {dtype} is not a plain number type (object and "
-                          f"structured arrays are never read)")
+        raise FormatError(
+            f"{what}: dtype {dtype} is not a plain number type (object and "
+            f"structured arrays are never read)"
+        )
     if dtype.kind not in kinds:
-        raise FormatError(f"{what}: dtype {dtype} is not allowed (allowed kinds: "
-                          f"{_kind_names(kinds)})")
+        raise FormatError(
+            f"{what}: dtype {dtype} is not allowed (allowed kinds: {_kind_names(kinds)})"
+        )
     if any(d < 0 for d in shape):
         raise FormatError(f"{what}: shape {shape} has a negative dimension")
     if len(shape) > _MAX_NDIM:
-        raise FormatError(f"{what}: {len(shape)} dimensions, more than the {_MAX_NDIM} "
-                          f"allowed")
+        raise FormatError(f"{what}: {len(shape)} dimensions, more than the {_MAX_NDIM} allowed")
     return NpyHeader(dtype, tuple(int(d) for d in shape), bool(fortran_order), offset)
 
 
@@ -158,15 +181,19 @@ def read_npy_data(fp: IO[bytes], header: NpyHeader, what: str) -> np.ndarray:
     while done < nbytes:
         chunk = fp.read(min(nbytes - done, _CHUNK))
         if not chunk:
-            raise FormatError(f"{what}: truncated: the header declares {header.shape} of "
-                              f"{header.dtype} ({nbytes} bytes), only {done} are there")
-        view[done:done + len(chunk)] = chunk
+            raise FormatError(
+                f"{what}: truncated: the header declares {header.shape} of "
+                f"{header.dtype} ({nbytes} bytes), only {done} are there"
+            )
+        view[done : done + len(chunk)] = chunk
         done += len(chunk)
-    if fp.read(1):   # for a zip member this read also checks the CRC
-        raise FormatError(f"{what}: holds more data than its header declares ({header.shape} "
-                          f"of {header.dtype})")
+    if fp.read(1):  # for a zip member this read also checks the CRC
+        raise FormatError(
+            f"{what}: holds more data than its header declares ({header.shape} of {header.dtype})"
+        )
     array = np.frombuffer(buffer, header.dtype).reshape(
-        header.shape, order="F" if header.fortran_order else "C")
+        header.shape, order="F" if header.fortran_order else "C"
+    )
     return to_native(array)
 
 
@@ -177,8 +204,14 @@ def to_native(array: np.ndarray) -> np.ndarray:
     return array.byteswap(inplace=True).view(array.dtype.newbyteorder("="))
 
 
-def read_npy_file(path: Any, what: str, kinds: str, shape: Optional[tuple] = None,
-                  mmap: bool = False, dtype: Any = None) -> np.ndarray:
+def read_npy_file(
+    path: Any,
+    what: str,
+    kinds: str,
+    shape: tuple | None = None,
+    mmap: bool = False,
+    dtype: Any = None,
+) -> np.ndarray:
     """A whole ``.npy`` file, checked against its header before anything is read.
 
     Args:
@@ -196,20 +229,30 @@ def read_npy_file(path: Any, what: str, kinds: str, shape: Optional[tuple] = Non
     with open(path, "rb") as fp:
         header = read_npy_header(fp, what, kinds)
         if dtype is not None and header.dtype.newbyteorder("=") != np.dtype(dtype):
-            raise FormatError(f"{what}: expected dtype {np.dtype(dtype)}, the file holds "
-                              f"{header.dtype}")
+            raise FormatError(
+                f"{what}: expected dtype {np.dtype(dtype)}, the file holds {header.dtype}"
+            )
         if shape is not None and header.shape != tuple(shape):
-            raise FormatError(f"{what}: expected an array of shape {tuple(shape)}, the file "
-                              f"holds {header.shape}")
+            raise FormatError(
+                f"{what}: expected an array of shape {tuple(shape)}, the file holds {header.shape}"
+            )
         size = _file_size(fp)
         if size != header.offset + header.nbytes:
-            raise FormatError(f"{what}: {size} bytes, but its header declares {header.shape} "
-                              f"of {header.dtype} ({header.offset + header.nbytes} bytes; "
-                              f"truncated or trailing data)")
+            raise FormatError(
+                f"{what}: {size} bytes, but its header declares {header.shape} "
+                f"of {header.dtype} ({header.offset + header.nbytes} bytes; "
+                f"truncated or trailing data)"
+            )
         if mmap and header.nbytes and header.dtype.isnative:
             # (a foreign byte order cannot be swapped in a read-only map: it is read instead)
-            return np.memmap(path, header.dtype, "r", header.offset, header.shape,
-                             "F" if header.fortran_order else "C")
+            return np.memmap(
+                path,
+                header.dtype,
+                "r",
+                header.offset,
+                header.shape,
+                "F" if header.fortran_order else "C",
+            )
         return read_npy_data(fp, header, what)
 
 
@@ -222,9 +265,19 @@ def _file_size(fp: BinaryIO) -> int:
 
 # What zipfile and its decompressors raise for a crafted archive (a bad CRC, a bad deflate
 # stream, an offset outside the file, an encrypted or unknown-method member, ...).
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
-               NotImplementedError, RuntimeError, struct.error, OverflowError, ValueError,
-               UnicodeDecodeError)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    OverflowError,
+    ValueError,
+    UnicodeDecodeError,
+)
 
 
 @contextlib.contextmanager
@@ -234,8 +287,9 @@ def _zip_errors(what: str) -> Iterator[None]:
     except FormatError:
         raise
     except _ZIP_ERRORS as err:
-        raise FormatError(f"{what}: not a valid .npz archive ({type(err).__name__}: "
-                          f"{err})") from None
+        raise FormatError(
+            f"{what}: not a valid .npz archive ({type(err).__name__}: {err})"
+        ) from None
 
 
 class NpzArchive:
@@ -275,21 +329,29 @@ class NpzArchive:
                 raise FormatError(f"{self.what}: entry {name!r} is not a .npy array")
             key = name[:-4]
             if key in entries:
-                raise FormatError(f"{self.what}: entry {name!r} appears more than once "
-                                  f"(duplicate entries are never written)")
+                raise FormatError(
+                    f"{self.what}: entry {name!r} appears more than once "
+                    f"(duplicate entries are never written)"
+                )
             if info.flag_bits & 0x1:
                 raise FormatError(f"{self.what}: entry {name!r} is encrypted")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise FormatError(f"{self.what}: entry {name!r} uses compression method "
-                                  f"{info.compress_type} (expected stored or deflated)")
+                raise FormatError(
+                    f"{self.what}: entry {name!r} uses compression method "
+                    f"{info.compress_type} (expected stored or deflated)"
+                )
             if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
-                raise FormatError(f"{self.what}: entry {name!r} is stored uncompressed but "
-                                  f"declares {info.file_size} bytes in {info.compress_size}")
+                raise FormatError(
+                    f"{self.what}: entry {name!r} is stored uncompressed but "
+                    f"declares {info.file_size} bytes in {info.compress_size}"
+                )
             total += info.file_size
             if info.file_size > max_bytes or total > max_bytes:
-                raise FormatError(f"{self.what}: entry {name!r} declares {info.file_size} "
-                                  f"bytes ({total} with the entries before it), more than "
-                                  f"max_bytes={max_bytes}")
+                raise FormatError(
+                    f"{self.what}: entry {name!r} declares {info.file_size} "
+                    f"bytes ({total} with the entries before it), more than "
+                    f"max_bytes={max_bytes}"
+                )
             entries[key] = info
         _check_no_overlap(self.what, infos)
         return entries
@@ -299,8 +361,13 @@ class NpzArchive:
         """The entries' names, without ``.npy``."""
         return list(self._entries)
 
-    def read(self, name: str, kinds: str = "biuf", shape: Optional[tuple] = None,
-             max_bytes: Optional[int] = None) -> np.ndarray:
+    def read(
+        self,
+        name: str,
+        kinds: str = "biuf",
+        shape: tuple | None = None,
+        max_bytes: int | None = None,
+    ) -> np.ndarray:
         """Entry ``name`` as a writable array in native byte order.
 
         Args:
@@ -320,22 +387,25 @@ class NpzArchive:
         with _zip_errors(what), self._zip.open(info) as fp:
             header = read_npy_header(fp, what, kinds)
             if shape is not None and header.shape != tuple(shape):
-                raise FormatError(f"{what}: expected shape {tuple(shape)}, found "
-                                  f"{header.shape}")
+                raise FormatError(f"{what}: expected shape {tuple(shape)}, found {header.shape}")
             if max_bytes is not None and header.nbytes > max_bytes:
-                raise FormatError(f"{what}: {header.shape} of {header.dtype} is "
-                                  f"{header.nbytes} bytes, more than the {max_bytes} allowed")
+                raise FormatError(
+                    f"{what}: {header.shape} of {header.dtype} is "
+                    f"{header.nbytes} bytes, more than the {max_bytes} allowed"
+                )
             if header.offset + header.nbytes != info.file_size:
-                raise FormatError(f"{what}: its header declares {header.shape} of "
-                                  f"{header.dtype} ({header.offset + header.nbytes} bytes), "
-                                  f"the archive declares {info.file_size}")
+                raise FormatError(
+                    f"{what}: its header declares {header.shape} of "
+                    f"{header.dtype} ({header.offset + header.nbytes} bytes), "
+                    f"the archive declares {info.file_size}"
+                )
             return read_npy_data(fp, header, what)
 
     def close(self) -> None:
         """Close the archive (not the file it was opened on)."""
         self._zip.close()
 
-    def __enter__(self) -> "NpzArchive":
+    def __enter__(self) -> NpzArchive:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -345,10 +415,14 @@ class NpzArchive:
 def _check_no_overlap(what: str, infos: list) -> None:
     """Refuse entries whose stored bytes overlap: the classic zip bomb points many directory
     entries at one compressed stream. Local headers are at least 30 bytes plus the name."""
-    spans = sorted((info.header_offset, info.header_offset + 30
-                    + len(info.filename.encode("utf-8")) + info.compress_size, info.filename)
-                   for info in infos)
+    spans = sorted(
+        (
+            info.header_offset,
+            info.header_offset + 30 + len(info.filename.encode("utf-8")) + info.compress_size,
+            info.filename,
+        )
+        for info in infos
+    )
     for (_, end, name), (start, _, other) in zip(spans, spans[1:]):
         if start < end:
-            raise FormatError(f"{what}: entries {name!r} and {other!r} overlap (a crafted "
-                              f"archive)")
+            raise FormatError(f"{what}: entries {name!r} and {other!r} overlap (a crafted archive)")

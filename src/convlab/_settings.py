@@ -3,13 +3,21 @@
 The store sits below the backends (they read it); :func:`convlab.show_config`, which reports
 on every backend, lives above them in :mod:`convlab._show_config`.
 """
+
 from __future__ import annotations
 
 import numbers
 import os
 
-__all__ = ["set_num_threads", "get_num_threads", "max_threads", "set_workspace_limit",
-           "get_workspace_limit", "set_allocator_policy", "get_allocator_policy"]
+__all__ = [
+    "set_num_threads",
+    "get_num_threads",
+    "max_threads",
+    "set_workspace_limit",
+    "get_workspace_limit",
+    "set_allocator_policy",
+    "get_allocator_policy",
+]
 
 _DEFAULT_WORKSPACE = 64 * 2**20
 _THREAD_FLOOR = 64
@@ -31,9 +39,11 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"n: expected an int, got {n!r}")
     limit = max_threads()
     if not 1 <= n <= limit:
-        raise ValueError(f"n: expected a thread count from 1 to {limit} (see max_threads()), "
-                         f"got {n}")
+        raise ValueError(
+            f"n: expected a thread count from 1 to {limit} (see max_threads()), got {n}"
+        )
     from convlab._cpu import _runtime
+
     _runtime.set_num_threads(int(n))
 
 
@@ -55,6 +65,7 @@ def max_threads() -> int:
 def get_num_threads() -> int:
     """Number of threads the next CPU kernel call will use."""
     from convlab._cpu import _runtime
+
     return _runtime.get_num_threads()
 
 
@@ -81,7 +92,7 @@ def get_workspace_limit() -> int:
 
 
 _ALLOCATOR_POLICIES = ("reuse", "system")
-_allocator_policy: str | None = None        # None: the starting value is not applied yet
+_allocator_policy: str | None = None  # None: the starting value is not applied yet
 
 
 def _starting_allocator_policy() -> str:
@@ -110,9 +121,11 @@ def set_allocator_policy(policy: str) -> None:
     """
     global _allocator_policy
     if policy not in _ALLOCATOR_POLICIES:
-        raise ValueError(f"policy: expected one of {', '.join(map(repr, _ALLOCATOR_POLICIES))}"
-                         f", got {policy!r}")
+        raise ValueError(
+            f"policy: expected one of {', '.join(map(repr, _ALLOCATOR_POLICIES))}, got {policy!r}"
+        )
     from convlab._cpu import _runtime
+
     _runtime.set_large_block_limit(512 * 2**20 if policy == "reuse" else 0)
     _allocator_policy = policy
 

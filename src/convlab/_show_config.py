@@ -1,4 +1,5 @@
 """``convlab.show_config``: what this build and process run with, from every backend."""
+
 from __future__ import annotations
 
 import os

@@ -1,9 +1,10 @@
 """``convlab.Tensor``: an array on a device, with an optional autograd history."""
+
 from __future__ import annotations
 
 import builtins
 import collections
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,9 +37,11 @@ def backend_for(device: Any, name: str = "device") -> Any:
     backend = get_backend(key)
     if key == "gpu" and not backend.is_available():
         from convlab.backend import BackendUnavailableError
+
         raise BackendUnavailableError(
             f"{name}: 'gpu' requested but the GPU backend is not available here "
-            f"({backend.describe()})")
+            f"({backend.describe()})"
+        )
     return backend
 
 
@@ -58,16 +61,18 @@ class Tensor:
     """
 
     __slots__ = ("data", "_backend", "_requires_grad", "_node", "grad", "__weakref__")
-    data: Any                   # the backend's array (numpy.ndarray or cupy.ndarray)
+    data: Any  # the backend's array (numpy.ndarray or cupy.ndarray)
     _backend: Any
     _requires_grad: bool
-    _node: Optional[Function]   # the node that produced this tensor; None for a leaf
-    grad: Optional[Tensor]
-    __array_priority__ = 1000   # NumPy defers ``ndarray op Tensor`` to our reflected ops
+    _node: Function | None  # the node that produced this tensor; None for a leaf
+    grad: Tensor | None
+    __array_priority__ = 1000  # NumPy defers ``ndarray op Tensor`` to our reflected ops
 
-    def __init__(self, data: Any, *, dtype: Any = None, device: Any = None,
-                 requires_grad: bool = False) -> None:
+    def __init__(
+        self, data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> None:
         from convlab._creation import _to_array
+
         backend = backend_for(device)
         self.data = _to_array(data, _dtype.resolve_dtype(dtype), backend, copy=False)
         self._backend = backend
@@ -78,7 +83,7 @@ class Tensor:
             self.requires_grad = True
 
     @classmethod
-    def _wrap(cls, array: Any, backend: Any) -> "Tensor":
+    def _wrap(cls, array: Any, backend: Any) -> Tensor:
         """A tensor around ``array`` (no copy, no checks): the ops' fast path."""
         t = object.__new__(cls)
         t.data = array
@@ -121,14 +126,18 @@ class Tensor:
     def requires_grad(self, value: bool) -> None:
         value = bool(value)
         if value and not _dtype.is_floating(self.data.dtype):
-            raise RuntimeError(f"requires_grad: only floating-point tensors can require "
-                               f"gradients, got dtype {self.data.dtype}")
+            raise RuntimeError(
+                f"requires_grad: only floating-point tensors can require "
+                f"gradients, got dtype {self.data.dtype}"
+            )
         if self._node is not None and not value:
-            raise RuntimeError("requires_grad: you can only change requires_grad of leaf "
-                               "tensors; use detach() to get a tensor without history")
+            raise RuntimeError(
+                "requires_grad: you can only change requires_grad of leaf "
+                "tensors; use detach() to get a tensor without history"
+            )
         self._requires_grad = value
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return ``self``."""
         self.requires_grad = requires_grad
         return self
@@ -144,16 +153,16 @@ class Tensor:
         return self._node is None
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         """All dimensions reversed (the transpose of a matrix)."""
         return _shape.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     @property
-    def mT(self) -> "Tensor":
+    def mT(self) -> Tensor:
         """The last two dimensions swapped (a batch of transposed matrices)."""
         return _shape.transpose(self, -2, -1)
 
-    def size(self, dim: Optional[int] = None) -> Any:
+    def size(self, dim: int | None = None) -> Any:
         """The shape, or the size of dimension ``dim``."""
         return self.shape if dim is None else self.data.shape[dim]
 
@@ -183,13 +192,14 @@ class Tensor:
             RuntimeError: If the tensor has no history, or the graph was already freed.
         """
         from convlab.autograd import backward
+
         backward(self, grad, retain_graph)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same data without history (shares memory)."""
         return Tensor._wrap(self.data, self._backend)
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         """Drop this tensor's history in place."""
         self._node = None
         self._requires_grad = False
@@ -211,8 +221,10 @@ class Tensor:
             ValueError: If the tensor has more than one element.
         """
         if self.data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to a Python "
-                             f"number, got shape {self.shape}")
+            raise ValueError(
+                f"item: only one-element tensors can be converted to a Python "
+                f"number, got shape {self.shape}"
+            )
         return self.numpy().reshape(()).item()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -227,7 +239,7 @@ class Tensor:
     def __dlpack_device__(self) -> Any:
         return self.data.__dlpack_device__()
 
-    def to(self, *args: Any, **kwargs: Any) -> "Tensor":
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """A copy on another device and/or with another dtype (``self`` if nothing changes).
 
         Accepts ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and the keywords
@@ -239,60 +251,64 @@ class Tensor:
         if backend is self._backend and (dtype is None or dtype == self.data.dtype):
             return self
         from convlab._ops.convert import ToDevice
+
         return ToDevice.apply(self, backend=backend, dtype=dtype)
 
-    def cpu(self) -> "Tensor":
+    def cpu(self) -> Tensor:
         """This tensor on the CPU."""
         return self.to("cpu")
 
-    def gpu(self) -> "Tensor":
+    def gpu(self) -> Tensor:
         """This tensor on the GPU."""
         return self.to("gpu")
 
     cuda = gpu
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
         """Cast to float32."""
         return self.to(dtype=_dtype.float32)
 
-    def double(self) -> "Tensor":
+    def double(self) -> Tensor:
         """Cast to float64."""
         return self.to(dtype=_dtype.float64)
 
-    def long(self) -> "Tensor":
+    def long(self) -> Tensor:
         """Cast to int64."""
         return self.to(dtype=_dtype.int64)
 
-    def contiguous(self) -> "Tensor":
+    def contiguous(self) -> Tensor:
         """A C-contiguous tensor with the same values (``self`` when already contiguous)."""
         if self.data.flags.c_contiguous:
             return self
         return _shape.reshape(self, self.shape, force_copy=True)
 
-    def clone(self) -> "Tensor":
+    def clone(self) -> Tensor:
         """A copy that stays connected to the graph."""
         return _shape.reshape(self, self.shape, force_copy=True)
 
     # -- in-place writes (no history) ---------------------------------------------------------
     def _check_inplace(self, what: str) -> None:
         from convlab.autograd import is_grad_enabled
-        if self._requires_grad and is_grad_enabled():
-            raise RuntimeError(f"{what}: a tensor that requires grad cannot be modified in "
-                               f"place while gradients are recorded; use convlab.no_grad()")
 
-    def zero_(self) -> "Tensor":
+        if self._requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"{what}: a tensor that requires grad cannot be modified in "
+                f"place while gradients are recorded; use convlab.no_grad()"
+            )
+
+    def zero_(self) -> Tensor:
         """Fill with zeros in place."""
         self._check_inplace("zero_")
         self.data[...] = 0
         return self
 
-    def fill_(self, value: Any) -> "Tensor":
+    def fill_(self, value: Any) -> Tensor:
         """Fill with ``value`` in place."""
         self._check_inplace("fill_")
         self.data[...] = value
         return self
 
-    def copy_(self, src: Any) -> "Tensor":
+    def copy_(self, src: Any) -> Tensor:
         """Copy ``src`` (broadcast, cast, moved to this device) into this tensor in place."""
         self._check_inplace("copy_")
         values = src.data if isinstance(src, Tensor) else src
@@ -304,8 +320,9 @@ class Tensor:
         except ValueError:
             shape = None
         if shape != self.shape:
-            raise ValueError(f"copy_: src of shape {tuple(values.shape)} cannot be broadcast "
-                             f"to {self.shape}")
+            raise ValueError(
+                f"copy_: src of shape {tuple(values.shape)} cannot be broadcast to {self.shape}"
+            )
         self.data[...] = values
         return self
 
@@ -342,11 +359,12 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise RuntimeError(f"bool: the truth value of a tensor with {self.data.size} "
-                               f"elements is ambiguous")
+            raise RuntimeError(
+                f"bool: the truth value of a tensor with {self.data.size} elements is ambiguous"
+            )
         return bool(self.item())
 
-    def __float__(self) -> builtins.float:   # builtins: the float() method shadows the name
+    def __float__(self) -> builtins.float:  # builtins: the float() method shadows the name
         return float(self.item())
 
     def __int__(self) -> int:
@@ -360,124 +378,142 @@ class Tensor:
     __hash__ = object.__hash__
 
     # -- arithmetic ---------------------------------------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
+    def __add__(self, other: Any) -> Tensor:
         return _arith.add(self, other)
 
-    def __radd__(self, other: Any) -> "Tensor":
+    def __radd__(self, other: Any) -> Tensor:
         return _arith.add(other, self)
 
-    def __sub__(self, other: Any) -> "Tensor":
+    def __sub__(self, other: Any) -> Tensor:
         return _arith.sub(self, other)
 
-    def __rsub__(self, other: Any) -> "Tensor":
+    def __rsub__(self, other: Any) -> Tensor:
         return _arith.sub(other, self)
 
-    def __mul__(self, other: Any) -> "Tensor":
+    def __mul__(self, other: Any) -> Tensor:
         return _arith.mul(self, other)
 
-    def __rmul__(self, other: Any) -> "Tensor":
+    def __rmul__(self, other: Any) -> Tensor:
         return _arith.mul(other, self)
 
-    def __truediv__(self, other: Any) -> "Tensor":
+    def __truediv__(self, other: Any) -> Tensor:
         return _arith.div(self, other)
 
-    def __rtruediv__(self, other: Any) -> "Tensor":
+    def __rtruediv__(self, other: Any) -> Tensor:
         return _arith.div(other, self)
 
-    def __pow__(self, other: Any) -> "Tensor":
+    def __pow__(self, other: Any) -> Tensor:
         return _arith.pow(self, other)
 
-    def __rpow__(self, other: Any) -> "Tensor":
+    def __rpow__(self, other: Any) -> Tensor:
         return _arith.pow(other, self)
 
-    def __matmul__(self, other: Any) -> "Tensor":
+    def __matmul__(self, other: Any) -> Tensor:
         return _linalg.matmul(self, other)
 
-    def __rmatmul__(self, other: Any) -> "Tensor":
+    def __rmatmul__(self, other: Any) -> Tensor:
         return _linalg.matmul(other, self)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return _arith.neg(self)
 
-    def __pos__(self) -> "Tensor":
+    def __pos__(self) -> Tensor:
         return self
 
-    def __abs__(self) -> "Tensor":
+    def __abs__(self) -> Tensor:
         return _arith.abs(self)
 
-    def __lt__(self, other: Any) -> "Tensor":
+    def __lt__(self, other: Any) -> Tensor:
         return _arith.compare(self, other, "less")
 
-    def __le__(self, other: Any) -> "Tensor":
+    def __le__(self, other: Any) -> Tensor:
         return _arith.compare(self, other, "less_equal")
 
-    def __gt__(self, other: Any) -> "Tensor":
+    def __gt__(self, other: Any) -> Tensor:
         return _arith.compare(self, other, "greater")
 
-    def __ge__(self, other: Any) -> "Tensor":
+    def __ge__(self, other: Any) -> Tensor:
         return _arith.compare(self, other, "greater_equal")
 
-    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return _arith.compare(self, other, "equal")
 
-    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return _arith.compare(self, other, "not_equal")
 
-    def exp(self) -> "Tensor":
+    def exp(self) -> Tensor:
         """Elementwise e**x."""
         return _arith.exp(self)
 
-    def log(self) -> "Tensor":
+    def log(self) -> Tensor:
         """Elementwise natural logarithm."""
         return _arith.log(self)
 
-    def sqrt(self) -> "Tensor":
+    def sqrt(self) -> Tensor:
         """Elementwise square root."""
         return _arith.sqrt(self)
 
-    def abs(self) -> "Tensor":
+    def abs(self) -> Tensor:
         """Elementwise absolute value."""
         return _arith.abs(self)
 
-    def clip(self, min: Any = None, max: Any = None) -> "Tensor":
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:
         """Limit values to ``[min, max]`` (either bound may be ``None``)."""
         return _arith.clip(self, min, max)
 
     clamp = clip
 
-    def relu(self) -> "Tensor":
+    def relu(self) -> Tensor:
         """max(x, 0)."""
         return _activation.relu(self)
 
-    def sigmoid(self) -> "Tensor":
+    def sigmoid(self) -> Tensor:
         """1 / (1 + exp(-x))."""
         return _activation.sigmoid(self)
 
-    def tanh(self) -> "Tensor":
+    def tanh(self) -> Tensor:
         """Hyperbolic tangent."""
         return _activation.tanh(self)
 
-    def softmax(self, dim: int) -> "Tensor":
+    def softmax(self, dim: int) -> Tensor:
         """Softmax along ``dim``."""
         return _activation.softmax(self, dim)
 
-    def log_softmax(self, dim: int) -> "Tensor":
+    def log_softmax(self, dim: int) -> Tensor:
         """Log-softmax along ``dim``."""
         return _activation.log_softmax(self, dim)
 
     # -- reductions ---------------------------------------------------------------------------
-    def sum(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
-            keepdims: Optional[bool] = None) -> "Tensor":
+    def sum(
+        self,
+        dim: Any = None,
+        keepdim: bool = False,
+        *,
+        axis: Any = None,
+        keepdims: bool | None = None,
+    ) -> Tensor:
         """Sum over ``dim`` (all dimensions when ``None``); NumPy's ``axis``/``keepdims`` too."""
         return _reduce.sum(self, *_reduce.dims(dim, keepdim, axis, keepdims))
 
-    def mean(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
-             keepdims: Optional[bool] = None) -> "Tensor":
+    def mean(
+        self,
+        dim: Any = None,
+        keepdim: bool = False,
+        *,
+        axis: Any = None,
+        keepdims: bool | None = None,
+    ) -> Tensor:
         """Mean over ``dim`` (all dimensions when ``None``)."""
         return _reduce.mean(self, *_reduce.dims(dim, keepdim, axis, keepdims))
 
-    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
-            keepdims: Optional[bool] = None) -> Any:
+    def max(
+        self,
+        dim: Any = None,
+        keepdim: bool = False,
+        *,
+        axis: Any = None,
+        keepdims: bool | None = None,
+    ) -> Any:
         """Largest value; with ``dim`` (PyTorch style) a ``(values, indices)`` pair.
 
         ``x.max()`` and NumPy-style ``x.max(axis=...)`` return the values only; the gradient
@@ -486,69 +522,75 @@ class Tensor:
         """
         return _reduce.extreme(self, "max", dim, keepdim, axis, keepdims)
 
-    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
-            keepdims: Optional[bool] = None) -> Any:
+    def min(
+        self,
+        dim: Any = None,
+        keepdim: bool = False,
+        *,
+        axis: Any = None,
+        keepdims: bool | None = None,
+    ) -> Any:
         """Smallest value; see :meth:`max` for the two calling styles."""
         return _reduce.extreme(self, "min", dim, keepdim, axis, keepdims)
 
-    def amax(self, dim: Any = None, keepdim: bool = False) -> "Tensor":
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Largest values over ``dim`` (ties share the gradient)."""
         return _reduce.amax(self, *_reduce.dims(dim, keepdim, None, None))
 
-    def amin(self, dim: Any = None, keepdim: bool = False) -> "Tensor":
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Smallest values over ``dim`` (ties share the gradient)."""
         return _reduce.amin(self, *_reduce.dims(dim, keepdim, None, None))
 
-    def argmax(self, dim: Optional[int] = None, keepdim: bool = False) -> "Tensor":
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the largest value (first on ties), over the flattened tensor by default."""
         return _reduce.arg(self, "argmax", dim, keepdim)
 
-    def argmin(self, dim: Optional[int] = None, keepdim: bool = False) -> "Tensor":
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the smallest value (first on ties)."""
         return _reduce.arg(self, "argmin", dim, keepdim)
 
     # -- shape --------------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         """The same elements in a new shape (one dimension may be -1)."""
         return _shape.reshape(self, _shape.shape_args(shape))
 
-    def view(self, *shape: Any) -> "Tensor":
+    def view(self, *shape: Any) -> Tensor:
         """Same as :meth:`reshape` (convlab copies when a view is impossible)."""
         return _shape.reshape(self, _shape.shape_args(shape))
 
-    def transpose(self, dim0: int, dim1: int) -> "Tensor":
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap two dimensions."""
         return _shape.transpose(self, dim0, dim1)
 
-    def permute(self, *dims: Any) -> "Tensor":
+    def permute(self, *dims: Any) -> Tensor:
         """Reorder the dimensions."""
         return _shape.permute(self, _shape.shape_args(dims))
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         """Merge dimensions ``start_dim..end_dim`` into one."""
         return _shape.flatten(self, start_dim, end_dim)
 
-    def squeeze(self, dim: Any = None) -> "Tensor":
+    def squeeze(self, dim: Any = None) -> Tensor:
         """Remove dimensions of size 1 (only ``dim`` when given)."""
         return _shape.squeeze(self, dim)
 
-    def unsqueeze(self, dim: int) -> "Tensor":
+    def unsqueeze(self, dim: int) -> Tensor:
         """Insert a dimension of size 1 at ``dim``."""
         return _shape.unsqueeze(self, dim)
 
-    def expand(self, *shape: Any) -> "Tensor":
+    def expand(self, *shape: Any) -> Tensor:
         """Broadcast to ``shape`` (-1 keeps a dimension)."""
         return _shape.expand(self, _shape.shape_args(shape))
 
-    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple["Tensor", ...]:
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """Split into chunks of a size, or of the listed sizes, along ``dim``."""
         return _shape.split(self, split_size_or_sections, dim)
 
-    def flip(self, dims: Any) -> "Tensor":
+    def flip(self, dims: Any) -> Tensor:
         """Reverse the order of elements along ``dims``."""
         return _shape.flip(self, dims)
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return _shape.getitem(self, index)
 
 

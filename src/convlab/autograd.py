@@ -14,14 +14,25 @@ Example:
     >>> x.grad.numpy().tolist()
     [2.0, 4.0, 6.0]
 """
+
 from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
-__all__ = ["Function", "backward", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError"]
+__all__ = [
+    "Function",
+    "backward",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "set_detect_anomaly",
+    "is_anomaly_enabled",
+    "AnomalyError",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -77,6 +88,7 @@ class _GradMode:
                 return func(*args, **kwargs)
             finally:
                 _thread.grad_enabled = previous
+
         return cast(_F, wrapper)
 
 
@@ -91,10 +103,10 @@ class set_grad_enabled(_GradMode):
     def __init__(self, mode: bool) -> None:
         self._previous = _thread.grad_enabled
         self._mode = bool(mode)
-        _thread.grad_enabled = self._mode      # called as a plain function it switches at once
+        _thread.grad_enabled = self._mode  # called as a plain function it switches at once
 
     def __call__(self, func: _F) -> _F:
-        _thread.grad_enabled = self._previous   # as a decorator it must not switch at definition
+        _thread.grad_enabled = self._previous  # as a decorator it must not switch at definition
         return super().__call__(func)
 
 
@@ -137,15 +149,16 @@ def is_anomaly_enabled() -> bool:
 
 def _check_finite(array: Any, what: str) -> None:
     import numpy
+
     if isinstance(array, numpy.ndarray):
         xp = numpy
     else:  # pragma: no cover - GPU arrays
         import cupy
+
         xp = cupy.get_array_module(array)
     if array.dtype.kind in "fc" and not bool(xp.isfinite(array).all()):
         kind = "NaN" if bool(xp.isnan(array).any()) else "infinity"
-        raise AnomalyError(f"anomaly detected: {what} produced {kind} "
-                           f"(shape {tuple(array.shape)})")
+        raise AnomalyError(f"anomaly detected: {what} produced {kind} (shape {tuple(array.shape)})")
 
 
 class Function:
@@ -160,7 +173,7 @@ class Function:
 
     backend: Any
     needs: tuple[bool, ...]
-    next: tuple[Function | Tensor | None, ...]    # per input: its node, a leaf, or None
+    next: tuple[Function | Tensor | None, ...]  # per input: its node, a leaf, or None
 
     def forward(self, *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -169,7 +182,7 @@ class Function:
         raise NotImplementedError
 
     @classmethod
-    def apply(cls, *inputs: Any, **params: Any) -> "Tensor":
+    def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on tensors (``None`` allowed for optional inputs); record it if needed."""
         backend = None
         requires = False
@@ -183,7 +196,8 @@ class Function:
             elif t._backend is not backend:
                 raise RuntimeError(
                     f"{cls.__name__}: expected all tensors on one device, got "
-                    + " and ".join(sorted({x._backend.name for x in inputs if x is not None})))
+                    + " and ".join(sorted({x._backend.name for x in inputs if x is not None}))
+                )
             requires = requires or t._requires_grad
             arrays.append(t.data)
         fn = cls.__new__(cls)
@@ -191,11 +205,13 @@ class Function:
         out = fn.forward(*arrays, **params)
         if _Mode.detect_anomaly:
             _check_finite(out, f"{cls.__name__}.forward")
-        result = Tensor._wrap(out, fn.backend)   # fn.backend: a device copy changes it
+        result = Tensor._wrap(out, fn.backend)  # fn.backend: a device copy changes it
         if requires and _thread.grad_enabled:
             fn.needs = tuple(t is not None and t._requires_grad for t in inputs)
-            fn.next = tuple(None if t is None or not t._requires_grad
-                            else (t if t._node is None else t._node) for t in inputs)
+            fn.next = tuple(
+                None if t is None or not t._requires_grad else (t if t._node is None else t._node)
+                for t in inputs
+            )
             result._requires_grad = True
             result._node = fn
         return result
@@ -224,7 +240,8 @@ def _topological_order(root: Function) -> list[Function]:
                 "backward: trying to backward through the graph a second time (or directly "
                 "access saved tensors after they have already been freed). Saved intermediate "
                 "values of the graph are freed when you call .backward(); specify "
-                "retain_graph=True if you need to backward through the graph a second time.")
+                "retain_graph=True if you need to backward through the graph a second time."
+            )
         for n in nexts:
             if n is not None and isinstance(n, Function) and id(n) not in visited:
                 stack.append((n, False))
@@ -232,10 +249,12 @@ def _topological_order(root: Function) -> list[Function]:
     return order
 
 
-def _accumulate_leaf(leaf: "Tensor", grad: Any) -> None:
+def _accumulate_leaf(leaf: Tensor, grad: Any) -> None:
     if grad.shape != leaf.data.shape:
-        raise RuntimeError(f"backward: gradient of shape {tuple(grad.shape)} reached a leaf of "
-                           f"shape {tuple(leaf.data.shape)} (an op's backward is wrong)")
+        raise RuntimeError(
+            f"backward: gradient of shape {tuple(grad.shape)} reached a leaf of "
+            f"shape {tuple(leaf.data.shape)} (an op's backward is wrong)"
+        )
     if grad.dtype != leaf.data.dtype:
         grad = grad.astype(leaf.data.dtype)
     if leaf.grad is None:
@@ -245,23 +264,28 @@ def _accumulate_leaf(leaf: "Tensor", grad: Any) -> None:
         leaf.grad.data = leaf.grad.data + grad
 
 
-def backward(tensor: "Tensor", grad: Any = None, retain_graph: bool = False) -> None:
+def backward(tensor: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
     """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad`` (see ``Tensor.backward``)."""
     if not tensor._requires_grad:
-        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn "
-                           "(did you compute it under no_grad, or from tensors without "
-                           "requires_grad=True?)")
+        raise RuntimeError(
+            "backward: the tensor does not require grad and has no grad_fn "
+            "(did you compute it under no_grad, or from tensors without "
+            "requires_grad=True?)"
+        )
     xp = tensor._backend.xp
     if grad is None:
         if tensor.data.size != 1:
-            raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
-                               f"outputs; got shape {tuple(tensor.data.shape)}, pass grad=")
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for scalar "
+                f"outputs; got shape {tuple(tensor.data.shape)}, pass grad="
+            )
         grad_array = xp.ones_like(tensor.data)
     else:
         grad_array = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
         if tuple(grad_array.shape) != tuple(tensor.data.shape):
-            raise ValueError(f"grad: expected shape {tuple(tensor.data.shape)}, "
-                             f"got {tuple(grad_array.shape)}")
+            raise ValueError(
+                f"grad: expected shape {tuple(tensor.data.shape)}, got {tuple(grad_array.shape)}"
+            )
         grad_array = grad_array.astype(tensor.data.dtype, copy=False)
     root = tensor._node
     if root is None:
@@ -270,11 +294,11 @@ def backward(tensor: "Tensor", grad: Any = None, retain_graph: bool = False) -> 
     anomaly = _Mode.detect_anomaly
     grads = {id(root): grad_array}
     previous = _thread.grad_enabled
-    _thread.grad_enabled = False     # backward formulas work on raw arrays; record nothing
+    _thread.grad_enabled = False  # backward formulas work on raw arrays; record nothing
     try:
         for node in _topological_order(root):
             g = grads.pop(id(node), None)
-            if g is None:           # every path into this node was cut (no input needs grad)
+            if g is None:  # every path into this node was cut (no input needs grad)
                 if not retain_graph:
                     node.__dict__.clear()
                 continue

@@ -6,6 +6,7 @@ stderr, ``convlab <command>: error: <what>``, and exit status 2. That covers the
 and the library's documented user-error types (:data:`USER_ERRORS`). Ctrl-C exits with 130 and
 says what was saved. Any other exception is a bug in convlab and keeps its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from convlab.backend import BackendUnavailableError
 from convlab.training.fields import MAX_INT, MAX_SEED, UserError, integer_range
@@ -41,6 +43,7 @@ class _Parser(argparse.ArgumentParser):
 
 # -- option types: each value is checked where it is parsed, so the error names the option --
 
+
 def _whole(minimum: int, maximum: int = MAX_INT) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -48,9 +51,11 @@ def _whole(minimum: int, maximum: int = MAX_INT) -> Callable[[str], int]:
         except ValueError:
             value = None
         if value is None or not minimum <= value <= maximum:
-            raise argparse.ArgumentTypeError(f"expected {integer_range(minimum, maximum)}, "
-                                             f"got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected {integer_range(minimum, maximum)}, got {text!r}"
+            )
         return value
+
     return parse
 
 
@@ -61,15 +66,18 @@ def _number(minimum: float, above: bool) -> Callable[[str], float]:
         except ValueError:
             value = math.nan
         if not math.isfinite(value) or value < minimum or (above and value == minimum):
-            raise argparse.ArgumentTypeError(f"expected a finite number {'>' if above else '>='}"
-                                             f" {minimum:g}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number {'>' if above else '>='} {minimum:g}, got {text!r}"
+            )
         return value
+
     return parse
 
 
 def _threads(text: str) -> int:
     # the most set_num_threads takes (4 x the usable CPUs): beyond it OpenMP fails outright
     from convlab._settings import max_threads
+
     return _whole(1, max_threads())(text)
 
 
@@ -77,8 +85,7 @@ _COUNT, _SEED = _whole(1), _whole(0, MAX_SEED)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="convlab", description="Convolutional networks on convlab's own kernels.")
+    parser = _Parser(prog="convlab", description="Convolutional networks on convlab's own kernels.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     info = commands.add_parser("info", help="print version, build, ISA, threads and GPU status")
     info.set_defaults(run=_info)
@@ -86,9 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     chart_commands = chart.add_subparsers(dest="chart_command", metavar="COMMAND")
     render = chart_commands.add_parser("render", help="draw chart images from OHLCV data")
     render.set_defaults(run=_render)
-    render.add_argument("--data", default="default",
-                        help="CSV / Parquet file or folder, or 'default' (S&P 500 and NASDAQ "
-                             "1999-2018 from the arch package)")
+    render.add_argument(
+        "--data",
+        default="default",
+        help="CSV / Parquet file or folder, or 'default' (S&P 500 and NASDAQ "
+        "1999-2018 from the arch package)",
+    )
     render.add_argument("--window", type=int, choices=(5, 20, 60), default=20)
     render.add_argument("--every", choices=("day", "week", "month", "quarter"), default="day")
     render.add_argument("--stride", type=_COUNT, default=1)
@@ -96,75 +106,112 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--no-ma", action="store_true", help="leave out the moving average")
     render.add_argument("--no-volume", action="store_true", help="leave out the volume bars")
     render.add_argument("--out", required=True, help="folder for the chart set")
-    render.add_argument("--overwrite", action="store_true",
-                        help="replace a chart set already in --out (a folder holding anything "
-                             "else is never touched)")
+    render.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a chart set already in --out (a folder holding anything "
+        "else is never touched)",
+    )
     train = chart_commands.add_parser(
-        "train", help="train the price-trend CNN ensemble and report how it trades",
+        "train",
+        help="train the price-trend CNN ensemble and report how it trades",
         description="Train the I5/I20/I60 chart CNN (Jiang, Kelly & Xiu) with early stopping, "
-                    "best-state checkpoints and --resume; writes metrics.json, PNG plots and "
-                    "test predictions to --out.")
+        "best-state checkpoints and --resume; writes metrics.json, PNG plots and "
+        "test predictions to --out.",
+    )
     train.set_defaults(run=_chart_train)
-    train.add_argument("--data", default="default",
-                       help="OHLCV CSV / Parquet file or folder, 'default' (S&P 500 + NASDAQ "
-                            "1999-2018 bundled with arch), 'sp500', 'nasdaq' or jkx:DIR")
-    train.add_argument("--window", type=int, choices=(5, 20, 60), default=None,
-                       help="5, 20 (default) or 60 days")
-    train.add_argument("--horizon", type=_COUNT, default=None,
-                       help="days of the forward return behind the label (default: window)")
-    train.add_argument("--epochs", type=_COUNT, default=None,
-                       help="maximum epochs per model (default 50; 3 on small data)")
+    train.add_argument(
+        "--data",
+        default="default",
+        help="OHLCV CSV / Parquet file or folder, 'default' (S&P 500 + NASDAQ "
+        "1999-2018 bundled with arch), 'sp500', 'nasdaq' or jkx:DIR",
+    )
+    train.add_argument(
+        "--window", type=int, choices=(5, 20, 60), default=None, help="5, 20 (default) or 60 days"
+    )
+    train.add_argument(
+        "--horizon",
+        type=_COUNT,
+        default=None,
+        help="days of the forward return behind the label (default: window)",
+    )
+    train.add_argument(
+        "--epochs",
+        type=_COUNT,
+        default=None,
+        help="maximum epochs per model (default 50; 3 on small data)",
+    )
     train.add_argument("--batch-size", type=_COUNT, default=128)
     train.add_argument("--lr", type=_number(0, above=True), default=1e-5)
-    train.add_argument("--ensemble", type=_COUNT, default=None,
-                       help="models averaged (default 5; 2 on small data)")
+    train.add_argument(
+        "--ensemble", type=_COUNT, default=None, help="models averaged (default 5; 2 on small data)"
+    )
     train.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     train.add_argument("--threads", type=_threads, default=None)
     train.add_argument("--seed", type=_SEED, default=0)
-    train.add_argument("--train-end", default=None,
-                       help="last date (YYYY-MM-DD) whose labels may be trained on (default: "
-                            "leaves ~60 %% of the labelled images for train + validation)")
-    train.add_argument("--out", default=None,
-                       help="run folder, new or empty (default runs/i<window>-<time>)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the interrupted run in --out exactly where it stopped")
+    train.add_argument(
+        "--train-end",
+        default=None,
+        help="last date (YYYY-MM-DD) whose labels may be trained on (default: "
+        "leaves ~60 %% of the labelled images for train + validation)",
+    )
+    train.add_argument(
+        "--out", default=None, help="run folder, new or empty (default runs/i<window>-<time>)"
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out exactly where it stopped",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress output")
-    predict = chart_commands.add_parser("predict",
-                                        help="write (ticker, date, p_up) with a trained run")
+    predict = chart_commands.add_parser(
+        "predict", help="write (ticker, date, p_up) with a trained run"
+    )
     predict.set_defaults(run=_predict)
     predict.add_argument("--model", required=True, help="a folder written by 'chart train'")
     predict.add_argument("--data", default="default")
     predict.add_argument("--out", default="predictions.csv")
-    predict.add_argument("--overwrite", action="store_true",
-                         help="replace --out if it exists")
+    predict.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     predict.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     top_train = commands.add_parser("train", help="train a model on an image dataset")
     datasets = top_train.add_subparsers(dest="dataset", metavar="DATASET")
     cifar = datasets.add_parser(
-        "cifar10", help="ResNet9 on CIFAR-10 (files you downloaded; nothing is fetched)",
+        "cifar10",
+        help="ResNet9 on CIFAR-10 (files you downloaded; nothing is fetched)",
         description="Train ResNet9 on CIFAR-10 with augmentation, per-epoch test metrics, "
-                    "checkpoints (--resume) and a learning-curve PNG in --out.")
+        "checkpoints (--resume) and a learning-curve PNG in --out.",
+    )
     cifar.set_defaults(run=_cifar_train)
-    cifar.add_argument("--data", required=True,
-                       help="folder with cifar-10-batches-bin or cifar-10-batches-py")
-    cifar.add_argument("--model", choices=("resnet9", "resnet9-standard"), default="resnet9",
-                       help="resnet9: needle hw4's (431,946 parameters); resnet9-standard: "
-                            "cifar10-fast's 64-128-256-512")
+    cifar.add_argument(
+        "--data", required=True, help="folder with cifar-10-batches-bin or cifar-10-batches-py"
+    )
+    cifar.add_argument(
+        "--model",
+        choices=("resnet9", "resnet9-standard"),
+        default="resnet9",
+        help="resnet9: needle hw4's (431,946 parameters); resnet9-standard: "
+        "cifar10-fast's 64-128-256-512",
+    )
     cifar.add_argument("--epochs", type=_COUNT, default=10)
     cifar.add_argument("--batch-size", type=_COUNT, default=128)
     cifar.add_argument("--lr", type=_number(0, above=True), default=1e-3)
     cifar.add_argument("--weight-decay", type=_number(0, above=False), default=5e-4)
-    cifar.add_argument("--no-augment", action="store_true",
-                       help="no random crops and flips")
+    cifar.add_argument("--no-augment", action="store_true", help="no random crops and flips")
     cifar.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     cifar.add_argument("--threads", type=_threads, default=None)
     cifar.add_argument("--seed", type=_SEED, default=0)
-    cifar.add_argument("--limit", type=_COUNT, default=None,
-                       help="use only the first N training images (and N/5 test images)")
-    cifar.add_argument("--out", default=None,
-                       help="run folder, new or empty (default runs/cifar10-<time>)")
-    cifar.add_argument("--resume", action="store_true",
-                       help="continue the interrupted run in --out")
+    cifar.add_argument(
+        "--limit",
+        type=_COUNT,
+        default=None,
+        help="use only the first N training images (and N/5 test images)",
+    )
+    cifar.add_argument(
+        "--out", default=None, help="run folder, new or empty (default runs/cifar10-<time>)"
+    )
+    cifar.add_argument(
+        "--resume", action="store_true", help="continue the interrupted run in --out"
+    )
     cifar.add_argument("--quiet", action="store_true", help="no progress output")
     show = chart_commands.add_parser("show", help="write a PNG grid of sample charts")
     show.set_defaults(run=_show)
@@ -178,14 +225,17 @@ def _parser() -> argparse.ArgumentParser:
 
 # -- the commands --------------------------------------------------------------------------
 
+
 def _info(args: argparse.Namespace) -> int:
     from convlab import show_config
+
     show_config()
     return 0
 
 
 def _read_ohlcv(source: str) -> Any:
     from convlab import data
+
     if source == "default":
         return data.load_default_ohlcv()
     try:
@@ -196,12 +246,19 @@ def _read_ohlcv(source: str) -> Any:
 
 def _render(args: argparse.Namespace) -> int:
     from convlab import data
-    charts = data.render_charts(_read_ohlcv(args.data), args.window, ma=not args.no_ma,
-                                volume=not args.no_volume, every=args.every,
-                                stride=args.stride, horizon=args.horizon)
+
+    charts = data.render_charts(
+        _read_ohlcv(args.data),
+        args.window,
+        ma=not args.no_ma,
+        volume=not args.no_volume,
+        every=args.every,
+        stride=args.stride,
+        horizon=args.horizon,
+    )
     try:
         charts.save(args.out, overwrite=args.overwrite)
-    except FileExistsError as err:   # it names --overwrite where that would help
+    except FileExistsError as err:  # it names --overwrite where that would help
         raise UserError(f"--out: {one_line(err)}") from None
     print(f"{charts} -> {args.out}")
     return 0
@@ -210,6 +267,7 @@ def _render(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from convlab import data
     from convlab.data.preview import save_grid
+
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out: {out} is a folder (expected a PNG file name)")
@@ -228,14 +286,15 @@ def _show(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from convlab.training.chart import predict
-    path = predict(args.model, args.data, args.out, device=args.device,
-                   overwrite=args.overwrite)
+
+    path = predict(args.model, args.data, args.out, device=args.device, overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0
 
 
-def _run_training(args: argparse.Namespace, default_name: str, start: Callable[[], Any],
-                  outputs: str) -> int:
+def _run_training(
+    args: argparse.Namespace, default_name: str, start: Callable[[], Any], outputs: str
+) -> int:
     """What the training commands share: the default run folder and ``--resume`` needing
     ``--out``. ``start()`` runs the job."""
     if args.out is None:
@@ -249,51 +308,83 @@ def _run_training(args: argparse.Namespace, default_name: str, start: Callable[[
 
 def _chart_train(args: argparse.Namespace) -> int:
     from convlab.training.chart import ChartTrainConfig, train
+
     window = args.window if args.window is not None else 20
     config = ChartTrainConfig(
-        data=args.data, window=window,
-        horizon=args.horizon if args.horizon is not None else window, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, ensemble=args.ensemble, device=args.device,
-        seed=args.seed, train_end=args.train_end)
+        data=args.data,
+        window=window,
+        horizon=args.horizon if args.horizon is not None else window,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        ensemble=args.ensemble,
+        device=args.device,
+        seed=args.seed,
+        train_end=args.train_end,
+    )
     args.resume_command = "convlab chart train"
     return _run_training(
-        args, f"i{window}",
-        lambda: train(config, args.out, resume=args.resume, quiet=args.quiet,
-                      threads=args.threads, window_given=args.window is not None),
-        "report, plots and predictions")
+        args,
+        f"i{window}",
+        lambda: train(
+            config,
+            args.out,
+            resume=args.resume,
+            quiet=args.quiet,
+            threads=args.threads,
+            window_given=args.window is not None,
+        ),
+        "report, plots and predictions",
+    )
 
 
 def _cifar_train(args: argparse.Namespace) -> int:
     from convlab.training.cifar import CifarTrainConfig, train_cifar10
+
     config = CifarTrainConfig(
-        data=args.data, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, weight_decay=args.weight_decay, augment=not args.no_augment,
-        device=args.device, seed=args.seed, limit=args.limit)
+        data=args.data,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        augment=not args.no_augment,
+        device=args.device,
+        seed=args.seed,
+        limit=args.limit,
+    )
     args.resume_command = f"convlab train cifar10 --data {args.data}"
     return _run_training(
-        args, "cifar10",
-        lambda: train_cifar10(config, args.out, resume=args.resume, quiet=args.quiet,
-                              threads=args.threads),
-        "metrics, checkpoints and learning curves")
+        args,
+        "cifar10",
+        lambda: train_cifar10(
+            config, args.out, resume=args.resume, quiet=args.quiet, threads=args.threads
+        ),
+        "metrics, checkpoints and learning curves",
+    )
 
 
 def _interrupted(args: argparse.Namespace, stop: Interrupted) -> str:
     """What Ctrl-C in a training job leaves behind, truthfully."""
     resume = f"{args.resume_command} --out {args.out} --resume"
     if stop.saved:
-        return (f"interrupted: {args.out} holds the checkpoint of {stop.saved}, the last "
-                f"finished epoch; continue with {resume}")
+        return (
+            f"interrupted: {args.out} holds the checkpoint of {stop.saved}, the last "
+            f"finished epoch; continue with {resume}"
+        )
     if stop.started:
-        return (f"interrupted: no epoch had finished, so there is no checkpoint yet; {resume} "
-                f"starts the run over")
+        return (
+            f"interrupted: no epoch had finished, so there is no checkpoint yet; {resume} "
+            f"starts the run over"
+        )
     return "interrupted before the run started; nothing was written"
 
 
 # -- main ----------------------------------------------------------------------------------
 
-def _subcommands(parser: argparse.ArgumentParser) -> Optional[Any]:
-    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
-                None)
+
+def _subcommands(parser: argparse.ArgumentParser) -> Any | None:
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
 
 
 def _leaf(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -303,20 +394,22 @@ def _leaf(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse
     while action is not None:
         name = getattr(args, action.dest)
         if name is None:
-            parser.error(f"missing {action.metavar}: one of {', '.join(action.choices)}; "
-                         f"{parser.format_usage().strip()}")
+            parser.error(
+                f"missing {action.metavar}: one of {', '.join(action.choices)}; "
+                f"{parser.format_usage().strip()}"
+            )
         parser = action.choices[name]
         action = _subcommands(parser)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, 2 for a user error, 130 on Ctrl-C)."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
         prog = _leaf(parser, args).prog
-    except SystemExit as stop:   # --help, or a usage error already reported in one line
+    except SystemExit as stop:  # --help, or a usage error already reported in one line
         return 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 2
     try:
         return args.run(args)

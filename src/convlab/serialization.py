@@ -10,11 +10,12 @@ read (see :func:`load`). Files are written to a temporary name in the same direc
 to disk and renamed over the target, so a crash never leaves a half-written checkpoint where a
 good one was.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -60,10 +61,15 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
     if isinstance(obj, Tensor):
         name = f"a{len(arrays)}"
         arrays[name] = obj.numpy()
-        return {"tensor": name, "device": obj.device, "requires_grad": obj.requires_grad,
-                "parameter": type(obj).__name__ == "Parameter"}
-    if isinstance(obj, np.ndarray) or (hasattr(obj, "__cuda_array_interface__")
-                                       and hasattr(obj, "get")):
+        return {
+            "tensor": name,
+            "device": obj.device,
+            "requires_grad": obj.requires_grad,
+            "parameter": type(obj).__name__ == "Parameter",
+        }
+    if isinstance(obj, np.ndarray) or (
+        hasattr(obj, "__cuda_array_interface__") and hasattr(obj, "get")
+    ):
         array = obj if isinstance(obj, np.ndarray) else obj.get()
         if array.dtype.kind not in "biuf":
             raise TypeError(f"save: arrays of dtype {array.dtype} are not supported")
@@ -74,15 +80,19 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
         items = []
         for key, value in obj.items():
             if not (key is None or isinstance(key, (str, bool, int, float, np.integer))):
-                raise TypeError(f"save: dict keys must be str, int, float, bool or None, got "
-                                f"{type(key).__name__}")
+                raise TypeError(
+                    f"save: dict keys must be str, int, float, bool or None, got "
+                    f"{type(key).__name__}"
+                )
             items.append([_encode(key, arrays, depth + 1), _encode(value, arrays, depth + 1)])
         return {"dict": items, "ordered": True}
     if isinstance(obj, (list, tuple)):
         kind = "list" if isinstance(obj, list) else "tuple"
         return {kind: [_encode(v, arrays, depth + 1) for v in obj]}
-    raise TypeError(f"save: cannot save objects of type {type(obj).__name__} (supported: "
-                    f"dicts, lists, tuples, str, numbers, bool, None, tensors, arrays)")
+    raise TypeError(
+        f"save: cannot save objects of type {type(obj).__name__} (supported: "
+        f"dicts, lists, tuples, str, numbers, bool, None, tensors, arrays)"
+    )
 
 
 def save(obj: Any, path: Any) -> None:
@@ -93,7 +103,7 @@ def save(obj: Any, path: Any) -> None:
     Raises:
         TypeError: For objects that cannot be stored without pickle.
     """
-    arrays: dict[str, Any] = {}     # (arrays; Any: savez types **kwds as if one were allow_pickle)
+    arrays: dict[str, Any] = {}  # (arrays; Any: savez types **kwds as if one were allow_pickle)
     meta = {"format": _FORMAT, "version": _VERSION, "object": _encode(obj, arrays)}
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     with atomic_open(path) as handle:
@@ -103,7 +113,7 @@ def save(obj: Any, path: Any) -> None:
 class _Decoder:
     """Rebuilds the saved object from the metadata; every check names the entry it failed on."""
 
-    def __init__(self, archive: NpzArchive, path: str, map_location: Optional[str]) -> None:
+    def __init__(self, archive: NpzArchive, path: str, map_location: str | None) -> None:
         self.archive, self.path, self.map_location = archive, path, map_location
         self.names = set(archive.names)
         self.used: set[str] = set()
@@ -118,8 +128,10 @@ class _Decoder:
         try:
             raw = self.archive.read(_META, kinds="u", max_bytes=_MAX_META_BYTES)
             if raw.dtype != np.uint8 or raw.ndim != 1:
-                raise FormatError(f"the metadata entry must be UTF-8 bytes (a 1-D uint8 "
-                                  f"array), found {raw.dtype} of shape {raw.shape}")
+                raise FormatError(
+                    f"the metadata entry must be UTF-8 bytes (a 1-D uint8 "
+                    f"array), found {raw.dtype} of shape {raw.shape}"
+                )
             meta = loads_json(raw.tobytes(), "the metadata", _MAX_JSON_DEPTH, _MAX_META_BYTES)
         except FormatError as err:
             raise self.fail(str(err)) from None
@@ -127,8 +139,9 @@ class _Decoder:
             raise self.fail("the metadata does not name the convlab checkpoint format")
         version = meta.get("version")
         if type(version) is not int or version != _VERSION:
-            raise self.fail(f"unsupported format version {version!r} (this convlab reads "
-                            f"version {_VERSION})")
+            raise self.fail(
+                f"unsupported format version {version!r} (this convlab reads version {_VERSION})"
+            )
         if "object" not in meta:
             raise self.fail("the metadata holds no object")
         return meta
@@ -148,36 +161,46 @@ class _Decoder:
     def flag(self, node: dict[str, Any], key: str, default: bool) -> bool:
         value = node.get(key, default)
         if not isinstance(value, bool):
-            raise self.fail(f"{key!r} of tensor {str(node.get('tensor'))[:80]!r} must be true "
-                            f"or false, got {str(value)[:40]!r}")
+            raise self.fail(
+                f"{key!r} of tensor {str(node.get('tensor'))[:80]!r} must be true "
+                f"or false, got {str(value)[:40]!r}"
+            )
         return value
 
     def tensor(self, node: dict[str, Any]) -> Tensor:
         name = node["tensor"]
         device = self.map_location or node.get("device", "cpu")
         if not isinstance(device, str) or device not in ("cpu", "gpu"):
-            raise self.fail(f"tensor {str(name)[:80]!r}: unknown device {str(device)[:40]!r} "
-                            f"(expected 'cpu' or 'gpu')")
+            raise self.fail(
+                f"tensor {str(name)[:80]!r}: unknown device {str(device)[:40]!r} "
+                f"(expected 'cpu' or 'gpu')"
+            )
         parameter = self.flag(node, "parameter", False)
         requires_grad = self.flag(node, "requires_grad", parameter)
         array = self.array(name)
         try:
             _dtype.resolve_dtype(array.dtype, f"tensor {name!r}")
         except TypeError as err:
-            raise self.fail(f"tensor {name!r} has dtype {array.dtype}, which convlab tensors "
-                            f"do not support ({err})") from None
+            raise self.fail(
+                f"tensor {name!r} has dtype {array.dtype}, which convlab tensors "
+                f"do not support ({err})"
+            ) from None
         if (parameter or requires_grad) and not _dtype.is_floating(array.dtype):
-            raise self.fail(f"tensor {name!r} of dtype {array.dtype} is marked as requiring "
-                            f"gradients, which only floating-point tensors can")
+            raise self.fail(
+                f"tensor {name!r} of dtype {array.dtype} is marked as requiring "
+                f"gradients, which only floating-point tensors can"
+            )
         try:
             backend = backend_for(device)
         except BackendUnavailableError as err:
-            raise self.fail(f"tensor {name!r} was saved on the GPU, which is not available "
-                            f"here ({err}); pass map_location='cpu' to load it on the CPU") \
-                from None
+            raise self.fail(
+                f"tensor {name!r} was saved on the GPU, which is not available "
+                f"here ({err}); pass map_location='cpu' to load it on the CPU"
+            ) from None
         t = Tensor._wrap(backend.asarray(array), backend)
         if parameter:
             from convlab.nn.parameter import Parameter
+
             return Parameter(t, requires_grad=requires_grad)
         t.requires_grad = requires_grad
         return t
@@ -224,18 +247,15 @@ class _Decoder:
         raise self.fail(f"unknown entry type {sorted(node)[:3]}")
 
 
-def _byte_limit(max_bytes: Optional[int], path: str) -> int:
+def _byte_limit(max_bytes: int | None, path: str) -> int:
     if max_bytes is None:
         return max(os.path.getsize(path), DEFAULT_MAX_BYTES)
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) \
-            or max_bytes < 1:
-        raise ValueError(f"max_bytes: expected a number of bytes >= 1 or None, got "
-                         f"{max_bytes!r}")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
+        raise ValueError(f"max_bytes: expected a number of bytes >= 1 or None, got {max_bytes!r}")
     return int(max_bytes)
 
 
-def load(path: Any, map_location: Optional[str] = None, *,
-         max_bytes: Optional[int] = None) -> Any:
+def load(path: Any, map_location: str | None = None, *, max_bytes: int | None = None) -> Any:
     """Read an object written by :func:`save`.
 
     Every size the file declares is checked before anything is read: each array's
@@ -272,14 +292,17 @@ def load(path: Any, map_location: Optional[str] = None, *,
     limit = _byte_limit(max_bytes, path)
     with open(path, "rb") as handle:
         if handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
-            raise CheckpointError(f"load: {path!r} is not a valid convlab checkpoint: it holds "
-                                  f"a single array, not an archive")
+            raise CheckpointError(
+                f"load: {path!r} is not a valid convlab checkpoint: it holds "
+                f"a single array, not an archive"
+            )
         handle.seek(0)
         try:
             archive = NpzArchive(handle, "archive", limit)
         except FormatError as err:
-            raise CheckpointError(f"load: {path!r} is not a valid convlab checkpoint: "
-                                  f"{err}") from None
+            raise CheckpointError(
+                f"load: {path!r} is not a valid convlab checkpoint: {err}"
+            ) from None
         with archive:
             decoder = _Decoder(archive, path, map_location)
             return decoder.decode(decoder.metadata()["object"])

@@ -12,10 +12,12 @@ Example:
     >>> sorted(state)
     ['bias', 'weight']
 """
+
 from __future__ import annotations
 
 import collections
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +26,9 @@ from convlab._tensor import Tensor
 __all__ = ["from_torch_state_dict", "to_torch_state_dict"]
 
 
-def from_torch_state_dict(state_dict: Mapping[str, Any],
-                          device: str = "cpu") -> "collections.OrderedDict[str, Tensor]":
+def from_torch_state_dict(
+    state_dict: Mapping[str, Any], device: str = "cpu"
+) -> collections.OrderedDict[str, Tensor]:
     """Convert a PyTorch ``state_dict`` (torch tensors or arrays) to convlab tensors.
 
     Usage: ``model.load_state_dict(from_torch_state_dict(torch_model.state_dict()))``.
@@ -36,22 +39,22 @@ def from_torch_state_dict(state_dict: Mapping[str, Any],
     out = collections.OrderedDict()
     for key, value in state_dict.items():
         if hasattr(value, "detach") and hasattr(value, "cpu") and not isinstance(value, Tensor):
-            value = value.detach().cpu().numpy()        # a torch.Tensor
+            value = value.detach().cpu().numpy()  # a torch.Tensor
         elif isinstance(value, Tensor):
             value = value.numpy()
         try:
             array = np.array(value, copy=True)
         except Exception as err:  # noqa: BLE001
-            raise TypeError(f"state_dict[{key!r}]: cannot convert {type(value).__name__}") \
-                from err
+            raise TypeError(f"state_dict[{key!r}]: cannot convert {type(value).__name__}") from err
         if array.dtype.kind not in "biuf":
             raise TypeError(f"state_dict[{key!r}]: unsupported dtype {array.dtype}")
         from convlab._creation import tensor
+
         out[key] = tensor(array, device=device)
     return out
 
 
-def to_torch_state_dict(state_dict: Mapping[str, Any]) -> "collections.OrderedDict[str, Any]":
+def to_torch_state_dict(state_dict: Mapping[str, Any]) -> collections.OrderedDict[str, Any]:
     """Convert a convlab ``state_dict`` to PyTorch CPU tensors (needs ``torch`` installed).
 
     Usage: ``torch_model.load_state_dict(to_torch_state_dict(model.state_dict()))``.
@@ -60,6 +63,7 @@ def to_torch_state_dict(state_dict: Mapping[str, Any]) -> "collections.OrderedDi
         ImportError: If PyTorch is not installed.
     """
     import torch
+
     out = collections.OrderedDict()
     for key, value in state_dict.items():
         array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)

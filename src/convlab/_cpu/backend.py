@@ -8,6 +8,7 @@ rest: :mod:`~convlab._cpu.convolution` (the algorithm :mod:`~convlab._cpu.conv_p
 (the binary first layer). The operands reach the compiled code C-contiguous and checked, so no
 input reachable from Python can make a kernel read or write out of bounds.
 """
+
 from __future__ import annotations
 
 from types import ModuleType
@@ -88,39 +89,92 @@ class CPUBackend(CPUConvolution, CPUElementwise, CPUBinaryKernels, BackendBase):
         count, m, k = a.shape
         if count > 1 and b.strides[0] == 0 and a.flags.c_contiguous:
             # a stack of matrices times one matrix is one tall GEMM
-            _gemm.gemm(_gemm_operand(a.reshape(count * m, k)), _gemm_operand(b[0]),
-                       c.reshape(count * m, -1), False, threads)
+            _gemm.gemm(
+                _gemm_operand(a.reshape(count * m, k)),
+                _gemm_operand(b[0]),
+                c.reshape(count * m, -1),
+                False,
+                threads,
+            )
             return
         for i in range(count):
             _gemm.gemm(_gemm_operand(a[i]), _gemm_operand(b[i]), c[i], False, threads)
 
     # -- im2col / col2im -------------------------------------------------------------------
     def _im2col_into(self, x: np.ndarray, cols: np.ndarray, geom: ConvGeometry) -> None:
-        _im2col.im2col(x, cols, *geom.kernel, *geom.stride, *geom.padding, *geom.dilation,
-                       _settings.get_num_threads())
+        _im2col.im2col(
+            x,
+            cols,
+            *geom.kernel,
+            *geom.stride,
+            *geom.padding,
+            *geom.dilation,
+            _settings.get_num_threads(),
+        )
 
     def _col2im_into(self, cols: np.ndarray, x: np.ndarray, geom: ConvGeometry) -> None:
         # each output channel plane is summed by one thread in a fixed order
-        _im2col.col2im(cols, x, *geom.kernel, *geom.stride, *geom.padding, *geom.dilation,
-                       _settings.get_num_threads())
+        _im2col.col2im(
+            cols,
+            x,
+            *geom.kernel,
+            *geom.stride,
+            *geom.padding,
+            *geom.dilation,
+            _settings.get_num_threads(),
+        )
 
     # -- pooling ---------------------------------------------------------------------------
-    def _max_pool2d_into(self, x: np.ndarray, y: np.ndarray, argmax: np.ndarray,
-                         geom: PoolGeometry) -> None:
-        _pool.max_pool2d(x, y, argmax, *geom.kernel, *geom.stride, *geom.padding,
-                         *geom.dilation, _settings.get_num_threads())
+    def _max_pool2d_into(
+        self, x: np.ndarray, y: np.ndarray, argmax: np.ndarray, geom: PoolGeometry
+    ) -> None:
+        _pool.max_pool2d(
+            x,
+            y,
+            argmax,
+            *geom.kernel,
+            *geom.stride,
+            *geom.padding,
+            *geom.dilation,
+            _settings.get_num_threads(),
+        )
 
-    def _max_pool2d_backward_into(self, grad_output: np.ndarray, argmax: np.ndarray,
-                                  dx: np.ndarray, geom: PoolGeometry) -> None:
-        _pool.max_pool2d_backward(grad_output, argmax, dx, *geom.kernel, *geom.stride,
-                                  *geom.padding, *geom.dilation, _settings.get_num_threads())
+    def _max_pool2d_backward_into(
+        self, grad_output: np.ndarray, argmax: np.ndarray, dx: np.ndarray, geom: PoolGeometry
+    ) -> None:
+        _pool.max_pool2d_backward(
+            grad_output,
+            argmax,
+            dx,
+            *geom.kernel,
+            *geom.stride,
+            *geom.padding,
+            *geom.dilation,
+            _settings.get_num_threads(),
+        )
 
     def _avg_pool2d_into(self, x: np.ndarray, y: np.ndarray, geom: PoolGeometry) -> None:
-        _pool.avg_pool2d(x, y, *geom.kernel, *geom.stride, *geom.padding,
-                         geom.count_include_pad, geom.divisor, _settings.get_num_threads())
+        _pool.avg_pool2d(
+            x,
+            y,
+            *geom.kernel,
+            *geom.stride,
+            *geom.padding,
+            geom.count_include_pad,
+            geom.divisor,
+            _settings.get_num_threads(),
+        )
 
-    def _avg_pool2d_backward_into(self, grad_output: np.ndarray, dx: np.ndarray,
-                                  geom: PoolGeometry) -> None:
-        _pool.avg_pool2d_backward(grad_output, dx, *geom.kernel, *geom.stride, *geom.padding,
-                                  geom.count_include_pad, geom.divisor,
-                                  _settings.get_num_threads())
+    def _avg_pool2d_backward_into(
+        self, grad_output: np.ndarray, dx: np.ndarray, geom: PoolGeometry
+    ) -> None:
+        _pool.avg_pool2d_backward(
+            grad_output,
+            dx,
+            *geom.kernel,
+            *geom.stride,
+            *geom.padding,
+            geom.count_include_pad,
+            geom.divisor,
+            _settings.get_num_threads(),
+        )

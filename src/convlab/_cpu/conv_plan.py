@@ -16,10 +16,11 @@ Example:
     >>> plan_conv2d((128, 64, 27, 60), (128, 64, 5, 3), (1, 1), (2, 1), (1, 1), "float32")
     ConvPlan(forward='winograd', data_gradient='gemm', weight_gradient='winograd')
 """
+
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Tuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -50,8 +51,9 @@ class ConvPlan(NamedTuple):
     weight_gradient: str
 
 
-def _tile_shape(itemsize: int) -> Tuple[int, int]:
+def _tile_shape(itemsize: int) -> tuple[int, int]:
     from convlab._cpu import _gemm
+
     return _gemm.tile_shape(itemsize)
 
 
@@ -68,8 +70,9 @@ def transposed_padding(weight_shape: tuple, padding: tuple, dilation: tuple) -> 
 
 
 @functools.lru_cache(maxsize=256)
-def data_gradient_algorithm(weight_shape: tuple, height: int, padding: tuple,
-                            dilation: tuple, mr: int) -> str:
+def data_gradient_algorithm(
+    weight_shape: tuple, height: int, padding: tuple, dilation: tuple, mr: int
+) -> str:
     """``"implicit"`` or ``"gemm"`` for a stride-1 input gradient, from a per-pixel cost
     estimate (other strides always take ``"gemm"``).
 
@@ -80,10 +83,17 @@ def data_gradient_algorithm(weight_shape: tuple, height: int, padding: tuple,
     ``mr`` is the micro-kernel's row count.
     """
     cout, cin, kh, kw = weight_shape
-    pad = dilation[0] * (kh - 1) - padding[0]       # the transposed convolution's padding
+    pad = dilation[0] * (kh - 1) - padding[0]  # the transposed convolution's padding
     out_h = height + 2 * padding[0] - dilation[0] * (kh - 1)
-    inside = sum(sum(0 <= row - pad + tap * dilation[0] < out_h for tap in range(kh))
-                 for row in range(height)) / (height * kh) if height else 1.0
+    inside = (
+        sum(
+            sum(0 <= row - pad + tap * dilation[0] < out_h for tap in range(kh))
+            for row in range(height)
+        )
+        / (height * kh)
+        if height
+        else 1.0
+    )
     rows = -(-cin // mr) * mr
     gathers = pad >= 0 and dilation[1] * (kw - 1) - padding[1] >= 0
     fill = _GATHER_COST if gathers else _FILL_COST
@@ -93,8 +103,15 @@ def data_gradient_algorithm(weight_shape: tuple, height: int, padding: tuple,
 
 
 @functools.lru_cache(maxsize=512)
-def plan_conv2d(x_shape: tuple, weight_shape: tuple, stride: tuple, padding: tuple,
-                dilation: tuple, dtype: str, data_algorithm: str = "auto") -> ConvPlan:
+def plan_conv2d(
+    x_shape: tuple,
+    weight_shape: tuple,
+    stride: tuple,
+    padding: tuple,
+    dilation: tuple,
+    dtype: str,
+    data_algorithm: str = "auto",
+) -> ConvPlan:
     """The plan of a checked convolution of NCHW ``x_shape`` with OIHW ``weight_shape``.
 
     Args:
@@ -109,11 +126,14 @@ def plan_conv2d(x_shape: tuple, weight_shape: tuple, stride: tuple, padding: tup
     """
     itemsize = np.dtype(dtype).itemsize
     kh, kw = weight_shape[2:]
-    out_hw = tuple((size + 2 * pad - dil * (k - 1) - 1) // s + 1 for size, pad, dil, k, s in
-                   zip(x_shape[2:], padding, dilation, (kh, kw), stride))
+    out_hw = tuple(
+        (size + 2 * pad - dil * (k - 1) - 1) // s + 1
+        for size, pad, dil, k, s in zip(x_shape[2:], padding, dilation, (kh, kw), stride)
+    )
     small = _small_map(out_hw[0] * out_hw[1], itemsize, x_shape[1])
-    winograd = conv_winograd.applies(x_shape, weight_shape, stride, padding, dilation, out_hw,
-                                     dtype)
+    winograd = conv_winograd.applies(
+        x_shape, weight_shape, stride, padding, dilation, out_hw, dtype
+    )
     forward = "rows" if small else "winograd" if winograd else "implicit"
     weight_gradient = forward
     if data_algorithm == "auto" and small:
@@ -121,13 +141,24 @@ def plan_conv2d(x_shape: tuple, weight_shape: tuple, stride: tuple, padding: tup
     else:
         data_gradient = data_algorithm
         if data_gradient == "auto":
-            data_gradient = "gemm" if stride != (1, 1) else data_gradient_algorithm(
-                weight_shape, x_shape[2], padding, dilation, _tile_shape(itemsize)[0])
+            data_gradient = (
+                "gemm"
+                if stride != (1, 1)
+                else data_gradient_algorithm(
+                    weight_shape, x_shape[2], padding, dilation, _tile_shape(itemsize)[0]
+                )
+            )
         if data_gradient == "implicit":
             flipped = (weight_shape[1], weight_shape[0], kh, kw)
             grad_shape = (x_shape[0], weight_shape[0]) + out_hw
-            if conv_winograd.applies(grad_shape, flipped, (1, 1),
-                                     transposed_padding(weight_shape, padding, dilation),
-                                     dilation, tuple(x_shape[2:]), dtype):
+            if conv_winograd.applies(
+                grad_shape,
+                flipped,
+                (1, 1),
+                transposed_padding(weight_shape, padding, dilation),
+                dilation,
+                tuple(x_shape[2:]),
+                dtype,
+            ):
                 data_gradient = "winograd"
     return ConvPlan(forward, data_gradient, weight_gradient)

@@ -11,9 +11,8 @@ uses 1/32 of the machine. Here the column matrix of a chunk of images is built i
   1x1 map) are left out of the GEMM; their weight gradient is zero.
 - The chunk of images is capped by the workspace limit (:func:`convlab.set_workspace_limit`).
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import numpy as np
 
@@ -31,8 +30,11 @@ def use_rows(out_pixels: int, panel: int, channels: int) -> bool:
 
 def _live(size: int, out: int, kernel: int, stride: int, pad: int, dilation: int) -> tuple:
     """[first, last + 1) of the kernel taps that land inside the input for some output."""
-    live = [t for t in range(kernel)
-            if any(0 <= o * stride - pad + t * dilation < size for o in range(out))]
+    live = [
+        t
+        for t in range(kernel)
+        if any(0 <= o * stride - pad + t * dilation < size for o in range(out))
+    ]
     return (live[0], live[-1] + 1) if live else (0, 0)
 
 
@@ -57,7 +59,7 @@ def _hwc(x: np.ndarray, threads: int) -> np.ndarray:
 
 def _taps_last(weight: np.ndarray, rows: tuple, cols: tuple) -> np.ndarray:
     """(O, C, KH, KW) -> (O, taps*C) for the live taps, in the rows' (kh, kw, c) order."""
-    live = weight[:, :, rows[0]:rows[1], cols[0]:cols[1]]
+    live = weight[:, :, rows[0] : rows[1], cols[0] : cols[1]]
     return np.ascontiguousarray(live.transpose(0, 2, 3, 1)).reshape(weight.shape[0], -1)
 
 
@@ -67,8 +69,14 @@ def _out_rows(dy: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(dy.reshape(n, o, -1).transpose(0, 2, 1)).reshape(-1, o)
 
 
-def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np.ndarray,
-            geometry: tuple, threads: int) -> None:
+def forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    geometry: tuple,
+    threads: int,
+) -> None:
     """Fill ``y`` (N, O, OH, OW) with the convolution; ``geometry`` is (kh, kw, sh, sw, ph,
     pw, dh, dw)."""
     n, o, oh, ow = y.shape
@@ -84,10 +92,10 @@ def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np
         chunks, size = _chunks(n, pixels, depth, x.itemsize)
         rows = np.empty((size * pixels, depth), x.dtype)
         for n0, n1 in chunks:
-            part = rows[:(n1 - n0) * pixels]
+            part = rows[: (n1 - n0) * pixels]
             _im2col.im2col_rows(x_hwc, part, *geometry, n0, *rows_live, *cols_live, threads)
             # w_live.T is a (K, O) view: the GEMM reads any strides
-            _gemm.gemm(part, w_live.T, out[n0 * pixels:n1 * pixels], False, threads)
+            _gemm.gemm(part, w_live.T, out[n0 * pixels : n1 * pixels], False, threads)
     result = out.reshape(n, pixels, o).transpose(0, 2, 1)
     target = y.reshape(n, o, pixels)
     if bias is None:
@@ -96,8 +104,9 @@ def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np
         np.add(result, bias[:, None], out=target)
 
 
-def backward_weight(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, geometry: tuple,
-                    threads: int) -> None:
+def backward_weight(
+    dy: np.ndarray, x: np.ndarray, dw: np.ndarray, geometry: tuple, threads: int
+) -> None:
     """Fill ``dw`` (O, C, KH, KW) with the weight gradient."""
     n, o = dy.shape[:2]
     pixels = dy.shape[2] * dy.shape[3]
@@ -112,15 +121,15 @@ def backward_weight(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, geometry: tup
     chunks, size = _chunks(n, pixels, depth, x.itemsize)
     rows = np.empty((size * pixels, depth), x.dtype)
     for k, (n0, n1) in enumerate(chunks):
-        part = rows[:(n1 - n0) * pixels]
+        part = rows[: (n1 - n0) * pixels]
         _im2col.im2col_rows(x_hwc, part, *geometry, n0, *rows_live, *cols_live, threads)
-        _gemm.gemm(dy_rows[n0 * pixels:n1 * pixels].T, part, target, k > 0, threads)
-    np.copyto(dw[:, :, r0:r1, c0:c1],
-              target.reshape(o, r1 - r0, c1 - c0, -1).transpose(0, 3, 1, 2))
+        _gemm.gemm(dy_rows[n0 * pixels : n1 * pixels].T, part, target, k > 0, threads)
+    np.copyto(dw[:, :, r0:r1, c0:c1], target.reshape(o, r1 - r0, c1 - c0, -1).transpose(0, 3, 1, 2))
 
 
-def backward_data(dy: np.ndarray, weight: np.ndarray, dx: np.ndarray, geometry: tuple,
-                  threads: int) -> None:
+def backward_data(
+    dy: np.ndarray, weight: np.ndarray, dx: np.ndarray, geometry: tuple, threads: int
+) -> None:
     """Fill ``dx`` (N, C, H, W) with the input gradient."""
     n, o = dy.shape[:2]
     pixels = dy.shape[2] * dy.shape[3]
@@ -135,7 +144,7 @@ def backward_data(dy: np.ndarray, weight: np.ndarray, dx: np.ndarray, geometry: 
     chunks, size = _chunks(n, pixels, depth, dx.itemsize)
     rows = np.empty((size * pixels, depth), dx.dtype)
     for n0, n1 in chunks:
-        part = rows[:(n1 - n0) * pixels]
-        _gemm.gemm(dy_rows[n0 * pixels:n1 * pixels], w_live, part, False, threads)
+        part = rows[: (n1 - n0) * pixels]
+        _gemm.gemm(dy_rows[n0 * pixels : n1 * pixels], w_live, part, False, threads)
         _im2col.col2im_rows(part, dx_hwc, *geometry, n0, *rows_live, *cols_live, threads)
     _im2col.from_channels_last(dx_hwc, dx, threads)

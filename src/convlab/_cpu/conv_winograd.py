@@ -11,9 +11,11 @@ Used for float32 when both channel counts are large enough for the GEMMs to domi
 transforms (the chart CNN's layers 2-4, ResNet9's wider 3 x 3 convolutions). The rounding error
 grows by the transforms' coefficients (up to 8): a few times that of the direct sum.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple, cast
+from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -36,11 +38,24 @@ MIN_TILE_PIXELS = 64
 GROUP_COLUMNS = 96
 
 
-def applies(x_shape: tuple, w_shape: tuple, stride: tuple, padding: tuple, dilation: tuple,
-            out_hw: tuple, dtype: DTypeLike) -> bool:
+def applies(
+    x_shape: tuple,
+    w_shape: tuple,
+    stride: tuple,
+    padding: tuple,
+    dilation: tuple,
+    out_hw: tuple,
+    dtype: DTypeLike,
+) -> bool:
     """Whether this convolution takes the Winograd path."""
-    if not (np.dtype(dtype) == np.float32 and w_shape[3] == 3 and stride == (1, 1)
-            and dilation[1] == 1 and 0 <= padding[1] <= 2 and padding[0] >= 0):
+    if not (
+        np.dtype(dtype) == np.float32
+        and w_shape[3] == 3
+        and stride == (1, 1)
+        and dilation[1] == 1
+        and 0 <= padding[1] <= 2
+        and padding[0] >= 0
+    ):
         return False
     channels, tiles = min(x_shape[1], w_shape[0]), -(-out_hw[1] // 4)
     return channels >= MIN_CHANNELS and out_hw[0] * tiles >= MIN_TILE_PIXELS
@@ -55,7 +70,7 @@ def _weights(weight: np.ndarray, threads: int) -> np.ndarray:
     return u
 
 
-def _chunks(n: int, per_image: int, tiles: int) -> Iterator[Tuple[int, int, int]]:
+def _chunks(n: int, per_image: int, tiles: int) -> Iterator[tuple[int, int, int]]:
     """``(first image, images, group)`` for each chunk of the batch: as many images as the
     workspace limit allows, a multiple of ``group``, the images laid side by side per group
     (``_winograd``'s grouped layout); a last chunk short of a group is one group."""
@@ -74,8 +89,9 @@ def _chunks(n: int, per_image: int, tiles: int) -> Iterator[Tuple[int, int, int]
         n0 += k
 
 
-def _transformed_chunks(x: np.ndarray, o: int, oh: int, ow: int, pad_w: int, threads: int
-                        ) -> Iterator[Tuple[int, int, int, np.ndarray, np.ndarray, bool]]:
+def _transformed_chunks(
+    x: np.ndarray, o: int, oh: int, ow: int, pad_w: int, threads: int
+) -> Iterator[tuple[int, int, int, np.ndarray, np.ndarray, bool]]:
     """For each chunk of the batch: ``(first image, images, group, V, out, finite)``, ``V`` the
     chunk's input already transformed (6, N/g, C, H, g*T), ``out`` a (6, N/g, O, OH, g*T)
     buffer for the other side (the products, or the transformed output gradient), grouped
@@ -91,45 +107,74 @@ def _transformed_chunks(x: np.ndarray, o: int, oh: int, ow: int, pad_w: int, thr
     v = np.empty((6, size * c * h * tiles), np.float32)
     out = np.empty((6, size * o * oh * tiles), np.float32)
     for n0, k, g in chunks:
-        vk = v[:, :k * c * h * tiles].reshape(6, k // g, c, h, g * tiles)
-        finite = _winograd.input_transform(x[n0:n0 + k].reshape(-1, w),
-                                           vk.reshape(6, -1, g * tiles), pad_w, c * h, g,
-                                           threads)
-        yield (n0, k, g, vk, out[:, :k * o * oh * tiles].reshape(6, k // g, o, oh, g * tiles),
-               finite)
+        vk = v[:, : k * c * h * tiles].reshape(6, k // g, c, h, g * tiles)
+        finite = _winograd.input_transform(
+            x[n0 : n0 + k].reshape(-1, w), vk.reshape(6, -1, g * tiles), pad_w, c * h, g, threads
+        )
+        yield (
+            n0,
+            k,
+            g,
+            vk,
+            out[:, : k * o * oh * tiles].reshape(6, k // g, o, oh, g * tiles),
+            finite,
+        )
 
 
-def forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], y: np.ndarray,
-            padding: tuple, dilation_h: int, threads: int) -> None:
+def forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    padding: tuple,
+    dilation_h: int,
+    threads: int,
+) -> None:
     """Fill ``y`` (N, O, OH, OW) with the convolution of contiguous float32 ``x`` and
     ``weight`` (O, C, KH, 3) (+ contiguous float32 ``bias``), stride 1, where :func:`applies`."""
     _, o, oh, ow = y.shape
-    if not np.isfinite(weight).all():    # small: the weight is read once per call anyway
+    if not np.isfinite(weight).all():  # small: the weight is read once per call anyway
         _direct_forward(x, weight, bias, y, padding, dilation_h, threads)
         return
     u = _weights(weight, threads)
     for n0, k, g, vk, mk, finite in _transformed_chunks(x, o, oh, ow, padding[1], threads):
         if not finite:
-            _direct_forward(x[n0:n0 + k], weight, bias, y[n0:n0 + k], padding, dilation_h,
-                            threads)
+            _direct_forward(
+                x[n0 : n0 + k], weight, bias, y[n0 : n0 + k], padding, dilation_h, threads
+            )
             continue
         for xi in range(6):
-            _conv.conv2d_forward(vk[xi], u[xi], None, mk[xi], 1, 1, padding[0], 0,
-                                 dilation_h, 1, threads)
-        _winograd.output_transform(mk.reshape(6, -1, mk.shape[-1]),
-                                   y[n0:n0 + k].reshape(-1, ow), bias, oh, o, g, threads)
+            _conv.conv2d_forward(
+                vk[xi], u[xi], None, mk[xi], 1, 1, padding[0], 0, dilation_h, 1, threads
+            )
+        _winograd.output_transform(
+            mk.reshape(6, -1, mk.shape[-1]), y[n0 : n0 + k].reshape(-1, ow), bias, oh, o, g, threads
+        )
 
 
-def _direct_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray],
-                    y: np.ndarray, padding: tuple, dilation_h: int, threads: int) -> None:
+def _direct_forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    padding: tuple,
+    dilation_h: int,
+    threads: int,
+) -> None:
     """The same convolution by the implicit GEMM, which keeps an inf or NaN in the outputs
     whose windows hold it (as the direct sum, and PyTorch, do)."""
-    _conv.conv2d_forward(x, weight, bias, y, 1, 1, padding[0], padding[1], dilation_h, 1,
-                         threads)
+    _conv.conv2d_forward(x, weight, bias, y, 1, 1, padding[0], padding[1], dilation_h, 1, threads)
 
 
-def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[np.ndarray],
-                    padding: tuple, dilation_h: int, threads: int) -> None:
+def weight_gradient(
+    dy: np.ndarray,
+    x: np.ndarray,
+    dw: np.ndarray,
+    db: np.ndarray | None,
+    padding: tuple,
+    dilation_h: int,
+    threads: int,
+) -> None:
     """Fill ``dw`` (O, C, KH, 3) (and ``db`` (O,) unless None) with the weight (bias) gradient
     of the convolution that :func:`forward` computes, from contiguous float32 ``dy``
     (N, O, OH, OW) and ``x`` (N, C, H, W), where :func:`applies`.
@@ -145,18 +190,30 @@ def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[
     dbk = None if db is None else np.empty(o, np.float32)
     total = None
     for n0, k, g, vk, tk, finite in _transformed_chunks(x, o, oh, ow, padding[1], threads):
-        finite &= _winograd.gradient_transform(dy[n0:n0 + k].reshape(-1, ow),
-                                               tk.reshape(6, -1, tk.shape[-1]), o * oh, g,
-                                               threads)
+        finite &= _winograd.gradient_transform(
+            dy[n0 : n0 + k].reshape(-1, ow), tk.reshape(6, -1, tk.shape[-1]), o * oh, g, threads
+        )
         if not finite:
             # every chunk adds into the same sums: start again on the direct path
-            _conv.conv2d_backward_weight(dy, x, dw, db, 1, 1, padding[0], padding[1],
-                                         dilation_h, 1, threads)
+            _conv.conv2d_backward_weight(
+                dy, x, dw, db, 1, 1, padding[0], padding[1], dilation_h, 1, threads
+            )
             return
         for xi in range(6):
             # point 1 of A sums each tile's 4 gradients: its bias gradient is the sum of dy
-            _conv.conv2d_backward_weight(tk[xi], vk[xi], du[xi], dbk if xi == 1 else None,
-                                         1, 1, padding[0], 0, dilation_h, 1, threads)
+            _conv.conv2d_backward_weight(
+                tk[xi],
+                vk[xi],
+                du[xi],
+                dbk if xi == 1 else None,
+                1,
+                1,
+                padding[0],
+                0,
+                dilation_h,
+                1,
+                threads,
+            )
         # partial sums of one reduction: adding them rounds no more often than one pass
         if total is None:
             total = du.copy() if n0 + k < n else du
@@ -166,5 +223,5 @@ def weight_gradient(dy: np.ndarray, x: np.ndarray, dw: np.ndarray, db: Optional[
             total += du
             if db is not None:
                 db += dbk
-    total = cast(np.ndarray, total)     # dy is not empty (a hook's contract): a chunk ran
+    total = cast(np.ndarray, total)  # dy is not empty (a hook's contract): a chunk ran
     _winograd.weight_gradient_transform(total.reshape(6, -1), dw.reshape(-1, 3), threads)

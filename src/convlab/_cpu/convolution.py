@@ -1,31 +1,51 @@
 """The CPU convolution kernels behind :class:`convlab._cpu.backend.CPUBackend`: each product
 runs the algorithm :func:`convlab._cpu.conv_plan.plan_conv2d` names."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from convlab import _settings
-from convlab._backend_base import ConvGeometry
+from convlab._backend_base import BackendBase, ConvGeometry
 from convlab._cpu import _conv, conv_rows, conv_winograd
 from convlab._cpu.conv_plan import ConvPlan, plan_conv2d, transposed_padding
 
 __all__ = ["CPUConvolution"]
 
 
-def _plan(x_shape: tuple, weight_shape: tuple, geom: ConvGeometry, dtype: Any,
-          data_algorithm: str = "auto") -> ConvPlan:
-    return plan_conv2d(tuple(x_shape), tuple(weight_shape), geom.stride, geom.padding,
-                       geom.dilation, np.dtype(dtype).name, data_algorithm)
+def _plan(
+    x_shape: tuple,
+    weight_shape: tuple,
+    geom: ConvGeometry,
+    dtype: Any,
+    data_algorithm: str = "auto",
+) -> ConvPlan:
+    return plan_conv2d(
+        tuple(x_shape),
+        tuple(weight_shape),
+        geom.stride,
+        geom.padding,
+        geom.dilation,
+        np.dtype(dtype).name,
+        data_algorithm,
+    )
 
 
-class CPUConvolution:
+class CPUConvolution(BackendBase):
     """``_conv2d_*_into`` hooks of the CPU backend (NCHW / OIHW, float32 and float64)."""
 
-    def conv2d_plan(self, x_shape: tuple, weight_shape: tuple, stride: Any = 1,
-                    padding: Any = 0, dilation: Any = 1, dtype: Any = np.float32,
-                    data_algorithm: str = "auto") -> ConvPlan:
+    def conv2d_plan(
+        self,
+        x_shape: tuple,
+        weight_shape: tuple,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        dtype: Any = np.float32,
+        data_algorithm: str = "auto",
+    ) -> ConvPlan:
         """Which algorithm each product of this convolution takes (see
         :mod:`convlab._cpu.conv_plan`).
 
@@ -34,42 +54,76 @@ class CPUConvolution:
             ValueError: For bad geometry, as :meth:`conv2d_forward` would.
         """
         from convlab import _validate as check
+
         x_shape = check.shape_tuple(x_shape, "x_shape", 4)
         weight_shape = check.shape_tuple(weight_shape, "weight_shape", 4)
         stride, padding, dilation, out_hw = check.conv_geometry(
-            x_shape, weight_shape[2:], stride, padding, dilation, "conv2d_plan")
+            x_shape, weight_shape[2:], stride, padding, dilation, "conv2d_plan"
+        )
         check.data_grad_algorithm(data_algorithm, stride)
-        if not isinstance(dtype, (str, type, np.dtype)) or np.dtype(dtype) not in \
-                check.FLOAT_DTYPES:
+        if (
+            not isinstance(dtype, (str, type, np.dtype))
+            or np.dtype(dtype) not in check.FLOAT_DTYPES
+        ):
             raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
         geom = ConvGeometry((weight_shape[2], weight_shape[3]), stride, padding, dilation, out_hw)
         return _plan(x_shape, weight_shape, geom, dtype, data_algorithm)
 
-    def _conv2d_forward_into(self, x: np.ndarray, weight: np.ndarray,
-                             bias: Optional[np.ndarray], y: np.ndarray,
-                             geom: ConvGeometry) -> None:
+    def _conv2d_forward_into(
+        self,
+        x: np.ndarray,
+        weight: np.ndarray,
+        bias: np.ndarray | None,
+        y: np.ndarray,
+        geom: ConvGeometry,
+    ) -> None:
         threads = _settings.get_num_threads()
         algorithm = _plan(x.shape, weight.shape, geom, x.dtype).forward
         if algorithm == "rows":
-            conv_rows.forward(x, weight, bias, y, (*geom.kernel, *geom.stride, *geom.padding,
-                                                   *geom.dilation), threads)
+            conv_rows.forward(
+                x,
+                weight,
+                bias,
+                y,
+                (*geom.kernel, *geom.stride, *geom.padding, *geom.dilation),
+                threads,
+            )
         elif algorithm == "winograd":
             conv_winograd.forward(x, weight, bias, y, geom.padding, geom.dilation[0], threads)
         else:
-            _conv.conv2d_forward(x, weight, bias, y, *geom.stride, *geom.padding,
-                                 *geom.dilation, threads)
+            _conv.conv2d_forward(
+                x, weight, bias, y, *geom.stride, *geom.padding, *geom.dilation, threads
+            )
 
-    def _conv2d_backward_data_into(self, grad_output: np.ndarray, weight: np.ndarray,
-                                   dx: np.ndarray, geom: ConvGeometry, algorithm: str) -> None:
+    def _conv2d_backward_data_into(
+        self,
+        grad_output: np.ndarray,
+        weight: np.ndarray,
+        dx: np.ndarray,
+        geom: ConvGeometry,
+        algorithm: str,
+    ) -> None:
         threads = _settings.get_num_threads()
         algorithm = _plan(dx.shape, weight.shape, geom, dx.dtype, algorithm).data_gradient
         if algorithm == "rows":
-            conv_rows.backward_data(grad_output, weight, dx, (
-                *geom.kernel, *geom.stride, *geom.padding, *geom.dilation), threads)
+            conv_rows.backward_data(
+                grad_output,
+                weight,
+                dx,
+                (*geom.kernel, *geom.stride, *geom.padding, *geom.dilation),
+                threads,
+            )
         elif algorithm == "gemm":
             _conv.conv2d_backward_data_gemm(
-                grad_output, weight, dx, *geom.stride, *geom.padding, *geom.dilation,
-                _settings.get_workspace_limit() // dx.itemsize, threads)
+                grad_output,
+                weight,
+                dx,
+                *geom.stride,
+                *geom.padding,
+                *geom.dilation,
+                _settings.get_workspace_limit() // dx.itemsize,
+                threads,
+            )
         else:
             # the stride-1 gradient is the forward convolution of grad_output with the
             # flipped, transposed weight, its padding undoing the forward one
@@ -77,25 +131,39 @@ class CPUConvolution:
             _conv.flip_transpose(weight, flipped)
             padding = transposed_padding(weight.shape, geom.padding, geom.dilation)
             if algorithm == "winograd":
-                conv_winograd.forward(grad_output, flipped, None, dx, padding,
-                                      geom.dilation[0], threads)
+                conv_winograd.forward(
+                    grad_output, flipped, None, dx, padding, geom.dilation[0], threads
+                )
             else:
-                _conv.conv2d_forward(grad_output, flipped, None, dx, 1, 1, *padding,
-                                     *geom.dilation, threads)
+                _conv.conv2d_forward(
+                    grad_output, flipped, None, dx, 1, 1, *padding, *geom.dilation, threads
+                )
 
-    def _conv2d_backward_weight_into(self, grad_output: np.ndarray, x: np.ndarray,
-                                     dw: np.ndarray, db: Optional[np.ndarray],
-                                     geom: ConvGeometry) -> None:
+    def _conv2d_backward_weight_into(
+        self,
+        grad_output: np.ndarray,
+        x: np.ndarray,
+        dw: np.ndarray,
+        db: np.ndarray | None,
+        geom: ConvGeometry,
+    ) -> None:
         threads = _settings.get_num_threads()
         algorithm = _plan(x.shape, dw.shape, geom, x.dtype).weight_gradient
         if algorithm == "rows":
-            conv_rows.backward_weight(grad_output, x, dw, (
-                *geom.kernel, *geom.stride, *geom.padding, *geom.dilation), threads)
+            conv_rows.backward_weight(
+                grad_output,
+                x,
+                dw,
+                (*geom.kernel, *geom.stride, *geom.padding, *geom.dilation),
+                threads,
+            )
             if db is not None:
                 np.sum(grad_output, axis=(0, 2, 3), out=db)
         elif algorithm == "winograd":
-            conv_winograd.weight_gradient(grad_output, x, dw, db, geom.padding,
-                                          geom.dilation[0], threads)
+            conv_winograd.weight_gradient(
+                grad_output, x, dw, db, geom.padding, geom.dilation[0], threads
+            )
         else:
-            _conv.conv2d_backward_weight(grad_output, x, dw, db, *geom.stride, *geom.padding,
-                                         *geom.dilation, threads)
+            _conv.conv2d_backward_weight(
+                grad_output, x, dw, db, *geom.stride, *geom.padding, *geom.dilation, threads
+            )

@@ -1,12 +1,14 @@
 """The CPU backend's fused element-wise kernels: Leaky ReLU, dropout, batch normalisation and
 the Adam update, each one parallel pass where NumPy needs several on one thread."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from convlab import _settings
+from convlab._backend_base import BackendBase
 from convlab._cpu import _activation, _norm
 
 __all__ = ["CPUElementwise"]
@@ -16,50 +18,134 @@ def _flat_bytes(mask: np.ndarray) -> np.ndarray:
     return mask.reshape(-1).view(np.uint8)
 
 
-class CPUElementwise:
+class CPUElementwise(BackendBase):
     """``_..._into`` hooks of :class:`convlab._backend_base.BackendBase` in Cython."""
 
-    def _leaky_relu_into(self, x: np.ndarray, out: np.ndarray, positive: np.ndarray,
-                         slope: float) -> None:
-        _activation.leaky_relu_forward(x.reshape(-1), out.reshape(-1), _flat_bytes(positive),
-                                       slope, _settings.get_num_threads())
+    def _leaky_relu_into(
+        self, x: np.ndarray, out: np.ndarray, positive: np.ndarray, slope: float
+    ) -> None:
+        _activation.leaky_relu_forward(
+            x.reshape(-1),
+            out.reshape(-1),
+            _flat_bytes(positive),
+            slope,
+            _settings.get_num_threads(),
+        )
 
-    def _masked_scale_into(self, grad: np.ndarray, mask: np.ndarray, dx: np.ndarray,
-                           if_set: float, if_clear: float) -> None:
-        _activation.masked_scale(grad.reshape(-1), _flat_bytes(mask), dx.reshape(-1), if_set,
-                                 if_clear, _settings.get_num_threads())
+    def _masked_scale_into(
+        self, grad: np.ndarray, mask: np.ndarray, dx: np.ndarray, if_set: float, if_clear: float
+    ) -> None:
+        _activation.masked_scale(
+            grad.reshape(-1),
+            _flat_bytes(mask),
+            dx.reshape(-1),
+            if_set,
+            if_clear,
+            _settings.get_num_threads(),
+        )
 
-    def _dropout_into(self, x: np.ndarray, out: np.ndarray, keep: np.ndarray, seed: int,
-                      threshold: int, scale: float) -> None:
-        _activation.dropout_forward(x.reshape(-1), out.reshape(-1), _flat_bytes(keep), seed,
-                                    threshold, scale, _settings.get_num_threads())
+    def _dropout_into(
+        self,
+        x: np.ndarray,
+        out: np.ndarray,
+        keep: np.ndarray,
+        seed: int,
+        threshold: int,
+        scale: float,
+    ) -> None:
+        _activation.dropout_forward(
+            x.reshape(-1),
+            out.reshape(-1),
+            _flat_bytes(keep),
+            seed,
+            threshold,
+            scale,
+            _settings.get_num_threads(),
+        )
 
-    def _batch_norm_into(self, x: np.ndarray, weight: Optional[np.ndarray],
-                         bias: Optional[np.ndarray], y: np.ndarray, mean: np.ndarray,
-                         var: np.ndarray, batch_stats: bool, eps: float) -> None:
-        _norm.forward(x, weight, bias, y, mean, var, batch_stats, float(eps),
-                      _settings.get_num_threads())
+    def _batch_norm_into(
+        self,
+        x: np.ndarray,
+        weight: np.ndarray | None,
+        bias: np.ndarray | None,
+        y: np.ndarray,
+        mean: np.ndarray,
+        var: np.ndarray,
+        batch_stats: bool,
+        eps: float,
+    ) -> None:
+        _norm.forward(
+            x, weight, bias, y, mean, var, batch_stats, float(eps), _settings.get_num_threads()
+        )
 
-    def _batch_norm_backward_into(self, grad: np.ndarray, x: np.ndarray, mean: np.ndarray,
-                                  invstd: np.ndarray, weight: Optional[np.ndarray],
-                                  gx: Optional[np.ndarray], sum_g: np.ndarray,
-                                  sum_gx: np.ndarray, batch_stats: bool) -> None:
-        _norm.backward(grad, x, mean, invstd, weight, gx, sum_g, sum_gx, batch_stats,
-                       _settings.get_num_threads())
+    def _batch_norm_backward_into(
+        self,
+        grad: np.ndarray,
+        x: np.ndarray,
+        mean: np.ndarray,
+        invstd: np.ndarray,
+        weight: np.ndarray | None,
+        gx: np.ndarray | None,
+        sum_g: np.ndarray,
+        sum_gx: np.ndarray,
+        batch_stats: bool,
+    ) -> None:
+        _norm.backward(
+            grad,
+            x,
+            mean,
+            invstd,
+            weight,
+            gx,
+            sum_g,
+            sum_gx,
+            batch_stats,
+            _settings.get_num_threads(),
+        )
 
-    def _adam_into(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float,
-                   beta1: float, beta2: float, eps: float, weight_decay: float,
-                   decoupled: bool, step: int) -> None:
+    def _adam_into(
+        self,
+        param: Any,
+        grad: Any,
+        exp_avg: Any,
+        exp_avg_sq: Any,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        decoupled: bool,
+        step: int,
+    ) -> None:
         arrays = (param, grad, exp_avg, exp_avg_sq)
-        if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays) or \
-                not (param.flags.writeable and exp_avg.flags.writeable and
-                     exp_avg_sq.flags.writeable):
+        if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays) or not (
+            param.flags.writeable and exp_avg.flags.writeable and exp_avg_sq.flags.writeable
+        ):
             # the kernel updates flat, writeable memory in place; the rest takes NumPy
-            super()._adam_into(param, grad, exp_avg, exp_avg_sq, lr,  # type: ignore[misc]
-                               beta1, beta2, eps, weight_decay, decoupled, step)
+            super()._adam_into(
+                param,
+                grad,
+                exp_avg,
+                exp_avg_sq,
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                decoupled,
+                step,
+            )
             return
-        bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
-        _activation.adam_step(*(a.reshape(-1) for a in arrays), lr, beta1, beta2, eps,
-                              0.0 if decoupled else weight_decay,
-                              weight_decay if decoupled else 0.0, lr / bc1, bc2 ** 0.5,
-                              _settings.get_num_threads())
+        bc1, bc2 = 1 - beta1**step, 1 - beta2**step
+        _activation.adam_step(
+            *(a.reshape(-1) for a in arrays),
+            lr,
+            beta1,
+            beta2,
+            eps,
+            0.0 if decoupled else weight_decay,
+            weight_decay if decoupled else 0.0,
+            lr / bc1,
+            bc2**0.5,
+            _settings.get_num_threads(),
+        )

@@ -9,11 +9,12 @@ fused element-wise kernels from :mod:`~convlab._gpu.elementwise` and the binary 
 workspace: the column matrix is built for as many images at a time as fit in
 :func:`convlab.get_workspace_limit`.
 """
+
 from __future__ import annotations
 
 import importlib.util
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -52,24 +53,25 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
     name = "gpu"
 
     def __init__(self) -> None:
-        self._cupy: Optional[ModuleType] = None
-        self._status: Optional[str] = None      # None: not probed; "": available
+        self._cupy: ModuleType | None = None
+        self._status: str | None = None  # None: not probed; "": available
 
     # -- availability ---------------------------------------------------------------------
     def _probe(self) -> str:
         if self._status is None:
             if importlib.util.find_spec("cupy") is None:
-                self._status = ("CuPy is not installed (pip install 'convlab[cuda12]' or "
-                                "'convlab[cuda13]')")
+                self._status = (
+                    "CuPy is not installed (pip install 'convlab[cuda12]' or 'convlab[cuda13]')"
+                )
             else:
                 try:
                     import cupy
+
                     count = cupy.cuda.runtime.getDeviceCount()
                     self._status = "" if count > 0 else "CuPy found no CUDA device"
                     self._cupy = cupy if count > 0 else None
-                except Exception as err:       # no driver, no device, broken install
-                    self._status = f"CuPy cannot reach a CUDA device ({type(err).__name__}: " \
-                                   f"{err})"
+                except Exception as err:  # no driver, no device, broken install
+                    self._status = f"CuPy cannot reach a CUDA device ({type(err).__name__}: {err})"
         return self._status
 
     def is_available(self) -> bool:
@@ -85,8 +87,10 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         free, total = cupy.cuda.runtime.memGetInfo()
-        return (f"{name}, {total / 2**30:.0f} GiB ({free / 2**30:.0f} GiB free), "
-                f"CuPy {cupy.__version__}")
+        return (
+            f"{name}, {total / 2**30:.0f} GiB ({free / 2**30:.0f} GiB free), "
+            f"CuPy {cupy.__version__}"
+        )
 
     def _require(self) -> ModuleType:
         why = self._probe()
@@ -99,12 +103,13 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         """The array module: ``cupy``."""
         return self._require()
 
-    def _translate_error(self, err: Exception, method: str) -> Optional[Exception]:
+    def _translate_error(self, err: Exception, method: str) -> Exception | None:
         cupy = self._cupy
         if cupy is not None and isinstance(err, cupy.cuda.memory.OutOfMemoryError):
             return DeviceMemoryError(
                 f"gpu: out of memory in {method} ({err}); use a smaller batch or "
-                f"convlab.set_workspace_limit() to cap the convolution workspace")
+                f"convlab.set_workspace_limit() to cap the convolution workspace"
+            )
         return None
 
     # -- transfers ------------------------------------------------------------------------
@@ -121,9 +126,18 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         """Wait for every queued kernel (for timing)."""
         self._require().cuda.get_current_stream().synchronize()
 
-    def _launch(self, family: str, name: str, dtype: Any, total: int, args: tuple,
-                block: int = _THREADS, grid: Optional[tuple] = None) -> None:
+    def _launch(
+        self,
+        family: str,
+        name: str,
+        dtype: Any,
+        total: int,
+        args: tuple,
+        block: int = _THREADS,
+        grid: tuple | None = None,
+    ) -> None:
         from convlab._gpu.modules import kernel
+
         kernel(family, name, dtype)(grid or _grid(total), (block,), args)
 
     # -- GEMM -----------------------------------------------------------------------------
@@ -141,10 +155,21 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         if slices > 1:
             self._gemm_by_depth(a, sa, b, sb, c, accumulate, slices)
             return
-        for b0 in range(0, batch, launch.MAX_GRID_YZ):      # the batch is gridDim.z
+        for b0 in range(0, batch, launch.MAX_GRID_YZ):  # the batch is gridDim.z
             count = min(launch.MAX_GRID_YZ, batch - b0)
-            self._gemm_launch(count, m, n, k, a[b0:b0 + count], sa, b[b0:b0 + count], sb,
-                              c[b0:b0 + count], sc, accumulate)
+            self._gemm_launch(
+                count,
+                m,
+                n,
+                k,
+                a[b0 : b0 + count],
+                sa,
+                b[b0 : b0 + count],
+                sb,
+                c[b0 : b0 + count],
+                sc,
+                accumulate,
+            )
 
     @staticmethod
     def _gemm_kernel(m: int, dtype: Any) -> tuple:
@@ -153,20 +178,55 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         of at most GEMM_M64_F32_BM rows; the GEMM_F32_* or GEMM_M64_F32_* tiles in float32,
         GEMM_F64_* in float64."""
         name = "gemm_m64" if m <= _GEMM["GEMM_M64_F32_BM"] else "gemm"
-        tiles = "GEMM_F64" if np.dtype(dtype) != np.float32 else \
-            "GEMM_M64_F32" if name == "gemm_m64" else "GEMM_F32"
+        tiles = (
+            "GEMM_F64"
+            if np.dtype(dtype) != np.float32
+            else "GEMM_M64_F32"
+            if name == "gemm_m64"
+            else "GEMM_F32"
+        )
         return name, _GEMM[f"{tiles}_BM"], _GEMM[f"{tiles}_BN"]
 
-    def _gemm_launch(self, count: int, m: int, n: int, k: int, a: Any, sa: tuple, b: Any,
-                     sb: tuple, c: Any, sc: tuple, accumulate: bool) -> None:
+    def _gemm_launch(
+        self,
+        count: int,
+        m: int,
+        n: int,
+        k: int,
+        a: Any,
+        sa: tuple,
+        b: Any,
+        sb: tuple,
+        c: Any,
+        sc: tuple,
+        accumulate: bool,
+    ) -> None:
         """One launch over ``count`` products; operands as base arrays and element strides."""
         from convlab._gpu.modules import kernel
+
         name, tile_m, tile_n = self._gemm_kernel(m, a.dtype)
         gemm = kernel("gemm", name, a.dtype)
-        gemm((-(-n // tile_n), -(-m // tile_m), count), (_GEMM["GEMM_THREADS"],),
-             (np.int32(m), np.int32(n), np.int32(k), a, np.int64(sa[0]), np.int64(sa[1]),
-              np.int64(sa[2]), b, np.int64(sb[0]), np.int64(sb[1]), np.int64(sb[2]), c,
-              np.int64(sc[0]), np.int64(sc[1]), np.int32(bool(accumulate))))
+        gemm(
+            (-(-n // tile_n), -(-m // tile_m), count),
+            (_GEMM["GEMM_THREADS"],),
+            (
+                np.int32(m),
+                np.int32(n),
+                np.int32(k),
+                a,
+                np.int64(sa[0]),
+                np.int64(sa[1]),
+                np.int64(sa[2]),
+                b,
+                np.int64(sb[0]),
+                np.int64(sb[1]),
+                np.int64(sb[2]),
+                c,
+                np.int64(sc[0]),
+                np.int64(sc[1]),
+                np.int32(bool(accumulate)),
+            ),
+        )
 
     def _depth_slices(self, m: int, n: int, k: int, dtype: Any) -> int:
         """Into how many slices to cut the depth of one product whose C has too few tiles to
@@ -177,12 +237,14 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         blocks = launch.device_blocks(launch.GEMM_BLOCKS_PER_SM)
         if tiles >= blocks // 2 or k < 2 * _GEMM_MIN_DEPTH:
             return 1
-        room = min(_GEMM_SPLIT_BYTES, _settings.get_workspace_limit()) // \
-            (m * n * np.dtype(dtype).itemsize)
+        room = min(_GEMM_SPLIT_BYTES, _settings.get_workspace_limit()) // (
+            m * n * np.dtype(dtype).itemsize
+        )
         return max(1, min(-(-blocks // tiles), k // _GEMM_MIN_DEPTH, room))
 
-    def _gemm_by_depth(self, a: Any, sa: tuple, b: Any, sb: tuple, c: Any, accumulate: bool,
-                       slices: int) -> None:
+    def _gemm_by_depth(
+        self, a: Any, sa: tuple, b: Any, sb: tuple, c: Any, accumulate: bool, slices: int
+    ) -> None:
         """``c[0] (+)= a[0] @ b[0]`` as ``slices`` products over stretches of the depth, run
         side by side as one batch and added in order afterwards (deterministic)."""
         cp = self._require()
@@ -194,11 +256,33 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         partial = cp.empty((full + (rest > 0), m, n), c.dtype)
         # product s reads a[0, :, s*depth:(s+1)*depth] and b[0, s*depth:(s+1)*depth, :]: the
         # batch strides step along the depth
-        self._gemm_launch(full, m, n, depth, a, (depth * sa[2], sa[1], sa[2]), b,
-                          (depth * sb[1], sb[1], sb[2]), partial, (m * n, n, 1), False)
+        self._gemm_launch(
+            full,
+            m,
+            n,
+            depth,
+            a,
+            (depth * sa[2], sa[1], sa[2]),
+            b,
+            (depth * sb[1], sb[1], sb[2]),
+            partial,
+            (m * n, n, 1),
+            False,
+        )
         if rest:
-            self._gemm_launch(1, m, n, rest, a[:, :, full * depth:], sa,
-                              b[:, full * depth:, :], sb, partial[full:], (m * n, n, 1), False)
+            self._gemm_launch(
+                1,
+                m,
+                n,
+                rest,
+                a[:, :, full * depth :],
+                sa,
+                b[:, full * depth :, :],
+                sb,
+                partial[full:],
+                (m * n, n, 1),
+                False,
+            )
         total = partial.sum(axis=0)
         if accumulate:
             c[0] += total
@@ -211,19 +295,36 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
     # -- im2col / col2im ------------------------------------------------------------------
     @staticmethod
     def _geom_args(n: int, c: int, hw: tuple, geom: ConvGeometry) -> tuple:
-        return tuple(np.int32(v) for v in (n, c, *hw, *geom.kernel, *geom.stride,
-                                           *geom.padding, *geom.dilation, *geom.out_hw))
+        return tuple(
+            np.int32(v)
+            for v in (
+                n,
+                c,
+                *hw,
+                *geom.kernel,
+                *geom.stride,
+                *geom.padding,
+                *geom.dilation,
+                *geom.out_hw,
+            )
+        )
 
     def _im2col_launch(self, x: Any, cols: Any, args: tuple, sn: int, sk: int) -> None:
         """im2col of ``x`` into ``cols`` whose image and row strides are ``sn`` and ``sk``."""
         # args = (N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
         n, c, kh, kw, oh, ow = (int(args[i]) for i in (0, 1, 4, 5, 12, 13))
-        self._launch("im2col", "im2col", x.dtype, n * c * kh * kw * oh * ow,
-                     (x, cols, *args, np.int64(sn), np.int64(sk)))
+        self._launch(
+            "im2col",
+            "im2col",
+            x.dtype,
+            n * c * kh * kw * oh * ow,
+            (x, cols, *args, np.int64(sn), np.int64(sk)),
+        )
 
     def _col2im_launch(self, cols: Any, x: Any, args: tuple, sn: int, sk: int) -> None:
-        self._launch("im2col", "col2im", x.dtype, x.size,
-                     (cols, x, *args, np.int64(sn), np.int64(sk)))
+        self._launch(
+            "im2col", "col2im", x.dtype, x.size, (cols, x, *args, np.int64(sn), np.int64(sk))
+        )
 
     def _im2col_into(self, x: Any, cols: Any, geom: ConvGeometry) -> None:
         args = self._geom_args(x.shape[0], x.shape[1], x.shape[2:], geom)
@@ -239,8 +340,9 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
     def _chunk(n: int, per_image: int, itemsize: int) -> int:
         return max(1, min(n, _settings.get_workspace_limit() // max(per_image * itemsize, 1)))
 
-    def _conv2d_forward_into(self, x: Any, weight: Any, bias: Optional[Any], y: Any,
-                             geom: ConvGeometry) -> None:
+    def _conv2d_forward_into(
+        self, x: Any, weight: Any, bias: Any | None, y: Any, geom: ConvGeometry
+    ) -> None:
         # im2col of a chunk of images, then one batched GEMM
         cp = self.xp
         n, o = x.shape[0], weight.shape[0]
@@ -252,31 +354,33 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
         for n0 in range(0, n, step):
             m = min(step, n - n0)
             args = self._geom_args(m, x.shape[1], x.shape[2:], geom)
-            self._im2col_launch(x[n0:n0 + m], cols[:m], args, k * p, p)
+            self._im2col_launch(x[n0 : n0 + m], cols[:m], args, k * p, p)
             # Y[i] = W @ cols[i]: the weight with batch stride 0
-            self._gemm(cp.broadcast_to(w2, (m, o, k)), cols[:m], y3[n0:n0 + m])
+            self._gemm(cp.broadcast_to(w2, (m, o, k)), cols[:m], y3[n0 : n0 + m])
         if bias is not None:
             y += bias[:, None, None]
 
-    def _conv2d_backward_data_into(self, grad_output: Any, weight: Any, dx: Any,
-                                   geom: ConvGeometry, algorithm: str) -> None:
+    def _conv2d_backward_data_into(
+        self, grad_output: Any, weight: Any, dx: Any, geom: ConvGeometry, algorithm: str
+    ) -> None:
         # W^T @ dY per chunk of images, then col2im (a gather); every algorithm hint gets
         # this one way of computing it
         cp = self.xp
         n, o = dx.shape[0], weight.shape[0]
         k, p = dx.shape[1] * geom.kernel[0] * geom.kernel[1], geom.out_hw[0] * geom.out_hw[1]
         dy = grad_output.reshape(n, o, p)
-        w_t = weight.reshape(o, k).T           # (K, O) view
+        w_t = weight.reshape(o, k).T  # (K, O) view
         step = self._chunk(n, k * p, dx.itemsize)
         cols = cp.empty((step, k, p), dx.dtype)
         for n0 in range(0, n, step):
             m = min(step, n - n0)
-            self._gemm(cp.broadcast_to(w_t, (m, k, o)), dy[n0:n0 + m], cols[:m])
+            self._gemm(cp.broadcast_to(w_t, (m, k, o)), dy[n0 : n0 + m], cols[:m])
             args = self._geom_args(m, dx.shape[1], dx.shape[2:], geom)
-            self._col2im_launch(cols[:m], dx[n0:n0 + m], args, k * p, p)
+            self._col2im_launch(cols[:m], dx[n0 : n0 + m], args, k * p, p)
 
-    def _conv2d_backward_weight_into(self, grad_output: Any, x: Any, dw: Any,
-                                     db: Optional[Any], geom: ConvGeometry) -> None:
+    def _conv2d_backward_weight_into(
+        self, grad_output: Any, x: Any, dw: Any, db: Any | None, geom: ConvGeometry
+    ) -> None:
         # one GEMM per chunk over all its pixels, accumulated
         cp = self.xp
         n, o = x.shape[0], dw.shape[0]
@@ -291,41 +395,81 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
             m = min(step, n - n0)
             # columns of the chunk's images side by side: (K, m*P), and dY as (O, m*P)
             args = self._geom_args(m, x.shape[1], x.shape[2:], geom)
-            part = cols[:, :m * p]
+            part = cols[:, : m * p]
             # row stride of the slice: the full buffer's step * P
-            self._im2col_launch(x[n0:n0 + m], part, args, p, cols.shape[1])
-            dy_rows = cp.ascontiguousarray(dy[n0:n0 + m].transpose(1, 0, 2)).reshape(o, -1)
+            self._im2col_launch(x[n0 : n0 + m], part, args, p, cols.shape[1])
+            dy_rows = cp.ascontiguousarray(dy[n0 : n0 + m].transpose(1, 0, 2)).reshape(o, -1)
             self._gemm(dy_rows[None], part.T[None], dw2[None], accumulate=n0 > 0)
 
     # -- pooling --------------------------------------------------------------------------
     @staticmethod
     def _pool_args(shape: tuple, geom: PoolGeometry) -> tuple:
-        return tuple(np.int32(v) for v in (shape[0] * shape[1], *shape[2:], *geom.out_hw,
-                                           *geom.kernel, *geom.stride, *geom.padding,
-                                           *geom.dilation))
+        return tuple(
+            np.int32(v)
+            for v in (
+                shape[0] * shape[1],
+                *shape[2:],
+                *geom.out_hw,
+                *geom.kernel,
+                *geom.stride,
+                *geom.padding,
+                *geom.dilation,
+            )
+        )
 
     def _max_pool2d_into(self, x: Any, y: Any, argmax: Any, geom: PoolGeometry) -> None:
         cp = self.xp
         # the kernel writes int32 offsets; the result narrows them as the CPU's does
         index = argmax if argmax.dtype == cp.int32 else cp.empty(argmax.shape, cp.int32)
-        self._launch("pool", "max_pool2d", x.dtype, y.size,
-                     (x, y, index, *self._pool_args(x.shape, geom)))
+        self._launch(
+            "pool", "max_pool2d", x.dtype, y.size, (x, y, index, *self._pool_args(x.shape, geom))
+        )
         if index is not argmax:
             argmax[...] = index
 
-    def _max_pool2d_backward_into(self, grad_output: Any, argmax: Any, dx: Any,
-                                  geom: PoolGeometry) -> None:
+    def _max_pool2d_backward_into(
+        self, grad_output: Any, argmax: Any, dx: Any, geom: PoolGeometry
+    ) -> None:
         # each input element gathers the gradients whose argmax it is
-        self._launch("pool", "max_pool2d_backward", dx.dtype, dx.size,
-                     (grad_output, self.xp.ascontiguousarray(argmax, dtype=self.xp.int32), dx,
-                      *self._pool_args(dx.shape, geom)))
+        self._launch(
+            "pool",
+            "max_pool2d_backward",
+            dx.dtype,
+            dx.size,
+            (
+                grad_output,
+                self.xp.ascontiguousarray(argmax, dtype=self.xp.int32),
+                dx,
+                *self._pool_args(dx.shape, geom),
+            ),
+        )
 
     def _avg_pool2d_into(self, x: Any, y: Any, geom: PoolGeometry) -> None:
-        self._launch("pool", "avg_pool2d", x.dtype, y.size,
-                     (x, y, *self._pool_args(x.shape, geom),
-                      np.int32(geom.count_include_pad), np.int32(geom.divisor)))
+        self._launch(
+            "pool",
+            "avg_pool2d",
+            x.dtype,
+            y.size,
+            (
+                x,
+                y,
+                *self._pool_args(x.shape, geom),
+                np.int32(geom.count_include_pad),
+                np.int32(geom.divisor),
+            ),
+        )
 
     def _avg_pool2d_backward_into(self, grad_output: Any, dx: Any, geom: PoolGeometry) -> None:
-        self._launch("pool", "avg_pool2d_backward", dx.dtype, dx.size,
-                     (grad_output, dx, *self._pool_args(dx.shape, geom),
-                      np.int32(geom.count_include_pad), np.int32(geom.divisor)))
+        self._launch(
+            "pool",
+            "avg_pool2d_backward",
+            dx.dtype,
+            dx.size,
+            (
+                grad_output,
+                dx,
+                *self._pool_args(dx.shape, geom),
+                np.int32(geom.count_include_pad),
+                np.int32(geom.divisor),
+            ),
+        )

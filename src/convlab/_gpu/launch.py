@@ -15,18 +15,28 @@ limits.
 
 This module imports nothing from CuPy until a device is asked about (CI runs it without one).
 """
+
 from __future__ import annotations
 
 import argparse
 import functools
 import sys
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
-__all__ = ["CONSTANTS", "THREADS", "MAX_GRID_YZ", "GRID_BLOCKS_PER_SM", "GEMM_BLOCKS_PER_SM",
-           "BIN_HISTOGRAM_BLOCKS_PER_SM", "options", "multiprocessors", "device_blocks"]
+__all__ = [
+    "CONSTANTS",
+    "THREADS",
+    "MAX_GRID_YZ",
+    "GRID_BLOCKS_PER_SM",
+    "GEMM_BLOCKS_PER_SM",
+    "BIN_HISTOGRAM_BLOCKS_PER_SM",
+    "options",
+    "multiprocessors",
+    "device_blocks",
+]
 
 #: family -> the constants its source is compiled with (``-DNAME=value``)
-CONSTANTS: Dict[str, Dict[str, int]] = {
+CONSTANTS: dict[str, dict[str, int]] = {
     "gemm": {
         # threads of a block: one BM/TM x BN/TN register tile each (gemm.cu checks it)
         "GEMM_THREADS": 256,
@@ -34,10 +44,18 @@ CONSTANTS: Dict[str, Dict[str, int]] = {
         "GEMM_BK": 8,
         # the rows x columns of C a block computes (BM x BN) and a thread holds (TM x TN):
         # float32; float32 with at most 64 rows (gemm_m64); float64 (both entry points)
-        "GEMM_F32_BM": 128, "GEMM_F32_BN": 128, "GEMM_F32_TM": 8, "GEMM_F32_TN": 8,
-        "GEMM_M64_F32_BM": 64, "GEMM_M64_F32_BN": 128, "GEMM_M64_F32_TM": 4,
+        "GEMM_F32_BM": 128,
+        "GEMM_F32_BN": 128,
+        "GEMM_F32_TM": 8,
+        "GEMM_F32_TN": 8,
+        "GEMM_M64_F32_BM": 64,
+        "GEMM_M64_F32_BN": 128,
+        "GEMM_M64_F32_TM": 4,
         "GEMM_M64_F32_TN": 8,
-        "GEMM_F64_BM": 64, "GEMM_F64_BN": 64, "GEMM_F64_TM": 4, "GEMM_F64_TN": 4,
+        "GEMM_F64_BM": 64,
+        "GEMM_F64_BN": 64,
+        "GEMM_F64_TM": 4,
+        "GEMM_F64_TN": 4,
     },
     "im2col": {},
     "pool": {},
@@ -76,7 +94,7 @@ BIN_HISTOGRAM_BLOCKS_PER_SM = 8
 _STD = "--std=c++17"
 
 
-def options(family: str) -> Tuple[str, ...]:
+def options(family: str) -> tuple[str, ...]:
     """The compiler options of ``family``: the C++ standard and one ``-DNAME=value`` per
     constant (NVRTC and nvcc read both)."""
     if family not in CONSTANTS:
@@ -84,16 +102,18 @@ def options(family: str) -> Tuple[str, ...]:
     return (_STD,) + tuple(f"-D{name}={value}" for name, value in CONSTANTS[family].items())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _multiprocessors(device: int) -> int:
     import cupy
+
     return int(cupy.cuda.Device(device).attributes["MultiProcessorCount"])
 
 
-def multiprocessors(device: Optional[int] = None) -> int:
+def multiprocessors(device: int | None = None) -> int:
     """The multiprocessor count of ``device`` (default: CuPy's current one), asked once."""
     if device is None:
         import cupy
+
         device = cupy.cuda.Device().id
     return _multiprocessors(int(device))
 
@@ -103,13 +123,18 @@ def device_blocks(per_sm: int) -> int:
     return per_sm * multiprocessors()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m convlab._gpu.launch",
-        description="Print the compiler options a CUDA kernel family is built with.")
-    parser.add_argument("--nvcc-options", metavar="FAMILY", required=True,
-                        choices=sorted(CONSTANTS),
-                        help="the family (kernels/FAMILY.cu) whose options to print")
+        description="Print the compiler options a CUDA kernel family is built with.",
+    )
+    parser.add_argument(
+        "--nvcc-options",
+        metavar="FAMILY",
+        required=True,
+        choices=sorted(CONSTANTS),
+        help="the family (kernels/FAMILY.cu) whose options to print",
+    )
     args = parser.parse_args(argv)
     print(" ".join(options(args.nvcc_options)))
     return 0

@@ -4,11 +4,12 @@ The sources ship as package data; each family is compiled by NVRTC on first use 
 constants as ``-D`` options (:mod:`convlab._gpu.launch`) and cached (CuPy also keeps the
 compiled binary on disk across processes).
 """
+
 from __future__ import annotations
 
 import functools
 from importlib import resources
-from typing import Any, Tuple
+from typing import Any
 
 from convlab._gpu import launch
 
@@ -17,8 +18,12 @@ FAMILIES = {
     "gemm": ["gemm", "gemm_m64"],
     "im2col": ["im2col", "col2im"],
     "pool": ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"],
-    "binary_conv": ["binary_conv2d_forward", "binary_conv2d_histogram",
-                    "binary_conv2d_colsum", "binary_conv2d_histogram_total"],
+    "binary_conv": [
+        "binary_conv2d_forward",
+        "binary_conv2d_histogram",
+        "binary_conv2d_colsum",
+        "binary_conv2d_histogram_total",
+    ],
     "elementwise": ["masked_scale", "adam_step", "dropout_forward"],
 }
 
@@ -35,7 +40,7 @@ def entry_points(family: str) -> list:
     return [f"{name}_{suffix}" for name in FAMILIES[family] for suffix in ("f32", "f64")]
 
 
-def options(family: str) -> Tuple[str, ...]:
+def options(family: str) -> tuple[str, ...]:
     """The options ``family`` is compiled with: the C++ standard and its launch constants as
     ``-DNAME=value`` (:data:`convlab._gpu.launch.CONSTANTS`)."""
     if family not in FAMILIES:
@@ -43,14 +48,16 @@ def options(family: str) -> Tuple[str, ...]:
     return launch.options(family)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module(family: str) -> Any:
     import cupy
+
     return cupy.RawModule(code=source(family), options=options(family))
 
 
 def kernel(family: str, name: str, dtype: Any) -> Any:
     """The compiled kernel ``name`` of ``family`` for ``dtype`` (float32 or float64)."""
     import numpy as np
+
     suffix = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}[np.dtype(dtype)]
     return _module(family).get_function(f"{name}_{suffix}")

@@ -1,4 +1,5 @@
 """Helpers shared by the op modules: operand conversion and gradient un-broadcasting."""
+
 from __future__ import annotations
 
 import numbers
@@ -28,8 +29,9 @@ def as_tensor_like(value: Any, like: Tensor, name: str = "other") -> Tensor:
     try:
         array = backend.asarray(value)
     except Exception as err:  # noqa: BLE001 - reported with the argument's name
-        raise TypeError(f"{name}: expected a Tensor, array or number, got "
-                        f"{type(value).__name__}") from err
+        raise TypeError(
+            f"{name}: expected a Tensor, array or number, got {type(value).__name__}"
+        ) from err
     return Tensor._wrap(array, backend)
 
 
@@ -46,7 +48,8 @@ def unbroadcast(grad: Any, shape: tuple) -> Any:
         return grad
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
-        lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1)
+        lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
+    )
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)

@@ -1,4 +1,5 @@
 """Activations, softmax and dropout, written once against ``backend.xp``."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Elementwise arithmetic with NumPy broadcasting, and its gradients."""
+
 from __future__ import annotations
 
 import operator
@@ -8,8 +9,7 @@ from convlab._ops._util import as_tensor_like, pair_operands, unbroadcast
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
-__all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "clip",
-           "compare"]
+__all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "clip", "compare"]
 
 
 class Add(Function):
@@ -29,8 +29,7 @@ class Sub(Function):
 
     def backward(self, grad: Any) -> tuple:
         sa, sb = self.shapes
-        return (unbroadcast(grad, sa),
-                unbroadcast(-grad, sb) if self.needs[1] else None)
+        return (unbroadcast(grad, sa), unbroadcast(-grad, sb) if self.needs[1] else None)
 
 
 class Mul(Function):
@@ -40,8 +39,10 @@ class Mul(Function):
 
     def backward(self, grad: Any) -> tuple:
         a, b = self.a, self.b
-        return (unbroadcast(grad * b, a.shape) if self.needs[0] else None,
-                unbroadcast(grad * a, b.shape) if self.needs[1] else None)
+        return (
+            unbroadcast(grad * b, a.shape) if self.needs[0] else None,
+            unbroadcast(grad * a, b.shape) if self.needs[1] else None,
+        )
 
 
 class Div(Function):
@@ -136,7 +137,7 @@ class Clip(Function):
             out = xp.maximum(out, low)
         if high is not None:
             out = xp.minimum(out, high)
-        return out        # clip() guarantees a bound, so this is always a new array
+        return out  # clip() guarantees a bound, so this is always a new array
 
     def backward(self, grad: Any) -> tuple:
         return (grad * self.inside, None, None)
@@ -206,14 +207,21 @@ def clip(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     return Clip.apply(a, low, high)
 
 
-_COMPARISONS = {"less": operator.lt, "less_equal": operator.le, "greater": operator.gt,
-                "greater_equal": operator.ge, "equal": operator.eq, "not_equal": operator.ne}
+_COMPARISONS = {
+    "less": operator.lt,
+    "less_equal": operator.le,
+    "greater": operator.gt,
+    "greater_equal": operator.ge,
+    "equal": operator.eq,
+    "not_equal": operator.ne,
+}
 
 
 def compare(a: Any, b: Any, op: str) -> Tensor:
     """An elementwise comparison (no gradient); ``op`` names it as NumPy's ufunc does."""
     a, b = pair_operands(a, b)
     if a._backend is not b._backend:
-        raise RuntimeError(f"{op}: expected both tensors on one device, got {a.device} and "
-                           f"{b.device}")
+        raise RuntimeError(
+            f"{op}: expected both tensors on one device, got {a.device} and {b.device}"
+        )
     return Tensor._wrap(_COMPARISONS[op](a.data, b.data), a._backend)

@@ -1,7 +1,8 @@
 """Convolution and pooling on the backend's hand-written kernels."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from convlab import _validate as check
 from convlab._ops import shape as _shape
@@ -12,8 +13,15 @@ __all__ = ["conv2d", "conv1d", "max_pool2d", "avg_pool2d"]
 
 
 class Conv2d(Function):
-    def forward(self, x: Any, weight: Any, bias: Any = None, stride: tuple = (1, 1),
-                padding: tuple = (0, 0), dilation: tuple = (1, 1)) -> Any:
+    def forward(
+        self,
+        x: Any,
+        weight: Any,
+        bias: Any = None,
+        stride: tuple = (1, 1),
+        padding: tuple = (0, 0),
+        dilation: tuple = (1, 1),
+    ) -> Any:
         self.x, self.weight, self.has_bias = x, weight, bias is not None
         self.geometry = stride, padding, dilation
         return self.backend.conv2d_forward(x, weight, bias, stride, padding, dilation)
@@ -23,21 +31,29 @@ class Conv2d(Function):
         stride, padding, dilation = self.geometry
         gx = gw = gb = None
         if self.needs[0]:
-            gx = bk.conv2d_backward_data(grad, self.weight, self.x.shape, stride, padding,
-                                         dilation)
+            gx = bk.conv2d_backward_data(grad, self.weight, self.x.shape, stride, padding, dilation)
         if self.needs[1]:
-            gw, gb = bk.conv2d_backward_weight(grad, self.x, self.weight.shape, stride, padding,
-                                               dilation, bias=self.has_bias)
+            gw, gb = bk.conv2d_backward_weight(
+                grad, self.x, self.weight.shape, stride, padding, dilation, bias=self.has_bias
+            )
         elif self.has_bias and self.needs[2]:
             gb = grad.sum(axis=(0, 2, 3))
         return gx, gw, gb if self.has_bias and self.needs[2] else None
 
 
 class MaxPool2d(Function):
-    def forward(self, x: Any, kernel_size: Any = None, stride: Any = None, padding: Any = 0,
-                dilation: Any = 1, ceil_mode: bool = False) -> Any:
-        out, self.argmax = self.backend.max_pool2d(x, kernel_size, stride, padding, dilation,
-                                                   ceil_mode)
+    def forward(
+        self,
+        x: Any,
+        kernel_size: Any = None,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        ceil_mode: bool = False,
+    ) -> Any:
+        out, self.argmax = self.backend.max_pool2d(
+            x, kernel_size, stride, padding, dilation, ceil_mode
+        )
         self.shape = x.shape
         self.args = kernel_size, stride, padding, dilation, ceil_mode
         return out
@@ -47,9 +63,16 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
-    def forward(self, x: Any, kernel_size: Any = None, stride: Any = None, padding: Any = 0,
-                ceil_mode: bool = False, count_include_pad: bool = True,
-                divisor_override: Optional[int] = None) -> Any:
+    def forward(
+        self,
+        x: Any,
+        kernel_size: Any = None,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> Any:
         self.shape = x.shape
         self.args = kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
         return self.backend.avg_pool2d(x, *self.args)
@@ -63,13 +86,16 @@ def _batched(x: Tensor, ndim: int, what: str) -> bool:
     if not isinstance(x, Tensor):
         raise TypeError(f"{what}: expected a Tensor input, got {type(x).__name__}")
     if x.ndim not in (ndim - 1, ndim):
-        raise ValueError(f"{what}: expected a {ndim - 1}-D (unbatched) or {ndim}-D (batched) "
-                         f"input, got shape {x.shape}")
+        raise ValueError(
+            f"{what}: expected a {ndim - 1}-D (unbatched) or {ndim}-D (batched) "
+            f"input, got shape {x.shape}"
+        )
     return x.ndim == ndim - 1
 
 
-def _apply_nchw(function: type[Function], x: Tensor, what: str, *inputs: Any,
-                **params: Any) -> Tensor:
+def _apply_nchw(
+    function: type[Function], x: Tensor, what: str, *inputs: Any, **params: Any
+) -> Tensor:
     """Run a 4-D op, adding and removing the batch dimension for unbatched (C, H, W) input."""
     unbatched = _batched(x, 4, what)
     if unbatched:
@@ -86,8 +112,9 @@ def _pool_stride(stride: Any) -> Any:
 def _same_padding(x: Tensor, weight_hw: tuple, stride: tuple, dilation: tuple) -> tuple:
     """Symmetric padding for 'same', or an explicitly padded input when it is lopsided."""
     if stride != (1, 1):
-        raise ValueError(f"padding='same' is not supported for strided convolutions "
-                         f"(stride {stride})")
+        raise ValueError(
+            f"padding='same' is not supported for strided convolutions (stride {stride})"
+        )
     total = [d * (k - 1) for d, k in zip(dilation, weight_hw)]
     before = [t // 2 for t in total]
     if all(t % 2 == 0 for t in total):
@@ -97,8 +124,14 @@ def _same_padding(x: Tensor, weight_hw: tuple, stride: tuple, dilation: tuple) -
     return _shape.pad(x, widths), (0, 0)
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1,
-           padding: Any = 0, dilation: Any = 1) -> Tensor:
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+) -> Tensor:
     """2-D cross-correlation of NCHW ``x`` with OIHW ``weight`` (``torch.nn.functional.conv2d``).
 
     ``padding`` is an int, a pair, ``"valid"`` (no padding) or ``"same"`` (output as large as
@@ -106,8 +139,10 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any
     """
     _batched(x, 4, "conv2d")
     if not isinstance(weight, Tensor) or weight.ndim != 4:
-        raise ValueError(f"weight: expected a 4-D tensor (out_channels, in_channels, KH, KW), "
-                         f"got {getattr(weight, 'shape', type(weight).__name__)}")
+        raise ValueError(
+            f"weight: expected a 4-D tensor (out_channels, in_channels, KH, KW), "
+            f"got {getattr(weight, 'shape', type(weight).__name__)}"
+        )
     stride = check.positive_pair(stride, "stride")
     dilation = check.positive_pair(dilation, "dilation")
     if isinstance(padding, str):
@@ -116,20 +151,30 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any
         elif padding == "same":
             x, padding = _same_padding(x, weight.shape[2:], stride, dilation)
         else:
-            raise ValueError(f"padding: expected an int, a pair, 'valid' or 'same', got "
-                             f"{padding!r}")
+            raise ValueError(
+                f"padding: expected an int, a pair, 'valid' or 'same', got {padding!r}"
+            )
     padding = check.nonnegative_pair(padding, "padding")
-    return _apply_nchw(Conv2d, x, "conv2d", weight, bias, stride=stride, padding=padding,
-                       dilation=dilation)
+    return _apply_nchw(
+        Conv2d, x, "conv2d", weight, bias, stride=stride, padding=padding, dilation=dilation
+    )
 
 
-def conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1,
-           padding: Any = 0, dilation: Any = 1) -> Tensor:
+def conv1d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+) -> Tensor:
     """1-D cross-correlation of NCL ``x`` with OIK ``weight``, via the 2-D kernels."""
     _batched(x, 3, "conv1d")
     if not isinstance(weight, Tensor) or weight.ndim != 3:
-        raise ValueError(f"weight: expected a 3-D tensor (out_channels, in_channels, K), got "
-                         f"{getattr(weight, 'shape', type(weight).__name__)}")
+        raise ValueError(
+            f"weight: expected a 3-D tensor (out_channels, in_channels, K), got "
+            f"{getattr(weight, 'shape', type(weight).__name__)}"
+        )
 
     def one(value: Any, name: str) -> Any:
         if isinstance(value, str):
@@ -141,24 +186,56 @@ def conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any
         return (1, value) if name != "padding" else (0, value)
 
     # (N, C, L) -> (N, C, 1, L); an unbatched (C, L) becomes (C, 1, L), which conv2d takes too
-    out = conv2d(_shape.unsqueeze(x, -2), _shape.unsqueeze(weight, 2), bias,
-                 one(stride, "stride"), one(padding, "padding"), one(dilation, "dilation"))
+    out = conv2d(
+        _shape.unsqueeze(x, -2),
+        _shape.unsqueeze(weight, 2),
+        bias,
+        one(stride, "stride"),
+        one(padding, "padding"),
+        one(dilation, "dilation"),
+    )
     return _shape.squeeze(out, -2)
 
 
-def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
-               dilation: Any = 1, ceil_mode: bool = False) -> Tensor:
+def max_pool2d(
+    x: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> Tensor:
     """Max pooling over NCHW ``x``; the gradient goes to the first maximum of each window."""
-    return _apply_nchw(MaxPool2d, x, "max_pool2d", kernel_size=kernel_size,
-                       stride=_pool_stride(stride), padding=padding, dilation=dilation,
-                       ceil_mode=bool(ceil_mode))
+    return _apply_nchw(
+        MaxPool2d,
+        x,
+        "max_pool2d",
+        kernel_size=kernel_size,
+        stride=_pool_stride(stride),
+        padding=padding,
+        dilation=dilation,
+        ceil_mode=bool(ceil_mode),
+    )
 
 
-def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
-               ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: Optional[int] = None) -> Tensor:
+def avg_pool2d(
+    x: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
     """Average pooling over NCHW ``x`` (``count_include_pad`` as in PyTorch)."""
-    return _apply_nchw(AvgPool2d, x, "avg_pool2d", kernel_size=kernel_size,
-                       stride=_pool_stride(stride), padding=padding, ceil_mode=bool(ceil_mode),
-                       count_include_pad=bool(count_include_pad),
-                       divisor_override=divisor_override)
+    return _apply_nchw(
+        AvgPool2d,
+        x,
+        "avg_pool2d",
+        kernel_size=kernel_size,
+        stride=_pool_stride(stride),
+        padding=padding,
+        ceil_mode=bool(ceil_mode),
+        count_include_pad=bool(count_include_pad),
+        divisor_override=divisor_override,
+    )

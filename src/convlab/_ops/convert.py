@@ -1,4 +1,5 @@
 """Moving tensors between devices and dtypes, with gradients flowing back."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +13,7 @@ class ToDevice(Function):
     def forward(self, a: Any, backend: Any = None, dtype: Any = None) -> Any:
         self.source, self.source_dtype = self.backend, a.dtype
         if backend is not self.backend:
-            a = backend.asarray(self.backend.to_numpy(a))    # a new array on the target
+            a = backend.asarray(self.backend.to_numpy(a))  # a new array on the target
             self.backend = backend
         elif dtype is None or dtype == a.dtype:
             return a.copy()

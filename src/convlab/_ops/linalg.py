@@ -1,8 +1,9 @@
 """Matrix products on the backend's GEMM kernel: ``matmul`` and the ``linear`` layer."""
+
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 from convlab._ops._util import pair_operands, unbroadcast
 from convlab._tensor import Tensor
@@ -35,8 +36,9 @@ class MatMul(Function):
                 # one matrix against a stack: a single GEMM over the folded stack
                 # (sizes spelled out: -1 is ambiguous for an empty stack)
                 rows = math.prod(a2.shape[:-1])
-                gb = bk.matmul(a2.reshape(rows, a2.shape[-1]), g.reshape(rows, g.shape[-1]),
-                               trans_a=True)
+                gb = bk.matmul(
+                    a2.reshape(rows, a2.shape[-1]), g.reshape(rows, g.shape[-1]), trans_a=True
+                )
             else:
                 gb = unbroadcast(bk.matmul(a2, g, trans_a=True), b2.shape)
             gb = gb.reshape(b.shape)
@@ -82,19 +84,22 @@ def matmul(a: Any, b: Any) -> Tensor:
     return MatMul.apply(a, b)
 
 
-def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` (``torch.nn.functional.linear``).
 
     Raises:
         ValueError: If ``x``'s last dimension is not ``weight``'s ``in_features``.
     """
     if weight.ndim != 2:
-        raise ValueError(f"weight: expected 2 dimensions (out_features, in_features), got "
-                         f"shape {weight.shape}")
+        raise ValueError(
+            f"weight: expected 2 dimensions (out_features, in_features), got shape {weight.shape}"
+        )
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input's last dimension must equal in_features "
-                         f"{weight.shape[1]}; got input shape {x.shape}, weight shape "
-                         f"{weight.shape}")
+        raise ValueError(
+            f"linear: input's last dimension must equal in_features "
+            f"{weight.shape[1]}; got input shape {x.shape}, weight shape "
+            f"{weight.shape}"
+        )
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {bias.shape}")
     return Linear.apply(x, weight, bias)

@@ -1,7 +1,8 @@
 """Loss functions: cross-entropy (fused with log-softmax), BCE with logits, mean squared error."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from convlab._ops import reduce as _reduce
 from convlab._ops._util import as_tensor_like, float_check, unbroadcast
@@ -22,8 +23,15 @@ def _reduction(reduction: str) -> str:
 class CrossEntropy(Function):
     """Log-softmax over the class axis of (M, C) logits, then the negative log-likelihood."""
 
-    def forward(self, logits: Any, target: Any, weight: Any = None, ignore_index: int = -100,
-                reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
+    def forward(
+        self,
+        logits: Any,
+        target: Any,
+        weight: Any = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> Any:
         xp = self.backend.xp
         c = logits.shape[1]
         shifted = logits - logits.max(axis=1, keepdims=True)
@@ -85,8 +93,11 @@ class SoftCrossEntropy(Function):
     def backward(self, grad: Any) -> tuple:
         xp = self.backend.xp
         m = self.logp.shape[0]
-        g = grad if self.reduction == "none" else xp.broadcast_to(
-            grad / (m if self.reduction == "mean" else 1), (m,))
+        g = (
+            grad
+            if self.reduction == "none"
+            else xp.broadcast_to(grad / (m if self.reduction == "mean" else 1), (m,))
+        )
         p = xp.exp(self.logp)
         gx = (p * self.target.sum(axis=1, keepdims=True) - self.target) * g[:, None]
         gt = -self.logp * g[:, None] if self.needs[1] else None
@@ -96,15 +107,21 @@ class SoftCrossEntropy(Function):
 def _class_last(x: Tensor) -> Tensor:
     """(N, C, d1, ...) -> (N * d1 * ..., C)."""
     from convlab._ops import shape as _shape
+
     if x.ndim == 2:
         return x
     perm = (0,) + tuple(range(2, x.ndim)) + (1,)
     return _shape.reshape(_shape.permute(x, perm), (-1, x.shape[1]))
 
 
-def cross_entropy(input: Tensor, target: Any, weight: Optional[Tensor] = None,
-                  ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(
+    input: Tensor,
+    target: Any,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """Cross-entropy between logits (N, C) or (N, C, d...) and class indices or probabilities.
 
     Raises:
@@ -116,51 +133,72 @@ def cross_entropy(input: Tensor, target: Any, weight: Optional[Tensor] = None,
     float_check(input, "cross_entropy input")
     if input.ndim == 1:
         from convlab._ops import shape as _shape
-        out = cross_entropy(_shape.unsqueeze(input, 0),
-                            _unsqueeze_target(target, input), weight, ignore_index, reduction,
-                            label_smoothing)
+
+        out = cross_entropy(
+            _shape.unsqueeze(input, 0),
+            _unsqueeze_target(target, input),
+            weight,
+            ignore_index,
+            reduction,
+            label_smoothing,
+        )
         return _shape.squeeze(out, 0) if reduction == "none" else out
     if input.ndim < 2:
-        raise ValueError(f"cross_entropy: expected input of shape (N, C) or (N, C, d...), got "
-                         f"{input.shape}")
+        raise ValueError(
+            f"cross_entropy: expected input of shape (N, C) or (N, C, d...), got {input.shape}"
+        )
     target = as_tensor_like(target, input, "target") if not isinstance(target, Tensor) else target
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"label_smoothing: expected a value in [0, 1], got {label_smoothing}")
     c = input.shape[1]
     if target.dtype.kind == "f":
         if target.shape != input.shape:
-            raise ValueError(f"target: class probabilities must have the input's shape "
-                             f"{input.shape}, got {target.shape}")
-        out = SoftCrossEntropy.apply(_class_last(input), _class_last(target),
-                                     reduction=reduction)
+            raise ValueError(
+                f"target: class probabilities must have the input's shape "
+                f"{input.shape}, got {target.shape}"
+            )
+        out = SoftCrossEntropy.apply(_class_last(input), _class_last(target), reduction=reduction)
     else:
         if target.dtype.kind not in "iu":
-            raise TypeError(f"target: expected integer class indices or float probabilities, "
-                            f"got dtype {target.dtype}")
+            raise TypeError(
+                f"target: expected integer class indices or float probabilities, "
+                f"got dtype {target.dtype}"
+            )
         expected = (input.shape[0],) + input.shape[2:]
         if target.shape != expected:
-            raise ValueError(f"target: expected shape {expected} for input of shape "
-                             f"{input.shape}, got {target.shape}")
+            raise ValueError(
+                f"target: expected shape {expected} for input of shape "
+                f"{input.shape}, got {target.shape}"
+            )
         t = target.data.reshape(-1)
         valid = t[t != ignore_index]
         if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= c):
             bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
-            raise ValueError(f"target: class indices must be in [0, {c}) (or ignore_index="
-                             f"{ignore_index}), got {bad}")
+            raise ValueError(
+                f"target: class indices must be in [0, {c}) (or ignore_index="
+                f"{ignore_index}), got {bad}"
+            )
         if weight is not None and weight.shape != (c,):
             raise ValueError(f"weight: expected shape ({c},), got {weight.shape}")
         flat_target = Tensor._wrap(t, target._backend)
-        out = CrossEntropy.apply(_class_last(input), flat_target, weight,
-                                 ignore_index=int(ignore_index), reduction=reduction,
-                                 label_smoothing=float(label_smoothing))
+        out = CrossEntropy.apply(
+            _class_last(input),
+            flat_target,
+            weight,
+            ignore_index=int(ignore_index),
+            reduction=reduction,
+            label_smoothing=float(label_smoothing),
+        )
     if reduction == "none" and input.ndim > 2:
         from convlab._ops import shape as _shape
+
         out = _shape.reshape(out, (input.shape[0],) + input.shape[2:])
     return out
 
 
 def _unsqueeze_target(target: Any, input: Tensor) -> Any:
     from convlab._ops import shape as _shape
+
     t = as_tensor_like(target, input, "target") if not isinstance(target, Tensor) else target
     return _shape.unsqueeze(t, 0)
 
@@ -168,7 +206,7 @@ def _unsqueeze_target(target: Any, input: Tensor) -> Any:
 class BCEWithLogits(Function):
     def forward(self, x: Any, target: Any, weight: Any = None, pos_weight: Any = None) -> Any:
         xp = self.backend.xp
-        softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)   # log(1 + e^-x)
+        softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # log(1 + e^-x)
         if pos_weight is None:
             loss = (1 - target) * x + softplus_neg
             self.c = None
@@ -201,9 +239,13 @@ class BCEWithLogits(Function):
         return gx, gt, None, None
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Optional[Any] = None,
-                                     reduction: str = "mean",
-                                     pos_weight: Optional[Any] = None) -> Tensor:
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Any,
+    weight: Any | None = None,
+    reduction: str = "mean",
+    pos_weight: Any | None = None,
+) -> Tensor:
     """Sigmoid + binary cross-entropy in one numerically stable op.
 
     Raises:
@@ -235,8 +277,9 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     float_check(input, "mse_loss input")
     target = as_tensor_like(target, input, "target")
     if target.shape != input.shape:
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape "
-                         f"{target.shape} differ")
+        raise ValueError(
+            f"mse_loss: input shape {input.shape} and target shape {target.shape} differ"
+        )
     diff = input - target
     sq = diff * diff
     if reduction == "none":

@@ -1,8 +1,9 @@
 """Reductions: sum, mean, max / min (values, or values and indices), argmax / argmin."""
+
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, cast
+from typing import Any, cast
 
 from convlab._ops._util import normalize_dim
 from convlab._tensor import MinMax, Tensor
@@ -11,7 +12,7 @@ from convlab.autograd import Function
 __all__ = ["sum", "mean", "amax", "amin", "extreme", "arg", "dims"]
 
 
-def dims(dim: Any, keepdim: bool, axis: Any, keepdims: Optional[bool]) -> tuple:
+def dims(dim: Any, keepdim: bool, axis: Any, keepdims: bool | None) -> tuple:
     """Merge PyTorch's ``dim``/``keepdim`` with NumPy's ``axis``/``keepdims`` spellings."""
     if axis is not None:
         if dim is not None:
@@ -22,7 +23,7 @@ def dims(dim: Any, keepdim: bool, axis: Any, keepdims: Optional[bool]) -> tuple:
     return dim, bool(keepdim)
 
 
-def _axes(dim: Any, ndim: int) -> Optional[tuple]:
+def _axes(dim: Any, ndim: int) -> tuple | None:
     if dim is None:
         return None
     if isinstance(dim, (tuple, list)):
@@ -33,7 +34,7 @@ def _axes(dim: Any, ndim: int) -> Optional[tuple]:
     return (normalize_dim(dim, ndim),)
 
 
-def _expand_grad(grad: Any, shape: tuple, axes: Optional[tuple], keepdim: bool, xp: Any) -> Any:
+def _expand_grad(grad: Any, shape: tuple, axes: tuple | None, keepdim: bool, xp: Any) -> Any:
     """Reshape a reduction's gradient so it broadcasts against the input."""
     if not keepdim:
         keep_shape = tuple(1 if axes is None or i in axes else s for i, s in enumerate(shape))
@@ -42,7 +43,7 @@ def _expand_grad(grad: Any, shape: tuple, axes: Optional[tuple], keepdim: bool, 
 
 
 class Sum(Function):
-    def forward(self, a: Any, axes: Optional[tuple] = None, keepdim: bool = False) -> Any:
+    def forward(self, a: Any, axes: tuple | None = None, keepdim: bool = False) -> Any:
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
         return self.backend.xp.asarray(a.sum(axis=axes, keepdims=keepdim))
 
@@ -51,32 +52,37 @@ class Sum(Function):
 
 
 class Mean(Function):
-    def forward(self, a: Any, axes: Optional[tuple] = None, keepdim: bool = False) -> Any:
+    def forward(self, a: Any, axes: tuple | None = None, keepdim: bool = False) -> Any:
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
         count = a.size if axes is None else math.prod(a.shape[i] for i in axes)
         self.count = max(count, 1)
         return self.backend.xp.asarray(a.mean(axis=axes, keepdims=keepdim))
 
     def backward(self, grad: Any) -> tuple:
-        return (_expand_grad(grad / self.count, self.shape, self.axes, self.keepdim,
-                             self.backend.xp),)
+        return (
+            _expand_grad(grad / self.count, self.shape, self.axes, self.keepdim, self.backend.xp),
+        )
 
 
 class AMax(Function):
     """Max/min values; tied extremes share the gradient equally (``torch.amax``)."""
 
-    def forward(self, a: Any, axes: Optional[tuple] = None, keepdim: bool = False,
-                largest: bool = True) -> Any:
+    def forward(
+        self, a: Any, axes: tuple | None = None, keepdim: bool = False, largest: bool = True
+    ) -> Any:
         if a.size == 0:
-            raise ValueError(f"{'max' if largest else 'min'}: expected a non-empty tensor "
-                             f"(or dimension), got shape {tuple(a.shape)}")
+            raise ValueError(
+                f"{'max' if largest else 'min'}: expected a non-empty tensor "
+                f"(or dimension), got shape {tuple(a.shape)}"
+            )
         xp = self.backend.xp
         out = (a.max if largest else a.min)(axis=axes, keepdims=True)
         self.a, self.out_keep, self.axes, self.keepdim = a, out, axes, keepdim
         if keepdim:
             return out
-        return xp.asarray(out.reshape([s for i, s in enumerate(a.shape)
-                                       if axes is not None and i not in axes]))
+        return xp.asarray(
+            out.reshape([s for i, s in enumerate(a.shape) if axes is not None and i not in axes])
+        )
 
     def backward(self, grad: Any) -> tuple:
         xp = self.backend.xp
@@ -91,8 +97,10 @@ class MaxWithIndex(Function):
 
     def forward(self, a: Any, dim: int = 0, keepdim: bool = False, largest: bool = True) -> Any:
         if a.shape[dim] == 0:
-            raise IndexError(f"{'max' if largest else 'min'}: cannot reduce an empty "
-                             f"dimension {dim} of shape {tuple(a.shape)}")
+            raise IndexError(
+                f"{'max' if largest else 'min'}: cannot reduce an empty "
+                f"dimension {dim} of shape {tuple(a.shape)}"
+            )
         xp = self.backend.xp
         index = (xp.argmax if largest else xp.argmin)(a, axis=dim)
         index_keep = xp.expand_dims(index, dim)
@@ -131,8 +139,9 @@ def amin(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     return AMax.apply(a, axes=_axes(dim, a.ndim), keepdim=keepdim, largest=False)
 
 
-def extreme(a: Tensor, which: str, dim: Any, keepdim: bool, axis: Any,
-            keepdims: Optional[bool]) -> Any:
+def extreme(
+    a: Tensor, which: str, dim: Any, keepdim: bool, axis: Any, keepdims: bool | None
+) -> Any:
     """``Tensor.max``/``min`` for both the PyTorch (``dim``) and NumPy (``axis``) styles."""
     largest = which == "max"
     if axis is not None or keepdims is not None or dim is None or isinstance(dim, (tuple, list)):
@@ -142,15 +151,18 @@ def extreme(a: Tensor, which: str, dim: Any, keepdim: bool, axis: Any,
     if a.ndim == 0:
         return MinMax(a, Tensor._wrap(a._backend.xp.asarray(0), a._backend))
     values = MaxWithIndex.apply(a, dim=d, keepdim=bool(keepdim), largest=largest)
-    node = cast("Optional[MaxWithIndex]", values._node)    # the node apply just recorded
-    indices = node.indices if node is not None else \
-        (a._backend.xp.argmax if largest else a._backend.xp.argmin)(a.data, axis=d)
+    node = cast("MaxWithIndex | None", values._node)  # the node apply just recorded
+    indices = (
+        node.indices
+        if node is not None
+        else (a._backend.xp.argmax if largest else a._backend.xp.argmin)(a.data, axis=d)
+    )
     if node is None and keepdim:
         indices = a._backend.xp.expand_dims(indices, d)
     return MinMax(values, Tensor._wrap(indices.astype("int64", copy=False), a._backend))
 
 
-def arg(a: Tensor, which: str, dim: Optional[int], keepdim: bool) -> Tensor:
+def arg(a: Tensor, which: str, dim: int | None, keepdim: bool) -> Tensor:
     """argmax / argmin (no gradient), over the flattened tensor when ``dim`` is None."""
     xp = a._backend.xp
     if dim is None:

@@ -1,9 +1,11 @@
 """Shape ops: reshape, transpose / permute, squeeze, indexing, stack / cat / split, and
 needle's pad, flip, dilate and undilate."""
+
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -11,9 +13,24 @@ from convlab._ops._util import normalize_dim, unbroadcast
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
-__all__ = ["reshape", "transpose", "permute", "flatten", "squeeze", "unsqueeze", "expand",
-           "getitem", "stack", "cat", "split", "pad", "flip", "dilate", "undilate",
-           "shape_args"]
+__all__ = [
+    "reshape",
+    "transpose",
+    "permute",
+    "flatten",
+    "squeeze",
+    "unsqueeze",
+    "expand",
+    "getitem",
+    "stack",
+    "cat",
+    "split",
+    "pad",
+    "flip",
+    "dilate",
+    "undilate",
+    "shape_args",
+]
 
 
 def shape_args(args: tuple) -> tuple:
@@ -56,8 +73,9 @@ class Expand(Function):
 
 def _is_basic(index: Any) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (slice, numbers.Integral))
-               for p in parts)
+    return all(
+        p is None or p is Ellipsis or isinstance(p, (slice, numbers.Integral)) for p in parts
+    )
 
 
 class GetItem(Function):
@@ -70,11 +88,12 @@ class GetItem(Function):
         xp = self.backend.xp
         out = xp.zeros(self.shape, dtype=grad.dtype)
         if self.basic:
-            out[self.index] = grad          # basic indexing never repeats an element
+            out[self.index] = grad  # basic indexing never repeats an element
         elif hasattr(xp, "add") and hasattr(xp.add, "at"):
             xp.add.at(out, self.index, grad)
         else:  # pragma: no cover - CuPy without ufunc.at
             import cupyx
+
             cupyx.scatter_add(out, self.index, grad)
         return (out,)
 
@@ -163,11 +182,16 @@ def reshape(a: Tensor, shape: Sequence[int], force_copy: bool = False) -> Tensor
     for s in shape:
         if s != -1:
             known *= s
-    if shape.count(-1) > 1 or any(s < -1 for s in shape) or \
-            (-1 not in shape and known != a.data.size) or \
-            (-1 in shape and (known == 0 or a.data.size % known)):
-        raise ValueError(f"reshape: shape {shape} is invalid for a tensor of shape {a.shape} "
-                         f"({a.data.size} elements)")
+    if (
+        shape.count(-1) > 1
+        or any(s < -1 for s in shape)
+        or (-1 not in shape and known != a.data.size)
+        or (-1 in shape and (known == 0 or a.data.size % known))
+    ):
+        raise ValueError(
+            f"reshape: shape {shape} is invalid for a tensor of shape {a.shape} "
+            f"({a.data.size} elements)"
+        )
     return Reshape.apply(a, shape=shape, copy=force_copy)
 
 
@@ -175,8 +199,10 @@ def permute(a: Tensor, dims: Sequence[int]) -> Tensor:
     """Reorder the dimensions (``dims`` is a permutation of ``range(ndim)``)."""
     axes = tuple(normalize_dim(d, a.ndim, "dims") for d in dims)
     if sorted(axes) != list(range(a.ndim)):
-        raise ValueError(f"permute: dims {tuple(dims)} is not a permutation of the {a.ndim} "
-                         f"dimensions of a tensor of shape {a.shape}")
+        raise ValueError(
+            f"permute: dims {tuple(dims)} is not a permutation of the {a.ndim} "
+            f"dimensions of a tensor of shape {a.shape}"
+        )
     return Permute.apply(a, axes=axes)
 
 
@@ -197,13 +223,14 @@ def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     s = normalize_dim(start_dim, a.ndim, "start_dim")
     e = normalize_dim(end_dim, a.ndim, "end_dim")
     if s > e:
-        raise ValueError(f"flatten: start_dim ({start_dim}) must not come after end_dim "
-                         f"({end_dim})")
+        raise ValueError(
+            f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})"
+        )
     shape = a.shape
     merged = 1
-    for size in shape[s:e + 1]:
+    for size in shape[s : e + 1]:
         merged *= size
-    return reshape(a, shape[:s] + (merged,) + shape[e + 1:])
+    return reshape(a, shape[:s] + (merged,) + shape[e + 1 :])
 
 
 def squeeze(a: Tensor, dim: Any = None) -> Tensor:
@@ -229,8 +256,7 @@ def expand(a: Tensor, shape: Sequence[int]) -> Tensor:
     lead = len(shape) - a.ndim
     if lead < 0:
         raise ValueError(f"expand: shape {shape} has fewer dimensions than the tensor {a.shape}")
-    target = tuple(a.shape[i - lead] if s == -1 and i >= lead else s
-                   for i, s in enumerate(shape))
+    target = tuple(a.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
     try:
         ok = np.broadcast_shapes(a.shape, target) == target
     except ValueError:
@@ -269,8 +295,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     _same_device(tensors, "stack")
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
-        raise ValueError(f"stack: expected tensors of one shape, got "
-                         f"{[t.shape for t in tensors]}")
+        raise ValueError(f"stack: expected tensors of one shape, got {[t.shape for t in tensors]}")
     d = normalize_dim(dim, tensors[0].ndim + 1)
     return Stack.apply(*tensors, dim=d)
 
@@ -284,10 +309,11 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = list(tensors)
     _same_device(tensors, "cat")
     d = normalize_dim(dim, tensors[0].ndim)
-    rest = {t.shape[:d] + t.shape[d + 1:] for t in tensors}
+    rest = {t.shape[:d] + t.shape[d + 1 :] for t in tensors}
     if len(rest) != 1 or len({t.ndim for t in tensors}) != 1:
-        raise ValueError(f"cat: expected shapes that match except in dim {d}, got "
-                         f"{[t.shape for t in tensors]}")
+        raise ValueError(
+            f"cat: expected shapes that match except in dim {d}, got {[t.shape for t in tensors]}"
+        )
     return Cat.apply(*tensors, dim=d)
 
 
@@ -298,8 +324,9 @@ def split(a: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
     if isinstance(split_size_or_sections, (list, tuple)):
         sizes = [int(s) for s in split_size_or_sections]
         if any(s < 0 for s in sizes) or sum(sizes) != size:
-            raise ValueError(f"split: sections {sizes} must be >= 0 and sum to the size {size} "
-                             f"of dim {d}")
+            raise ValueError(
+                f"split: sections {sizes} must be >= 0 and sum to the size {size} of dim {d}"
+            )
     else:
         step = int(split_size_or_sections)
         if step <= 0:
@@ -324,8 +351,10 @@ def pad(a: Tensor, pad_width: Any) -> Tensor:
         pad_width = ((int(pad_width), int(pad_width)),) * a.ndim
     pairs = tuple((int(lo), int(hi)) for lo, hi in pad_width)
     if len(pairs) != a.ndim or any(lo < 0 or hi < 0 for lo, hi in pairs):
-        raise ValueError(f"pad_width: expected {a.ndim} non-negative (before, after) pairs, "
-                         f"got {tuple(pad_width)}")
+        raise ValueError(
+            f"pad_width: expected {a.ndim} non-negative (before, after) pairs, "
+            f"got {tuple(pad_width)}"
+        )
     return Pad.apply(a, pad_width=pairs)
 
 
@@ -341,8 +370,11 @@ def flip(a: Tensor, axes: Any) -> Tensor:
 
 
 def _dilation_arg(dilation: Any) -> int:
-    if isinstance(dilation, bool) or not isinstance(dilation, (numbers.Integral, np.integer)) \
-            or dilation < 0:
+    if (
+        isinstance(dilation, bool)
+        or not isinstance(dilation, (numbers.Integral, np.integer))
+        or dilation < 0
+    ):
         raise ValueError(f"dilation: expected an int >= 0, got {dilation!r}")
     return int(dilation)
 

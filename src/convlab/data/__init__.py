@@ -1,21 +1,43 @@
 """Data: datasets, the :class:`DataLoader`, transforms, CIFAR-10 / MNIST readers, and OHLCV
 tables, stock-chart images and chart sets (the chart parts need ``convlab[data]``)."""
+
 from __future__ import annotations
 
 from convlab.data import transforms
-from convlab.data.chartset import ChartDataset, ChartSet, ChartSetError
 from convlab.data.charts import GEOMETRY, image_geometry, render_charts
+from convlab.data.chartset import ChartDataset, ChartSet, ChartSetError
 from convlab.data.dataset import Dataset, Subset, TensorDataset, random_split
 from convlab.data.loader import DataLoader, default_collate, sample_rng
 from convlab.data.ohlcv import COLUMNS, OHLCVError, load_ohlcv
 from convlab.data.safe_pickle import UnsafePickleError, load_plain_pickle
 from convlab.data.sources import load_default_ohlcv, read_jkx_images
-from convlab.data.vision import (CIFAR10, MNIST, DatasetFormatError, DatasetNotFoundError,
-                                 read_idx)
+from convlab.data.vision import CIFAR10, MNIST, DatasetFormatError, DatasetNotFoundError, read_idx
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "DataLoader",
-           "default_collate", "sample_rng", "transforms", "CIFAR10", "MNIST", "read_idx",
-           "DatasetNotFoundError", "DatasetFormatError", "UnsafePickleError",
-           "load_plain_pickle", "load_ohlcv", "OHLCVError", "COLUMNS", "render_charts",
-           "image_geometry", "GEOMETRY", "ChartSet", "ChartDataset", "ChartSetError",
-           "load_default_ohlcv", "read_jkx_images"]
+__all__ = [
+    "Dataset",
+    "TensorDataset",
+    "Subset",
+    "random_split",
+    "DataLoader",
+    "default_collate",
+    "sample_rng",
+    "transforms",
+    "CIFAR10",
+    "MNIST",
+    "read_idx",
+    "DatasetNotFoundError",
+    "DatasetFormatError",
+    "UnsafePickleError",
+    "load_plain_pickle",
+    "load_ohlcv",
+    "OHLCVError",
+    "COLUMNS",
+    "render_charts",
+    "image_geometry",
+    "GEOMETRY",
+    "ChartSet",
+    "ChartDataset",
+    "ChartSetError",
+    "load_default_ohlcv",
+    "read_jkx_images",
+]

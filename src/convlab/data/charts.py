@@ -16,11 +16,12 @@ Example:
     >>> charts.images().shape[1:]
     (1, 32, 15)
 """
+
 from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def image_geometry(window: int) -> tuple[int, int, int, int]:
     return h, w, h - volume_rows - 1, volume_rows
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _segment_offsets(max_dy: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels of a 3-column MA segment for every rise ``dy`` in [-max_dy, max_dy].
 
@@ -103,9 +104,16 @@ def _round_rows(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: int) -
     return np.where(np.isnan(scaled), -1, scaled).astype(np.int64)
 
 
-def draw_window_arrays(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray,
-                       v: np.ndarray, ma: Optional[np.ndarray], window: int,
-                       volume: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def draw_window_arrays(
+    o: np.ndarray,
+    h: np.ndarray,
+    l: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    ma: np.ndarray | None,
+    window: int,
+    volume: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw a batch of windows already normalised; arrays are (N, window) with NaN = missing.
 
     Returns ``(images, ok)``: uint8 images (N, H, W) with 1 = white, and which windows make a
@@ -114,22 +122,25 @@ def draw_window_arrays(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarra
     n = o.shape[0]
     height, width, price_rows, volume_rows = image_geometry(window)
     columns = [o, h, l, c] + ([ma] if ma is not None else [])
-    stacked = np.stack(columns, axis=2)                               # (N, D, k)
+    stacked = np.stack(columns, axis=2)  # (N, D, k)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN windows: no image
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: no image
         lo = np.nanmin(stacked, axis=(1, 2))
         hi = np.nanmax(stacked, axis=(1, 2))
     ok = np.isfinite(lo) & np.isfinite(hi) & (hi > lo)
     lo_b, hi_b = lo[:, None], np.where(ok, hi, lo + 1)[:, None]
     images = np.zeros((n, height, width), np.uint8)
-    top = price_rows - 1                                              # image row of price 0
+    top = price_rows - 1  # image row of price 0
     has_bar = ~(np.isnan(h) | np.isnan(l))
     r_high = _round_rows(h, lo_b, hi_b, price_rows)
     r_low = _round_rows(l, lo_b, hi_b, price_rows)
     # high-low bars: image rows top - r_high .. top - r_low in column 3d + 1
-    grid = np.arange(price_rows)[None, :, None]                       # (1, P, 1)
-    bar = (grid >= (top - r_high)[:, None, :]) & (grid <= (top - r_low)[:, None, :]) \
+    grid = np.arange(price_rows)[None, :, None]  # (1, P, 1)
+    bar = (
+        (grid >= (top - r_high)[:, None, :])
+        & (grid <= (top - r_low)[:, None, :])
         & has_bar[:, None, :]
+    )
     images[:, :price_rows, 1::3] = bar
     flat = images.reshape(n, images[0].size if n else 0)
     days = np.arange(window)[None, :]
@@ -147,7 +158,7 @@ def draw_window_arrays(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarra
             dxs, dys, valid = _segment_offsets(price_rows - 1)
             w_idx, d_idx = np.nonzero(seg)
             y0 = top - start[w_idx, d_idx]
-            rise = -(end[w_idx, d_idx] - start[w_idx, d_idx])          # image rows grow down
+            rise = -(end[w_idx, d_idx] - start[w_idx, d_idx])  # image rows grow down
             k = rise + price_rows - 1
             xs = 3 * d_idx[:, None] + 1 + dxs[k]
             ys = y0[:, None] + dys[k]
@@ -161,9 +172,9 @@ def draw_window_arrays(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarra
         with np.errstate(invalid="ignore", divide="ignore"):
             heights = np.round(v / np.where(usable, vmax, 1)[:, None] * volume_rows)
         heights = np.where(np.isnan(v) | ~usable[:, None], 0, np.maximum(1, heights))
-        vgrid = np.arange(volume_rows)[None, :, None]                 # 0 = top of the panel
+        vgrid = np.arange(volume_rows)[None, :, None]  # 0 = top of the panel
         vbar = vgrid >= (volume_rows - heights.astype(np.int64))[:, None, :]
-        images[:, height - volume_rows:, 1::3] = vbar
+        images[:, height - volume_rows :, 1::3] = vbar
     return images, ok
 
 
@@ -194,13 +205,20 @@ def _moving_average(close: np.ndarray, window: int) -> np.ndarray:
     ccount = np.concatenate([[0], np.cumsum(valid)])
     sums = csum[window:] - csum[:-window]
     counts = ccount[window:] - ccount[:-window]
-    out[window - 1:] = np.where(counts == window, sums / window, np.nan)
+    out[window - 1 :] = np.where(counts == window, sums / window, np.nan)
     return out
 
 
-def render_charts(frame: Any, window: int = 20, ma: bool = True, volume: bool = True,
-                  every: str = "day", stride: int = 1, horizon: Optional[int] = None,
-                  chunk: int = 4096) -> ChartSet:
+def render_charts(
+    frame: Any,
+    window: int = 20,
+    ma: bool = True,
+    volume: bool = True,
+    every: str = "day",
+    stride: int = 1,
+    horizon: int | None = None,
+    chunk: int = 4096,
+) -> ChartSet:
     """Draw one chart per (instrument, end date) from a tidy OHLCV frame.
 
     Args:
@@ -234,8 +252,11 @@ def render_charts(frame: Any, window: int = 20, ma: bool = True, volume: bool = 
     horizon = window if horizon is None else horizon
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f"horizon: expected a number of trading days >= 1, got {horizon!r}")
-    missing = [c for c in ("ticker", "date", "open", "high", "low", "close", "volume")
-               if c not in frame.columns]
+    missing = [
+        c
+        for c in ("ticker", "date", "open", "high", "low", "close", "volume")
+        if c not in frame.columns
+    ]
     if missing:
         raise ValueError(f"frame: missing column(s) {missing} (use convlab.data.load_ohlcv)")
     packed, labels, returns, tickers, ends, label_ends = [], [], [], [], [], []
@@ -243,9 +264,11 @@ def render_charts(frame: Any, window: int = 20, ma: bool = True, volume: bool = 
     for code, (name, group) in enumerate(frame.groupby("ticker", sort=True)):
         names.append(str(name))
         dates = group["date"].to_numpy().astype("datetime64[D]")
-        prices = {k: group[k].to_numpy(dtype=np.float64, copy=True) for k in
-                  ("open", "high", "low", "close", "volume")}
-        for values in prices.values():        # zero / negative prices and volume are missing
+        prices = {
+            k: group[k].to_numpy(dtype=np.float64, copy=True)
+            for k in ("open", "high", "low", "close", "volume")
+        }
+        for values in prices.values():  # zero / negative prices and volume are missing
             with np.errstate(invalid="ignore"):
                 values[values <= 0] = np.nan
         close = prices["close"]
@@ -261,33 +284,48 @@ def render_charts(frame: Any, window: int = 20, ma: bool = True, volume: bool = 
         with np.errstate(invalid="ignore", divide="ignore"):
             ret = np.where(has_fwd, close[np.minimum(fwd, t - 1)] / close[end_idx] - 1, np.nan)
         for lo in range(0, len(end_idx), chunk):
-            s = start_idx[lo:lo + chunk]
+            s = start_idx[lo : lo + chunk]
             span = s[:, None] + np.arange(window)[None, :]
-            base = close[s][:, None]                  # normalise: first close = 1
+            base = close[s][:, None]  # normalise: first close = 1
             o, h, l, c = (prices[k][span] / base for k in ("open", "high", "low", "close"))
             m = None
             if ma_all is not None:
                 m = ma_all[span] / base
                 # no history before the window: draw the image without its MA
                 m[s < window - 1] = np.nan
-            images, ok = draw_window_arrays(o, h, l, c, prices["volume"][span], m, window,
-                                            volume)
+            images, ok = draw_window_arrays(o, h, l, c, prices["volume"][span], m, window, volume)
             packed.append(np.packbits(images[ok].reshape(int(ok.sum()), height * width), axis=1))
-            r = ret[lo:lo + chunk][ok]
+            r = ret[lo : lo + chunk][ok]
             returns.append(r)
             labels.append(np.where(np.isnan(r), -1, r > 0).astype(np.int8))
             tickers.append(np.full(int(ok.sum()), code, np.int32))
-            e = end_idx[lo:lo + chunk][ok]
+            e = end_idx[lo : lo + chunk][ok]
             ends.append(dates[e])
-            f = fwd[lo:lo + chunk][ok]
-            label_ends.append(np.where(f < t, dates[np.minimum(f, t - 1)],
-                                       np.datetime64("NaT")).astype("datetime64[D]"))
+            f = fwd[lo : lo + chunk][ok]
+            label_ends.append(
+                np.where(f < t, dates[np.minimum(f, t - 1)], np.datetime64("NaT")).astype(
+                    "datetime64[D]"
+                )
+            )
     nbytes = height * width // 8
 
     def join(parts: list[np.ndarray], dtype: Any, shape: tuple[int, ...] = ()) -> np.ndarray:
         return np.concatenate(parts) if parts else np.zeros((0,) + shape, dtype)
-    return ChartSet(join(packed, np.uint8, (nbytes,)), window, join(labels, np.int8),
-                    join(returns, np.float64), join(tickers, np.int32), names,
-                    join(ends, "datetime64[D]"), join(label_ends, "datetime64[D]"),
-                    info={"ma": bool(ma), "volume": bool(volume), "every": every,
-                          "stride": int(stride), "horizon": int(horizon)})
+
+    return ChartSet(
+        join(packed, np.uint8, (nbytes,)),
+        window,
+        join(labels, np.int8),
+        join(returns, np.float64),
+        join(tickers, np.int32),
+        names,
+        join(ends, "datetime64[D]"),
+        join(label_ends, "datetime64[D]"),
+        info={
+            "ma": bool(ma),
+            "volume": bool(volume),
+            "every": every,
+            "stride": int(stride),
+            "horizon": int(horizon),
+        },
+    )

@@ -7,14 +7,16 @@ existing folder is replaced only when it is a chart set (nothing else in it) and
 passed ``overwrite=True``. Loading checks every field against what the format allows and
 raises :class:`ChartSetError` for anything else.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import secrets
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,8 +33,13 @@ _VERSION = 1
 #: What save writes into a chart-set folder: the only files it will ever remove.
 _FILES = ("images.npy", "meta.npz", "meta.json")
 #: meta.npz's arrays and the dtype kinds each may have (checked values follow).
-_ARRAYS = {"labels": "iu", "returns": "fiu", "ticker_codes": "iu", "end_dates": "i",
-           "label_dates": "i"}
+_ARRAYS = {
+    "labels": "iu",
+    "returns": "fiu",
+    "ticker_codes": "iu",
+    "end_dates": "i",
+    "label_dates": "i",
+}
 # meta.json holds the ticker names (tens of thousands at most, a few hundred KB) and flat
 # rendering settings.
 _MAX_META_BYTES = 16 << 20
@@ -63,11 +70,19 @@ class ChartSet:
         info: Rendering settings.
     """
 
-    def __init__(self, packed: np.ndarray, window: int, labels: np.ndarray,
-                 returns: np.ndarray, ticker_codes: np.ndarray, tickers: Sequence[str],
-                 end_dates: np.ndarray, label_dates: Optional[np.ndarray] = None,
-                 info: Optional[dict[str, Any]] = None,
-                 shape: Optional[tuple[int, int]] = None) -> None:
+    def __init__(
+        self,
+        packed: np.ndarray,
+        window: int,
+        labels: np.ndarray,
+        returns: np.ndarray,
+        ticker_codes: np.ndarray,
+        tickers: Sequence[str],
+        end_dates: np.ndarray,
+        label_dates: np.ndarray | None = None,
+        info: dict[str, Any] | None = None,
+        shape: tuple[int, int] | None = None,
+    ) -> None:
         """Check and store the fields (nothing is cast in a way that changes a value).
 
         Raises:
@@ -78,45 +93,61 @@ class ChartSet:
                 a dict.
         """
         geometry = _geometry()
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) \
-                or int(window) not in geometry:
+        if (
+            isinstance(window, bool)
+            or not isinstance(window, (int, np.integer))
+            or int(window) not in geometry
+        ):
             raise ValueError(f"window: expected 5, 20 or 60 trading days, got {window!r}")
         self.window = int(window)
         self.shape = geometry[self.window]
         if shape is not None and tuple(shape) != self.shape:
-            raise ValueError(f"shape: a {self.window}-day chart is {self.shape}, got "
-                             f"{tuple(shape)}")
+            raise ValueError(
+                f"shape: a {self.window}-day chart is {self.shape}, got {tuple(shape)}"
+            )
         expected = self.shape[0] * self.shape[1] // 8
-        if getattr(packed, "dtype", None) != np.uint8 or packed.ndim != 2 \
-                or packed.shape[1] != expected:
-            raise ValueError(f"packed: expected uint8 of shape (N, {expected}) for "
-                             f"{self.shape} images, got {getattr(packed, 'dtype', None)} "
-                             f"{getattr(packed, 'shape', None)}")
+        if (
+            getattr(packed, "dtype", None) != np.uint8
+            or packed.ndim != 2
+            or packed.shape[1] != expected
+        ):
+            raise ValueError(
+                f"packed: expected uint8 of shape (N, {expected}) for "
+                f"{self.shape} images, got {getattr(packed, 'dtype', None)} "
+                f"{getattr(packed, 'shape', None)}"
+            )
         n = len(packed)
         if isinstance(tickers, (str, bytes)):
-            raise ValueError(f"tickers: expected a sequence of ticker names, got the single "
-                             f"{type(tickers).__name__} {tickers[:40]!r}")
+            raise ValueError(
+                f"tickers: expected a sequence of ticker names, got the single "
+                f"{type(tickers).__name__} {tickers[:40]!r}"
+            )
         if info is not None and not isinstance(info, dict):
             raise ValueError(f"info: expected a dict or None, got {type(info).__name__}")
         self.packed = packed
         self.tickers = [str(t) for t in tickers]
         self.labels = _checked_ints("labels", labels, n, -1, 1, np.int8)
-        self.ticker_codes = _checked_ints("ticker_codes", ticker_codes, n, 0,
-                                          len(self.tickers) - 1, np.int32)
+        self.ticker_codes = _checked_ints(
+            "ticker_codes", ticker_codes, n, 0, len(self.tickers) - 1, np.int32
+        )
         self.returns = _checked_floats("returns", returns, n)
         self.end_dates = _checked_dates("end_dates", end_dates, n)
-        self.label_dates = (_checked_dates("label_dates", label_dates, n)
-                            if label_dates is not None
-                            else np.full(n, np.datetime64("NaT"), "datetime64[D]"))
+        self.label_dates = (
+            _checked_dates("label_dates", label_dates, n)
+            if label_dates is not None
+            else np.full(n, np.datetime64("NaT"), "datetime64[D]")
+        )
         self.info = dict(info or {})
 
     def __len__(self) -> int:
         return len(self.packed)
 
     def __repr__(self) -> str:
-        span = (f"{self.end_dates.min()}..{self.end_dates.max()}" if len(self) else "empty")
-        return (f"ChartSet({len(self)} images of {self.shape[0]}x{self.shape[1]}, window "
-                f"{self.window}, {len(self.tickers)} tickers, {span})")
+        span = f"{self.end_dates.min()}..{self.end_dates.max()}" if len(self) else "empty"
+        return (
+            f"ChartSet({len(self)} images of {self.shape[0]}x{self.shape[1]}, window "
+            f"{self.window}, {len(self.tickers)} tickers, {span})"
+        )
 
     def images(self, index: Any = slice(None)) -> np.ndarray:
         """Unpacked images (n, 1, H, W) as uint8 0/1."""
@@ -126,19 +157,33 @@ class ChartSet:
         out = np.unpackbits(packed, axis=1).reshape(-1, 1, *self.shape)
         return out[0] if single else out
 
-    def subset(self, index: Any) -> "ChartSet":
+    def subset(self, index: Any) -> ChartSet:
         """The images selected by ``index`` (a mask, indices or a slice)."""
-        return ChartSet(self.packed[index], self.window, self.labels[index],
-                        self.returns[index], self.ticker_codes[index], self.tickers,
-                        self.end_dates[index], self.label_dates[index], self.info, self.shape)
+        return ChartSet(
+            self.packed[index],
+            self.window,
+            self.labels[index],
+            self.returns[index],
+            self.ticker_codes[index],
+            self.tickers,
+            self.end_dates[index],
+            self.label_dates[index],
+            self.info,
+            self.shape,
+        )
 
     def ticker_of(self, i: int) -> str:
         """The ticker of image ``i``."""
         return self.tickers[int(self.ticker_codes[i])]
 
     # -- splits ---------------------------------------------------------------------------------
-    def split(self, by: str = "date", train_end: Any = None, val_fraction: float = 0.3,
-              seed: Optional[int] = None) -> tuple[ChartSet, ChartSet, ChartSet]:
+    def split(
+        self,
+        by: str = "date",
+        train_end: Any = None,
+        val_fraction: float = 0.3,
+        seed: int | None = None,
+    ) -> tuple[ChartSet, ChartSet, ChartSet]:
         """``(train, validation, test)`` split by date, as in the paper.
 
         Images whose label is realised on or before ``train_end`` form the training period,
@@ -152,8 +197,10 @@ class ChartSet:
                 outside [0, 1).
         """
         if by != "date":
-            raise ValueError(f"by: only 'date' is supported (random rows of overlapping windows "
-                             f"leak the future), got {by!r}")
+            raise ValueError(
+                f"by: only 'date' is supported (random rows of overlapping windows "
+                f"leak the future), got {by!r}"
+            )
         if train_end is None:
             raise ValueError("train_end: give the last day of the training period")
         if not 0.0 <= val_fraction < 1.0:
@@ -169,7 +216,7 @@ class ChartSet:
         val_idx, train_idx = np.sort(shuffled[:n_val]), np.sort(shuffled[n_val:])
         return self.subset(train_idx), self.subset(val_idx), self.subset(np.flatnonzero(in_test))
 
-    def dataset(self, binary: bool = False, labelled_only: bool = True) -> "ChartDataset":
+    def dataset(self, binary: bool = False, labelled_only: bool = True) -> ChartDataset:
         """A dataset view yielding ``(image, label)`` tensors (see :class:`ChartDataset`)."""
         return ChartDataset(self, binary=binary, labelled_only=labelled_only)
 
@@ -193,9 +240,9 @@ class ChartSet:
                 ``overwrite`` is false. Nothing is written then.
         """
         path = Path(os.fspath(path))
-        _check_target(path, overwrite)              # fail before the (long) write
+        _check_target(path, overwrite)  # fail before the (long) write
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = make_temp_dir(path.parent, f".{path.name}.new-")   # umask applies, not 0o700
+        tmp = make_temp_dir(path.parent, f".{path.name}.new-")  # umask applies, not 0o700
         try:
             self._write_files(tmp)
             fsync_dir(tmp)
@@ -206,20 +253,34 @@ class ChartSet:
         fsync_dir(path.parent)
 
     def _write_files(self, folder: Path) -> None:
-        meta = {"format": _FORMAT, "version": _VERSION, "window": self.window,
-                "shape": list(self.shape), "tickers": self.tickers, "info": self.info,
-                "count": len(self)}
-        text = json.dumps(meta).encode("utf-8")     # fails before any file if info is not JSON
-        _write_synced(folder / "images.npy",
-                      lambda f: np.save(f, np.ascontiguousarray(self.packed)))
-        _write_synced(folder / "meta.npz", lambda f: np.savez(
-            f, labels=self.labels, returns=self.returns, ticker_codes=self.ticker_codes,
-            end_dates=self.end_dates.astype(np.int64),
-            label_dates=self.label_dates.astype(np.int64)))
+        meta = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "window": self.window,
+            "shape": list(self.shape),
+            "tickers": self.tickers,
+            "info": self.info,
+            "count": len(self),
+        }
+        text = json.dumps(meta).encode("utf-8")  # fails before any file if info is not JSON
+        _write_synced(
+            folder / "images.npy", lambda f: np.save(f, np.ascontiguousarray(self.packed))
+        )
+        _write_synced(
+            folder / "meta.npz",
+            lambda f: np.savez(
+                f,
+                labels=self.labels,
+                returns=self.returns,
+                ticker_codes=self.ticker_codes,
+                end_dates=self.end_dates.astype(np.int64),
+                label_dates=self.label_dates.astype(np.int64),
+            ),
+        )
         _write_synced(folder / "meta.json", lambda f: f.write(text))
 
     @classmethod
-    def load(cls, path: Any, mmap: bool = True) -> "ChartSet":
+    def load(cls, path: Any, mmap: bool = True) -> ChartSet:
         """Read a set written by :meth:`save`; images are memory-mapped unless ``mmap=False``.
 
         Every field is checked before use: ``meta.json`` is a JSON object of bounded size and
@@ -236,27 +297,45 @@ class ChartSet:
         """
         path = Path(os.fspath(path))
         if not (path / "meta.json").exists():
-            raise FileNotFoundError(f"ChartSet.load: {str(path)!r} has no meta.json "
-                                    f"(not a saved chart set)")
+            raise FileNotFoundError(
+                f"ChartSet.load: {str(path)!r} has no meta.json (not a saved chart set)"
+            )
         for name in _FILES:
             if not (path / name).exists():
-                raise FileNotFoundError(f"ChartSet.load: {str(path)!r} lacks {name} (an "
-                                        f"incomplete chart set)")
+                raise FileNotFoundError(
+                    f"ChartSet.load: {str(path)!r} lacks {name} (an incomplete chart set)"
+                )
         try:
             for name in _FILES:
                 if not (path / name).is_file():
                     raise FormatError(f"{name} is not a regular file")
             meta = _read_meta(path / "meta.json")
             height, width = _geometry()[meta["window"]]
-            packed = read_npy_file(path / "images.npy", "images.npy", "u", dtype=np.uint8,
-                                   shape=(meta["count"], height * width // 8), mmap=mmap)
+            packed = read_npy_file(
+                path / "images.npy",
+                "images.npy",
+                "u",
+                dtype=np.uint8,
+                shape=(meta["count"], height * width // 8),
+                mmap=mmap,
+            )
             arrays = _read_arrays(path / "meta.npz", meta["count"])
-            return cls(packed, meta["window"], arrays["labels"], arrays["returns"],
-                       arrays["ticker_codes"], meta["tickers"], arrays["end_dates"],
-                       arrays["label_dates"], meta["info"], tuple(meta["shape"]))
-        except ValueError as err:       # FormatError, and the constructor's checks
-            raise ChartSetError(f"ChartSet.load: {str(path)!r} is not a valid chart set: "
-                                f"{err}") from None
+            return cls(
+                packed,
+                meta["window"],
+                arrays["labels"],
+                arrays["returns"],
+                arrays["ticker_codes"],
+                meta["tickers"],
+                arrays["end_dates"],
+                arrays["label_dates"],
+                meta["info"],
+                tuple(meta["shape"]),
+            )
+        except ValueError as err:  # FormatError, and the constructor's checks
+            raise ChartSetError(
+                f"ChartSet.load: {str(path)!r} is not a valid chart set: {err}"
+            ) from None
 
 
 def _checked_ints(name: str, values: Any, n: int, lo: int, hi: int, dtype: Any) -> np.ndarray:
@@ -266,8 +345,9 @@ def _checked_ints(name: str, values: Any, n: int, lo: int, hi: int, dtype: Any) 
     if array.dtype.kind not in "iu":
         raise ValueError(f"{name}: expected integers, got {array.dtype}")
     if array.size and (array.min() < lo or array.max() > hi):
-        raise ValueError(f"{name}: expected values in {lo}..{hi}, found "
-                         f"{int(array.min())}..{int(array.max())}")
+        raise ValueError(
+            f"{name}: expected values in {lo}..{hi}, found {int(array.min())}..{int(array.max())}"
+        )
     return array.astype(dtype)
 
 
@@ -275,8 +355,7 @@ def _checked_floats(name: str, values: Any, n: int) -> np.ndarray:
     array = np.asarray(values)
     _check_length(name, array, n)
     if array.dtype.kind not in "fiu" or not np.can_cast(array.dtype, np.float64, "safe"):
-        raise ValueError(f"{name}: expected numbers that float64 holds exactly, got "
-                         f"{array.dtype}")
+        raise ValueError(f"{name}: expected numbers that float64 holds exactly, got {array.dtype}")
     return array.astype(np.float64)
 
 
@@ -294,6 +373,7 @@ def _check_length(name: str, array: np.ndarray, n: int) -> None:
 def _geometry() -> dict[int, tuple[int, int]]:
     """window -> (height, width): imported late, charts.py imports this module."""
     from convlab.data.charts import GEOMETRY
+
     return GEOMETRY
 
 
@@ -314,7 +394,7 @@ def _field(meta: dict[str, Any], key: str, ok: Callable[[Any], bool], expected: 
 
 
 def _is_int(value: Any) -> bool:
-    return type(value) is int       # JSON true/false are bools: not counts or windows
+    return type(value) is int  # JSON true/false are bools: not counts or windows
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -327,13 +407,22 @@ def _read_meta(path: Path) -> dict[str, Any]:
         raise FormatError(f"meta.json: expected a JSON object, found {type(meta).__name__}")
     _field(meta, "format", lambda v: v == _FORMAT, repr(_FORMAT))
     _field(meta, "version", lambda v: _is_int(v) and v == _VERSION, str(_VERSION))
-    window = _field(meta, "window", lambda v: _is_int(v) and v in geometry,
-                    "5, 20 or 60 (trading days)")
-    _field(meta, "shape", lambda v: v == list(geometry[window]),
-           f"{list(geometry[window])} for window {window}")
+    window = _field(
+        meta, "window", lambda v: _is_int(v) and v in geometry, "5, 20 or 60 (trading days)"
+    )
+    _field(
+        meta,
+        "shape",
+        lambda v: v == list(geometry[window]),
+        f"{list(geometry[window])} for window {window}",
+    )
     _field(meta, "count", lambda v: _is_int(v) and v >= 0, "a number of images >= 0")
-    _field(meta, "tickers", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
-           "a list of ticker names (strings)")
+    _field(
+        meta,
+        "tickers",
+        lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
+        "a list of ticker names (strings)",
+    )
     meta.setdefault("info", None)
     _field(meta, "info", lambda v: v is None or isinstance(v, dict), "an object or null")
     return meta
@@ -347,14 +436,17 @@ def _read_arrays(path: Path, count: int) -> dict[str, np.ndarray]:
         missing = [name for name in _ARRAYS if name not in archive.names]
         if missing:
             raise FormatError(f"meta.npz: missing {', '.join(missing)}")
-        arrays = {name: archive.read(name, kinds, shape=(count,))
-                  for name, kinds in _ARRAYS.items()}
+        arrays = {
+            name: archive.read(name, kinds, shape=(count,)) for name, kinds in _ARRAYS.items()
+        }
     for name in ("end_dates", "label_dates"):
         days = arrays[name].astype(np.int64)
         bad = (days != _NAT) & ((days < _FIRST_DAY) | (days > _LAST_DAY))
         if bad.any():
-            raise FormatError(f"meta.npz entry {name!r}: day number {int(days[bad][0])} is "
-                              f"outside the years 1..9999")
+            raise FormatError(
+                f"meta.npz entry {name!r}: day number {int(days[bad][0])} is "
+                f"outside the years 1..9999"
+            )
         arrays[name] = days.astype("datetime64[D]")
     return arrays
 
@@ -379,11 +471,14 @@ def _unused_sibling(path: Path, tag: str) -> Path:
 def _foreign_entries(folder: Path) -> list[str]:
     """What in ``folder`` is not a chart set's (sorted); empty if it is one we wrote."""
     entries = sorted(os.listdir(folder))
-    foreign = [e for e in entries if e not in _FILES
-               or os.path.islink(folder / e) or not os.path.isfile(folder / e)]
+    foreign = [
+        e
+        for e in entries
+        if e not in _FILES or os.path.islink(folder / e) or not os.path.isfile(folder / e)
+    ]
     if foreign or not entries:
         return foreign
-    if "meta.json" not in entries:      # a chart set's file names, but nothing says it is one
+    if "meta.json" not in entries:  # a chart set's file names, but nothing says it is one
         return entries
     try:
         _read_meta(folder / "meta.json")
@@ -396,34 +491,42 @@ def _check_target(path: Path, overwrite: bool) -> None:
     """Refuse to write where it would replace anything but a chart set (or without
     ``overwrite``, anything at all but an empty folder)."""
     if os.path.islink(path):
-        raise FileExistsError(f"ChartSet.save: {str(path)!r} is a symbolic link; give the "
-                              f"folder itself (nothing was written)")
+        raise FileExistsError(
+            f"ChartSet.save: {str(path)!r} is a symbolic link; give the "
+            f"folder itself (nothing was written)"
+        )
     if not os.path.lexists(path):
         return
     if not os.path.isdir(path):
-        raise FileExistsError(f"ChartSet.save: {str(path)!r} exists and is not a folder "
-                              f"(nothing was written)")
+        raise FileExistsError(
+            f"ChartSet.save: {str(path)!r} exists and is not a folder (nothing was written)"
+        )
     if not os.listdir(path):
         return
     foreign = _foreign_entries(path)
     if foreign:
-        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
-                                          if len(foreign) > 5 else "")
-        raise FileExistsError(f"ChartSet.save: {str(path)!r} is not a chart set folder: it "
-                              f"holds {listed}; give a new or empty folder (nothing was "
-                              f"written or deleted)")
+        listed = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise FileExistsError(
+            f"ChartSet.save: {str(path)!r} is not a chart set folder: it "
+            f"holds {listed}; give a new or empty folder (nothing was "
+            f"written or deleted)"
+        )
     if not overwrite:
-        raise FileExistsError(f"ChartSet.save: {str(path)!r} already holds a chart set; pass "
-                              f"overwrite=True (convlab chart render --overwrite) to replace "
-                              f"it")
+        raise FileExistsError(
+            f"ChartSet.save: {str(path)!r} already holds a chart set; pass "
+            f"overwrite=True (convlab chart render --overwrite) to replace "
+            f"it"
+        )
 
 
 def _swap_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
     """Rename the finished folder ``tmp`` to ``path``; a chart set there is moved aside first
     and then removed file by file."""
-    _check_target(path, overwrite)          # again: the folder may have changed meanwhile
+    _check_target(path, overwrite)  # again: the folder may have changed meanwhile
     if not os.path.lexists(path) or not os.listdir(path):
-        os.replace(tmp, path)               # POSIX rename replaces an empty folder
+        os.replace(tmp, path)  # POSIX rename replaces an empty folder
         return
     old = _unused_sibling(path, "old")
     os.replace(path, old)
@@ -433,9 +536,12 @@ def _swap_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
         os.replace(old, path)
         raise
     if not _remove_chart_folder(old):
-        warnings.warn(f"ChartSet.save: the replaced chart set was kept in {str(old)!r}: "
-                      f"something other than its files appeared in it", RuntimeWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"ChartSet.save: the replaced chart set was kept in {str(old)!r}: "
+            f"something other than its files appeared in it",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _remove_chart_folder(folder: Path) -> bool:
@@ -463,21 +569,21 @@ class ChartDataset:
     ``binary=True``.
     """
 
-    def __init__(self, charts: ChartSet, binary: bool = False,
-                 labelled_only: bool = True) -> None:
+    def __init__(self, charts: ChartSet, binary: bool = False, labelled_only: bool = True) -> None:
         self.charts, self.binary = charts, binary
-        self.index = np.flatnonzero(charts.labels >= 0) if labelled_only \
-            else np.arange(len(charts))
+        self.index = np.flatnonzero(charts.labels >= 0) if labelled_only else np.arange(len(charts))
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, item: Any) -> tuple[Tensor, Tensor]:
         import convlab
+
         rows = self.index[item]
         images = self.charts.images(rows)
         if not self.binary:
             images = images.astype(np.float32)
         labels = self.charts.labels[rows].astype(np.int64)
-        return convlab.from_numpy(np.ascontiguousarray(images)), \
-            convlab.from_numpy(np.asarray(labels))
+        return convlab.from_numpy(np.ascontiguousarray(images)), convlab.from_numpy(
+            np.asarray(labels)
+        )

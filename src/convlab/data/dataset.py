@@ -1,8 +1,10 @@
 """Map-style datasets: :class:`Dataset`, :class:`TensorDataset` and :class:`Subset`."""
+
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +52,10 @@ class TensorDataset(Dataset):
         for k, t in enumerate(tensors):
             shape = getattr(t, "shape", None)
             if shape is None or len(shape) == 0:
-                raise ValueError(f"tensors[{k}]: expected a tensor or array with a first "
-                                 f"dimension, got {type(t).__name__} of shape {shape}")
+                raise ValueError(
+                    f"tensors[{k}]: expected a tensor or array with a first "
+                    f"dimension, got {type(t).__name__} of shape {shape}"
+                )
             lengths.append(int(shape[0]))
         if len(set(lengths)) != 1:
             raise ValueError(f"tensors: expected the same first dimension, got {lengths}")
@@ -77,6 +81,7 @@ class TensorDataset(Dataset):
 
 def _rows(t: Any, rows: np.ndarray) -> np.ndarray:
     from convlab._tensor import Tensor
+
     array = t.numpy() if isinstance(t, Tensor) else np.asarray(t)
     picked: np.ndarray = array[rows]
     return picked
@@ -92,8 +97,10 @@ class Subset(Dataset):
         if self.indices.ndim != 1:
             raise ValueError(f"indices: expected a 1-d sequence, got shape {self.indices.shape}")
         if self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
-            raise IndexError(f"indices: values must lie in [-{n}, {n}), got "
-                             f"[{self.indices.min()}, {self.indices.max()}]")
+            raise IndexError(
+                f"indices: values must lie in [-{n}, {n}), got "
+                f"[{self.indices.min()}, {self.indices.max()}]"
+            )
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -132,9 +139,11 @@ def random_split(dataset: Any, lengths: Sequence[Any], seed: Any = None) -> list
             sizes[k % len(sizes)] += 1
         lengths = sizes
     if any(int(x) != x or x < 0 for x in lengths) or sum(lengths) != n:
-        raise ValueError(f"lengths: expected sizes >= 0 that sum to len(dataset) = {n}, "
-                         f"got {lengths}")
+        raise ValueError(
+            f"lengths: expected sizes >= 0 that sum to len(dataset) = {n}, got {lengths}"
+        )
     from convlab.data.loader import _generator
+
     order = _generator(seed).permutation(n)
     bounds = np.cumsum([0] + [int(x) for x in lengths])
     return [Subset(dataset, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]

@@ -7,12 +7,14 @@ Example:
     >>> [tuple(x.shape) for x, y in DataLoader(ds, batch_size=2)]
     [(2, 2), (2, 2), (1, 2)]
 """
+
 from __future__ import annotations
 
 import numbers
 import queue
 import threading
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -28,23 +30,25 @@ def sample_rng() -> np.random.Generator:
     loader's generator in the main thread, so results do not depend on ``prefetch`` or on
     thread timing. Elsewhere it is convlab's generator (see :func:`convlab.manual_seed`).
     """
-    rng: Optional[np.random.Generator] = getattr(_local, "rng", None)
+    rng: np.random.Generator | None = getattr(_local, "rng", None)
     if rng is not None:
         return rng
     from convlab._random import host_generator
+
     return host_generator()
 
 
 def _generator(seed: Any) -> np.random.Generator:
     if seed is None:
         from convlab._random import host_generator
+
         return host_generator()
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) \
-            or seed < 0:
-        raise TypeError(f"generator: expected an int >= 0 or a numpy.random.Generator, "
-                        f"got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
+        raise TypeError(
+            f"generator: expected an int >= 0 or a numpy.random.Generator, got {seed!r}"
+        )
     return np.random.default_rng(int(seed))
 
 
@@ -61,13 +65,16 @@ def default_collate(samples: list[Any]) -> Any:
     """
     import convlab
     from convlab._tensor import Tensor
+
     first = samples[0]
     if isinstance(first, (Tensor, np.ndarray, np.generic)):
         arrays = [s.numpy() if isinstance(s, Tensor) else np.asarray(s) for s in samples]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1:
-            raise ValueError(f"samples: cannot stack a batch of different shapes "
-                             f"{sorted(shapes)}; pass a collate_fn that pads or crops")
+            raise ValueError(
+                f"samples: cannot stack a batch of different shapes "
+                f"{sorted(shapes)}; pass a collate_fn that pads or crops"
+            )
         return convlab.from_numpy(np.stack(arrays))
     if isinstance(first, bool):
         return convlab.from_numpy(np.asarray(samples, dtype=np.bool_))
@@ -84,17 +91,26 @@ def default_collate(samples: list[Any]) -> Any:
         return {k: default_collate([s[k] for s in samples]) for k in keys}
     if isinstance(first, (tuple, list)):
         if any(len(s) != len(first) for s in samples):
-            raise ValueError(f"samples: tuple samples in a batch must have the same length, "
-                             f"got {sorted({len(s) for s in samples})}")
-        return type(first)(default_collate(list(field)) for field in zip(*samples)) \
-            if isinstance(first, tuple) else [default_collate(list(f)) for f in zip(*samples)]
-    raise TypeError(f"samples: default_collate cannot batch {type(first).__name__}; "
-                    f"pass a collate_fn")
+            raise ValueError(
+                f"samples: tuple samples in a batch must have the same length, "
+                f"got {sorted({len(s) for s in samples})}"
+            )
+        return (
+            type(first)(default_collate(list(field)) for field in zip(*samples))
+            if isinstance(first, tuple)
+            else [default_collate(list(f)) for f in zip(*samples)]
+        )
+    raise TypeError(
+        f"samples: default_collate cannot batch {type(first).__name__}; pass a collate_fn"
+    )
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) \
-            or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (numbers.Integral, np.integer))
+        or value < minimum
+    ):
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
     return int(value)
 
@@ -120,12 +136,22 @@ class DataLoader:
             ``seed``.
     """
 
-    def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, collate_fn: Optional[Callable[[list[Any]], Any]] = None,
-                 generator: Any = None, seed: Optional[int] = None, prefetch: int = 2) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        generator: Any = None,
+        seed: int | None = None,
+        prefetch: int = 2,
+    ) -> None:
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-            raise TypeError(f"dataset: expected a map-style dataset with __len__ and "
-                            f"__getitem__, got {type(dataset).__name__}")
+            raise TypeError(
+                f"dataset: expected a map-style dataset with __len__ and "
+                f"__getitem__, got {type(dataset).__name__}"
+            )
         if generator is not None and seed is not None:
             raise ValueError("generator, seed: give one of the two, not both")
         self.dataset = dataset
@@ -142,9 +168,10 @@ class DataLoader:
     def _plan(self) -> tuple[list[np.ndarray], int]:
         n = len(self.dataset)
         order = self._generator.permutation(n) if self.shuffle else np.arange(n)
-        stops = range(self.batch_size, n + (0 if self.drop_last else self.batch_size),
-                      self.batch_size)
-        batches = [order[s - self.batch_size:min(s, n)] for s in stops]
+        stops = range(
+            self.batch_size, n + (0 if self.drop_last else self.batch_size), self.batch_size
+        )
+        batches = [order[s - self.batch_size : min(s, n)] for s in stops]
         # One draw per epoch, in the main thread, fixes every batch's transform generator.
         base = int(self._generator.integers(2**63))
         return batches, base
@@ -167,9 +194,11 @@ class DataLoader:
         return _Prefetcher(self, batches, base)
 
     def __repr__(self) -> str:
-        return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, "
-                f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, prefetch={self.prefetch})")
+        return (
+            f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, "
+            f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last}, prefetch={self.prefetch})"
+        )
 
 
 class _Failure:
@@ -180,10 +209,16 @@ class _Failure:
 _END = object()
 
 
-def _produce(loader: DataLoader, batches: list[np.ndarray], base: int, out: queue.Queue[Any],
-             stop: threading.Event) -> None:
+def _produce(
+    loader: DataLoader,
+    batches: list[np.ndarray],
+    base: int,
+    out: queue.Queue[Any],
+    stop: threading.Event,
+) -> None:
     """The background thread's loop. It holds no reference to the iterator object, so
     dropping the iterator (leaving a loop early) runs its ``__del__``, which stops this."""
+
     def put(item: Any) -> bool:
         while not stop.is_set():
             try:
@@ -213,10 +248,14 @@ class _Prefetcher:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=loader.prefetch)
         self._stop = threading.Event()
         self._done = False
-        threading.Thread(target=_produce, args=(loader, batches, base, self._queue, self._stop),
-                         name="convlab-prefetch", daemon=True).start()
+        threading.Thread(
+            target=_produce,
+            args=(loader, batches, base, self._queue, self._stop),
+            name="convlab-prefetch",
+            daemon=True,
+        ).start()
 
-    def __iter__(self) -> "_Prefetcher":
+    def __iter__(self) -> _Prefetcher:
         return self
 
     def __next__(self) -> Any:

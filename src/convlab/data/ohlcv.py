@@ -12,12 +12,13 @@ Example:
     >>> load_ohlcv(raw, ticker="ABC")[["ticker", "open", "close"]].values.tolist()
     [['ABC', 5.0, 5.25], ['ABC', 5.5, 5.75]]
 """
+
 from __future__ import annotations
 
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +27,13 @@ __all__ = ["load_ohlcv", "OHLCVError", "COLUMNS"]
 #: The tidy frame's columns, in order.
 COLUMNS = ["ticker", "date", "open", "high", "low", "close", "volume"]
 
-_TIINGO = {"adjopen": "open", "adjhigh": "high", "adjlow": "low", "adjclose": "close",
-           "adjvolume": "volume"}
+_TIINGO = {
+    "adjopen": "open",
+    "adjhigh": "high",
+    "adjlow": "low",
+    "adjclose": "close",
+    "adjvolume": "volume",
+}
 _TICKER_NAMES = ("ticker", "symbol", "permno", "stockid")
 _FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz")
 
@@ -58,8 +64,9 @@ def _read_file(path: Path) -> Any:
     except OHLCVError:
         raise
     except Exception as err:  # noqa: BLE001 - pandas raises many types for broken files
-        raise OHLCVError(f"{path}: cannot be read as a table ({type(err).__name__}: {err})") \
-            from None
+        raise OHLCVError(
+            f"{path}: cannot be read as a table ({type(err).__name__}: {err})"
+        ) from None
 
 
 def _read_csv(path: Path) -> Any:
@@ -76,11 +83,11 @@ def _read_csv(path: Path) -> Any:
         frame = pd.read_csv(path, index_col=False)
     names = [c for c in frame.columns if _normal_name(c) in _TICKER_NAMES]
     if names:
-        text = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False,
-                           index_col=False)
+        text = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False, index_col=False)
         if len(text) != len(frame):  # pragma: no cover - one parser, one file
-            raise OHLCVError(f"{path}: the ticker column reads as {len(text)} rows, the table "
-                             f"as {len(frame)}")
+            raise OHLCVError(
+                f"{path}: the ticker column reads as {len(text)} rows, the table as {len(frame)}"
+            )
         for column in names:
             frame[column] = text[column].to_numpy()
     return frame
@@ -98,16 +105,19 @@ def _normalise_columns(frame: Any, where: str) -> Any:
     if frame.index.name is not None and str(frame.index.name).lower() in ("date", "datetime"):
         frame = frame.reset_index()
     lower = {c: _normal_name(c) for c in frame.columns}
-    seen: dict[str, Any] = {}     # normal name -> the column that has it
+    seen: dict[str, Any] = {}  # normal name -> the column that has it
     for column, name in lower.items():
-        if name in seen:    # e.g. "close" and "Close": which one is meant cannot be guessed
-            raise OHLCVError(f"{where}: columns {seen[name]!r} and {column!r} both mean "
-                             f"{name!r}; keep one of them")
+        if name in seen:  # e.g. "close" and "Close": which one is meant cannot be guessed
+            raise OHLCVError(
+                f"{where}: columns {seen[name]!r} and {column!r} both mean "
+                f"{name!r}; keep one of them"
+            )
         seen[name] = column
     frame = frame.rename(columns=lower)
     if all(k in frame.columns for k in _TIINGO):
-        frame = frame.drop(columns=[c for c in ("open", "high", "low", "close", "volume")
-                                    if c in frame.columns])
+        frame = frame.drop(
+            columns=[c for c in ("open", "high", "low", "close", "volume") if c in frame.columns]
+        )
         frame = frame.rename(columns=_TIINGO)
     elif "adjclose" in frame.columns:
         # Yahoo: adjust open/high/low by the same factor as the close
@@ -124,17 +134,19 @@ def _normalise_columns(frame: Any, where: str) -> Any:
     for name in _TICKER_NAMES:
         if name in frame.columns and "ticker" not in frame.columns:
             frame = frame.rename(columns={name: "ticker"})
-    missing = [c for c in ("date", "open", "high", "low", "close", "volume")
-               if c not in frame.columns]
+    missing = [
+        c for c in ("date", "open", "high", "low", "close", "volume") if c not in frame.columns
+    ]
     if missing:
-        raise OHLCVError(f"{where}: missing column(s) {missing}; found {list(frame.columns)} "
-                         f"(expected open/high/low/close/volume and a date column or index, "
-                         f"Tiingo adj* or Yahoo names)")
+        raise OHLCVError(
+            f"{where}: missing column(s) {missing}; found {list(frame.columns)} "
+            f"(expected open/high/low/close/volume and a date column or index, "
+            f"Tiingo adj* or Yahoo names)"
+        )
     try:
         frame["date"] = pd.to_datetime(frame["date"])
     except (ValueError, TypeError) as err:
-        raise OHLCVError(f"{where}: column 'date' has values that are not dates ({err})") \
-            from None
+        raise OHLCVError(f"{where}: column 'date' has values that are not dates ({err})") from None
     _refuse_missing(frame["date"].isna().to_numpy(), "date", where)
     return frame
 
@@ -144,8 +156,10 @@ def _refuse_missing(missing: np.ndarray, name: str, where: str) -> None:
     drop."""
     if missing.any():
         rows = np.flatnonzero(missing)
-        raise OHLCVError(f"{where}: column {name!r} is empty in {len(rows)} row(s), first in "
-                         f"row {int(rows[0])} (every row needs a {name})")
+        raise OHLCVError(
+            f"{where}: column {name!r} is empty in {len(rows)} row(s), first in "
+            f"row {int(rows[0])} (every row needs a {name})"
+        )
 
 
 def _numeric(column: Any, name: str, where: str) -> Any:
@@ -154,20 +168,22 @@ def _numeric(column: Any, name: str, where: str) -> Any:
     bad = values.isna() & column.notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise OHLCVError(f"{where}: column {name!r} row {row} holds {column.iloc[row]!r}, "
-                         f"not a number")
+        raise OHLCVError(
+            f"{where}: column {name!r} row {row} holds {column.iloc[row]!r}, not a number"
+        )
     return values.astype(float)
 
 
-def _tidy(frame: Any, where: str, ticker: Optional[str], sort: bool) -> Any:
+def _tidy(frame: Any, where: str, ticker: str | None, sort: bool) -> Any:
     pd = _pandas()
     # row numbers in messages are positions (0 = the first data row), whatever the index
     frame = _normalise_columns(frame, where).reset_index(drop=True)
     if "ticker" not in frame.columns:
         frame["ticker"] = ticker if ticker is not None else Path(where).stem.upper()
     names = frame["ticker"]
-    _refuse_missing((names.isna() | (names.astype(str).str.strip() == "")).to_numpy(),
-                    "ticker", where)
+    _refuse_missing(
+        (names.isna() | (names.astype(str).str.strip() == "")).to_numpy(), "ticker", where
+    )
     frame["ticker"] = names.astype(str)
     for col in ("open", "high", "low", "close", "volume"):
         frame[col] = _numeric(frame[col], col, where)
@@ -178,14 +194,18 @@ def _tidy(frame: Any, where: str, ticker: Optional[str], sort: bool) -> Any:
         dup = pd.Series(dates).duplicated().to_numpy()
         if dup.any():
             row = int(group.index[np.flatnonzero(dup)[0]])
-            raise OHLCVError(f"{where}: ticker {name!r} has a duplicated date "
-                             f"{pd.Timestamp(dates[np.flatnonzero(dup)[0]]).date()} "
-                             f"(row {row})")
+            raise OHLCVError(
+                f"{where}: ticker {name!r} has a duplicated date "
+                f"{pd.Timestamp(dates[np.flatnonzero(dup)[0]]).date()} "
+                f"(row {row})"
+            )
         if len(dates) > 1 and (np.diff(dates) < np.timedelta64(0)).any():
             if not sort:
                 row = int(group.index[np.flatnonzero(np.diff(dates) < np.timedelta64(0))[0] + 1])
-                raise OHLCVError(f"{where}: ticker {name!r} has unsorted dates (row {row}); "
-                                 f"pass sort=True to sort them")
+                raise OHLCVError(
+                    f"{where}: ticker {name!r} has unsorted dates (row {row}); "
+                    f"pass sort=True to sort them"
+                )
             group = group.sort_values("date")
         out.append(group)
     if not out:
@@ -199,7 +219,7 @@ def _tidy(frame: Any, where: str, ticker: Optional[str], sort: bool) -> Any:
     return tidy
 
 
-def load_ohlcv(source: Any, ticker: Optional[str] = None, sort: bool = False) -> Any:
+def load_ohlcv(source: Any, ticker: str | None = None, sort: bool = False) -> Any:
     """Read daily OHLCV data into a tidy frame ``ticker, date, open, high, low, close, volume``.
 
     Args:
@@ -230,7 +250,6 @@ def load_ohlcv(source: Any, ticker: Optional[str] = None, sort: bool = False) ->
         files = sorted(p for p in path.iterdir() if p.name.lower().endswith(_FILE_SUFFIXES))
         if not files:
             raise OHLCVError(f"{path}: the folder holds no .csv or .parquet files")
-        frames = [_tidy(_read_file(f), str(f), f.name.split(".")[0].upper(), sort)
-                  for f in files]
+        frames = [_tidy(_read_file(f), str(f), f.name.split(".")[0].upper(), sort) for f in files]
         return pd.concat(frames, ignore_index=True)
     return _tidy(_read_file(path), str(path), ticker, sort)

@@ -1,9 +1,11 @@
 """PNG grids of chart images with a caption under each (needs Pillow)."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,9 +24,13 @@ def _pil() -> Any:
     return PIL
 
 
-def draw_grid(images: np.ndarray, captions: Sequence[str],
-              colours: Optional[Sequence[tuple[int, int, int]]] = None, columns: int = 4,
-              scale: int = 3) -> Any:
+def draw_grid(
+    images: np.ndarray,
+    captions: Sequence[str],
+    colours: Sequence[tuple[int, int, int]] | None = None,
+    columns: int = 4,
+    scale: int = 3,
+) -> Any:
     """0/1 images (n, H, W), enlarged ``scale`` times, in a grid with a caption under each.
 
     Returns:
@@ -40,8 +46,11 @@ def draw_grid(images: np.ndarray, captions: Sequence[str],
         x, y = (k % columns) * cell_w + 4, (k // columns) * cell_h + 4
         tile = pil.Image.fromarray((images[k] * 255).astype(np.uint8))
         grid.paste(tile.resize((w * scale, h * scale), pil.Image.NEAREST).convert("RGB"), (x, y))
-        draw.text((x, y + h * scale + 3), captions[k],
-                  fill=colours[k] if colours is not None else (255, 255, 255))
+        draw.text(
+            (x, y + h * scale + 3),
+            captions[k],
+            fill=colours[k] if colours is not None else (255, 255, 255),
+        )
     return grid
 
 
@@ -54,8 +63,14 @@ def save_png(image: Any, path: Any) -> Path:
     return target
 
 
-def save_grid(charts: ChartSet, path: Any, count: int = 16, columns: int = 4, scale: int = 3,
-              seed: Optional[int] = 0) -> Path:
+def save_grid(
+    charts: ChartSet,
+    path: Any,
+    count: int = 16,
+    columns: int = 4,
+    scale: int = 3,
+    seed: int | None = 0,
+) -> Path:
     """Write ``count`` randomly chosen charts, enlarged ``scale`` times, to a PNG at ``path``.
 
     Each chart is captioned with its ticker, end date and label.
@@ -70,7 +85,10 @@ def save_grid(charts: ChartSet, path: Any, count: int = 16, columns: int = 4, sc
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(charts), size=min(count, len(charts)), replace=False))
     outcome = {1: "up", 0: "down"}
-    captions = [f"{charts.ticker_of(i)} {charts.end_dates[i]} "
-                f"{outcome.get(int(charts.labels[i]), '?')}" for i in pick]
-    return save_png(draw_grid(charts.images(pick)[:, 0], captions, columns=columns,
-                              scale=scale), path)
+    captions = [
+        f"{charts.ticker_of(i)} {charts.end_dates[i]} {outcome.get(int(charts.labels[i]), '?')}"
+        for i in pick
+    ]
+    return save_png(
+        draw_grid(charts.images(pick)[:, 0], captions, columns=columns, scale=scale), path
+    )

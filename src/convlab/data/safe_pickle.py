@@ -16,6 +16,7 @@ levels deep, or holds more than ``max_items`` values once shared references are 
 time they appear (``o = [o, o]`` forty times over is 3.6 KB of pickle and 2**40 items to anyone
 who walks it).
 """
+
 from __future__ import annotations
 
 import io
@@ -53,9 +54,11 @@ class _DType:
         if isinstance(spec, bytes):
             spec = spec.decode("ascii", "replace")
         if spec not in _DTYPES:
-            raise UnsafePickleError(f"refused an array of dtype {spec!r}: only plain numbers "
-                                    f"({', '.join(sorted(_DTYPES))}) are read")
-        self.spec: str = spec         # one of _DTYPES
+            raise UnsafePickleError(
+                f"refused an array of dtype {spec!r}: only plain numbers "
+                f"({', '.join(sorted(_DTYPES))}) are read"
+            )
+        self.spec: str = spec  # one of _DTYPES
         self.order: _ByteOrder = "|"
 
     def __setstate__(self, state: Any) -> None:
@@ -68,8 +71,9 @@ class _DType:
     def numpy(self) -> np.dtype[Any]:
         native: dict[_ByteOrder, _ByteOrder] = {"|": "=", "=": "="}
         order = native.get(self.order, self.order)
-        return np.dtype(self.spec).newbyteorder(order) if self.spec[1] != "1" \
-            else np.dtype(self.spec)
+        return (
+            np.dtype(self.spec).newbyteorder(order) if self.spec[1] != "1" else np.dtype(self.spec)
+        )
 
 
 class _StandIn:
@@ -107,19 +111,25 @@ class _Array:
         shape, dtype, fortran, raw = state[-4:]
         if not isinstance(dtype, _DType):
             raise UnsafePickleError("refused an array whose dtype is not a plain number type")
-        if isinstance(raw, str):                # written by Python 2: bytes stored as text
+        if isinstance(raw, str):  # written by Python 2: bytes stored as text
             raw = raw.encode("latin1")
         if not isinstance(raw, (bytes, bytearray)):
             raise UnsafePickleError("refused an array whose data are not raw bytes")
-        if not isinstance(shape, tuple) or len(shape) > 32 or not all(
-                type(d) is int and d >= 0 for d in shape):
-            raise pickle.UnpicklingError(f"corrupted array: shape {str(shape)[:80]} is not a "
-                                         f"tuple of at most 32 sizes >= 0")
+        if (
+            not isinstance(shape, tuple)
+            or len(shape) > 32
+            or not all(type(d) is int and d >= 0 for d in shape)
+        ):
+            raise pickle.UnpicklingError(
+                f"corrupted array: shape {str(shape)[:80]} is not a tuple of at most 32 sizes >= 0"
+            )
         dt = dtype.numpy()
-        needed = math.prod(shape) * dt.itemsize      # Python ints: no overflow
+        needed = math.prod(shape) * dt.itemsize  # Python ints: no overflow
         if needed != len(raw):
-            raise pickle.UnpicklingError(f"corrupted array: shape {shape} of {dt} needs "
-                                         f"{needed} bytes, the file has {len(raw)}")
+            raise pickle.UnpicklingError(
+                f"corrupted array: shape {shape} of {dt} needs "
+                f"{needed} bytes, the file has {len(raw)}"
+            )
         self.value = np.frombuffer(raw, dt).reshape(shape, order="F" if fortran else "C")
 
 
@@ -139,7 +149,7 @@ def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> _Array:
 
 
 def _bytes(*args: Any) -> bytes:
-    if args:   # bytes(n) would allocate n bytes; protocol 2 writes bytes() only for b""
+    if args:  # bytes(n) would allocate n bytes; protocol 2 writes bytes() only for b""
         raise UnsafePickleError("refused bytes(...) with arguments (only bytes() for b'')")
     return b""
 
@@ -150,16 +160,19 @@ def _encode(text: Any, encoding: str = "utf-8") -> bytes:
     return text.encode("latin1")
 
 
-_ALLOWED = {key: _StandIn(".".join(key), call) for key, call in {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy", "dtype"): _DType,
-    ("_codecs", "encode"): _encode,
-    ("__builtin__", "bytes"): _bytes,
-    ("builtins", "bytes"): _bytes,
-}.items()}
+_ALLOWED = {
+    key: _StandIn(".".join(key), call)
+    for key, call in {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy", "dtype"): _DType,
+        ("_codecs", "encode"): _encode,
+        ("__builtin__", "bytes"): _bytes,
+        ("builtins", "bytes"): _bytes,
+    }.items()
+}
 _ALLOWED[("numpy", "ndarray")] = _NDARRAY
 
 
@@ -189,19 +202,22 @@ def _prescan(data: bytes, max_items: int) -> None:
     try:
         for count, (opcode, arg, pos) in enumerate(pickletools.genops(data)):
             if count > limit:
-                raise UnsafePickleError(f"refused a pickle of more than {limit} opcodes "
-                                        f"(max_items={max_items})")
+                raise UnsafePickleError(
+                    f"refused a pickle of more than {limit} opcodes (max_items={max_items})"
+                )
             # picklers number memo slots 0, 1, 2, ... as objects appear: a larger number only
             # makes the unpickler grow its memo table to that size
             if opcode.name in _PUT_OPCODES and not (isinstance(arg, int) and 0 <= arg <= count):
-                raise UnsafePickleError(f"refused memo slot {arg!r} at byte {pos} (only "
-                                        f"{count} opcodes precede it)")
+                raise UnsafePickleError(
+                    f"refused memo slot {arg!r} at byte {pos} (only {count} opcodes precede it)"
+                )
             if opcode.name == "FRAME" and cast(int, arg) > len(data) - (pos or 0):  # its length
-                raise pickle.UnpicklingError(f"a frame of {arg} bytes at byte {pos} runs past "
-                                             f"the end of the data")
+                raise pickle.UnpicklingError(
+                    f"a frame of {arg} bytes at byte {pos} runs past the end of the data"
+                )
     except UnsafePickleError:
         raise
-    except ValueError as err:   # genops: unknown opcode, truncated argument
+    except ValueError as err:  # genops: unknown opcode, truncated argument
         raise pickle.UnpicklingError(str(err)) from None
 
 
@@ -219,7 +235,7 @@ class _Rebuilder:
     def __init__(self, max_depth: int, max_items: int) -> None:
         self.max_depth, self.max_items = max_depth, max_items
         self.done: dict[int, tuple[Any, int]] = {}  # id -> (rebuilt value, expanded size)
-        self.active: set[int] = set()   # ids of the containers being rebuilt (cycle detection)
+        self.active: set[int] = set()  # ids of the containers being rebuilt (cycle detection)
 
     def rebuild(self, obj: Any, depth: int = 0) -> tuple[Any, int]:
         """``(plain value, number of values in it counting shared ones each time)``."""
@@ -239,11 +255,13 @@ class _Rebuilder:
         if key in self.done:
             return self.done[key]
         if key in self.active:
-            raise UnsafePickleError(f"refused a {type(obj).__name__} that contains itself "
-                                    f"(plain data have no cycles)")
+            raise UnsafePickleError(
+                f"refused a {type(obj).__name__} that contains itself (plain data have no cycles)"
+            )
         if depth >= self.max_depth:
-            raise UnsafePickleError(f"refused data nested more than {self.max_depth} levels "
-                                    f"deep (max_depth)")
+            raise UnsafePickleError(
+                f"refused data nested more than {self.max_depth} levels deep (max_depth)"
+            )
         self.active.add(key)
         result = self._container(obj, depth + 1)
         self.active.discard(key)
@@ -255,13 +273,16 @@ class _Rebuilder:
         if isinstance(obj, dict):
             out: dict[Any, Any] = {}
             for k, v in obj.items():
-                (key, key_size), (value, value_size) = self.rebuild(k, depth), \
-                    self.rebuild(v, depth)
+                (key, key_size), (value, value_size) = (
+                    self.rebuild(k, depth),
+                    self.rebuild(v, depth),
+                )
                 try:
                     out[key] = value
                 except TypeError:
-                    raise UnsafePickleError(f"refused a dict key of type "
-                                            f"{type(key).__name__}") from None
+                    raise UnsafePickleError(
+                        f"refused a dict key of type {type(key).__name__}"
+                    ) from None
                 size = self._add(size, key_size + value_size)
             return out, size
         items = []
@@ -274,13 +295,16 @@ class _Rebuilder:
     def _add(self, size: int, more: int) -> int:
         size += more
         if size > self.max_items:
-            raise UnsafePickleError(f"refused data of more than {self.max_items} items when "
-                                    f"shared references are counted each time (max_items)")
+            raise UnsafePickleError(
+                f"refused data of more than {self.max_items} items when "
+                f"shared references are counted each time (max_items)"
+            )
         return size
 
 
-def load_plain_pickle(data: bytes, *, max_depth: int = MAX_DEPTH,
-                      max_items: int = MAX_ITEMS) -> Any:
+def load_plain_pickle(
+    data: bytes, *, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS
+) -> Any:
     """Unpickle ``data`` allowing only plain values and NumPy number arrays.
 
     Python 2 strings come back as ``bytes`` (as ``pickle.load(..., encoding="bytes")`` gives).
@@ -304,7 +328,16 @@ def load_plain_pickle(data: bytes, *, max_depth: int = MAX_DEPTH,
         return _Rebuilder(max_depth, max_items).rebuild(obj)[0]
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError,
-            KeyError, AttributeError, MemoryError, OverflowError, RecursionError) as err:
-        raise pickle.UnpicklingError(f"not a valid pickle ({type(err).__name__}: {err})") \
-            from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        MemoryError,
+        OverflowError,
+        RecursionError,
+    ) as err:
+        raise pickle.UnpicklingError(f"not a valid pickle ({type(err).__name__}: {err})") from None

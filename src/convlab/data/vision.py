@@ -4,21 +4,29 @@ Nothing is downloaded. Images are kept as one uint8 array ``data`` of shape (N, 
 labels as ``targets`` (int64); ``ds[i]`` is ``(transform(image), target_transform(label))``
 with the image a uint8 (C, H, W) array before any transform.
 """
+
 from __future__ import annotations
 
 import math
 import pickle
 import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
 from convlab.data.dataset import Dataset, _check_index
 from convlab.data.safe_pickle import UnsafePickleError, load_plain_pickle
 
-__all__ = ["CIFAR10", "MNIST", "DatasetNotFoundError", "DatasetFormatError", "read_idx",
-           "MAX_IDX_BYTES"]
+__all__ = [
+    "CIFAR10",
+    "MNIST",
+    "DatasetNotFoundError",
+    "DatasetFormatError",
+    "read_idx",
+    "MAX_IDX_BYTES",
+]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -32,15 +40,17 @@ class DatasetFormatError(ValueError):
 class _ImageDataset(Dataset):
     data: np.ndarray
     targets: np.ndarray
-    split: str          # "train" or "test"
-    folder: Path        # where the files were found
+    split: str  # "train" or "test"
+    folder: Path  # where the files were found
 
-    def __init__(self, transform: Optional[Callable[[np.ndarray], Any]],
-                 target_transform: Optional[Callable[[int], Any]]) -> None:
+    def __init__(
+        self,
+        transform: Callable[[np.ndarray], Any] | None,
+        target_transform: Callable[[int], Any] | None,
+    ) -> None:
         for name, fn in (("transform", transform), ("target_transform", target_transform)):
             if fn is not None and not callable(fn):
-                raise TypeError(f"{name}: expected a callable or None, got "
-                                f"{type(fn).__name__}")
+                raise TypeError(f"{name}: expected a callable or None, got {type(fn).__name__}")
         self.transform, self.target_transform = transform, target_transform
 
     def __len__(self) -> int:
@@ -63,8 +73,10 @@ class _ImageDataset(Dataset):
         return [(images[j], int(targets[j])) for j in range(len(rows))]
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.split}: {len(self)} images of "
-                f"{tuple(self.data.shape[1:])}, {self.folder})")
+        return (
+            f"{type(self).__name__}({self.split}: {len(self)} images of "
+            f"{tuple(self.data.shape[1:])}, {self.folder})"
+        )
 
 
 class CIFAR10(_ImageDataset):
@@ -86,49 +98,79 @@ class CIFAR10(_ImageDataset):
         DatasetFormatError: If a file is truncated, corrupted or unsafe.
     """
 
-    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-               "truck")
+    classes = (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
     _RECORD = 1 + 3 * 32 * 32
 
-    def __init__(self, root: Any, train: bool = True,
-                 transform: Optional[Callable[[np.ndarray], Any]] = None,
-                 target_transform: Optional[Callable[[int], Any]] = None) -> None:
+    def __init__(
+        self,
+        root: Any,
+        train: bool = True,
+        transform: Callable[[np.ndarray], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+    ) -> None:
         super().__init__(transform, target_transform)
         self.split = "train" if train else "test"
         names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
         self.folder, kind = self._find(Path(root), names)
-        parts = [self._read_bin(self.folder / f"{n}.bin") if kind == "bin"
-                 else self._read_py(self.folder / n) for n in names]
+        parts = [
+            self._read_bin(self.folder / f"{n}.bin")
+            if kind == "bin"
+            else self._read_py(self.folder / n)
+            for n in names
+        ]
         self.data = np.concatenate([p[0] for p in parts])
         self.targets = np.concatenate([p[1] for p in parts])
 
     @staticmethod
     def _find(root: Path, names: list[str]) -> tuple[Path, str]:
-        candidates = [(root / "cifar-10-batches-bin", "bin"), (root / "cifar-10-batches-py", "py"),
-                      (root, "bin"), (root, "py")]
+        candidates = [
+            (root / "cifar-10-batches-bin", "bin"),
+            (root / "cifar-10-batches-py", "py"),
+            (root, "bin"),
+            (root, "py"),
+        ]
         for folder, kind in candidates:
             files = [folder / (n + ".bin" if kind == "bin" else n) for n in names]
             if all(f.is_file() for f in files):
                 return folder, kind
         for folder, kind in candidates[:2]:
             if folder.is_dir():
-                missing = [n + (".bin" if kind == "bin" else "") for n in names
-                           if not (folder / (n + (".bin" if kind == "bin" else ""))).is_file()]
-                raise DatasetNotFoundError(f"root: {folder} lacks {', '.join(missing)}; unpack "
-                                           f"the whole CIFAR-10 archive there")
+                missing = [
+                    n + (".bin" if kind == "bin" else "")
+                    for n in names
+                    if not (folder / (n + (".bin" if kind == "bin" else ""))).is_file()
+                ]
+                raise DatasetNotFoundError(
+                    f"root: {folder} lacks {', '.join(missing)}; unpack "
+                    f"the whole CIFAR-10 archive there"
+                )
         raise DatasetNotFoundError(
             f"root: no CIFAR-10 files in {root} (convlab does not download). Get "
             f"cifar-10-binary.tar.gz or cifar-10-python.tar.gz from "
             f"https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into {root}, so that "
             f"{root / 'cifar-10-batches-bin' / 'data_batch_1.bin'} (or "
-            f"{root / 'cifar-10-batches-py' / 'data_batch_1'}) exists")
+            f"{root / 'cifar-10-batches-py' / 'data_batch_1'}) exists"
+        )
 
     def _read_bin(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         raw = np.fromfile(path, dtype=np.uint8)
         if raw.size == 0 or raw.size % self._RECORD:
-            raise DatasetFormatError(f"{path}: {raw.size} bytes is not a whole number of "
-                                     f"{self._RECORD}-byte CIFAR-10 records (truncated or "
-                                     f"not a CIFAR-10 file)")
+            raise DatasetFormatError(
+                f"{path}: {raw.size} bytes is not a whole number of "
+                f"{self._RECORD}-byte CIFAR-10 records (truncated or "
+                f"not a CIFAR-10 file)"
+            )
         records = raw.reshape(-1, self._RECORD)
         return self._checked(path, records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0])
 
@@ -140,30 +182,42 @@ class CIFAR10(_ImageDataset):
         except pickle.UnpicklingError as err:
             raise DatasetFormatError(f"{path}: corrupted ({err})") from None
         if not isinstance(batch, dict):
-            raise DatasetFormatError(f"{path}: expected a pickled dict, got "
-                                     f"{type(batch).__name__}")
+            raise DatasetFormatError(f"{path}: expected a pickled dict, got {type(batch).__name__}")
         keys = [k.decode("latin1") if isinstance(k, bytes) else k for k in batch]
-        if len(set(keys)) != len(keys):     # b"data" and "data": one would silently win
+        if len(set(keys)) != len(keys):  # b"data" and "data": one would silently win
             raise DatasetFormatError(f"{path}: a key appears both as bytes and as text")
         batch = dict(zip(keys, batch.values()))
         data, labels = batch.get("data"), batch.get("labels")
-        if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 \
-                or data.dtype != np.uint8:
-            got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else \
-                type(data).__name__
-            raise DatasetFormatError(f"{path}: expected 'data' to be a uint8 (N, 3072) array, "
-                                     f"got {got}")
-        if not isinstance(labels, list) or len(labels) != len(data) or \
-                not all(type(v) is int for v in labels):        # bools are not class indices
-            raise DatasetFormatError(f"{path}: expected 'labels' to be a list of {len(data)} "
-                                     f"ints")
+        if (
+            not isinstance(data, np.ndarray)
+            or data.ndim != 2
+            or data.shape[1] != 3072
+            or data.dtype != np.uint8
+        ):
+            got = (
+                f"{data.dtype} {data.shape}"
+                if isinstance(data, np.ndarray)
+                else type(data).__name__
+            )
+            raise DatasetFormatError(
+                f"{path}: expected 'data' to be a uint8 (N, 3072) array, got {got}"
+            )
+        if (
+            not isinstance(labels, list)
+            or len(labels) != len(data)
+            or not all(type(v) is int for v in labels)
+        ):  # bools are not class indices
+            raise DatasetFormatError(f"{path}: expected 'labels' to be a list of {len(data)} ints")
         return self._checked(path, data.reshape(-1, 3, 32, 32), np.asarray(labels))
 
-    def _checked(self, path: Path, images: np.ndarray,
-                 labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _checked(
+        self, path: Path, images: np.ndarray, labels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         if labels.size and (labels.min() < 0 or labels.max() > 9):
-            raise DatasetFormatError(f"{path}: labels must lie in 0..9, found "
-                                     f"{int(labels.min())}..{int(labels.max())} (corrupted)")
+            raise DatasetFormatError(
+                f"{path}: labels must lie in 0..9, found "
+                f"{int(labels.min())}..{int(labels.max())} (corrupted)"
+            )
         return np.ascontiguousarray(images), labels.astype(np.int64)
 
 
@@ -189,8 +243,7 @@ def _gunzip(raw: bytes, limit: int, path: Path) -> bytes:
         total += len(chunk)
         if not inflater.eof:
             if total < limit and not inflater.unconsumed_tail:
-                raise DatasetFormatError(f"{path}: corrupted gzip data (the stream is "
-                                         f"truncated)")
+                raise DatasetFormatError(f"{path}: corrupted gzip data (the stream is truncated)")
             break
         # zero bytes after a member are padding (gzip.decompress skips them too)
         rest = inflater.unused_data.lstrip(b"\0")
@@ -200,8 +253,10 @@ def _gunzip(raw: bytes, limit: int, path: Path) -> bytes:
 def _idx_header(raw: bytes, path: Path) -> tuple[tuple[int, ...], np.dtype[Any], int]:
     """``(shape, dtype, header size)`` from the start of an IDX file."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DatasetFormatError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'empty'}, "
-                                 f"expected 0000 followed by a type code and a rank)")
+        raise DatasetFormatError(
+            f"{path}: not an IDX file (magic {raw[:4].hex() or 'empty'}, "
+            f"expected 0000 followed by a type code and a rank)"
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
@@ -227,18 +282,24 @@ def read_idx(path: Any, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     gzipped = raw[:2] == b"\x1f\x8b"
     head = _gunzip(raw, _IDX_MAX_HEADER, path) if gzipped else raw
     shape, dtype, header = _idx_header(head, path)
-    nbytes = math.prod(shape) * dtype.itemsize           # Python ints: no overflow
+    nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if nbytes > max_bytes:
-        raise DatasetFormatError(f"{path}: the header says {shape} of {dtype.name}, {nbytes} "
-                                 f"bytes, more than max_bytes={max_bytes}")
+        raise DatasetFormatError(
+            f"{path}: the header says {shape} of {dtype.name}, {nbytes} "
+            f"bytes, more than max_bytes={max_bytes}"
+        )
     expected = header + nbytes
-    if gzipped:     # one byte more than declared shows trailing data without inflating it all
+    if gzipped:  # one byte more than declared shows trailing data without inflating it all
         raw = _gunzip(raw, expected + 1, path)
     if len(raw) != expected:
-        has = (f"has {len(raw)} (truncated or corrupted)" if len(raw) < expected else
-               "holds more than that (trailing data or corrupted)")
-        raise DatasetFormatError(f"{path}: the header says {shape} of {dtype.name}, "
-                                 f"{expected} bytes, the file {has}")
+        has = (
+            f"has {len(raw)} (truncated or corrupted)"
+            if len(raw) < expected
+            else "holds more than that (trailing data or corrupted)"
+        )
+        raise DatasetFormatError(
+            f"{path}: the header says {shape} of {dtype.name}, {expected} bytes, the file {has}"
+        )
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -248,23 +309,30 @@ def _as_pixels(images: np.ndarray, path: Path) -> np.ndarray:
     if images.dtype == np.uint8:
         return images
     if images.dtype.kind not in "iu":
-        raise DatasetFormatError(f"{path}: images must be uint8 pixels (IDX type 0x08), the "
-                                 f"file holds {images.dtype.name}")
+        raise DatasetFormatError(
+            f"{path}: images must be uint8 pixels (IDX type 0x08), the "
+            f"file holds {images.dtype.name}"
+        )
     if images.size and (images.min() < 0 or images.max() > 255):
-        raise DatasetFormatError(f"{path}: images must be pixels in 0..255, the file holds "
-                                 f"{images.dtype.name} values {int(images.min())}.."
-                                 f"{int(images.max())}")
+        raise DatasetFormatError(
+            f"{path}: images must be pixels in 0..255, the file holds "
+            f"{images.dtype.name} values {int(images.min())}.."
+            f"{int(images.max())}"
+        )
     return images.astype(np.uint8)
 
 
 def _as_class_indices(labels: np.ndarray, classes: int, path: Path) -> np.ndarray:
     """IDX labels as int64 class indices in 0..classes-1."""
     if labels.dtype.kind not in "iu":
-        raise DatasetFormatError(f"{path}: labels must be integer class indices, the file "
-                                 f"holds {labels.dtype.name}")
+        raise DatasetFormatError(
+            f"{path}: labels must be integer class indices, the file holds {labels.dtype.name}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        raise DatasetFormatError(f"{path}: labels must lie in 0..{classes - 1}, found "
-                                 f"{int(labels.min())}..{int(labels.max())}")
+        raise DatasetFormatError(
+            f"{path}: labels must lie in 0..{classes - 1}, found "
+            f"{int(labels.min())}..{int(labels.max())}"
+        )
     return labels.astype(np.int64)
 
 
@@ -286,9 +354,13 @@ class MNIST(_ImageDataset):
 
     classes = tuple(str(d) for d in range(10))
 
-    def __init__(self, root: Any, train: bool = True,
-                 transform: Optional[Callable[[np.ndarray], Any]] = None,
-                 target_transform: Optional[Callable[[int], Any]] = None) -> None:
+    def __init__(
+        self,
+        root: Any,
+        train: bool = True,
+        transform: Callable[[np.ndarray], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+    ) -> None:
         super().__init__(transform, target_transform)
         self.split = "train" if train else "test"
         prefix = "train" if train else "t10k"
@@ -304,18 +376,20 @@ class MNIST(_ImageDataset):
             raise DatasetNotFoundError(
                 f"root: no MNIST {self.split} files in {root} (convlab does not download). "
                 f"Put {prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz (gzipped "
-                f"or not) from the MNIST site or a mirror into {root}")
+                f"or not) from the MNIST site or a mirror into {root}"
+            )
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DatasetFormatError(f"{self.folder}: expected (N, H, W) images and N labels, "
-                                     f"got {images.shape} and {labels.shape}")
+            raise DatasetFormatError(
+                f"{self.folder}: expected (N, H, W) images and N labels, "
+                f"got {images.shape} and {labels.shape}"
+            )
         self.data = np.ascontiguousarray(_as_pixels(images, images_path)[:, None])
         self.targets = _as_class_indices(labels, len(self.classes), labels_path)
 
     @staticmethod
-    def _file(folder: Path, stem: str, kind: str) -> Optional[Path]:
-        for name in (f"{stem}-{kind}", f"{stem}-{kind}.gz", f"{stem}.{kind}",
-                     f"{stem}.{kind}.gz"):
+    def _file(folder: Path, stem: str, kind: str) -> Path | None:
+        for name in (f"{stem}-{kind}", f"{stem}-{kind}.gz", f"{stem}.{kind}", f"{stem}.{kind}.gz"):
             if (folder / name).is_file():
                 return folder / name
         return None

@@ -1,7 +1,9 @@
 """The price-trend CNN of Jiang, Kelly & Xiu, "(Re-)Imag(in)ing Price Trends" (2023)."""
+
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -54,11 +56,20 @@ class ChartCNN(nn.Module):
         fold: How binary input folds the normalisation (see ``binary_conv2d``).
     """
 
-    def __init__(self, window: int = 20, channels: Optional[Sequence[int]] = None,
-                 kernel_size: Any = (5, 3), pool: Any = (2, 1),
-                 activation: str = "leaky_relu", batch_norm: bool = True,
-                 dropout: float = 0.5, ceil_mode: bool = True, input_mean: float = 0.0,
-                 input_std: float = 1.0, fold: str = "exact") -> None:
+    def __init__(
+        self,
+        window: int = 20,
+        channels: Sequence[int] | None = None,
+        kernel_size: Any = (5, 3),
+        pool: Any = (2, 1),
+        activation: str = "leaky_relu",
+        batch_norm: bool = True,
+        dropout: float = 0.5,
+        ceil_mode: bool = True,
+        input_mean: float = 0.0,
+        input_std: float = 1.0,
+        fold: str = "exact",
+    ) -> None:
         super().__init__()
         if window not in _PAPER:
             raise ValueError(f"window: expected 5, 20 or 60, got {window!r}")
@@ -78,19 +89,20 @@ class ChartCNN(nn.Module):
             stride, dilation = (first_stride, first_dilation) if i == 0 else ((1, 1), (1, 1))
             padding = (kh // 2, kw // 2)
             block: list[nn.Module] = [
-                nn.Conv2d(previous, out_channels, (kh, kw), stride, padding, dilation)]
+                nn.Conv2d(previous, out_channels, (kh, kw), stride, padding, dilation)
+            ]
             if batch_norm:
                 block.append(nn.BatchNorm2d(out_channels))
             block.append(nn.LeakyReLU(0.01) if activation == "leaky_relu" else nn.ReLU())
             block.append(nn.MaxPool2d((ph, pw), ceil_mode=ceil_mode))
             layers.append(nn.Sequential(*block))
-            height = _pool_out(_out(height, kh, stride[0], padding[0], dilation[0]), ph,
-                               ceil_mode)
-            width = _pool_out(_out(width, kw, stride[1], padding[1], dilation[1]), pw,
-                              ceil_mode)
+            height = _pool_out(_out(height, kh, stride[0], padding[0], dilation[0]), ph, ceil_mode)
+            width = _pool_out(_out(width, kw, stride[1], padding[1], dilation[1]), pw, ceil_mode)
             if height < 1 or width < 1:
-                raise ValueError(f"{len(channels)} blocks shrink a {window}-day image to "
-                                 f"nothing; use fewer blocks or a smaller pool")
+                raise ValueError(
+                    f"{len(channels)} blocks shrink a {window}-day image to "
+                    f"nothing; use fewer blocks or a smaller pool"
+                )
             previous = out_channels
         self.features = nn.Sequential(*layers)
         self.fc_in = previous * height * width
@@ -120,8 +132,17 @@ class ChartCNN(nn.Module):
         mean, std = float(self.input_mean.item()), float(self.input_std.item())
         binary = x.data.dtype in (np.uint8, np.bool_) and not x.requires_grad
         if binary:
-            return binary_conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding,
-                                 conv.dilation, mean=mean, std=std, fold=self.fold)
+            return binary_conv2d(
+                x,
+                conv.weight,
+                conv.bias,
+                conv.stride,
+                conv.padding,
+                conv.dilation,
+                mean=mean,
+                std=std,
+                fold=self.fold,
+            )
         if mean != 0.0 or std != 1.0:
             x = (x - mean) / std
         out: Tensor = conv(x)
@@ -134,8 +155,9 @@ class ChartCNN(nn.Module):
         half the values, with the same result."""
         layers = list(block)[1:]
         if isinstance(layers[-1], nn.MaxPool2d) and (
-                isinstance(layers[-2], nn.ReLU) or
-                (isinstance(layers[-2], nn.LeakyReLU) and layers[-2].negative_slope >= 0)):
+            isinstance(layers[-2], nn.ReLU)
+            or (isinstance(layers[-2], nn.LeakyReLU) and layers[-2].negative_slope >= 0)
+        ):
             layers[-2], layers[-1] = layers[-1], layers[-2]
         for layer in layers:
             out = layer(out)
@@ -143,7 +165,7 @@ class ChartCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, 2) for images (N, 1, H, W): index 1 is "up"."""
-        blocks = cast("list[nn.Sequential]", list(self.features))    # one Sequential a block
+        blocks = cast("list[nn.Sequential]", list(self.features))  # one Sequential a block
         out = self._after_conv(blocks[0], self._first_conv(x))
         for block in blocks[1:]:
             out = self._after_conv(block, block[0](out))
@@ -156,4 +178,5 @@ class ChartCNN(nn.Module):
 
 def _scalar(value: float) -> Tensor:
     import convlab
+
     return convlab.tensor(float(value), dtype=convlab.float32)

@@ -8,6 +8,7 @@ Example:
     >>> model(convlab.randn(8, 1, 8, 8)).shape
     (8, 2)
 """
+
 from __future__ import annotations
 
 from convlab.nn import functional, init
@@ -22,7 +23,30 @@ from convlab.nn.modules.norm import BatchNorm1d, BatchNorm2d
 from convlab.nn.modules.pooling import AvgPool2d, MaxPool2d
 from convlab.nn.parameter import Parameter
 
-__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Conv2d", "Conv1d", "Linear",
-           "BatchNorm1d", "BatchNorm2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
-           "LogSoftmax", "MaxPool2d", "AvgPool2d", "Dropout", "Flatten", "Identity",
-           "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "functional", "init"]
+__all__ = [
+    "Module",
+    "Parameter",
+    "Sequential",
+    "ModuleList",
+    "Conv2d",
+    "Conv1d",
+    "Linear",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "MaxPool2d",
+    "AvgPool2d",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "CrossEntropyLoss",
+    "BCEWithLogitsLoss",
+    "MSELoss",
+    "functional",
+    "init",
+]

@@ -11,16 +11,32 @@ Example:
     >>> F.max_pool2d(F.relu(F.conv2d(x, w, padding=1)), 2).shape
     (2, 4, 4, 4)
 """
+
 from __future__ import annotations
 
-from convlab._ops.activation import (dropout, leaky_relu, log_softmax, relu, sigmoid, softmax,
-                                     tanh)
+from convlab._ops.activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from convlab._ops.binary import binary_conv2d
 from convlab._ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d
 from convlab._ops.linalg import linear
 from convlab._ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from convlab._ops.norm import batch_norm
 
-__all__ = ["conv2d", "binary_conv2d", "conv1d", "max_pool2d", "avg_pool2d", "linear", "relu", "leaky_relu",
-           "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "batch_norm",
-           "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss"]
+__all__ = [
+    "conv2d",
+    "binary_conv2d",
+    "conv1d",
+    "max_pool2d",
+    "avg_pool2d",
+    "linear",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "dropout",
+    "batch_norm",
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "mse_loss",
+]

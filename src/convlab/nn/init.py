@@ -3,28 +3,47 @@
 Values are drawn from convlab's host generator (seeded by :func:`convlab.manual_seed`) and then
 copied to the tensor's device, so one seed gives the same model on every device.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from convlab import _random
 from convlab._tensor import Tensor
 
-__all__ = ["calculate_gain", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
-           "xavier_normal_", "zeros_", "ones_", "constant_", "uniform_", "normal_"]
+__all__ = [
+    "calculate_gain",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "zeros_",
+    "ones_",
+    "constant_",
+    "uniform_",
+    "normal_",
+]
 
 
-def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for a nonlinearity (as ``torch.nn.init.calculate_gain``).
 
     Raises:
         ValueError: For an unknown nonlinearity.
     """
-    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d", "sigmoid")
+    linear = (
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+    )
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -35,7 +54,7 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
         slope = 0.01 if param is None else param
         if isinstance(slope, bool) or not isinstance(slope, (int, float)):
             raise ValueError(f"param: negative_slope {param!r} is not a valid number")
-        return math.sqrt(2.0 / (1 + slope ** 2))
+        return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"nonlinearity: unsupported nonlinearity {nonlinearity!r}")
@@ -43,8 +62,9 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
 
 def _fans(tensor: Tensor) -> tuple[int, int]:
     if tensor.ndim < 2:
-        raise ValueError(f"tensor: fan in and fan out need at least 2 dimensions, got shape "
-                         f"{tensor.shape}")
+        raise ValueError(
+            f"tensor: fan in and fan out need at least 2 dimensions, got shape {tensor.shape}"
+        )
     receptive = 1
     for s in tensor.shape[2:]:
         receptive *= s
@@ -93,15 +113,17 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> floa
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_uniform_(
+    tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+) -> Tensor:
     """He uniform: U(-b, b) with ``b = gain * sqrt(3 / fan)``."""
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound)
 
 
-def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_normal_(
+    tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+) -> Tensor:
     """He normal: N(0, std**2) with ``std = gain / sqrt(fan)``."""
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
 
@@ -119,7 +141,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / max(fan_in + fan_out, 1)))
 
 
-def _default_layer_init(weight: Tensor, bias: Optional[Tensor]) -> None:
+def _default_layer_init(weight: Tensor, bias: Tensor | None) -> None:
     """PyTorch's default for ``Linear`` / ``Conv``: Kaiming-uniform weights (a = sqrt(5)) and
     bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     kaiming_uniform_(weight, a=math.sqrt(5))

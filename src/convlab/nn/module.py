@@ -1,9 +1,11 @@
 """``Module``: the base class of layers and models (parameters, buffers, state dicts)."""
+
 from __future__ import annotations
 
 import collections
 import collections.abc
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,7 +14,7 @@ from convlab._tensor import Tensor, backend_for, reset_grads
 from convlab.nn.parameter import Parameter
 
 if TYPE_CHECKING:
-    from typing_extensions import Self      # typing.Self from Python 3.11; for mypy only
+    from typing_extensions import Self  # typing.Self from Python 3.11; for mypy only
 
 __all__ = ["Module", "IncompatibleKeys"]
 
@@ -47,10 +49,10 @@ class Module:
     """
 
     training: bool
-    _parameters: dict[str, Optional[Parameter]]
-    _buffers: dict[str, Optional[Tensor]]
+    _parameters: dict[str, Parameter | None]
+    _buffers: dict[str, Tensor | None]
     _non_persistent: set[str]
-    _modules: dict[str, Optional[Module]]
+    _modules: dict[str, Module | None]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -76,18 +78,24 @@ class Module:
             modules[name] = value
         elif name in params:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
-                                f"(convlab.nn.Parameter or None expected)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as parameter {name!r} "
+                    f"(convlab.nn.Parameter or None expected)"
+                )
             params[name] = None
         elif name in buffers:
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} "
-                                f"(Tensor or None expected)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as buffer {name!r} "
+                    f"(Tensor or None expected)"
+                )
             buffers[name] = value
         elif name in modules:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as child module "
-                                f"{name!r} (Module or None expected)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as child module "
+                    f"{name!r} (Module or None expected)"
+                )
             modules[name] = None
         else:
             object.__setattr__(self, name, value)
@@ -108,7 +116,7 @@ class Module:
                 return
         object.__delattr__(self, name)
 
-    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (or ``None``, a placeholder) under ``name``."""
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"param: expected a Parameter or None, got {type(param).__name__}")
@@ -117,8 +125,7 @@ class Module:
         else:
             setattr(self, name, param)
 
-    def register_buffer(self, name: str, tensor: Optional[Tensor],
-                        persistent: bool = True) -> None:
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Add a tensor that is part of the state but not trained (running statistics).
 
         Args:
@@ -139,7 +146,7 @@ class Module:
         else:
             self._non_persistent.add(name)
 
-    def add_module(self, name: str, module: Optional["Module"]) -> None:
+    def add_module(self, name: str, module: Module | None) -> None:
         """Register a child module under ``name``."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"module: expected a Module or None, got {type(module).__name__}")
@@ -154,8 +161,9 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # -- traversal ----------------------------------------------------------------------------
-    def named_modules(self, memo: Optional[set[int]] = None, prefix: str = "",
-                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+    def named_modules(
+        self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
         """``(name, module)`` for this module and every descendant, each once."""
         if memo is None:
             memo = set()
@@ -167,10 +175,11 @@ class Module:
         for name, child in self._modules.items():
             if child is None:
                 continue
-            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
-                                           remove_duplicate)
+            yield from child.named_modules(
+                memo, f"{prefix}.{name}" if prefix else name, remove_duplicate
+            )
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         """This module and every descendant."""
         for _, m in self.named_modules():
             yield m
@@ -183,15 +192,16 @@ class Module:
                 seen.add(id(child))
                 yield name, child
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         """The direct children."""
         for _, child in self.named_children():
             yield child
 
     def _named_members(self, table: str, prefix: str, recurse: bool) -> Iterator[tuple[str, Any]]:
         seen: set[int] = set()
-        modules: Iterable[tuple[str, Module]] = \
+        modules: Iterable[tuple[str, Module]] = (
             self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        )
         for module_prefix, module in modules:
             for name, value in getattr(module, table).items():
                 if value is None or id(value) in seen:
@@ -199,8 +209,9 @@ class Module:
                 seen.add(id(value))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix: str = "",
-                         recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, Parameter)`` pairs, each parameter once."""
         yield from self._named_members("_parameters", prefix, recurse)
 
@@ -209,8 +220,7 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "",
-                      recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
         """``(dotted name, Tensor)`` pairs of buffers."""
         yield from self._named_members("_buffers", prefix, recurse)
 
@@ -219,7 +229,7 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def apply(self, fn: Callable[["Module"], Any]) -> Self:
+    def apply(self, fn: Callable[[Module], Any]) -> Self:
         """Call ``fn`` on every descendant, then on this module; return ``self``."""
         for child in self.children():
             child.apply(fn)
@@ -255,6 +265,7 @@ class Module:
         Parameters keep their identity (optimizers holding them stay valid), as in PyTorch.
         """
         from convlab._tensor import _parse_to_args
+
         device, dtype = _parse_to_args(args, kwargs)
         backend = None if device is None else backend_for(device)
         dtype = _dtype.resolve_dtype(dtype)
@@ -285,9 +296,12 @@ class Module:
         return self.to(_dtype.float64)
 
     # -- state --------------------------------------------------------------------------------
-    def state_dict(self, destination: Optional[collections.OrderedDict[str, Tensor]] = None,
-                   prefix: str = "",
-                   keep_vars: bool = False) -> collections.OrderedDict[str, Tensor]:
+    def state_dict(
+        self,
+        destination: collections.OrderedDict[str, Tensor] | None = None,
+        prefix: str = "",
+        keep_vars: bool = False,
+    ) -> collections.OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name (PyTorch's keys and order).
 
         The tensors share memory with the module; ``keep_vars=False`` detaches them.
@@ -328,28 +342,36 @@ class Module:
             value = state_dict[key]
             try:
                 array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
-            except (TypeError, ValueError) as err:     # ragged lists and the like
+            except (TypeError, ValueError) as err:  # ragged lists and the like
                 problems.append(f"value for {key} is not an array: {err}")
                 continue
             if array.shape != target.shape:
-                problems.append(f"size mismatch for {key}: copying a value of shape "
-                                f"{array.shape}, the shape in the current model is "
-                                f"{target.shape}")
+                problems.append(
+                    f"size mismatch for {key}: copying a value of shape "
+                    f"{array.shape}, the shape in the current model is "
+                    f"{target.shape}"
+                )
             elif array.dtype.kind not in "biuf":
-                problems.append(f"dtype mismatch for {key}: expected real numbers (cast to "
-                                f"{target.dtype}), got dtype {array.dtype}")
+                problems.append(
+                    f"dtype mismatch for {key}: expected real numbers (cast to "
+                    f"{target.dtype}), got dtype {array.dtype}"
+                )
             else:
                 arrays[key] = array
         if strict:
             if missing:
-                problems.insert(0, "Missing key(s) in state_dict: "
-                                + ", ".join(repr(k) for k in missing))
+                problems.insert(
+                    0, "Missing key(s) in state_dict: " + ", ".join(repr(k) for k in missing)
+                )
             if unexpected:
-                problems.insert(0, "Unexpected key(s) in state_dict: "
-                                + ", ".join(repr(k) for k in unexpected))
+                problems.insert(
+                    0, "Unexpected key(s) in state_dict: " + ", ".join(repr(k) for k in unexpected)
+                )
         if problems:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                               + "\n\t".join(problems))
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                + "\n\t".join(problems)
+            )
         # every value checked above: nothing is modified unless all of them fit
         for key, array in arrays.items():
             target = own[key]
@@ -377,8 +399,9 @@ class Module:
         return main + ")"
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
-                      | set(self._modules))
+        return sorted(
+            set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules)
+        )
 
 
 def _move(t: Tensor, backend: Any, dtype: Any) -> None:

@@ -1,4 +1,5 @@
 """``Parameter``: a tensor that a ``Module`` registers as learnable."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,6 +22,7 @@ class Parameter(Tensor):
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
             from convlab._creation import empty
+
             data = empty(0)
         source = data if isinstance(data, Tensor) else Tensor(data)
         self.data = source.data

@@ -10,6 +10,7 @@ Example:
     >>> opt.step()
     >>> opt.zero_grad()
 """
+
 from __future__ import annotations
 
 from convlab.optim import lr_scheduler

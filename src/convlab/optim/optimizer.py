@@ -1,9 +1,11 @@
 """``Optimizer``: parameter groups, per-parameter state, and their state dicts."""
+
 from __future__ import annotations
 
 import copy
 import numbers
-from typing import Any, ClassVar, Iterable, Iterator, Tuple
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
 
 from convlab import _validate as check
 from convlab._tensor import Tensor, reset_grads
@@ -22,8 +24,9 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         if isinstance(params, Tensor):
-            raise TypeError("params: expected an iterable of Tensors or dicts, got a Tensor "
-                            "(wrap it in a list)")
+            raise TypeError(
+                "params: expected an iterable of Tensors or dicts, got a Tensor (wrap it in a list)"
+            )
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
@@ -71,7 +74,7 @@ class Optimizer:
         with ``group``'s settings."""
         return set()
 
-    def _grads(self, group: dict[str, Any]) -> Iterator[Tuple[Tensor, Any]]:
+    def _grads(self, group: dict[str, Any]) -> Iterator[tuple[Tensor, Any]]:
         """``(param, gradient array)`` for each parameter of ``group`` with a gradient.
 
         Raises:
@@ -83,13 +86,22 @@ class Optimizer:
             g = p.grad
             if g is None:
                 continue
-            if not isinstance(g, Tensor) or g.shape != p.shape or g.dtype != p.dtype or \
-                    g._backend is not p._backend:
-                got = (f"{g.dtype} {g.shape} on {g._backend.name}" if isinstance(g, Tensor)
-                       else type(g).__name__)
-                raise ValueError(f"grad: parameter {self._index_of(p)} has shape {p.shape} "
-                                 f"({p.dtype} on {p._backend.name}); its .grad must match, "
-                                 f"got {got}")
+            if (
+                not isinstance(g, Tensor)
+                or g.shape != p.shape
+                or g.dtype != p.dtype
+                or g._backend is not p._backend
+            ):
+                got = (
+                    f"{g.dtype} {g.shape} on {g._backend.name}"
+                    if isinstance(g, Tensor)
+                    else type(g).__name__
+                )
+                raise ValueError(
+                    f"grad: parameter {self._index_of(p)} has shape {p.shape} "
+                    f"({p.dtype} on {p._backend.name}); its .grad must match, "
+                    f"got {got}"
+                )
             yield p, g.data
 
     def _index_of(self, param: Tensor) -> int:
@@ -122,8 +134,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {k: _as_tensor(v, p)
-                                           for k, v in self.state[p].items()}
+                    state[index[id(p)]] = {k: _as_tensor(v, p) for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -136,16 +147,20 @@ class Optimizer:
             raise ValueError("state_dict: expected a dict with keys 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, the "
-                             f"optimizer has {len(self.param_groups)}")
+            raise ValueError(
+                f"state_dict: has {len(saved_groups)} parameter groups, the "
+                f"optimizer has {len(self.param_groups)}"
+            )
         new_groups = []
         by_index: dict[int, Tensor] = {}
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
                 raise ValueError(f"state_dict: group {i}: expected a dict with a 'params' list")
             if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"state_dict: group {i} has {len(saved['params'])} parameters, "
-                                 f"the optimizer's has {len(group['params'])}")
+                raise ValueError(
+                    f"state_dict: group {i} has {len(saved['params'])} parameters, "
+                    f"the optimizer's has {len(group['params'])}"
+                )
             for idx, p in zip(saved["params"], group["params"]):
                 idx = _index(idx, f"group {i}'s params")
                 if idx in by_index:
@@ -167,17 +182,21 @@ class Optimizer:
             if p is None:
                 raise ValueError(f"state_dict: state for unknown parameter index {idx}")
             if not isinstance(values, dict):
-                raise ValueError(f"state_dict: parameter {idx}: expected a dict of state "
-                                 f"entries, got {type(values).__name__}")
+                raise ValueError(
+                    f"state_dict: parameter {idx}: expected a dict of state "
+                    f"entries, got {type(values).__name__}"
+                )
             new_state[p] = {k: self._state_entry(k, v, p, idx) for k, v in values.items()}
         for group, merged in zip(self.param_groups, new_groups):
             required = self._required_state(merged)
             for p in group["params"]:
                 missing = required - set(new_state.get(p, required))
                 if missing:
-                    raise ValueError(f"state_dict: parameter {self._index_of(p)} has state "
-                                     f"without {sorted(missing)} (this optimizer's step "
-                                     f"needs {sorted(required)})")
+                    raise ValueError(
+                        f"state_dict: parameter {self._index_of(p)} has state "
+                        f"without {sorted(missing)} (this optimizer's step "
+                        f"needs {sorted(required)})"
+                    )
         # nothing is changed until every entry has passed
         self.state = new_state
         for group, merged in zip(self.param_groups, new_groups):
@@ -198,14 +217,19 @@ class Optimizer:
             return int(value)
         if kind == "param":
             if not is_array:
-                raise ValueError(f"{where}: expected an array of shape {param.shape}, got "
-                                 f"{type(value).__name__}")
+                raise ValueError(
+                    f"{where}: expected an array of shape {param.shape}, got {type(value).__name__}"
+                )
             if tuple(value.shape) != param.shape:
-                raise ValueError(f"{where}: a state entry of shape {tuple(value.shape)} does "
-                                 f"not fit a parameter of shape {param.shape}")
+                raise ValueError(
+                    f"{where}: a state entry of shape {tuple(value.shape)} does "
+                    f"not fit a parameter of shape {param.shape}"
+                )
             if value.dtype.kind != "f":
-                raise ValueError(f"{where}: expected floating-point values (cast to the "
-                                 f"parameter's {param.dtype}), got dtype {value.dtype}")
+                raise ValueError(
+                    f"{where}: expected floating-point values (cast to the "
+                    f"parameter's {param.dtype}), got dtype {value.dtype}"
+                )
             backend = param._backend
             return backend.xp.array(backend.asarray(value), dtype=param.dtype, copy=True)
         return copy.deepcopy(value)
@@ -233,6 +257,7 @@ def _index(value: Any, where: str) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"state_dict: {where}: expected parameter indices (ints >= 0), got "
-                         f"{value!r}")
+        raise ValueError(
+            f"state_dict: {where}: expected parameter indices (ints >= 0), got {value!r}"
+        )
     return int(value)

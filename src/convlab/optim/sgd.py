@@ -1,7 +1,9 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from convlab import _validate as check
 from convlab.optim.optimizer import Optimizer
@@ -17,21 +19,33 @@ class SGD(Optimizer):
     finally ``p -= lr * g``.
     """
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0,
-                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False) -> None:
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+            ),
+        )
 
     _state_kinds = {"momentum_buffer": "param"}
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
-        momentum = group["momentum"] = check.finite_number(group.get("momentum"), "momentum",
-                                                           0.0)
-        dampening = group["dampening"] = check.finite_number(group.get("dampening"),
-                                                             "dampening")
-        group["weight_decay"] = check.finite_number(group.get("weight_decay"), "weight_decay",
-                                                    0.0)
+        momentum = group["momentum"] = check.finite_number(group.get("momentum"), "momentum", 0.0)
+        dampening = group["dampening"] = check.finite_number(group.get("dampening"), "dampening")
+        group["weight_decay"] = check.finite_number(group.get("weight_decay"), "weight_decay", 0.0)
         group["nesterov"] = check.flag(group.get("nesterov"), "nesterov")
         if group["nesterov"] and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov: requires a momentum > 0 and zero dampening")

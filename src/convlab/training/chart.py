@@ -8,6 +8,7 @@ A run lives in one folder:
 * ``model_<k>.npz``: the best (lowest validation loss) weights of ensemble member k;
 * ``metrics.json``, ``learning_curves.png``, ``samples.png``, ``test_predictions.csv``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,7 +16,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -25,14 +26,34 @@ from convlab._atomic import atomic_open
 from convlab.data.chartset import ChartSet
 from convlab.models import ChartCNN
 from convlab.training import evaluate, plots
+from convlab.training.fields import (
+    MAX_INT,
+    MAX_SEED,
+    UserError,
+    check_bool,
+    check_choice,
+    check_date,
+    check_history,
+    check_int,
+    check_number,
+    check_str,
+    check_str_list,
+)
 from convlab.training.progress import Progress
-from convlab.training.fields import (MAX_INT, MAX_SEED, UserError, check_bool, check_choice,
-                                     check_date, check_history, check_int, check_number,
-                                     check_str, check_str_list)
-from convlab.training.runs import (Interrupted, check_new_run_folder, claim_run_folder,
-                                   config_from_file, diverged, load_checkpoint,
-                                   load_model_state, log, read_run_config, read_run_state,
-                                   restore_training, write_json)
+from convlab.training.runs import (
+    Interrupted,
+    check_new_run_folder,
+    claim_run_folder,
+    config_from_file,
+    diverged,
+    load_checkpoint,
+    load_model_state,
+    log,
+    read_run_config,
+    read_run_state,
+    restore_training,
+    write_json,
+)
 
 __all__ = ["ChartTrainConfig", "UserError", "load_charts", "train", "predict"]
 
@@ -50,29 +71,40 @@ class ChartTrainConfig:
     data: str = "default"
     window: int = 20
     horizon: int = 20
-    epochs: Optional[int] = None          # None: 50, or fewer on small data
+    epochs: int | None = None  # None: 50, or fewer on small data
     batch_size: int = 128
     lr: float = 1e-5
-    ensemble: Optional[int] = None        # None: 5, or fewer on small data
+    ensemble: int | None = None  # None: 5, or fewer on small data
     device: str = "cpu"
     seed: int = 0
     patience: int = 2
-    train_end: Optional[str] = None       # None: the date that leaves ~60 % for training
+    train_end: str | None = None  # None: the date that leaves ~60 % for training
     val_fraction: float = 0.3
     stride: int = 1
     notes: list = field(default_factory=list)
 
     # the fields set by a `convlab chart train` option (reported by the option's name)
-    _OPTIONS = ("data", "window", "horizon", "epochs", "batch_size", "lr", "ensemble",
-                "device", "seed", "train_end")
+    _OPTIONS = (
+        "data",
+        "window",
+        "horizon",
+        "epochs",
+        "batch_size",
+        "lr",
+        "ensemble",
+        "device",
+        "seed",
+        "train_end",
+    )
 
-    def check(self, where: Optional[str] = None) -> None:
+    def check(self, where: str | None = None) -> None:
         """Raise :class:`UserError` for a setting of the wrong type or range.
 
         Args:
             where: Where the settings were read from (e.g. ``"--resume: run/config.json"``):
                 errors name ``"<where>: <field>"``; by default the field's option.
         """
+
         def name(field: str) -> str:
             if where:
                 return f"{where}: {field}"
@@ -96,22 +128,30 @@ class ChartTrainConfig:
 
 # -- data ----------------------------------------------------------------------------------
 
+
 def _concat(sets: list) -> ChartSet:
     if len(sets) == 1:
         return sets[0]
     tickers = sorted({t for s in sets for t in s.tickers})
     code = {t: i for i, t in enumerate(tickers)}
     remap = [np.asarray([code[t] for t in s.tickers], np.int32) for s in sets]
-    return ChartSet(np.concatenate([np.asarray(s.packed) for s in sets]), sets[0].window,
-                    np.concatenate([s.labels for s in sets]),
-                    np.concatenate([s.returns for s in sets]),
-                    np.concatenate([m[s.ticker_codes] for m, s in zip(remap, sets)]), tickers,
-                    np.concatenate([s.end_dates for s in sets]),
-                    np.concatenate([s.label_dates for s in sets]), sets[0].info, sets[0].shape)
+    return ChartSet(
+        np.concatenate([np.asarray(s.packed) for s in sets]),
+        sets[0].window,
+        np.concatenate([s.labels for s in sets]),
+        np.concatenate([s.returns for s in sets]),
+        np.concatenate([m[s.ticker_codes] for m, s in zip(remap, sets)]),
+        tickers,
+        np.concatenate([s.end_dates for s in sets]),
+        np.concatenate([s.label_dates for s in sets]),
+        sets[0].info,
+        sets[0].shape,
+    )
 
 
-def load_charts(data: str, window: int, horizon: int, stride: int = 1,
-                labelled_only: bool = False) -> ChartSet:
+def load_charts(
+    data: str, window: int, horizon: int, stride: int = 1, labelled_only: bool = False
+) -> ChartSet:
     """Chart images from a data source.
 
     Args:
@@ -124,19 +164,25 @@ def load_charts(data: str, window: int, horizon: int, stride: int = 1,
             complete window.
     """
     from convlab import data as chart_data
+
     if data.startswith("jkx:"):
         folder = Path(data[4:])
         if not folder.is_dir():
-            raise UserError(f"--data: {folder} is not a folder (expected the authors' "
-                            f"*_images.dat and *_labels_w_delay.feather files)")
+            raise UserError(
+                f"--data: {folder} is not a folder (expected the authors' "
+                f"*_images.dat and *_labels_w_delay.feather files)"
+            )
         files = sorted(folder.glob(f"{window}d_*_images.dat"))
         if not files:
             raise UserError(f"--data: no {window}d_*_images.dat files in {folder}")
         sets = []
         for f in files:
             labels = f.with_name(f.name.replace("_images.dat", "_labels_w_delay.feather"))
-            sets.append(chart_data.read_jkx_images(f, labels if labels.exists() else None,
-                                                   window=window, horizon=horizon))
+            sets.append(
+                chart_data.read_jkx_images(
+                    f, labels if labels.exists() else None, window=window, horizon=horizon
+                )
+            )
         charts = _concat(sets)
     else:
         if data in ("default", "sp500", "nasdaq"):
@@ -145,16 +191,20 @@ def load_charts(data: str, window: int, horizon: int, stride: int = 1,
                 frame = frame[frame["ticker"] == {"sp500": "SP500", "nasdaq": "NASDAQ"}[data]]
         else:
             if not Path(data).exists():
-                raise UserError(f"--data: {data} does not exist (give an OHLCV CSV / Parquet "
-                                f"file or folder, 'default', 'sp500', 'nasdaq' or jkx:DIR)")
+                raise UserError(
+                    f"--data: {data} does not exist (give an OHLCV CSV / Parquet "
+                    f"file or folder, 'default', 'sp500', 'nasdaq' or jkx:DIR)"
+                )
             try:
                 frame = chart_data.load_ohlcv(data)
             except chart_data.OHLCVError as err:
                 raise UserError(f"--data: {err}") from None
         charts = chart_data.render_charts(frame, window, horizon=horizon, stride=stride)
     if len(charts) == 0:
-        raise UserError(f"--data: {data} has no complete {window}-day window (each instrument "
-                        f"needs at least {window} trading days with prices)")
+        raise UserError(
+            f"--data: {data} has no complete {window}-day window (each instrument "
+            f"needs at least {window} trading days with prices)"
+        )
     return charts
 
 
@@ -175,10 +225,11 @@ def _pixel_stats(charts: ChartSet) -> tuple:
 
 # -- training ------------------------------------------------------------------------------
 
-def _batches(n: int, size: int, order: Optional[np.ndarray] = None):
+
+def _batches(n: int, size: int, order: np.ndarray | None = None):
     order = np.arange(n) if order is None else order
     for start in range(0, n, size):
-        yield np.sort(order[start:start + size])
+        yield np.sort(order[start : start + size])
 
 
 def _device_images(charts: ChartSet, rows: np.ndarray, device: str) -> convlab.Tensor:
@@ -186,8 +237,14 @@ def _device_images(charts: ChartSet, rows: np.ndarray, device: str) -> convlab.T
     return images.to(device) if device != "cpu" else images
 
 
-def _predict_set(model: ChartCNN, charts: ChartSet, batch_size: int, device: str,
-                 quiet: bool = True, desc: str = "predict") -> np.ndarray:
+def _predict_set(
+    model: ChartCNN,
+    charts: ChartSet,
+    batch_size: int,
+    device: str,
+    quiet: bool = True,
+    desc: str = "predict",
+) -> np.ndarray:
     """Up-probabilities of every image of ``charts``."""
     model.eval()
     out = np.empty(len(charts), np.float64)
@@ -206,8 +263,19 @@ def _labelled(charts: ChartSet) -> ChartSet:
     return charts.subset(np.flatnonzero(charts.labels >= 0))
 
 
-_STATE_KEYS = ("member", "epoch", "best", "bad", "history", "model", "optimizer", "rng",
-               "shuffle_rng", "finished", "histories")
+_STATE_KEYS = (
+    "member",
+    "epoch",
+    "best",
+    "bad",
+    "history",
+    "model",
+    "optimizer",
+    "rng",
+    "shuffle_rng",
+    "finished",
+    "histories",
+)
 
 
 class _Run:
@@ -222,7 +290,7 @@ class _Run:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.config_path, self.state_path = folder / "config.json", folder / "state.npz"
-        self.saved: Optional[str] = None
+        self.saved: str | None = None
         self.started = False
 
     def model_path(self, k: int) -> Path:
@@ -237,7 +305,7 @@ class _Run:
         self.started = True
         return config_from_file(ChartTrainConfig, saved, f"{option}: {path}", device=device)
 
-    def read_state(self, config: ChartTrainConfig) -> Optional[dict]:
+    def read_state(self, config: ChartTrainConfig) -> dict | None:
         """The resume checkpoint with its plain fields checked against ``config`` (the model,
         optimizer and generator states are checked as they are restored), or None."""
         if not self.state_path.exists():
@@ -246,41 +314,65 @@ class _Run:
         where = f"--resume: {self.state_path}"
         # config.json holds the ensemble size and epochs once a run has started; None
         # (a hand-made file) leaves them to the data, so no bound is known yet
-        member = check_int(state["member"], f"{where}: member", 0,
-                           MAX_INT if config.ensemble is None else config.ensemble - 1)
-        epoch = check_int(state["epoch"], f"{where}: epoch", 0,
-                          MAX_INT if config.epochs is None else config.epochs)
+        member = check_int(
+            state["member"],
+            f"{where}: member",
+            0,
+            MAX_INT if config.ensemble is None else config.ensemble - 1,
+        )
+        epoch = check_int(
+            state["epoch"],
+            f"{where}: epoch",
+            0,
+            MAX_INT if config.epochs is None else config.epochs,
+        )
         check_bool(state["finished"], f"{where}: finished")
         check_number(state["best"], f"{where}: best", finite=False)
         check_int(state["bad"], f"{where}: bad", 0, config.patience)
         check_history(state["history"], f"{where}: history", epoch)
         histories = state["histories"]
         if not isinstance(histories, list) or len(histories) != member:
-            raise UserError(f"{where}: histories: expected a list of the {member} finished "
-                            f"models' histories, got {type(histories).__name__}"
-                            f"{f' of {len(histories)}' if isinstance(histories, list) else ''}")
+            raise UserError(
+                f"{where}: histories: expected a list of the {member} finished "
+                f"models' histories, got {type(histories).__name__}"
+                f"{f' of {len(histories)}' if isinstance(histories, list) else ''}"
+            )
         for i, history in enumerate(histories):
             check_history(history, f"{where}: histories[{i}]")
         self.saved = f"model {member + 1} epoch {epoch}"
         return state
 
 
-def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set: ChartSet,
-                  norm: tuple, run: _Run, state: Optional[dict], done: list,
-                  quiet: bool) -> dict:
+def _train_member(
+    k: int,
+    config: ChartTrainConfig,
+    train_set: ChartSet,
+    val_set: ChartSet,
+    norm: tuple,
+    run: _Run,
+    state: dict | None,
+    done: list,
+    quiet: bool,
+) -> dict:
     """Train ensemble member ``k`` with early stopping; returns its history."""
     device, bs = config.device, config.batch_size
-    epochs = cast(int, config.epochs)       # _train has replaced a None by its default
+    epochs = cast(int, config.epochs)  # _train has replaced a None by its default
     convlab.manual_seed(config.seed * 1000 + k)
     model = ChartCNN(config.window, input_mean=norm[0], input_std=norm[1]).to(device)
     optimizer = convlab.optim.Adam(model.parameters(), lr=config.lr)
     shuffle = np.random.default_rng(config.seed * 1000 + k)
-    history: dict[str, list[float]] = {"train_loss": [], "train_accuracy": [], "val_loss": [],
-                                       "val_accuracy": [], "images_per_second": []}
+    history: dict[str, list[float]] = {
+        "train_loss": [],
+        "train_accuracy": [],
+        "val_loss": [],
+        "val_accuracy": [],
+        "images_per_second": [],
+    }
     start, best, bad = 0, math.inf, 0
-    if state is not None:   # its plain fields were checked by _Run.read_state
-        restore_training(state, f"--resume: {run.state_path}", model, optimizer,
-                         {"shuffle_rng": shuffle})
+    if state is not None:  # its plain fields were checked by _Run.read_state
+        restore_training(
+            state, f"--resume: {run.state_path}", model, optimizer, {"shuffle_rng": shuffle}
+        )
         start, best, bad, history = state["epoch"], state["best"], state["bad"], state["history"]
         log(f"model {k + 1}: resuming at epoch {start + 1}", quiet)
     loss_fn = nn.CrossEntropyLoss()
@@ -289,8 +381,9 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
         if bad >= config.patience:
             break
         model.train()
-        bar = Progress(len(train_set), f"model {k + 1}/{config.ensemble} epoch {epoch + 1}",
-                       enabled=not quiet)
+        bar = Progress(
+            len(train_set), f"model {k + 1}/{config.ensemble} epoch {epoch + 1}", enabled=not quiet
+        )
         correct = 0
         batches = _batches(len(train_set), bs, shuffle.permutation(len(train_set)))
         for batch, rows in enumerate(batches):
@@ -308,14 +401,14 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
                 # stop before a NaN model is saved (it would never beat `best`, and the report
                 # would then miss its checkpoint)
                 bar.close()
-                raise diverged(config.lr, f"model {k + 1} epoch {epoch + 1} batch {batch + 1}",
-                               value)
+                raise diverged(
+                    config.lr, f"model {k + 1} epoch {epoch + 1} batch {batch + 1}", value
+                )
             bar.update(len(rows), value)
         bar.close()
         p_val = _predict_set(model, val_set, bs, device)
-        if not np.isfinite(p_val).all():   # the last step broke the weights
-            raise diverged(config.lr, f"model {k + 1} epoch {epoch + 1} (its last batch)",
-                           math.nan)
+        if not np.isfinite(p_val).all():  # the last step broke the weights
+            raise diverged(config.lr, f"model {k + 1} epoch {epoch + 1} (its last batch)", math.nan)
         val = evaluate.classification_metrics(p_val, val_set.labels)
         history["train_loss"].append(bar.mean_loss)
         history["train_accuracy"].append(correct / max(len(train_set), 1))
@@ -328,22 +421,36 @@ def _train_member(k: int, config: ChartTrainConfig, train_set: ChartSet, val_set
             convlab.save(model.state_dict(), run.model_path(k))
         else:
             bad += 1
-        log(f"model {k + 1}/{config.ensemble} epoch {epoch + 1}/{epochs}: "
-             f"train loss {bar.mean_loss:.4f} acc {history['train_accuracy'][-1]:.3f} | "
-             f"val loss {val['loss']:.4f} acc {val['accuracy']:.3f}"
-             f"{' (best)' if improved else ''} | {bar.rate:.0f} img/s", quiet)
+        log(
+            f"model {k + 1}/{config.ensemble} epoch {epoch + 1}/{epochs}: "
+            f"train loss {bar.mean_loss:.4f} acc {history['train_accuracy'][-1]:.3f} | "
+            f"val loss {val['loss']:.4f} acc {val['accuracy']:.3f}"
+            f"{' (best)' if improved else ''} | {bar.rate:.0f} img/s",
+            quiet,
+        )
         # `finished`: this member stops here, so a resume moves on to the next one
-        convlab.save({"member": k, "epoch": epoch + 1, "best": best, "bad": bad,
-                      "history": history, "model": model.state_dict(),
-                      "optimizer": optimizer.state_dict(), "rng": convlab.get_rng_state(),
-                      "shuffle_rng": dict(shuffle.bit_generator.state),
-                      "finished": bad >= config.patience or epoch + 1 >= epochs,
-                      "histories": done},
-                     run.state_path)
+        convlab.save(
+            {
+                "member": k,
+                "epoch": epoch + 1,
+                "best": best,
+                "bad": bad,
+                "history": history,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": convlab.get_rng_state(),
+                "shuffle_rng": dict(shuffle.bit_generator.state),
+                "finished": bad >= config.patience or epoch + 1 >= epochs,
+                "histories": done,
+            },
+            run.state_path,
+        )
         run.saved = f"model {k + 1} epoch {epoch + 1}"
     if bad >= config.patience:
-        log(f"model {k + 1}: early stop, no validation improvement in {config.patience} "
-             f"epochs", quiet)
+        log(
+            f"model {k + 1}: early stop, no validation improvement in {config.patience} epochs",
+            quiet,
+        )
     return history
 
 
@@ -354,17 +461,30 @@ def _load_member(path: Path, window: int, device: str) -> ChartCNN:
     return model.to(device)
 
 
-def _ensemble_predict(models: list, charts: ChartSet, config: ChartTrainConfig,
-                      quiet: bool, desc: str) -> np.ndarray:
+def _ensemble_predict(
+    models: list, charts: ChartSet, config: ChartTrainConfig, quiet: bool, desc: str
+) -> np.ndarray:
     if len(charts) == 0:
         return np.empty(0)
-    return np.mean([_predict_set(m, charts, config.batch_size, config.device, quiet,
-                                 f"{desc} {i + 1}/{len(models)}")
-                    for i, m in enumerate(models)], axis=0)
+    return np.mean(
+        [
+            _predict_set(
+                m, charts, config.batch_size, config.device, quiet, f"{desc} {i + 1}/{len(models)}"
+            )
+            for i, m in enumerate(models)
+        ],
+        axis=0,
+    )
 
 
-def train(config: ChartTrainConfig, out: Any, resume: bool = False, quiet: bool = False,
-          threads: Optional[int] = None, window_given: bool = True) -> dict:
+def train(
+    config: ChartTrainConfig,
+    out: Any,
+    resume: bool = False,
+    quiet: bool = False,
+    threads: int | None = None,
+    window_given: bool = True,
+) -> dict:
     """Train the chart-CNN ensemble into the folder ``out`` and write its report.
 
     ``out`` must be absent or an empty folder for a new run; with ``resume`` it is a run
@@ -385,8 +505,9 @@ def train(config: ChartTrainConfig, out: Any, resume: bool = False, quiet: bool 
         requested = config
         config = run.read_config("--resume", requested.device)
         if window_given and config.window != requested.window:
-            raise UserError(f"--resume: {out} was trained with --window {config.window}, "
-                            f"not {requested.window}")
+            raise UserError(
+                f"--resume: {out} was trained with --window {config.window}, not {requested.window}"
+            )
         state = run.read_state(config)
     else:
         config.check()
@@ -404,19 +525,23 @@ def train(config: ChartTrainConfig, out: Any, resume: bool = False, quiet: bool 
         raise Interrupted(run.saved, run.started) from None
 
 
-def _train(config: ChartTrainConfig, run: _Run, state: Optional[dict], resume: bool,
-           quiet: bool) -> dict:
+def _train(
+    config: ChartTrainConfig, run: _Run, state: dict | None, resume: bool, quiet: bool
+) -> dict:
     t0 = time.perf_counter()
     charts = load_charts(config.data, config.window, config.horizon, config.stride)
     if config.train_end is None:
         config.train_end = _default_train_end(charts)
-    train_all, val_set, test_all = charts.split("date", config.train_end, config.val_fraction,
-                                                seed=config.seed)
+    train_all, val_set, test_all = charts.split(
+        "date", config.train_end, config.val_fraction, seed=config.seed
+    )
     train_set, test_set = _labelled(train_all), _labelled(test_all)
     if len(train_set) < config.batch_size or len(val_set) == 0:
-        raise UserError(f"--data: only {len(train_set)} training and {len(val_set)} validation "
-                        f"images up to {config.train_end}; need at least one batch "
-                        f"({config.batch_size}) of each")
+        raise UserError(
+            f"--data: only {len(train_set)} training and {len(val_set)} validation "
+            f"images up to {config.train_end}; need at least one batch "
+            f"({config.batch_size}) of each"
+        )
     if config.epochs is None or config.ensemble is None:
         small = len(train_set) < SMALL_DATA_IMAGES
         if config.epochs is None:
@@ -427,72 +552,113 @@ def _train(config: ChartTrainConfig, run: _Run, state: Optional[dict], resume: b
             config.notes.append(
                 f"small data ({len(train_set)} training images): {config.epochs} epochs x "
                 f"{config.ensemble} models instead of the paper's 50 x 5 (set --epochs and "
-                f"--ensemble to change)")
+                f"--ensemble to change)"
+            )
     norm = _pixel_stats(train_set)
     if not resume:
         claim_run_folder(run.folder, asdict(config))
         run.started = True
     for note in config.notes:
         log(f"note: {note}", quiet)
-    log(f"data: {len(charts)} images {charts.shape[0]}x{charts.shape[1]} of "
-         f"{len(charts.tickers)} instruments; train {len(train_set)} / val {len(val_set)} "
-         f"(labels realised by {config.train_end}), test {len(test_set)}; "
-         f"{time.perf_counter() - t0:.1f} s", quiet)
-    log(f"pixel mean {norm[0]:.4f} std {norm[1]:.4f}; {convlab.get_num_threads()} threads; "
-         f"device {config.device}", quiet)
+    log(
+        f"data: {len(charts)} images {charts.shape[0]}x{charts.shape[1]} of "
+        f"{len(charts.tickers)} instruments; train {len(train_set)} / val {len(val_set)} "
+        f"(labels realised by {config.train_end}), test {len(test_set)}; "
+        f"{time.perf_counter() - t0:.1f} s",
+        quiet,
+    )
+    log(
+        f"pixel mean {norm[0]:.4f} std {norm[1]:.4f}; {convlab.get_num_threads()} threads; "
+        f"device {config.device}",
+        quiet,
+    )
 
     histories, first = [], 0
-    if state is not None:   # members before state["member"] are done; it may be too
+    if state is not None:  # members before state["member"] are done; it may be too
         histories, first = list(state["histories"]), state["member"]
         if state["finished"]:
             histories.append(state["history"])
             first += 1
             state = None
     for k in range(first, config.ensemble):
-        histories.append(_train_member(k, config, train_set, val_set, norm, run,
-                                       state if k == first else None, list(histories),
-                                       quiet))
+        histories.append(
+            _train_member(
+                k,
+                config,
+                train_set,
+                val_set,
+                norm,
+                run,
+                state if k == first else None,
+                list(histories),
+                quiet,
+            )
+        )
 
-    models = [_load_member(run.model_path(k), config.window, config.device)
-              for k in range(config.ensemble)]
+    models = [
+        _load_member(run.model_path(k), config.window, config.device)
+        for k in range(config.ensemble)
+    ]
     report = _report(models, config, train_set, val_set, test_set, histories, run, quiet)
     report["seconds"] = time.perf_counter() - t0
     run.write_json("metrics.json", evaluate.json_safe(report))
     return report
 
 
-def _report(models: list, config: ChartTrainConfig, train_set: ChartSet, val_set: ChartSet,
-            test_set: ChartSet, histories: list, run: _Run, quiet: bool) -> dict:
+def _report(
+    models: list,
+    config: ChartTrainConfig,
+    train_set: ChartSet,
+    val_set: ChartSet,
+    test_set: ChartSet,
+    histories: list,
+    run: _Run,
+    quiet: bool,
+) -> dict:
     sets = {"train": train_set, "validation": val_set, "test": test_set}
-    p = {name: _ensemble_predict(models, s, config, quiet, f"evaluate {name}")
-         for name, s in sets.items()}
+    p = {
+        name: _ensemble_predict(models, s, config, quiet, f"evaluate {name}")
+        for name, s in sets.items()
+    }
     report: dict = {"config": asdict(config), "ensemble": len(models)}
     for name, s in sets.items():
-        report[name] = {**evaluate.classification_metrics(p[name], s.labels),
-                        "up_fraction": float(np.mean(s.labels == 1)) if len(s) else math.nan}
+        report[name] = {
+            **evaluate.classification_metrics(p[name], s.labels),
+            "up_fraction": float(np.mean(s.labels == 1)) if len(s) else math.nan,
+        }
     report["test"].update(evaluate.correlations(p["test"], test_set.returns))
-    tickers = np.asarray(test_set.tickers, dtype=object)[test_set.ticker_codes] \
-        if len(test_set) else np.empty(0, object)
-    report["backtest"] = evaluate.backtest(p["test"], test_set.returns, test_set.end_dates,
-                                           tickers, config.horizon)
+    tickers = (
+        np.asarray(test_set.tickers, dtype=object)[test_set.ticker_codes]
+        if len(test_set)
+        else np.empty(0, object)
+    )
+    report["backtest"] = evaluate.backtest(
+        p["test"], test_set.returns, test_set.end_dates, tickers, config.horizon
+    )
     report["histories"] = histories
-    plots.learning_curves(histories, run.folder / "learning_curves.png",
-                          title=f"I{config.window} chart CNN ensemble")
+    plots.learning_curves(
+        histories, run.folder / "learning_curves.png", title=f"I{config.window} chart CNN ensemble"
+    )
     if len(test_set):
-        pick = np.random.default_rng(config.seed).choice(len(test_set),
-                                                         min(16, len(test_set)), replace=False)
+        pick = np.random.default_rng(config.seed).choice(
+            len(test_set), min(16, len(test_set)), replace=False
+        )
         pick.sort()
-        plots.sample_predictions(test_set.images(pick), p["test"][pick],
-                                 test_set.labels[pick], run.folder / "samples.png")
-    _write_predictions(run.folder / "test_predictions.csv", tickers, test_set.end_dates,
-                       p["test"])
+        plots.sample_predictions(
+            test_set.images(pick),
+            p["test"][pick],
+            test_set.labels[pick],
+            run.folder / "samples.png",
+        )
+    _write_predictions(run.folder / "test_predictions.csv", tickers, test_set.end_dates, p["test"])
     if not quiet:
         _print_report(report)
     return report
 
 
-def _write_predictions(path: Path, tickers: Any, dates: Any, p_up: np.ndarray,
-                       overwrite: bool = True) -> None:
+def _write_predictions(
+    path: Path, tickers: Any, dates: Any, p_up: np.ndarray, overwrite: bool = True
+) -> None:
     try:
         with atomic_open(path, "w", overwrite=overwrite, newline="") as handle:
             writer = csv.writer(handle)
@@ -500,36 +666,52 @@ def _write_predictions(path: Path, tickers: Any, dates: Any, p_up: np.ndarray,
             for t, d, p in zip(tickers, dates, p_up):
                 writer.writerow([t, str(d), f"{p:.6f}"])
     except FileExistsError:
-        raise UserError(f"--out: {path} already exists; pass --overwrite to replace it") \
-            from None
+        raise UserError(f"--out: {path} already exists; pass --overwrite to replace it") from None
 
 
 def _print_report(report: dict) -> None:
     print("\n             loss    accuracy  images  up-share")
     for name in ("train", "validation", "test"):
         r = report[name]
-        print(f"{name:<11} {r['loss']:.4f}   {r['accuracy']:.4f}   {r['n']:>6}  "
-              f"{r['up_fraction']:.3f}")
+        print(
+            f"{name:<11} {r['loss']:.4f}   {r['accuracy']:.4f}   {r['n']:>6}  "
+            f"{r['up_fraction']:.3f}"
+        )
     t = report["test"]
-    print(f"test correlation of p_up with the realised return: Pearson {t['pearson']:.4f}, "
-          f"Spearman {t['spearman']:.4f}")
+    print(
+        f"test correlation of p_up with the realised return: Pearson {t['pearson']:.4f}, "
+        f"Spearman {t['spearman']:.4f}"
+    )
     b = report["backtest"]
     if b.get("kind") == "decile long-short":
-        print(f"backtest ({b['kind']}, {b['horizon_days']}-day holding): annual return "
-              f"{b['annual_return']:.3f}, Sharpe {b['sharpe']:.2f} over {b['periods']} periods")
+        print(
+            f"backtest ({b['kind']}, {b['horizon_days']}-day holding): annual return "
+            f"{b['annual_return']:.3f}, Sharpe {b['sharpe']:.2f} over {b['periods']} periods"
+        )
     elif "strategy" in b:
         s, h = b["strategy"], b["buy_and_hold"]
-        print(f"backtest ({b['kind']}, {b['horizon_days']}-day holding, "
-              f"{b['strategy']['periods']} periods): strategy annual return "
-              f"{s['annual_return']:.3f} Sharpe {s['sharpe']:.2f}; buy-and-hold "
-              f"{h['annual_return']:.3f} Sharpe {h['sharpe']:.2f}; in the market "
-              f"{b['time_in_market']:.0%} of the time")
-    print("(the paper reports test accuracy ~0.52-0.54 on US stocks; with two index series "
-          "the test sample is small and overlapping windows are correlated, so expect noise)")
+        print(
+            f"backtest ({b['kind']}, {b['horizon_days']}-day holding, "
+            f"{b['strategy']['periods']} periods): strategy annual return "
+            f"{s['annual_return']:.3f} Sharpe {s['sharpe']:.2f}; buy-and-hold "
+            f"{h['annual_return']:.3f} Sharpe {h['sharpe']:.2f}; in the market "
+            f"{b['time_in_market']:.0%} of the time"
+        )
+    print(
+        "(the paper reports test accuracy ~0.52-0.54 on US stocks; with two index series "
+        "the test sample is small and overlapping windows are correlated, so expect noise)"
+    )
 
 
-def predict(model_dir: Any, data: str, out: Any, device: str = "cpu",
-            batch_size: int = 256, quiet: bool = False, overwrite: bool = False) -> Path:
+def predict(
+    model_dir: Any,
+    data: str,
+    out: Any,
+    device: str = "cpu",
+    batch_size: int = 256,
+    quiet: bool = False,
+    overwrite: bool = False,
+) -> Path:
     """Write ``(ticker, date, p_up)`` for every chart of ``data`` with a trained ensemble.
 
     Args:
@@ -547,12 +729,15 @@ def predict(model_dir: Any, data: str, out: Any, device: str = "cpu",
     path = Path(out)
     if path.is_dir():
         raise UserError(f"--out: {path} is a folder (expected a CSV file name)")
-    if not overwrite and path.exists():   # fail before the work; the write checks again
+    if not overwrite and path.exists():  # fail before the work; the write checks again
         raise UserError(f"--out: {path} already exists; pass --overwrite to replace it")
     config = run.read_config("--model", device)
     count = config.ensemble or 0
-    paths = [run.model_path(k) for k in range(count)] if count else \
-        sorted(run.folder.glob("model_*.npz"))
+    paths = (
+        [run.model_path(k) for k in range(count)]
+        if count
+        else sorted(run.folder.glob("model_*.npz"))
+    )
     paths = [p for p in paths if p.exists()]
     if not paths:
         raise UserError(f"--model: {model_dir} holds no trained model (model_*.npz)")

@@ -13,12 +13,13 @@ A run lives in one folder:
 
 CIFAR-10 has no validation split, so the test set is only reported, never used to choose.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -28,12 +29,29 @@ from convlab.data import CIFAR10, DataLoader, Dataset, Subset, transforms
 from convlab.data.vision import DatasetFormatError, DatasetNotFoundError
 from convlab.models import ResNet9
 from convlab.training import plots
+from convlab.training.fields import (
+    MAX_SEED,
+    UserError,
+    check_bool,
+    check_choice,
+    check_history,
+    check_int,
+    check_number,
+    check_str,
+)
 from convlab.training.progress import Progress
-from convlab.training.fields import (MAX_SEED, UserError, check_bool, check_choice,
-                                     check_history, check_int, check_number, check_str)
-from convlab.training.runs import (Interrupted, check_new_run_folder, claim_run_folder,
-                                   config_from_file, diverged, log, read_run_config,
-                                   read_run_state, restore_training, write_json)
+from convlab.training.runs import (
+    Interrupted,
+    check_new_run_folder,
+    claim_run_folder,
+    config_from_file,
+    diverged,
+    log,
+    read_run_config,
+    read_run_state,
+    restore_training,
+    write_json,
+)
 
 __all__ = ["CifarTrainConfig", "train_cifar10", "MODELS"]
 
@@ -56,15 +74,16 @@ class CifarTrainConfig:
     augment: bool = True
     device: str = "cpu"
     seed: int = 0
-    limit: Optional[int] = None          # first N training (and N // 5 test) images
+    limit: int | None = None  # first N training (and N // 5 test) images
 
-    def check(self, where: Optional[str] = None) -> None:
+    def check(self, where: str | None = None) -> None:
         """Raise :class:`UserError` for a setting of the wrong type or range.
 
         Args:
             where: Where the settings were read from: errors name ``"<where>: <field>"``;
                 by default the field's option (``--batch-size``).
         """
+
         def name(field: str) -> str:
             return f"{where}: {field}" if where else f"--{field.replace('_', '-')}"
 
@@ -91,10 +110,12 @@ def _datasets(config: CifarTrainConfig) -> tuple[Dataset, Dataset]:
     train: Dataset
     test: Dataset
     try:
-        train = CIFAR10(config.data, train=True,
-                        transform=transforms.Compose(steps + [normalize]))
-        test = CIFAR10(config.data, train=False,
-                       transform=transforms.Compose([transforms.ToTensor(), normalize]))
+        train = CIFAR10(config.data, train=True, transform=transforms.Compose(steps + [normalize]))
+        test = CIFAR10(
+            config.data,
+            train=False,
+            transform=transforms.Compose([transforms.ToTensor(), normalize]),
+        )
     except (DatasetNotFoundError, DatasetFormatError) as err:
         raise UserError(f"--data: {err}") from None
     if config.limit is not None:
@@ -119,7 +140,7 @@ def _evaluate(model: nn.Module, loader: DataLoader, device: str) -> dict:
 _STATE_KEYS = ("epoch", "history", "model", "optimizer", "rng", "order_rng")
 
 
-def _read_resume(folder: Path, config: CifarTrainConfig) -> Optional[dict]:
+def _read_resume(folder: Path, config: CifarTrainConfig) -> dict | None:
     """The resume checkpoint of the run in ``folder``, its plain fields checked (None when no
     epoch had finished: the run starts over).
 
@@ -130,8 +151,10 @@ def _read_resume(folder: Path, config: CifarTrainConfig) -> Optional[dict]:
     run = config_from_file(CifarTrainConfig, saved, f"--resume: {path}", device=config.device)
     for key in ("model", "batch_size", "augment", "seed", "limit"):
         if getattr(run, key) != getattr(config, key):
-            raise UserError(f"--resume: {path}: the run used {key}={getattr(run, key)!r}, not "
-                            f"{getattr(config, key)!r}")
+            raise UserError(
+                f"--resume: {path}: the run used {key}={getattr(run, key)!r}, not "
+                f"{getattr(config, key)!r}"
+            )
     state_path = folder / "state.npz"
     if not state_path.exists():
         return None
@@ -141,8 +164,13 @@ def _read_resume(folder: Path, config: CifarTrainConfig) -> Optional[dict]:
     return state
 
 
-def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
-                  quiet: bool = False, threads: Optional[int] = None) -> dict:
+def train_cifar10(
+    config: CifarTrainConfig,
+    out: Any,
+    resume: bool = False,
+    quiet: bool = False,
+    threads: int | None = None,
+) -> dict:
     """Train, evaluate after every epoch, checkpoint; returns the metrics dict.
 
     ``out`` must be absent or an empty folder for a new run; with ``resume`` it is a run
@@ -164,8 +192,10 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
     if threads is not None:
         convlab.set_num_threads(threads)
     # what Ctrl-C reports: the epoch state.npz holds, and whether the folder is a run yet
-    progress: dict[str, Any] = {"saved": f"epoch {state['epoch']}" if state is not None else None,
-                                "started": resume}
+    progress: dict[str, Any] = {
+        "saved": f"epoch {state['epoch']}" if state is not None else None,
+        "started": resume,
+    }
     try:
         # a diverging loss is caught and reported as such (`diverged`); NumPy's overflow
         # warnings on the way there would only bury that one line
@@ -175,8 +205,14 @@ def train_cifar10(config: CifarTrainConfig, out: Any, resume: bool = False,
         raise Interrupted(progress["saved"], progress["started"]) from None
 
 
-def _train(config: CifarTrainConfig, folder: Path, state: Optional[dict], resume: bool,
-           quiet: bool, progress: dict) -> dict:
+def _train(
+    config: CifarTrainConfig,
+    folder: Path,
+    state: dict | None,
+    resume: bool,
+    quiet: bool,
+    progress: dict,
+) -> dict:
     train_set, test_set = _datasets(config)
     if not resume:
         claim_run_folder(folder, asdict(config))
@@ -184,23 +220,33 @@ def _train(config: CifarTrainConfig, folder: Path, state: Optional[dict], resume
 
     convlab.manual_seed(config.seed)
     model = ResNet9(MODELS[config.model]).to(config.device)
-    optimizer = convlab.optim.Adam(model.parameters(), lr=config.lr,
-                                   weight_decay=config.weight_decay)
+    optimizer = convlab.optim.Adam(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     order = np.random.default_rng(config.seed)
-    history: dict[str, list[float]] = {"train_loss": [], "train_accuracy": [], "val_loss": [],
-                                       "val_accuracy": [], "images_per_second": []}
+    history: dict[str, list[float]] = {
+        "train_loss": [],
+        "train_accuracy": [],
+        "val_loss": [],
+        "val_accuracy": [],
+        "images_per_second": [],
+    }
     start = 0
-    if state is not None:   # epoch and history were checked by _read_resume
-        restore_training(state, f"--resume: {folder / 'state.npz'}", model, optimizer,
-                         {"order_rng": order})
+    if state is not None:  # epoch and history were checked by _read_resume
+        restore_training(
+            state, f"--resume: {folder / 'state.npz'}", model, optimizer, {"order_rng": order}
+        )
         start, history = state["epoch"], state["history"]
         log(f"resuming at epoch {start + 1}", quiet)
     train_loader = DataLoader(train_set, config.batch_size, shuffle=True, generator=order)
     test_loader = DataLoader(test_set, 2 * config.batch_size)
     loss_fn = nn.CrossEntropyLoss()
-    log(f"{config.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
-         f"{len(train_set):,} training / {len(test_set):,} test images, {config.epochs} "
-         f"epochs, batch {config.batch_size}, {config.device}", quiet)
+    log(
+        f"{config.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
+        f"{len(train_set):,} training / {len(test_set):,} test images, {config.epochs} "
+        f"epochs, batch {config.batch_size}, {config.device}",
+        quiet,
+    )
     for epoch in range(start, config.epochs):
         model.train()
         bar = Progress(len(train_set), f"epoch {epoch + 1}/{config.epochs}", enabled=not quiet)
@@ -214,36 +260,56 @@ def _train(config: CifarTrainConfig, folder: Path, state: Optional[dict], resume
             optimizer.step()
             correct += int((logits.cpu().numpy().argmax(1) == y.cpu().numpy()).sum())
             value = float(loss.item())
-            if not math.isfinite(value):   # stop before a NaN model is saved
+            if not math.isfinite(value):  # stop before a NaN model is saved
                 bar.close()
                 raise diverged(config.lr, f"epoch {epoch + 1} batch {batch + 1}", value)
             bar.update(len(y), value)
         bar.close()
         test = _evaluate(model, test_loader, config.device)
-        if not math.isfinite(test["loss"]):   # the last step broke the weights
+        if not math.isfinite(test["loss"]):  # the last step broke the weights
             raise diverged(config.lr, f"epoch {epoch + 1} (its last batch)", test["loss"])
         history["train_loss"].append(bar.mean_loss)
         history["train_accuracy"].append(correct / max(len(train_set), 1))
         history["val_loss"].append(test["loss"])
         history["val_accuracy"].append(test["accuracy"])
         history["images_per_second"].append(bar.rate)
-        log(f"epoch {epoch + 1}/{config.epochs}: train loss {bar.mean_loss:.4f} acc "
-             f"{history['train_accuracy'][-1]:.3f} | test loss {test['loss']:.4f} acc "
-             f"{test['accuracy']:.3f} | {bar.rate:.0f} img/s", quiet)
+        log(
+            f"epoch {epoch + 1}/{config.epochs}: train loss {bar.mean_loss:.4f} acc "
+            f"{history['train_accuracy'][-1]:.3f} | test loss {test['loss']:.4f} acc "
+            f"{test['accuracy']:.3f} | {bar.rate:.0f} img/s",
+            quiet,
+        )
         convlab.save(model.state_dict(), folder / "model.npz")
-        convlab.save({"epoch": epoch + 1, "history": history, "model": model.state_dict(),
-                      "optimizer": optimizer.state_dict(), "rng": convlab.get_rng_state(),
-                      "order_rng": dict(order.bit_generator.state)}, folder / "state.npz")
+        convlab.save(
+            {
+                "epoch": epoch + 1,
+                "history": history,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": convlab.get_rng_state(),
+                "order_rng": dict(order.bit_generator.state),
+            },
+            folder / "state.npz",
+        )
         progress["saved"] = f"epoch {epoch + 1}"
         write_json(folder / "metrics.json", _metrics(config, history))
-        plots.learning_curves([history], folder / "learning_curves.png", held_out="test",
-                              title=f"{config.model} on CIFAR-10")
+        plots.learning_curves(
+            [history],
+            folder / "learning_curves.png",
+            held_out="test",
+            title=f"{config.model} on CIFAR-10",
+        )
     return _metrics(config, history)
 
 
 def _metrics(config: CifarTrainConfig, history: dict) -> dict:
     """What ``metrics.json`` holds (and ``train_cifar10`` returns)."""
-    return {"config": asdict(config), "epochs_done": len(history["train_loss"]),
-            "train_loss": history["train_loss"], "train_accuracy": history["train_accuracy"],
-            "test_loss": history["val_loss"], "test_accuracy": history["val_accuracy"],
-            "images_per_second": history["images_per_second"]}
+    return {
+        "config": asdict(config),
+        "epochs_done": len(history["train_loss"]),
+        "train_loss": history["train_loss"],
+        "train_accuracy": history["train_accuracy"],
+        "test_loss": history["val_loss"],
+        "test_accuracy": history["val_accuracy"],
+        "images_per_second": history["images_per_second"],
+    }

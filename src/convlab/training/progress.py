@@ -1,9 +1,10 @@
 """Progress bars: tqdm when installed, else one line per finished loop."""
+
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 
 class Progress:
@@ -18,16 +19,23 @@ class Progress:
     def __init__(self, total: int, desc: str, enabled: bool = True) -> None:
         self.total, self.desc, self.enabled = total, desc, enabled
         self.done, self.loss_sum, self.start = 0, 0.0, time.perf_counter()
-        self._bar: Optional[Any] = None
+        self._bar: Any | None = None
         if enabled:
             try:
                 from tqdm import tqdm
-                self._bar = tqdm(total=total, desc=desc, unit="img", leave=False,
-                                 dynamic_ncols=True, file=sys.stderr)
+
+                self._bar = tqdm(
+                    total=total,
+                    desc=desc,
+                    unit="img",
+                    leave=False,
+                    dynamic_ncols=True,
+                    file=sys.stderr,
+                )
             except ImportError:
                 self._bar = None
 
-    def update(self, images: int, loss: Optional[float] = None) -> None:
+    def update(self, images: int, loss: float | None = None) -> None:
         """Count a finished batch of ``images`` (with its mean ``loss`` when training)."""
         self.done += images
         if loss is not None:

@@ -6,11 +6,13 @@ Everything read back from a run folder is treated as untrusted input: a value of
 type or range is reported as a :class:`UserError` naming the file and the field, before it can
 reach a kernel, a loop bound or a format string.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +21,23 @@ from convlab._atomic import atomic_open
 from convlab.serialization import CheckpointError
 from convlab.training.fields import UserError, shown
 
-__all__ = ["Interrupted", "log", "write_json", "one_line", "check_new_run_folder",
-           "claim_run_folder", "read_run_config", "config_from_file", "load_checkpoint",
-           "read_run_state", "load_model_state", "restore", "restore_training", "diverged"]
+__all__ = [
+    "Interrupted",
+    "log",
+    "write_json",
+    "one_line",
+    "check_new_run_folder",
+    "claim_run_folder",
+    "read_run_config",
+    "config_from_file",
+    "load_checkpoint",
+    "read_run_state",
+    "load_model_state",
+    "restore",
+    "restore_training",
+    "diverged",
+]
+
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a training job, with what its run folder holds to resume from.
@@ -32,7 +48,7 @@ class Interrupted(KeyboardInterrupt):
         started: Whether the run folder exists (``--resume`` can continue or restart it).
     """
 
-    def __init__(self, saved: Optional[str], started: bool) -> None:
+    def __init__(self, saved: str | None, started: bool) -> None:
         super().__init__(saved)
         self.saved, self.started = saved, started
 
@@ -56,6 +72,7 @@ def one_line(err: BaseException) -> str:
 
 # -- the run folder ------------------------------------------------------------------------
 
+
 def check_new_run_folder(folder: Path) -> None:
     """Refuse an ``--out`` for a new run unless it is absent or an empty folder: a run there is
     continued with ``--resume``, and files that are not ours are never written over.
@@ -70,12 +87,16 @@ def check_new_run_folder(folder: Path) -> None:
         if folder.exists() and not folder.is_dir():
             raise UserError(f"--out: {folder} is a file, not a folder")
         if (folder / "config.json").exists() or (folder / "state.npz").exists():
-            raise UserError(f"--out: {folder} already holds a run; pass --resume to continue "
-                            f"it or choose another folder")
+            raise UserError(
+                f"--out: {folder} already holds a run; pass --resume to continue "
+                f"it or choose another folder"
+            )
         if folder.is_dir() and any(folder.iterdir()):
-            raise UserError(f"--out: {folder} is not empty and holds no convlab run; choose a "
-                            f"new or empty folder (nothing there is written over)")
-    except OSError as err:   # a name too long, a parent that is a file, no permission
+            raise UserError(
+                f"--out: {folder} is not empty and holds no convlab run; choose a "
+                f"new or empty folder (nothing there is written over)"
+            )
+    except OSError as err:  # a name too long, a parent that is a file, no permission
         raise UserError(f"--out: cannot use {folder} ({err.strerror or err})") from None
 
 
@@ -93,13 +114,14 @@ def claim_run_folder(folder: Path, config: dict) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / "config.json", config, overwrite=False)
     except FileExistsError:
-        raise UserError(f"--out: another run started in {folder} meanwhile; choose another "
-                        f"folder") from None
+        raise UserError(
+            f"--out: another run started in {folder} meanwhile; choose another folder"
+        ) from None
     except OSError as err:
         raise UserError(f"--out: cannot create {folder} ({err.strerror or err})") from None
 
 
-def read_run_config(folder: Path, kind: str, option: str = "--resume") -> Tuple[dict, Path]:
+def read_run_config(folder: Path, kind: str, option: str = "--resume") -> tuple[dict, Path]:
     """The ``config.json`` of the ``kind`` run in ``folder`` and its path (the JSON is not yet
     checked field by field: see :func:`config_from_file`).
 
@@ -111,15 +133,16 @@ def read_run_config(folder: Path, kind: str, option: str = "--resume") -> Tuple[
         # bytes: json detects UTF-8/16/32 itself instead of trusting the locale
         config = json.loads(path.read_bytes())
     except FileNotFoundError:
-        what = "does not exist" if not folder.exists() else \
-            f"has no config.json (not a {kind} run)"
+        what = "does not exist" if not folder.exists() else f"has no config.json (not a {kind} run)"
         raise UserError(f"{option}: {folder} {what}") from None
     except (OSError, ValueError, RecursionError) as err:
         # RecursionError: how the json module reports nesting deeper than the stack
         raise UserError(f"{option}: {path} is unreadable ({one_line(err)[:200]})") from None
     if not isinstance(config, dict):
-        raise UserError(f"{option}: {path} is not a run configuration (expected a JSON object, "
-                        f"got {type(config).__name__})")
+        raise UserError(
+            f"{option}: {path} is not a run configuration (expected a JSON object, "
+            f"got {type(config).__name__})"
+        )
     return config, path
 
 
@@ -169,8 +192,7 @@ def read_run_state(path: Path, keys: Iterable[str], kind: str) -> dict:
         raise UserError(f"--resume: {path} is not a {kind} checkpoint")
     missing = [k for k in keys if k not in state]
     if missing:
-        raise UserError(f"--resume: {path} is not a {kind} checkpoint (no "
-                        f"{', '.join(missing)})")
+        raise UserError(f"--resume: {path} is not a {kind} checkpoint (no {', '.join(missing)})")
     return state
 
 
@@ -188,8 +210,10 @@ def load_model_state(model: Any, state: Any, name: str) -> None:
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
-        raise UserError(f"{name}: does not fit a {type(model).__name__} (missing "
-                        f"{shown(missing)}, unexpected {shown(unexpected)})")
+        raise UserError(
+            f"{name}: does not fit a {type(model).__name__} (missing "
+            f"{shown(missing)}, unexpected {shown(unexpected)})"
+        )
     for key, target in own.items():
         value = state[key]
         if isinstance(value, convlab.Tensor):
@@ -199,15 +223,18 @@ def load_model_state(model: Any, state: Any, name: str) -> None:
         else:
             raise UserError(f"{name}: {key}: expected a tensor, got {type(value).__name__}")
         if tuple(array.shape) != tuple(target.shape):
-            raise UserError(f"{name}: {key}: expected shape {tuple(target.shape)}, got "
-                            f"{tuple(array.shape)}")
+            raise UserError(
+                f"{name}: {key}: expected shape {tuple(target.shape)}, got {tuple(array.shape)}"
+            )
         want = "f" if np.dtype(target.dtype).kind == "f" else "iu"
         if array.dtype.kind not in want:
-            raise UserError(f"{name}: {key}: expected {np.dtype(target.dtype)} values, got "
-                            f"{array.dtype}")
+            raise UserError(
+                f"{name}: {key}: expected {np.dtype(target.dtype)} values, got {array.dtype}"
+            )
         if want == "f" and not np.isfinite(array).all():
-            raise UserError(f"{name}: {key}: holds NaN or infinite values (a diverged or "
-                            f"damaged model)")
+            raise UserError(
+                f"{name}: {key}: holds NaN or infinite values (a diverged or damaged model)"
+            )
     model.load_state_dict(state)
 
 
@@ -226,8 +253,7 @@ def restore(name: str, apply: Callable[[Any], Any], value: Any) -> None:
         raise UserError(f"{name}: does not fit ({one_line(err)[:300]})") from None
 
 
-def restore_training(state: dict, where: str, model: Any, optimizer: Any,
-                     generators: dict) -> None:
+def restore_training(state: dict, where: str, model: Any, optimizer: Any, generators: dict) -> None:
     """Put a run's checkpoint back: the model, the optimizer, the NumPy generators
     (``{state key: generator}``) and convlab's own random state.
 
@@ -237,13 +263,17 @@ def restore_training(state: dict, where: str, model: Any, optimizer: Any,
     load_model_state(model, state["model"], f"{where}: model")
     restore(f"{where}: optimizer", optimizer.load_state_dict, state["optimizer"])
     for key, generator in generators.items():
+
         def set_state(value: Any, generator: Any = generator) -> None:
             generator.bit_generator.state = value
+
         restore(f"{where}: {key}", set_state, state[key])
     restore(f"{where}: rng", convlab.set_rng_state, state["rng"])
 
 
 def diverged(lr: float, where: str, value: float) -> UserError:
     """The error for a training loss that became NaN or infinite."""
-    return UserError(f"--lr: the training loss diverged ({value}) at {where} with learning "
-                     f"rate {lr:g}; start again with a lower --lr (and a new --out)")
+    return UserError(
+        f"--lr: the training loss diverged ({value}) at {where} with learning "
+        f"rate {lr:g}; start again with a lower --lr (and a new --out)"
+    )

@@ -1,7 +1,6 @@
 """Activation layers."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from convlab._ops import activation as _act
 from convlab._tensor import Tensor
@@ -36,8 +35,7 @@ class LeakyReLU(Module):
         return _act.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace
-                                                          else "")
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Sigmoid(Module):
@@ -57,7 +55,7 @@ class Tanh(Module):
 class Softmax(Module):
     """Softmax along ``dim``."""
 
-    def __init__(self, dim: Optional[int] = None) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
@@ -71,7 +69,7 @@ class Softmax(Module):
 class LogSoftmax(Module):
     """Log-softmax along ``dim``."""
 
-    def __init__(self, dim: Optional[int] = None) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
@@ -82,7 +80,7 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
-def _implicit_dim(x: Tensor, dim: Optional[int]) -> int:
+def _implicit_dim(x: Tensor, dim: int | None) -> int:
     # PyTorch's legacy rule for dim=None
     if dim is not None:
         return dim

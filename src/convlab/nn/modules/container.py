@@ -1,8 +1,10 @@
 """Containers: ``Sequential`` and ``ModuleList``."""
+
 from __future__ import annotations
 
 import collections
-from typing import Any, Iterable, Iterator, Optional, cast
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 from convlab.nn.module import Module
 
@@ -52,7 +54,7 @@ class Sequential(Module):
             return Sequential(collections.OrderedDict(items[index]))
         return items[_index(index, len(items))][1]
 
-    def append(self, module: Module) -> "Sequential":
+    def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end."""
         self.add_module(str(len(self)), _checked(module, str(len(self))))
         return self
@@ -61,17 +63,17 @@ class Sequential(Module):
 class ModuleList(Module):
     """A list of modules whose parameters are registered (no ``forward`` of its own)."""
 
-    def __init__(self, modules: Optional[Iterable[Module]] = None) -> None:
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         for m in modules or ():
             self.append(m)
 
-    def append(self, module: Module) -> "ModuleList":
+    def append(self, module: Module) -> ModuleList:
         """Add ``module`` at the end."""
         self.add_module(str(len(self)), _checked(module, str(len(self))))
         return self
 
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
         """Add several modules at the end."""
         for m in modules:
             self.append(m)

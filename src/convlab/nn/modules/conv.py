@@ -1,9 +1,11 @@
 """Convolution layers: ``Conv2d`` and ``Conv1d``."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from convlab import _creation, _validate as check
+from convlab import _creation
+from convlab import _validate as check
 from convlab._ops import conv as _conv
 from convlab._tensor import Tensor
 from convlab.nn import init
@@ -23,11 +25,22 @@ def _tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
 
 class _ConvNd(Module):
     _dims = 2
-    padding: str | tuple[int, ...]      # "same" / "valid", or one int per dimension
+    padding: str | tuple[int, ...]  # "same" / "valid", or one int per dimension
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
         super().__init__()
         n = self._dims
         check.positive(in_channels, "in_channels")
@@ -45,8 +58,9 @@ class _ConvNd(Module):
                 raise ValueError(f"{name}: expected positive values, got {getattr(self, name)}")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"padding: expected an int, a tuple, 'same' or 'valid', got "
-                                 f"{padding!r}")
+                raise ValueError(
+                    f"padding: expected an int, a tuple, 'same' or 'valid', got {padding!r}"
+                )
             if padding == "same" and any(s != 1 for s in self.stride):
                 raise ValueError("padding='same' is not supported for strided convolutions")
             self.padding = padding
@@ -58,8 +72,9 @@ class _ConvNd(Module):
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.weight = Parameter(_creation.empty(shape, dtype=dtype, device=device or "cpu"))
         if bias:
-            self.bias = Parameter(_creation.empty(self.out_channels, dtype=dtype,
-                                                  device=device or "cpu"))
+            self.bias = Parameter(
+                _creation.empty(self.out_channels, dtype=dtype, device=device or "cpu")
+            )
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -69,11 +84,16 @@ class _ConvNd(Module):
         init._default_layer_init(self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
         if self.padding != (0,) * self._dims:
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else \
-                f", padding={self.padding}"
+            s += (
+                f", padding={self.padding!r}"
+                if isinstance(self.padding, str)
+                else f", padding={self.padding}"
+            )
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
         if self.bias is None:

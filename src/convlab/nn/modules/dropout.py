@@ -1,4 +1,5 @@
 """``Dropout``."""
+
 from __future__ import annotations
 
 from convlab._ops import activation as _act

@@ -1,9 +1,11 @@
 """``Linear``, ``Identity`` and ``Flatten``."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from convlab import _creation, _validate as check
+from convlab import _creation
+from convlab import _validate as check
 from convlab._ops import linalg as _linalg
 from convlab._ops import shape as _shape
 from convlab._tensor import Tensor
@@ -15,20 +17,27 @@ __all__ = ["Linear", "Identity", "Flatten"]
 
 
 class Linear(Module):
-    """``y = x @ weight.T + bias`` with weight (out_features, in_features) (``torch.nn.Linear``).
-    """
+    """``y = x @ weight.T + bias`` with weight (out_features, in_features) (``torch.nn.Linear``)."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 device: Any = None, dtype: Any = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
         super().__init__()
         check.nonnegative(in_features, "in_features")
         check.nonnegative(out_features, "out_features")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = Parameter(_creation.empty(out_features, in_features, dtype=dtype,
-                                                device=device or "cpu"))
+        self.weight = Parameter(
+            _creation.empty(out_features, in_features, dtype=dtype, device=device or "cpu")
+        )
         if bias:
-            self.bias = Parameter(_creation.empty(out_features, dtype=dtype,
-                                                  device=device or "cpu"))
+            self.bias = Parameter(
+                _creation.empty(out_features, dtype=dtype, device=device or "cpu")
+            )
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -41,8 +50,10 @@ class Linear(Module):
         return _linalg.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class Identity(Module):
