@@ -14,8 +14,22 @@ Example:
 from __future__ import annotations
 
 from convlab.optim import lr_scheduler
+from convlab.optim.adadelta import Adadelta
+from convlab.optim.adagrad import Adagrad
 from convlab.optim.adam import Adam, AdamW
+from convlab.optim.nadam import NAdam
 from convlab.optim.optimizer import Optimizer
+from convlab.optim.rmsprop import RMSprop
 from convlab.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adadelta",
+    "Adagrad",
+    "RMSprop",
+    "NAdam",
+    "lr_scheduler",
+]

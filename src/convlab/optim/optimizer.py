@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -60,14 +61,27 @@ class Optimizer:
         self.param_groups.append(full)
 
     # What each per-parameter state entry holds, for load_state_dict's checks: "param" an
-    # array of the parameter's shape, "count" an int >= 0. Entries not listed are arrays of
-    # the parameter's shape when they are arrays, and plain values otherwise.
+    # array of the parameter's shape, "count" an int >= 0, "number" a finite float (a 0-d
+    # array or tensor of one too). Entries not listed are arrays of the parameter's shape
+    # when they are arrays, and plain values otherwise.
     _state_kinds: ClassVar[dict[str, str]] = {}
 
     def _check_group(self, group: dict[str, Any]) -> None:
         """Check a group's settings (at construction and when a state dict is loaded);
         optimizers extend it with their own."""
         group["lr"] = check.finite_number(group.get("lr"), "lr", 0.0)
+
+    @staticmethod
+    def _check_options(
+        group: dict[str, Any], flags: Iterable[str], optional: Iterable[str] = ()
+    ) -> None:
+        """Check PyTorch's switches: ``flags`` are bools, ``optional`` bools or ``None``
+        (``foreach`` and ``fused``: one implementation runs whatever they say)."""
+        for name in flags:
+            group[name] = check.flag(group.get(name), name)
+        for name in optional:
+            if group.get(name) is not None:
+                group[name] = check.flag(group[name], name)
 
     def _required_state(self, group: dict[str, Any]) -> set[str]:
         """The entries a parameter's state must hold, once it has any, for ``step`` to run
@@ -215,6 +229,16 @@ class Optimizer:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise ValueError(f"{where}: expected an int >= 0, got {value!r}")
             return int(value)
+        if kind == "number":
+            if is_array and value.ndim == 0 and value.dtype.kind in "fiu":
+                value = value.item()
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(f"{where}: expected a finite number, got {value!r}")
+            return float(value)
         if kind == "param":
             if not is_array:
                 raise ValueError(
@@ -250,6 +274,18 @@ def _as_tensor(value: Any, param: Tensor) -> Any:
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return Tensor._wrap(value, param._backend)
     return value
+
+
+def _lerp_(start: Any, end: Any, weight: float) -> None:
+    """``start.lerp_(end, weight)`` in place, with PyTorch's two formulas (the one nearer
+    its end for ``weight >= 0.5``), so the roundings match."""
+    dtype = start.dtype.type
+    if abs(weight) < 0.5:
+        start += dtype(weight) * (end - start)
+    else:
+        diff = end - start
+        diff *= dtype(1) - dtype(weight)
+        start[...] = end - diff
 
 
 def _index(value: Any, where: str) -> int:
