@@ -1,14 +1,25 @@
-"""Map-style datasets: :class:`Dataset`, :class:`TensorDataset` and :class:`Subset`."""
+"""Datasets: map-style (:class:`Dataset`, :class:`TensorDataset`, :class:`Subset`,
+:class:`ConcatDataset`) and iterable (:class:`IterableDataset`, :class:`ChainDataset`)."""
 
 from __future__ import annotations
 
+import bisect
+import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "random_split"]
+__all__ = [
+    "Dataset",
+    "IterableDataset",
+    "TensorDataset",
+    "Subset",
+    "ConcatDataset",
+    "ChainDataset",
+    "random_split",
+]
 
 
 class Dataset:
@@ -24,6 +35,78 @@ class Dataset:
 
     def __getitem__(self, index: int) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __add__(self, other: Any) -> ConcatDataset:
+        return ConcatDataset([self, other])
+
+
+class IterableDataset:
+    """A stream of samples: subclasses define ``__iter__``.
+
+    With ``num_workers > 0`` every worker process iterates its own copy of the dataset, so a
+    dataset that should not be read twice splits the stream itself, using
+    :func:`~convlab.data.get_worker_info` (``id`` and ``num_workers``) inside ``__iter__``.
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __add__(self, other: Any) -> ChainDataset:
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """The samples of several iterable datasets, one after the other.
+
+    Args:
+        datasets: Iterable datasets.
+    """
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+
+    def __iter__(self) -> Iterator[Any]:
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
+
+
+class ConcatDataset(Dataset):
+    """Several map-style datasets as one: index ``i`` runs through them in order.
+
+    Args:
+        datasets: Map-style datasets (at least one; an :class:`IterableDataset` is refused).
+
+    Raises:
+        ValueError: If ``datasets`` is empty.
+        TypeError: If one of them is an :class:`IterableDataset`.
+    """
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("datasets should not be an empty iterable")
+        for k, d in enumerate(self.datasets):
+            if isinstance(d, IterableDataset):
+                raise TypeError(f"datasets[{k}]: ConcatDataset does not support IterableDataset")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return int(self.cumulative_sizes[-1])
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if isinstance(index, bool) or not isinstance(index, (numbers.Integral, np.integer)):
+            raise TypeError(f"index: expected an int, got {type(index).__name__}")
+        i = int(index)
+        if not -n <= i < n:
+            raise IndexError(f"index: {i} is out of range for a dataset of {n} samples")
+        i %= n
+        k = bisect.bisect_right(self.cumulative_sizes, i)
+        start = self.cumulative_sizes[k - 1] if k else 0
+        return self.datasets[k][i - start]
 
 
 def _check_index(index: Any, length: int) -> int:
@@ -116,23 +199,31 @@ class Subset(Dataset):
         return [self.dataset[int(r)] for r in rows]
 
 
-def random_split(dataset: Any, lengths: Sequence[Any], seed: Any = None) -> list[Subset]:
+def random_split(
+    dataset: Any, lengths: Sequence[Any], generator: Any = None, seed: Any = None
+) -> list[Subset]:
     """Split ``dataset`` at random into non-overlapping :class:`Subset` objects.
 
     Args:
         dataset: Any map-style dataset.
         lengths: Sizes that sum to ``len(dataset)``, or fractions that sum to 1 (the
-            remainder after flooring goes to the first subsets, as in PyTorch).
-        seed: An int or ``numpy.random.Generator``; None draws from convlab's generator,
-            so :func:`convlab.manual_seed` makes the split reproducible.
+            remainder after flooring is handed out one by one from the first subset on, as
+            in PyTorch 2.x).
+        generator: An int or ``numpy.random.Generator``; None draws from convlab's
+            generator, so :func:`convlab.manual_seed` makes the split reproducible.
+        seed: Same as ``generator`` (give one of the two).
 
     Raises:
         ValueError: If the lengths do not add up.
     """
+    if generator is not None and seed is not None:
+        raise ValueError("generator, seed: give one of the two, not both")
+    seed = seed if seed is not None else generator
     n = len(dataset)
     lengths = list(lengths)
-    if lengths and all(isinstance(x, float) for x in lengths):
-        if any(x < 0 for x in lengths) or abs(sum(lengths) - 1.0) > 1e-6:
+    fractions = all(isinstance(x, float) for x in lengths)
+    if lengths and (fractions or (math.isclose(sum(lengths), 1) and sum(lengths) <= 1)):
+        if any(x < 0 or x > 1 for x in lengths) or not math.isclose(sum(lengths), 1):
             raise ValueError(f"lengths: fractions must be >= 0 and sum to 1, got {lengths}")
         sizes = [int(np.floor(n * f)) for f in lengths]
         for k in range(n - sum(sizes)):

@@ -1,4 +1,5 @@
-"""Interoperability helpers: converting state dicts between PyTorch and convlab.
+"""Interoperability helpers: converting state dicts between PyTorch and convlab, and
+:mod:`convlab.utils.data` (``torch.utils.data``'s names for :mod:`convlab.data`).
 
 convlab's modules use PyTorch's parameter and buffer names, order and layouts (OIHW weights,
 ``num_batches_tracked`` as int64), so a state dict converts key for key.
@@ -22,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from convlab._tensor import Tensor
+from convlab.utils import data
 
-__all__ = ["from_torch_state_dict", "to_torch_state_dict"]
+__all__ = ["from_torch_state_dict", "to_torch_state_dict", "data"]
 
 
 def from_torch_state_dict(
