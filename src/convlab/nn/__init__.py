@@ -18,7 +18,18 @@ from convlab.nn.modules.container import ModuleList, Sequential
 from convlab.nn.modules.conv import Conv1d, Conv2d
 from convlab.nn.modules.dropout import Dropout
 from convlab.nn.modules.linear import Flatten, Identity, Linear
-from convlab.nn.modules.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from convlab.nn.modules.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from convlab.nn.modules.norm import BatchNorm1d, BatchNorm2d
 from convlab.nn.modules.pooling import AvgPool2d, MaxPool2d
 from convlab.nn.parameter import Parameter
@@ -47,6 +58,13 @@ __all__ = [
     "CrossEntropyLoss",
     "BCEWithLogitsLoss",
     "MSELoss",
+    "NLLLoss",
+    "BCELoss",
+    "L1Loss",
+    "SmoothL1Loss",
+    "HuberLoss",
+    "KLDivLoss",
+    "MarginRankingLoss",
     "functional",
     "init",
 ]

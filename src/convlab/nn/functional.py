@@ -18,7 +18,18 @@ from convlab._ops.activation import dropout, leaky_relu, log_softmax, relu, sigm
 from convlab._ops.binary import binary_conv2d
 from convlab._ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d
 from convlab._ops.linalg import linear
-from convlab._ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from convlab._ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    margin_ranking_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from convlab._ops.norm import batch_norm
 
 __all__ = [
@@ -39,4 +50,11 @@ __all__ = [
     "cross_entropy",
     "binary_cross_entropy_with_logits",
     "mse_loss",
+    "nll_loss",
+    "binary_cross_entropy",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "kl_div",
+    "margin_ranking_loss",
 ]
