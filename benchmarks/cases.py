@@ -358,15 +358,15 @@ def binary_cases(quick: bool) -> List[Case]:
     """Layer 1 forward + weight gradient at batch 128 on chart images: convlab's table-lookup
     binary conv against PyTorch's dense conv of the same (float) images. The rate is the
     layer's compulsory traffic (writing its output, reading the output gradient) per second,
-    next to the same traffic alone: the kernels are bound by memory, so their ratio to
-    PyTorch's compute-bound conv moves with the shared machine's memory bandwidth."""
+    next to the same traffic alone (the memory floor of ``yardsticks.c``, where it compiles):
+    how far the table lookups are from the speed of memory."""
     try:
         images = {w: _chart_images(w, BATCH) for w in (5, 20, 60)}
     except ImportError:
         return []
     torch = _torch()
     import convlab.functional as F
-    from convlab._cpu import _binary
+    import yardsticks
     cases = []
     for layer in [l for l in CHART_LAYERS if l.index == 1]:
         window = {"I5": 5, "I20": 20, "I60": 60}[layer.model]
@@ -388,12 +388,15 @@ def binary_cases(quick: bool) -> List[Case]:
             def theirs(x=torch.tensor(x, dtype=torch.float32), w=torch.tensor(w, requires_grad=True),
                        b=torch.zeros(64, requires_grad=True), dy=torch.tensor(dy), g=geometry):
                 torch.nn.functional.conv2d((x - 0.12) / 0.33, w, b, *g).backward(dy)
-        def floor(out=_binary.aligned_empty(dy.size, np.float32), dy=dy.reshape(-1)):
-            _binary.memory_floor(out, dy, convlab.get_num_threads())
+
+        def floor(out=np.empty(dy.size, np.float32), dy=dy.reshape(-1),
+                  isa=convlab.get_backend("cpu").isa):
+            yardsticks.memory_floor(out, dy, convlab.get_num_threads(), isa)
 
         traffic = 2 * dy.nbytes   # the output written once, its gradient read once
         cases.append(Case("binary", f"{layer.model} layer 1 fwd+wgrad, batch {BATCH}", ours,
-                          theirs, None, traffic, "GB/s", floor))
+                          theirs, None, traffic, "GB/s",
+                          floor if yardsticks.available() else None))
     return cases
 
 

@@ -93,8 +93,10 @@ def main(argv=None) -> int:
         torch_version = torch.__version__
     except ImportError:
         torch_version = None
-    from convlab._cpu import _gemm
-    peak = max(_gemm.fma_peak_gflops(threads) for _ in range(3))   # best of three: noise only slows
+    import yardsticks
+    isa = convlab.get_backend("cpu").isa
+    peaks = [yardsticks.fma_peak_gflops(threads, isa) for _ in range(3)]
+    peak = max(peaks) if all(peaks) else None     # best of three: noise only slows
 
     groups = args.only or GROUPS
     if args.device == "gpu":
@@ -114,7 +116,8 @@ def main(argv=None) -> int:
         f"torch {torch_version or 'not installed'} | numpy {np.__version__} "
         f"(OpenBLAS core type: {coretype})",
         f"{platform.processor() or platform.machine()}, {threads} threads; measured FMA peak "
-        f"{peak:.0f} GFLOP/s (fp32, {convlab.get_backend('cpu').isa})",
+        + (f"{peak:.0f} GFLOP/s (fp32, {isa})" if peak else
+           "not measured (no C compiler for benchmarks/yardsticks.c)"),
         "ratio = peer time / convlab time (> 1: convlab faster); medians of "
         f"{repeats} interleaved runs",
     ]
@@ -130,7 +133,7 @@ def main(argv=None) -> int:
             ours = times["convlab"]
             rate = case.work / ours / (1 if case.unit == "img/s" else 1e9)
             rate_text = f"{rate:.0f} {case.unit}"
-            if case.unit == "GFLOP/s":
+            if case.unit == "GFLOP/s" and peak:
                 rate_text += f" ({100 * rate / peak:.0f}% of peak)"
             if times["floor"]:
                 # the case's bytes moved and nothing else: how close to memory speed

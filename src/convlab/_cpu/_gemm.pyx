@@ -21,8 +21,7 @@ convolutions, which fill the panels themselves (``_conv.pyx``).
 import os
 
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport int64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
 
 from convlab._cpu._openmp cimport omp_get_thread_num
@@ -41,7 +40,6 @@ cdef extern from "ukernels.h" nogil:
     int convlab_isa_supported(int isa)
     convlab_kernel_set convlab_kernels_for(int isa)
     int convlab_best_isa()
-    void convlab_peak_probe(int isa, int64_t n, float seed, double* flops)
 
 ISA_NAMES = {"generic": CONVLAB_ISA_GENERIC, "avx2": CONVLAB_ISA_AVX2,
              "avx512": CONVLAB_ISA_AVX512}
@@ -135,36 +133,6 @@ def _select_isa_from_environment():
 
 
 _select_isa_from_environment()
-
-
-def fma_peak_gflops(int threads, double seconds=0.2):
-    """Measured single-precision FMA peak of this machine (GFLOP/s) on ``threads`` threads,
-    with the widest vectors of the ISA in use: the yardstick for the GEMM's efficiency."""
-    from time import perf_counter
-    cdef int64_t rounds = 1 << 16
-    cdef int t
-    cdef double flops = 0
-    cdef int isa = _active_set().isa
-    with nogil:   # warm up, then calibrate the round count to the requested time
-        convlab_peak_probe(isa, rounds, 1.0, &flops)
-    start = perf_counter()
-    with nogil:
-        convlab_peak_probe(isa, rounds, 2.0, &flops)
-    elapsed = perf_counter() - start
-    rounds = max(rounds, <int64_t>(rounds * seconds / max(elapsed, 1e-6)))
-    # one result slot per thread: a variable written through a pointer in a prange is shared
-    cdef double* done = <double*>malloc(threads * sizeof(double))
-    if done == NULL:
-        raise MemoryError()
-    start = perf_counter()
-    for t in prange(threads, nogil=True, num_threads=threads, schedule="static", chunksize=1):
-        convlab_peak_probe(isa, rounds, 1.0 + t, &done[t])
-    elapsed = perf_counter() - start
-    flops = 0
-    for t in range(threads):
-        flops += done[t]
-    free(done)
-    return flops / elapsed / 1e9
 
 
 def tile_shape(itemsize):
