@@ -8,6 +8,7 @@ Each row shows median times and the ratio ``peer_time / convlab_time`` (> 1: con
 faster). Absolute times drift on shared machines; the ratios, measured interleaved in one
 process, are what to quote.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,54 +18,77 @@ import platform
 import sys
 from pathlib import Path
 
-
 GROUPS = ["gemm", "conv", "pool", "train", "charts", "binary", "chartcnn", "resnet9"]
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer cases and repeats")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for every library (default: all CPUs we may use)")
-    parser.add_argument("--only", choices=GROUPS, action="append",
-                        help="run only these groups (repeatable)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for every library (default: all CPUs we may use)",
+    )
+    parser.add_argument(
+        "--only", choices=GROUPS, action="append", help="run only these groups (repeatable)"
+    )
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per contender")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
-    parser.add_argument("--rst", type=Path, default=None,
-                        help="also write the tables as reStructuredText (for docs/)")
+    parser.add_argument(
+        "--rst",
+        type=Path,
+        default=None,
+        help="also write the tables as reStructuredText (for docs/)",
+    )
     return parser.parse_args(argv)
 
 
 def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
-    tmp.replace(path)     # never a half-written results file
+    tmp.replace(path)  # never a half-written results file
 
 
 def _rst_tables(header, rows) -> str:
     lines = ["Measured with ``python benchmarks/run.py``:", ""]
     lines += [f"| {line}" for line in header] + [""]
     for group in dict.fromkeys(row["group"] for row in rows):
-        lines += [f".. list-table:: {group}", "   :header-rows: 1", "",
-                  "   * - case", "     - convlab", "     - torch / convlab",
-                  "     - numpy / convlab", "     - convlab rate"]
+        lines += [
+            f".. list-table:: {group}",
+            "   :header-rows: 1",
+            "",
+            "   * - case",
+            "     - convlab",
+            "     - torch / convlab",
+            "     - numpy / convlab",
+            "     - convlab rate",
+        ]
         for row in (r for r in rows if r["group"] == group):
             ratio = {k: (f"{v:.2f}x" if v else "-") for k, v in row["ratio"].items()}
-            lines += [f"   * - {row['case']}", f"     - {row['seconds']['convlab'] * 1e3:.2f} ms",
-                      f"     - {ratio['torch']}", f"     - {ratio['numpy']}",
-                      f"     - {row['rate_text']}"]
+            lines += [
+                f"   * - {row['case']}",
+                f"     - {row['seconds']['convlab'] * 1e3:.2f} ms",
+                f"     - {ratio['torch']}",
+                f"     - {ratio['numpy']}",
+                f"     - {row['rate_text']}",
+            ]
         lines.append("")
     return "\n".join(lines)
 
 
 def _print_epoch_projection(times) -> None:
     from cases import BATCH, NEEDLE_EPOCH_SECONDS
+
     steps = 50_000 / BATCH
-    peers = ", ".join(f"{name} {times[name] * steps:.0f} s" for name in ("convlab", "torch")
-                      if times.get(name))
-    print(f"|  projected CIFAR-10 epoch (50,000 images, training steps only): {peers}; "
-          f"needle hw4's CPU backend: about {NEEDLE_EPOCH_SECONDS:.0f} s (reported) |")
+    peers = ", ".join(
+        f"{name} {times[name] * steps:.0f} s" for name in ("convlab", "torch") if times.get(name)
+    )
+    print(
+        f"|  projected CIFAR-10 epoch (50,000 images, training steps only): {peers}; "
+        f"needle hw4's CPU backend: about {NEEDLE_EPOCH_SECONDS:.0f} s (reported) |"
+    )
 
 
 def main(argv=None) -> int:
@@ -78,35 +102,54 @@ def main(argv=None) -> int:
     import numpy as np
 
     import convlab
-    from cases import (binary_cases, chart_cases, chart_cnn_cases, conv_cases, gemm_cases,
-                       pool_cases, resnet9_cases, train_cases)
+    from cases import (
+        binary_cases,
+        chart_cases,
+        chart_cnn_cases,
+        conv_cases,
+        gemm_cases,
+        pool_cases,
+        resnet9_cases,
+        train_cases,
+    )
     from timing import interleaved
 
     if args.device == "gpu" and not convlab.get_backend("gpu").is_available():
-        print("benchmarks: --device gpu: " + convlab.get_backend("gpu").describe(),
-              file=sys.stderr)
+        print("benchmarks: --device gpu: " + convlab.get_backend("gpu").describe(), file=sys.stderr)
         return 2
     convlab.set_num_threads(threads)
     try:
         import torch
+
         torch.set_num_threads(threads)
         torch_version = torch.__version__
     except ImportError:
         torch_version = None
     import yardsticks
+
     isa = convlab.get_backend("cpu").isa
     peaks = [yardsticks.fma_peak_gflops(threads, isa) for _ in range(3)]
-    peak = max(peaks) if all(peaks) else None     # best of three: noise only slows
+    peak = max(peaks) if all(peaks) else None  # best of three: noise only slows
 
     groups = args.only or GROUPS
     if args.device == "gpu":
         from gpu_cases import gpu_cases
+
         groups = ["gpu"]
-        print("GPU: " + convlab.get_backend("gpu").describe() + "; columns: torch = PyTorch "
-              "CUDA (cuDNN), numpy = CuPy (cuBLAS)")
-    builders = {"gemm": gemm_cases, "conv": conv_cases, "pool": pool_cases,
-                "train": train_cases, "charts": chart_cases, "binary": binary_cases,
-                "chartcnn": chart_cnn_cases, "resnet9": resnet9_cases}
+        print(
+            "GPU: " + convlab.get_backend("gpu").describe() + "; columns: torch = PyTorch "
+            "CUDA (cuDNN), numpy = CuPy (cuBLAS)"
+        )
+    builders = {
+        "gemm": gemm_cases,
+        "conv": conv_cases,
+        "pool": pool_cases,
+        "train": train_cases,
+        "charts": chart_cases,
+        "binary": binary_cases,
+        "chartcnn": chart_cnn_cases,
+        "resnet9": resnet9_cases,
+    }
     if args.device == "gpu":
         builders["gpu"] = gpu_cases
     repeats = args.repeats or (5 if args.quick else 9)
@@ -116,8 +159,11 @@ def main(argv=None) -> int:
         f"torch {torch_version or 'not installed'} | numpy {np.__version__} "
         f"(OpenBLAS core type: {coretype})",
         f"{platform.processor() or platform.machine()}, {threads} threads; measured FMA peak "
-        + (f"{peak:.0f} GFLOP/s (fp32, {isa})" if peak else
-           "not measured (no C compiler for benchmarks/yardsticks.c)"),
+        + (
+            f"{peak:.0f} GFLOP/s (fp32, {isa})"
+            if peak
+            else "not measured (no C compiler for benchmarks/yardsticks.c)"
+        ),
         "ratio = peer time / convlab time (> 1: convlab faster); medians of "
         f"{repeats} interleaved runs",
     ]
@@ -128,8 +174,15 @@ def main(argv=None) -> int:
         print(f"\n| {group} | convlab | torch | numpy | torch/convlab | numpy/convlab | convlab |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for case in cases:
-            times = interleaved({"convlab": case.convlab, "torch": case.torch,
-                                 "numpy": case.numpy, "floor": case.floor}, repeats)
+            times = interleaved(
+                {
+                    "convlab": case.convlab,
+                    "torch": case.torch,
+                    "numpy": case.numpy,
+                    "floor": case.floor,
+                },
+                repeats,
+            )
             ours = times["convlab"]
             rate = case.work / ours / (1 if case.unit == "img/s" else 1e9)
             rate_text = f"{rate:.0f} {case.unit}"
@@ -138,8 +191,9 @@ def main(argv=None) -> int:
             if times["floor"]:
                 # the case's bytes moved and nothing else: how close to memory speed
                 rate_text += f" ({100 * times['floor'] / ours:.0f}% of memory floor)"
-            ratios = {peer: (times[peer] / ours if times[peer] else None)
-                      for peer in ("torch", "numpy")}
+            ratios = {
+                peer: (times[peer] / ours if times[peer] else None) for peer in ("torch", "numpy")
+            }
 
             def ms(value):
                 return f"{value * 1e3:.2f} ms" if value else "-"
@@ -147,18 +201,32 @@ def main(argv=None) -> int:
             def ratio(value):
                 return f"{value:.2f}x" if value else "-"
 
-            print(f"| {case.name} | {ms(ours)} | {ms(times['torch'])} | {ms(times['numpy'])} | "
-                  f"{ratio(ratios['torch'])} | {ratio(ratios['numpy'])} | {rate_text} |",
-                  flush=True)
-            rows.append({"group": group, "case": case.name, "seconds": times,
-                         "ratio": ratios, "rate": rate, "unit": case.unit,
-                         "rate_text": rate_text})
+            print(
+                f"| {case.name} | {ms(ours)} | {ms(times['torch'])} | {ms(times['numpy'])} | "
+                f"{ratio(ratios['torch'])} | {ratio(ratios['numpy'])} | {rate_text} |",
+                flush=True,
+            )
+            rows.append(
+                {
+                    "group": group,
+                    "case": case.name,
+                    "seconds": times,
+                    "ratio": ratios,
+                    "rate": rate,
+                    "unit": case.unit,
+                    "rate_text": rate_text,
+                }
+            )
             if group == "resnet9":
                 _print_epoch_projection(times)
     if args.json:
-        _write_atomically(args.json, json.dumps(
-            {"header": header, "threads": threads, "fma_peak_gflops": peak, "rows": rows},
-            indent=2))
+        _write_atomically(
+            args.json,
+            json.dumps(
+                {"header": header, "threads": threads, "fma_peak_gflops": peak, "rows": rows},
+                indent=2,
+            ),
+        )
     if args.rst:
         _write_atomically(args.rst, _rst_tables(header, rows))
     return 0

@@ -4,6 +4,7 @@ Each test names the finding it pins. Calls that once crashed the process (heap c
 segfaults, libgomp aborting) run in a subprocess, so that a regression fails the test instead
 of killing pytest.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,10 +18,9 @@ import pytest
 
 import convlab
 import convlab.nn.functional as F
+from conftest import to_numpy
 from convlab._cpu import _runtime, conv_winograd
 from convlab.models import ChartCNN
-
-from conftest import to_numpy
 from reference import conv2d as ref_conv2d
 from reference import conv2d_grads as ref_conv2d_grads
 
@@ -30,13 +30,23 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def run_isolated(code: str, timeout: float = 120) -> str:
     """Run ``code`` in a fresh interpreter (which can import this module); it must exit 0 (no
     crash). Returns its stdout."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.abspath(__file__))] +
-        [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-    assert proc.returncode == 0, (f"exit {proc.returncode}\nstdout:\n{proc.stdout}\n"
-                                  f"stderr:\n{proc.stderr[-3000:]}")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [os.path.dirname(os.path.abspath(__file__))]
+            + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}"
+    )
     return proc.stdout
 
 
@@ -51,6 +61,7 @@ def report(calls) -> None:
 
 
 # -- 1. optimizer state from a checkpoint ----------------------------------------------------
+
 
 def _trained_adam():
     p = convlab.tensor(np.arange(6, dtype=np.float32).reshape(2, 3), requires_grad=True)
@@ -81,24 +92,26 @@ def test_zero_d_moments_in_a_state_dict_are_refused_without_a_crash():
     assert "stepped" in out
 
 
-@pytest.mark.parametrize("entry, value, message", [
-    ("exp_avg", np.zeros(6, np.float32), "shape (6,) does not fit a parameter of shape (2, 3)"),
-    ("exp_avg", np.zeros((2, 3), np.int64), "expected floating-point values"),
-    ("exp_avg_sq", "zeros", "expected an array of shape (2, 3)"),
-    ("step", "3", "expected an int >= 0"),
-    ("step", -1, "expected an int >= 0"),
-    ("step", np.array(2.5), "expected an int >= 0"),
-])
+@pytest.mark.parametrize(
+    "entry, value, message",
+    [
+        ("exp_avg", np.zeros(6, np.float32), "shape (6,) does not fit a parameter of shape (2, 3)"),
+        ("exp_avg", np.zeros((2, 3), np.int64), "expected floating-point values"),
+        ("exp_avg_sq", "zeros", "expected an array of shape (2, 3)"),
+        ("step", "3", "expected an int >= 0"),
+        ("step", -1, "expected an int >= 0"),
+        ("step", np.array(2.5), "expected an int >= 0"),
+    ],
+)
 def test_every_state_entry_is_checked_against_its_parameter(entry, value, message):
     p, opt = _trained_adam()
     saved = opt.state_dict()
-    before = {k: np.copy(v.numpy()) if hasattr(v, "numpy") else v
-              for k, v in opt.state[p].items()}
+    before = {k: np.copy(v.numpy()) if hasattr(v, "numpy") else v for k, v in opt.state[p].items()}
     saved["state"][0] = dict(saved["state"][0], **{entry: value})
     with pytest.raises(ValueError, match="parameter 0") as err:
         opt.load_state_dict(saved)
     assert message in str(err.value)
-    for key, old in before.items():      # a refused state dict changes nothing
+    for key, old in before.items():  # a refused state dict changes nothing
         np.testing.assert_array_equal(np.asarray(opt.state[p][key]), old)
 
 
@@ -141,14 +154,17 @@ def test_moments_are_cast_to_the_parameter_dtype_and_a_round_trip_is_exact():
     assert other.state[p]["step"] == 1
 
 
-@pytest.mark.parametrize("group_change, message", [
-    ({"lr": "fast"}, "lr: expected a number"),
-    ({"lr": float("nan")}, "lr: expected a finite number"),
-    ({"betas": [0.9]}, "betas"),
-    ({"betas": [0.9, 1.5]}, "betas[1]"),
-    ({"eps": -1.0}, "eps"),
-    ({"amsgrad": "no"}, "amsgrad"),
-])
+@pytest.mark.parametrize(
+    "group_change, message",
+    [
+        ({"lr": "fast"}, "lr: expected a number"),
+        ({"lr": float("nan")}, "lr: expected a finite number"),
+        ({"betas": [0.9]}, "betas"),
+        ({"betas": [0.9, 1.5]}, "betas[1]"),
+        ({"eps": -1.0}, "eps"),
+        ({"amsgrad": "no"}, "amsgrad"),
+    ],
+)
 def test_group_settings_in_a_state_dict_are_checked(group_change, message):
     p, opt = _trained_adam()
     saved = opt.state_dict()
@@ -159,8 +175,11 @@ def test_group_settings_in_a_state_dict_are_checked(group_change, message):
     assert opt.param_groups[0]["lr"] == 0.1
 
 
-@pytest.mark.parametrize("bad", [np.array(["a", "b"]), [[1.0], [2.0, 3.0]],
-                                 np.array([1 + 2j, 3j])], ids=["strings", "ragged", "complex"])
+@pytest.mark.parametrize(
+    "bad",
+    [np.array(["a", "b"]), [[1.0], [2.0, 3.0]], np.array([1 + 2j, 3j])],
+    ids=["strings", "ragged", "complex"],
+)
 def test_a_refused_module_state_dict_changes_nothing(bad):
     layer = convlab.nn.Linear(3, 2)
     before = layer.weight.numpy().copy()
@@ -171,26 +190,35 @@ def test_a_refused_module_state_dict_changes_nothing(bad):
 
 # -- 3. gradients and raw arrays that do not fit -----------------------------------------------
 
-@pytest.mark.parametrize("make", [
-    lambda ps: convlab.optim.SGD(ps, lr=0.1),
-    lambda ps: convlab.optim.SGD(ps, lr=0.1, momentum=0.9),
-    lambda ps: convlab.optim.Adam(ps, lr=0.1),
-    lambda ps: convlab.optim.AdamW(ps, lr=0.1),
-    lambda ps: convlab.optim.Adam(ps, lr=0.1, amsgrad=True),
-], ids=["sgd", "sgd-momentum", "adam", "adamw", "adam-amsgrad"])
-@pytest.mark.parametrize("grad", [
-    lambda: convlab.ones(3),                                  # wrong size
-    lambda: convlab.ones(2, 3, 1),                            # broadcastable, wrong shape
-    lambda: convlab.ones(2, 3, dtype=convlab.float64),        # wrong dtype
-    lambda: np.ones((2, 3), np.float32),                      # not a Tensor
-], ids=["size", "shape", "dtype", "ndarray"])
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: convlab.optim.SGD(ps, lr=0.1),
+        lambda ps: convlab.optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: convlab.optim.Adam(ps, lr=0.1),
+        lambda ps: convlab.optim.AdamW(ps, lr=0.1),
+        lambda ps: convlab.optim.Adam(ps, lr=0.1, amsgrad=True),
+    ],
+    ids=["sgd", "sgd-momentum", "adam", "adamw", "adam-amsgrad"],
+)
+@pytest.mark.parametrize(
+    "grad",
+    [
+        lambda: convlab.ones(3),  # wrong size
+        lambda: convlab.ones(2, 3, 1),  # broadcastable, wrong shape
+        lambda: convlab.ones(2, 3, dtype=convlab.float64),  # wrong dtype
+        lambda: np.ones((2, 3), np.float32),  # not a Tensor
+    ],
+    ids=["size", "shape", "dtype", "ndarray"],
+)
 def test_a_gradient_that_does_not_fit_its_parameter_is_an_error(make, grad):
     p = convlab.zeros(2, 3, requires_grad=True)
     opt = make([p])
     p.grad = grad()
     with pytest.raises(ValueError, match=r"grad: parameter 0 has shape \(2, 3\)"):
         opt.step()
-    np.testing.assert_array_equal(p.numpy(), 0)    # nothing written
+    np.testing.assert_array_equal(p.numpy(), 0)  # nothing written
 
 
 def test_fused_adam_step_checks_its_arrays_in_a_subprocess():
@@ -241,14 +269,15 @@ def test_batch_norm_kernels_check_per_channel_arrays_in_a_subprocess():
 
 
 def _binary_layer_args(n=3):
-    """Valid arguments of the one-call binary layer (I20 geometry) and its weight gradient."""
+    """Valid arguments of the binary layer's two kernels (I20 geometry, exact fold)."""
     from convlab._ops.binary import _layer_geometry
+
     rng = np.random.default_rng(0)
     geom = _layer_geometry((1, 64, 60), (5, 3), (3, 1), (12, 1), (2, 1))
     x = (rng.random((n, 64 * 60)) < 0.2).astype(np.uint8)
     weight = rng.standard_normal((64, 1, 5, 3)).astype(np.float32)
-    bias = rng.standard_normal(64).astype(np.float32)
-    return geom, x, weight, bias
+    values = rng.standard_normal((64, len(geom.run_taps))).astype(np.float32)
+    return geom, x, weight, values
 
 
 def test_binary_layer_methods_check_their_arrays_in_a_subprocess():
@@ -256,44 +285,45 @@ def test_binary_layer_methods_check_their_arrays_in_a_subprocess():
         import numpy as np, convlab
         from test_hardening_kernels import _binary_layer_args, report
         cpu = convlab.get_backend("cpu")
-        geom, x, weight, bias = _binary_layer_args()
+        geom, x, weight, values = _binary_layer_args()
         args = geom.args()
         def fwd(**change):
-            kw = dict(x=x, packed=False, weight=weight, bias=bias, zero_value=-0.5, std=2.0,
-                      run_taps=geom.run_taps, base_index=geom.base_index)
+            kw = dict(x=x, packed=False, weight=weight, base_values=values,
+                      base_index=geom.base_index)
             kw.update(change)
-            return cpu.binary_layer_forward(*kw.values(), *args)
+            return cpu.binary_conv2d_forward(*kw.values(), *args)
         oh, ow = geom.base_index.shape
         grad = np.ones((3, 64, oh, ow), np.float32)
         def wgrad(**change):
             kw = dict(x=x, packed=False, grad_output=grad, cls=geom.cls,
-                      n_classes=len(geom.class_taps), row_starts=geom.row_starts,
-                      class_run_taps=geom.class_run_taps, zero_value=-0.5, std=2.0)
+                      n_classes=len(geom.class_taps))
             kw.update(change)
-            return cpu.binary_layer_weight_grad(*kw.values(), *args)
+            starts = kw.pop("row_starts", geom.row_starts)
+            return cpu.binary_conv2d_weight_sums(*kw.values(), *args, row_starts=starts)
         bad_index = geom.base_index.copy(); bad_index[0, 0] = 10**6
         bad_cls = geom.cls.copy(); bad_cls[-1] = 10**6
         calls = [
-            lambda: fwd(bias=bias[:3]),
+            lambda: fwd(weight=weight[:3]),
+            lambda: fwd(base_values=values[:3]),
             lambda: fwd(weight=weight[:, :, :3]),
-            lambda: fwd(run_taps=geom.run_taps[:, :4]),
-            lambda: fwd(run_taps=geom.run_taps[:0]),
+            lambda: fwd(weight=weight.astype(np.float64)),
+            lambda: fwd(base_values=values[:, :0]),
+            lambda: fwd(base_values=values[:, :1]),
             lambda: fwd(base_index=bad_index),
             lambda: fwd(base_index=geom.base_index[:3]),
+            lambda: fwd(base_index=geom.base_index.astype(np.int64)),
             lambda: fwd(x=x[:, :100]),
-            lambda: fwd(std=0.0),
             lambda: wgrad(grad_output=grad[:, :, :2]),
             lambda: wgrad(cls=bad_cls),
             lambda: wgrad(row_starts=np.array([0, 10**6], np.int32)),
-            lambda: wgrad(class_run_taps=geom.class_run_taps[:1]),
             lambda: wgrad(x=x[:, :100]),
             lambda: wgrad(n_classes=0),
         ]
         report(calls)
-        print("valid:", fwd() is None or fwd().shape, wgrad() is None or len(wgrad()))
+        print("valid:", fwd().shape, [a.shape for a in wgrad()])
     """)
     assert "accepted" not in out, out
-    assert out.count("refused:") == 14
+    assert out.count("refused:") == 15
     assert "valid:" in out
 
 
@@ -304,6 +334,7 @@ def test_masks_of_fused_activations_are_checked(backend):
 
 
 # -- 5. thread counts --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("n", [60_000, 100_000, 2**31, 2**64])
 def test_huge_thread_counts_are_refused_in_a_subprocess(n):
@@ -324,13 +355,15 @@ def test_the_thread_limit_is_usable():
     try:
         convlab.set_num_threads(convlab.max_threads())
         # a serial build (no OpenMP) accepts the setting and runs on one thread
-        assert convlab.get_num_threads() == (convlab.max_threads()
-                                             if _runtime.openmp_enabled() else 1)
+        assert convlab.get_num_threads() == (
+            convlab.max_threads() if _runtime.openmp_enabled() else 1
+        )
     finally:
         convlab.set_num_threads(before)
 
 
 # -- 6. empty kernels --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("weight_shape", [(8, 8, 0, 3), (8, 8, 3, 0), (8, 8, 0, 0)])
 def test_an_empty_kernel_is_an_error(backend, weight_shape):
@@ -357,7 +390,7 @@ def _winograd_operands(rng, poison_x, poison_w=None):
     w = rng.standard_normal(WINOGRAD_SHAPE["w"]).astype(np.float32)
     for (n, c, i, j), value in poison_x:
         x[n, c, i, j] = value
-    for (o, c, i, j), value in (poison_w or []):
+    for (o, c, i, j), value in poison_w or []:
         w[o, c, i, j] = value
     return x, w
 
@@ -422,11 +455,11 @@ def test_winograd_still_runs_on_finite_input_after_a_poisoned_call():
     x, w = _winograd_operands(rng, [])
     cpu = convlab.get_backend("cpu")
     want = ref_conv2d(x, w, None, (1, 1), (1, 1), (1, 1))
-    np.testing.assert_allclose(cpu.conv2d_forward(x, w, None, 1, 1), want, rtol=1e-4,
-                               atol=1e-3)
+    np.testing.assert_allclose(cpu.conv2d_forward(x, w, None, 1, 1), want, rtol=1e-4, atol=1e-3)
 
 
 # -- 8. grad mode belongs to each thread ----------------------------------------------------------
+
 
 def test_no_grad_in_one_thread_leaves_other_threads_recording():
     w = convlab.ones(4, requires_grad=True)
@@ -472,6 +505,7 @@ def test_a_new_thread_starts_with_grad_enabled_and_backward_restores_its_own_mod
 
 # -- 9. set_isa while kernels run ------------------------------------------------------------------
 
+
 def test_set_isa_from_another_thread_never_gives_a_wrong_product():
     cpu = convlab.get_backend("cpu")
     isas = cpu.supported_isas()
@@ -493,8 +527,9 @@ def test_set_isa_from_another_thread_never_gives_a_wrong_product():
     flipper = threading.Thread(target=flip)
     flipper.start()
     try:
-        wrong = sum(not np.allclose(cpu.matmul(a, b), want, rtol=1e-4, atol=1e-3)
-                    for _ in range(100))
+        wrong = sum(
+            not np.allclose(cpu.matmul(a, b), want, rtol=1e-4, atol=1e-3) for _ in range(100)
+        )
     finally:
         stop.set()
         flipper.join(30)
@@ -503,6 +538,7 @@ def test_set_isa_from_another_thread_never_gives_a_wrong_product():
 
 
 # -- 10. pooling windows past 32-bit indices ------------------------------------------------------
+
 
 def test_pool_windows_beyond_32_bit_offsets_are_refused(backend):
     x = backend.asarray(np.ones((1, 1, 2, 2), np.float32))
@@ -521,11 +557,20 @@ def test_padding_past_32_bit_rows_is_refused(backend):
 
 # -- 13. empty products and empty batches -----------------------------------------------------
 
-@pytest.mark.parametrize("shapes", [
-    ((3, 4, 0), (3, 0, 5)), ((3, 4, 0), (0, 5)), ((2, 1, 4, 0), (3, 0, 5)),
-    ((4, 0), (3, 0, 5)), ((0, 4, 3), (3, 5)), ((3, 0, 2), (3, 2, 5)), ((0,), (0,)),
-    ((2, 3, 0), (0,)),
-])
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        ((3, 4, 0), (3, 0, 5)),
+        ((3, 4, 0), (0, 5)),
+        ((2, 1, 4, 0), (3, 0, 5)),
+        ((4, 0), (3, 0, 5)),
+        ((0, 4, 3), (3, 5)),
+        ((3, 0, 2), (3, 2, 5)),
+        ((0,), (0,)),
+        ((2, 3, 0), (0,)),
+    ],
+)
 def test_matmul_with_empty_dimensions_is_numpys(backend, shapes):
     a = np.ones(shapes[0], np.float32)
     b = np.ones(shapes[1], np.float32)

@@ -15,19 +15,21 @@ answers empty inputs, makes the operands contiguous, and only then calls a hook 
 Hooks receive contiguous operands (strided ones for the GEMM), non-empty outputs, and the
 geometry already checked; they never validate or allocate what the caller sees.
 """
+
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from convlab import _validate as check
 from convlab._random import dropout_threshold
 
-__all__ = ["BackendBase", "ConvGeometry", "PoolGeometry"]
+__all__ = ["BackendBase", "BinaryGeometry", "ConvGeometry", "PoolGeometry"]
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -40,21 +42,34 @@ _MIX_2 = np.uint64(0x94D049BB133111EB)
 class ConvGeometry(NamedTuple):
     """A checked 2-D convolution or unfold: pairs of ints, and the output's (OH, OW)."""
 
-    kernel: Tuple[int, int]
-    stride: Tuple[int, int]
-    padding: Tuple[int, int]
-    dilation: Tuple[int, int]
-    out_hw: Tuple[int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    out_hw: tuple[int, int]
+
+
+class BinaryGeometry(NamedTuple):
+    """A checked binary convolution: the images' (C, H, W), pairs of ints, the output's
+    (OH, OW), and whether the images are bit-packed."""
+
+    shape: tuple[int, int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    out_hw: tuple[int, int]
+    packed: bool
 
 
 class PoolGeometry(NamedTuple):
     """A checked 2-D pooling window; ``divisor`` is ``avg_pool2d``'s override (0: none)."""
 
-    kernel: Tuple[int, int]
-    stride: Tuple[int, int]
-    padding: Tuple[int, int]
-    dilation: Tuple[int, int]
-    out_hw: Tuple[int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    out_hw: tuple[int, int]
     count_include_pad: bool = True
     divisor: int = 0
 
@@ -62,8 +77,9 @@ class PoolGeometry(NamedTuple):
 def public_kernel(method: _Method) -> _Method:
     """Let the backend turn a failure of its device (say, out of memory) into a clear error:
     :meth:`BackendBase._translate_error` sees every exception of a public method."""
+
     @functools.wraps(method)
-    def wrapper(self: "BackendBase", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: BackendBase, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except Exception as err:
@@ -71,6 +87,7 @@ def public_kernel(method: _Method) -> _Method:
             if replacement is None:
                 raise
             raise replacement from None
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -111,7 +128,7 @@ class BackendBase:
     def synchronize(self) -> None:
         """Wait for all queued kernels to finish (nothing to wait for by default)."""
 
-    def _translate_error(self, err: Exception, method: str) -> Optional[Exception]:
+    def _translate_error(self, err: Exception, method: str) -> Exception | None:
         """The exception to raise instead of ``err`` from public ``method``; None keeps it."""
         return None
 
@@ -128,8 +145,9 @@ class BackendBase:
 
     # ====================================================================== matmul
     @public_kernel
-    def matmul(self, a: Any, b: Any, out: Any = None, trans_a: bool = False,
-               trans_b: bool = False) -> Any:
+    def matmul(
+        self, a: Any, b: Any, out: Any = None, trans_a: bool = False, trans_b: bool = False
+    ) -> Any:
         """``op(a) @ op(b)`` where ``op`` swaps the last two axes when ``trans_*`` is set.
 
         Follows ``numpy.matmul``: 1-D operands are promoted and the added axis removed again,
@@ -144,7 +162,7 @@ class BackendBase:
         a2, b2, batch, (m, k, n), shape, dtype = check.matmul_operands(a, b, trans_a, trans_b)
         result = self._output(out, shape, dtype)
         if out is not None and (xp.may_share_memory(out, a) or xp.may_share_memory(out, b)):
-            result = xp.empty(shape, dtype)     # out aliases an operand: write it last
+            result = xp.empty(shape, dtype)  # out aliases an operand: write it last
         if result.size == 0 or k == 0:
             # nothing to multiply (reshapes with -1 are ambiguous for empty arrays); an empty
             # sum is 0, as in NumPy
@@ -167,8 +185,9 @@ class BackendBase:
 
     # ====================================================================== im2col / col2im
     @public_kernel
-    def im2col(self, x: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-               dilation: Any = 1) -> Any:
+    def im2col(
+        self, x: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1
+    ) -> Any:
         """Unfold (N, C, H, W) into columns (N, C*KH*KW, OH*OW) (``torch.nn.functional.unfold``).
 
         Row ``(c*KH + kh)*KW + kw`` holds the input each output pixel sees through tap
@@ -177,12 +196,14 @@ class BackendBase:
         check.float_array(x, "x", 4, "(N, C, H, W)")
         kernel = check.positive_pair(kernel_size, "kernel_size")
         stride, padding, dilation, out_hw = check.conv_geometry(
-            x.shape, kernel, stride, padding, dilation, "im2col")
+            x.shape, kernel, stride, padding, dilation, "im2col"
+        )
         n, c = x.shape[:2]
         cols = self.xp.empty((n, c * kernel[0] * kernel[1], out_hw[0] * out_hw[1]), x.dtype)
         if cols.size:
-            self._im2col_into(self._contiguous(x), cols,
-                              ConvGeometry(kernel, stride, padding, dilation, out_hw))
+            self._im2col_into(
+                self._contiguous(x), cols, ConvGeometry(kernel, stride, padding, dilation, out_hw)
+            )
         return cols
 
     def _im2col_into(self, x: Any, cols: Any, geom: ConvGeometry) -> None:
@@ -190,16 +211,25 @@ class BackendBase:
         raise NotImplementedError
 
     @public_kernel
-    def col2im(self, cols: Any, output_size: Any, kernel_size: Any, stride: Any = 1,
-               padding: Any = 0, dilation: Any = 1) -> Any:
+    def col2im(
+        self,
+        cols: Any,
+        output_size: Any,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+    ) -> Any:
         """Sum columns (N, C*KH*KW, L) back into (N, C, H, W) (``torch.nn.functional.fold``),
         in a fixed order: deterministic, no atomics."""
         shape, kernel, stride, padding, dilation, out_hw = check.col2im_operands(
-            cols, output_size, kernel_size, stride, padding, dilation)
+            cols, output_size, kernel_size, stride, padding, dilation
+        )
         x = self.xp.empty(shape, cols.dtype)
         if x.size:
-            self._col2im_into(self._contiguous(cols), x,
-                              ConvGeometry(kernel, stride, padding, dilation, out_hw))
+            self._col2im_into(
+                self._contiguous(cols), x, ConvGeometry(kernel, stride, padding, dilation, out_hw)
+            )
         return x
 
     def _col2im_into(self, cols: Any, x: Any, geom: ConvGeometry) -> None:
@@ -208,8 +238,16 @@ class BackendBase:
 
     # ====================================================================== conv2d
     @public_kernel
-    def conv2d_forward(self, x: Any, weight: Any, bias: Any = None, stride: Any = 1,
-                       padding: Any = 0, dilation: Any = 1, out: Any = None) -> Any:
+    def conv2d_forward(
+        self,
+        x: Any,
+        weight: Any,
+        bias: Any = None,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        out: Any = None,
+    ) -> Any:
         """2-D cross-correlation of NCHW ``x`` with OIHW ``weight``, plus ``bias`` (O,).
 
         Raises:
@@ -218,34 +256,49 @@ class BackendBase:
                 padded input.
         """
         dtype, stride, padding, dilation, out_hw = check.conv_forward_operands(
-            x, weight, bias, stride, padding, dilation)
+            x, weight, bias, stride, padding, dilation
+        )
         y = self._output(out, (x.shape[0], weight.shape[0]) + out_hw, dtype)
         if y.size == 0:
             return y
-        if x.shape[1] == 0:     # no input channels: the bias alone
+        if x.shape[1] == 0:  # no input channels: the bias alone
             y[...] = 0 if bias is None else bias[:, None, None]
             return y
         geom = ConvGeometry(tuple(weight.shape[2:]), stride, padding, dilation, out_hw)
-        self._conv2d_forward_into(self._contiguous(x), self._contiguous(weight),
-                                  None if bias is None else self._contiguous(bias), y, geom)
+        self._conv2d_forward_into(
+            self._contiguous(x),
+            self._contiguous(weight),
+            None if bias is None else self._contiguous(bias),
+            y,
+            geom,
+        )
         return y
 
-    def _conv2d_forward_into(self, x: Any, weight: Any, bias: Optional[Any], y: Any,
-                             geom: ConvGeometry) -> None:
+    def _conv2d_forward_into(
+        self, x: Any, weight: Any, bias: Any | None, y: Any, geom: ConvGeometry
+    ) -> None:
         """Write the convolution (plus ``bias``) into non-empty ``y``; C >= 1."""
         raise NotImplementedError
 
     @public_kernel
-    def conv2d_backward_data(self, grad_output: Any, weight: Any, input_shape: Sequence[int],
-                             stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-                             algorithm: str = "auto") -> Any:
+    def conv2d_backward_data(
+        self,
+        grad_output: Any,
+        weight: Any,
+        input_shape: Sequence[int],
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        algorithm: str = "auto",
+    ) -> Any:
         """Gradient of :meth:`conv2d_forward` with respect to ``x`` (shape ``input_shape``).
 
         ``algorithm``: ``"auto"``, ``"implicit"`` (stride 1 only) or ``"gemm"``, a hint a
         backend with one way of computing it serves with that one.
         """
         dtype, shape, stride, padding, dilation, out_hw = check.conv_data_grad_operands(
-            grad_output, weight, input_shape, stride, padding, dilation)
+            grad_output, weight, input_shape, stride, padding, dilation
+        )
         algorithm = check.data_grad_algorithm(algorithm, stride)
         dx = self.xp.empty(shape, dtype)
         if dx.size == 0:
@@ -254,24 +307,34 @@ class BackendBase:
             dx[...] = 0
             return dx
         geom = ConvGeometry(tuple(weight.shape[2:]), stride, padding, dilation, out_hw)
-        self._conv2d_backward_data_into(self._contiguous(grad_output),
-                                        self._contiguous(weight), dx, geom, algorithm)
+        self._conv2d_backward_data_into(
+            self._contiguous(grad_output), self._contiguous(weight), dx, geom, algorithm
+        )
         return dx
 
-    def _conv2d_backward_data_into(self, grad_output: Any, weight: Any, dx: Any,
-                                   geom: ConvGeometry, algorithm: str) -> None:
+    def _conv2d_backward_data_into(
+        self, grad_output: Any, weight: Any, dx: Any, geom: ConvGeometry, algorithm: str
+    ) -> None:
         """Write the input gradient into non-empty ``dx``; ``grad_output`` is non-empty."""
         raise NotImplementedError
 
     @public_kernel
-    def conv2d_backward_weight(self, grad_output: Any, x: Any, weight_shape: Sequence[int],
-                               stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-                               bias: bool = True) -> Tuple[Any, Optional[Any]]:
+    def conv2d_backward_weight(
+        self,
+        grad_output: Any,
+        x: Any,
+        weight_shape: Sequence[int],
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        bias: bool = True,
+    ) -> tuple[Any, Any | None]:
         """Gradients with respect to the weight (shape ``weight_shape``) and, if ``bias``, the
         bias. Deterministic for a given thread count."""
         xp = self.xp
         dtype, wshape, stride, padding, dilation, out_hw = check.conv_weight_grad_operands(
-            grad_output, x, weight_shape, stride, padding, dilation)
+            grad_output, x, weight_shape, stride, padding, dilation
+        )
         dw = xp.empty(wshape, dtype)
         db = xp.empty(wshape[0], dtype) if bias else None
         if dw.size == 0 or grad_output.size == 0:
@@ -280,20 +343,29 @@ class BackendBase:
                 db[...] = 0 if grad_output.size == 0 else grad_output.sum(axis=(0, 2, 3))
             return dw, db
         geom = ConvGeometry(tuple(wshape[2:]), stride, padding, dilation, out_hw)
-        self._conv2d_backward_weight_into(self._contiguous(grad_output), self._contiguous(x),
-                                          dw, db, geom)
+        self._conv2d_backward_weight_into(
+            self._contiguous(grad_output), self._contiguous(x), dw, db, geom
+        )
         return dw, db
 
-    def _conv2d_backward_weight_into(self, grad_output: Any, x: Any, dw: Any,
-                                     db: Optional[Any], geom: ConvGeometry) -> None:
+    def _conv2d_backward_weight_into(
+        self, grad_output: Any, x: Any, dw: Any, db: Any | None, geom: ConvGeometry
+    ) -> None:
         """Write the weight gradient into non-empty ``dw`` and, unless None, the bias
         gradient into ``db``; ``grad_output`` is non-empty."""
         raise NotImplementedError
 
     # ====================================================================== pooling
     @public_kernel
-    def max_pool2d(self, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                   dilation: Any = 1, ceil_mode: bool = False) -> Tuple[Any, Any]:
+    def max_pool2d(
+        self,
+        x: Any,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        ceil_mode: bool = False,
+    ) -> tuple[Any, Any]:
         """Max pooling of NCHW ``x`` with PyTorch's semantics (NaN propagates, ties go to the
         first element).
 
@@ -304,13 +376,18 @@ class BackendBase:
         xp = self.xp
         check.float_array(x, "x", 4, "(N, C, H, W)")
         kernel, stride, padding, dilation, out_hw = check.pool_geometry(
-            x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+            x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d"
+        )
         shape = x.shape[:2] + out_hw
         y = xp.empty(shape, x.dtype)
         argmax = xp.empty(shape, check.argmax_dtype(kernel))
         if y.size:
-            self._max_pool2d_into(self._contiguous(x), y, argmax,
-                                  PoolGeometry(kernel, stride, padding, dilation, out_hw))
+            self._max_pool2d_into(
+                self._contiguous(x),
+                y,
+                argmax,
+                PoolGeometry(kernel, stride, padding, dilation, out_hw),
+            )
         return y, argmax
 
     def _max_pool2d_into(self, x: Any, y: Any, argmax: Any, geom: PoolGeometry) -> None:
@@ -319,9 +396,17 @@ class BackendBase:
         raise NotImplementedError
 
     @public_kernel
-    def max_pool2d_backward(self, grad_output: Any, argmax: Any, input_shape: Sequence[int],
-                            kernel_size: Any, stride: Any = None, padding: Any = 0,
-                            dilation: Any = 1, ceil_mode: bool = False) -> Any:
+    def max_pool2d_backward(
+        self,
+        grad_output: Any,
+        argmax: Any,
+        input_shape: Sequence[int],
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        ceil_mode: bool = False,
+    ) -> Any:
         """Gradient of :meth:`max_pool2d`: each output's gradient goes to its argmax.
 
         Offsets outside their window (a hand-made ``argmax``) are ignored, never written.
@@ -329,33 +414,51 @@ class BackendBase:
         check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
         shape = check.shape_tuple(input_shape, "input_shape", 4)
         kernel, stride, padding, dilation, out_hw = check.pool_geometry(
-            shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d_backward")
+            shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d_backward"
+        )
         check.max_pool_grad_operands(grad_output, argmax, shape, kernel, out_hw)
         dx = self.xp.empty(shape, grad_output.dtype)
         if dx.size:
             self._max_pool2d_backward_into(
-                self._contiguous(grad_output), self._contiguous(argmax), dx,
-                PoolGeometry(kernel, stride, padding, dilation, out_hw))
+                self._contiguous(grad_output),
+                self._contiguous(argmax),
+                dx,
+                PoolGeometry(kernel, stride, padding, dilation, out_hw),
+            )
         return dx
 
-    def _max_pool2d_backward_into(self, grad_output: Any, argmax: Any, dx: Any,
-                                  geom: PoolGeometry) -> None:
+    def _max_pool2d_backward_into(
+        self, grad_output: Any, argmax: Any, dx: Any, geom: PoolGeometry
+    ) -> None:
         """Write every element of non-empty ``dx``: the gradients whose argmax it is."""
         raise NotImplementedError
 
     @public_kernel
-    def avg_pool2d(self, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                   ceil_mode: bool = False, count_include_pad: bool = True,
-                   divisor_override: Optional[int] = None) -> Any:
+    def avg_pool2d(
+        self,
+        x: Any,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> Any:
         """Average pooling of NCHW ``x`` with PyTorch's semantics."""
         check.float_array(x, "x", 4, "(N, C, H, W)")
         divisor = check.avg_divisor(divisor_override)
         kernel, stride, padding, dilation, out_hw = check.pool_geometry(
-            x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+            x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d"
+        )
         y = self.xp.empty(x.shape[:2] + out_hw, x.dtype)
         if y.size:
-            self._avg_pool2d_into(self._contiguous(x), y, PoolGeometry(
-                kernel, stride, padding, dilation, out_hw, bool(count_include_pad), divisor))
+            self._avg_pool2d_into(
+                self._contiguous(x),
+                y,
+                PoolGeometry(
+                    kernel, stride, padding, dilation, out_hw, bool(count_include_pad), divisor
+                ),
+            )
         return y
 
     def _avg_pool2d_into(self, x: Any, y: Any, geom: PoolGeometry) -> None:
@@ -363,21 +466,34 @@ class BackendBase:
         raise NotImplementedError
 
     @public_kernel
-    def avg_pool2d_backward(self, grad_output: Any, input_shape: Sequence[int],
-                            kernel_size: Any, stride: Any = None, padding: Any = 0,
-                            ceil_mode: bool = False, count_include_pad: bool = True,
-                            divisor_override: Optional[int] = None) -> Any:
+    def avg_pool2d_backward(
+        self,
+        grad_output: Any,
+        input_shape: Sequence[int],
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> Any:
         """Gradient of :meth:`avg_pool2d` with respect to its input."""
         check.float_array(grad_output, "grad_output", 4, "(N, C, OH, OW)")
         shape = check.shape_tuple(input_shape, "input_shape", 4)
         divisor = check.avg_divisor(divisor_override)
         kernel, stride, padding, dilation, out_hw = check.pool_geometry(
-            shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d_backward")
+            shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d_backward"
+        )
         check.grad_output_shape(grad_output, shape[0], shape[1], out_hw, "avg_pool2d_backward")
         dx = self.xp.empty(shape, grad_output.dtype)
         if dx.size:
-            self._avg_pool2d_backward_into(self._contiguous(grad_output), dx, PoolGeometry(
-                kernel, stride, padding, dilation, out_hw, bool(count_include_pad), divisor))
+            self._avg_pool2d_backward_into(
+                self._contiguous(grad_output),
+                dx,
+                PoolGeometry(
+                    kernel, stride, padding, dilation, out_hw, bool(count_include_pad), divisor
+                ),
+            )
         return dx
 
     def _avg_pool2d_backward_into(self, grad_output: Any, dx: Any, geom: PoolGeometry) -> None:
@@ -386,7 +502,7 @@ class BackendBase:
 
     # ====================================================================== fused element-wise
     @public_kernel
-    def leaky_relu_forward(self, x: Any, slope: float) -> Tuple[Any, Any]:
+    def leaky_relu_forward(self, x: Any, slope: float) -> tuple[Any, Any]:
         """Leaky ReLU and its mask in one pass: ``(where(x > 0, x, slope * x), x > 0)``."""
         xp = self.xp
         x = self._contiguous(check.float_array(x, "x"))
@@ -399,18 +515,19 @@ class BackendBase:
     def _leaky_relu_into(self, x: Any, out: Any, positive: Any, slope: float) -> None:
         xp = self.xp
         xp.greater(x, 0, out=positive)
-        with np.errstate(invalid="ignore", over="ignore"):   # inf * 0 is NaN, as in a kernel
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as in a kernel
             xp.multiply(x, x.dtype.type(slope), out=out)
         xp.copyto(out, x, where=positive)
 
     @public_kernel
     def leaky_relu_backward(self, grad: Any, positive: Any, slope: float) -> Any:
         """Leaky ReLU gradient: ``grad`` where the bool mask ``positive``, else ``slope * grad``."""
-        return self._masked_scale(grad, positive, "positive", 1.0,
-                                  check.finite_number(slope, "slope"))
+        return self._masked_scale(
+            grad, positive, "positive", 1.0, check.finite_number(slope, "slope")
+        )
 
     @public_kernel
-    def dropout_forward(self, x: Any, p: float, seed: int) -> Tuple[Any, Any]:
+    def dropout_forward(self, x: Any, p: float, seed: int) -> tuple[Any, Any]:
         """Dropout in one pass: ``(x * keep / (1 - p), keep)``, ``keep`` a bool mask set with
         probability ``1 - p`` (to 2**-32).
 
@@ -429,19 +546,20 @@ class BackendBase:
             self._dropout_into(x, out, keep, seed, dropout_threshold(p), 1.0 / (1.0 - p))
         return out, keep
 
-    def _dropout_into(self, x: Any, out: Any, keep: Any, seed: int, threshold: int,
-                      scale: float) -> None:
+    def _dropout_into(
+        self, x: Any, out: Any, keep: Any, seed: int, threshold: int, scale: float
+    ) -> None:
         xp = self.xp
         pairs = -(-x.size // 2)
-        with np.errstate(over="ignore"):    # uint64 arithmetic wraps, as in the kernels
+        with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as in the kernels
             z = (xp.arange(1, pairs + 1, dtype=xp.uint64) * _GOLDEN_GAMMA) + np.uint64(seed)
             z = (z ^ (z >> np.uint64(30))) * _MIX_1
             z = (z ^ (z >> np.uint64(27))) * _MIX_2
             z ^= z >> np.uint64(31)
         halves = xp.stack([z & np.uint64(0xFFFFFFFF), z >> np.uint64(32)], axis=1)
-        keep.reshape(-1)[...] = (halves.reshape(-1)[:x.size] >= np.uint64(threshold))
+        keep.reshape(-1)[...] = halves.reshape(-1)[: x.size] >= np.uint64(threshold)
         t = x.dtype.type
-        with np.errstate(invalid="ignore", over="ignore"):   # inf * 0 is NaN, as in a kernel
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as in a kernel
             xp.multiply(x, xp.where(keep, t(scale), t(0)), out=out)
 
     @public_kernel
@@ -449,8 +567,9 @@ class BackendBase:
         """Dropout gradient: ``grad / (1 - p)`` where the bool mask ``keep``, else 0."""
         return self._masked_scale(grad, keep, "keep", 1.0 / (1.0 - check.probability(p)), 0.0)
 
-    def _masked_scale(self, grad: Any, mask: Any, mask_name: str, if_set: float,
-                      if_clear: float) -> Any:
+    def _masked_scale(
+        self, grad: Any, mask: Any, mask_name: str, if_set: float, if_clear: float
+    ) -> Any:
         grad = self._contiguous(check.float_array(grad, "grad"))
         check.bool_mask(mask, mask_name, grad.shape)
         dx = self.xp.empty_like(grad)
@@ -458,18 +577,26 @@ class BackendBase:
             self._masked_scale_into(grad, self._contiguous(mask), dx, if_set, if_clear)
         return dx
 
-    def _masked_scale_into(self, grad: Any, mask: Any, dx: Any, if_set: float,
-                           if_clear: float) -> None:
+    def _masked_scale_into(
+        self, grad: Any, mask: Any, dx: Any, if_set: float, if_clear: float
+    ) -> None:
         """``dx = grad * if_set`` where ``mask``, ``grad * if_clear`` elsewhere: the gradient
         of Leaky ReLU and of dropout."""
         t = grad.dtype.type
-        with np.errstate(invalid="ignore", over="ignore"):   # inf * 0 is NaN, as in a kernel
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as in a kernel
             self.xp.multiply(grad, self.xp.where(mask, t(if_set), t(if_clear)), out=dx)
 
     # ====================================================================== batch norm
     @public_kernel
-    def batch_norm_forward(self, x: Any, weight: Optional[Any], bias: Optional[Any],
-                           mean: Optional[Any], var: Optional[Any], eps: float) -> tuple:
+    def batch_norm_forward(
+        self,
+        x: Any,
+        weight: Any | None,
+        bias: Any | None,
+        mean: Any | None,
+        var: Any | None,
+        eps: float,
+    ) -> tuple[Any, Any, Any]:
         """Normalise (N, C, ...) ``x`` per channel: ``(x - mean) / sqrt(var + eps) * weight +
         bias``.
 
@@ -486,13 +613,29 @@ class BackendBase:
         mean64 = xp.empty(c) if batch_stats else xp.asarray(mean, np.float64).reshape(c)
         var64 = xp.empty(c) if batch_stats else xp.asarray(var, np.float64).reshape(c)
         y = xp.empty(x3.shape, x.dtype)
-        self._batch_norm_into(x3, None if weight is None else self._contiguous(weight),
-                              None if bias is None else self._contiguous(bias), y, mean64,
-                              var64, batch_stats, eps)
+        self._batch_norm_into(
+            x3,
+            None if weight is None else self._contiguous(weight),
+            None if bias is None else self._contiguous(bias),
+            y,
+            mean64,
+            var64,
+            batch_stats,
+            eps,
+        )
         return y.reshape(x.shape), mean64, var64
 
-    def _batch_norm_into(self, x: Any, weight: Optional[Any], bias: Optional[Any], y: Any,
-                         mean: Any, var: Any, batch_stats: bool, eps: float) -> None:
+    def _batch_norm_into(
+        self,
+        x: Any,
+        weight: Any | None,
+        bias: Any | None,
+        y: Any,
+        mean: Any,
+        var: Any,
+        batch_stats: bool,
+        eps: float,
+    ) -> None:
         """(N, C, L) ``x`` into ``y``; with ``batch_stats`` the statistics are computed into
         the float64 ``mean`` and ``var``, otherwise read from them."""
         xp = self.xp
@@ -507,13 +650,19 @@ class BackendBase:
             scale = scale * weight
         shift = xp.zeros_like(scale) if bias is None else bias.astype(np.float64)
         t = x.dtype
-        y[...] = (x - mean.astype(t)[:, None]) * scale.astype(t)[:, None] + \
-            shift.astype(t)[:, None]
+        y[...] = (x - mean.astype(t)[:, None]) * scale.astype(t)[:, None] + shift.astype(t)[:, None]
 
     @public_kernel
-    def batch_norm_backward(self, grad: Any, x: Any, mean: Any, invstd: Any,
-                            weight: Optional[Any], batch_stats: bool,
-                            input_grad: bool = True) -> tuple:
+    def batch_norm_backward(
+        self,
+        grad: Any,
+        x: Any,
+        mean: Any,
+        invstd: Any,
+        weight: Any | None,
+        batch_stats: bool,
+        input_grad: bool = True,
+    ) -> tuple[Any | None, Any, Any]:
         """Gradients of :meth:`batch_norm_forward`.
 
         Returns:
@@ -527,15 +676,34 @@ class BackendBase:
         gx = xp.empty(g3.shape, x.dtype) if input_grad else None
         sum_g, sum_gx = xp.empty(c), xp.empty(c)
         self._batch_norm_backward_into(
-            g3, x3, self._contiguous(mean), self._contiguous(invstd),
-            None if weight is None else self._contiguous(weight), gx, sum_g, sum_gx,
-            bool(batch_stats))
-        return (None if gx is None else gx.reshape(x.shape), sum_gx.astype(x.dtype),
-                sum_g.astype(x.dtype))
+            g3,
+            x3,
+            self._contiguous(mean),
+            self._contiguous(invstd),
+            None if weight is None else self._contiguous(weight),
+            gx,
+            sum_g,
+            sum_gx,
+            bool(batch_stats),
+        )
+        return (
+            None if gx is None else gx.reshape(x.shape),
+            sum_gx.astype(x.dtype),
+            sum_g.astype(x.dtype),
+        )
 
-    def _batch_norm_backward_into(self, grad: Any, x: Any, mean: Any, invstd: Any,
-                                  weight: Optional[Any], gx: Optional[Any], sum_g: Any,
-                                  sum_gx: Any, batch_stats: bool) -> None:
+    def _batch_norm_backward_into(
+        self,
+        grad: Any,
+        x: Any,
+        mean: Any,
+        invstd: Any,
+        weight: Any | None,
+        gx: Any | None,
+        sum_g: Any,
+        sum_gx: Any,
+        batch_stats: bool,
+    ) -> None:
         """The float64 sums ``sum(g)`` and ``sum(g * x_hat)`` per channel of (N, C, L)
         operands and, unless ``gx`` is None, the input gradient."""
         xp = self.xp
@@ -556,16 +724,29 @@ class BackendBase:
         if batch_stats:
             b = -scale * invstd * sum_gx / count
             k = -scale * sum_g / count
-            gx[...] = scale.astype(t)[:, None] * grad + \
-                b.astype(t)[:, None] * (x - mean.astype(t)[:, None]) + k.astype(t)[:, None]
+            gx[...] = (
+                scale.astype(t)[:, None] * grad
+                + b.astype(t)[:, None] * (x - mean.astype(t)[:, None])
+                + k.astype(t)[:, None]
+            )
         else:
             xp.multiply(grad, scale.astype(t)[:, None], out=gx)
 
     # ====================================================================== optimizer
     @public_kernel
-    def adam_step(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float,
-                  betas: tuple, eps: float, weight_decay: float, decoupled: bool,
-                  step: int) -> None:
+    def adam_step(
+        self,
+        param: Any,
+        grad: Any,
+        exp_avg: Any,
+        exp_avg_sq: Any,
+        lr: float,
+        betas: tuple[float, float],
+        eps: float,
+        weight_decay: float,
+        decoupled: bool,
+        step: int,
+    ) -> None:
         """One Adam / AdamW update of ``param`` and its moments, in place.
 
         Raises:
@@ -573,13 +754,26 @@ class BackendBase:
                 hyper-parameter is out of range.
         """
         lr, beta1, beta2, eps, weight_decay, step = check.adam_operands(
-            param, grad, exp_avg, exp_avg_sq, lr, betas, eps, weight_decay, step)
-        self._adam_into(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
-                        decoupled, step)
+            param, grad, exp_avg, exp_avg_sq, lr, betas, eps, weight_decay, step
+        )
+        self._adam_into(
+            param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, decoupled, step
+        )
 
-    def _adam_into(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float,
-                   beta1: float, beta2: float, eps: float, weight_decay: float,
-                   decoupled: bool, step: int) -> None:
+    def _adam_into(
+        self,
+        param: Any,
+        grad: Any,
+        exp_avg: Any,
+        exp_avg_sq: Any,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        decoupled: bool,
+        step: int,
+    ) -> None:
         """The update with checked hyper-parameters; operands of any layout, updated in
         place (as PyTorch's ``_single_tensor_adam`` computes it)."""
         t = param.dtype.type
@@ -588,43 +782,151 @@ class BackendBase:
                 param *= t(1 - lr * weight_decay)
             else:
                 grad = grad + t(weight_decay) * param
-        exp_avg += t(1 - beta1) * (grad - exp_avg)      # exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg += t(1 - beta1) * (grad - exp_avg)  # exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq *= t(beta2)
         exp_avg_sq += t(1 - beta2) * grad * grad
         denom = self.xp.sqrt(exp_avg_sq)
-        denom /= t(math.sqrt(1 - beta2 ** step))
+        denom /= t(math.sqrt(1 - beta2**step))
         denom += t(eps)
-        param -= t(lr / (1 - beta1 ** step)) * (exp_avg / denom)
+        param -= t(lr / (1 - beta1**step)) * (exp_avg / denom)
 
     # ====================================================================== binary first layer
-    def binary_conv2d_forward(self, x: Any, packed: bool, tables: Any,
-                              base_values: Optional[Any], base_index: Optional[Any], bias: Any,
-                              shape: Sequence[int], kernel_size: Any, stride: Any = 1,
-                              padding: Any = 0, dilation: Any = 1, out: Any = None) -> Any:
-        """Binary-image convolution from lookup tables (see ``convlab._ops.binary``)."""
+    @public_kernel
+    def binary_conv2d_forward(
+        self,
+        x: Any,
+        packed: bool,
+        weight: Any,
+        base_values: Any,
+        base_index: Any,
+        shape: Sequence[int],
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        out: Any = None,
+    ) -> Any:
+        """Convolution of 0/1 images from start values: ``out[n, o, oh, ow] =
+        base_values[o, base_index[oh, ow]]`` plus the sum of ``weight[o, c, i, j]`` over the
+        taps whose input pixel is 1 (pixels outside the image are 0).
+
+        The binary first layer's forward (``convlab._ops.binary`` folds the input
+        normalisation into ``weight`` and the start values); each backend builds its own
+        lookup tables from ``weight``.
+
+        Args:
+            x: uint8 images flattened per image: 0/1 pixels (N, C*H*W), or when ``packed``
+                each channel plane bit-packed (N, C*ceil(H*W/8)) as ``numpy.packbits`` of its
+                row-major pixels.
+            weight: (Cout, C, KH, KW) float32 or float64.
+            base_values: (Cout, K) start values of ``weight``'s dtype; base_index: int32
+                (OH, OW), each output pixel's start value in [0, K).
+            shape: The images' (C, H, W).
+
+        Raises:
+            ValueError: For bad operands; where ``checks_binary_pixels``, also for a uint8
+                pixel other than 0 or 1.
+        """
+        chw, kernel, stride, padding, dilation, out_hw = check.binary_operands(
+            x, packed, shape, kernel_size, stride, padding, dilation, "binary_conv2d_forward"
+        )
+        geom = BinaryGeometry(chw, kernel, stride, padding, dilation, out_hw, bool(packed))
+        cout, dtype = check.binary_weight(
+            weight, base_values, base_index, geom.shape, geom.kernel, geom.out_hw
+        )
+        y = self._output(out, (x.shape[0], cout) + geom.out_hw, dtype)
+        if y.size == 0:
+            return y
+        if geom.shape[0] == 0:  # no input channels: the start values alone
+            y[...] = base_values[:, base_index]
+            return y
+        self._binary_conv2d_forward_into(
+            self._contiguous(x),
+            self._contiguous(weight),
+            self._contiguous(base_values),
+            self._contiguous(base_index),
+            y,
+            geom,
+        )
+        return y
+
+    def _binary_conv2d_forward_into(
+        self, x: Any, weight: Any, base_values: Any, base_index: Any, y: Any, geom: BinaryGeometry
+    ) -> None:
+        """Write the binary convolution into non-empty ``y`` (N, Cout, OH, OW); C >= 1."""
         raise NotImplementedError
 
-    def binary_conv2d_weight_sums(self, x: Any, packed: bool, grad_output: Any, cls: Any,
-                                  n_classes: int, shape: Sequence[int], kernel_size: Any,
-                                  stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-                                  row_starts: Optional[Any] = None) -> Tuple[Any, Any]:
-        """Output gradients summed per kernel tap where the input is 1, and per run of output
-        rows and column class: the binary layer's weight gradient's raw material."""
+    @public_kernel
+    def binary_conv2d_weight_sums(
+        self,
+        x: Any,
+        packed: bool,
+        grad_output: Any,
+        cls: Any,
+        n_classes: int,
+        shape: Sequence[int],
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        row_starts: Any | None = None,
+    ) -> tuple[Any, Any]:
+        """The binary layer's weight gradient before the normalisation fold.
+
+        Args:
+            x, packed, shape: The images, as for :meth:`binary_conv2d_forward`.
+            grad_output: (N, Cout, OH, OW) float.
+            cls: (OW,) integer column classes in [0, n_classes).
+            row_starts: Boundaries of the runs of output rows (run r: rows
+                ``row_starts[r] .. row_starts[r+1] - 1``); None: every row alone.
+
+        Returns:
+            ``taps`` (Cout, C, KH, KW): the gradient summed over the output pixels whose
+            input pixel under that tap is 1; ``colsum`` (runs, n_classes, Cout): the gradient
+            summed per run of output rows and column class ``cls[ow]``.
+        """
+        chw, kernel, stride, padding, dilation, out_hw, n_classes, cls, row_starts = (
+            check.binary_gradient_operands(
+                x,
+                packed,
+                grad_output,
+                cls,
+                n_classes,
+                row_starts,
+                shape,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                "binary_conv2d_weight_sums",
+                self.xp,
+            )
+        )
+        cout, dtype = grad_output.shape[1], grad_output.dtype
+        taps = self.xp.zeros((cout, chw[0]) + kernel, dtype)
+        colsum = self.xp.zeros((len(row_starts) - 1, n_classes, cout), dtype)
+        if grad_output.size and chw[0]:
+            self._binary_weight_sums_into(
+                self._contiguous(x),
+                self._contiguous(grad_output),
+                cls,
+                row_starts,
+                taps,
+                colsum,
+                BinaryGeometry(chw, kernel, stride, padding, dilation, out_hw, bool(packed)),
+            )
+        return taps, colsum
+
+    def _binary_weight_sums_into(
+        self,
+        x: Any,
+        grad_output: Any,
+        cls: Any,
+        row_starts: Any,
+        taps: Any,
+        colsum: Any,
+        geom: BinaryGeometry,
+    ) -> None:
+        """Write ``taps`` and ``colsum`` (zeroed) of a non-empty ``grad_output``; C >= 1.
+        ``cls`` is contiguous int32 of this backend, ``row_starts`` int32 NumPy."""
         raise NotImplementedError
-
-    def binary_layer_forward(self, x: Any, packed: bool, weight: Any, bias: Optional[Any],
-                             zero_value: float, std: float, run_taps: Any, base_index: Any,
-                             shape: Sequence[int], kernel_size: Any, stride: Any = 1,
-                             padding: Any = 0, dilation: Any = 1) -> Optional[Any]:
-        """A whole binary layer's forward from its weights, where the backend has one kernel
-        for it; None (the default) sends the caller to the table-based general path."""
-        return None
-
-    def binary_layer_weight_grad(self, x: Any, packed: bool, grad_output: Any, cls: Any,
-                                 n_classes: int, row_starts: Any, class_run_taps: Any,
-                                 zero_value: float, std: float, shape: Sequence[int],
-                                 kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                                 dilation: Any = 1) -> Optional[Tuple[Any, Any]]:
-        """The weight and bias gradients of :meth:`binary_layer_forward`'s layer, or None
-        (the default) for the general path."""
-        return None

@@ -12,10 +12,12 @@ Example:
     >>> cpu.max_pool2d(x, 2)[0].shape
     (1, 1, 2, 2)
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Any, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["Backend", "BackendUnavailableError", "get_backend", "available_backends"]
 
@@ -58,76 +60,164 @@ class Backend(Protocol):
     def synchronize(self) -> None: ...
 
     # required kernels
-    def matmul(self, a: Any, b: Any, out: Any = None, trans_a: bool = False,
-               trans_b: bool = False) -> Any: ...
-    def im2col(self, x: Any, kernel_size: IntPair, stride: IntPair = 1, padding: IntPair = 0,
-               dilation: IntPair = 1) -> Any: ...
-    def col2im(self, cols: Any, output_size: IntPair, kernel_size: IntPair, stride: IntPair = 1,
-               padding: IntPair = 0, dilation: IntPair = 1) -> Any: ...
-    def conv2d_forward(self, x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
-                       padding: IntPair = 0, dilation: IntPair = 1, out: Any = None) -> Any: ...
-    def conv2d_backward_data(self, grad_output: Any, weight: Any, input_shape: Sequence[int],
-                             stride: IntPair = 1, padding: IntPair = 0,
-                             dilation: IntPair = 1, algorithm: str = "auto") -> Any: ...
-    def conv2d_backward_weight(self, grad_output: Any, x: Any, weight_shape: Sequence[int],
-                               stride: IntPair = 1, padding: IntPair = 0,
-                               dilation: IntPair = 1,
-                               bias: bool = True) -> Tuple[Any, Optional[Any]]: ...
-    def max_pool2d(self, x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
-                   padding: IntPair = 0, dilation: IntPair = 1,
-                   ceil_mode: bool = False) -> Tuple[Any, Any]: ...
-    def max_pool2d_backward(self, grad_output: Any, argmax: Any, input_shape: Sequence[int],
-                            kernel_size: IntPair, stride: Optional[IntPair] = None,
-                            padding: IntPair = 0, dilation: IntPair = 1,
-                            ceil_mode: bool = False) -> Any: ...
-    def avg_pool2d(self, x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
-                   padding: IntPair = 0, ceil_mode: bool = False,
-                   count_include_pad: bool = True,
-                   divisor_override: Optional[int] = None) -> Any: ...
-    def avg_pool2d_backward(self, grad_output: Any, input_shape: Sequence[int],
-                            kernel_size: IntPair, stride: Optional[IntPair] = None,
-                            padding: IntPair = 0, ceil_mode: bool = False,
-                            count_include_pad: bool = True,
-                            divisor_override: Optional[int] = None) -> Any: ...
-    def binary_conv2d_forward(self, x: Any, packed: bool, tables: Any, base_values: Any,
-                              base_index: Any, bias: Any, shape: Sequence[int],
-                              kernel_size: IntPair, stride: IntPair = 1, padding: IntPair = 0,
-                              dilation: IntPair = 1, out: Any = None) -> Any: ...
-    def binary_conv2d_weight_sums(self, x: Any, packed: bool, grad_output: Any, cls: Any,
-                                  n_classes: int, shape: Sequence[int], kernel_size: IntPair,
-                                  stride: IntPair = 1, padding: IntPair = 0,
-                                  dilation: IntPair = 1,
-                                  row_starts: Any = None) -> Tuple[Any, Any]: ...
+    def matmul(
+        self, a: Any, b: Any, out: Any = None, trans_a: bool = False, trans_b: bool = False
+    ) -> Any: ...
+    def im2col(
+        self,
+        x: Any,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+    ) -> Any: ...
+    def col2im(
+        self,
+        cols: Any,
+        output_size: IntPair,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+    ) -> Any: ...
+    def conv2d_forward(
+        self,
+        x: Any,
+        weight: Any,
+        bias: Any = None,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        out: Any = None,
+    ) -> Any: ...
+    def conv2d_backward_data(
+        self,
+        grad_output: Any,
+        weight: Any,
+        input_shape: Sequence[int],
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        algorithm: str = "auto",
+    ) -> Any: ...
+    def conv2d_backward_weight(
+        self,
+        grad_output: Any,
+        x: Any,
+        weight_shape: Sequence[int],
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        bias: bool = True,
+    ) -> tuple[Any, Any | None]: ...
+    def max_pool2d(
+        self,
+        x: Any,
+        kernel_size: IntPair,
+        stride: IntPair | None = None,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        ceil_mode: bool = False,
+    ) -> tuple[Any, Any]: ...
+    def max_pool2d_backward(
+        self,
+        grad_output: Any,
+        argmax: Any,
+        input_shape: Sequence[int],
+        kernel_size: IntPair,
+        stride: IntPair | None = None,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        ceil_mode: bool = False,
+    ) -> Any: ...
+    def avg_pool2d(
+        self,
+        x: Any,
+        kernel_size: IntPair,
+        stride: IntPair | None = None,
+        padding: IntPair = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> Any: ...
+    def avg_pool2d_backward(
+        self,
+        grad_output: Any,
+        input_shape: Sequence[int],
+        kernel_size: IntPair,
+        stride: IntPair | None = None,
+        padding: IntPair = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> Any: ...
+    def binary_conv2d_forward(
+        self,
+        x: Any,
+        packed: bool,
+        weight: Any,
+        base_values: Any,
+        base_index: Any,
+        shape: Sequence[int],
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        out: Any = None,
+    ) -> Any: ...
+    def binary_conv2d_weight_sums(
+        self,
+        x: Any,
+        packed: bool,
+        grad_output: Any,
+        cls: Any,
+        n_classes: int,
+        shape: Sequence[int],
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        row_starts: Any = None,
+    ) -> tuple[Any, Any]: ...
 
     # fused kernels (defaults in BackendBase)
-    def leaky_relu_forward(self, x: Any, slope: float) -> Tuple[Any, Any]: ...
+    def leaky_relu_forward(self, x: Any, slope: float) -> tuple[Any, Any]: ...
     def leaky_relu_backward(self, grad: Any, positive: Any, slope: float) -> Any: ...
-    def dropout_forward(self, x: Any, p: float, seed: int) -> Tuple[Any, Any]: ...
+    def dropout_forward(self, x: Any, p: float, seed: int) -> tuple[Any, Any]: ...
     def dropout_backward(self, grad: Any, keep: Any, p: float) -> Any: ...
-    def batch_norm_forward(self, x: Any, weight: Any, bias: Any, mean: Any, var: Any,
-                           eps: float) -> tuple: ...
-    def batch_norm_backward(self, grad: Any, x: Any, mean: Any, invstd: Any, weight: Any,
-                            batch_stats: bool, input_grad: bool = True) -> tuple: ...
-    def adam_step(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float,
-                  betas: tuple, eps: float, weight_decay: float, decoupled: bool,
-                  step: int) -> None: ...
-    def binary_layer_forward(self, x: Any, packed: bool, weight: Any, bias: Any,
-                             zero_value: float, std: float, run_taps: Any, base_index: Any,
-                             shape: Sequence[int], kernel_size: IntPair, stride: IntPair = 1,
-                             padding: IntPair = 0, dilation: IntPair = 1) -> Optional[Any]: ...
-    def binary_layer_weight_grad(self, x: Any, packed: bool, grad_output: Any, cls: Any,
-                                 n_classes: int, row_starts: Any, class_run_taps: Any,
-                                 zero_value: float, std: float, shape: Sequence[int],
-                                 kernel_size: IntPair, stride: IntPair = 1,
-                                 padding: IntPair = 0,
-                                 dilation: IntPair = 1) -> Optional[Tuple[Any, Any]]: ...
+    def batch_norm_forward(
+        self, x: Any, weight: Any, bias: Any, mean: Any, var: Any, eps: float
+    ) -> tuple[Any, Any, Any]: ...
+    def batch_norm_backward(
+        self,
+        grad: Any,
+        x: Any,
+        mean: Any,
+        invstd: Any,
+        weight: Any,
+        batch_stats: bool,
+        input_grad: bool = True,
+    ) -> tuple[Any | None, Any, Any]: ...
+    def adam_step(
+        self,
+        param: Any,
+        grad: Any,
+        exp_avg: Any,
+        exp_avg_sq: Any,
+        lr: float,
+        betas: tuple[float, float],
+        eps: float,
+        weight_decay: float,
+        decoupled: bool,
+        step: int,
+    ) -> None: ...
 
 
 _ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 _INSTANCES: dict[str, Backend] = {}
 
 
-def backend_name(device: Any) -> Optional[str]:
+def backend_name(device: Any) -> str | None:
     """``"cpu"`` or ``"gpu"`` for a device string (``"cuda"`` and an index such as
     ``"cuda:0"`` included), None for anything else."""
     if not isinstance(device, str):
@@ -149,9 +239,11 @@ def get_backend(name: str = "cpu") -> Backend:
     if key not in _INSTANCES:
         if key == "cpu":
             from convlab._cpu.backend import CPUBackend
+
             _INSTANCES[key] = CPUBackend()
         else:
             from convlab._gpu.backend import GPUBackend
+
             _INSTANCES[key] = GPUBackend()
     return _INSTANCES[key]
 

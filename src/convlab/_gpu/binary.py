@@ -1,13 +1,16 @@
-"""The GPU backend's binary first-layer convolution (``kernels/binary_conv.cu``)."""
+"""The GPU backend's binary first-layer kernels (``kernels/binary_conv.cu``): lookup tables of
+3-tap bit patterns built from the weights (``convlab._binary_patterns``), looked up and summed
+on the device."""
+
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from convlab import _validate as check
-from convlab._backend_base import public_kernel
-from convlab._binary_patterns import sum_row_runs, taps_from_histogram
+from convlab._backend_base import BackendBase, BinaryGeometry
+from convlab._binary_patterns import sub_row_tables, sum_row_runs, taps_from_histogram
 from convlab._gpu import launch
 
 __all__ = ["GPUBinaryKernels"]
@@ -23,81 +26,110 @@ _BINARY_GROUP = _BINARY["BIN_GROUP"]
 _BINARY_PIXELS_PER_THREAD = 256
 
 
-class GPUBinaryKernels:
-    """The binary layer's kernels of the GPU backend (a mixin of ``GPUBackend``)."""
+class GPUBinaryKernels(BackendBase):
+    """The binary layer's hooks of the GPU backend (a mixin of ``GPUBackend``); the checks and
+    allocation are :class:`convlab._backend_base.BackendBase`'s."""
+
+    # from the GPU backend this class is mixed into (declared for mypy only: no values here,
+    # which would shadow the backend's)
+    _launch: Callable[..., None]
 
     @staticmethod
-    def _binary_args(chw: tuple, kernel: tuple, stride: tuple, padding: tuple,
-                     dilation: tuple, out_hw: tuple, packed: bool) -> tuple:
-        return tuple(np.int32(v) for v in (*chw, *kernel, *stride, *padding, *dilation,
-                                           *out_hw, bool(packed)))
+    def _binary_args(geom: BinaryGeometry) -> tuple:
+        return tuple(
+            np.int32(v)
+            for v in (
+                *geom.shape,
+                *geom.kernel,
+                *geom.stride,
+                *geom.padding,
+                *geom.dilation,
+                *geom.out_hw,
+                geom.packed,
+            )
+        )
 
-    @public_kernel
-    def binary_conv2d_forward(self, x: Any, packed: bool, tables: Any,
-                              base_values: Optional[Any], base_index: Optional[Any], bias: Any,
-                              shape: Sequence[int], kernel_size: Any, stride: Any = 1,
-                              padding: Any = 0, dilation: Any = 1, out: Any = None) -> Any:
-        """Binary-image convolution from lookup tables (see the CPU backend)."""
-        cp = self._require()
-        chw, kernel, stride, padding, dilation, out_hw = check.binary_operands(
-            x, packed, shape, kernel_size, stride, padding, dilation, "binary_conv2d_forward")
-        cout, dtype = check.binary_tables(tables, bias, base_values, base_index, chw, kernel,
-                                          out_hw)
-        x = self._contiguous(x)
-        geom = self._binary_args(chw, kernel, stride, padding, dilation, out_hw, packed)
-        # the kernel reads a full (Cout, OH, OW) plane of start values
-        base = base_values[:, base_index] if base_values is not None else \
-            cp.broadcast_to(bias[:, None, None], (cout,) + out_hw)
-        base = cp.ascontiguousarray(base, dtype=dtype)
-        y = cp.empty((x.shape[0], cout) + out_hw, dtype) if out is None else \
-            check.out_array(out, (x.shape[0], cout) + out_hw, dtype, cp.ndarray)
-        if y.size:
-            pixel_blocks = -(-(y.size // cout) // _BINARY_FORWARD_THREADS)
-            self._launch("binary_conv", "binary_conv2d_forward", dtype, y.size,
-                         (x, self._contiguous(tables), base, y, np.int32(x.shape[0]),
-                          np.int32(cout), *geom), block=_BINARY_FORWARD_THREADS,
-                         grid=(pixel_blocks * -(-cout // _BINARY_CHANNELS),))
-        return y
+    def _binary_conv2d_forward_into(
+        self, x: Any, weight: Any, base_values: Any, base_index: Any, y: Any, geom: BinaryGeometry
+    ) -> None:
+        cp = self.xp
+        n, cout = y.shape[:2]
+        # the kernel reads (Cout, R, 8) tables and a full (Cout, OH, OW) plane of start values
+        tables = sub_row_tables(weight, cp)
+        base = cp.ascontiguousarray(base_values[:, base_index])
+        pixel_blocks = -(-(y.size // cout) // _BINARY_FORWARD_THREADS)
+        self._launch(
+            "binary_conv",
+            "binary_conv2d_forward",
+            y.dtype,
+            y.size,
+            (x, tables, base, y, np.int32(n), np.int32(cout), *self._binary_args(geom)),
+            block=_BINARY_FORWARD_THREADS,
+            grid=(pixel_blocks * -(-cout // _BINARY_CHANNELS),),
+        )
 
-    @public_kernel
-    def binary_conv2d_weight_sums(self, x: Any, packed: bool, grad_output: Any, cls: Any,
-                                  n_classes: int, shape: Sequence[int], kernel_size: Any,
-                                  stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-                                  row_starts: Optional[Any] = None) -> Tuple[Any, Any]:
-        """Output gradients summed per kernel tap where the input is 1 (Cout, C, KH, KW), and
-        per run of output rows and column class (runs, n_classes, Cout); see the CPU
-        backend."""
-        cp = self._require()
-        chw, kernel, stride, padding, dilation, out_hw, n_classes, cls, row_starts = \
-            check.binary_gradient_operands(x, packed, grad_output, cls, n_classes, row_starts,
-                                           shape, kernel_size, stride, padding, dilation,
-                                           "binary_conv2d_weight_sums", cp)
-        x, grad = self._contiguous(x), self._contiguous(grad_output)
-        geom = self._binary_args(chw, kernel, stride, padding, dilation, out_hw, packed)
+    def _binary_weight_sums_into(
+        self,
+        x: Any,
+        grad_output: Any,
+        cls: Any,
+        row_starts: Any,
+        taps: Any,
+        colsum: Any,
+        geom: BinaryGeometry,
+    ) -> None:
+        cp = self.xp
+        grad, args = grad_output, self._binary_args(geom)
         n, cout = grad.shape[:2]
-        rows = chw[0] * kernel[0] * -(-kernel[1] // 3)
-        hist = cp.zeros((rows, 8, cout), grad.dtype)
-        colsum = cp.zeros((out_hw[0], int(n_classes), cout), grad.dtype)
-        if rows and cout and n:
-            groups = -(-rows // _BINARY_GROUP)
-            # slices of the batch: enough blocks to fill a large device, and few enough
-            # pixels per thread that its float32 bins round by ~1e-5 at most before the float64
-            # sums across threads and slices
-            pixels = n * out_hw[0] * out_hw[1]
-            blocks = launch.device_blocks(launch.BIN_HISTOGRAM_BLOCKS_PER_SM)
-            slices = max(-(-blocks // (groups * cout)),
-                         -(-pixels // (_BINARY_SUM_THREADS * _BINARY_PIXELS_PER_THREAD)))
-            slices = max(1, min(slices, n, launch.MAX_GRID_YZ))     # slices are gridDim.y
-            part = cp.empty((slices, rows, 8, cout), np.float64)
-            self._launch("binary_conv", "binary_conv2d_histogram", grad.dtype, 0,
-                         (x, grad, part, np.int32(n), np.int32(cout), *geom),
-                         block=_BINARY_SUM_THREADS, grid=(groups * cout, slices))
-            self._launch("binary_conv", "binary_conv2d_histogram_total", grad.dtype, hist.size,
-                         (part, hist, np.int64(hist.size), np.int32(slices)))
-        if colsum.size and n:
-            self._launch("binary_conv", "binary_conv2d_colsum", grad.dtype, 0,
-                         (grad, cls, colsum, np.int32(n),
-                          np.int32(cout), np.int32(out_hw[0]), np.int32(out_hw[1]),
-                          np.int32(n_classes)),
-                         block=_BINARY_SUM_THREADS, grid=(out_hw[0] * cout,))
-        return taps_from_histogram(hist, chw, kernel, cp), sum_row_runs(colsum, row_starts, cp)
+        n_classes = colsum.shape[1]
+        oh, ow = geom.out_hw
+        rows = geom.shape[0] * geom.kernel[0] * -(-geom.kernel[1] // 3)
+        hist = cp.empty((rows, 8, cout), grad.dtype)
+        groups = -(-rows // _BINARY_GROUP)
+        # slices of the batch: enough blocks to fill a large device, and few enough pixels per
+        # thread that its float32 bins round by ~1e-5 at most before the float64 sums across
+        # threads and slices
+        blocks = launch.device_blocks(launch.BIN_HISTOGRAM_BLOCKS_PER_SM)
+        slices = max(
+            -(-blocks // (groups * cout)),
+            -(-(n * oh * ow) // (_BINARY_SUM_THREADS * _BINARY_PIXELS_PER_THREAD)),
+        )
+        slices = max(1, min(slices, n, launch.MAX_GRID_YZ))  # slices are gridDim.y
+        part = cp.empty((slices, rows, 8, cout), np.float64)
+        self._launch(
+            "binary_conv",
+            "binary_conv2d_histogram",
+            grad.dtype,
+            0,
+            (x, grad, part, np.int32(n), np.int32(cout), *args),
+            block=_BINARY_SUM_THREADS,
+            grid=(groups * cout, slices),
+        )
+        self._launch(
+            "binary_conv",
+            "binary_conv2d_histogram_total",
+            grad.dtype,
+            hist.size,
+            (part, hist, np.int64(hist.size), np.int32(slices)),
+        )
+        per_row = cp.empty((oh, n_classes, cout), grad.dtype)
+        self._launch(
+            "binary_conv",
+            "binary_conv2d_colsum",
+            grad.dtype,
+            0,
+            (
+                grad,
+                cls,
+                per_row,
+                np.int32(n),
+                np.int32(cout),
+                np.int32(oh),
+                np.int32(ow),
+                np.int32(n_classes),
+            ),
+            block=_BINARY_SUM_THREADS,
+            grid=(oh * cout,),
+        )
+        taps[...] = taps_from_histogram(hist, geom.shape, geom.kernel, cp)
+        colsum[...] = sum_row_runs(per_row, row_starts, cp)
