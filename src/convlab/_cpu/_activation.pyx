@@ -15,8 +15,9 @@ ctypedef fused real:
     double
 
 cdef enum:
-    CHUNK = 1 << 15     # elements per parallel work item (128 KB of float32); even, so that
-                        # dropout's pairs of elements never straddle two items
+    # elements per parallel work item (128 KB of float32); even, so that dropout's pairs of
+    # elements never straddle two items
+    CHUNK = 1 << 15
 
 
 cdef void _forward(const real* x, real* out, uint8_t* positive, Py_ssize_t n, real slope,

@@ -169,10 +169,6 @@ cdef void* buffer_alloc(size_t nbytes) noexcept nogil:
     return aligned_alloc(64, ((nbytes + 63) // 64) * 64 if nbytes else 64)
 
 
-cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil:
-    return ((x + m - 1) // m) * m
-
-
 cdef void pack_a(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t mc, Py_ssize_t kc,
                  real* out, Py_ssize_t mr) noexcept nogil:
     """A[mc x kc] (element strides rs, cs) -> MR-row panels, each kc x MR, zero-padded."""

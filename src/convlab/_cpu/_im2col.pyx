@@ -276,8 +276,9 @@ def im2col_rows(const real[:, :, :, ::1] x_hwc, real[:, ::1] rows, int kh, int k
 def col2im_rows(const real[:, ::1] rows, real[:, :, :, ::1] dx_hwc, int kh, int kw, int sh,
                 int sw, int ph, int pw, int dh, int dw, Py_ssize_t n0, int i0, int i1, int j0,
                 int j1, int threads):
-    """Sum ``rows`` (n*OH*OW, taps*C), taps ``[i0, i1) x [j0, j1)``, into images ``n0 .. n0 + n`` of ``dx_hwc`` (N, H, W, C),
-    overwriting them. One thread per image: deterministic, no atomics."""
+    """Sum ``rows`` (n*OH*OW, taps*C), taps ``[i0, i1) x [j0, j1)``, into images
+    ``n0 .. n0 + n`` of ``dx_hwc`` (N, H, W, C), overwriting them. One thread per image:
+    deterministic, no atomics."""
     cdef ConvGeom g = make_geom(dx_hwc.shape[3], dx_hwc.shape[1], dx_hwc.shape[2], kh, kw, sh,
                                 sw, ph, pw, dh, dw)
     cdef Py_ssize_t C = g.C, P = g.OH * g.OW, n, oh, ow, i, j, ih, iw, c
