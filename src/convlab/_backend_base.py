@@ -91,6 +91,14 @@ def public_kernel(method: _Method) -> _Method:
     return wrapper  # type: ignore[return-value]
 
 
+def _stacked(xp: ModuleType, a: Any, batch: tuple[int, ...], count: int) -> Any:
+    """``a`` (..., r, c) as (count, r, c) over the broadcast ``batch``: a view; zero strides
+    where ``a`` is broadcast (``broadcast_to`` costs microseconds, so only then)."""
+    if a.shape[:-2] != batch:
+        a = xp.broadcast_to(a, batch + a.shape[-2:])
+    return a.reshape((count,) + a.shape[-2:])
+
+
 class BackendBase:
     """Shared glue above the kernels; subclasses supply the ``_..._into`` hooks.
 
@@ -169,9 +177,11 @@ class BackendBase:
             result.fill(0)
         else:
             count = math.prod(batch)
-            a3 = xp.broadcast_to(a2, batch + (m, k)).reshape((count, m, k))
-            b3 = xp.broadcast_to(b2, batch + (k, n)).reshape((count, k, n))
-            self._gemm_into(a3, b3, result.reshape((count, m, n)))
+            self._gemm_into(
+                _stacked(xp, a2, batch, count),
+                _stacked(xp, b2, batch, count),
+                result.reshape((count, m, n)),
+            )
         if out is not None and result is not out:
             out[...] = result
             return out

@@ -29,11 +29,9 @@ cdef struct Tiling:
 cdef int active_isa() noexcept nogil
 cdef void* buffer_alloc(size_t nbytes) noexcept nogil
 cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil
-
-
-cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil:
-    return ((x + m - 1) // m) * m
-
+# inline inside _gemm only: an inline body here changes how the compiler lays out _conv's
+# kernels (its weight gradient ran slower); other modules call it through Cython's table
+cdef Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil  # no-cython-lint
 
 cdef void pack_a(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t mc, Py_ssize_t kc,
                  real* out, Py_ssize_t mr) noexcept nogil

@@ -162,6 +162,10 @@ cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil:
     return t
 
 
+cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil:
+    return ((x + m - 1) // m) * m
+
+
 cdef void* buffer_alloc(size_t nbytes) noexcept nogil:
     """A cache-line (64-byte) aligned buffer, so that vector loads of packed panels never
     straddle two lines; release it with ``free``. Callers keep per-thread slices at multiples of
