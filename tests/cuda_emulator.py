@@ -563,7 +563,12 @@ def _make_cupyx() -> types.ModuleType:
     def scatter_add(a: Any, index: Any, b: Any) -> None:
         np.add.at(a.view(np.ndarray), index, b)
 
+    def empty_pinned(shape: Any, dtype: Any = float) -> np.ndarray:
+        # page-locked host memory is host memory: a NumPy array, as CuPy's is
+        return np.empty(shape, dtype)
+
     cupyx.scatter_add = scatter_add
+    cupyx.empty_pinned = empty_pinned
     return cupyx
 
 

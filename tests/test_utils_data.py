@@ -537,7 +537,8 @@ def test_no_children_leak_after_the_end_a_break_or_an_error():
     assert _children_settle(before) == before
 
 
-def test_pin_memory_without_a_gpu_is_a_no_op(no_leaks):
+def test_pin_memory_gives_the_same_batches_with_or_without_a_gpu(no_leaks):
+    """A no-op without a GPU; with one (or the emulator), batches copied to pinned memory."""
     plain = [b["x"].numpy() for b in DataLoader(Numbers(), 5)]
     for workers in (0, 2):
         pinned = [
