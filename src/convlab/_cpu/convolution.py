@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from convlab import _settings
+from convlab import _validate as check
 from convlab._backend_base import BackendBase, ConvGeometry
 from convlab._cpu import _conv, conv_rows, conv_winograd
 from convlab._cpu.conv_plan import ConvPlan, plan_conv2d, transposed_padding
@@ -53,8 +54,6 @@ class CPUConvolution(BackendBase):
             TypeError: For a dtype other than float32 and float64.
             ValueError: For bad geometry, as :meth:`conv2d_forward` would.
         """
-        from convlab import _validate as check
-
         x_shape = check.shape_tuple(x_shape, "x_shape", 4)
         weight_shape = check.shape_tuple(weight_shape, "weight_shape", 4)
         stride, padding, dilation, out_hw = check.conv_geometry(

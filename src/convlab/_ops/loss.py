@@ -104,6 +104,18 @@ def _float_dtype(*tensors: Tensor) -> Any:
     return np.result_type(*floats)
 
 
+def _sum_or_weighted_mean(xp: Any, loss: Any, sample_w: Any, reduction: str) -> tuple[Any, Any]:
+    """``(total, denominator)`` of a class-weighted loss: the sum, or for ``"mean"`` the sum
+    over the summed weights of the counted targets (0 / 0 = nan when every target is ignored,
+    as PyTorch); ``denominator`` is None for ``"sum"``."""
+    total = loss.sum()
+    if reduction != "mean":
+        return total, None
+    denominator = sample_w.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return total / denominator, denominator
+
+
 class CrossEntropy(Function):
     """Log-softmax over the class axis of (M, C) logits, then the negative log-likelihood."""
 
@@ -134,11 +146,7 @@ class CrossEntropy(Function):
         self.reduction, self.eps, self.c = reduction, eps, c
         if reduction == "none":
             return loss
-        total = loss.sum()
-        if reduction == "mean":
-            self.denominator = sample_w.sum()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                total = total / self.denominator
+        total, self.denominator = _sum_or_weighted_mean(xp, loss, sample_w, reduction)
         return xp.asarray(total, dtype=logits.dtype)
 
     def backward(self, grad: Any) -> tuple:
@@ -502,11 +510,7 @@ class NLLLoss(Function):
         self.valid, self.w_safe = valid, w[safe]
         if reduction == "none":
             return loss.astype(logp.dtype, copy=False)
-        total = loss.sum()
-        if reduction == "mean":
-            self.denominator = sample_w.sum()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                total = total / self.denominator
+        total, self.denominator = _sum_or_weighted_mean(xp, loss, sample_w, reduction)
         return xp.asarray(total, dtype=logp.dtype)
 
     def backward(self, grad: Any) -> tuple:
