@@ -130,7 +130,7 @@ def _numerical_param_grads(model, x, target_fn, eps=1e-6):
     grads = {}
     for name, p in model.named_parameters():
         g = np.zeros(p.shape)
-        flat = p.data.reshape(-1)
+        flat = p.numpy().reshape(-1)
         for k in range(flat.size):
             saved = flat[k]
             vals = []

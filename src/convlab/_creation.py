@@ -31,9 +31,9 @@ def _to_array(data: Any, dtype: np.dtype | None, backend: Any, copy: bool) -> An
     """``data`` as an array of ``backend`` with convlab's dtype rules."""
     if isinstance(data, Tensor):
         if data._backend is not backend:
-            data = backend.asarray(data._backend.to_numpy(data.data))
+            data = backend.asarray(data._backend.to_numpy(data._data))
         else:
-            data = data.data
+            data = data._data
     python_data = (
         not hasattr(data, "dtype")
         and not hasattr(data, "__array__")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convlab import _dtype
+from convlab._tensor_methods import TensorMethods
 from convlab.backend import backend_name, get_backend
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def backend_for(device: Any, name: str = "device") -> Any:
     return backend
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-dimensional array on ``"cpu"`` or ``"gpu"`` that can record gradients.
 
     Create tensors with :func:`convlab.tensor`, :func:`convlab.zeros` and friends. ``data`` is
@@ -60,8 +61,8 @@ class Tensor:
         (2, 2)
     """
 
-    __slots__ = ("data", "_backend", "_requires_grad", "_node", "grad", "__weakref__")
-    data: Any  # the backend's array (numpy.ndarray or cupy.ndarray)
+    __slots__ = ("_data", "_backend", "_requires_grad", "_node", "grad", "_hooks", "__weakref__")
+    _data: Any  # the backend's array (numpy.ndarray or cupy.ndarray)
     _backend: Any
     _requires_grad: bool
     _node: Function | None  # the node that produced this tensor; None for a leaf
@@ -74,11 +75,12 @@ class Tensor:
         from convlab._creation import _to_array
 
         backend = backend_for(device)
-        self.data = _to_array(data, _dtype.resolve_dtype(dtype), backend, copy=False)
+        self._data = _to_array(data, _dtype.resolve_dtype(dtype), backend, copy=False)
         self._backend = backend
         self._requires_grad = False
         self._node = None
         self.grad = None
+        self._hooks = None
         if requires_grad:
             self.requires_grad = True
 
@@ -86,23 +88,50 @@ class Tensor:
     def _wrap(cls, array: Any, backend: Any) -> Tensor:
         """A tensor around ``array`` (no copy, no checks): the ops' fast path."""
         t = object.__new__(cls)
-        t.data = array
+        t._data = array
         t._backend = backend
         t._requires_grad = False
         t._node = None
         t.grad = None
+        t._hooks = None
         return t
 
     # -- attributes -------------------------------------------------------------------------
     @property
+    def data(self) -> Tensor:
+        """This tensor's values without autograd history: a tensor sharing its memory.
+
+        As in PyTorch, ``p.data.fill_(0)`` or ``p.data.add_(...)`` change ``p`` without being
+        recorded, and ``p.data = t`` makes ``p`` use ``t``'s values (shape and dtype may change).
+        """
+        return Tensor._wrap(self._data, self._backend)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if isinstance(value, Tensor):
+            if value._backend is not self._backend:
+                raise RuntimeError(
+                    f"data: expected a tensor on {self.device!r} (this tensor's device), "
+                    f"got one on {value.device!r}"
+                )
+            self._data = value._data
+            return
+        if not isinstance(value, self._backend.xp.ndarray):
+            raise TypeError(
+                f"data: expected a Tensor (or a {self._backend.name} array), "
+                f"got {type(value).__name__}"
+            )
+        self._data = value
+
+    @property
     def shape(self) -> tuple[int, ...]:
         """The size of each dimension, as a tuple."""
-        return tuple(self.data.shape)
+        return tuple(self._data.shape)
 
     @property
     def dtype(self) -> np.dtype[Any]:
         """The element type (a NumPy dtype; ``convlab.float32`` etc.)."""
-        dtype: np.dtype[Any] = self.data.dtype
+        dtype: np.dtype[Any] = self._data.dtype
         return dtype
 
     @property
@@ -114,7 +143,7 @@ class Tensor:
     @property
     def ndim(self) -> int:
         """Number of dimensions."""
-        ndim: int = self.data.ndim
+        ndim: int = self._data.ndim
         return ndim
 
     @property
@@ -125,10 +154,10 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         value = bool(value)
-        if value and not _dtype.is_floating(self.data.dtype):
+        if value and not _dtype.is_floating(self._data.dtype):
             raise RuntimeError(
                 f"requires_grad: only floating-point tensors can require "
-                f"gradients, got dtype {self.data.dtype}"
+                f"gradients, got dtype {self._data.dtype}"
             )
         if self._node is not None and not value:
             raise RuntimeError(
@@ -164,20 +193,20 @@ class Tensor:
 
     def size(self, dim: int | None = None) -> Any:
         """The shape, or the size of dimension ``dim``."""
-        return self.shape if dim is None else self.data.shape[dim]
+        return self.shape if dim is None else self._data.shape[dim]
 
     def numel(self) -> int:
         """Number of elements."""
-        return int(self.data.size)
+        return int(self._data.size)
 
     def dim(self) -> int:
         """Number of dimensions."""
-        ndim: int = self.data.ndim
+        ndim: int = self._data.ndim
         return ndim
 
     def element_size(self) -> int:
         """Bytes per element."""
-        itemsize: int = self.data.itemsize
+        itemsize: int = self._data.itemsize
         return itemsize
 
     # -- autograd -----------------------------------------------------------------------------
@@ -197,7 +226,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data without history (shares memory)."""
-        return Tensor._wrap(self.data, self._backend)
+        return Tensor._wrap(self._data, self._backend)
 
     def detach_(self) -> Tensor:
         """Drop this tensor's history in place."""
@@ -208,7 +237,7 @@ class Tensor:
     # -- conversion ---------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shares memory on the CPU, a copy from the GPU)."""
-        return np.asarray(self._backend.to_numpy(self.data))
+        return np.asarray(self._backend.to_numpy(self._data))
 
     def tolist(self) -> Any:
         """The data as (nested) Python numbers."""
@@ -220,7 +249,7 @@ class Tensor:
         Raises:
             ValueError: If the tensor has more than one element.
         """
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"item: only one-element tensors can be converted to a Python "
                 f"number, got shape {self.shape}"
@@ -234,10 +263,10 @@ class Tensor:
         return array.copy() if copy else array
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.data.__dlpack__(*args, **kwargs)
+        return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self) -> Any:
-        return self.data.__dlpack_device__()
+        return self._data.__dlpack_device__()
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """A copy on another device and/or with another dtype (``self`` if nothing changes).
@@ -248,7 +277,7 @@ class Tensor:
         device, dtype = _parse_to_args(args, kwargs)
         backend = self._backend if device is None else backend_for(device)
         dtype = _dtype.resolve_dtype(dtype)
-        if backend is self._backend and (dtype is None or dtype == self.data.dtype):
+        if backend is self._backend and (dtype is None or dtype == self._data.dtype):
             return self
         from convlab._ops.convert import ToDevice
 
@@ -278,7 +307,7 @@ class Tensor:
 
     def contiguous(self) -> Tensor:
         """A C-contiguous tensor with the same values (``self`` when already contiguous)."""
-        if self.data.flags.c_contiguous:
+        if self._data.flags.c_contiguous:
             return self
         return _shape.reshape(self, self.shape, force_copy=True)
 
@@ -299,19 +328,19 @@ class Tensor:
     def zero_(self) -> Tensor:
         """Fill with zeros in place."""
         self._check_inplace("zero_")
-        self.data[...] = 0
+        self._data[...] = 0
         return self
 
     def fill_(self, value: Any) -> Tensor:
         """Fill with ``value`` in place."""
         self._check_inplace("fill_")
-        self.data[...] = value
+        self._data[...] = value
         return self
 
     def copy_(self, src: Any) -> Tensor:
         """Copy ``src`` (broadcast, cast, moved to this device) into this tensor in place."""
         self._check_inplace("copy_")
-        values = src.data if isinstance(src, Tensor) else src
+        values = src._data if isinstance(src, Tensor) else src
         if isinstance(src, Tensor) and src._backend is not self._backend:
             values = self._backend.asarray(src._backend.to_numpy(values))
         values = self._backend.xp.asarray(values)
@@ -323,14 +352,14 @@ class Tensor:
             raise ValueError(
                 f"copy_: src of shape {tuple(values.shape)} cannot be broadcast to {self.shape}"
             )
-        self.data[...] = values
+        self._data[...] = values
         return self
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
         if isinstance(index, Tensor):
-            index = index.data
-        self.data[index] = value.data if isinstance(value, Tensor) else value
+            index = index._data
+        self._data[index] = value._data if isinstance(value, Tensor) else value
 
     # -- Python protocol ----------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -338,8 +367,8 @@ class Tensor:
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
-        if self.data.dtype not in (_dtype.float32, _dtype.int64, _dtype.bool_):
-            extras.append(f"dtype={self.data.dtype}")
+        if self._data.dtype not in (_dtype.float32, _dtype.int64, _dtype.bool_):
+            extras.append(f"dtype={self._data.dtype}")
         if self._node is not None:
             extras.append(f"grad_fn=<{type(self._node).__name__}>")
         elif self._requires_grad:
@@ -347,20 +376,20 @@ class Tensor:
         return "tensor(" + ", ".join([body] + extras) + ")"
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        length: int = self.data.shape[0]
+        length: int = self._data.shape[0]
         return length
 
     def __iter__(self) -> Any:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self._data.shape[0]))
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(
-                f"bool: the truth value of a tensor with {self.data.size} elements is ambiguous"
+                f"bool: the truth value of a tensor with {self._data.size} elements is ambiguous"
             )
         return bool(self.item())
 
@@ -371,7 +400,7 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iub":
+        if self._data.dtype.kind not in "iub":
             raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
         return int(self.item())
 
@@ -606,7 +635,7 @@ def reset_grads(tensors: Any, set_to_none: bool = True) -> None:
         if set_to_none:
             t.grad = None
         else:
-            t.grad = Tensor._wrap(t._backend.xp.zeros_like(t.grad.data), t._backend)
+            t.grad = Tensor._wrap(t._backend.xp.zeros_like(t.grad._data), t._backend)
 
 
 def _parse_to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:

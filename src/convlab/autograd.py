@@ -199,7 +199,7 @@ class Function:
                     + " and ".join(sorted({x._backend.name for x in inputs if x is not None}))
                 )
             requires = requires or t._requires_grad
-            arrays.append(t.data)
+            arrays.append(t._data)
         fn = cls.__new__(cls)
         fn.backend = backend
         out = fn.forward(*arrays, **params)
@@ -250,18 +250,18 @@ def _topological_order(root: Function) -> list[Function]:
 
 
 def _accumulate_leaf(leaf: Tensor, grad: Any) -> None:
-    if grad.shape != leaf.data.shape:
+    if grad.shape != leaf._data.shape:
         raise RuntimeError(
             f"backward: gradient of shape {tuple(grad.shape)} reached a leaf of "
-            f"shape {tuple(leaf.data.shape)} (an op's backward is wrong)"
+            f"shape {tuple(leaf._data.shape)} (an op's backward is wrong)"
         )
-    if grad.dtype != leaf.data.dtype:
-        grad = grad.astype(leaf.data.dtype)
+    if grad.dtype != leaf._data.dtype:
+        grad = grad.astype(leaf._data.dtype)
     if leaf.grad is None:
         # The array may alias another op's gradient or a read-only broadcast view: own a copy.
         leaf.grad = Tensor._wrap(leaf._backend.xp.array(grad, copy=True), leaf._backend)
     else:
-        leaf.grad.data = leaf.grad.data + grad
+        leaf.grad._data = leaf.grad._data + grad
 
 
 def backward(tensor: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
@@ -274,19 +274,19 @@ def backward(tensor: Tensor, grad: Any = None, retain_graph: bool = False) -> No
         )
     xp = tensor._backend.xp
     if grad is None:
-        if tensor.data.size != 1:
+        if tensor._data.size != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for scalar "
-                f"outputs; got shape {tuple(tensor.data.shape)}, pass grad="
+                f"outputs; got shape {tuple(tensor._data.shape)}, pass grad="
             )
-        grad_array = xp.ones_like(tensor.data)
+        grad_array = xp.ones_like(tensor._data)
     else:
-        grad_array = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
-        if tuple(grad_array.shape) != tuple(tensor.data.shape):
+        grad_array = grad._data if isinstance(grad, Tensor) else xp.asarray(grad)
+        if tuple(grad_array.shape) != tuple(tensor._data.shape):
             raise ValueError(
-                f"grad: expected shape {tuple(tensor.data.shape)}, got {tuple(grad_array.shape)}"
+                f"grad: expected shape {tuple(tensor._data.shape)}, got {tuple(grad_array.shape)}"
             )
-        grad_array = grad_array.astype(tensor.data.dtype, copy=False)
+        grad_array = grad_array.astype(tensor._data.dtype, copy=False)
     root = tensor._node
     if root is None:
         _accumulate_leaf(tensor, grad_array)

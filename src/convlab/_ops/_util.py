@@ -20,7 +20,7 @@ def as_tensor_like(value: Any, like: Tensor, name: str = "other") -> Tensor:
         return value
     backend = like._backend
     if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.ndarray):
-        dtype = like.data.dtype
+        dtype = like._data.dtype
         if isinstance(value, float) and dtype.kind in "iub":
             dtype = _dtype.default_float
         elif isinstance(value, int) and dtype.kind == "b" and not isinstance(value, bool):
@@ -71,5 +71,5 @@ def normalize_dim(dim: int, ndim: int, name: str = "dim") -> int:
 
 def float_check(t: Tensor, what: str) -> None:
     """Raise a TypeError unless ``t`` has a floating-point dtype."""
-    if t.data.dtype.kind != "f":
-        raise TypeError(f"{what}: expected a floating-point tensor, got dtype {t.data.dtype}")
+    if t._data.dtype.kind != "f":
+        raise TypeError(f"{what}: expected a floating-point tensor, got dtype {t._data.dtype}")

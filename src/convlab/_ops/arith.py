@@ -224,4 +224,4 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
         raise RuntimeError(
             f"{op}: expected both tensors on one device, got {a.device} and {b.device}"
         )
-    return Tensor._wrap(_COMPARISONS[op](a.data, b.data), a._backend)
+    return Tensor._wrap(_COMPARISONS[op](a._data, b._data), a._backend)

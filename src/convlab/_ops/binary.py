@@ -193,7 +193,7 @@ class BinaryConv2d(Function):
 
 def _as_bits(x: Tensor, input_size: Any | None, xp: Any) -> tuple:
     """The images as (N, bytes per image) uint8 for the kernels, their (C, H, W), packed?"""
-    data = x.data
+    data = x._data
     if input_size is not None:
         h, w = check.positive_pair(input_size, "input_size")
         if data.dtype != np.uint8 or data.ndim != 3:
@@ -280,15 +280,15 @@ def binary_conv2d(
             f"weight: expected a 4-D tensor (out_channels, in_channels, KH, KW), "
             f"got {getattr(weight, 'shape', type(weight).__name__)}"
         )
-    if weight.data.dtype not in check.FLOAT_DTYPES:
-        raise TypeError(f"weight: expected float32 or float64, got {weight.data.dtype}")
+    if weight._data.dtype not in check.FLOAT_DTYPES:
+        raise TypeError(f"weight: expected float32 or float64, got {weight._data.dtype}")
     if bias is not None and (
         not isinstance(bias, Tensor)
         or bias.shape != (weight.shape[0],)
-        or bias.data.dtype != weight.data.dtype
+        or bias._data.dtype != weight._data.dtype
     ):
         raise ValueError(
-            f"bias: expected a {weight.data.dtype} tensor of shape "
+            f"bias: expected a {weight._data.dtype} tensor of shape "
             f"({weight.shape[0]},), got "
             f"{getattr(bias, 'shape', type(bias).__name__)}"
         )

@@ -95,12 +95,12 @@ def _reduce_loss(loss: Tensor, reduction: str) -> Tensor:
     """Apply ``"none"`` / ``"sum"`` / ``"mean"`` (the mean of no elements is NaN)."""
     if reduction == "none":
         return loss
-    return _SumDiv.apply(loss, divisor=float(loss.data.size) if reduction == "mean" else 1.0)
+    return _SumDiv.apply(loss, divisor=float(loss._data.size) if reduction == "mean" else 1.0)
 
 
 def _float_dtype(*tensors: Tensor) -> Any:
     """The floating result dtype of PyTorch's type promotion over ``tensors``."""
-    floats = [t.data.dtype for t in tensors if t.data.dtype.kind == "f"]
+    floats = [t._data.dtype for t in tensors if t._data.dtype.kind == "f"]
     return np.result_type(*floats)
 
 
@@ -223,9 +223,9 @@ def _check_weight(weight: Any, input: Tensor, c: int) -> Tensor | None:
             f"weight: expected a tensor of shape ({c},) (one weight per class) or None, "
             f"got shape {tuple(weight.shape)}"
         )
-    if weight.data.dtype != input.data.dtype:
+    if weight._data.dtype != input._data.dtype:
         raise _LossTypeError(
-            f"weight: expected dtype {input.data.dtype} (the input's), got {weight.data.dtype}"
+            f"weight: expected dtype {input._data.dtype} (the input's), got {weight._data.dtype}"
         )
     return weight
 
@@ -234,9 +234,9 @@ def _check_class_target(
     input: Tensor, target: Tensor, ignore_index: int, what: str
 ) -> tuple[Tensor, int]:
     """Validate class indices against (N, C) or (N, C, d...) input; return them flattened."""
-    if target.data.dtype.kind not in "iu":
+    if target._data.dtype.kind not in "iu":
         raise _LossTypeError(
-            f"target: {what} expected integer class indices, got dtype {target.data.dtype}"
+            f"target: {what} expected integer class indices, got dtype {target._data.dtype}"
         )
     expected = (input.shape[0],) + tuple(input.shape[2:])
     if tuple(target.shape) != expected:
@@ -247,7 +247,7 @@ def _check_class_target(
             f"batch_size {got})"
         )
     c = input.shape[1]
-    t = target.data.reshape(-1)
+    t = target._data.reshape(-1)
     valid = t[t != ignore_index]
     if valid.size:
         low, high = int(valid.min()), int(valid.max())
@@ -329,9 +329,9 @@ def cross_entropy(
                 f"target: class probabilities must have the input's shape "
                 f"{input.shape}, got {target.shape}"
             )
-        if target.data.dtype != input.data.dtype:
+        if target._data.dtype != input._data.dtype:
             raise _LossTypeError(
-                f"target: expected dtype {input.data.dtype} (the input's), got {target.data.dtype}"
+                f"target: expected dtype {input.dtype} (the input's), got {target.dtype}"
             )
         soft = _class_last(target)
         if label_smoothing:
@@ -362,7 +362,7 @@ def _unsqueeze_target(target: Any, input: Tensor) -> Any:
     from convlab._ops import shape as _shape
 
     t = _as_target(target, input)
-    if t.data.dtype.kind != "f" and t.ndim == 1:
+    if t._data.dtype.kind != "f" and t.ndim == 1:
         if t.shape != (1,):
             raise ValueError(
                 f"target: for 1D input, 1D target must have size 1, but got target size: "
@@ -565,7 +565,7 @@ def nll_loss(
         raise ValueError("input: nll_loss expected 1 or more dimensions (got 0)")
     if input.ndim == 1:
         target = _as_target(target, input)
-        if target.data.dtype.kind not in "iu":
+        if target._data.dtype.kind not in "iu":
             raise _LossTypeError(
                 f"target: nll_loss expected integer class indices, got dtype {target.dtype}"
             )
@@ -619,7 +619,7 @@ class BinaryCrossEntropy(Function):
 
 
 def _check_unit_interval(t: Tensor, name: str) -> None:
-    data = t.data
+    data = t._data
     if data.size and not bool(((data >= 0) & (data <= 1)).all()):
         raise _LossValueError(f"{name}: all elements of {name} should be between 0 and 1")
 
@@ -662,9 +662,9 @@ def binary_cross_entropy(
             f"target: using a target size ({target.shape}) that is different to the input "
             f"size ({input.shape}) is deprecated. Please ensure they have the same size."
         )
-    if target.data.dtype != input.data.dtype:
+    if target._data.dtype != input._data.dtype:
         raise _LossTypeError(
-            f"target: expected dtype {input.data.dtype} (the input's), got {target.data.dtype}"
+            f"target: expected dtype {input._data.dtype} (the input's), got {target._data.dtype}"
         )
     w = None
     if weight is not None:

@@ -102,7 +102,7 @@ def batch_norm(
                 f"{name}: expected shape ({channels},) for an input of shape "
                 f"{x.shape}, got {t.shape}"
             )
-    if training and x.data.size // max(channels, 1) == 1:
+    if training and x._data.size // max(channels, 1) == 1:
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, "
             f"got input shape {x.shape}"

@@ -124,7 +124,7 @@ def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A
 
 def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Mean over ``dim``; integer tensors are rejected as in PyTorch."""
-    if a.data.dtype.kind != "f":
+    if a._data.dtype.kind != "f":
         raise TypeError(f"mean: expected a floating-point tensor, got dtype {a.dtype}")
     return Mean.apply(a, axes=_axes(dim, a.ndim), keepdim=keepdim)
 
@@ -155,7 +155,7 @@ def extreme(
     indices = (
         node.indices
         if node is not None
-        else (a._backend.xp.argmax if largest else a._backend.xp.argmin)(a.data, axis=d)
+        else (a._backend.xp.argmax if largest else a._backend.xp.argmin)(a._data, axis=d)
     )
     if node is None and keepdim:
         indices = a._backend.xp.expand_dims(indices, d)
@@ -166,12 +166,12 @@ def arg(a: Tensor, which: str, dim: int | None, keepdim: bool) -> Tensor:
     """argmax / argmin (no gradient), over the flattened tensor when ``dim`` is None."""
     xp = a._backend.xp
     if dim is None:
-        index = getattr(xp, which)(a.data)
+        index = getattr(xp, which)(a._data)
         if keepdim:
             index = xp.asarray(index).reshape((1,) * a.ndim)
     else:
         d = normalize_dim(dim, a.ndim)
-        index = getattr(xp, which)(a.data, axis=d)
+        index = getattr(xp, which)(a._data, axis=d)
         if keepdim:
             index = xp.expand_dims(index, d)
     return Tensor._wrap(xp.asarray(index).astype("int64", copy=False), a._backend)

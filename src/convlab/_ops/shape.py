@@ -185,12 +185,12 @@ def reshape(a: Tensor, shape: Sequence[int], force_copy: bool = False) -> Tensor
     if (
         shape.count(-1) > 1
         or any(s < -1 for s in shape)
-        or (-1 not in shape and known != a.data.size)
-        or (-1 in shape and (known == 0 or a.data.size % known))
+        or (-1 not in shape and known != a._data.size)
+        or (-1 in shape and (known == 0 or a._data.size % known))
     ):
         raise ValueError(
             f"reshape: shape {shape} is invalid for a tensor of shape {a.shape} "
-            f"({a.data.size} elements)"
+            f"({a._data.size} elements)"
         )
     return Reshape.apply(a, shape=shape, copy=force_copy)
 
@@ -269,9 +269,9 @@ def expand(a: Tensor, shape: Sequence[int]) -> Tensor:
 def getitem(a: Tensor, index: Any) -> Tensor:
     """``a[index]``: basic slicing, integers, ``None``, ``...``, and integer / boolean arrays."""
     if isinstance(index, Tensor):
-        index = index.data
+        index = index._data
     elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        index = tuple(i._data if isinstance(i, Tensor) else i for i in index)
     elif isinstance(index, list):
         index = a._backend.xp.asarray(index)
     return GetItem.apply(a, index=index)

@@ -124,13 +124,13 @@ class ChartCNN(nn.Module):
         """Set the input normalisation (e.g. the training images' pixel mean and std)."""
         if not std > 0:
             raise ValueError(f"std: expected a positive number, got {std!r}")
-        self.input_mean.data[...] = mean
-        self.input_std.data[...] = std
+        self.input_mean._data[...] = mean
+        self.input_std._data[...] = std
 
     def _first_conv(self, x: Tensor) -> Tensor:
         conv = self.features[0][0]
         mean, std = float(self.input_mean.item()), float(self.input_std.item())
-        binary = x.data.dtype in (np.uint8, np.bool_) and not x.requires_grad
+        binary = x._data.dtype in (np.uint8, np.bool_) and not x.requires_grad
         if binary:
             return binary_conv2d(
                 x,

@@ -74,7 +74,7 @@ def _fans(tensor: Tensor) -> tuple[int, int]:
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"tensor: expected a Tensor, got {type(tensor).__name__}")
-    tensor.data[...] = tensor._backend.asarray(values.astype(tensor.dtype, copy=False))
+    tensor._data[...] = tensor._backend.asarray(values.astype(tensor.dtype, copy=False))
     return tensor
 
 

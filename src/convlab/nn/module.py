@@ -375,7 +375,7 @@ class Module:
         # every value checked above: nothing is modified unless all of them fit
         for key, array in arrays.items():
             target = own[key]
-            target.data[...] = target._backend.asarray(array.astype(target.dtype, copy=False))
+            target._data[...] = target._backend.asarray(array.astype(target.dtype, copy=False))
         return IncompatibleKeys(missing, unexpected)
 
     # -- repr ---------------------------------------------------------------------------------
@@ -405,10 +405,10 @@ class Module:
 
 
 def _move(t: Tensor, backend: Any, dtype: Any) -> None:
-    array = t.data
+    array = t._data
     if backend is not None and backend is not t._backend:
         array = backend.asarray(t._backend.to_numpy(array))
         t._backend = backend
     if dtype is not None and array.dtype.kind == "f" and array.dtype != dtype:
         array = array.astype(dtype)
-    t.data = array
+    t._data = array

@@ -25,10 +25,11 @@ class Parameter(Tensor):
 
             data = empty(0)
         source = data if isinstance(data, Tensor) else Tensor(data)
-        self.data = source.data
+        self._data = source._data
         self._backend = source._backend
         self._node = None
         self.grad = None
+        self._hooks = None
         self._requires_grad = False
         self.requires_grad = requires_grad
 

@@ -79,19 +79,19 @@ class Adadelta(Optimizer):
             wd, maximize = group["weight_decay"], group["maximize"]
             for p, g in self._grads(group):
                 xp = p._backend.xp
-                dtype = p.data.dtype.type
+                dtype = p._data.dtype.type
                 state = self.state.get(p)
                 if not state:
                     state = self.state[p] = {
                         "step": 0,
-                        "square_avg": xp.zeros_like(p.data),
-                        "acc_delta": xp.zeros_like(p.data),
+                        "square_avg": xp.zeros_like(p._data),
+                        "acc_delta": xp.zeros_like(p._data),
                     }
                 state["step"] += 1
                 if maximize:
                     g = -g
                 if wd:
-                    g = g + dtype(wd) * p.data
+                    g = g + dtype(wd) * p._data
                 square_avg, acc_delta = state["square_avg"], state["acc_delta"]
                 square_avg *= dtype(rho)
                 square_avg += dtype(1 - rho) * (g * g)
@@ -101,4 +101,4 @@ class Adadelta(Optimizer):
                 delta *= g
                 acc_delta *= dtype(rho)
                 acc_delta += dtype(1 - rho) * (delta * delta)
-                p.data -= dtype(lr) * delta
+                p._data -= dtype(lr) * delta

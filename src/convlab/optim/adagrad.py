@@ -75,7 +75,7 @@ class Adagrad(Optimizer):
     def _init_state(self, p: Any, value: float) -> dict[str, Any]:
         state = self.state[p] = {
             "step": 0,
-            "sum": p._backend.xp.full(p.shape, value, dtype=p.data.dtype),
+            "sum": p._backend.xp.full(p.shape, value, dtype=p._data.dtype),
         }
         return state
 
@@ -95,7 +95,7 @@ class Adagrad(Optimizer):
             wd, maximize = group["weight_decay"], group["maximize"]
             for p, g in self._grads(group):
                 xp = p._backend.xp
-                dtype = p.data.dtype.type
+                dtype = p._data.dtype.type
                 state = self.state.get(p)
                 if not state:  # PyTorch fills it with the defaults' value, not the group's
                     state = self._init_state(p, self.defaults["initial_accumulator_value"])
@@ -104,9 +104,9 @@ class Adagrad(Optimizer):
                 if maximize:
                     g = -g
                 if wd:
-                    g = g + dtype(wd) * p.data
+                    g = g + dtype(wd) * p._data
                 clr = lr / (1 + (t - 1) * lr_decay)
                 state["sum"] += g * g
                 std = xp.sqrt(state["sum"])
                 std += dtype(eps)
-                p.data -= dtype(clr) * (g / std)
+                p._data -= dtype(clr) * (g / std)

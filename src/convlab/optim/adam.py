@@ -65,22 +65,22 @@ class Adam(Optimizer):
             eps, wd, amsgrad = group["eps"], group["weight_decay"], group["amsgrad"]
             for p, g in self._grads(group):
                 xp = p._backend.xp
-                dtype = p.data.dtype.type
+                dtype = p._data.dtype.type
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {
                         "step": 0,
-                        "exp_avg": xp.zeros_like(p.data),
-                        "exp_avg_sq": xp.zeros_like(p.data),
+                        "exp_avg": xp.zeros_like(p._data),
+                        "exp_avg_sq": xp.zeros_like(p._data),
                     }
                 if amsgrad and "max_exp_avg_sq" not in state:  # amsgrad turned on later
-                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                    state["max_exp_avg_sq"] = xp.zeros_like(p._data)
                 state["step"] += 1
                 t = state["step"]
                 if not amsgrad:
                     # the backend's update, one kernel where it has one
                     p._backend.adam_step(
-                        p.data,
+                        p._data,
                         g,
                         state["exp_avg"],
                         state["exp_avg_sq"],
@@ -95,9 +95,9 @@ class Adam(Optimizer):
                 # AMSGrad: the update with the running maximum of exp_avg_sq
                 if wd:
                     if self._decoupled:
-                        p.data *= dtype(1 - lr * wd)
+                        p._data *= dtype(1 - lr * wd)
                     else:
-                        g = g + dtype(wd) * p.data
+                        g = g + dtype(wd) * p._data
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 # m.lerp_(g, 1 - beta1), as PyTorch computes it
                 m += dtype(1 - beta1) * (g - m)
@@ -109,7 +109,7 @@ class Adam(Optimizer):
                 denom = xp.sqrt(v)
                 denom /= dtype(math.sqrt(1 - beta2**t))
                 denom += dtype(eps)
-                p.data -= dtype(step_size) * (m / denom)
+                p._data -= dtype(step_size) * (m / denom)
 
 
 class AdamW(Adam):

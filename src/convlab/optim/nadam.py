@@ -109,14 +109,14 @@ class NAdam(Optimizer):
             wd, psi = group["weight_decay"], group["momentum_decay"]
             for p, g in self._grads(group):
                 xp = p._backend.xp
-                dtype = p.data.dtype.type
+                dtype = p._data.dtype.type
                 state = self.state.get(p)
                 if not state:
                     state = self.state[p] = {
                         "step": 0,
                         "mu_product": 1.0,
-                        "exp_avg": xp.zeros_like(p.data),
-                        "exp_avg_sq": xp.zeros_like(p.data),
+                        "exp_avg": xp.zeros_like(p._data),
+                        "exp_avg_sq": xp.zeros_like(p._data),
                     }
                 if group["maximize"]:
                     g = -g
@@ -125,9 +125,9 @@ class NAdam(Optimizer):
                 bias_correction2 = 1 - beta2**t
                 if wd:
                     if group["decoupled_weight_decay"]:
-                        p.data *= dtype(1 - lr * wd)
+                        p._data *= dtype(1 - lr * wd)
                     else:
-                        g = g + dtype(wd) * p.data
+                        g = g + dtype(wd) * p._data
                 mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
                 mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
                 mu_product = float(np.float32(state["mu_product"]) * np.float32(mu))
@@ -139,5 +139,5 @@ class NAdam(Optimizer):
                 denom = xp.sqrt(exp_avg_sq / dtype(bias_correction2))
                 denom += dtype(eps)
                 mu_product_next = mu_product * mu_next
-                p.data += dtype(-lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
-                p.data += dtype((-lr * mu_next) / (1.0 - mu_product_next)) * (exp_avg / denom)
+                p._data += dtype(-lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
+                p._data += dtype((-lr * mu_next) / (1.0 - mu_product_next)) * (exp_avg / denom)

@@ -116,7 +116,7 @@ class Optimizer:
                     f"({p.dtype} on {p._backend.name}); its .grad must match, "
                     f"got {got}"
                 )
-            yield p, g.data
+            yield p, g._data
 
     def _index_of(self, param: Tensor) -> int:
         """The parameter's number in the state dict's numbering (group order)."""

@@ -95,20 +95,20 @@ class RMSprop(Optimizer):
             wd, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
             for p, g in self._grads(group):
                 xp = p._backend.xp
-                dtype = p.data.dtype.type
+                dtype = p._data.dtype.type
                 state = self.state.get(p)
                 if not state:
-                    state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(p.data)}
+                    state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(p._data)}
                 # (made where missing: momentum or centered may be switched on later)
                 if momentum > 0 and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = xp.zeros_like(p.data)
+                    state["momentum_buffer"] = xp.zeros_like(p._data)
                 if centered and "grad_avg" not in state:
-                    state["grad_avg"] = xp.zeros_like(p.data)
+                    state["grad_avg"] = xp.zeros_like(p._data)
                 state["step"] += 1
                 if group["maximize"]:
                     g = -g
                 if wd:
-                    g = g + dtype(wd) * p.data
+                    g = g + dtype(wd) * p._data
                 square_avg = state["square_avg"]
                 square_avg *= dtype(alpha)
                 square_avg += dtype(1 - alpha) * (g * g)
@@ -123,6 +123,6 @@ class RMSprop(Optimizer):
                     buf = state["momentum_buffer"]
                     buf *= dtype(momentum)
                     buf += g / avg
-                    p.data -= dtype(lr) * buf
+                    p._data -= dtype(lr) * buf
                 else:
-                    p.data -= dtype(lr) * (g / avg)
+                    p._data -= dtype(lr) * (g / avg)

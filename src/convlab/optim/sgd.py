@@ -56,9 +56,9 @@ class SGD(Optimizer):
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov = group["weight_decay"], group["nesterov"]
             for p, g in self._grads(group):
-                dtype = p.data.dtype.type
+                dtype = p._data.dtype.type
                 if wd:
-                    g = g + dtype(wd) * p.data
+                    g = g + dtype(wd) * p._data
                 if momentum:
                     state = self.state.setdefault(p, {})
                     buf = state.get("momentum_buffer")
@@ -69,4 +69,4 @@ class SGD(Optimizer):
                         buf *= dtype(momentum)
                         buf += dtype(1 - dampening) * g
                     g = g + dtype(momentum) * buf if nesterov else buf
-                p.data -= dtype(lr) * g
+                p._data -= dtype(lr) * g
