@@ -71,6 +71,47 @@ class ReferenceBackend(BackendBase):
         if db is not None:
             db[...] = bias_grad
 
+    # -- grouped convolution (optional hooks; references here, so the glue above them is
+    # -- tested against independent kernels too): each group a dense reference of its own
+    def _grouped_conv2d_forward_into(self, x, weight, bias, y, geom, groups):
+        cg, og = weight.shape[1], weight.shape[0] // groups
+        for g in range(groups):
+            y[:, g * og : (g + 1) * og] = ref.conv2d(
+                x[:, g * cg : (g + 1) * cg],
+                weight[g * og : (g + 1) * og],
+                None if bias is None else bias[g * og : (g + 1) * og],
+                geom.stride,
+                geom.padding,
+                geom.dilation,
+            )
+
+    def _grouped_conv2d_backward_data_into(self, grad_output, weight, dx, geom, groups):
+        cg, og = weight.shape[1], weight.shape[0] // groups
+        zeros = np.zeros((dx.shape[0], cg) + dx.shape[2:])
+        for g in range(groups):
+            dx[:, g * cg : (g + 1) * cg] = ref.conv2d_grads(
+                zeros,
+                weight[g * og : (g + 1) * og],
+                grad_output[:, g * og : (g + 1) * og],
+                geom.stride,
+                geom.padding,
+                geom.dilation,
+            )[0]
+
+    def _grouped_conv2d_backward_weight_into(self, grad_output, x, dw, db, geom, groups):
+        cg, og = dw.shape[1], dw.shape[0] // groups
+        for g in range(groups):
+            _, dw[g * og : (g + 1) * og], bias_grad = ref.conv2d_grads(
+                x[:, g * cg : (g + 1) * cg],
+                np.zeros((og,) + dw.shape[1:]),
+                grad_output[:, g * og : (g + 1) * og],
+                geom.stride,
+                geom.padding,
+                geom.dilation,
+            )
+            if db is not None:
+                db[g * og : (g + 1) * og] = bias_grad
+
     def _max_pool2d_into(self, x, y, argmax, geom):
         y[...], argmax[...] = ref.max_pool2d(
             x, geom.kernel, geom.stride, geom.padding, geom.dilation, _ceil_mode(x.shape[2:], geom)

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from convlab import _grouped_gemm
 from convlab import _validate as check
 from convlab._random import dropout_threshold
 
@@ -257,14 +258,22 @@ class BackendBase:
         padding: Any = 0,
         dilation: Any = 1,
         out: Any = None,
+        groups: int = 1,
     ) -> Any:
         """2-D cross-correlation of NCHW ``x`` with OIHW ``weight``, plus ``bias`` (O,).
+
+        With ``groups`` > 1 the channels split into that many groups, each convolved on its
+        own (``torch.nn.functional.conv2d``'s ``groups``): ``weight`` is
+        (O, C / groups, KH, KW) and output channel ``o`` sees input group
+        ``o // (O / groups)``.
 
         Raises:
             TypeError: For non-float or mismatched dtypes.
             ValueError: For mismatched channels, bad geometry or a kernel larger than the
                 padded input.
         """
+        if groups != 1:
+            return self._grouped_forward(x, weight, bias, stride, padding, dilation, out, groups)
         dtype, stride, padding, dilation, out_hw = check.conv_forward_operands(
             x, weight, bias, stride, padding, dilation
         )
@@ -300,12 +309,18 @@ class BackendBase:
         padding: Any = 0,
         dilation: Any = 1,
         algorithm: str = "auto",
+        groups: int = 1,
     ) -> Any:
         """Gradient of :meth:`conv2d_forward` with respect to ``x`` (shape ``input_shape``).
 
         ``algorithm``: ``"auto"``, ``"implicit"`` (stride 1 only) or ``"gemm"``, a hint a
-        backend with one way of computing it serves with that one.
+        backend with one way of computing it serves with that one (grouped convolutions
+        ignore it). ``groups`` as in :meth:`conv2d_forward`.
         """
+        if groups != 1:
+            return self._grouped_backward_data(
+                grad_output, weight, input_shape, stride, padding, dilation, algorithm, groups
+            )
         dtype, shape, stride, padding, dilation, out_hw = check.conv_data_grad_operands(
             grad_output, weight, input_shape, stride, padding, dilation
         )
@@ -338,9 +353,15 @@ class BackendBase:
         padding: Any = 0,
         dilation: Any = 1,
         bias: bool = True,
+        groups: int = 1,
     ) -> tuple[Any, Any | None]:
         """Gradients with respect to the weight (shape ``weight_shape``) and, if ``bias``, the
-        bias. Deterministic for a given thread count."""
+        bias. Deterministic for a given thread count. ``groups`` as in
+        :meth:`conv2d_forward`."""
+        if groups != 1:
+            return self._grouped_backward_weight(
+                grad_output, x, weight_shape, stride, padding, dilation, bias, groups
+            )
         xp = self.xp
         dtype, wshape, stride, padding, dilation, out_hw = check.conv_weight_grad_operands(
             grad_output, x, weight_shape, stride, padding, dilation
@@ -364,6 +385,149 @@ class BackendBase:
         """Write the weight gradient into non-empty ``dw`` and, unless None, the bias
         gradient into ``db``; ``grad_output`` is non-empty."""
         raise NotImplementedError
+
+    # ====================================================================== grouped conv2d
+    @staticmethod
+    def _group_channels(groups: Any, channels: int, weight_shape: tuple, what: str) -> int:
+        """Check ``groups`` against the input's ``channels`` and the weight's shape (as
+        PyTorch: both channel counts divisible by it); returns it as an int."""
+        groups = check.positive(groups, "groups")
+        if weight_shape[0] % groups:
+            raise ValueError(
+                f"{what}: groups={groups} must divide out_channels, but the weight "
+                f"{tuple(weight_shape)} has {weight_shape[0]}"
+            )
+        if channels != weight_shape[1] * groups:
+            raise ValueError(
+                f"{what}: x has {channels} channels but the weight {tuple(weight_shape)} with "
+                f"groups={groups} expects {weight_shape[1] * groups} "
+                f"(in_channels / groups = {weight_shape[1]})"
+            )
+        return groups
+
+    def _grouped_forward(
+        self,
+        x: Any,
+        weight: Any,
+        bias: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        out: Any,
+        groups: Any,
+    ) -> Any:
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        check.float_array(weight, "weight", 4, "(out_channels, in_channels / groups, KH, KW)")
+        groups = self._group_channels(groups, x.shape[1], tuple(weight.shape), "conv2d")
+        # one group's channels stand for the input: the shared checks then see a dense conv
+        dtype, stride, padding, dilation, out_hw = check.conv_forward_operands(
+            x[:, : weight.shape[1]], weight, bias, stride, padding, dilation
+        )
+        y = self._output(out, (x.shape[0], weight.shape[0]) + out_hw, dtype)
+        if y.size == 0:
+            return y
+        if x.shape[1] == 0:
+            y[...] = 0 if bias is None else bias[:, None, None]
+            return y
+        geom = ConvGeometry(tuple(weight.shape[2:]), stride, padding, dilation, out_hw)
+        self._grouped_conv2d_forward_into(
+            self._contiguous(x),
+            self._contiguous(weight),
+            None if bias is None else self._contiguous(bias),
+            y,
+            geom,
+            groups,
+        )
+        return y
+
+    def _grouped_backward_data(
+        self,
+        grad_output: Any,
+        weight: Any,
+        input_shape: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        algorithm: Any,
+        groups: Any,
+    ) -> Any:
+        check.float_array(weight, "weight", 4, "(out_channels, in_channels / groups, KH, KW)")
+        shape = check.shape_tuple(input_shape, "input_shape", 4)
+        groups = self._group_channels(groups, shape[1], tuple(weight.shape), "conv2d_backward_data")
+        one_group = (shape[0], weight.shape[1]) + shape[2:]
+        dtype, _, stride, padding, dilation, out_hw = check.conv_data_grad_operands(
+            grad_output, weight, one_group, stride, padding, dilation
+        )
+        check.data_grad_algorithm(algorithm, stride)
+        dx = self.xp.empty(shape, dtype)
+        if dx.size == 0:
+            return dx
+        if grad_output.size == 0:
+            dx[...] = 0
+            return dx
+        geom = ConvGeometry(tuple(weight.shape[2:]), stride, padding, dilation, out_hw)
+        self._grouped_conv2d_backward_data_into(
+            self._contiguous(grad_output), self._contiguous(weight), dx, geom, groups
+        )
+        return dx
+
+    def _grouped_backward_weight(
+        self,
+        grad_output: Any,
+        x: Any,
+        weight_shape: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        bias: bool,
+        groups: Any,
+    ) -> tuple[Any, Any | None]:
+        xp = self.xp
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        wshape = check.shape_tuple(weight_shape, "weight_shape", 4)
+        groups = self._group_channels(groups, x.shape[1], wshape, "conv2d_backward_weight")
+        dtype, _, stride, padding, dilation, out_hw = check.conv_weight_grad_operands(
+            grad_output, x[:, : wshape[1]], wshape, stride, padding, dilation
+        )
+        dw = xp.empty(wshape, dtype)
+        db = xp.empty(wshape[0], dtype) if bias else None
+        if dw.size == 0 or grad_output.size == 0:
+            dw[...] = 0
+            if db is not None:
+                db[...] = 0 if grad_output.size == 0 else grad_output.sum(axis=(0, 2, 3))
+            return dw, db
+        geom = ConvGeometry((wshape[2], wshape[3]), stride, padding, dilation, out_hw)
+        self._grouped_conv2d_backward_weight_into(
+            self._contiguous(grad_output), self._contiguous(x), dw, db, geom, groups
+        )
+        return dw, db
+
+    # The grouped hooks are optional: the defaults run every group at once as a batched GEMM
+    # over the backend's own im2col / GEMM / col2im hooks (convlab._grouped_gemm); a backend
+    # overrides them where a kernel of its own is faster (depthwise convolutions).
+    def _grouped_conv2d_forward_into(
+        self, x: Any, weight: Any, bias: Any | None, y: Any, geom: ConvGeometry, groups: int
+    ) -> None:
+        """Write the grouped convolution (plus ``bias``) into non-empty ``y``; C >= 1."""
+        _grouped_gemm.forward(self, x, weight, bias, y, geom, groups)
+
+    def _grouped_conv2d_backward_data_into(
+        self, grad_output: Any, weight: Any, dx: Any, geom: ConvGeometry, groups: int
+    ) -> None:
+        """Write the grouped convolution's input gradient into non-empty ``dx``."""
+        _grouped_gemm.backward_data(self, grad_output, weight, dx, geom, groups)
+
+    def _grouped_conv2d_backward_weight_into(
+        self,
+        grad_output: Any,
+        x: Any,
+        dw: Any,
+        db: Any | None,
+        geom: ConvGeometry,
+        groups: int,
+    ) -> None:
+        """Write the grouped convolution's weight (and, unless None, bias) gradient."""
+        _grouped_gemm.backward_weight(self, grad_output, x, dw, db, geom, groups)
 
     # ====================================================================== pooling
     @public_kernel

@@ -89,6 +89,7 @@ class Backend(Protocol):
         padding: IntPair = 0,
         dilation: IntPair = 1,
         out: Any = None,
+        groups: int = 1,
     ) -> Any: ...
     def conv2d_backward_data(
         self,
@@ -99,6 +100,7 @@ class Backend(Protocol):
         padding: IntPair = 0,
         dilation: IntPair = 1,
         algorithm: str = "auto",
+        groups: int = 1,
     ) -> Any: ...
     def conv2d_backward_weight(
         self,
@@ -109,6 +111,7 @@ class Backend(Protocol):
         padding: IntPair = 0,
         dilation: IntPair = 1,
         bias: bool = True,
+        groups: int = 1,
     ) -> tuple[Any, Any | None]: ...
     def max_pool2d(
         self,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from convlab import _validate as check
 from convlab._ops import shape as _shape
 from convlab._tensor import Tensor
@@ -21,20 +23,36 @@ class Conv2d(Function):
         stride: tuple = (1, 1),
         padding: tuple = (0, 0),
         dilation: tuple = (1, 1),
+        groups: int = 1,
     ) -> Any:
         self.x, self.weight, self.has_bias = x, weight, bias is not None
         self.geometry = stride, padding, dilation
-        return self.backend.conv2d_forward(x, weight, bias, stride, padding, dilation)
+        self.groups = groups
+        if groups == 1:  # the dense call exactly as before: no keyword for the backend to pass
+            return self.backend.conv2d_forward(x, weight, bias, stride, padding, dilation)
+        return self.backend.conv2d_forward(
+            x, weight, bias, stride, padding, dilation, groups=groups
+        )
 
     def backward(self, grad: Any) -> tuple:
         bk = self.backend
         stride, padding, dilation = self.geometry
+        grouped = {} if self.groups == 1 else {"groups": self.groups}
         gx = gw = gb = None
         if self.needs[0]:
-            gx = bk.conv2d_backward_data(grad, self.weight, self.x.shape, stride, padding, dilation)
+            gx = bk.conv2d_backward_data(
+                grad, self.weight, self.x.shape, stride, padding, dilation, **grouped
+            )
         if self.needs[1]:
             gw, gb = bk.conv2d_backward_weight(
-                grad, self.x, self.weight.shape, stride, padding, dilation, bias=self.has_bias
+                grad,
+                self.x,
+                self.weight.shape,
+                stride,
+                padding,
+                dilation,
+                bias=self.has_bias,
+                **grouped,
             )
         elif self.has_bias and self.needs[2]:
             gb = grad.sum(axis=(0, 2, 3))
@@ -104,6 +122,42 @@ def _apply_nchw(
     return _shape.squeeze(out, 0) if unbatched else out
 
 
+def _floating_input(x: Tensor, what: str) -> None:
+    """Refuse integer images (say, uint8 pixels straight from a dataset) here, naming the cure,
+    instead of deep in a kernel."""
+    dtype = x._data.dtype
+    if dtype.kind not in "fc":
+        raise TypeError(
+            f"{what}: expected a floating-point input (float32 or float64), got {dtype}; "
+            f"convert it with .float() (or x.to(torch.float32))"
+        )
+
+
+def _groups(groups: Any, x: Tensor, weight: Tensor, what: str) -> int:
+    """PyTorch's checks of ``groups`` against the input's and the weight's channels."""
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"{what}: groups: expected an int, got {type(groups).__name__}")
+    groups = int(groups)
+    if groups < 1:
+        raise ValueError(f"{what}: groups: expected a positive int, got {groups}")
+    if groups == 1:  # a dense convolution: the backend's checks name the mismatch
+        return 1
+    out_channels, per_group = weight.shape[0], weight.shape[1]
+    if out_channels % groups:
+        raise ValueError(
+            f"{what}: groups={groups} must divide out_channels, but the weight "
+            f"{tuple(weight.shape)} has {out_channels}"
+        )
+    channels = x.shape[-3] if what == "conv2d" else x.shape[-2]
+    if channels != per_group * groups:
+        raise ValueError(
+            f"{what}: expected input with {per_group * groups} channels (weight "
+            f"{tuple(weight.shape)}, groups={groups}: in_channels / groups = {per_group}), "
+            f"got {channels} channels (input shape {tuple(x.shape)})"
+        )
+    return groups
+
+
 def _pool_stride(stride: Any) -> Any:
     # PyTorch treats an empty stride sequence as "the kernel size"
     return None if isinstance(stride, (tuple, list)) and len(stride) == 0 else stride
@@ -131,18 +185,33 @@ def conv2d(
     stride: Any = 1,
     padding: Any = 0,
     dilation: Any = 1,
+    groups: int = 1,
 ) -> Tensor:
     """2-D cross-correlation of NCHW ``x`` with OIHW ``weight`` (``torch.nn.functional.conv2d``).
 
-    ``padding`` is an int, a pair, ``"valid"`` (no padding) or ``"same"`` (output as large as
-    the input; stride 1 only).
+    Args:
+        x: (N, C, H, W) or unbatched (C, H, W), float32 or float64.
+        weight: (out_channels, C / groups, KH, KW).
+        bias: (out_channels,) or None.
+        stride: An int or a pair.
+        padding: An int, a pair, ``"valid"`` (no padding) or ``"same"`` (output as large as
+            the input; stride 1 only).
+        dilation: An int or a pair.
+        groups: Channel groups convolved separately: ``C`` and ``out_channels`` must be
+            divisible by it; ``groups == C`` is a depthwise convolution.
+
+    Raises:
+        TypeError: For an integer (say, uint8) input: convert it with ``.float()``.
+        ValueError: For mismatched shapes, channels or groups, or bad geometry.
     """
     _batched(x, 4, "conv2d")
+    _floating_input(x, "conv2d")
     if not isinstance(weight, Tensor) or weight.ndim != 4:
         raise ValueError(
-            f"weight: expected a 4-D tensor (out_channels, in_channels, KH, KW), "
+            f"weight: expected a 4-D tensor (out_channels, in_channels / groups, KH, KW), "
             f"got {getattr(weight, 'shape', type(weight).__name__)}"
         )
+    groups = _groups(groups, x, weight, "conv2d")
     stride = check.positive_pair(stride, "stride")
     dilation = check.positive_pair(dilation, "dilation")
     if isinstance(padding, str):
@@ -156,7 +225,15 @@ def conv2d(
             )
     padding = check.nonnegative_pair(padding, "padding")
     return _apply_nchw(
-        Conv2d, x, "conv2d", weight, bias, stride=stride, padding=padding, dilation=dilation
+        Conv2d,
+        x,
+        "conv2d",
+        weight,
+        bias,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
     )
 
 
@@ -167,14 +244,18 @@ def conv1d(
     stride: Any = 1,
     padding: Any = 0,
     dilation: Any = 1,
+    groups: int = 1,
 ) -> Tensor:
-    """1-D cross-correlation of NCL ``x`` with OIK ``weight``, via the 2-D kernels."""
+    """1-D cross-correlation of NCL ``x`` with OIK ``weight``, via the 2-D kernels
+    (``torch.nn.functional.conv1d``; arguments as :func:`conv2d`'s, one int each)."""
     _batched(x, 3, "conv1d")
+    _floating_input(x, "conv1d")
     if not isinstance(weight, Tensor) or weight.ndim != 3:
         raise ValueError(
-            f"weight: expected a 3-D tensor (out_channels, in_channels, K), got "
+            f"weight: expected a 3-D tensor (out_channels, in_channels / groups, K), got "
             f"{getattr(weight, 'shape', type(weight).__name__)}"
         )
+    groups = _groups(groups, x, weight, "conv1d")
 
     def one(value: Any, name: str) -> Any:
         if isinstance(value, str):
@@ -193,6 +274,7 @@ def conv1d(
         one(stride, "stride"),
         one(padding, "padding"),
         one(dilation, "dilation"),
+        groups,
     )
     return _shape.squeeze(out, -2)
 

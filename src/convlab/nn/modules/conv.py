@@ -45,8 +45,12 @@ class _ConvNd(Module):
         n = self._dims
         check.positive(in_channels, "in_channels")
         check.positive(out_channels, "out_channels")
-        if groups != 1:
-            raise ValueError(f"groups: only groups=1 is supported, got {groups}")
+        check.positive(groups, "groups")
+        # PyTorch's checks and messages
+        if in_channels % groups:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups:
+            raise ValueError("out_channels must be divisible by groups")
         if padding_mode != "zeros":
             raise ValueError(f"padding_mode: only 'zeros' is supported, got {padding_mode!r}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
@@ -68,8 +72,8 @@ class _ConvNd(Module):
             self.padding = _tuple(padding, n, "padding")
             if any(p < 0 for p in self.padding):
                 raise ValueError(f"padding: expected non-negative values, got {self.padding}")
-        self.groups, self.padding_mode = 1, padding_mode
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        self.groups, self.padding_mode = int(groups), padding_mode
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(_creation.empty(shape, dtype=dtype, device=device or "cpu"))
         if bias:
             self.bias = Parameter(
@@ -96,6 +100,8 @@ class _ConvNd(Module):
             )
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
         return s
@@ -104,7 +110,10 @@ class _ConvNd(Module):
 class Conv2d(_ConvNd):
     """2-D convolution over NCHW inputs with an OIHW weight (``torch.nn.Conv2d``).
 
-    ``groups`` other than 1 and padding modes other than ``"zeros"`` are refused.
+    ``groups`` splits the channels into groups convolved separately (``groups ==
+    in_channels`` is a depthwise convolution, MobileNet's); the weight is
+    (out_channels, in_channels / groups, KH, KW). Padding modes other than ``"zeros"`` are
+    refused.
 
     Example:
         >>> import convlab
@@ -117,7 +126,9 @@ class Conv2d(_ConvNd):
     _dims = 2
 
     def forward(self, x: Tensor) -> Tensor:
-        return _conv.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return _conv.conv2d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
 
 
 class Conv1d(_ConvNd):
@@ -126,4 +137,6 @@ class Conv1d(_ConvNd):
     _dims = 1
 
     def forward(self, x: Tensor) -> Tensor:
-        return _conv.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return _conv.conv1d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
