@@ -16,6 +16,7 @@ from convlab.nn.module import Module
 from convlab.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from convlab.nn.modules.container import ModuleList, Sequential
 from convlab.nn.modules.conv import Conv1d, Conv2d
+from convlab.nn.modules.conv_transpose import ConvTranspose1d, ConvTranspose2d
 from convlab.nn.modules.dropout import Dropout
 from convlab.nn.modules.linear import Flatten, Identity, Linear
 from convlab.nn.modules.loss import (
@@ -30,7 +31,14 @@ from convlab.nn.modules.loss import (
     NLLLoss,
     SmoothL1Loss,
 )
-from convlab.nn.modules.norm import BatchNorm1d, BatchNorm2d
+from convlab.nn.modules.norm import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+)
 from convlab.nn.modules.pooling import AvgPool2d, MaxPool2d
 from convlab.nn.parameter import Parameter
 
@@ -65,6 +73,12 @@ __all__ = [
     "HuberLoss",
     "KLDivLoss",
     "MarginRankingLoss",
+    "ConvTranspose2d",
+    "ConvTranspose1d",
+    "LayerNorm",
+    "GroupNorm",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
     "functional",
     "init",
 ]

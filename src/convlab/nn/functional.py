@@ -17,6 +17,7 @@ from __future__ import annotations
 from convlab._ops.activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from convlab._ops.binary import binary_conv2d
 from convlab._ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d
+from convlab._ops.conv_transpose import conv_transpose1d, conv_transpose2d
 from convlab._ops.linalg import linear
 from convlab._ops.loss import (
     binary_cross_entropy,
@@ -30,7 +31,7 @@ from convlab._ops.loss import (
     nll_loss,
     smooth_l1_loss,
 )
-from convlab._ops.norm import batch_norm
+from convlab._ops.norm import batch_norm, group_norm, instance_norm, layer_norm
 
 __all__ = [
     "conv2d",
@@ -57,4 +58,9 @@ __all__ = [
     "huber_loss",
     "kl_div",
     "margin_ranking_loss",
+    "conv_transpose2d",
+    "conv_transpose1d",
+    "layer_norm",
+    "group_norm",
+    "instance_norm",
 ]

@@ -1,0 +1,382 @@
+"""Layers of issue 29 item 8 against PyTorch (CPU) as the oracle: transposed convolution,
+layer / group / instance norm, interpolation, padding and activations. Values and gradients
+of every input (data, weight, bias) in float32 and float64 on each backend, odd shapes, and the
+error cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convlab
+from conftest import needs_torch, torch
+
+DTYPES = [np.float32, np.float64]
+
+
+def F(lib):
+    return lib.nn.functional
+
+
+def _normal(*shape, scale=1.0, shift=0.0):
+    return lambda rng: rng.normal(size=shape) * scale + shift
+
+
+# id -> (fn(L, *tensors), input makers, indices of inputs that get a gradient)
+CASES: dict = {
+    "conv_transpose2d": (
+        lambda L, x, w, b: F(L).conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+        (_normal(2, 3, 5, 4), _normal(3, 4, 3, 3), _normal(4)),
+        (0, 1, 2),
+    ),
+    "conv_transpose2d_rect_dilated": (
+        lambda L, x, w: F(L).conv_transpose2d(x, w, None, (1, 3), (0, 2), (0, 2), 1, (2, 1)),
+        (_normal(1, 2, 3, 4), _normal(2, 3, 2, 5)),
+        (0, 1),
+    ),
+    "conv_transpose2d_output_padding_below_dilation": (
+        # output_padding 1 >= stride 1 but < dilation 2: a row and column of bias only
+        lambda L, x, w, b: F(L).conv_transpose2d(x, w, b, 1, 0, 1, 1, 2),
+        (_normal(2, 2, 3, 3), _normal(2, 3, 3, 3), _normal(3)),
+        (0, 1, 2),
+    ),
+    "conv_transpose2d_unbatched": (
+        lambda L, x, w, b: F(L).conv_transpose2d(x, w, b, stride=3),
+        (_normal(2, 2, 3), _normal(2, 1, 4, 4), _normal(1)),
+        (0, 1, 2),
+    ),
+    "conv_transpose1d": (
+        lambda L, x, w, b: F(L).conv_transpose1d(x, w, b, 2, 1, 1, 1, 2),
+        (_normal(2, 3, 7), _normal(3, 2, 3), _normal(2)),
+        (0, 1, 2),
+    ),
+    "layer_norm": (
+        lambda L, x, w, b: F(L).layer_norm(x, (5, 6), w, b),
+        (_normal(3, 4, 5, 6, scale=3, shift=2), _normal(5, 6), _normal(5, 6)),
+        (0, 1, 2),
+    ),
+    "layer_norm_plain_eps": (
+        lambda L, x: F(L).layer_norm(x, [7], eps=0.1),
+        (_normal(2, 7, scale=0.5),),
+        (0,),
+    ),
+    "layer_norm_1d_input": (
+        lambda L, x, w: F(L).layer_norm(x, (9,), w),
+        (_normal(9), _normal(9)),
+        (0, 1),
+    ),
+    "group_norm": (
+        lambda L, x, w, b: F(L).group_norm(x, 3, w, b),
+        (_normal(2, 6, 5, 3, scale=2, shift=-1), _normal(6), _normal(6)),
+        (0, 1, 2),
+    ),
+    "group_norm_3d_no_affine": (
+        lambda L, x: F(L).group_norm(x, 2, eps=1e-3),
+        (_normal(3, 4, 5),),
+        (0,),
+    ),
+    "group_norm_2d_one_group": (
+        lambda L, x, w, b: F(L).group_norm(x, 1, w, b),
+        (_normal(4, 5), _normal(5), _normal(5)),
+        (0, 1, 2),
+    ),
+    "instance_norm": (
+        lambda L, x, w, b: F(L).instance_norm(x, weight=w, bias=b),
+        (_normal(2, 3, 4, 5, scale=4), _normal(3), _normal(3)),
+        (0, 1, 2),
+    ),
+    "instance_norm_1d": (
+        lambda L, x: F(L).instance_norm(x, eps=0.01),
+        (_normal(3, 2, 6),),
+        (0,),
+    ),
+}
+
+
+def _inputs(case, rng, dtype):
+    return [make(rng).astype(dtype) for make in CASES[case][1]]
+
+
+def _run(lib, case, arrays, device="cpu", requires=()):
+    if lib is convlab:
+        tensors = [
+            convlab.tensor(a, device=device, requires_grad=i in requires)
+            for i, a in enumerate(arrays)
+        ]
+    else:
+        tensors = [torch.tensor(a, requires_grad=i in requires) for i, a in enumerate(arrays)]
+    return CASES[case][0](lib, *tensors), tensors
+
+
+def _tolerance(dtype):
+    return {"rtol": 1e-4, "atol": 2e-5} if dtype == np.float32 else {"rtol": 1e-9, "atol": 1e-11}
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_values_and_gradients_match_torch(backend, case, dtype):
+    rng = np.random.default_rng(3)
+    arrays = _inputs(case, rng, dtype)
+    wanted = CASES[case][2]
+    ours, ours_in = _run(convlab, case, arrays, backend.name, wanted)
+    theirs, theirs_in = _run(torch, case, arrays, requires=wanted)
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    assert ours.numpy().dtype == dtype
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), **_tolerance(dtype))
+    weights = rng.normal(size=tuple(ours.shape)).astype(dtype)
+    ours.backward(convlab.tensor(weights, device=backend.name))
+    theirs.backward(torch.tensor(weights))
+    for i in wanted:
+        assert ours_in[i].grad.numpy().dtype == dtype
+        np.testing.assert_allclose(
+            ours_in[i].grad.numpy(),
+            theirs_in[i].grad.numpy(),
+            err_msg=f"gradient of input {i}",
+            **_tolerance(dtype),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# modules: PyTorch's weights copied in, outputs, gradients and running statistics compared
+
+
+def _copy_state(ours, theirs, device):
+    """Copy every parameter and buffer of the torch module into ours (same names)."""
+    theirs_state = theirs.state_dict()
+    ours_state = ours.state_dict()
+    assert sorted(ours_state) == sorted(theirs_state)
+    for name, value in theirs_state.items():
+        ours_state[name]._data[...] = convlab.tensor(value.numpy(), device=device)._data
+
+
+MODULES: dict = {
+    "ConvTranspose2d": (
+        lambda L: L.nn.ConvTranspose2d(3, 5, (3, 2), stride=2, padding=(1, 0), output_padding=1),
+        (2, 3, 4, 5),
+    ),
+    "ConvTranspose2d_no_bias": (
+        lambda L: L.nn.ConvTranspose2d(2, 3, 4, stride=2, padding=1, bias=False, dilation=1),
+        (1, 2, 3, 3),
+    ),
+    "ConvTranspose1d": (
+        lambda L: L.nn.ConvTranspose1d(4, 2, 5, stride=3, padding=2),
+        (2, 4, 6),
+    ),
+    "LayerNorm": (lambda L: L.nn.LayerNorm([4, 3]), (2, 5, 4, 3)),
+    "LayerNorm_no_bias": (lambda L: L.nn.LayerNorm(3, eps=1e-3, bias=False), (2, 3)),
+    "LayerNorm_no_affine": (lambda L: L.nn.LayerNorm(6, elementwise_affine=False), (4, 6)),
+    "GroupNorm": (lambda L: L.nn.GroupNorm(2, 4), (3, 4, 5, 2)),
+    "GroupNorm_no_affine": (lambda L: L.nn.GroupNorm(3, 6, affine=False), (2, 6, 3)),
+    "GroupNorm_no_bias": (lambda L: L.nn.GroupNorm(1, 3, bias=False), (2, 3, 2, 2)),
+    "InstanceNorm2d": (lambda L: L.nn.InstanceNorm2d(3), (2, 3, 4, 5)),
+    "InstanceNorm2d_affine_tracked": (
+        lambda L: L.nn.InstanceNorm2d(3, affine=True, track_running_stats=True, momentum=0.3),
+        (2, 3, 4, 5),
+    ),
+    "InstanceNorm2d_unbatched": (
+        lambda L: L.nn.InstanceNorm2d(2, track_running_stats=True),
+        (2, 3, 3),
+    ),
+    "InstanceNorm1d_cumulative": (
+        lambda L: L.nn.InstanceNorm1d(3, affine=True, track_running_stats=True, momentum=None),
+        (2, 3, 7),
+    ),
+}
+
+
+def _module_pair(name, dtype, device):
+    theirs = MODULES[name][0](torch).to(torch.float64 if dtype == np.float64 else torch.float32)
+    ours = MODULES[name][0](convlab).to(device)
+    if dtype == np.float64:
+        ours = ours.double()
+    _copy_state(ours, theirs, device)
+    return ours, theirs
+
+
+def _randomize(module, rng):
+    """Random parameters, so a wrong weight / bias broadcast cannot pass unseen."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.tensor(rng.normal(size=tuple(p.shape))))
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("name", list(MODULES))
+def test_modules_match_torch(backend, name, dtype):
+    rng = np.random.default_rng(5)
+    theirs_only = MODULES[name][0](torch)
+    _randomize(theirs_only, rng)
+    ours, theirs = _module_pair(name, dtype, backend.name)
+    with torch.no_grad():
+        for p, q in zip(theirs.parameters(), theirs_only.parameters()):
+            p.copy_(q)
+    _copy_state(ours, theirs, backend.name)
+    tol = _tolerance(dtype)
+    for mode in ("train", "eval", "train"):
+        getattr(ours, mode)()
+        getattr(theirs, mode)()
+        x = rng.normal(size=MODULES[name][1]).astype(dtype) * 2 + 0.5
+        ox = convlab.tensor(x, device=backend.name, requires_grad=True)
+        tx = torch.tensor(x, requires_grad=True)
+        oy, ty = ours(ox), theirs(tx)
+        np.testing.assert_allclose(oy.numpy(), ty.detach().numpy(), **tol, err_msg=mode)
+        g = rng.normal(size=tuple(ty.shape)).astype(dtype)
+        oy.backward(convlab.tensor(g, device=backend.name))
+        ty.backward(torch.tensor(g))
+        np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), **tol, err_msg=mode)
+        for (pname, p), q in zip(ours.named_parameters(), theirs.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), **tol, err_msg=pname)
+            p.grad = None
+            q.grad = None
+        for (bname, b), c in zip(ours.named_buffers(), theirs.buffers()):
+            np.testing.assert_allclose(b.numpy(), c.numpy(), **tol, err_msg=bname)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ConvTranspose2d",
+        "ConvTranspose1d",
+        "LayerNorm",
+        "LayerNorm_no_bias",
+        "GroupNorm",
+        "GroupNorm_no_bias",
+        "InstanceNorm2d",
+        "InstanceNorm2d_affine_tracked",
+    ],
+)
+def test_module_repr_matches_torch(name):
+    assert repr(MODULES[name][0](convlab)) == repr(MODULES[name][0](torch))
+
+
+@needs_torch
+def test_conv_transpose_default_init_matches_torch_bounds():
+    # kaiming_uniform(a=sqrt(5)) on fan_in = weight.shape[1] * K: bound 1/sqrt(fan_in)
+    m = convlab.nn.ConvTranspose2d(16, 3, 4)
+    fan_in = 3 * 16
+    w, b = m.weight.numpy(), m.bias.numpy()
+    assert w.shape == tuple(torch.nn.ConvTranspose2d(16, 3, 4).weight.shape)
+    assert np.abs(w).max() <= 1 / np.sqrt(fan_in) and np.abs(w).max() > 0.8 / np.sqrt(fan_in)
+    assert np.abs(b).max() <= 1 / np.sqrt(fan_in)
+
+
+@needs_torch
+@pytest.mark.parametrize("output_size", [(9, 11), (10, 12), [2, 5, 10, 11]])
+def test_conv_transpose_output_size_matches_torch(output_size):
+    rng = np.random.default_rng(1)
+    theirs = torch.nn.ConvTranspose2d(3, 5, 3, stride=2, padding=1).double()
+    ours = convlab.nn.ConvTranspose2d(3, 5, 3, stride=2, padding=1).double()
+    _copy_state(ours, theirs, "cpu")
+    x = rng.normal(size=(2, 3, 5, 6))
+    ty = theirs(torch.tensor(x), output_size=output_size)
+    oy = ours(convlab.tensor(x), output_size=output_size)
+    assert tuple(oy.shape) == tuple(ty.shape)
+    np.testing.assert_allclose(oy.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# errors: PyTorch's exception types, messages naming the argument
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (
+            lambda: F(convlab).conv_transpose2d(
+                convlab.zeros(1, 2, 3, 3), convlab.zeros(3, 2, 3, 3)
+            ),
+            ValueError,
+            "weight",
+        ),
+        (
+            lambda: F(convlab).conv_transpose2d(
+                convlab.zeros(1, 2, 3, 3), convlab.zeros(2, 2, 3, 3), output_padding=1
+            ),
+            ValueError,
+            "output_padding",
+        ),
+        (
+            lambda: F(convlab).conv_transpose2d(
+                convlab.zeros(1, 2, 3, 3), convlab.zeros(2, 2, 3, 3), convlab.zeros(3)
+            ),
+            ValueError,
+            "bias",
+        ),
+        (
+            lambda: F(convlab).conv_transpose2d(
+                convlab.zeros(1, 2, 1, 1), convlab.zeros(2, 2, 1, 1), padding=1
+            ),
+            ValueError,
+            "output size",
+        ),
+        (
+            lambda: F(convlab).conv_transpose2d(convlab.zeros(2, 3, 3), convlab.zeros(2, 3)),
+            ValueError,
+            "weight",
+        ),
+        (
+            lambda: F(convlab).conv_transpose2d(
+                convlab.zeros(1, 2, 3, 3, dtype=convlab.float64), convlab.zeros(2, 2, 3, 3)
+            ),
+            TypeError,
+            "dtype",
+        ),
+        (lambda: F(convlab).layer_norm(convlab.zeros(2, 3), (4,)), ValueError, "normalized"),
+        (
+            lambda: F(convlab).layer_norm(convlab.zeros(2, 3), 3, convlab.zeros(4)),
+            ValueError,
+            "weight",
+        ),
+        (lambda: F(convlab).group_norm(convlab.zeros(2, 6, 3), 4), ValueError, "num_groups"),
+        (lambda: F(convlab).group_norm(convlab.zeros(6), 2), ValueError, "2 dimensions"),
+        (
+            lambda: F(convlab).group_norm(convlab.zeros(2, 6), 3, None, convlab.zeros(5)),
+            ValueError,
+            "bias",
+        ),
+        (lambda: F(convlab).instance_norm(convlab.zeros(2, 3, 1)), ValueError, "spatial"),
+        (lambda: F(convlab).instance_norm(convlab.zeros(2, 3)), ValueError, "3 dimensions"),
+        (
+            lambda: F(convlab).instance_norm(convlab.zeros(2, 3, 4), use_input_stats=False),
+            ValueError,
+            "running_mean",
+        ),
+        (lambda: convlab.nn.GroupNorm(4, 6), ValueError, "num_channels"),
+        (lambda: convlab.nn.InstanceNorm2d(3)(convlab.zeros(2, 3)), ValueError, "4D"),
+        (
+            lambda: convlab.nn.InstanceNorm2d(3, affine=True)(convlab.zeros(1, 4, 2, 2)),
+            ValueError,
+            "num_features",
+        ),
+        (lambda: convlab.nn.ConvTranspose2d(2, 2, 3, groups=2), ValueError, "groups"),
+        (
+            lambda: convlab.nn.ConvTranspose2d(2, 2, 3, padding_mode="reflect"),
+            ValueError,
+            "padding_mode",
+        ),
+        (
+            lambda: convlab.nn.ConvTranspose2d(2, 2, 3, stride=2)(
+                convlab.zeros(1, 2, 4, 4), output_size=(12, 12)
+            ),
+            ValueError,
+            "output_size",
+        ),
+    ],
+)
+def test_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@needs_torch
+def test_instance_norm_mismatched_channels_without_affine_warns_like_torch():
+    x = np.random.default_rng(0).normal(size=(2, 4, 3, 3)).astype(np.float32)
+    with pytest.warns(UserWarning, match="num_features"):
+        ours = convlab.nn.InstanceNorm2d(3)(convlab.tensor(x))
+    with pytest.warns(UserWarning, match="num_features"):
+        theirs = torch.nn.InstanceNorm2d(3)(torch.tensor(x))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
