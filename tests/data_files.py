@@ -130,3 +130,15 @@ def write_mnist(root: Path, images: dict, labels: dict, gz: bool = True) -> None
                 (root / (name + ".gz")).write_bytes(gzip.compress(blob))
             else:
                 (root / name).write_bytes(blob)
+
+
+def write_tiny_mnist(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
+    """A small MNIST in the official gzipped IDX files: random 28x28 digits and labels."""
+    rng = np.random.default_rng(seed)
+    images = {
+        s: rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        for s, n in (("train", n_train), ("t10k", n_test))
+    }
+    labels = {s: rng.integers(0, 10, len(images[s]), dtype=np.uint8) for s in images}
+    write_mnist(root, images, labels)
+    return root

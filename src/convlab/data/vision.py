@@ -1,6 +1,9 @@
-"""Image datasets read from their official files: :class:`CIFAR10` and :class:`MNIST`.
+"""Image datasets read from their official files: :class:`CIFAR10`, :class:`MNIST` and
+:class:`FashionMNIST`.
 
-Nothing is downloaded. Images are kept as one uint8 array ``data`` of shape (N, C, H, W) and
+With ``download=True`` missing files are fetched from torchvision's mirrors and checked
+against torchvision's MD5s (see :mod:`convlab.data._download`); files already there are
+used as they are. Images are kept as one uint8 array ``data`` of shape (N, C, H, W) and
 labels as ``targets`` (int64); ``ds[i]`` is ``(transform(image), target_transform(label))``
 with the image a uint8 (C, H, W) array before any transform.
 """
@@ -16,13 +19,21 @@ from typing import Any
 
 import numpy as np
 
+from convlab.data._download import (
+    DatasetDownloadError,
+    download_file,
+    extract_tar_gz,
+    file_checksum_ok,
+)
 from convlab.data.dataset import Dataset, _check_index
 from convlab.data.safe_pickle import UnsafePickleError, load_plain_pickle
 
 __all__ = [
     "CIFAR10",
     "MNIST",
+    "FashionMNIST",
     "DatasetNotFoundError",
+    "DatasetDownloadError",
     "DatasetFormatError",
     "read_idx",
     "MAX_IDX_BYTES",
@@ -88,6 +99,10 @@ class CIFAR10(_ImageDataset):
         train: The 50,000 training images (``data_batch_1..5``), else the 10,000 test images.
         transform: Applied to each (3, 32, 32) uint8 image.
         target_transform: Applied to each int label.
+        download: If the files are missing, download ``cifar-10-python.tar.gz`` (from
+            :attr:`url`, checked against :attr:`tgz_md5`) into ``root`` and unpack its
+            ``cifar-10-batches-py`` there; an archive already in ``root`` is checked and
+            unpacked without downloading. Nothing happens when the files are there.
 
     The Python version is read with :func:`~convlab.data.safe_pickle.load_plain_pickle`:
     a file that names any class or function besides a NumPy number array is refused and no
@@ -96,7 +111,16 @@ class CIFAR10(_ImageDataset):
     Raises:
         DatasetNotFoundError: If the files are missing (the message says where to put them).
         DatasetFormatError: If a file is truncated, corrupted or unsafe.
+        DatasetDownloadError: If ``download`` is set and no intact copy could be fetched
+            or safely unpacked (the message says why and where to put the files).
     """
+
+    #: torchvision's source of the Python version, and its MD5.
+    url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    filename = "cifar-10-python.tar.gz"
+    tgz_md5 = "c58f30108f718f92721af3b95e74349a"
+    #: The most bytes a download or its unpacked files may take (the real ones: 170 / 178 MB).
+    max_download_bytes = 1 << 30
 
     classes = (
         "airplane",
@@ -118,10 +142,13 @@ class CIFAR10(_ImageDataset):
         train: bool = True,
         transform: Callable[[np.ndarray], Any] | None = None,
         target_transform: Callable[[int], Any] | None = None,
+        download: bool = False,
     ) -> None:
         super().__init__(transform, target_transform)
         self.split = "train" if train else "test"
         names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
+        if download:
+            self.download(root)
         self.folder, kind = self._find(Path(root), names)
         parts = [
             self._read_bin(self.folder / f"{n}.bin")
@@ -131,6 +158,36 @@ class CIFAR10(_ImageDataset):
         ]
         self.data = np.concatenate([p[0] for p in parts])
         self.targets = np.concatenate([p[1] for p in parts])
+
+    @classmethod
+    def download(cls, root: Any) -> None:
+        """Fetch and unpack the Python version into ``root`` unless all its files are there.
+
+        Raises:
+            DatasetDownloadError: If no intact archive could be fetched or it is unsafe.
+        """
+        root = Path(root)
+        names = [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]
+        try:
+            cls._find(root, names)
+            return
+        except DatasetNotFoundError:
+            pass
+        if (root / "cifar-10-batches-py").exists():
+            # Unpacking would have to merge into (or replace) a folder we did not write.
+            raise DatasetDownloadError(
+                f"root: {root / 'cifar-10-batches-py'} exists but lacks some files; it is "
+                f"left as it is: remove it, or unpack {cls.filename} there yourself"
+            )
+        archive = root / cls.filename
+        if not (archive.is_file() and file_checksum_ok(archive, cls.tgz_md5)):
+            if archive.exists():
+                raise DatasetDownloadError(
+                    f"root: {archive} is not the archive expected (MD5 {cls.tgz_md5}); "
+                    f"it is left as it is: remove it to download again"
+                )
+            download_file([cls.url], archive, cls.tgz_md5, cls.max_download_bytes)
+        extract_tar_gz(archive, root, "cifar-10-batches-py", cls.max_download_bytes)
 
     @staticmethod
     def _find(root: Path, names: list[str]) -> tuple[Path, str]:
@@ -156,7 +213,7 @@ class CIFAR10(_ImageDataset):
                     f"the whole CIFAR-10 archive there"
                 )
         raise DatasetNotFoundError(
-            f"root: no CIFAR-10 files in {root} (convlab does not download). Get "
+            f"root: no CIFAR-10 files in {root} (pass download=True to download them). Get "
             f"cifar-10-binary.tar.gz or cifar-10-python.tar.gz from "
             f"https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into {root}, so that "
             f"{root / 'cifar-10-batches-bin' / 'data_batch_1.bin'} (or "
@@ -345,12 +402,32 @@ class MNIST(_ImageDataset):
         train: The 60,000 training images, else the 10,000 test images.
         transform: Applied to each (1, 28, 28) uint8 image.
         target_transform: Applied to each int label.
+        download: If the split's files are missing, download the four gzipped files (from
+            the first of :attr:`mirrors` that serves them intact, checked against the MD5s
+            in :attr:`resources`) into ``root/MNIST/raw``, as torchvision does. They are
+            kept gzipped (they are read that way). Nothing happens when the files are there.
 
     Raises:
         DatasetNotFoundError: If the files are missing (the message says where to put them).
         DatasetFormatError: If a file is corrupted, images and labels do not match, images
             are not pixels (0..255) or labels not class indices (0..9).
+        DatasetDownloadError: If ``download`` is set and a file could not be fetched intact
+            from any mirror (the message says why and where to put it).
     """
+
+    #: torchvision's mirrors and (file, MD5) list.
+    mirrors = [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ]
+    resources = [
+        ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+        ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+        ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+    ]
+    #: The most bytes one downloaded file may have (the largest real one: 9.9 MB).
+    max_download_bytes = 1 << 28
 
     classes = tuple(str(d) for d in range(10))
 
@@ -360,24 +437,29 @@ class MNIST(_ImageDataset):
         train: bool = True,
         transform: Callable[[np.ndarray], Any] | None = None,
         target_transform: Callable[[int], Any] | None = None,
+        download: bool = False,
     ) -> None:
         super().__init__(transform, target_transform)
         self.split = "train" if train else "test"
         prefix = "train" if train else "t10k"
         root = Path(root)
-        images_path = labels_path = None
-        for folder in (root, root / "MNIST" / "raw", root / "raw"):
-            images_path = self._file(folder, f"{prefix}-images", "idx3-ubyte")
-            labels_path = self._file(folder, f"{prefix}-labels", "idx1-ubyte")
-            if images_path and labels_path:
-                self.folder = folder
-                break
-        else:
+        found = self._find(root, prefix)
+        if found is None and download:
+            # All four files, as torchvision: a program downloads with the training set
+            # and then opens the test set without download=True.
+            for name, md5 in self.resources:
+                dest = root / type(self).__name__ / "raw" / name
+                if not dest.exists():
+                    download_file(self.mirrors, dest, md5, self.max_download_bytes)
+            found = self._find(root, prefix)
+        if found is None:
             raise DatasetNotFoundError(
-                f"root: no MNIST {self.split} files in {root} (convlab does not download). "
-                f"Put {prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz (gzipped "
-                f"or not) from the MNIST site or a mirror into {root}"
+                f"root: no {type(self).__name__} {self.split} files in {root} (pass "
+                f"download=True to download them). Put {prefix}-images-idx3-ubyte.gz and "
+                f"{prefix}-labels-idx1-ubyte.gz (gzipped or not) from "
+                f"{self.mirrors[0]} into {root / type(self).__name__ / 'raw'} or {root}"
             )
+        self.folder, images_path, labels_path = found
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DatasetFormatError(
@@ -387,9 +469,48 @@ class MNIST(_ImageDataset):
         self.data = np.ascontiguousarray(_as_pixels(images, images_path)[:, None])
         self.targets = _as_class_indices(labels, len(self.classes), labels_path)
 
+    @classmethod
+    def _find(cls, root: Path, prefix: str) -> tuple[Path, Path, Path] | None:
+        """(folder, images, labels) for the split ``prefix``, looked for in ``root``, then
+        torchvision's ``root/<class name>/raw``, then ``root/raw``."""
+        for folder in (root, root / cls.__name__ / "raw", root / "raw"):
+            images_path = cls._file(folder, f"{prefix}-images", "idx3-ubyte")
+            labels_path = cls._file(folder, f"{prefix}-labels", "idx1-ubyte")
+            if images_path and labels_path:
+                return folder, images_path, labels_path
+        return None
+
     @staticmethod
     def _file(folder: Path, stem: str, kind: str) -> Path | None:
         for name in (f"{stem}-{kind}", f"{stem}-{kind}.gz", f"{stem}.{kind}", f"{stem}.{kind}.gz"):
             if (folder / name).is_file():
                 return folder / name
         return None
+
+
+class FashionMNIST(MNIST):
+    """Fashion-MNIST: :class:`MNIST`'s files and layout, Zalando's images and classes.
+
+    Looked for (and downloaded to) ``root/FashionMNIST/raw`` as torchvision does, or
+    ``root`` itself; arguments and errors as :class:`MNIST`.
+    """
+
+    mirrors = ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"]
+    resources = [
+        ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+        ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+        ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+    ]
+    classes = (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
