@@ -77,6 +77,19 @@ def _resample_matrix(n_in: int, n_out: int) -> np.ndarray:
     return weights
 
 
+_PRECISION_BITS = 22  # PIL's 8-bit resampling: 32 bits - 8 for pixels - 2 for headroom
+
+
+def _fixed_point_pass(pixels: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+    """One of PIL's uint8 resampling passes along ``axis``: weights rounded to 22-bit fixed
+    point (half away from zero), sums started at one half, shifted back and clipped."""
+    scale = float(1 << _PRECISION_BITS)
+    fixed = np.trunc(weights * scale + np.where(weights < 0, -0.5, 0.5)).astype(np.int64)
+    moved = np.moveaxis(pixels.astype(np.int64), axis, -1)
+    sums = moved @ fixed.T + (1 << (_PRECISION_BITS - 1))
+    return np.moveaxis(np.clip(sums >> _PRECISION_BITS, 0, 255).astype(np.uint8), -1, axis)
+
+
 class Resize:
     """Resize an image's last two dimensions with (antialiased) bilinear interpolation.
 
@@ -87,8 +100,9 @@ class Resize:
         max_size: With an int ``size``, the most the longer edge may become.
         antialias: Must be True (torchvision's default; PIL images always antialias).
 
-    A uint8 image stays uint8, rounded to nearest as PIL rounds (PIL's fixed-point weights
-    may differ by one level on rare pixels); float images keep their dtype.
+    A uint8 image stays uint8 and is resized as PIL does (what torchvision's datasets
+    resize): widths, then heights, each pass in PIL's 22-bit fixed point and rounded to
+    uint8. Float images keep their dtype and match ``interpolate(..., antialias=True)``.
 
     Raises:
         ValueError: For an invalid size, an unsupported interpolation, or
@@ -134,10 +148,13 @@ class Resize:
         if (oh, ow) == (h, w):
             return image
         rows, cols = _resample_matrix(h, oh), _resample_matrix(w, ow)
-        out = rows @ array.astype(np.float64) @ cols.T
-        if array.dtype == np.uint8:
-            out = np.clip(np.floor(out + 0.5), 0, 255)
-        return _like(np.ascontiguousarray(out.astype(array.dtype)), was_tensor)
+        if array.dtype != np.uint8:
+            out = rows @ array.astype(np.float64) @ cols.T
+            return _like(np.ascontiguousarray(out.astype(array.dtype)), was_tensor)
+        # PIL resizes uint8 in two passes, widths then heights, each in fixed point.
+        wide = array if ow == w else _fixed_point_pass(array, cols, axis=-1)
+        out = wide if oh == h else _fixed_point_pass(wide, rows, axis=-2)
+        return _like(np.ascontiguousarray(out), was_tensor)
 
     def __repr__(self) -> str:
         size = self.size[0] if len(self.size) == 1 else self.size

@@ -1,0 +1,196 @@
+"""convlab.vision (torchvision's names) against PyTorch, PIL and NumPy references."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import convlab
+from conftest import needs_torch, torch
+from convlab.vision import datasets, transforms, utils
+from data_files import write_tiny_mnist
+
+
+def _np(t):
+    return t.numpy() if isinstance(t, convlab.Tensor) else np.asarray(t)
+
+
+# ---------------------------------------------------------------- transforms
+@pytest.mark.parametrize("shape", [(1, 5, 7), (5, 7), (3, 4, 4)])
+def test_to_tensor_scales_uint8_to_float32_chw(shape):
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    out = transforms.ToTensor()(image)
+    expected = image.astype(np.float64) / 255
+    assert out.dtype == convlab.float32
+    assert tuple(out.shape) == (expected.shape if image.ndim == 3 else (1, *shape))
+    np.testing.assert_allclose(_np(out).reshape(expected.shape), expected, rtol=1e-6)
+
+
+def test_to_tensor_then_normalize_as_torchvision():
+    image = np.random.default_rng(1).integers(0, 256, (1, 28, 28), dtype=np.uint8)
+    out = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])(
+        image
+    )
+    expected = (image / 255 - 0.1307) / 0.3081
+    np.testing.assert_allclose(_np(out), expected, rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    "size, shape",
+    [(64, (1, 28, 28)), (9, (3, 28, 40)), ((13, 50), (2, 31, 17)), (5, (1, 40, 20))],
+    ids=["up", "down-wide", "pair", "down-tall"],
+)
+def test_resize_float_matches_torch_antialiased_bilinear(size, shape):
+    image = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    out = _np(transforms.Resize(size)(convlab.from_numpy(image)))
+    h, w = shape[-2:]
+    if isinstance(size, int):  # torchvision: the smaller edge becomes size, the other rounds down
+        target = (size, int(size * w / h)) if h <= w else (int(size * h / w), size)
+    else:
+        target = size
+    expected = torch.nn.functional.interpolate(
+        torch.from_numpy(image)[None], target, mode="bilinear", antialias=True, align_corners=False
+    )[0].numpy()
+    assert out.shape == expected.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [64, 11, (20, 9), (28, 13), (5, 28)])
+@pytest.mark.parametrize("seed", [3, 4])
+def test_resize_uint8_matches_pil_bilinear(size, seed):
+    image = np.random.default_rng(seed).integers(0, 256, (28, 28), dtype=np.uint8)
+    out = _np(transforms.Resize(size)(image[None]))[0]
+    target = (size, size) if isinstance(size, int) else size
+    expected = np.asarray(Image.fromarray(image).resize(target[::-1], Image.BILINEAR))
+    assert out.dtype == np.uint8 and out.shape == expected.shape
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_resize_max_size_and_errors():
+    out = transforms.Resize(10, max_size=15)(np.zeros((1, 10, 40), np.uint8))
+    assert out.shape == (1, 3, 15)  # torchvision: the long edge capped, the short scaled with it
+    with pytest.raises(ValueError, match="size"):
+        transforms.Resize(0)
+    with pytest.raises(ValueError, match="interpolation"):
+        transforms.Resize(4, interpolation=transforms.InterpolationMode.NEAREST)
+    with pytest.raises(ValueError, match="antialias"):
+        transforms.Resize(4, antialias=False)
+
+
+@pytest.mark.parametrize(
+    "shape, size", [((1, 9, 8), 4), ((3, 7, 10), (3, 5)), ((1, 4, 5), 7), ((2, 3, 3), (6, 2))]
+)
+def test_center_crop_as_torchvision(shape, size):
+    image = np.arange(math.prod(shape), dtype=np.float32).reshape(shape) + 1
+    ch, cw = (size, size) if isinstance(size, int) else size
+    h, w = shape[-2:]
+    # torchvision: zero-pad (odd pixel after) to at least the crop, then cut at round((H-h)/2)
+    ph, pw = max(ch - h, 0), max(cw - w, 0)
+    padded = np.pad(image, ((0, 0), (ph // 2, (ph + 1) // 2), (pw // 2, (pw + 1) // 2)))
+    top = int(round((padded.shape[1] - ch) / 2.0))
+    left = int(round((padded.shape[2] - cw) / 2.0))
+    expected = padded[:, top : top + ch, left : left + cw]
+    np.testing.assert_array_equal(_np(transforms.CenterCrop(size)(image)), expected)
+
+
+def test_lambda():
+    assert transforms.Lambda(lambda x: x * 2)(3) == 6
+    with pytest.raises(TypeError, match="lambd"):
+        transforms.Lambda(3)
+
+
+# ---------------------------------------------------------------- utils
+def _grid_reference(images, nrow, padding, pad_value):
+    """make_grid by hand: cells of (H + padding) x (W + padding) after a leading pad."""
+    n, c, h, w = images.shape
+    if c == 1:
+        images = np.repeat(images, 3, axis=1)
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    grid = np.full((3, rows * (h + padding) + padding, cols * (w + padding) + padding), pad_value)
+    for k in range(n):
+        r, q = k // cols, k % cols
+        for y in range(h):
+            for x in range(w):
+                grid[:, padding + r * (h + padding) + y, padding + q * (w + padding) + x] = images[
+                    k, :, y, x
+                ]
+    return grid
+
+
+@pytest.mark.parametrize("n, nrow, padding, channels", [(5, 2, 2, 1), (8, 8, 0, 3), (3, 5, 1, 3)])
+def test_make_grid_layout(n, nrow, padding, channels):
+    images = np.random.default_rng(4).random((n, channels, 4, 6)).astype(np.float32)
+    grid = utils.make_grid(convlab.from_numpy(images), nrow=nrow, padding=padding, pad_value=0.5)
+    np.testing.assert_array_equal(_np(grid), _grid_reference(images, nrow, padding, 0.5))
+
+
+def test_make_grid_normalize():
+    images = np.random.default_rng(5).standard_normal((4, 3, 2, 2)).astype(np.float32) * 3
+    together = _np(utils.make_grid(images, normalize=True, padding=0, nrow=4))
+    scaled = (images - images.min()) / (images.max() - images.min())
+    np.testing.assert_allclose(together, _grid_reference(scaled, 4, 0, 0.0), rtol=1e-6)
+    each = _np(utils.make_grid(images, normalize=True, scale_each=True, padding=0, nrow=4))
+    lo, hi = images.min(axis=(1, 2, 3), keepdims=True), images.max(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(each, _grid_reference((images - lo) / (hi - lo), 4, 0, 0.0), 1e-6)
+    clipped = _np(utils.make_grid(images, normalize=True, value_range=(-1, 1), padding=0, nrow=4))
+    expected = (np.clip(images, -1, 1) + 1) / 2
+    np.testing.assert_allclose(clipped, _grid_reference(expected, 4, 0, 0.0), rtol=1e-6)
+    one = _np(utils.make_grid(images[:1]))  # one image: no padding, as torchvision
+    assert one.shape == (3, 2, 2)
+
+
+def test_save_image_writes_the_grid_as_png(tmp_path):
+    images = np.random.default_rng(6).random((3, 1, 5, 4)).astype(np.float32) * 1.2 - 0.1
+    utils.save_image(convlab.from_numpy(images), tmp_path / "grid.png", nrow=2)
+    decoded = np.asarray(Image.open(tmp_path / "grid.png").convert("RGB"))
+    grid = _grid_reference(images, 2, 2, 0.0)
+    expected = np.clip(grid * 255 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    np.testing.assert_array_equal(decoded, expected)
+    buffer = io.BytesIO()
+    utils.save_image(images, buffer, format="png", nrow=2)
+    assert buffer.getvalue() == (tmp_path / "grid.png").read_bytes()
+    with pytest.raises(ValueError, match="PNG only"):
+        utils.save_image(images, tmp_path / "grid.jpg")
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        utils.save_image(images, tmp_path / "grid.png", colour=1)
+
+
+# ---------------------------------------------------------------- datasets
+def test_fake_data_is_stable_per_index():
+    ds = datasets.FakeData(size=5, image_size=(3, 8, 6), num_classes=4, random_offset=7)
+    image, label = ds[2]
+    assert image.shape == (3, 8, 6) and image.dtype == np.uint8 and 0 <= label < 4
+    again, label_again = ds[2]
+    np.testing.assert_array_equal(image, again)
+    assert label == label_again and len(ds) == 5
+    assert not np.array_equal(ds[1][0], image)
+    tensor, _ = datasets.FakeData(size=2, image_size=(1, 4, 4), transform=transforms.ToTensor())[0]
+    assert isinstance(tensor, convlab.Tensor) and tensor.dtype == convlab.float32
+    with pytest.raises(IndexError):
+        ds[5]
+    with pytest.raises(ValueError, match="image_size"):
+        datasets.FakeData(image_size=(3, 8))
+
+
+def test_mnist_through_vision_names(tmp_path):
+    write_tiny_mnist(tmp_path, n_train=6, n_test=2, seed=8)
+    plain = datasets.MNIST(str(tmp_path), train=True)
+    ds = datasets.MNIST(
+        str(tmp_path),
+        train=True,
+        download=True,  # present: nothing is fetched
+        transform=transforms.Compose(
+            [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]
+        ),
+    )
+    image, label = ds[3]
+    raw, raw_label = plain[3]
+    assert isinstance(label, int) and label == raw_label
+    assert tuple(image.shape) == (1, 28, 28)
+    np.testing.assert_allclose(_np(image), (raw / 255 - 0.1307) / 0.3081, rtol=1e-5, atol=1e-6)
