@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import convlab
 import convlab.nn.functional as F
@@ -41,6 +43,9 @@ CASES = {
     "dw-stride3-pad0": (2, 4, 11, 13, 8, 4, (2, 3), 3, 0, 1),
     "dw-1x1": (2, 7, 5, 6, 7, 7, 1, 1, 0, 1),
     "dw-wide-kernel": (1, 3, 6, 20, 3, 3, (1, 7), 1, (0, 3), 1),
+    # 32 channels per group x 3x3 = 288 taps: the CPU's batched-GEMM path, not the direct one
+    "wide-groups-gemm": (2, 64, 8, 8, 32, 2, 3, 1, 1, 1),
+    "wide-groups-gemm-s2": (2, 48, 9, 9, 48, 3, 3, 2, 1, 1),
 }
 
 
@@ -300,3 +305,78 @@ def test_integer_input_says_to_convert(backend, dtype):
         )
     # the cure works
     assert conv(x.float()).shape == (1, 4, 6, 6)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("name", ["mbv2-dw96-s2", "dw-mult2", "resnext-g32x4", "odd-dilated"])
+def test_direct_kernels_every_isa_match_torch(isa, name, dtype):
+    # the CPU's direct kernels are compiled per instruction set; each must agree
+    from convlab._cpu.convolution import direct_grouped
+
+    case = CASES[name]
+    n, c, h, w, o, g, k, *_ = case
+    assert direct_grouped((o, c // g) + _pair(k))
+    pairs = _run_both(case, dtype, "cpu")
+    kh, kw = _pair(k)
+    terms = max(n * h * w, c // g * kh * kw, o // g * kh * kw)
+    for ours, theirs in pairs:
+        want = theirs.detach().numpy()
+        scale = max(1.0, float(np.abs(want).max()))
+        np.testing.assert_allclose(
+            ours.detach().numpy(), want, rtol=0, atol=_tolerance(dtype, terms) * scale
+        )
+
+
+def test_cpu_path_choice():
+    from convlab._cpu.convolution import DIRECT_GROUP_TAPS, direct_grouped
+
+    assert direct_grouped((32, 1, 3, 3)) and direct_grouped((128, 4, 3, 3))
+    assert direct_grouped((256, 8, 3, 3)) and direct_grouped((960, 1, 5, 5))
+    assert not direct_grouped((32, 32, 3, 3))
+    assert DIRECT_GROUP_TAPS == 144
+
+
+def test_direct_kernels_with_two_threads_are_deterministic(threads):
+    # units write disjoint planes / channels; the weight gradient sums in a fixed order
+    rng = np.random.default_rng(4)
+    x = convlab.tensor(rng.standard_normal((3, 24, 11, 9)).astype(np.float32), requires_grad=True)
+    w = convlab.tensor(rng.standard_normal((48, 1, 3, 3)).astype(np.float32), requires_grad=True)
+    results = []
+    for _ in range(2):
+        x.grad = w.grad = None
+        y = F.conv2d(x, w, None, 2, 1, 1, 24)
+        y.backward(convlab.ones_like(y))
+        results.append((y.detach().numpy(), x.grad.numpy(), w.grad.numpy()))
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
+@needs_torch
+@settings(max_examples=40)
+@given(
+    data=st.fixed_dictionaries(
+        {
+            "n": st.integers(1, 3),
+            "groups": st.integers(1, 5),
+            "cg": st.integers(1, 3),
+            "mult": st.integers(1, 3),
+            "h": st.integers(1, 12),
+            "w": st.integers(1, 12),
+            "k": st.tuples(st.integers(1, 4), st.integers(1, 4)),
+            "s": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+            "p": st.tuples(st.integers(0, 3), st.integers(0, 3)),
+            "d": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+        }
+    )
+)
+def test_random_geometry_matches_torch_float64(data):
+    # every stride / padding / dilation / size mix through the CPU's direct kernels
+    kh, kw = data["k"]
+    (dh, dw), (ph, pw) = data["d"], data["p"]
+    assume(dh * (kh - 1) + 1 <= data["h"] + 2 * ph and dw * (kw - 1) + 1 <= data["w"] + 2 * pw)
+    g = data["groups"]
+    c, o = g * data["cg"], g * data["mult"]
+    case = (data["n"], c, data["h"], data["w"], o, g, data["k"], data["s"], data["p"], data["d"])
+    for ours, theirs in _run_both(case, np.float64, "cpu"):
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), atol=1e-10)

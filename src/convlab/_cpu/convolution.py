@@ -10,10 +10,27 @@ import numpy as np
 from convlab import _settings
 from convlab import _validate as check
 from convlab._backend_base import BackendBase, ConvGeometry
-from convlab._cpu import _conv, conv_rows, conv_winograd
+from convlab._cpu import _conv, _gemm, _grouped, conv_rows, conv_winograd
 from convlab._cpu.conv_plan import ConvPlan, plan_conv2d, transposed_padding
 
-__all__ = ["CPUConvolution"]
+__all__ = ["CPUConvolution", "direct_grouped"]
+
+# A group whose filters have at most this many taps (in_channels / groups * KH * KW) runs the
+# direct kernels (_grouped.pyx): depthwise 3x3 has 9, ResNeXt's 4- and 8-channel groups 36
+# and 72. Larger groups are GEMM-shaped enough for the batched GEMM of the base class.
+DIRECT_GROUP_TAPS = 144
+
+_ISA_CODES = {"generic": 0, "avx2": 1, "avx512": 2}
+
+
+def direct_grouped(weight_shape: tuple) -> bool:
+    """Whether a grouped convolution with this (O, C/groups, KH, KW) weight runs the direct
+    kernels (True) or the batched GEMM (False)."""
+    return weight_shape[1] * weight_shape[2] * weight_shape[3] <= DIRECT_GROUP_TAPS
+
+
+def _direct_params(geom: ConvGeometry) -> tuple:
+    return (*geom.stride, *geom.padding, *geom.dilation)
 
 
 def _plan(
@@ -166,3 +183,72 @@ class CPUConvolution(BackendBase):
             _conv.conv2d_backward_weight(
                 grad_output, x, dw, db, *geom.stride, *geom.padding, *geom.dilation, threads
             )
+
+    # -- grouped and depthwise ---------------------------------------------------------------
+    def _grouped_conv2d_forward_into(
+        self,
+        x: np.ndarray,
+        weight: np.ndarray,
+        bias: np.ndarray | None,
+        y: np.ndarray,
+        geom: ConvGeometry,
+        groups: int,
+    ) -> None:
+        if not direct_grouped(weight.shape):
+            super()._grouped_conv2d_forward_into(x, weight, bias, y, geom, groups)
+            return
+        _grouped.forward(
+            x,
+            weight,
+            bias,
+            y,
+            _direct_params(geom),
+            groups,
+            _ISA_CODES[_gemm.get_isa()],
+            _settings.get_num_threads(),
+        )
+
+    def _grouped_conv2d_backward_data_into(
+        self,
+        grad_output: np.ndarray,
+        weight: np.ndarray,
+        dx: np.ndarray,
+        geom: ConvGeometry,
+        groups: int,
+    ) -> None:
+        if not direct_grouped(weight.shape):
+            super()._grouped_conv2d_backward_data_into(grad_output, weight, dx, geom, groups)
+            return
+        _grouped.backward_data(
+            grad_output,
+            weight,
+            dx,
+            _direct_params(geom),
+            groups,
+            _ISA_CODES[_gemm.get_isa()],
+            _settings.get_num_threads(),
+        )
+
+    def _grouped_conv2d_backward_weight_into(
+        self,
+        grad_output: np.ndarray,
+        x: np.ndarray,
+        dw: np.ndarray,
+        db: np.ndarray | None,
+        geom: ConvGeometry,
+        groups: int,
+    ) -> None:
+        if not direct_grouped(dw.shape):
+            super()._grouped_conv2d_backward_weight_into(grad_output, x, dw, db, geom, groups)
+            return
+        _grouped.backward_weight(
+            grad_output,
+            x,
+            dw,
+            _direct_params(geom),
+            groups,
+            _ISA_CODES[_gemm.get_isa()],
+            _settings.get_num_threads(),
+        )
+        if db is not None:
+            np.sum(grad_output, axis=(0, 2, 3), out=db)

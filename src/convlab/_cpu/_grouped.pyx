@@ -1,0 +1,107 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Direct grouped convolution over NCHW / OIHW arrays: depthwise layers (one input channel per
+group, any channel multiplier) and groups of a few channels, where an im2col + GEMM is a stack
+of tiny, memory-bound products.
+
+The row loops live in ``include/grouped_direct.h`` (vectorised over the output width, in a
+baseline, an AVX2 and an AVX-512 version); here each pass is split into independent units run
+in parallel: output planes (n, o) for the forward, input planes (n, c) for the input gradient,
+output channels for the weight gradient (each sums over the batch itself, in a fixed order).
+"""
+from cython.parallel cimport prange
+from convlab._cpu._openmp cimport omp_get_thread_num
+
+import numpy as np
+
+ctypedef fused real:
+    float
+    double
+
+cdef extern from "grouped_direct.h" nogil:
+    ctypedef struct convlab_gconv_geom:
+        Py_ssize_t N, C, H, W, O, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, CG, OG
+    void convlab_gconv_forward_f32(int, const float*, const float*, const float*, float*,
+                                   const convlab_gconv_geom*, Py_ssize_t, Py_ssize_t)
+    void convlab_gconv_forward_f64(int, const double*, const double*, const double*, double*,
+                                   const convlab_gconv_geom*, Py_ssize_t, Py_ssize_t)
+    void convlab_gconv_backward_data_f32(int, const float*, const float*, float*,
+                                         const convlab_gconv_geom*, Py_ssize_t, Py_ssize_t)
+    void convlab_gconv_backward_data_f64(int, const double*, const double*, double*,
+                                         const convlab_gconv_geom*, Py_ssize_t, Py_ssize_t)
+    void convlab_gconv_backward_weight_f32(int, const float*, const float*, float*, float*,
+                                           double*, const convlab_gconv_geom*, Py_ssize_t)
+    void convlab_gconv_backward_weight_f64(int, const double*, const double*, double*,
+                                           double*, double*, const convlab_gconv_geom*,
+                                           Py_ssize_t)
+
+
+cdef convlab_gconv_geom _geometry(const Py_ssize_t* x_shape, const Py_ssize_t* w_shape,
+                                  const Py_ssize_t* y_shape, tuple params, Py_ssize_t groups):
+    cdef convlab_gconv_geom g
+    g.N, g.C, g.H, g.W = x_shape[0], x_shape[1], x_shape[2], x_shape[3]
+    g.O, g.CG, g.KH, g.KW = w_shape[0], w_shape[1], w_shape[2], w_shape[3]
+    g.OH, g.OW = y_shape[2], y_shape[3]
+    g.SH, g.SW, g.PH, g.PW, g.DH, g.DW = params
+    g.OG = g.O // groups
+    return g
+
+
+def forward(const real[:, :, :, ::1] x, const real[:, :, :, ::1] weight,
+            const real[::1] bias, real[:, :, :, ::1] y, tuple params, Py_ssize_t groups,
+            int isa, int threads):
+    """``y`` = the grouped convolution of ``x`` (plus ``bias`` unless None).
+
+    ``params`` is (SH, SW, PH, PW, DH, DW); ``isa`` 0 baseline, 1 AVX2, 2 AVX-512.
+    """
+    cdef convlab_gconv_geom g = _geometry(x.shape, weight.shape, y.shape, params, groups)
+    cdef Py_ssize_t i, units = g.N * g.O
+    cdef const real* b = &bias[0] if bias is not None else NULL
+    for i in prange(units, nogil=True, num_threads=threads, schedule="static"):
+        if real is float:
+            convlab_gconv_forward_f32(isa, &x[0, 0, 0, 0], &weight[0, 0, 0, 0], b,
+                                      &y[0, 0, 0, 0], &g, i // g.O, i % g.O)
+        else:
+            convlab_gconv_forward_f64(isa, &x[0, 0, 0, 0], &weight[0, 0, 0, 0], b,
+                                      &y[0, 0, 0, 0], &g, i // g.O, i % g.O)
+
+
+def backward_data(const real[:, :, :, ::1] grad_output, const real[:, :, :, ::1] weight,
+                  real[:, :, :, ::1] dx, tuple params, Py_ssize_t groups, int isa,
+                  int threads):
+    """``dx`` = the input gradient of the grouped convolution (every element written)."""
+    cdef convlab_gconv_geom g = _geometry(dx.shape, weight.shape, grad_output.shape, params,
+                                          groups)
+    cdef Py_ssize_t i, units = g.N * g.C
+    for i in prange(units, nogil=True, num_threads=threads, schedule="static"):
+        if real is float:
+            convlab_gconv_backward_data_f32(isa, &grad_output[0, 0, 0, 0],
+                                            &weight[0, 0, 0, 0], &dx[0, 0, 0, 0], &g,
+                                            i // g.C, i % g.C)
+        else:
+            convlab_gconv_backward_data_f64(isa, &grad_output[0, 0, 0, 0],
+                                            &weight[0, 0, 0, 0], &dx[0, 0, 0, 0], &g,
+                                            i // g.C, i % g.C)
+
+
+def backward_weight(const real[:, :, :, ::1] grad_output, const real[:, :, :, ::1] x,
+                    real[:, :, :, ::1] dw, tuple params, Py_ssize_t groups, int isa,
+                    int threads):
+    """``dw`` = the weight gradient of the grouped convolution (every element written)."""
+    cdef convlab_gconv_geom g = _geometry(x.shape, dw.shape, grad_output.shape, params, groups)
+    cdef Py_ssize_t o, taps = g.CG * g.KH * g.KW
+    cdef int t
+    # per-thread scratch: the lane sums of one image and their double totals
+    lanes = np.empty((max(threads, 1), taps * g.OW),
+                     np.float32 if real is float else np.float64)
+    totals = np.empty((max(threads, 1), taps), np.float64)
+    cdef real[:, ::1] acc = lanes
+    cdef double[:, ::1] total = totals
+    for o in prange(g.O, nogil=True, num_threads=threads, schedule="dynamic"):
+        t = omp_get_thread_num()
+        if real is float:
+            convlab_gconv_backward_weight_f32(isa, &grad_output[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                              &dw[0, 0, 0, 0], &acc[t, 0], &total[t, 0], &g, o)
+        else:
+            convlab_gconv_backward_weight_f64(isa, &grad_output[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                              &dw[0, 0, 0, 0], &acc[t, 0], &total[t, 0], &g, o)
