@@ -1,6 +1,6 @@
-"""A test-only stand-in for torchvision, so the unmodified pytorch/examples programs run
-against real PyTorch here (torchvision is not installed): datasets read the same local files
-as convlab's, transforms and ``save_image`` work on torch tensors."""
+"""A test-only stand-in for torchvision (independent of convlab), so the unmodified
+pytorch/examples programs run against real PyTorch here (torchvision is not installed):
+datasets read the same local files as convlab, transforms and ``save_image`` use torch."""
 
 from torchvision import datasets, transforms, utils
 

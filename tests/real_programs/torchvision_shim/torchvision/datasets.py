@@ -1,13 +1,38 @@
-"""MNIST / FakeData yielding uint8 (C, H, W) NumPy images: the files are read by convlab's
-NumPy-only reader, everything after (the transforms) is torch."""
+"""torchvision.datasets.MNIST over the IDX files (never downloads), yielding uint8 (1, H, W)
+NumPy images as convlab's datasets do, so both runs see the same pixels."""
 
-from convlab.data.vision import MNIST as _MNIST
-from convlab.vision.datasets import FakeData
+import gzip
+from pathlib import Path
+
+import numpy as np
 
 
-class MNIST(_MNIST):
+def _read_idx(path):
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+class MNIST:
     def __init__(self, root, train=True, download=False, transform=None, target_transform=None):
-        super().__init__(root, train, transform, target_transform)  # never downloads
+        prefix = "train" if train else "t10k"
+        self.data = _read_idx(Path(root) / f"{prefix}-images-idx3-ubyte.gz")[:, None]
+        self.targets = _read_idx(Path(root) / f"{prefix}-labels-idx1-ubyte.gz")
+        self.transform, self.target_transform = transform, target_transform
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, index):
+        image, target = self.data[index].copy(), int(self.targets[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
 
 
-__all__ = ["MNIST", "FakeData"]
+__all__ = ["MNIST"]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from PIL import Image
 
 
 class Compose:
@@ -34,19 +35,24 @@ class Normalize:
 
 
 class Resize:
-    """Bilinear, antialiased; the smaller edge becomes ``size``; uint8 stays uint8."""
+    """PIL's bilinear resize of a one-channel image (what torchvision does to MNIST's PIL
+    images); the smaller edge becomes ``size``."""
 
     def __init__(self, size):
         self.size = size
 
     def __call__(self, image):
-        array = torch.from_numpy(np.ascontiguousarray(image))
-        h, w = array.shape[-2:]
+        h, w = image.shape[-2:]
         if h <= w:
-            size = (self.size, int(self.size * w / h))
+            size = (int(self.size * w / h), self.size)
         else:
-            size = (int(self.size * h / w), self.size)
-        out = torch.nn.functional.interpolate(
-            array[None].to(torch.float64), size, mode="bilinear", antialias=True
-        )[0]
-        return out.add(0.5).floor().clamp(0, 255).to(torch.uint8).numpy()
+            size = (self.size, int(self.size * h / w))
+        return np.asarray(Image.fromarray(image[0]).resize(size, Image.BILINEAR))[None]
+
+
+class Lambda:
+    def __init__(self, lambd):
+        self.lambd = lambd
+
+    def __call__(self, image):
+        return self.lambd(image)
