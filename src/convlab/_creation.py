@@ -22,6 +22,11 @@ __all__ = [
     "arange",
     "zeros_like",
     "ones_like",
+    "empty_like",
+    "full_like",
+    "linspace",
+    "logspace",
+    "eye",
     "from_dlpack",
     "from_numpy",
 ]
@@ -148,16 +153,45 @@ def full(
     )
 
 
-def rand(*size: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False) -> Tensor:
-    """Uniform samples from [0, 1) (seeded by :func:`convlab.manual_seed`)."""
-    return _make(_random.device_random, size, dtype, device, requires_grad)
+def rand(
+    *size: Any,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = "cpu",
+    requires_grad: bool = False,
+) -> Tensor:
+    """Uniform samples from [0, 1), from ``generator`` (a :class:`convlab.Generator`) or the
+    default generator (seeded by :func:`convlab.manual_seed`)."""
+    return _make(
+        lambda b, s, d: _random.device_random(b, s, _floating(d, "rand"), generator),
+        size,
+        dtype,
+        device,
+        requires_grad,
+    )
 
 
 def randn(
-    *size: Any, dtype: Any = None, device: Any = "cpu", requires_grad: bool = False
+    *size: Any,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = "cpu",
+    requires_grad: bool = False,
 ) -> Tensor:
-    """Standard normal samples (seeded by :func:`convlab.manual_seed`)."""
-    return _make(_random.device_normal, size, dtype, device, requires_grad)
+    """Standard normal samples, from ``generator`` or the default generator."""
+    return _make(
+        lambda b, s, d: _random.device_normal(b, s, _floating(d, "randn"), generator),
+        size,
+        dtype,
+        device,
+        requires_grad,
+    )
+
+
+def _floating(dtype: Any, what: str) -> Any:
+    if not _dtype.is_floating(np.dtype(dtype)):
+        raise TypeError(f"{what}: expected a floating-point dtype, got {dtype}")
+    return dtype
 
 
 def arange(
@@ -185,14 +219,117 @@ def arange(
     return t
 
 
-def zeros_like(t: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
+def zeros_like(
+    t: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Zeros with ``t``'s shape, dtype and device unless overridden."""
-    return zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device)
+    return zeros(t.shape, **_like_args(t, dtype, device), requires_grad=requires_grad)
 
 
-def ones_like(t: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
+def ones_like(
+    t: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Ones with ``t``'s shape, dtype and device unless overridden."""
-    return ones(t.shape, dtype=dtype or t.dtype, device=device or t.device)
+    return ones(t.shape, **_like_args(t, dtype, device), requires_grad=requires_grad)
+
+
+def empty_like(
+    t: Tensor, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """An uninitialised tensor with ``t``'s shape, dtype and device unless overridden."""
+    return empty(t.shape, **_like_args(t, dtype, device), requires_grad=requires_grad)
+
+
+def full_like(
+    t: Tensor,
+    fill_value: Any,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``fill_value`` everywhere, with ``t``'s shape, dtype and device unless overridden."""
+    return full(t.shape, fill_value, **_like_args(t, dtype, device), requires_grad=requires_grad)
+
+
+def _like_args(t: Any, dtype: Any, device: Any) -> dict[str, Any]:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"input: expected a Tensor, got {type(t).__name__}")
+    return {
+        "dtype": t._data.dtype if dtype is None else dtype,
+        "device": t._backend.name if device is None else device,
+    }
+
+
+def linspace(
+    start: Any,
+    end: Any,
+    steps: int,
+    *,
+    dtype: Any = None,
+    device: Any = "cpu",
+    requires_grad: bool = False,
+) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive.
+
+    Raises:
+        RuntimeError: If ``steps`` is negative.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (numbers.Integral, np.integer)):
+        raise TypeError(f"steps: expected an int, got {steps!r}")
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    dtype = _dtype.resolve_dtype(dtype) or _dtype.default_float
+    backend = backend_for(device)
+    # computed in float64 and rounded once, so float32 results match PyTorch's to 1 ulp
+    values = np.linspace(float(start), float(end), int(steps), dtype=np.float64)
+    if dtype.kind in "iu":
+        values = np.trunc(values)
+    return _finish(backend, values.astype(dtype), requires_grad)
+
+
+def logspace(
+    start: Any,
+    end: Any,
+    steps: int,
+    base: float = 10.0,
+    *,
+    dtype: Any = None,
+    device: Any = "cpu",
+    requires_grad: bool = False,
+) -> Tensor:
+    """``base ** linspace(start, end, steps)``."""
+    exponents = linspace(start, end, steps, dtype=_dtype.float64)
+    dtype = _dtype.resolve_dtype(dtype) or _dtype.default_float
+    values = np.power(float(base), exponents.numpy())
+    return _finish(backend_for(device), values.astype(dtype), requires_grad)
+
+
+def eye(
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: Any = None,
+    device: Any = "cpu",
+    requires_grad: bool = False,
+) -> Tensor:
+    """An ``n`` x ``m`` (default square) matrix with ones on the diagonal."""
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < 0
+        ):
+            raise RuntimeError(f"eye: expected {name} to be a non-negative int, got {v!r}")
+    dtype = _dtype.resolve_dtype(dtype) or _dtype.default_float
+    backend = backend_for(device)
+    return _finish(
+        backend, backend.xp.eye(int(n), None if m is None else int(m), dtype=dtype), requires_grad
+    )
+
+
+def _finish(backend: Any, array: Any, requires_grad: bool) -> Tensor:
+    t = Tensor._wrap(backend.asarray(array), backend)
+    if requires_grad:
+        t.requires_grad = True
+    return t
 
 
 def from_dlpack(obj: Any) -> Tensor:

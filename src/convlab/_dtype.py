@@ -16,6 +16,14 @@ __all__ = [
     "int64",
     "uint8",
     "bool_",
+    "half",
+    "double",
+    "short",
+    "long",
+    "get_default_dtype",
+    "set_default_dtype",
+    "finfo",
+    "iinfo",
     "resolve_dtype",
     "default_float",
     "is_floating",
@@ -67,3 +75,46 @@ def resolve_dtype(dtype: Any, name: str = "dtype") -> np.dtype | None:
 def is_floating(dtype: np.dtype) -> bool:
     """Whether ``dtype`` is a floating-point type (the only kind that can require grad)."""
     return dtype.kind == "f"
+
+
+# PyTorch's short names (``torch.float``, ``torch.long``...); convlab exports them under those
+# names, which cannot be module globals here without hiding the builtins ``resolve_dtype`` uses.
+half = float16
+double = float64
+short = int16
+long = int64
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype Python floats and ``zeros``/``rand``/... use by default (float32 at start)."""
+    return default_float
+
+
+def set_default_dtype(d: Any) -> None:
+    """Make ``d`` (float16, float32 or float64) the default floating-point dtype.
+
+    Raises:
+        TypeError: For a dtype that is not floating-point.
+    """
+    global default_float
+    resolved = resolve_dtype(d, "d")
+    if resolved is None or resolved.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating-point types are supported, got {d!r}")
+    default_float = resolved
+
+
+def finfo(type: Any = None) -> np.finfo:  # noqa: A002 - PyTorch's name
+    """Limits of a floating-point dtype (``bits``, ``eps``, ``max``, ``min``, ``tiny``,
+    ``resolution``); the default dtype's when None."""
+    resolved = default_float if type is None else resolve_dtype(type, "type")
+    if resolved is None or resolved.kind != "f":
+        raise TypeError(f"finfo: expected a floating-point dtype, got {type!r}")
+    return np.finfo(resolved)
+
+
+def iinfo(type: Any) -> np.iinfo:  # noqa: A002 - PyTorch's name
+    """Limits of an integer dtype (``bits``, ``max``, ``min``)."""
+    resolved = resolve_dtype(type, "type")
+    if resolved is None or resolved.kind not in "iu":
+        raise TypeError(f"iinfo: expected an integer dtype, got {type!r}")
+    return np.iinfo(resolved)

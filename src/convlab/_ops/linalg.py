@@ -1,4 +1,5 @@
-"""Matrix products on the backend's GEMM kernel: ``matmul`` and the ``linear`` layer."""
+"""Matrix products on the backend's GEMM kernel: ``matmul`` (and its checked forms ``mm``,
+``bmm``, ``addmm``, ``dot``, ``mv``), ``outer`` and the ``linear`` layer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from convlab._ops._util import pair_operands, unbroadcast
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
-__all__ = ["matmul", "linear"]
+__all__ = ["matmul", "linear", "mm", "bmm", "addmm", "dot", "mv", "outer"]
 
 
 class MatMul(Function):
@@ -103,3 +104,104 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {bias.shape}")
     return Linear.apply(x, weight, bias)
+
+
+def _check_dims(t: Any, ndim: int, what: str, name: str) -> None:
+    from convlab._tensor import Tensor as _T
+
+    if not isinstance(t, _T):
+        raise TypeError(f"{what}: expected {name} to be a Tensor, got {type(t).__name__}")
+    if t.ndim != ndim:
+        raise RuntimeError(f"{what}: {name} must be a {ndim}-D tensor, got shape {t.shape}")
+
+
+def _check_dtypes(a: Tensor, b: Tensor, what: str) -> None:
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(
+            f"{what}: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}"
+        )
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """The product of two matrices, ``(n, m) @ (m, p)``.
+
+    Raises:
+        RuntimeError: If an operand is not 2-D, the inner sizes differ or the dtypes differ.
+    """
+    _check_dims(a, 2, "mm", "input")
+    _check_dims(b, 2, "mm", "mat2")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(
+            f"mm: mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
+            f"{b.shape[0]}x{b.shape[1]})"
+        )
+    _check_dtypes(a, b, "mm")
+    return MatMul.apply(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix products, ``(B, n, m) @ (B, m, p)`` (no broadcasting).
+
+    Raises:
+        RuntimeError: If an operand is not 3-D or the batch / inner sizes differ.
+    """
+    _check_dims(a, 3, "bmm", "input")
+    _check_dims(b, 3, "bmm", "mat2")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise RuntimeError(
+            f"bmm: expected shapes (B, n, m) and (B, m, p), got {a.shape} and {b.shape}"
+        )
+    _check_dtypes(a, b, "bmm")
+    return MatMul.apply(a, b)
+
+
+def addmm(
+    input: Any,  # noqa: A002 - PyTorch's name
+    mat1: Tensor,
+    mat2: Tensor,
+    *,
+    beta: Any = 1,
+    alpha: Any = 1,
+) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)``; ``input`` broadcasts to the product."""
+    from convlab._ops import arith
+
+    product = mm(mat1, mat2)
+    if alpha != 1:
+        product = arith.mul(product, alpha)
+    if beta == 0:  # PyTorch ignores input (even NaN in it) when beta is 0
+        return product
+    return arith.add(arith.mul(input, beta) if beta != 1 else input, product)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """The inner product of two 1-D tensors of the same size (a 0-d tensor)."""
+    _check_dims(a, 1, "dot", "input")
+    _check_dims(b, 1, "dot", "tensor")
+    if a.shape != b.shape:
+        raise RuntimeError(
+            f"dot: expected 1-D tensors of the same size, got {a.shape[0]} and {b.shape[0]}"
+        )
+    _check_dtypes(a, b, "dot")
+    return MatMul.apply(a, b)
+
+
+def mv(a: Tensor, v: Tensor) -> Tensor:
+    """A matrix times a vector, ``(n, m) @ (m,)``."""
+    _check_dims(a, 2, "mv", "input")
+    _check_dims(v, 1, "mv", "vec")
+    if a.shape[1] != v.shape[0]:
+        raise RuntimeError(
+            f"mv: size mismatch, got input ({a.shape[0]}x{a.shape[1]}) and vec ({v.shape[0]})"
+        )
+    _check_dtypes(a, v, "mv")
+    return MatMul.apply(a, v)
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """The outer product of two 1-D tensors, ``(n,) x (m,) -> (n, m)``."""
+    from convlab._ops import arith, shape
+
+    _check_dims(a, 1, "outer", "input")
+    _check_dims(b, 1, "outer", "vec2")
+    return arith.mul(shape.reshape(a, (a.shape[0], 1)), shape.reshape(b, (1, b.shape[0])))

@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, max / min (values, or values and indices), argmax / argmin."""
+"""Reductions: sum, mean, max / min (values, or values and indices), argmax / argmin, var / std,
+prod, running sums and products, logsumexp and norms."""
 
 from __future__ import annotations
 
@@ -9,7 +10,26 @@ from convlab._ops._util import normalize_dim
 from convlab._tensor import MinMax, Tensor
 from convlab.autograd import Function
 
-__all__ = ["sum", "mean", "amax", "amin", "extreme", "arg", "dims"]
+__all__ = [
+    "sum",
+    "mean",
+    "amax",
+    "amin",
+    "extreme",
+    "arg",
+    "dims",
+    "var",
+    "std",
+    "prod",
+    "cumsum",
+    "cumprod",
+    "logsumexp",
+    "norm",
+    "reduce_max",
+    "reduce_min",
+    "argmax",
+    "argmin",
+]
 
 
 def dims(dim: Any, keepdim: bool, axis: Any, keepdims: bool | None) -> tuple:
@@ -175,3 +195,316 @@ def arg(a: Tensor, which: str, dim: int | None, keepdim: bool) -> Tensor:
         if keepdim:
             index = xp.expand_dims(index, d)
     return Tensor._wrap(xp.asarray(index).astype("int64", copy=False), a._backend)
+
+
+# -- statistics, products, running sums -----------------------------------------------------
+class Var(Function):
+    """Variance with ``correction`` (1: unbiased, Bessel's); d/da = 2 (a - mean) / (n - c)."""
+
+    def forward(
+        self, a: Any, axes: tuple | None = None, keepdim: bool = False, correction: float = 1
+    ) -> Any:
+        xp = self.backend.xp
+        count = a.size if axes is None else math.prod(a.shape[i] for i in axes)
+        self.centred = a - a.mean(axis=axes, keepdims=True)
+        self.divisor = max(count - correction, 0)
+        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        squares = (self.centred * self.centred).sum(axis=axes, keepdims=keepdim)
+        with _quiet(xp):
+            return xp.asarray(squares / a.dtype.type(self.divisor)).astype(a.dtype, copy=False)
+
+    def backward(self, grad: Any) -> tuple:
+        xp = self.backend.xp
+        g = _expand_grad(grad, self.shape, self.axes, self.keepdim, xp)
+        with _quiet(xp):
+            return ((g * (2 * self.centred / self.divisor)).astype(grad.dtype, copy=False),)
+
+
+def _quiet(xp: Any) -> Any:
+    """Silence NumPy's divide-by-zero warnings: 0/0 is NaN in PyTorch too, without a warning."""
+    return xp.errstate(divide="ignore", invalid="ignore") if hasattr(xp, "errstate") else _Nothing()
+
+
+class _Nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _correction(dim: Any, unbiased: Any, correction: Any, what: str) -> tuple[Any, float]:
+    """PyTorch's spellings: ``var(x, unbiased)``, ``var(x, dim, unbiased)``, ``correction=``."""
+    if isinstance(dim, bool):  # var(x, False): the old positional ``unbiased``
+        if unbiased is not None:
+            raise TypeError(f"{what}: unbiased given twice")
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{what}: give unbiased or correction, not both")
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return dim, float(correction)
+
+
+def var(
+    a: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> Tensor:
+    """Variance over ``dim`` with ``correction`` (default 1; ``unbiased=False`` means 0)."""
+    if a._data.dtype.kind != "f":
+        raise TypeError(f"var: expected a floating-point tensor, got dtype {a.dtype}")
+    dim, corr = _correction(dim, unbiased, correction, "var")
+    return Var.apply(a, axes=_axes(dim, a.ndim), keepdim=bool(keepdim), correction=corr)
+
+
+def std(
+    a: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> Tensor:
+    """Standard deviation, the square root of :func:`var`."""
+    from convlab._ops.arith import sqrt
+
+    return sqrt(var(a, dim, unbiased, keepdim, correction=correction))
+
+
+def _to_last(array: Any, axis: int, xp: Any) -> Any:
+    return xp.moveaxis(array, axis, -1)
+
+
+class Prod(Function):
+    """Product over one axis (or all); each input's gradient is the product of the others,
+    built from running products from both ends so zeros need no division."""
+
+    def forward(self, a: Any, axis: int | None = None, keepdim: bool = False) -> Any:
+        xp = self.backend.xp
+        self.shape, self.axis, self.keepdim, self.a = a.shape, axis, keepdim, a
+        out = a.prod(axis=axis, keepdims=keepdim)
+        return xp.asarray(out)
+
+    def backward(self, grad: Any) -> tuple:
+        xp = self.backend.xp
+        a = self.a
+        flat = a.reshape(-1) if self.axis is None else _to_last(a, self.axis, xp)
+        ones = xp.ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
+        before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        after = xp.flip(
+            xp.cumprod(xp.concatenate([ones, xp.flip(flat, axis=-1)[..., :-1]], axis=-1), axis=-1),
+            axis=-1,
+        )
+        others = before * after
+        others = (
+            others.reshape(a.shape) if self.axis is None else xp.moveaxis(others, -1, self.axis)
+        )
+        axes = None if self.axis is None else (self.axis,)
+        g = _expand_grad(grad, self.shape, axes, self.keepdim, xp)
+        return (g * others,)
+
+
+def _sum_dtype(a: Tensor, dtype: Any) -> Any:
+    from convlab import _dtype
+
+    if dtype is not None:
+        return _dtype.resolve_dtype(dtype)
+    # integer and bool sums and products are int64, as in PyTorch
+    return _dtype.int64 if a._data.dtype.kind in "iub" else None
+
+
+def prod(a: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Product of all elements, or along ``dim`` (int64 for integer input)."""
+    cast = _sum_dtype(a, dtype)
+    if cast is not None and cast != a._data.dtype:
+        a = a.to(dtype=cast)
+    axis = None if dim is None else normalize_dim(dim, a.ndim)
+    if a.ndim == 0:
+        axis = None
+    return Prod.apply(a, axis=axis, keepdim=bool(keepdim) and axis is not None)
+
+
+class CumSum(Function):
+    def forward(self, a: Any, axis: int = 0) -> Any:
+        self.axis = axis
+        return self.backend.xp.cumsum(a, axis=axis)
+
+    def backward(self, grad: Any) -> tuple:
+        xp = self.backend.xp
+        return (xp.flip(xp.cumsum(xp.flip(grad, axis=self.axis), axis=self.axis), axis=self.axis),)
+
+
+def cumsum(a: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sums along ``dim`` (int64 for integer input)."""
+    cast = _sum_dtype(a, dtype)
+    if cast is not None and cast != a._data.dtype:
+        a = a.to(dtype=cast)
+    if a.ndim == 0:
+        normalize_dim(dim, 0)
+        return CumSum.apply(a.reshape(1), axis=0).reshape(())
+    return CumSum.apply(a, axis=normalize_dim(dim, a.ndim))
+
+
+class CumProd(Function):
+    """Running products; the gradient sums ``grad_j * out_j / a_i`` over ``j >= i``, with
+    an exact product-of-others fallback for lines that contain a zero."""
+
+    def forward(self, a: Any, axis: int = 0) -> Any:
+        self.axis, self.a = axis, a
+        self.out = self.backend.xp.cumprod(a, axis=axis)
+        return self.out
+
+    def backward(self, grad: Any) -> tuple:
+        xp = self.backend.xp
+        if bool((self.a != 0).all()):
+            ax = self.axis
+            tail = xp.flip(xp.cumsum(xp.flip(grad * self.out, axis=ax), axis=ax), axis=ax)
+            return (tail / self.a,)
+        a = _to_last(self.a, self.axis, xp)
+        g = _to_last(grad, self.axis, xp)
+        n = a.shape[-1]
+        # d out_j / d a_i = prod_{k <= j, k != i} a_k for j >= i: an n x n table per line
+        eye = xp.eye(n, dtype=bool)
+        upto = xp.tril(xp.ones((n, n), dtype=bool))  # [j, k]: k <= j
+        result = xp.zeros(a.shape, dtype=grad.dtype)
+        for i in range(n):
+            keep = upto & ~eye[i][None, :]  # k <= j and k != i
+            factors = xp.where(keep, a[..., None, :], a.dtype.type(1))
+            partial = factors.prod(axis=-1)  # [..., j]
+            partial = xp.where(xp.arange(n) >= i, partial, 0)
+            result[..., i] = (g * partial).sum(axis=-1)
+        return (xp.moveaxis(result, -1, self.axis),)
+
+
+def cumprod(a: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running products along ``dim`` (int64 for integer input)."""
+    cast = _sum_dtype(a, dtype)
+    if cast is not None and cast != a._data.dtype:
+        a = a.to(dtype=cast)
+    if a.ndim == 0:
+        normalize_dim(dim, 0)
+        return CumProd.apply(a.reshape(1), axis=0).reshape(())
+    return CumProd.apply(a, axis=normalize_dim(dim, a.ndim))
+
+
+class LogSumExp(Function):
+    def forward(self, a: Any, axes: tuple = (), keepdim: bool = False) -> Any:
+        xp = self.backend.xp
+        peak = a.max(axis=axes, keepdims=True)
+        peak = xp.where(xp.isfinite(peak), peak, 0)  # all -inf lines give -inf, not NaN
+        out_keep = xp.log(xp.exp(a - peak).sum(axis=axes, keepdims=True)) + peak
+        self.a, self.out_keep, self.axes, self.keepdim = a, out_keep, axes, keepdim
+        if keepdim:
+            return out_keep
+        return xp.asarray(out_keep.reshape([s for i, s in enumerate(a.shape) if i not in axes]))
+
+    def backward(self, grad: Any) -> tuple:
+        xp = self.backend.xp
+        g = _expand_grad(grad, self.a.shape, self.axes, self.keepdim, xp)
+        return (g * xp.exp(self.a - self.out_keep),)
+
+
+def logsumexp(a: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(a)))`` over ``dim``, computed without overflow."""
+    if a._data.dtype.kind != "f":
+        raise TypeError(f"logsumexp: expected a floating-point tensor, got dtype {a.dtype}")
+    axes = _axes(dim, a.ndim) if a.ndim else None
+    if axes is None:
+        axes = tuple(range(a.ndim))
+    return LogSumExp.apply(a, axes=axes, keepdim=bool(keepdim))
+
+
+class Norm2(Function):
+    """The 2-norm; the gradient is ``a / norm`` and 0 where the norm is 0 (as PyTorch)."""
+
+    def forward(self, a: Any, axes: tuple | None = None, keepdim: bool = False) -> Any:
+        xp = self.backend.xp
+        out_keep = xp.sqrt((a * a).sum(axis=axes, keepdims=True))
+        self.a, self.out_keep, self.axes, self.keepdim = a, out_keep, axes, keepdim
+        if keepdim:
+            return out_keep
+        return xp.asarray(
+            out_keep.reshape(
+                [s for i, s in enumerate(a.shape) if axes is not None and i not in axes]
+            )
+        )
+
+    def backward(self, grad: Any) -> tuple:
+        xp = self.backend.xp
+        g = _expand_grad(grad, self.a.shape, self.axes, self.keepdim, xp)
+        safe = xp.where(self.out_keep == 0, 1, self.out_keep)
+        return (xp.where(self.out_keep == 0, 0, g * self.a / safe).astype(grad.dtype),)
+
+
+def norm(
+    a: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None
+) -> Tensor:
+    """The vector p-norm over ``dim`` (all elements when None): ``p`` is ``"fro"`` or 2, 1,
+    ``inf``, ``-inf``, 0 or any other number.
+
+    Raises:
+        TypeError: For integer input without a floating ``dtype``.
+        ValueError: For an unsupported ``p`` (``"nuc"``: use a matrix library).
+    """
+    from convlab import _dtype
+    from convlab._ops import arith
+
+    if dtype is not None:
+        a = a.to(dtype=_dtype.resolve_dtype(dtype))
+    if a._data.dtype.kind != "f":
+        raise TypeError(f"norm: expected a floating-point tensor, got dtype {a.dtype}")
+    axes = _axes(dim, a.ndim)
+    keepdim = bool(keepdim)
+    if p == "fro" or p == 2:
+        return Norm2.apply(a, axes=axes, keepdim=keepdim)
+    if isinstance(p, str) or isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise ValueError(f"p: expected 'fro' or a number, got {p!r}")
+    size = arith.abs(a)
+    if p == math.inf:
+        return AMax.apply(size, axes=axes, keepdim=keepdim, largest=True)
+    if p == -math.inf:
+        return AMax.apply(size, axes=axes, keepdim=keepdim, largest=False)
+    if p == 0:
+        nonzero = Tensor._wrap((a._data != 0).astype(a._data.dtype), a._backend)
+        return Sum.apply(nonzero, axes=axes, keepdim=keepdim)
+    if p == 1:
+        return Sum.apply(size, axes=axes, keepdim=keepdim)
+    total = Sum.apply(arith.pow(size, float(p)), axes=axes, keepdim=keepdim)
+    return arith.pow(total, 1.0 / float(p))
+
+
+def reduce_max(a: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
+    """``torch.max``: the largest value, ``(values, indices)`` along ``dim``, or with a tensor
+    as the second argument the elementwise :func:`~convlab.maximum`."""
+    return _max_or_min(a, dim, keepdim, other, "max")
+
+
+def reduce_min(a: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
+    """``torch.min``: see :func:`reduce_max`."""
+    return _max_or_min(a, dim, keepdim, other, "min")
+
+
+def _max_or_min(a: Tensor, dim: Any, keepdim: bool, other: Any, which: str) -> Any:
+    if isinstance(dim, Tensor):
+        dim, other = None, dim
+    if other is not None:
+        from convlab._ops import pointwise
+
+        return (pointwise.maximum if which == "max" else pointwise.minimum)(a, other)
+    if not isinstance(a, Tensor):
+        raise TypeError(f"{which}: expected a Tensor as input, got {type(a).__name__}")
+    return extreme(a, which, dim, keepdim, None, None)
+
+
+def argmax(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the largest value (int64), over the flattened tensor when ``dim`` is None."""
+    return arg(a, "argmax", dim, keepdim)
+
+
+def argmin(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the smallest value (int64)."""
+    return arg(a, "argmin", dim, keepdim)

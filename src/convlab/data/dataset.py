@@ -209,8 +209,9 @@ def random_split(
         lengths: Sizes that sum to ``len(dataset)``, or fractions that sum to 1 (the
             remainder after flooring is handed out one by one from the first subset on, as
             in PyTorch 2.x).
-        generator: An int or ``numpy.random.Generator``; None draws from convlab's
-            generator, so :func:`convlab.manual_seed` makes the split reproducible.
+        generator: A :class:`convlab.Generator`, an int or a ``numpy.random.Generator``; None
+            draws from convlab's generator, so :func:`convlab.manual_seed` makes the split
+            reproducible.
         seed: Same as ``generator`` (give one of the two).
 
     Raises:

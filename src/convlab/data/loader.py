@@ -50,17 +50,15 @@ def sample_rng() -> np.random.Generator:
 
 
 def _generator(seed: Any) -> np.random.Generator:
-    if seed is None:
+    """The NumPy stream for a ``generator`` argument (see :func:`convlab.data.sampler`)."""
+    from convlab.data.sampler import _generator as stream
+
+    rng = stream(seed)
+    if rng is None:
         from convlab._random import host_generator
 
         return host_generator()
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
-        raise TypeError(
-            f"generator: expected an int >= 0 or a numpy.random.Generator, got {seed!r}"
-        )
-    return np.random.default_rng(int(seed))
+    return rng
 
 
 _COLLATE_HELP = (
@@ -231,7 +229,8 @@ class DataLoader:
         worker_init_fn: Called in each worker with its id, after seeding, before loading.
         multiprocessing_context: A start method name (``"fork"``, ``"spawn"``,
             ``"forkserver"``) or a context; default fork where available, else spawn.
-        generator: An int seed or a ``numpy.random.Generator`` for the order, the random
+        generator: A :class:`convlab.Generator`, an int seed or a ``numpy.random.Generator``
+            for the order, the random
             transforms (:func:`sample_rng`) and the workers' seeds; None uses convlab's
             generator (:func:`convlab.manual_seed`).
         prefetch_factor: Batches each worker loads ahead (default 2 with workers; must be

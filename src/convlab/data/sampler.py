@@ -1,9 +1,10 @@
 """Samplers: the order in which :class:`~convlab.data.DataLoader` visits a dataset's indices.
 
 The names and semantics are PyTorch's (``torch.utils.data.Sampler`` and its subclasses). The
-random ones draw from a ``numpy.random.Generator`` (the ``generator`` argument: an int seed or
-a generator) or, without one, from convlab's generator (:func:`convlab.manual_seed`), so the
-index sequences differ from PyTorch's for the same seed while their distribution is the same.
+random ones draw from the ``generator`` argument (a :class:`convlab.Generator`, an int seed or
+a ``numpy.random.Generator``) or, without one, from convlab's generator
+(:func:`convlab.manual_seed`), so the index sequences differ from PyTorch's for the same seed
+while their distribution is the same.
 
 Example:
     >>> from convlab.data import BatchSampler, SequentialSampler
@@ -32,12 +33,19 @@ T_co = TypeVar("T_co", covariant=True)
 
 
 def _generator(seed: Any) -> np.random.Generator | None:
-    """``None`` (convlab's generator, looked up when drawing), an int seed or a generator."""
+    """``None`` (convlab's generator, looked up when drawing), a :class:`convlab.Generator`
+    (its stream is shared: drawing here advances it, as in PyTorch), an int seed or a NumPy
+    generator."""
+    from convlab._random import Generator
+
+    if isinstance(seed, Generator):
+        return seed._rng
     if seed is None or isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
         raise TypeError(
-            f"generator: expected an int >= 0 or a numpy.random.Generator, got {seed!r}"
+            "generator: expected a convlab.Generator, an int >= 0 or a numpy.random.Generator, "
+            f"got {seed!r}"
         )
     return np.random.default_rng(int(seed))
 
@@ -107,8 +115,8 @@ class RandomSampler(Sampler[int]):
         replacement: Draw ``num_samples`` indices independently (with replacement).
         num_samples: How many indices an epoch yields (default ``len(data_source)``); without
             replacement, more than ``len(data_source)`` chains whole permutations, as PyTorch.
-        generator: An int seed or a ``numpy.random.Generator``; None draws from convlab's
-            generator.
+        generator: A :class:`convlab.Generator`, an int seed or a ``numpy.random.Generator``;
+            None draws from convlab's generator.
 
     Raises:
         TypeError: If ``replacement`` is not a bool.
@@ -160,8 +168,8 @@ class SubsetRandomSampler(Sampler[int]):
 
     Args:
         indices: The indices to sample from.
-        generator: An int seed or a ``numpy.random.Generator``; None draws from convlab's
-            generator.
+        generator: A :class:`convlab.Generator`, an int seed or a ``numpy.random.Generator``;
+            None draws from convlab's generator.
     """
 
     def __init__(self, indices: Sequence[int], generator: Any = None) -> None:
@@ -184,8 +192,8 @@ class WeightedRandomSampler(Sampler[int]):
         weights: Non-negative weights, one per index (need not sum to 1).
         num_samples: Indices per epoch.
         replacement: Draw with replacement (default); without it, an index appears at most once.
-        generator: An int seed or a ``numpy.random.Generator``; None draws from convlab's
-            generator.
+        generator: A :class:`convlab.Generator`, an int seed or a ``numpy.random.Generator``;
+            None draws from convlab's generator.
 
     Raises:
         TypeError: If ``replacement`` is not a bool.
