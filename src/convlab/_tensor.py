@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convlab import _dtype
+from convlab._device import CPU, CUDA
+from convlab._device import device as _device_type
+from convlab._tensor_inplace import InplaceMethods
 from convlab._tensor_methods import TensorMethods
 from convlab.backend import backend_name, get_backend
 
@@ -46,7 +49,7 @@ def backend_for(device: Any, name: str = "device") -> Any:
     return backend
 
 
-class Tensor(TensorMethods):
+class Tensor(InplaceMethods, TensorMethods):
     """An n-dimensional array on ``"cpu"`` or ``"gpu"`` that can record gradients.
 
     Create tensors with :func:`convlab.tensor`, :func:`convlab.zeros` and friends. ``data`` is
@@ -70,12 +73,28 @@ class Tensor(TensorMethods):
     __array_priority__ = 1000  # NumPy defers ``ndarray op Tensor`` to our reflected ops
 
     def __init__(
-        self, data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+        self, *args: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
     ) -> None:
         from convlab._creation import _to_array
 
         backend = backend_for(device)
-        self._data = _to_array(data, _dtype.resolve_dtype(dtype), backend, copy=False)
+        resolved = _dtype.resolve_dtype(dtype)
+        if resolved is None:  # PyTorch's legacy constructor: the default float type
+            resolved = _dtype.default_float
+        if not args:
+            array = backend.xp.zeros((0,), dtype=resolved)
+        elif all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            if builtins.any(a < 0 for a in args):
+                raise RuntimeError(f"Tensor: sizes must be non-negative, got {args}")
+            array = backend.xp.zeros(tuple(int(a) for a in args), dtype=resolved)
+        elif len(args) == 1:
+            array = _to_array(args[0], resolved, backend, copy=False)
+        else:
+            raise TypeError(
+                f"Tensor: expected one sequence / array / tensor, or sizes as ints, got "
+                f"{len(args)} arguments of types {[type(a).__name__ for a in args]}"
+            )
+        self._data = array
         self._backend = backend
         self._requires_grad = False
         self._node = None
@@ -135,10 +154,27 @@ class Tensor(TensorMethods):
         return dtype
 
     @property
-    def device(self) -> str:
-        """``"cpu"`` or ``"gpu"``."""
-        name: str = self._backend.name
-        return name
+    def device(self) -> _device_type:
+        """The tensor's :class:`convlab.device`: ``device("cpu")`` or ``device("cuda:0")``.
+
+        It compares equal to the strings naming it (``"cpu"``; ``"cuda"``, ``"cuda:0"`` or
+        ``"gpu"`` for the GPU).
+        """
+        return CPU if self._backend.name == "cpu" else CUDA
+
+    @property
+    def is_cuda(self) -> bool:
+        """True for a tensor on the GPU."""
+        return bool(self._backend.name != "cpu")
+
+    @property
+    def is_cpu(self) -> bool:
+        """True for a tensor on the CPU."""
+        return bool(self._backend.name == "cpu")
+
+    def get_device(self) -> int:
+        """The GPU index (0) of a GPU tensor, -1 for a CPU tensor (as PyTorch)."""
+        return -1 if self._backend.name == "cpu" else 0
 
     @property
     def ndim(self) -> int:
@@ -234,6 +270,66 @@ class Tensor(TensorMethods):
         self._requires_grad = False
         return self
 
+    def register_hook(self, hook: Any) -> Any:
+        """Call ``hook(grad)`` when the gradient with respect to this tensor is computed.
+
+        The hook may return a tensor that replaces the gradient (it then flows on to this
+        tensor's inputs, or into ``.grad`` for a leaf), as ``torch.Tensor.register_hook``.
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+
+        Raises:
+            RuntimeError: If the tensor does not require grad.
+        """
+        from convlab.autograd import RemovableHandle
+
+        if not self._requires_grad:
+            raise RuntimeError(
+                "register_hook: cannot register a hook on a tensor that doesn't require gradient"
+            )
+        if not callable(hook):
+            raise TypeError(f"hook: expected a callable, got {type(hook).__name__}")
+        if self._node is None:
+            if self._hooks is None:
+                self._hooks = {}
+            hooks = self._hooks
+        else:
+            hooks = self._node.__dict__.setdefault("_tensor_hooks", {})
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf tensor in ``.grad`` after ``backward``."""
+        if self._node is None:
+            if not self._requires_grad:
+                raise RuntimeError(
+                    "retain_grad: can't retain_grad on a tensor that has requires_grad=False"
+                )
+            return  # leaves keep their gradient anyway
+        if self._node.__dict__.get("_retains") is not None:
+            return
+        import weakref
+
+        target = weakref.ref(self)
+
+        def keep(grad: Tensor) -> None:
+            tensor = target()
+            if tensor is not None:
+                stored = grad._backend.xp.array(grad._data, copy=True)
+                if tensor.grad is None:
+                    tensor.grad = Tensor._wrap(stored, grad._backend)
+                else:
+                    tensor.grad._data = tensor.grad._data + stored
+
+        self._node.__dict__["_retains"] = self.register_hook(keep)
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether :meth:`retain_grad` was called on this non-leaf tensor."""
+        return self._node is not None and self._node.__dict__.get("_retains") is not None
+
     # -- conversion ---------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shares memory on the CPU, a copy from the GPU)."""
@@ -271,27 +367,52 @@ class Tensor(TensorMethods):
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """A copy on another device and/or with another dtype (``self`` if nothing changes).
 
-        Accepts ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and the keywords
-        ``device=``, ``dtype=``, as ``torch.Tensor.to``.
+        Accepts ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` and
+        the keywords ``device=``, ``dtype=``, ``copy=`` (always copy), ``non_blocking=`` and
+        ``memory_format=`` (accepted; convlab's copies are synchronous and row-major), as
+        ``torch.Tensor.to``.
         """
+        copy = bool(kwargs.pop("copy", False))
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
         device, dtype = _parse_to_args(args, kwargs)
         backend = self._backend if device is None else backend_for(device)
         dtype = _dtype.resolve_dtype(dtype)
         if backend is self._backend and (dtype is None or dtype == self._data.dtype):
-            return self
+            return self.clone() if copy else self
         from convlab._ops.convert import ToDevice
 
         return ToDevice.apply(self, backend=backend, dtype=dtype)
 
-    def cpu(self) -> Tensor:
-        """This tensor on the CPU."""
+    def cpu(self, memory_format: Any = None) -> Tensor:
+        """This tensor on the CPU (``self`` if it is there already)."""
         return self.to("cpu")
 
-    def gpu(self) -> Tensor:
-        """This tensor on the GPU."""
+    def gpu(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        """This tensor on the GPU (``self`` if it is there already)."""
+        if device is not None:
+            from convlab import cuda
+
+            cuda.set_device(device)  # validates the index: convlab uses GPU 0
         return self.to("gpu")
 
     cuda = gpu
+
+    def pin_memory(self) -> Tensor:
+        """A copy in page-locked host memory when a GPU is present, else ``self``."""
+        if self._backend.name != "cpu":
+            raise RuntimeError("pin_memory: only CPU tensors can be pinned")
+        from convlab.data.loader import _pin
+
+        pinned: Tensor = _pin(self)
+        return pinned
+
+    def is_pinned(self) -> bool:
+        """Whether the tensor's memory is page-locked (CuPy's pinned memory)."""
+        base = self._data
+        while getattr(base, "base", None) is not None:
+            base = base.base
+        return type(base).__module__.startswith("cupy")
 
     def float(self) -> Tensor:
         """Cast to float32."""
@@ -315,51 +436,16 @@ class Tensor(TensorMethods):
         """A copy that stays connected to the graph."""
         return _shape.reshape(self, self.shape, force_copy=True)
 
-    # -- in-place writes (no history) ---------------------------------------------------------
-    def _check_inplace(self, what: str) -> None:
-        from convlab.autograd import is_grad_enabled
-
-        if self._requires_grad and is_grad_enabled():
-            raise RuntimeError(
-                f"{what}: a tensor that requires grad cannot be modified in "
-                f"place while gradients are recorded; use convlab.no_grad()"
-            )
-
-    def zero_(self) -> Tensor:
-        """Fill with zeros in place."""
-        self._check_inplace("zero_")
-        self._data[...] = 0
-        return self
-
-    def fill_(self, value: Any) -> Tensor:
-        """Fill with ``value`` in place."""
-        self._check_inplace("fill_")
-        self._data[...] = value
-        return self
-
-    def copy_(self, src: Any) -> Tensor:
-        """Copy ``src`` (broadcast, cast, moved to this device) into this tensor in place."""
-        self._check_inplace("copy_")
-        values = src._data if isinstance(src, Tensor) else src
-        if isinstance(src, Tensor) and src._backend is not self._backend:
-            values = self._backend.asarray(src._backend.to_numpy(values))
-        values = self._backend.xp.asarray(values)
-        try:
-            shape = np.broadcast_shapes(tuple(values.shape), self.shape)
-        except ValueError:
-            shape = None
-        if shape != self.shape:
-            raise ValueError(
-                f"copy_: src of shape {tuple(values.shape)} cannot be broadcast to {self.shape}"
-            )
-        self._data[...] = values
-        return self
-
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._check_inplace("__setitem__")
+        """``x[index] = value``: an in-place write (recorded when gradients are, as PyTorch)."""
+        from convlab._ops.assign import set_item
+
         if isinstance(index, Tensor):
             index = index._data
-        self._data[index] = value._data if isinstance(value, Tensor) else value
+        elif isinstance(index, tuple):
+            index = tuple(i._data if isinstance(i, Tensor) else i for i in index)
+        operands = (value,) if isinstance(value, Tensor) else ()
+        self._inplace("__setitem__", lambda: set_item(self, index, value), operands)
 
     # -- Python protocol ----------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -32,6 +33,8 @@ __all__ = [
     "set_detect_anomaly",
     "is_anomaly_enabled",
     "AnomalyError",
+    "bump_version",
+    "RemovableHandle",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -161,6 +164,103 @@ def _check_finite(array: Any, what: str) -> None:
         raise AnomalyError(f"anomaly detected: {what} produced {kind} (shape {tuple(array.shape)})")
 
 
+# -- version counters -----------------------------------------------------------------------------
+# An in-place write bumps the version of the memory it writes: the root of the array's ``base``
+# chain, so that every view of that memory shares one counter (as PyTorch's views share their
+# base's). Nodes remember the versions of their inputs' memory when recorded; backward refuses a
+# node whose input memory has been written since, instead of computing with changed values.
+_versions: dict[int, int] = {}
+
+
+def _root(array: Any) -> Any:
+    base = getattr(array, "base", None)
+    while base is not None and hasattr(base, "shape"):
+        array = base
+        base = getattr(array, "base", None)
+    return array
+
+
+def bump_version(array: Any) -> None:
+    """Record an in-place write into ``array``'s memory (every view of it shares the count)."""
+    root = _root(array)
+    key = id(root)
+    if key not in _versions:
+        try:
+            weakref.finalize(root, _versions.pop, key, None)
+        except TypeError:  # memory we cannot watch (not weak-referenceable): not tracked
+            return
+    _versions[key] = _versions.get(key, 0) + 1
+
+
+def _version_stamp(array: Any) -> tuple[Any, int] | None:
+    root = _root(array)
+    try:
+        ref = weakref.ref(root)
+    except TypeError:
+        return None
+    return ref, _versions.get(id(root), 0)
+
+
+def _check_versions(node: Function) -> None:
+    stamps = node.__dict__.get("_stamps")
+    if not stamps:
+        return
+    for position, stamp in enumerate(stamps):
+        if stamp is None:
+            continue
+        ref, version = stamp
+        root = ref()
+        # memory that no longer exists was not kept by the node, so it cannot matter
+        if root is not None and _versions.get(id(root), 0) != version:
+            raise RuntimeError(
+                f"backward: one of the tensors needed for the gradient of "
+                f"{type(node).__name__} (input {position}) has been modified by an in-place "
+                f"operation: its memory is at version {_versions.get(id(root), 0)}, expected "
+                f"version {version}. Modify a .clone() instead, or call backward before the "
+                f"in-place change."
+            )
+
+
+# -- hooks ------------------------------------------------------------------------------------
+class RemovableHandle:
+    """What ``register_*hook`` returns: ``remove()`` unregisters the hook (as PyTorch's)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        """Unregister the hook (again: no effect)."""
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def _run_tensor_hooks(hooks: dict[int, Any], grad: Any, backend: Any) -> Any:
+    """Call each ``Tensor.register_hook`` hook on the gradient; a returned tensor replaces it."""
+    for hook in list(hooks.values()):
+        result = hook(Tensor._wrap(grad, backend))
+        if result is not None:
+            if not isinstance(result, Tensor):
+                raise TypeError(
+                    f"hook: a tensor hook must return None or a Tensor, got {type(result).__name__}"
+                )
+            if tuple(result.shape) != tuple(grad.shape):
+                raise RuntimeError(
+                    f"hook: the returned gradient has shape {result.shape}, expected "
+                    f"{tuple(grad.shape)}"
+                )
+            grad = result._data
+    return grad
+
+
 class Function:
     """A node of the autograd graph.
 
@@ -212,6 +312,7 @@ class Function:
                 None if t is None or not t._requires_grad else (t if t._node is None else t._node)
                 for t in inputs
             )
+            fn._stamps = tuple(None if t is None else _version_stamp(t._data) for t in inputs)
             result._requires_grad = True
             result._node = fn
         return result
@@ -250,6 +351,8 @@ def _topological_order(root: Function) -> list[Function]:
 
 
 def _accumulate_leaf(leaf: Tensor, grad: Any) -> None:
+    if leaf._hooks:
+        grad = _run_tensor_hooks(leaf._hooks, grad, leaf._backend)
     if grad.shape != leaf._data.shape:
         raise RuntimeError(
             f"backward: gradient of shape {tuple(grad.shape)} reached a leaf of "
@@ -302,6 +405,10 @@ def backward(tensor: Tensor, grad: Any = None, retain_graph: bool = False) -> No
                 if not retain_graph:
                     node.__dict__.clear()
                 continue
+            hooks = node.__dict__.get("_tensor_hooks")
+            if hooks:
+                g = _run_tensor_hooks(hooks, g, node.backend)
+            _check_versions(node)
             input_grads = node.backward(g)
             for target, gi in zip(node.next, input_grads):
                 if target is None or gi is None:

@@ -24,7 +24,11 @@ class Parameter(Tensor):
             from convlab._creation import empty
 
             data = empty(0)
-        source = data if isinstance(data, Tensor) else Tensor(data)
+        if not isinstance(data, Tensor):
+            from convlab._creation import as_tensor
+
+            data = as_tensor(data)
+        source = data
         self._data = source._data
         self._backend = source._backend
         self._node = None
