@@ -11,7 +11,7 @@ from convlab._ops import shape as _shape
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
-__all__ = ["conv2d", "conv1d", "max_pool2d", "avg_pool2d"]
+__all__ = ["conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d"]
 
 
 class Conv2d(Function):
@@ -321,3 +321,64 @@ def avg_pool2d(
         count_include_pad=bool(count_include_pad),
         divisor_override=divisor_override,
     )
+
+
+def _one(value: Any, name: str, fill: int) -> Any:
+    """A 1-D pooling argument as the (1, value) / (fill, value) pair of the 2-D kernels."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{name}: expected an int or a 1-tuple, got {value!r}")
+        value = value[0]
+    return (fill, value)
+
+
+def avg_pool1d(
+    x: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """Average pooling over (N, C, L) or (C, L) ``x`` (``torch.nn.functional.avg_pool1d``)."""
+    _batched(x, 3, "avg_pool1d")
+    stride = _pool_stride(stride)
+    out = avg_pool2d(
+        _shape.unsqueeze(x, -2),
+        _one(kernel_size, "kernel_size", 1),
+        None if stride is None else _one(stride, "stride", 1),
+        _one(padding, "padding", 0),
+        ceil_mode,
+        count_include_pad,
+    )
+    return _shape.squeeze(out, -2)
+
+
+def max_pool1d(
+    x: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
+    """Max pooling over (N, C, L) or (C, L) ``x`` (``torch.nn.functional.max_pool1d``).
+
+    Raises:
+        ValueError: For ``return_indices=True`` (as :func:`max_pool2d`, convlab keeps the
+            argmax inside each window).
+    """
+    if return_indices:
+        raise ValueError("return_indices: True is not supported by convlab's max_pool1d")
+    _batched(x, 3, "max_pool1d")
+    stride = _pool_stride(stride)
+    out = max_pool2d(
+        _shape.unsqueeze(x, -2),
+        _one(kernel_size, "kernel_size", 1),
+        None if stride is None else _one(stride, "stride", 1),
+        _one(padding, "padding", 0),
+        _one(dilation, "dilation", 1),
+        ceil_mode,
+    )
+    return _shape.squeeze(out, -2)

@@ -13,12 +13,41 @@ from __future__ import annotations
 
 from convlab.nn import functional, init
 from convlab.nn.module import Module
-from convlab.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from convlab.nn.modules.container import ModuleList, Sequential
+from convlab.nn.modules.activation import (
+    CELU,
+    ELU,
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmax2d,
+    Softplus,
+    Softsign,
+    Tanh,
+    Threshold,
+)
+from convlab.nn.modules.container import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
 from convlab.nn.modules.conv import Conv1d, Conv2d
 from convlab.nn.modules.conv_transpose import ConvTranspose1d, ConvTranspose2d
-from convlab.nn.modules.dropout import Dropout
-from convlab.nn.modules.linear import Flatten, Identity, Linear
+from convlab.nn.modules.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d
+from convlab.nn.modules.linear import Flatten, Identity, Linear, Unflatten
 from convlab.nn.modules.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -39,7 +68,29 @@ from convlab.nn.modules.norm import (
     InstanceNorm2d,
     LayerNorm,
 )
-from convlab.nn.modules.pooling import AvgPool2d, MaxPool2d
+from convlab.nn.modules.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ZeroPad1d,
+    ZeroPad2d,
+)
+from convlab.nn.modules.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
+from convlab.nn.modules.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from convlab.nn.parameter import Parameter
 
 __all__ = [
@@ -60,6 +111,12 @@ __all__ = [
     "LogSoftmax",
     "MaxPool2d",
     "AvgPool2d",
+    "MaxPool1d",
+    "AvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveMaxPool1d",
     "Dropout",
     "Flatten",
     "Identity",
@@ -79,6 +136,43 @@ __all__ = [
     "GroupNorm",
     "InstanceNorm1d",
     "InstanceNorm2d",
+    "ModuleDict",
+    "ParameterList",
+    "ParameterDict",
+    "ReLU6",
+    "Hardtanh",
+    "ELU",
+    "SELU",
+    "CELU",
+    "GELU",
+    "SiLU",
+    "Mish",
+    "Hardswish",
+    "Hardsigmoid",
+    "Softplus",
+    "LogSigmoid",
+    "Softsign",
+    "PReLU",
+    "Threshold",
+    "Softmax2d",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+    "Unflatten",
+    "ZeroPad1d",
+    "ZeroPad2d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "CircularPad1d",
+    "CircularPad2d",
+    "Upsample",
+    "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
     "functional",
     "init",
 ]

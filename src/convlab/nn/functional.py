@@ -14,10 +14,44 @@ Example:
 
 from __future__ import annotations
 
-from convlab._ops.activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from convlab._ops.activation import (
+    alpha_dropout,
+    celu,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    elu,
+    gelu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    logsigmoid,
+    mish,
+    prelu,
+    relu,
+    relu6,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    softsign,
+    tanh,
+    threshold,
+)
+from convlab._ops.adaptive_pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+)
 from convlab._ops.binary import binary_conv2d
-from convlab._ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d
+from convlab._ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d
 from convlab._ops.conv_transpose import conv_transpose1d, conv_transpose2d
+from convlab._ops.interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest
 from convlab._ops.linalg import linear
 from convlab._ops.loss import (
     binary_cross_entropy,
@@ -32,6 +66,7 @@ from convlab._ops.loss import (
     smooth_l1_loss,
 )
 from convlab._ops.norm import batch_norm, group_norm, instance_norm, layer_norm
+from convlab._ops.padding import pad
 
 __all__ = [
     "conv2d",
@@ -39,6 +74,12 @@ __all__ = [
     "conv1d",
     "max_pool2d",
     "avg_pool2d",
+    "max_pool1d",
+    "avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "adaptive_avg_pool1d",
+    "adaptive_max_pool1d",
     "linear",
     "relu",
     "leaky_relu",
@@ -63,4 +104,28 @@ __all__ = [
     "layer_norm",
     "group_norm",
     "instance_norm",
+    "relu6",
+    "hardtanh",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "softplus",
+    "logsigmoid",
+    "softsign",
+    "prelu",
+    "threshold",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "alpha_dropout",
+    "interpolate",
+    "upsample",
+    "upsample_nearest",
+    "upsample_bilinear",
+    "pad",
 ]
