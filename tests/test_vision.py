@@ -12,7 +12,7 @@ from PIL import Image
 import convlab
 from conftest import needs_torch, torch
 from convlab.vision import datasets, transforms, utils
-from data_files import write_tiny_mnist
+from data_files import CIFAR_NAMES, cifar_batch, write_cifar_py, write_mnist, write_tiny_mnist
 
 
 def _np(t):
@@ -194,3 +194,41 @@ def test_mnist_through_vision_names(tmp_path):
     assert isinstance(label, int) and label == raw_label
     assert tuple(image.shape) == (1, 28, 28)
     np.testing.assert_allclose(_np(image), (raw / 255 - 0.1307) / 0.3081, rtol=1e-5, atol=1e-6)
+
+
+def test_mnist_has_torchvisions_attributes(tmp_path):
+    rng = np.random.default_rng(9)
+    images = {"train": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)}
+    labels = {"train": np.array([3, 1, 3, 0, 9, 3], np.uint8)}
+    write_mnist(tmp_path / "MNIST" / "raw", images, labels)
+    ds = datasets.MNIST(tmp_path, transform=transforms.ToTensor())
+    assert ds.train is True and ds.root == tmp_path
+    assert isinstance(ds.data, convlab.Tensor) and tuple(ds.data.shape) == (6, 28, 28)
+    assert ds.data.dtype == convlab.uint8 and ds.targets.dtype == convlab.int64
+    np.testing.assert_array_equal(_np(ds.data), images["train"])
+    np.testing.assert_array_equal(_np(ds.targets), labels["train"])
+    assert ds.classes[3] == "3 - three" and ds.class_to_idx["9 - nine"] == 9
+    keep = labels["train"] == 3  # the usual "only some digits" subset
+    ds.data, ds.targets = images["train"][keep], labels["train"][keep]
+    assert len(ds) == 3 and ds[1][1] == 3
+    np.testing.assert_allclose(_np(ds[1][0])[0], images["train"][2] / 255, rtol=1e-6)
+    with pytest.raises(ValueError, match="as many images as labels"):
+        ds.targets = [1, 2]
+    with pytest.raises(ValueError, match=r"uint8 \(N, H, W\)"):
+        ds.data = np.zeros((2, 1, 28, 28), np.uint8)
+
+
+def test_cifar10_has_torchvisions_attributes(tmp_path):
+    rng = np.random.default_rng(10)
+    batches = {name: cifar_batch(rng, 3) for name in CIFAR_NAMES}
+    write_cifar_py(tmp_path, batches)
+    ds = datasets.CIFAR10(tmp_path, train=False)
+    data, labels = batches["test_batch"]
+    expected = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # torchvision: HWC
+    assert isinstance(ds.data, np.ndarray) and ds.data.shape == (3, 32, 32, 3)
+    np.testing.assert_array_equal(ds.data, expected)
+    assert ds.targets == [int(v) for v in labels] and isinstance(ds.targets[0], int)
+    assert ds.class_to_idx["truck"] == 9 and ds.train is False
+    ds.data, ds.targets = expected[1:], labels[1:]
+    assert len(ds) == 2
+    np.testing.assert_array_equal(ds[0][0], data[1].reshape(3, 32, 32))  # items stay CHW

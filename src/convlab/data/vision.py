@@ -49,8 +49,10 @@ class DatasetFormatError(ValueError):
 
 
 class _ImageDataset(Dataset):
-    data: np.ndarray
-    targets: np.ndarray
+    # The images and labels live in _chw / _labels so that subclasses (convlab.vision's,
+    # with torchvision's types) can present ``data`` and ``targets`` differently.
+    _chw: np.ndarray  # uint8 (N, C, H, W)
+    _labels: np.ndarray  # int64 (N,)
     split: str  # "train" or "test"
     folder: Path  # where the files were found
 
@@ -64,12 +66,30 @@ class _ImageDataset(Dataset):
                 raise TypeError(f"{name}: expected a callable or None, got {type(fn).__name__}")
         self.transform, self.target_transform = transform, target_transform
 
+    @property
+    def data(self) -> Any:
+        """The images, uint8 (N, C, H, W)."""
+        return self._chw
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._chw = np.asarray(value)
+
+    @property
+    def targets(self) -> Any:
+        """The labels, int64 (N,)."""
+        return self._labels
+
+    @targets.setter
+    def targets(self, value: Any) -> None:
+        self._labels = np.asarray(value)
+
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self._labels)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         i = _check_index(index, len(self))
-        image, target = self.data[i].copy(), int(self.targets[i])
+        image, target = self._chw[i].copy(), int(self._labels[i])
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
@@ -80,13 +100,13 @@ class _ImageDataset(Dataset):
         if self.transform is not None or self.target_transform is not None:
             return [self[int(i)] for i in indices]
         rows = np.asarray(indices, dtype=np.int64)
-        images, targets = self.data[rows], self.targets[rows]
+        images, targets = self._chw[rows], self._labels[rows]
         return [(images[j], int(targets[j])) for j in range(len(rows))]
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.split}: {len(self)} images of "
-            f"{tuple(self.data.shape[1:])}, {self.folder})"
+            f"{tuple(self._chw.shape[1:])}, {self.folder})"
         )
 
 
@@ -122,7 +142,7 @@ class CIFAR10(_ImageDataset):
     #: The most bytes a download or its unpacked files may take (the real ones: 170 / 178 MB).
     max_download_bytes = 1 << 30
 
-    classes = (
+    classes: Sequence[str] = (
         "airplane",
         "automobile",
         "bird",
@@ -156,8 +176,8 @@ class CIFAR10(_ImageDataset):
             else self._read_py(self.folder / n)
             for n in names
         ]
-        self.data = np.concatenate([p[0] for p in parts])
-        self.targets = np.concatenate([p[1] for p in parts])
+        self._chw = np.concatenate([p[0] for p in parts])
+        self._labels = np.concatenate([p[1] for p in parts])
 
     @classmethod
     def download(cls, root: Any) -> None:
@@ -429,7 +449,7 @@ class MNIST(_ImageDataset):
     #: The most bytes one downloaded file may have (the largest real one: 9.9 MB).
     max_download_bytes = 1 << 28
 
-    classes = tuple(str(d) for d in range(10))
+    classes: Sequence[str] = tuple(str(d) for d in range(10))
 
     def __init__(
         self,
@@ -466,8 +486,8 @@ class MNIST(_ImageDataset):
                 f"{self.folder}: expected (N, H, W) images and N labels, "
                 f"got {images.shape} and {labels.shape}"
             )
-        self.data = np.ascontiguousarray(_as_pixels(images, images_path)[:, None])
-        self.targets = _as_class_indices(labels, len(self.classes), labels_path)
+        self._chw = np.ascontiguousarray(_as_pixels(images, images_path)[:, None])
+        self._labels = _as_class_indices(labels, len(self.classes), labels_path)
 
     @classmethod
     def _find(cls, root: Path, prefix: str) -> tuple[Path, Path, Path] | None:
@@ -502,7 +522,7 @@ class FashionMNIST(MNIST):
         ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
         ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
     ]
-    classes = (
+    classes: Sequence[str] = (
         "T-shirt/top",
         "Trouser",
         "Pullover",

@@ -1,5 +1,13 @@
 """torchvision.datasets' names: MNIST, FashionMNIST, CIFAR10 (read from the official files,
-``download=True`` fetches them) and FakeData."""
+``download=True`` fetches them) and FakeData.
+
+The datasets are :mod:`convlab.data.vision`'s with torchvision's attributes: MNIST's ``data``
+is a uint8 (N, H, W) tensor and ``targets`` an int64 tensor, CIFAR10's ``data`` a uint8
+(N, H, W, C) NumPy array and ``targets`` a list of ints, ``classes`` and ``class_to_idx`` as
+torchvision names them. Assigning ``data`` / ``targets`` (to keep a subset, say) changes what
+the dataset yields. Items are ``(image, label)`` with the image handed to ``transform`` as a
+uint8 (C, H, W) array (torchvision hands a PIL image).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from convlab.data import vision as _data
 from convlab.data.dataset import Dataset, _check_index
-from convlab.data.vision import (
-    CIFAR10,
-    MNIST,
-    DatasetDownloadError,
-    DatasetFormatError,
-    DatasetNotFoundError,
-    FashionMNIST,
-)
+from convlab.data.vision import DatasetDownloadError, DatasetFormatError, DatasetNotFoundError
 
 __all__ = [
     "MNIST",
@@ -27,6 +29,171 @@ __all__ = [
     "DatasetFormatError",
     "DatasetDownloadError",
 ]
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    from convlab._tensor import Tensor
+
+    return value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+
+
+def _check_lengths(images: np.ndarray, labels: np.ndarray) -> None:
+    if len(images) != len(labels):
+        raise ValueError(
+            f"data, targets: expected as many images as labels, got {len(images)} and "
+            f"{len(labels)} (assign both, data first)"
+        )
+
+
+class _TorchvisionMNIST:
+    """torchvision's MNIST attributes over :class:`convlab.data.MNIST`'s arrays."""
+
+    _chw: np.ndarray
+    _labels: np.ndarray
+
+    @property
+    def data(self) -> Any:
+        """The images, a uint8 (N, H, W) tensor sharing memory with the dataset."""
+        from convlab._creation import from_numpy
+
+        return from_numpy(self._chw[:, 0])
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        images = _as_numpy(value)
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise ValueError(
+                f"data: expected uint8 (N, H, W) images, got {images.dtype} {images.shape}"
+            )
+        self._chw = np.ascontiguousarray(images[:, None])
+
+    @property
+    def targets(self) -> Any:
+        """The labels, an int64 (N,) tensor sharing memory with the dataset."""
+        from convlab._creation import from_numpy
+
+        return from_numpy(self._labels)
+
+    @targets.setter
+    def targets(self, value: Any) -> None:
+        labels = _as_numpy(value).astype(np.int64).reshape(-1)
+        _check_lengths(self._chw, labels)
+        self._labels = labels
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        """Class name -> label."""
+        return {name: i for i, name in enumerate(self.classes)}  # type: ignore[attr-defined]
+
+
+class MNIST(_TorchvisionMNIST, _data.MNIST):
+    """:class:`convlab.data.MNIST` with torchvision's argument order and attributes.
+
+    Args:
+        root: The folder holding the files (or torchvision's ``MNIST/raw`` below it).
+        train: The training images, else the test images.
+        transform: Applied to each uint8 (1, 28, 28) image.
+        target_transform: Applied to each int label.
+        download: Fetch the files into ``root/MNIST/raw`` if they are missing.
+    """
+
+    classes = [
+        "0 - zero",
+        "1 - one",
+        "2 - two",
+        "3 - three",
+        "4 - four",
+        "5 - five",
+        "6 - six",
+        "7 - seven",
+        "8 - eight",
+        "9 - nine",
+    ]
+
+    def __init__(
+        self,
+        root: Any,
+        train: bool = True,
+        transform: Callable[[np.ndarray], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+        download: bool = False,
+    ) -> None:
+        super().__init__(root, train, transform, target_transform, download)
+        self.root, self.train = root, train
+
+
+class FashionMNIST(_TorchvisionMNIST, _data.FashionMNIST):
+    """:class:`convlab.data.vision.FashionMNIST` with torchvision's attributes (see
+    :class:`MNIST`); files in ``root/FashionMNIST/raw``."""
+
+    classes = list(_data.FashionMNIST.classes)
+
+    def __init__(
+        self,
+        root: Any,
+        train: bool = True,
+        transform: Callable[[np.ndarray], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+        download: bool = False,
+    ) -> None:
+        super().__init__(root, train, transform, target_transform, download)
+        self.root, self.train = root, train
+
+
+class CIFAR10(_data.CIFAR10):
+    """:class:`convlab.data.CIFAR10` with torchvision's attributes: ``data`` a uint8
+    (N, 32, 32, 3) NumPy array (a view of the dataset's images), ``targets`` a list of ints.
+
+    Args:
+        root: The folder holding ``cifar-10-batches-py`` (or ``-bin``).
+        train: The training images, else the test images.
+        transform: Applied to each uint8 (3, 32, 32) image.
+        target_transform: Applied to each int label.
+        download: Fetch and unpack the archive into ``root`` if the files are missing.
+    """
+
+    classes = list(_data.CIFAR10.classes)
+
+    def __init__(
+        self,
+        root: Any,
+        train: bool = True,
+        transform: Callable[[np.ndarray], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+        download: bool = False,
+    ) -> None:
+        super().__init__(root, train, transform, target_transform, download)
+        self.root, self.train = root, train
+
+    @property
+    def data(self) -> Any:
+        """The images, uint8 (N, H, W, C), a view of the dataset's (N, C, H, W) array."""
+        return self._chw.transpose(0, 2, 3, 1)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        images = _as_numpy(value)
+        if images.ndim != 4 or images.dtype != np.uint8:
+            raise ValueError(
+                f"data: expected uint8 (N, H, W, C) images, got {images.dtype} {images.shape}"
+            )
+        self._chw = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+
+    @property
+    def targets(self) -> Any:
+        """The labels, a list of ints (a copy: assign ``targets`` to change them)."""
+        return self._labels.tolist()
+
+    @targets.setter
+    def targets(self, value: Any) -> None:
+        labels = _as_numpy(value).astype(np.int64).reshape(-1)
+        _check_lengths(self._chw, labels)
+        self._labels = labels
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        """Class name -> label."""
+        return {name: i for i, name in enumerate(self.classes)}
 
 
 class FakeData(Dataset):
