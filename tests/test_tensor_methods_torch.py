@@ -28,10 +28,10 @@ SPECIAL = np.array([[1.0, np.nan, np.inf], [-np.inf, 0.0, np.nan]])
 IDX = np.array([[0, 1, 2, 0], [2, 2, 1, 0]], dtype=np.int64)
 
 
-def _lib_tensor(lib, array, grad):
+def _lib_tensor(lib, array, grad, device="cpu"):
     if lib is torch:
         return torch.tensor(array, requires_grad=grad)
-    return convlab.tensor(array, requires_grad=grad)
+    return convlab.tensor(array, requires_grad=grad, device=device)
 
 
 def _flatten(out):
@@ -53,10 +53,10 @@ def _same_dtype(ours, theirs):
     return str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
 
 
-def _run(case, args, grad):
+def _run(case, args, grad, device="cpu"):
     results = {}
     for lib in (convlab, torch):
-        tensors = [_lib_tensor(lib, a, grad and a.dtype.kind == "f") for a in args]
+        tensors = [_lib_tensor(lib, a, grad and a.dtype.kind == "f", device) for a in args]
         results[lib] = (tensors, case(lib, *tensors))
     return results
 
@@ -262,6 +262,13 @@ CASES = [
 @pytest.mark.parametrize("case,inputs", [pytest.param(c, i, id=n) for n, c, i in CASES])
 def test_values_dtypes_and_shapes_match_torch(case, inputs):
     results = _run(case, inputs, grad=False)
+    _compare(results[convlab][1], results[torch][1])
+
+
+# the ops are written once against backend.xp: the same programs on each backend
+@pytest.mark.parametrize("case,inputs", [pytest.param(c, i, id=n) for n, c, i in CASES])
+def test_values_on_each_backend(backend, case, inputs):
+    results = _run(case, inputs, grad=False, device=backend.name)
     _compare(results[convlab][1], results[torch][1])
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "masked_select",
     "nonzero",
     "add_at",
+    "along",
 ]
 
 
@@ -51,7 +52,7 @@ def _index_tensor(index: Any, what: str) -> Tensor:
     return index
 
 
-def _along(index: Any, dim: int, xp: Any) -> tuple:
+def along(index: Any, dim: int, xp: Any) -> tuple:
     """The full index tuple that picks ``index`` along ``dim`` and the position elsewhere."""
     grids = []
     for d in range(index.ndim):
@@ -95,7 +96,7 @@ def _check_along(a: Tensor, dim: int, index: Tensor, what: str, src: Any = None)
 class Gather(Function):
     def forward(self, a: Any, index: Any = None, dim: int = 0) -> Any:
         xp = self.backend.xp
-        self.shape, self.where = a.shape, _along(index, dim, xp)
+        self.shape, self.where = a.shape, along(index, dim, xp)
         return a[self.where]
 
     def backward(self, grad: Any) -> tuple:
@@ -129,7 +130,7 @@ class Scatter(Function):
         self, a: Any, src: Any = None, index: Any = None, dim: int = 0, add: bool = False
     ) -> Any:
         xp = self.backend.xp
-        self.where, self.add = _along(index, dim, xp), add
+        self.where, self.add = along(index, dim, xp), add
         out = a.copy()
         values = src[tuple(slice(0, s) for s in index.shape)]
         if add:
@@ -213,7 +214,7 @@ def scatter_into(
     source = _scatter_source(target, src, None, index, "scatter_")
     _check_along(target, d, index, "scatter_", source)
     xp = target._backend.xp
-    where = _along(index._data, d, xp)
+    where = along(index._data, d, xp)
     values = source._data[tuple(slice(0, s) for s in index.shape)]
     if reduce == "add":
         add_at(xp, target._data, where, values)

@@ -30,9 +30,11 @@ class TakeAlong(Function):
         return self.backend.xp.take_along_axis(a, indices, axis=dim)
 
     def backward(self, grad: Any) -> tuple:
+        from convlab._ops.index import along
+
         xp = self.backend.xp
         out = xp.zeros(self.shape, dtype=grad.dtype)
-        xp.put_along_axis(out, self.indices, grad, axis=self.dim)
+        out[along(self.indices, self.dim, xp)] = grad  # indices never repeat: plain assignment
         return (out,)
 
 
