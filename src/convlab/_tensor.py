@@ -270,6 +270,32 @@ class Tensor(InplaceMethods, TensorMethods):
         self._requires_grad = False
         return self
 
+    def __copy__(self) -> Tensor:
+        raise RuntimeError(
+            "copy.copy of a tensor is not supported (as in PyTorch); use .clone() or "
+            "copy.deepcopy"
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """``copy.deepcopy``: a leaf with copied values, on the same device (as PyTorch)."""
+        if self._node is not None:
+            raise RuntimeError(
+                "deepcopy: only tensors created explicitly by the user (graph leaves) support "
+                "the deepcopy protocol; use .detach().clone()"
+            )
+        if id(self) in memo:
+            copied: Tensor = memo[id(self)]
+            return copied
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new._data = self._backend.xp.array(self._data, copy=True)
+        new._backend = self._backend  # the backend is a per-device singleton: never copied
+        new._requires_grad = self._requires_grad
+        new._node = None
+        new._hooks = None
+        new.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        return new
+
     def register_hook(self, hook: Any) -> Any:
         """Call ``hook(grad)`` when the gradient with respect to this tensor is computed.
 

@@ -135,16 +135,9 @@ class InplaceMethods:
             )
 
         def compute() -> Any:
-            quotient = self / other
             if rounding_mode is None:
-                return quotient
-            from convlab._tensor import Tensor
-
-            xp = self._backend.xp
-            rounded = (xp.trunc if rounding_mode == "trunc" else xp.floor)(quotient._data)
-            if self._data.dtype.kind in "iu" and other._data.dtype.kind in "iu":
-                rounded = rounded.astype(np.result_type(self._data, other._data))
-            return Tensor._wrap(rounded, self._backend)
+                return self / other
+            return self.div(other, rounding_mode=rounding_mode)
 
         return self._inplace("div_", compute, (other,))
 
@@ -166,8 +159,8 @@ class InplaceMethods:
     def lerp_(self: Any, end: Any, weight: Any) -> Any:
         """``self += weight * (end - self)`` in place."""
         end = self._operand(end)
-        w = weight if isinstance(weight, numbers.Number) else self._operand(weight)
-        return self._inplace("lerp_", lambda: self + (end - self) * w, (end, w))
+        operands = (end, weight) if hasattr(weight, "_requires_grad") else (end,)
+        return self._inplace("lerp_", lambda: self.lerp(end, weight), operands)
 
     def __iadd__(self: Any, other: Any) -> Any:
         return self.add_(other)
@@ -229,12 +222,7 @@ class InplaceMethods:
         return self._inplace("square_", lambda: self * self)
 
     def _rounding_(self: Any, name: str, fn: str) -> Any:
-        from convlab._tensor import Tensor
-
-        if _recording(self, ()):  # through the recorded op: its gradient is zero, as PyTorch's
-            return self._unary_(name, fn)
-        xp = self._backend.xp
-        return self._inplace(name, lambda: Tensor._wrap(getattr(xp, fn)(self._data), self._backend))
+        return self._unary_(name, fn)
 
     def floor_(self: Any) -> Any:
         """Round down in place."""
@@ -250,12 +238,7 @@ class InplaceMethods:
 
     def round_(self: Any, decimals: int = 0) -> Any:
         """Round half to even in place (PyTorch's rule), to ``decimals`` places."""
-        from convlab._tensor import Tensor
-
-        xp = self._backend.xp
-        return self._inplace(
-            "round_", lambda: Tensor._wrap(xp.round(self._data, decimals), self._backend)
-        )
+        return self._inplace("round_", lambda: self.round(decimals=decimals))
 
     def clamp_(self: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - PyTorch's names
         """Clamp to ``[min, max]`` in place (either bound may be ``None``)."""

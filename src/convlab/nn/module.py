@@ -158,7 +158,97 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        d = self.__dict__
+        if (
+            "_forward_pre_hooks" in d
+            or "_forward_hooks" in d
+            or "_backward_hooks" in d
+            or ("_backward_pre_hooks" in d)
+        ):
+            from convlab.nn.hooks import call_with_hooks
+
+            return call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # -- hooks --------------------------------------------------------------------------------
+    def _hook_table(self, name: str) -> dict[int, Any]:
+        table = self.__dict__.get(name)
+        if table is None:
+            table = {}
+            object.__setattr__(self, name, table)
+        return table
+
+    def register_forward_pre_hook(
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+    ) -> Any:
+        """Call ``hook(module, args)`` before every ``forward``; a returned value replaces args.
+
+        Args:
+            hook: The callable; with ``with_kwargs=True`` it is ``hook(module, args, kwargs)``
+                and may return ``(args, kwargs)``.
+            prepend: Run it before the hooks already registered.
+            with_kwargs: Pass the keyword arguments too.
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+        """
+        from convlab.nn.hooks import add_hook
+
+        return add_hook(self._hook_table("_forward_pre_hooks"), (hook, with_kwargs), prepend)
+
+    def register_forward_hook(
+        self,
+        hook: Callable[..., Any],
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
+    ) -> Any:
+        """Call ``hook(module, args, output)`` after every ``forward``; a returned value
+        replaces the output.
+
+        Args:
+            hook: The callable; with ``with_kwargs=True`` it is
+                ``hook(module, args, kwargs, output)``.
+            prepend: Run it before the hooks already registered.
+            with_kwargs: Pass the keyword arguments too.
+            always_call: Accepted for PyTorch compatibility (hooks do not run when
+                ``forward`` raises).
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+        """
+        from convlab.nn.hooks import add_hook
+
+        entry = (hook, with_kwargs, always_call)
+        return add_hook(self._hook_table("_forward_hooks"), entry, prepend)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> Any:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to
+        the module's positional tensor inputs are computed; a returned tuple replaces
+        ``grad_input``.
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+        """
+        from convlab.nn.hooks import add_hook
+
+        return add_hook(self._hook_table("_backward_hooks"), hook, prepend)
+
+    register_backward_hook = register_full_backward_hook
+
+    def register_full_backward_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> Any:
+        """Call ``hook(module, grad_output)`` when the gradients with respect to the module's
+        outputs are known; a returned tuple replaces ``grad_output``.
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+        """
+        from convlab.nn.hooks import add_hook
+
+        return add_hook(self._hook_table("_backward_pre_hooks"), hook, prepend)
 
     # -- traversal ----------------------------------------------------------------------------
     def named_modules(
