@@ -13,6 +13,9 @@ from conftest import needs_torch, torch
 
 DTYPES = [np.float32, np.float64]
 
+# the deprecated upsample_* aliases warn on both sides (test_upsample_aliases_warn checks ours)
+pytestmark = pytest.mark.filterwarnings("ignore:`nn.functional.upsample")
+
 
 def F(lib):
     return lib.nn.functional
@@ -91,6 +94,75 @@ CASES: dict = {
         (0,),
     ),
 }
+
+# interpolation: every mode, size and scale_factor, up and down, odd ratios
+_RESIZES = {
+    "scale2": ((2, 3, 5, 7), {"scale_factor": 2}),
+    "size_odd": ((2, 3, 5, 7), {"size": (3, 11)}),
+    "scale_pair_down_up": ((1, 2, 4, 6), {"scale_factor": (0.5, 1.7)}),
+    "scale_recomputed": ((1, 2, 6, 5), {"scale_factor": 1.3, "recompute_scale_factor": True}),
+    "same_size_odd_scale": ((1, 2, 5, 7), {"scale_factor": (2.0, 1.1)}),
+    "to_one": ((1, 1, 3, 4), {"size": (1, 1)}),
+    "from_one": ((1, 2, 1, 1), {"size": (3, 2)}),
+}
+for _name, (_shape, _kw) in _RESIZES.items():
+    for _mode, _ac in [
+        ("nearest", None),
+        ("nearest-exact", None),
+        ("bilinear", False),
+        ("bilinear", True),
+    ]:
+        CASES[f"interpolate_{_name}_{_mode}_{_ac}"] = (
+            lambda L, x, kw=_kw, mode=_mode, ac=_ac: F(L).interpolate(
+                x, mode=mode, align_corners=ac, **kw
+            ),
+            (_normal(*_shape),),
+            (0,),
+        )
+for _mode, _ac in [("nearest", None), ("nearest-exact", None), ("linear", False), ("linear", True)]:
+    for _kw in ({"size": 13}, {"scale_factor": 0.6}, {"scale_factor": 1.1}):
+        if _mode == "nearest" and _kw == {"scale_factor": 1.1}:
+            # PyTorch's 1-D nearest forward reads floor(j / 1.1) but its backward treats the
+            # same-size axis as a copy; convlab's gradient is the forward's true adjoint
+            continue
+        CASES[f"interpolate_1d_{_mode}_{_ac}_{_kw}"] = (
+            lambda L, x, kw=_kw, mode=_mode, ac=_ac: F(L).interpolate(
+                x, mode=mode, align_corners=ac, **kw
+            ),
+            (_normal(2, 3, 7),),
+            (0,),
+        )
+CASES["interpolate_3d_nearest"] = (
+    lambda L, x: F(L).interpolate(x, scale_factor=(2, 1.5, 0.8)),
+    (_normal(1, 2, 2, 3, 5),),
+    (0,),
+)
+CASES["upsample_bilinear_deprecated"] = (
+    lambda L, x: F(L).upsample_bilinear(x, scale_factor=2),
+    (_normal(1, 2, 3, 4),),
+    (0,),
+)
+
+# padding: every mode, one to three padded dimensions, batched and not, cropping
+for _mode in ("constant", "reflect", "replicate", "circular"):
+    for _shape, _pad in [
+        ((2, 3, 5), (2, 1)),
+        ((3, 5), (0, 4)),
+        ((2, 3, 4, 5), (1, 2, 3, 0)),
+        ((3, 4, 5), (2, 2, 1, 1)),
+        ((1, 2, 3, 4, 5), (1, 0, 2, 1, 1, 2)),
+        ((2, 3, 4, 6), (-1, 2, 1, -2)),
+    ]:
+        CASES[f"pad_{_mode}_{_shape}_{_pad}"] = (
+            lambda L, x, pad=_pad, mode=_mode: F(L).pad(x, pad, mode),
+            (_normal(*_shape),),
+            (0,),
+        )
+CASES["pad_constant_value_all_dims"] = (
+    lambda L, x: F(L).pad(x, (1, 1, 0, 2, -1, 1), value=-2.5),
+    (_normal(3, 2, 4),),
+    (0,),
+)
 
 
 def _inputs(case, rng, dtype):
@@ -201,6 +273,24 @@ def _randomize(module, rng):
             p.copy_(torch.tensor(rng.normal(size=tuple(p.shape))))
 
 
+_UPSAMPLE = {
+    "Upsample_nearest": lambda L: L.nn.Upsample(scale_factor=2),
+    "Upsample_bilinear": lambda L: L.nn.Upsample(size=(7, 5), mode="bilinear"),
+    "UpsamplingNearest2d": lambda L: L.nn.UpsamplingNearest2d(scale_factor=3),
+    "UpsamplingBilinear2d": lambda L: L.nn.UpsamplingBilinear2d(size=(5, 9)),
+    "ZeroPad2d": lambda L: L.nn.ZeroPad2d((1, 2, 0, 3)),
+    "ConstantPad2d": lambda L: L.nn.ConstantPad2d(2, 3.5),
+    "ConstantPad1d": lambda L: L.nn.ConstantPad1d((3, 1), -1.0),
+    "ZeroPad1d": lambda L: L.nn.ZeroPad1d(2),
+    "ReflectionPad2d": lambda L: L.nn.ReflectionPad2d((1, 2, 2, 1)),
+    "ReflectionPad1d": lambda L: L.nn.ReflectionPad1d(3),
+    "ReplicationPad2d": lambda L: L.nn.ReplicationPad2d(3),
+    "ReplicationPad1d": lambda L: L.nn.ReplicationPad1d((0, 2)),
+    "CircularPad2d": lambda L: L.nn.CircularPad2d((2, 0, 1, 3)),
+    "CircularPad1d": lambda L: L.nn.CircularPad1d(1),
+}
+
+
 @needs_torch
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("name", list(MODULES))
@@ -251,6 +341,25 @@ def test_modules_match_torch(backend, name, dtype):
 )
 def test_module_repr_matches_torch(name):
     assert repr(MODULES[name][0](convlab)) == repr(MODULES[name][0](torch))
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("name", list(_UPSAMPLE))
+def test_resizing_and_padding_modules_match_torch(backend, name, dtype):
+    rng = np.random.default_rng(2)
+    ours, theirs = _UPSAMPLE[name](convlab), _UPSAMPLE[name](torch)
+    assert repr(ours) == repr(theirs)
+    shape = (2, 3, 4) if name.endswith("1d") else (2, 3, 4, 6)
+    x = rng.normal(size=shape).astype(dtype)
+    ox = convlab.tensor(x, device=backend.name, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    oy, ty = ours(ox), theirs(tx)
+    np.testing.assert_allclose(oy.numpy(), ty.detach().numpy(), **_tolerance(dtype))
+    g = rng.normal(size=tuple(ty.shape)).astype(dtype)
+    oy.backward(convlab.tensor(g, device=backend.name))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), **_tolerance(dtype))
 
 
 @needs_torch
@@ -372,6 +481,49 @@ def test_errors(call, error, match):
         call()
 
 
+_X4 = convlab.zeros(1, 2, 3, 4)
+_X3 = convlab.zeros(2, 3, 4)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: F(convlab).interpolate(_X4), ValueError, "size or scale_factor"),
+        (lambda: F(convlab).interpolate(_X4, 2, 2.0), ValueError, "only one"),
+        (lambda: F(convlab).interpolate(_X4, (2, 3, 4)), ValueError, "size"),
+        (lambda: F(convlab).interpolate(_X4, scale_factor=(2.0,)), ValueError, "scale_factor"),
+        (lambda: F(convlab).interpolate(_X4, 2, mode="cubic"), ValueError, "mode"),
+        (lambda: F(convlab).interpolate(_X4, 2, mode="bicubic"), NotImplementedError, "bicubic"),
+        (lambda: F(convlab).interpolate(_X4, 2, align_corners=True), ValueError, "align_corners"),
+        (lambda: F(convlab).interpolate(_X4, 2, mode="linear"), NotImplementedError, "4D input"),
+        (
+            lambda: F(convlab).interpolate(convlab.zeros(1, 2, 3), 4, mode="bilinear"),
+            NotImplementedError,
+            "3D input",
+        ),
+        (
+            lambda: F(convlab).interpolate(_X4, 5, recompute_scale_factor=True),
+            ValueError,
+            "recompute_scale_factor",
+        ),
+        (lambda: F(convlab).interpolate(_X4, scale_factor=0.1), ValueError, "empty"),
+        (lambda: F(convlab).pad(_X4, (1,)), RuntimeError, "divisible by 2"),
+        (lambda: F(convlab).pad(_X4, (1,) * 10), RuntimeError, "less than or equal"),
+        (lambda: F(convlab).pad(_X4, (1, 1), "wrap"), NotImplementedError, "wrap"),
+        (lambda: F(convlab).pad(_X3, (4, 1), "reflect"), RuntimeError, "less than"),
+        (lambda: F(convlab).pad(_X3, (5, 1), "circular"), RuntimeError, "at most"),
+        (lambda: F(convlab).pad(_X3, (1, 1) * 3, "reflect"), NotImplementedError, "3D"),
+        (lambda: F(convlab).pad(convlab.zeros(3), (1, 1), "replicate"), NotImplementedError, "1D"),
+        (lambda: F(convlab).pad(_X4, (1, 1), "reflect", 2.0), ValueError, "value"),
+        (lambda: F(convlab).pad(_X4, (-3, -2)), RuntimeError, "negative"),
+        (lambda: F(convlab).pad(_X4, (1.5, 1)), TypeError, "ints"),
+    ],
+)
+def test_resize_and_pad_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
 @needs_torch
 def test_instance_norm_mismatched_channels_without_affine_warns_like_torch():
     x = np.random.default_rng(0).normal(size=(2, 4, 3, 3)).astype(np.float32)
@@ -380,3 +532,11 @@ def test_instance_norm_mismatched_channels_without_affine_warns_like_torch():
     with pytest.warns(UserWarning, match="num_features"):
         theirs = torch.nn.InstanceNorm2d(3)(torch.tensor(x))
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["upsample", "upsample_nearest", "upsample_bilinear"])
+def test_upsample_aliases_warn(name):
+    with pytest.warns(UserWarning, match=f"`nn.functional.{name}` is deprecated"):
+        out = getattr(F(convlab), name)(convlab.ones(1, 1, 2, 2), scale_factor=2)
+    assert out.shape == (1, 1, 4, 4)
+    np.testing.assert_array_equal(out.numpy(), np.ones((1, 1, 4, 4), np.float32))

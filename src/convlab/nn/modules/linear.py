@@ -1,4 +1,4 @@
-"""``Linear``, ``Identity`` and ``Flatten``."""
+"""``Linear``, ``Identity``, ``Flatten`` and ``Unflatten``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from convlab import _creation
 from convlab import _validate as check
 from convlab._ops import linalg as _linalg
 from convlab._ops import shape as _shape
+from convlab._ops._util import normalize_dim as _normalize_dim
 from convlab._tensor import Tensor
 from convlab.nn import init
 from convlab.nn.module import Module
 from convlab.nn.parameter import Parameter
 
-__all__ = ["Linear", "Identity", "Flatten"]
+__all__ = ["Linear", "Identity", "Flatten", "Unflatten"]
 
 
 class Linear(Module):
@@ -78,3 +79,28 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dimension ``dim`` into ``unflattened_size`` (``torch.nn.Unflatten``).
+
+    Args:
+        dim: The dimension to split (negative counts from the end).
+        unflattened_size: The new dimensions' sizes; one may be -1.
+    """
+
+    def __init__(self, dim: int, unflattened_size: Any) -> None:
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(
+                f"unflattened_size: expected a tuple of ints, got {type(unflattened_size).__name__}"
+            )
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, input: Tensor) -> Tensor:
+        dim = _normalize_dim(self.dim, input.ndim)
+        shape = tuple(input.shape)
+        return _shape.reshape(input, shape[:dim] + self.unflattened_size + shape[dim + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
