@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import convlab
 import convlab.nn.functional as F
-from conftest import needs_torch, torch
+from conftest import needs_gpu, needs_torch, torch
 from convlab import nn
 
 DTYPES = [np.float32, np.float64]
@@ -380,3 +380,25 @@ def test_random_geometry_matches_torch_float64(data):
     case = (data["n"], c, data["h"], data["w"], o, g, data["k"], data["s"], data["p"], data["d"])
     for ours, theirs in _run_both(case, np.float64, "cpu"):
         np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), atol=1e-10)
+
+
+@needs_gpu
+def test_gpu_direct_kernels_run_for_small_groups_only(monkeypatch):
+    gpu = convlab.get_backend("gpu")
+    launched = []
+    original = type(gpu)._launch
+
+    def spy(self, family, name, *args, **kwargs):
+        launched.append(name)
+        return original(self, family, name, *args, **kwargs)
+
+    monkeypatch.setattr(type(gpu), "_launch", spy)
+    for weight_shape, groups, direct in [((8, 1, 3, 3), 8, True), ((8, 32, 3, 3), 2, False)]:
+        launched.clear()
+        c = weight_shape[1] * groups
+        x = convlab.ones(1, c, 6, 6, device="gpu", requires_grad=True)
+        w = convlab.ones(*weight_shape, device="gpu", requires_grad=True)
+        F.conv2d(x, w, None, 1, 1, 1, groups).sum().backward()
+        names = {"grouped_conv_forward", "grouped_conv_backward_data"}
+        names.add("grouped_conv_backward_weight")
+        assert names <= set(launched) if direct else not names & set(launched)

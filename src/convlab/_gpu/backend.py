@@ -4,8 +4,9 @@ It exists on every machine, so code can ask ``get_backend("gpu").is_available()`
 importing CuPy; CuPy is imported on the first real use. The argument checks, allocation and
 empty-input answers live once in :class:`convlab._backend_base.BackendBase`; this module
 supplies the GEMM, im2col / col2im, convolution and pooling hooks, and the class takes its
-fused element-wise kernels from :mod:`~convlab._gpu.elementwise` and the binary layer from
-:mod:`~convlab._gpu.binary`. Convolutions follow the CPU backend's rule of a bounded
+fused element-wise kernels from :mod:`~convlab._gpu.elementwise`, the binary layer from
+:mod:`~convlab._gpu.binary` and the direct grouped convolutions from
+:mod:`~convlab._gpu.grouped`. Convolutions follow the CPU backend's rule of a bounded
 workspace: the column matrix is built for as many images at a time as fit in
 :func:`convlab.get_workspace_limit`.
 """
@@ -23,6 +24,7 @@ from convlab._backend_base import BackendBase, ConvGeometry, PoolGeometry, publi
 from convlab._gpu import launch
 from convlab._gpu.binary import GPUBinaryKernels
 from convlab._gpu.elementwise import GPUElementwise
+from convlab._gpu.grouped import GPUGroupedKernels
 from convlab.backend import BackendUnavailableError
 
 __all__ = ["GPUBackend", "DeviceMemoryError"]
@@ -47,7 +49,7 @@ def _grid(total: int) -> tuple:
     return (max(1, min(-(-int(total) // _THREADS), cap)),)
 
 
-class GPUBackend(GPUElementwise, GPUBinaryKernels, BackendBase):
+class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, BackendBase):
     """Kernels for CuPy arrays on an NVIDIA GPU (float32 and float64, NCHW / OIHW)."""
 
     name = "gpu"

@@ -72,6 +72,11 @@ CONSTANTS: dict[str, dict[str, int]] = {
         "BIN_CLASSES": 8,
     },
     "elementwise": {},
+    "grouped_conv": {
+        # the weight gradient's block: its threads split one weight element's N*OH*OW
+        # products, then a tree reduction (a power of two)
+        "GCONV_WGRAD_THREADS": 256,
+    },
 }
 
 #: threads of a block of the grid-stride kernels (im2col, pooling, element-wise, histogram

@@ -25,6 +25,11 @@ FAMILIES = {
         "binary_conv2d_histogram_total",
     ],
     "elementwise": ["masked_scale", "adam_step", "dropout_forward"],
+    "grouped_conv": [
+        "grouped_conv_forward",
+        "grouped_conv_backward_data",
+        "grouped_conv_backward_weight",
+    ],
 }
 
 
