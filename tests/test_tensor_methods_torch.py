@@ -256,6 +256,27 @@ CASES = [
         (M,),
     ),
     ("square_pow", lambda lib, x: (x.square(), x.pow(3), x.abs().sqrt()), (M,)),
+    ("inverse_trig", lambda lib, x: (x.asin(), x.acos(), lib.atan(x), x.arctan()), (M / 3,)),
+    ("hyperbolic", lambda lib, x: (x.sinh(), lib.cosh(x), x.asinh(), x.atanh()), (M / 3,)),
+    ("acosh_exp2", lambda lib, x: (lib.acosh(x.abs() + 1.5), x.exp2(), lib.exp2(x)), (M,)),
+    ("sgn_absolute", lambda lib, x: (x.sgn(), x.absolute()), (ZEROS,)),
+    ("nan_to_num", lambda lib, x: (x.nan_to_num(), lib.nan_to_num(x, 1.0, 2.0, -3.0)), (SPECIAL,)),
+    ("t", lambda lib, x, v: (x.t(), v.t()), (M, V)),
+    ("select", lambda lib, x: (x.select(1, -1), lib.select(x, 0, 1)), (B,)),
+    ("unflatten", lambda lib, x: (x.unflatten(1, (2, 2)), lib.unflatten(x, -1, (-1, 1))), (M,)),
+    ("broadcast_to", lambda lib, x: (x.broadcast_to((2, 4)), lib.broadcast_to(x, (3, 4))), (V,)),
+    ("flips", lambda lib, x: (x.fliplr(), lib.flipud(x)), (M,)),
+    ("rot90", lambda lib, x: (x.rot90(), lib.rot90(x, 2), x.rot90(-1, (2, 1)), x.rot90(4)), (B,)),
+    ("diff", lambda lib, x: (x.diff(), lib.diff(x, 2, dim=0), x.diff(append=x[:, :1])), (M,)),
+    ("diff_bool", lambda lib, x: (x > 0).diff(), (M,)),
+    ("bincount", lambda lib, i, w: (i.bincount(), lib.bincount(i, w, minlength=9)), (IDX[0], V)),
+    ("histc", lambda lib, x: (x.histc(5), lib.histc(x, bins=4, min=-1, max=1)), (M,)),
+    (
+        "std_var_mean",
+        lambda lib, x: (lib.std_mean(x, 1), lib.var_mean(x, dim=0, correction=0)),
+        (M,),
+    ),
+    ("sizes", lambda lib, x: (x.itemsize, x.nbytes, x.element_size()), (M,)),
 ]
 
 
@@ -286,7 +307,13 @@ def _differentiable(out):
 
 
 # PyTorch defines no derivative for these (its backward raises): see the tests further down
-NO_TORCH_DERIVATIVE = {"scatter_reduce_add", "unique_method", "floor_divide", "div_rounding_float"}
+NO_TORCH_DERIVATIVE = {
+    "scatter_reduce_add",
+    "unique_method",
+    "floor_divide",
+    "div_rounding_float",
+    "bincount",
+}
 
 
 @pytest.mark.parametrize(
@@ -320,7 +347,8 @@ def test_gradients_match_torch(case, inputs):
 
 def test_results_without_a_derivative_record_no_graph():
     x = convlab.tensor(M, requires_grad=True)
-    for out in (x.unique(), x // 0.7, x.div(0.3, rounding_mode="floor"), x.argsort(), x > 0):
+    counts = convlab.tensor([0, 2, 2]).bincount(x[0, :3])
+    for out in (x.unique(), x // 0.7, x.div(0.3, rounding_mode="floor"), x > 0, counts):
         assert not out.requires_grad and out.grad_fn is None
     assert not x.int().requires_grad and not x.byte().requires_grad and not x.bool().requires_grad
     assert not x.type(convlab.int64).requires_grad and not x.type_as(x.int()).requires_grad

@@ -71,6 +71,7 @@ from convlab._legacy_types import (
 )
 from convlab._ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 from convlab._ops.arith import abs, add, clip, exp, log, mul, neg, pow, sqrt, sub
+from convlab._ops.counting import bincount, histc
 from convlab._ops.einsum import einsum
 from convlab._ops.index import (
     gather,
@@ -86,19 +87,26 @@ from convlab._ops.index import (
     take,
 )
 from convlab._ops.layout import (
+    broadcast_to,
     chunk,
     diag,
     diagonal,
+    diff,
+    fliplr,
+    flipud,
     meshgrid,
     movedim,
     narrow,
     repeat_interleave,
     roll,
+    rot90,
+    select,
     tile,
     trace,
     tril,
     triu,
     unbind,
+    unflatten,
 )
 from convlab._ops.linalg import addmm, bmm, dot, matmul, mm, mv, outer
 from convlab._ops.logic import (
@@ -127,13 +135,21 @@ from convlab._ops.logic import (
     ne,
 )
 from convlab._ops.pointwise import (
+    acos,
+    acosh,
     addcdiv,
     addcmul,
+    asin,
+    asinh,
+    atan,
     atan2,
+    atanh,
     ceil,
     clamp_max,
     clamp_min,
     cos,
+    cosh,
+    exp2,
     expm1,
     floor,
     floor_divide,
@@ -145,12 +161,14 @@ from convlab._ops.pointwise import (
     log10,
     maximum,
     minimum,
+    nan_to_num,
     reciprocal,
     remainder,
     round,
     rsqrt,
     sign,
     sin,
+    sinh,
     square,
     tan,
     trunc,
@@ -170,8 +188,10 @@ from convlab._ops.reduce import (
     norm,
     prod,
     std,
+    std_mean,
     sum,
     var,
+    var_mean,
 )
 from convlab._ops.reduce import reduce_max as max
 from convlab._ops.reduce import reduce_min as min
@@ -472,4 +492,25 @@ __all__ = [
     "diagonal",
     "trace",
     "meshgrid",
+    "select",
+    "unflatten",
+    "broadcast_to",
+    "fliplr",
+    "flipud",
+    "rot90",
+    "diff",
+    "bincount",
+    "histc",
+    "std_mean",
+    "var_mean",
+    "exp2",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "nan_to_num",
 ]

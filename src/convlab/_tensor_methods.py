@@ -957,6 +957,166 @@ class TensorMethods:
 
         return pointwise.addcdiv(self, tensor1, tensor2, value=value)
 
+    def exp2(self: Any) -> Tensor:
+        """``2 ** self``."""
+        from convlab._ops import pointwise
+
+        return pointwise.exp2(self)
+
+    def asin(self: Any) -> Tensor:
+        """Arcsine."""
+        from convlab._ops import pointwise
+
+        return pointwise.asin(self)
+
+    def acos(self: Any) -> Tensor:
+        """Arccosine."""
+        from convlab._ops import pointwise
+
+        return pointwise.acos(self)
+
+    def atan(self: Any) -> Tensor:
+        """Arctangent."""
+        from convlab._ops import pointwise
+
+        return pointwise.atan(self)
+
+    def sinh(self: Any) -> Tensor:
+        """Hyperbolic sine."""
+        from convlab._ops import pointwise
+
+        return pointwise.sinh(self)
+
+    def cosh(self: Any) -> Tensor:
+        """Hyperbolic cosine."""
+        from convlab._ops import pointwise
+
+        return pointwise.cosh(self)
+
+    def asinh(self: Any) -> Tensor:
+        """Inverse hyperbolic sine."""
+        from convlab._ops import pointwise
+
+        return pointwise.asinh(self)
+
+    def acosh(self: Any) -> Tensor:
+        """Inverse hyperbolic cosine."""
+        from convlab._ops import pointwise
+
+        return pointwise.acosh(self)
+
+    def atanh(self: Any) -> Tensor:
+        """Inverse hyperbolic tangent."""
+        from convlab._ops import pointwise
+
+        return pointwise.atanh(self)
+
+    arcsin = asin
+    arccos = acos
+    arctan = atan
+    arctan2 = atan2
+    arcsinh = asinh
+    arccosh = acosh
+    arctanh = atanh
+    sgn = sign
+
+    def absolute(self: Any) -> Tensor:
+        """Same as :meth:`abs`."""
+        from convlab._ops import arith
+
+        return arith.abs(self)
+
+    def nan_to_num(
+        self: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+    ) -> Tensor:
+        """NaN and infinities replaced by finite values."""
+        from convlab._ops import pointwise
+
+        return pointwise.nan_to_num(self, nan, posinf, neginf)
+
+    # -- more rearranging and counting --------------------------------------------------------
+    def t(self: Any) -> Tensor:
+        """The transpose of a matrix (tensors of fewer dimensions are returned as they are).
+
+        Raises:
+            RuntimeError: For more than two dimensions.
+        """
+        if self.ndim > 2:
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
+            )
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def select(self: Any, dim: builtins.int, index: builtins.int) -> Tensor:
+        """The slice at ``index`` along ``dim`` (that dimension removed)."""
+        from convlab._ops import layout
+
+        return layout.select(self, dim, index)
+
+    def unflatten(self: Any, dim: builtins.int, sizes: Any) -> Tensor:
+        """Dimension ``dim`` split into ``sizes``."""
+        from convlab._ops import layout
+
+        return layout.unflatten(self, dim, sizes)
+
+    def broadcast_to(self: Any, size: Any) -> Tensor:
+        """Broadcast to ``size``."""
+        from convlab._ops import layout
+
+        return layout.broadcast_to(self, size)
+
+    def fliplr(self: Any) -> Tensor:
+        """Columns reversed."""
+        from convlab._ops import layout
+
+        return layout.fliplr(self)
+
+    def flipud(self: Any) -> Tensor:
+        """Rows reversed."""
+        from convlab._ops import layout
+
+        return layout.flipud(self)
+
+    def rot90(self: Any, k: builtins.int = 1, dims: Any = (0, 1)) -> Tensor:
+        """Rotated by 90 degrees ``k`` times in the plane ``dims``."""
+        from convlab._ops import layout
+
+        return layout.rot90(self, k, dims)
+
+    def diff(
+        self: Any,
+        n: builtins.int = 1,
+        dim: builtins.int = -1,
+        prepend: Any = None,
+        append: Any = None,
+    ) -> Tensor:
+        """``n``-th forward differences along ``dim``."""
+        from convlab._ops import layout
+
+        return layout.diff(self, n, dim, prepend, append)
+
+    def bincount(self: Any, weights: Any = None, minlength: builtins.int = 0) -> Tensor:
+        """Occurrences of each value of a 1-D non-negative integer tensor."""
+        from convlab._ops import counting
+
+        return counting.bincount(self, weights, minlength)
+
+    def histc(self: Any, bins: builtins.int = 100, min: Any = 0, max: Any = 0) -> Tensor:  # noqa: A002
+        """A histogram of ``bins`` equal bins over ``[min, max]``."""
+        from convlab._ops import counting
+
+        return counting.histc(self, bins, min, max)
+
+    @property
+    def itemsize(self: Any) -> builtins.int:
+        """Bytes per element."""
+        return builtins.int(self._data.itemsize)
+
+    @property
+    def nbytes(self: Any) -> builtins.int:
+        """Bytes of all elements."""
+        return builtins.int(self._data.nbytes)
+
     # -- memory layout --------------------------------------------------------------------------
     def is_contiguous(self: Any, memory_format: Any = None) -> builtins.bool:
         """Whether the elements are laid out in row-major order without gaps."""

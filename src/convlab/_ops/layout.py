@@ -30,6 +30,13 @@ __all__ = [
     "diagonal",
     "trace",
     "meshgrid",
+    "select",
+    "unflatten",
+    "broadcast_to",
+    "fliplr",
+    "flipud",
+    "rot90",
+    "diff",
 ]
 
 
@@ -331,3 +338,92 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
     if mode == "xy" and len(grids) >= 2:  # built with the first two swapped: swap back
         grids[0], grids[1] = grids[1], grids[0]
     return tuple(grids)
+
+
+def select(a: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at ``index`` along ``dim``, with that dimension removed.
+
+    Raises:
+        IndexError: If ``index`` is out of range.
+    """
+    d = normalize_dim(dim, a.ndim)
+    size = a.shape[d]
+    if not -size <= index < size:
+        raise IndexError(
+            f"select: index {index} out of range for tensor of size {a.shape} at dimension {d}"
+        )
+    return a[(slice(None),) * d + (int(index),)]
+
+
+def unflatten(a: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Dimension ``dim`` split into ``sizes`` (one may be -1)."""
+    d = normalize_dim(dim, a.ndim)
+    return _shape.reshape(a, a.shape[:d] + tuple(int(s) for s in sizes) + a.shape[d + 1 :])
+
+
+def broadcast_to(a: Tensor, size: Sequence[int]) -> Tensor:
+    """``a`` broadcast to ``size`` (``Tensor.expand``)."""
+    return _shape.expand(a, tuple(size))
+
+
+def fliplr(a: Tensor) -> Tensor:
+    """Columns in reverse order (dimension 1)."""
+    if a.ndim < 2:
+        raise RuntimeError("fliplr: input must be >= 2-d")
+    return _shape.flip(a, (1,))
+
+
+def flipud(a: Tensor) -> Tensor:
+    """Rows in reverse order (dimension 0)."""
+    if a.ndim < 1:
+        raise RuntimeError("flipud: input must be >= 1-d")
+    return _shape.flip(a, (0,))
+
+
+def rot90(a: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+    """Rotated by 90 degrees ``k`` times in the plane ``dims`` (from the first towards the
+    second axis), as ``torch.rot90``.
+
+    Raises:
+        RuntimeError: If ``dims`` are not two different dimensions.
+    """
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90: expected total rotation dims == 2, got {len(dims)}")
+    d0, d1 = (normalize_dim(d, a.ndim) for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"rot90: expected two different dims, got {tuple(dims)}")
+    k %= 4
+    if k == 1:
+        return _shape.transpose(_shape.flip(a, (d1,)), d0, d1)
+    if k == 2:
+        return _shape.flip(a, (d0, d1))
+    if k == 3:
+        return _shape.flip(_shape.transpose(a, d0, d1), (d1,))
+    return _shape.reshape(a, a.shape, force_copy=True)
+
+
+def diff(
+    a: Tensor,
+    n: int = 1,
+    dim: int = -1,
+    prepend: Tensor | None = None,
+    append: Tensor | None = None,
+) -> Tensor:
+    """``n``-th forward differences along ``dim`` (after joining ``prepend`` and ``append``)."""
+    from convlab._ops import arith
+
+    d = normalize_dim(dim, a.ndim)
+    parts = [t for t in (prepend, a, append) if t is not None]
+    out = _shape.cat(parts, d) if len(parts) > 1 else a
+    for _ in range(int(n)):
+        size = out.shape[d]
+        if size == 0:
+            break
+        later, earlier = narrow(out, d, 1, size - 1), narrow(out, d, 0, size - 1)
+        if out._data.dtype.kind == "b":
+            from convlab._ops.logic import logical_xor
+
+            out = logical_xor(later, earlier)
+        else:
+            out = arith.sub(later, earlier)
+    return out

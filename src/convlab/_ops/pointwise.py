@@ -31,6 +31,16 @@ __all__ = [
     "expm1",
     "log2",
     "log10",
+    "exp2",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "nan_to_num",
     "maximum",
     "minimum",
     "remainder",
@@ -66,6 +76,15 @@ UNARY: dict[str, _Rule] = {
     "expm1": (lambda xp, a: xp.expm1(a), lambda xp, a, out: out + 1, True),
     "log2": (lambda xp, a: xp.log2(a), lambda xp, a, out: 1 / (a * 0.6931471805599453), True),
     "log10": (lambda xp, a: xp.log10(a), lambda xp, a, out: 1 / (a * 2.302585092994046), True),
+    "exp2": (lambda xp, a: xp.exp2(a), lambda xp, a, out: out * 0.6931471805599453, True),
+    "asin": (lambda xp, a: xp.arcsin(a), lambda xp, a, out: 1 / xp.sqrt(1 - a * a), True),
+    "acos": (lambda xp, a: xp.arccos(a), lambda xp, a, out: -1 / xp.sqrt(1 - a * a), True),
+    "atan": (lambda xp, a: xp.arctan(a), lambda xp, a, out: 1 / (1 + a * a), True),
+    "sinh": (lambda xp, a: xp.sinh(a), lambda xp, a, out: xp.cosh(a), True),
+    "cosh": (lambda xp, a: xp.cosh(a), lambda xp, a, out: xp.sinh(a), True),
+    "asinh": (lambda xp, a: xp.arcsinh(a), lambda xp, a, out: 1 / xp.sqrt(a * a + 1), True),
+    "acosh": (lambda xp, a: xp.arccosh(a), lambda xp, a, out: 1 / xp.sqrt(a * a - 1), True),
+    "atanh": (lambda xp, a: xp.arctanh(a), lambda xp, a, out: 1 / (1 - a * a), True),
 }
 
 
@@ -200,6 +219,71 @@ def log2(a: Tensor) -> Tensor:
 def log10(a: Tensor) -> Tensor:
     """Base-10 logarithm."""
     return unary(a, "log10")
+
+
+def exp2(a: Tensor) -> Tensor:
+    """``2 ** a``."""
+    return unary(a, "exp2")
+
+
+def asin(a: Tensor) -> Tensor:
+    """Elementwise arcsine."""
+    return unary(a, "asin")
+
+
+def acos(a: Tensor) -> Tensor:
+    """Elementwise arccosine."""
+    return unary(a, "acos")
+
+
+def atan(a: Tensor) -> Tensor:
+    """Elementwise arctangent."""
+    return unary(a, "atan")
+
+
+def sinh(a: Tensor) -> Tensor:
+    """Elementwise hyperbolic sine."""
+    return unary(a, "sinh")
+
+
+def cosh(a: Tensor) -> Tensor:
+    """Elementwise hyperbolic cosine."""
+    return unary(a, "cosh")
+
+
+def asinh(a: Tensor) -> Tensor:
+    """Elementwise inverse hyperbolic sine."""
+    return unary(a, "asinh")
+
+
+def acosh(a: Tensor) -> Tensor:
+    """Elementwise inverse hyperbolic cosine."""
+    return unary(a, "acosh")
+
+
+def atanh(a: Tensor) -> Tensor:
+    """Elementwise inverse hyperbolic tangent."""
+    return unary(a, "atanh")
+
+
+class _NanToNum(Function):
+    def forward(self, a: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
+        xp = self.backend.xp
+        self.finite = xp.isfinite(a)
+        return xp.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf)
+
+    def backward(self, grad: Any) -> tuple:
+        return (grad * self.finite,)
+
+
+def nan_to_num(
+    a: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> Tensor:
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (the dtype's largest
+    and smallest finite values by default); the gradient passes where ``a`` was finite."""
+    if a._data.dtype.kind != "f":
+        return a
+    return _NanToNum.apply(a, nan=nan, posinf=posinf, neginf=neginf)
 
 
 # -- two operands ---------------------------------------------------------------------------

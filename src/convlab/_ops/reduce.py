@@ -27,6 +27,8 @@ __all__ = [
     "norm",
     "reduce_max",
     "reduce_min",
+    "std_mean",
+    "var_mean",
     "argmax",
     "argmin",
 ]
@@ -475,6 +477,32 @@ def norm(
         return Sum.apply(size, axes=axes, keepdim=keepdim)
     total = Sum.apply(arith.pow(size, float(p)), axes=axes, keepdim=keepdim)
     return arith.pow(total, 1.0 / float(p))
+
+
+def std_mean(
+    a: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(std, mean)`` over ``dim`` (see :func:`std`)."""
+    dim, corr = _correction(dim, unbiased, correction, "std_mean")
+    return std(a, dim, keepdim=keepdim, correction=corr), mean(a, dim, keepdim)
+
+
+def var_mean(
+    a: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(var, mean)`` over ``dim`` (see :func:`var`)."""
+    dim, corr = _correction(dim, unbiased, correction, "var_mean")
+    return var(a, dim, keepdim=keepdim, correction=corr), mean(a, dim, keepdim)
 
 
 def reduce_max(a: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
