@@ -540,3 +540,73 @@ def test_upsample_aliases_warn(name):
         out = getattr(F(convlab), name)(convlab.ones(1, 1, 2, 2), scale_factor=2)
     assert out.shape == (1, 1, 4, 4)
     np.testing.assert_array_equal(out.numpy(), np.ones((1, 1, 4, 4), np.float32))
+
+
+def _dcgan_generator(L, nz=6, ngf=4, nc=3):
+    # pytorch/examples dcgan's generator (scaled down), as written there
+    nn = L.nn
+    return nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False),
+        nn.BatchNorm2d(ngf * 4),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ngf * 2),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, nc, 4, 2, 1, bias=False),
+        nn.Tanh(),
+    )
+
+
+def _autoencoder(L):
+    # an autoencoder / U-Net style decoder: reflection padding, group and instance norm,
+    # upsampling, SiLU / GELU / PReLU, channel dropout (evaluated in eval mode)
+    nn = L.nn
+    return nn.Sequential(
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(3, 8, 3),
+        nn.GroupNorm(2, 8),
+        nn.SiLU(inplace=True),
+        nn.Conv2d(8, 8, 3, stride=2, padding=1),
+        nn.InstanceNorm2d(8, affine=True),
+        nn.GELU(),
+        nn.Dropout2d(0.3),
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+        nn.ReplicationPad2d((0, 1, 1, 0)),
+        nn.Conv2d(8, 4, 2),
+        nn.PReLU(4),
+        nn.Flatten(),
+        nn.Unflatten(1, (4, 6, 6)),
+        nn.LayerNorm([6, 6]),
+        nn.ConvTranspose2d(4, 3, 3, stride=1, padding=1),
+        nn.Hardswish(),
+    )
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    "build, shape", [(_dcgan_generator, (3, 6, 1, 1)), (_autoencoder, (2, 3, 6, 6))]
+)
+def test_small_programs_match_torch(backend, build, shape):
+    rng = np.random.default_rng(12)
+    theirs = build(torch).double()
+    _randomize(theirs, rng)
+    ours = build(convlab).to(backend.name).double()
+    _copy_state(ours, theirs, backend.name)
+    for mode in ("train", "eval"):
+        getattr(ours, mode)()
+        getattr(theirs, mode)()
+        if build is _autoencoder and mode == "train":
+            continue  # Dropout2d's draws differ from PyTorch's; eval mode compares it
+        x = rng.normal(size=shape)
+        ox = convlab.tensor(x, device=backend.name, requires_grad=True)
+        tx = torch.tensor(x, requires_grad=True)
+        oy, ty = ours(ox), theirs(tx)
+        np.testing.assert_allclose(oy.numpy(), ty.detach().numpy(), rtol=1e-9, atol=1e-11)
+        (oy * oy).sum().backward()
+        (ty * ty).sum().backward()
+        np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), rtol=1e-8, atol=1e-10)
+        for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+            np.testing.assert_allclose(
+                p.grad.numpy(), q.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name
+            )
+            p.grad = q.grad = None
