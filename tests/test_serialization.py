@@ -146,3 +146,32 @@ def test_other_files_are_rejected_cpu(tmp_path):
         convlab.load(tmp_path / "missing")
     with pytest.raises(ValueError, match="map_location"):
         convlab.load(plain, map_location="tpu")
+
+
+def test_load_accepts_pytorchs_arguments(tmp_path):
+    import convlab
+
+    model = convlab.nn.Linear(3, 2)
+    path = tmp_path / "model.pt"
+    convlab.save(model.state_dict(), path)
+    for kwargs in (
+        {"weights_only": True},
+        {"map_location": convlab.device("cpu")},
+        {"map_location": {"cuda:0": "cpu"}},
+        {"map_location": lambda storage, location: storage},
+        {"map_location": "cpu", "weights_only": False, "mmap": False},
+    ):
+        state = convlab.load(path, **kwargs)
+        fresh = convlab.nn.Linear(3, 2)
+        fresh.load_state_dict(state)
+        np.testing.assert_array_equal(fresh.weight.numpy(), model.weight.numpy())
+    with pytest.raises(ValueError, match="one device"):
+        convlab.load(path, map_location={"cuda:0": "cpu", "cuda:1": "gpu"})
+
+
+def test_saving_a_whole_module_names_the_alternative(tmp_path):
+    import convlab
+
+    with pytest.raises(TypeError, match=r"state_dict\(\)"):
+        convlab.save(convlab.nn.Linear(2, 2), tmp_path / "m.pt")
+    assert not (tmp_path / "m.pt").exists()

@@ -63,7 +63,7 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
         arrays[name] = obj.numpy()
         return {
             "tensor": name,
-            "device": obj.device,
+            "device": obj._backend.name,
             "requires_grad": obj.requires_grad,
             "parameter": type(obj).__name__ == "Parameter",
         }
@@ -89,6 +89,13 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
     if isinstance(obj, (list, tuple)):
         kind = "list" if isinstance(obj, list) else "tuple"
         return {kind: [_encode(v, arrays, depth + 1) for v in obj]}
+    if hasattr(obj, "state_dict") and callable(obj.state_dict):
+        raise TypeError(
+            f"save: a whole {type(obj).__name__} cannot be saved: that would need pickle, "
+            f"which convlab never uses for files it loads. Save its state instead: "
+            f"convlab.save(obj.state_dict(), path), and later "
+            f"obj.load_state_dict(convlab.load(path))"
+        )
     raise TypeError(
         f"save: cannot save objects of type {type(obj).__name__} (supported: "
         f"dicts, lists, tuples, str, numbers, bool, None, tensors, arrays)"
@@ -255,7 +262,14 @@ def _byte_limit(max_bytes: int | None, path: str) -> int:
     return int(max_bytes)
 
 
-def load(path: Any, map_location: str | None = None, *, max_bytes: int | None = None) -> Any:
+def load(
+    path: Any,
+    map_location: Any = None,
+    *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
+    max_bytes: int | None = None,
+) -> Any:
     """Read an object written by :func:`save`.
 
     Every size the file declares is checked before anything is read: each array's
@@ -264,8 +278,14 @@ def load(path: Any, map_location: str | None = None, *, max_bytes: int | None = 
 
     Args:
         path: The checkpoint file.
-        map_location: ``"cpu"`` or ``"gpu"`` to put every tensor there; by default each goes
-            back to the device it was saved from.
+        map_location: ``"cpu"`` or ``"gpu"`` (or ``"cuda"``, a :class:`convlab.device`) to
+            put every tensor there; by default each goes back to the device it was saved
+            from. PyTorch's other forms are understood too: a dict such as
+            ``{"cuda:0": "cpu"}`` (its target device) and a function (``lambda storage, loc:
+            storage``, PyTorch's idiom for "load on the CPU").
+        weights_only: Accepted for PyTorch compatibility: convlab checkpoints never hold
+            code (no pickle), so every load is weights-only.
+        mmap: Accepted for PyTorch compatibility; arrays are read into memory.
         max_bytes: The most bytes the arrays may take once read, all together. Default: the
             file's own size or :data:`DEFAULT_MAX_BYTES`, whichever is larger (:func:`save`
             stores arrays uncompressed, so its checkpoints never need more than their size;
@@ -282,6 +302,13 @@ def load(path: Any, map_location: str | None = None, *, max_bytes: int | None = 
         OSError: If the file cannot be read.
     """
     path = os.fspath(path)
+    if callable(map_location):
+        map_location = "cpu"
+    elif isinstance(map_location, dict):
+        targets = {str(v) for v in map_location.values()}
+        if len(targets) != 1:
+            raise ValueError(f"map_location: a dict must map to one device, got {sorted(targets)}")
+        map_location = targets.pop()
     if map_location is not None:
         backend_for(map_location, "map_location")
         map_location = "gpu" if str(map_location).startswith(("gpu", "cuda")) else "cpu"
