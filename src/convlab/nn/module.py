@@ -146,6 +146,10 @@ class Module:
         else:
             self._non_persistent.add(name)
 
+    def register_module(self, name: str, module: Module | None) -> None:
+        """Alias of :meth:`add_module`, as in PyTorch."""
+        self.add_module(name, module)
+
     def add_module(self, name: str, module: Module | None) -> None:
         """Register a child module under ``name``."""
         if module is not None and not isinstance(module, Module):
@@ -356,6 +360,8 @@ class Module:
         """
         from convlab._tensor import _parse_to_args
 
+        for ignored in ("non_blocking", "memory_format"):  # accepted as Tensor.to accepts them
+            kwargs.pop(ignored, None)
         device, dtype = _parse_to_args(args, kwargs)
         backend = None if device is None else backend_for(device)
         dtype = _dtype.resolve_dtype(dtype)
@@ -371,11 +377,68 @@ class Module:
         """Move everything to the CPU."""
         return self.to("cpu")
 
-    def gpu(self) -> Self:
-        """Move everything to the GPU."""
+    def gpu(self, device: Any = None) -> Self:
+        """Move everything to the GPU (``device``: ``None``, 0, ``"cuda"`` or ``"cuda:0"``)."""
+        if device is not None:
+            from convlab import cuda
+
+            cuda.set_device(device)  # validates the index: convlab uses GPU 0
         return self.to("gpu")
 
     cuda = gpu
+
+    def half(self) -> Self:
+        """Cast floating parameters and buffers to float16."""
+        return self.to(_dtype.float16)
+
+    def type(self, dst_type: Any) -> Self:
+        """Cast floating parameters and buffers to ``dst_type`` (a floating dtype)."""
+        return self.to(dst_type)
+
+    def share_memory(self) -> Self:
+        """Return ``self``: convlab's worker processes do not share parameters (PyTorch moves
+        them to shared memory for ``multiprocessing`` training, which convlab does not run)."""
+        return self
+
+    # -- lookup by dotted name ----------------------------------------------------------------
+    def get_submodule(self, target: str) -> Module:
+        """The descendant at the dotted path ``target`` (``""`` is this module).
+
+        Raises:
+            AttributeError: Naming the first missing part, as PyTorch.
+        """
+        module: Module = self
+        if target == "":
+            return module
+        for part in target.split("."):
+            child = module._modules.get(part)
+            if child is None:
+                raise AttributeError(
+                    f"get_submodule: {module._get_name()} has no submodule {part!r} (in {target!r})"
+                )
+            module = child
+        return module
+
+    def _get_tensor(self, target: str, table: str, what: str) -> Any:
+        prefix, _, name = target.rpartition(".")
+        module = self.get_submodule(prefix)
+        entries = getattr(module, table)
+        if name not in entries or entries[name] is None:
+            raise AttributeError(f"get_{what}: {module._get_name()} has no {what} {name!r}")
+        return entries[name]
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at the dotted path ``target`` (``"layer1.0.weight"``)."""
+        param: Parameter = self._get_tensor(target, "_parameters", "parameter")
+        return param
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at the dotted path ``target`` (``"bn.running_mean"``)."""
+        buffer: Tensor = self._get_tensor(target, "_buffers", "buffer")
+        return buffer
+
+    def _get_name(self) -> str:
+        return type(self).__name__
 
     def float(self) -> Self:
         """Cast floating parameters and buffers to float32."""
