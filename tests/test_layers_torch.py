@@ -48,6 +48,21 @@ CASES: dict = {
         (_normal(2, 2, 3), _normal(2, 1, 4, 4), _normal(1)),
         (0, 1, 2),
     ),
+    "conv_transpose2d_grouped": (
+        lambda L, x, w, b: F(L).conv_transpose2d(x, w, b, 2, 1, 1, 3, 1),
+        (_normal(2, 6, 4, 3), _normal(6, 2, 3, 3), _normal(6)),
+        (0, 1, 2),
+    ),
+    "conv_transpose2d_depthwise": (
+        lambda L, x, w: F(L).conv_transpose2d(x, w, None, 1, 1, 0, 4, (1, 2)),
+        (_normal(1, 4, 5, 5), _normal(4, 1, 3, 2)),
+        (0, 1),
+    ),
+    "conv_transpose1d_grouped": (
+        lambda L, x, w, b: F(L).conv_transpose1d(x, w, b, 2, 0, 0, 2),
+        (_normal(2, 4, 5), _normal(4, 3, 3), _normal(6)),
+        (0, 1, 2),
+    ),
     "conv_transpose1d": (
         lambda L, x, w, b: F(L).conv_transpose1d(x, w, b, 2, 1, 1, 1, 2),
         (_normal(2, 3, 7), _normal(3, 2, 3), _normal(2)),
@@ -235,6 +250,10 @@ MODULES: dict = {
         lambda L: L.nn.ConvTranspose1d(4, 2, 5, stride=3, padding=2),
         (2, 4, 6),
     ),
+    "ConvTranspose2d_groups": (
+        lambda L: L.nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2, dilation=2),
+        (2, 4, 3, 4),
+    ),
     "LayerNorm": (lambda L: L.nn.LayerNorm([4, 3]), (2, 5, 4, 3)),
     "LayerNorm_no_bias": (lambda L: L.nn.LayerNorm(3, eps=1e-3, bias=False), (2, 3)),
     "LayerNorm_no_affine": (lambda L: L.nn.LayerNorm(6, elementwise_affine=False), (4, 6)),
@@ -331,6 +350,7 @@ def test_modules_match_torch(backend, name, dtype):
     [
         "ConvTranspose2d",
         "ConvTranspose1d",
+        "ConvTranspose2d_groups",
         "LayerNorm",
         "LayerNorm_no_bias",
         "GroupNorm",
@@ -461,7 +481,22 @@ def test_conv_transpose_output_size_matches_torch(output_size):
             ValueError,
             "num_features",
         ),
-        (lambda: convlab.nn.ConvTranspose2d(2, 2, 3, groups=2), ValueError, "groups"),
+        (lambda: convlab.nn.ConvTranspose2d(4, 2, 3, groups=3), ValueError, "groups"),
+        (lambda: convlab.nn.ConvTranspose2d(4, 3, 3, groups=2), ValueError, "out_channels"),
+        (
+            lambda: F(convlab).conv_transpose2d(
+                convlab.zeros(1, 4, 3, 3), convlab.zeros(4, 2, 3, 3), groups=3
+            ),
+            ValueError,
+            "groups",
+        ),
+        (
+            lambda: F(convlab).conv_transpose2d(
+                convlab.zeros(1, 4, 3, 3), convlab.zeros(4, 2, 3, 3), convlab.zeros(2), groups=2
+            ),
+            ValueError,
+            r"bias: expected shape \(4,\)",
+        ),
         (
             lambda: convlab.nn.ConvTranspose2d(2, 2, 3, padding_mode="reflect"),
             ValueError,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from convlab import _validate as check
 from convlab._ops import shape as _shape
 from convlab._ops._util import float_check
@@ -24,7 +26,8 @@ def _conv_size(size: int, kernel: int, stride: int, padding: int, dilation: int)
 
 
 class ConvTranspose2d(Function):
-    """``y = conv2d_backward_data(x, weight)`` (plus bias), weight (C_in, C_out, KH, KW)."""
+    """``y = conv2d_backward_data(x, weight)`` (plus bias), weight (C_in, C_out / groups, KH,
+    KW): with groups, the convolution from C_out to C_in channels in as many groups."""
 
     def forward(
         self,
@@ -35,11 +38,14 @@ class ConvTranspose2d(Function):
         padding: tuple = (0, 0),
         dilation: tuple = (1, 1),
         out_hw: tuple = (1, 1),
+        groups: int = 1,
     ) -> Any:
         bk, xp = self.backend, self.backend.xp
         self.geometry = stride, padding, dilation
+        # the dense call exactly as before: no keyword for a backend without groups to refuse
+        self.grouped = {} if groups == 1 else {"groups": groups}
         self.weight, self.has_bias, self.in_hw = weight, bias is not None, x.shape[2:]
-        out_shape = (x.shape[0], weight.shape[1]) + tuple(out_hw)
+        out_shape = (x.shape[0], weight.shape[1] * groups) + tuple(out_hw)
         # output_padding >= stride (allowed while < dilation) makes the output so long that the
         # convolution of it has more positions than x: those extra positions are zeros of x
         conv_hw = tuple(
@@ -50,7 +56,7 @@ class ConvTranspose2d(Function):
             widths = ((0, 0), (0, 0)) + tuple((0, c - h) for c, h in zip(conv_hw, x.shape[2:]))
             x = xp.pad(x, widths)
         self.x = x
-        y = bk.conv2d_backward_data(x, weight, out_shape, stride, padding, dilation)
+        y = bk.conv2d_backward_data(x, weight, out_shape, stride, padding, dilation, **self.grouped)
         if bias is not None:
             y += bias[:, None, None]
         return y
@@ -60,14 +66,23 @@ class ConvTranspose2d(Function):
         stride, padding, dilation = self.geometry
         gx = gw = gb = None
         if self.needs[0]:
-            gx = bk.conv2d_forward(grad, self.weight, None, stride, padding, dilation)
+            gx = bk.conv2d_forward(
+                grad, self.weight, None, stride, padding, dilation, **self.grouped
+            )
             h, w = self.in_hw
             if gx.shape[2:] != (h, w):
                 gx = bk.xp.ascontiguousarray(gx[:, :, :h, :w])
         if self.needs[1]:
             # the convolution's roles: its input is our output (grad), its output is our x
             gw, _ = bk.conv2d_backward_weight(
-                self.x, grad, self.weight.shape, stride, padding, dilation, bias=False
+                self.x,
+                grad,
+                self.weight.shape,
+                stride,
+                padding,
+                dilation,
+                bias=False,
+                **self.grouped,
             )
         if self.has_bias and self.needs[2]:
             gb = grad.sum(axis=(0, 2, 3))
@@ -117,8 +132,21 @@ def transposed_output_size(
     return out
 
 
-def _check_operands(x: Tensor, weight: Tensor, bias: Tensor | None, dims: int, what: str) -> bool:
-    """Check the operands; whether ``x`` lacks the batch dimension."""
+def _check_groups(groups: Any, in_channels: int, what: str) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"{what}: groups: expected an int, got {type(groups).__name__}")
+    if groups < 1 or in_channels % groups:
+        raise ValueError(
+            f"{what}: groups: expected a positive divisor of the {in_channels} input channels, "
+            f"got {groups}"
+        )
+    return int(groups)
+
+
+def _check_operands(
+    x: Tensor, weight: Tensor, bias: Tensor | None, dims: int, what: str, groups: Any = 1
+) -> tuple[bool, int]:
+    """Check the operands; whether ``x`` lacks the batch dimension, and ``groups``."""
     if not isinstance(x, Tensor) or x.ndim not in (dims + 1, dims + 2):
         raise ValueError(
             f"{what}: input: expected a {dims + 1}-D (unbatched) or {dims + 2}-D (batched) "
@@ -136,12 +164,14 @@ def _check_operands(x: Tensor, weight: Tensor, bias: Tensor | None, dims: int, w
             f"{what}: weight: expected {channels} input channels in dimension 0 (input shape "
             f"{x.shape}), got weight shape {weight.shape}"
         )
-    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (weight.shape[1],)):
+    groups = _check_groups(groups, channels, what)
+    out_channels = weight.shape[1] * groups
+    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (out_channels,)):
         raise ValueError(
-            f"{what}: bias: expected shape ({weight.shape[1]},), got "
+            f"{what}: bias: expected shape ({out_channels},), got "
             f"{getattr(bias, 'shape', type(bias).__name__)}"
         )
-    return x.ndim == dims + 1
+    return x.ndim == dims + 1, groups
 
 
 def conv_transpose2d(
@@ -158,13 +188,14 @@ def conv_transpose2d(
 
     Args:
         input: ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``.
-        weight: ``(C_in, C_out, KH, KW)``.
+        weight: ``(C_in, C_out / groups, KH, KW)``.
         bias: ``(C_out,)`` or None.
         stride: Step of the convolution this is the gradient of (int or pair).
         padding: Its zero padding, removed from the output (int or pair).
         output_padding: Extra rows / columns added at the output's end (int or pair), each
             smaller than the stride or the dilation.
-        groups: Only 1 is supported.
+        groups: Splits the channels into that many groups, each transposed-convolved on its
+            own; it must divide ``C_in``.
         dilation: Spacing of the kernel taps (int or pair).
 
     Returns:
@@ -172,11 +203,9 @@ def conv_transpose2d(
         (KH - 1) + output_padding + 1``.
 
     Raises:
-        ValueError: For wrong shapes or geometry, or ``groups`` other than 1.
+        ValueError: For wrong shapes, geometry or ``groups``.
     """
-    unbatched = _check_operands(input, weight, bias, 2, "conv_transpose2d")
-    if groups != 1:
-        raise ValueError(f"groups: only groups=1 is supported by conv_transpose2d, got {groups}")
+    unbatched, groups = _check_operands(input, weight, bias, 2, "conv_transpose2d", groups)
     stride = _ints(stride, 2, "stride", 1)
     padding = _ints(padding, 2, "padding", 0)
     output_padding = _ints(output_padding, 2, "output_padding", 0)
@@ -194,6 +223,7 @@ def conv_transpose2d(
         padding=padding,
         dilation=dilation,
         out_hw=out_hw,
+        groups=groups,
     )
     return _shape.squeeze(out, 0) if unbatched else out
 
@@ -212,18 +242,18 @@ def conv_transpose1d(
 
     Args:
         input: ``(N, C_in, L)`` or unbatched ``(C_in, L)``.
-        weight: ``(C_in, C_out, K)``.
+        weight: ``(C_in, C_out / groups, K)``.
         bias: ``(C_out,)`` or None.
         stride: Step (int or 1-tuple).
         padding: Zero padding removed from the output (int or 1-tuple).
         output_padding: Extra positions at the output's end (int or 1-tuple).
-        groups: Only 1 is supported.
+        groups: Channel groups, as in :func:`conv_transpose2d`.
         dilation: Spacing of the kernel taps (int or 1-tuple).
 
     Returns:
         ``(N, C_out, L_out)``.
     """
-    _check_operands(input, weight, bias, 1, "conv_transpose1d")
+    _check_operands(input, weight, bias, 1, "conv_transpose1d", groups)
 
     def pair(value: Any, name: str, minimum: int, first: int) -> tuple[int, int]:
         return (first,) + _ints(value, 1, name, minimum)  # type: ignore[return-value]

@@ -46,8 +46,11 @@ class _ConvTransposeNd(Module):
         n = self._dims
         check.positive(in_channels, "in_channels")
         check.positive(out_channels, "out_channels")
-        if groups != 1:
-            raise ValueError(f"groups: only groups=1 is supported, got {groups}")
+        check.positive(groups, "groups")
+        if in_channels % groups:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups:
+            raise ValueError("out_channels must be divisible by groups")
         if padding_mode != "zeros":
             # as PyTorch: a transposed convolution pads with zeros only
             raise ValueError(
@@ -60,10 +63,10 @@ class _ConvTransposeNd(Module):
         self.padding = _tuple(padding, n, "padding", 0)
         self.output_padding = _tuple(output_padding, n, "output_padding", 0)
         self.dilation = _tuple(dilation, n, "dilation", 1)
-        self.groups, self.padding_mode, self.transposed = 1, padding_mode, True
+        self.groups, self.padding_mode, self.transposed = int(groups), padding_mode, True
         # PyTorch's layout (in_channels, out_channels / groups, kernel...): the fans, and so
         # the default initialisation, follow from it
-        shape = (self.in_channels, self.out_channels) + self.kernel_size
+        shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
         self.weight = Parameter(_creation.empty(shape, dtype=dtype, device=device or "cpu"))
         if bias:
             self.bias = Parameter(
@@ -113,6 +116,8 @@ class _ConvTransposeNd(Module):
             s += f", dilation={self.dilation}"
         if self.output_padding != (0,) * n:
             s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
         return s
@@ -121,8 +126,7 @@ class _ConvTransposeNd(Module):
 class ConvTranspose2d(_ConvTransposeNd):
     """2-D transposed convolution over NCHW inputs (``torch.nn.ConvTranspose2d``).
 
-    The weight has PyTorch's layout ``(in_channels, out_channels, KH, KW)``; ``groups`` other
-    than 1 is refused.
+    The weight has PyTorch's layout ``(in_channels, out_channels / groups, KH, KW)``.
 
     Example:
         >>> import convlab
@@ -142,14 +146,14 @@ class ConvTranspose2d(_ConvTransposeNd):
             self.stride,
             self.padding,
             self._output_padding(input, output_size),
-            1,
+            self.groups,
             self.dilation,
         )
 
 
 class ConvTranspose1d(_ConvTransposeNd):
     """1-D transposed convolution over NCL inputs (``torch.nn.ConvTranspose1d``); weight
-    ``(in_channels, out_channels, K)``."""
+    ``(in_channels, out_channels / groups, K)``."""
 
     _dims = 1
 
@@ -161,6 +165,6 @@ class ConvTranspose1d(_ConvTransposeNd):
             self.stride,
             self.padding,
             self._output_padding(input, output_size),
-            1,
+            self.groups,
             self.dilation,
         )
