@@ -219,3 +219,26 @@ def test_deepcopy_keeps_device_and_values():
     assert float(model[0].weight.detach().abs().sum()) > 0
     with pytest.raises(RuntimeError, match="leaves"):
         copy.deepcopy(model[0].weight * 2)
+
+
+def test_inplace_ops_on_each_device(backend):
+    backend = backend.name
+    x = convlab.tensor([[-1.0, 2.0], [3.0, -4.0]], device=backend)
+    alias = x.view(4)
+    x.add_(1).mul_(2).clamp_(min=0)
+    x[0, 0] = 7.0
+    x.masked_fill_(x > 9, 9.0)
+    expected = np.array([[7.0, 6.0], [8.0, 0.0]])
+    np.testing.assert_array_equal(x.numpy(), expected)
+    np.testing.assert_array_equal(alias.numpy(), expected.reshape(4))
+    assert x.device == backend and x.is_cuda == (backend == "gpu")
+    w = convlab.ones(3, device=backend, requires_grad=True)
+    y = (w * w).sum()
+    with convlab.no_grad():
+        w -= 0.5 * convlab.ones(3, device=backend)
+    with pytest.raises(RuntimeError, match="in-place"):
+        y.backward()
+    np.testing.assert_array_equal(w.numpy(), [0.5, 0.5, 0.5])
+    h = convlab.ones(2, device=backend, requires_grad=True) * 3
+    h.relu_()
+    h.sum().backward()
