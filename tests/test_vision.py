@@ -11,7 +11,7 @@ from PIL import Image
 
 import convlab
 from conftest import needs_torch, torch
-from convlab.vision import datasets, transforms, utils
+from convlab.vision import datasets, models, transforms, utils
 from data_files import CIFAR_NAMES, cifar_batch, write_cifar_py, write_mnist, write_tiny_mnist
 
 
@@ -232,3 +232,126 @@ def test_cifar10_has_torchvisions_attributes(tmp_path):
     ds.data, ds.targets = expected[1:], labels[1:]
     assert len(ds) == 2
     np.testing.assert_array_equal(ds[0][0], data[1].reshape(3, 32, 32))  # items stay CHW
+
+
+# ---------------------------------------------------------------- models
+def _torch_resnet(layers, bottleneck, num_classes):
+    """torchvision's ResNet layout built from torch.nn (torchvision is not installed)."""
+    tnn = torch.nn
+
+    class Block(tnn.Module):
+        def __init__(self, inplanes, planes, stride):
+            super().__init__()
+            width, out = planes, planes * (4 if bottleneck else 1)
+            if bottleneck:
+                self.conv1 = tnn.Conv2d(inplanes, width, 1, bias=False)
+                self.bn1 = tnn.BatchNorm2d(width)
+                self.conv2 = tnn.Conv2d(width, width, 3, stride, 1, bias=False)
+                self.bn2 = tnn.BatchNorm2d(width)
+                self.conv3 = tnn.Conv2d(width, out, 1, bias=False)
+                self.bn3 = tnn.BatchNorm2d(out)
+            else:
+                self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+                self.bn1 = tnn.BatchNorm2d(planes)
+                self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+                self.bn2 = tnn.BatchNorm2d(planes)
+            self.relu = tnn.ReLU()
+            self.downsample = None
+            if stride != 1 or inplanes != out:
+                self.downsample = tnn.Sequential(
+                    tnn.Conv2d(inplanes, out, 1, stride, bias=False), tnn.BatchNorm2d(out)
+                )
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            if bottleneck:
+                out = self.relu(self.bn2(self.conv2(out)))
+                out = self.bn3(self.conv3(out))
+            else:
+                out = self.bn2(self.conv2(out))
+            return self.relu(out + identity)
+
+    class Net(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = tnn.BatchNorm2d(64)
+            self.relu = tnn.ReLU()
+            self.maxpool = tnn.MaxPool2d(3, 2, 1)
+            inplanes, expansion = 64, 4 if bottleneck else 1
+            for k, (planes, count) in enumerate(zip((64, 128, 256, 512), layers)):
+                blocks = []
+                for j in range(count):
+                    blocks.append(Block(inplanes, planes, 2 if k and not j else 1))
+                    inplanes = planes * expansion
+                setattr(self, f"layer{k + 1}", tnn.Sequential(*blocks))
+            self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
+            self.fc = tnn.Linear(512 * expansion, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    return Net()
+
+
+@pytest.mark.parametrize(
+    "name, parameters",  # torchvision's documented parameter counts
+    [("resnet18", 11_689_512), ("resnet34", 21_797_672), ("resnet50", 25_557_032)],
+)
+def test_resnet_has_torchvisions_size(name, parameters):
+    model = getattr(models, name)()
+    assert sum(p.numel() for p in model.parameters()) == parameters
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    "layers, bottleneck",
+    [([2, 2, 2, 2], False), ([1, 1, 1, 1], True)],
+    ids=["resnet18", "bottleneck-1111"],  # the Bottleneck stages of resnet50, fewer of them
+)
+def test_resnet_matches_torch_with_the_same_weights(layers, bottleneck):
+    torch.manual_seed(0)
+    theirs = _torch_resnet(layers, bottleneck, num_classes=7).double()
+    block = models.Bottleneck if bottleneck else models.BasicBlock
+    ours = models.ResNet(block, layers, num_classes=7).to(convlab.float64)
+    state = theirs.state_dict()
+    assert list(ours.state_dict()) == list(state)  # torchvision's names, in its order
+    ours.load_state_dict(convlab.utils.from_torch_state_dict(state))
+    x = np.random.default_rng(11).standard_normal((2, 3, 24, 20))
+    for train in (True, False):
+        theirs.train(train)
+        ours.train(train)
+        t_in = torch.tensor(x, requires_grad=True)
+        c_in = convlab.tensor(x, requires_grad=True)
+        t_out, c_out = theirs(t_in), ours(c_in)
+        expected = t_out.detach().numpy()
+        np.testing.assert_allclose(_np(c_out.detach()), expected, rtol=1e-9, atol=1e-10)
+        (t_out * t_out).sum().backward()
+        (c_out * c_out).sum().backward()
+        # Sums of thousands of terms cancel: errors are relative to the largest entry.
+        for mine, reference in (
+            (c_in.grad, t_in.grad),
+            (ours.conv1.weight.grad, theirs.conv1.weight.grad),
+        ):
+            expected = reference.numpy()
+            np.testing.assert_allclose(_np(mine), expected, atol=1e-9 * np.abs(expected).max())
+        theirs.zero_grad()
+        ours.zero_grad()
+
+
+def test_resnet_initialisation_as_torchvision():
+    convlab.manual_seed(0)
+    model = models.resnet18(zero_init_residual=True)
+    weight = _np(model.layer4[1].conv2.weight)
+    fan_out = weight.shape[0] * 9
+    assert abs(weight.std() / math.sqrt(2 / fan_out) - 1) < 0.01  # kaiming_normal_, fan_out
+    assert abs(weight.mean()) < 1e-3
+    np.testing.assert_array_equal(_np(model.bn1.weight), 1)
+    np.testing.assert_array_equal(_np(model.bn1.bias), 0)
+    np.testing.assert_array_equal(_np(model.layer1[0].bn2.weight), 0)  # zero_init_residual
+    np.testing.assert_array_equal(_np(model.layer1[0].bn1.weight), 1)
+    with pytest.raises(ValueError, match="weights"):
+        models.resnet18(weights="IMAGENET1K_V1")

@@ -1,4 +1,4 @@
-"""torchvision's names over :mod:`convlab.data`: ``datasets``, ``transforms`` and ``utils``.
+"""torchvision's names: ``datasets``, ``transforms``, ``utils`` and ``models``.
 
 A program written for PyTorch changes ``from torchvision import datasets, transforms`` to
 ``from convlab.vision import datasets, transforms`` (and ``torchvision.utils`` to
@@ -12,6 +12,6 @@ image, and every transform here accepts that array (as well as PIL images and te
 
 from __future__ import annotations
 
-from convlab.vision import datasets, transforms, utils
+from convlab.vision import datasets, models, transforms, utils
 
-__all__ = ["datasets", "transforms", "utils"]
+__all__ = ["datasets", "models", "transforms", "utils"]
