@@ -282,7 +282,7 @@ class GELU(_Elementwise):
 
 def _sigmoid(xp: Any, x: Any) -> Any:
     z = xp.exp(-xp.abs(x))  # never overflows
-    return xp.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+    return (xp.where(x >= 0, 1, z) / (1 + z)).astype(x.dtype, copy=False)
 
 
 def _softplus(xp: Any, x: Any) -> Any:
@@ -290,13 +290,15 @@ def _softplus(xp: Any, x: Any) -> Any:
     return (xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
 
 
-class SiLU(_Elementwise):
-    def value(self, xp: Any, x: Any) -> Any:
-        return x * _sigmoid(xp, x)
+class SiLU(Function):
+    def forward(self, x: Any) -> Any:
+        # sigmoid kept for backward: recomputing it would cost as much as the forward
+        self.x, self.s = x, _sigmoid(self.backend.xp, x)
+        return x * self.s
 
-    def slope(self, xp: Any, x: Any) -> Any:
-        s = _sigmoid(xp, x)
-        return s * (1 + x * (1 - s))
+    def backward(self, grad: Any) -> tuple:
+        s = self.s
+        return (grad * (s * (1 + self.x * (1 - s))),)
 
 
 class Mish(_Elementwise):
@@ -453,7 +455,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * sigmoid(x)`` (``torch.nn.functional.silu``)."""
-    return _elementwise(SiLU, input, "silu")
+    float_check(input, "silu")
+    return SiLU.apply(input)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:

@@ -36,8 +36,9 @@ def scatter_add_axis(xp: Any, values: Any, index: Any, length: int, axis: int) -
     """``out`` of ``length`` along ``axis`` with ``out[index[j]] += values[j]`` (the adjoint of
     ``take(out, index, axis)``).
 
-    NumPy sums contiguous runs of a stable sort of ``index`` with ``add.reduceat`` (exact
-    and much faster than ``add.at``); CuPy, which has no ``reduceat``, scatters atomically.
+    NumPy sums the runs of equal indices (after a stable sort unless ``index`` is already
+    non-decreasing) with ``add.reduceat``, exact and much faster than ``add.at``; CuPy, which
+    has no ``reduceat``, scatters atomically.
     """
     moved = xp.moveaxis(values, axis, 0)
     out = xp.zeros((length,) + moved.shape[1:], values.dtype)
@@ -46,13 +47,15 @@ def scatter_add_axis(xp: Any, values: Any, index: Any, length: int, axis: int) -
 
         cupyx.scatter_add(out, index, moved)
         return xp.moveaxis(out, 0, axis)
-    order = xp.argsort(index, kind="stable")
     counts = xp.bincount(index, minlength=length)
     filled = xp.flatnonzero(counts)
     if filled.size:
+        if index.size > 1 and bool((index[1:] < index[:-1]).any()):
+            # runs need equal indices side by side (resizing's indices already are)
+            moved = moved.take(xp.argsort(index, kind="stable"), axis=0)
         # the runs of the sorted values, one per input position that receives any
         starts = (xp.cumsum(counts) - counts)[filled]
-        out[filled] = xp.add.reduceat(moved.take(order, axis=0), starts, axis=0)
+        out[filled] = xp.add.reduceat(moved, starts, axis=0)
     return xp.moveaxis(out, 0, axis)
 
 
