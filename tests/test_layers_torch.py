@@ -110,6 +110,29 @@ CASES: dict = {
     ),
 }
 
+
+def _with_zero_rows(*shape):
+    def make(rng):
+        x = rng.normal(size=shape)
+        x[0, ..., 0] = 0  # a zero slice: the norm is clamped to eps there
+        return x
+
+    return make
+
+
+for _p in (2.0, 1.0, 3.0, 0.5, float("inf")):
+    for _dim in (1, -1, 0):
+        CASES[f"normalize_p{_p}_dim{_dim}"] = (
+            lambda L, x, p=_p, dim=_dim: F(L).normalize(x, p, dim),
+            (_with_zero_rows(3, 4, 5),),
+            (0,),
+        )
+CASES["normalize_eps"] = (
+    lambda L, x: F(L).normalize(x, eps=0.5),
+    (_normal(6, 3, scale=0.2),),
+    (0,),
+)
+
 # interpolation: every mode, size and scale_factor, up and down, odd ratios
 _RESIZES = {
     "scale2": ((2, 3, 5, 7), {"scale_factor": 2}),
@@ -645,3 +668,41 @@ def test_small_programs_match_torch(backend, build, shape):
                 p.grad.numpy(), q.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name
             )
             p.grad = q.grad = None
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    "shape, num_classes", [((5,), -1), ((2, 3), -1), ((5,), 7), ((2, 3), 7), ((0,), 7)]
+)
+def test_one_hot_matches_torch(backend, shape, num_classes):
+    idx = np.random.default_rng(0).integers(0, 5, shape).astype(np.int64)
+    ours = F(convlab).one_hot(convlab.tensor(idx, device=backend.name), num_classes)
+    theirs = F(torch).one_hot(torch.tensor(idx), num_classes)
+    assert ours.numpy().dtype == np.int64
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: F(convlab).one_hot(convlab.tensor([0.0, 1.0])), RuntimeError, "LongTensor"),
+        (
+            lambda: F(convlab).one_hot(convlab.tensor([1], dtype=convlab.int32)),
+            RuntimeError,
+            "LongTensor",
+        ),
+        (lambda: F(convlab).one_hot(convlab.tensor([-1, 2])), RuntimeError, "non-negative"),
+        (lambda: F(convlab).one_hot(convlab.tensor([3]), 3), RuntimeError, "smaller than"),
+        (
+            lambda: F(convlab).one_hot(convlab.tensor(np.zeros(0, np.int64))),
+            RuntimeError,
+            "empty",
+        ),
+        (lambda: F(convlab).normalize(convlab.zeros(2, 3), p=0), ValueError, "p"),
+        (lambda: F(convlab).normalize(convlab.zeros(2, 3), dim=2), IndexError, "dim"),
+        (lambda: F(convlab).normalize(convlab.tensor([1, 2])), TypeError, "floating"),
+    ],
+)
+def test_one_hot_and_normalize_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -3,13 +3,14 @@ group and instance norm (statistics, normalisation and affine in a pass) against
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from convlab._ops._util import float_check
+from convlab._ops._util import float_check, normalize_dim
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
-__all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm"]
+__all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm", "normalize"]
 
 
 class BatchNorm(Function):
@@ -374,3 +375,70 @@ def _update_instance_stats(
         var = flat.var(axis=2, dtype=xp.float64).mean(axis=0) * (count / (count - 1))
         running_var._data *= 1 - f
         running_var._data += (f * var).astype(running_var._data.dtype)
+
+
+class LpNormalize(Function):
+    """``y = x / max(||x||_p, eps)`` along ``dim``."""
+
+    def forward(self, x: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Any:
+        xp = self.backend.xp
+        a = xp.abs(x)
+        if p == math.inf:
+            n = a.max(axis=dim, keepdims=True, initial=0)
+        elif p == 2:
+            n = xp.sqrt((x * x).sum(axis=dim, keepdims=True))
+        else:
+            n = (a**p).sum(axis=dim, keepdims=True) ** (1 / p)
+        n = n.astype(x.dtype, copy=False)
+        self.x, self.n, self.p, self.dim = x, n, p, dim
+        self.d = xp.maximum(n, eps).astype(x.dtype, copy=False)
+        self.clamped = n <= eps  # the norm is then a constant: no gradient through it
+        return x / self.d
+
+    def backward(self, grad: Any) -> tuple:
+        xp = self.backend.xp
+        x, n, d, p = self.x, self.n, self.d, self.p
+        inner = (grad * x).sum(axis=self.dim, keepdims=True)
+        safe_n = xp.where(self.clamped, 1, n)
+        if p == math.inf:
+            top = (xp.abs(x) == n) & ~self.clamped
+            # ties share the gradient, as PyTorch's max-norm backward
+            slope = xp.sign(x) * top / xp.maximum(top.sum(axis=self.dim, keepdims=True), 1)
+        elif p == 2:
+            slope = x / safe_n
+        else:
+            a = xp.abs(x)
+            # |x| ** (p - 1) with zeros kept out of the power (p < 1 would divide by zero)
+            powered = xp.where(a == 0, 0, xp.where(a == 0, 1, a) ** (p - 1))
+            slope = xp.sign(x) * powered / safe_n ** (p - 1)
+        slope = xp.where(self.clamped, 0, slope)
+        gx = grad / d - inner / (d * d) * slope
+        return (gx.astype(grad.dtype, copy=False),)
+
+
+def normalize(
+    input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None
+) -> Tensor:
+    """Divide by the ``p``-norm along ``dim``, at least ``eps``
+    (``torch.nn.functional.normalize``).
+
+    Args:
+        input: A floating-point tensor.
+        p: The norm's exponent (positive, or ``math.inf``).
+        dim: The dimension normalised over.
+        eps: Lower bound of the divisor.
+        out: Not supported (must be None).
+
+    Raises:
+        ValueError: For a non-positive ``p`` or an ``out`` tensor.
+    """
+    float_check(input, "normalize")
+    if out is not None:
+        raise ValueError("normalize: out= is not supported by convlab")
+    p = float(p)
+    if not p > 0:
+        raise ValueError(f"normalize: p: expected a positive exponent or inf, got {p}")
+    dim = normalize_dim(dim, input.ndim)
+    if input.ndim == 0:
+        raise ValueError("normalize: expected an input with at least 1 dimension, got a scalar")
+    return LpNormalize.apply(input, p=p, dim=dim, eps=float(eps))

@@ -51,6 +51,7 @@ from convlab._ops.adaptive_pool import (
 from convlab._ops.binary import binary_conv2d
 from convlab._ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d
 from convlab._ops.conv_transpose import conv_transpose1d, conv_transpose2d
+from convlab._ops.encoding import one_hot
 from convlab._ops.interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest
 from convlab._ops.linalg import linear
 from convlab._ops.loss import (
@@ -65,7 +66,7 @@ from convlab._ops.loss import (
     nll_loss,
     smooth_l1_loss,
 )
-from convlab._ops.norm import batch_norm, group_norm, instance_norm, layer_norm
+from convlab._ops.norm import batch_norm, group_norm, instance_norm, layer_norm, normalize
 from convlab._ops.padding import pad
 
 __all__ = [
@@ -128,4 +129,6 @@ __all__ = [
     "upsample_nearest",
     "upsample_bilinear",
     "pad",
+    "normalize",
+    "one_hot",
 ]
