@@ -256,6 +256,23 @@ CASES = [
         (M,),
     ),
     ("square_pow", lambda lib, x: (x.square(), x.pow(3), x.abs().sqrt()), (M,)),
+    # PyTorch's type promotion (NumPy's differs for 0-d tensors and integer division)
+    (
+        "promote_int_float",
+        lambda lib, i, x: (i * x, x + i, i / 3, i / (i.abs() + 1), i.abs() ** 2.5, i - x),
+        (INTS, M),
+    ),
+    (
+        "promote_zero_dim",
+        lambda lib, x, z, i: (x.float() * z, i * z, i.int() * i[0, 0], x.half() * x.float()),
+        (M, np.array(2.5), INTS),
+    ),
+    ("promote_bool", lambda lib, x: ((x > 0) + (x > 1), (x > 0) * x, (x > 0) + 2), (M,)),
+    (
+        "promote_in_functions",
+        lambda lib, i, x: (lib.maximum(i, x), lib.where(x > 0, i, x)),
+        (INTS, M),
+    ),
     ("inverse_trig", lambda lib, x: (x.asin(), x.acos(), lib.atan(x), x.arctan()), (M / 3,)),
     ("hyperbolic", lambda lib, x: (x.sinh(), lib.cosh(x), x.asinh(), x.atanh()), (M / 3,)),
     ("acosh_exp2", lambda lib, x: (lib.acosh(x.abs() + 1.5), x.exp2(), lib.exp2(x)), (M,)),

@@ -5,11 +5,63 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+import numpy as np
+
+from convlab import _dtype
 from convlab._ops._util import as_tensor_like, pair_operands, unbroadcast
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
-__all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "clip", "compare"]
+__all__ = [
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "neg",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "clip",
+    "compare",
+    "result_dtype",
+    "promote",
+]
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def result_dtype(a: Tensor, b: Tensor) -> Any:
+    """PyTorch's result dtype for ``a op b``: the higher category (bool < integer < float)
+    wins; a 0-d tensor only decides the dtype when its category is higher than the other
+    operand's (``float32 tensor * float64 0-d tensor`` is float32, NumPy would say float64)."""
+    da, db = a._data.dtype, b._data.dtype
+    if da == db:
+        return da
+    ca, cb = _CATEGORY[da.kind], _CATEGORY[db.kind]
+    zero_a, zero_b = a._data.ndim == 0, b._data.ndim == 0
+    if zero_a != zero_b:
+        (dims, d_cat), (zero, z_cat) = ((db, cb), (da, ca)) if zero_a else ((da, ca), (db, cb))
+        return dims if z_cat <= d_cat else zero
+    if ca != cb:
+        return da if ca > cb else db
+    return np.promote_types(da, db)
+
+
+def promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Both operands in their :func:`result_dtype` (casts stay on the graph)."""
+    if a._data.dtype == b._data.dtype:
+        return a, b
+    dtype = result_dtype(a, b)
+    return (
+        a if a._data.dtype == dtype else a.to(dtype=dtype),
+        b if b._data.dtype == dtype else b.to(dtype=dtype),
+    )
+
+
+def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    return promote(*pair_operands(a, b))
 
 
 class Add(Function):
@@ -147,30 +199,32 @@ def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
     """``a + alpha * b`` with broadcasting."""
     if alpha != 1:
         b = mul(b, alpha)
-    return Add.apply(*pair_operands(a, b))
+    return Add.apply(*_operands(a, b))
 
 
 def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
     """``a - alpha * b`` with broadcasting."""
     if alpha != 1:
         b = mul(b, alpha)
-    return Sub.apply(*pair_operands(a, b))
+    return Sub.apply(*_operands(a, b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """``a * b`` with broadcasting."""
-    return Mul.apply(*pair_operands(a, b))
+    return Mul.apply(*_operands(a, b))
 
 
 def div(a: Any, b: Any) -> Tensor:
-    """``a / b`` with broadcasting."""
-    return Div.apply(*pair_operands(a, b))
+    """``a / b`` with broadcasting (true division: integers give the default float type)."""
+    a, b = _operands(a, b)
+    if a._data.dtype.kind != "f":
+        a, b = a.to(dtype=_dtype.default_float), b.to(dtype=_dtype.default_float)
+    return Div.apply(a, b)
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors torch.pow
     """``a ** b`` with broadcasting."""
-    a, b = pair_operands(a, b)
-    return Pow.apply(a, b)
+    return Pow.apply(*_operands(a, b))
 
 
 def neg(a: Tensor) -> Tensor:

@@ -320,7 +320,7 @@ def _binary_tensors(a: Any, b: Any, what: str) -> tuple[Tensor, Tensor]:
         )
     a, b = pair_operands(a, b)
     _same_device(a, b, what)
-    return a, b
+    return arith.promote(a, b)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -491,5 +491,6 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:  # noqa:
         input = Tensor._wrap(condition._backend.xp.asarray(input, dtype=dtype), condition._backend)
     x, y = pair_operands(input, other)
     _same_device(x, y, "where")
+    x, y = arith.promote(x, y)
     _same_device(x, condition, "where")
     return _Where.apply(x, y, cond=condition._data)
