@@ -484,6 +484,20 @@ def test_conv_transpose_output_size_matches_torch(output_size):
             "weight",
         ),
         (lambda: F(convlab).group_norm(convlab.zeros(2, 6, 3), 4), ValueError, "num_groups"),
+        (
+            lambda: F(convlab).group_norm(
+                convlab.zeros(2, 6, 3), 3, convlab.zeros(6, dtype=convlab.float64)
+            ),
+            TypeError,
+            "dtype",
+        ),
+        (
+            lambda: F(convlab).layer_norm(
+                convlab.zeros(2, 3), (3,), None, convlab.zeros(3, dtype=convlab.float64)
+            ),
+            TypeError,
+            "dtype",
+        ),
         (lambda: F(convlab).group_norm(convlab.zeros(6), 2), ValueError, "2 dimensions"),
         (
             lambda: F(convlab).group_norm(convlab.zeros(2, 6), 3, None, convlab.zeros(5)),

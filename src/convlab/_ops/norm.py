@@ -199,10 +199,17 @@ class Normalize(Function):
         return gx, gw, gb
 
 
-def _check_param(t: Tensor | None, shape: tuple, name: str, what: str) -> None:
+def _check_param(
+    t: Tensor | None, shape: tuple, name: str, what: str, like: Tensor | None = None
+) -> None:
+    """``t`` is None or a tensor of ``shape`` (and of ``like``'s dtype, as PyTorch demands)."""
     if t is not None and (not isinstance(t, Tensor) or tuple(t.shape) != tuple(shape)):
         got = t.shape if isinstance(t, Tensor) else type(t).__name__
         raise ValueError(f"{what}: {name}: expected shape {tuple(shape)}, got {got}")
+    if t is not None and like is not None and t._data.dtype != like._data.dtype:
+        raise TypeError(
+            f"{what}: {name}: expected dtype {like._data.dtype} (the input's), got {t._data.dtype}"
+        )
 
 
 def layer_norm(
@@ -238,8 +245,8 @@ def layer_norm(
             f"(normalized_shape {list(shape)}), got {input.shape}"
         )
     float_check(input, "layer_norm")
-    _check_param(weight, shape, "weight", "layer_norm")
-    _check_param(bias, shape, "bias", "layer_norm")
+    _check_param(weight, shape, "weight", "layer_norm", input)
+    _check_param(bias, shape, "bias", "layer_norm", input)
     return Normalize.apply(
         input,
         weight,
@@ -281,8 +288,8 @@ def group_norm(
         raise ValueError(
             f"num_groups: expected a positive divisor of the {channels} channels, got {num_groups}"
         )
-    _check_param(weight, (channels,), "weight", "group_norm")
-    _check_param(bias, (channels,), "bias", "group_norm")
+    _check_param(weight, (channels,), "weight", "group_norm", input)
+    _check_param(bias, (channels,), "bias", "group_norm", input)
     return Normalize.apply(
         input,
         weight,
@@ -336,7 +343,7 @@ def instance_norm(
         ("weight", weight),
         ("bias", bias),
     ):
-        _check_param(t, (channels,), name, "instance_norm")
+        _check_param(t, (channels,), name, "instance_norm", input)
     if not use_input_stats:
         if running_mean is None or running_var is None:
             raise ValueError(
