@@ -202,6 +202,13 @@ CASES = [
     ("max_min_fns", lambda lib, x, y: (lib.max(x), lib.max(x, 1), lib.min(x, y)), (M, V)),
     ("max_keepdim", lambda lib, x: lib.min(x, dim=0, keepdim=True), (M,)),
     ("argmax_fns", lambda lib, x: (lib.argmax(x), lib.argmin(x, dim=1, keepdim=True)), (M,)),
+    ("max_min_other", lambda lib, x, y: (x.max(y), x.min(y)), (TIES, TIES[::-1].copy())),
+    (
+        "sum_mean_dtype",
+        lambda lib, x: (lib.sum(x, dtype=lib.float32), lib.mean(x, 1, dtype=lib.float32)),
+        (M,),
+    ),
+    ("sum_int_dtype", lambda lib, i: lib.sum(i, dtype=lib.float64), (INTS,)),
     ("nansum", lambda lib, x: (x.nansum(), x.nansum(1)), (np.where(ZEROS == 0, np.nan, ZEROS),)),
     # elementwise
     (
@@ -420,6 +427,13 @@ def test_format_follows_torch():
             format(lib.tensor([1.0, 2.0]), ".2f")
 
 
+def test_comparing_with_none_is_plain_python_equality():
+    for lib in (convlab, torch):
+        x = lib.tensor([1.0, 2.0])
+        assert (x == None) is False  # noqa: E711 - the point of the test
+        assert (x != None) is True  # noqa: E711
+
+
 def test_hash_contains_and_dict_keys():
     a, b = convlab.tensor([1.0, 2.0]), convlab.tensor([1.0, 2.0])
     table = {a: "a", b: "b"}
@@ -481,6 +495,8 @@ ERRORS = [
     ("randperm_negative", lambda lib, x, i: lib.randperm(-1)),
     ("multinomial_too_many", lambda lib, x, i: lib.multinomial(x[0].abs(), 9)),
     ("bitwise_float", lambda lib, x, i: x & x),
+    ("std_of_ints", lambda lib, x, i: i.std()),
+    ("eq_none_function", lambda lib, x, i: lib.eq(x, None)),
 ]
 
 

@@ -276,7 +276,13 @@ _COMPARISONS = {
 
 
 def compare(a: Any, b: Any, op: str) -> Tensor:
-    """An elementwise comparison (no gradient); ``op`` names it as NumPy's ufunc does."""
+    """An elementwise comparison (no gradient); ``op`` names it as NumPy's ufunc does.
+
+    Comparing with ``None`` returns ``NotImplemented`` so that ``x == None`` is False (and
+    ``x != None`` True), as in PyTorch.
+    """
+    if a is None or b is None:
+        return NotImplemented
     a, b = pair_operands(a, b)
     if a._backend is not b._backend:
         raise RuntimeError(

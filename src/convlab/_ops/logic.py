@@ -38,34 +38,43 @@ __all__ = [
 ]
 
 
+def _compared(a: Any, b: Any, op: str) -> Tensor:
+    if not isinstance(a, Tensor) or b is None:
+        raise TypeError(
+            f"{op}: expected a Tensor and a Tensor or number, got {type(a).__name__} and "
+            f"{type(b).__name__}"
+        )
+    return compare(a, b, op)
+
+
 def eq(a: Any, b: Any) -> Tensor:
     """``a == b`` elementwise (bool)."""
-    return compare(a, b, "equal")
+    return _compared(a, b, "equal")
 
 
 def ne(a: Any, b: Any) -> Tensor:
     """``a != b`` elementwise (bool)."""
-    return compare(a, b, "not_equal")
+    return _compared(a, b, "not_equal")
 
 
 def lt(a: Any, b: Any) -> Tensor:
     """``a < b`` elementwise (bool)."""
-    return compare(a, b, "less")
+    return _compared(a, b, "less")
 
 
 def le(a: Any, b: Any) -> Tensor:
     """``a <= b`` elementwise (bool)."""
-    return compare(a, b, "less_equal")
+    return _compared(a, b, "less_equal")
 
 
 def gt(a: Any, b: Any) -> Tensor:
     """``a > b`` elementwise (bool)."""
-    return compare(a, b, "greater")
+    return _compared(a, b, "greater")
 
 
 def ge(a: Any, b: Any) -> Tensor:
     """``a >= b`` elementwise (bool)."""
-    return compare(a, b, "greater_equal")
+    return _compared(a, b, "greater_equal")
 
 
 def _tensor(a: Any, name: str, what: str) -> Tensor:

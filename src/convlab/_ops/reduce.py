@@ -139,13 +139,25 @@ class MaxWithIndex(Function):
         return (out,)
 
 
-def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """Sum over ``dim`` (an int, a tuple, or ``None`` for all)."""
+def sum(a: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A001
+    """Sum over ``dim`` (an int, a tuple, or ``None`` for all), in ``dtype`` when given."""
+    if dtype is not None:
+        a = _cast_input(a, dtype)
     return Sum.apply(a, axes=_axes(dim, a.ndim), keepdim=keepdim)
 
 
-def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    """Mean over ``dim``; integer tensors are rejected as in PyTorch."""
+def _cast_input(a: Tensor, dtype: Any) -> Tensor:
+    from convlab import _dtype
+
+    resolved = _dtype.resolve_dtype(dtype)
+    return a if resolved == a._data.dtype else a.to(dtype=resolved)
+
+
+def mean(a: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Mean over ``dim`` (in ``dtype`` when given); integer tensors are rejected as in
+    PyTorch."""
+    if dtype is not None:
+        a = _cast_input(a, dtype)
     if a._data.dtype.kind != "f":
         raise TypeError(f"mean: expected a floating-point tensor, got dtype {a.dtype}")
     return Mean.apply(a, axes=_axes(dim, a.ndim), keepdim=keepdim)
@@ -166,6 +178,10 @@ def extreme(
 ) -> Any:
     """``Tensor.max``/``min`` for both the PyTorch (``dim``) and NumPy (``axis``) styles."""
     largest = which == "max"
+    if isinstance(dim, Tensor):  # x.max(other): the elementwise maximum, as PyTorch
+        from convlab._ops import pointwise
+
+        return (pointwise.maximum if largest else pointwise.minimum)(a, dim)
     if axis is not None or keepdims is not None or dim is None or isinstance(dim, (tuple, list)):
         d, k = dims(dim, keepdim, axis, keepdims)
         return AMax.apply(a, axes=_axes(d, a.ndim), keepdim=k, largest=largest)
@@ -258,7 +274,7 @@ def var(
 ) -> Tensor:
     """Variance over ``dim`` with ``correction`` (default 1; ``unbiased=False`` means 0)."""
     if a._data.dtype.kind != "f":
-        raise TypeError(f"var: expected a floating-point tensor, got dtype {a.dtype}")
+        raise RuntimeError(f"var: expected a floating-point tensor, got dtype {a.dtype}")
     dim, corr = _correction(dim, unbiased, correction, "var")
     return Var.apply(a, axes=_axes(dim, a.ndim), keepdim=bool(keepdim), correction=corr)
 
