@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 import convlab
-from convlab.utils.data import DataLoader, RandomSampler, TensorDataset, random_split
+from convlab.utils.data import (
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    TensorDataset,
+    get_worker_info,
+    random_split,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -170,6 +177,25 @@ def test_loader_and_sampler_take_a_generator():
     assert epoch2 != epoch1  # the shared stream moves on between epochs
     ref = list(torch.utils.data.RandomSampler(range(8), generator=torch.Generator().manual_seed(9)))
     assert sorted(ref) == sorted(a)
+
+
+class _SeedReport(Dataset):
+    """Each sample: the worker's seed and what ``convlab.initial_seed()`` says there."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return get_worker_info().seed, convlab.initial_seed()
+
+
+def test_initial_seed_in_a_worker_is_the_workers_seed():
+    # PyTorch programs seed NumPy in worker_init_fn with torch.initial_seed() % 2**32
+    loader = DataLoader(_SeedReport(), batch_size=None, num_workers=2, generator=3)
+    pairs = [(int(a), int(b)) for a, b in loader]
+    assert all(a == b for a, b in pairs) and len({a for a, _ in pairs}) == 2
+    convlab.manual_seed(17)
+    assert convlab.initial_seed() == 17  # the main process keeps its own
 
 
 def test_generator_draws_for_the_gpu(backend):

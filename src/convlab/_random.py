@@ -99,6 +99,7 @@ class Generator:
             ValueError: If ``seed`` is negative or not below 2**64.
         """
         self._initial_seed = _check_seed(seed)
+        self._seeded = self._rng
         # in place: samplers and loaders holding this stream see the new seed, as in PyTorch
         self._rng.bit_generator.state = np.random.PCG64(self._initial_seed).state
         return self
@@ -178,6 +179,15 @@ class _DefaultGenerator(Generator):
     @property
     def _rng(self) -> np.random.Generator:
         return _host
+
+    def initial_seed(self) -> int:
+        """The seed last given to :func:`manual_seed` or, in a DataLoader worker (which seeds
+        a new generator with ``base_seed + worker_id``), that worker's seed, as in PyTorch."""
+        if _host is not self._seeded:
+            entropy = getattr(getattr(_host.bit_generator, "seed_seq", None), "entropy", None)
+            if isinstance(entropy, int):
+                return entropy
+        return self._initial_seed
 
 
 #: The generator used when no ``generator=`` is given; :func:`manual_seed` seeds it.
