@@ -40,3 +40,20 @@ def test_register_module_and_casts():
     assert m.share_memory() is m
     assert m.to("cpu", non_blocking=True) is m
     assert m.to(convlab.device("cpu")) is m
+
+
+def test_data_parallel_wraps_like_torch():
+    theirs = torch.nn.DataParallel(torch.nn.Linear(2, 3))
+    ours = convlab.nn.DataParallel(convlab.nn.Linear(2, 3))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.arange(4.0, dtype=np.float32).reshape(2, 2)
+    np.testing.assert_allclose(
+        ours(convlab.tensor(x)).detach().numpy(),
+        theirs(torch.tensor(x)).detach().numpy(),
+        rtol=1e-6,
+    )
+    out = convlab.nn.parallel.data_parallel(ours.module, convlab.tensor(x), range(1))
+    assert out.shape == (2, 3)
+    with pytest.raises(ValueError, match="one GPU"):
+        convlab.nn.DataParallel(convlab.nn.Linear(2, 3), device_ids=[0, 1])

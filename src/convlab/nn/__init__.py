@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from convlab.nn import functional, init
+from convlab.nn import functional, init, parallel
 from convlab.nn.module import Module
 from convlab.nn.modules.activation import (
     CELU,
@@ -90,7 +90,14 @@ from convlab.nn.modules.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
-from convlab.nn.modules.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from convlab.nn.modules.upsample import (
+    PixelShuffle,
+    PixelUnshuffle,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
+from convlab.nn.parallel import DataParallel
 from convlab.nn.parameter import Parameter
 
 __all__ = [
@@ -173,6 +180,10 @@ __all__ = [
     "Upsample",
     "UpsamplingNearest2d",
     "UpsamplingBilinear2d",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "functional",
+    "parallel",
+    "DataParallel",
     "init",
 ]
