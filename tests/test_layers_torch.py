@@ -149,6 +149,9 @@ for _name, (_shape, _kw) in _RESIZES.items():
         ("nearest-exact", None),
         ("bilinear", False),
         ("bilinear", True),
+        ("bicubic", False),
+        ("bicubic", True),
+        ("area", None),
     ]:
         CASES[f"interpolate_{_name}_{_mode}_{_ac}"] = (
             lambda L, x, kw=_kw, mode=_mode, ac=_ac: F(L).interpolate(
@@ -170,6 +173,31 @@ for _mode, _ac in [("nearest", None), ("nearest-exact", None), ("linear", False)
             (_normal(2, 3, 7),),
             (0,),
         )
+for _kw in ({"scale_factor": 2}, {"size": (3, 5, 4)}, {"scale_factor": (1.0, 1.1, 0.6)}):
+    for _ac in (False, True):
+        CASES[f"interpolate_trilinear_{_kw}_{_ac}"] = (
+            lambda L, x, kw=_kw, ac=_ac: F(L).interpolate(
+                x, mode="trilinear", align_corners=ac, **kw
+            ),
+            (_normal(1, 2, 2, 3, 4),),
+            (0,),
+        )
+CASES["interpolate_area_1d"] = (
+    lambda L, x: F(L).interpolate(x, scale_factor=0.5, mode="area"),
+    (_normal(2, 3, 9),),
+    (0,),
+)
+for _lead, _r in (((2,), 2), ((2, 3), 3), ((), 2)):
+    CASES[f"pixel_shuffle_{_lead}_{_r}"] = (
+        lambda L, x, r=_r: F(L).pixel_shuffle(x, r),
+        (_normal(*_lead, 2 * _r * _r, 3, 4),),
+        (0,),
+    )
+    CASES[f"pixel_unshuffle_{_lead}_{_r}"] = (
+        lambda L, x, r=_r: F(L).pixel_unshuffle(x, r),
+        (_normal(*_lead, 2, 3 * _r, 2 * _r),),
+        (0,),
+    )
 CASES["interpolate_3d_nearest"] = (
     lambda L, x: F(L).interpolate(x, scale_factor=(2, 1.5, 0.8)),
     (_normal(1, 2, 2, 3, 5),),
@@ -330,6 +358,11 @@ _UPSAMPLE = {
     "ReplicationPad1d": lambda L: L.nn.ReplicationPad1d((0, 2)),
     "CircularPad2d": lambda L: L.nn.CircularPad2d((2, 0, 1, 3)),
     "CircularPad1d": lambda L: L.nn.CircularPad1d(1),
+    "Upsample_bicubic_align": lambda L: L.nn.Upsample(
+        scale_factor=(1.5, 2), mode="bicubic", align_corners=True
+    ),
+    "PixelShuffle": lambda L: L.nn.PixelShuffle(1),
+    "PixelUnshuffle": lambda L: L.nn.PixelUnshuffle(2),
 }
 
 
@@ -565,7 +598,27 @@ _X3 = convlab.zeros(2, 3, 4)
         (lambda: F(convlab).interpolate(_X4, (2, 3, 4)), ValueError, "size"),
         (lambda: F(convlab).interpolate(_X4, scale_factor=(2.0,)), ValueError, "scale_factor"),
         (lambda: F(convlab).interpolate(_X4, 2, mode="cubic"), ValueError, "mode"),
-        (lambda: F(convlab).interpolate(_X4, 2, mode="bicubic"), NotImplementedError, "bicubic"),
+        (lambda: F(convlab).interpolate(_X4, 2, mode="lanczos"), NotImplementedError, "lanczos"),
+        (
+            lambda: F(convlab).interpolate(_X4, 2, mode="bilinear", antialias=True),
+            NotImplementedError,
+            "antialias",
+        ),
+        (
+            lambda: F(convlab).interpolate(convlab.zeros(1, 1, 2, 2, 2), 4, mode="area"),
+            NotImplementedError,
+            "5D input",
+        ),
+        (
+            lambda: F(convlab).interpolate(_X4, 2, mode="area", align_corners=False),
+            ValueError,
+            "align_corners",
+        ),
+        (lambda: F(convlab).pixel_shuffle(_X4, 2), ValueError, "divisible"),
+        (lambda: F(convlab).pixel_unshuffle(_X4, 2), ValueError, "divisible"),
+        (lambda: F(convlab).pixel_shuffle(convlab.zeros(4, 2), 2), ValueError, "3 dimensions"),
+        (lambda: F(convlab).pixel_shuffle(_X4, 0), ValueError, "positive"),
+        (lambda: F(convlab).pixel_shuffle(_X4, 1.5), TypeError, "int"),
         (lambda: F(convlab).interpolate(_X4, 2, align_corners=True), ValueError, "align_corners"),
         (lambda: F(convlab).interpolate(_X4, 2, mode="linear"), NotImplementedError, "4D input"),
         (

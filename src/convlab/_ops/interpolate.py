@@ -1,10 +1,11 @@
-"""Resizing (``interpolate``): nearest and (bi)linear, one spatial axis at a time.
+"""Resizing (``interpolate``): nearest, (bi/tri)linear and bicubic, one axis at a time.
 
-Both modes are separable: each output position along an axis reads one (nearest) or two
-(linear) input positions with fixed weights, so the op is a gather along each resized axis in
-turn, and its gradient the matching scatter-add in reverse order. The source positions follow
-PyTorch's CPU kernels, computed in the same precision (float32 scales for nearest, the input's
-dtype for linear), so the same pixels are picked.
+These modes are separable: each output position along an axis reads one (nearest), two
+(linear) or four (cubic) input positions with fixed weights, so the op is a weighted gather
+along each resized axis in turn, and its gradient the matching scatter-add in reverse order.
+The source positions follow PyTorch's CPU kernels, computed in the same precision (float32
+scales for nearest, the input's dtype for the others), so the same pixels are picked.
+``area`` is adaptive average pooling, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from convlab._ops import adaptive_pool as _adaptive
+from convlab._ops import shape as _shape
 from convlab._ops._util import float_check
 from convlab._tensor import Tensor
 from convlab.autograd import Function
@@ -25,11 +28,14 @@ __all__ = [
     "upsample",
     "upsample_nearest",
     "upsample_bilinear",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "scatter_add_axis",
 ]
 
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear")
-_SPATIAL = {"linear": 1, "bilinear": 2}  # modes tied to one input rank (3-D, 4-D)
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+# modes tied to one input rank (3-D, 4-D, 5-D)
+_SPATIAL = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
 def scatter_add_axis(xp: Any, values: Any, index: Any, length: int, axis: int) -> Any:
@@ -93,34 +99,65 @@ def _linear_plan(
     return i0, i1, (t(1) - lambda1).astype(dtype), lambda1
 
 
+def _cubic_plan(
+    in_size: int, out_size: int, scale: float | None, align_corners: bool, dtype: Any
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The four taps of PyTorch's bicubic kernel (``A = -0.75``, edge indices clamped), in
+    ``dtype``."""
+    t = np.dtype(dtype).type
+    if align_corners:
+        ratio = t(in_size - 1) / t(out_size - 1) if out_size > 1 else t(0)
+    else:
+        ratio = t(1.0 / scale) if scale and scale > 0 else t(in_size) / t(out_size)
+    dst = np.arange(out_size).astype(dtype)
+    # no clamping at 0 for cubic: the taps reach across the edge and are clamped instead
+    src = ratio * dst if align_corners else ratio * (dst + t(0.5)) - t(0.5)
+    base = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    lam = np.clip(src - base.astype(dtype), 0, 1).astype(dtype)
+    a = t(-0.75)
+
+    def near(x: np.ndarray) -> np.ndarray:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: np.ndarray) -> np.ndarray:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = [far(lam + t(1)), near(lam), near(t(1) - lam), far(t(2) - lam)]
+    return [(np.clip(base - 1 + k, 0, in_size - 1), w.astype(dtype)) for k, w in enumerate(weights)]
+
+
 class Resample(Function):
-    """Gather along each resized axis: ``plan`` holds per axis ``(axis, length, i0, w0, i1,
-    w1)`` (``i1`` / ``w1`` None for nearest, ``w0`` None for an unweighted pick)."""
+    """A weighted gather along each axis of ``plan``: per axis ``(axis, length, taps)``, each
+    tap an ``(index, weight)`` pair (``weight`` None for an unweighted pick), the output the
+    sum of the taps. Nearest resizing and padding have one unweighted tap, linear two, cubic
+    four."""
 
     def forward(self, x: Any, plan: tuple = ()) -> Any:
         xp = self.backend.xp
         self.plan = plan
         if not plan:  # same size: a copy, never the input itself
             return xp.array(x, copy=True)
-        for axis, _, i0, w0, i1, w1 in plan:
+        for axis, _, taps in plan:
             view = (-1,) + (1,) * (x.ndim - 1 - axis)
-            picked = xp.take(x, i0, axis=axis)
-            if i1 is None:
-                x = picked
-            else:
-                x = picked * w0.reshape(view) + xp.take(x, i1, axis=axis) * w1.reshape(view)
+            out = None
+            for index, weight in taps:
+                picked = xp.take(x, index, axis=axis)
+                if weight is not None:
+                    picked *= weight.reshape(view)
+                out = picked if out is None else out + picked
+            x = out
         return x
 
     def backward(self, grad: Any) -> tuple:
         xp = self.backend.xp
-        for axis, length, i0, w0, i1, w1 in reversed(self.plan):
-            if i1 is None:
-                grad = scatter_add_axis(xp, grad, i0, length, axis)
-                continue
+        for axis, length, taps in reversed(self.plan):
             view = (-1,) + (1,) * (grad.ndim - 1 - axis)
-            grad = scatter_add_axis(
-                xp, grad * w0.reshape(view), i0, length, axis
-            ) + scatter_add_axis(xp, grad * w1.reshape(view), i1, length, axis)
+            total = None
+            for index, weight in taps:
+                part = grad if weight is None else grad * weight.reshape(view)
+                part = scatter_add_axis(xp, part, index, length, axis)
+                total = part if total is None else total + part
+            grad = total
         return (grad,)
 
 
@@ -182,10 +219,12 @@ def interpolate(
     """Resize the spatial dimensions of ``input`` (``torch.nn.functional.interpolate``).
 
     Args:
-        input: ``(N, C, L)`` or ``(N, C, H, W)`` (``"nearest"`` also takes ``(N, C, D, H, W)``).
+        input: ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``, as the mode takes.
         size: Output spatial size: an int or one int per spatial dimension.
         scale_factor: Multiplier of the spatial size: a float or one per spatial dimension.
-        mode: ``"nearest"``, ``"nearest-exact"``, ``"linear"`` (3-D) or ``"bilinear"`` (4-D).
+        mode: ``"nearest"`` / ``"nearest-exact"`` (3-D to 5-D), ``"linear"`` (3-D),
+            ``"bilinear"`` / ``"bicubic"`` (4-D), ``"trilinear"`` (5-D) or ``"area"`` (3-D,
+            4-D).
         align_corners: For the linear modes, whether the corner pixels' centres line up
             (default False); must be None for the nearest modes.
         recompute_scale_factor: With ``scale_factor``, derive the scale from the output size
@@ -199,11 +238,11 @@ def interpolate(
         ValueError: For a missing or doubled size / scale_factor, wrong lengths, a bad mode or
             ``align_corners`` with a nearest mode.
         NotImplementedError: For a mode that does not fit the input's rank (as PyTorch) or
-            one convlab lacks (``bicubic``, ``trilinear``, ``area``, antialiasing).
+            one convlab lacks (``lanczos``, antialiasing, 5-D ``area``).
     """
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate: input: expected a Tensor, got {type(input).__name__}")
-    if mode in ("bicubic", "trilinear", "area", "lanczos") or antialias:
+    if mode == "lanczos" or antialias:
         raise NotImplementedError(
             f"interpolate: mode {mode!r}{' with antialias' if antialias else ''} is not "
             f"supported by convlab (supported: {', '.join(_MODES)})"
@@ -211,34 +250,47 @@ def interpolate(
     if mode not in _MODES:
         raise ValueError(f"interpolate: mode: expected one of {', '.join(_MODES)}, got {mode!r}")
     nearest = mode.startswith("nearest")
-    if nearest and align_corners is not None:
+    if (nearest or mode == "area") and align_corners is not None:
         raise ValueError(
             "interpolate: align_corners option can only be set with the interpolating modes: "
             "linear | bilinear | bicubic | trilinear"
         )
     dims = input.ndim - 2
-    if not (1 <= dims <= 3) or (not nearest and dims != _SPATIAL[mode]):
+    ranks = {"area": (1, 2)}.get(mode, (_SPATIAL[mode],) if mode in _SPATIAL else (1, 2, 3))
+    if dims not in ranks:
         raise NotImplementedError(
             f"interpolate: got {input.ndim}D input, but mode {mode!r} needs "
-            + ("3D, 4D or 5D" if nearest else f"{_SPATIAL[mode] + 2}D")
+            + " or ".join(f"{r + 2}D" for r in ranks)
             + " input"
         )
     if not nearest:
         float_check(input, "interpolate")
+    if mode == "area":
+        # PyTorch's area mode is adaptive average pooling to the output size (a scale factor
+        # is turned into that size first)
+        sizes, _ = _output_size(input, size, scale_factor, recompute_scale_factor or None)
+        pool = _adaptive.adaptive_avg_pool1d if dims == 1 else _adaptive.adaptive_avg_pool2d
+        return pool(input, sizes[0] if dims == 1 else tuple(sizes))
     sizes, scales = _output_size(input, size, scale_factor, recompute_scale_factor)
     xp = input._backend.xp
     plan = []
     for k, (n, out, scale) in enumerate(zip(input.shape[2:], sizes, scales)):
-        if out == n and (not nearest or (mode == "nearest" and dims == 2)):
-            # PyTorch's kernels copy an axis that keeps its size whatever the scale, except
-            # the 1-D / 3-D nearest and the nearest-exact ones
+        if out == n and (
+            mode in ("linear", "bilinear", "trilinear") or (mode == "nearest" and dims == 2)
+        ):
+            # PyTorch's kernels copy an axis that keeps its size whatever the scale in these
+            # modes (not in bicubic, nearest-exact, or 1-D / 3-D nearest)
             continue
+        taps: list[tuple[np.ndarray, np.ndarray | None]]
         if nearest:
-            index = _nearest_index(n, out, scale, mode == "nearest-exact")
-            plan.append((k + 2, n, xp.asarray(index), None, None, None))
+            taps = [(_nearest_index(n, out, scale, mode == "nearest-exact"), None)]
+        elif mode == "bicubic":
+            taps = list(_cubic_plan(n, out, scale, bool(align_corners), input.dtype))
         else:
             i0, i1, w0, w1 = _linear_plan(n, out, scale, bool(align_corners), input.dtype)
-            plan.append((k + 2, n, xp.asarray(i0), xp.asarray(w0), xp.asarray(i1), xp.asarray(w1)))
+            taps = [(i0, w0), (i1, w1)]
+        on_device = tuple((xp.asarray(i), None if w is None else xp.asarray(w)) for i, w in taps)
+        plan.append((k + 2, n, on_device))
     return Resample.apply(input, plan=tuple(plan))
 
 
@@ -276,3 +328,58 @@ def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None)
         stacklevel=2,
     )
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _pixel_check(input: Tensor, factor: Any, name: str, what: str) -> int:
+    if isinstance(factor, bool) or not isinstance(factor, (numbers.Integral, np.integer)):
+        raise TypeError(f"{what}: {name}: expected an int, got {factor!r}")
+    if factor <= 0:
+        raise ValueError(f"{what}: {name}: expected a positive int, got {factor}")
+    if not isinstance(input, Tensor) or input.ndim < 3:
+        raise ValueError(
+            f"{what}: expected an input with at least 3 dimensions (*, C, H, W), got "
+            f"{getattr(input, 'shape', type(input).__name__)}"
+        )
+    return int(factor)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """Rearrange ``(*, C * r * r, H, W)`` into ``(*, C, H * r, W * r)``
+    (``torch.nn.functional.pixel_shuffle``).
+
+    Raises:
+        ValueError: For fewer than 3 dimensions, a non-positive factor, or channels not
+            divisible by its square.
+    """
+    r = _pixel_check(input, upscale_factor, "upscale_factor", "pixel_shuffle")
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise ValueError(
+            f"pixel_shuffle: expected the channels ({c}, dimension -3 of {input.shape}) to be "
+            f"divisible by the square of upscale_factor ({r * r})"
+        )
+    k = len(lead)
+    x = _shape.reshape(input, (*lead, c // (r * r), r, r, h, w))
+    x = _shape.permute(x, (*range(k), k, k + 3, k + 1, k + 4, k + 2))
+    return _shape.reshape(x, (*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """Rearrange ``(*, C, H * r, W * r)`` into ``(*, C * r * r, H, W)``, the inverse of
+    :func:`pixel_shuffle` (``torch.nn.functional.pixel_unshuffle``).
+
+    Raises:
+        ValueError: For fewer than 3 dimensions, a non-positive factor, or a height or width
+            not divisible by it.
+    """
+    r = _pixel_check(input, downscale_factor, "downscale_factor", "pixel_unshuffle")
+    *lead, c, h, w = input.shape
+    if h % r or w % r:
+        raise ValueError(
+            f"pixel_unshuffle: expected the height and width ({h}, {w}) to be divisible by "
+            f"downscale_factor ({r})"
+        )
+    k = len(lead)
+    x = _shape.reshape(input, (*lead, c, h // r, r, w // r, r))
+    x = _shape.permute(x, (*range(k), k, k + 2, k + 4, k + 1, k + 3))
+    return _shape.reshape(x, (*lead, c * r * r, h // r, w // r))

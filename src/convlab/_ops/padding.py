@@ -141,5 +141,5 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
             )
         if lo or hi:
             index = xp.asarray(_source_index(n, lo, hi, mode))
-            plan.append((axis, n, index, None, None, None))
+            plan.append((axis, n, ((index, None),)))
     return Resample.apply(input, plan=tuple(plan))

@@ -52,7 +52,14 @@ from convlab._ops.binary import binary_conv2d
 from convlab._ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d
 from convlab._ops.conv_transpose import conv_transpose1d, conv_transpose2d
 from convlab._ops.encoding import one_hot
-from convlab._ops.interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest
+from convlab._ops.interpolate import (
+    interpolate,
+    pixel_shuffle,
+    pixel_unshuffle,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
 from convlab._ops.linalg import linear
 from convlab._ops.loss import (
     binary_cross_entropy,
@@ -131,4 +138,6 @@ __all__ = [
     "pad",
     "normalize",
     "one_hot",
+    "pixel_shuffle",
+    "pixel_unshuffle",
 ]
