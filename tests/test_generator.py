@@ -47,6 +47,8 @@ DRAWS = [
         lambda lib, g: lib.randint_like(lib.zeros(3, dtype=lib.int32), 4, 9, generator=g),
     ),
     ("poisson", lambda lib, g: lib.poisson(lib.full((3,), 2.0), generator=g)),
+    ("bernoulli_method", lambda lib, g: lib.full((4,), 0.5).bernoulli(generator=g)),
+    ("multinomial_method", lambda lib, g: lib.ones(3, 4).multinomial(2, generator=g)),
 ]
 
 

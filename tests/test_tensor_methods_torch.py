@@ -301,6 +301,26 @@ CASES = [
         (M,),
     ),
     ("sizes", lambda lib, x: (x.itemsize, x.nbytes, x.element_size()), (M,)),
+    ("logit", lambda lib, x: (x.sigmoid().logit(), lib.logit(x.sigmoid(), eps=0.3)), (M,)),
+    ("unfold", lambda lib, x: (x.unfold(1, 2, 1), x.unfold(0, 2, 2), x.unfold(2, 4, 3)), (B,)),
+    (
+        "sum_to_size",
+        lambda lib, x: (x.sum_to_size(3, 1), x.sum_to_size((1, 4)), x.sum_to_size(4)),
+        (M,),
+    ),
+    (
+        "addmv_addr",
+        lambda lib, c, x, v: (c.addmv(x, v, beta=2), lib.addr(x, c, v, alpha=0.5)),
+        (SQ[0], M, V),
+    ),
+    (
+        "baddbmm",
+        lambda lib, c, x: (
+            c.baddbmm(x, x.transpose(1, 2)),
+            lib.addbmm(c[0], x, x.transpose(1, 2), beta=0.5),
+        ),
+        (np.ones((2, 3, 3)), B),
+    ),
 ]
 
 
@@ -495,6 +515,8 @@ ERRORS = [
     ("randperm_negative", lambda lib, x, i: lib.randperm(-1)),
     ("multinomial_too_many", lambda lib, x, i: lib.multinomial(x[0].abs(), 9)),
     ("bitwise_float", lambda lib, x, i: x & x),
+    ("unfold_too_big", lambda lib, x, i: x.unfold(1, 5, 1)),
+    ("sum_to_size_bad", lambda lib, x, i: x.sum_to_size(2, 4)),
     ("std_of_ints", lambda lib, x, i: i.std()),
     ("eq_none_function", lambda lib, x, i: lib.eq(x, None)),
 ]

@@ -108,7 +108,19 @@ from convlab._ops.layout import (
     unbind,
     unflatten,
 )
-from convlab._ops.linalg import addmm, bmm, dot, matmul, mm, mv, outer
+from convlab._ops.linalg import (
+    addbmm,
+    addmm,
+    addmv,
+    addr,
+    baddbmm,
+    bmm,
+    dot,
+    matmul,
+    mm,
+    mv,
+    outer,
+)
 from convlab._ops.logic import (
     all,
     allclose,
@@ -159,6 +171,7 @@ from convlab._ops.pointwise import (
     log1p,
     log2,
     log10,
+    logit,
     maximum,
     minimum,
     nan_to_num,
@@ -513,4 +526,9 @@ __all__ = [
     "acosh",
     "atanh",
     "nan_to_num",
+    "logit",
+    "addmv",
+    "addr",
+    "baddbmm",
+    "addbmm",
 ]

@@ -1117,6 +1117,72 @@ class TensorMethods:
         """Bytes of all elements."""
         return builtins.int(self._data.nbytes)
 
+    def logit(self: Any, eps: float | None = None) -> Tensor:
+        """``log(self / (1 - self))``, optionally clamped to ``[eps, 1 - eps]`` first."""
+        from convlab._ops import pointwise
+
+        return pointwise.logit(self, eps)
+
+    def unfold(
+        self: Any, dimension: builtins.int, size: builtins.int, step: builtins.int
+    ) -> Tensor:
+        """Sliding windows of ``size`` every ``step`` along ``dimension`` (a new last dim)."""
+        from convlab._ops import layout
+
+        return layout.unfold(self, dimension, size, step)
+
+    def sum_to_size(self: Any, *size: Any) -> Tensor:
+        """Summed down to ``size``."""
+        from convlab._ops import layout
+
+        return layout.sum_to_size(self, *size)
+
+    def addmv(self: Any, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``beta * self + alpha * (mat @ vec)``."""
+        from convlab._ops import linalg
+
+        return linalg.addmv(self, mat, vec, beta=beta, alpha=alpha)
+
+    def addr(self: Any, vec1: Tensor, vec2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """``beta * self + alpha * outer(vec1, vec2)``."""
+        from convlab._ops import linalg
+
+        return linalg.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+
+    def baddbmm(
+        self: Any, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1
+    ) -> Tensor:
+        """``beta * self + alpha * bmm(batch1, batch2)``."""
+        from convlab._ops import linalg
+
+        return linalg.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addbmm(
+        self: Any, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1
+    ) -> Tensor:
+        """``beta * self + alpha * sum_b(batch1[b] @ batch2[b])``."""
+        from convlab._ops import linalg
+
+        return linalg.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def bernoulli(self: Any, p: Any = None, *, generator: Any = None) -> Tensor:
+        """0/1 samples with the probabilities in ``self`` (or ``p``)."""
+        from convlab._ops import sampling
+
+        return sampling.bernoulli(self, p, generator=generator)
+
+    def multinomial(
+        self: Any,
+        num_samples: builtins.int,
+        replacement: builtins.bool = False,
+        *,
+        generator: Any = None,
+    ) -> Tensor:
+        """Indices drawn by the weights in each row."""
+        from convlab._ops import sampling
+
+        return sampling.multinomial(self, num_samples, replacement, generator=generator)
+
     # -- memory layout --------------------------------------------------------------------------
     def is_contiguous(self: Any, memory_format: Any = None) -> builtins.bool:
         """Whether the elements are laid out in row-major order without gaps."""

@@ -37,6 +37,8 @@ __all__ = [
     "flipud",
     "rot90",
     "diff",
+    "unfold",
+    "sum_to_size",
 ]
 
 
@@ -427,3 +429,51 @@ def diff(
         else:
             out = arith.sub(later, earlier)
     return out
+
+
+def unfold(a: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """The windows of ``size`` entries every ``step`` along ``dimension``, as
+    ``Tensor.unfold``: that dimension becomes the window count and a last dimension of
+    ``size`` is appended.
+
+    Raises:
+        RuntimeError: If ``size`` exceeds the dimension or ``step`` is not positive.
+    """
+    from convlab._ops.index import index_select
+
+    d = normalize_dim(dimension, a.ndim)
+    length = a.shape[d] if a.ndim else 1
+    if size < 0 or size > length:
+        raise RuntimeError(
+            f"unfold: maximum size for tensor at dimension {d} is {length} but size is {size}"
+        )
+    if step <= 0:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
+    starts = np.arange(0, length - size + 1, step, dtype=np.int64)
+    picks = (starts[:, None] + np.arange(size, dtype=np.int64)[None, :]).reshape(-1)
+    if a.ndim == 0:
+        a = _shape.reshape(a, (1,))
+    index = Tensor._wrap(a._backend.asarray(picks), a._backend)
+    windows = index_select(a, d, index)  # the gradient accumulates over overlapping windows
+    shaped = _shape.reshape(windows, a.shape[:d] + (starts.size, size) + a.shape[d + 1 :])
+    return movedim(shaped, d + 1, -1)
+
+
+def sum_to_size(a: Tensor, *size: Any) -> Tensor:
+    """``a`` summed down to ``size`` (which ``a`` must broadcast from), as
+    ``Tensor.sum_to_size``.
+
+    Raises:
+        RuntimeError: If ``size`` is not expandable to ``a``'s shape.
+    """
+    from convlab._ops.reduce import sum as _sum
+
+    target = _sizes(size, "sum_to_size")
+    lead = a.ndim - len(target)
+    if lead < 0 or any(t not in (1, s) for t, s in zip(target, a.shape[lead:])):
+        raise RuntimeError(f"sum_to_size: size {target} is not expandable to size {a.shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, t in enumerate(target) if t == 1 and a.shape[lead + i] != 1
+    )
+    out = _sum(a, axes, keepdim=True) if axes else a
+    return _shape.reshape(out, target)

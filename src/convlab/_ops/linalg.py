@@ -10,7 +10,20 @@ from convlab._ops._util import pair_operands, unbroadcast
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
-__all__ = ["matmul", "linear", "mm", "bmm", "addmm", "dot", "mv", "outer"]
+__all__ = [
+    "matmul",
+    "linear",
+    "mm",
+    "bmm",
+    "addmm",
+    "dot",
+    "mv",
+    "outer",
+    "addmv",
+    "addr",
+    "baddbmm",
+    "addbmm",
+]
 
 
 class MatMul(Function):
@@ -164,14 +177,7 @@ def addmm(
     alpha: Any = 1,
 ) -> Tensor:
     """``beta * input + alpha * (mat1 @ mat2)``; ``input`` broadcasts to the product."""
-    from convlab._ops import arith
-
-    product = mm(mat1, mat2)
-    if alpha != 1:
-        product = arith.mul(product, alpha)
-    if beta == 0:  # PyTorch ignores input (even NaN in it) when beta is 0
-        return product
-    return arith.add(arith.mul(input, beta) if beta != 1 else input, product)
+    return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
 
 
 def dot(a: Tensor, b: Tensor) -> Tensor:
@@ -205,3 +211,63 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     _check_dims(a, 1, "outer", "input")
     _check_dims(b, 1, "outer", "vec2")
     return arith.mul(shape.reshape(a, (a.shape[0], 1)), shape.reshape(b, (1, b.shape[0])))
+
+
+def _scaled_sum(input: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:  # noqa: A002
+    from convlab._ops import arith
+
+    if alpha != 1:
+        product = arith.mul(product, alpha)
+    if beta == 0:  # PyTorch ignores input (even NaN in it) when beta is 0
+        return product
+    return arith.add(arith.mul(input, beta) if beta != 1 else input, product)
+
+
+def addmv(
+    input: Any,  # noqa: A002 - PyTorch's name
+    mat: Tensor,
+    vec: Tensor,
+    *,
+    beta: Any = 1,
+    alpha: Any = 1,
+) -> Tensor:
+    """``beta * input + alpha * (mat @ vec)``."""
+    return _scaled_sum(input, mv(mat, vec), beta, alpha)
+
+
+def addr(
+    input: Any,  # noqa: A002 - PyTorch's name
+    vec1: Tensor,
+    vec2: Tensor,
+    *,
+    beta: Any = 1,
+    alpha: Any = 1,
+) -> Tensor:
+    """``beta * input + alpha * outer(vec1, vec2)``."""
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
+
+
+def baddbmm(
+    input: Any,  # noqa: A002 - PyTorch's name
+    batch1: Tensor,
+    batch2: Tensor,
+    *,
+    beta: Any = 1,
+    alpha: Any = 1,
+) -> Tensor:
+    """``beta * input + alpha * bmm(batch1, batch2)``."""
+    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(
+    input: Any,  # noqa: A002 - PyTorch's name
+    batch1: Tensor,
+    batch2: Tensor,
+    *,
+    beta: Any = 1,
+    alpha: Any = 1,
+) -> Tensor:
+    """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
+    from convlab._ops.reduce import sum as _sum
+
+    return _scaled_sum(input, _sum(bmm(batch1, batch2), 0), beta, alpha)

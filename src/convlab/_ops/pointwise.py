@@ -41,6 +41,7 @@ __all__ = [
     "acosh",
     "atanh",
     "nan_to_num",
+    "logit",
     "maximum",
     "minimum",
     "remainder",
@@ -284,6 +285,14 @@ def nan_to_num(
     if a._data.dtype.kind != "f":
         return a
     return _NanToNum.apply(a, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def logit(a: Tensor, eps: float | None = None) -> Tensor:
+    """``log(a / (1 - a))``; with ``eps``, ``a`` is first clamped to ``[eps, 1 - eps]``."""
+    x = arith.clip(a, eps, 1 - eps) if eps is not None else a
+    if x._data.dtype.kind != "f":
+        x = Tensor._wrap(x._data.astype(_dtype.default_float), x._backend)
+    return arith.log(arith.div(x, arith.sub(1, x)))
 
 
 # -- two operands ---------------------------------------------------------------------------
