@@ -40,6 +40,13 @@ ACTIVATIONS = {
     "logsigmoid": lambda L, x: F(L).logsigmoid(x),
     "softsign": lambda L, x: F(L).softsign(x),
     "threshold": lambda L, x: F(L).threshold(x, 0.3, -4.0),
+    "hardshrink": lambda L, x: F(L).hardshrink(x, 1.5),
+    "softshrink": lambda L, x: F(L).softshrink(x),
+    "tanhshrink": lambda L, x: F(L).tanhshrink(x),
+    "softmin": lambda L, x: F(L).softmin(x, dim=2),
+    "glu": lambda L, x: F(L).glu(x, dim=1),
+    "glu_default_dim": lambda L, x: F(L).glu(x[..., :4]),
+    "rrelu_eval": lambda L, x: F(L).rrelu(x, 0.1, 0.3),
     "leaky_relu_inplace_flag": lambda L, x: F(L).leaky_relu(x, 0.2, False),
     "softmax_dtype": lambda L, x: F(L).softmax(x, 1, dtype=L.float64),
     "log_softmax_dim0": lambda L, x: F(L).log_softmax(x, dim=0),
@@ -67,7 +74,7 @@ def test_activations_match_torch(backend, case, dtype):
     oy, ty = ACTIVATIONS[case](convlab, ox), ACTIVATIONS[case](torch, tx)
     assert oy.numpy().dtype == ty.detach().numpy().dtype
     np.testing.assert_allclose(oy.numpy(), ty.detach().numpy(), **_tolerance(dtype))
-    g = rng.normal(size=x.shape).astype(ty.detach().numpy().dtype)
+    g = rng.normal(size=tuple(ty.shape)).astype(ty.detach().numpy().dtype)
     oy.backward(convlab.tensor(g, device=backend.name))
     ty.backward(torch.tensor(g))
     assert ox.grad.numpy().dtype == dtype
@@ -81,10 +88,22 @@ def test_activations_match_torch(backend, case, dtype):
 
 @needs_torch
 @pytest.mark.parametrize(
-    "case", ["relu6", "hardtanh", "hardswish", "hardsigmoid", "threshold", "elu", "celu"]
+    "case",
+    [
+        "relu6",
+        "hardtanh",
+        "hardswish",
+        "hardsigmoid",
+        "threshold",
+        "elu",
+        "celu",
+        "hardshrink",
+        "softshrink",
+        "rrelu_eval",
+    ],
 )
 def test_gradients_at_the_kinks_match_torch(case):
-    x = np.array([-3.0, -1.0, 0.0, 0.3, 1.0, 3.0, 6.0, -6.0, 0.5])
+    x = np.array([-3.0, -1.0, 0.0, 0.3, 1.0, 3.0, 6.0, -6.0, 0.5, 1.5, -1.5])
     ox = convlab.tensor(x, requires_grad=True)
     tx = torch.tensor(x, requires_grad=True)
     ACTIVATIONS[case](convlab, ox).sum().backward()
@@ -158,6 +177,12 @@ MODULES = {
     "LogSoftmax_dim": lambda L: L.nn.LogSoftmax(dim=1),
     "Unflatten": lambda L: L.nn.Unflatten(1, (2, 2)),
     "Identity": lambda L: L.nn.Identity(54, unused="x"),
+    "Hardshrink": lambda L: L.nn.Hardshrink(2.0),
+    "Softshrink": lambda L: L.nn.Softshrink(),
+    "Tanhshrink": lambda L: L.nn.Tanhshrink(),
+    "Softmin": lambda L: L.nn.Softmin(1),
+    "GLU": lambda L: L.nn.GLU(1),
+    "RReLU_eval": lambda L: L.nn.RReLU(0.2, 0.4, inplace=True).eval(),
 }
 
 
@@ -188,6 +213,21 @@ def test_softmax_without_dim_warns_and_picks_torch_dim():
     np.testing.assert_allclose(
         module_out.numpy(), F(torch).log_softmax(torch.tensor(x), 0), rtol=1e-6
     )
+
+
+def test_rrelu_training_draws_slopes_in_range(backend):
+    convlab.manual_seed(4)
+    x = convlab.tensor(
+        -np.random.default_rng(3).uniform(0.5, 2, (50, 40)), device=backend.name, requires_grad=True
+    )
+    x_pos = convlab.tensor(np.ones(3), device=backend.name)
+    y = F(convlab).rrelu(x, 0.1, 0.3, training=True)
+    slopes = y.numpy() / x.detach().numpy()
+    assert slopes.min() >= 0.1 and slopes.max() <= 0.3 and slopes.std() > 0.04
+    assert abs(slopes.mean() - 0.2) < 0.01
+    y.backward(convlab.ones(50, 40, device=backend.name))
+    np.testing.assert_allclose(x.grad.numpy(), slopes, rtol=1e-6)
+    np.testing.assert_array_equal(F(convlab).rrelu(x_pos, training=True).numpy(), np.ones(3))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,6 +342,9 @@ def test_dropout_reprs_match_torch(name):
         (lambda: F(convlab).alpha_dropout(convlab.zeros(2), -0.1), ValueError, "p"),
         (lambda: convlab.nn.Dropout2d(2.0), ValueError, "probability"),
         (lambda: convlab.nn.Unflatten(1, 4), TypeError, "unflattened_size"),
+        (lambda: F(convlab).glu(convlab.zeros(2, 3)), RuntimeError, "even"),
+        (lambda: F(convlab).softshrink(convlab.zeros(2), -1.0), ValueError, "lambd"),
+        (lambda: F(convlab).rrelu(convlab.zeros(2), 0.5, 0.1), ValueError, "lower"),
     ],
 )
 def test_errors(call, error, match):

@@ -36,6 +36,12 @@ __all__ = [
     "softplus",
     "logsigmoid",
     "softsign",
+    "hardshrink",
+    "softshrink",
+    "tanhshrink",
+    "softmin",
+    "glu",
+    "rrelu",
     "prelu",
     "threshold",
     "softmax2d",
@@ -356,6 +362,57 @@ class Softsign(_Elementwise):
         return 1 / (d * d)
 
 
+class Hardshrink(_Elementwise):
+    def value(self, xp: Any, x: Any, lambd: float = 0.5) -> Any:
+        return xp.where(xp.abs(x) > lambd, x, 0).astype(x.dtype, copy=False)
+
+    def slope(self, xp: Any, x: Any, lambd: float = 0.5) -> Any:
+        return (xp.abs(x) > lambd).astype(x.dtype)
+
+
+class Softshrink(_Elementwise):
+    def value(self, xp: Any, x: Any, lambd: float = 0.5) -> Any:
+        shrunk = x - xp.clip(x, -lambd, lambd)  # x - lambd above, x + lambd below, else 0
+        return shrunk.astype(x.dtype, copy=False)
+
+    def slope(self, xp: Any, x: Any, lambd: float = 0.5) -> Any:
+        return (xp.abs(x) > lambd).astype(x.dtype)
+
+
+class Tanhshrink(_Elementwise):
+    def value(self, xp: Any, x: Any) -> Any:
+        return x - xp.tanh(x)
+
+    def slope(self, xp: Any, x: Any) -> Any:
+        t = xp.tanh(x)
+        return t * t
+
+
+class GLU(Function):
+    """``a * sigmoid(b)`` for the halves ``a``, ``b`` of ``x`` along ``dim``."""
+
+    def forward(self, x: Any, dim: int = -1) -> Any:
+        xp = self.backend.xp
+        a, b = xp.split(x, 2, axis=dim)
+        self.a, self.s, self.dim = a, _sigmoid(xp, b), dim
+        return a * self.s
+
+    def backward(self, grad: Any) -> tuple:
+        s = self.s
+        return (self.backend.xp.concatenate([grad * s, grad * self.a * s * (1 - s)], self.dim),)
+
+
+class RReLU(Function):
+    """``x`` where positive, ``slope * x`` elsewhere, one drawn slope per element."""
+
+    def forward(self, x: Any, slopes: Any = None) -> Any:
+        self.scale = self.backend.xp.where(x > 0, 1, slopes).astype(x.dtype, copy=False)
+        return x * self.scale
+
+    def backward(self, grad: Any) -> tuple:
+        return (grad * self.scale,)
+
+
 class Threshold(_Elementwise):
     def value(self, xp: Any, x: Any, threshold: float = 0.0, value: float = 0.0) -> Any:
         return xp.where(x > threshold, x, value).astype(x.dtype, copy=False)
@@ -488,6 +545,80 @@ def logsigmoid(input: Tensor) -> Tensor:
 def softsign(input: Tensor) -> Tensor:
     """``x / (1 + |x|)`` (``torch.nn.functional.softsign``)."""
     return _elementwise(Softsign, input, "softsign")
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, 0 elsewhere (``torch.nn.functional.hardshrink``)."""
+    return _elementwise(Hardshrink, input, "hardshrink", lambd=float(lambd))
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, 0 between
+    (``torch.nn.functional.softshrink``).
+
+    Raises:
+        ValueError: If ``lambd`` is negative.
+    """
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd: expected a non-negative value, got {lambd}")
+    return _elementwise(Softshrink, input, "softshrink", lambd=float(lambd))
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """``x - tanh(x)`` (``torch.nn.functional.tanhshrink``)."""
+    return _elementwise(Tanhshrink, input, "tanhshrink")
+
+
+def softmin(
+    input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
+) -> Tensor:
+    """``softmax(-x)`` along ``dim`` (``torch.nn.functional.softmin``)."""
+    x = _as_dtype(input, dtype)
+    float_check(x, "softmin")
+    return Softmax.apply(-x, dim=_softmax_dim(x, dim, "softmin", _stacklevel))
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """``a * sigmoid(b)`` with ``a``, ``b`` the two halves of ``input`` along ``dim``
+    (``torch.nn.functional.glu``).
+
+    Raises:
+        RuntimeError: If the size along ``dim`` is odd (as PyTorch).
+    """
+    float_check(input, "glu")
+    if input.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    dim = normalize_dim(dim, input.ndim)
+    if input.shape[dim] % 2:
+        raise RuntimeError(
+            f"Halving dimension must be even, but dimension {dim} is size {input.shape[dim]}"
+        )
+    return GLU.apply(input, dim=dim)
+
+
+def rrelu(
+    input: Tensor,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    inplace: bool = False,
+) -> Tensor:
+    """Leaky ReLU with a slope drawn from U(lower, upper) per element while training, the
+    mean slope otherwise (``torch.nn.functional.rrelu``; the draws come from convlab's
+    generator, so they differ from PyTorch's).
+
+    Raises:
+        ValueError: If ``lower > upper``.
+    """
+    float_check(input, "rrelu")
+    if lower > upper:
+        raise ValueError(f"rrelu: lower ({lower}) must not exceed upper ({upper})")
+    if not training:
+        return LeakyReLU.apply(input, slope=(float(lower) + float(upper)) / 2)
+    dtype = input._data.dtype
+    u = _random.device_random(input._backend, tuple(input.shape), dtype)
+    slopes = (u * (upper - lower) + lower).astype(dtype, copy=False)
+    return RReLU.apply(input, slopes=slopes)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:

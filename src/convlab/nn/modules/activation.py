@@ -31,6 +31,12 @@ __all__ = [
     "Softplus",
     "LogSigmoid",
     "Softsign",
+    "Hardshrink",
+    "Softshrink",
+    "Tanhshrink",
+    "Softmin",
+    "GLU",
+    "RReLU",
     "PReLU",
     "Threshold",
     "Softmax2d",
@@ -297,3 +303,79 @@ class Softmax2d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return _act.softmax2d(x)
+
+
+class Hardshrink(Module):
+    """``x`` where ``|x| > lambd``, 0 elsewhere (``torch.nn.Hardshrink``)."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _act.hardshrink(x, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """Shrink towards 0 by ``lambd``, 0 inside ``[-lambd, lambd]`` (``torch.nn.Softshrink``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _act.softshrink(x, self.lambd)
+
+
+class Tanhshrink(Module):
+    """``x - tanh(x)`` (``torch.nn.Tanhshrink``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _act.tanhshrink(x)
+
+
+class Softmin(Module):
+    """``softmax(-x)`` along ``dim`` (``torch.nn.Softmin``)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _act.softmin(x, self.dim, _stacklevel=5)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class GLU(Module):
+    """Gated linear unit: ``a * sigmoid(b)`` for the halves of the input along ``dim``
+    (``torch.nn.GLU``)."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _act.glu(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class RReLU(Module):
+    """Randomised leaky ReLU: slopes drawn from U(lower, upper) while training, their mean in
+    evaluation (``torch.nn.RReLU``)."""
+
+    def __init__(
+        self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False
+    ) -> None:
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _act.rrelu(x, self.lower, self.upper, self.training)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + (
+            ", inplace=True" if self.inplace else ""
+        )
