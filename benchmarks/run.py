@@ -18,7 +18,18 @@ import platform
 import sys
 from pathlib import Path
 
-GROUPS = ["gemm", "conv", "pool", "train", "charts", "binary", "chartcnn", "resnet9"]
+GROUPS = [
+    "gemm",
+    "conv",
+    "grouped",
+    "pool",
+    "adaptive",
+    "train",
+    "charts",
+    "binary",
+    "chartcnn",
+    "resnet9",
+]
 
 
 def _parse(argv):
@@ -112,6 +123,7 @@ def main(argv=None) -> int:
         resnet9_cases,
         train_cases,
     )
+    from grouped_cases import adaptive_cases, grouped_cases
     from timing import interleaved
 
     if args.device == "gpu" and not convlab.get_backend("gpu").is_available():
@@ -143,7 +155,9 @@ def main(argv=None) -> int:
     builders = {
         "gemm": gemm_cases,
         "conv": conv_cases,
+        "grouped": grouped_cases,
         "pool": pool_cases,
+        "adaptive": adaptive_cases,
         "train": train_cases,
         "charts": chart_cases,
         "binary": binary_cases,

@@ -309,7 +309,10 @@ def test_integer_input_says_to_convert(backend, dtype):
 
 @needs_torch
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("name", ["mbv2-dw96-s2", "dw-mult2", "resnext-g32x4", "odd-dilated"])
+@pytest.mark.parametrize(
+    "name",
+    ["mbv2-dw96-s2", "dw-mult2", "resnext-g32x4", "odd-dilated", "dw-stride3-pad0", "dw5x5-s2"],
+)
 def test_direct_kernels_every_isa_match_torch(isa, name, dtype):
     # the CPU's direct kernels are compiled per instruction set; each must agree
     from convlab._cpu.convolution import direct_grouped
@@ -333,8 +336,8 @@ def test_cpu_path_choice():
 
     assert direct_grouped((32, 1, 3, 3)) and direct_grouped((128, 4, 3, 3))
     assert direct_grouped((256, 8, 3, 3)) and direct_grouped((960, 1, 5, 5))
-    assert not direct_grouped((32, 32, 3, 3))
-    assert DIRECT_GROUP_TAPS == 144
+    assert not direct_grouped((512, 16, 3, 3)) and not direct_grouped((32, 32, 3, 3))
+    assert DIRECT_GROUP_TAPS == 72
 
 
 def test_direct_kernels_with_two_threads_are_deterministic(threads):

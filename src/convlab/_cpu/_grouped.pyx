@@ -4,10 +4,12 @@
 group, any channel multiplier) and groups of a few channels, where an im2col + GEMM is a stack
 of tiny, memory-bound products.
 
-The row loops live in ``include/grouped_direct.h`` (vectorised over the output width, in a
-baseline, an AVX2 and an AVX-512 version); here each pass is split into independent units run
-in parallel: output planes (n, o) for the forward, input planes (n, c) for the input gradient,
-output channels for the weight gradient (each sums over the batch itself, in a fixed order).
+The loops live in ``include/grouped_direct.h`` (in a baseline, an AVX2 and an AVX-512
+version). Equal strides take its flat path: planes zero-padded into per-thread scratch, every
+tap one pass over a whole plane; units are (image, group) for the forward and the input
+gradient and groups for the weight gradient (each sums over the batch itself, in a fixed
+order). Other strides take the row path: output planes (n, o), input planes (n, c), output
+channels.
 """
 from cython.parallel cimport prange
 from convlab._cpu._openmp cimport omp_get_thread_num
@@ -34,6 +36,25 @@ cdef extern from "grouped_direct.h" nogil:
     void convlab_gconv_backward_weight_f64(int, const double*, const double*, double*,
                                            double*, double*, const convlab_gconv_geom*,
                                            Py_ssize_t)
+    void convlab_gconv_flat_forward_f32(int, const float*, const float*, const float*, float*,
+                                        float*, float*, const convlab_gconv_geom*, Py_ssize_t,
+                                        Py_ssize_t)
+    void convlab_gconv_flat_forward_f64(int, const double*, const double*, const double*,
+                                        double*, double*, double*, const convlab_gconv_geom*,
+                                        Py_ssize_t, Py_ssize_t)
+    void convlab_gconv_flat_backward_data_f32(int, const float*, const float*, float*, float*,
+                                              float*, const convlab_gconv_geom*, Py_ssize_t,
+                                              Py_ssize_t)
+    void convlab_gconv_flat_backward_data_f64(int, const double*, const double*, double*,
+                                              double*, double*, const convlab_gconv_geom*,
+                                              Py_ssize_t, Py_ssize_t)
+    void convlab_gconv_flat_backward_weight_f32(int, const float*, const float*, float*,
+                                                float*, float*, double*,
+                                                const convlab_gconv_geom*, Py_ssize_t)
+    void convlab_gconv_flat_backward_weight_f64(int, const double*, const double*, double*,
+                                                double*, double*, double*,
+                                                const convlab_gconv_geom*, Py_ssize_t)
+    void convlab_gconv_flat_scratch_f32(const convlab_gconv_geom*, Py_ssize_t*, Py_ssize_t*)
 
 
 cdef convlab_gconv_geom _geometry(const Py_ssize_t* x_shape, const Py_ssize_t* w_shape,
@@ -47,6 +68,15 @@ cdef convlab_gconv_geom _geometry(const Py_ssize_t* x_shape, const Py_ssize_t* w
     return g
 
 
+cdef tuple _scratch(const convlab_gconv_geom* g, int threads, int kind):
+    """Per-thread scratch of the flat path: padded input planes and laid-out output planes."""
+    cdef Py_ssize_t pad, ext
+    convlab_gconv_flat_scratch_f32(g, &pad, &ext)  # sizes in elements, either dtype
+    dtype = np.float32 if kind == 1 else np.float64
+    rows = max(threads, 1)
+    return np.empty((rows, pad), dtype), np.empty((rows, ext), dtype)
+
+
 def forward(const real[:, :, :, ::1] x, const real[:, :, :, ::1] weight,
             const real[::1] bias, real[:, :, :, ::1] y, tuple params, Py_ssize_t groups,
             int isa, int threads):
@@ -55,8 +85,23 @@ def forward(const real[:, :, :, ::1] x, const real[:, :, :, ::1] weight,
     ``params`` is (SH, SW, PH, PW, DH, DW); ``isa`` 0 baseline, 1 AVX2, 2 AVX-512.
     """
     cdef convlab_gconv_geom g = _geometry(x.shape, weight.shape, y.shape, params, groups)
-    cdef Py_ssize_t i, units = g.N * g.O
+    cdef Py_ssize_t i, units = g.N * g.O, groups_ = g.O // g.OG
     cdef const real* b = &bias[0] if bias is not None else NULL
+    cdef real[:, ::1] pad, ext
+    cdef int t
+    if g.SH == g.SW:
+        pad, ext = _scratch(&g, threads, 1 if real is float else 2)
+        for i in prange(g.N * groups_, nogil=True, num_threads=threads, schedule="static"):
+            t = omp_get_thread_num()
+            if real is float:
+                convlab_gconv_flat_forward_f32(isa, &x[0, 0, 0, 0], &weight[0, 0, 0, 0], b,
+                                               &y[0, 0, 0, 0], &pad[t, 0], &ext[t, 0], &g,
+                                               i // groups_, i % groups_)
+            else:
+                convlab_gconv_flat_forward_f64(isa, &x[0, 0, 0, 0], &weight[0, 0, 0, 0], b,
+                                               &y[0, 0, 0, 0], &pad[t, 0], &ext[t, 0], &g,
+                                               i // groups_, i % groups_)
+        return
     for i in prange(units, nogil=True, num_threads=threads, schedule="static"):
         if real is float:
             convlab_gconv_forward_f32(isa, &x[0, 0, 0, 0], &weight[0, 0, 0, 0], b,
@@ -72,7 +117,24 @@ def backward_data(const real[:, :, :, ::1] grad_output, const real[:, :, :, ::1]
     """``dx`` = the input gradient of the grouped convolution (every element written)."""
     cdef convlab_gconv_geom g = _geometry(dx.shape, weight.shape, grad_output.shape, params,
                                           groups)
-    cdef Py_ssize_t i, units = g.N * g.C
+    cdef Py_ssize_t i, units = g.N * g.C, groups_ = g.O // g.OG
+    cdef real[:, ::1] pad, ext
+    cdef int t
+    if g.SH == g.SW:
+        pad, ext = _scratch(&g, threads, 1 if real is float else 2)
+        for i in prange(g.N * groups_, nogil=True, num_threads=threads, schedule="static"):
+            t = omp_get_thread_num()
+            if real is float:
+                convlab_gconv_flat_backward_data_f32(isa, &grad_output[0, 0, 0, 0],
+                                                     &weight[0, 0, 0, 0], &dx[0, 0, 0, 0],
+                                                     &pad[t, 0], &ext[t, 0], &g,
+                                                     i // groups_, i % groups_)
+            else:
+                convlab_gconv_flat_backward_data_f64(isa, &grad_output[0, 0, 0, 0],
+                                                     &weight[0, 0, 0, 0], &dx[0, 0, 0, 0],
+                                                     &pad[t, 0], &ext[t, 0], &g,
+                                                     i // groups_, i % groups_)
+        return
     for i in prange(units, nogil=True, num_threads=threads, schedule="static"):
         if real is float:
             convlab_gconv_backward_data_f32(isa, &grad_output[0, 0, 0, 0],
@@ -89,8 +151,26 @@ def backward_weight(const real[:, :, :, ::1] grad_output, const real[:, :, :, ::
                     int threads):
     """``dw`` = the weight gradient of the grouped convolution (every element written)."""
     cdef convlab_gconv_geom g = _geometry(x.shape, dw.shape, grad_output.shape, params, groups)
-    cdef Py_ssize_t o, taps = g.CG * g.KH * g.KW
+    cdef Py_ssize_t o, taps = g.CG * g.KH * g.KW, grp, groups_ = g.O // g.OG
     cdef int t
+    cdef real[:, ::1] pad, ext
+    cdef double[:, ::1] sums
+    if g.SH == g.SW:
+        pad, ext = _scratch(&g, threads, 1 if real is float else 2)
+        sums = np.empty((max(threads, 1), g.OG * taps), np.float64)
+        for grp in prange(groups_, nogil=True, num_threads=threads, schedule="dynamic"):
+            t = omp_get_thread_num()
+            if real is float:
+                convlab_gconv_flat_backward_weight_f32(isa, &grad_output[0, 0, 0, 0],
+                                                       &x[0, 0, 0, 0], &dw[0, 0, 0, 0],
+                                                       &pad[t, 0], &ext[t, 0], &sums[t, 0],
+                                                       &g, grp)
+            else:
+                convlab_gconv_flat_backward_weight_f64(isa, &grad_output[0, 0, 0, 0],
+                                                       &x[0, 0, 0, 0], &dw[0, 0, 0, 0],
+                                                       &pad[t, 0], &ext[t, 0], &sums[t, 0],
+                                                       &g, grp)
+        return
     # per-thread scratch: the lane sums of one image and their double totals
     lanes = np.empty((max(threads, 1), taps * g.OW),
                      np.float32 if real is float else np.float64)

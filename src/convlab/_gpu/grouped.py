@@ -1,8 +1,7 @@
 """The GPU backend's direct grouped / depthwise convolution kernels (``kernels/grouped_conv.cu``).
 
-Groups whose filters have few taps (the CPU backend's rule,
-:func:`convlab._cpu.convolution.direct_grouped`: depthwise layers, ResNeXt's 4- and 8-channel
-groups) run one thread per output or input element and one block per weight element; larger
+Groups whose filters have few taps (depthwise layers, ResNeXt's 4-, 8- and 16-channel groups)
+run one thread per output or input element and one block per weight element; larger
 groups take the base class's batched GEMM over the GPU's im2col / GEMM / col2im.
 """
 
@@ -19,7 +18,8 @@ from convlab._gpu import launch
 __all__ = ["GPUGroupedKernels", "direct_grouped"]
 
 _WGRAD_THREADS = launch.CONSTANTS["grouped_conv"]["GCONV_WGRAD_THREADS"]
-# the same bound as the CPU's: a group's filter taps (C/groups * KH * KW)
+# a group's filter taps (C/groups * KH * KW) up to which one thread per element beats the
+# batched GEMM's tiny tiles (an estimate: not yet measured on a GPU)
 _DIRECT_GROUP_TAPS = 144
 
 

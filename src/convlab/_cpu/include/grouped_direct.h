@@ -4,6 +4,9 @@
  * row that the compiler vectorises over the output width (unit stride; a stride of 2 is a
  * strided load or store):
  *
+ * Equal strides (SH == SW) take the flat path below: whole zero-padded planes as one vector.
+ * Other strides take the row path:
+ *
  *   forward        one (n, o) output plane:  y[oh, :] += w[c, kh, kw] * x[c, ih, ow*SW + off]
  *   input grad     one (n, ci) input plane:  dx[ih, ow*SW + off] += w * dy[o, oh, :]
  *   weight grad    one output channel o:     acc[tap, ow] += dy[oh, ow] * x[ih, ow*SW + off],
@@ -165,13 +168,203 @@ static inline void convlab_gconv_cols(const convlab_gconv_geom *g, ptrdiff_t off
         for (ptrdiff_t t = 0; t < taps; t++) dw[o * taps + t] = (T)total[t];                   \
     }
 
-CONVLAB_GCONV_KERNELS(generic_f32, float, )
-CONVLAB_GCONV_KERNELS(generic_f64, double, )
+
+/* ---- the flat path (SH == SW = S): whole planes as one vector ---------------------------
+ * An input plane zero-padded to (H + 2 PH) x Wp (Wp = W + 2 PW) and an output laid out with
+ * the same row pitch Wp make every tap one long element-wise pass: output j = oh * Wp + ow
+ * reads padded position p = S * j + off, off = kh * DH * Wp + kw * DW. The padded plane is
+ * stored as S phases (position p at phase p % S, index p / S), so a stride of 2 is still a
+ * unit-stride pass: phase[off % S][j + off / S]. The columns ow >= OW of the output layout are
+ * scratch (discarded, or zero where they are read), so small planes (MobileNetV2's 4 x 4)
+ * still give loops of OH * Wp elements instead of OH loops of OW. */
+typedef struct {
+    ptrdiff_t Wp, L, lenS;   /* row pitch, output layout length, length of one phase */
+} convlab_gconv_flat;
+
+static inline convlab_gconv_flat convlab_gconv_flat_dims(const convlab_gconv_geom *g)
+{
+    convlab_gconv_flat f;
+    const ptrdiff_t hp = g->H + 2 * g->PH;
+    f.Wp = g->W + 2 * g->PW;
+    f.L = g->OH * f.Wp;
+    /* the farthest read of the last (scratch) output, and the whole padded plane */
+    ptrdiff_t len = g->SW * (f.L - 1) + (g->KH - 1) * g->DH * f.Wp + (g->KW - 1) * g->DW + 1;
+    if (len < hp * f.Wp) len = hp * f.Wp;
+    f.lenS = (len + g->SW - 1) / g->SW;
+    return f;
+}
+
+#define CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR)                                              \
+    /* x (H, W) into the S phases of its zero-padded plane */                                  \
+    ATTR static void convlab_gconv_pad_##NAME(const T *x, T *xph, const convlab_gconv_geom *g,   \
+                                              const convlab_gconv_flat *f)                     \
+    {                                                                                          \
+        const ptrdiff_t S = g->SW;                                                             \
+        memset(xph, 0, (size_t)(S * f->lenS) * sizeof(T));                                     \
+        for (ptrdiff_t ih = 0; ih < g->H; ih++) {                                              \
+            const ptrdiff_t p0 = (ih + g->PH) * f->Wp + g->PW;                                 \
+            const T *xr = x + ih * g->W;                                                       \
+            if (S == 1) {                                                                      \
+                memcpy(xph + p0, xr, (size_t)g->W * sizeof(T));                                \
+            } else {                                                                           \
+                /* walk the phases: no division per element */                                 \
+                ptrdiff_t r = p0 % S, k = p0 / S;                                              \
+                for (ptrdiff_t iw = 0; iw < g->W; iw++) {                                      \
+                    xph[r * f->lenS + k] = xr[iw];                                             \
+                    if (++r == S) r = 0, k++;                                                  \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+                                                                                               \
+    /* y (OH, OW) laid out with pitch Wp, zero in the scratch columns */                       \
+    ATTR static void convlab_gconv_spread_##NAME(const T *y, T *yext,                          \
+                                                 const convlab_gconv_geom *g,                  \
+                                                 const convlab_gconv_flat *f)                  \
+    {                                                                                          \
+        memset(yext, 0, (size_t)f->L * sizeof(T));                                             \
+        for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                               \
+            memcpy(yext + oh * f->Wp, y + oh * g->OW, (size_t)g->OW * sizeof(T));              \
+    }                                                                                          \
+                                                                                               \
+    ATTR static void convlab_gconv_flat_fwd_##NAME(const T *x, const T *w, const T *bias, T *y, \
+                                                   T *xph, T *yext,                            \
+                                                   const convlab_gconv_geom *g, ptrdiff_t n,   \
+                                                   ptrdiff_t grp)                              \
+    {                                                                                          \
+        const convlab_gconv_flat f = convlab_gconv_flat_dims(g);                               \
+        const ptrdiff_t S = g->SW, L = f.L, plane = S * f.lenS;                                \
+        for (ptrdiff_t c = 0; c < g->CG; c++)                                                  \
+            convlab_gconv_pad_##NAME(x + (n * g->C + grp * g->CG + c) * g->H * g->W,           \
+                                     xph + c * plane, g, &f);                                  \
+        for (ptrdiff_t m = 0; m < g->OG; m++) {                                                \
+            const ptrdiff_t o = grp * g->OG + m;                                               \
+            T *restrict ye = yext;                                                             \
+            const T b0 = bias ? bias[o] : (T)0;                                                \
+            for (ptrdiff_t j = 0; j < L; j++) ye[j] = b0;                                      \
+            for (ptrdiff_t c = 0; c < g->CG; c++)                                              \
+                for (ptrdiff_t kh = 0; kh < g->KH; kh++) {                                     \
+                    const T *wr = w + ((o * g->CG + c) * g->KH + kh) * g->KW;                  \
+                    const T *xc = xph + c * plane;                                             \
+                    ptrdiff_t kw = 0;                                                          \
+                    for (; kw + 3 <= g->KW; kw += 3) {                                         \
+                        const ptrdiff_t o0 = kh * g->DH * f.Wp + kw * g->DW;                   \
+                        const ptrdiff_t o1 = o0 + g->DW, o2 = o1 + g->DW;                      \
+                        const T *restrict x0 = xc + (o0 % S) * f.lenS + o0 / S;                \
+                        const T *restrict x1 = xc + (o1 % S) * f.lenS + o1 / S;                \
+                        const T *restrict x2 = xc + (o2 % S) * f.lenS + o2 / S;                \
+                        const T w0 = wr[kw], w1 = wr[kw + 1], w2 = wr[kw + 2];                 \
+                        for (ptrdiff_t j = 0; j < L; j++)                                      \
+                            ye[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j];                     \
+                    }                                                                          \
+                    for (; kw < g->KW; kw++) {                                                 \
+                        const ptrdiff_t o0 = kh * g->DH * f.Wp + kw * g->DW;                   \
+                        const T *restrict x0 = xc + (o0 % S) * f.lenS + o0 / S;                \
+                        const T w0 = wr[kw];                                                   \
+                        for (ptrdiff_t j = 0; j < L; j++) ye[j] += w0 * x0[j];                 \
+                    }                                                                          \
+                }                                                                              \
+            T *yp = y + (n * g->O + o) * g->OH * g->OW;                                        \
+            for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                           \
+                memcpy(yp + oh * g->OW, yext + oh * f.Wp, (size_t)g->OW * sizeof(T));          \
+        }                                                                                      \
+    }                                                                                          \
+                                                                                               \
+    ATTR static void convlab_gconv_flat_bwd_data_##NAME(const T *dy, const T *w, T *dx,         \
+                                                        T *dxph, T *dyext,                     \
+                                                        const convlab_gconv_geom *g,           \
+                                                        ptrdiff_t n, ptrdiff_t grp)            \
+    {                                                                                          \
+        const convlab_gconv_flat f = convlab_gconv_flat_dims(g);                               \
+        const ptrdiff_t S = g->SW, L = f.L;                                                    \
+        for (ptrdiff_t m = 0; m < g->OG; m++)                                                  \
+            convlab_gconv_spread_##NAME(dy + (n * g->O + grp * g->OG + m) * g->OH * g->OW,     \
+                                        dyext + m * L, g, &f);                                 \
+        for (ptrdiff_t c = 0; c < g->CG; c++) {                                                \
+            memset(dxph, 0, (size_t)(S * f.lenS) * sizeof(T));                                 \
+            for (ptrdiff_t m = 0; m < g->OG; m++) {                                            \
+                const ptrdiff_t o = grp * g->OG + m;                                           \
+                const T *restrict gr = dyext + m * L;                                          \
+                for (ptrdiff_t kh = 0; kh < g->KH; kh++)                                       \
+                    for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                                 \
+                        const T wv = w[((o * g->CG + c) * g->KH + kh) * g->KW + kw];           \
+                        const ptrdiff_t off = kh * g->DH * f.Wp + kw * g->DW;                  \
+                        T *restrict dr = dxph + (off % S) * f.lenS + off / S;                  \
+                        for (ptrdiff_t j = 0; j < L; j++) dr[j] += wv * gr[j];                 \
+                    }                                                                          \
+            }                                                                                  \
+            T *dxp = dx + (n * g->C + grp * g->CG + c) * g->H * g->W;                          \
+            for (ptrdiff_t ih = 0; ih < g->H; ih++) {                                          \
+                const ptrdiff_t p0 = (ih + g->PH) * f.Wp + g->PW;                              \
+                if (S == 1) {                                                                  \
+                    memcpy(dxp + ih * g->W, dxph + p0, (size_t)g->W * sizeof(T));              \
+                } else {                                                                       \
+                    ptrdiff_t r = p0 % S, k = p0 / S;                                          \
+                    for (ptrdiff_t iw = 0; iw < g->W; iw++) {                                  \
+                        dxp[ih * g->W + iw] = dxph[r * f.lenS + k];                            \
+                        if (++r == S) r = 0, k++;                                              \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+                                                                                               \
+    /* sum of a[j] * b[j]: 16 partial sums the compiler keeps in vector registers */           \
+    ATTR static double convlab_gconv_dot_##NAME(const T *restrict a, const T *restrict b,       \
+                                                ptrdiff_t L)                                   \
+    {                                                                                          \
+        T part[16] = {0};                                                                      \
+        ptrdiff_t j = 0;                                                                       \
+        for (; j + 16 <= L; j += 16)                                                           \
+            for (int k = 0; k < 16; k++) part[k] += a[j + k] * b[j + k];                       \
+        double s = 0.0;                                                                        \
+        for (; j < L; j++) s += (double)(a[j] * b[j]);                                         \
+        for (int k = 0; k < 16; k++) s += (double)part[k];                                     \
+        return s;                                                                              \
+    }                                                                                          \
+                                                                                               \
+    ATTR static void convlab_gconv_flat_bwd_weight_##NAME(const T *dy, const T *x, T *dw,       \
+                                                          T *xph, T *dyext, double *total,     \
+                                                          const convlab_gconv_geom *g,         \
+                                                          ptrdiff_t grp)                       \
+    {                                                                                          \
+        const convlab_gconv_flat f = convlab_gconv_flat_dims(g);                               \
+        const ptrdiff_t taps = g->CG * g->KH * g->KW, L = f.L, S = g->SW;                      \
+        const ptrdiff_t plane = S * f.lenS;                                                    \
+        for (ptrdiff_t t = 0; t < g->OG * taps; t++) total[t] = 0.0;                           \
+        for (ptrdiff_t n = 0; n < g->N; n++) {                                                 \
+            for (ptrdiff_t c = 0; c < g->CG; c++)                                              \
+                convlab_gconv_pad_##NAME(x + (n * g->C + grp * g->CG + c) * g->H * g->W,       \
+                                         xph + c * plane, g, &f);                              \
+            for (ptrdiff_t m = 0; m < g->OG; m++)                                              \
+                convlab_gconv_spread_##NAME(                                                   \
+                    dy + (n * g->O + grp * g->OG + m) * g->OH * g->OW, dyext + m * L, g, &f);  \
+            for (ptrdiff_t m = 0; m < g->OG; m++)                                              \
+                for (ptrdiff_t c = 0; c < g->CG; c++)                                          \
+                    for (ptrdiff_t kh = 0; kh < g->KH; kh++)                                   \
+                        for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                             \
+                            const ptrdiff_t off = kh * g->DH * f.Wp + kw * g->DW;              \
+                            total[m * taps + (c * g->KH + kh) * g->KW + kw] +=                 \
+                                convlab_gconv_dot_##NAME(                                      \
+                                    dyext + m * L,                                             \
+                                    xph + c * plane + (off % S) * f.lenS + off / S, L);        \
+                        }                                                                      \
+        }                                                                                      \
+        for (ptrdiff_t t = 0; t < g->OG * taps; t++)                                           \
+            dw[grp * g->OG * taps + t] = (T)total[t];                                          \
+    }
+
+#define CONVLAB_GCONV_ALL(NAME, T, ATTR)                                                       \
+    CONVLAB_GCONV_KERNELS(NAME, T, ATTR)                                                       \
+    CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR)
+
+CONVLAB_GCONV_ALL(generic_f32, float, )
+CONVLAB_GCONV_ALL(generic_f64, double, )
 #if CONVLAB_GCONV_X86
-CONVLAB_GCONV_KERNELS(avx2_f32, float, CONVLAB_GCONV_AVX2)
-CONVLAB_GCONV_KERNELS(avx2_f64, double, CONVLAB_GCONV_AVX2)
-CONVLAB_GCONV_KERNELS(avx512_f32, float, CONVLAB_GCONV_AVX512)
-CONVLAB_GCONV_KERNELS(avx512_f64, double, CONVLAB_GCONV_AVX512)
+CONVLAB_GCONV_ALL(avx2_f32, float, CONVLAB_GCONV_AVX2)
+CONVLAB_GCONV_ALL(avx2_f64, double, CONVLAB_GCONV_AVX2)
+CONVLAB_GCONV_ALL(avx512_f32, float, CONVLAB_GCONV_AVX512)
+CONVLAB_GCONV_ALL(avx512_f64, double, CONVLAB_GCONV_AVX512)
 #endif
 
 /* isa: 0 baseline, 1 AVX2 + FMA, 2 AVX-512 (the caller checked the CPU runs it). */
@@ -209,7 +402,44 @@ CONVLAB_GCONV_KERNELS(avx512_f64, double, CONVLAB_GCONV_AVX512)
         CONVLAB_GCONV_DISPATCH(bwd_weight, T, dy, x, dw, acc, total, g, o);                    \
     }
 
+#define CONVLAB_GCONV_FLAT_ENTRIES(T, CT)                                                      \
+    static void convlab_gconv_flat_forward_##T(int isa, const CT *x, const CT *w,              \
+                                               const CT *bias, CT *y, CT *xpad, CT *yext,      \
+                                               const convlab_gconv_geom *g, ptrdiff_t n,       \
+                                               ptrdiff_t grp)                                  \
+    {                                                                                          \
+        (void)isa;                                                                             \
+        CONVLAB_GCONV_DISPATCH(flat_fwd, T, x, w, bias, y, xpad, yext, g, n, grp);             \
+    }                                                                                          \
+    static void convlab_gconv_flat_backward_data_##T(int isa, const CT *dy, const CT *w,       \
+                                                     CT *dx, CT *dxpad, CT *dyext,             \
+                                                     const convlab_gconv_geom *g, ptrdiff_t n, \
+                                                     ptrdiff_t grp)                            \
+    {                                                                                          \
+        (void)isa;                                                                             \
+        CONVLAB_GCONV_DISPATCH(flat_bwd_data, T, dy, w, dx, dxpad, dyext, g, n, grp);          \
+    }                                                                                          \
+    static void convlab_gconv_flat_backward_weight_##T(int isa, const CT *dy, const CT *x,     \
+                                                       CT *dw, CT *xpad, CT *dyext,            \
+                                                       double *total,                          \
+                                                       const convlab_gconv_geom *g,            \
+                                                       ptrdiff_t grp)                          \
+    {                                                                                          \
+        (void)isa;                                                                             \
+        CONVLAB_GCONV_DISPATCH(flat_bwd_weight, T, dy, x, dw, xpad, dyext, total, g, grp);     \
+    }                                                                                          \
+    /* scratch each flat unit needs: (padded planes, laid-out planes) in elements */           \
+    static void convlab_gconv_flat_scratch_##T(const convlab_gconv_geom *g, ptrdiff_t *pad,    \
+                                               ptrdiff_t *ext)                                 \
+    {                                                                                          \
+        const convlab_gconv_flat f = convlab_gconv_flat_dims(g);                               \
+        *pad = g->SW * f.lenS * g->CG;                                                         \
+        *ext = f.L * g->OG;                                                                    \
+    }
+
 CONVLAB_GCONV_ENTRIES(f32, float)
 CONVLAB_GCONV_ENTRIES(f64, double)
+CONVLAB_GCONV_FLAT_ENTRIES(f32, float)
+CONVLAB_GCONV_FLAT_ENTRIES(f64, double)
 
 #endif /* CONVLAB_GROUPED_DIRECT_H */
