@@ -133,12 +133,43 @@ def write_mnist(root: Path, images: dict, labels: dict, gz: bool = True) -> None
 
 
 def write_tiny_mnist(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
-    """A small MNIST in the official gzipped IDX files: random 28x28 digits and labels."""
+    """A small MNIST in the official gzipped IDX files: random 28x28 digits, labels shuffled
+    with every class equally often (programs that pair images of a class need two)."""
     rng = np.random.default_rng(seed)
     images = {
         s: rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         for s, n in (("train", n_train), ("t10k", n_test))
     }
-    labels = {s: rng.integers(0, 10, len(images[s]), dtype=np.uint8) for s in images}
+    labels = {s: rng.permutation(np.arange(len(images[s])) % 10).astype(np.uint8) for s in images}
     write_mnist(root, images, labels)
     return root
+
+
+def price_trend_charts(n: int, window: int = 20, seed: int = 0) -> tuple:
+    """``n`` chart images of random-walk prices as the price-trend papers store them: uint8
+    (n, H, W) with 0 black and 255 white, and each chart's forward return (``window`` days).
+    Drawn by convlab.data.render_charts; the images are only inputs, fed to both libraries."""
+    import pandas as pd
+
+    from convlab.data import render_charts
+
+    rng = np.random.default_rng(seed)
+    days = n + 2 * window + 1
+    close = 50.0 * np.exp(np.cumsum(0.02 * rng.standard_normal(days)))
+    open_ = close * np.exp(0.01 * rng.standard_normal(days))
+    spread = np.abs(0.01 * rng.standard_normal((2, days)))
+    frame = pd.DataFrame(
+        {
+            "ticker": "SYN",
+            "date": pd.bdate_range("2001-01-02", periods=days),
+            "open": open_,
+            "high": np.maximum(open_, close) * (1 + spread[0]),
+            "low": np.minimum(open_, close) * (1 - spread[1]),
+            "close": close,
+            "volume": rng.integers(1_000, 100_000, days).astype(float),
+        }
+    )
+    charts = render_charts(frame, window=window, horizon=window)
+    keep = np.flatnonzero(charts.labels >= 0)[:n]
+    assert len(keep) == n, f"only {len(keep)} labelled charts"
+    return charts.images(keep)[:, 0] * np.uint8(255), charts.returns[keep]

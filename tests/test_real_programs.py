@@ -37,9 +37,12 @@ SRC = HERE.parent / "src"
 ARGS = {
     "mnist": ["--dry-run", "--epochs", "1", "--batch-size", "64", "--test-batch-size", "50"],
     "mnist_forward_forward": [
-        *("--epochs", "10", "--train_size", "64", "--test_size", "50", "--log-interval", "5"),
+        *("--epochs", "6", "--train_size", "64", "--test_size", "50", "--log-interval", "5"),
     ],
     "regression": [],
+    "siamese_network": [
+        *("--dry-run", "--epochs", "1", "--batch-size", "16", "--test-batch-size", "50"),
+    ],
     "vae": ["--epochs", "1", "--batch-size", "32"],
     "dcgan": [
         *("--dataset", "mnist", "--dataroot", "../data", "--dry-run", "--batchSize", "8"),
@@ -54,6 +57,7 @@ PORT_RULES = [
     (r"^import torch\.(\S+)", r"import convlab.\1"),
     (r"^from torch import ", "from convlab import "),
     (r"^from torch\.(\S+) import ", r"from convlab.\1 import "),
+    (r"^import torchvision$", "import convlab.vision as torchvision"),
     (r"^import torchvision\.(\S+)", r"import convlab.vision.\1"),
     (r"^from torchvision import ", "from convlab.vision import "),
     (r"^from torchvision\.(\S+) import ", r"from convlab.vision.\1 import "),
@@ -162,6 +166,7 @@ def test_port_prints_what_torch_prints(name, runs):
     tolerance = {
         "mnist": 0.3,
         "mnist_forward_forward": 0.2,
+        "siamese_network": 0.7,  # BCE of untrained sigmoid outputs: ln 2 give or take
         "vae": 0.03 * theirs[0][1],
         "dcgan": 1.0,
     }[name]
@@ -186,20 +191,25 @@ def _numpy(t):
 
 
 @pytest.fixture
-def mnist_modules(monkeypatch):
+def program_modules(monkeypatch):
+    """``load(name)``: the original program (on torch, with the torchvision stand-in) and the
+    port (on convlab) imported as modules; only their definitions run (``__main__`` guard)."""
     monkeypatch.syspath_prepend(str(SHIM))
     for key in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
         monkeypatch.delitem(sys.modules, key)
-    original = _load(PROGRAMS / "original" / "mnist.py", "_pytorch_examples_mnist_original")
-    port = _load(PROGRAMS / "mnist.py", "_pytorch_examples_mnist_port")
-    return original, port
+
+    def load(name: str) -> tuple[ModuleType, ModuleType]:
+        original = _load(PROGRAMS / "original" / f"{name}.py", f"_pytorch_examples_{name}_t")
+        return original, _load(PROGRAMS / f"{name}.py", f"_pytorch_examples_{name}_c")
+
+    return load
 
 
 @needs_torch
-def test_mnist_net_one_step_matches_torch(mnist_modules):
+def test_mnist_net_one_step_matches_torch(program_modules):
     """The program's Net, Adadelta(lr=1.0) and nll_loss: one training step from PyTorch's
     weights. Dropout is off (eval mode): its masks come from each library's generator."""
-    original, port = mnist_modules
+    original, port = program_modules("mnist")
     torch.manual_seed(0)
     theirs = original.Net().eval()
     ours = port.Net().eval()
@@ -223,6 +233,41 @@ def test_mnist_net_one_step_matches_torch(mnist_modules):
         np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
         for (name, a), (_, b) in zip(theirs.named_parameters(), ours.named_parameters()):
             np.testing.assert_allclose(_numpy(b), _numpy(a), rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@needs_torch
+def test_siamese_network_step_matches_torch(program_modules):
+    """The program's SiameseNetwork (torchvision's resnet18 inside), BCELoss and
+    Adadelta(lr=1.0): one training step (BatchNorm in training mode) from PyTorch's weights,
+    then the loss after it. In float64: in float32 the first conv's gradients (tiny, through
+    twenty layers and BatchNorm over four samples) carry ~1e-3 relative rounding, which
+    Adadelta's first step passes on to the weights."""
+    original, port = program_modules("siamese_network")
+    torch.manual_seed(0)
+    theirs = original.SiameseNetwork().double()
+    ours = port.SiameseNetwork().to(convlab.float64)
+    state = theirs.state_dict()
+    assert list(ours.state_dict()) == list(state)
+    ours.load_state_dict(convlab.utils.from_torch_state_dict(state))
+    rng = np.random.default_rng(2)
+    a, b = rng.random((2, 4, 1, 16, 16)) * 255  # any size: resnet18 pools adaptively
+    y = np.array([1.0, 0.0, 1.0, 0.0])
+    losses: list[list[float]] = [[], []]
+    for model, lib in ((theirs, torch), (ours, convlab)):
+        opt = lib.optim.Adadelta(model.parameters(), lr=1.0)
+        for step in range(2):
+            opt.zero_grad()
+            loss = lib.nn.BCELoss()(model(lib.tensor(a), lib.tensor(b)).squeeze(), lib.tensor(y))
+            losses[step].append(loss.item())
+            if step == 0:
+                loss.backward()
+                opt.step()
+    for first, second in losses:
+        np.testing.assert_allclose(second, first, rtol=1e-7)
+    for (name, t), (_, c) in zip(theirs.state_dict().items(), ours.state_dict().items()):
+        expected = _numpy(t)
+        scale = max(np.abs(expected).max(), 1.0)  # weights, running stats, step counts
+        np.testing.assert_allclose(_numpy(c), expected, atol=1e-9 * scale, err_msg=name)
 
 
 def _regression_namespace(library: str) -> tuple[dict, str]:

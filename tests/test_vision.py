@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -236,65 +238,12 @@ def test_cifar10_has_torchvisions_attributes(tmp_path):
 
 # ---------------------------------------------------------------- models
 def _torch_resnet(layers, bottleneck, num_classes):
-    """torchvision's ResNet layout built from torch.nn (torchvision is not installed)."""
-    tnn = torch.nn
-
-    class Block(tnn.Module):
-        def __init__(self, inplanes, planes, stride):
-            super().__init__()
-            width, out = planes, planes * (4 if bottleneck else 1)
-            if bottleneck:
-                self.conv1 = tnn.Conv2d(inplanes, width, 1, bias=False)
-                self.bn1 = tnn.BatchNorm2d(width)
-                self.conv2 = tnn.Conv2d(width, width, 3, stride, 1, bias=False)
-                self.bn2 = tnn.BatchNorm2d(width)
-                self.conv3 = tnn.Conv2d(width, out, 1, bias=False)
-                self.bn3 = tnn.BatchNorm2d(out)
-            else:
-                self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-                self.bn1 = tnn.BatchNorm2d(planes)
-                self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-                self.bn2 = tnn.BatchNorm2d(planes)
-            self.relu = tnn.ReLU()
-            self.downsample = None
-            if stride != 1 or inplanes != out:
-                self.downsample = tnn.Sequential(
-                    tnn.Conv2d(inplanes, out, 1, stride, bias=False), tnn.BatchNorm2d(out)
-                )
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            if bottleneck:
-                out = self.relu(self.bn2(self.conv2(out)))
-                out = self.bn3(self.conv3(out))
-            else:
-                out = self.bn2(self.conv2(out))
-            return self.relu(out + identity)
-
-    class Net(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = tnn.BatchNorm2d(64)
-            self.relu = tnn.ReLU()
-            self.maxpool = tnn.MaxPool2d(3, 2, 1)
-            inplanes, expansion = 64, 4 if bottleneck else 1
-            for k, (planes, count) in enumerate(zip((64, 128, 256, 512), layers)):
-                blocks = []
-                for j in range(count):
-                    blocks.append(Block(inplanes, planes, 2 if k and not j else 1))
-                    inplanes = planes * expansion
-                setattr(self, f"layer{k + 1}", tnn.Sequential(*blocks))
-            self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
-            self.fc = tnn.Linear(512 * expansion, num_classes)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
-
-    return Net()
+    """torchvision's ResNet layout in torch.nn (the test-side torchvision stand-in's)."""
+    path = Path(__file__).parent / "real_programs/torchvision_shim/torchvision/models.py"
+    spec = importlib.util.spec_from_file_location("_torchvision_shim_models", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ResNet(layers, bottleneck, num_classes=num_classes)
 
 
 @pytest.mark.parametrize(

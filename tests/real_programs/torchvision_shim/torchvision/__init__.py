@@ -2,6 +2,6 @@
 pytorch/examples programs run against real PyTorch here (torchvision is not installed):
 datasets read the same local files as convlab, transforms and ``save_image`` use torch."""
 
-from torchvision import datasets, transforms, utils
+from torchvision import datasets, models, transforms, utils
 
-__all__ = ["datasets", "transforms", "utils"]
+__all__ = ["datasets", "models", "transforms", "utils"]

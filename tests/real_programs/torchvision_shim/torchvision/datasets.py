@@ -5,6 +5,7 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+import torch
 
 
 def _read_idx(path):
@@ -17,17 +18,21 @@ def _read_idx(path):
 
 
 class MNIST:
+    """torchvision's attributes: ``data`` a uint8 (N, H, W) tensor, ``targets`` int64."""
+
     def __init__(self, root, train=True, download=False, transform=None, target_transform=None):
         prefix = "train" if train else "t10k"
-        self.data = _read_idx(Path(root) / f"{prefix}-images-idx3-ubyte.gz")[:, None]
-        self.targets = _read_idx(Path(root) / f"{prefix}-labels-idx1-ubyte.gz")
+        images = _read_idx(Path(root) / f"{prefix}-images-idx3-ubyte.gz")
+        labels = _read_idx(Path(root) / f"{prefix}-labels-idx1-ubyte.gz")
+        self.data = torch.from_numpy(images.copy())
+        self.targets = torch.from_numpy(labels.astype(np.int64))
         self.transform, self.target_transform = transform, target_transform
 
     def __len__(self):
         return len(self.targets)
 
     def __getitem__(self, index):
-        image, target = self.data[index].copy(), int(self.targets[index])
+        image, target = self.data[index].numpy()[None].copy(), int(self.targets[index])
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
