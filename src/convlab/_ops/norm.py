@@ -391,7 +391,7 @@ class LpNormalize(Function):
         xp = self.backend.xp
         a = xp.abs(x)
         if p == math.inf:
-            # CuPy's max has no initial=: an empty slice's norm is 0 (as PyTorch's)
+            # CuPy's max has no initial=; an empty slice leaves nothing to divide anyway
             n = a.max(axis=dim, keepdims=True) if x.shape[dim] else a.sum(dim, keepdims=True)
         elif p == 2:
             n = xp.sqrt((x * x).sum(axis=dim, keepdims=True))
