@@ -301,6 +301,21 @@ CASES = [
         (M,),
     ),
     ("sizes", lambda lib, x: (x.itemsize, x.nbytes, x.element_size()), (M,)),
+    (
+        "empty_reductions",
+        lambda lib, x: (x.logsumexp(1), x.sum(1), x.norm(dim=1), x.prod(1)),
+        (np.zeros((2, 0)),),
+    ),
+    (
+        "zero_dim",
+        lambda lib, x: (x.sort(), x.topk(1), x.cumsum(0), x.prod(0), x.kthvalue(1)),
+        (np.array(2.5),),
+    ),
+    (
+        "zero_dim_index",
+        lambda lib, x, i: (x.gather(0, i[0, 0]), x.index_select(0, i[0, :1]), x.unique().detach()),
+        (np.array(2.5), IDX),
+    ),
     ("logit", lambda lib, x: (x.sigmoid().logit(), lib.logit(x.sigmoid(), eps=0.3)), (M,)),
     ("unfold", lambda lib, x: (x.unfold(1, 2, 1), x.unfold(0, 2, 2), x.unfold(2, 4, 3)), (B,)),
     (
@@ -515,6 +530,8 @@ ERRORS = [
     ("randperm_negative", lambda lib, x, i: lib.randperm(-1)),
     ("multinomial_too_many", lambda lib, x, i: lib.multinomial(x[0].abs(), 9)),
     ("bitwise_float", lambda lib, x, i: x & x),
+    ("max_of_empty", lambda lib, x, i: x[:0].max()),
+    ("index_select_0d_many", lambda lib, x, i: x[0, 0].index_select(0, i[0])),
     ("unfold_too_big", lambda lib, x, i: x.unfold(1, 5, 1)),
     ("sum_to_size_bad", lambda lib, x, i: x.sum_to_size(2, 4)),
     ("std_of_ints", lambda lib, x, i: i.std()),

@@ -254,11 +254,13 @@ def index_select(a: Tensor, dim: int, index: Tensor) -> Tensor:
     """The entries of ``a`` at positions ``index`` (a 1-D integer tensor) along ``dim``."""
     d = normalize_dim(dim, a.ndim)
     size = a.shape[d] if a.ndim else 1
-    index = _vector_index(index, size, "index_select")
-    if a.ndim == 0:
-        return IndexSelect.apply(a.reshape(1), index=index._data.reshape(-1), dim=0).reshape(
-            index.shape
+    if a.ndim == 0 and isinstance(index, Tensor) and index.numel() != 1:
+        raise RuntimeError(
+            f"index_select: an index into a 0-d tensor can have only 1 value, got {index.numel()}"
         )
+    index = _vector_index(index, size, "index_select")
+    if a.ndim == 0:  # the result is 0-d too, as in PyTorch
+        return IndexSelect.apply(a.reshape(1), index=index._data.reshape(-1), dim=0).reshape(())
     return IndexSelect.apply(a, index=index._data.reshape(-1), dim=d)
 
 

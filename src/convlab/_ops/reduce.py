@@ -86,6 +86,11 @@ class Mean(Function):
         )
 
 
+class _EmptyReduction(ValueError, RuntimeError):
+    """Reducing an empty tensor with max / min: PyTorch's ``RuntimeError``, and the
+    ``ValueError`` earlier convlab releases raised."""
+
+
 class AMax(Function):
     """Max/min values; tied extremes share the gradient equally (``torch.amax``)."""
 
@@ -93,7 +98,7 @@ class AMax(Function):
         self, a: Any, axes: tuple | None = None, keepdim: bool = False, largest: bool = True
     ) -> Any:
         if a.size == 0:
-            raise ValueError(
+            raise _EmptyReduction(
                 f"{'max' if largest else 'min'}: expected a non-empty tensor "
                 f"(or dimension), got shape {tuple(a.shape)}"
             )
@@ -224,7 +229,8 @@ class Var(Function):
     ) -> Any:
         xp = self.backend.xp
         count = a.size if axes is None else math.prod(a.shape[i] for i in axes)
-        self.centred = a - a.mean(axis=axes, keepdims=True)
+        with _quiet(xp):  # an empty reduction is NaN, as in PyTorch (and silent)
+            self.centred = a - a.sum(axis=axes, keepdims=True) / a.dtype.type(count)
         self.divisor = max(count - correction, 0)
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
         squares = (self.centred * self.centred).sum(axis=axes, keepdims=keepdim)
@@ -412,9 +418,13 @@ def cumprod(a: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 class LogSumExp(Function):
     def forward(self, a: Any, axes: tuple = (), keepdim: bool = False) -> Any:
         xp = self.backend.xp
-        peak = a.max(axis=axes, keepdims=True)
-        peak = xp.where(xp.isfinite(peak), peak, 0)  # all -inf lines give -inf, not NaN
-        out_keep = xp.log(xp.exp(a - peak).sum(axis=axes, keepdims=True)) + peak
+        if a.size == 0:  # the log of an empty sum is -inf, as in PyTorch
+            keep_shape = tuple(1 if i in axes else s for i, s in enumerate(a.shape))
+            out_keep = xp.full(keep_shape, -xp.inf, dtype=a.dtype)
+        else:
+            peak = a.max(axis=axes, keepdims=True)
+            peak = xp.where(xp.isfinite(peak), peak, 0)  # all -inf lines give -inf, not NaN
+            out_keep = xp.log(xp.exp(a - peak).sum(axis=axes, keepdims=True)) + peak
         self.a, self.out_keep, self.axes, self.keepdim = a, out_keep, axes, keepdim
         if keepdim:
             return out_keep
