@@ -471,3 +471,50 @@ def test_small_map_path_respects_the_workspace_limit_cpu():
             check_backward(cpu, case, np.float64)
     finally:
         convlab.set_workspace_limit(before)
+
+
+@needs_torch
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize(
+    "padding", [1, (2, 1), "same", "valid"], ids=["p1", "p21", "same", "valid"]
+)
+def test_conv2d_padding_mode_matches_torch(backend, mode, padding):
+    from convlab import nn
+
+    theirs = torch.nn.Conv2d(4, 6, 3, padding=padding, padding_mode=mode, groups=2).double()
+    ours = nn.Conv2d(4, 6, 3, padding=padding, padding_mode=mode, groups=2).double()
+    ours.to(backend.name)
+    ours.weight.data.copy_(convlab.tensor(theirs.weight.detach().numpy(), device=backend.name))
+    ours.bias.data.copy_(convlab.tensor(theirs.bias.detach().numpy(), device=backend.name))
+    assert repr(ours) == repr(theirs)
+    x = np.random.default_rng(0).standard_normal((2, 4, 7, 8))
+    tx = torch.tensor(x, requires_grad=True)
+    cx = convlab.tensor(x, device=backend.name, requires_grad=True)
+    ty, cy = theirs(tx), ours(cx)
+    g = np.random.default_rng(1).standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(g))
+    cy.backward(convlab.tensor(g, device=backend.name))
+    for got, want in [(cy, ty), (cx.grad, tx.grad), (ours.weight.grad, theirs.weight.grad)]:
+        np.testing.assert_allclose(
+            to_numpy(backend, got._data), want.detach().numpy(), rtol=0, atol=1e-12
+        )
+
+
+@needs_torch
+def test_conv1d_circular_padding_matches_torch():
+    from convlab import nn
+
+    theirs = torch.nn.Conv1d(3, 3, 3, padding=2, padding_mode="circular").double()
+    ours = nn.Conv1d(3, 3, 3, padding=2, padding_mode="circular").double()
+    ours.weight.data.copy_(convlab.tensor(theirs.weight.detach().numpy()))
+    ours.bias.data.copy_(convlab.tensor(theirs.bias.detach().numpy()))
+    x = np.random.default_rng(2).standard_normal((2, 3, 9))
+    want = theirs(torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(ours(convlab.tensor(x)).detach().numpy(), want, atol=1e-12)
+
+
+def test_conv_padding_mode_error_is_pytorchs():
+    from convlab import nn
+
+    with pytest.raises(ValueError, match="padding_mode must be one of .*got padding_mode='edge'"):
+        nn.Conv2d(2, 2, 3, padding_mode="edge")

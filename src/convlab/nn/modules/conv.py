@@ -7,12 +7,16 @@ from typing import Any
 from convlab import _creation
 from convlab import _validate as check
 from convlab._ops import conv as _conv
+from convlab._ops import padding as _padding
 from convlab._tensor import Tensor
 from convlab.nn import init
 from convlab.nn.module import Module
 from convlab.nn.parameter import Parameter
 
 __all__ = ["Conv2d", "Conv1d"]
+
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
@@ -51,8 +55,12 @@ class _ConvNd(Module):
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups:
             raise ValueError("out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            raise ValueError(f"padding_mode: only 'zeros' is supported, got {padding_mode!r}")
+        if padding_mode not in _PADDING_MODES:
+            # PyTorch's message
+            raise ValueError(
+                f"padding_mode must be one of {_PADDING_MODES}, but got "
+                f"padding_mode='{padding_mode}'"
+            )
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _tuple(kernel_size, n, "kernel_size")
         self.stride = _tuple(stride, n, "stride")
@@ -83,6 +91,24 @@ class _ConvNd(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
+    def _padded(self, x: Tensor) -> tuple[Tensor, Any]:
+        """``x`` and the padding the convolution still applies: for a ``padding_mode`` other
+        than ``"zeros"`` the input is padded here (``F.pad``'s mode) and the convolution
+        pads nothing, as PyTorch."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        if isinstance(self.padding, str):  # "same" / "valid": PyTorch's split of the total
+            totals = [
+                0 if self.padding == "valid" else d * (k - 1)
+                for d, k in zip(self.dilation, self.kernel_size)
+            ]
+            pairs = [(t // 2, t - t // 2) for t in totals]
+        else:
+            pairs = [(p, p) for p in self.padding]
+        widths = [w for pair in reversed(pairs) for w in pair]  # last dimension first
+        mode = self.padding_mode
+        return _padding.pad(x, widths, mode=mode), (0,) * self._dims
+
     def reset_parameters(self) -> None:
         """PyTorch's default: Kaiming-uniform weights (a = sqrt(5)), bias U(+-1/sqrt(fan_in))."""
         init._default_layer_init(self.weight, self.bias)
@@ -93,17 +119,15 @@ class _ConvNd(Module):
             f"stride={self.stride}"
         )
         if self.padding != (0,) * self._dims:
-            s += (
-                f", padding={self.padding!r}"
-                if isinstance(self.padding, str)
-                else f", padding={self.padding}"
-            )
+            s += f", padding={self.padding}"  # a string unquoted, as PyTorch's repr
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -112,8 +136,8 @@ class Conv2d(_ConvNd):
 
     ``groups`` splits the channels into groups convolved separately (``groups ==
     in_channels`` is a depthwise convolution, MobileNet's); the weight is
-    (out_channels, in_channels / groups, KH, KW). Padding modes other than ``"zeros"`` are
-    refused.
+    (out_channels, in_channels / groups, KH, KW). ``padding_mode`` is ``"zeros"``,
+    ``"reflect"``, ``"replicate"`` or ``"circular"``, as PyTorch.
 
     Example:
         >>> import convlab
@@ -126,8 +150,9 @@ class Conv2d(_ConvNd):
     _dims = 2
 
     def forward(self, x: Tensor) -> Tensor:
+        x, padding = self._padded(x)
         return _conv.conv2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+            x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
         )
 
 
@@ -137,6 +162,7 @@ class Conv1d(_ConvNd):
     _dims = 1
 
     def forward(self, x: Tensor) -> Tensor:
+        x, padding = self._padded(x)
         return _conv.conv1d(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+            x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
         )
