@@ -100,6 +100,75 @@ def test_center_crop_as_torchvision(shape, size):
     np.testing.assert_array_equal(_np(transforms.CenterCrop(size)(image)), expected)
 
 
+@needs_torch
+@pytest.mark.parametrize(
+    "padding, sides, mode, torch_mode",  # sides: torchvision's (left, top, right, bottom)
+    [
+        (2, (2, 2, 2, 2), "constant", "constant"),
+        ((1, 3), (1, 3, 1, 3), "edge", "replicate"),
+        ((1, 2, 3, 0), (1, 2, 3, 0), "reflect", "reflect"),
+    ],
+)
+def test_pad_matches_torch(padding, sides, mode, torch_mode):
+    image = np.random.default_rng(12).standard_normal((2, 5, 6)).astype(np.float32)
+    left, top, right, bottom = sides
+    expected = torch.nn.functional.pad(
+        torch.from_numpy(image)[None], (left, right, top, bottom), mode=torch_mode
+    )[0]
+    out = transforms.Pad(padding, padding_mode=mode)(image)
+    np.testing.assert_array_equal(_np(out), expected.numpy())
+
+
+def test_pad_symmetric_and_fill():
+    image = np.arange(6, dtype=np.uint8).reshape(1, 2, 3)
+    out = _np(transforms.Pad((2, 1), padding_mode="symmetric")(image))[0]
+    row = lambda r: [r[1], r[0], *r, r[2], r[1]]  # noqa: E731 - mirrored with the border
+    rows = [row(image[0, 0]), row(image[0, 1])]
+    np.testing.assert_array_equal(out, [rows[0], *rows, rows[1]])
+    filled = _np(transforms.Pad(1, fill=7)(image))
+    assert filled.shape == (1, 4, 5) and filled[0, 0, 0] == 7 and filled[0, 1, 1] == 0
+    with pytest.raises(ValueError, match="padding_mode"):
+        transforms.Pad(1, padding_mode="wrap")
+
+
+def test_random_crop_with_torchvisions_arguments():
+    image = np.arange(2 * 6 * 7, dtype=np.float32).reshape(2, 6, 7) + 1
+    padded = np.pad(image, ((0, 0), (2, 2), (2, 2)))
+    crop = transforms.RandomCrop(6, padding=2)
+    seen = set()
+    for _ in range(40):
+        out = _np(crop(image))
+        assert out.shape == (2, 6, 6)
+        matches = [
+            (y, x)
+            for y in range(padded.shape[1] - 5)
+            for x in range(padded.shape[2] - 5)
+            if np.array_equal(padded[:, y : y + 6, x : x + 6], out)
+        ]
+        assert matches  # a window of the padded image
+        seen.update(matches)
+    assert len(seen) > 5  # the position is random
+    small = transforms.RandomCrop((8, 9), pad_if_needed=True, padding_mode="edge")(image)
+    assert _np(small).shape == (2, 8, 9)
+    with pytest.raises(ValueError, match="pad_if_needed"):
+        transforms.RandomCrop(8)(image)
+
+
+def test_grayscale_as_pil_and_torchvision():
+    rgb = np.random.default_rng(13).integers(0, 256, (3, 9, 7), dtype=np.uint8)
+    expected = np.asarray(Image.fromarray(rgb.transpose(1, 2, 0)).convert("L"))
+    np.testing.assert_array_equal(_np(transforms.Grayscale()(rgb))[0], expected)
+    three = _np(transforms.Grayscale(3)(rgb))
+    assert three.shape == (3, 9, 7) and (three == expected).all()
+    floats = rgb.astype(np.float32) / 255
+    grey = _np(transforms.Grayscale()(convlab.from_numpy(floats)))[0]
+    np.testing.assert_allclose(
+        grey, 0.2989 * floats[0] + 0.587 * floats[1] + 0.114 * floats[2], 1e-6
+    )
+    with pytest.raises(ValueError, match="RGB"):
+        transforms.Grayscale()(np.zeros((1, 4, 4), np.uint8))
+
+
 def test_lambda():
     assert transforms.Lambda(lambda x: x * 2)(3) == 6
     with pytest.raises(TypeError, match="lambd"):

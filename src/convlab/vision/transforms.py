@@ -1,7 +1,8 @@
 """torchvision.transforms' names for CHW images (NumPy arrays, PIL images or tensors).
 
-``Compose``, ``ToTensor``, ``Normalize``, ``RandomCrop`` and ``RandomHorizontalFlip`` are
-:mod:`convlab.data.transforms`'; ``Resize``, ``CenterCrop`` and ``Lambda`` are here.
+``Compose``, ``ToTensor``, ``Normalize`` and ``RandomHorizontalFlip`` are
+:mod:`convlab.data.transforms`'; ``Resize``, ``CenterCrop``, ``Pad``, ``RandomCrop`` (with
+torchvision's arguments), ``Grayscale`` and ``Lambda`` are here.
 ``ToTensor`` turns the uint8 (C, H, W) or (H, W) array a convlab dataset yields into a
 float32 (C, H, W) tensor in [0, 1], as torchvision's does for the PIL image its datasets
 yield.
@@ -15,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from convlab.data.loader import sample_rng
 from convlab.data.transforms import (
     Compose,
     Normalize,
-    RandomCrop,
     RandomHorizontalFlip,
     ToTensor,
     _as_array,
@@ -34,6 +35,8 @@ __all__ = [
     "RandomHorizontalFlip",
     "Resize",
     "CenterCrop",
+    "Pad",
+    "Grayscale",
     "Lambda",
     "InterpolationMode",
 ]
@@ -191,6 +194,166 @@ class CenterCrop:
 
     def __repr__(self) -> str:
         return f"CenterCrop(size={self.size})"
+
+
+# torchvision's padding modes, which are NumPy's np.pad modes of the same names.
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric")
+
+
+def _padding(value: Any) -> tuple[int, int, int, int]:
+    """torchvision's padding as (left, top, right, bottom): one int, (left/right, top/bottom)
+    or all four."""
+    sides = (value,) if isinstance(value, numbers.Integral) else tuple(value)
+    if len(sides) not in (1, 2, 4) or any(
+        isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0 for v in sides
+    ):
+        raise ValueError(f"padding: expected an int >= 0 or 2 or 4 of them, got {value!r}")
+    if len(sides) == 1:
+        sides = sides * 4
+    elif len(sides) == 2:
+        sides = sides * 2
+    return int(sides[0]), int(sides[1]), int(sides[2]), int(sides[3])
+
+
+def _check_mode(padding_mode: str) -> str:
+    if padding_mode not in _PAD_MODES:
+        raise ValueError(
+            f"padding_mode: expected one of {sorted(_PAD_MODES)}, got {padding_mode!r}"
+        )
+    return padding_mode
+
+
+def _pad(
+    array: np.ndarray, sides: tuple[int, int, int, int], fill: float, padding_mode: str
+) -> np.ndarray:
+    left, top, right, bottom = sides
+    widths = [(0, 0)] * (array.ndim - 2) + [(top, bottom), (left, right)]
+    if padding_mode == "constant":
+        return np.pad(array, widths, mode="constant", constant_values=fill)
+    return np.pad(array, widths, mode=padding_mode)  # type: ignore[call-overload]
+
+
+class Pad:
+    """Pad an image's borders, as torchvision.
+
+    Args:
+        padding: One int for every side, (left/right, top/bottom), or (left, top, right,
+            bottom).
+        fill: The value of constant padding.
+        padding_mode: ``"constant"``, ``"edge"`` (repeat the border), ``"reflect"`` (mirror
+            without the border) or ``"symmetric"`` (mirror with it).
+
+    Raises:
+        ValueError: For a bad padding or mode.
+    """
+
+    def __init__(self, padding: Any, fill: float = 0, padding_mode: str = "constant") -> None:
+        self.padding, self.fill = _padding(padding), fill
+        self.padding_mode = _check_mode(padding_mode)
+
+    def __call__(self, image: Any) -> Any:
+        array, was_tensor = _as_array(image)
+        _check_image(array)
+        return _like(_pad(array, self.padding, self.fill, self.padding_mode), was_tensor)
+
+    def __repr__(self) -> str:
+        return f"Pad(padding={self.padding}, fill={self.fill}, padding_mode={self.padding_mode})"
+
+
+class RandomCrop:
+    """Cut a random ``size`` window after optional padding, with torchvision's arguments.
+
+    Args:
+        size: (h, w) or one int for a square.
+        padding: Added first, as :class:`Pad`'s (None: none).
+        pad_if_needed: Pad an image smaller than ``size`` (by the shortfall on both sides of
+            that dimension, as torchvision) instead of failing.
+        fill: The value of constant padding.
+        padding_mode: As :class:`Pad`'s.
+
+    The window is drawn from :func:`convlab.data.sample_rng` (uniform over the positions,
+    as torchvision; the draws differ from PyTorch's generator's).
+
+    Raises:
+        ValueError: For a bad argument, or an image smaller than ``size`` without
+            ``pad_if_needed``.
+    """
+
+    def __init__(
+        self,
+        size: Any,
+        padding: Any = None,
+        pad_if_needed: bool = False,
+        fill: float = 0,
+        padding_mode: str = "constant",
+    ) -> None:
+        sizes = _size(size)
+        self.size = (sizes[0], sizes[-1])
+        self.padding = None if padding is None else _padding(padding)
+        self.pad_if_needed, self.fill = bool(pad_if_needed), fill
+        self.padding_mode = _check_mode(padding_mode)
+
+    def __call__(self, image: Any) -> Any:
+        array, was_tensor = _as_array(image)
+        _check_image(array)
+        if self.padding is not None:
+            array = _pad(array, self.padding, self.fill, self.padding_mode)
+        th, tw = self.size
+        h, w = array.shape[-2:]
+        if self.pad_if_needed and (h < th or w < tw):
+            dw, dh = max(tw - w, 0), max(th - h, 0)
+            array = _pad(array, (dw, dh, dw, dh), self.fill, self.padding_mode)
+            h, w = array.shape[-2:]
+        if h < th or w < tw:
+            raise ValueError(
+                f"size: crop ({th}, {tw}) is larger than the (padded) image ({h}, {w}); "
+                f"pass pad_if_needed=True to pad it"
+            )
+        rng = sample_rng()
+        top, left = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+        out = np.ascontiguousarray(array[..., top : top + th, left : left + tw])
+        return _like(out, was_tensor)
+
+    def __repr__(self) -> str:
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
+
+
+class Grayscale:
+    """RGB (3, H, W) -> grey (1, H, W), or the grey value in every channel.
+
+    Args:
+        num_output_channels: 1, or 3 (the grey copied into each).
+
+    uint8 images use PIL's ``convert("L")`` (ITU-R 601-2 luma in 16-bit fixed point, what
+    torchvision does to its PIL images); float images ``0.2989 R + 0.587 G + 0.114 B``, as
+    torchvision does to tensors.
+
+    Raises:
+        ValueError: If ``num_output_channels`` is not 1 or 3, or the image is not RGB.
+    """
+
+    def __init__(self, num_output_channels: int = 1) -> None:
+        if num_output_channels not in (1, 3):
+            raise ValueError(f"num_output_channels: expected 1 or 3, got {num_output_channels!r}")
+        self.num_output_channels = num_output_channels
+
+    def __call__(self, image: Any) -> Any:
+        array, was_tensor = _as_array(image)
+        if array.ndim < 3 or array.shape[-3] != 3:
+            raise ValueError(f"image: expected an RGB (3, H, W) image, got shape {array.shape}")
+        r, g, b = (array[..., c, :, :] for c in range(3))
+        if array.dtype == np.uint8:
+            wide = [channel.astype(np.uint32) for channel in (r, g, b)]
+            grey = ((wide[0] * 19595 + wide[1] * 38470 + wide[2] * 7471 + 0x8000) >> 16).astype(
+                np.uint8
+            )
+        else:
+            grey = (0.2989 * r + 0.587 * g + 0.114 * b).astype(array.dtype)
+        out = np.repeat(grey[..., None, :, :], self.num_output_channels, axis=-3)
+        return _like(np.ascontiguousarray(out), was_tensor)
+
+    def __repr__(self) -> str:
+        return f"Grayscale(num_output_channels={self.num_output_channels})"
 
 
 class Lambda:
