@@ -83,9 +83,12 @@ class Generator:
         self._numpy = np.random.default_rng(DEFAULT_SEED)
 
     @property
-    def device(self) -> str:
-        """``"cpu"`` or ``"gpu"``: the device this generator was made for."""
-        return self._device
+    def device(self) -> Any:
+        """The :class:`convlab.device` this generator was made for (equal to ``"cpu"``, or to
+        ``"cuda"`` / ``"gpu"``)."""
+        from convlab._device import CPU, CUDA
+
+        return CPU if self._device == "cpu" else CUDA
 
     @property
     def _rng(self) -> np.random.Generator:
@@ -161,7 +164,7 @@ class Generator:
         return self
 
     def __repr__(self) -> str:
-        return f"<convlab.Generator device='{self._device}' initial_seed={self._initial_seed}>"
+        return f"<convlab.Generator device='{self.device}' initial_seed={self._initial_seed}>"
 
 
 def _describe(value: Any) -> str:
