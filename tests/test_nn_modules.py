@@ -114,7 +114,7 @@ def test_module_to_dtype_keeps_integer_buffers_cpu():
 
 def test_module_errors_are_clear_cpu():
     with pytest.raises(ValueError, match="groups"):
-        nn.Conv2d(2, 2, 3, groups=2)
+        nn.Conv2d(3, 2, 3, groups=2)  # in_channels not divisible by groups (as PyTorch)
     with pytest.raises(ValueError, match="BatchNorm2d: expected 4D input, got 2D"):
         nn.BatchNorm2d(3)(convlab.ones(2, 3))
     with pytest.raises(ValueError, match="in_features"):
