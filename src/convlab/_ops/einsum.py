@@ -61,6 +61,8 @@ def _explicit(equation: str, ndims: Sequence[int]) -> tuple[list[str], str]:
 
 
 class Einsum(Function):
+    """``xp.einsum`` of an explicit equation; each operand's gradient is an einsum too."""
+
     def forward(self, *arrays: Any, subs: tuple = (), out: str = "") -> Any:
         xp = self.backend.xp
         self.arrays, self.subs, self.out = arrays, subs, out

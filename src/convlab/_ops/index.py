@@ -94,6 +94,8 @@ def _check_along(a: Tensor, dim: int, index: Tensor, what: str, src: Any = None)
 
 
 class Gather(Function):
+    """``a``'s values at ``index`` along a dimension; the gradient accumulates back to them."""
+
     def forward(self, a: Any, index: Any = None, dim: int = 0) -> Any:
         xp = self.backend.xp
         self.shape, self.where = a.shape, along(index, dim, xp)
@@ -238,6 +240,8 @@ def _vector_index(index: Any, size: int, what: str) -> Tensor:
 
 
 class IndexSelect(Function):
+    """Slices at ``index`` along ``dim``; repeated indices accumulate their gradients."""
+
     def forward(self, a: Any, index: Any = None, dim: int = 0) -> Any:
         self.shape, self.index, self.dim = a.shape, index, dim
         return self.backend.xp.take(a, index, axis=dim)
@@ -355,6 +359,8 @@ def index_add_into(
 
 
 class Take(Function):
+    """Elements of the flattened input at ``index``; the gradient accumulates back."""
+
     def forward(self, a: Any, index: Any = None) -> Any:
         self.shape, self.index = a.shape, index
         return a.reshape(-1)[index]
@@ -386,6 +392,8 @@ def _mask(mask: Any, what: str) -> Tensor:
 
 
 class MaskedFill(Function):
+    """``value`` where ``mask`` holds, else ``a``; each gets the gradient of its positions."""
+
     def forward(self, a: Any, value: Any = None, mask: Any = None) -> Any:
         xp = self.backend.xp
         self.mask, self.shapes = mask, (a.shape, value.shape)
@@ -435,6 +443,8 @@ def masked_fill(a: Tensor, mask: Tensor, value: Any) -> Tensor:
 
 
 class MaskedSelect(Function):
+    """The elements where ``mask`` (broadcast with ``a``) holds, as a 1-D array."""
+
     def forward(self, a: Any, mask: Any = None) -> Any:
         xp = self.backend.xp
         shape = np.broadcast_shapes(a.shape, mask.shape)

@@ -172,6 +172,8 @@ def narrow(a: Tensor, dim: int, start: Any, length: int) -> Tensor:
 
 
 class Roll(Function):
+    """A cyclic shift; the gradient is shifted back."""
+
     def forward(self, a: Any, shifts: Any = 0, axes: Any = None) -> Any:
         self.shifts, self.axes = shifts, axes
         return self.backend.xp.roll(a, shifts, axis=axes)

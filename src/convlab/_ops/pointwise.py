@@ -145,14 +145,9 @@ def frac(a: Tensor) -> Tensor:
     return unary(a, "frac")
 
 
-def round(a: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - mirrors torch.round
-    """Round half to even, to ``decimals`` decimal places (gradient zero), as PyTorch."""
-    if decimals == 0:
-        return _Rounded.apply(a, decimals=0)
-    return _Rounded.apply(a, decimals=int(decimals))
-
-
 class _Rounded(Function):
+    """Rounding half to even to ``decimals`` places; the gradient is zero."""
+
     def forward(self, a: Any, decimals: int = 0) -> Any:
         xp = self.backend.xp
         if decimals == 0 or a.dtype.kind not in "f":
@@ -165,6 +160,11 @@ class _Rounded(Function):
 
     def backward(self, grad: Any) -> tuple:
         return (grad * 0,)
+
+
+def round(a: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - mirrors torch.round
+    """Round half to even, to ``decimals`` decimal places (gradient zero), as PyTorch."""
+    return _Rounded.apply(a, decimals=int(decimals))
 
 
 def sign(a: Tensor) -> Tensor:

@@ -353,6 +353,8 @@ def prod(a: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any
 
 
 class CumSum(Function):
+    """Running sums; the gradient is the reversed running sum of the output gradient."""
+
     def forward(self, a: Any, axis: int = 0) -> Any:
         self.axis = axis
         return self.backend.xp.cumsum(a, axis=axis)
@@ -416,6 +418,8 @@ def cumprod(a: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 
 
 class LogSumExp(Function):
+    """``log(sum(exp(a)))`` shifted by the maximum; the gradient is the softmax."""
+
     def forward(self, a: Any, axes: tuple = (), keepdim: bool = False) -> Any:
         xp = self.backend.xp
         if a.size == 0:  # the log of an empty sum is -inf, as in PyTorch
