@@ -44,7 +44,7 @@ def _generator(seed: Any) -> np.random.Generator | None:
         return seed
     if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
         raise TypeError(
-            "generator: expected a convlab.Generator, an int >= 0 or a numpy.random.Generator, "
+            "generator: expected an int >= 0, a convlab.Generator or a numpy.random.Generator, "
             f"got {seed!r}"
         )
     return np.random.default_rng(int(seed))
