@@ -373,3 +373,66 @@ def test_resnet_initialisation_as_torchvision():
     np.testing.assert_array_equal(_np(model.layer1[0].bn1.weight), 1)
     with pytest.raises(ValueError, match="weights"):
         models.resnet18(weights="IMAGENET1K_V1")
+
+
+# ---------------------------------------------------------------- ImageFolder
+def _image_tree(root):
+    """root/cat/{b,a}.png, root/dog/{x.png, sub/c.png, notes.txt}: known pixels."""
+    rng = np.random.default_rng(14)
+    pixels = {}
+    for rel, mode in (
+        ("cat/b.png", "RGB"),
+        ("cat/a.PNG", "RGB"),
+        ("dog/x.png", "L"),
+        ("dog/sub/c.png", "RGB"),
+    ):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shape = (5, 4, 3) if mode == "RGB" else (5, 4)
+        array = rng.integers(0, 256, shape, dtype=np.uint8)
+        Image.fromarray(array, mode).save(path)
+        rgb = array if mode == "RGB" else np.repeat(array[..., None], 3, axis=2)
+        pixels[str(path)] = rgb.transpose(2, 0, 1)
+    (root / "dog" / "notes.txt").write_text("not an image")
+    return pixels
+
+
+def test_image_folder_as_torchvision(tmp_path):
+    pixels = _image_tree(tmp_path)
+    ds = datasets.ImageFolder(tmp_path, transform=transforms.ToTensor())
+    assert ds.classes == ["cat", "dog"] and ds.class_to_idx == {"cat": 0, "dog": 1}
+    expected = [  # class by class, each in sorted walk order; extensions case-insensitive
+        (str(tmp_path / "cat" / "a.PNG"), 0),
+        (str(tmp_path / "cat" / "b.png"), 0),
+        (str(tmp_path / "dog" / "x.png"), 1),
+        (str(tmp_path / "dog" / "sub" / "c.png"), 1),
+    ]
+    assert ds.samples == expected and ds.imgs == expected and ds.targets == [0, 0, 1, 1]
+    for i, (path, label) in enumerate(expected):
+        image, target = ds[i]
+        assert target == label
+        np.testing.assert_allclose(_np(image), pixels[path] / 255, rtol=1e-6)
+    loader = convlab.utils.data.DataLoader(ds, batch_size=2)
+    images, labels = next(iter(loader))
+    assert tuple(images.shape) == (2, 3, 5, 4) and labels.tolist() == [0, 0]
+
+
+def test_image_folder_options_and_errors(tmp_path):
+    _image_tree(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no valid file for the classes empty"):
+        datasets.ImageFolder(tmp_path)
+    ds = datasets.ImageFolder(tmp_path, allow_empty=True)
+    assert ds.classes == ["cat", "dog", "empty"] and len(ds) == 4
+    texts = datasets.DatasetFolder(
+        tmp_path,
+        loader=lambda p: Path(p).read_text(),
+        is_valid_file=lambda p: p.endswith(".txt"),
+        allow_empty=True,
+    )
+    assert texts.samples == [(str(tmp_path / "dog" / "notes.txt"), 1)]
+    assert texts[0] == ("not an image", 1)
+    with pytest.raises(ValueError, match="exactly one"):
+        datasets.DatasetFolder(tmp_path, loader=str, extensions=(".png",), is_valid_file=bool)
+    with pytest.raises(FileNotFoundError, match="class folder"):
+        datasets.ImageFolder(tmp_path / "cat")

@@ -19,12 +19,15 @@ import numpy as np
 from convlab.data import vision as _data
 from convlab.data.dataset import Dataset, _check_index
 from convlab.data.vision import DatasetDownloadError, DatasetFormatError, DatasetNotFoundError
+from convlab.vision.folder import DatasetFolder, ImageFolder
 
 __all__ = [
     "MNIST",
     "FashionMNIST",
     "CIFAR10",
     "FakeData",
+    "DatasetFolder",
+    "ImageFolder",
     "DatasetNotFoundError",
     "DatasetFormatError",
     "DatasetDownloadError",
