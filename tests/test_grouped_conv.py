@@ -43,6 +43,9 @@ CASES = {
     "dw-stride3-pad0": (2, 4, 11, 13, 8, 4, (2, 3), 3, 0, 1),
     "dw-1x1": (2, 7, 5, 6, 7, 7, 1, 1, 0, 1),
     "dw-wide-kernel": (1, 3, 6, 20, 3, 3, (1, 7), 1, (0, 3), 1),
+    # channels-last depthwise path (<= 64 pixels): odd geometry, and 1x1 planes
+    "dw-cl-odd": (2, 5, 7, 9, 5, 5, (3, 2), (2, 1), (1, 0), (1, 2)),
+    "dw-cl-1x1-plane": (3, 16, 1, 1, 16, 16, 3, 1, 1, 1),
     # 32 channels per group x 3x3 = 288 taps: the CPU's batched-GEMM path, not the direct one
     "wide-groups-gemm": (2, 64, 8, 8, 32, 2, 3, 1, 1, 1),
     "wide-groups-gemm-s2": (2, 48, 9, 9, 48, 3, 3, 2, 1, 1),
@@ -311,7 +314,17 @@ def test_integer_input_says_to_convert(backend, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize(
     "name",
-    ["mbv2-dw96-s2", "dw-mult2", "resnext-g32x4", "odd-dilated", "dw-stride3-pad0", "dw5x5-s2"],
+    [
+        "mbv2-dw96-s2",
+        "dw-mult2",
+        "resnext-g32x4",
+        "odd-dilated",
+        "dw-stride3-pad0",
+        "dw5x5-s2",
+        "mbv2-dw960-s1",
+        "mbv2-dw576-s2",
+        "dw-cl-odd",
+    ],
 )
 def test_direct_kernels_every_isa_match_torch(isa, name, dtype):
     # the CPU's direct kernels are compiled per instruction set; each must agree
@@ -332,7 +345,12 @@ def test_direct_kernels_every_isa_match_torch(isa, name, dtype):
 
 
 def test_cpu_path_choice():
-    from convlab._cpu.convolution import DIRECT_GROUP_TAPS, direct_grouped
+    from convlab._cpu.convolution import DIRECT_GROUP_TAPS, channels_last, direct_grouped
+
+    assert channels_last((2, 960, 4, 4), (960, 1, 3, 3), 960)
+    assert channels_last((2, 576, 8, 8), (576, 1, 3, 3), 576)
+    assert not channels_last((2, 144, 16, 16), (144, 1, 3, 3), 144)  # a large plane
+    assert not channels_last((2, 16, 4, 4), (32, 1, 3, 3), 16)  # multiplier 2
 
     assert direct_grouped((32, 1, 3, 3)) and direct_grouped((128, 4, 3, 3))
     assert direct_grouped((256, 8, 3, 3)) and direct_grouped((960, 1, 5, 5))

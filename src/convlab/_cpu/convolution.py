@@ -23,6 +23,11 @@ DIRECT_GROUP_TAPS = 72
 
 _ISA_CODES = {"generic": 0, "avx2": 1, "avx512": 2}
 
+# Depthwise layers (one output per channel) on planes of at most this many input pixels run
+# channels-last (MobileNetV2's 8x8 and 4x4 maps): the flat path's loops would be a few
+# elements long, the channels give hundreds.
+CHANNELS_LAST_PIXELS = 64
+
 
 def direct_grouped(weight_shape: tuple) -> bool:
     """Whether a grouped convolution with this (O, C/groups, KH, KW) weight runs the direct
@@ -32,6 +37,20 @@ def direct_grouped(weight_shape: tuple) -> bool:
 
 def _direct_params(geom: ConvGeometry) -> tuple:
     return (*geom.stride, *geom.padding, *geom.dilation)
+
+
+def channels_last(x_shape: tuple, weight_shape: tuple, groups: int) -> bool:
+    """Whether a grouped convolution runs the channels-last depthwise kernels."""
+    return (
+        weight_shape[1] == 1
+        and groups == x_shape[1] == weight_shape[0]
+        and x_shape[2] * x_shape[3] <= CHANNELS_LAST_PIXELS
+    )
+
+
+def _taps_by_channel(weight: np.ndarray) -> np.ndarray:
+    """A depthwise (C, 1, KH, KW) weight as the (KH*KW, C) rows the channels-last kernels read."""
+    return np.ascontiguousarray(weight.reshape(weight.shape[0], -1).T)
 
 
 def _plan(
@@ -195,6 +214,17 @@ class CPUConvolution(BackendBase):
         geom: ConvGeometry,
         groups: int,
     ) -> None:
+        if channels_last(x.shape, weight.shape, groups):
+            _grouped.forward_cl(
+                x,
+                _taps_by_channel(weight),
+                bias,
+                y,
+                (*_direct_params(geom), *geom.kernel),
+                _ISA_CODES[_gemm.get_isa()],
+                _settings.get_num_threads(),
+            )
+            return
         if not direct_grouped(weight.shape):
             super()._grouped_conv2d_forward_into(x, weight, bias, y, geom, groups)
             return
@@ -217,6 +247,16 @@ class CPUConvolution(BackendBase):
         geom: ConvGeometry,
         groups: int,
     ) -> None:
+        if channels_last(dx.shape, weight.shape, groups):
+            _grouped.backward_data_cl(
+                grad_output,
+                _taps_by_channel(weight),
+                dx,
+                (*_direct_params(geom), *geom.kernel),
+                _ISA_CODES[_gemm.get_isa()],
+                _settings.get_num_threads(),
+            )
+            return
         if not direct_grouped(weight.shape):
             super()._grouped_conv2d_backward_data_into(grad_output, weight, dx, geom, groups)
             return
@@ -239,6 +279,22 @@ class CPUConvolution(BackendBase):
         geom: ConvGeometry,
         groups: int,
     ) -> None:
+        if channels_last(x.shape, dw.shape, groups):
+            parts = _grouped.backward_weight_cl(
+                grad_output,
+                x,
+                (*_direct_params(geom), *geom.kernel),
+                _ISA_CODES[_gemm.get_isa()],
+                _settings.get_num_threads(),
+            )
+            # the threads' partial sums in thread order: deterministic for a thread count
+            total = parts[0]
+            for part in parts[1:]:
+                total = total + part
+            dw[...] = total.T.reshape(dw.shape)
+            if db is not None:
+                np.sum(grad_output, axis=(0, 2, 3), out=db)
+            return
         if not direct_grouped(dw.shape):
             super()._grouped_conv2d_backward_weight_into(grad_output, x, dw, db, geom, groups)
             return

@@ -354,9 +354,112 @@ static inline convlab_gconv_flat convlab_gconv_flat_dims(const convlab_gconv_geo
             dw[grp * g->OG * taps + t] = (T)total[t];                                          \
     }
 
+/* ---- the channels-last path: depthwise (one channel per group, multiplier 1) on small planes
+ * A 4 x 4 plane gives even the flat path loops of a few elements; across channels there are
+ * hundreds. Each image is transposed to (pixels, C) in per-thread scratch (it fits the L2),
+ * every tap is then a pass over the channels (wt: the weight as (taps, C)), and the result is
+ * transposed back. Units are images; the weight gradient's per-image sums go to a per-thread
+ * double buffer, which the caller adds up in thread order (deterministic for a thread count). */
+#define CONVLAB_GCONV_CL_KERNELS(NAME, T, ATTR)                                                 \
+    ATTR static void convlab_gconv_to_cl_##NAME(const T *src, T *dst, ptrdiff_t C,             \
+                                                ptrdiff_t P)                                   \
+    {                                                                                          \
+        for (ptrdiff_t c = 0; c < C; c++)                                                      \
+            for (ptrdiff_t p = 0; p < P; p++) dst[p * C + c] = src[c * P + p];                 \
+    }                                                                                          \
+    ATTR static void convlab_gconv_from_cl_##NAME(const T *src, T *dst, ptrdiff_t C,           \
+                                                  ptrdiff_t P)                                 \
+    {                                                                                          \
+        for (ptrdiff_t c = 0; c < C; c++)                                                      \
+            for (ptrdiff_t p = 0; p < P; p++) dst[c * P + p] = src[p * C + c];                 \
+    }                                                                                          \
+                                                                                               \
+    ATTR static void convlab_gconv_cl_fwd_##NAME(const T *x, const T *wt, const T *bias, T *y,  \
+                                                 T *xt, T *yt, const convlab_gconv_geom *g,    \
+                                                 ptrdiff_t n)                                  \
+    {                                                                                          \
+        const ptrdiff_t C = g->C, P = g->H * g->W, Q = g->OH * g->OW;                          \
+        convlab_gconv_to_cl_##NAME(x + n * C * P, xt, C, P);                                   \
+        for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                               \
+            for (ptrdiff_t ow = 0; ow < g->OW; ow++) {                                         \
+                T *restrict yr = yt + (oh * g->OW + ow) * C;                                   \
+                if (bias)                                                                      \
+                    for (ptrdiff_t c = 0; c < C; c++) yr[c] = bias[c];                         \
+                else                                                                           \
+                    for (ptrdiff_t c = 0; c < C; c++) yr[c] = (T)0;                            \
+                for (ptrdiff_t kh = 0; kh < g->KH; kh++) {                                     \
+                    const ptrdiff_t ih = oh * g->SH - g->PH + kh * g->DH;                      \
+                    if (ih < 0 || ih >= g->H) continue;                                        \
+                    for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                                 \
+                        const ptrdiff_t iw = ow * g->SW - g->PW + kw * g->DW;                  \
+                        if (iw < 0 || iw >= g->W) continue;                                    \
+                        const T *restrict xr = xt + (ih * g->W + iw) * C;                      \
+                        const T *restrict wr = wt + (kh * g->KW + kw) * C;                     \
+                        for (ptrdiff_t c = 0; c < C; c++) yr[c] += wr[c] * xr[c];              \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        convlab_gconv_from_cl_##NAME(yt, y + n * C * Q, C, Q);                                 \
+    }                                                                                          \
+                                                                                               \
+    ATTR static void convlab_gconv_cl_bwd_data_##NAME(const T *dy, const T *wt, T *dx, T *dxt,  \
+                                                      T *dyt, const convlab_gconv_geom *g,     \
+                                                      ptrdiff_t n)                             \
+    {                                                                                          \
+        const ptrdiff_t C = g->C, P = g->H * g->W, Q = g->OH * g->OW;                          \
+        convlab_gconv_to_cl_##NAME(dy + n * C * Q, dyt, C, Q);                                 \
+        memset(dxt, 0, (size_t)(P * C) * sizeof(T));                                           \
+        for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                               \
+            for (ptrdiff_t ow = 0; ow < g->OW; ow++) {                                         \
+                const T *restrict gr = dyt + (oh * g->OW + ow) * C;                            \
+                for (ptrdiff_t kh = 0; kh < g->KH; kh++) {                                     \
+                    const ptrdiff_t ih = oh * g->SH - g->PH + kh * g->DH;                      \
+                    if (ih < 0 || ih >= g->H) continue;                                        \
+                    for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                                 \
+                        const ptrdiff_t iw = ow * g->SW - g->PW + kw * g->DW;                  \
+                        if (iw < 0 || iw >= g->W) continue;                                    \
+                        T *restrict dr = dxt + (ih * g->W + iw) * C;                           \
+                        const T *restrict wr = wt + (kh * g->KW + kw) * C;                     \
+                        for (ptrdiff_t c = 0; c < C; c++) dr[c] += wr[c] * gr[c];              \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        convlab_gconv_from_cl_##NAME(dxt, dx + n * C * P, C, P);                               \
+    }                                                                                          \
+                                                                                               \
+    /* part (taps, C) += this image's weight gradient (summed in T, added in double) */        \
+    ATTR static void convlab_gconv_cl_bwd_weight_##NAME(const T *dy, const T *x, double *part,  \
+                                                        T *xt, T *dyt, T *acc,                 \
+                                                        const convlab_gconv_geom *g,           \
+                                                        ptrdiff_t n)                           \
+    {                                                                                          \
+        const ptrdiff_t C = g->C, P = g->H * g->W, Q = g->OH * g->OW;                          \
+        const ptrdiff_t taps = g->KH * g->KW;                                                  \
+        convlab_gconv_to_cl_##NAME(x + n * C * P, xt, C, P);                                   \
+        convlab_gconv_to_cl_##NAME(dy + n * C * Q, dyt, C, Q);                                 \
+        memset(acc, 0, (size_t)(taps * C) * sizeof(T));                                        \
+        for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                               \
+            for (ptrdiff_t ow = 0; ow < g->OW; ow++) {                                         \
+                const T *restrict gr = dyt + (oh * g->OW + ow) * C;                            \
+                for (ptrdiff_t kh = 0; kh < g->KH; kh++) {                                     \
+                    const ptrdiff_t ih = oh * g->SH - g->PH + kh * g->DH;                      \
+                    if (ih < 0 || ih >= g->H) continue;                                        \
+                    for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                                 \
+                        const ptrdiff_t iw = ow * g->SW - g->PW + kw * g->DW;                  \
+                        if (iw < 0 || iw >= g->W) continue;                                    \
+                        const T *restrict xr = xt + (ih * g->W + iw) * C;                      \
+                        T *restrict ar = acc + (kh * g->KW + kw) * C;                          \
+                        for (ptrdiff_t c = 0; c < C; c++) ar[c] += gr[c] * xr[c];              \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        for (ptrdiff_t i = 0; i < taps * C; i++) part[i] += (double)acc[i];                    \
+    }
+
 #define CONVLAB_GCONV_ALL(NAME, T, ATTR)                                                       \
     CONVLAB_GCONV_KERNELS(NAME, T, ATTR)                                                       \
-    CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR)
+    CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR)                                                  \
+    CONVLAB_GCONV_CL_KERNELS(NAME, T, ATTR)
 
 CONVLAB_GCONV_ALL(generic_f32, float, )
 CONVLAB_GCONV_ALL(generic_f64, double, )
@@ -441,5 +544,31 @@ CONVLAB_GCONV_ENTRIES(f32, float)
 CONVLAB_GCONV_ENTRIES(f64, double)
 CONVLAB_GCONV_FLAT_ENTRIES(f32, float)
 CONVLAB_GCONV_FLAT_ENTRIES(f64, double)
+
+#define CONVLAB_GCONV_CL_ENTRIES(T, CT)                                                        \
+    static void convlab_gconv_cl_forward_##T(int isa, const CT *x, const CT *wt,               \
+                                             const CT *bias, CT *y, CT *xt, CT *yt,            \
+                                             const convlab_gconv_geom *g, ptrdiff_t n)         \
+    {                                                                                          \
+        (void)isa;                                                                             \
+        CONVLAB_GCONV_DISPATCH(cl_fwd, T, x, wt, bias, y, xt, yt, g, n);                       \
+    }                                                                                          \
+    static void convlab_gconv_cl_backward_data_##T(int isa, const CT *dy, const CT *wt,        \
+                                                   CT *dx, CT *dxt, CT *dyt,                   \
+                                                   const convlab_gconv_geom *g, ptrdiff_t n)   \
+    {                                                                                          \
+        (void)isa;                                                                             \
+        CONVLAB_GCONV_DISPATCH(cl_bwd_data, T, dy, wt, dx, dxt, dyt, g, n);                    \
+    }                                                                                          \
+    static void convlab_gconv_cl_backward_weight_##T(int isa, const CT *dy, const CT *x,       \
+                                                     double *part, CT *xt, CT *dyt, CT *acc,   \
+                                                     const convlab_gconv_geom *g, ptrdiff_t n) \
+    {                                                                                          \
+        (void)isa;                                                                             \
+        CONVLAB_GCONV_DISPATCH(cl_bwd_weight, T, dy, x, part, xt, dyt, acc, g, n);             \
+    }
+
+CONVLAB_GCONV_CL_ENTRIES(f32, float)
+CONVLAB_GCONV_CL_ENTRIES(f64, double)
 
 #endif /* CONVLAB_GROUPED_DIRECT_H */
