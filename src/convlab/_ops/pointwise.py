@@ -381,8 +381,8 @@ def floor_divide(a: Any, b: Any) -> Tensor:
 
 
 def divide(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
-    """``a / b``; ``rounding_mode`` ``"floor"`` or ``"trunc"`` rounds the quotient (integer
-    inputs then keep their dtype, and there is no gradient, as in PyTorch).
+    """``a / b``; ``rounding_mode`` ``"floor"`` or ``"trunc"`` rounds the quotient: integer
+    inputs then keep their dtype; floating ones record a zero gradient, as in PyTorch.
 
     Raises:
         ValueError: For another ``rounding_mode``.
@@ -400,8 +400,7 @@ def divide(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
             q = xp.floor_divide(x._data, y._data)
             out = q + ((q < 0) & (q * y._data != x._data))
     else:
-        with _quiet(xp):
-            out = (xp.floor if rounding_mode == "floor" else xp.trunc)(x._data / y._data)
+        return unary(arith.div(x, y), rounding_mode)
     return Tensor._wrap(xp.asarray(out), x._backend)
 
 
