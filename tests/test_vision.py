@@ -22,23 +22,50 @@ def _np(t):
 
 
 # ---------------------------------------------------------------- transforms
-@pytest.mark.parametrize("shape", [(1, 5, 7), (5, 7), (3, 4, 4)])
-def test_to_tensor_scales_uint8_to_float32_chw(shape):
+@pytest.mark.parametrize("shape", [(5, 7), (4, 6, 3), (4, 6, 1)])
+@pytest.mark.parametrize("as_pil", [False, True])
+def test_to_tensor_takes_pictures_as_torchvision(shape, as_pil):
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    picture = Image.fromarray(image if shape[-1] != 1 else image[..., 0]) if as_pil else image
+    out = transforms.ToTensor()(picture)
+    hwc = image if image.ndim == 3 else image[..., None]
+    assert out.dtype == convlab.float32 and tuple(out.shape) == hwc.transpose(2, 0, 1).shape
+    np.testing.assert_allclose(_np(out), hwc.transpose(2, 0, 1) / 255, rtol=1e-6)
+
+
+def test_to_tensor_keeps_other_dtypes_and_refuses_tensors():
+    image = np.random.default_rng(0).standard_normal((3, 4, 2))
     out = transforms.ToTensor()(image)
-    expected = image.astype(np.float64) / 255
-    assert out.dtype == convlab.float32
-    assert tuple(out.shape) == (expected.shape if image.ndim == 3 else (1, *shape))
-    np.testing.assert_allclose(_np(out).reshape(expected.shape), expected, rtol=1e-6)
+    assert out.dtype == convlab.float64  # unscaled, as torchvision
+    np.testing.assert_array_equal(_np(out), image.transpose(2, 0, 1))
+    with pytest.raises(TypeError, match="pic"):
+        transforms.ToTensor()(out)
 
 
 def test_to_tensor_then_normalize_as_torchvision():
-    image = np.random.default_rng(1).integers(0, 256, (1, 28, 28), dtype=np.uint8)
+    image = np.random.default_rng(1).integers(0, 256, (28, 28), dtype=np.uint8)
     out = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])(
         image
     )
-    expected = (image / 255 - 0.1307) / 0.3081
+    expected = (image[None] / 255 - 0.1307) / 0.3081
     np.testing.assert_allclose(_np(out), expected, rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+def test_normalize_matches_torch_and_refuses_what_torchvision_refuses():
+    x = np.random.default_rng(15).random((2, 3, 4, 5)).astype(np.float32)
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+    ours = _np(transforms.Normalize(mean, std)(convlab.from_numpy(x)))
+    m, s = torch.tensor(mean).view(-1, 1, 1), torch.tensor(std).view(-1, 1, 1)
+    np.testing.assert_array_equal(ours, ((torch.from_numpy(x) - m) / s).numpy())
+    with pytest.raises(TypeError, match="tensor image"):
+        transforms.Normalize(mean, std)(x[0])
+    with pytest.raises(TypeError, match="float tensor"):
+        transforms.Normalize(mean, std)(convlab.zeros(3, 2, 2, dtype=convlab.uint8))
+    with pytest.raises(ValueError, match="3 channels"):
+        transforms.Normalize((0.5, 0.5), (0.5, 0.5))(convlab.from_numpy(x))
+    with pytest.raises(ValueError, match="zero"):
+        transforms.Normalize((0.5,), (0.0,))(convlab.from_numpy(x))
 
 
 @needs_torch
@@ -66,16 +93,24 @@ def test_resize_float_matches_torch_antialiased_bilinear(size, shape):
 @pytest.mark.parametrize("seed", [3, 4])
 def test_resize_uint8_matches_pil_bilinear(size, seed):
     image = np.random.default_rng(seed).integers(0, 256, (28, 28), dtype=np.uint8)
-    out = _np(transforms.Resize(size)(image[None]))[0]
+    out = transforms.Resize(size)(image)  # a picture, as MNIST's
     target = (size, size) if isinstance(size, int) else size
     expected = np.asarray(Image.fromarray(image).resize(target[::-1], Image.BILINEAR))
     assert out.dtype == np.uint8 and out.shape == expected.shape
     np.testing.assert_array_equal(out, expected)
+    pil = transforms.Resize(size)(Image.fromarray(image))  # PIL in, PIL out
+    np.testing.assert_array_equal(np.asarray(pil), expected)
+
+
+def test_resize_rgb_picture_matches_pil():
+    image = np.random.default_rng(5).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    expected = np.asarray(Image.fromarray(image).resize((9, 7), Image.BILINEAR))
+    np.testing.assert_array_equal(transforms.Resize((7, 9))(image), expected)
 
 
 def test_resize_max_size_and_errors():
-    out = transforms.Resize(10, max_size=15)(np.zeros((1, 10, 40), np.uint8))
-    assert out.shape == (1, 3, 15)  # torchvision: the long edge capped, the short scaled with it
+    out = transforms.Resize(10, max_size=15)(np.zeros((10, 40), np.uint8))
+    assert out.shape == (3, 15)  # torchvision: the long edge capped, the short scaled with it
     with pytest.raises(ValueError, match="size"):
         transforms.Resize(0)
     with pytest.raises(ValueError, match="interpolation"):
@@ -97,7 +132,10 @@ def test_center_crop_as_torchvision(shape, size):
     top = int(round((padded.shape[1] - ch) / 2.0))
     left = int(round((padded.shape[2] - cw) / 2.0))
     expected = padded[:, top : top + ch, left : left + cw]
-    np.testing.assert_array_equal(_np(transforms.CenterCrop(size)(image)), expected)
+    out = transforms.CenterCrop(size)(convlab.from_numpy(image))
+    np.testing.assert_array_equal(_np(out), expected)
+    picture = transforms.CenterCrop(size)(image.transpose(1, 2, 0))  # (H, W, C) in and out
+    np.testing.assert_array_equal(picture, expected.transpose(1, 2, 0))
 
 
 @needs_torch
@@ -115,18 +153,20 @@ def test_pad_matches_torch(padding, sides, mode, torch_mode):
     expected = torch.nn.functional.pad(
         torch.from_numpy(image)[None], (left, right, top, bottom), mode=torch_mode
     )[0]
-    out = transforms.Pad(padding, padding_mode=mode)(image)
+    out = transforms.Pad(padding, padding_mode=mode)(convlab.from_numpy(image))
     np.testing.assert_array_equal(_np(out), expected.numpy())
+    picture = transforms.Pad(padding, padding_mode=mode)(image.transpose(1, 2, 0))
+    np.testing.assert_array_equal(picture, expected.numpy().transpose(1, 2, 0))
 
 
 def test_pad_symmetric_and_fill():
-    image = np.arange(6, dtype=np.uint8).reshape(1, 2, 3)
-    out = _np(transforms.Pad((2, 1), padding_mode="symmetric")(image))[0]
+    image = np.arange(6, dtype=np.uint8).reshape(2, 3)  # an (H, W) picture
+    out = transforms.Pad((2, 1), padding_mode="symmetric")(image)
     row = lambda r: [r[1], r[0], *r, r[2], r[1]]  # noqa: E731 - mirrored with the border
-    rows = [row(image[0, 0]), row(image[0, 1])]
+    rows = [row(image[0]), row(image[1])]
     np.testing.assert_array_equal(out, [rows[0], *rows, rows[1]])
-    filled = _np(transforms.Pad(1, fill=7)(image))
-    assert filled.shape == (1, 4, 5) and filled[0, 0, 0] == 7 and filled[0, 1, 1] == 0
+    filled = transforms.Pad(1, fill=7)(image)
+    assert filled.shape == (4, 5) and filled[0, 0] == 7 and filled[1, 1] == 0
     with pytest.raises(ValueError, match="padding_mode"):
         transforms.Pad(1, padding_mode="wrap")
 
@@ -137,7 +177,7 @@ def test_random_crop_with_torchvisions_arguments():
     crop = transforms.RandomCrop(6, padding=2)
     seen = set()
     for _ in range(40):
-        out = _np(crop(image))
+        out = _np(crop(convlab.from_numpy(image)))
         assert out.shape == (2, 6, 6)
         matches = [
             (y, x)
@@ -148,25 +188,40 @@ def test_random_crop_with_torchvisions_arguments():
         assert matches  # a window of the padded image
         seen.update(matches)
     assert len(seen) > 5  # the position is random
-    small = transforms.RandomCrop((8, 9), pad_if_needed=True, padding_mode="edge")(image)
-    assert _np(small).shape == (2, 8, 9)
+    picture = image.transpose(1, 2, 0)
+    small = transforms.RandomCrop((8, 9), pad_if_needed=True, padding_mode="edge")(picture)
+    assert small.shape == (8, 9, 2)
     with pytest.raises(ValueError, match="pad_if_needed"):
-        transforms.RandomCrop(8)(image)
+        transforms.RandomCrop(8)(picture)
+
+
+def test_flips():
+    picture = np.arange(12, dtype=np.uint8).reshape(2, 3, 2)  # (H, W, C)
+    np.testing.assert_array_equal(transforms.RandomHorizontalFlip(1.0)(picture), picture[:, ::-1])
+    np.testing.assert_array_equal(transforms.RandomVerticalFlip(1.0)(picture), picture[::-1])
+    tensor = convlab.from_numpy(picture.transpose(2, 0, 1).copy())
+    flipped = _np(transforms.RandomHorizontalFlip(1.0)(tensor))
+    np.testing.assert_array_equal(flipped, picture.transpose(2, 0, 1)[..., ::-1])
+    assert transforms.RandomHorizontalFlip(0.0)(picture) is picture
+    pil = transforms.RandomHorizontalFlip(1.0)(Image.fromarray(picture[..., 0]))
+    np.testing.assert_array_equal(np.asarray(pil), picture[:, ::-1, 0])
 
 
 def test_grayscale_as_pil_and_torchvision():
-    rgb = np.random.default_rng(13).integers(0, 256, (3, 9, 7), dtype=np.uint8)
-    expected = np.asarray(Image.fromarray(rgb.transpose(1, 2, 0)).convert("L"))
-    np.testing.assert_array_equal(_np(transforms.Grayscale()(rgb))[0], expected)
-    three = _np(transforms.Grayscale(3)(rgb))
-    assert three.shape == (3, 9, 7) and (three == expected).all()
-    floats = rgb.astype(np.float32) / 255
-    grey = _np(transforms.Grayscale()(convlab.from_numpy(floats)))[0]
-    np.testing.assert_allclose(
-        grey, 0.2989 * floats[0] + 0.587 * floats[1] + 0.114 * floats[2], 1e-6
-    )
+    rgb = np.random.default_rng(13).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    expected = np.asarray(Image.fromarray(rgb).convert("L"))
+    np.testing.assert_array_equal(transforms.Grayscale()(rgb), expected)  # PIL's "L": (H, W)
+    three = transforms.Grayscale(3)(rgb)
+    assert three.shape == (9, 7, 3) and (three == expected[..., None]).all()
+    pil = transforms.Grayscale()(Image.fromarray(rgb))
+    assert pil.mode == "L" and np.array_equal(np.asarray(pil), expected)
+    floats = rgb.transpose(2, 0, 1).astype(np.float32) / 255
+    grey = _np(transforms.Grayscale()(convlab.from_numpy(floats)))
+    reference = 0.2989 * floats[0] + 0.587 * floats[1] + 0.114 * floats[2]
+    assert grey.shape == (1, 9, 7)
+    np.testing.assert_allclose(grey[0], reference, rtol=1e-6)
     with pytest.raises(ValueError, match="RGB"):
-        transforms.Grayscale()(np.zeros((1, 4, 4), np.uint8))
+        transforms.Grayscale()(np.zeros((4, 4), np.uint8))
 
 
 def test_lambda():
@@ -236,13 +291,16 @@ def test_save_image_writes_the_grid_as_png(tmp_path):
 def test_fake_data_is_stable_per_index():
     ds = datasets.FakeData(size=5, image_size=(3, 8, 6), num_classes=4, random_offset=7)
     image, label = ds[2]
-    assert image.shape == (3, 8, 6) and image.dtype == np.uint8 and 0 <= label < 4
+    assert image.shape == (8, 6, 3) and image.dtype == np.uint8 and 0 <= label < 4
     again, label_again = ds[2]
     np.testing.assert_array_equal(image, again)
     assert label == label_again and len(ds) == 5
     assert not np.array_equal(ds[1][0], image)
+    grey, _ = datasets.FakeData(size=2, image_size=(1, 4, 5))[0]
+    assert grey.shape == (4, 5)  # one channel: an (H, W) picture, as PIL's "L"
     tensor, _ = datasets.FakeData(size=2, image_size=(1, 4, 4), transform=transforms.ToTensor())[0]
     assert isinstance(tensor, convlab.Tensor) and tensor.dtype == convlab.float32
+    assert tuple(tensor.shape) == (1, 4, 4)
     with pytest.raises(IndexError):
         ds[5]
     with pytest.raises(ValueError, match="image_size"):
@@ -264,7 +322,9 @@ def test_mnist_through_vision_names(tmp_path):
     raw, raw_label = plain[3]
     assert isinstance(label, int) and label == raw_label
     assert tuple(image.shape) == (1, 28, 28)
-    np.testing.assert_allclose(_np(image), (raw / 255 - 0.1307) / 0.3081, rtol=1e-5, atol=1e-6)
+    assert raw.shape == (28, 28)  # the picture torchvision's PIL image would be
+    expected = (raw[None] / 255 - 0.1307) / 0.3081
+    np.testing.assert_allclose(_np(image), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_mnist_has_torchvisions_attributes(tmp_path):
@@ -302,7 +362,8 @@ def test_cifar10_has_torchvisions_attributes(tmp_path):
     assert ds.class_to_idx["truck"] == 9 and ds.train is False
     ds.data, ds.targets = expected[1:], labels[1:]
     assert len(ds) == 2
-    np.testing.assert_array_equal(ds[0][0], data[1].reshape(3, 32, 32))  # items stay CHW
+    # Items are (H, W, C) pictures, as np.asarray of torchvision's PIL images.
+    np.testing.assert_array_equal(ds[0][0], data[1].reshape(3, 32, 32).transpose(1, 2, 0))
 
 
 # ---------------------------------------------------------------- models

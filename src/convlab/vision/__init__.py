@@ -5,9 +5,9 @@ A program written for PyTorch changes ``from torchvision import datasets, transf
 ``convlab.vision.utils``) and runs as before.
 
 Differences from torchvision, as convlab has no PIL requirement: datasets hand transforms
-the uint8 (C, H, W) NumPy array that :mod:`convlab.data`'s datasets yield instead of a PIL
-image, and every transform here accepts that array (as well as PIL images and tensors);
-:func:`utils.save_image` writes PNG only.
+the uint8 array ``np.asarray`` makes of the PIL image torchvision would hand, (H, W) or
+(H, W, C), and every transform here takes such arrays as torchvision's take PIL images (PIL
+images and tensors too); :func:`utils.save_image` writes PNG only.
 """
 
 from __future__ import annotations

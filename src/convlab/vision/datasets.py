@@ -5,8 +5,9 @@ The datasets are :mod:`convlab.data.vision`'s with torchvision's attributes: MNI
 is a uint8 (N, H, W) tensor and ``targets`` an int64 tensor, CIFAR10's ``data`` a uint8
 (N, H, W, C) NumPy array and ``targets`` a list of ints, ``classes`` and ``class_to_idx`` as
 torchvision names them. Assigning ``data`` / ``targets`` (to keep a subset, say) changes what
-the dataset yields. Items are ``(image, label)`` with the image handed to ``transform`` as a
-uint8 (C, H, W) array (torchvision hands a PIL image).
+the dataset yields. Items are ``(image, label)`` with the image handed to ``transform`` as
+the uint8 array ``np.asarray`` makes of the PIL image torchvision hands over: (H, W) for one
+channel, (H, W, C) for more (see :mod:`convlab.vision.transforms`).
 """
 
 from __future__ import annotations
@@ -48,11 +49,35 @@ def _check_lengths(images: np.ndarray, labels: np.ndarray) -> None:
         )
 
 
-class _TorchvisionMNIST:
-    """torchvision's MNIST attributes over :class:`convlab.data.MNIST`'s arrays."""
+class _Pictures:
+    """Items as torchvision's: the image as the (H, W[, C]) array ``np.asarray`` makes of
+    the PIL image torchvision would hand over ((H, W) for one channel)."""
 
     _chw: np.ndarray
     _labels: np.ndarray
+    transform: Callable[[Any], Any] | None
+    target_transform: Callable[[int], Any] | None
+
+    def _picture(self, i: int) -> np.ndarray:
+        image = self._chw[i]
+        return image[0].copy() if image.shape[0] == 1 else image.transpose(1, 2, 0).copy()
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        i = _check_index(index, len(self._labels))
+        image: Any = self._picture(i)
+        target: Any = int(self._labels[i])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, Any]]:
+        return [self[int(i)] for i in indices]
+
+
+class _TorchvisionMNIST(_Pictures):
+    """torchvision's MNIST attributes over :class:`convlab.data.MNIST`'s arrays."""
 
     @property
     def data(self) -> Any:
@@ -95,7 +120,7 @@ class MNIST(_TorchvisionMNIST, _data.MNIST):
     Args:
         root: The folder holding the files (or torchvision's ``MNIST/raw`` below it).
         train: The training images, else the test images.
-        transform: Applied to each uint8 (1, 28, 28) image.
+        transform: Applied to each uint8 (28, 28) picture.
         target_transform: Applied to each int label.
         download: Fetch the files into ``root/MNIST/raw`` if they are missing.
     """
@@ -143,14 +168,14 @@ class FashionMNIST(_TorchvisionMNIST, _data.FashionMNIST):
         self.root, self.train = root, train
 
 
-class CIFAR10(_data.CIFAR10):
+class CIFAR10(_Pictures, _data.CIFAR10):
     """:class:`convlab.data.CIFAR10` with torchvision's attributes: ``data`` a uint8
     (N, 32, 32, 3) NumPy array (a view of the dataset's images), ``targets`` a list of ints.
 
     Args:
         root: The folder holding ``cifar-10-batches-py`` (or ``-bin``).
         train: The training images, else the test images.
-        transform: Applied to each uint8 (3, 32, 32) image.
+        transform: Applied to each uint8 (32, 32, 3) picture.
         target_transform: Applied to each int label.
         download: Fetch and unpack the archive into ``root`` if the files are missing.
     """
@@ -206,7 +231,7 @@ class FakeData(Dataset):
         size: Number of images.
         image_size: (C, H, W) of each image.
         num_classes: Labels are drawn from ``0 .. num_classes - 1``.
-        transform: Applied to each uint8 (C, H, W) image.
+        transform: Applied to each uint8 (H, W, C) picture ((H, W) for one channel).
         target_transform: Applied to each int label.
         random_offset: Added to the index to seed each image's draw.
 
@@ -248,7 +273,9 @@ class FakeData(Dataset):
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         i = _check_index(index, self.size)
         rng = np.random.default_rng(i + self.random_offset)
-        image: Any = rng.integers(0, 256, self.image_size, dtype=np.uint8)
+        chw = rng.integers(0, 256, self.image_size, dtype=np.uint8)
+        # A picture, as the PIL image torchvision's FakeData makes: (H, W) or (H, W, C).
+        image: Any = chw[0] if chw.shape[0] == 1 else chw.transpose(1, 2, 0)
         target: Any = int(rng.integers(0, self.num_classes))
         if self.transform is not None:
             image = self.transform(image)

@@ -1,7 +1,7 @@
 """torchvision's ``DatasetFolder`` and ``ImageFolder``: one subfolder per class.
 
 ``ImageFolder``'s default loader reads an image with Pillow (needed only here) and hands the
-transforms a uint8 RGB (3, H, W) array, as convlab's other datasets do.
+transforms its uint8 RGB (H, W, 3) array (see :mod:`convlab.vision.transforms`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 
 
 def default_loader(path: str) -> np.ndarray:
-    """The image at ``path`` as uint8 RGB (3, H, W) (through Pillow's ``convert("RGB")``).
+    """The image at ``path`` as a uint8 RGB (H, W, 3) picture (Pillow's ``convert("RGB")``).
 
     Raises:
         ImportError: If Pillow is not installed (pass ``loader=`` to read without it).
@@ -34,7 +34,7 @@ def default_loader(path: str) -> np.ndarray:
         ) from None
     with open(path, "rb") as f:
         image = Image.open(f).convert("RGB")
-    return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
+    return np.asarray(image)
 
 
 class DatasetFolder(Dataset):
@@ -152,7 +152,7 @@ class DatasetFolder(Dataset):
 
 class ImageFolder(DatasetFolder):
     """:class:`DatasetFolder` of images (torchvision's ``IMG_EXTENSIONS``), read by
-    :func:`default_loader` as uint8 RGB (3, H, W) arrays; ``imgs`` is ``samples``.
+    :func:`default_loader` as uint8 RGB (H, W, 3) arrays; ``imgs`` is ``samples``.
 
     Args:
         root: The folder holding one subfolder per class.

@@ -1,45 +1,177 @@
-"""torchvision.transforms' names for CHW images (NumPy arrays, PIL images or tensors).
+"""torchvision.transforms' names, with torchvision's image layouts.
 
-``Compose``, ``ToTensor``, ``Normalize`` and ``RandomHorizontalFlip`` are
-:mod:`convlab.data.transforms`'; ``Resize``, ``CenterCrop``, ``Pad``, ``RandomCrop`` (with
-torchvision's arguments), ``Grayscale`` and ``Lambda`` are here.
-``ToTensor`` turns the uint8 (C, H, W) or (H, W) array a convlab dataset yields into a
-float32 (C, H, W) tensor in [0, 1], as torchvision's does for the PIL image its datasets
-yield.
+As in torchvision, an image is either a tensor, (..., C, H, W), or a picture: a PIL image
+or the NumPy array ``np.asarray`` makes of one, (H, W, C) or (H, W) for one channel. The
+datasets of :mod:`convlab.vision` hand transforms such arrays where torchvision hands PIL
+images, and every transform here takes both kinds and returns the kind it was given (a PIL
+image stays a PIL image). :class:`ToTensor` turns a picture into a float32 (C, H, W) tensor
+in [0, 1]; :class:`Normalize` takes tensors only, as torchvision's.
+
+(:mod:`convlab.data.transforms` is convlab's own set, where arrays are (C, H, W).)
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from convlab.data.loader import sample_rng
-from convlab.data.transforms import (
-    Compose,
-    Normalize,
-    RandomHorizontalFlip,
-    ToTensor,
-    _as_array,
-    _check_image,
-    _like,
-)
+from convlab.data.transforms import Compose
 
 __all__ = [
     "Compose",
     "ToTensor",
     "Normalize",
-    "RandomCrop",
-    "RandomHorizontalFlip",
     "Resize",
     "CenterCrop",
     "Pad",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomVerticalFlip",
     "Grayscale",
     "Lambda",
     "InterpolationMode",
 ]
+
+
+class _Kind:
+    """What an image came as, to return the result as the same kind."""
+
+    def __init__(self, kind: str, ndim: int) -> None:
+        self.kind, self.ndim = kind, ndim
+
+
+def _is_pil(image: Any) -> bool:
+    return hasattr(image, "mode") and hasattr(image, "size") and hasattr(image, "getbands")
+
+
+def _to_chw(image: Any, name: str = "img") -> tuple[np.ndarray, _Kind]:
+    """(C, H, W) array (or (..., C, H, W) for a batch tensor) and the image's kind."""
+    from convlab._tensor import Tensor
+
+    if isinstance(image, Tensor):
+        if image.device.type != "cpu":
+            raise ValueError(f"{name}: transforms run on CPU tensors, got one on {image.device}")
+        array = image.numpy()
+        if array.ndim < 2:
+            raise ValueError(f"{name}: expected a (..., H, W) tensor, got shape {array.shape}")
+        return (array[None] if array.ndim == 2 else array), _Kind("tensor", array.ndim)
+    if _is_pil(image):
+        array, kind = np.asarray(image), "pil"
+    elif isinstance(image, np.ndarray):
+        array, kind = image, "array"
+    else:
+        raise TypeError(
+            f"{name}: expected a PIL image, a NumPy array (H, W[, C]) or a tensor, "
+            f"got {type(image).__name__}"
+        )
+    if array.ndim == 2:
+        return array[None], _Kind(kind, 2)
+    if array.ndim == 3:
+        return array.transpose(2, 0, 1), _Kind(kind, 3)
+    raise ValueError(f"{name}: expected an (H, W) or (H, W, C) picture, got shape {array.shape}")
+
+
+def _from_chw(array: np.ndarray, kind: _Kind, squeeze: bool | None = None) -> Any:
+    """``array`` as ``kind``: a tensor as is, a picture back to (H, W[, C]) (one channel as
+    (H, W) when the input was, or when ``squeeze``)."""
+    if kind.kind == "tensor":
+        from convlab._creation import from_numpy
+
+        out = array[0] if kind.ndim == 2 else array
+        return from_numpy(np.ascontiguousarray(out))
+    one = (kind.ndim == 2 if squeeze is None else squeeze) and array.shape[0] == 1
+    picture = np.ascontiguousarray(array[0] if one else array.transpose(1, 2, 0))
+    if kind.kind == "pil":
+        from PIL import Image
+
+        return Image.fromarray(picture)
+    return picture
+
+
+def _pil_bits(image: Any) -> np.ndarray:
+    """A PIL image's pixels; mode "1" (bits) as 0 / 255, as torchvision."""
+    array = np.asarray(image)
+    return array.astype(np.uint8) * 255 if image.mode == "1" else array
+
+
+class ToTensor:
+    """A picture (PIL image, or (H, W[, C]) array) -> (C, H, W) tensor, as torchvision.
+
+    uint8 pixels become float32 in [0, 1]; other dtypes are kept unscaled.
+
+    Raises:
+        TypeError: If ``pic`` is not a PIL image or a NumPy array (a tensor, say).
+        ValueError: If the array is not 2-d or 3-d.
+    """
+
+    def __call__(self, pic: Any) -> Any:
+        from convlab._creation import from_numpy
+
+        if _is_pil(pic):
+            array = _pil_bits(pic)
+        elif isinstance(pic, np.ndarray):
+            array = pic
+        else:
+            raise TypeError(f"pic: expected a PIL image or a NumPy array, got {type(pic).__name__}")
+        if array.ndim not in (2, 3):
+            raise ValueError(f"pic: expected an (H, W) or (H, W, C) array, got shape {array.shape}")
+        chw = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+        if chw.dtype == np.uint8:
+            chw = chw.astype(np.float32) * np.float32(1 / 255)
+        return from_numpy(np.ascontiguousarray(chw))
+
+    def __repr__(self) -> str:
+        return "ToTensor()"
+
+
+class Normalize:
+    """``(tensor - mean[c]) / std[c]`` per channel of a float (..., C, H, W) tensor.
+
+    Args:
+        mean: One value per channel (or one for all).
+        std: One value per channel (or one for all).
+        inplace: Write the result into the tensor's memory.
+
+    Raises:
+        TypeError: If the image is not a float tensor (as torchvision).
+        ValueError: If a std is zero, or the channel counts do not match.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], inplace: bool = False):
+        self.mean = [float(m) for m in np.asarray(mean, dtype=np.float64).reshape(-1)]
+        self.std = [float(v) for v in np.asarray(std, dtype=np.float64).reshape(-1)]
+        self.inplace = inplace
+
+    def __call__(self, tensor: Any) -> Any:
+        from convlab._tensor import Tensor
+
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"tensor: expected a tensor image, got {type(tensor).__name__}")
+        array, kind = _to_chw(tensor, "tensor")
+        if array.dtype.kind != "f":
+            raise TypeError(f"tensor: expected a float tensor, got {array.dtype}")
+        mean = np.asarray(self.mean, array.dtype)
+        std = np.asarray(self.std, array.dtype)
+        if (std == 0).any():
+            raise ValueError(f"std: evaluates to zero in {array.dtype}, got {self.std}")
+        channels = array.shape[-3]
+        if mean.size not in (1, channels) or std.size not in (1, channels):
+            raise ValueError(
+                f"mean, std: expected 1 or {channels} values each for {channels} channels, "
+                f"got {mean.size} and {std.size}"
+            )
+        out = (array - mean[:, None, None]) / std[:, None, None]
+        if self.inplace:
+            array[...] = out
+            return tensor
+        return _from_chw(out.astype(array.dtype, copy=False), kind)
+
+    def __repr__(self) -> str:
+        return f"Normalize(mean={self.mean}, std={self.std})"
 
 
 class InterpolationMode:
@@ -143,9 +275,7 @@ class Resize:
         return (new_short, new_long) if h <= w else (new_long, new_short)
 
     def __call__(self, image: Any) -> Any:
-        array, was_tensor = _as_array(image)
-        if array.ndim < 2:
-            raise ValueError(f"image: expected (..., H, W), got shape {array.shape}")
+        array, kind = _to_chw(image)
         h, w = array.shape[-2:]
         oh, ow = self._output_size(h, w)
         if (oh, ow) == (h, w):
@@ -153,11 +283,11 @@ class Resize:
         rows, cols = _resample_matrix(h, oh), _resample_matrix(w, ow)
         if array.dtype != np.uint8:
             out = rows @ array.astype(np.float64) @ cols.T
-            return _like(np.ascontiguousarray(out.astype(array.dtype)), was_tensor)
+            return _from_chw(np.ascontiguousarray(out.astype(array.dtype)), kind)
         # PIL resizes uint8 in two passes, widths then heights, each in fixed point.
         wide = array if ow == w else _fixed_point_pass(array, cols, axis=-1)
         out = wide if oh == h else _fixed_point_pass(wide, rows, axis=-2)
-        return _like(np.ascontiguousarray(out), was_tensor)
+        return _from_chw(np.ascontiguousarray(out), kind)
 
     def __repr__(self) -> str:
         size = self.size[0] if len(self.size) == 1 else self.size
@@ -179,8 +309,7 @@ class CenterCrop:
         self.size = (sizes[0], sizes[-1])
 
     def __call__(self, image: Any) -> Any:
-        array, was_tensor = _as_array(image)
-        _check_image(array)
+        array, kind = _to_chw(image)
         h, w = array.shape[-2:]
         ch, cw = self.size
         if ch > h or cw > w:  # torchvision pads first, the odd pixel after the image
@@ -190,7 +319,7 @@ class CenterCrop:
             array, (h, w) = padded, padded.shape[-2:]
         top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
         out = np.ascontiguousarray(array[..., top : top + ch, left : left + cw])
-        return _like(out, was_tensor)
+        return _from_chw(out, kind)
 
     def __repr__(self) -> str:
         return f"CenterCrop(size={self.size})"
@@ -252,9 +381,8 @@ class Pad:
         self.padding_mode = _check_mode(padding_mode)
 
     def __call__(self, image: Any) -> Any:
-        array, was_tensor = _as_array(image)
-        _check_image(array)
-        return _like(_pad(array, self.padding, self.fill, self.padding_mode), was_tensor)
+        array, kind = _to_chw(image)
+        return _from_chw(_pad(array, self.padding, self.fill, self.padding_mode), kind)
 
     def __repr__(self) -> str:
         return f"Pad(padding={self.padding}, fill={self.fill}, padding_mode={self.padding_mode})"
@@ -294,8 +422,7 @@ class RandomCrop:
         self.padding_mode = _check_mode(padding_mode)
 
     def __call__(self, image: Any) -> Any:
-        array, was_tensor = _as_array(image)
-        _check_image(array)
+        array, kind = _to_chw(image)
         if self.padding is not None:
             array = _pad(array, self.padding, self.fill, self.padding_mode)
         th, tw = self.size
@@ -312,14 +439,46 @@ class RandomCrop:
         rng = sample_rng()
         top, left = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
         out = np.ascontiguousarray(array[..., top : top + th, left : left + tw])
-        return _like(out, was_tensor)
+        return _from_chw(out, kind)
 
     def __repr__(self) -> str:
         return f"RandomCrop(size={self.size}, padding={self.padding})"
 
 
+class RandomHorizontalFlip:
+    """Mirror the image left-right with probability ``p`` (drawn from
+    :func:`convlab.data.sample_rng`).
+
+    Raises:
+        ValueError: If ``p`` is not in [0, 1].
+    """
+
+    _axis = -1
+
+    def __init__(self, p: float = 0.5) -> None:
+        if not 0.0 <= float(p) <= 1.0:
+            raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def __call__(self, image: Any) -> Any:
+        if sample_rng().random() >= self.p:
+            return image
+        array, kind = _to_chw(image)
+        return _from_chw(np.flip(array, axis=self._axis), kind)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class RandomVerticalFlip(RandomHorizontalFlip):
+    """Mirror the image top-bottom with probability ``p`` (see
+    :class:`RandomHorizontalFlip`)."""
+
+    _axis = -2
+
+
 class Grayscale:
-    """RGB (3, H, W) -> grey (1, H, W), or the grey value in every channel.
+    """RGB -> grey: one channel, or the grey value in each of three.
 
     Args:
         num_output_channels: 1, or 3 (the grey copied into each).
@@ -338,9 +497,9 @@ class Grayscale:
         self.num_output_channels = num_output_channels
 
     def __call__(self, image: Any) -> Any:
-        array, was_tensor = _as_array(image)
-        if array.ndim < 3 or array.shape[-3] != 3:
-            raise ValueError(f"image: expected an RGB (3, H, W) image, got shape {array.shape}")
+        array, kind = _to_chw(image)
+        if array.shape[-3] != 3:
+            raise ValueError(f"img: expected an RGB image (3 channels), got shape {array.shape}")
         r, g, b = (array[..., c, :, :] for c in range(3))
         if array.dtype == np.uint8:
             wide = [channel.astype(np.uint32) for channel in (r, g, b)]
@@ -350,7 +509,8 @@ class Grayscale:
         else:
             grey = (0.2989 * r + 0.587 * g + 0.114 * b).astype(array.dtype)
         out = np.repeat(grey[..., None, :, :], self.num_output_channels, axis=-3)
-        return _like(np.ascontiguousarray(out), was_tensor)
+        # A picture becomes PIL's "L" (H, W) or "RGB" (H, W, 3), a tensor (1 or 3, H, W).
+        return _from_chw(out, kind, squeeze=self.num_output_channels == 1)
 
     def __repr__(self) -> str:
         return f"Grayscale(num_output_channels={self.num_output_channels})"
