@@ -272,8 +272,7 @@ class Tensor(InplaceMethods, TensorMethods):
 
     def __copy__(self) -> Tensor:
         raise RuntimeError(
-            "copy.copy of a tensor is not supported (as in PyTorch); use .clone() or "
-            "copy.deepcopy"
+            "copy.copy of a tensor is not supported (as in PyTorch); use .clone() or copy.deepcopy"
         )
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
@@ -408,7 +407,10 @@ class Tensor(InplaceMethods, TensorMethods):
             return self.clone() if copy else self
         from convlab._ops.convert import ToDevice
 
-        return ToDevice.apply(self, backend=backend, dtype=dtype)
+        moved = ToDevice.apply(self, backend=backend, dtype=dtype)
+        if dtype is not None and dtype.kind != "f" and moved._node is not None:
+            return moved.detach()  # integer and bool tensors have no gradient, as in PyTorch
+        return moved
 
     def cpu(self, memory_format: Any = None) -> Tensor:
         """This tensor on the CPU (``self`` if it is there already)."""
@@ -475,14 +477,16 @@ class Tensor(InplaceMethods, TensorMethods):
 
     # -- Python protocol ----------------------------------------------------------------------
     def __repr__(self) -> str:
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        from convlab._tensor_repr import format_values
+
+        body = format_values(self.numpy())
         extras = []
-        if self.device != "cpu":
+        if self._backend.name != "cpu":
             extras.append(f"device='{self.device}'")
-        if self._data.dtype not in (_dtype.float32, _dtype.int64, _dtype.bool_):
-            extras.append(f"dtype={self._data.dtype}")
+        if self._data.dtype not in (_dtype.default_float, _dtype.int64, _dtype.bool_):
+            extras.append(f"dtype=convlab.{self._data.dtype}")
         if self._node is not None:
-            extras.append(f"grad_fn=<{type(self._node).__name__}>")
+            extras.append(f"grad_fn=<{type(self._node).__name__}Backward>")
         elif self._requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extras) + ")"
@@ -616,13 +620,13 @@ class Tensor(InplaceMethods, TensorMethods):
         """Hyperbolic tangent."""
         return _activation.tanh(self)
 
-    def softmax(self, dim: int) -> Tensor:
-        """Softmax along ``dim``."""
-        return _activation.softmax(self, dim)
+    def softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        """Softmax along ``dim`` (computed in ``dtype`` when given)."""
+        return _activation.softmax(self, dim, dtype=dtype)
 
-    def log_softmax(self, dim: int) -> Tensor:
-        """Log-softmax along ``dim``."""
-        return _activation.log_softmax(self, dim)
+    def log_softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        """Log-softmax along ``dim`` (computed in ``dtype`` when given)."""
+        return _activation.log_softmax(self, dim, dtype=dtype)
 
     # -- reductions ---------------------------------------------------------------------------
     def sum(
@@ -630,22 +634,24 @@ class Tensor(InplaceMethods, TensorMethods):
         dim: Any = None,
         keepdim: bool = False,
         *,
+        dtype: Any = None,
         axis: Any = None,
         keepdims: bool | None = None,
     ) -> Tensor:
         """Sum over ``dim`` (all dimensions when ``None``); NumPy's ``axis``/``keepdims`` too."""
-        return _reduce.sum(self, *_reduce.dims(dim, keepdim, axis, keepdims))
+        return _reduce.sum(self, *_reduce.dims(dim, keepdim, axis, keepdims), dtype=dtype)
 
     def mean(
         self,
         dim: Any = None,
         keepdim: bool = False,
         *,
+        dtype: Any = None,
         axis: Any = None,
         keepdims: bool | None = None,
     ) -> Tensor:
         """Mean over ``dim`` (all dimensions when ``None``)."""
-        return _reduce.mean(self, *_reduce.dims(dim, keepdim, axis, keepdims))
+        return _reduce.mean(self, *_reduce.dims(dim, keepdim, axis, keepdims), dtype=dtype)
 
     def max(
         self,

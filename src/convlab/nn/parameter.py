@@ -38,4 +38,4 @@ class Parameter(Tensor):
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:
-        return "Parameter containing:\n" + Tensor.__repr__(self.detach())
+        return "Parameter containing:\n" + Tensor.__repr__(self)
