@@ -41,7 +41,7 @@ class device(str):  # noqa: N801 - PyTorch's name
     """
 
     type: str
-    index: int | None
+    index: int | None  # type: ignore[assignment]  # PyTorch's name shadows str.index
 
     def __new__(cls, type: Any, index: int | None = None) -> device:  # noqa: A002 - PyTorch's name
         if isinstance(type, device) and index is None:

@@ -70,6 +70,7 @@ class Tensor(InplaceMethods, TensorMethods):
     _requires_grad: bool
     _node: Function | None  # the node that produced this tensor; None for a leaf
     grad: Tensor | None
+    _hooks: dict[int, Any] | None  # Tensor.register_hook's hooks of a leaf
     __array_priority__ = 1000  # NumPy defers ``ndarray op Tensor`` to our reflected ops
 
     def __init__(
@@ -315,6 +316,7 @@ class Tensor(InplaceMethods, TensorMethods):
             )
         if not callable(hook):
             raise TypeError(f"hook: expected a callable, got {type(hook).__name__}")
+        hooks: dict[int, Any]
         if self._node is None:
             if self._hooks is None:
                 self._hooks = {}

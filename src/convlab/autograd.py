@@ -274,6 +274,7 @@ class Function:
     backend: Any
     needs: tuple[bool, ...]
     next: tuple[Function | Tensor | None, ...]  # per input: its node, a leaf, or None
+    _stamps: tuple[tuple[Any, int] | None, ...]  # per input: its memory's version when recorded
 
     def forward(self, *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -47,8 +47,10 @@ class _GradientTap(Function):
         self.callback = callback
         return x
 
-    def backward(self, grad: Any) -> tuple:
-        return (self.callback(grad),)
+    def backward(self, grad: Any) -> tuple[Any, ...]:
+        callback = self.callback
+        assert callback is not None
+        return (callback(grad),)
 
 
 def _as_grads(values: Any, backend: Any) -> Any:
@@ -108,7 +110,7 @@ class _BackwardState:
 
         return tap
 
-    def _call_backward_hooks(self) -> tuple | None:
+    def _call_backward_hooks(self) -> tuple[Any, ...] | None:
         module = self.module
         grad_output = getattr(self, "grad_output", None)
         if grad_output is None:
@@ -123,7 +125,9 @@ class _BackwardState:
         return replaced
 
     @staticmethod
-    def _require_only_current(new: tuple, old: list, position: int, what: str) -> None:
+    def _require_only_current(
+        new: tuple[Any, ...], old: list[Any], position: int, what: str
+    ) -> None:
         for i, (n, o) in enumerate(zip(new, old)):
             if i == position:
                 continue
@@ -136,7 +140,7 @@ class _BackwardState:
                 )
 
 
-def _check_replacement(result: Any, previous: tuple, what: str) -> tuple:
+def _check_replacement(result: Any, previous: tuple[Any, ...], what: str) -> tuple[Any, ...]:
     if not isinstance(result, (tuple, list)):
         result = (result,)
     if len(result) != len(previous):
@@ -175,7 +179,7 @@ def _tap_outputs(output: Any, state: _BackwardState) -> Any:
     return type(output)(tapped) if isinstance(output, list) else tuple(tapped)
 
 
-def call_with_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
+def call_with_hooks(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``module.forward(*args, **kwargs)`` with the module's hooks around it."""
     d = module.__dict__
     for hook, with_kwargs in list(d.get("_forward_pre_hooks", {}).values()):
