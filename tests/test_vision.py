@@ -30,7 +30,8 @@ def test_to_tensor_takes_pictures_as_torchvision(shape, as_pil):
     out = transforms.ToTensor()(picture)
     hwc = image if image.ndim == 3 else image[..., None]
     assert out.dtype == convlab.float32 and tuple(out.shape) == hwc.transpose(2, 0, 1).shape
-    np.testing.assert_allclose(_np(out), hwc.transpose(2, 0, 1) / 255, rtol=1e-6)
+    # torchvision: img.to(float32).div(255), bit for bit
+    np.testing.assert_array_equal(_np(out), hwc.transpose(2, 0, 1).astype(np.float32) / 255)
 
 
 def test_to_tensor_keeps_other_dtypes_and_refuses_tensors():
@@ -339,6 +340,8 @@ def test_mnist_has_torchvisions_attributes(tmp_path):
     np.testing.assert_array_equal(_np(ds.data), images["train"])
     np.testing.assert_array_equal(_np(ds.targets), labels["train"])
     assert ds.classes[3] == "3 - three" and ds.class_to_idx["9 - nine"] == 9
+    ds.data[0, 0, 0] = 255 - images["train"][0, 0, 0]  # the tensors share the dataset's memory
+    assert _np(ds[0][0])[0, 0, 0] == np.float32(255 - images["train"][0, 0, 0]) / np.float32(255)
     keep = labels["train"] == 3  # the usual "only some digits" subset
     ds.data, ds.targets = images["train"][keep], labels["train"][keep]
     assert len(ds) == 3 and ds[1][1] == 3
@@ -360,6 +363,8 @@ def test_cifar10_has_torchvisions_attributes(tmp_path):
     np.testing.assert_array_equal(ds.data, expected)
     assert ds.targets == [int(v) for v in labels] and isinstance(ds.targets[0], int)
     assert ds.class_to_idx["truck"] == 9 and ds.train is False
+    ds.targets[1] = (labels[1] + 1) % 10  # label noise, written into torchvision's list
+    assert ds[1][1] == (labels[1] + 1) % 10
     ds.data, ds.targets = expected[1:], labels[1:]
     assert len(ds) == 2
     # Items are (H, W, C) pictures, as np.asarray of torchvision's PIL images.

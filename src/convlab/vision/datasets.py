@@ -62,10 +62,13 @@ class _Pictures:
         image = self._chw[i]
         return image[0].copy() if image.shape[0] == 1 else image.transpose(1, 2, 0).copy()
 
+    def _label(self, i: int) -> int:
+        return int(self._labels[i])
+
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         i = _check_index(index, len(self._labels))
         image: Any = self._picture(i)
-        target: Any = int(self._labels[i])
+        target: Any = self._label(i)
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
@@ -192,6 +195,10 @@ class CIFAR10(_Pictures, _data.CIFAR10):
     ) -> None:
         super().__init__(root, train, transform, target_transform, download)
         self.root, self.train = root, train
+        self._target_list: list[int] = self._labels.tolist()
+
+    def _label(self, i: int) -> int:
+        return int(self._target_list[i])
 
     @property
     def data(self) -> Any:
@@ -209,14 +216,14 @@ class CIFAR10(_Pictures, _data.CIFAR10):
 
     @property
     def targets(self) -> Any:
-        """The labels, a list of ints (a copy: assign ``targets`` to change them)."""
-        return self._labels.tolist()
+        """The labels, a list of ints; changing an entry changes what the dataset yields."""
+        return self._target_list
 
     @targets.setter
     def targets(self, value: Any) -> None:
         labels = _as_numpy(value).astype(np.int64).reshape(-1)
         _check_lengths(self._chw, labels)
-        self._labels = labels
+        self._labels, self._target_list = labels, labels.tolist()
 
     @property
     def class_to_idx(self) -> dict[str, int]:

@@ -120,8 +120,8 @@ class ToTensor:
         if array.ndim not in (2, 3):
             raise ValueError(f"pic: expected an (H, W) or (H, W, C) array, got shape {array.shape}")
         chw = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-        if chw.dtype == np.uint8:
-            chw = chw.astype(np.float32) * np.float32(1 / 255)
+        if chw.dtype == np.uint8:  # divided, not multiplied by 1/255: torchvision's bits
+            chw = chw.astype(np.float32) / np.float32(255)
         return from_numpy(np.ascontiguousarray(chw))
 
     def __repr__(self) -> str:
