@@ -170,61 +170,93 @@ static inline void convlab_gconv_cols(const convlab_gconv_geom *g, ptrdiff_t off
 
 
 /* ---- the flat path (SH == SW = S): whole planes as one vector ---------------------------
- * An input plane zero-padded to (H + 2 PH) x Wp (Wp = W + 2 PW) and an output laid out with
- * the same row pitch Wp make every tap one long element-wise pass: output j = oh * Wp + ow
- * reads padded position p = S * j + off, off = kh * DH * Wp + kw * DW. The padded plane is
- * stored as S phases (position p at phase p % S, index p / S), so a stride of 2 is still a
- * unit-stride pass: phase[off % S][j + off / S]. The columns ow >= OW of the output layout are
- * scratch (discarded, or zero where they are read), so small planes (MobileNetV2's 4 x 4)
- * still give loops of OH * Wp elements instead of OH loops of OW. */
+ * The zero-padded input plane, (H + 2 PH) x (W + 2 PW), is stored as S x S stride phases:
+ * padded pixel (r, q) goes to phase (r % S, q % S) at (r / S, q / S), each phase a plane of
+ * row pitch Wq = ceil((W + 2 PW) / S). Output (oh, ow) laid out at j = oh * Wq + ow then
+ * reads, for tap (kh, kw), phase (kh DH % S, kw DW % S) at j + (kh DH / S) Wq + kw DW / S:
+ * every tap is one unit-stride pass over a whole plane, strided or not. The columns
+ * ow >= OW of that layout are scratch (discarded, or zero where they are read), so small
+ * planes still give loops of OH * Wq elements instead of OH loops of OW. */
 typedef struct {
-    ptrdiff_t Wp, L, lenS;   /* row pitch, output layout length, length of one phase */
+    ptrdiff_t Wq, L, lenQ;   /* phase row pitch, output layout length, length of one phase */
 } convlab_gconv_flat;
 
 static inline convlab_gconv_flat convlab_gconv_flat_dims(const convlab_gconv_geom *g)
 {
     convlab_gconv_flat f;
-    const ptrdiff_t hp = g->H + 2 * g->PH;
-    f.Wp = g->W + 2 * g->PW;
-    f.L = g->OH * f.Wp;
-    /* the farthest read of the last (scratch) output, and the whole padded plane */
-    ptrdiff_t len = g->SW * (f.L - 1) + (g->KH - 1) * g->DH * f.Wp + (g->KW - 1) * g->DW + 1;
-    if (len < hp * f.Wp) len = hp * f.Wp;
-    f.lenS = (len + g->SW - 1) / g->SW;
+    const ptrdiff_t S = g->SW;
+    const ptrdiff_t hq = (g->H + 2 * g->PH + S - 1) / S;
+    f.Wq = (g->W + 2 * g->PW + S - 1) / S;
+    f.L = g->OH * f.Wq;
+    /* the farthest read of the last (scratch) output, and the whole phase plane */
+    ptrdiff_t len = f.L + ((g->KH - 1) * g->DH / S) * f.Wq + (g->KW - 1) * g->DW / S;
+    if (len < hq * f.Wq) len = hq * f.Wq;
+    f.lenQ = len;
     return f;
 }
 
+/* Offset of tap (kh, kw) in the phase layout. */
+static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
+                                          const convlab_gconv_flat *f, ptrdiff_t kh,
+                                          ptrdiff_t kw)
+{
+    const ptrdiff_t S = g->SW, a = kh * g->DH, b = kw * g->DW;
+    return ((a % S) * S + b % S) * f->lenQ + (a / S) * f->Wq + b / S;
+}
+
 #define CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR)                                              \
-    /* x (H, W) into the S phases of its zero-padded plane */                                  \
+    /* x (H, W) into the S x S phases of its zero-padded plane */                              \
     ATTR static void convlab_gconv_pad_##NAME(const T *x, T *xph, const convlab_gconv_geom *g,   \
                                               const convlab_gconv_flat *f)                     \
     {                                                                                          \
         const ptrdiff_t S = g->SW;                                                             \
-        memset(xph, 0, (size_t)(S * f->lenS) * sizeof(T));                                     \
+        memset(xph, 0, (size_t)(S * S * f->lenQ) * sizeof(T));                                 \
         for (ptrdiff_t ih = 0; ih < g->H; ih++) {                                              \
-            const ptrdiff_t p0 = (ih + g->PH) * f->Wp + g->PW;                                 \
+            const ptrdiff_t r = ih + g->PH;                                                    \
+            T *row = xph + (r % S) * S * f->lenQ + (r / S) * f->Wq;                            \
             const T *xr = x + ih * g->W;                                                       \
             if (S == 1) {                                                                      \
-                memcpy(xph + p0, xr, (size_t)g->W * sizeof(T));                                \
+                memcpy(row + g->PW, xr, (size_t)g->W * sizeof(T));                             \
             } else {                                                                           \
-                /* walk the phases: no division per element */                                 \
-                ptrdiff_t r = p0 % S, k = p0 / S;                                              \
+                /* walk the column phases: no division per element */                         \
+                ptrdiff_t ph = g->PW % S, k = g->PW / S;                                       \
                 for (ptrdiff_t iw = 0; iw < g->W; iw++) {                                      \
-                    xph[r * f->lenS + k] = xr[iw];                                             \
-                    if (++r == S) r = 0, k++;                                                  \
+                    row[ph * f->lenQ + k] = xr[iw];                                            \
+                    if (++ph == S) ph = 0, k++;                                                \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
     }                                                                                          \
                                                                                                \
-    /* y (OH, OW) laid out with pitch Wp, zero in the scratch columns */                       \
+    /* the phases' interior back into x (H, W) */                                              \
+    ATTR static void convlab_gconv_unpad_##NAME(const T *xph, T *x, const convlab_gconv_geom *g, \
+                                                const convlab_gconv_flat *f)                   \
+    {                                                                                          \
+        const ptrdiff_t S = g->SW;                                                             \
+        for (ptrdiff_t ih = 0; ih < g->H; ih++) {                                              \
+            const ptrdiff_t r = ih + g->PH;                                                    \
+            const T *row = xph + (r % S) * S * f->lenQ + (r / S) * f->Wq;                      \
+            T *xr = x + ih * g->W;                                                             \
+            if (S == 1) {                                                                      \
+                memcpy(xr, row + g->PW, (size_t)g->W * sizeof(T));                             \
+            } else {                                                                           \
+                ptrdiff_t ph = g->PW % S, k = g->PW / S;                                       \
+                for (ptrdiff_t iw = 0; iw < g->W; iw++) {                                      \
+                    xr[iw] = row[ph * f->lenQ + k];                                            \
+                    if (++ph == S) ph = 0, k++;                                                \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+                                                                                               \
+    /* y (OH, OW) laid out with pitch Wq, zero in the scratch columns */                       \
     ATTR static void convlab_gconv_spread_##NAME(const T *y, T *yext,                          \
                                                  const convlab_gconv_geom *g,                  \
                                                  const convlab_gconv_flat *f)                  \
     {                                                                                          \
         memset(yext, 0, (size_t)f->L * sizeof(T));                                             \
         for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                               \
-            memcpy(yext + oh * f->Wp, y + oh * g->OW, (size_t)g->OW * sizeof(T));              \
+            memcpy(yext + oh * f->Wq, y + oh * g->OW, (size_t)g->OW * sizeof(T));              \
     }                                                                                          \
                                                                                                \
     ATTR static void convlab_gconv_flat_fwd_##NAME(const T *x, const T *w, const T *bias, T *y, \
@@ -233,7 +265,12 @@ static inline convlab_gconv_flat convlab_gconv_flat_dims(const convlab_gconv_geo
                                                    ptrdiff_t grp)                              \
     {                                                                                          \
         const convlab_gconv_flat f = convlab_gconv_flat_dims(g);                               \
-        const ptrdiff_t S = g->SW, L = f.L, plane = S * f.lenS;                                \
+        const ptrdiff_t S = g->SW, L = f.L, plane = S * S * f.lenQ;                            \
+        /* tap offsets once per unit: the phase arithmetic divides */                          \
+        ptrdiff_t toff[g->KH * g->KW];                                                         \
+        for (ptrdiff_t kh = 0; kh < g->KH; kh++)                                               \
+            for (ptrdiff_t kw = 0; kw < g->KW; kw++)                                           \
+                toff[kh * g->KW + kw] = convlab_gconv_tap(g, &f, kh, kw);                      \
         for (ptrdiff_t c = 0; c < g->CG; c++)                                                  \
             convlab_gconv_pad_##NAME(x + (n * g->C + grp * g->CG + c) * g->H * g->W,           \
                                      xph + c * plane, g, &f);                                  \
@@ -248,25 +285,23 @@ static inline convlab_gconv_flat convlab_gconv_flat_dims(const convlab_gconv_geo
                     const T *xc = xph + c * plane;                                             \
                     ptrdiff_t kw = 0;                                                          \
                     for (; kw + 3 <= g->KW; kw += 3) {                                         \
-                        const ptrdiff_t o0 = kh * g->DH * f.Wp + kw * g->DW;                   \
-                        const ptrdiff_t o1 = o0 + g->DW, o2 = o1 + g->DW;                      \
-                        const T *restrict x0 = xc + (o0 % S) * f.lenS + o0 / S;                \
-                        const T *restrict x1 = xc + (o1 % S) * f.lenS + o1 / S;                \
-                        const T *restrict x2 = xc + (o2 % S) * f.lenS + o2 / S;                \
+                        const ptrdiff_t *to = toff + kh * g->KW + kw;                          \
+                        const T *restrict x0 = xc + to[0];                                     \
+                        const T *restrict x1 = xc + to[1];                                     \
+                        const T *restrict x2 = xc + to[2];                                     \
                         const T w0 = wr[kw], w1 = wr[kw + 1], w2 = wr[kw + 2];                 \
                         for (ptrdiff_t j = 0; j < L; j++)                                      \
                             ye[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j];                     \
                     }                                                                          \
                     for (; kw < g->KW; kw++) {                                                 \
-                        const ptrdiff_t o0 = kh * g->DH * f.Wp + kw * g->DW;                   \
-                        const T *restrict x0 = xc + (o0 % S) * f.lenS + o0 / S;                \
+                        const T *restrict x0 = xc + toff[kh * g->KW + kw];                     \
                         const T w0 = wr[kw];                                                   \
                         for (ptrdiff_t j = 0; j < L; j++) ye[j] += w0 * x0[j];                 \
                     }                                                                          \
                 }                                                                              \
             T *yp = y + (n * g->O + o) * g->OH * g->OW;                                        \
             for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                           \
-                memcpy(yp + oh * g->OW, yext + oh * f.Wp, (size_t)g->OW * sizeof(T));          \
+                memcpy(yp + oh * g->OW, yext + oh * f.Wq, (size_t)g->OW * sizeof(T));          \
         }                                                                                      \
     }                                                                                          \
                                                                                                \
@@ -277,35 +312,27 @@ static inline convlab_gconv_flat convlab_gconv_flat_dims(const convlab_gconv_geo
     {                                                                                          \
         const convlab_gconv_flat f = convlab_gconv_flat_dims(g);                               \
         const ptrdiff_t S = g->SW, L = f.L;                                                    \
+        ptrdiff_t toff[g->KH * g->KW];                                                         \
+        for (ptrdiff_t kh = 0; kh < g->KH; kh++)                                               \
+            for (ptrdiff_t kw = 0; kw < g->KW; kw++)                                           \
+                toff[kh * g->KW + kw] = convlab_gconv_tap(g, &f, kh, kw);                      \
         for (ptrdiff_t m = 0; m < g->OG; m++)                                                  \
             convlab_gconv_spread_##NAME(dy + (n * g->O + grp * g->OG + m) * g->OH * g->OW,     \
                                         dyext + m * L, g, &f);                                 \
         for (ptrdiff_t c = 0; c < g->CG; c++) {                                                \
-            memset(dxph, 0, (size_t)(S * f.lenS) * sizeof(T));                                 \
+            memset(dxph, 0, (size_t)(S * S * f.lenQ) * sizeof(T));                             \
             for (ptrdiff_t m = 0; m < g->OG; m++) {                                            \
                 const ptrdiff_t o = grp * g->OG + m;                                           \
                 const T *restrict gr = dyext + m * L;                                          \
                 for (ptrdiff_t kh = 0; kh < g->KH; kh++)                                       \
                     for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                                 \
                         const T wv = w[((o * g->CG + c) * g->KH + kh) * g->KW + kw];           \
-                        const ptrdiff_t off = kh * g->DH * f.Wp + kw * g->DW;                  \
-                        T *restrict dr = dxph + (off % S) * f.lenS + off / S;                  \
+                        T *restrict dr = dxph + toff[kh * g->KW + kw];                         \
                         for (ptrdiff_t j = 0; j < L; j++) dr[j] += wv * gr[j];                 \
                     }                                                                          \
             }                                                                                  \
-            T *dxp = dx + (n * g->C + grp * g->CG + c) * g->H * g->W;                          \
-            for (ptrdiff_t ih = 0; ih < g->H; ih++) {                                          \
-                const ptrdiff_t p0 = (ih + g->PH) * f.Wp + g->PW;                              \
-                if (S == 1) {                                                                  \
-                    memcpy(dxp + ih * g->W, dxph + p0, (size_t)g->W * sizeof(T));              \
-                } else {                                                                       \
-                    ptrdiff_t r = p0 % S, k = p0 / S;                                          \
-                    for (ptrdiff_t iw = 0; iw < g->W; iw++) {                                  \
-                        dxp[ih * g->W + iw] = dxph[r * f.lenS + k];                            \
-                        if (++r == S) r = 0, k++;                                              \
-                    }                                                                          \
-                }                                                                              \
-            }                                                                                  \
+            convlab_gconv_unpad_##NAME(dxph, dx + (n * g->C + grp * g->CG + c) * g->H * g->W,  \
+                                       g, &f);                                                 \
         }                                                                                      \
     }                                                                                          \
                                                                                                \
@@ -330,7 +357,11 @@ static inline convlab_gconv_flat convlab_gconv_flat_dims(const convlab_gconv_geo
     {                                                                                          \
         const convlab_gconv_flat f = convlab_gconv_flat_dims(g);                               \
         const ptrdiff_t taps = g->CG * g->KH * g->KW, L = f.L, S = g->SW;                      \
-        const ptrdiff_t plane = S * f.lenS;                                                    \
+        const ptrdiff_t plane = S * S * f.lenQ;                                                \
+        ptrdiff_t toff[g->KH * g->KW];                                                         \
+        for (ptrdiff_t kh = 0; kh < g->KH; kh++)                                               \
+            for (ptrdiff_t kw = 0; kw < g->KW; kw++)                                           \
+                toff[kh * g->KW + kw] = convlab_gconv_tap(g, &f, kh, kw);                      \
         for (ptrdiff_t t = 0; t < g->OG * taps; t++) total[t] = 0.0;                           \
         for (ptrdiff_t n = 0; n < g->N; n++) {                                                 \
             for (ptrdiff_t c = 0; c < g->CG; c++)                                              \
@@ -342,13 +373,11 @@ static inline convlab_gconv_flat convlab_gconv_flat_dims(const convlab_gconv_geo
             for (ptrdiff_t m = 0; m < g->OG; m++)                                              \
                 for (ptrdiff_t c = 0; c < g->CG; c++)                                          \
                     for (ptrdiff_t kh = 0; kh < g->KH; kh++)                                   \
-                        for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                             \
-                            const ptrdiff_t off = kh * g->DH * f.Wp + kw * g->DW;              \
+                        for (ptrdiff_t kw = 0; kw < g->KW; kw++)                               \
                             total[m * taps + (c * g->KH + kh) * g->KW + kw] +=                 \
                                 convlab_gconv_dot_##NAME(                                      \
                                     dyext + m * L,                                             \
-                                    xph + c * plane + (off % S) * f.lenS + off / S, L);        \
-                        }                                                                      \
+                                    xph + c * plane + toff[kh * g->KW + kw], L);               \
         }                                                                                      \
         for (ptrdiff_t t = 0; t < g->OG * taps; t++)                                           \
             dw[grp * g->OG * taps + t] = (T)total[t];                                          \
@@ -536,7 +565,7 @@ CONVLAB_GCONV_ALL(avx512_f64, double, CONVLAB_GCONV_AVX512)
                                                ptrdiff_t *ext)                                 \
     {                                                                                          \
         const convlab_gconv_flat f = convlab_gconv_flat_dims(g);                               \
-        *pad = g->SW * f.lenS * g->CG;                                                         \
+        *pad = g->SW * g->SW * f.lenQ * g->CG;                                                 \
         *ext = f.L * g->OG;                                                                    \
     }
 
