@@ -38,6 +38,10 @@ SRC = HERE.parent / "src"
 # Command lines: one epoch (or --dry-run) on 64-128 images keeps each run to seconds.
 ARGS = {
     "mnist": ["--dry-run", "--epochs", "1", "--batch-size", "64", "--test-batch-size", "50"],
+    "mnist_hogwild": [
+        *("--dry-run", "--epochs", "1", "--num-processes", "1", "--batch-size", "64"),
+        *("--test-batch-size", "50"),
+    ],
     "mnist_forward_forward": [
         *("--epochs", "6", "--train_size", "64", "--test_size", "50", "--log-interval", "5"),
     ],
@@ -52,6 +56,17 @@ ARGS = {
         *("--manualSeed", "1"),
     ],
 }
+
+# Programs of several files live in a folder of their name; the others are <name>.py.
+MAIN = {"mnist_hogwild": "mnist_hogwild/main.py"}
+
+
+def _files(name: str) -> list[str]:
+    """The program's files, relative to ``PROGRAMS`` (and to ``PROGRAMS / "original"``)."""
+    if name not in MAIN:
+        return [f"{name}.py"]
+    return sorted(str(p.relative_to(PROGRAMS)) for p in (PROGRAMS / name).glob("*.py"))
+
 
 # How the original's import lines become the port's (README.md lists each program's lines).
 PORT_RULES = [
@@ -86,7 +101,8 @@ def _run(name: str, library: str, root: Path) -> subprocess.CompletedProcess[str
     for data in (base / "data", work / "data"):
         write_tiny_mnist(data, n_train=128, n_test=50, seed=3)
     (work / "results").mkdir(parents=True)  # vae writes its images there
-    script = PROGRAMS / (f"{name}.py" if library == "convlab" else f"original/{name}.py")
+    main = MAIN.get(name, f"{name}.py")
+    script = PROGRAMS / main if library == "convlab" else PROGRAMS / "original" / main
     paths = [str(SHIM) if library == "torch" else str(SRC)]
     # One OpenMP thread each: the machine's cores are shared with the rest of the suite.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "OMP_NUM_THREADS": "1"}
@@ -120,10 +136,12 @@ def _check_ran(result: subprocess.CompletedProcess[str]) -> list[tuple[str, floa
 
 @pytest.mark.parametrize("name", sorted(ARGS))
 def test_port_changes_only_the_imports(name):
-    original = (PROGRAMS / "original" / f"{name}.py").read_text().split("\n")
-    port = (PROGRAMS / f"{name}.py").read_text().split("\n")
-    assert port == [_port_line(line) for line in original]
-    changed = [(a, b) for a, b in zip(original, port) if a != b]
+    changed = []
+    for file in _files(name):
+        original = (PROGRAMS / "original" / file).read_text().split("\n")
+        port = (PROGRAMS / file).read_text().split("\n")
+        assert port == [_port_line(line) for line in original], file
+        changed += [(a, b) for a, b in zip(original, port) if a != b]
     assert changed and all(a.startswith(("import ", "from ")) for a, _ in changed)
     readme = (HERE / "real_programs" / "README.md").read_text()
     section = readme.split(f"### {name}\n")[1].split("###")[0]
