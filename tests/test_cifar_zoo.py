@@ -5,8 +5,9 @@ convlab, ``real_programs/cifar_zoo/torch_models`` the same files verbatim, run b
 oracle. For every model: it builds with the same parameter names and shapes as PyTorch's, the
 eval-mode output with PyTorch's weights (and perturbed running statistics) equals PyTorch's, and
 one train-mode step (cross-entropy, backward) gives PyTorch's loss, input gradient, parameter
-gradients and updated running statistics. ``real_programs/cifar_zoo/main.py`` (the zoo's training
-script, imports changed) runs a few batches on a tiny local CIFAR-10.
+gradients and updated running statistics; both on the CPU and, where a GPU backend is usable
+(``CONVLAB_CUDA_EMULATOR=1 ... -k gpu``), on the GPU. ``real_programs/cifar_zoo/main.py`` (the
+zoo's training script, imports changed) runs a few batches on a tiny local CIFAR-10.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ MODELS: dict[str, tuple[tuple, int]] = {
     "LeNet": ((), 2),
     "PNASNetB": ((), 1),
 }
+
+
+#: The backend under test (conftest parametrizes ``backend``: the GPU runs where one is usable,
+#: e.g. on the CUDA emulator) -> the device name a PyTorch program passes to ``.to``.
+DEVICES = {"cpu": "cpu", "gpu": "cuda"}
 
 
 def _load_package(name: str, folder: Path) -> types.ModuleType:
@@ -213,29 +219,30 @@ def test_shufflenet_v1_fails_to_build_as_in_pytorch(zoo, torch_zoo):
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_eval_output_equals_pytorch(zoo, torch_zoo, name):
+def test_eval_output_equals_pytorch(zoo, torch_zoo, name, backend):
+    device = DEVICES[backend.name]
     theirs = _torch_net(torch_zoo, name).eval()
-    ours = _convlab_copy(zoo, theirs, name).eval()
+    ours = _convlab_copy(zoo, theirs, name).eval().to(device)
     x, _ = _batch(name)
     with torch.no_grad():
         expected = theirs(torch.from_numpy(x)).numpy()
     with convlab.no_grad():
-        got = ours(convlab.tensor(x))
+        got = ours(convlab.tensor(x, device=device))
     assert tuple(got.shape) == expected.shape
-    _close(got.numpy(), expected, f"{name} eval output")
+    _close(got.cpu().numpy(), expected, f"{name} eval output")
     # eval mode must leave the running statistics alone
     for key, value in ours.state_dict().items():
-        _close(value.numpy(), theirs.state_dict()[key].numpy(), f"{name} {key} after eval")
+        _close(value.cpu().numpy(), theirs.state_dict()[key].numpy(), f"{name} {key} after eval")
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_train_step_gradients_equal_pytorch(zoo, torch_zoo, name):
+def test_train_step_gradients_equal_pytorch(zoo, torch_zoo, name, backend):
     """One train-mode forward and backward, in float64: batch norm on two images normalises
     late layers over 2-8 values per channel, which amplifies float32 rounding so much that
     PyTorch's own float32 gradients differ from its float64 ones by up to 10% of their scale
     (measured on DenseNet121 and SimpleDLA); in float64 both libraries agree to ~1e-13."""
     theirs = _torch_net(torch_zoo, name).train()
-    ours = _convlab_copy(zoo, theirs, name).train().double()
+    ours = _convlab_copy(zoo, theirs, name).train().double().to(DEVICES[backend.name])
     theirs = theirs.double()
     if name == "EfficientNetB0":
         # its head applies F.dropout in train mode; random masks cannot match across libraries,
@@ -249,25 +256,27 @@ def test_train_step_gradients_equal_pytorch(zoo, torch_zoo, name):
     t_loss = torch.nn.functional.cross_entropy(theirs(tx), torch.from_numpy(y))
     t_loss.backward()
 
-    cx = convlab.tensor(x, requires_grad=True)
-    c_loss = convlab.nn.functional.cross_entropy(ours(cx), convlab.tensor(y))
+    cx = convlab.tensor(x, device=DEVICES[backend.name], requires_grad=True)
+    c_loss = convlab.nn.functional.cross_entropy(ours(cx), convlab.tensor(y, device=cx.device))
     c_loss.backward()
 
     # a conv bias followed by batch norm has a zero gradient in exact arithmetic: ~1e-15 here
     tight = {"rtol": 1e-7, "scale_tol": 1e-9, "floor": 1e-12}
     assert cx.grad.dtype == convlab.float64
     _close(c_loss.item(), t_loss.item(), f"{name} loss", **tight)
-    _close(cx.grad.numpy(), tx.grad.numpy(), f"{name} input gradient", **tight)
+    _close(cx.grad.cpu().numpy(), tx.grad.numpy(), f"{name} input gradient", **tight)
     t_params = dict(theirs.named_parameters())
     for key, param in ours.named_parameters():
         reference = t_params[key].grad
         assert (param.grad is None) == (reference is None), f"{name} {key}: gradient presence"
         if reference is not None:
-            _close(param.grad.numpy(), reference.numpy(), f"{name} {key} gradient", **tight)
+            grad = param.grad.cpu().numpy()
+            _close(grad, reference.numpy(), f"{name} {key} gradient", **tight)
     # train mode updates batch norm's running statistics and counters as PyTorch does
     t_state = theirs.state_dict()
     for key, value in ours.state_dict().items():
-        _close(value.numpy(), t_state[key].numpy(), f"{name} {key} after a train step", **tight)
+        got = value.cpu().numpy()
+        _close(got, t_state[key].numpy(), f"{name} {key} after a train step", **tight)
 
 
 def test_zoo_main_trains_on_tiny_cifar10(tmp_path, zoo):
