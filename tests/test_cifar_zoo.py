@@ -279,10 +279,13 @@ def test_train_step_gradients_equal_pytorch(zoo, torch_zoo, name, backend):
         _close(got, t_state[key].numpy(), f"{name} {key} after a train step", **tight)
 
 
-def test_zoo_main_trains_on_tiny_cifar10(tmp_path, zoo):
-    """The zoo's main.py (imports changed only) trains and tests SimpleDLA on a tiny CIFAR-10
-    through two epochs: progress lines with finite losses and a checkpoint that loads back."""
-    from data_files import CIFAR_NAMES, cifar_batch, write_cifar_py
+@pytest.mark.parametrize("version", ["convlab", "torch"])
+def test_zoo_main_trains_on_tiny_cifar10(tmp_path, zoo, torch_zoo, version):
+    """The zoo's main.py trains and tests SimpleDLA on a tiny CIFAR-10 through two epochs:
+    progress lines with finite losses, the same accuracies and a checkpoint that loads back.
+    "convlab" runs the port; "torch" runs the original on PyTorch (torchvision_shim/ standing
+    in for the uninstalled torchvision), which must print the same kind of lines."""
+    from data_files import CIFAR_NAMES, cifar_batch, write_cifar_bin, write_cifar_py
 
     rng = np.random.default_rng(3)
     batches = {name: cifar_batch(rng, 4) for name in CIFAR_NAMES[:-1]}
@@ -290,7 +293,8 @@ def test_zoo_main_trains_on_tiny_cifar10(tmp_path, zoo):
     # is right, so the first test accuracy is 10% and main.py saves its checkpoint (acc > 0)
     image, _ = cifar_batch(rng, 1)
     batches["test_batch"] = (np.repeat(image, 10, axis=0), np.arange(10))
-    write_cifar_py(tmp_path / "data", batches)
+    write_cifar_py(tmp_path / "data", batches)  # torchvision's format, read by convlab.vision
+    write_cifar_bin(tmp_path / "data", batches)  # the same images, read by the shim
     # utils.py reads the terminal width from `stty size` at import; a test has no terminal
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -298,8 +302,18 @@ def test_zoo_main_trains_on_tiny_cifar10(tmp_path, zoo):
     stty.write_text("#!/bin/sh\necho 24 80\n")
     stty.chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    if version == "convlab":
+        script = ZOO / "main.py"
+    else:  # the original's layout: main.py, utils.py and models/ side by side
+        program = tmp_path / "original"
+        program.mkdir()
+        for name in ("main.py", "utils.py"):
+            (program / name).write_bytes((ZOO / "original" / name).read_bytes())
+        (program / "models").symlink_to(ZOO / "torch_models")
+        script = program / "main.py"
+        env["PYTHONPATH"] = str(ZOO / "torchvision_shim")
     process = subprocess.Popen(
-        [sys.executable, str(ZOO / "main.py"), "--lr", "0.01"],
+        [sys.executable, str(script), "--lr", "0.01"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -319,12 +333,14 @@ def test_zoo_main_trains_on_tiny_cifar10(tmp_path, zoo):
         process.wait()
     output = "".join(lines)
     assert "Epoch: 2" in output and "Traceback" not in output, output[-4000:]
-    losses = re.findall(r"Loss: (\S+) \| Acc: (\S+)%", output)
-    assert len(losses) == 4, output[-4000:]  # (train, test) x 2 epochs, one batch each
-    assert all(np.isfinite(float(loss)) for loss, _ in losses)
-    assert [float(acc) for _, acc in losses[1::2]] == [10.0, 10.0]
+    progress = re.findall(r"Loss: (\S+) \| Acc: (\S+)% \((\d+)/(\d+)\)", output)
+    assert len(progress) == 4, output[-4000:]  # (train, test) x 2 epochs, one batch each
+    assert all(np.isfinite(float(loss)) for loss, *_ in progress)
+    assert [(float(acc), n) for _, acc, _, n in progress[1::2]] == [(10.0, "10")] * 2
+    assert [n for *_, n in progress[::2]] == ["20", "20"]  # 5 training batches of 4
     assert output.count("Saving..") == 1  # the second epoch's 10% is no improvement
 
-    checkpoint = convlab.load(tmp_path / "checkpoint" / "ckpt.pth")
+    lib, models = (convlab, zoo) if version == "convlab" else (torch, torch_zoo)
+    checkpoint = lib.load(tmp_path / "checkpoint" / "ckpt.pth")
     assert checkpoint["acc"] == 10.0 and checkpoint["epoch"] == 0
-    zoo.SimpleDLA().load_state_dict(checkpoint["net"])
+    models.SimpleDLA().load_state_dict(checkpoint["net"])
