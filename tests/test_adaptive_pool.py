@@ -198,3 +198,30 @@ def test_errors_name_the_argument():
         F.adaptive_avg_pool1d(convlab.ones(1, 2, 4), (1, 2))
     with pytest.raises(ValueError, match="return_indices"):
         F.max_pool1d(convlab.ones(1, 2, 4), 2, return_indices=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 4), (3, 5, 1, 1), (2, 7, 9, 13), (1, 2, 1, 17)])
+def test_global_pool_kernels_against_numpy(backend, threads, shape, dtype):
+    # the backend's global pooling against NumPy reductions in float64 / argmax
+    x = np.random.default_rng(9).standard_normal(shape).astype(dtype)
+    x[0, 0].flat[-1] = np.nan  # NaN propagates, at its (first) offset
+    x[-1, -1].flat[:] = 1.5  # all tied: the first offset
+    xd = backend.asarray(x)
+    mean = backend.to_numpy(backend.global_avg_pool2d(xd))
+    want = x.astype(np.float64).mean(axis=(2, 3), keepdims=True)  # NaN in plane (0, 0)
+    # a rounding bound of a P-term sum of values below 5, over P
+    bound = 5 * np.finfo(dtype).eps * shape[2] * shape[3]
+    np.testing.assert_allclose(mean, want, rtol=0, atol=bound)
+    values, index = (backend.to_numpy(a) for a in backend.global_max_pool2d(xd))
+    flat = x.reshape(shape[0], shape[1], -1)
+    assert index.dtype == np.int64 and index.shape == shape[:2] + (1, 1)
+    assert np.array_equal(index[..., 0, 0], flat.argmax(axis=2))
+    assert np.array_equal(values[..., 0, 0], flat.max(axis=2), equal_nan=True)
+
+
+def test_global_pool_kernel_errors(backend):
+    with pytest.raises(ValueError, match=r"global_avg_pool2d: expected non-empty \(H, W\) planes"):
+        backend.global_avg_pool2d(backend.xp.ones((1, 2, 0, 3)))
+    with pytest.raises(TypeError, match="expected a float32 or float64 array"):
+        backend.global_max_pool2d(backend.xp.ones((1, 2, 3, 3), dtype=np.int32))

@@ -100,6 +100,11 @@ def _stacked(xp: ModuleType, a: Any, batch: tuple[int, ...], count: int) -> Any:
     return a.reshape((count,) + a.shape[-2:])
 
 
+def _nonempty_planes(shape: tuple, what: str) -> None:
+    if shape[2] * shape[3] == 0:
+        raise ValueError(f"{what}: expected non-empty (H, W) planes, got shape {tuple(shape)}")
+
+
 class BackendBase:
     """Shared glue above the kernels; subclasses supply the ``_..._into`` hooks.
 
@@ -673,6 +678,41 @@ class BackendBase:
     def _avg_pool2d_backward_into(self, grad_output: Any, dx: Any, geom: PoolGeometry) -> None:
         """Write every element of non-empty ``dx``: its share of each window's gradient."""
         raise NotImplementedError
+
+    # ====================================================================== global pooling
+    @public_kernel
+    def global_avg_pool2d(self, x: Any) -> Any:
+        """The mean of each (H, W) plane of NCHW ``x``, as (N, C, 1, 1) (adaptive average
+        pooling to 1x1); H * W >= 1."""
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        _nonempty_planes(x.shape, "global_avg_pool2d")
+        y = self.xp.empty(x.shape[:2] + (1, 1), x.dtype)
+        if y.size:
+            self._global_avg_pool2d_into(self._contiguous(x), y)
+        return y
+
+    def _global_avg_pool2d_into(self, x: Any, y: Any) -> None:
+        """Write the plane means into non-empty ``y``; the default is ``xp``'s mean."""
+        y[...] = x.reshape(y.size, -1).mean(axis=1).reshape(y.shape)
+
+    @public_kernel
+    def global_max_pool2d(self, x: Any) -> tuple[Any, Any]:
+        """The maximum of each (H, W) plane of NCHW ``x`` and its flat offset ``h * W + w``
+        (int64), both (N, C, 1, 1); NaN propagates, ties and NaNs go to the first."""
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        _nonempty_planes(x.shape, "global_max_pool2d")
+        y = self.xp.empty(x.shape[:2] + (1, 1), x.dtype)
+        index = self.xp.empty(x.shape[:2] + (1, 1), np.int64)
+        if y.size:
+            self._global_max_pool2d_into(self._contiguous(x), y, index)
+        return y, index
+
+    def _global_max_pool2d_into(self, x: Any, y: Any, index: Any) -> None:
+        """Write the plane maxima and their offsets; the default is ``xp``'s argmax."""
+        flat = x.reshape(y.size, -1)
+        at = flat.argmax(axis=1)
+        index[...] = at.reshape(index.shape)
+        y[...] = self.xp.take_along_axis(flat, at[:, None], axis=1).reshape(y.shape)
 
     # ====================================================================== fused element-wise
     @public_kernel

@@ -18,7 +18,7 @@ import numpy as np
 
 from convlab import _settings
 from convlab._backend_base import BackendBase, ConvGeometry, PoolGeometry
-from convlab._cpu import _gemm, _im2col, _pool
+from convlab._cpu import _gemm, _global_pool, _im2col, _pool
 from convlab._cpu.binary import CPUBinaryKernels
 from convlab._cpu.convolution import CPUConvolution
 from convlab._cpu.elementwise import CPUElementwise
@@ -177,4 +177,12 @@ class CPUBackend(CPUConvolution, CPUElementwise, CPUBinaryKernels, BackendBase):
             geom.count_include_pad,
             geom.divisor,
             _settings.get_num_threads(),
+        )
+
+    def _global_avg_pool2d_into(self, x: np.ndarray, y: np.ndarray) -> None:
+        _global_pool.mean_rows(x.reshape(y.size, -1), y.reshape(-1), _settings.get_num_threads())
+
+    def _global_max_pool2d_into(self, x: np.ndarray, y: np.ndarray, index: np.ndarray) -> None:
+        _global_pool.max_rows(
+            x.reshape(y.size, -1), y.reshape(-1), index.reshape(-1), _settings.get_num_threads()
         )

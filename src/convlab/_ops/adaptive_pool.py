@@ -77,8 +77,8 @@ class AdaptiveAvgPool2d(Function):
         bk, xp = self.backend, self.backend.xp
         self.shape, self.out_hw = x.shape, out_hw
         self.window = _window(x.shape[2:], out_hw)
-        if out_hw == (1, 1):  # global average pooling: one reduction
-            return x.mean(axis=(2, 3), keepdims=True)
+        if out_hw == (1, 1):  # global average pooling: one reduction per plane
+            return bk.global_avg_pool2d(x)
         if self.window is not None:
             return bk.avg_pool2d(x, self.window, self.window)
         self.a_h = _averaging(xp, x.shape[2], out_hw[0], x.dtype)
@@ -101,6 +101,12 @@ class AdaptiveMaxPool2d(Function):
         n, c, h, w = x.shape
         self.shape, self.out_hw = x.shape, out_hw
         self.window = _window((h, w), out_hw)
+        if out_hw == (1, 1):  # global max pooling: the kernel gives flat offsets directly
+            y, self.flat = bk.global_max_pool2d(x)
+            self.window = None
+            if indices is not None:
+                indices["value"] = self.flat
+            return y
         if self.window is not None:
             y, self.argmax = bk.max_pool2d(x, self.window, self.window)
             if indices is not None:
@@ -136,6 +142,9 @@ class AdaptiveMaxPool2d(Function):
         rows = xp.arange(n * c)
         g2 = grad.reshape(n * c, -1)
         i2 = self.flat.reshape(n * c, -1)
+        if self.out_hw == (1, 1):  # one maximum per plane: a plain scatter
+            dx[rows, i2[:, 0]] = g2[:, 0]
+            return (dx.reshape(self.shape),)
         # one bin at a time: inside a bin each plane has one maximum, so no index repeats
         # within an update, and bins that overlap add up
         for b in range(g2.shape[1]):
