@@ -35,9 +35,10 @@ def _int(value: int) -> bytes:
     return b"K" + bytes([value]) if 0 <= value < 256 else b"J" + struct.pack("<i", value)
 
 
-def py2_cifar_pickle(data: np.ndarray, labels) -> bytes:
+def py2_cifar_pickle(data: np.ndarray, labels, label_key: bytes = b"labels") -> bytes:
     """The bytes Python 2's cPickle (protocol 2) writes for an official CIFAR-10 batch:
-    ``{'batch_label': str, 'labels': [int], 'data': ndarray, 'filenames': [str]}``."""
+    ``{'batch_label': str, 'labels': [int], 'data': ndarray, 'filenames': [str]}``
+    (CIFAR-100's name the labels ``label_key=b"fine_labels"``)."""
     n = data.shape[0]
     dtype = (
         b"cnumpy\ndtype\n"
@@ -77,7 +78,7 @@ def py2_cifar_pickle(data: np.ndarray, labels) -> bytes:
         b"\x80\x02}q\x00("
         + _py2_string(b"batch_label")
         + _py2_string(b"test batch")
-        + _py2_string(b"labels")
+        + _py2_string(label_key)
         + label_list
         + _py2_string(b"data")
         + array
@@ -87,18 +88,24 @@ def py2_cifar_pickle(data: np.ndarray, labels) -> bytes:
     )
 
 
-def write_cifar_py(root: Path, batches: dict, python2: bool = True) -> Path:
+def write_cifar_py(
+    root: Path,
+    batches: dict,
+    python2: bool = True,
+    folder_name: str = "cifar-10-batches-py",
+    label_key: bytes = b"labels",
+) -> Path:
     """``cifar-10-batches-py``: pickled dicts, as Python 2 wrote them (or Python 3)."""
-    folder = root / "cifar-10-batches-py"
+    folder = root / folder_name
     folder.mkdir(parents=True, exist_ok=True)
     for name, (data, labels) in batches.items():
         if python2:
-            blob = py2_cifar_pickle(data, labels)
+            blob = py2_cifar_pickle(data, labels, label_key)
         else:
             blob = pickle.dumps(
                 {
                     b"batch_label": b"x",
-                    b"labels": [int(v) for v in labels],
+                    label_key: [int(v) for v in labels],
                     b"data": data,
                     b"filenames": [b"f"] * len(labels),
                 },

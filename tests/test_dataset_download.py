@@ -22,6 +22,7 @@ import pytest
 
 from convlab.data.vision import (
     CIFAR10,
+    CIFAR100,
     MNIST,
     DatasetDownloadError,
     DatasetFormatError,
@@ -353,3 +354,27 @@ def test_cifar_without_network_names_the_archive_and_folder(monkeypatch, tmp_pat
     assert "could not download cifar-10-python.tar.gz" in str(info.value)
     assert str(tmp_path / "cifar-10-python.tar.gz") in str(info.value)
     assert _tree(tmp_path) == []
+
+
+def test_cifar100_download_reads_back_what_was_served(monkeypatch, server, tmp_path):
+    rng = np.random.default_rng(3)
+    batches = {
+        name: (cifar_batch(rng, 3)[0], rng.integers(0, 100, 3)) for name in ("train", "test")
+    }
+    members = [
+        _file(f"cifar-100-python/{name}", py2_cifar_pickle(data, labels, b"fine_labels"))
+        for name, (data, labels) in batches.items()
+    ]
+    blob = _tar_gz(members)
+    server.files["/c100/cifar-100-python.tar.gz"] = blob
+    monkeypatch.setattr(CIFAR100, "url", f"{server.url}/c100/cifar-100-python.tar.gz")
+    monkeypatch.setattr(CIFAR100, "tgz_md5", _md5(blob))
+    ds = CIFAR100(tmp_path, train=False, download=True)
+    np.testing.assert_array_equal(ds.data.reshape(-1, 3072), batches["test"][0])
+    np.testing.assert_array_equal(ds.targets, batches["test"][1])
+    assert sorted(_tree(tmp_path)) == [
+        "cifar-100-python",
+        "cifar-100-python.tar.gz",
+        "cifar-100-python/test",
+        "cifar-100-python/train",
+    ]

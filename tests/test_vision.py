@@ -14,6 +14,7 @@ from PIL import Image
 import convlab
 from conftest import needs_torch, torch
 from convlab.vision import datasets, models, transforms, utils
+from convlab.vision.datasets import DatasetFormatError, DatasetNotFoundError
 from data_files import CIFAR_NAMES, cifar_batch, write_cifar_py, write_mnist, write_tiny_mnist
 
 
@@ -502,3 +503,51 @@ def test_image_folder_options_and_errors(tmp_path):
         datasets.DatasetFolder(tmp_path, loader=str, extensions=(".png",), is_valid_file=bool)
     with pytest.raises(FileNotFoundError, match="class folder"):
         datasets.ImageFolder(tmp_path / "cat")
+
+
+# ---------------------------------------------------------------- CIFAR-100
+def _cifar100_batches(seed=16):
+    rng = np.random.default_rng(seed)
+    return {
+        name: (rng.integers(0, 256, (n, 3072), dtype=np.uint8), rng.integers(0, 100, n))
+        for name, n in (("train", 5), ("test", 3))
+    }
+
+
+@pytest.mark.parametrize("python2", [True, False])
+def test_cifar100_python_version(tmp_path, python2):
+    batches = _cifar100_batches()
+    write_cifar_py(tmp_path, batches, python2, "cifar-100-python", b"fine_labels")
+    for train, name in ((True, "train"), (False, "test")):
+        ds = datasets.CIFAR100(tmp_path, train=train)
+        data, labels = batches[name]
+        np.testing.assert_array_equal(ds.data, data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        assert ds.targets == [int(v) for v in labels]
+    assert len(ds.classes) == 100 and ds.classes[:3] == ["apple", "aquarium_fish", "baby"]
+    assert ds.class_to_idx["worm"] == 99 and ds.classes == sorted(ds.classes)
+
+
+def test_cifar100_binary_version_uses_the_fine_label(tmp_path):
+    batches = _cifar100_batches(17)
+    folder = tmp_path / "cifar-100-binary"
+    folder.mkdir()
+    for name, (data, fine) in batches.items():
+        coarse = fine // 5
+        records = np.concatenate([coarse[:, None], fine[:, None], data], axis=1)
+        (folder / f"{name}.bin").write_bytes(records.astype(np.uint8).tobytes())
+    ds = datasets.CIFAR100(tmp_path, train=False)
+    assert ds.targets == [int(v) for v in batches["test"][1]]
+    np.testing.assert_array_equal(
+        ds[0][0], batches["test"][0][0].reshape(3, 32, 32).transpose(1, 2, 0)
+    )
+
+
+def test_cifar100_errors(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="cifar-100-python.tar.gz"):
+        datasets.CIFAR100(tmp_path)
+    data, labels = _cifar100_batches()["train"]
+    write_cifar_py(
+        tmp_path, {"train": (data, labels + 100)}, True, "cifar-100-python", b"fine_labels"
+    )
+    with pytest.raises(DatasetFormatError, match=r"0\.\.99"):
+        datasets.CIFAR100(tmp_path)

@@ -30,6 +30,7 @@ from convlab.data.safe_pickle import UnsafePickleError, load_plain_pickle
 
 __all__ = [
     "CIFAR10",
+    "CIFAR100",
     "MNIST",
     "FashionMNIST",
     "DatasetNotFoundError",
@@ -154,7 +155,14 @@ class CIFAR10(_ImageDataset):
         "ship",
         "truck",
     )
-    _RECORD = 1 + 3 * 32 * 32
+    # The layout of the download, which CIFAR100 replaces.
+    _title = "CIFAR-10"
+    _bin_folder, _py_folder = "cifar-10-batches-bin", "cifar-10-batches-py"
+    _binary_archive = "cifar-10-binary.tar.gz"
+    _train_names = tuple(f"data_batch_{k}" for k in range(1, 6))
+    _test_names = ("test_batch",)
+    _label_bytes = 1  # label bytes before each binary record's pixels; the last one is used
+    _label_key = "labels"
 
     def __init__(
         self,
@@ -166,7 +174,7 @@ class CIFAR10(_ImageDataset):
     ) -> None:
         super().__init__(transform, target_transform)
         self.split = "train" if train else "test"
-        names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
+        names = list(self._train_names if train else self._test_names)
         if download:
             self.download(root)
         self.folder, kind = self._find(Path(root), names)
@@ -187,16 +195,16 @@ class CIFAR10(_ImageDataset):
             DatasetDownloadError: If no intact archive could be fetched or it is unsafe.
         """
         root = Path(root)
-        names = [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]
+        names = list(cls._train_names + cls._test_names)
         try:
             cls._find(root, names)
             return
         except DatasetNotFoundError:
             pass
-        if (root / "cifar-10-batches-py").exists():
+        if (root / cls._py_folder).exists():
             # Unpacking would have to merge into (or replace) a folder we did not write.
             raise DatasetDownloadError(
-                f"root: {root / 'cifar-10-batches-py'} exists but lacks some files; it is "
+                f"root: {root / cls._py_folder} exists but lacks some files; it is "
                 f"left as it is: remove it, or unpack {cls.filename} there yourself"
             )
         archive = root / cls.filename
@@ -207,13 +215,13 @@ class CIFAR10(_ImageDataset):
                     f"it is left as it is: remove it to download again"
                 )
             download_file([cls.url], archive, cls.tgz_md5, cls.max_download_bytes)
-        extract_tar_gz(archive, root, "cifar-10-batches-py", cls.max_download_bytes)
+        extract_tar_gz(archive, root, cls._py_folder, cls.max_download_bytes)
 
-    @staticmethod
-    def _find(root: Path, names: list[str]) -> tuple[Path, str]:
+    @classmethod
+    def _find(cls, root: Path, names: list[str]) -> tuple[Path, str]:
         candidates = [
-            (root / "cifar-10-batches-bin", "bin"),
-            (root / "cifar-10-batches-py", "py"),
+            (root / cls._bin_folder, "bin"),
+            (root / cls._py_folder, "py"),
             (root, "bin"),
             (root, "py"),
         ]
@@ -230,26 +238,29 @@ class CIFAR10(_ImageDataset):
                 ]
                 raise DatasetNotFoundError(
                     f"root: {folder} lacks {', '.join(missing)}; unpack "
-                    f"the whole CIFAR-10 archive there"
+                    f"the whole {cls._title} archive there"
                 )
+        first = names[0]
         raise DatasetNotFoundError(
-            f"root: no CIFAR-10 files in {root} (pass download=True to download them). Get "
-            f"cifar-10-binary.tar.gz or cifar-10-python.tar.gz from "
+            f"root: no {cls._title} files in {root} (pass download=True to download them). "
+            f"Get {cls._binary_archive} or {cls.filename} from "
             f"https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into {root}, so that "
-            f"{root / 'cifar-10-batches-bin' / 'data_batch_1.bin'} (or "
-            f"{root / 'cifar-10-batches-py' / 'data_batch_1'}) exists"
+            f"{root / cls._bin_folder / (first + '.bin')} (or "
+            f"{root / cls._py_folder / first}) exists"
         )
 
     def _read_bin(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         raw = np.fromfile(path, dtype=np.uint8)
-        if raw.size == 0 or raw.size % self._RECORD:
+        record = self._label_bytes + 3 * 32 * 32
+        if raw.size == 0 or raw.size % record:
             raise DatasetFormatError(
                 f"{path}: {raw.size} bytes is not a whole number of "
-                f"{self._RECORD}-byte CIFAR-10 records (truncated or "
-                f"not a CIFAR-10 file)"
+                f"{record}-byte {self._title} records (truncated or "
+                f"not a {self._title} file)"
             )
-        records = raw.reshape(-1, self._RECORD)
-        return self._checked(path, records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0])
+        records = raw.reshape(-1, record)
+        pixels = records[:, self._label_bytes :].reshape(-1, 3, 32, 32)
+        return self._checked(path, pixels, records[:, self._label_bytes - 1])
 
     def _read_py(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         try:
@@ -264,7 +275,7 @@ class CIFAR10(_ImageDataset):
         if len(set(keys)) != len(keys):  # b"data" and "data": one would silently win
             raise DatasetFormatError(f"{path}: a key appears both as bytes and as text")
         batch = dict(zip(keys, batch.values()))
-        data, labels = batch.get("data"), batch.get("labels")
+        data, labels = batch.get("data"), batch.get(self._label_key)
         if (
             not isinstance(data, np.ndarray)
             or data.ndim != 2
@@ -284,18 +295,65 @@ class CIFAR10(_ImageDataset):
             or len(labels) != len(data)
             or not all(type(v) is int for v in labels)
         ):  # bools are not class indices
-            raise DatasetFormatError(f"{path}: expected 'labels' to be a list of {len(data)} ints")
+            raise DatasetFormatError(
+                f"{path}: expected '{self._label_key}' to be a list of {len(data)} ints"
+            )
         return self._checked(path, data.reshape(-1, 3, 32, 32), np.asarray(labels))
 
     def _checked(
         self, path: Path, images: np.ndarray, labels: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        if labels.size and (labels.min() < 0 or labels.max() > 9):
+        top = len(self.classes) - 1
+        if labels.size and (labels.min() < 0 or labels.max() > top):
             raise DatasetFormatError(
-                f"{path}: labels must lie in 0..9, found "
+                f"{path}: labels must lie in 0..{top}, found "
                 f"{int(labels.min())}..{int(labels.max())} (corrupted)"
             )
         return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+class CIFAR100(CIFAR10):
+    """CIFAR-100 (the 100 fine labels) from either official download, as :class:`CIFAR10`.
+
+    Args:
+        root: The folder holding ``cifar-100-binary`` or ``cifar-100-python`` (or one of
+            those folders itself).
+        train: The 50,000 training images (``train``), else the 10,000 test images.
+        transform: Applied to each (3, 32, 32) uint8 image.
+        target_transform: Applied to each int label (0..99).
+        download: As :class:`CIFAR10`'s, with ``cifar-100-python.tar.gz``.
+
+    Raises:
+        DatasetNotFoundError: If the files are missing (the message says where to put them).
+        DatasetFormatError: If a file is truncated, corrupted or unsafe.
+        DatasetDownloadError: If ``download`` is set and no intact copy could be fetched
+            or safely unpacked.
+    """
+
+    url = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+    filename = "cifar-100-python.tar.gz"
+    tgz_md5 = "eb9058c3a382ffc7106e4002c42a8d85"
+
+    #: The fine label names, in label order (the archive's meta file lists the same).
+    classes: Sequence[str] = tuple(
+        """apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge
+        bus butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud
+        cockroach couch crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl
+        hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man
+        maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree
+        pear pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road
+        rocket rose sea seal shark shrew skunk skyscraper snail snake spider squirrel streetcar
+        sunflower sweet_pepper table tank telephone television tiger tractor train trout tulip
+        turtle wardrobe whale willow_tree wolf woman worm""".split()
+    )
+
+    _title = "CIFAR-100"
+    _bin_folder, _py_folder = "cifar-100-binary", "cifar-100-python"
+    _binary_archive = "cifar-100-binary.tar.gz"
+    _train_names = ("train",)
+    _test_names = ("test",)
+    _label_bytes = 2  # coarse label, fine label
+    _label_key = "fine_labels"
 
 
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

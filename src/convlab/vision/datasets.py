@@ -26,6 +26,7 @@ __all__ = [
     "MNIST",
     "FashionMNIST",
     "CIFAR10",
+    "CIFAR100",
     "FakeData",
     "DatasetFolder",
     "ImageFolder",
@@ -171,30 +172,12 @@ class FashionMNIST(_TorchvisionMNIST, _data.FashionMNIST):
         self.root, self.train = root, train
 
 
-class CIFAR10(_Pictures, _data.CIFAR10):
-    """:class:`convlab.data.CIFAR10` with torchvision's attributes: ``data`` a uint8
-    (N, 32, 32, 3) NumPy array (a view of the dataset's images), ``targets`` a list of ints.
+class _TorchvisionCIFAR(_Pictures):
+    """torchvision's CIFAR attributes over :class:`convlab.data.CIFAR10`'s arrays."""
 
-    Args:
-        root: The folder holding ``cifar-10-batches-py`` (or ``-bin``).
-        train: The training images, else the test images.
-        transform: Applied to each uint8 (32, 32, 3) picture.
-        target_transform: Applied to each int label.
-        download: Fetch and unpack the archive into ``root`` if the files are missing.
-    """
+    classes: Any
 
-    classes = list(_data.CIFAR10.classes)
-
-    def __init__(
-        self,
-        root: Any,
-        train: bool = True,
-        transform: Callable[[np.ndarray], Any] | None = None,
-        target_transform: Callable[[int], Any] | None = None,
-        download: bool = False,
-    ) -> None:
-        super().__init__(root, train, transform, target_transform, download)
-        self.root, self.train = root, train
+    def _init_targets(self) -> None:
         self._target_list: list[int] = self._labels.tolist()
 
     def _label(self, i: int) -> int:
@@ -229,6 +212,61 @@ class CIFAR10(_Pictures, _data.CIFAR10):
     def class_to_idx(self) -> dict[str, int]:
         """Class name -> label."""
         return {name: i for i, name in enumerate(self.classes)}
+
+
+class CIFAR10(_TorchvisionCIFAR, _data.CIFAR10):
+    """:class:`convlab.data.CIFAR10` with torchvision's attributes: ``data`` a uint8
+    (N, 32, 32, 3) NumPy array (a view of the dataset's images), ``targets`` a list of ints
+    (the dataset's own: changing an entry changes the label it yields).
+
+    Args:
+        root: The folder holding ``cifar-10-batches-py`` (or ``-bin``).
+        train: The training images, else the test images.
+        transform: Applied to each uint8 (32, 32, 3) picture.
+        target_transform: Applied to each int label.
+        download: Fetch and unpack the archive into ``root`` if the files are missing.
+    """
+
+    classes = list(_data.CIFAR10.classes)
+
+    def __init__(
+        self,
+        root: Any,
+        train: bool = True,
+        transform: Callable[[np.ndarray], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+        download: bool = False,
+    ) -> None:
+        super().__init__(root, train, transform, target_transform, download)
+        self.root, self.train = root, train
+        self._init_targets()
+
+
+class CIFAR100(_TorchvisionCIFAR, _data.CIFAR100):
+    """:class:`convlab.data.vision.CIFAR100` with torchvision's attributes (see
+    :class:`CIFAR10`); labels are the 100 fine classes.
+
+    Args:
+        root: The folder holding ``cifar-100-python`` (or ``cifar-100-binary``).
+        train: The training images, else the test images.
+        transform: Applied to each uint8 (32, 32, 3) picture.
+        target_transform: Applied to each int label.
+        download: Fetch and unpack the archive into ``root`` if the files are missing.
+    """
+
+    classes = list(_data.CIFAR100.classes)
+
+    def __init__(
+        self,
+        root: Any,
+        train: bool = True,
+        transform: Callable[[np.ndarray], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+        download: bool = False,
+    ) -> None:
+        super().__init__(root, train, transform, target_transform, download)
+        self.root, self.train = root, train
+        self._init_targets()
 
 
 class FakeData(Dataset):
