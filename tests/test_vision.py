@@ -226,6 +226,37 @@ def test_grayscale_as_pil_and_torchvision():
         transforms.Grayscale()(np.zeros((4, 4), np.uint8))
 
 
+def test_pil_to_tensor_and_to_pil_image():
+    rgb = np.random.default_rng(18).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    tensor = transforms.PILToTensor()(Image.fromarray(rgb))
+    assert tensor.dtype == convlab.uint8  # unscaled, as torchvision
+    np.testing.assert_array_equal(_np(tensor), rgb.transpose(2, 0, 1))
+    back = transforms.ToPILImage()(tensor)
+    assert back.mode == "RGB" and np.array_equal(np.asarray(back), rgb)
+    floats = convlab.from_numpy(np.array([[[0.0, 0.5, 1.0]]], np.float32))
+    grey = transforms.ToPILImage()(floats)  # torchvision: mul(255).byte(), truncated
+    assert grey.mode == "L" and np.asarray(grey).tolist() == [[0, 127, 255]]
+    with pytest.raises(TypeError, match="pic"):
+        transforms.ToPILImage()([1, 2])
+
+
+def test_random_resized_crop():
+    image = np.random.default_rng(19).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    crop = transforms.RandomResizedCrop(8)
+    shapes = {crop(image).shape for _ in range(5)}
+    assert shapes == {(8, 8, 3)}
+    # No cut of ratio 10 fits a 20x30 image: the central cut of that ratio, resized.
+    wide = transforms.RandomResizedCrop((4, 10), scale=(0.99, 1.0), ratio=(10.0, 10.0))
+    h = 30 // 10  # torchvision's fallback: w = width, h = round(w / ratio)
+    top = (20 - h) // 2
+    expected = transforms.Resize((4, 10))(np.ascontiguousarray(image[top : top + h]))
+    np.testing.assert_array_equal(wide(image), expected)
+    outs = {crop(image).tobytes() for _ in range(10)}
+    assert len(outs) > 5  # random cuts
+    with pytest.raises(ValueError, match="scale"):
+        transforms.RandomResizedCrop(8, scale=(0.9, 0.1))
+
+
 def test_lambda():
     assert transforms.Lambda(lambda x: x * 2)(3) == 6
     with pytest.raises(TypeError, match="lambd"):

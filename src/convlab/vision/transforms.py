@@ -12,6 +12,7 @@ in [0, 1]; :class:`Normalize` takes tensors only, as torchvision's.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,6 +30,9 @@ __all__ = [
     "CenterCrop",
     "Pad",
     "RandomCrop",
+    "RandomResizedCrop",
+    "PILToTensor",
+    "ToPILImage",
     "RandomHorizontalFlip",
     "RandomVerticalFlip",
     "Grayscale",
@@ -126,6 +130,62 @@ class ToTensor:
 
     def __repr__(self) -> str:
         return "ToTensor()"
+
+
+class PILToTensor:
+    """A picture -> its (C, H, W) tensor, dtype kept, values unscaled (torchvision's).
+
+    Raises:
+        TypeError: If ``pic`` is not a PIL image or a NumPy array.
+    """
+
+    def __call__(self, pic: Any) -> Any:
+        if not (_is_pil(pic) or isinstance(pic, np.ndarray)):
+            raise TypeError(f"pic: expected a PIL image or a NumPy array, got {type(pic).__name__}")
+        array, kind = _to_chw(_pil_bits(pic) if _is_pil(pic) else pic, "pic")
+        return _from_chw(array, _Kind("tensor", 3))
+
+    def __repr__(self) -> str:
+        return "PILToTensor()"
+
+
+class ToPILImage:
+    """A (C, H, W) tensor or an (H, W[, C]) array -> a PIL image (needs Pillow).
+
+    Args:
+        mode: PIL's mode, or None: ``L``, ``LA``, ``RGB`` or ``RGBA`` by channel count.
+
+    Float values are scaled by 255 and truncated to uint8, as torchvision's
+    ``pic.mul(255).byte()`` (values outside [0, 1] are not clipped there either).
+
+    Raises:
+        TypeError: If ``pic`` is neither a tensor nor an array.
+        ValueError: For more than four channels.
+    """
+
+    _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+    def __init__(self, mode: str | None = None) -> None:
+        self.mode = mode
+
+    def __call__(self, pic: Any) -> Any:
+        from PIL import Image
+
+        from convlab._tensor import Tensor
+
+        if not isinstance(pic, (Tensor, np.ndarray)):
+            raise TypeError(f"pic: expected a tensor or a NumPy array, got {type(pic).__name__}")
+        array, _ = _to_chw(pic, "pic")
+        if array.ndim != 3 or array.shape[0] not in self._MODES:
+            raise ValueError(f"pic: expected 1 to 4 channels, got shape {array.shape}")
+        if array.dtype.kind == "f":
+            array = (array * 255).astype(np.uint8)
+        picture = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+        mode = self.mode or self._MODES[array.shape[0]]
+        return Image.fromarray(np.ascontiguousarray(picture), mode)
+
+    def __repr__(self) -> str:
+        return f"ToPILImage(mode={self.mode})"
 
 
 class Normalize:
@@ -475,6 +535,72 @@ class RandomVerticalFlip(RandomHorizontalFlip):
     :class:`RandomHorizontalFlip`)."""
 
     _axis = -2
+
+
+class RandomResizedCrop:
+    """Cut a random part of the image (area fraction in ``scale``, aspect ratio in ``ratio``)
+    and resize it to ``size``, as torchvision's (ImageNet-style training).
+
+    Args:
+        size: Output (h, w), or one int for a square.
+        scale: Range of the cut's area, as fractions of the image's.
+        ratio: Range of the cut's width / height (drawn log-uniformly).
+        interpolation: As :class:`Resize`'s (bilinear only).
+        antialias: As :class:`Resize`'s (True only).
+
+    Ten draws are tried (from :func:`convlab.data.sample_rng`) for a cut that fits; failing
+    that, the central cut of the closest ratio, as torchvision.
+
+    Raises:
+        ValueError: For a bad size, or a range whose low end exceeds its high end.
+    """
+
+    def __init__(
+        self,
+        size: Any,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
+        interpolation: str = InterpolationMode.BILINEAR,
+        antialias: bool = True,
+    ) -> None:
+        sizes = _size(size)
+        self.size = (sizes[0], sizes[-1])
+        for name, pair in (("scale", scale), ("ratio", ratio)):
+            if len(pair) != 2 or not 0 < pair[0] <= pair[1]:
+                raise ValueError(f"{name}: expected (low, high) with 0 < low <= high, got {pair}")
+        self.scale, self.ratio = tuple(scale), tuple(ratio)
+        self._resize = Resize(self.size, interpolation, antialias=antialias)
+
+    def get_params(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(top, left, h, w) of the cut."""
+        rng, area = sample_rng(), height * width
+        log_low, log_high = math.log(self.ratio[0]), math.log(self.ratio[1])
+        for _ in range(10):
+            target = area * rng.uniform(self.scale[0], self.scale[1])
+            aspect = math.exp(rng.uniform(log_low, log_high))
+            w = int(round(math.sqrt(target * aspect)))
+            h = int(round(math.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                top = int(rng.integers(0, height - h + 1))
+                left = int(rng.integers(0, width - w + 1))
+                return top, left, h, w
+        in_ratio = width / height
+        if in_ratio < min(self.ratio):
+            w, h = width, int(round(width / min(self.ratio)))
+        elif in_ratio > max(self.ratio):
+            w, h = int(round(height * max(self.ratio))), height
+        else:
+            w, h = width, height
+        return (height - h) // 2, (width - w) // 2, h, w
+
+    def __call__(self, image: Any) -> Any:
+        array, kind = _to_chw(image)
+        top, left, h, w = self.get_params(*array.shape[-2:])
+        cut = np.ascontiguousarray(array[..., top : top + h, left : left + w])
+        return self._resize(_from_chw(cut, kind))
+
+    def __repr__(self) -> str:
+        return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
 
 
 class Grayscale:
