@@ -1,5 +1,5 @@
-"""Image datasets read from their official files: :class:`CIFAR10`, :class:`MNIST` and
-:class:`FashionMNIST`.
+"""Image datasets read from their official files: :class:`CIFAR10`, :class:`CIFAR100`,
+:class:`MNIST` and :class:`FashionMNIST`.
 
 With ``download=True`` missing files are fetched from torchvision's mirrors and checked
 against torchvision's MD5s (see :mod:`convlab.data._download`); files already there are
