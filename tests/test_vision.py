@@ -71,6 +71,27 @@ def test_normalize_matches_torch_and_refuses_what_torchvision_refuses():
 
 
 @needs_torch
+def test_normalize_is_a_differentiable_tensor_op_on_every_backend(backend):
+    x = np.random.default_rng(20).random((2, 3, 4, 5))
+    mean, std = (0.5, 0.4, 0.3), (0.25, 0.5, 2.0)
+    ours_in = convlab.tensor(x, device=backend.name, requires_grad=True)
+    ours = transforms.Normalize(mean, std)(ours_in)
+    assert ours.device.type == ours_in.device.type
+    theirs_in = torch.tensor(x, requires_grad=True)
+    # torchvision: torch.as_tensor(mean, dtype=tensor.dtype), then sub and div
+    m = torch.as_tensor(mean, dtype=torch.float64).view(-1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float64).view(-1, 1, 1)
+    theirs = (theirs_in - m) / s
+    np.testing.assert_allclose(ours.detach().cpu().numpy(), theirs.detach().numpy(), rtol=1e-12)
+    (ours * ours).sum().backward()
+    (theirs * theirs).sum().backward()
+    np.testing.assert_allclose(ours_in.grad.cpu().numpy(), theirs_in.grad.numpy(), rtol=1e-12)
+    inplace = convlab.tensor(x, device=backend.name)
+    assert transforms.Normalize(mean, std, inplace=True)(inplace) is inplace
+    np.testing.assert_allclose(inplace.cpu().numpy(), theirs.detach().numpy(), rtol=1e-12)
+
+
+@needs_torch
 @pytest.mark.parametrize(
     "size, shape",
     [(64, (1, 28, 28)), (9, (3, 28, 40)), ((13, 50), (2, 31, 17)), (5, (1, 40, 20))],

@@ -194,7 +194,10 @@ class Normalize:
     Args:
         mean: One value per channel (or one for all).
         std: One value per channel (or one for all).
-        inplace: Write the result into the tensor's memory.
+        inplace: Write the result into the tensor (``sub_`` / ``div_``).
+
+    Runs as tensor operations, as torchvision's: on the tensor's device, recorded by
+    autograd (a program may normalise inside its model).
 
     Raises:
         TypeError: If the image is not a float tensor (as torchvision).
@@ -207,28 +210,28 @@ class Normalize:
         self.inplace = inplace
 
     def __call__(self, tensor: Any) -> Any:
+        from convlab._creation import tensor as as_tensor
         from convlab._tensor import Tensor
 
         if not isinstance(tensor, Tensor):
             raise TypeError(f"tensor: expected a tensor image, got {type(tensor).__name__}")
-        array, kind = _to_chw(tensor, "tensor")
-        if array.dtype.kind != "f":
-            raise TypeError(f"tensor: expected a float tensor, got {array.dtype}")
-        mean = np.asarray(self.mean, array.dtype)
-        std = np.asarray(self.std, array.dtype)
-        if (std == 0).any():
-            raise ValueError(f"std: evaluates to zero in {array.dtype}, got {self.std}")
-        channels = array.shape[-3]
-        if mean.size not in (1, channels) or std.size not in (1, channels):
+        if tensor.ndim < 3:
+            raise ValueError(f"tensor: expected (..., C, H, W), got shape {tuple(tensor.shape)}")
+        if not tensor.is_floating_point():
+            raise TypeError(f"tensor: expected a float tensor, got {tensor.dtype}")
+        channels = tensor.shape[-3]
+        if len(self.mean) not in (1, channels) or len(self.std) not in (1, channels):
             raise ValueError(
                 f"mean, std: expected 1 or {channels} values each for {channels} channels, "
-                f"got {mean.size} and {std.size}"
+                f"got {len(self.mean)} and {len(self.std)}"
             )
-        out = (array - mean[:, None, None]) / std[:, None, None]
+        mean = as_tensor(self.mean, dtype=tensor.dtype, device=tensor.device).reshape(-1, 1, 1)
+        std = as_tensor(self.std, dtype=tensor.dtype, device=tensor.device).reshape(-1, 1, 1)
+        if bool((std == 0).any()):
+            raise ValueError(f"std: evaluates to zero in {tensor.dtype}, got {self.std}")
         if self.inplace:
-            array[...] = out
-            return tensor
-        return _from_chw(out.astype(array.dtype, copy=False), kind)
+            return tensor.sub_(mean).div_(std)
+        return (tensor - mean) / std
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean}, std={self.std})"
