@@ -151,3 +151,9 @@ def test_legacy_constructor_errors():
         convlab.Tensor([1], 2)
     with pytest.raises(RuntimeError, match="non-negative"):
         convlab.Tensor(2, -1)
+
+
+def test_absent_device_and_layout_flags_are_false_as_on_torch_cpu():
+    ours, theirs = convlab.zeros(2), torch.zeros(2)
+    for flag in ("is_xpu", "is_mps", "is_meta", "is_sparse", "is_quantized", "is_mkldnn"):
+        assert getattr(ours, flag) is False and getattr(theirs, flag) is False, flag

@@ -173,6 +173,15 @@ class Tensor(InplaceMethods, TensorMethods):
         """True for a tensor on the CPU."""
         return bool(self._backend.name == "cpu")
 
+    # Devices and layouts convlab does not have: PyTorch programs test them to pick code paths.
+    is_xpu = property(lambda self: False, doc="False: convlab has no Intel XPU backend.")
+    is_mps = property(lambda self: False, doc="False: convlab has no Apple MPS backend.")
+    is_meta = property(lambda self: False, doc="False: convlab tensors always hold data.")
+    is_sparse = property(lambda self: False, doc="False: convlab tensors are dense.")
+    is_quantized = property(lambda self: False, doc="False: convlab has no quantized tensors.")
+    is_mkldnn = property(lambda self: False, doc="False: convlab does not use oneDNN layouts.")
+    is_nested = property(lambda self: False, doc="False: convlab has no nested tensors.")
+
     def get_device(self) -> int:
         """The GPU index (0) of a GPU tensor, -1 for a CPU tensor (as PyTorch)."""
         return -1 if self._backend.name == "cpu" else 0
