@@ -218,11 +218,12 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
             if (S == 1) {                                                                      \
                 memcpy(row + g->PW, xr, (size_t)g->W * sizeof(T));                             \
             } else {                                                                           \
-                /* walk the column phases: no division per element */                         \
-                ptrdiff_t ph = g->PW % S, k = g->PW / S;                                       \
-                for (ptrdiff_t iw = 0; iw < g->W; iw++) {                                      \
-                    row[ph * f->lenQ + k] = xr[iw];                                            \
-                    if (++ph == S) ph = 0, k++;                                                \
+                /* one strided pass per column phase: no division per element */               \
+                for (ptrdiff_t i0 = 0; i0 < S && i0 < g->W; i0++) {                           \
+                    const ptrdiff_t q = g->PW + i0, count = (g->W - i0 + S - 1) / S;           \
+                    T *restrict dst = row + (q % S) * f->lenQ + q / S;                         \
+                    const T *restrict src = xr + i0;                                           \
+                    for (ptrdiff_t t = 0; t < count; t++) dst[t] = src[S * t];                 \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
@@ -240,10 +241,11 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
             if (S == 1) {                                                                      \
                 memcpy(xr, row + g->PW, (size_t)g->W * sizeof(T));                             \
             } else {                                                                           \
-                ptrdiff_t ph = g->PW % S, k = g->PW / S;                                       \
-                for (ptrdiff_t iw = 0; iw < g->W; iw++) {                                      \
-                    xr[iw] = row[ph * f->lenQ + k];                                            \
-                    if (++ph == S) ph = 0, k++;                                                \
+                for (ptrdiff_t i0 = 0; i0 < S && i0 < g->W; i0++) {                           \
+                    const ptrdiff_t q = g->PW + i0, count = (g->W - i0 + S - 1) / S;           \
+                    const T *restrict src = row + (q % S) * f->lenQ + q / S;                   \
+                    T *restrict dst = xr + i0;                                                 \
+                    for (ptrdiff_t t = 0; t < count; t++) dst[S * t] = src[t];                 \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
@@ -274,15 +276,50 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
         for (ptrdiff_t c = 0; c < g->CG; c++)                                                  \
             convlab_gconv_pad_##NAME(x + (n * g->C + grp * g->CG + c) * g->H * g->W,           \
                                      xph + c * plane, g, &f);                                  \
+        /* every output of the group at once: each pass over an input phase feeds two output  \
+         * rows (half the loads per multiply-add of one at a time) */                          \
         for (ptrdiff_t m = 0; m < g->OG; m++) {                                                \
-            const ptrdiff_t o = grp * g->OG + m;                                               \
-            T *restrict ye = yext;                                                             \
-            const T b0 = bias ? bias[o] : (T)0;                                                \
+            const T b0 = bias ? bias[grp * g->OG + m] : (T)0;                                  \
+            T *restrict ye = yext + m * L;                                                     \
             for (ptrdiff_t j = 0; j < L; j++) ye[j] = b0;                                      \
-            for (ptrdiff_t c = 0; c < g->CG; c++)                                              \
-                for (ptrdiff_t kh = 0; kh < g->KH; kh++) {                                     \
+        }                                                                                      \
+        for (ptrdiff_t c = 0; c < g->CG; c++) {                                                \
+            const T *xc = xph + c * plane;                                                     \
+            for (ptrdiff_t kh = 0; kh < g->KH; kh++) {                                         \
+                ptrdiff_t m = 0;                                                               \
+                for (; m + 2 <= g->OG; m += 2) {                                               \
+                    const ptrdiff_t o = grp * g->OG + m;                                       \
+                    const T *wa = w + ((o * g->CG + c) * g->KH + kh) * g->KW;                  \
+                    const T *wb = wa + g->CG * g->KH * g->KW;                                  \
+                    T *restrict ya = yext + m * L;                                             \
+                    T *restrict yb = ya + L;                                                   \
+                    ptrdiff_t kw = 0;                                                          \
+                    for (; kw + 3 <= g->KW; kw += 3) {                                         \
+                        const ptrdiff_t *to = toff + kh * g->KW + kw;                          \
+                        const T *restrict x0 = xc + to[0];                                     \
+                        const T *restrict x1 = xc + to[1];                                     \
+                        const T *restrict x2 = xc + to[2];                                     \
+                        const T a0 = wa[kw], a1 = wa[kw + 1], a2 = wa[kw + 2];                 \
+                        const T b0 = wb[kw], b1 = wb[kw + 1], b2 = wb[kw + 2];                 \
+                        for (ptrdiff_t j = 0; j < L; j++) {                                    \
+                            const T v0 = x0[j], v1 = x1[j], v2 = x2[j];                        \
+                            ya[j] += a0 * v0 + a1 * v1 + a2 * v2;                              \
+                            yb[j] += b0 * v0 + b1 * v1 + b2 * v2;                              \
+                        }                                                                      \
+                    }                                                                          \
+                    for (; kw < g->KW; kw++) {                                                 \
+                        const T *restrict x0 = xc + toff[kh * g->KW + kw];                     \
+                        const T a0 = wa[kw], b0 = wb[kw];                                      \
+                        for (ptrdiff_t j = 0; j < L; j++) {                                    \
+                            ya[j] += a0 * x0[j];                                               \
+                            yb[j] += b0 * x0[j];                                               \
+                        }                                                                      \
+                    }                                                                          \
+                }                                                                              \
+                for (; m < g->OG; m++) {                                                       \
+                    const ptrdiff_t o = grp * g->OG + m;                                       \
                     const T *wr = w + ((o * g->CG + c) * g->KH + kh) * g->KW;                  \
-                    const T *xc = xph + c * plane;                                             \
+                    T *restrict ye = yext + m * L;                                             \
                     ptrdiff_t kw = 0;                                                          \
                     for (; kw + 3 <= g->KW; kw += 3) {                                         \
                         const ptrdiff_t *to = toff + kh * g->KW + kw;                          \
@@ -299,9 +336,13 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
                         for (ptrdiff_t j = 0; j < L; j++) ye[j] += w0 * x0[j];                 \
                     }                                                                          \
                 }                                                                              \
-            T *yp = y + (n * g->O + o) * g->OH * g->OW;                                        \
+            }                                                                                  \
+        }                                                                                      \
+        for (ptrdiff_t m = 0; m < g->OG; m++) {                                                \
+            T *yp = y + (n * g->O + grp * g->OG + m) * g->OH * g->OW;                          \
             for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                           \
-                memcpy(yp + oh * g->OW, yext + oh * f.Wq, (size_t)g->OW * sizeof(T));          \
+                memcpy(yp + oh * g->OW, yext + m * L + oh * f.Wq,                              \
+                       (size_t)g->OW * sizeof(T));                                             \
         }                                                                                      \
     }                                                                                          \
                                                                                                \
@@ -390,17 +431,32 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
  * transposed back. Units are images; the weight gradient's per-image sums go to a per-thread
  * double buffer, which the caller adds up in thread order (deterministic for a thread count). */
 #define CONVLAB_GCONV_CL_KERNELS(NAME, T, ATTR)                                                 \
+    /* (C, P) -> (P, C) in blocks of 16 channels: each pixel's block one contiguous store */   \
     ATTR static void convlab_gconv_to_cl_##NAME(const T *src, T *dst, ptrdiff_t C,             \
                                                 ptrdiff_t P)                                   \
     {                                                                                          \
-        for (ptrdiff_t c = 0; c < C; c++)                                                      \
-            for (ptrdiff_t p = 0; p < P; p++) dst[p * C + c] = src[c * P + p];                 \
+        ptrdiff_t c0 = 0;                                                                      \
+        for (; c0 + 16 <= C; c0 += 16)                                                         \
+            for (ptrdiff_t p = 0; p < P; p++) {                                                \
+                T *restrict d = dst + p * C + c0;                                              \
+                const T *restrict s = src + c0 * P + p;                                        \
+                for (int k = 0; k < 16; k++) d[k] = s[k * P];                                  \
+            }                                                                                  \
+        for (; c0 < C; c0++)                                                                   \
+            for (ptrdiff_t p = 0; p < P; p++) dst[p * C + c0] = src[c0 * P + p];               \
     }                                                                                          \
     ATTR static void convlab_gconv_from_cl_##NAME(const T *src, T *dst, ptrdiff_t C,           \
                                                   ptrdiff_t P)                                 \
     {                                                                                          \
-        for (ptrdiff_t c = 0; c < C; c++)                                                      \
-            for (ptrdiff_t p = 0; p < P; p++) dst[c * P + p] = src[p * C + c];                 \
+        ptrdiff_t c0 = 0;                                                                      \
+        for (; c0 + 16 <= C; c0 += 16)                                                         \
+            for (ptrdiff_t p = 0; p < P; p++) {                                                \
+                const T *restrict s = src + p * C + c0;                                        \
+                T *restrict d = dst + c0 * P + p;                                              \
+                for (int k = 0; k < 16; k++) d[k * P] = s[k];                                  \
+            }                                                                                  \
+        for (; c0 < C; c0++)                                                                   \
+            for (ptrdiff_t p = 0; p < P; p++) dst[c0 * P + p] = src[p * C + c0];               \
     }                                                                                          \
                                                                                                \
     ATTR static void convlab_gconv_cl_fwd_##NAME(const T *x, const T *wt, const T *bias, T *y,  \
