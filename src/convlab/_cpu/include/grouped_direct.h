@@ -362,15 +362,28 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
                                         dyext + m * L, g, &f);                                 \
         for (ptrdiff_t c = 0; c < g->CG; c++) {                                                \
             memset(dxph, 0, (size_t)(S * S * f.lenQ) * sizeof(T));                             \
-            for (ptrdiff_t m = 0; m < g->OG; m++) {                                            \
+            const ptrdiff_t wstep = g->CG * g->KH * g->KW; /* o -> o + 1 in the weight */      \
+            ptrdiff_t m = 0;                                                                   \
+            /* two outputs per pass: one load and store of dx per two multiply-adds */         \
+            for (; m + 2 <= g->OG; m += 2) {                                                   \
+                const ptrdiff_t o = grp * g->OG + m;                                           \
+                const T *restrict ga = dyext + m * L;                                          \
+                const T *restrict gb = ga + L;                                                 \
+                for (ptrdiff_t t = 0; t < g->KH * g->KW; t++) {                                \
+                    const ptrdiff_t wi = (o * g->CG + c) * g->KH * g->KW + t;                  \
+                    const T wa = w[wi], wb = w[wi + wstep];                                    \
+                    T *restrict dr = dxph + toff[t];                                           \
+                    for (ptrdiff_t j = 0; j < L; j++) dr[j] += wa * ga[j] + wb * gb[j];        \
+                }                                                                              \
+            }                                                                                  \
+            for (; m < g->OG; m++) {                                                           \
                 const ptrdiff_t o = grp * g->OG + m;                                           \
                 const T *restrict gr = dyext + m * L;                                          \
-                for (ptrdiff_t kh = 0; kh < g->KH; kh++)                                       \
-                    for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                                 \
-                        const T wv = w[((o * g->CG + c) * g->KH + kh) * g->KW + kw];           \
-                        T *restrict dr = dxph + toff[kh * g->KW + kw];                         \
-                        for (ptrdiff_t j = 0; j < L; j++) dr[j] += wv * gr[j];                 \
-                    }                                                                          \
+                for (ptrdiff_t t = 0; t < g->KH * g->KW; t++) {                                \
+                    const T wv = w[(o * g->CG + c) * g->KH * g->KW + t];                       \
+                    T *restrict dr = dxph + toff[t];                                           \
+                    for (ptrdiff_t j = 0; j < L; j++) dr[j] += wv * gr[j];                     \
+                }                                                                              \
             }                                                                                  \
             convlab_gconv_unpad_##NAME(dxph, dx + (n * g->C + grp * g->CG + c) * g->H * g->W,  \
                                        g, &f);                                                 \
