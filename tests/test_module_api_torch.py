@@ -57,3 +57,20 @@ def test_data_parallel_wraps_like_torch():
     assert out.shape == (2, 3)
     with pytest.raises(ValueError, match="one GPU"):
         convlab.nn.DataParallel(convlab.nn.Linear(2, 3), device_ids=[0, 1])
+
+
+def test_tensors_and_models_pickle_within_a_process_as_torch():
+    import pickle
+
+    x = convlab.randn(3)
+    x.requires_grad_()
+    back = pickle.loads(pickle.dumps(x))
+    assert back.requires_grad and back.device == "cpu"
+    np.testing.assert_array_equal((back + x).detach().numpy(), 2 * x.detach().numpy())
+    model = convlab.nn.Sequential(convlab.nn.Linear(2, 3), convlab.nn.BatchNorm1d(3))
+    clone = pickle.loads(pickle.dumps(model))
+    assert isinstance(clone[0].weight, convlab.nn.Parameter)
+    batch = convlab.randn(4, 2)
+    np.testing.assert_allclose(clone(batch).detach().numpy(), model(batch).detach().numpy())
+    with pytest.raises(RuntimeError, match="leaves"):
+        pickle.dumps(x * 2)

@@ -579,3 +579,14 @@ def test_iterable_dataset_refuses_shuffle_and_samplers():
         DataLoader(Stream(), shuffle=True)
     with pytest.raises(ValueError, match="expected unspecified sampler"):
         DataLoader(Stream(), sampler=[0])
+
+
+def test_torch_utils_data_submodules_exist():
+    import convlab.utils.data as data
+    from convlab.utils.data.dataloader import DataLoader, default_collate
+    from convlab.utils.data.dataset import Dataset, TensorDataset
+    from convlab.utils.data.sampler import SubsetRandomSampler
+
+    assert DataLoader is data.DataLoader and default_collate is data.default_collate
+    assert Dataset is data.Dataset and TensorDataset is data.TensorDataset
+    assert SubsetRandomSampler is data.SubsetRandomSampler

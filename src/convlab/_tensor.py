@@ -305,6 +305,19 @@ class Tensor(InplaceMethods, TensorMethods):
         new.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
         return new
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickling (``multiprocessing``, ``copy``): the values as a NumPy array and the device
+        by name, so the unpickled tensor uses this process's backend. convlab never unpickles
+        files it loads itself (see :func:`convlab.load`)."""
+        if self._node is not None:
+            raise RuntimeError(
+                "pickle: only tensors created explicitly by the user (graph leaves) can be "
+                "pickled; use .detach()"
+            )
+        grad = None if self.grad is None else self.grad.numpy()
+        state = (type(self), self.numpy(), self._backend.name, self._requires_grad, grad)
+        return (_rebuild_tensor, state)
+
     def register_hook(self, hook: Any) -> Any:
         """Call ``hook(grad)`` when the gradient with respect to this tensor is computed.
 
@@ -750,6 +763,20 @@ class Tensor(InplaceMethods, TensorMethods):
 
     def __getitem__(self, index: Any) -> Tensor:
         return _shape.getitem(self, index)
+
+
+def _rebuild_tensor(
+    cls: type, values: np.ndarray, device: str, requires_grad: bool, grad: Any
+) -> Tensor:
+    """Unpickle a tensor (see ``Tensor.__reduce_ex__``) on this process's backend."""
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError(f"pickle: expected a Tensor class, got {cls!r}")
+    backend = backend_for(device)
+    t = cls._wrap(backend.asarray(np.asarray(values)), backend)
+    t._requires_grad = bool(requires_grad)
+    if grad is not None:
+        t.grad = Tensor._wrap(backend.asarray(np.asarray(grad)), backend)
+    return t
 
 
 def reset_grads(tensors: Any, set_to_none: bool = True) -> None:

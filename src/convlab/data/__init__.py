@@ -34,7 +34,16 @@ from convlab.data.sampler import (
     WeightedRandomSampler,
 )
 from convlab.data.sources import load_default_ohlcv, read_jkx_images
-from convlab.data.vision import CIFAR10, MNIST, DatasetFormatError, DatasetNotFoundError, read_idx
+from convlab.data.vision import (
+    CIFAR10,
+    CIFAR100,
+    MNIST,
+    DatasetDownloadError,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    FashionMNIST,
+    read_idx,
+)
 
 __all__ = [
     "Dataset",
@@ -58,7 +67,10 @@ __all__ = [
     "BatchSampler",
     "transforms",
     "CIFAR10",
+    "CIFAR100",
     "MNIST",
+    "FashionMNIST",
+    "DatasetDownloadError",
     "read_idx",
     "DatasetNotFoundError",
     "DatasetFormatError",
