@@ -123,7 +123,8 @@ def test_train_cifar10_cli_user_errors(tmp_path, rng):
         "train", "cifar10", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r")
     )
     assert result.returncode == 2
-    assert "convlab does not download" in result.stderr and "Traceback" not in result.stderr
+    assert "no CIFAR-10 files" in result.stderr and "run with --download" in result.stderr
+    assert "Traceback" not in result.stderr
     data = _cifar(tmp_path / "data", rng, n=4)
     result = _cli("train", "cifar10", "--data", str(data), "--epochs", "0")
     assert result.returncode == 2 and "--epochs: expected a positive integer" in result.stderr

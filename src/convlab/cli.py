@@ -197,6 +197,11 @@ def _parser() -> argparse.ArgumentParser:
     cifar.add_argument("--lr", type=_number(0, above=True), default=1e-3)
     cifar.add_argument("--weight-decay", type=_number(0, above=False), default=5e-4)
     cifar.add_argument("--no-augment", action="store_true", help="no random crops and flips")
+    cifar.add_argument(
+        "--download",
+        action="store_true",
+        help="download CIFAR-10 into --data first if it is not there (MD5-checked)",
+    )
     cifar.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     cifar.add_argument("--threads", type=_threads, default=None)
     cifar.add_argument("--seed", type=_SEED, default=0)
@@ -358,7 +363,12 @@ def _cifar_train(args: argparse.Namespace) -> int:
         args,
         "cifar10",
         lambda: train_cifar10(
-            config, args.out, resume=args.resume, quiet=args.quiet, threads=args.threads
+            config,
+            args.out,
+            resume=args.resume,
+            quiet=args.quiet,
+            threads=args.threads,
+            download=args.download,
         ),
         "metrics, checkpoints and learning curves",
     )

@@ -26,7 +26,7 @@ import numpy as np
 import convlab
 from convlab import nn
 from convlab.data import CIFAR10, DataLoader, Dataset, Subset, transforms
-from convlab.data.vision import DatasetFormatError, DatasetNotFoundError
+from convlab.data.vision import DatasetDownloadError, DatasetFormatError, DatasetNotFoundError
 from convlab.models import ResNet9
 from convlab.training import plots
 from convlab.training.fields import (
@@ -102,7 +102,7 @@ class CifarTrainConfig:
             raise UserError(f"--device gpu: {convlab.get_backend('gpu').describe()}")
 
 
-def _datasets(config: CifarTrainConfig) -> tuple[Dataset, Dataset]:
+def _datasets(config: CifarTrainConfig, download: bool = False) -> tuple[Dataset, Dataset]:
     normalize = transforms.Normalize(CIFAR_MEAN, CIFAR_STD)
     steps: list[Any] = [transforms.ToTensor()]
     if config.augment:
@@ -110,14 +110,21 @@ def _datasets(config: CifarTrainConfig) -> tuple[Dataset, Dataset]:
     train: Dataset
     test: Dataset
     try:
-        train = CIFAR10(config.data, train=True, transform=transforms.Compose(steps + [normalize]))
+        train = CIFAR10(
+            config.data,
+            train=True,
+            transform=transforms.Compose(steps + [normalize]),
+            download=download,
+        )
         test = CIFAR10(
             config.data,
             train=False,
             transform=transforms.Compose([transforms.ToTensor(), normalize]),
         )
-    except (DatasetNotFoundError, DatasetFormatError) as err:
-        raise UserError(f"--data: {err}") from None
+    except (DatasetNotFoundError, DatasetFormatError, DatasetDownloadError) as err:
+        # the command's switch, where the library's message names the Python argument
+        message = str(err).replace("pass download=True", "run with --download")
+        raise UserError(f"--data: {message}") from None
     if config.limit is not None:
         train = Subset(train, np.arange(min(config.limit, len(train))))
         test = Subset(test, np.arange(min(max(config.limit // 5, 1), len(test))))
@@ -170,11 +177,14 @@ def train_cifar10(
     resume: bool = False,
     quiet: bool = False,
     threads: int | None = None,
+    download: bool = False,
 ) -> dict:
     """Train, evaluate after every epoch, checkpoint; returns the metrics dict.
 
     ``out`` must be absent or an empty folder for a new run; with ``resume`` it is a run
     folder, continued from its last finished epoch (or started over if none had finished).
+    ``download`` fetches CIFAR-10 into ``config.data`` first when it is not there
+    (:class:`convlab.data.CIFAR10`'s ``download=True``).
 
     Raises:
         UserError: For bad settings, missing or corrupted data, an ``out`` folder that holds a
@@ -200,7 +210,7 @@ def train_cifar10(
         # a diverging loss is caught and reported as such (`diverged`); NumPy's overflow
         # warnings on the way there would only bury that one line
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return _train(config, folder, state, resume, quiet, progress)
+            return _train(config, folder, state, resume, quiet, progress, download)
     except KeyboardInterrupt:
         raise Interrupted(progress["saved"], progress["started"]) from None
 
@@ -212,8 +222,9 @@ def _train(
     resume: bool,
     quiet: bool,
     progress: dict,
+    download: bool = False,
 ) -> dict:
-    train_set, test_set = _datasets(config)
+    train_set, test_set = _datasets(config, download)
     if not resume:
         claim_run_folder(folder, asdict(config))
         progress["started"] = True
