@@ -490,14 +490,35 @@ class Tensor(InplaceMethods, TensorMethods):
 
     def __setitem__(self, index: Any, value: Any) -> None:
         """``x[index] = value``: an in-place write (recorded when gradients are, as PyTorch)."""
-        from convlab._ops.assign import set_item
+        from convlab._tensor_inplace import _recording
 
         if isinstance(index, Tensor):
             index = index._data
         elif isinstance(index, tuple):
             index = tuple(i._data if isinstance(i, Tensor) else i for i in index)
         operands = (value,) if isinstance(value, Tensor) else ()
-        self._inplace("__setitem__", lambda: set_item(self, index, value), operands)
+        if _recording(self, operands):
+            from convlab._ops.assign import set_item
+
+            self._inplace("__setitem__", lambda: set_item(self, index, value), operands)
+            return
+        # not recorded: write only the indexed elements (a loop filling a batch row by row
+        # must not copy the whole tensor per row)
+        if isinstance(value, Tensor):
+            if value._backend is not self._backend:
+                raise RuntimeError(
+                    f"__setitem__: value is on {value.device}, the tensor on {self.device}"
+                )
+            value = value._data
+        if not self._data.flags.writeable:
+            raise RuntimeError(
+                "__setitem__: this tensor's memory is read-only (it wraps a read-only array); "
+                "call .clone() first"
+            )
+        from convlab.autograd import bump_version
+
+        self._data[index] = value
+        bump_version(self._data)
 
     # -- Python protocol ----------------------------------------------------------------------
     def __repr__(self) -> str:
