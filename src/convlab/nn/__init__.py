@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from convlab.nn import functional, init, parallel
+from convlab.nn import functional, init, parallel, utils
 from convlab.nn.module import Module
 from convlab.nn.modules.activation import (
     CELU,
@@ -198,4 +198,5 @@ __all__ = [
     "parallel",
     "DataParallel",
     "init",
+    "utils",
 ]
