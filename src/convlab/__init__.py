@@ -15,6 +15,13 @@ Example:
 from __future__ import annotations
 
 from convlab import accelerator, autograd, backends, cuda, functional, nn, optim, utils
+from convlab._compat import (
+    Size,
+    are_deterministic_algorithms_enabled,
+    compile,
+    is_deterministic_algorithms_warn_only_enabled,
+    use_deterministic_algorithms,
+)
 from convlab._creation import (
     arange,
     as_tensor,
@@ -259,6 +266,7 @@ from convlab._version import __version__
 from convlab.autograd import (
     AnomalyError,
     enable_grad,
+    inference_mode,
     is_anomaly_enabled,
     is_grad_enabled,
     no_grad,
@@ -288,6 +296,12 @@ __all__ = [
     "set_rng_state",
     "Tensor",
     "device",
+    "compile",
+    "Size",
+    "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled",
+    "is_deterministic_algorithms_warn_only_enabled",
+    "inference_mode",
     "cuda",
     "accelerator",
     "backends",

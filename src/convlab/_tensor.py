@@ -256,19 +256,38 @@ class Tensor(InplaceMethods, TensorMethods):
         return itemsize
 
     # -- autograd -----------------------------------------------------------------------------
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
+        *,
+        grad: Any = None,
+    ) -> None:
         """Accumulate the gradient of this tensor into ``.grad`` of every leaf it depends on.
 
         Args:
-            grad: d(loss)/d(self); may be omitted for a one-element tensor.
+            gradient: d(loss)/d(self); may be omitted for a one-element tensor (``grad=`` is
+                accepted too).
             retain_graph: Keep the graph's saved values for another ``backward``.
+            create_graph: Not supported (higher-order gradients); must be False.
+            inputs: Accumulate only into these tensors' ``.grad`` (a tensor or a sequence).
 
         Raises:
             RuntimeError: If the tensor has no history, or the graph was already freed.
+            NotImplementedError: For ``create_graph=True``.
         """
         from convlab.autograd import backward
 
-        backward(self, grad, retain_graph)
+        if create_graph:
+            raise NotImplementedError(
+                "backward: create_graph=True (higher-order gradients) is not supported: "
+                "convlab does not record its backward pass"
+            )
+        if gradient is not None and grad is not None:
+            raise TypeError("backward: gradient given twice (gradient= and grad=)")
+        backward(self, gradient if grad is None else grad, bool(retain_graph), inputs)
 
     def detach(self) -> Tensor:
         """The same data without history (shares memory)."""

@@ -35,6 +35,9 @@ __all__ = [
     "AnomalyError",
     "bump_version",
     "RemovableHandle",
+    "grad",
+    "Variable",
+    "inference_mode",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -128,6 +131,22 @@ class no_grad(_GradMode):
     """
 
     _mode = False
+
+
+class inference_mode(_GradMode):
+    """``torch.inference_mode``: no graph is recorded inside (convlab's ``no_grad``).
+
+    Args:
+        mode: ``False`` makes it a no-op, as in PyTorch.
+    """
+
+    def __init__(self, mode: bool = True) -> None:
+        self._mode = not bool(mode)
+
+    def __call__(self, func: _F) -> _F:
+        if isinstance(func, bool):  # ``@inference_mode(False)`` used as a decorator factory
+            return cast(_F, inference_mode(func))
+        return super().__call__(func)
 
 
 class enable_grad(_GradMode):
@@ -368,11 +387,13 @@ def _accumulate_leaf(leaf: Tensor, grad: Any) -> None:
         leaf.grad._data = leaf.grad._data + grad
 
 
-def backward(tensor: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad`` (see ``Tensor.backward``)."""
+def _seed(tensor: Any, grad: Any, what: str) -> Any:
+    """The starting gradient array for ``tensor`` (ones for a one-element tensor)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{what}: expected a Tensor, got {type(tensor).__name__}")
     if not tensor._requires_grad:
         raise RuntimeError(
-            "backward: the tensor does not require grad and has no grad_fn "
+            f"{what}: the tensor does not require grad and has no grad_fn "
             "(did you compute it under no_grad, or from tensors without "
             "requires_grad=True?)"
         )
@@ -380,23 +401,53 @@ def backward(tensor: Tensor, grad: Any = None, retain_graph: bool = False) -> No
     if grad is None:
         if tensor._data.size != 1:
             raise RuntimeError(
-                f"backward: grad can be implicitly created only for scalar "
+                f"{what}: grad can be implicitly created only for scalar "
                 f"outputs; got shape {tuple(tensor._data.shape)}, pass grad="
             )
-        grad_array = xp.ones_like(tensor._data)
-    else:
-        grad_array = grad._data if isinstance(grad, Tensor) else xp.asarray(grad)
-        if tuple(grad_array.shape) != tuple(tensor._data.shape):
-            raise ValueError(
-                f"grad: expected shape {tuple(tensor._data.shape)}, got {tuple(grad_array.shape)}"
-            )
-        grad_array = grad_array.astype(tensor._data.dtype, copy=False)
-    root = tensor._node
-    if root is None:
-        _accumulate_leaf(tensor, grad_array)
-        return
+        return xp.ones_like(tensor._data)
+    grad_array = grad._data if isinstance(grad, Tensor) else xp.asarray(grad)
+    if tuple(grad_array.shape) != tuple(tensor._data.shape):
+        raise ValueError(
+            f"grad: expected shape {tuple(tensor._data.shape)}, got {tuple(grad_array.shape)}"
+        )
+    return grad_array.astype(tensor._data.dtype, copy=False)
+
+
+class _Roots(Function):
+    """The virtual node above the tensors a backward pass starts from: it hands each its seed."""
+
+    def backward(self, grad: Any) -> tuple[Any, ...]:
+        return tuple(self.seeds)
+
+
+class _Capture:
+    """Where ``autograd.grad`` collects the gradients of its ``inputs`` (no ``.grad`` written).
+
+    Leaves are caught as they would be accumulated; a non-leaf input's gradient is the total
+    that reaches its node, caught when the node is processed.
+    """
+
+    def __init__(self, inputs: list[Tensor]) -> None:
+        self.leaves = {id(t): i for i, t in enumerate(inputs) if t._node is None}
+        self.nodes = {id(t._node): i for i, t in enumerate(inputs) if t._node is not None}
+        self.grads: list[Any] = [None] * len(inputs)
+
+    def add(self, position: int, grad: Any) -> None:
+        old = self.grads[position]
+        self.grads[position] = grad if old is None else old + grad
+
+
+def _run_backward(
+    tensors: list[Tensor], seeds: list[Any], retain_graph: bool, capture: _Capture | None
+) -> None:
+    """The backward pass from ``tensors`` (with their seed gradients) through the graph."""
+    root = _Roots.__new__(_Roots)
+    root.backend = tensors[0]._backend
+    root.seeds = seeds
+    root.next = tuple(t if t._node is None else t._node for t in tensors)
+    root.needs = tuple(True for _ in tensors)
     anomaly = _Mode.detect_anomaly
-    grads = {id(root): grad_array}
+    grads: dict[int, Any] = {id(root): True}
     previous = _thread.grad_enabled
     _thread.grad_enabled = False  # backward formulas work on raw arrays; record nothing
     try:
@@ -409,6 +460,8 @@ def backward(tensor: Tensor, grad: Any = None, retain_graph: bool = False) -> No
             hooks = node.__dict__.get("_tensor_hooks")
             if hooks:
                 g = _run_tensor_hooks(hooks, g, node.backend)
+            if capture is not None and id(node) in capture.nodes:
+                capture.add(capture.nodes[id(node)], g)
             _check_versions(node)
             input_grads = node.backward(g)
             for target, gi in zip(node.next, input_grads):
@@ -420,12 +473,145 @@ def backward(tensor: Tensor, grad: Any = None, retain_graph: bool = False) -> No
                     key = id(target)
                     previous_grad = grads.get(key)
                     grads[key] = gi if previous_grad is None else previous_grad + gi
-                else:
+                elif capture is None:
                     _accumulate_leaf(target, gi)
+                elif id(target) in capture.leaves:
+                    if target._hooks:
+                        gi = _run_tensor_hooks(target._hooks, gi, target._backend)
+                    capture.add(capture.leaves[id(target)], gi)
             if not retain_graph:
                 node.__dict__.clear()
     finally:
         _thread.grad_enabled = previous
+
+
+def backward(
+    tensor: Tensor, grad: Any = None, retain_graph: bool = False, inputs: Any = None
+) -> None:
+    """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad`` (see ``Tensor.backward``).
+
+    ``tensor`` may also be a sequence of tensors, with ``grad`` a sequence of their gradients
+    (``torch.autograd.backward``); ``inputs`` limits the accumulation to those tensors.
+    """
+    tensors = list(tensor) if isinstance(tensor, (list, tuple)) else [tensor]
+    if not tensors:
+        raise ValueError("backward: expected at least one tensor")
+    grads = list(grad) if isinstance(grad, (list, tuple)) else [grad] * len(tensors)
+    if len(grads) != len(tensors):
+        raise ValueError(
+            f"grad_tensors: expected {len(tensors)} gradients (one per tensor), got {len(grads)}"
+        )
+    seeds = [_seed(t, g, "backward") for t, g in zip(tensors, grads)]
+    if inputs is None:
+        _run_backward(tensors, seeds, retain_graph, None)
+        return
+    targets = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    capture = _Capture(targets)
+    _run_backward(tensors, seeds, retain_graph, capture)
+    for t, g in zip(targets, capture.grads):
+        if g is not None:
+            if t._node is None:
+                _accumulate_leaf_plain(t, g)
+            else:
+                t.grad = Tensor._wrap(g, t._backend)
+
+
+def _accumulate_leaf_plain(leaf: Tensor, grad: Any) -> None:
+    """``_accumulate_leaf`` without running the leaf's hooks (they already ran)."""
+    hooks, leaf._hooks = leaf._hooks, None
+    try:
+        _accumulate_leaf(leaf, grad)
+    finally:
+        leaf._hooks = hooks
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    only_inputs: bool = True,
+    allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
+
+    Nothing is accumulated into any ``.grad``. ``grad_outputs`` gives d(loss)/d(output) for
+    outputs with more than one element.
+
+    Args:
+        outputs: A tensor or a sequence of tensors.
+        inputs: A tensor or a sequence of tensors that require grad.
+        grad_outputs: A tensor (or ``None``) per output.
+        retain_graph: Keep the graph for another backward (default: ``create_graph``).
+        create_graph: Not supported: convlab's backward formulas are not themselves recorded,
+            so higher-order gradients (gradient penalties) cannot be taken.
+        only_inputs: Accepted (PyTorch ignores it too).
+        allow_unused: Return ``None`` for an input that ``outputs`` do not depend on, instead
+            of raising.
+        is_grads_batched: Not supported.
+        materialize_grads: Return zeros instead of ``None`` for unused inputs.
+
+    Raises:
+        NotImplementedError: For ``create_graph=True`` or ``is_grads_batched=True``.
+        RuntimeError: If an input is unused and neither ``allow_unused`` nor
+            ``materialize_grads`` is set, or a tensor does not require grad.
+    """
+    if create_graph:
+        raise NotImplementedError(
+            "autograd.grad: create_graph=True (higher-order gradients, e.g. a gradient "
+            "penalty) is not supported: convlab does not record its backward pass"
+        )
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad: is_grads_batched=True is not supported")
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not outs or not ins:
+        raise ValueError("autograd.grad: expected at least one output and one input")
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor) or not t._requires_grad:
+            raise RuntimeError(
+                f"autograd.grad: inputs[{i}] does not require grad (every input must)"
+            )
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_list = [grad_outputs] * len(outs)
+    else:
+        grad_list = list(grad_outputs)
+    if len(grad_list) != len(outs):
+        raise ValueError(
+            f"grad_outputs: expected {len(outs)} gradients (one per output), got {len(grad_list)}"
+        )
+    seeds = [_seed(t, g, "autograd.grad") for t, g in zip(outs, grad_list)]
+    capture = _Capture(ins)
+    _run_backward(outs, seeds, bool(retain_graph), capture)
+    result: list[Tensor | None] = []
+    for i, (t, g) in enumerate(zip(ins, capture.grads)):
+        if g is None:
+            if materialize_grads:
+                result.append(Tensor._wrap(t._backend.xp.zeros_like(t._data), t._backend))
+                continue
+            if not allow_unused:
+                raise RuntimeError(
+                    f"autograd.grad: inputs[{i}] was not used to compute the outputs; pass "
+                    f"allow_unused=True to get None for it"
+                )
+            result.append(None)
+            continue
+        if g.dtype != t._data.dtype:
+            g = g.astype(t._data.dtype)
+        result.append(Tensor._wrap(g, t._backend))
+    return tuple(result)
+
+
+def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Tensor:  # noqa: N802
+    """PyTorch's deprecated ``Variable(tensor)``: the tensor itself (Variables and tensors
+    are one type since PyTorch 0.4); ``requires_grad=True`` sets it on the tensor."""
+    t = data if isinstance(data, Tensor) else Tensor(data)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
 
 
 from convlab._tensor import Tensor  # noqa: E402  (Tensor needs this module's Function first)

@@ -1,0 +1,124 @@
+"""``autograd.grad``, ``backward(inputs=...)``, multi-root backward, ``inference_mode``,
+``Variable``, ``compile``, ``Size``: against PyTorch."""
+
+import numpy as np
+import pytest
+
+import convlab
+
+torch = pytest.importorskip("torch")
+
+
+def leaves(lib):
+    a = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    b = lib.tensor([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]], dtype=lib.float64, requires_grad=True)
+    return a, b
+
+
+def program(lib, a, b):
+    h = (b * a).tanh()  # non-leaf
+    return h, (h.sum(0) * a).sum() + (b**2).mean()
+
+
+def test_autograd_grad_matches_torch_and_leaves_grad_untouched():
+    results = []
+    for lib in (convlab, torch):
+        a, b = leaves(lib)
+        h, loss = program(lib, a, b)
+        ga, gb, gh = lib.autograd.grad(loss, [a, b, h])
+        assert a.grad is None and b.grad is None
+        results.append([g.numpy() for g in (ga, gb, gh)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_autograd_grad_with_grad_outputs_and_several_outputs():
+    results = []
+    for lib in (convlab, torch):
+        a, b = leaves(lib)
+        h, loss = program(lib, a, b)
+        weights = lib.tensor([[1.0, 0.0, 2.0], [0.5, 0.5, 0.5]], dtype=lib.float64)
+        (ga,) = lib.autograd.grad([h, loss], [a], grad_outputs=[weights, None], retain_graph=True)
+        results.append(ga.numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12)
+
+
+def test_autograd_grad_unused_inputs_as_torch():
+    for lib in (convlab, torch):
+        a, b = leaves(lib)
+        loss = (a * 2).sum()
+        with pytest.raises(RuntimeError):
+            lib.autograd.grad(loss, [a, b], retain_graph=True)
+        ga, gb = lib.autograd.grad(loss, [a, b], allow_unused=True, retain_graph=True)
+        assert gb is None
+        ga, gb = lib.autograd.grad(loss, [a, b], materialize_grads=True)
+        np.testing.assert_array_equal(gb.numpy(), np.zeros((2, 3)))
+
+
+def test_higher_order_gradients_are_refused_clearly():
+    a, _ = leaves(convlab)
+    loss = (a**3).sum()
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        convlab.autograd.grad(loss, a, create_graph=True)
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        loss.backward(create_graph=True)
+
+
+def test_backward_inputs_limits_accumulation_as_torch():
+    results = []
+    for lib in (convlab, torch):
+        a, b = leaves(lib)
+        _, loss = program(lib, a, b)
+        loss.backward(inputs=[b])
+        assert a.grad is None
+        results.append(b.grad.numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12)
+
+
+def test_autograd_backward_of_several_tensors_as_torch():
+    results = []
+    for lib in (convlab, torch):
+        a, b = leaves(lib)
+        h, loss = program(lib, a, b)
+        lib.autograd.backward([loss, h.sum()])
+        results.append((a.grad.numpy(), b.grad.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_backward_gradient_keyword_as_torch():
+    results = []
+    for lib in (convlab, torch):
+        a, b = leaves(lib)
+        h, _ = program(lib, a, b)
+        h.backward(gradient=lib.ones_like(h))
+        results.append(a.grad.numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12)
+
+
+def test_inference_mode_and_variable():
+    for lib in (convlab, torch):
+        w = lib.ones(2, requires_grad=True)
+        with lib.inference_mode():
+            assert not (w * 2).requires_grad
+        with lib.inference_mode(False):
+            assert (w * 2).requires_grad
+
+        @lib.inference_mode()
+        def f(x):
+            return x * 2
+
+        assert not f(w).requires_grad
+    v = convlab.autograd.Variable(convlab.ones(2), requires_grad=True)
+    assert isinstance(v, convlab.Tensor) and v.requires_grad
+
+
+def test_compile_and_size():
+    model = convlab.nn.Linear(2, 2)
+    assert convlab.compile(model) is model
+    assert convlab.compile(mode="max-autotune")(model) is model
+    size = convlab.Size([2, 3, 4])
+    assert size == (2, 3, 4) and size.numel() == torch.Size([2, 3, 4]).numel() == 24
+    convlab.use_deterministic_algorithms(True)
+    assert convlab.are_deterministic_algorithms_enabled()
+    convlab.use_deterministic_algorithms(False)
