@@ -423,3 +423,25 @@ def test_gpu_direct_kernels_run_for_small_groups_only(monkeypatch):
         names = {"grouped_conv_forward", "grouped_conv_backward_data"}
         names.add("grouped_conv_backward_weight")
         assert names <= set(launched) if direct else not names & set(launched)
+
+
+def test_grouped_forward_writes_out(backend):
+    xp = backend.xp
+    rng = np.random.default_rng(6)
+    x = xp.asarray(rng.standard_normal((2, 6, 5, 5)))
+    w = xp.asarray(rng.standard_normal((6, 2, 3, 3)))
+    out = xp.empty((2, 6, 3, 3))
+    got = backend.conv2d_forward(x, w, None, 1, 0, 1, out=out, groups=3)
+    assert got is out
+    want = np.concatenate(
+        [
+            backend.to_numpy(
+                backend.conv2d_forward(x[:, 2 * g : 2 * g + 2], w[2 * g : 2 * g + 2], None, 1, 0, 1)
+            )
+            for g in range(3)
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(backend.to_numpy(out), want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="out"):
+        backend.conv2d_forward(x, w, None, 1, 0, 1, out=xp.empty((2, 6, 4, 4)), groups=3)
