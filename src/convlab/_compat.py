@@ -44,7 +44,7 @@ def compile(  # noqa: A001 - PyTorch's name
     return model
 
 
-class Size(tuple):  # type: ignore[type-arg]
+class Size(tuple[int, ...]):
     """``torch.Size``: a tuple of dimension sizes with ``numel()``."""
 
     def numel(self) -> int:

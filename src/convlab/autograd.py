@@ -416,6 +416,8 @@ def _seed(tensor: Any, grad: Any, what: str) -> Any:
 class _Roots(Function):
     """The virtual node above the tensors a backward pass starts from: it hands each its seed."""
 
+    seeds: list[Any]
+
     def backward(self, grad: Any) -> tuple[Any, ...]:
         return tuple(self.seeds)
 
