@@ -1,7 +1,9 @@
 """Learning-rate schedules with PyTorch's recurrences, closed forms and state dicts.
 
-``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``LambdaLR``, ``LinearLR``,
-``CosineAnnealingLR``, ``OneCycleLR``, ``SequentialLR`` and ``ReduceLROnPlateau``.
+``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``LambdaLR``, ``MultiplicativeLR``,
+``LinearLR``, ``ConstantLR``, ``PolynomialLR``, ``CosineAnnealingLR``,
+``CosineAnnealingWarmRestarts``, ``CyclicLR``, ``OneCycleLR``, ``SequentialLR``,
+``ChainedScheduler`` and ``ReduceLROnPlateau``.
 
 Example:
     >>> from convlab import nn, optim
@@ -22,7 +24,8 @@ import warnings
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, SupportsFloat
+from functools import partial
+from typing import Any, SupportsFloat, cast
 
 from convlab.optim.optimizer import Optimizer
 
@@ -37,6 +40,12 @@ __all__ = [
     "OneCycleLR",
     "SequentialLR",
     "ReduceLROnPlateau",
+    "MultiplicativeLR",
+    "ConstantLR",
+    "PolynomialLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
+    "ChainedScheduler",
 ]
 
 _EPOCH_DEPRECATION = (
@@ -808,3 +817,408 @@ class ReduceLROnPlateau(LRScheduler):
         """Restore what :meth:`state_dict` returned."""
         self.__dict__.update(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
+
+
+class MultiplicativeLR(LRScheduler):
+    """Multiply the learning rate by ``lr_lambda(epoch)`` every epoch after the first.
+
+    Args:
+        optimizer: The optimizer.
+        lr_lambda: A function of the epoch giving the factor, or one per parameter group.
+        last_epoch: The index of the last epoch (``-1`` to start).
+
+    Raises:
+        ValueError: If a list of functions does not have one per parameter group.
+        TypeError: If a factor function is not callable.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        self.lr_lambdas: list[Callable[[int], float]]
+        if not isinstance(lr_lambda, (list, tuple)):
+            self.lr_lambdas = [cast(Callable[[int], float], lr_lambda)] * len(
+                optimizer.param_groups
+            )
+        else:
+            if len(lr_lambda) != len(optimizer.param_groups):
+                raise ValueError(
+                    f"lr_lambda: expected {len(optimizer.param_groups)} functions (one per "
+                    f"parameter group), got {len(lr_lambda)}"
+                )
+            self.lr_lambdas = list(lr_lambda)
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"lr_lambda: expected a function, got {type(fn).__name__}")
+        super().__init__(optimizer, last_epoch)
+
+    state_dict = LambdaLR.state_dict
+    load_state_dict = LambdaLR.load_state_dict
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return self._current_lrs()
+        return [
+            g["lr"] * fn(self.last_epoch)
+            for fn, g in zip(self.lr_lambdas, self.optimizer.param_groups)
+        ]
+
+
+class ConstantLR(LRScheduler):
+    """Multiply the learning rate by ``factor`` until epoch ``total_iters``, then restore it.
+
+    Args:
+        optimizer: The optimizer.
+        factor: The factor, in ``[0, 1]``.
+        total_iters: The epoch at which the factor is removed.
+        last_epoch: The index of the last epoch (``-1`` to start).
+
+    Raises:
+        ValueError: If ``factor`` is outside ``[0, 1]``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        factor: float = 1.0 / 3,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if factor > 1.0 or factor < 0:
+            raise ValueError(f"factor: expected a number in [0, 1], got {factor!r}")
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._current_lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._current_lrs()
+        return [lr * (1.0 / self.factor) for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        on = self.last_epoch >= self.total_iters
+        return [base * (self.factor + on * (1 - self.factor)) for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the learning rate as ``base * (1 - epoch / total_iters) ** power`` until
+    ``total_iters``, then keep it.
+
+    Args:
+        optimizer: The optimizer.
+        total_iters: The epochs of the decay.
+        power: The polynomial's power.
+        last_epoch: The index of the last epoch (``-1`` to start).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iters: int = 5,
+        power: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.total_iters, self.power = total_iters, power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        t, n = self.last_epoch, self.total_iters
+        decay = ((1.0 - t / n) / (1.0 - (t - 1) / n)) ** self.power
+        return [lr * decay for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        t, n = min(self.total_iters, self.last_epoch), self.total_iters
+        return [base * (1.0 - t / n) ** self.power for base in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine decay from the initial rate to ``eta_min`` over ``T_i`` epochs, restarting
+    at the initial rate, with ``T_i`` starting at ``T_0`` and multiplied by ``T_mult`` at
+    each restart (SGDR). :meth:`step` also takes fractional epochs, as in PyTorch.
+
+    Args:
+        optimizer: The optimizer.
+        T_0: Epochs until the first restart (an int >= 1).
+        T_mult: The period's growth factor at each restart (an int >= 1).
+        eta_min: The lowest learning rate.
+        last_epoch: The index of the last epoch (``-1`` to start).
+
+    Raises:
+        ValueError: For a bad ``T_0``, ``T_mult`` or ``eta_min``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_0: int,
+        T_mult: int = 1,
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"T_0: expected a positive int, got {T_0!r}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"T_mult: expected an int >= 1, got {T_mult!r}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"eta_min: expected a float or int, got {type(eta_min).__name__}")
+        self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, eta_min
+        self.T_cur: float = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        eta = self.eta_min
+        cos = 1 + math.cos(math.pi * self.T_cur / self.T_i)
+        return [eta + (base - eta) * cos / 2 for base in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one epoch, or jump to ``epoch`` (which may be fractional: a batch's
+        ``epoch + i / iters``).
+
+        Raises:
+            ValueError: For a negative ``epoch``.
+        """
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"epoch: expected a non-negative number, got {epoch}")
+        elif epoch >= self.T_0:
+            if self.T_mult == 1:
+                self.T_cur = epoch % self.T_0
+            else:
+                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                self.T_i = self.T_0 * self.T_mult**n
+        else:
+            self.T_i = self.T_0
+            self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = self._current_lrs()
+
+
+class CyclicLR(LRScheduler):
+    """Cycle the learning rate between ``base_lr`` and ``max_lr`` (and the momentum the
+    other way between ``max_momentum`` and ``base_momentum``). Call :meth:`step` once per
+    batch.
+
+    Args:
+        optimizer: The optimizer.
+        base_lr: The lowest learning rate, or one per group (set as the groups' ``lr``).
+        max_lr: The highest learning rate, or one per group.
+        step_size_up: Steps of the rising half of a cycle.
+        step_size_down: Steps of the falling half (``step_size_up`` when None).
+        mode: ``"triangular"``, ``"triangular2"`` (the amplitude halves each cycle) or
+            ``"exp_range"`` (it is scaled by ``gamma ** step``).
+        gamma: The ``exp_range`` base.
+        scale_fn: A custom amplitude scale of the cycle or step number (overrides ``mode``).
+        scale_mode: ``"cycle"`` or ``"iterations"``: what ``scale_fn`` is given.
+        cycle_momentum: Cycle the optimizer's ``momentum`` or ``betas[0]``.
+        base_momentum: The lowest momentum, or one per group.
+        max_momentum: The highest momentum, or one per group.
+        last_epoch: The index of the last step (``-1`` to start).
+
+    Raises:
+        TypeError: If ``optimizer`` is not a convlab optimizer.
+        ValueError: For an unknown ``mode`` without ``scale_fn``, a per-group list of the
+            wrong length, or ``cycle_momentum`` with an optimizer with neither momentum
+            nor betas.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(
+                "mode: expected 'triangular', 'triangular2' or 'exp_range' (or a scale_fn), "
+                f"got {mode!r}"
+            )
+        self.mode, self.gamma = mode, gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    "cycle_momentum: the optimizer must support momentum or beta1 with "
+                    "`cycle_momentum` option enabled"
+                )
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for m, b, group in zip(
+                    self.max_momentums, self.base_momentums, optimizer.param_groups
+                ):
+                    self._set_momentum(group, m)
+                    group["max_momentum"], group["base_momentum"] = m, b
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _set_momentum(self, group: dict[str, Any], value: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _init_scale_fn(self) -> None:
+        if self._scale_fn_custom is not None:
+            return
+        # (mode's own scale functions fix scale_mode, as in PyTorch)
+        if self.mode == "triangular":
+            self._scale_fn_ref: Callable[[float], float] = _triangular_scale
+            self.scale_mode = "cycle"
+        elif self.mode == "triangular2":
+            self._scale_fn_ref = _triangular2_scale
+            self.scale_mode = "cycle"
+        elif self.mode == "exp_range":
+            self._scale_fn_ref = partial(_exp_range_scale, self.gamma)
+            self.scale_mode = "iterations"
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude scale of cycle (or step) ``x``."""
+        if self._scale_fn_custom is not None:
+            return float(self._scale_fn_custom(x))
+        return float(self._scale_fn_ref(x))
+
+    def get_lr(self) -> list[float]:
+        """The learning rates of the current step; sets the momentums as a side effect."""
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [
+            base + (top - base) * scale_factor * scale
+            for base, top in zip(self.base_lrs, self.max_lrs)
+        ]
+        if self.cycle_momentum:
+            for group, b, m in zip(
+                self.optimizer.param_groups, self.base_momentums, self.max_momentums
+            ):
+                self._set_momentum(group, m - (m - b) * scale_factor * scale)
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the optimizer and the scale function (a custom one's
+        ``__dict__`` if it is a callable object, as in PyTorch)."""
+        state = super().state_dict()
+        state.pop("_scale_fn_ref", None)
+        fn = state.pop("_scale_fn_custom")
+        keep = fn is not None and not isinstance(fn, types.FunctionType)
+        state["_scale_fn_custom"] = fn.__dict__.copy() if keep else None
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the scale function stays this
+        object's)."""
+        state = dict(state_dict)
+        fn = state.pop("_scale_fn_custom")
+        custom = self._scale_fn_custom
+        super().load_state_dict(state)
+        self._scale_fn_custom = custom
+        if fn is not None and custom is not None:
+            custom.__dict__.update(fn)
+        self._init_scale_fn()
+
+
+def _triangular_scale(x: float) -> float:
+    return 1.0
+
+
+def _triangular2_scale(x: float) -> float:
+    return float(1 / (2.0 ** (x - 1)))
+
+
+def _exp_range_scale(gamma: float, x: float) -> float:
+    return float(gamma**x)
+
+
+class ChainedScheduler(LRScheduler):
+    """Step several schedulers together each epoch (their factors multiply).
+
+    Args:
+        schedulers: The schedulers, all on one optimizer.
+        optimizer: That optimizer (the first scheduler's when None).
+
+    Raises:
+        ValueError: With no schedulers, a ``ReduceLROnPlateau``, or schedulers of
+            different optimizers.
+        TypeError: If a scheduler has no ``optimizer``.
+    """
+
+    def __init__(
+        self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None
+    ) -> None:
+        if len(schedulers) < 1:
+            raise ValueError("schedulers: ChainedScheduler expects at least one scheduler")
+        optimizer = optimizer or schedulers[0].optimizer
+        for idx, scheduler in enumerate(schedulers):
+            if not hasattr(scheduler, "optimizer"):
+                raise TypeError(
+                    f"schedulers: the scheduler at index {idx} has no `optimizer` attribute"
+                )
+            if isinstance(scheduler, ReduceLROnPlateau):
+                raise ValueError(
+                    f"schedulers: ChainedScheduler does not support ReduceLROnPlateau (its "
+                    f"step needs a metric), got one at index {idx}"
+                )
+            if optimizer is not scheduler.optimizer:
+                raise ValueError(
+                    f"schedulers: every scheduler must belong to the same optimizer; the "
+                    f"{type(scheduler).__name__} at index {idx} has another"
+                )
+        self._schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self._last_lr = self._current_lrs()
+
+    def step(self) -> None:  # type: ignore[override]
+        """Step every scheduler, in order."""
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = self._current_lrs()
+
+    state_dict = SequentialLR.state_dict
+    load_state_dict = SequentialLR.load_state_dict
