@@ -304,6 +304,10 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on tensors (``None`` allowed for optional inputs); record it if needed."""
+        if cls in _CTX_STYLE or _is_ctx_style(cls):
+            from convlab._custom_function import apply_ctx_style
+
+            return apply_ctx_style(cls, inputs, params)
         backend = None
         requires = False
         arrays: list[Any] = []
@@ -339,6 +343,21 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+_CTX_STYLE: set[type] = set()
+_ARRAY_STYLE: set[type] = set()
+
+
+def _is_ctx_style(cls: type) -> bool:
+    """Whether ``cls`` is written in PyTorch's style: ``forward(ctx, ...)`` a staticmethod."""
+    if cls in _ARRAY_STYLE:
+        return False
+    import inspect
+
+    ctx_style = isinstance(inspect.getattr_static(cls, "forward"), staticmethod)
+    (_CTX_STYLE if ctx_style else _ARRAY_STYLE).add(cls)
+    return ctx_style
 
 
 def _topological_order(root: Function) -> list[Function]:
