@@ -307,7 +307,8 @@ class Function:
         if cls in _CTX_STYLE or _is_ctx_style(cls):
             from convlab._custom_function import apply_ctx_style
 
-            return apply_ctx_style(cls, inputs, params)
+            output: Tensor = apply_ctx_style(cls, inputs, params)
+            return output
         backend = None
         requires = False
         arrays: list[Any] = []
