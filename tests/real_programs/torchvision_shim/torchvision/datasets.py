@@ -1,11 +1,16 @@
-"""torchvision.datasets.MNIST over the IDX files (never downloads), yielding uint8 (1, H, W)
-NumPy images as convlab's datasets do, so both runs see the same pixels."""
+"""torchvision.datasets.MNIST / FashionMNIST over the official IDX files (never downloads).
+
+Like torchvision: ``data`` is a uint8 (N, H, W) tensor, ``targets`` int64, and each item's
+image reaches the transform as a PIL image of mode "L". The files may lie in ``root`` itself
+or in torchvision's ``root/<ClassName>/raw``.
+"""
 
 import gzip
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 
 def _read_idx(path):
@@ -18,21 +23,26 @@ def _read_idx(path):
 
 
 class MNIST:
-    """torchvision's attributes: ``data`` a uint8 (N, H, W) tensor, ``targets`` int64."""
+    """The IDX files of ``root`` (or ``root/MNIST/raw``)."""
 
-    def __init__(self, root, train=True, download=False, transform=None, target_transform=None):
+    def __init__(self, root, train=True, transform=None, target_transform=None, download=False):
         prefix = "train" if train else "t10k"
-        images = _read_idx(Path(root) / f"{prefix}-images-idx3-ubyte.gz")
-        labels = _read_idx(Path(root) / f"{prefix}-labels-idx1-ubyte.gz")
+        folder = Path(root)
+        if not (folder / f"{prefix}-images-idx3-ubyte.gz").exists():
+            folder = folder / type(self).__name__ / "raw"
+        images = _read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
+        labels = _read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz")
         self.data = torch.from_numpy(images.copy())
         self.targets = torch.from_numpy(labels.astype(np.int64))
         self.transform, self.target_transform = transform, target_transform
+        self.root, self.train = root, train
 
     def __len__(self):
         return len(self.targets)
 
     def __getitem__(self, index):
-        image, target = self.data[index].numpy()[None].copy(), int(self.targets[index])
+        image = Image.fromarray(self.data[index].numpy(), mode="L")
+        target = int(self.targets[index])
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
@@ -40,4 +50,21 @@ class MNIST:
         return image, target
 
 
-__all__ = ["MNIST"]
+class FashionMNIST(MNIST):
+    """Zalando's clothes in MNIST's file format (``root/FashionMNIST/raw``)."""
+
+    classes = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ]
+
+
+__all__ = ["MNIST", "FashionMNIST"]

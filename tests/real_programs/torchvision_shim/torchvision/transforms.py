@@ -1,4 +1,5 @@
-"""torchvision.transforms' Compose, ToTensor, Normalize and Resize on torch tensors."""
+"""torchvision.transforms' Compose, ToTensor, Normalize, Resize and Lambda on PIL images and
+torch tensors."""
 
 import numpy as np
 import torch
@@ -16,12 +17,15 @@ class Compose:
 
 
 class ToTensor:
+    """A PIL image (or (H, W[, C]) uint8 array) -> float32 (C, H, W) in [0, 1]."""
+
     def __call__(self, image):
-        if isinstance(image, np.ndarray):
-            image = torch.from_numpy(np.ascontiguousarray(image))
-        if image.dtype == torch.uint8:
-            return image.to(torch.float32).div(255)
-        return image.to(torch.float32)
+        array = np.array(image)  # a copy: PIL's buffer is read-only
+        chw = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+        tensor = torch.from_numpy(np.ascontiguousarray(chw))
+        if tensor.dtype == torch.uint8:
+            return tensor.to(torch.float32).div(255)
+        return tensor.to(torch.float32)
 
 
 class Normalize:
@@ -35,19 +39,21 @@ class Normalize:
 
 
 class Resize:
-    """PIL's bilinear resize of a one-channel image (what torchvision does to MNIST's PIL
-    images); the smaller edge becomes ``size``."""
+    """PIL's bilinear resize (what torchvision does to PIL images); an int ``size`` is the
+    smaller edge's new length."""
 
     def __init__(self, size):
         self.size = size
 
     def __call__(self, image):
-        h, w = image.shape[-2:]
+        w, h = image.size
+        if not isinstance(self.size, int):
+            return image.resize(tuple(reversed(self.size)), Image.BILINEAR)
         if h <= w:
             size = (int(self.size * w / h), self.size)
         else:
             size = (self.size, int(self.size * h / w))
-        return np.asarray(Image.fromarray(image[0]).resize(size, Image.BILINEAR))[None]
+        return image.resize(size, Image.BILINEAR)
 
 
 class Lambda:
