@@ -32,7 +32,7 @@ import pytest
 
 import convlab
 from conftest import needs_torch, torch
-from data_files import write_tiny_mnist
+from data_files import CIFAR_NAMES, cifar_batch, write_cifar_bin, write_tiny_mnist
 
 HERE = Path(__file__).parent
 PROGRAMS = HERE / "real_programs" / "own_programs"
@@ -60,6 +60,10 @@ ARGS = {
         *("--hidden", "32"),
     ],
     "conv_autoencoder": ["--epochs", "1", "--batch-size", "32", "--log-interval", "2"],
+    "cifar10_classifier": [
+        *("--layout", "tiny", "--epochs", "2", "--batch-size", "16", "--lr", "0.05"),
+        *("--workers", "0", "--log-interval", "2"),
+    ],
 }
 
 # How a program's import lines become convlab's: torch -> convlab, torchvision ->
@@ -103,10 +107,14 @@ def _ported(name: str, root: Path) -> Path:
 
 def _write_data(base: Path) -> None:
     """Tiny MNIST and FashionMNIST where the programs look: ``../data`` in torchvision's
-    ``<Name>/raw`` layout and ``./data`` flat (forward_forward's habit)."""
+    ``<Name>/raw`` layout and ``./data`` flat (forward_forward's habit); a tiny CIFAR-10
+    (16 images a training batch, 40 test images) in ``../data/cifar-10-batches-bin``."""
     for folder, seed in (("MNIST/raw", 3), ("FashionMNIST/raw", 4)):
         write_tiny_mnist(base / "data" / folder, n_train=128, n_test=50, seed=seed)
     write_tiny_mnist(base / "work" / "data", n_train=128, n_test=50, seed=3)
+    rng = np.random.default_rng(5)
+    batches = {name: cifar_batch(rng, 40 if name == "test_batch" else 16) for name in CIFAR_NAMES}
+    write_cifar_bin(base / "data", batches)
 
 
 def _workdir(name: str, library: str, root: Path) -> Path:
@@ -216,6 +224,7 @@ def test_convlab_prints_what_torch_prints(name, runs, programs_root):
         "siamese": 0.7,
         "forward_forward": 0.2,
         "conv_autoencoder": 0.05,
+        "cifar10_classifier": 0.3,  # ~ln 10: the last layer starts near zero
     }[name]
     first = 2 if name == "dcgan" else 1  # dcgan prints Loss_D and Loss_G on one line
     for a, b in zip(ours[:first], theirs[:first], strict=True):
@@ -227,6 +236,7 @@ def test_convlab_prints_what_torch_prints(name, runs, programs_root):
         "vae": ["results/reconstruction_1.png", "results/sample_1.png"],
         "siamese": ["siamese.pt"],
         "conv_autoencoder": ["autoencoder_out/best.pt", "autoencoder_out/reconstructions.png"],
+        "cifar10_classifier": ["checkpoint/cifar10.pth"],
     }.get(name, [])
     work = _workdir(name, "convlab", programs_root)
     for file in saved:
@@ -410,3 +420,44 @@ def test_dcgan_step_matches_torch(program_modules):
     np.testing.assert_allclose(ours[:3], theirs[:3], rtol=1e-5)
     for k, (a, b) in enumerate(zip(theirs[3:], ours[3:], strict=True)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=str(k))
+
+
+@needs_torch
+def test_cifar10_classifier_training_matches_torch(program_modules):
+    """The program's ``train_epoch`` (VGGish, CrossEntropyLoss with label smoothing, SGD with
+    Nesterov momentum and weight decay, OneCycleLR stepped per batch, gradient clipping) for
+    three batches from PyTorch's weights, then its ``evaluate`` (loss, accuracy, confusion
+    matrix). Dropout is turned off (p = 0): its masks come from each library's generator."""
+    theirs_mod, ours_mod = program_modules("cifar10_classifier")
+    torch.manual_seed(0)
+    theirs, ours = theirs_mod.VGGish("tiny"), ours_mod.VGGish("tiny")
+    _copy_weights(theirs, ours)
+    for model in (theirs, ours):
+        model.classifier[2].p = 0.0
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((12, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, 12)
+    args = argparse.Namespace(clip=0.5, log_interval=1)  # small: the clipping is exercised
+    results = []
+    for mod, model, lib in ((theirs_mod, theirs, torch), (ours_mod, ours, convlab)):
+        criterion = lib.nn.CrossEntropyLoss(label_smoothing=0.1)
+        opt = lib.optim.SGD(
+            model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4
+        )
+        sched = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=1, steps_per_epoch=3)
+        cpu = lib.device("cpu")
+        loader = _loader(lib, x, y, batch_size=4)
+        trained = mod.train_epoch(model, loader, criterion, opt, sched, cpu, args, 0)
+        loss, acc, confusion = mod.evaluate(model, _loader(lib, x, y, batch_size=5), criterion, cpu)
+        results.append((*trained, loss, acc, _numpy(confusion), opt.param_groups[0]["lr"]))
+    (t_loss, t_acc, t_eval, t_eacc, t_conf, t_lr), (c_loss, c_acc, c_eval, c_eacc, c_conf, c_lr) = (
+        results
+    )
+    np.testing.assert_allclose([c_loss, c_eval], [t_loss, t_eval], rtol=1e-5)
+    assert (c_acc, c_eacc) == (t_acc, t_eacc)
+    np.testing.assert_array_equal(c_conf, t_conf)
+    np.testing.assert_allclose(c_lr, t_lr, rtol=1e-12)
+    for (name, a), (_, b) in zip(
+        theirs.state_dict().items(), ours.state_dict().items(), strict=True
+    ):
+        np.testing.assert_allclose(_numpy(b), _numpy(a), rtol=1e-5, atol=1e-5, err_msg=name)

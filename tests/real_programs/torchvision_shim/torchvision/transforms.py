@@ -1,5 +1,6 @@
-"""torchvision.transforms' Compose, ToTensor, Normalize, Resize and Lambda on PIL images and
-torch tensors."""
+"""torchvision.transforms' Compose, ToTensor, Normalize, Resize, RandomCrop,
+RandomHorizontalFlip and Lambda on PIL images and torch tensors (random draws from torch's
+generator, as torchvision's)."""
 
 import numpy as np
 import torch
@@ -62,3 +63,33 @@ class Lambda:
 
     def __call__(self, image):
         return self.lambd(image)
+
+
+class RandomCrop:
+    """A random ``size`` window of the image after zero ``padding`` on every side."""
+
+    def __init__(self, size, padding=None):
+        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.padding = padding or 0
+
+    def __call__(self, image):
+        w, h = image.size
+        p = self.padding
+        if p:
+            padded = Image.new(image.mode, (w + 2 * p, h + 2 * p))
+            padded.paste(image, (p, p))
+            image, w, h = padded, w + 2 * p, h + 2 * p
+        th, tw = self.size
+        top = torch.randint(0, h - th + 1, size=(1,)).item()
+        left = torch.randint(0, w - tw + 1, size=(1,)).item()
+        return image.crop((left, top, left + tw, top + th))
+
+
+class RandomHorizontalFlip:
+    def __init__(self, p=0.5):
+        self.p = p
+
+    def __call__(self, image):
+        if torch.rand(1) < self.p:
+            return image.transpose(Image.FLIP_LEFT_RIGHT)
+        return image
