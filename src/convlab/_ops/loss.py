@@ -2,12 +2,15 @@
 
 Cross-entropy (fused with log-softmax), negative log-likelihood, binary cross-entropy (on
 probabilities and on logits), mean squared / absolute error, smooth L1 and Huber, KL
-divergence and the margin ranking loss. Each is an autograd :class:`Function` on raw backend
-arrays (``backend.xp``), so it runs unchanged on every backend.
+divergence and the margin ranking loss, each an autograd :class:`Function`; the soft-margin,
+multi-margin, hinge-embedding, Poisson and Gaussian negative log-likelihood losses are
+compositions of differentiable tensor ops with PyTorch's formulas.
+Everything runs on raw backend arrays (``backend.xp``), unchanged on every backend.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -29,6 +32,12 @@ __all__ = [
     "huber_loss",
     "kl_div",
     "margin_ranking_loss",
+    "soft_margin_loss",
+    "multilabel_soft_margin_loss",
+    "multi_margin_loss",
+    "hinge_embedding_loss",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -1003,4 +1012,250 @@ def margin_ranking_loss(
             f"{input2.shape}, target: {target.shape}"
         ) from None
     loss = MarginRanking.apply(input1, input2, target, margin=float(margin))
+    return _reduce_loss(loss, reduction)
+
+
+def soft_margin_loss(
+    input: Tensor,
+    target: Any,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Two-class logistic loss ``log(1 + exp(-target * input))`` with targets 1 or -1.
+
+    Raises:
+        ValueError: If the shapes differ, or for a bad ``reduction``.
+        TypeError: For a non-float ``input``.
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    float_check(input, "soft_margin_loss input")
+    target = as_tensor_like(target, input, "target")
+    _same_shape(input, target, "soft_margin_loss")
+    return _reduce_loss((-input * target).exp().log1p(), reduction)
+
+
+def multilabel_soft_margin_loss(
+    input: Tensor,
+    target: Any,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Multi-label one-versus-all logistic loss, averaged over the classes (the last
+    dimension): ``-(t log sigmoid(x) + (1 - t) log sigmoid(-x))``.
+
+    Args:
+        input: ``(N, C)`` (or ``(C,)``) logits.
+        target: 0 / 1 labels of the same shape.
+        weight: A per-class weight broadcast against the loss.
+        size_average: Deprecated (see ``reduction``).
+        reduce: Deprecated (see ``reduction``).
+        reduction: ``"none"`` (one value per sample), ``"mean"`` or ``"sum"``.
+
+    Raises:
+        ValueError: If the shapes differ, or for a bad ``reduction``.
+        TypeError: For a non-float ``input``.
+    """
+    from convlab._ops.activation import logsigmoid
+
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    float_check(input, "multilabel_soft_margin_loss input")
+    target = as_tensor_like(target, input, "target")
+    _same_shape(input, target, "multilabel_soft_margin_loss")
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * as_tensor_like(weight, input, "weight")
+    c = input.shape[-1] if input.ndim else 1
+    loss = loss.sum(input.ndim - 1) / c if input.ndim else loss
+    return _reduce_loss(loss, reduction)
+
+
+def multi_margin_loss(
+    input: Tensor,
+    target: Any,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Multi-class hinge loss: per sample, ``sum_{j != y} max(0, margin - x[y] + x[j])**p``
+    times ``weight[y]``, over the number of classes.
+
+    Args:
+        input: ``(N, C)`` or ``(C,)`` scores, floating point.
+        target: ``(N,)`` or ``()`` class indices.
+        p: 1 or 2.
+        margin: The margin.
+        weight: ``(C,)`` class weights.
+        size_average: Deprecated (see ``reduction``).
+        reduce: Deprecated (see ``reduction``).
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+
+    Raises:
+        ValueError: For ``p`` other than 1 or 2, shapes that do not fit or a class index out
+            of range (both also a ``RuntimeError``, as PyTorch), a bad ``weight`` or
+            ``reduction``.
+        TypeError: For a non-float ``input`` or non-integer ``target``.
+    """
+    import convlab
+
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: p: only p == 1 and p == 2 supported, got {p!r}")
+    float_check(input, "multi_margin_loss input")
+    target = as_tensor_like(target, input, "target")
+    if target._data.dtype.kind not in "iu":
+        raise _LossTypeError(
+            f"multi_margin_loss: target: expected integer class indices, got {target.dtype}"
+        )
+    squeeze = input.ndim <= 1
+    x = input.reshape(1, -1) if squeeze else input
+    y = target.reshape(1) if squeeze else target
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise _LossValueError(
+            f"multi_margin_loss: expected input (N, C) or (C,) and target (N,) or (), got "
+            f"{tuple(input.shape)} and {tuple(target.shape)}"
+        )
+    c = x.shape[1]
+    xp = x._backend.xp
+    if y._data.size and (int(xp.min(y._data)) < 0 or int(xp.max(y._data)) >= c):
+        raise _LossValueError(
+            f"multi_margin_loss: target out of range: expected indices in [0, {c})"
+        )
+    picked = x.gather(1, y.reshape(-1, 1))
+    h = (margin - picked + x).clamp_min(0)
+    if p == 2:
+        h = h * h
+    others = Tensor._wrap(xp.arange(c)[None, :] != y._data[:, None], x._backend)
+    h = convlab.where(others, h, convlab.zeros_like(h))
+    if weight is not None:
+        w = as_tensor_like(weight, input, "weight")
+        if w.shape != (c,):
+            raise ValueError(f"weight: expected a tensor of shape ({c},), got {w.shape}")
+        h = h * w[y].reshape(-1, 1)
+    loss = h.sum(1) / c
+    if squeeze:
+        loss = loss.reshape(())
+    return _reduce_loss(loss, reduction)
+
+
+def hinge_embedding_loss(
+    input: Tensor,
+    target: Any,
+    margin: float = 1.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``input`` where ``target`` is 1, ``max(0, margin - input)`` where it is -1 (both
+    terms where it is neither, as PyTorch).
+
+    Raises:
+        ValueError: If the shapes differ, or for a bad ``reduction``.
+        TypeError: For a non-float ``input``.
+    """
+    import convlab
+
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    float_check(input, "hinge_embedding_loss input")
+    target = as_tensor_like(target, input, "target")
+    _same_shape(input, target, "hinge_embedding_loss")
+    zeros = convlab.zeros_like(input)
+    below = convlab.where(target != 1, (margin - input).clamp_min(0), zeros)
+    kept = convlab.where(target != -1, input, zeros)
+    return _reduce_loss(below + kept, reduction)
+
+
+def poisson_nll_loss(
+    input: Tensor,
+    target: Any,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-8,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Poisson negative log-likelihood: ``exp(input) - target * input`` (``log_input``) or
+    ``input - target * log(input + eps)``, plus Stirling's approximation of
+    ``log(target!)`` where ``target > 1`` with ``full``.
+
+    Raises:
+        ValueError: If the shapes differ, or for a bad ``reduction``.
+        TypeError: For a non-float ``input``.
+    """
+    import convlab
+
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    float_check(input, "poisson_nll_loss input")
+    target = as_tensor_like(target, input, "target")
+    _same_shape(input, target, "poisson_nll_loss")
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        big = target > 1
+        # log of a safe stand-in where target <= 1: no log(0) in the masked-out branch
+        t = convlab.where(big, target, convlab.ones_like(target))
+        stirling = t * t.log() - t + 0.5 * (2 * math.pi * t).log()
+        loss = loss + convlab.where(big, stirling, convlab.zeros_like(stirling))
+    return _reduce_loss(loss, reduction)
+
+
+def gaussian_nll_loss(
+    input: Tensor,
+    target: Any,
+    var: Tensor | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Tensor:
+    """Gaussian negative log-likelihood ``0.5 * (log(var) + (input - target)**2 / var)``
+    (plus ``0.5 * log(2 pi)`` with ``full``); ``var`` is clamped to at least ``eps`` in value
+    only (the gradient passes as if unclamped, as PyTorch).
+
+    Args:
+        input: Predicted means, floating point.
+        target: Samples, the input's shape.
+        var: Predicted variances: the input's shape, one dimension fewer (the last), one
+            dimension of size 1 where the input's differs, or a float.
+        full: Add the constant term.
+        eps: The smallest variance used.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+
+    Raises:
+        ValueError: For a negative variance, a ``var`` of the wrong size, or a bad
+            ``reduction``.
+        TypeError: For a non-float ``input``.
+    """
+    float_check(input, "gaussian_nll_loss input")
+    target = as_tensor_like(target, input, "target")
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+        var = as_tensor_like(var, input, "var").expand(*input.shape)
+    else:
+        var = as_tensor_like(var, input, "var")
+        if bool((var._data < 0).any()):
+            raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+    if var.shape != input.shape:
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (
+            input.ndim == var.ndim and sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1
+        ):
+            raise ValueError(
+                f"gaussian_nll_loss: var is of incorrect size {tuple(var.shape)} for input "
+                f"{tuple(input.shape)}"
+            )
+    reduction = _reduction(reduction)
+    var = var + (var.clamp_min(eps) - var).detach()
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce_loss(loss, reduction)

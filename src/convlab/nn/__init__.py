@@ -52,19 +52,28 @@ from convlab.nn.modules.container import (
 )
 from convlab.nn.modules.conv import Conv1d, Conv2d
 from convlab.nn.modules.conv_transpose import ConvTranspose1d, ConvTranspose2d
+from convlab.nn.modules.distance import CosineSimilarity, PairwiseDistance
 from convlab.nn.modules.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d
 from convlab.nn.modules.linear import Flatten, Identity, Linear, Unflatten
 from convlab.nn.modules.loss import (
     BCELoss,
     BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
     CrossEntropyLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
     HuberLoss,
     KLDivLoss,
     L1Loss,
     MarginRankingLoss,
     MSELoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
     NLLLoss,
+    PoissonNLLLoss,
     SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
 )
 from convlab.nn.modules.norm import (
     BatchNorm1d,
@@ -199,4 +208,14 @@ __all__ = [
     "DataParallel",
     "init",
     "utils",
+    "CosineSimilarity",
+    "PairwiseDistance",
+    "TripletMarginLoss",
+    "CosineEmbeddingLoss",
+    "SoftMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "HingeEmbeddingLoss",
+    "PoissonNLLLoss",
+    "GaussianNLLLoss",
 ]

@@ -57,6 +57,12 @@ from convlab._ops.adaptive_pool import (
 from convlab._ops.binary import binary_conv2d
 from convlab._ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d
 from convlab._ops.conv_transpose import conv_transpose1d, conv_transpose2d
+from convlab._ops.distance import (
+    cosine_embedding_loss,
+    cosine_similarity,
+    pairwise_distance,
+    triplet_margin_loss,
+)
 from convlab._ops.encoding import one_hot
 from convlab._ops.interpolate import (
     interpolate,
@@ -71,13 +77,19 @@ from convlab._ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
     huber_loss,
     kl_div,
     l1_loss,
     margin_ranking_loss,
     mse_loss,
+    multi_margin_loss,
+    multilabel_soft_margin_loss,
     nll_loss,
+    poisson_nll_loss,
     smooth_l1_loss,
+    soft_margin_loss,
 )
 from convlab._ops.norm import batch_norm, group_norm, instance_norm, layer_norm, normalize
 from convlab._ops.padding import pad
@@ -152,4 +164,14 @@ __all__ = [
     "softmin",
     "glu",
     "rrelu",
+    "cosine_similarity",
+    "pairwise_distance",
+    "triplet_margin_loss",
+    "cosine_embedding_loss",
+    "soft_margin_loss",
+    "multilabel_soft_margin_loss",
+    "multi_margin_loss",
+    "hinge_embedding_loss",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
 ]
