@@ -46,6 +46,8 @@ CASES = {
     # channels-last depthwise path (<= 64 pixels): odd geometry, and 1x1 planes
     "dw-cl-odd": (2, 5, 7, 9, 5, 5, (3, 2), (2, 1), (1, 0), (1, 2)),
     "dw-cl-1x1-plane": (3, 16, 1, 1, 16, 16, 3, 1, 1, 1),
+    # channel and pixel counts off the transposes' 8 x 8 blocks
+    "dw-cl-edges": (2, 37, 5, 7, 37, 37, 3, 1, 1, 1),
     # 32 channels per group x 3x3 = 288 taps: the CPU's batched-GEMM path, not the direct one
     "wide-groups-gemm": (2, 64, 8, 8, 32, 2, 3, 1, 1, 1),
     "wide-groups-gemm-s2": (2, 48, 9, 9, 48, 3, 3, 2, 1, 1),
@@ -324,6 +326,7 @@ def test_integer_input_says_to_convert(backend, dtype):
         "mbv2-dw960-s1",
         "mbv2-dw576-s2",
         "dw-cl-odd",
+        "dw-cl-edges",
     ],
 )
 def test_direct_kernels_every_isa_match_torch(isa, name, dtype):

@@ -437,16 +437,11 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
             dw[grp * g->OG * taps + t] = (T)total[t];                                          \
     }
 
-/* ---- the channels-last path: depthwise (one channel per group, multiplier 1) on small planes
- * A 4 x 4 plane gives even the flat path loops of a few elements; across channels there are
- * hundreds. Each image is transposed to (pixels, C) in per-thread scratch (it fits the L2),
- * every tap is then a pass over the channels (wt: the weight as (taps, C)), and the result is
- * transposed back. Units are images; the weight gradient's per-image sums go to a per-thread
- * double buffer, which the caller adds up in thread order (deterministic for a thread count). */
-#define CONVLAB_GCONV_CL_KERNELS(NAME, T, ATTR)                                                 \
-    /* (C, P) -> (P, C) in blocks of 16 channels: each pixel's block one contiguous store */   \
-    ATTR static void convlab_gconv_to_cl_##NAME(const T *src, T *dst, ptrdiff_t C,             \
-                                                ptrdiff_t P)                                   \
+/* (C, P) <-> (P, C) transposes of one image for the channels-last path: scalar in blocks of
+ * 16 channels (each pixel's block one contiguous store), and with AVX2 8 x 8 register
+ * transposes (8 loads, 24 shuffles, 8 stores per 64 floats). */
+#define CONVLAB_GCONV_SCALAR_TRANSPOSES(SUF, T)                                                \
+    static void convlab_gconv_to_cl_##SUF(const T *src, T *dst, ptrdiff_t C, ptrdiff_t P)     \
     {                                                                                          \
         ptrdiff_t c0 = 0;                                                                      \
         for (; c0 + 16 <= C; c0 += 16)                                                         \
@@ -458,26 +453,76 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
         for (; c0 < C; c0++)                                                                   \
             for (ptrdiff_t p = 0; p < P; p++) dst[p * C + c0] = src[c0 * P + p];               \
     }                                                                                          \
-    ATTR static void convlab_gconv_from_cl_##NAME(const T *src, T *dst, ptrdiff_t C,           \
-                                                  ptrdiff_t P)                                 \
+    static void convlab_gconv_from_cl_##SUF(const T *src, T *dst, ptrdiff_t C, ptrdiff_t P)   \
     {                                                                                          \
-        ptrdiff_t c0 = 0;                                                                      \
-        for (; c0 + 16 <= C; c0 += 16)                                                         \
-            for (ptrdiff_t p = 0; p < P; p++) {                                                \
-                const T *restrict s = src + p * C + c0;                                        \
-                T *restrict d = dst + c0 * P + p;                                              \
-                for (int k = 0; k < 16; k++) d[k * P] = s[k];                                  \
-            }                                                                                  \
-        for (; c0 < C; c0++)                                                                   \
-            for (ptrdiff_t p = 0; p < P; p++) dst[c0 * P + p] = src[p * C + c0];               \
-    }                                                                                          \
-                                                                                               \
+        convlab_gconv_to_cl_##SUF(src, dst, P, C);                                             \
+    }
+
+CONVLAB_GCONV_SCALAR_TRANSPOSES(f32, float)
+CONVLAB_GCONV_SCALAR_TRANSPOSES(f64, double)
+
+#if CONVLAB_GCONV_X86
+#include <immintrin.h>
+
+/* rows r[0..7] (8 floats each) -> columns */
+CONVLAB_GCONV_AVX2 static inline void convlab_gconv_tr8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* (R, K) row-major src -> (K, R) dst */
+CONVLAB_GCONV_AVX2 static void convlab_gconv_to_cl_avx2(const float *src, float *dst,
+                                                        ptrdiff_t R, ptrdiff_t K)
+{
+    const ptrdiff_t R8 = R - R % 8, K8 = K - K % 8;
+    for (ptrdiff_t r0 = 0; r0 < R8; r0 += 8)
+        for (ptrdiff_t k0 = 0; k0 < K8; k0 += 8) {
+            __m256 v[8];
+            for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_ps(src + (r0 + i) * K + k0);
+            convlab_gconv_tr8(v);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (k0 + i) * R + r0, v[i]);
+        }
+    /* the edges: rows beyond R8 for every column, columns beyond K8 for the first R8 rows */
+    for (ptrdiff_t r = R8; r < R; r++)
+        for (ptrdiff_t k = 0; k < K; k++) dst[k * R + r] = src[r * K + k];
+    for (ptrdiff_t r = 0; r < R8; r++)
+        for (ptrdiff_t k = K8; k < K; k++) dst[k * R + r] = src[r * K + k];
+}
+
+CONVLAB_GCONV_AVX2 static void convlab_gconv_from_cl_avx2(const float *src, float *dst,
+                                                          ptrdiff_t C, ptrdiff_t P)
+{
+    convlab_gconv_to_cl_avx2(src, dst, P, C);
+}
+#endif
+
+/* ---- the channels-last path: depthwise (one channel per group, multiplier 1) on small planes
+ * A 4 x 4 plane gives even the flat path loops of a few elements; across channels there are
+ * hundreds. Each image is transposed to (pixels, C) in per-thread scratch (it fits the L2),
+ * every tap is then a pass over the channels (wt: the weight as (taps, C)), and the result is
+ * transposed back. Units are images; the weight gradient's per-image sums go to a per-thread
+ * double buffer, which the caller adds up in thread order (deterministic for a thread count). */
+#define CONVLAB_GCONV_CL_KERNELS(NAME, T, ATTR, TO_CL, FROM_CL)                                 \
     ATTR static void convlab_gconv_cl_fwd_##NAME(const T *x, const T *wt, const T *bias, T *y,  \
                                                  T *xt, T *yt, const convlab_gconv_geom *g,    \
                                                  ptrdiff_t n)                                  \
     {                                                                                          \
         const ptrdiff_t C = g->C, P = g->H * g->W, Q = g->OH * g->OW;                          \
-        convlab_gconv_to_cl_##NAME(x + n * C * P, xt, C, P);                                   \
+        TO_CL(x + n * C * P, xt, C, P);                                                        \
         for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                               \
             for (ptrdiff_t ow = 0; ow < g->OW; ow++) {                                         \
                 T *restrict yr = yt + (oh * g->OW + ow) * C;                                   \
@@ -497,7 +542,7 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
                     }                                                                          \
                 }                                                                              \
             }                                                                                  \
-        convlab_gconv_from_cl_##NAME(yt, y + n * C * Q, C, Q);                                 \
+        FROM_CL(yt, y + n * C * Q, C, Q);                                                      \
     }                                                                                          \
                                                                                                \
     ATTR static void convlab_gconv_cl_bwd_data_##NAME(const T *dy, const T *wt, T *dx, T *dxt,  \
@@ -505,7 +550,7 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
                                                       ptrdiff_t n)                             \
     {                                                                                          \
         const ptrdiff_t C = g->C, P = g->H * g->W, Q = g->OH * g->OW;                          \
-        convlab_gconv_to_cl_##NAME(dy + n * C * Q, dyt, C, Q);                                 \
+        TO_CL(dy + n * C * Q, dyt, C, Q);                                                      \
         memset(dxt, 0, (size_t)(P * C) * sizeof(T));                                           \
         for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                               \
             for (ptrdiff_t ow = 0; ow < g->OW; ow++) {                                         \
@@ -522,7 +567,7 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
                     }                                                                          \
                 }                                                                              \
             }                                                                                  \
-        convlab_gconv_from_cl_##NAME(dxt, dx + n * C * P, C, P);                               \
+        FROM_CL(dxt, dx + n * C * P, C, P);                                                    \
     }                                                                                          \
                                                                                                \
     /* part (taps, C) += this image's weight gradient (summed in T, added in double) */        \
@@ -533,8 +578,8 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
     {                                                                                          \
         const ptrdiff_t C = g->C, P = g->H * g->W, Q = g->OH * g->OW;                          \
         const ptrdiff_t taps = g->KH * g->KW;                                                  \
-        convlab_gconv_to_cl_##NAME(x + n * C * P, xt, C, P);                                   \
-        convlab_gconv_to_cl_##NAME(dy + n * C * Q, dyt, C, Q);                                 \
+        TO_CL(x + n * C * P, xt, C, P);                                                        \
+        TO_CL(dy + n * C * Q, dyt, C, Q);                                                      \
         memset(acc, 0, (size_t)(taps * C) * sizeof(T));                                        \
         for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                               \
             for (ptrdiff_t ow = 0; ow < g->OW; ow++) {                                         \
@@ -554,18 +599,22 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
         for (ptrdiff_t i = 0; i < taps * C; i++) part[i] += (double)acc[i];                    \
     }
 
-#define CONVLAB_GCONV_ALL(NAME, T, ATTR)                                                       \
+#define CONVLAB_GCONV_ALL(NAME, T, ATTR, TO_CL, FROM_CL)                                       \
     CONVLAB_GCONV_KERNELS(NAME, T, ATTR)                                                       \
     CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR)                                                  \
-    CONVLAB_GCONV_CL_KERNELS(NAME, T, ATTR)
+    CONVLAB_GCONV_CL_KERNELS(NAME, T, ATTR, TO_CL, FROM_CL)
 
-CONVLAB_GCONV_ALL(generic_f32, float, )
-CONVLAB_GCONV_ALL(generic_f64, double, )
+CONVLAB_GCONV_ALL(generic_f32, float, , convlab_gconv_to_cl_f32, convlab_gconv_from_cl_f32)
+CONVLAB_GCONV_ALL(generic_f64, double, , convlab_gconv_to_cl_f64, convlab_gconv_from_cl_f64)
 #if CONVLAB_GCONV_X86
-CONVLAB_GCONV_ALL(avx2_f32, float, CONVLAB_GCONV_AVX2)
-CONVLAB_GCONV_ALL(avx2_f64, double, CONVLAB_GCONV_AVX2)
-CONVLAB_GCONV_ALL(avx512_f32, float, CONVLAB_GCONV_AVX512)
-CONVLAB_GCONV_ALL(avx512_f64, double, CONVLAB_GCONV_AVX512)
+CONVLAB_GCONV_ALL(avx2_f32, float, CONVLAB_GCONV_AVX2, convlab_gconv_to_cl_avx2,
+                  convlab_gconv_from_cl_avx2)
+CONVLAB_GCONV_ALL(avx2_f64, double, CONVLAB_GCONV_AVX2, convlab_gconv_to_cl_f64,
+                  convlab_gconv_from_cl_f64)
+CONVLAB_GCONV_ALL(avx512_f32, float, CONVLAB_GCONV_AVX512, convlab_gconv_to_cl_avx2,
+                  convlab_gconv_from_cl_avx2)
+CONVLAB_GCONV_ALL(avx512_f64, double, CONVLAB_GCONV_AVX512, convlab_gconv_to_cl_f64,
+                  convlab_gconv_from_cl_f64)
 #endif
 
 /* isa: 0 baseline, 1 AVX2 + FMA, 2 AVX-512 (the caller checked the CPU runs it). */
