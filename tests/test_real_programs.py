@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 import convlab
-from conftest import needs_torch, torch
+from conftest import needs_gpu, needs_torch, torch
 from data_files import CIFAR_NAMES, cifar_batch, write_cifar_bin, write_tiny_mnist
 
 HERE = Path(__file__).parent
@@ -65,6 +65,9 @@ ARGS = {
         *("--workers", "0", "--log-interval", "2"),
     ],
 }
+
+# Programs that choose a device (``--no-accel`` keeps them on the CPU).
+ON_DEVICE = sorted(set(ARGS) - {"regression"})
 
 # How a program's import lines become convlab's: torch -> convlab, torchvision ->
 # convlab.vision. Nothing else in a program changes.
@@ -121,18 +124,32 @@ def _workdir(name: str, library: str, root: Path) -> Path:
     return root / f"{name}-{library}" / "work"
 
 
+# Runs a script with the CUDA emulator installed first (conftest.py's switch, in a child).
+EMULATED = (
+    "import runpy, sys; sys.path.insert(0, sys.argv[1]); import cuda_emulator; "
+    "cuda_emulator.install(); sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], "
+    "run_name='__main__')"
+)
+
+
 @cache
 def _run(name: str, library: str, root: Path) -> subprocess.CompletedProcess[str]:
-    """Run program ``name`` on ``library`` ("torch": as written; "convlab": ported) in a
-    fresh folder below ``root``."""
+    """Run program ``name`` on ``library`` in a fresh folder below ``root``: "torch" (as
+    written), "convlab" (ported, on the CPU) or "convlab-gpu" (ported, on the accelerator
+    it finds: a GPU or, with ``CONVLAB_CUDA_EMULATOR=1``, the emulator)."""
     base = _workdir(name, library, root).parent
     _write_data(base)
     script = PROGRAMS / f"{name}.py" if library == "torch" else _ported(name, root)
     path = str(SHIM) if library == "torch" else str(SRC)
+    command = [sys.executable, str(script), *ARGS[name]]
+    if library != "convlab-gpu" and name in ON_DEVICE:
+        command.append("--no-accel")
+    elif library == "convlab-gpu" and os.environ.get("CONVLAB_CUDA_EMULATOR") == "1":
+        command[1:1] = ["-c", EMULATED, str(HERE)]
     # One OpenMP thread each: the machine's cores are shared with the rest of the suite.
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, str(script), *ARGS[name]],
+        command,
         cwd=base / "work",
         env=env,
         capture_output=True,
@@ -190,6 +207,20 @@ def test_torchvision_shim_is_independent_of_convlab():
 @pytest.mark.parametrize("name", sorted(ARGS))
 def test_program_runs_on_convlab(name, runs):
     _check_ran(runs(name, "convlab"))
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ON_DEVICE)
+def test_program_runs_on_convlab_gpu(name, runs):
+    """The program finds the accelerator itself (``torch.accelerator`` / ``torch.cuda``)
+    and prints what it prints on the CPU."""
+    on_gpu, on_cpu = runs(name, "convlab-gpu"), runs(name, "convlab")
+    _check_ran(on_gpu)
+    printed = on_gpu.stdout
+    if name == "cifar10_classifier":  # the one that says where it runs
+        assert "Using device: cuda\n" in printed and "Using device: cpu\n" in on_cpu.stdout
+        printed = printed.replace("Using device: cuda\n", "Using device: cpu\n")
+    assert _skeleton(printed) == _skeleton(on_cpu.stdout)
 
 
 @needs_torch
