@@ -22,6 +22,7 @@ STD = (0.2470, 0.2435, 0.2616)
 
 
 def parse_args():
+    """The command line's options."""
     parser = argparse.ArgumentParser(description="CIFAR-10 training")
     parser.add_argument("--arch", default="resnet18", choices=sorted(models.ARCHITECTURES))
     parser.add_argument("--model-args", default="{}", help="JSON keyword arguments of the model")
@@ -40,6 +41,7 @@ def parse_args():
 
 
 def loaders(args):
+    """Training (augmented, shuffled) and test data loaders."""
     train_transform = transforms.Compose(
         [
             transforms.RandomCrop(32, padding=4),
@@ -82,6 +84,7 @@ def run_epoch(net, loader, criterion, device, max_batches, optimizer=None):
 
 
 def main():
+    """Train, test after every epoch, checkpoint the best model."""
     args = parse_args()
     if args.seed is not None:
         torch.manual_seed(args.seed)

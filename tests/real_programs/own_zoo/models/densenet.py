@@ -26,6 +26,8 @@ class DenseLayer(nn.Module):
 
 
 class Transition(nn.Module):
+    """Batch norm, ReLU, 1x1 convolution to `out_channels`, 2x2 average pool."""
+
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.bn = nn.BatchNorm2d(in_channels)
@@ -70,4 +72,5 @@ class DenseNet(nn.Module):
 
 
 def densenet121(**kwargs):
+    """DenseNet-121's block sizes (6, 12, 24, 16); `kwargs` go to ``DenseNet``."""
     return DenseNet([6, 12, 24, 16], **kwargs)

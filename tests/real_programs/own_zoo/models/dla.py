@@ -9,6 +9,8 @@ import torch.nn.functional as F
 
 
 class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and a (projected) shortcut."""
+
     def __init__(self, in_channels, out_channels, stride=1):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
@@ -29,6 +31,8 @@ class ResidualBlock(nn.Module):
 
 
 class Root(nn.Module):
+    """Concatenates its inputs and mixes them with a 1x1 convolution, batch norm and ReLU."""
+
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
@@ -82,6 +86,7 @@ class BinaryTree(nn.Module):
 
 
 def base_layer(in_channels, out_channels):
+    """3x3 convolution, batch norm, ReLU."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
         nn.BatchNorm2d(out_channels),
@@ -115,4 +120,5 @@ class DLA(nn.Module):
 
 
 def simple_dla(**kwargs):
+    """SimpleDLA: ``DLA`` built from binary trees; `kwargs` go to ``DLA``."""
     return DLA(BinaryTree, **kwargs)

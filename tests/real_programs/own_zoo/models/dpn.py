@@ -8,6 +8,9 @@ import torch.nn.functional as F
 
 
 class DualPathBlock(nn.Module):
+    """1x1, grouped 3x3, 1x1 bottleneck whose output feeds the residual path (its first `residual`
+    channels) and the dense path (the rest)."""
+
     def __init__(self, in_channels, inner, residual, dense, stride, groups, project):
         super().__init__()
         self.residual = residual
@@ -87,12 +90,14 @@ class DPN(nn.Module):
 
 
 def dpn26(**kwargs):
+    """DPN-26: two blocks per stage; `kwargs` go to ``DPN``."""
     return DPN(
         (96, 192, 384, 768), (256, 512, 1024, 2048), (2, 2, 2, 2), (16, 32, 24, 128), **kwargs
     )
 
 
 def dpn92(**kwargs):
+    """DPN-92: (3, 4, 20, 3) blocks per stage; `kwargs` go to ``DPN``."""
     return DPN(
         (96, 192, 384, 768), (256, 512, 1024, 2048), (3, 4, 20, 3), (16, 32, 24, 128), **kwargs
     )

@@ -21,6 +21,7 @@ STAGES = [
 
 
 def swish(x):
+    """x * sigmoid(x) (the SiLU), written out as the paper defines it."""
     return x * torch.sigmoid(x)
 
 
@@ -33,6 +34,8 @@ def drop_connect(x, drop_rate):
 
 
 class SqueezeExcite(nn.Module):
+    """Channel gate: global average, 1x1 reduce, activation, 1x1 expand, sigmoid, multiply."""
+
     def __init__(self, channels, squeezed):
         super().__init__()
         self.reduce = nn.Conv2d(channels, squeezed, 1)
@@ -45,6 +48,9 @@ class SqueezeExcite(nn.Module):
 
 
 class MBConv(nn.Module):
+    """Mobile inverted bottleneck: 1x1 expansion, depthwise k x k, squeeze-excitation, 1x1
+    projection, residual with drop connect where the shapes allow."""
+
     def __init__(self, in_channels, out_channels, expansion, kernel_size, stride, drop_rate):
         super().__init__()
         hidden = in_channels * expansion
@@ -128,4 +134,5 @@ class EfficientNet(nn.Module):
 
 
 def efficientnet_b0(**kwargs):
+    """EfficientNet-B0; `kwargs` go to ``EfficientNet``."""
     return EfficientNet(**kwargs)

@@ -8,6 +8,7 @@ import torch.nn as nn
 
 
 def conv_bn_relu(in_channels, out_channels, kernel_size):
+    """k x k convolution with 'same' padding, batch norm, ReLU."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2),
         nn.BatchNorm2d(out_channels),
@@ -16,6 +17,8 @@ def conv_bn_relu(in_channels, out_channels, kernel_size):
 
 
 class Inception(nn.Module):
+    """The four parallel branches of an inception module, concatenated."""
+
     def __init__(self, in_channels, n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj):
         super().__init__()
         self.branch1 = conv_bn_relu(in_channels, n1x1, 1)

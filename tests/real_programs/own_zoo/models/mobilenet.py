@@ -12,6 +12,8 @@ LAYERS += [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
 
 
 class SeparableConv(nn.Module):
+    """3x3 depthwise convolution then 1x1 pointwise convolution, each with batch norm and ReLU."""
+
     def __init__(self, in_channels, out_channels, stride):
         super().__init__()
         self.depthwise = nn.Conv2d(

@@ -17,6 +17,7 @@ SETTINGS = [
 
 
 def conv_bn(in_channels, out_channels, kernel_size, stride=1, groups=1, activation=True):
+    """Convolution with 'same' padding and batch norm, optionally followed by a ReLU."""
     layers = [
         nn.Conv2d(
             in_channels,
@@ -35,6 +36,9 @@ def conv_bn(in_channels, out_channels, kernel_size, stride=1, groups=1, activati
 
 
 class InvertedResidual(nn.Module):
+    """1x1 expansion, 3x3 depthwise convolution, linear 1x1 projection, identity shortcut where the
+    shapes allow."""
+
     def __init__(self, in_channels, out_channels, expansion, stride):
         super().__init__()
         hidden = in_channels * expansion

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 
 class SepConv(nn.Module):
+    """Depthwise k x k convolution, pointwise 1x1 convolution, batch norm."""
+
     def __init__(self, in_channels, out_channels, kernel_size, stride):
         super().__init__()
         self.depthwise = nn.Conv2d(

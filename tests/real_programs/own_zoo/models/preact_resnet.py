@@ -6,6 +6,8 @@ import torch.nn.functional as F
 
 
 class PreActBlock(nn.Module):
+    """BN-ReLU-conv3x3, BN-ReLU-conv3x3, plus the (projected) input."""
+
     def __init__(self, in_channels, channels, stride=1):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels)
@@ -55,4 +57,5 @@ class PreActResNet(nn.Module):
 
 
 def preact_resnet18(**kwargs):
+    """PreActResNet-18; `kwargs` go to ``PreActResNet``."""
     return PreActResNet((2, 2, 2, 2), **kwargs)

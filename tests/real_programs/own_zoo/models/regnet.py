@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 
 class XBlock(nn.Module):
+    """RegNet's X block: 1x1, grouped 3x3 (channels per group fixed), 1x1, residual."""
+
     def __init__(self, in_channels, out_channels, stride, group_width, bottleneck_ratio=1):
         super().__init__()
         inner = out_channels // bottleneck_ratio
@@ -68,8 +70,10 @@ class RegNetX(nn.Module):
 
 
 def regnetx_200mf(**kwargs):
+    """RegNetX-200MF; `kwargs` go to ``RegNetX``."""
     return RegNetX((1, 1, 4, 7), (24, 56, 152, 368), group_width=8, **kwargs)
 
 
 def regnetx_400mf(**kwargs):
+    """RegNetX-400MF; `kwargs` go to ``RegNetX``."""
     return RegNetX((1, 2, 7, 12), (32, 64, 160, 384), group_width=16, **kwargs)

@@ -15,6 +15,8 @@ def projection(in_channels, out_channels, stride):
 
 
 class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm, added to the (projected) input."""
+
     expansion = 1
 
     def __init__(self, in_channels, channels, stride=1):
@@ -35,6 +37,8 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3, 1x1 expand (4x), added to the (projected) input."""
+
     expansion = 4
 
     def __init__(self, in_channels, channels, stride=1):
@@ -98,12 +102,15 @@ class ResNet(nn.Module):
 
 
 def resnet18(**kwargs):
+    """ResNet-18; `kwargs` go to ``ResNet``."""
     return ResNet(BasicBlock, [2, 2, 2, 2], **kwargs)
 
 
 def resnet34(**kwargs):
+    """ResNet-34; `kwargs` go to ``ResNet``."""
     return ResNet(BasicBlock, [3, 4, 6, 3], **kwargs)
 
 
 def resnet50(**kwargs):
+    """ResNet-50 (bottleneck blocks); `kwargs` go to ``ResNet``."""
     return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)

@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 
 class ResNeXtBlock(nn.Module):
+    """1x1 reduce, grouped 3x3, 1x1 expand to twice the inner width, residual."""
+
     def __init__(self, in_channels, cardinality, group_width, stride):
         super().__init__()
         inner = cardinality * group_width
@@ -61,8 +63,10 @@ class ResNeXt29(nn.Module):
 
 
 def resnext29_2x64d(**kwargs):
+    """ResNeXt-29 with 2 groups of 64 channels; `kwargs` go to ``ResNeXt29``."""
     return ResNeXt29(2, 64, **kwargs)
 
 
 def resnext29_4x32d(**kwargs):
+    """ResNeXt-29 with 4 groups of 32 channels; `kwargs` go to ``ResNeXt29``."""
     return ResNeXt29(4, 32, **kwargs)

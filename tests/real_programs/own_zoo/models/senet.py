@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 
 class SqueezeExcite(nn.Module):
+    """Channel gate: global average, 1x1 reduce, activation, 1x1 expand, sigmoid, multiply."""
+
     def __init__(self, channels, reduction=16):
         super().__init__()
         hidden = max(channels // reduction, 1)
@@ -21,6 +23,8 @@ class SqueezeExcite(nn.Module):
 
 
 class SEBlock(nn.Module):
+    """A basic residual block whose branch is rescaled by squeeze-excitation."""
+
     def __init__(self, in_channels, channels, stride=1):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
@@ -70,4 +74,5 @@ class SENet(nn.Module):
 
 
 def senet18(**kwargs):
+    """SE-ResNet-18; `kwargs` go to ``SENet``."""
     return SENet((2, 2, 2, 2), **kwargs)

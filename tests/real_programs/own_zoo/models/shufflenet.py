@@ -16,6 +16,9 @@ def channel_shuffle(x, groups):
 
 
 class ShuffleUnit(nn.Module):
+    """Grouped 1x1, channel shuffle, 3x3 depthwise, grouped 1x1; residual add or, when downsampling,
+    concatenation with the pooled input."""
+
     def __init__(self, in_channels, out_channels, stride, groups, first_groups):
         super().__init__()
         self.stride = stride
@@ -74,8 +77,10 @@ class ShuffleNet(nn.Module):
 
 
 def shufflenet_g2(**kwargs):
+    """ShuffleNet with 2 groups; `kwargs` go to ``ShuffleNet``."""
     return ShuffleNet(2, (200, 400, 800), **kwargs)
 
 
 def shufflenet_g3(**kwargs):
+    """ShuffleNet with 3 groups; `kwargs` go to ``ShuffleNet``."""
     return ShuffleNet(3, (240, 480, 960), **kwargs)

@@ -16,11 +16,13 @@ WIDTHS = {
 
 
 def shuffle(x, groups=2):
+    """Interleave the channels of `groups` equal groups."""
     n, c, h, w = x.shape
     return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
 def conv_bn(in_channels, out_channels, kernel_size=1, stride=1, depthwise=False, relu=True):
+    """Convolution with 'same' padding and batch norm, optionally followed by a ReLU."""
     layers = [
         nn.Conv2d(
             in_channels,
@@ -39,6 +41,8 @@ def conv_bn(in_channels, out_channels, kernel_size=1, stride=1, depthwise=False,
 
 
 class BasicUnit(nn.Module):
+    """Half the channels pass through, the other half is transformed; then shuffled."""
+
     def __init__(self, channels):
         super().__init__()
         half = channels // 2
@@ -54,6 +58,8 @@ class BasicUnit(nn.Module):
 
 
 class DownUnit(nn.Module):
+    """Both branches see the whole input at stride 2; concatenated and shuffled."""
+
     def __init__(self, in_channels, out_channels):
         super().__init__()
         half = out_channels // 2

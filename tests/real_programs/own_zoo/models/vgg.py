@@ -45,16 +45,20 @@ class VGG(nn.Module):
 
 
 def vgg11(**kwargs):
+    """VGG-11; `kwargs` go to ``VGG``."""
     return VGG(11, **kwargs)
 
 
 def vgg13(**kwargs):
+    """VGG-13; `kwargs` go to ``VGG``."""
     return VGG(13, **kwargs)
 
 
 def vgg16(**kwargs):
+    """VGG-16; `kwargs` go to ``VGG``."""
     return VGG(16, **kwargs)
 
 
 def vgg19(**kwargs):
+    """VGG-19; `kwargs` go to ``VGG``."""
     return VGG(19, **kwargs)

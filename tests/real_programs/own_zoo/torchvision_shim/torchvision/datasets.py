@@ -7,6 +7,8 @@ import numpy as np
 
 
 class CIFAR10:
+    """The CIFAR-10 training or test images and labels."""
+
     def __init__(self, root, train=True, download=False, transform=None, target_transform=None):
         folder = Path(root) / "cifar-10-batches-bin"
         names = [f"data_batch_{k}.bin" for k in range(1, 6)] if train else ["test_batch.bin"]

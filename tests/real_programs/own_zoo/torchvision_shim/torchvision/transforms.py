@@ -6,6 +6,8 @@ import torch
 
 
 class Compose:
+    """Applies the transforms in order."""
+
     def __init__(self, transforms):
         self.transforms = transforms
 
@@ -16,6 +18,8 @@ class Compose:
 
 
 class RandomCrop:
+    """Pads by `padding` and crops `size` x `size` at a random position."""
+
     def __init__(self, size, padding=0):
         self.size, self.padding = size, padding
 
@@ -28,6 +32,8 @@ class RandomCrop:
 
 
 class RandomHorizontalFlip:
+    """Mirrors the image left-right with probability `p`."""
+
     def __init__(self, p=0.5):
         self.p = p
 
@@ -36,11 +42,15 @@ class RandomHorizontalFlip:
 
 
 class ToTensor:
+    """uint8 (C, H, W) image -> float32 tensor in [0, 1]."""
+
     def __call__(self, image):
         return torch.from_numpy(np.ascontiguousarray(image)).to(torch.float32).div(255)
 
 
 class Normalize:
+    """Subtracts `mean` and divides by `std` per channel."""
+
     def __init__(self, mean, std):
         self.mean, self.std = mean, std
 
