@@ -204,7 +204,7 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
     return ((a % S) * S + b % S) * f->lenQ + (a / S) * f->Wq + b / S;
 }
 
-#define CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR)                                              \
+#define CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR, DOTS)                                        \
     /* x (H, W) into the S x S phases of its zero-padded plane */                              \
     ATTR static void convlab_gconv_pad_##NAME(const T *x, T *xph, const convlab_gconv_geom *g,   \
                                               const convlab_gconv_flat *f)                     \
@@ -404,6 +404,14 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
         return s;                                                                              \
     }                                                                                          \
                                                                                                \
+    /* out[m * stride] += the dot product of row m of (rows, L) dy with x */                   \
+    ATTR static void convlab_gconv_dots_##NAME(const T *dy, ptrdiff_t L, ptrdiff_t rows,        \
+                                               const T *x, double *out, ptrdiff_t stride)      \
+    {                                                                                          \
+        for (ptrdiff_t m = 0; m < rows; m++)                                                   \
+            out[m * stride] += convlab_gconv_dot_##NAME(dy + m * L, x, L);                     \
+    }                                                                                          \
+                                                                                               \
     ATTR static void convlab_gconv_flat_bwd_weight_##NAME(const T *dy, const T *x, T *dw,       \
                                                           T *xph, T *dyext, double *total,     \
                                                           const convlab_gconv_geom *g,         \
@@ -424,14 +432,10 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
             for (ptrdiff_t m = 0; m < g->OG; m++)                                              \
                 convlab_gconv_spread_##NAME(                                                   \
                     dy + (n * g->O + grp * g->OG + m) * g->OH * g->OW, dyext + m * L, g, &f);  \
-            for (ptrdiff_t m = 0; m < g->OG; m++)                                              \
-                for (ptrdiff_t c = 0; c < g->CG; c++)                                          \
-                    for (ptrdiff_t kh = 0; kh < g->KH; kh++)                                   \
-                        for (ptrdiff_t kw = 0; kw < g->KW; kw++)                               \
-                            total[m * taps + (c * g->KH + kh) * g->KW + kw] +=                 \
-                                convlab_gconv_dot_##NAME(                                      \
-                                    dyext + m * L,                                             \
-                                    xph + c * plane + toff[kh * g->KW + kw], L);               \
+            for (ptrdiff_t c = 0; c < g->CG; c++)                                              \
+                for (ptrdiff_t t = 0; t < g->KH * g->KW; t++)                                  \
+                    DOTS(dyext, L, g->OG, xph + c * plane + toff[t],                           \
+                         total + c * g->KH * g->KW + t, taps);                                 \
         }                                                                                      \
         for (ptrdiff_t t = 0; t < g->OG * taps; t++)                                           \
             dw[grp * g->OG * taps + t] = (T)total[t];                                          \
@@ -507,6 +511,64 @@ CONVLAB_GCONV_AVX2 static void convlab_gconv_from_cl_avx2(const float *src, floa
                                                           ptrdiff_t C, ptrdiff_t P)
 {
     convlab_gconv_to_cl_avx2(src, dst, P, C);
+}
+
+CONVLAB_GCONV_AVX2 static inline double convlab_gconv_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return (double)_mm_cvtss_f32(s);
+}
+
+/* out[m * stride] += dot(row m of (rows, L) dy, x): up to 8 rows per pass over x, each an
+ * 8-lane accumulator (x loaded once for all of them), the tail in double */
+CONVLAB_GCONV_AVX2 static void convlab_gconv_dots_rows_avx2(const float *dy, ptrdiff_t L,
+                                                            ptrdiff_t rows, const float *x,
+                                                            double *out, ptrdiff_t stride)
+{
+    const ptrdiff_t L8 = L - L % 8;
+    if (rows == 1) {
+        /* depthwise: one row, four independent accumulators (an FMA's latency, not one chain) */
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        ptrdiff_t j = 0;
+        for (; j + 32 <= L; j += 32) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(x + j), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(dy + j + 8), _mm256_loadu_ps(x + j + 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(dy + j + 16), _mm256_loadu_ps(x + j + 16), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(dy + j + 24), _mm256_loadu_ps(x + j + 24), a3);
+        }
+        for (; j < L8; j += 8)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(x + j), a0);
+        double s = convlab_gconv_hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; j < L; j++) s += (double)(dy[j] * x[j]);
+        out[0] += s;
+        return;
+    }
+    for (ptrdiff_t m0 = 0; m0 < rows; m0 += 8) {
+        const int count = rows - m0 < 8 ? (int)(rows - m0) : 8;
+        const float *d = dy + m0 * L;
+        __m256 acc[8];
+        for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+        if (count == 8) {
+            for (ptrdiff_t j = 0; j < L8; j += 8) {
+                const __m256 xv = _mm256_loadu_ps(x + j);
+                for (int i = 0; i < 8; i++)
+                    acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(d + i * L + j), xv, acc[i]);
+            }
+        } else {
+            for (ptrdiff_t j = 0; j < L8; j += 8) {
+                const __m256 xv = _mm256_loadu_ps(x + j);
+                for (int i = 0; i < count; i++)
+                    acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(d + i * L + j), xv, acc[i]);
+            }
+        }
+        for (int i = 0; i < count; i++) {
+            double s = convlab_gconv_hsum(acc[i]);
+            for (ptrdiff_t j = L8; j < L; j++) s += (double)(d[i * L + j] * x[j]);
+            out[(m0 + i) * stride] += s;
+        }
+    }
 }
 #endif
 
@@ -599,22 +661,27 @@ CONVLAB_GCONV_AVX2 static void convlab_gconv_from_cl_avx2(const float *src, floa
         for (ptrdiff_t i = 0; i < taps * C; i++) part[i] += (double)acc[i];                    \
     }
 
-#define CONVLAB_GCONV_ALL(NAME, T, ATTR, TO_CL, FROM_CL)                                       \
+#define CONVLAB_GCONV_ALL(NAME, T, ATTR, TO_CL, FROM_CL, DOTS)                                 \
     CONVLAB_GCONV_KERNELS(NAME, T, ATTR)                                                       \
-    CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR)                                                  \
+    CONVLAB_GCONV_FLAT_KERNELS(NAME, T, ATTR, DOTS)                                            \
     CONVLAB_GCONV_CL_KERNELS(NAME, T, ATTR, TO_CL, FROM_CL)
 
-CONVLAB_GCONV_ALL(generic_f32, float, , convlab_gconv_to_cl_f32, convlab_gconv_from_cl_f32)
-CONVLAB_GCONV_ALL(generic_f64, double, , convlab_gconv_to_cl_f64, convlab_gconv_from_cl_f64)
+/* The weight gradient's dot products (DOTS): the macro's own loop, or AVX2 rows at a time. */
+#define CONVLAB_GCONV_OWN_DOTS(NAME) convlab_gconv_dots_##NAME
+
+CONVLAB_GCONV_ALL(generic_f32, float, , convlab_gconv_to_cl_f32, convlab_gconv_from_cl_f32,
+                  CONVLAB_GCONV_OWN_DOTS(generic_f32))
+CONVLAB_GCONV_ALL(generic_f64, double, , convlab_gconv_to_cl_f64, convlab_gconv_from_cl_f64,
+                  CONVLAB_GCONV_OWN_DOTS(generic_f64))
 #if CONVLAB_GCONV_X86
 CONVLAB_GCONV_ALL(avx2_f32, float, CONVLAB_GCONV_AVX2, convlab_gconv_to_cl_avx2,
-                  convlab_gconv_from_cl_avx2)
+                  convlab_gconv_from_cl_avx2, convlab_gconv_dots_rows_avx2)
 CONVLAB_GCONV_ALL(avx2_f64, double, CONVLAB_GCONV_AVX2, convlab_gconv_to_cl_f64,
-                  convlab_gconv_from_cl_f64)
+                  convlab_gconv_from_cl_f64, CONVLAB_GCONV_OWN_DOTS(avx2_f64))
 CONVLAB_GCONV_ALL(avx512_f32, float, CONVLAB_GCONV_AVX512, convlab_gconv_to_cl_avx2,
-                  convlab_gconv_from_cl_avx2)
+                  convlab_gconv_from_cl_avx2, convlab_gconv_dots_rows_avx2)
 CONVLAB_GCONV_ALL(avx512_f64, double, CONVLAB_GCONV_AVX512, convlab_gconv_to_cl_f64,
-                  convlab_gconv_from_cl_f64)
+                  convlab_gconv_from_cl_f64, CONVLAB_GCONV_OWN_DOTS(avx512_f64))
 #endif
 
 /* isa: 0 baseline, 1 AVX2 + FMA, 2 AVX-512 (the caller checked the CPU runs it). */
