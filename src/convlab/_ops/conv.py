@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -279,6 +279,31 @@ def conv1d(
     return _shape.squeeze(out, -2)
 
 
+@overload
+def max_pool2d(
+    x: Tensor,
+    kernel_size: Any,
+    stride: Any = ...,
+    padding: Any = ...,
+    dilation: Any = ...,
+    ceil_mode: bool = ...,
+    return_indices: Literal[False] = ...,
+) -> Tensor: ...
+
+
+@overload
+def max_pool2d(
+    x: Tensor,
+    kernel_size: Any,
+    stride: Any = ...,
+    padding: Any = ...,
+    dilation: Any = ...,
+    ceil_mode: bool = ...,
+    *,
+    return_indices: Literal[True],
+) -> tuple[Tensor, Tensor]: ...
+
+
 def max_pool2d(
     x: Tensor,
     kernel_size: Any,
@@ -286,8 +311,17 @@ def max_pool2d(
     padding: Any = 0,
     dilation: Any = 1,
     ceil_mode: bool = False,
-) -> Tensor:
-    """Max pooling over NCHW ``x``; the gradient goes to the first maximum of each window."""
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Max pooling over NCHW ``x``; the gradient goes to the first maximum of each window.
+
+    With ``return_indices``, returns ``(pooled, indices)``: each maximum's int64 offset
+    ``h * W + w`` in its plane, as PyTorch's (for :func:`max_unpool2d`).
+    """
+    if return_indices:
+        from convlab._ops.unpool import max_pool2d_with_indices
+
+        return max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)
     return _apply_nchw(
         MaxPool2d,
         x,

@@ -43,6 +43,8 @@ from convlab.nn.modules.activation import (
     Tanhshrink,
     Threshold,
 )
+from convlab.nn.modules.bilinear import Bilinear
+from convlab.nn.modules.channel import ChannelShuffle, LocalResponseNorm
 from convlab.nn.modules.container import (
     ModuleDict,
     ModuleList,
@@ -54,6 +56,7 @@ from convlab.nn.modules.conv import Conv1d, Conv2d
 from convlab.nn.modules.conv_transpose import ConvTranspose1d, ConvTranspose2d
 from convlab.nn.modules.distance import CosineSimilarity, PairwiseDistance
 from convlab.nn.modules.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d
+from convlab.nn.modules.fold import Fold, Unfold
 from convlab.nn.modules.linear import Flatten, Identity, Linear, Unflatten
 from convlab.nn.modules.loss import (
     BCELoss,
@@ -105,6 +108,7 @@ from convlab.nn.modules.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from convlab.nn.modules.unpool import MaxUnpool1d, MaxUnpool2d
 from convlab.nn.modules.upsample import (
     PixelShuffle,
     PixelUnshuffle,
@@ -218,4 +222,11 @@ __all__ = [
     "HingeEmbeddingLoss",
     "PoissonNLLLoss",
     "GaussianNLLLoss",
+    "LocalResponseNorm",
+    "ChannelShuffle",
+    "Unfold",
+    "Fold",
+    "MaxUnpool2d",
+    "MaxUnpool1d",
+    "Bilinear",
 ]

@@ -54,7 +54,9 @@ from convlab._ops.adaptive_pool import (
     adaptive_max_pool1d,
     adaptive_max_pool2d,
 )
+from convlab._ops.bilinear import bilinear
 from convlab._ops.binary import binary_conv2d
+from convlab._ops.channel import channel_shuffle, local_response_norm
 from convlab._ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d
 from convlab._ops.conv_transpose import conv_transpose1d, conv_transpose2d
 from convlab._ops.distance import (
@@ -64,6 +66,7 @@ from convlab._ops.distance import (
     triplet_margin_loss,
 )
 from convlab._ops.encoding import one_hot
+from convlab._ops.fold import fold, unfold
 from convlab._ops.interpolate import (
     interpolate,
     pixel_shuffle,
@@ -93,6 +96,7 @@ from convlab._ops.loss import (
 )
 from convlab._ops.norm import batch_norm, group_norm, instance_norm, layer_norm, normalize
 from convlab._ops.padding import pad
+from convlab._ops.unpool import max_unpool1d, max_unpool2d
 
 __all__ = [
     "conv2d",
@@ -174,4 +178,11 @@ __all__ = [
     "hinge_embedding_loss",
     "poisson_nll_loss",
     "gaussian_nll_loss",
+    "local_response_norm",
+    "channel_shuffle",
+    "unfold",
+    "fold",
+    "max_unpool2d",
+    "max_unpool1d",
+    "bilinear",
 ]
