@@ -1,7 +1,8 @@
 """Parameter initialisation with PyTorch's fan and gain rules (``torch.nn.init``).
 
-Values are drawn from convlab's host generator (seeded by :func:`convlab.manual_seed`) and then
-copied to the tensor's device, so one seed gives the same model on every device.
+Values are drawn from convlab's host generator (seeded by :func:`convlab.manual_seed`), or from
+the ``generator=`` given, and then copied to the tensor's device, so one seed gives the same
+model on every device.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ __all__ = [
     "constant_",
     "uniform_",
     "normal_",
+    "trunc_normal_",
+    "orthogonal_",
+    "eye_",
+    "dirac_",
+    "sparse_",
 ]
 
 
@@ -78,14 +84,132 @@ def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     return tensor
 
 
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    """Fill with samples from U(a, b)."""
-    return _fill(tensor, _random.host_generator().uniform(a, b, tensor.shape))
+def _rng(generator: Any) -> np.random.Generator:
+    return _random.numpy_generator(generator)
 
 
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    """Fill with samples from N(mean, std**2)."""
-    return _fill(tensor, _random.host_generator().normal(mean, std, tensor.shape))
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill with samples from U(a, b) (from ``generator``, a :class:`convlab.Generator`, when
+    given)."""
+    return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill with samples from N(mean, std**2) (from ``generator`` when given)."""
+    return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
+
+
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: Any = None,
+) -> Tensor:
+    """Fill with samples from N(mean, std**2) truncated to ``[a, b]`` (``a`` and ``b`` are
+    absolute bounds, as PyTorch's).
+
+    Draws are redrawn until they fall inside the bounds (exactly the truncated distribution).
+
+    Raises:
+        ValueError: If ``[a, b]`` is empty or too far in the tail to sample (below one draw
+            in a million inside it).
+    """
+    if not a < b:
+        raise ValueError(f"a, b: expected a < b, got a={a}, b={b}")
+    rng = _rng(generator)
+    size = int(np.prod(tensor.shape))
+    mass = _normal_cdf((b - mean) / std) - _normal_cdf((a - mean) / std) if std > 0 else 1.0
+    if mass < 1e-6:
+        raise ValueError(f"a, b: [{a}, {b}] holds too little of N({mean}, {std}**2) to sample from")
+    values = rng.normal(mean, std, size)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = rng.normal(mean, std, int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return _fill(tensor, np.clip(values, a, b).reshape(tensor.shape))
+
+
+def _normal_cdf(x: float) -> float:
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1, generator: Any = None) -> Tensor:
+    """Fill with a (semi-)orthogonal matrix from the QR decomposition of a normal one, times
+    ``gain`` (dimensions after the first are flattened), as ``torch.nn.init.orthogonal_``.
+
+    Raises:
+        ValueError: For fewer than 2 dimensions.
+    """
+    if tensor.ndim < 2:
+        raise ValueError("tensor: only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flat = _rng(generator).normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    # signs of R's diagonal make the decomposition unique, so Q is uniformly distributed
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (q * gain).reshape(tensor.shape))
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-D tensor with the identity matrix (ones on the main diagonal).
+
+    Raises:
+        ValueError: For a tensor that is not 2-D.
+    """
+    if tensor.ndim != 2:
+        raise ValueError("tensor: only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    return _fill(tensor, np.eye(rows, cols))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3-, 4- or 5-D convolution weight with the Dirac delta: the convolution keeps
+    as many input channels as it can, per group.
+
+    Raises:
+        ValueError: For another number of dimensions, or ``groups`` not dividing the output
+            channels.
+    """
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("tensor: only tensors with 3, 4, or 5 dimensions are supported")
+    out_channels = tensor.shape[0]
+    if out_channels % groups != 0:
+        raise ValueError(f"groups: dim 0 ({out_channels}) must be divisible by groups ({groups})")
+    per_group = out_channels // groups
+    keep = min(per_group, tensor.shape[1])
+    values = np.zeros(tensor.shape)
+    centre = tuple(s // 2 for s in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(keep):
+            values[(g * per_group + d, d) + centre] = 1
+    return _fill(tensor, values)
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any = None) -> Tensor:
+    """Fill a 2-D tensor with N(0, std**2) values, ``ceil(sparsity * rows)`` of each column
+    set to zero.
+
+    Raises:
+        ValueError: For a tensor that is not 2-D.
+    """
+    if tensor.ndim != 2:
+        raise ValueError("tensor: only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    rng = _rng(generator)
+    values = rng.normal(0.0, std, (rows, cols))
+    zeros = int(math.ceil(sparsity * rows))
+    for col in range(cols):
+        values[rng.permutation(rows)[:zeros], col] = 0
+    return _fill(tensor, values)
 
 
 def constant_(tensor: Tensor, val: Any) -> Tensor:
@@ -114,31 +238,39 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> floa
 
 
 def kaiming_uniform_(
-    tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any = None,
 ) -> Tensor:
     """He uniform: U(-b, b) with ``b = gain * sqrt(3 / fan)``."""
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def kaiming_normal_(
-    tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any = None,
 ) -> Tensor:
     """He normal: N(0, std**2) with ``std = gain / sqrt(fan)``."""
-    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot uniform: U(-b, b) with ``b = gain * sqrt(6 / (fan_in + fan_out))``."""
     fan_in, fan_out = _fans(tensor)
     bound = gain * math.sqrt(6.0 / max(fan_in + fan_out, 1))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot normal: N(0, std**2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _fans(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / max(fan_in + fan_out, 1)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / max(fan_in + fan_out, 1)), generator)
 
 
 def _default_layer_init(weight: Tensor, bias: Tensor | None) -> None:
