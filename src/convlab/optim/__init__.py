@@ -17,8 +17,10 @@ from convlab.optim import lr_scheduler
 from convlab.optim.adadelta import Adadelta
 from convlab.optim.adagrad import Adagrad
 from convlab.optim.adam import Adam, AdamW
+from convlab.optim.adamax import Adamax
 from convlab.optim.nadam import NAdam
 from convlab.optim.optimizer import Optimizer
+from convlab.optim.radam import RAdam
 from convlab.optim.rmsprop import RMSprop
 from convlab.optim.sgd import SGD
 
@@ -32,4 +34,6 @@ __all__ = [
     "RMSprop",
     "NAdam",
     "lr_scheduler",
+    "Adamax",
+    "RAdam",
 ]
