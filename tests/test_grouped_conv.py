@@ -43,6 +43,9 @@ CASES = {
     "dw-stride3-pad0": (2, 4, 11, 13, 8, 4, (2, 3), 3, 0, 1),
     "dw-1x1": (2, 7, 5, 6, 7, 7, 1, 1, 0, 1),
     "dw-wide-kernel": (1, 3, 6, 20, 3, 3, (1, 7), 1, (0, 3), 1),
+    # 7 outputs per group: the direct kernels' blocks of 4, 2 and 1 output channels
+    "mixed-og7": (2, 6, 9, 9, 14, 2, 3, 1, 1, 1),
+    "mixed-og7-s2": (2, 6, 10, 9, 14, 2, 3, 2, 1, 1),
     # channels-last depthwise path (<= 64 pixels): odd geometry, and 1x1 planes
     "dw-cl-odd": (2, 5, 7, 9, 5, 5, (3, 2), (2, 1), (1, 0), (1, 2)),
     "dw-cl-1x1-plane": (3, 16, 1, 1, 16, 16, 3, 1, 1, 1),
@@ -327,6 +330,8 @@ def test_integer_input_says_to_convert(backend, dtype):
         "mbv2-dw576-s2",
         "dw-cl-odd",
         "dw-cl-edges",
+        "mixed-og7",
+        "mixed-og7-s2",
     ],
 )
 def test_direct_kernels_every_isa_match_torch(isa, name, dtype):

@@ -364,7 +364,23 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
             memset(dxph, 0, (size_t)(S * S * f.lenQ) * sizeof(T));                             \
             const ptrdiff_t wstep = g->CG * g->KH * g->KW; /* o -> o + 1 in the weight */      \
             ptrdiff_t m = 0;                                                                   \
-            /* two outputs per pass: one load and store of dx per two multiply-adds */         \
+            /* four (then two) outputs per pass: one load and store of dx per four (two)       \
+             * multiply-adds */                                                                \
+            for (; m + 4 <= g->OG; m += 4) {                                                   \
+                const ptrdiff_t o = grp * g->OG + m;                                           \
+                const T *restrict ga = dyext + m * L;                                          \
+                const T *restrict gb = ga + L;                                                 \
+                const T *restrict gc = gb + L;                                                 \
+                const T *restrict gd = gc + L;                                                 \
+                for (ptrdiff_t t = 0; t < g->KH * g->KW; t++) {                                \
+                    const ptrdiff_t wi = (o * g->CG + c) * g->KH * g->KW + t;                  \
+                    const T wa = w[wi], wb = w[wi + wstep];                                    \
+                    const T wc = w[wi + 2 * wstep], wd = w[wi + 3 * wstep];                    \
+                    T *restrict dr = dxph + toff[t];                                           \
+                    for (ptrdiff_t j = 0; j < L; j++)                                          \
+                        dr[j] += (wa * ga[j] + wb * gb[j]) + (wc * gc[j] + wd * gd[j]);        \
+                }                                                                              \
+            }                                                                                  \
             for (; m + 2 <= g->OG; m += 2) {                                                   \
                 const ptrdiff_t o = grp * g->OG + m;                                           \
                 const T *restrict ga = dyext + m * L;                                          \
