@@ -1,4 +1,4 @@
-"""Adamax and RAdam against torch.optim: parameters, per-parameter state and group settings
+"""Adamax, RAdam and ASGD against torch.optim: parameters, per-parameter state and group settings
 step for step (float32 and float64, every backend), state-dict round trips and the error
 types of bad arguments."""
 
@@ -23,6 +23,12 @@ CASES = {
         dict(lr=0.01, betas=(0.7, 0.8), weight_decay=0.2, decoupled_weight_decay=True),
     ),
     "radam_max": ("RAdam", dict(maximize=True, betas=(0.9, 0.5))),
+    "asgd": ("ASGD", dict()),
+    "asgd_averaging": (
+        "ASGD",
+        dict(lr=0.05, lambd=0.01, alpha=0.6, t0=5, weight_decay=0.1),
+    ),
+    "asgd_max": ("ASGD", dict(maximize=True, t0=0)),
 }
 
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
@@ -100,7 +106,7 @@ def test_optimizer_matches_torch(backend, name, dtype):
     _assert_same(ours, theirs, t_ours, t_theirs, TOL[dtype])
 
 
-@pytest.mark.parametrize("name", ["adamax_opts", "radam_decoupled"])
+@pytest.mark.parametrize("name", ["adamax_opts", "radam_decoupled", "asgd_averaging"])
 def test_state_dict_round_trip_resumes_like_torch(name, tmp_path):
     params, grads = _problem(np.float64, 16)
     t_ours, ours = _make(convlab, name, params)
@@ -135,6 +141,8 @@ BAD = [
     ("RAdam", dict(eps=-1.0)),
     ("RAdam", dict(betas=(0.9, 1.0))),
     ("RAdam", dict(weight_decay=-0.5)),
+    ("ASGD", dict(lr=-1.0)),
+    ("ASGD", dict(weight_decay=-1.0)),
 ]
 
 
@@ -145,7 +153,7 @@ def test_bad_arguments_raise_value_error_like_torch(kind, kw):
             getattr(lib.optim, kind)([lib.zeros(2, requires_grad=True)], **kw)
 
 
-@pytest.mark.parametrize("kind", ["Adamax", "RAdam"])
+@pytest.mark.parametrize("kind", ["Adamax", "RAdam", "ASGD"])
 def test_defaults_match_torch(kind):
     ours = getattr(convlab.optim, kind)([convlab.zeros(2, requires_grad=True)]).defaults
     theirs = getattr(torch.optim, kind)([torch.zeros(2, requires_grad=True)]).defaults

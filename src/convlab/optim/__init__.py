@@ -18,6 +18,7 @@ from convlab.optim.adadelta import Adadelta
 from convlab.optim.adagrad import Adagrad
 from convlab.optim.adam import Adam, AdamW
 from convlab.optim.adamax import Adamax
+from convlab.optim.asgd import ASGD
 from convlab.optim.nadam import NAdam
 from convlab.optim.optimizer import Optimizer
 from convlab.optim.radam import RAdam
@@ -36,4 +37,5 @@ __all__ = [
     "lr_scheduler",
     "Adamax",
     "RAdam",
+    "ASGD",
 ]
