@@ -270,3 +270,30 @@ def test_module_weight_is_a_buffer():
     w = convlab.ones(5)
     assert "weight" in dict(nn.MultiMarginLoss(weight=w).named_buffers())
     assert "weight" in dict(nn.MultiLabelSoftMarginLoss(weight=w).named_buffers())
+
+
+@pytest.mark.parametrize(
+    "case", ["triplet_swap_p1", "cosine_embedding", "multi_margin_p2_weight", "gaussian"]
+)
+def test_losses_run_on_every_backend(backend, case):
+    fname, _, keys, grad_idx, kw = CASES[case]
+    data = _data(np.float64, seed=9)
+    results = []
+    for lib in (convlab, torch):
+        dev = dict(device=backend.name) if lib is convlab else {}
+        args = [lib.tensor(data[k], **dev) for k in keys]
+        for i in grad_idx:
+            args[i].requires_grad_(True)
+        kws = {k: lib.tensor(data[v], **dev) if isinstance(v, str) else v for k, v in kw.items()}
+        out = getattr(lib.nn.functional, fname)(*args, **kws)
+        out.backward()
+        results.append(
+            [_as_numpy(backend, out.detach())]
+            + [_as_numpy(backend, args[i].grad) for i in grad_idx]
+        )
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+def _as_numpy(backend, t):
+    return backend.to_numpy(t._data) if isinstance(t, convlab.Tensor) else t.numpy()

@@ -106,3 +106,20 @@ def test_vector_to_parameters_errors():
         nn.utils.vector_to_parameters([1.0] * 7, ps)
     with pytest.raises(RuntimeError, match="7"):
         nn.utils.vector_to_parameters(convlab.zeros(6), ps)
+
+
+def test_clip_grad_norm_on_every_backend(backend):
+    ours, theirs = _pairs(np.float64, seed=5)
+    moved = []
+    for p in ours:
+        q = convlab.tensor(p.detach().numpy(), device=backend.name, requires_grad=True)
+        q.grad = convlab.tensor(p.grad.numpy(), device=backend.name)
+        moved.append(q)
+    total = nn.utils.clip_grad_norm_(moved, 0.5)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 0.5)
+    assert total.device == moved[0].device
+    np.testing.assert_allclose(backend.to_numpy(total._data), expected.numpy(), rtol=1e-12)
+    nn.utils.clip_grad_value_(moved, 0.05)
+    torch.nn.utils.clip_grad_value_(theirs, 0.05)
+    for p, q in zip(moved, theirs):
+        np.testing.assert_allclose(backend.to_numpy(p.grad._data), q.grad.numpy(), rtol=1e-12)
