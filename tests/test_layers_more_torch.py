@@ -262,3 +262,59 @@ def test_errors_match_torch_types(make, error):
     for lib in (convlab, torch):
         with pytest.raises(error):
             make(lib)
+
+
+LAZY = [
+    ("LazyLinear", "Linear", (5,), (3, 5), (4, 3)),
+    ("LazyLinear", "Linear", (2,), (7, 2), (2, 3, 7)),
+    ("LazyConv2d", "Conv2d", (4, 3), (6, 4, 3), (2, 6, 5, 5)),
+    ("LazyConv2d", "Conv2d", (4, 3), (6, 4, 3), (6, 5, 5)),
+    ("LazyConv1d", "Conv1d", (4, 3), (6, 4, 3), (2, 6, 9)),
+]
+
+
+@pytest.mark.parametrize("lazy, plain, args, plain_args, shape", LAZY)
+def test_lazy_layers_become_plain_ones_like_torch(lazy, plain, args, plain_args, shape):
+    kw = dict(groups=2) if "Conv" in lazy else {}
+    x = np.random.default_rng(10).standard_normal(shape).astype(np.float32)
+    modules = {}
+    for lib, seed in ((convlab, convlab.manual_seed), (torch, torch.manual_seed)):
+        module = getattr(lib.nn, lazy)(*args, **kw)
+        assert repr(module).startswith(lazy)
+        seed(0)
+        reference = getattr(lib.nn, plain)(*plain_args, **kw)
+        seed(0)  # nothing is drawn until the first call: the same values as the plain layer
+        out = module(lib.tensor(x))
+        assert type(module).__name__ == plain
+        modules[lib] = (module, out)
+        np.testing.assert_array_equal(
+            module.weight.detach().numpy(), reference.weight.detach().numpy()
+        )
+        np.testing.assert_array_equal(module.bias.detach().numpy(), reference.bias.detach().numpy())
+    (ours, out), (theirs, t_out) = modules[convlab], modules[torch]
+    assert repr(ours) == repr(theirs)
+    assert tuple(out.shape) == tuple(t_out.shape)
+    theirs.weight.data = torch.tensor(ours.weight.detach().numpy())
+    theirs.bias.data = torch.tensor(ours.bias.detach().numpy())
+    np.testing.assert_allclose(
+        ours(convlab.tensor(x)).detach().numpy(),
+        theirs(torch.tensor(x)).detach().numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_lazy_parameter_is_updated_by_an_earlier_optimizer():
+    layer = nn.LazyLinear(2)
+    opt = convlab.optim.SGD(layer.parameters(), lr=0.5)
+    x = convlab.ones(1, 3)
+    layer(x).sum().backward()
+    before = layer.weight.detach().numpy().copy()
+    opt.step()
+    np.testing.assert_allclose(layer.weight.detach().numpy(), before - 0.5, rtol=1e-6)
+
+
+def test_lazy_conv_groups_must_divide_the_input_channels():
+    for lib in (convlab, torch):
+        with pytest.raises(ValueError):
+            lib.nn.LazyConv2d(4, 3, groups=2)(lib.zeros(1, 3, 5, 5))

@@ -57,6 +57,7 @@ from convlab.nn.modules.conv_transpose import ConvTranspose1d, ConvTranspose2d
 from convlab.nn.modules.distance import CosineSimilarity, PairwiseDistance
 from convlab.nn.modules.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d
 from convlab.nn.modules.fold import Fold, Unfold
+from convlab.nn.modules.lazy import LazyConv1d, LazyConv2d, LazyLinear
 from convlab.nn.modules.linear import Flatten, Identity, Linear, Unflatten
 from convlab.nn.modules.loss import (
     BCELoss,
@@ -229,4 +230,7 @@ __all__ = [
     "MaxUnpool2d",
     "MaxUnpool1d",
     "Bilinear",
+    "LazyLinear",
+    "LazyConv2d",
+    "LazyConv1d",
 ]
