@@ -37,68 +37,61 @@ def _data(dtype, seed=0):
     }
 
 
-# name: (functional, unused, argument keys, which of them get a gradient, kwargs)
+# name: (functional, argument keys, which of them get a gradient, kwargs)
 CASES = {
-    "triplet": ("triplet_margin_loss", None, ("x", "x2", "x3"), (0, 1, 2), {}),
+    "triplet": ("triplet_margin_loss", ("x", "x2", "x3"), (0, 1, 2), {}),
     "triplet_swap_p1": (
         "triplet_margin_loss",
-        None,
         ("x", "x2", "x3"),
         (0, 1, 2),
         dict(swap=True, p=1, margin=2.0),
     ),
-    "triplet_p3": ("triplet_margin_loss", None, ("x", "x2", "x3"), (0,), dict(p=3, eps=1e-3)),
-    "cosine_embedding": ("cosine_embedding_loss", None, ("x", "x2", "sign_row"), (0, 1), {}),
+    "triplet_p3": ("triplet_margin_loss", ("x", "x2", "x3"), (0,), dict(p=3, eps=1e-3)),
+    "cosine_embedding": ("cosine_embedding_loss", ("x", "x2", "sign_row"), (0, 1), {}),
     "cosine_embedding_margin": (
         "cosine_embedding_loss",
-        None,
         ("x", "x2", "sign_row"),
         (0, 1),
         dict(margin=-0.3),
     ),
-    "soft_margin": ("soft_margin_loss", None, ("x", "sign"), (0,), {}),
-    "multilabel": ("multilabel_soft_margin_loss", None, ("x", "labels01"), (0,), {}),
+    "soft_margin": ("soft_margin_loss", ("x", "sign"), (0,), {}),
+    "multilabel": ("multilabel_soft_margin_loss", ("x", "labels01"), (0,), {}),
     "multilabel_weight": (
         "multilabel_soft_margin_loss",
-        None,
         ("x", "labels01"),
         (0,),
         dict(weight="w5"),
     ),
-    "multi_margin": ("multi_margin_loss", None, ("x", "cls"), (0,), {}),
+    "multi_margin": ("multi_margin_loss", ("x", "cls"), (0,), {}),
     "multi_margin_p2_weight": (
         "multi_margin_loss",
-        None,
         ("x", "cls"),
         (0,),
         dict(p=2, margin=0.5, weight="w5"),
     ),
-    "hinge_embedding": ("hinge_embedding_loss", None, ("x", "sign"), (0,), {}),
+    "hinge_embedding": ("hinge_embedding_loss", ("x", "sign"), (0,), {}),
     "hinge_embedding_margin": (
         "hinge_embedding_loss",
-        None,
         ("x", "sign"),
         (0,),
         dict(margin=0.3),
     ),
-    "poisson_log": ("poisson_nll_loss", None, ("x", "counts"), (0,), {}),
-    "poisson_full": ("poisson_nll_loss", None, ("x", "counts"), (0,), dict(full=True)),
+    "poisson_log": ("poisson_nll_loss", ("x", "counts"), (0,), {}),
+    "poisson_full": ("poisson_nll_loss", ("x", "counts"), (0,), dict(full=True)),
     "poisson_rate": (
         "poisson_nll_loss",
-        None,
         ("rate", "counts"),
         (0,),
         dict(log_input=False, eps=1e-4),
     ),
-    "gaussian": ("gaussian_nll_loss", None, ("x", "x2", "var"), (0, 2), {}),
+    "gaussian": ("gaussian_nll_loss", ("x", "x2", "var"), (0, 2), {}),
     "gaussian_full_row_var": (
         "gaussian_nll_loss",
-        None,
         ("x", "x2", "var_row"),
         (0, 2),
         dict(full=True),
     ),
-    "gaussian_tiny_var": ("gaussian_nll_loss", None, ("x", "x2", "var"), (0, 2), dict(eps=0.3)),
+    "gaussian_tiny_var": ("gaussian_nll_loss", ("x", "x2", "var"), (0, 2), dict(eps=0.3)),
 }
 
 MODULES = {
@@ -114,7 +107,7 @@ MODULES = {
 
 
 def _run(lib, case, dtype, reduction, module):
-    fname, _, keys, grad_idx, kw = CASES[case]
+    fname, keys, grad_idx, kw = CASES[case]
     data = _data(dtype)
     if case == "gaussian_full_row_var":
         data["var_row"] = data["var_row"].reshape(6, 1)
@@ -276,7 +269,7 @@ def test_module_weight_is_a_buffer():
     "case", ["triplet_swap_p1", "cosine_embedding", "multi_margin_p2_weight", "gaussian"]
 )
 def test_losses_run_on_every_backend(backend, case):
-    fname, _, keys, grad_idx, kw = CASES[case]
+    fname, keys, grad_idx, kw = CASES[case]
     data = _data(np.float64, seed=9)
     results = []
     for lib in (convlab, torch):
