@@ -32,6 +32,17 @@ pytestmark = needs_torch
 
 ZOO = Path(__file__).parent / "real_programs" / "own_zoo"
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_single_thread():
+    """PyTorch, the reference, on one thread: these networks are too small to gain from two,
+    and its spinning worker threads slow everything down on a shared two-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 #: The whole port: an import line matching the pattern becomes the replacement; every other
 #: line stays as it is.
 PORT_RULES = [
@@ -104,20 +115,20 @@ def torch_zoo() -> types.ModuleType:
 #: architecture has a width parameter, so that the zoo runs within about a minute on two cores;
 #: batch 2 keeps train-mode batch norm defined on the 1x1 maps at the end of most networks.
 MODELS: dict[str, tuple[str, str, dict, int]] = {
-    "vgg11": ("vgg", "vgg11", {"width": 4}, 2),
-    "vgg13": ("vgg", "vgg13", {"width": 4}, 2),
+    "vgg11": ("vgg", "vgg11", {"width": 8}, 2),
+    "vgg13": ("vgg", "vgg13", {"width": 8}, 2),
     "vgg16": ("vgg", "vgg16", {"width": 4}, 2),
     "vgg19": ("vgg", "vgg19", {"width": 4}, 2),
-    "resnet18": ("resnet", "resnet18", {"width": 4}, 2),
-    "resnet34": ("resnet", "resnet34", {"width": 2}, 2),
-    "resnet50": ("resnet", "resnet50", {"width": 2}, 2),
-    "preact_resnet18": ("preact_resnet", "preact_resnet18", {"width": 4}, 2),
-    "googlenet": ("googlenet", "GoogLeNet", {"shrink": 16}, 2),
-    "densenet121": ("densenet", "densenet121", {"growth_rate": 2}, 2),
-    "resnext29": ("resnext", "ResNeXt29", {"cardinality": 4, "group_width": 2}, 2),
-    "mobilenet": ("mobilenet", "MobileNet", {"width_mult": 0.125}, 2),
+    "resnet18": ("resnet", "resnet18", {"width": 8}, 2),
+    "resnet34": ("resnet", "resnet34", {"width": 4}, 2),
+    "resnet50": ("resnet", "resnet50", {"width": 4}, 2),
+    "preact_resnet18": ("preact_resnet", "preact_resnet18", {"width": 8}, 2),
+    "googlenet": ("googlenet", "GoogLeNet", {"shrink": 8}, 2),
+    "densenet121": ("densenet", "densenet121", {"growth_rate": 4}, 2),
+    "resnext29": ("resnext", "ResNeXt29", {"cardinality": 4, "group_width": 4}, 2),
+    "mobilenet": ("mobilenet", "MobileNet", {"width_mult": 0.25}, 2),
     "mobilenetv2": ("mobilenetv2", "MobileNetV2", {"width_mult": 0.25, "dropout": 0.0}, 2),
-    "dpn26": ("dpn", "dpn26", {"shrink": 16}, 2),
+    "dpn26": ("dpn", "dpn26", {"shrink": 8}, 2),
     "shufflenet_g2": (
         "shufflenet",
         "ShuffleNet",
@@ -131,7 +142,7 @@ MODELS: dict[str, tuple[str, str, dict, int]] = {
         2,
     ),
     "shufflenetv2": ("shufflenetv2", "ShuffleNetV2", {"width_mult": 0.5, "depths": (2, 2, 2)}, 2),
-    "senet18": ("senet", "senet18", {"width": 4}, 2),
+    "senet18": ("senet", "senet18", {"width": 8}, 2),
     "efficientnet_b0": (
         "efficientnet",
         "EfficientNet",
@@ -141,12 +152,12 @@ MODELS: dict[str, tuple[str, str, dict, int]] = {
     "regnetx_200mf": (
         "regnet",
         "RegNetX",
-        {"depths": (1, 1, 4, 7), "widths": (6, 14, 38, 92), "group_width": 2},
+        {"depths": (1, 1, 4, 7), "widths": (12, 28, 76, 184), "group_width": 4},
         2,
     ),
-    "dla": ("dla", "DLA", {"width": 2}, 2),
-    "simple_dla": ("dla", "simple_dla", {"width": 2}, 2),
-    "pnasnet": ("pnasnet", "PNASNet", {"width": 4, "cells_per_stage": 2}, 2),
+    "dla": ("dla", "DLA", {"width": 4}, 2),
+    "simple_dla": ("dla", "simple_dla", {"width": 4}, 2),
+    "pnasnet": ("pnasnet", "PNASNet", {"width": 8, "cells_per_stage": 2}, 2),
     "lenet": ("lenet", "LeNet", {}, 2),
 }
 
@@ -343,6 +354,7 @@ def test_train_py_trains_and_resumes_on_tiny_cifar10(tmp_path, ported, library):
     else:
         script = ZOO / "train.py"
         env["PYTHONPATH"] = str(ZOO / "torchvision_shim")
+        env["OMP_NUM_THREADS"] = "1"  # as _torch_single_thread, for the reference run
     common = [sys.executable, str(script), "--arch", "lenet", "--batch-size", "4"]
     common += ["--workers", "0", "--max-batches", "2", "--data", str(tmp_path / "data")]
     common += ["--checkpoint", str(tmp_path / "ckpt" / "ckpt.pth"), "--seed", "0"]
