@@ -10,6 +10,7 @@ import pytest
 import convlab
 from conftest import needs_torch, torch
 from convlab import nn
+from convlab._ops.unpool import max_pool1d_with_indices
 
 pytestmark = needs_torch
 
@@ -73,6 +74,28 @@ def test_max_pool2d_return_indices(backend, shape, kw, dtype):
     np.testing.assert_array_equal(_np(backend, plain.detach()), t_out.detach().numpy())
 
 
+@pytest.mark.parametrize(
+    "shape, kw",
+    [
+        ((2, 3, 13), dict(kernel_size=2)),
+        ((2, 3, 13), dict(kernel_size=3, stride=2, padding=1)),
+        ((3, 12), dict(kernel_size=(3,), stride=(1,), dilation=2, ceil_mode=True)),
+    ],
+)
+def test_max_pool1d_return_indices(backend, shape, kw):
+    x = np.random.default_rng(12).standard_normal(shape)
+    cx = convlab.tensor(x, device=backend.name, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    # the helper F.max_pool1d(return_indices=True) is to call (it refuses the flag for now)
+    out, idx = max_pool1d_with_indices(cx, **kw)
+    t_out, t_idx = torch.nn.functional.max_pool1d(tx, return_indices=True, **kw)
+    np.testing.assert_array_equal(_np(backend, idx), t_idx.numpy())
+    np.testing.assert_array_equal(_np(backend, out.detach()), t_out.detach().numpy())
+    out.sum().backward()
+    t_out.sum().backward()
+    np.testing.assert_array_equal(_np(backend, cx.grad), tx.grad.numpy())
+
+
 UNPOOLS = [
     ((2, 3, 8, 8), dict(kernel_size=2), None),
     ((2, 3, 9, 7), dict(kernel_size=3, stride=2, padding=1), (9, 7)),
@@ -119,10 +142,9 @@ def test_pool_unpool_round_trip_module():
 def test_max_unpool1d_matches_torch(kw, size):
     x = np.random.default_rng(4).standard_normal((2, 3, 13))
     pooled, idx = torch.nn.functional.max_pool1d(torch.tensor(x), return_indices=True, **kw)
-    ours = convlab.nn.functional.max_unpool1d(
-        convlab.tensor(pooled.numpy()), convlab.tensor(idx.numpy()), output_size=size, **kw
-    )
-    mod = nn.MaxUnpool1d(**kw)(convlab.tensor(pooled.numpy()), convlab.tensor(idx.numpy()), size)
+    c_pooled, c_idx = max_pool1d_with_indices(convlab.tensor(x), **kw)
+    ours = convlab.nn.functional.max_unpool1d(c_pooled, c_idx, output_size=size, **kw)
+    mod = nn.MaxUnpool1d(**kw)(c_pooled, c_idx, size)
     theirs = torch.nn.functional.max_unpool1d(pooled, idx, output_size=size, **kw)
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     np.testing.assert_array_equal(mod.numpy(), theirs.numpy())

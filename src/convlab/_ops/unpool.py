@@ -17,7 +17,12 @@ from convlab._ops.conv import MaxPool2d, _apply_nchw, _pool_stride
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
-__all__ = ["max_pool2d_with_indices", "max_unpool2d", "max_unpool1d"]
+__all__ = [
+    "max_pool2d_with_indices",
+    "max_pool1d_with_indices",
+    "max_unpool2d",
+    "max_unpool1d",
+]
 
 
 class _MaxPool2dIndices(MaxPool2d):
@@ -80,6 +85,31 @@ def max_pool2d_with_indices(
     )
     indices = Tensor._wrap(holder["value"], out._backend)
     return out, indices.reshape(out.shape)
+
+
+def max_pool1d_with_indices(
+    x: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """:func:`convlab.nn.functional.max_pool1d` with ``return_indices=True``: 1-D pooling
+    as 2-D pooling of a height-1 plane, whose plane offsets are the positions along L."""
+    from convlab._ops.conv import _batched, _one
+
+    _batched(x, 3, "max_pool1d")
+    stride = _pool_stride(stride)
+    out, indices = max_pool2d_with_indices(
+        x.unsqueeze(-2),
+        _one(kernel_size, "kernel_size", 1),
+        None if stride is None else _one(stride, "stride", 1),
+        _one(padding, "padding", 0),
+        _one(dilation, "dilation", 1),
+        ceil_mode,
+    )
+    return out.squeeze(-2), indices.squeeze(-2)
 
 
 class _MaxUnpool(Function):
