@@ -324,10 +324,23 @@ def test_drop_connect_zeroes_whole_samples_in_training_only(zoo):
     assert np.all(per_sample[:, 0] == per_sample[:, 1])  # one draw per sample
     assert set(np.unique(per_sample).tolist()) == {0.0, 1 / 0.75}
     assert abs((per_sample[:, 0] == 0).mean() - 0.25) < 0.03
-    block = zoo.efficientnet.MBConv(8, 8, 6, 3, 1, drop_rate=0.5).double().eval()
-    inputs = convlab.tensor(np.random.default_rng(0).standard_normal((4, 8, 4, 4)))
+    # in an MBConv block: per sample, the branch is dropped or doubled in training ...
+    block = zoo.efficientnet.MBConv(8, 8, 6, 3, 1, drop_rate=0.5).double()
+    inputs = convlab.tensor(np.random.default_rng(0).standard_normal((16, 8, 4, 4)))
+    x = inputs.numpy()
     with convlab.no_grad():
-        np.testing.assert_array_equal(block(inputs).numpy(), block(inputs).numpy())
+        dropped = block(inputs).numpy() - x
+        block.drop_rate = 0.0
+        branch = block(inputs).numpy() - x
+    kept = np.array([np.allclose(d, 2 * b, atol=1e-12) for d, b in zip(dropped, branch)])
+    zeroed = np.array([np.all(d == 0) for d in dropped])
+    assert np.all(kept ^ zeroed) and kept.any() and zeroed.any()
+    # ... and always kept, unscaled, in eval mode
+    block.eval()
+    with convlab.no_grad():
+        plain = block(inputs).numpy()
+        block.drop_rate = 0.5
+        np.testing.assert_array_equal(block(inputs).numpy(), plain)
 
 
 def _tiny_cifar10(root: Path) -> None:
