@@ -173,7 +173,8 @@ def _build(package: types.ModuleType, name: str):
 
 def _torch_net(torch_zoo, name: str):
     """PyTorch's model with its batch norm statistics and affine parameters drawn at random
-    (seeded), so that eval mode exercises the running statistics."""
+    (seeded), so that eval mode exercises the running statistics and activations reach the
+    ranges where ReLU6 and the sigmoids are not linear."""
     torch.manual_seed(0)
     net = _build(torch_zoo, name)
     gen = torch.Generator().manual_seed(1)
@@ -183,8 +184,9 @@ def _torch_net(torch_zoo, name: str):
                 shape = module.running_var.shape
                 module.running_var.copy_(0.5 + torch.rand(shape, generator=gen))
                 module.running_mean.copy_(0.1 * torch.randn(shape, generator=gen))
-                module.weight.add_(0.1 * torch.randn(shape, generator=gen))
-                module.bias.add_(0.1 * torch.randn(shape, generator=gen))
+                # gains up to 3.5 and unit biases push some activations past ReLU6's clip
+                module.weight.copy_(0.5 + 3 * torch.rand(shape, generator=gen))
+                module.bias.copy_(torch.randn(shape, generator=gen))
     return net
 
 
