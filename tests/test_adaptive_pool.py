@@ -199,8 +199,6 @@ def test_errors_name_the_argument():
         F.adaptive_avg_pool2d(convlab.ones(1, 2, 0, 4), 2)
     with pytest.raises(ValueError, match="an int or a 1-tuple"):
         F.adaptive_avg_pool1d(convlab.ones(1, 2, 4), (1, 2))
-    with pytest.raises(ValueError, match="return_indices"):
-        F.max_pool1d(convlab.ones(1, 2, 4), 2, return_indices=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -228,3 +226,17 @@ def test_global_pool_kernel_errors(backend):
         backend.global_avg_pool2d(backend.xp.ones((1, 2, 0, 3)))
     with pytest.raises(TypeError, match="expected a float32 or float64 array"):
         backend.global_max_pool2d(backend.xp.ones((1, 2, 3, 3), dtype=np.int32))
+
+
+@needs_torch
+def test_max_pool1d_return_indices_matches_torch(backend):
+    x = np.random.default_rng(10).standard_normal((2, 3, 11))
+    kw = dict(kernel_size=3, stride=2, padding=1)
+    out, idx = F.max_pool1d(convlab.tensor(x, device=backend.name), return_indices=True, **kw)
+    t_out, t_idx = torch.nn.functional.max_pool1d(torch.tensor(x), return_indices=True, **kw)
+    assert np.array_equal(backend.to_numpy(idx._data), t_idx.numpy())
+    np.testing.assert_array_equal(backend.to_numpy(out._data), t_out.numpy())
+    m_out, m_idx = nn.MaxPool1d(3, 2, 1, return_indices=True)(
+        convlab.tensor(x, device=backend.name)
+    )
+    assert np.array_equal(backend.to_numpy(m_idx._data), t_idx.numpy())

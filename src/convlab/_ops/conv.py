@@ -396,15 +396,17 @@ def max_pool1d(
     dilation: Any = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> Tensor:
+) -> Any:
     """Max pooling over (N, C, L) or (C, L) ``x`` (``torch.nn.functional.max_pool1d``).
 
-    Raises:
-        ValueError: For ``return_indices=True`` (as :func:`max_pool2d`, convlab keeps the
-            argmax inside each window).
+    With ``return_indices``, returns ``(pooled, indices)``: each maximum's int64 position
+    along L, as PyTorch's.
     """
     if return_indices:
-        raise ValueError("return_indices: True is not supported by convlab's max_pool1d")
+        # imported here: convlab._ops.unpool builds on this module
+        from convlab._ops.unpool import max_pool1d_with_indices
+
+        return max_pool1d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)
     _batched(x, 3, "max_pool1d")
     stride = _pool_stride(stride)
     out = max_pool2d(

@@ -97,8 +97,8 @@ class AvgPool2d(Module):
 
 
 class MaxPool1d(Module):
-    """Max pooling over (N, C, L) inputs (``torch.nn.MaxPool1d``; ``return_indices=True`` is
-    refused, as by :class:`MaxPool2d`)."""
+    """Max pooling over (N, C, L) inputs (``torch.nn.MaxPool1d``); with ``return_indices``
+    the module returns ``(pooled, indices)``, each maximum's int64 position along L."""
 
     def __init__(
         self,
@@ -110,16 +110,20 @@ class MaxPool1d(Module):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        if return_indices:
-            raise ValueError("return_indices: True is not supported by convlab's MaxPool1d")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = False, bool(ceil_mode)
+        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Any:
         return _conv.max_pool1d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.return_indices,
         )
 
     def extra_repr(self) -> str:
