@@ -51,6 +51,11 @@ CASES = {
     "dw-cl-1x1-plane": (3, 16, 1, 1, 16, 16, 3, 1, 1, 1),
     # channel and pixel counts off the transposes' 8 x 8 blocks
     "dw-cl-edges": (2, 37, 5, 7, 37, 37, 3, 1, 1, 1),
+    # planes of at most 16 pixels: AVX-512's one-register kernel (forward), edges and strides
+    "dw-tiny-s2": (2, 13, 3, 5, 13, 13, 3, 2, 1, 1),
+    "dw-tiny-dilated": (2, 17, 4, 4, 17, 17, 3, 1, 2, 2),
+    "dw-tiny-row": (3, 9, 1, 16, 9, 9, (1, 3), 1, (0, 1), 1),
+    "dw-tiny-5x5": (2, 70, 4, 4, 70, 70, 5, 1, 2, 1),
     # 32 channels per group x 3x3 = 288 taps: the CPU's batched-GEMM path, not the direct one
     "wide-groups-gemm": (2, 64, 8, 8, 32, 2, 3, 1, 1, 1),
     "wide-groups-gemm-s2": (2, 48, 9, 9, 48, 3, 3, 2, 1, 1),
@@ -330,6 +335,10 @@ def test_integer_input_says_to_convert(backend, dtype):
         "mbv2-dw576-s2",
         "dw-cl-odd",
         "dw-cl-edges",
+        "dw-tiny-s2",
+        "dw-tiny-dilated",
+        "dw-tiny-row",
+        "dw-tiny-5x5",
         "mixed-og7",
         "mixed-og7-s2",
     ],

@@ -594,34 +594,52 @@ CONVLAB_GCONV_AVX2 static void convlab_gconv_dots_rows_avx2(const float *dy, ptr
  * every tap is then a pass over the channels (wt: the weight as (taps, C)), and the result is
  * transposed back. Units are images; the weight gradient's per-image sums go to a per-thread
  * double buffer, which the caller adds up in thread order (deterministic for a thread count). */
+/* channels per register block of the channels-last forward: 4 AVX-512 vectors of float */
+#define CONVLAB_GCONV_CL_BLOCK 64
+
 #define CONVLAB_GCONV_CL_KERNELS(NAME, T, ATTR, TO_CL, FROM_CL)                                 \
-    ATTR static void convlab_gconv_cl_fwd_##NAME(const T *x, const T *wt, const T *bias, T *y,  \
-                                                 T *xt, T *yt, const convlab_gconv_geom *g,    \
-                                                 ptrdiff_t n)                                  \
-    {                                                                                          \
-        const ptrdiff_t C = g->C, P = g->H * g->W, Q = g->OH * g->OW;                          \
-        TO_CL(x + n * C * P, xt, C, P);                                                        \
-        for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                               \
-            for (ptrdiff_t ow = 0; ow < g->OW; ow++) {                                         \
-                T *restrict yr = yt + (oh * g->OW + ow) * C;                                   \
-                if (bias)                                                                      \
-                    for (ptrdiff_t c = 0; c < C; c++) yr[c] = bias[c];                         \
-                else                                                                           \
-                    for (ptrdiff_t c = 0; c < C; c++) yr[c] = (T)0;                            \
-                for (ptrdiff_t kh = 0; kh < g->KH; kh++) {                                     \
-                    const ptrdiff_t ih = oh * g->SH - g->PH + kh * g->DH;                      \
-                    if (ih < 0 || ih >= g->H) continue;                                        \
-                    for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                                 \
-                        const ptrdiff_t iw = ow * g->SW - g->PW + kw * g->DW;                  \
-                        if (iw < 0 || iw >= g->W) continue;                                    \
-                        const T *restrict xr = xt + (ih * g->W + iw) * C;                      \
-                        const T *restrict wr = wt + (kh * g->KW + kw) * C;                     \
-                        for (ptrdiff_t c = 0; c < C; c++) yr[c] += wr[c] * xr[c];              \
-                    }                                                                          \
-                }                                                                              \
-            }                                                                                  \
-        FROM_CL(yt, y + n * C * Q, C, Q);                                                      \
-    }                                                                                          \
+    /* one output pixel's channels [c0, c0 + cn) into yr: every tap summed in registers (cn is the \
+     * constant CONVLAB_GCONV_CL_BLOCK on the main path, so the accumulators are a few vectors),   \
+     * in the order bias, then taps (kh, kw) */                                                    \
+    ATTR static inline __attribute__((always_inline)) void convlab_gconv_cl_pixel_##NAME(          \
+        const T *xt, const T *wt, const T *bias, T *yr, const convlab_gconv_geom *g, ptrdiff_t oh, \
+        ptrdiff_t ow, ptrdiff_t c0, ptrdiff_t cn)                                                  \
+    {                                                                                              \
+        const ptrdiff_t C = g->C;                                                                  \
+        T acc[CONVLAB_GCONV_CL_BLOCK];                                                             \
+        for (ptrdiff_t c = 0; c < cn; c++) acc[c] = bias ? bias[c0 + c] : (T)0;                    \
+        for (ptrdiff_t kh = 0; kh < g->KH; kh++) {                                                 \
+            const ptrdiff_t ih = oh * g->SH - g->PH + kh * g->DH;                                  \
+            if (ih < 0 || ih >= g->H) continue;                                                    \
+            for (ptrdiff_t kw = 0; kw < g->KW; kw++) {                                             \
+                const ptrdiff_t iw = ow * g->SW - g->PW + kw * g->DW;                              \
+                if (iw < 0 || iw >= g->W) continue;                                                \
+                const T *restrict xr = xt + (ih * g->W + iw) * C + c0;                             \
+                const T *restrict wr = wt + (kh * g->KW + kw) * C + c0;                            \
+                for (ptrdiff_t c = 0; c < cn; c++) acc[c] += wr[c] * xr[c];                        \
+            }                                                                                      \
+        }                                                                                          \
+        for (ptrdiff_t c = 0; c < cn; c++) yr[c0 + c] = acc[c];                                    \
+    }                                                                                              \
+                                                                                               \
+    ATTR static void convlab_gconv_cl_fwd_##NAME(const T *x, const T *wt, const T *bias, T *y,     \
+                                                 T *xt, T *yt, const convlab_gconv_geom *g,        \
+                                                 ptrdiff_t n)                                      \
+    {                                                                                              \
+        const ptrdiff_t C = g->C, P = g->H * g->W, Q = g->OH * g->OW;                              \
+        const ptrdiff_t cfull = C - C % CONVLAB_GCONV_CL_BLOCK;                                    \
+        TO_CL(x + n * C * P, xt, C, P);                                                            \
+        for (ptrdiff_t oh = 0; oh < g->OH; oh++)                                                   \
+            for (ptrdiff_t ow = 0; ow < g->OW; ow++) {                                             \
+                T *yr = yt + (oh * g->OW + ow) * C;                                                \
+                for (ptrdiff_t c0 = 0; c0 < cfull; c0 += CONVLAB_GCONV_CL_BLOCK)                   \
+                    convlab_gconv_cl_pixel_##NAME(xt, wt, bias, yr, g, oh, ow, c0,                 \
+                                                  CONVLAB_GCONV_CL_BLOCK);                         \
+                if (cfull < C)                                                                     \
+                    convlab_gconv_cl_pixel_##NAME(xt, wt, bias, yr, g, oh, ow, cfull, C - cfull);  \
+            }                                                                                      \
+        FROM_CL(yt, y + n * C * Q, C, Q);                                                          \
+    }                                                                                              \
                                                                                                \
     ATTR static void convlab_gconv_cl_bwd_data_##NAME(const T *dy, const T *wt, T *dx, T *dxt,  \
                                                       T *dyt, const convlab_gconv_geom *g,     \
@@ -700,6 +718,53 @@ CONVLAB_GCONV_ALL(avx512_f64, double, CONVLAB_GCONV_AVX512, convlab_gconv_to_cl_
                   convlab_gconv_from_cl_f64, CONVLAB_GCONV_OWN_DOTS(avx512_f64))
 #endif
 
+#if CONVLAB_GCONV_X86
+/* ---- tiny planes (AVX-512, float32 depthwise with one output per channel) ----------------
+ * An input plane of at most 16 pixels (MobileNetV2's 4 x 4 maps) is one register: each tap
+ * is a masked permute of it (the lanes of the taps outside the image zeroed) times the tap's
+ * weight, so a channel costs one load, KH*KW permutes and FMAs and one store, straight from
+ * and to NCHW (the channels-last path spends more on its two transposes than on the taps).
+ * Sum order per output: bias, then taps (kh, kw), as on the channels-last path. */
+static inline int convlab_gconv_tiny(const convlab_gconv_geom *g)
+{
+    return g->H * g->W <= 16 && g->OH * g->OW <= 16 && g->KH * g->KW <= 64;
+}
+
+CONVLAB_GCONV_AVX512 static void convlab_gconv_tiny_fwd_avx512_f32(
+    const float *x, const float *wt, const float *bias, float *y, const convlab_gconv_geom *g,
+    ptrdiff_t n)
+{
+    const ptrdiff_t C = g->C, P = g->H * g->W, Q = g->OH * g->OW, taps = g->KH * g->KW;
+    int lanes[64][16];
+    __mmask16 keep[64];
+    for (ptrdiff_t kh = 0; kh < g->KH; kh++)
+        for (ptrdiff_t kw = 0; kw < g->KW; kw++) {
+            const ptrdiff_t t = kh * g->KW + kw;
+            unsigned bits = 0;
+            for (ptrdiff_t q = 0; q < 16; q++) {
+                const ptrdiff_t oh = q / (g->OW ? g->OW : 1), ow = q % (g->OW ? g->OW : 1);
+                const ptrdiff_t ih = oh * g->SH - g->PH + kh * g->DH;
+                const ptrdiff_t iw = ow * g->SW - g->PW + kw * g->DW;
+                const int inside = q < Q && ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
+                lanes[t][q] = inside ? (int)(ih * g->W + iw) : 0;
+                if (inside) bits |= 1u << q;
+            }
+            keep[t] = (__mmask16)bits;
+        }
+    const __mmask16 xm = (__mmask16)((1u << P) - 1), ym = (__mmask16)((1u << Q) - 1);
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const __m512 xv = _mm512_maskz_loadu_ps(xm, x + (n * C + c) * P);
+        __m512 acc = _mm512_set1_ps(bias ? bias[c] : 0.0f);
+        for (ptrdiff_t t = 0; t < taps; t++) {
+            const __m512i idx = _mm512_loadu_si512((const void *)lanes[t]);
+            acc = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(keep[t], idx, xv),
+                                  _mm512_set1_ps(wt[t * C + c]), acc);
+        }
+        _mm512_mask_storeu_ps(y + (n * C + c) * Q, ym, acc);
+    }
+}
+#endif
+
 /* isa: 0 baseline, 1 AVX2 + FMA, 2 AVX-512 (the caller checked the CPU runs it). */
 #if CONVLAB_GCONV_X86
 #define CONVLAB_GCONV_DISPATCH(KIND, T, ...)                                                   \
@@ -775,12 +840,26 @@ CONVLAB_GCONV_ENTRIES(f64, double)
 CONVLAB_GCONV_FLAT_ENTRIES(f32, float)
 CONVLAB_GCONV_FLAT_ENTRIES(f64, double)
 
+/* whether the channels-last forward takes the tiny-plane kernel: float32 under AVX-512 */
+#if CONVLAB_GCONV_X86
+#define CONVLAB_GCONV_TINY_f32(isa, g) ((isa) == 2 && convlab_gconv_tiny(g))
+#else
+#define CONVLAB_GCONV_TINY_f32(isa, g) 0
+#define convlab_gconv_tiny_fwd_avx512_f32(...) ((void)0)
+#endif
+#define CONVLAB_GCONV_TINY_f64(isa, g) 0
+
 #define CONVLAB_GCONV_CL_ENTRIES(T, CT)                                                        \
     static void convlab_gconv_cl_forward_##T(int isa, const CT *x, const CT *wt,               \
                                              const CT *bias, CT *y, CT *xt, CT *yt,            \
                                              const convlab_gconv_geom *g, ptrdiff_t n)         \
     {                                                                                          \
         (void)isa;                                                                             \
+        if (CONVLAB_GCONV_TINY_##T(isa, g)) {                                                  \
+            convlab_gconv_tiny_fwd_avx512_f32((const float *)x, (const float *)wt,             \
+                                              (const float *)bias, (float *)y, g, n);          \
+            return;                                                                            \
+        }                                                                                      \
         CONVLAB_GCONV_DISPATCH(cl_fwd, T, x, wt, bias, y, xt, yt, g, n);                       \
     }                                                                                          \
     static void convlab_gconv_cl_backward_data_##T(int isa, const CT *dy, const CT *wt,        \
