@@ -127,12 +127,17 @@ def test_max_unpool2d_matches_torch(backend, shape, kw, size, dtype):
 
 
 def test_pool_unpool_round_trip_module():
-    # convlab's nn.MaxPool2d refuses return_indices: the functional gives the indices here
-    x = np.random.default_rng(3).standard_normal((2, 3, 6, 6))
-    out, idx = convlab.nn.functional.max_pool2d(convlab.tensor(x), 2, return_indices=True)
-    t_out, t_idx = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
+    x = np.random.default_rng(3).standard_normal((2, 3, 7, 7))
+    out, idx = nn.MaxPool2d(3, 2, 1, return_indices=True)(convlab.tensor(x))
+    t_out, t_idx = torch.nn.MaxPool2d(3, 2, 1, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(out.numpy(), t_out.numpy())
+    np.testing.assert_array_equal(idx.numpy(), t_idx.numpy())
+    assert repr(nn.MaxPool2d(3, return_indices=True)) == repr(
+        torch.nn.MaxPool2d(3, return_indices=True)
+    )
     np.testing.assert_array_equal(
-        nn.MaxUnpool2d(2)(out, idx).numpy(), torch.nn.MaxUnpool2d(2)(t_out, t_idx).numpy()
+        nn.MaxUnpool2d(3, 2, 1)(out, idx, output_size=(7, 7)).numpy(),
+        torch.nn.MaxUnpool2d(3, 2, 1)(t_out, t_idx, output_size=(7, 7)).numpy(),
     )
 
 

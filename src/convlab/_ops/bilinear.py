@@ -17,13 +17,13 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     """Bilinear map of two inputs (``torch.nn.functional.bilinear``).
 
     Args:
-        input1: (*, in1_features), floating point.
-        input2: (*, in2_features), the same leading dimensions.
+        input1: ``(*, in1_features)``, floating point.
+        input2: ``(*, in2_features)``, the same leading dimensions.
         weight: (out_features, in1_features, in2_features).
         bias: (out_features,) or None.
 
     Returns:
-        (*, out_features).
+        ``(*, out_features)``.
 
     Raises:
         ValueError: For shapes that do not fit (also a ``RuntimeError``).

@@ -10,8 +10,8 @@ __all__ = ["bincount", "histc"]
 
 
 def bincount(a: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
-    """How often each value ``0 .. max(a)`` occurs in the 1-D non-negative integer tensor ``a``
-    (summed ``weights`` instead of counts when given).
+    """How often each value ``0``, ..., ``max(a)`` occurs in the 1-D non-negative integer
+    tensor ``a`` (summed ``weights`` instead of counts when given).
 
     Raises:
         RuntimeError: If ``a`` is not 1-D, not integer, or has negative values.

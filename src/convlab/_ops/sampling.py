@@ -151,7 +151,7 @@ def randperm(
     device: Any = "cpu",
     requires_grad: bool = False,
 ) -> Tensor:
-    """A random permutation of ``0 .. n-1`` (int64 unless ``dtype`` says otherwise).
+    """A random permutation of ``0``, ..., ``n - 1`` (int64 unless ``dtype`` says otherwise).
 
     Raises:
         RuntimeError: If ``n`` is negative.

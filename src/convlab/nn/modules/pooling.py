@@ -24,8 +24,8 @@ __all__ = [
 class MaxPool2d(Module):
     """Max pooling (``torch.nn.MaxPool2d``; ``stride`` defaults to ``kernel_size``).
 
-    ``return_indices=True`` is refused: convlab keeps the argmax inside each window, not as
-    flat indices.
+    With ``return_indices=True`` it returns ``(values, indices)``, the indices as PyTorch's
+    int64 offsets into each input plane (what ``nn.MaxUnpool2d`` takes).
     """
 
     def __init__(
@@ -38,17 +38,25 @@ class MaxPool2d(Module):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        if return_indices:
-            raise ValueError("return_indices: True is not supported by convlab's MaxPool2d")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = False, bool(ceil_mode)
+        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
         from convlab import _validate as check
 
         check.pool_params(kernel_size, self.stride, padding, dilation)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Any:
+        if self.return_indices:
+            return _conv.max_pool2d(
+                x,
+                self.kernel_size,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.ceil_mode,
+                return_indices=True,
+            )
         return _conv.max_pool2d(
             x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
         )
