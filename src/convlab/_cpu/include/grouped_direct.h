@@ -287,6 +287,35 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
             const T *xc = xph + c * plane;                                                     \
             for (ptrdiff_t kh = 0; kh < g->KH; kh++) {                                         \
                 ptrdiff_t m = 0;                                                               \
+                /* 3-wide rows: four outputs per pass (3 loads and 8 load-stores feed 12       \
+                 * multiply-adds; 12 weights, 3 inputs and 4 sums still fit the registers) */  \
+                if (g->KW == 3)                                                                \
+                    for (; m + 4 <= g->OG; m += 4) {                                           \
+                        const ptrdiff_t o = grp * g->OG + m, ws = g->CG * g->KH * 3;           \
+                        const T *wa = w + ((o * g->CG + c) * g->KH + kh) * 3;                  \
+                        const T a0 = wa[0], a1 = wa[1], a2 = wa[2];                            \
+                        const T b0 = wa[ws], b1 = wa[ws + 1], b2 = wa[ws + 2];                 \
+                        const T c0 = wa[2 * ws], c1 = wa[2 * ws + 1], c2 = wa[2 * ws + 2];     \
+                        const T d0 = wa[3 * ws], d1 = wa[3 * ws + 1], d2 = wa[3 * ws + 2];     \
+                        const ptrdiff_t *to = toff + kh * 3;                                   \
+                        const T *restrict x0 = xc + to[0];                                     \
+                        const T *restrict x1 = xc + to[1];                                     \
+                        const T *restrict x2 = xc + to[2];                                     \
+                        T *restrict ya = yext + m * L;                                         \
+                        T *restrict yb = ya + L;                                               \
+                        T *restrict yc = yb + L;                                               \
+                        T *restrict yd = yc + L;                                               \
+                        /* the rows are disjoint: without this GCC would need more alias     \
+                         * checks than it versions a loop for, and not vectorise it */         \
+                        _Pragma("GCC ivdep")                                                   \
+                        for (ptrdiff_t j = 0; j < L; j++) {                                    \
+                            const T v0 = x0[j], v1 = x1[j], v2 = x2[j];                        \
+                            ya[j] += a0 * v0 + a1 * v1 + a2 * v2;                              \
+                            yb[j] += b0 * v0 + b1 * v1 + b2 * v2;                              \
+                            yc[j] += c0 * v0 + c1 * v1 + c2 * v2;                              \
+                            yd[j] += d0 * v0 + d1 * v1 + d2 * v2;                              \
+                        }                                                                      \
+                    }                                                                          \
                 for (; m + 2 <= g->OG; m += 2) {                                               \
                     const ptrdiff_t o = grp * g->OG + m;                                       \
                     const T *wa = w + ((o * g->CG + c) * g->KH + kh) * g->KW;                  \
