@@ -393,8 +393,27 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
             memset(dxph, 0, (size_t)(S * S * f.lenQ) * sizeof(T));                             \
             const ptrdiff_t wstep = g->CG * g->KH * g->KW; /* o -> o + 1 in the weight */      \
             ptrdiff_t m = 0;                                                                   \
-            /* four (then two) outputs per pass: one load and store of dx per four (two)       \
-             * multiply-adds */                                                                \
+            /* eight, four, then two outputs per pass: one load and store of dx per eight      \
+             * (four, two) multiply-adds */                                                    \
+            for (; m + 8 <= g->OG; m += 8) {                                                   \
+                const ptrdiff_t o = grp * g->OG + m;                                           \
+                const T *restrict g0 = dyext + m * L, *restrict g1 = g0 + L;                   \
+                const T *restrict g2 = g1 + L, *restrict g3 = g2 + L;                          \
+                const T *restrict g4 = g3 + L, *restrict g5 = g4 + L;                          \
+                const T *restrict g6 = g5 + L, *restrict g7 = g6 + L;                          \
+                for (ptrdiff_t t = 0; t < g->KH * g->KW; t++) {                                \
+                    const T *wt = w + (o * g->CG + c) * g->KH * g->KW + t;                     \
+                    const T w0 = wt[0], w1 = wt[wstep], w2 = wt[2 * wstep];                    \
+                    const T w3 = wt[3 * wstep], w4 = wt[4 * wstep], w5 = wt[5 * wstep];        \
+                    const T w6 = wt[6 * wstep], w7 = wt[7 * wstep];                            \
+                    T *restrict dr = dxph + toff[t];                                           \
+                    /* dr (the padded dx) and the rows (dy) are different buffers */           \
+                    _Pragma("GCC ivdep")                                                       \
+                    for (ptrdiff_t j = 0; j < L; j++)                                          \
+                        dr[j] += ((w0 * g0[j] + w1 * g1[j]) + (w2 * g2[j] + w3 * g3[j])) +     \
+                                 ((w4 * g4[j] + w5 * g5[j]) + (w6 * g6[j] + w7 * g7[j]));      \
+                }                                                                              \
+            }                                                                                  \
             for (; m + 4 <= g->OG; m += 4) {                                                   \
                 const ptrdiff_t o = grp * g->OG + m;                                           \
                 const T *restrict ga = dyext + m * L;                                          \
