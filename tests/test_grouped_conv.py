@@ -51,6 +51,9 @@ CASES = {
     "dw-cl-1x1-plane": (3, 16, 1, 1, 16, 16, 3, 1, 1, 1),
     # channel and pixel counts off the transposes' 8 x 8 blocks
     "dw-cl-edges": (2, 37, 5, 7, 37, 37, 3, 1, 1, 1),
+    # stride 2 over even widths (one deinterleaving pass per row), even and odd padding
+    "g3x4-s2-even-pad2": (2, 12, 10, 12, 12, 3, 3, 2, 2, 1),
+    "dw-s2-even-pad0": (2, 9, 11, 14, 9, 9, 3, 2, 0, 1),
     # planes of at most 16 pixels: AVX-512's one-register kernel (forward), edges and strides
     "dw-tiny-s2": (2, 13, 3, 5, 13, 13, 3, 2, 1, 1),
     "dw-tiny-dilated": (2, 17, 4, 4, 17, 17, 3, 1, 2, 2),
@@ -336,6 +339,8 @@ def test_integer_input_says_to_convert(backend, dtype):
         "dw-cl-odd",
         "dw-cl-edges",
         "dw-tiny-s2",
+        "g3x4-s2-even-pad2",
+        "dw-s2-even-pad0",
         "dw-tiny-dilated",
         "dw-tiny-row",
         "dw-tiny-5x5",

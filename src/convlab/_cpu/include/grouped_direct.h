@@ -217,6 +217,15 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
             const T *xr = x + ih * g->W;                                                       \
             if (S == 1) {                                                                      \
                 memcpy(row + g->PW, xr, (size_t)g->W * sizeof(T));                             \
+            } else if (S == 2 && g->W % 2 == 0) {                                              \
+                /* both column phases in one pass over the row (a vector deinterleave) */      \
+                const ptrdiff_t qa = g->PW, qb = g->PW + 1, count = g->W / 2;                  \
+                T *restrict da = row + (qa % 2) * f->lenQ + qa / 2;                            \
+                T *restrict db = row + (qb % 2) * f->lenQ + qb / 2;                            \
+                for (ptrdiff_t t = 0; t < count; t++) {                                        \
+                    da[t] = xr[2 * t];                                                         \
+                    db[t] = xr[2 * t + 1];                                                     \
+                }                                                                              \
             } else {                                                                           \
                 /* one strided pass per column phase: no division per element */               \
                 for (ptrdiff_t i0 = 0; i0 < S && i0 < g->W; i0++) {                           \
@@ -240,6 +249,14 @@ static inline ptrdiff_t convlab_gconv_tap(const convlab_gconv_geom *g,
             T *xr = x + ih * g->W;                                                             \
             if (S == 1) {                                                                      \
                 memcpy(xr, row + g->PW, (size_t)g->W * sizeof(T));                             \
+            } else if (S == 2 && g->W % 2 == 0) {                                              \
+                const ptrdiff_t qa = g->PW, qb = g->PW + 1, count = g->W / 2;                  \
+                const T *restrict sa = row + (qa % 2) * f->lenQ + qa / 2;                      \
+                const T *restrict sb = row + (qb % 2) * f->lenQ + qb / 2;                      \
+                for (ptrdiff_t t = 0; t < count; t++) {                                        \
+                    xr[2 * t] = sa[t];                                                         \
+                    xr[2 * t + 1] = sb[t];                                                     \
+                }                                                                              \
             } else {                                                                           \
                 for (ptrdiff_t i0 = 0; i0 < S && i0 < g->W; i0++) {                           \
                     const ptrdiff_t q = g->PW + i0, count = (g->W - i0 + S - 1) / S;           \
