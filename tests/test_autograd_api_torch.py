@@ -122,3 +122,21 @@ def test_compile_and_size():
     convlab.use_deterministic_algorithms(True)
     assert convlab.are_deterministic_algorithms_enabled()
     convlab.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize("outer", [True, False])
+@pytest.mark.parametrize("inner", [True, False])
+def test_set_grad_enabled_as_a_context_restores_the_outer_mode_as_torch(outer, inner):
+    for lib in (convlab, torch):
+        with lib.set_grad_enabled(outer):
+            with lib.set_grad_enabled(inner):
+                assert lib.is_grad_enabled() is inner
+            assert lib.is_grad_enabled() is outer
+        assert lib.is_grad_enabled() is True
+
+        @lib.set_grad_enabled(inner)
+        def probe(lib=lib):
+            return lib.is_grad_enabled()
+
+        assert lib.is_grad_enabled() is True and probe() is inner
+        assert lib.is_grad_enabled() is True

@@ -338,6 +338,8 @@ def _valid_calls(backend):
             input_shape=(2, 3, 8, 7),
             kernel_size=2,
         ),
+        "global_avg_pool2d": dict(x=x),
+        "global_max_pool2d": dict(x=x),
         "avg_pool2d": dict(
             x=x,
             kernel_size=2,

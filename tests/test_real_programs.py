@@ -39,7 +39,6 @@ from data_files import CIFAR_NAMES, cifar_batch, write_cifar_bin, write_tiny_mni
 HERE = Path(__file__).parent
 PROGRAMS = HERE / "real_programs" / "own_programs"
 SHIM = HERE / "real_programs" / "torchvision_shim"
-SRC = HERE.parent / "src"
 
 # Command lines: tiny models, one epoch or a few batches each, so a run takes seconds.
 ARGS = {
@@ -170,9 +169,13 @@ def _command(name: str, library: str, root: Path) -> list[str]:
 
 
 def _environment(library: str) -> dict[str, str]:
-    path = str(SHIM) if library == "torch" else str(SRC)
     # One OpenMP thread each: the machine's cores are shared with the rest of the suite.
-    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if library == "torch":
+        env["PYTHONPATH"] = str(SHIM)  # the torchvision stand-in; torch itself is installed
+    # convlab runs use the installed convlab (a source tree has no compiled kernels unless it
+    # was installed in editable mode)
+    return env
 
 
 @cache

@@ -111,6 +111,10 @@ class set_grad_enabled(_GradMode):
         self._mode = bool(mode)
         _thread.grad_enabled = self._mode  # called as a plain function it switches at once
 
+    def __enter__(self) -> None:
+        # already switched by __init__: the state to restore on exit is the one before that
+        _thread.grad_enabled = self._mode
+
     def __call__(self, func: _F) -> _F:
         _thread.grad_enabled = self._previous  # as a decorator it must not switch at definition
         return super().__call__(func)
