@@ -60,18 +60,31 @@ def test_models_and_tensors_accept_device_objects():
     assert convlab.zeros(2, device=convlab.device("cpu")).device == "cpu"
 
 
-def test_cuda_queries_without_a_gpu_match_torch_cpu_build():
-    assert convlab.cuda.is_available() is torch.cuda.is_available() is False
-    assert convlab.cuda.device_count() == torch.cuda.device_count() == 0
+def test_cuda_queries_answer_for_the_gpu_backend():
     convlab.cuda.manual_seed(0)
     convlab.cuda.manual_seed_all(0)
     convlab.cuda.synchronize()
     convlab.cuda.empty_cache()
-    with pytest.raises(convlab.BackendUnavailableError, match="GPU"):
-        convlab.cuda.current_device()
-    assert convlab.accelerator.is_available() is False
-    assert convlab.accelerator.current_accelerator(check_available=True) is None
-    assert convlab.accelerator.device_count() == 0
+    if not convlab.get_backend("gpu").is_available():
+        # as PyTorch's CPU build answers
+        assert convlab.cuda.is_available() is torch.cuda.is_available() is False
+        assert convlab.cuda.device_count() == torch.cuda.device_count() == 0
+        with pytest.raises(convlab.BackendUnavailableError, match="GPU"):
+            convlab.cuda.current_device()
+        assert convlab.accelerator.is_available() is False
+        assert convlab.accelerator.current_accelerator(check_available=True) is None
+        assert convlab.accelerator.device_count() == 0
+        return
+    # a GPU (or the CUDA emulator): one device, index 0, and tensors go there
+    assert convlab.cuda.is_available() and convlab.cuda.device_count() == 1
+    assert convlab.cuda.current_device() == 0 and convlab.accelerator.is_available()
+    device = convlab.accelerator.current_accelerator()
+    assert device == "cuda" and device.type == "cuda"
+    x = convlab.ones(2).to(device)
+    assert x.is_cuda and x.device == "cuda:0" and x.get_device() == 0
+    assert convlab.ones(2).cuda().device == device
+    with pytest.raises(ValueError, match="one GPU"):
+        convlab.cuda.set_device(1)
 
 
 def test_cuda_manual_seed_seeds_the_default_generator():
@@ -99,7 +112,8 @@ def test_the_typical_device_selection_lines_run():
         else (convlab.device("cpu"))
     )
     x = convlab.randn(2, 3).to(device)
-    assert x.device == accel == "cpu"
+    expected = "cuda:0" if convlab.get_backend("gpu").is_available() else "cpu"
+    assert x.device == accel == expected
 
 
 def test_import_does_not_import_cupy():
