@@ -1,11 +1,11 @@
 """Price-trend CNN programs (Jiang, Kelly & Xiu's chart CNNs) run with only the import changed.
 
-``real_programs/price_trend/<program>/torch_version`` holds a training program written for
-PyTorch; the folder above holds the same files with ``import torch`` pointed at convlab. The
-two replications they follow have no licence, so the programs are our own re-implementations of
-their structure (README.md there). Each program runs end to end under both libraries on
-synthetic chart images, and its own training functions, given PyTorch's weights, produce
-PyTorch's losses, accuracies and trained weights.
+``real_programs/price_trend/<program>/`` holds a training program written for PyTorch; the
+tests run it as it is and, rewritten by ``PORT_RULES`` (its ``torch`` imports pointed at
+convlab, nothing else changed), on convlab. The two replications they follow have no licence,
+so the programs are our own re-implementations of their structure (README.md there). Each
+program runs end to end under both libraries on synthetic chart images, and its own training
+functions, given PyTorch's weights, produce PyTorch's losses, accuracies and trained weights.
 """
 
 from __future__ import annotations
@@ -32,7 +32,15 @@ PROGRAMS = Path(__file__).parent / "real_programs" / "price_trend"
 STOCK_CNN = PROGRAMS / "stock_cnn"
 IMAGING = PROGRAMS / "imaging_trading"
 
-#: The ports' whole diff: PyTorch line -> convlab line.
+# How a program's import lines become convlab's; nothing else in a program changes.
+PORT_RULES = [
+    (r"^import torch$", "import convlab as torch"),
+    (r"^import torch\.(\S+)", r"import convlab.\1"),
+    (r"^from torch import ", "from convlab import "),
+    (r"^from torch\.(\S+) import ", r"from convlab.\1 import "),
+]
+
+#: The ports' whole diff, written out by hand: PyTorch line -> convlab line.
 IMPORT_CHANGES = {
     "import torch": "import convlab as torch",
     "import torch.nn as nn": "import convlab.nn as nn",
@@ -46,9 +54,30 @@ IMPORT_CHANGES = {
 }
 
 
-def test_ports_change_only_the_imports():
+def _port(source: str) -> str:
+    lines = source.split("\n")
+    for i, line in enumerate(lines):
+        for pattern, replacement in PORT_RULES:
+            lines[i], count = re.subn(pattern, replacement, line)
+            if count:
+                break
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def ported(tmp_path_factory) -> Path:
+    """A folder holding each program's convlab version (``<program>/<file>.py``)."""
+    root = tmp_path_factory.mktemp("price_trend_ported")
+    for program in (STOCK_CNN, IMAGING):
+        (root / program.name).mkdir()
+        for source in program.glob("*.py"):
+            (root / program.name / source.name).write_text(_port(source.read_text()))
+    return root
+
+
+def test_ports_change_only_the_imports(ported):
     pairs = [
-        (folder / "torch_version" / name, folder / name)
+        (folder / name, ported / folder.name / name)
         for folder, names in (
             (STOCK_CNN, ("baseline.py", "train.py")),
             (IMAGING, ("model.py", "train.py")),
@@ -65,6 +94,8 @@ def test_ports_change_only_the_imports():
                 assert IMPORT_CHANGES.get(old) == new, f"{ported}: {old!r} -> {new!r}"
                 changed += 1
     assert changed == 1 + 5 + 2 + 4
+    for _, path in pairs:
+        assert not re.search(r"^\s*(import|from)\s+torch\b", path.read_text(), re.M), path
 
 
 def _load(path: Path, name: str, deps: dict[str, types.ModuleType] | None = None):
@@ -155,11 +186,11 @@ def _write_stock_cnn_data(folder: Path, years=(2001, 2002), per_year: int = 24) 
 
 
 @pytest.mark.parametrize("version", ["convlab", "torch"])
-def test_stock_cnn_program_runs(tmp_path, version):
+def test_stock_cnn_program_runs(tmp_path, ported, version):
     """train.py end to end (two epochs): per-epoch losses, a state_dict checkpoint per epoch
     that loads back into the model, the early-stopping summary."""
     _write_stock_cnn_data(tmp_path)
-    folder = STOCK_CNN if version == "convlab" else STOCK_CNN / "torch_version"
+    folder = ported / STOCK_CNN.name if version == "convlab" else STOCK_CNN
     args = ["--data", str(tmp_path), "--years", "2001", "2002", "--out", str(tmp_path / "pt")]
     out = _run(folder / "train.py", [*args, "--epochs", "2", "--batch-size", "16"], folder)
     assert "(48, 64, 60)" in out and "total_parameters : 708866" in out, out
@@ -177,17 +208,16 @@ def test_stock_cnn_program_runs(tmp_path, version):
     net.load_state_dict(lib.load(checkpoints[-1]))
 
 
-def test_stock_cnn_training_matches_torch(tmp_path):
+def test_stock_cnn_training_matches_torch(tmp_path, ported):
     """The program's own pieces (MyDataset, the 70/30 split, Net, init_weights, train_loop,
     val_loop) with PyTorch's initial weights: two epochs of Adam give PyTorch's running
     losses and trained weights (in train mode: batch statistics, running statistics)."""
     _write_stock_cnn_data(tmp_path)
-    t_base = _load(STOCK_CNN / "torch_version" / "baseline.py", "stock_cnn_torch_baseline")
-    c_base = _load(STOCK_CNN / "baseline.py", "stock_cnn_convlab_baseline")
-    t_prog = _load(
-        STOCK_CNN / "torch_version" / "train.py", "stock_cnn_torch", {"baseline": t_base}
-    )
-    c_prog = _load(STOCK_CNN / "train.py", "stock_cnn_convlab", {"baseline": c_base})
+    ours = ported / STOCK_CNN.name
+    t_base = _load(STOCK_CNN / "baseline.py", "stock_cnn_torch_baseline")
+    c_base = _load(ours / "baseline.py", "stock_cnn_convlab_baseline")
+    t_prog = _load(STOCK_CNN / "train.py", "stock_cnn_torch", {"baseline": t_base})
+    c_prog = _load(ours / "train.py", "stock_cnn_convlab", {"baseline": c_base})
 
     images, labels = t_prog.load_years(str(tmp_path), [2001, 2002])
     torch.manual_seed(42)
@@ -229,12 +259,12 @@ def _write_npz(path: Path, window: int, n: int = 40) -> None:
 
 @pytest.mark.parametrize("version", ["convlab", "torch"])
 @pytest.mark.parametrize("model", ["I5", "I20"])
-def test_imaging_trading_program_runs(tmp_path, version, model):
+def test_imaging_trading_program_runs(tmp_path, ported, version, model):
     """train.py end to end (two epochs, Adam with weight decay): loss and accuracy per epoch,
     the best model saved and loadable, the history CSV."""
     data = tmp_path / "charts.npz"
     _write_npz(data, window=int(model[1:]))
-    folder = IMAGING if version == "convlab" else IMAGING / "torch_version"
+    folder = ported / IMAGING.name if version == "convlab" else IMAGING
     save = tmp_path / "models"
     args = ["--model", model, "--data_path", str(data), "--save_path", str(save)]
     args += ["--num_epoch", "2", "--batch_size", "8", "--learning_rate", "1e-3"]
@@ -253,14 +283,14 @@ def test_imaging_trading_program_runs(tmp_path, version, model):
 
 
 @pytest.mark.parametrize("model,window", [("CNN_I5", 5), ("CNN_I20", 20)])
-def test_imaging_trading_training_matches_torch(tmp_path, model, window):
+def test_imaging_trading_training_matches_torch(tmp_path, ported, model, window):
     """The program's train() (Adam, weight decay 0.1, early stopper, best-model saving) with
     PyTorch's initial weights and the same batches gives PyTorch's per-epoch losses and
     accuracies, saved model and trained weights."""
-    t_model = _load(IMAGING / "torch_version" / "model.py", "imaging_torch_model")
-    c_model = _load(IMAGING / "model.py", "imaging_convlab_model")
-    t_prog = _load(IMAGING / "torch_version" / "train.py", "imaging_torch", {"model": t_model})
-    c_prog = _load(IMAGING / "train.py", "imaging_convlab", {"model": c_model})
+    t_model = _load(IMAGING / "model.py", "imaging_torch_model")
+    c_model = _load(ported / IMAGING.name / "model.py", "imaging_convlab_model")
+    t_prog = _load(IMAGING / "train.py", "imaging_torch", {"model": t_model})
+    c_prog = _load(ported / IMAGING.name / "train.py", "imaging_convlab", {"model": c_model})
     data = tmp_path / "charts.npz"
     _write_npz(data, window)
     with np.load(data) as arrays:

@@ -2,8 +2,8 @@
 # for convlab's real-program tests: that repository has no licence, so this is our own code
 # following its structure (see ../README.md). Each model initialises its own weights (Xavier)
 # in __init__ and chains its blocks in one nn.Sequential.
-import convlab as torch
-import convlab.nn as nn
+import torch
+import torch.nn as nn
 
 
 class PriceCNN(nn.Module):

@@ -9,10 +9,10 @@ import os
 import numpy as np
 import pandas as pd
 
-import convlab as torch
-import convlab.nn as nn
-import convlab.optim as optim
-from convlab.utils.data import DataLoader, TensorDataset
+import torch
+import torch.nn as nn
+import torch.optim as optim
+from torch.utils.data import DataLoader, TensorDataset
 
 import model
 

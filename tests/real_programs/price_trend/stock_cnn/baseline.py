@@ -2,7 +2,7 @@
 # real-program tests: that repository has no licence, so this is our own code following its
 # structure (see ../README.md). Jiang, Kelly & Xiu's 20-day model: three 5x3 conv blocks with
 # batch norm, leaky ReLU and 2x1 max pooling, then dropout and a linear layer on 46,080 features.
-import convlab.nn as nn
+import torch.nn as nn
 
 
 def conv_block(c_in, c_out):

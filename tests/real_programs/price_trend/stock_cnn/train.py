@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-import convlab as torch
-import convlab.nn as nn
-from convlab.utils.data import Dataset
-from convlab.utils.data import DataLoader
-from convlab.utils.data import random_split
+import torch
+import torch.nn as nn
+from torch.utils.data import Dataset
+from torch.utils.data import DataLoader
+from torch.utils.data import random_split
 
 import baseline
 
