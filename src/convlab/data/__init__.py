@@ -6,6 +6,7 @@ from __future__ import annotations
 from convlab.data import transforms
 from convlab.data.charts import GEOMETRY, image_geometry, render_charts
 from convlab.data.chartset import ChartDataset, ChartSet, ChartSetError
+from convlab.data.corpus_pydoc import default_text_corpus
 from convlab.data.dataset import (
     ChainDataset,
     ConcatDataset,
@@ -34,6 +35,7 @@ from convlab.data.sampler import (
     WeightedRandomSampler,
 )
 from convlab.data.sources import load_default_ohlcv, read_jkx_images
+from convlab.data.text import Corpus, Dictionary, batchify, get_batch
 from convlab.data.vision import (
     CIFAR10,
     CIFAR100,
@@ -87,4 +89,9 @@ __all__ = [
     "ChartSetError",
     "load_default_ohlcv",
     "read_jkx_images",
+    "Dictionary",
+    "Corpus",
+    "batchify",
+    "get_batch",
+    "default_text_corpus",
 ]
