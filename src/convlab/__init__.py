@@ -14,7 +14,17 @@ Example:
 
 from __future__ import annotations
 
-from convlab import accelerator, autograd, backends, cuda, functional, nn, optim, utils
+from convlab import (
+    accelerator,
+    autograd,
+    backends,
+    cuda,
+    distributed,
+    functional,
+    nn,
+    optim,
+    utils,
+)
 from convlab._compat import (
     Size,
     are_deterministic_algorithms_enabled,
@@ -303,6 +313,7 @@ __all__ = [
     "is_deterministic_algorithms_warn_only_enabled",
     "inference_mode",
     "cuda",
+    "distributed",
     "accelerator",
     "backends",
     "FloatTensor",
