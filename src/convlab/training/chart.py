@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -25,8 +26,10 @@ from convlab import nn
 from convlab._atomic import atomic_open
 from convlab.data.chartset import ChartSet
 from convlab.models import ChartCNN
-from convlab.training import evaluate, plots
+from convlab.training import evaluate
+from convlab.training import report as run_report
 from convlab.training.fields import (
+    HISTORY_KEYS,
     MAX_INT,
     MAX_SEED,
     UserError,
@@ -39,19 +42,18 @@ from convlab.training.fields import (
     check_str,
     check_str_list,
 )
+from convlab.training.loop import TrainLoop, supervised_step
 from convlab.training.progress import Progress
 from convlab.training.runs import (
     Interrupted,
     check_new_run_folder,
     claim_run_folder,
     config_from_file,
-    diverged,
     load_checkpoint,
     load_model_state,
     log,
     read_run_config,
     read_run_state,
-    restore_training,
     write_json,
 )
 
@@ -361,92 +363,62 @@ def _train_member(
     model = ChartCNN(config.window, input_mean=norm[0], input_std=norm[1]).to(device)
     optimizer = convlab.optim.Adam(model.parameters(), lr=config.lr)
     shuffle = np.random.default_rng(config.seed * 1000 + k)
-    history: dict[str, list[float]] = {
-        "train_loss": [],
-        "train_accuracy": [],
-        "val_loss": [],
-        "val_accuracy": [],
-        "images_per_second": [],
-    }
-    start, best, bad = 0, math.inf, 0
-    if state is not None:  # its plain fields were checked by _Run.read_state
-        restore_training(
-            state, f"--resume: {run.state_path}", model, optimizer, {"shuffle_rng": shuffle}
-        )
-        start, best, bad, history = state["epoch"], state["best"], state["bad"], state["history"]
-        log(f"model {k + 1}: resuming at epoch {start + 1}", quiet)
-    loss_fn = nn.CrossEntropyLoss()
     train_labels = train_set.labels.astype(np.int64)
-    for epoch in range(start, epochs):
-        if bad >= config.patience:
-            break
-        model.train()
-        bar = Progress(
-            len(train_set), f"model {k + 1}/{config.ensemble} epoch {epoch + 1}", enabled=not quiet
-        )
-        correct = 0
-        batches = _batches(len(train_set), bs, shuffle.permutation(len(train_set)))
-        for batch, rows in enumerate(batches):
-            x = _device_images(train_set, rows, device)
+
+    def batches(epoch: int) -> Iterable[tuple]:
+        for rows in _batches(len(train_set), bs, shuffle.permutation(len(train_set))):
             y = convlab.from_numpy(train_labels[rows])
-            y = y.to(device) if device != "cpu" else y
-            optimizer.zero_grad()
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            loss.backward()
-            optimizer.step()
-            correct += int((logits.numpy().argmax(1) == train_labels[rows]).sum())
-            value = float(loss.item())
-            if not math.isfinite(value):
-                # stop before a NaN model is saved (it would never beat `best`, and the report
-                # would then miss its checkpoint)
-                bar.close()
-                raise diverged(
-                    config.lr, f"model {k + 1} epoch {epoch + 1} batch {batch + 1}", value
-                )
-            bar.update(len(rows), value)
-        bar.close()
+            yield _device_images(train_set, rows, device), y.to(device) if device != "cpu" else y
+
+    def correct(logits: Any, y: Any) -> dict:
+        return {"correct": int((logits.numpy().argmax(1) == y.numpy()).sum())}
+
+    def validate(epoch: int) -> dict:
         p_val = _predict_set(model, val_set, bs, device)
-        if not np.isfinite(p_val).all():  # the last step broke the weights
-            raise diverged(config.lr, f"model {k + 1} epoch {epoch + 1} (its last batch)", math.nan)
+        if not np.isfinite(p_val).all():  # the loop reports the divergence
+            return {"loss": math.nan, "accuracy": math.nan}
         val = evaluate.classification_metrics(p_val, val_set.labels)
-        history["train_loss"].append(bar.mean_loss)
-        history["train_accuracy"].append(correct / max(len(train_set), 1))
-        history["val_loss"].append(val["loss"])
-        history["val_accuracy"].append(val["accuracy"])
-        history["images_per_second"].append(bar.rate)
-        improved = val["loss"] < best
-        if improved:
-            best, bad = val["loss"], 0
-            convlab.save(model.state_dict(), run.model_path(k))
-        else:
-            bad += 1
-        log(
+        return {"loss": val["loss"], "accuracy": val["accuracy"]}
+
+    def describe(epoch: int, r: dict, improved: bool) -> str:
+        return (
             f"model {k + 1}/{config.ensemble} epoch {epoch + 1}/{epochs}: "
-            f"train loss {bar.mean_loss:.4f} acc {history['train_accuracy'][-1]:.3f} | "
-            f"val loss {val['loss']:.4f} acc {val['accuracy']:.3f}"
-            f"{' (best)' if improved else ''} | {bar.rate:.0f} img/s",
-            quiet,
+            f"train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.3f} | "
+            f"val loss {r['val_loss']:.4f} acc {r['val_accuracy']:.3f}"
+            f"{' (best)' if improved else ''} | {r['images_per_second']:.0f} img/s"
         )
+
+    def on_saved(epoch: int) -> None:
+        run.saved = loop.saved
+
+    loop = TrainLoop(
+        epochs=epochs,
+        batches=batches,
+        step=supervised_step(model, nn.CrossEntropyLoss(), optimizer, metrics=correct),
+        samples=len(train_set),
+        validate=validate,
+        train_metrics=lambda sums, n: {"accuracy": sums.get("correct", 0) / max(n, 1)},
+        patience=config.patience,
+        on_improved=lambda epoch: convlab.save(model.state_dict(), run.model_path(k)),
+        on_epoch_end=on_saved,
+        model=model,
+        optimizer=optimizer,
+        generators={"shuffle_rng": shuffle},
         # `finished`: this member stops here, so a resume moves on to the next one
-        convlab.save(
-            {
-                "member": k,
-                "epoch": epoch + 1,
-                "best": best,
-                "bad": bad,
-                "history": history,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "rng": convlab.get_rng_state(),
-                "shuffle_rng": dict(shuffle.bit_generator.state),
-                "finished": bad >= config.patience or epoch + 1 >= epochs,
-                "histories": done,
-            },
-            run.state_path,
-        )
-        run.saved = f"model {k + 1} epoch {epoch + 1}"
-    if bad >= config.patience:
+        extra=lambda: {"member": k, "finished": loop.finished, "histories": done},
+        checkpoint=run.state_path,
+        desc=lambda epoch: f"model {k + 1}/{config.ensemble} epoch {epoch + 1}",
+        describe=describe,
+        where=lambda epoch: f"model {k + 1} epoch {epoch + 1}",
+        lr=config.lr,
+        quiet=quiet,
+    )
+    loop.history = {key: [] for key in HISTORY_KEYS}
+    if state is not None:  # its plain fields were checked by _Run.read_state
+        loop.load_state_dict(state, f"--resume: {run.state_path}", checked=True)
+        log(f"model {k + 1}: resuming at epoch {loop.epoch + 1}", quiet)
+    history = loop.run()
+    if loop.stopped:
         log(
             f"model {k + 1}: early stop, no validation improvement in {config.patience} epochs",
             quiet,
@@ -602,6 +574,7 @@ def _train(
     report = _report(models, config, train_set, val_set, test_set, histories, run, quiet)
     report["seconds"] = time.perf_counter() - t0
     run.write_json("metrics.json", evaluate.json_safe(report))
+    run_report.write_report(run.folder)
     return report
 
 
@@ -636,20 +609,26 @@ def _report(
         p["test"], test_set.returns, test_set.end_dates, tickers, config.horizon
     )
     report["histories"] = histories
-    plots.learning_curves(
-        histories, run.folder / "learning_curves.png", title=f"I{config.window} chart CNN ensemble"
-    )
+    samples = None
     if len(test_set):
         pick = np.random.default_rng(config.seed).choice(
             len(test_set), min(16, len(test_set)), replace=False
         )
         pick.sort()
-        plots.sample_predictions(
-            test_set.images(pick),
-            p["test"][pick],
-            test_set.labels[pick],
-            run.folder / "samples.png",
+        samples = (test_set.images(pick), p["test"][pick], test_set.labels[pick])
+    # the figures (and the numbers behind them, e.g. the calibration table) of report.html;
+    # `portfolios`: the CNN's decile sorts first, then the benchmarks' (None: no cross-section)
+    report.update(
+        run_report.run_figures(
+            run.folder,
+            histories,
+            config.window,
+            p["test"],
+            test_set.labels,
+            samples,
+            portfolios=None,
         )
+    )
     _write_predictions(run.folder / "test_predictions.csv", tickers, test_set.end_dates, p["test"])
     if not quiet:
         _print_report(report)

@@ -16,7 +16,6 @@ CIFAR-10 has no validation split, so the test set is only reported, never used t
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,17 +38,15 @@ from convlab.training.fields import (
     check_number,
     check_str,
 )
-from convlab.training.progress import Progress
+from convlab.training.loop import TrainLoop, supervised_step
 from convlab.training.runs import (
     Interrupted,
     check_new_run_folder,
     claim_run_folder,
     config_from_file,
-    diverged,
     log,
     read_run_config,
     read_run_state,
-    restore_training,
     write_json,
 )
 
@@ -235,82 +232,73 @@ def _train(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     order = np.random.default_rng(config.seed)
-    history: dict[str, list[float]] = {
+    train_loader = DataLoader(train_set, config.batch_size, shuffle=True, generator=order)
+    test_loader = DataLoader(test_set, 2 * config.batch_size)
+
+    def on_device(batch: Any) -> tuple:
+        x, y = batch
+        return x.to(config.device), y.to(config.device)
+
+    def correct(logits: Any, y: Any) -> dict:
+        return {"correct": int((logits.cpu().numpy().argmax(1) == y.cpu().numpy()).sum())}
+
+    def epoch_done(epoch: int) -> None:
+        convlab.save(model.state_dict(), folder / "model.npz")
+        write_json(folder / "metrics.json", _metrics(config, loop.history))
+        plots.learning_curves(
+            [loop.history],
+            folder / "learning_curves.png",
+            held_out="test",
+            title=f"{config.model} on CIFAR-10",
+        )
+
+    def describe(epoch: int, r: dict, improved: bool) -> str:
+        return (
+            f"epoch {epoch + 1}/{config.epochs}: train loss {r['train_loss']:.4f} acc "
+            f"{r['train_accuracy']:.3f} | test loss {r['val_loss']:.4f} acc "
+            f"{r['val_accuracy']:.3f} | {r['images_per_second']:.0f} img/s"
+        )
+
+    def on_saved(epoch: int) -> None:
+        progress["saved"] = loop.saved
+        epoch_done(epoch)
+
+    loop = TrainLoop(
+        epochs=config.epochs,
+        batches=lambda epoch: map(on_device, train_loader),
+        step=supervised_step(model, nn.CrossEntropyLoss(), optimizer, metrics=correct),
+        samples=len(train_set),
+        validate=lambda epoch: _evaluate(model, test_loader, config.device),
+        train_metrics=lambda sums, n: {"accuracy": sums.get("correct", 0) / max(n, 1)},
+        on_epoch_end=on_saved,
+        model=model,
+        optimizer=optimizer,
+        generators={"order_rng": order},
+        checkpoint=folder / "state.npz",
+        describe=describe,
+        where=lambda epoch: f"epoch {epoch + 1}",
+        desc=lambda epoch: f"epoch {epoch + 1}/{config.epochs}",
+        lr=config.lr,
+        quiet=quiet,
+    )
+    # the columns (and their order) of a run's history, also before its first epoch
+    loop.history = {
         "train_loss": [],
         "train_accuracy": [],
         "val_loss": [],
         "val_accuracy": [],
         "images_per_second": [],
     }
-    start = 0
     if state is not None:  # epoch and history were checked by _read_resume
-        restore_training(
-            state, f"--resume: {folder / 'state.npz'}", model, optimizer, {"order_rng": order}
-        )
-        start, history = state["epoch"], state["history"]
-        log(f"resuming at epoch {start + 1}", quiet)
-    train_loader = DataLoader(train_set, config.batch_size, shuffle=True, generator=order)
-    test_loader = DataLoader(test_set, 2 * config.batch_size)
-    loss_fn = nn.CrossEntropyLoss()
+        loop.load_state_dict(state, f"--resume: {folder / 'state.npz'}", checked=True)
+        log(f"resuming at epoch {loop.epoch + 1}", quiet)
     log(
         f"{config.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
         f"{len(train_set):,} training / {len(test_set):,} test images, {config.epochs} "
         f"epochs, batch {config.batch_size}, {config.device}",
         quiet,
     )
-    for epoch in range(start, config.epochs):
-        model.train()
-        bar = Progress(len(train_set), f"epoch {epoch + 1}/{config.epochs}", enabled=not quiet)
-        correct = 0
-        for batch, (x, y) in enumerate(train_loader):
-            x, y = x.to(config.device), y.to(config.device)
-            optimizer.zero_grad()
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            loss.backward()
-            optimizer.step()
-            correct += int((logits.cpu().numpy().argmax(1) == y.cpu().numpy()).sum())
-            value = float(loss.item())
-            if not math.isfinite(value):  # stop before a NaN model is saved
-                bar.close()
-                raise diverged(config.lr, f"epoch {epoch + 1} batch {batch + 1}", value)
-            bar.update(len(y), value)
-        bar.close()
-        test = _evaluate(model, test_loader, config.device)
-        if not math.isfinite(test["loss"]):  # the last step broke the weights
-            raise diverged(config.lr, f"epoch {epoch + 1} (its last batch)", test["loss"])
-        history["train_loss"].append(bar.mean_loss)
-        history["train_accuracy"].append(correct / max(len(train_set), 1))
-        history["val_loss"].append(test["loss"])
-        history["val_accuracy"].append(test["accuracy"])
-        history["images_per_second"].append(bar.rate)
-        log(
-            f"epoch {epoch + 1}/{config.epochs}: train loss {bar.mean_loss:.4f} acc "
-            f"{history['train_accuracy'][-1]:.3f} | test loss {test['loss']:.4f} acc "
-            f"{test['accuracy']:.3f} | {bar.rate:.0f} img/s",
-            quiet,
-        )
-        convlab.save(model.state_dict(), folder / "model.npz")
-        convlab.save(
-            {
-                "epoch": epoch + 1,
-                "history": history,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "rng": convlab.get_rng_state(),
-                "order_rng": dict(order.bit_generator.state),
-            },
-            folder / "state.npz",
-        )
-        progress["saved"] = f"epoch {epoch + 1}"
-        write_json(folder / "metrics.json", _metrics(config, history))
-        plots.learning_curves(
-            [history],
-            folder / "learning_curves.png",
-            held_out="test",
-            title=f"{config.model} on CIFAR-10",
-        )
-    return _metrics(config, history)
+    return _metrics(config, loop.run())
 
 
 def _metrics(config: CifarTrainConfig, history: dict) -> dict:

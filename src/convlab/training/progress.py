@@ -8,16 +8,17 @@ from typing import Any
 
 
 class Progress:
-    """A progress bar over ``total`` images that shows the running loss and images/s.
+    """A progress bar over ``total`` samples that shows the running loss and samples/s.
 
     Args:
-        total: Images in the loop.
+        total: Samples (images, tokens) in the loop.
         desc: Label in front of the bar.
         enabled: False silences it (tests, ``--quiet``).
+        unit: What a sample is called on the bar.
     """
 
-    def __init__(self, total: int, desc: str, enabled: bool = True) -> None:
-        self.total, self.desc, self.enabled = total, desc, enabled
+    def __init__(self, total: int, desc: str, enabled: bool = True, unit: str = "img") -> None:
+        self.total, self.desc, self.enabled, self.unit = total, desc, enabled, unit
         self.done, self.loss_sum, self.start = 0, 0.0, time.perf_counter()
         self._bar: Any | None = None
         if enabled:
@@ -27,7 +28,7 @@ class Progress:
                 self._bar = tqdm(
                     total=total,
                     desc=desc,
-                    unit="img",
+                    unit=unit,
                     leave=False,
                     dynamic_ncols=True,
                     file=sys.stderr,
@@ -36,7 +37,8 @@ class Progress:
                 self._bar = None
 
     def update(self, images: int, loss: float | None = None) -> None:
-        """Count a finished batch of ``images`` (with its mean ``loss`` when training)."""
+        """Count a finished batch of ``images`` samples (with its mean ``loss`` when
+        training)."""
         self.done += images
         if loss is not None:
             self.loss_sum += loss * images
@@ -47,12 +49,12 @@ class Progress:
 
     @property
     def mean_loss(self) -> float:
-        """Mean loss per image so far."""
+        """Mean loss per sample so far."""
         return self.loss_sum / max(self.done, 1)
 
     @property
     def rate(self) -> float:
-        """Images per second so far."""
+        """Samples per second so far."""
         return self.done / max(time.perf_counter() - self.start, 1e-9)
 
     def close(self) -> None:
