@@ -31,6 +31,7 @@ from convlab.data.sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
+from convlab.utils.data.distributed import DistributedSampler
 
 __all__ = [
     "Dataset",
@@ -51,4 +52,5 @@ __all__ = [
     "SubsetRandomSampler",
     "WeightedRandomSampler",
     "BatchSampler",
+    "DistributedSampler",
 ]
