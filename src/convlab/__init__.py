@@ -252,6 +252,13 @@ from convlab._ops.shape import (
     unsqueeze,
 )
 from convlab._ops.sorting import argsort, kthvalue, median, sort, topk, unique
+from convlab._precision import (
+    bfloat16,
+    get_autocast_dtype,
+    get_float32_matmul_precision,
+    is_autocast_enabled,
+    set_float32_matmul_precision,
+)
 from convlab._random import (
     Generator,
     default_generator,
@@ -273,6 +280,7 @@ from convlab._settings import (
 from convlab._show_config import show_config
 from convlab._tensor import Tensor
 from convlab._version import __version__
+from convlab.amp import autocast
 from convlab.autograd import (
     AnomalyError,
     enable_grad,
@@ -302,6 +310,13 @@ __all__ = [
     "set_allocator_policy",
     "get_allocator_policy",
     "show_config",
+    "set_float32_matmul_precision",
+    "get_float32_matmul_precision",
+    "bfloat16",
+    "autocast",
+    "is_autocast_enabled",
+    "get_autocast_dtype",
+    "amp",
     "get_rng_state",
     "set_rng_state",
     "Tensor",

@@ -11,6 +11,18 @@ from convlab import _settings
 __all__ = ["show_config"]
 
 
+def _bf16_line() -> str:
+    from convlab import _precision
+
+    precision = _precision.get_float32_matmul_precision()
+    if _precision.cpu_bf16_supported():
+        return f"bf16 compute: avx512_bf16 kernels (matmul precision {precision!r})"
+    return (
+        f"bf16 compute: unavailable, this CPU lacks avx512_bf16 "
+        f"(matmul precision {precision!r} computes in float32 here)"
+    )
+
+
 def _config_lines() -> list[str]:
     import numpy
 
@@ -31,6 +43,7 @@ def _config_lines() -> list[str]:
         f"threads: {_settings.get_num_threads()} (OMP_NUM_THREADS={omp})",
         f"workspace limit: {_settings.get_workspace_limit() / 2**20:g} MiB",
         f"allocator policy: {_settings.get_allocator_policy()}",
+        _bf16_line(),
         f"GPU: {gpu.describe()}",
     ]
 

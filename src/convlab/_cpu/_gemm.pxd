@@ -10,6 +10,8 @@ cdef extern from "ukernels.h" nogil:
                                      int64_t, int, int, int) noexcept nogil
     ctypedef void (*convlab_ukr_f64)(int64_t, const double*, int64_t, const double*, double*,
                                      int64_t, int, int, int) noexcept nogil
+    ctypedef void (*convlab_ukr_bf16)(int64_t, const unsigned short*, const unsigned short*,
+                                      float*, int64_t, int, int, int) noexcept nogil
     ctypedef struct convlab_kernel_set:
         int isa
         int mr32, nr32, mr64, nr64
@@ -25,10 +27,17 @@ cdef struct Tiling:
     Py_ssize_t kc   # depth of one packed block
     Py_ssize_t mc   # rows of one packed A block
     Py_ssize_t nc   # columns of one packed B block
+    # not NULL: float32 products in bfloat16 (include/bf16_pack.h): packers convert each panel
+    # in place after filling it (bf16_panels), macro_kernel reads the pair layout
+    convlab_ukr_bf16 bf16
 
 cdef int active_isa() noexcept nogil
 cdef void* buffer_alloc(size_t nbytes) noexcept nogil
 cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil
+cdef Tiling tiling_for(Py_ssize_t itemsize, bint bf16) noexcept nogil
+cdef bint bf16_requested(Py_ssize_t itemsize) noexcept
+cdef void bf16_panels(real* base, Py_ssize_t panels, Py_ssize_t kc, Py_ssize_t width,
+                      Py_ssize_t lo, Py_ssize_t hi, Tiling t) noexcept nogil
 # inline inside _gemm only: an inline body here changes how the compiler lays out _conv's
 # kernels (its weight gradient ran slower); other modules call it through Cython's table
 cdef Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil  # no-cython-lint

@@ -20,6 +20,10 @@ convolutions, which fill the panels themselves (``_conv.pyx``).
 """
 import os
 
+import numpy as np
+
+from convlab import _precision
+
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
@@ -34,6 +38,15 @@ cdef extern from "pack.h" nogil:
                                  Py_ssize_t kc, float* out, Py_ssize_t mr)
     void convlab_pack_a_rows_f64(const double* a, Py_ssize_t lda, Py_ssize_t rows,
                                  Py_ssize_t kc, double* out, Py_ssize_t mr)
+
+cdef extern from "bf16_pack.h" nogil:
+    void convlab_bf16_panels_inplace(float* base, Py_ssize_t panels, Py_ssize_t kc,
+                                     Py_ssize_t width, Py_ssize_t lo, Py_ssize_t hi)
+    void convlab_bf16_pack_a_rows(const float* a, Py_ssize_t lda, Py_ssize_t rows,
+                                  Py_ssize_t kc, unsigned short* out, Py_ssize_t mr)
+    unsigned short convlab_bf16_round(float f)
+    convlab_ukr_bf16 convlab_bf16_kernel()
+    int CONVLAB_BF16_MR, CONVLAB_BF16_NR
 
 cdef extern from "ukernels.h" nogil:
     int CONVLAB_ISA_GENERIC, CONVLAB_ISA_AVX2, CONVLAB_ISA_AVX512
@@ -80,6 +93,45 @@ cdef inline const convlab_kernel_set* _active_set() noexcept nogil:
 
 
 _use_isa(convlab_best_isa())
+
+# The avx512_bf16 micro-kernel, NULL where the CPU has none (every request then stays float32).
+cdef convlab_ukr_bf16 _BF16 = convlab_bf16_kernel()
+
+
+def bf16_supported():
+    """Whether this CPU runs the bfloat16 (``avx512_bf16``) micro-kernel."""
+    return _BF16 != NULL
+
+
+cdef bint bf16_requested(Py_ssize_t itemsize) noexcept:
+    """Whether a float32 product started now computes in bfloat16: the precision switch
+    (``convlab.set_float32_matmul_precision("medium")`` or an autocast scope) is on and the
+    CPU has the kernel. Read once per call, with the GIL, before the kernels start."""
+    if itemsize != 4 or _BF16 == NULL:
+        return False
+    try:
+        return bool(_precision.cpu_bf16_enabled())
+    except Exception:  # a broken setting must not break the product: float32 then
+        return False
+
+
+def bf16_enabled():
+    """Whether float32 products started now take the bfloat16 kernels (for tests)."""
+    return bf16_requested(4)
+
+
+def round_bf16(const float[::1] x):
+    """``x`` rounded to bfloat16 as the packers round (to nearest, ties to even), returned as
+    float32: the values the bfloat16 kernels multiply."""
+    out = np.empty(x.shape[0], np.float32)
+    cdef float[::1] o = out
+    cdef Py_ssize_t i
+    cdef unsigned int bits
+    for i in range(x.shape[0]):
+        bits = (<unsigned int>convlab_bf16_round(x[i])) << 16
+        o[i] = (<float*>&bits)[0]
+    return out
+
 
 cdef enum:
     # Below this many multiply-adds a single thread beats starting a parallel region.
@@ -159,7 +211,30 @@ cdef Tiling tiling(Py_ssize_t itemsize) noexcept nogil:
     t.kc = block[0]
     t.nc = block[1]
     t.mc = block[2] * t.mr
+    t.bf16 = NULL
     return t
+
+
+cdef Tiling tiling_for(Py_ssize_t itemsize, bint bf16) noexcept nogil:
+    """``tiling(itemsize)``, switched to the bfloat16 kernel (and its tile) when ``bf16``
+    and the elements are float32 and the CPU has the kernel."""
+    cdef Tiling t = tiling(itemsize)
+    if bf16 and itemsize == 4 and _BF16 != NULL:
+        t.bf16 = _BF16
+        t.mr = CONVLAB_BF16_MR
+        t.nr = CONVLAB_BF16_NR
+        t.mc = _BLOCK32[2] * t.mr
+    return t
+
+
+cdef void bf16_panels(real* base, Py_ssize_t panels, Py_ssize_t kc, Py_ssize_t width,
+                      Py_ssize_t lo, Py_ssize_t hi, Tiling t) noexcept nogil:
+    """With the bfloat16 kernel: convert ``panels`` freshly packed float32 panels (``width``
+    x ``kc`` each, ``width * kc`` apart) to its pair layout, in place, rows outside ``[lo,
+    hi)`` as zeros. Otherwise nothing."""
+    if real is float:
+        if t.bf16 != NULL and kc > 0:
+            convlab_bf16_panels_inplace(base, panels, kc, width, lo, hi)
 
 
 cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil:
@@ -209,6 +284,7 @@ cdef void pack_a_full(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t m,
         pc = pc_block * t.kc
         kc = t.kc if k - pc >= t.kc else k - pc
         pack_a(a + pc * cs, rs, cs, m, kc, out + rows * pc, t.mr)
+        bf16_panels(out + rows * pc, rows // t.mr, kc, t.mr, 0, kc, t)
 
 
 cdef void pack_b(const real* b, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t kc, Py_ssize_t nc,
@@ -269,6 +345,11 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const real* 
     cdef Py_ssize_t a_panels = (mc + t.mr - 1) // t.mr, b_panels = (nc + pw - 1) // pw
     cdef Py_ssize_t full = mc // t.mr
     cdef const real* a_panel
+    if real is float:
+        if t.bf16 != NULL:
+            _macro_kernel_bf16(mc, nc, kc, a, lda, bp, pw, c, ldc, accumulate, depth_a,
+                               depth_b, abuf, t)
+            return
     if lda != 0 and full < a_panels:
         pack_a(a + full * t.mr * lda, lda, 1, mc - full * t.mr, kc, abuf, t.mr)
     for ir_block in range(a_panels):
@@ -302,6 +383,47 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const real* 
                         ldc, accumulate, rows, cols)
 
 
+cdef void _macro_kernel_bf16(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const float* a,
+                             Py_ssize_t lda, const float* bp, Py_ssize_t pw, float* c,
+                             Py_ssize_t ldc, bint accumulate, const Py_ssize_t* depth_a,
+                             const Py_ssize_t* depth_b, float* abuf, Tiling t) noexcept nogil:
+    """``macro_kernel`` on bfloat16 panels (already converted by ``bf16_panels``, each in its
+    float32 panel's place). An A read in place is rounded one MR-row panel at a time into
+    ``abuf``. Depth ranges widen to whole pairs: the extra row of a pair is zero in the panel
+    whose range excludes it (or a zero row the conversion wrote)."""
+    cdef Py_ssize_t ir_block, jr_block, ir, jr, rows, cols, lo, hi
+    cdef Py_ssize_t a_panels = (mc + t.mr - 1) // t.mr, b_panels = (nc + pw - 1) // pw
+    cdef const unsigned short* a_panel
+    for ir_block in range(a_panels):
+        ir = ir_block * t.mr
+        rows = t.mr if mc - ir >= t.mr else mc - ir
+        if lda == 0:
+            a_panel = <const unsigned short*>(a + ir * kc)
+        else:
+            convlab_bf16_pack_a_rows(a + ir * lda, lda, rows, kc, <unsigned short*>abuf, t.mr)
+            a_panel = <const unsigned short*>abuf
+        for jr_block in range(b_panels):
+            jr = jr_block * pw
+            cols = pw if nc - jr >= pw else nc - jr
+            lo = 0
+            hi = kc
+            if depth_a != NULL:
+                lo = depth_a[2 * ir_block] if depth_a[2 * ir_block] > lo else lo
+                hi = depth_a[2 * ir_block + 1] if depth_a[2 * ir_block + 1] < hi else hi
+            if depth_b != NULL:
+                lo = depth_b[2 * jr_block] if depth_b[2 * jr_block] > lo else lo
+                hi = depth_b[2 * jr_block + 1] if depth_b[2 * jr_block + 1] < hi else hi
+            if hi < lo:
+                hi = lo
+            if hi == lo and accumulate:
+                continue
+            lo = lo - (lo & 1)
+            hi = hi + (hi & 1)
+            t.bf16((hi - lo) // 2, a_panel + lo * t.mr,
+                   <const unsigned short*>(bp + jr_block * t.nr * kc) + lo * t.nr,
+                   c + ir * ldc + jr, ldc, accumulate, rows, cols)
+
+
 cdef bint use_direct_a(Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t n, Tiling t) noexcept nogil:
     """Whether to read a row-major A in place: with few B panels, each packed A panel would be
     used only a few times and packing would cost more than it saves. (Rows must be ``rsa > 0``
@@ -332,6 +454,7 @@ cdef void gemm_tile(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
             pc = pc_block * t.kc
             kc = t.kc if k - pc >= t.kc else k - pc
             pack_b(b + pc * rsb + jc * csb, rsb, csb, kc, nc, bbuf, t.nr)
+            bf16_panels(bbuf, (nc + t.nr - 1) // t.nr, kc, t.nr, 0, kc, t)
             for ic_block in range((m + t.mc - 1) // t.mc):
                 ic = ic_block * t.mc
                 mc = t.mc if m - ic >= t.mc else m - ic
@@ -341,6 +464,7 @@ cdef void gemm_tile(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                                  t)
                 else:
                     pack_a(a + ic * rsa + pc * csa, rsa, csa, mc, kc, abuf, t.mr)
+                    bf16_panels(abuf, (mc + t.mr - 1) // t.mr, kc, t.mr, 0, kc, t)
                     macro_kernel(mc, nc, kc, abuf, 0, bbuf, t.nr, c + ic * ldc + jc, ldc,
                                  accumulate or pc > 0, NULL, NULL, NULL, t)
 
@@ -387,11 +511,12 @@ cdef int _grid(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int threads, Tiling t,
 cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        const real* a, Py_ssize_t rsa, Py_ssize_t csa,
                        const real* b, Py_ssize_t rsb, Py_ssize_t csb,
-                       real* c, Py_ssize_t ldc, bint accumulate, int threads) noexcept nogil:
+                       real* c, Py_ssize_t ldc, bint accumulate, int threads,
+                       bint bf16) noexcept nogil:
     """C (+)= A @ B for big square-ish problems, BLIS-style: all threads pack one shared B block
     together, then share out the MC-row blocks of A (each packs its own). Nothing is packed
     twice, and the threads read one B block from the shared cache. -1: no memory."""
-    cdef Tiling t = tiling(sizeof(real))
+    cdef Tiling t = tiling_for(sizeof(real), bf16)
     cdef Py_ssize_t abuf_len = round_up(round_up(t.mc, t.mr) * t.kc, 16)
     cdef Py_ssize_t jc, pc, nc, kc, jc_block, pc_block, q, ic_block, ic, mc, cols
     # row blocks of at most MC rows, equal to a panel, at least BLOCKS_PER_THREAD per thread
@@ -422,10 +547,12 @@ cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                     cols = t.nr if nc - q * t.nr >= t.nr else nc - q * t.nr
                     pack_b(b + pc * rsb + (jc + q * t.nr) * csb, rsb, csb, kc, cols,
                            shared_b + q * t.nr * kc, t.nr)
+                    bf16_panels(shared_b + q * t.nr * kc, 1, kc, t.nr, 0, kc, t)
                 for ic_block in prange(blocks, schedule="dynamic"):
                     ic = _part_start(panels, blocks, ic_block, t.mr, m)
                     mc = _part_start(panels, blocks, ic_block + 1, t.mr, m) - ic
                     pack_a(a + ic * rsa + pc * csa, rsa, csa, mc, kc, mine, t.mr)
+                    bf16_panels(mine, (mc + t.mr - 1) // t.mr, kc, t.mr, 0, kc, t)
                     macro_kernel(mc, nc, kc, mine, 0, shared_b, t.nr, c + ic * ldc + jc, ldc,
                                  accumulate or pc > 0, NULL, NULL, NULL, t)
     free(shared_b)
@@ -436,9 +563,11 @@ cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
 cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        const real* a, Py_ssize_t rsa, Py_ssize_t csa,
                        const real* b, Py_ssize_t rsb, Py_ssize_t csb,
-                       real* c, Py_ssize_t ldc, bint accumulate, int threads) noexcept nogil:
-    """C (+)= A @ B on up to ``threads`` threads. Returns -1 if the pack buffers do not fit."""
-    cdef Tiling t = tiling(sizeof(real))
+                       real* c, Py_ssize_t ldc, bint accumulate, int threads,
+                       bint bf16) noexcept nogil:
+    """C (+)= A @ B on up to ``threads`` threads (``bf16``: products in bfloat16 where the CPU
+    can). Returns -1 if the pack buffers do not fit."""
+    cdef Tiling t = tiling_for(sizeof(real), bf16)
     cdef int mt, nt, used, tile
     # buffers sized for this problem, not the largest block: small products stay cheap
     cdef Py_ssize_t kc = t.kc if k > t.kc else (k if k > 0 else 1)
@@ -451,7 +580,8 @@ cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     if m == 0 or n == 0:
         return 0
     if threads > 1 and k > 0 and not use_direct_a(rsa, csa, n, t) and m >= threads * t.mc:
-        return gemm_shared_b(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, threads)
+        return gemm_shared_b(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, threads,
+                             bf16)
     used = _grid(m, n, k, threads, t, &mt, &nt)
     if used > 1 and use_direct_a(rsa, csa, n, t):
         # B is small here, so more row tiles cost little repacking; threads take them
@@ -472,12 +602,16 @@ cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     return 0
 
 
-def gemm(const real[:, :] a, const real[:, :] b, real[:, ::1] c, bint accumulate, int threads):
+def gemm(const real[:, :] a, const real[:, :] b, real[:, ::1] c, bint accumulate, int threads,
+         bf16=None):
     """``c (+)= a @ b`` for strided 2-D ``a``, ``b`` and row-contiguous ``c`` (same dtype).
 
-    Shapes and dtypes are checked by the caller (``convlab._cpu.backend``).
+    Shapes and dtypes are checked by the caller (``convlab._cpu.backend``). ``bf16``: float32
+    products in bfloat16 with float32 sums (True), in float32 (False), or as the precision
+    switch says (None, see ``convlab.set_float32_matmul_precision``).
     """
     cdef Py_ssize_t isz = sizeof(real)
+    cdef bint use_bf16 = bf16_requested(isz) if bf16 is None else (bool(bf16) and isz == 4)
     cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = b.shape[1]
     cdef int status
     if m == 0 or n == 0:
@@ -487,6 +621,6 @@ def gemm(const real[:, :] a, const real[:, :] b, real[:, ::1] c, bint accumulate
                                a.strides[0] // isz, a.strides[1] // isz,
                                &b[0, 0] if k else <real*>NULL,
                                b.strides[0] // isz, b.strides[1] // isz,
-                               &c[0, 0], c.strides[0] // isz, accumulate, threads)
+                               &c[0, 0], c.strides[0] // isz, accumulate, threads, use_bf16)
     if status:
         raise MemoryError("matmul: could not allocate the packing buffers")

@@ -261,4 +261,85 @@ static int convlab_best_isa(void)
     return CONVLAB_ISA_GENERIC;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* bfloat16 compute (avx512_bf16): panels rounded to bf16, products summed in float32          */
+/* ------------------------------------------------------------------------------------------ */
+/* vdpbf16ps multiplies *pairs* of bf16 values along the depth and adds both products into one
+ * float32 lane, so bf16 panels interleave depth pairs: element (k, i) of a panel `width` wide
+ * sits at [(k / 2) * 2 * width + 2 * i + (k & 1)] (an odd depth gets a zero last row). A bf16
+ * panel of depth kc takes no more bytes than the float32 one, so it is written over it, in
+ * place, right after packing (include/bf16_pack.h). The kernels read `kp` = ceil(kc / 2) depth
+ * pairs; A values of a pair are broadcast as one 32-bit word. */
+typedef void (*convlab_ukr_bf16)(int64_t kp, const uint16_t *A, const uint16_t *B, float *C,
+                                 int64_t ldc, int accumulate, int rows, int cols);
+
+/* 1 when this CPU (and OS) runs avx512_bf16 (with the AVX-512 foundation the kernels use). */
+static int convlab_bf16_supported(void)
+{
+#if CONVLAB_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && convlab_isa_supported(CONVLAB_ISA_AVX512);
+#else
+    return 0;
+#endif
+}
+
+#define CONVLAB_BF16_MR 12
+#define CONVLAB_BF16_NR 32
+
+#if CONVLAB_X86
+#define CONVLAB_AVX512_BF16 "avx512f,avx512vl,avx512bw,avx512bf16,avx2,fma"
+/* MR x 32 tile: 24 float32 accumulators, two 16-lane B loads (32 bf16 each: 16 columns x a
+ * depth pair) per pair step, one 32-bit broadcast per row. */
+__attribute__((target(CONVLAB_AVX512_BF16))) static void
+convlab_ukr_avx512_bf16(int64_t kp, const uint16_t *A, const uint16_t *B, float *C, int64_t ldc,
+                        int accumulate, int rows, int cols)
+{
+    enum { MR = CONVLAB_BF16_MR, LANES = 16 };
+    __m512 c0[MR], c1[MR];
+    CONVLAB_UNROLL for (int i = 0; i < MR; i++) {
+        c0[i] = _mm512_setzero_ps();
+        c1[i] = _mm512_setzero_ps();
+        if (i < rows) {
+            _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(C + i * ldc + 2 * LANES - 1), _MM_HINT_T0);
+        }
+    }
+    const uint32_t *a32 = (const uint32_t *)A;
+    for (int64_t p = 0; p < kp; p++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)B);
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(B + 2 * LANES));
+        CONVLAB_UNROLL for (int i = 0; i < MR; i++) {
+            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)a32[i]);
+            c0[i] = _mm512_dpbf16_ps(c0[i], a, b0);
+            c1[i] = _mm512_dpbf16_ps(c1[i], a, b1);
+        }
+        a32 += MR;
+        B += 4 * LANES;
+    }
+    if (rows == MR && cols == 2 * LANES) {
+        CONVLAB_UNROLL for (int i = 0; i < MR; i++) {
+            float *c = C + i * ldc;
+            if (accumulate) {
+                c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(c));
+                c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(c + LANES));
+            }
+            _mm512_storeu_ps(c, c0[i]);
+            _mm512_storeu_ps(c + LANES, c1[i]);
+        }
+        return;
+    }
+    CONVLAB_PARTIAL_512_PS(float, __m512, LANES, MR)
+}
+#endif /* CONVLAB_X86 */
+
+/* The bf16 kernel, or NULL where the CPU has none (the caller then keeps float32). */
+static convlab_ukr_bf16 convlab_bf16_kernel(void)
+{
+#if CONVLAB_X86
+    if (convlab_bf16_supported()) return convlab_ukr_avx512_bf16;
+#endif
+    return 0;
+}
+
 #endif /* CONVLAB_UKERNELS_H */

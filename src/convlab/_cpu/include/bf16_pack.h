@@ -1,0 +1,110 @@
+/*
+ * float32 -> bfloat16 panels for the avx512_bf16 micro-kernel (include/ukernels.h).
+ *
+ * Rounding is to nearest, ties to even, on the bit pattern: adding 0x7FFF plus the lowest kept
+ * bit and dropping the low 16 bits rounds the 24-bit significand to 8 bits, carrying into the
+ * exponent as it should (the largest floats round to infinity). NaNs are made quiet first, so
+ * that the carry cannot turn one into an infinity. Subnormals round like any other value (the
+ * hardware's VCVTNEPS2BF16 would flush them to zero), so the one scalar routine here and the
+ * vector one give the same bits.
+ *
+ * Panel layout (the kernels consume depth pairs): element (k, i) of a panel `width` wide goes
+ * to [(k / 2) * 2 * width + 2 * i + (k & 1)]; an odd depth gets a zero last row.
+ */
+#ifndef CONVLAB_BF16_PACK_H
+#define CONVLAB_BF16_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ukernels.h"
+
+static inline uint32_t convlab_bf16_round_bits(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    if ((x & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC00000u; /* NaN -> quiet NaN */
+    return (x + 0x7FFFu + ((x >> 16) & 1u)) & 0xFFFF0000u;
+}
+
+/* The bfloat16 nearest to f (ties to even), as its 16 bits. */
+static inline uint16_t convlab_bf16_round(float f) { return (uint16_t)(convlab_bf16_round_bits(f) >> 16); }
+
+/* Rows [rows, mr) and the odd depth's last row are zero. `a` is row-major (row stride lda). */
+static void convlab_bf16_pack_a_rows(const float *a, ptrdiff_t lda, ptrdiff_t rows, ptrdiff_t kc,
+                                     uint16_t *out, ptrdiff_t mr)
+{
+    const ptrdiff_t kp = (kc + 1) / 2;
+    for (ptrdiff_t p = 0; p < kp; p++) {
+        uint16_t *o = out + p * 2 * mr;
+        const ptrdiff_t k = 2 * p;
+        for (ptrdiff_t i = 0; i < rows; i++) {
+            const float *r = a + i * lda;
+            o[2 * i] = convlab_bf16_round(r[k]);
+            o[2 * i + 1] = k + 1 < kc ? convlab_bf16_round(r[k + 1]) : 0;
+        }
+        for (ptrdiff_t i = rows; i < mr; i++) o[2 * i] = o[2 * i + 1] = 0;
+    }
+}
+
+#if CONVLAB_X86
+__attribute__((target("avx512f"))) static inline __m512i convlab_bf16_round16(__m512i x)
+{
+    const __m512i abs = _mm512_and_si512(x, _mm512_set1_epi32(0x7FFFFFFF));
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7F800000));
+    x = _mm512_mask_mov_epi32(x, nan, _mm512_set1_epi32(0x7FC00000));
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
+    return _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7FFF)), odd);
+}
+
+/* Convert, in place, one float32 panel (row k of `width` floats at panel + k * width, depth
+ * kc) to the bf16 pair layout. Rows outside [lo, hi) are read as zero: packers leave rows that
+ * no micro-tile reads unpacked, and the pairs must not pick them up. Safe in place: pair p is
+ * written over floats [p * width, (p + 1) * width), which hold rows <= 2p, all read by then
+ * (row 2p's 16 lanes just before their own store). */
+__attribute__((target("avx512f"))) static void convlab_bf16_panel_inplace(float *panel,
+                                                                         ptrdiff_t kc,
+                                                                         ptrdiff_t width,
+                                                                         ptrdiff_t lo,
+                                                                         ptrdiff_t hi)
+{
+    const ptrdiff_t kp = (kc + 1) / 2;
+    const __m512i low16 = _mm512_set1_epi32(0xFFFF);
+    const __m512i high16 = _mm512_set1_epi32((int)0xFFFF0000u);
+    uint32_t *out = (uint32_t *)panel;
+    for (ptrdiff_t p = 0; p < kp; p++) {
+        const ptrdiff_t k = 2 * p;
+        const int use0 = k >= lo && k < hi && k < kc;
+        const int use1 = k + 1 >= lo && k + 1 < hi && k + 1 < kc;
+        for (ptrdiff_t i = 0; i < width; i += 16) {
+            const __mmask16 m = width - i >= 16 ? (__mmask16)0xFFFF
+                                                : (__mmask16)((1u << (width - i)) - 1u);
+            const __m512i r0 = use0 ? _mm512_maskz_loadu_epi32(m, panel + k * width + i)
+                                    : _mm512_setzero_si512();
+            const __m512i r1 = use1 ? _mm512_maskz_loadu_epi32(m, panel + (k + 1) * width + i)
+                                    : _mm512_setzero_si512();
+            const __m512i w = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi32(convlab_bf16_round16(r0), 16), low16),
+                _mm512_and_si512(convlab_bf16_round16(r1), high16));
+            _mm512_mask_storeu_epi32(out + p * width + i, m, w);
+        }
+    }
+}
+#else
+static void convlab_bf16_panel_inplace(float *panel, ptrdiff_t kc, ptrdiff_t width, ptrdiff_t lo,
+                                       ptrdiff_t hi)
+{
+    (void)panel; (void)kc; (void)width; (void)lo; (void)hi; /* never called: no bf16 kernel */
+}
+#endif
+
+/* `panels` consecutive panels of `width` x kc floats each (panel q at base + q * width * kc). */
+static void convlab_bf16_panels_inplace(float *base, ptrdiff_t panels, ptrdiff_t kc,
+                                        ptrdiff_t width, ptrdiff_t lo, ptrdiff_t hi)
+{
+    for (ptrdiff_t q = 0; q < panels; q++)
+        convlab_bf16_panel_inplace(base + q * width * kc, kc, width, lo, hi);
+}
+
+#endif /* CONVLAB_BF16_PACK_H */

@@ -1,0 +1,311 @@
+"""bfloat16 compute with float32 storage: the precision switch, autocast, GradScaler and the
+avx512_bf16 kernels, checked against float64 references.
+
+Error bounds, from the format. bfloat16 keeps 8 significand bits, so rounding to nearest
+changes a value by at most ``u = 2^-8`` relative. The kernels round each operand once (``a'
+= a(1 + d1)``, ``b' = b(1 + d2)``), multiply exactly (two 8-bit significands fit float32's 24)
+and sum ``K`` products in float32 (each addition ``2^-24`` relative, ``K`` of them, plus the
+tile's final add into C). Hence, per element::
+
+    |C - C64| <= ((1 + u)^2 - 1 + (K + 2) 2^-24) (|A| |B|)_ij  <=  c 2^-8 (|A||B|)_ij
+
+with ``c = 2 + 2^-8 + (K + 2) 2^-16`` -- about 2 for every depth used here. Against the
+product of the *rounded* inputs (in float64) only the float32 summation remains:
+``(K + 2) 2^-24 (|A'||B'|)_ij``; that one checks the rounding is exactly the format's
+(to nearest, ties to even: PyTorch's ``bfloat16()`` is the independent reference).
+Convolutions are GEMMs over ``C*KH*KW`` taps with the same bound; the Winograd path rounds
+*transformed* values, whose magnitudes grow by the transforms' coefficients (up to 8 per
+side), so its bound is the same expression over the transformed operands -- a constant
+(measured, see ``WINOGRAD_C``) times the direct bound.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import convlab
+from convlab._cpu import _gemm
+
+torch = pytest.importorskip("torch")
+
+U = 2.0**-8
+U32 = 2.0**-24
+
+needs_bf16 = pytest.mark.skipif(
+    not _gemm.bf16_supported(), reason="this CPU has no avx512_bf16 kernels"
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_precision():
+    before = convlab.get_float32_matmul_precision()
+    yield
+    convlab.set_float32_matmul_precision(before)
+
+
+def _bf16(x: np.ndarray) -> np.ndarray:
+    """x rounded to bfloat16 by PyTorch (to nearest, ties to even), as float64."""
+    return torch.from_numpy(np.ascontiguousarray(x)).bfloat16().double().numpy()
+
+
+def _gemm_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    k = a.shape[1]
+    c = 2 + U + (k + 2) * 2.0**-16
+    return c * U * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
+
+
+# -- the switch --------------------------------------------------------------------------------
+
+
+def test_precision_names_and_errors():
+    assert convlab.get_float32_matmul_precision() == "highest"
+    for name in ("high", "medium", "highest"):
+        convlab.set_float32_matmul_precision(name)
+        assert convlab.get_float32_matmul_precision() == name
+    with pytest.raises(ValueError, match="precision: expected one of"):
+        convlab.set_float32_matmul_precision("low")
+    with pytest.raises(TypeError, match="precision: expected a str"):
+        convlab.set_float32_matmul_precision(2)
+
+
+def test_high_is_float32_on_the_cpu():
+    convlab.set_float32_matmul_precision("high")
+    assert not _gemm.bf16_enabled()
+
+
+@needs_bf16
+def test_medium_turns_the_cpu_kernels_to_bf16():
+    convlab.set_float32_matmul_precision("medium")
+    assert _gemm.bf16_enabled()
+    convlab.set_float32_matmul_precision("highest")
+    assert not _gemm.bf16_enabled()
+
+
+@needs_bf16
+def test_autocast_scopes_nest_and_restore():
+    assert not convlab.is_autocast_enabled("cpu")
+    with convlab.autocast("cpu", dtype=convlab.bfloat16) as scope:
+        assert scope.fast_dtype is convlab.bfloat16
+        assert convlab.is_autocast_enabled("cpu") and _gemm.bf16_enabled()
+        assert not convlab.is_autocast_enabled("cuda")
+        with convlab.autocast("cpu", enabled=False):
+            assert not convlab.is_autocast_enabled("cpu") and not _gemm.bf16_enabled()
+        assert _gemm.bf16_enabled()
+    assert not convlab.is_autocast_enabled("cpu") and not _gemm.bf16_enabled()
+    # cuda scopes leave the CPU kernels alone
+    with convlab.amp.autocast("cuda"):
+        assert convlab.is_autocast_enabled("cuda") and not _gemm.bf16_enabled()
+
+
+@needs_bf16
+def test_autocast_restores_on_exceptions_and_decorates():
+    with pytest.raises(KeyError), convlab.autocast("cpu"):
+        assert _gemm.bf16_enabled()
+        raise KeyError("x")
+    assert not _gemm.bf16_enabled()
+
+    @convlab.autocast("cpu")
+    def inside():
+        return _gemm.bf16_enabled()
+
+    assert inside() and not _gemm.bf16_enabled()
+
+
+@needs_bf16
+def test_autocast_belongs_to_its_thread():
+    seen = []
+    with convlab.autocast("cpu"):
+        worker = threading.Thread(target=lambda: seen.append(_gemm.bf16_enabled()))
+        worker.start()
+        worker.join()
+    assert seen == [False]
+
+
+def test_autocast_arguments():
+    with pytest.raises(RuntimeError, match="device_type: expected 'cpu' or 'cuda'"):
+        convlab.autocast("mps")
+    with pytest.raises(TypeError, match="device_type: expected a str"):
+        convlab.autocast(0)
+    with pytest.raises(TypeError, match="enabled: expected a bool"):
+        convlab.autocast("cpu", enabled=1)
+    with pytest.warns(UserWarning, match="bfloat16 only"):
+        scope = convlab.autocast("cpu", dtype=convlab.float16)
+    with scope:
+        assert not convlab.is_autocast_enabled("cpu")
+    assert convlab.get_autocast_dtype("cpu") is convlab.bfloat16
+
+
+def test_bfloat16_is_a_marker_not_a_tensor_dtype():
+    assert repr(convlab.bfloat16) == "convlab.bfloat16"
+    with pytest.raises(TypeError, match="dtype"):
+        convlab.zeros(2, dtype=convlab.bfloat16)
+
+
+def test_autocast_outputs_stay_float32():
+    layer = convlab.nn.Linear(5, 3)
+    with convlab.autocast("cpu"):
+        y = layer(convlab.ones(2, 5))
+    assert y.dtype == convlab.float32
+
+
+def test_show_config_reports_bf16(capsys):
+    convlab.show_config()
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("bf16 compute:")]
+    assert len(line) == 1
+    if _gemm.bf16_supported():
+        assert "avx512_bf16 kernels" in line[0]
+    else:
+        assert "lacks avx512_bf16" in line[0]
+
+
+# -- GradScaler --------------------------------------------------------------------------------
+
+
+def _scaler_run(cl, model, opt, scaler, x, y):
+    opt.zero_grad()
+    loss = cl.nn.functional.mse_loss(model(x), y)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return loss.item()
+
+
+def test_grad_scaler_matches_torch():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 4)).astype(np.float32)
+    x = rng.standard_normal((8, 4)).astype(np.float32)
+    y = rng.standard_normal((8, 3)).astype(np.float32)
+    ours = convlab.nn.Linear(4, 3, bias=False)
+    ours.weight.data = convlab.tensor(w)
+    theirs = torch.nn.Linear(4, 3, bias=False)
+    theirs.weight.data = torch.tensor(w)
+    opt = convlab.optim.SGD(ours.parameters(), lr=0.1)
+    topt = torch.optim.SGD(theirs.parameters(), lr=0.1)
+    scaler = convlab.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=2)
+    tscaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=2)
+    for _ in range(3):
+        _scaler_run(convlab, ours, opt, scaler, convlab.tensor(x), convlab.tensor(y))
+        _scaler_run(torch, theirs, topt, tscaler, torch.tensor(x), torch.tensor(y))
+        assert scaler.get_scale() == tscaler.get_scale()
+    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-5)
+
+
+def test_grad_scaler_skips_non_finite_steps_and_backs_off():
+    p = convlab.nn.Parameter(convlab.ones(2))
+    opt = convlab.optim.SGD([p], lr=1.0)
+    scaler = convlab.amp.GradScaler("cpu", init_scale=8.0)
+    p.grad = convlab.tensor([np.inf, 1.0])
+    scaler.step(opt)
+    scaler.update()
+    np.testing.assert_array_equal(p.numpy(), [1.0, 1.0])
+    assert scaler.get_scale() == 4.0
+    with pytest.raises(RuntimeError, match="unscale_"):
+        p.grad = convlab.ones(2)
+        scaler.unscale_(opt)
+        scaler.unscale_(opt)
+
+
+def test_disabled_grad_scaler_passes_through():
+    scaler = convlab.amp.GradScaler(enabled=False)
+    loss = convlab.tensor(3.0)
+    assert scaler.scale(loss) is loss and scaler.get_scale() == 1.0
+    assert scaler.state_dict() == {}
+    p = convlab.nn.Parameter(convlab.ones(1))
+    p.grad = convlab.ones(1)
+    scaler.step(convlab.optim.SGD([p], lr=1.0))
+    np.testing.assert_array_equal(p.numpy(), [0.0])
+
+
+# -- GEMM --------------------------------------------------------------------------------------
+
+GEMM_SHAPES = [
+    (1, 1, 1),
+    (1, 7, 1),
+    (13, 7, 33),  # odd K, partial tiles in both directions
+    (12, 2, 32),  # exactly one tile
+    (25, 3, 65),
+    (100, 257, 65),
+    (300, 1001, 513),  # more than one KC block, odd depth
+    (5, 3000, 7),  # few B panels: A read in place
+    (600, 600, 600),  # the shared-B path on two threads
+]
+
+
+@needs_bf16
+@pytest.mark.parametrize("m,k,n", GEMM_SHAPES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gemm_bf16_bounds(m, k, n, threads):
+    rng = np.random.default_rng(m * 7 + k)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c = np.empty((m, n), np.float32)
+    _gemm.gemm(a, b, c, False, threads, True)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    assert np.all(np.abs(c - exact) <= _gemm_bound(a, b))
+    # against the rounded inputs only the float32 sums remain
+    ar, br = _bf16(a), _bf16(b)
+    rounded = ar @ br
+    assert np.all(np.abs(c - rounded) <= (k + 2) * U32 * (np.abs(ar) @ np.abs(br)))
+    # and the bf16 kernels did run: float32 compute would be far closer on some element
+    assert np.abs(c - exact).max() > 8 * k * U32 * np.abs(exact).max() or k <= 2
+
+
+@needs_bf16
+def test_gemm_bf16_strided_and_accumulating():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((70, 45)).astype(np.float32).T  # column-major A (45 x 70)
+    b = rng.standard_normal((140, 35)).astype(np.float32)[::2]  # every other row (70 x 35)
+    c0 = rng.standard_normal((45, 35)).astype(np.float32)
+    c = c0.copy()
+    _gemm.gemm(a, b, c, True, 2, True)
+    exact = c0 + a.astype(np.float64) @ b.astype(np.float64)
+    assert np.all(np.abs(c - exact) <= _gemm_bound(a, b) + U32 * np.abs(c0))
+
+
+@needs_bf16
+def test_matmul_follows_the_switch():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((64, 300)).astype(np.float32)
+    b = rng.standard_normal((300, 48)).astype(np.float32)
+    before = (convlab.tensor(a) @ convlab.tensor(b)).numpy()
+    convlab.set_float32_matmul_precision("medium")
+    medium = (convlab.tensor(a) @ convlab.tensor(b)).numpy()
+    convlab.set_float32_matmul_precision("highest")
+    after = (convlab.tensor(a) @ convlab.tensor(b)).numpy()
+    with convlab.autocast("cpu"):
+        scoped = (convlab.tensor(a) @ convlab.tensor(b)).numpy()
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    assert np.all(np.abs(medium - exact) <= _gemm_bound(a, b))
+    np.testing.assert_array_equal(scoped, medium)
+    # switch off: the float32 kernels, bit for bit, and close to NumPy's float32 product
+    np.testing.assert_array_equal(before, after)
+    assert not np.array_equal(medium, after)
+    np.testing.assert_allclose(after, a @ b, rtol=1e-4, atol=1e-4)
+
+
+@needs_bf16
+def test_rounding_is_to_nearest_even():
+    # halfway cases, the largest finite float, infinities, NaN, subnormals
+    x = np.array(
+        [
+            1 + 2**-8,
+            1 + 3 * 2**-8,
+            1 + 2**-8 + 2**-20,
+            -(1 + 2**-8),
+            3.4028235e38,
+            np.inf,
+            -np.inf,
+            1e-40,
+            -2.5e-39,
+            0.0,
+            -0.0,
+        ],
+        np.float32,
+    )
+    got = _gemm.round_bf16(x)
+    want = torch.from_numpy(x).bfloat16().float().numpy()
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert np.isnan(_gemm.round_bf16(np.array([np.nan], np.float32))[0])
