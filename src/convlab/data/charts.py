@@ -178,20 +178,42 @@ def draw_window_arrays(
     return images, ok
 
 
+def _period_key(dates: np.ndarray, every: str) -> np.ndarray:
+    """A number per date, the same within a calendar week / month / quarter and one higher in
+    the next one (so ``key + 1`` is the following period)."""
+    d = dates.astype("datetime64[D]")
+    if every == "week":
+        # weeks start on Monday: 1970-01-01 was a Thursday
+        return (d.astype(np.int64) + 3) // 7
+    month = d.astype("datetime64[M]").astype(np.int64)
+    return month if every == "month" else month // 3
+
+
 def _period_ends(dates: np.ndarray, every: str) -> np.ndarray:
     """Indices of the last trading day of each calendar period."""
     if every == "day":
         return np.arange(len(dates))
-    d = dates.astype("datetime64[D]")
-    if every == "week":
-        # weeks start on Monday: 1970-01-01 was a Thursday
-        key = (d.astype(np.int64) + 3) // 7
-    else:
-        month = d.astype("datetime64[M]").astype(np.int64)
-        key = month if every == "month" else month // 3
+    key = _period_key(dates, every)
     last = np.ones(len(dates), bool)
     last[:-1] = key[1:] != key[:-1]
     return np.flatnonzero(last)
+
+
+def _label_index(dates: np.ndarray, end_idx: np.ndarray, horizon: int | str) -> np.ndarray:
+    """Index of the day each forward return ends on; ``len(dates)`` where it is unknown.
+
+    A number of trading days counts rows. A calendar period (``"week"`` / ``"month"`` /
+    ``"quarter"``) ends on the last trading day of the period after the end date's; it is known
+    only if the instrument trades in that period and on a later day (so the period is complete).
+    """
+    t = len(dates)
+    if not isinstance(horizon, str):
+        return end_idx + int(horizon)
+    key = _period_key(dates, horizon)
+    target = key[end_idx] + 1
+    last = np.searchsorted(key, target, side="right") - 1
+    known = (last >= 0) & (key[np.maximum(last, 0)] == target) & (last + 1 < t)
+    return np.where(known, last, t)
 
 
 def _moving_average(close: np.ndarray, window: int) -> np.ndarray:
@@ -216,7 +238,7 @@ def render_charts(
     volume: bool = True,
     every: str = "day",
     stride: int = 1,
-    horizon: int | None = None,
+    horizon: int | str | None = None,
     chunk: int = 4096,
 ) -> ChartSet:
     """Draw one chart per (instrument, end date) from a tidy OHLCV frame.
@@ -230,7 +252,10 @@ def render_charts(
         every: End dates: every ``"day"``, or the last trading day of each ``"week"``,
             ``"month"`` or ``"quarter"``.
         stride: Keep every ``stride``-th of those end dates.
-        horizon: Trading days of the forward return behind the label (default: ``window``).
+        horizon: The forward return behind the label: a number of trading days (default:
+            ``window``), or ``"week"`` / ``"month"`` / ``"quarter"`` for the calendar period
+            after the end date's (from the end date's close to the close on the last trading
+            day of the next period; unknown unless the instrument trades after that period).
         chunk: Windows drawn per vectorised batch (bounds the scratch memory).
 
     A window is drawn only if all its trading days lie inside the instrument's table and it has
@@ -250,7 +275,13 @@ def render_charts(
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
         raise ValueError(f"stride: expected an int >= 1, got {stride!r}")
     horizon = window if horizon is None else horizon
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+    if isinstance(horizon, str):
+        if horizon not in _EVERY[1:]:
+            raise ValueError(
+                f"horizon: expected a number of trading days or 'week', 'month', 'quarter', "
+                f"got {horizon!r}"
+            )
+    elif isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f"horizon: expected a number of trading days >= 1, got {horizon!r}")
     missing = [
         c
@@ -279,7 +310,7 @@ def render_charts(
         start_idx = end_idx - (window - 1)
         keep = ~np.isnan(close[start_idx]) & ~np.isnan(close[end_idx])
         end_idx, start_idx = end_idx[keep], start_idx[keep]
-        fwd = end_idx + horizon
+        fwd = _label_index(dates, end_idx, horizon)
         has_fwd = fwd < t
         with np.errstate(invalid="ignore", divide="ignore"):
             ret = np.where(has_fwd, close[np.minimum(fwd, t - 1)] / close[end_idx] - 1, np.nan)
@@ -326,6 +357,6 @@ def render_charts(
             "volume": bool(volume),
             "every": every,
             "stride": int(stride),
-            "horizon": int(horizon),
+            "horizon": horizon if isinstance(horizon, str) else int(horizon),
         },
     )

@@ -21,8 +21,8 @@ so that a *high* value is the side the strategy buys (decile 10 is long in H-L):
 Missing data: a close that is missing on a needed day makes the signal missing for that point
 (MOM, STR, WSTR); for the moving averages a day without a close carries the last close forward
 (no trade: the last price stands), and so does TREND's return between formation dates; an
-average needs its full ``L`` days of history. A TREND regression needs more stocks than regressors (``len(lags) + 2``); with fewer, that date has no
-slope.
+average needs its full ``L`` days of history. A TREND regression needs more stocks than
+regressors (``len(lags) + 2``); with fewer, that date has no slope.
 
 Example:
     >>> import numpy as np, pandas as pd
