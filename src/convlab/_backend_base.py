@@ -1144,3 +1144,250 @@ class BackendBase:
         """Write ``taps`` and ``colsum`` (zeroed) of a non-empty ``grad_output``; C >= 1.
         ``cls`` is contiguous int32 of this backend, ``row_starts`` int32 NumPy."""
         raise NotImplementedError
+
+    # ====================================================================== recurrent cells
+    # One time step of an RNN / LSTM / GRU layer after its two matrix products: the caller
+    # (convlab._ops.rnn) computes the input projection of every step in one GEMM and the
+    # recurrent product of each step with matmul; these kernels do the rest of a step -- the
+    # bias adds, gate activations and state update, or their gradients -- in one pass, writing
+    # into rows of the caller's sequence buffers (so nothing is allocated per step). Gate
+    # blocks follow PyTorch: LSTM (i, f, g, o), GRU (r, z, n), each H columns wide.
+    @public_kernel
+    def lstm_cell_forward(
+        self,
+        xg: Any,
+        hg: Any,
+        b_ih: Any | None,
+        b_hh: Any | None,
+        c_prev: Any,
+        h: Any,
+        c: Any,
+        gates: Any,
+    ) -> None:
+        """One LSTM step: ``pre = xg + b_ih + hg + b_hh`` (B, 4H) split into (i, f, g, o);
+        ``c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g)``, ``h = sigmoid(o) * tanh(c)``.
+
+        Writes ``h`` and ``c`` (B, H) and the activated gates into ``gates`` (B, 4H), which
+        :meth:`lstm_cell_backward` reads. Every array is C-contiguous and of one dtype.
+        """
+        _rnn_operands(
+            ("xg", xg, 4),
+            ("hg", hg, 4),
+            ("b_ih", b_ih, -4),
+            ("b_hh", b_hh, -4),
+            ("c_prev", c_prev, 1),
+            ("h", h, 1),
+            ("c", c, 1),
+            ("gates", gates, 4),
+        )
+        if h.size:
+            self._lstm_cell_forward_into(xg, hg, b_ih, b_hh, c_prev, h, c, gates)
+
+    def _lstm_cell_forward_into(
+        self,
+        xg: Any,
+        hg: Any,
+        b_ih: Any | None,
+        b_hh: Any | None,
+        c_prev: Any,
+        h: Any,
+        c: Any,
+        gates: Any,
+    ) -> None:
+        xp, width = self.xp, h.shape[1]
+        pre = _biased(xg + hg, b_ih, b_hh)
+        with np.errstate(over="ignore"):  # exp overflow saturates the sigmoid at 0, as wanted
+            gates[...] = 1 / (1 + xp.exp(-pre))
+        gates[:, 2 * width : 3 * width] = xp.tanh(pre[:, 2 * width : 3 * width])
+        i, f, g, o = (gates[:, k * width : (k + 1) * width] for k in range(4))
+        c[...] = f * c_prev + i * g
+        h[...] = o * xp.tanh(c)
+
+    @public_kernel
+    def lstm_cell_backward(
+        self, gates: Any, c_prev: Any, c: Any, dh: Any, dh_rec: Any, dc: Any, dgates: Any
+    ) -> None:
+        """Gradient of one :meth:`lstm_cell_forward` step.
+
+        ``dh`` (the output's gradient) and ``dh_rec`` (the next step's, through its recurrent
+        product) add up to the gradient of ``h``; ``dc`` holds that of ``c`` on entry and that
+        of ``c_prev`` on return. ``dgates`` (B, 4H) receives the gradient of the
+        pre-activations (of ``xg``, ``hg`` and both biases alike).
+        """
+        _rnn_operands(
+            ("gates", gates, 4),
+            ("c_prev", c_prev, 1),
+            ("c", c, 1),
+            ("dh", dh, 1),
+            ("dh_rec", dh_rec, 1),
+            ("dc", dc, 1),
+            ("dgates", dgates, 4),
+        )
+        if dc.size:
+            self._lstm_cell_backward_into(gates, c_prev, c, dh, dh_rec, dc, dgates)
+
+    def _lstm_cell_backward_into(
+        self, gates: Any, c_prev: Any, c: Any, dh: Any, dh_rec: Any, dc: Any, dgates: Any
+    ) -> None:
+        xp, width = self.xp, c.shape[1]
+        i, f, g, o = (gates[:, k * width : (k + 1) * width] for k in range(4))
+        dh_total = dh + dh_rec
+        tc = xp.tanh(c)
+        dc_total = dc + dh_total * o * (1 - tc * tc)
+        dgates[:, :width] = dc_total * g * i * (1 - i)
+        dgates[:, width : 2 * width] = dc_total * c_prev * f * (1 - f)
+        dgates[:, 2 * width : 3 * width] = dc_total * i * (1 - g * g)
+        dgates[:, 3 * width :] = dh_total * tc * o * (1 - o)
+        dc[...] = dc_total * f
+
+    @public_kernel
+    def gru_cell_forward(
+        self,
+        xg: Any,
+        hg: Any,
+        b_ih: Any | None,
+        b_hh: Any | None,
+        h_prev: Any,
+        h: Any,
+        saved: Any,
+    ) -> None:
+        """One GRU step as PyTorch's: with ``a = xg + b_ih`` and ``b = hg + b_hh`` (B, 3H)
+        split into (r, z, n) blocks, ``r = sigmoid(a_r + b_r)``, ``z = sigmoid(a_z + b_z)``,
+        ``n = tanh(a_n + r * b_n)``, ``h = (1 - z) * n + z * h_prev``.
+
+        Writes ``h`` (B, H) and ``saved`` (B, 4H) = (r, z, n, b_n) for :meth:`gru_cell_backward`.
+        """
+        _rnn_operands(
+            ("xg", xg, 3),
+            ("hg", hg, 3),
+            ("b_ih", b_ih, -3),
+            ("b_hh", b_hh, -3),
+            ("h_prev", h_prev, 1),
+            ("h", h, 1),
+            ("saved", saved, 4),
+        )
+        if h.size:
+            self._gru_cell_forward_into(xg, hg, b_ih, b_hh, h_prev, h, saved)
+
+    def _gru_cell_forward_into(
+        self,
+        xg: Any,
+        hg: Any,
+        b_ih: Any | None,
+        b_hh: Any | None,
+        h_prev: Any,
+        h: Any,
+        saved: Any,
+    ) -> None:
+        xp, width = self.xp, h.shape[1]
+        a, b = _biased(xg, b_ih, None), _biased(hg, b_hh, None)
+        pre = a[:, : 2 * width] + b[:, : 2 * width]
+        with np.errstate(over="ignore"):  # exp overflow saturates the sigmoid at 0, as wanted
+            saved[:, : 2 * width] = 1 / (1 + xp.exp(-pre))
+        r, z = saved[:, :width], saved[:, width : 2 * width]
+        saved[:, 3 * width :] = b[:, 2 * width :]
+        saved[:, 2 * width : 3 * width] = xp.tanh(a[:, 2 * width :] + r * b[:, 2 * width :])
+        n = saved[:, 2 * width : 3 * width]
+        h[...] = (1 - z) * n + z * h_prev
+
+    @public_kernel
+    def gru_cell_backward(
+        self, saved: Any, h_prev: Any, dh: Any, dh_rec: Any, dcarry: Any, dxg: Any, dhg: Any
+    ) -> None:
+        """Gradient of one :meth:`gru_cell_forward` step.
+
+        ``dh + dh_rec + dcarry`` is the gradient of ``h`` (output, the next step's recurrent
+        product, and the next step's direct ``z * h_prev`` path); on return ``dcarry`` holds
+        this step's direct part ``z * dh_total`` of the gradient of ``h_prev``. ``dxg`` and
+        ``dhg`` (B, 3H) receive the gradients of ``xg`` (and ``b_ih``) and of ``hg`` (and
+        ``b_hh``); they differ in the n block, where ``hg`` is scaled by ``r``.
+        """
+        _rnn_operands(
+            ("saved", saved, 4),
+            ("h_prev", h_prev, 1),
+            ("dh", dh, 1),
+            ("dh_rec", dh_rec, 1),
+            ("dcarry", dcarry, 1),
+            ("dxg", dxg, 3),
+            ("dhg", dhg, 3),
+        )
+        if dcarry.size:
+            self._gru_cell_backward_into(saved, h_prev, dh, dh_rec, dcarry, dxg, dhg)
+
+    def _gru_cell_backward_into(
+        self, saved: Any, h_prev: Any, dh: Any, dh_rec: Any, dcarry: Any, dxg: Any, dhg: Any
+    ) -> None:
+        width = h_prev.shape[1]
+        r, z, n, bn = (saved[:, k * width : (k + 1) * width] for k in range(4))
+        dh_total = dh + dh_rec + dcarry
+        dn = dh_total * (1 - z) * (1 - n * n)
+        dz = dh_total * (h_prev - n) * z * (1 - z)
+        dr = dn * bn * r * (1 - r)
+        for target in (dxg, dhg):
+            target[:, :width] = dr
+            target[:, width : 2 * width] = dz
+        dxg[:, 2 * width :] = dn
+        dhg[:, 2 * width :] = dn * r
+        dcarry[...] = dh_total * z
+
+    @public_kernel
+    def rnn_cell_forward(
+        self, xg: Any, hg: Any, b_ih: Any | None, b_hh: Any | None, h: Any, relu: bool
+    ) -> None:
+        """One Elman RNN step: ``h = tanh(xg + b_ih + hg + b_hh)`` (ReLU with ``relu``),
+        written into ``h`` (B, H)."""
+        _rnn_operands(
+            ("xg", xg, 1), ("hg", hg, 1), ("b_ih", b_ih, -1), ("b_hh", b_hh, -1), ("h", h, 1)
+        )
+        if h.size:
+            self._rnn_cell_forward_into(xg, hg, b_ih, b_hh, h, bool(relu))
+
+    def _rnn_cell_forward_into(
+        self, xg: Any, hg: Any, b_ih: Any | None, b_hh: Any | None, h: Any, relu: bool
+    ) -> None:
+        pre = _biased(xg + hg, b_ih, b_hh)
+        h[...] = self.xp.maximum(pre, 0) if relu else self.xp.tanh(pre)
+
+    @public_kernel
+    def rnn_cell_backward(self, h: Any, dh: Any, dh_rec: Any, dpre: Any, relu: bool) -> None:
+        """Gradient of one :meth:`rnn_cell_forward` step: ``dpre = (dh + dh_rec) * act'``,
+        the derivative taken from the step's output ``h``."""
+        _rnn_operands(("h", h, 1), ("dh", dh, 1), ("dh_rec", dh_rec, 1), ("dpre", dpre, 1))
+        if h.size:
+            self._rnn_cell_backward_into(h, dh, dh_rec, dpre, bool(relu))
+
+    def _rnn_cell_backward_into(self, h: Any, dh: Any, dh_rec: Any, dpre: Any, relu: bool) -> None:
+        slope = (h > 0).astype(h.dtype) if relu else 1 - h * h
+        dpre[...] = (dh + dh_rec) * slope
+
+
+def _biased(pre: Any, b_ih: Any | None, b_hh: Any | None) -> Any:
+    """``pre`` plus whichever biases are given (broadcast over the rows)."""
+    if b_ih is not None:
+        pre = pre + b_ih
+    if b_hh is not None:
+        pre = pre + b_hh
+    return pre
+
+
+def _rnn_operands(*arrays: tuple[str, Any, int]) -> None:
+    """Check a recurrent cell's operands: ``(name, array, width)`` with ``width`` the number of
+    H-wide blocks of its columns (negative: an optional 1-D bias of that many blocks), all
+    C-contiguous, one float dtype and one batch size. The first array fixes B and ``gates * H``.
+    """
+    first = check.float_array(arrays[0][1], arrays[0][0], 2, "(B, columns)")
+    rows, width = first.shape[0], first.shape[1] // max(abs(arrays[0][2]), 1)
+    for name, array, blocks in arrays:
+        if array is None and blocks < 0:
+            continue
+        check.float_array(array, name)
+        if array.dtype != first.dtype:
+            raise TypeError(
+                f"{name}: expected dtype {first.dtype} (the dtype of "
+                f"{arrays[0][0]}), got {array.dtype}"
+            )
+        want = (-blocks * width,) if blocks < 0 else (rows, blocks * width)
+        if tuple(array.shape) != want:
+            raise ValueError(f"{name}: expected shape {want}, got {tuple(array.shape)}")
+        if not array.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous array")

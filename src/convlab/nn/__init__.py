@@ -109,6 +109,9 @@ from convlab.nn.modules.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from convlab.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from convlab.nn.modules.sparse import Embedding
+from convlab.nn.modules.sync_batchnorm import SyncBatchNorm
 from convlab.nn.modules.unpool import MaxUnpool1d, MaxUnpool2d
 from convlab.nn.modules.upsample import (
     PixelShuffle,
@@ -130,6 +133,7 @@ __all__ = [
     "Linear",
     "BatchNorm1d",
     "BatchNorm2d",
+    "SyncBatchNorm",
     "ReLU",
     "LeakyReLU",
     "Sigmoid",
@@ -233,4 +237,13 @@ __all__ = [
     "LazyLinear",
     "LazyConv2d",
     "LazyConv1d",
+    "Embedding",
+    "RNNBase",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "RNNCellBase",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
 ]

@@ -65,6 +65,7 @@ from convlab._ops.distance import (
     pairwise_distance,
     triplet_margin_loss,
 )
+from convlab._ops.embedding import embedding
 from convlab._ops.encoding import one_hot
 from convlab._ops.fold import fold, unfold
 from convlab._ops.interpolate import (
@@ -160,6 +161,7 @@ __all__ = [
     "pad",
     "normalize",
     "one_hot",
+    "embedding",
     "pixel_shuffle",
     "pixel_unshuffle",
     "hardshrink",

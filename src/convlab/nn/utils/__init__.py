@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+from convlab.nn.utils import rnn
 from convlab.nn.utils.clip_grad import (
     clip_grad_norm,
     clip_grad_norm_,
@@ -27,4 +28,5 @@ __all__ = [
     "get_total_norm",
     "parameters_to_vector",
     "vector_to_parameters",
+    "rnn",
 ]
