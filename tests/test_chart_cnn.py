@@ -126,31 +126,6 @@ def test_metrics_against_independent_formulas_cpu():
     assert m["loss"] == pytest.approx(-(np.log(0.9) + np.log(0.8) + np.log(0.4)) / 3)
 
 
-def test_backtest_by_hand_cpu():
-    # one instrument, horizon 2: rebalance on days 0, 2, 4 (every 2nd date)
-    dates = np.arange(6).astype("datetime64[D]")
-    p = np.array([0.7, 0.1, 0.2, 0.9, 0.8, 0.3])
-    r = np.array([0.02, 0.5, -0.01, 0.5, 0.03, 0.5])
-    b = evaluate.backtest(p, r, dates, np.array(["A"] * 6), horizon=2)
-    assert b["kind"] == "long/flat vs buy-and-hold"
-    strategy = np.array([0.02, 0.0, 0.03])  # long, flat (p 0.2), long
-    hold = np.array([0.02, -0.01, 0.03])
-    per_year = 252 / 2
-    assert b["strategy"]["annual_return"] == pytest.approx(strategy.mean() * per_year)
-    assert b["strategy"]["sharpe"] == pytest.approx(
-        strategy.mean() * per_year / (strategy.std(ddof=1) * np.sqrt(per_year))
-    )
-    assert b["buy_and_hold"]["annual_return"] == pytest.approx(hold.mean() * per_year)
-    # a cross-section of 20 instruments: top decile (2 names) minus bottom decile (2 names)
-    n = 20
-    dates = np.repeat(np.arange(3).astype("datetime64[D]"), n)
-    p = np.tile(np.arange(n) / n, 3)
-    r = np.tile(np.arange(n) * 0.01, 3) + np.repeat([0.0, 0.1, -0.1], n)
-    b = evaluate.backtest(p, r, dates, np.tile(np.arange(n).astype(str), 3), horizon=1)
-    assert b["kind"] == "decile long-short" and b["periods"] == 3
-    assert b["annual_return"] == pytest.approx((0.185 - 0.005) * 252)
-
-
 # -- the command line -----------------------------------------------------------------------
 
 
@@ -206,7 +181,8 @@ def test_train_report_predict_cpu(tmp_path):
         assert metrics[name]["n"] > 0 and 0 <= metrics[name]["accuracy"] <= 1
     assert metrics["ensemble"] == 2 and len(metrics["histories"]) == 2
     assert set(metrics["test"]) >= {"pearson", "spearman", "loss"}
-    assert metrics["backtest"]["kind"] == "long/flat vs buy-and-hold"
+    # one instrument: no cross-section to sort, and the metrics say so
+    assert "at most 1 instrument(s) per date" in metrics["portfolios"]["reason"]
     for name in (
         "learning_curves.png",
         "samples.png",
@@ -223,7 +199,8 @@ def test_train_report_predict_cpu(tmp_path):
     done = _cli("chart", "predict", "--model", out, "--data", data, "--out", predictions)
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(predictions)
-    assert list(table.columns) == ["ticker", "date", "p_up"] and len(table) > len(test)
+    assert list(table.columns) == ["ticker", "date", "p_up", "decile"] and len(table) > len(test)
+    assert (table["decile"] == 0).all()  # one instrument per date: no deciles
     merged = test.merge(table, on=["ticker", "date"], suffixes=("", "_again"))
     assert len(merged) == len(test)
     np.testing.assert_allclose(merged["p_up"], merged["p_up_again"], atol=2e-6)

@@ -96,13 +96,20 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--data",
         default="default",
-        help="CSV / Parquet file or folder, or 'default' (S&P 500 and NASDAQ "
-        "1999-2018 from the arch package)",
+        help="CSV / Parquet file or folder, crsp:FILE (a WRDS CRSP daily export), or "
+        "'default' (S&P 500 and NASDAQ 1999-2018 from the arch package)",
     )
     render.add_argument("--window", type=int, choices=(5, 20, 60), default=20)
     render.add_argument("--every", choices=("day", "week", "month", "quarter"), default="day")
     render.add_argument("--stride", type=_COUNT, default=1)
     render.add_argument("--horizon", type=_COUNT, default=None)
+    render.add_argument(
+        "--label",
+        choices=("days", "period"),
+        default="days",
+        help="label by the return over --horizon trading days (default) or over the "
+        "calendar period after each image (needs --every week, month or quarter)",
+    )
     render.add_argument("--no-ma", action="store_true", help="leave out the moving average")
     render.add_argument("--no-volume", action="store_true", help="leave out the volume bars")
     render.add_argument("--out", required=True, help="folder for the chart set")
@@ -123,8 +130,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--data",
         default="default",
-        help="OHLCV CSV / Parquet file or folder, 'default' (S&P 500 + NASDAQ "
-        "1999-2018 bundled with arch), 'sp500', 'nasdaq' or jkx:DIR",
+        help="OHLCV CSV / Parquet file or folder, crsp:FILE (a WRDS CRSP daily export), "
+        "'default' (S&P 500 + NASDAQ 1999-2018 bundled with arch), 'sp500', 'nasdaq' or jkx:DIR",
     )
     train.add_argument(
         "--window", type=int, choices=(5, 20, 60), default=None, help="5, 20 (default) or 60 days"
@@ -134,6 +141,20 @@ def _parser() -> argparse.ArgumentParser:
         type=_COUNT,
         default=None,
         help="days of the forward return behind the label (default: window)",
+    )
+    train.add_argument(
+        "--every",
+        choices=("day", "week", "month", "quarter"),
+        default=None,
+        help="image end dates (default: the paper's week / month / quarter ends for 5 / 20 / "
+        "60-day horizons on data with 10+ instruments, every day otherwise)",
+    )
+    train.add_argument(
+        "--label",
+        choices=("days", "period"),
+        default="days",
+        help="label by the return over --horizon trading days (default) or over the "
+        "calendar period after each image",
     )
     train.add_argument(
         "--epochs",
@@ -243,10 +264,24 @@ def _read_ohlcv(source: str) -> Any:
 
     if source == "default":
         return data.load_default_ohlcv()
+    if source.startswith("crsp:"):  # a WRDS CRSP daily export (convlab.finance.crsp)
+        from convlab.training.evaluate import daily_frame
+
+        return daily_frame(source)
     try:
         return data.load_ohlcv(source)
     except (data.OHLCVError, FileNotFoundError) as err:
         raise UserError(f"--data: {err}") from None
+
+
+def _render_horizon(args: argparse.Namespace) -> int | str:
+    from convlab.finance.sampling import label_horizon
+
+    horizon = args.horizon if args.horizon is not None else args.window
+    try:
+        return label_horizon(horizon, args.every, args.label)
+    except ValueError as err:
+        raise UserError(f"--label: {err}") from None
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -259,7 +294,7 @@ def _render(args: argparse.Namespace) -> int:
         volume=not args.no_volume,
         every=args.every,
         stride=args.stride,
-        horizon=args.horizon,
+        horizon=_render_horizon(args),
     )
     try:
         charts.save(args.out, overwrite=args.overwrite)
@@ -326,6 +361,8 @@ def _chart_train(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         train_end=args.train_end,
+        every=args.every,
+        label=args.label,
     )
     args.resume_command = "convlab chart train"
     return _run_training(

@@ -25,6 +25,7 @@ import convlab
 from convlab import nn
 from convlab._atomic import atomic_open
 from convlab.data.chartset import ChartSet
+from convlab.finance.sampling import default_every, label_horizon
 from convlab.models import ChartCNN
 from convlab.training import evaluate
 from convlab.training import report as run_report
@@ -83,6 +84,8 @@ class ChartTrainConfig:
     train_end: str | None = None  # None: the date that leaves ~60 % for training
     val_fraction: float = 0.3
     stride: int = 1
+    every: str | None = None  # None: the paper's period ends on cross-sectional data
+    label: str = "days"  # "days": horizon trading days; "period": the next calendar period
     notes: list = field(default_factory=list)
 
     # the fields set by a `convlab chart train` option (reported by the option's name)
@@ -97,6 +100,8 @@ class ChartTrainConfig:
         "device",
         "seed",
         "train_end",
+        "every",
+        "label",
     )
 
     def check(self, where: str | None = None) -> None:
@@ -121,6 +126,9 @@ class ChartTrainConfig:
                 check_int(getattr(self, key), name(key), 1)
         check_number(self.lr, name("lr"), 0, above=True)
         check_choice(self.device, name("device"), ("cpu", "gpu"))
+        if self.every is not None:
+            check_choice(self.every, name("every"), ("day", "week", "month", "quarter"))
+        check_choice(self.label, name("label"), ("days", "period"))
         check_int(self.seed, name("seed"), 0, MAX_SEED)
         if self.train_end is not None:
             self.train_end = check_date(self.train_end, name("train_end"))
@@ -152,14 +160,27 @@ def _concat(sets: list) -> ChartSet:
 
 
 def load_charts(
-    data: str, window: int, horizon: int, stride: int = 1, labelled_only: bool = False
+    data: str,
+    window: int,
+    horizon: int,
+    stride: int = 1,
+    labelled_only: bool = False,
+    every: str | None = None,
+    label: str = "days",
 ) -> ChartSet:
     """Chart images from a data source.
 
     Args:
         data: ``default`` (S&P 500 and NASDAQ, 1999-2018, from the ``arch`` package),
-            ``sp500``, ``nasdaq``, ``jkx:DIR`` (the authors' released image files) or the path
+            ``sp500``, ``nasdaq``, ``jkx:DIR`` (the authors' released image files),
+            ``crsp:FILE`` (a WRDS CRSP daily export, :mod:`convlab.finance.crsp`) or the path
             of an OHLCV CSV / Parquet file or folder.
+        every: Image end dates (``"day"``, ``"week"``, ``"month"``, ``"quarter"``); None: the
+            paper's period ends for 5 / 20 / 60-day horizons on data with at least ten
+            instruments, every day otherwise (:func:`convlab.finance.sampling.default_every`);
+            ``charts.info["every"]`` says which.
+        label: ``"days"``: the label's return over ``horizon`` trading days; ``"period"``:
+            over the calendar period after the image's (``every`` week / month / quarter).
 
     Raises:
         UserError: For a missing path, a file that cannot be read, or data without a single
@@ -187,21 +208,14 @@ def load_charts(
             )
         charts = _concat(sets)
     else:
-        if data in ("default", "sp500", "nasdaq"):
-            frame = chart_data.load_default_ohlcv()
-            if data != "default":
-                frame = frame[frame["ticker"] == {"sp500": "SP500", "nasdaq": "NASDAQ"}[data]]
-        else:
-            if not Path(data).exists():
-                raise UserError(
-                    f"--data: {data} does not exist (give an OHLCV CSV / Parquet "
-                    f"file or folder, 'default', 'sp500', 'nasdaq' or jkx:DIR)"
-                )
-            try:
-                frame = chart_data.load_ohlcv(data)
-            except chart_data.OHLCVError as err:
-                raise UserError(f"--data: {err}") from None
-        charts = chart_data.render_charts(frame, window, horizon=horizon, stride=stride)
+        frame = evaluate.daily_frame(data)
+        if every is None:
+            every = default_every(horizon, int(frame["ticker"].nunique()))
+        try:
+            target = label_horizon(horizon, every, label)
+        except ValueError as err:
+            raise UserError(f"--label: {err}") from None
+        charts = chart_data.render_charts(frame, window, horizon=target, stride=stride, every=every)
     if len(charts) == 0:
         raise UserError(
             f"--data: {data} has no complete {window}-day window (each instrument "
@@ -304,6 +318,9 @@ class _Run:
     def read_config(self, option: str, device: str) -> ChartTrainConfig:
         """The run's settings, every field checked; ``device`` replaces the saved one."""
         saved, path = read_run_config(self.folder, "chart", option)
+        # runs from before --every / --label drew daily images labelled over trading days
+        saved.setdefault("every", "day")
+        saved.setdefault("label", "days")
         self.started = True
         return config_from_file(ChartTrainConfig, saved, f"{option}: {path}", device=device)
 
@@ -501,7 +518,15 @@ def _train(
     config: ChartTrainConfig, run: _Run, state: dict | None, resume: bool, quiet: bool
 ) -> dict:
     t0 = time.perf_counter()
-    charts = load_charts(config.data, config.window, config.horizon, config.stride)
+    charts = load_charts(
+        config.data,
+        config.window,
+        config.horizon,
+        config.stride,
+        every=config.every,
+        label=config.label,
+    )
+    config.every = str(charts.info.get("every", "day"))
     if config.train_end is None:
         config.train_end = _default_train_end(charts)
     train_all, val_set, test_all = charts.split(
@@ -605,9 +630,14 @@ def _report(
         if len(test_set)
         else np.empty(0, object)
     )
-    report["backtest"] = evaluate.backtest(
-        p["test"], test_set.returns, test_set.end_dates, tickers, config.horizon
+    evaluation, sorts = evaluate.portfolio_evaluation(
+        p["test"],
+        test_set,
+        evaluate.daily_frame(config.data),
+        label_horizon(config.horizon, config.every or "day", config.label),
+        run.folder,
     )
+    report.update(evaluation)
     report["histories"] = histories
     samples = None
     if len(test_set):
@@ -626,7 +656,7 @@ def _report(
             p["test"],
             test_set.labels,
             samples,
-            portfolios=None,
+            portfolios=sorts or None,
         )
     )
     _write_predictions(run.folder / "test_predictions.csv", tickers, test_set.end_dates, p["test"])
@@ -641,9 +671,12 @@ def _write_predictions(
     try:
         with atomic_open(path, "w", overwrite=overwrite, newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["ticker", "date", "p_up"])
-            for t, d, p in zip(tickers, dates, p_up):
-                writer.writerow([t, str(d), f"{p:.6f}"])
+            # each date's decile of p_up (0: fewer than ten instruments that date), for users
+            # who merge the signal into their own backtests
+            deciles = evaluate.prediction_deciles(tickers, dates, p_up)
+            writer.writerow(["ticker", "date", "p_up", "decile"])
+            for t, d, p, k in zip(tickers, dates, p_up, deciles):
+                writer.writerow([t, str(d), f"{p:.6f}", int(k)])
     except FileExistsError:
         raise UserError(f"--out: {path} already exists; pass --overwrite to replace it") from None
 
@@ -661,21 +694,16 @@ def _print_report(report: dict) -> None:
         f"test correlation of p_up with the realised return: Pearson {t['pearson']:.4f}, "
         f"Spearman {t['spearman']:.4f}"
     )
-    b = report["backtest"]
-    if b.get("kind") == "decile long-short":
-        print(
-            f"backtest ({b['kind']}, {b['horizon_days']}-day holding): annual return "
-            f"{b['annual_return']:.3f}, Sharpe {b['sharpe']:.2f} over {b['periods']} periods"
-        )
-    elif "strategy" in b:
-        s, h = b["strategy"], b["buy_and_hold"]
-        print(
-            f"backtest ({b['kind']}, {b['horizon_days']}-day holding, "
-            f"{b['strategy']['periods']} periods): strategy annual return "
-            f"{s['annual_return']:.3f} Sharpe {s['sharpe']:.2f}; buy-and-hold "
-            f"{h['annual_return']:.3f} Sharpe {h['sharpe']:.2f}; in the market "
-            f"{b['time_in_market']:.0%} of the time"
-        )
+    portfolios = report["portfolios"]
+    if "reason" in portfolios:
+        print(portfolios["reason"])
+    else:
+        print(f"H-L decile portfolios of p_up ({portfolios['periods']} test periods):")
+        for name, row in report["comparison"].items():
+            print(
+                f"  {name:<6} EW Sharpe {row['EW SR']:6.2f} turnover {row['EW Turnover']:.2f}"
+                f" | VW Sharpe {row['VW SR']:6.2f} turnover {row['VW Turnover']:.2f}"
+            )
     print(
         "(the paper reports test accuracy ~0.52-0.54 on US stocks; with two index series "
         "the test sample is small and overlapping windows are correlated, so expect noise)"
@@ -721,7 +749,9 @@ def predict(
     if not paths:
         raise UserError(f"--model: {model_dir} holds no trained model (model_*.npz)")
     models = [_load_member(p, config.window, device) for p in paths]
-    charts = load_charts(data, config.window, config.horizon)
+    charts = load_charts(
+        data, config.window, config.horizon, every=config.every, label=config.label
+    )
     config = ChartTrainConfig(window=config.window, batch_size=batch_size, device=device)
     p_up = _ensemble_predict(models, charts, config, quiet, "predict")
     tickers = np.asarray(charts.tickers, dtype=object)[charts.ticker_codes]

@@ -1,15 +1,32 @@
-"""What a trained chart model is judged by: loss, accuracy, correlations, a backtest."""
+"""What a trained chart model is judged by: loss, accuracy, correlations, and the paper's
+portfolio evaluation (:mod:`convlab.finance`: decile sorts of p_up beside the benchmark signals).
+"""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["classification_metrics", "correlations", "backtest"]
+from convlab.finance.portfolios import (
+    assign_deciles,
+    compare_signals,
+    decile_portfolios,
+    periods_per_year,
+    write_frame,
+)
+from convlab.training.fields import UserError
 
-TRADING_DAYS = 252
+__all__ = [
+    "classification_metrics",
+    "correlations",
+    "portfolio_evaluation",
+    "prediction_deciles",
+    "json_safe",
+    "daily_frame",
+]
 
 
 def classification_metrics(p_up: np.ndarray, labels: np.ndarray) -> dict:
@@ -51,75 +68,145 @@ def correlations(p_up: np.ndarray, returns: np.ndarray) -> dict:
     }
 
 
-def _summary(period_returns: np.ndarray, periods_per_year: float) -> dict:
-    r = np.asarray(period_returns, np.float64)
-    if len(r) < 2:
-        return {
-            "annual_return": math.nan,
-            "annual_volatility": math.nan,
-            "sharpe": math.nan,
-            "periods": int(len(r)),
+def _points(p_up: np.ndarray, charts: Any) -> Any:
+    """One row per test image: ticker, formation date, p_up and the holding-period return."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "ticker": np.asarray(charts.tickers, dtype=object)[charts.ticker_codes].astype(str),
+            "date": pd.to_datetime(charts.end_dates),
+            "p_up": np.asarray(p_up, np.float64),
+            "ret": charts.returns,
         }
-    mean, vol = r.mean() * periods_per_year, r.std(ddof=1) * math.sqrt(periods_per_year)
-    return {
-        "annual_return": float(mean),
-        "annual_volatility": float(vol),
-        "sharpe": float(mean / vol) if vol > 0 else math.nan,
-        "periods": int(len(r)),
-    }
+    )
 
 
-def backtest(
-    p_up: np.ndarray,
-    returns: np.ndarray,
-    dates: np.ndarray,
-    tickers: np.ndarray,
-    horizon: int,
-    min_cross_section: int = 10,
-) -> dict:
-    """Trade the predictions over non-overlapping holding periods of ``horizon`` days.
+def _rebalancing(points: Any, every: str, horizon: Any) -> tuple[Any, float]:
+    """The formation dates portfolios are held from, and how many there are per year.
 
-    With at least ``min_cross_section`` instruments per date (median), an equal-weight
-    long-short portfolio of the top minus the bottom decile of ``p_up``; otherwise each
-    instrument is held long when ``p_up > 0.5`` and flat otherwise, against buy-and-hold
-    (equal weight across instruments). Annualised with 252 trading days.
+    Period-end images are one holding period apart already. Daily images overlap: every
+    ``horizon``-th date starts a new holding period (the others would count each day's return
+    many times over).
     """
-    p, r = np.asarray(p_up, np.float64), np.asarray(returns, np.float64)
-    dates, tickers = np.asarray(dates), np.asarray(tickers)
-    keep = np.isfinite(r) & np.isfinite(p)
-    p, r, dates, tickers = p[keep], r[keep], dates[keep], tickers[keep]
-    rebalance = np.unique(dates)[:: max(int(horizon), 1)]
-    per_year = TRADING_DAYS / max(int(horizon), 1)
-    if len(rebalance) == 0:
-        return {"kind": "none", "periods": 0}
-    counts = [int(np.sum(dates == d)) for d in rebalance]
-    if np.median(counts) >= min_cross_section:
-        long_short = []
-        for d in rebalance:
-            at = dates == d
-            if at.sum() < min_cross_section:
+    if every != "day":
+        return points, periods_per_year(horizon if isinstance(horizon, str) else every)
+    dates = np.sort(points["date"].unique())
+    keep = dates[:: int(horizon)]
+    return points[points["date"].isin(keep)], periods_per_year(int(horizon))
+
+
+def _absent(reason: str) -> dict:
+    return {"portfolios": {"reason": reason}, "benchmarks": {"reason": reason}}
+
+
+def portfolio_evaluation(
+    p_up: np.ndarray,
+    charts: Any,
+    daily: Any,
+    horizon: Any,
+    folder: Any = None,
+) -> tuple[dict, list]:
+    """The paper's evaluation of test predictions: decile portfolios of p_up and of the
+    benchmark signals (MOM, STR, WSTR, TREND), written as CSV tables.
+
+    Args:
+        p_up: The ensemble's up-probability of each image of ``charts``.
+        charts: The test :class:`~convlab.data.ChartSet` (labelled images).
+        daily: The daily series the images were drawn from (``ticker, date, close`` and, for
+            value weights, ``me``), or None (no benchmarks, no value weights).
+        horizon: The label's holding period: trading days or ``"week"`` / ``"month"`` /
+            ``"quarter"``.
+        folder: Where to write ``CNN_table1.csv``, ``CNN_returns.csv``, ``comparison.csv``
+            and ``benchmarks/<signal>_table1.csv`` / ``_returns.csv``; None writes nothing.
+
+    Returns:
+        ``(metrics, sorts)``: ``metrics`` holds ``portfolios`` (the CNN's
+        :meth:`~convlab.finance.portfolios.DecileSorts.summary`), ``benchmarks`` (one summary
+        per signal) and ``comparison`` (H-L statistics per signal), or, under ``portfolios``
+        and ``benchmarks``, a ``reason`` when there is no cross-section to sort (fewer than
+        ten instruments on every formation date, as in the bundled two-index data); ``sorts``
+        lists the :class:`~convlab.finance.portfolios.DecileSorts`, the CNN's first (empty
+        without a cross-section).
+    """
+    from convlab.finance.sampling import MIN_CROSS_SECTION
+    from convlab.finance.signals import SIGNALS, benchmark_signals
+
+    if len(charts) == 0:
+        return _absent("No test images: nothing to sort into portfolios."), []
+    points = _points(p_up, charts)
+    widest = int(points.groupby("date").size().max())
+    if widest < MIN_CROSS_SECTION:
+        return (
+            _absent(
+                f"No decile portfolios: the test images have at most {widest} instrument(s) "
+                f"per date (ten deciles need at least {MIN_CROSS_SECTION}); the bundled data "
+                f"are two index series (S&P 500, NASDAQ). Give multi-ticker data (an OHLCV "
+                f"table with a ticker column, or crsp:FILE) for the paper's evaluation."
+            ),
+            [],
+        )
+    every = str(charts.info.get("every", "day"))
+    points, per_year = _rebalancing(points, every, horizon)
+    if daily is not None and "me" in daily.columns:
+        me = daily[["ticker", "date", "me"]].assign(ticker=daily["ticker"].astype(str))
+        points = points.merge(me, on=["ticker", "date"], how="left")
+    cnn = decile_portfolios(points, per_year, signal="p_up", name="CNN")
+    sorts = [cnn]
+    benchmarks: dict = {}
+    if daily is None:
+        benchmarks["reason"] = "the data source has no daily prices (jkx: image files)"
+    else:
+        signals = benchmark_signals(daily, points[["ticker", "date"]])
+        for name in SIGNALS:
+            frame = points.assign(**{name: signals[name].to_numpy()})
+            s = decile_portfolios(frame, per_year, signal=name, name=name)
+            if len(s.returns) == 0:
+                benchmarks[name] = {
+                    "reason": f"no formation date has {MIN_CROSS_SECTION} stocks with a "
+                    f"{name} value (too little history before the test period)"
+                }
                 continue
-            pd_, rd = p[at], r[at]
-            low, high = np.quantile(pd_, [0.1, 0.9])
-            top, bottom = rd[pd_ >= high], rd[pd_ <= low]
-            long_short.append(top.mean() - bottom.mean())
-        return {
-            "kind": "decile long-short",
-            "horizon_days": int(horizon),
-            **_summary(np.asarray(long_short), per_year),
-        }
-    strategy, hold = [], []
-    for d in rebalance:
-        at = dates == d
-        strategy.append(np.mean(np.where(p[at] > 0.5, r[at], 0.0)))
-        hold.append(np.mean(r[at]))
-    return {
-        "kind": "long/flat vs buy-and-hold",
-        "horizon_days": int(horizon),
-        "strategy": _summary(np.asarray(strategy), per_year),
-        "buy_and_hold": _summary(np.asarray(hold), per_year),
-        "time_in_market": float(np.mean(p > 0.5)),
+            benchmarks[name] = s.summary()
+            sorts.append(s)
+    comparison = compare_signals(sorts)
+    if folder is not None:
+        folder = Path(folder)
+        cnn.write_csv(folder)
+        write_frame(comparison, folder / "comparison.csv")
+        if len(sorts) > 1:
+            (folder / "benchmarks").mkdir(exist_ok=True)
+        for s in sorts[1:]:
+            s.write_csv(folder / "benchmarks")
+    metrics = {
+        "portfolios": {
+            **cnn.summary(),
+            "signal": "p_up",
+            "rebalancing": every if every != "day" else f"every {int(horizon)} trading days",
+        },
+        "benchmarks": benchmarks,
+        "comparison": {
+            str(name): {str(k): float(v) for k, v in row.items()}
+            for name, row in comparison.to_dict(orient="index").items()
+        },
     }
+    return metrics, sorts
+
+
+def prediction_deciles(tickers: Any, dates: Any, p_up: np.ndarray) -> np.ndarray:
+    """Each prediction's decile of p_up among the predictions of its date: 1 (lowest) .. 10,
+    0 where the date has fewer than ten instruments (see
+    :func:`convlab.finance.portfolios.assign_deciles`)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "date": np.asarray(dates),
+            "ticker": np.asarray(tickers, dtype=object),
+            "signal": np.asarray(p_up, np.float64),
+        }
+    )
+    return assign_deciles(frame).fillna(0).to_numpy(dtype=np.int64)
 
 
 def json_safe(obj: Any) -> Any:
@@ -131,3 +218,26 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def daily_frame(data: str) -> Any:
+    """The daily series of a ``--data`` source (:func:`convlab.finance.sources.load_daily`,
+    read once per process), None for ``jkx:DIR``.
+
+    Raises:
+        UserError: Naming ``--data``, for a missing path or a table that cannot be used.
+    """
+    from convlab.data import OHLCVError
+    from convlab.finance.crsp import CRSPError
+    from convlab.finance.sources import CRSP_PREFIX, load_daily
+
+    try:
+        return load_daily(data)
+    except FileNotFoundError:
+        path = data[len(CRSP_PREFIX) :] if data.startswith(CRSP_PREFIX) else data
+        raise UserError(
+            f"--data: {path} does not exist (give an OHLCV CSV / Parquet file or folder, "
+            f"crsp:FILE, 'default', 'sp500', 'nasdaq' or jkx:DIR)"
+        ) from None
+    except (OHLCVError, CRSPError) as err:
+        raise UserError(f"--data: {err}") from None
