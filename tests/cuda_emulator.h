@@ -2,12 +2,15 @@
 // kernels of src/convlab/_gpu/kernels/*.cu on a machine without a GPU (see cuda_emulator.py).
 //
 // What it models: the launch geometry (gridDim, blockDim, blockIdx, threadIdx), block-shared
-// memory, and __syncthreads: a block whose source synchronises runs each of its threads as a
-// fiber (ucontext) on one OS thread, switched at every barrier, so the code before a barrier
-// has run in every thread of the block before any thread goes past it. Blocks are spread over
-// the cores (OpenMP); within a block, threads between barriers run one at a time. Both go in
-// a shuffled order (a correct kernel cannot depend on the order). What it does not model: warps, the memory model of concurrent threads (a race
-// stays invisible), timing, and device limits other than the launch dimensions.
+// memory, __syncthreads, and warp-collective calls: a block whose source synchronises runs
+// each of its threads as a fiber (ucontext) on one OS thread, switched at every barrier, so
+// the code before a barrier has run in every thread of the block before any thread goes past
+// it. A warp-collective call (wmma, __syncwarp) is a barrier of the 32 lanes of its warp.
+// Blocks are spread over the cores (OpenMP); within a block, threads between barriers run
+// one at a time. Both go in a shuffled order (a correct kernel cannot depend on the order).
+// What it does not model: the warps' lock-step execution otherwise, the memory model of
+// concurrent threads (a race stays invisible), timing, and device limits other than the
+// launch dimensions.
 #pragma once
 
 #ifdef CONVLAB_EMU_SCAN
@@ -17,6 +20,7 @@
 #define __device__
 #define __forceinline__
 #define __shared__
+#define __align__(...)
 #else
 
 #include <math.h>
@@ -41,6 +45,7 @@
 // thread serves all.
 #define __shared__ static thread_local
 #define __restrict__ __restrict
+#define __align__(n) __attribute__((aligned(n)))
 
 struct uint3 { unsigned int x, y, z; };
 struct dim3 { unsigned int x, y, z; };
@@ -73,7 +78,7 @@ struct Fiber {
     jmp_buf resume;
     std::vector<char> stack;
     uint3 index;
-    int state;                              // 0 runnable, 1 waiting at a barrier, 2 finished
+    int state;  // 0 runnable, 1 waiting at __syncthreads, 2 finished, 3 at a warp-collective call
     bool started;
 };
 
@@ -147,6 +152,84 @@ inline uint3 unflatten(unsigned long long i, const dim3 &d)
     return {unsigned(i % d.x), unsigned(i / d.x % d.y), unsigned(i / (1ULL * d.x * d.y))};
 }
 
+// Warp-collective calls (wmma, __syncwarp). The emulator has no warps: a block's threads run
+// one at a time. What it can check is the contract: every lane of a warp makes the same
+// sequence of collective calls with the same pointers and leading dimensions. Each warp
+// keeps the sequence of its first lane to get there; the others must match it call by call,
+// and at the end of the block every lane must have made as many calls as the log holds.
+struct WarpCall {
+    int op;
+    const void *pointer;
+    unsigned ldm;
+    int layout;
+};
+inline thread_local std::vector<std::vector<WarpCall>> warp_logs;  // per warp of the block
+inline thread_local std::vector<unsigned> lane_calls;              // per thread of the block
+inline thread_local bool warp_calls_made = false;
+
+inline unsigned long long linear_thread()
+{
+    return threadIdx.x + 1ULL * blockDim.x * (threadIdx.y + 1ULL * blockDim.y * threadIdx.z);
+}
+
+inline void warps_begin(unsigned long long threads)
+{
+    if (!warp_calls_made && lane_calls.size() == threads) return;  // nothing to clear
+    warp_logs.assign((threads + 31) / 32, {});
+    lane_calls.assign(threads, 0);
+    warp_calls_made = false;
+}
+
+inline void warp_call(const char *name, int op, const void *pointer, unsigned ldm, int layout)
+{
+    // a warp barrier first: no lane makes call i before every lane of its warp has got
+    // there, so what the lanes did before (stores a load reads, loads a store overwrites) is
+    // done, as when a warp executes the call together
+    if (fiber_mode) {
+        current->state = 3;
+        if (!_setjmp(current->resume)) _longjmp(scheduler, 1);
+    }
+    const unsigned long long t = linear_thread();
+    if (t >= lane_calls.size()) {  // a kernel called outside run_block / run_grid
+        fail("cuda emulator: a warp-collective call outside a launch");
+        return;
+    }
+    warp_calls_made = true;
+    std::vector<WarpCall> &log = warp_logs[t / 32];
+    const unsigned i = lane_calls[t]++;
+    const WarpCall call{op, pointer, ldm, layout};
+    if (i == log.size()) {
+        log.push_back(call);
+        return;
+    }
+    const WarpCall &first = log[i];
+    if (first.op != op || first.pointer != pointer || first.ldm != ldm || first.layout != layout) {
+        char text[256];
+        std::snprintf(text, sizeof text,
+                      "lanes of one warp made different warp-collective calls (call %u of "
+                      "lane %llu is %s; every lane of a warp must make the same call with the "
+                      "same pointer, ldm and layout)",
+                      i, t % 32, name);
+        fail(text);
+    }
+}
+
+inline void warps_end()
+{
+    if (!warp_calls_made) return;
+    for (unsigned long long t = 0; t < lane_calls.size(); t++) {
+        if (lane_calls[t] != warp_logs[t / 32].size()) {
+            char text[256];
+            std::snprintf(text, sizeof text,
+                          "lane %llu of warp %llu made %u warp-collective calls, another lane "
+                          "%zu (wmma and __syncwarp need every lane of the warp)",
+                          t % 32, t / 32, lane_calls[t], warp_logs[t / 32].size());
+            fail(text);
+            return;
+        }
+    }
+}
+
 // Runs every thread of one block (fibers switched at each barrier); an error goes to fail().
 inline void run_block(const uint3 &block_index, unsigned long long threads, unsigned seed)
 {
@@ -171,12 +254,13 @@ inline void run_block(const uint3 &block_index, unsigned long long threads, unsi
         f.context.uc_link = nullptr;
         makecontext(&f.context, fiber_main, 0);
     }
+    warps_begin(threads);
     for (unsigned long long round = 0;; round++) {
+        // run every runnable thread up to its next barrier (block or warp), in a shuffled order
         const Shuffle order(threads, seed + 2 + round);
         for (unsigned long long t = 0; t < threads; t++) {
             Fiber &f = pool[order(t)];
-            if (f.state == 2) continue;
-            f.state = 0;
+            if (f.state != 0) continue;
             current = &f;
             threadIdx = f.index;
             if (!_setjmp(scheduler)) {
@@ -185,14 +269,42 @@ inline void run_block(const uint3 &block_index, unsigned long long threads, unsi
                 setcontext(&f.context);
             }
         }
-        unsigned long long finished = 0;
-        for (unsigned long long t = 0; t < threads; t++) finished += pool[t].state == 2;
-        if (finished == threads) return;
+        unsigned long long finished = 0, at_warp = 0;
+        for (unsigned long long t = 0; t < threads; t++) {
+            finished += pool[t].state == 2;
+            at_warp += pool[t].state == 3;
+        }
+        if (finished == threads) {
+            warps_end();
+            return;
+        }
+        // a warp whose every running lane waits at a warp-collective call goes on
+        bool released = false;
+        for (unsigned long long w0 = 0; w0 < threads; w0 += 32) {
+            const unsigned long long w1 = w0 + 32 < threads ? w0 + 32 : threads;
+            bool all = true, any = false;
+            for (unsigned long long t = w0; t < w1; t++) {
+                all = all && (pool[t].state == 3 || pool[t].state == 2);
+                any = any || pool[t].state == 3;
+            }
+            if (all && any) {
+                for (unsigned long long t = w0; t < w1; t++)
+                    if (pool[t].state == 3) pool[t].state = 0;
+                released = true;
+            }
+        }
+        if (released) continue;
+        if (at_warp) {
+            fail("a warp-collective call (wmma, __syncwarp) not reached by every lane of its "
+                 "warp (others wait at __syncthreads)");
+            return;
+        }
         if (finished) {
             fail("__syncthreads() not reached by every thread of a block (some threads "
                  "returned while others wait at the barrier: undefined behaviour on a GPU)");
             return;
         }
+        for (unsigned long long t = 0; t < threads; t++) pool[t].state = 0;  // past the barrier
     }
 }
 
@@ -220,10 +332,12 @@ inline int run_grid(const unsigned *grid, const unsigned *block, int fibers, uns
                 continue;
             }
             blockIdx = index;
+            warps_begin(threads);
             for (unsigned long long t = 0; t < threads; t++) {
                 threadIdx = unflatten(thread_order(t), block_dim);
                 body(body_data);
             }
+            warps_end();
         }
     }
     return failed;
@@ -292,6 +406,208 @@ template <typename... A> std::string signature(void (*)(A...))
 }
 
 }  // namespace convlab_emu
+
+// -- bf16 and the wmma fragment API (mma.h), as the tensor-core GEMM uses them -------------
+//
+// __nv_bfloat16 is the upper half of a float32; __float2bfloat16 rounds to nearest even.
+// nvcuda::wmma models the fragment API with one difference a correct kernel cannot see: a
+// fragment holds its whole tile in every lane (on a GPU each lane holds a share, in an order
+// the API leaves unspecified), so num_elements is the tile's size and a kernel may only touch
+// x[] element-wise, the same way for every element, as CUDA requires. Loads, stores and
+// mma_sync are warp-collective: every lane must call them with the same arguments
+// (warp_call checks), and then every lane computes the whole tile. Pointers must be 32-byte
+// aligned and ldm a multiple of 16 bytes, as on the GPU. Inputs of a TF32 product are taken
+// with their low 13 mantissa bits dropped (a value not passed through __float_to_tf32 loses
+// them); products of TF32 or bf16 inputs are exact in float32 and are added to the float32
+// accumulator one at a time along k.
+struct __nv_bfloat16 {
+    unsigned short __x;
+};
+
+inline __nv_bfloat16 __float2bfloat16(float f)
+{
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u)  // NaN stays NaN (quiet)
+        return __nv_bfloat16{static_cast<unsigned short>((bits >> 16) | 0x0040u)};
+    bits += 0x7FFFu + ((bits >> 16) & 1u);  // round to nearest, ties to even
+    return __nv_bfloat16{static_cast<unsigned short>(bits >> 16)};
+}
+
+inline float __bfloat162float(__nv_bfloat16 h)
+{
+    const uint32_t bits = static_cast<uint32_t>(h.__x) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+inline void __syncwarp(unsigned mask = 0xFFFFFFFFu)
+{
+    // lanes run one at a time here, so there is nothing to wait for; the call is still
+    // warp-collective (every lane must make it)
+    convlab_emu::warp_call("__syncwarp", 1, nullptr, mask, 0);
+}
+
+namespace nvcuda {
+namespace wmma {
+
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+namespace precision {
+struct tf32 {};
+}  // namespace precision
+
+inline float __float_to_tf32(float f)
+{
+    // cvt.rna.tf32.f32: round to nearest, ties away from zero, to a 10-bit mantissa (the
+    // value stays a float32 whose low 13 bits are zero)
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7F800000u) == 0x7F800000u) return f;  // inf and NaN as they are
+    bits = (bits + 0x1000u) & 0xFFFFE000u;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+template <typename T> struct Storage { typedef T type; };
+template <> struct Storage<precision::tf32> { typedef float type; };
+
+template <typename Use, int M, int N, int K> struct Shape;
+template <int M, int N, int K> struct Shape<matrix_a, M, N, K> {
+    static constexpr int rows = M, cols = K;
+};
+template <int M, int N, int K> struct Shape<matrix_b, M, N, K> {
+    static constexpr int rows = K, cols = N;
+};
+template <int M, int N, int K> struct Shape<accumulator, M, N, K> {
+    static constexpr int rows = M, cols = N;
+};
+
+// the shapes sm_80 offers for the element types emulated here
+template <typename T, int M, int N, int K> constexpr bool valid_shape()
+{
+    if (std::is_same<T, precision::tf32>::value) return M == 16 && N == 16 && K == 8;
+    if (std::is_same<T, __nv_bfloat16>::value)
+        return K == 16 && ((M == 16 && N == 16) || (M == 32 && N == 8) || (M == 8 && N == 32));
+    if (std::is_same<T, float>::value)
+        return (M == 16 && N == 16 && (K == 8 || K == 16)) ||
+               (K == 16 && ((M == 32 && N == 8) || (M == 8 && N == 32)));
+    return false;
+}
+
+template <typename Use, int M, int N, int K, typename T, typename Layout = void>
+struct fragment {
+    static_assert(valid_shape<T, M, N, K>(), "wmma: no fragment of this shape and type");
+    static_assert(std::is_same<Use, accumulator>::value == std::is_same<Layout, void>::value,
+                  "wmma: matrix_a / matrix_b fragments need a layout, accumulators none");
+    static_assert(!std::is_same<Use, accumulator>::value || std::is_same<T, float>::value,
+                  "wmma: the emulated accumulators are float");
+    typedef typename Storage<T>::type element_type;
+    static constexpr int rows = Shape<Use, M, N, K>::rows, cols = Shape<Use, M, N, K>::cols;
+    static constexpr int num_elements = rows * cols;
+    element_type x[num_elements];
+};
+
+inline bool check_matrix_pointer(const char *name, const void *p, unsigned ldm, size_t size)
+{
+    if (reinterpret_cast<uintptr_t>(p) % 32) {
+        convlab_emu::fail("wmma: a load_matrix_sync / store_matrix_sync pointer is not "
+                          "256-bit (32-byte) aligned");
+        return false;
+    }
+    if (ldm * size % 16) {
+        convlab_emu::fail("wmma: ldm is not a multiple of 16 bytes (8 half / bf16 or 4 float "
+                          "elements)");
+        return false;
+    }
+    (void)name;
+    return true;
+}
+
+template <typename Use, int M, int N, int K, typename T, typename Layout, typename P>
+inline void load_matrix_sync(fragment<Use, M, N, K, T, Layout> &f, const P *p, unsigned ldm)
+{
+    typedef fragment<Use, M, N, K, T, Layout> F;
+    static_assert(!std::is_same<Use, accumulator>::value,
+                  "wmma: an accumulator's load_matrix_sync takes a layout_t");
+    static_assert(std::is_same<P, typename F::element_type>::value,
+                  "wmma: the pointer's element type is not the fragment's");
+    const int col = std::is_same<Layout, col_major>::value;
+    convlab_emu::warp_call("load_matrix_sync", 2, p, ldm, col);
+    if (!check_matrix_pointer("load_matrix_sync", p, ldm, sizeof(P))) return;
+    for (int r = 0; r < F::rows; r++)
+        for (int c = 0; c < F::cols; c++)
+            f.x[r * F::cols + c] = col ? p[c * ldm + r] : p[r * ldm + c];
+}
+
+template <int M, int N, int K>
+inline void load_matrix_sync(fragment<accumulator, M, N, K, float> &f, const float *p,
+                             unsigned ldm, layout_t layout)
+{
+    typedef fragment<accumulator, M, N, K, float> F;
+    convlab_emu::warp_call("load_matrix_sync", 3, p, ldm, layout);
+    if (!check_matrix_pointer("load_matrix_sync", p, ldm, sizeof(float))) return;
+    for (int r = 0; r < F::rows; r++)
+        for (int c = 0; c < F::cols; c++)
+            f.x[r * F::cols + c] = layout == mem_col_major ? p[c * ldm + r] : p[r * ldm + c];
+}
+
+template <int M, int N, int K>
+inline void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f,
+                              unsigned ldm, layout_t layout)
+{
+    typedef fragment<accumulator, M, N, K, float> F;
+    convlab_emu::warp_call("store_matrix_sync", 4, p, ldm, layout);
+    if (!check_matrix_pointer("store_matrix_sync", p, ldm, sizeof(float))) return;
+    for (int r = 0; r < F::rows; r++)
+        for (int c = 0; c < F::cols; c++)
+            (layout == mem_col_major ? p[c * ldm + r] : p[r * ldm + c]) = f.x[r * F::cols + c];
+}
+
+template <typename Use, int M, int N, int K, typename T, typename Layout, typename V>
+inline void fill_fragment(fragment<Use, M, N, K, T, Layout> &f, const V &v)
+{
+    convlab_emu::warp_call("fill_fragment", 5, nullptr, 0, 0);
+    for (int i = 0; i < f.num_elements; i++)
+        f.x[i] = static_cast<typename fragment<Use, M, N, K, T, Layout>::element_type>(v);
+}
+
+inline float product_input(float v)
+{
+    // the tensor cores read a TF32 operand's upper 19 bits
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    bits &= 0xFFFFE000u;
+    std::memcpy(&v, &bits, sizeof v);
+    return v;
+}
+inline float product_input(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <int M, int N, int K, typename T, typename LA, typename LB>
+inline void mma_sync(fragment<accumulator, M, N, K, float> &d,
+                     const fragment<matrix_a, M, N, K, T, LA> &a,
+                     const fragment<matrix_b, M, N, K, T, LB> &b,
+                     const fragment<accumulator, M, N, K, float> &c)
+{
+    convlab_emu::warp_call("mma_sync", 6, nullptr, 0, 0);
+    float out[M * N];  // d may be c
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float sum = c.x[m * N + n];
+            for (int k = 0; k < K; k++)
+                sum += product_input(a.x[m * K + k]) * product_input(b.x[k * N + n]);
+            out[m * N + n] = sum;
+        }
+    for (int i = 0; i < M * N; i++) d.x[i] = out[i];
+}
+
+}  // namespace wmma
+}  // namespace nvcuda
 
 #define CONVLAB_EMU_EXPORT(NAME)                                                              \
     extern "C" int convlab_emu_launch_##NAME(const unsigned *grid, const unsigned *block,      \

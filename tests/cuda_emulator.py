@@ -17,7 +17,11 @@ It checks what a GPU would not report clearly:
 - launch dimensions beyond the device's limits or the kernel's ``__launch_bounds__``;
 - ``__syncthreads()`` not reached by every thread of a block.
 
-It cannot show races between threads, warp-level behaviour or speed: those need a GPU. Enable
+Warp-collective calls (the ``nvcuda::wmma`` fragment API of the tensor-core GEMM, and
+``__syncwarp``) are checked for their contract: every lane of a warp makes the same calls with
+the same pointers; ``cuda_emulator.h`` says how fragments are modelled.
+
+It cannot show races between threads, warp-level timing or speed: those need a GPU. Enable
 it for a test run with ``CONVLAB_CUDA_EMULATOR=1`` (``tests/conftest.py`` installs it);
 ``CONVLAB_CUDA_EMULATOR_THREADS`` caps the cores it spreads blocks over (default: all).
 """
@@ -49,6 +53,11 @@ MAX_GRID = (2**31 - 1, 65535, 65535)
 #: The multiprocessor count the emulated device reports (``Device().attributes``), that of a
 #: large data-centre GPU: the backend sizes its device-filling grids by it.
 MULTIPROCESSORS = 128
+#: The compute capability the emulated device reports (``Device().compute_capability``): 8.0,
+#: which has the TF32 and bf16 tensor-core fragments that ``cuda_emulator.h`` emulates.
+COMPUTE_CAPABILITY = "80"
+#: CUDA headers whose names ``cuda_emulator.h`` defines (mma.h: bf16 and the wmma fragments)
+EMULATED_HEADERS = ("mma.h",)
 GUARD_BYTES = 4096
 _GUARD = 0xA7
 # CuPy allocates in 256-byte units; the kernels' vector paths look at pointer alignment
@@ -177,11 +186,14 @@ def _compiler() -> str:
 
 def _defines(options: tuple[str, ...]) -> list[str]:
     """The ``-DNAME=value`` options of a ``RawModule`` (the kernels' launch constants), for the
-    host compiler; the C++ standard is the emulator's own, and any other option is refused."""
+    host compiler; the C++ standard is the emulator's own, so are the CUDA headers it emulates
+    (``--pre-include`` of one of ``EMULATED_HEADERS``), and any other option is refused."""
     defines = []
     for option in options:
         if re.fullmatch(r"-D[A-Za-z_]\w*(=\S*)?", option):
             defines.append(option)
+        elif option.startswith("--pre-include=") and option.split("=", 1)[1] in EMULATED_HEADERS:
+            continue  # cuda_emulator.h has its own version of the header's names
         elif option not in ("--std=c++17", "-std=c++17"):
             raise EmulatorError(f"cuda emulator: compiler option {option!r} is not emulated")
     return defines
@@ -254,7 +266,9 @@ class RawModule:
         ).hexdigest()[:20]
         cache = Path(tempfile.gettempdir()) / f"convlab-cuda-emulator-{os.getuid()}" / key
         library = cache / "kernels.so"
-        self._fibers = "__syncthreads" in code
+        # fibers for any barrier: __syncthreads, and the warp-collective calls (wmma,
+        # __syncwarp), where the lanes of a warp wait for each other
+        self._fibers = any(word in code for word in ("__syncthreads", "__syncwarp", "wmma"))
         with _lock:
             if not library.exists():
                 cache.mkdir(parents=True, exist_ok=True)
@@ -483,6 +497,11 @@ class _Device:
 
     def __init__(self, device: int = 0) -> None:
         self.id = device
+
+    @property
+    def compute_capability(self) -> str:
+        """``"80"`` (:data:`COMPUTE_CAPABILITY`), as CuPy spells 8.0."""
+        return COMPUTE_CAPABILITY
 
     @property
     def attributes(self) -> dict[str, int]:

@@ -13,7 +13,9 @@ workspace: the column matrix is built for as many images at a time as fit in
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +33,11 @@ __all__ = ["GPUBackend", "DeviceMemoryError"]
 
 _THREADS = launch.THREADS
 _GEMM = launch.CONSTANTS["gemm"]
+_GEMM_TC = launch.CONSTANTS["gemm_tc"]
+# float32 matmul precision -> the tensor-core input format it allows (gemm_tc.cu), on devices of
+# compute capability >= _TENSOR_CORE_CAPABILITY; "highest" keeps the float32 FFMA kernels
+_TENSOR_CORE_FORMATS = {"high": "tf32", "medium": "bf16"}
+_TENSOR_CORE_CAPABILITY = 80
 # a GEMM whose result has fewer tiles than half of launch.GEMM_BLOCKS_PER_SM blocks per
 # multiprocessor (blocks to keep the device busy) is cut along its depth into slices of at
 # least _GEMM_MIN_DEPTH, whose products (at most _GEMM_SPLIT_BYTES of them) are added afterwards
@@ -40,6 +47,19 @@ _GEMM_SPLIT_BYTES = 64 << 20
 
 class DeviceMemoryError(MemoryError):
     """The GPU ran out of memory (the message says how much was asked for)."""
+
+
+def _matmul_precision() -> str:
+    """The precision GPU matrix products compute in now: the float32 matmul precision, or
+    "medium" inside ``convlab.autocast("cuda")`` (:func:`convlab._precision.compute_precision`)."""
+    from convlab import _precision
+
+    return _precision.compute_precision("cuda")
+
+
+@functools.cache
+def _compute_capability(cupy: Any, device: int) -> int:
+    return int(cupy.cuda.Device(device).compute_capability)
 
 
 def _grid(total: int) -> tuple:
@@ -57,6 +77,8 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, BackendBas
     def __init__(self) -> None:
         self._cupy: ModuleType | None = None
         self._status: str | None = None  # None: not probed; "": available
+        # why the tensor-core GEMM cannot be built here (None: not known to fail)
+        self._tensor_core_error: str | None = None
 
     # -- availability ---------------------------------------------------------------------
     def _probe(self) -> str:
@@ -174,11 +196,14 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, BackendBas
             )
 
     @staticmethod
-    def _gemm_kernel(m: int, dtype: Any) -> tuple:
+    def _gemm_kernel(m: int, dtype: Any, tensor_cores: str | None = None) -> tuple:
         """The GEMM entry point for a C of ``m`` rows, and the rows and columns of C one of
         its blocks computes (gemm.cu, with the tile sizes of launch.py): ``gemm_m64`` for C
         of at most GEMM_M64_F32_BM rows; the GEMM_F32_* or GEMM_M64_F32_* tiles in float32,
-        GEMM_F64_* in float64."""
+        GEMM_F64_* in float64. With ``tensor_cores`` ("tf32" or "bf16"): ``gemm_tf32`` or
+        ``gemm_bf16`` of gemm_tc.cu and its GEMM_TC_* tiles."""
+        if tensor_cores is not None:
+            return f"gemm_{tensor_cores}", _GEMM_TC["GEMM_TC_BM"], _GEMM_TC["GEMM_TC_BN"]
         name = "gemm_m64" if m <= _GEMM["GEMM_M64_F32_BM"] else "gemm"
         tiles = (
             "GEMM_F64"
@@ -188,6 +213,44 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, BackendBas
             else "GEMM_F32"
         )
         return name, _GEMM[f"{tiles}_BM"], _GEMM[f"{tiles}_BN"]
+
+    def _device_capability(self) -> int:
+        """The current device's compute capability as CuPy spells it (8.0 -> 80)."""
+        return _compute_capability(self._require(), self._require().cuda.Device().id)
+
+    def _tensor_core_format(self, dtype: Any) -> str | None:
+        """The tensor-core input format a float32 GEMM computes in now: "tf32" when
+        ``set_float32_matmul_precision("high")``, "bf16" when "medium", on a device of compute
+        capability 8.0 or newer whose NVRTC builds gemm_tc.cu; None (the float32 kernels) for
+        "highest", float64, older devices, or a failed build."""
+        if np.dtype(dtype) != np.float32 or self._tensor_core_error is not None:
+            return None
+        fmt = _TENSOR_CORE_FORMATS.get(_matmul_precision())
+        if fmt is None or self._device_capability() < _TENSOR_CORE_CAPABILITY:
+            return None
+        return fmt
+
+    def _tensor_core_kernel(self, name: str) -> Any:
+        """The gemm_tc.cu entry point ``name``, or None when NVRTC cannot build the family
+        (no mma.h on its include path, say): the GEMMs then stay in float32, with one
+        warning that says why."""
+        from convlab._gpu.modules import kernel
+
+        compiler = getattr(self._require().cuda, "compiler", None)
+        failure = getattr(compiler, "CompileException", None)
+        if failure is None:
+            return kernel("gemm_tc", name, np.float32)
+        try:
+            return kernel("gemm_tc", name, np.float32)
+        except failure as err:
+            self._tensor_core_error = str(err).strip().splitlines()[0] if str(err) else "?"
+            warnings.warn(
+                "gpu: the tensor-core GEMM (gemm_tc.cu) does not compile here "
+                f"({self._tensor_core_error}); matmul and convolutions compute in float32",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
 
     def _gemm_launch(
         self,
@@ -203,14 +266,23 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, BackendBas
         sc: tuple,
         accumulate: bool,
     ) -> None:
-        """One launch over ``count`` products; operands as base arrays and element strides."""
+        """One launch over ``count`` products; operands as base arrays and element strides.
+        Float32 products go to the tensor cores when the matmul precision allows it
+        (:meth:`_tensor_core_format`)."""
         from convlab._gpu.modules import kernel
 
-        name, tile_m, tile_n = self._gemm_kernel(m, a.dtype)
-        gemm = kernel("gemm", name, a.dtype)
+        fmt = self._tensor_core_format(a.dtype)
+        gemm = self._tensor_core_kernel(f"gemm_{fmt}") if fmt is not None else None
+        if gemm is None:
+            fmt = None
+            name, tile_m, tile_n = self._gemm_kernel(m, a.dtype)
+            gemm, threads = kernel("gemm", name, a.dtype), _GEMM["GEMM_THREADS"]
+        else:
+            _, tile_m, tile_n = self._gemm_kernel(m, a.dtype, fmt)
+            threads = _GEMM_TC["GEMM_TC_THREADS"]
         gemm(
             (-(-n // tile_n), -(-m // tile_m), count),
-            (_GEMM["GEMM_THREADS"],),
+            (threads,),
             (
                 np.int32(m),
                 np.int32(n),
@@ -234,7 +306,7 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, BackendBas
         """Into how many slices to cut the depth of one product whose C has too few tiles to
         fill the device (a weight gradient: C is the small weight, the depth every pixel of
         the batch; a fully connected layer's forward), 1 for none."""
-        _, tile_m, tile_n = self._gemm_kernel(m, dtype)
+        _, tile_m, tile_n = self._gemm_kernel(m, dtype, self._tensor_core_format(dtype))
         tiles = -(-m // tile_m) * -(-n // tile_n)
         blocks = launch.device_blocks(launch.GEMM_BLOCKS_PER_SM)
         if tiles >= blocks // 2 or k < 2 * _GEMM_MIN_DEPTH:

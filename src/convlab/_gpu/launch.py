@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "CONSTANTS",
+    "HEADERS",
     "THREADS",
     "MAX_GRID_YZ",
     "GRID_BLOCKS_PER_SM",
@@ -56,6 +57,19 @@ CONSTANTS: dict[str, dict[str, int]] = {
         "GEMM_F64_BN": 64,
         "GEMM_F64_TM": 4,
         "GEMM_F64_TN": 4,
+    },
+    "gemm_tc": {
+        # tensor-core GEMM (TF32 / bf16 inputs, float32 accumulation): threads of a block as
+        # WARPS_M x WARPS_N warps, the BM x BN tile of C it computes over BK-deep slices, and
+        # the padding of the shared tiles' rows (elements: keeps wmma's 32-byte fragment
+        # alignment for 4- and 2-byte elements and spreads the rows over the banks)
+        "GEMM_TC_THREADS": 256,
+        "GEMM_TC_WARPS_M": 2,
+        "GEMM_TC_WARPS_N": 4,
+        "GEMM_TC_BM": 128,
+        "GEMM_TC_BN": 128,
+        "GEMM_TC_BK": 32,
+        "GEMM_TC_PAD": 8,
     },
     "im2col": {},
     "pool": {},
@@ -98,13 +112,22 @@ BIN_HISTOGRAM_BLOCKS_PER_SM = 8
 
 _STD = "--std=c++17"
 
+#: CUDA headers a family needs, handed to the compiler as ``--pre-include`` options (NVRTC and
+#: nvcc both take it; NVRTC finds them on the CUDA include path CuPy gives it) so that the
+#: sources themselves include nothing; the tests' CUDA emulator supplies its own versions
+HEADERS: dict[str, tuple[str, ...]] = {"gemm_tc": ("mma.h",)}
+
 
 def options(family: str) -> tuple[str, ...]:
-    """The compiler options of ``family``: the C++ standard and one ``-DNAME=value`` per
-    constant (NVRTC and nvcc read both)."""
+    """The compiler options of ``family``: the C++ standard, one ``-DNAME=value`` per
+    constant and one ``--pre-include=HEADER`` per header it needs (NVRTC and nvcc read all)."""
     if family not in CONSTANTS:
         raise ValueError(f"family: expected one of {sorted(CONSTANTS)}, got {family!r}")
-    return (_STD,) + tuple(f"-D{name}={value}" for name, value in CONSTANTS[family].items())
+    return (
+        (_STD,)
+        + tuple(f"-D{name}={value}" for name, value in CONSTANTS[family].items())
+        + tuple(f"--pre-include={header}" for header in HEADERS.get(family, ()))
+    )
 
 
 @functools.cache

@@ -1,7 +1,8 @@
 """Load the ``kernels/*.cu`` sources into CuPy ``RawModule`` objects, once per family.
 
 The sources ship as package data; each family is compiled by NVRTC on first use with its launch
-constants as ``-D`` options (:mod:`convlab._gpu.launch`) and cached (CuPy also keeps the
+constants as ``-D`` options and the CUDA headers it needs as ``--pre-include`` options
+(:mod:`convlab._gpu.launch`) and cached (CuPy also keeps the
 compiled binary on disk across processes).
 """
 
@@ -13,9 +14,12 @@ from typing import Any
 
 from convlab._gpu import launch
 
-# family -> entry points it must export, with an _f32 and an _f64 version each
+# family -> entry points it must export, with an _f32 and an _f64 version each (unless
+# SUFFIXES says otherwise)
 FAMILIES = {
     "gemm": ["gemm", "gemm_m64"],
+    # tensor-core GEMM: TF32 and bf16 compute of float32 tensors (float32 only)
+    "gemm_tc": ["gemm_tf32", "gemm_bf16"],
     "im2col": ["im2col", "col2im"],
     "pool": ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"],
     "binary_conv": [
@@ -32,6 +36,9 @@ FAMILIES = {
     ],
 }
 
+#: the element-type suffixes of a family's entry points where not both ``f32`` and ``f64``
+SUFFIXES = {"gemm_tc": ("f32",)}
+
 
 def source(family: str) -> str:
     """The CUDA source text of one kernel family."""
@@ -42,7 +49,8 @@ def source(family: str) -> str:
 
 def entry_points(family: str) -> list:
     """Every ``extern "C"`` kernel the family must export."""
-    return [f"{name}_{suffix}" for name in FAMILIES[family] for suffix in ("f32", "f64")]
+    suffixes = SUFFIXES.get(family, ("f32", "f64"))
+    return [f"{name}_{suffix}" for name in FAMILIES[family] for suffix in suffixes]
 
 
 def options(family: str) -> tuple[str, ...]:
@@ -61,7 +69,8 @@ def _module(family: str) -> Any:
 
 
 def kernel(family: str, name: str, dtype: Any) -> Any:
-    """The compiled kernel ``name`` of ``family`` for ``dtype`` (float32 or float64)."""
+    """The compiled kernel ``name`` of ``family`` for ``dtype`` (float32 or float64; the
+    ``gemm_tc`` family has float32 only)."""
     import numpy as np
 
     suffix = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}[np.dtype(dtype)]
