@@ -22,6 +22,7 @@ import pytest
 
 import convlab
 import convlab.distributed as dist
+from conftest import needs_torch, torch
 
 HERE = Path(__file__).parent / "distributed"
 _MPI4PY = importlib.util.find_spec("mpi4py") is not None
@@ -32,7 +33,7 @@ def _mpiexec() -> str | None:
     return str(beside) if beside.exists() else shutil.which("mpiexec")
 
 
-needs_mpi4py = pytest.mark.skipif(not _MPI4PY, reason='mpi4py is not installed (convlab[mpi])')
+needs_mpi4py = pytest.mark.skipif(not _MPI4PY, reason="mpi4py is not installed (convlab[mpi])")
 needs_mpiexec = pytest.mark.skipif(
     not _MPI4PY or _mpiexec() is None,
     reason='mpi4py or mpiexec is not installed (pip install "convlab[mpi]")',
@@ -56,9 +57,7 @@ def run_ranks(
     if isinstance(script, str):
         argv = [str(HERE / script)]
     command = [_mpiexec(), "-n", str(n), sys.executable, *argv]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, env=_env(**env)
-    )
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=_env(**env))
 
 
 def _assert_ok(result: subprocess.CompletedProcess, n: int = 2) -> None:
@@ -72,6 +71,21 @@ def _assert_ok(result: subprocess.CompletedProcess, n: int = 2) -> None:
 @needs_mpiexec
 def test_collectives_two_ranks_match_numpy():
     _assert_ok(run_ranks("collectives.py"))
+
+
+@needs_mpiexec
+def test_ddp_two_ranks_equal_one_rank_and_torch():
+    _assert_ok(run_ranks("ddp_equivalence.py"))
+
+
+@needs_mpiexec
+def test_sync_batchnorm_two_ranks_match_torch_on_the_global_batch():
+    _assert_ok(run_ranks("sync_batchnorm.py"))
+
+
+@needs_mpiexec
+def test_ddp_refuses_different_models():
+    _assert_ok(run_ranks("mismatch.py"))
 
 
 @needs_mpiexec
@@ -205,3 +219,50 @@ def test_init_arguments_checked():
     assert not dist.is_initialized()
     with pytest.raises(ValueError, match="init_method"):
         dist.init_process_group("mpi", init_method="tcp://10.0.0.1:23456")
+
+
+@needs_mpi4py
+@needs_torch
+def test_ddp_world_of_one_matches_torch(world):
+    from convlab import nn
+
+    convlab.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    reference = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    reference.load_state_dict(
+        {k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()}
+    )
+    ddp = nn.parallel.DistributedDataParallel(model)
+    assert ddp.module is model
+    assert list(ddp.state_dict()) == [f"module.{k}" for k in model.state_dict()]
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    out = ddp(convlab.tensor(x))
+    expected = reference(torch.from_numpy(x))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-6)
+    with ddp.no_sync():
+        ddp(convlab.tensor(x)).sum().backward()
+    out.sum().backward()
+    expected.sum().backward()
+    expected = reference(torch.from_numpy(x))
+    expected.sum().backward()
+    for p, tp in zip(model.parameters(), reference.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@needs_mpi4py
+def test_ddp_argument_errors(world):
+    from convlab import nn
+
+    with pytest.raises(TypeError, match="module: expected a convlab.nn.Module"):
+        nn.parallel.DistributedDataParallel(lambda x: x)
+    with pytest.raises(ValueError, match="dim: expected 0"):
+        nn.parallel.DistributedDataParallel(nn.Linear(2, 2), dim=1)
+    with pytest.raises(ValueError, match="bucket_cap_mb: expected a positive size"):
+        nn.parallel.DistributedDataParallel(nn.Linear(2, 2), bucket_cap_mb=0)
+
+
+def test_ddp_needs_a_process_group():
+    from convlab import nn
+
+    with pytest.raises(ValueError, match="Default process group has not been initialized"):
+        nn.parallel.DistributedDataParallel(nn.Linear(2, 2))

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from convlab import _random
+from convlab._ops import sample_dropout as _sample_dropout
 from convlab._ops import shape as _shape
 from convlab._ops._util import float_check, normalize_dim
 from convlab._tensor import Tensor
@@ -125,7 +126,10 @@ class Dropout(Function):
         self.p = p
         # the backend's counter-based stream, seeded from the host generator: manual_seed and
         # a resumed RNG state decide the mask on every device
-        out, self.keep = self.backend.dropout_forward(x, p, _random.draw_seed())
+        if _sample_dropout.current() is None:
+            out, self.keep = self.backend.dropout_forward(x, p, _random.draw_seed())
+        else:  # masks keyed by global sample index (convlab.distributed)
+            out, self.keep = _sample_dropout.masked(self.backend, x, p, _random.draw_seed())
         return out
 
     def backward(self, grad: Any) -> tuple:
@@ -674,6 +678,8 @@ def _keep_mask(x: Tensor, shape: tuple, p: float) -> Any:
     backend's seeded dropout stream."""
     backend = x._backend
     ones = backend.xp.ones(shape, x._data.dtype)
+    if _sample_dropout.current() is not None:  # keyed by global sample index
+        return _sample_dropout.masked(backend, ones, p, _random.draw_seed())[1]
     return backend.dropout_forward(ones, p, _random.draw_seed())[1]
 
 

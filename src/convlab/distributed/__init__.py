@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from convlab.distributed._collectives import Work, all_gather, all_reduce, barrier, broadcast
+from convlab.distributed._dropout import sample_indexed_dropout
 from convlab.distributed._group import (
     GroupMember,
     ProcessGroup,
@@ -53,4 +54,5 @@ __all__ = [
     "is_available",
     "is_initialized",
     "new_group",
+    "sample_indexed_dropout",
 ]

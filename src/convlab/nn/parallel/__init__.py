@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from convlab.nn.module import Module
+from convlab.nn.parallel.distributed import DistributedDataParallel
 
-__all__ = ["DataParallel", "data_parallel"]
+__all__ = ["DataParallel", "DistributedDataParallel", "data_parallel"]
 
 
 def _check_device_ids(device_ids: Any, name: str = "device_ids") -> None:
