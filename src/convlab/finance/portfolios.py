@@ -58,6 +58,7 @@ __all__ = [
     "decile_portfolios",
     "compare_signals",
     "periods_per_year",
+    "write_frame",
     "PORTFOLIOS",
     "WEIGHTINGS",
 ]
