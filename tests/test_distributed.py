@@ -22,7 +22,7 @@ import pytest
 
 import convlab
 import convlab.distributed as dist
-from conftest import needs_torch, torch
+from conftest import needs_gpu, needs_torch, torch
 
 HERE = Path(__file__).parent / "distributed"
 _MPI4PY = importlib.util.find_spec("mpi4py") is not None
@@ -86,6 +86,33 @@ def test_sync_batchnorm_two_ranks_match_torch_on_the_global_batch():
 @needs_mpiexec
 def test_ddp_refuses_different_models():
     _assert_ok(run_ranks("mismatch.py"))
+
+
+@needs_mpiexec
+@needs_gpu
+def test_gpu_tensors_through_host_copies():
+    # CONVLAB_CUDA_EMULATOR passes on to the ranks, which then install the emulator too
+    _assert_ok(run_ranks("gpu_collectives.py"))
+
+
+def _gpus() -> int:
+    """GPUs usable with NCCL (0 without CuPy, NCCL or a device; the emulator has no NCCL)."""
+    if os.environ.get("CONVLAB_CUDA_EMULATOR") == "1":
+        return 0
+    try:
+        import cupy
+        from cupy.cuda import nccl  # noqa: F401
+
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # noqa: BLE001 - no CuPy, no NCCL, no driver: all mean no NCCL here
+        return 0
+
+
+@needs_mpiexec
+@pytest.mark.skipif(_gpus() == 0, reason="NCCL needs CuPy with NCCL and a GPU (not emulated)")
+def test_nccl_gpu_collectives_and_ddp():
+    ranks = min(2, _gpus())
+    _assert_ok(run_ranks("nccl.py", n=ranks), n=ranks)
 
 
 @needs_mpiexec

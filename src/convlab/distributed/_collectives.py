@@ -72,12 +72,12 @@ def reduce_arrays(group: ProcessGroup, array: Any, op: Any) -> None:
     """Reduce the C-contiguous ``array`` (host or device) over ``group`` in place."""
     if op is ReduceOp.AVG and array.dtype.kind != "f":
         raise TypeError(f"op: ReduceOp.AVG needs a floating-point tensor, got {array.dtype}")
-    if group.nccl is not None and not isinstance(array, np.ndarray):
+    if group.nccl is not None and not _is_host(array):
         from convlab.distributed import _nccl
 
         _nccl.all_reduce(group.nccl, array, "SUM" if op is ReduceOp.AVG else op.name)
     else:
-        host = array if isinstance(array, np.ndarray) else _host_copy(array)
+        host = array if _is_host(array) else _host_copy(array)
         wide = _WIDEN.get(host.dtype)
         buffer = host if wide is None else host.astype(wide)
         group.comm.Allreduce(_mpi.mpi().IN_PLACE, buffer, op=_mpi_op(op, host.dtype))
@@ -87,6 +87,12 @@ def reduce_arrays(group: ProcessGroup, array: Any, op: Any) -> None:
             array[...] = _to_device_like(host, array)
     if op is ReduceOp.AVG:
         array /= array.dtype.type(group.size())
+
+
+def _is_host(array: Any) -> bool:
+    """Whether ``array`` is host memory MPI can use in place: a plain NumPy array (a device
+    array type may subclass it, as the CUDA emulator's does, and goes the device way)."""
+    return type(array) is np.ndarray
 
 
 def _host_copy(array: Any) -> np.ndarray:
@@ -148,12 +154,12 @@ def _group_rank(group: ProcessGroup, src: Any, name: str) -> int:
 
 
 def _broadcast_array(group: ProcessGroup, array: Any, root: int) -> None:
-    if group.nccl is not None and not isinstance(array, np.ndarray):
+    if group.nccl is not None and not _is_host(array):
         from convlab.distributed import _nccl
 
         _nccl.broadcast(group.nccl, array, root)
         return
-    host = array if isinstance(array, np.ndarray) else _host_copy(array)
+    host = array if _is_host(array) else _host_copy(array)
     wide = _WIDEN.get(host.dtype)
     buffer = host if wide is None else host.astype(wide)
     group.comm.Bcast(buffer, root=root)
@@ -240,14 +246,14 @@ def all_gather(
 
         _nccl.all_gather(target.nccl, mine, gathered)
     else:
-        host = mine if isinstance(mine, np.ndarray) else _host_copy(mine)
+        host = mine if _is_host(mine) else _host_copy(mine)
         wide = _WIDEN.get(host.dtype)
         send = host if wide is None else host.astype(wide)
         out = np.empty((target.size(), *host.shape), send.dtype)
         target.comm.Allgather(send, out)
         gathered = (
             out.astype(mine.dtype, copy=False)
-            if isinstance(mine, np.ndarray)
+            if _is_host(mine)
             else (_to_device_like(out.astype(mine.dtype, copy=False), mine))
         )
     for entry, part in zip(tensor_list, gathered):
