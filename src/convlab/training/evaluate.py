@@ -82,18 +82,29 @@ def _points(p_up: np.ndarray, charts: Any) -> Any:
     )
 
 
-def _rebalancing(points: Any, every: str, horizon: Any) -> tuple[Any, float]:
-    """The formation dates portfolios are held from, and how many there are per year.
+def _rebalancing(points: Any, every: str, horizon: Any) -> tuple[Any, float, str]:
+    """The formation dates portfolios are held from, how many there are per year, and how
+    they were chosen (in words).
 
     Period-end images are one holding period apart already. Daily images overlap: every
     ``horizon``-th date starts a new holding period (the others would count each day's return
     many times over).
     """
     if every != "day":
-        return points, periods_per_year(horizon if isinstance(horizon, str) else every)
+        return points, periods_per_year(horizon if isinstance(horizon, str) else every), every
     dates = np.sort(points["date"].unique())
+    gap = float(np.median(np.diff(dates) / np.timedelta64(1, "D"))) if len(dates) > 1 else 1.0
+    if gap >= 0.9 * int(horizon) * 7 / 5:
+        # dates already a holding period apart although not sampled here (e.g. the authors'
+        # month-end jkx: images): keep them all, as weeks, months or quarters
+        period = "week" if gap <= 10 else "month" if gap <= 45 else "quarter"
+        return points, periods_per_year(period), f"every image date (about one a {period})"
     keep = dates[:: int(horizon)]
-    return points[points["date"].isin(keep)], periods_per_year(int(horizon))
+    return (
+        points[points["date"].isin(keep)],
+        periods_per_year(int(horizon)),
+        f"every {int(horizon)} trading days",
+    )
 
 
 def _absent(reason: str) -> dict:
@@ -147,7 +158,7 @@ def portfolio_evaluation(
             [],
         )
     every = str(charts.info.get("every", "day"))
-    points, per_year = _rebalancing(points, every, horizon)
+    points, per_year, rebalancing = _rebalancing(points, every, horizon)
     if daily is not None and "me" in daily.columns:
         me = daily[["ticker", "date", "me"]].assign(ticker=daily["ticker"].astype(str))
         points = points.merge(me, on=["ticker", "date"], how="left")
@@ -182,7 +193,7 @@ def portfolio_evaluation(
         "portfolios": {
             **cnn.summary(),
             "signal": "p_up",
-            "rebalancing": every if every != "day" else f"every {int(horizon)} trading days",
+            "rebalancing": rebalancing,
         },
         "benchmarks": benchmarks,
         "comparison": {
