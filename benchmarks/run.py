@@ -12,6 +12,7 @@ process, are what to quote.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -46,6 +47,13 @@ def _parse(argv):
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per contender")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument(
+        "--precision",
+        choices=["highest", "high", "medium"],
+        action="append",
+        help="--device gpu: GEMM and conv rows at this float32 matmul precision, next to "
+        "PyTorch in the matching mode (repeatable; default: highest)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument(
         "--rst",
@@ -109,6 +117,15 @@ def main(argv=None) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if args.precision and args.device != "gpu":
+        print("benchmarks: --precision applies to --device gpu", file=sys.stderr)
+        return 2
+    if os.environ.get("CONVLAB_CUDA_EMULATOR") == "1":
+        # the GPU backend on the tests' CUDA emulator (a smoke run: its timings mean nothing)
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        import cuda_emulator
+
+        cuda_emulator.install()
 
     import numpy as np
 
@@ -152,6 +169,8 @@ def main(argv=None) -> int:
             "GPU: " + convlab.get_backend("gpu").describe() + "; columns: torch = PyTorch "
             "CUDA (cuDNN), numpy = CuPy (cuBLAS)"
         )
+        if torch_version is None or not torch.cuda.is_available():
+            print("PyTorch CUDA: n/a (no CUDA build of PyTorch here): its column stays empty")
     builders = {
         "gemm": gemm_cases,
         "conv": conv_cases,
@@ -165,7 +184,7 @@ def main(argv=None) -> int:
         "resnet9": resnet9_cases,
     }
     if args.device == "gpu":
-        builders["gpu"] = gpu_cases
+        builders["gpu"] = functools.partial(gpu_cases, precisions=args.precision or ["highest"])
     repeats = args.repeats or (5 if args.quick else 9)
     coretype = os.environ.get("OPENBLAS_CORETYPE", "auto (AVX-512 where present)")
     header = [
@@ -200,7 +219,7 @@ def main(argv=None) -> int:
             ours = times["convlab"]
             rate = case.work / ours / (1 if case.unit == "img/s" else 1e9)
             rate_text = f"{rate:.0f} {case.unit}"
-            if case.unit == "GFLOP/s" and peak:
+            if case.unit == "GFLOP/s" and peak and args.device == "cpu":  # a CPU peak
                 rate_text += f" ({100 * rate / peak:.0f}% of peak)"
             if times["floor"]:
                 # the case's bytes moved and nothing else: how close to memory speed

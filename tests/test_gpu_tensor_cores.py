@@ -509,3 +509,29 @@ def test_gpu_tensor_core_build_failure_warns_once_and_keeps_float32(precision, m
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gpu.matmul(gpu.asarray(a), gpu.asarray(b))
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed (CI has it)")
+@pytest.mark.parametrize("arch", ["compute_80", "compute_90"])
+def test_tensor_core_source_compiles_to_wmma_for_sm80_and_newer(arch, tmp_path):
+    """CI's nvcc step compiles for nvcc's default (older) architecture, where gemm_tc.cu's
+    entry points are empty; here the real kernels: TF32 and bf16 wmma instructions."""
+    import re
+    import subprocess
+
+    from convlab._gpu import modules
+
+    source = tmp_path / "gemm_tc.cu"
+    source.write_text(modules.source("gemm_tc"))
+    ptx = tmp_path / "gemm_tc.ptx"
+    done = subprocess.run(
+        ["nvcc", "-ptx", f"-arch={arch}", *modules.options("gemm_tc"), "-o", str(ptx), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    text = ptx.read_text()
+    assert set(re.findall(r"\.entry\s+(\w+)\(", text)) == set(modules.entry_points("gemm_tc"))
+    for kind in ("m16n16k8.f32.tf32.tf32.f32", "m16n16k16.f32.bf16.bf16.f32"):
+        assert f"wmma.mma.sync.aligned.row.row.{kind}" in text, kind
