@@ -185,6 +185,17 @@ def _parser() -> argparse.ArgumentParser:
         help="continue the interrupted run in --out exactly where it stopped",
     )
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="float32 matrix products in full precision (fp32) or through bfloat16 (bf16)",
+    )
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train data-parallel over MPI even on one rank (under mpiexec -n N it does anyway)",
+    )
     predict = chart_commands.add_parser(
         "predict", help="write (ticker, date, p_up) with a trained run"
     )
@@ -194,6 +205,21 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default="predictions.csv")
     predict.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     predict.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    predict.add_argument(
+        "--distributed", action="store_true", help="share the charts among MPI ranks"
+    )
+    explain = chart_commands.add_parser(
+        "explain", help="Grad-CAM heat maps of a trained run's most confident predictions"
+    )
+    explain.set_defaults(run=_explain)
+    explain.add_argument("--model", required=True, help="a folder written by 'chart train'")
+    explain.add_argument("--data", default="default")
+    explain.add_argument("--n", type=_COUNT, default=16, help="images per up / down grid")
+    explain.add_argument(
+        "--out", default=None, help="folder for the PNGs (default: MODEL/explain, in the report)"
+    )
+    explain.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    explain.add_argument("--quiet", action="store_true", help="no progress output")
     top_train = commands.add_parser("train", help="train a model on an image dataset")
     datasets = top_train.add_subparsers(dest="dataset", metavar="DATASET")
     cifar = datasets.add_parser(
@@ -239,6 +265,7 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the interrupted run in --out"
     )
     cifar.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_ptb_commands(commands, datasets)
     show = chart_commands.add_parser("show", help="write a PNG grid of sample charts")
     show.set_defaults(run=_show)
     show.add_argument("--charts", required=True, help="a folder written by 'chart render'")
@@ -327,8 +354,25 @@ def _show(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from convlab.training.chart import predict
 
-    path = predict(args.model, args.data, args.out, device=args.device, overwrite=args.overwrite)
+    path = predict(
+        args.model,
+        args.data,
+        args.out,
+        device=args.device,
+        overwrite=args.overwrite,
+        distributed=True if args.distributed else None,
+    )
     print(f"wrote {path}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from convlab.explain.job import explain
+
+    folder = explain(
+        args.model, args.data, args.out, n=args.n, device=args.device, quiet=args.quiet
+    )
+    print(f"wrote Grad-CAM pictures to {folder}")
     return 0
 
 
@@ -361,6 +405,7 @@ def _chart_train(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         train_end=args.train_end,
+        precision=args.precision,
         every=args.every,
         label=args.label,
     )
@@ -375,6 +420,7 @@ def _chart_train(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             threads=args.threads,
             window_given=args.window is not None,
+            distributed=True if args.distributed else None,
         ),
         "report, plots and predictions",
     )
@@ -409,6 +455,106 @@ def _cifar_train(args: argparse.Namespace) -> int:
         ),
         "metrics, checkpoints and learning curves",
     )
+
+
+def _add_ptb_commands(commands: Any, datasets: Any) -> None:
+    """``convlab train ptb`` and ``convlab generate`` (the word-level language model)."""
+    ptb = datasets.add_parser(
+        "ptb",
+        help="a word-level LSTM / GRU / RNN language model (Penn Treebank format; "
+        "a bundled corpus by default)",
+        description="Train a word-level language model with truncated back-propagation "
+        "through time; writes train / validation / test perplexity per epoch (metrics.json), "
+        "learning curves, checkpoints (--resume) and the vocabulary to --out.",
+    )
+    ptb.set_defaults(run=_ptb_train)
+    # no defaults here: a new run takes PTBTrainConfig's, --resume the run's own
+    ptb.add_argument(
+        "--data",
+        help="folder with ptb.train.txt / ptb.valid.txt / ptb.test.txt (or train.txt ...), "
+        "or 'default' (Python's documentation text, built offline; the default)",
+    )
+    ptb.add_argument("--model", choices=("lstm", "gru", "rnn"), help="default lstm")
+    ptb.add_argument("--embedding", type=_COUNT, help="word vector size (default 200)")
+    ptb.add_argument("--hidden", type=_COUNT, help="recurrent state size (default 200)")
+    ptb.add_argument("--layers", type=_COUNT, help="default 2")
+    ptb.add_argument("--bptt", type=_COUNT, help="steps of back-propagation (default 35)")
+    ptb.add_argument("--batch-size", type=_COUNT, help="default 20")
+    ptb.add_argument("--epochs", type=_COUNT, help="default 6; on --resume, more trains on")
+    ptb.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam")
+    ptb.add_argument(
+        "--lr",
+        type=_number(0, above=True),
+        help="learning rate (default 1e-2 for Adam, 20 for SGD), divided by 4 after an "
+        "epoch without a better validation loss",
+    )
+    ptb.add_argument(
+        "--clip", type=_number(0, above=False), help="gradient norm limit (default 0.25; 0: off)"
+    )
+    ptb.add_argument("--dropout", type=_number(0, above=False), help="default 0.2")
+    ptb.add_argument(
+        "--tied", action="store_true", default=None, help="share embedding and decoder weights"
+    )
+    ptb.add_argument("--max-lines", type=_COUNT, help="read only the first N lines of each file")
+    ptb.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    ptb.add_argument("--threads", type=_threads, default=None)
+    ptb.add_argument("--seed", type=_SEED, help="default 0")
+    ptb.add_argument(
+        "--out", default=None, help="run folder, new or empty (default runs/ptb-<time>)"
+    )
+    ptb.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out (a larger --epochs trains on)",
+    )
+    ptb.add_argument("--quiet", action="store_true", help="no progress output")
+    generate = commands.add_parser(
+        "generate", help="sample text from a trained 'train ptb' language model"
+    )
+    generate.set_defaults(run=_generate)
+    generate.add_argument("--model", required=True, help="a folder written by 'train ptb'")
+    generate.add_argument("--words", type=_COUNT, default=100)
+    generate.add_argument(
+        "--temperature",
+        type=_number(0, above=True),
+        default=1.0,
+        help="below 1: likelier words; above 1: more varied",
+    )
+    generate.add_argument("--seed", type=_SEED, default=0)
+    generate.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+
+
+def _ptb_train(args: argparse.Namespace) -> int:
+    from convlab.training.ptb import OPTIONS, ptb_config, train_ptb
+
+    given = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
+    args.resume_command = "convlab train ptb"
+    return _run_training(
+        args,
+        "ptb",
+        lambda: train_ptb(
+            ptb_config(given, args.out, args.resume),
+            args.out,
+            resume=args.resume,
+            quiet=args.quiet,
+            threads=args.threads,
+        ),
+        "metrics, checkpoints, vocabulary and learning curves",
+    )
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from convlab.training.ptb import generate
+
+    generate(
+        args.model,
+        words=args.words,
+        temperature=args.temperature,
+        seed=args.seed,
+        device=args.device,
+        stream=sys.stdout,
+    )
+    return 0
 
 
 def _interrupted(args: argparse.Namespace, stop: Interrupted) -> str:
