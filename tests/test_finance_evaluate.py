@@ -153,3 +153,15 @@ def test_prediction_deciles():
     expected = pd.qcut(pd.Series(p[:12]), 10, labels=False).to_numpy() + 1
     np.testing.assert_array_equal(got[:12], expected)
     np.testing.assert_array_equal(got[12:], 0)
+
+
+def test_config_checks_sampling_choices():
+    from convlab.training.chart import ChartTrainConfig
+
+    ChartTrainConfig(every="month", label="period").check()
+    with pytest.raises(UserError, match="--label"):
+        ChartTrainConfig(label="calendar").check()
+    with pytest.raises(UserError, match="--every"):
+        ChartTrainConfig(every="year").check()
+    with pytest.raises(UserError, match="--label: .*needs --every week, month or quarter"):
+        load_charts("sp500", 5, 5, every="day", label="period")
