@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import needs_gpu
 from convlab.cli import main
 from convlab.data import Corpus, default_text_corpus
 
@@ -142,3 +143,22 @@ def test_resume_refuses_other_settings(tmp_path, capsys):
     assert main(["generate", "--model", str(run), "--words", "5"]) == 0
     (run / "vocab.json").write_text('["a", "a"]')
     assert "not a vocabulary" in _error(capsys, ["generate", "--model", str(run)])
+
+
+@needs_gpu
+def test_gpu_run_matches_cpu(tmp_path, capsys):
+    quick = [*TINY, "--max-lines", "20", "--epochs", "1"]
+    assert main(["train", "ptb", *quick, "--device", "cpu", "--out", str(tmp_path / "c")]) == 0
+    assert main(["train", "ptb", *quick, "--device", "gpu", "--out", str(tmp_path / "g")]) == 0
+    cpu, gpu = _metrics(tmp_path / "c"), _metrics(tmp_path / "g")
+    for key in ("train_loss", "valid_loss", "test_loss"):
+        # float32 on both, summed in different orders over a handful of steps
+        np.testing.assert_allclose(gpu[key], cpu[key], rtol=2e-4, err_msg=key)
+    capsys.readouterr()
+    # a run trained on the GPU samples on the CPU and on the GPU alike
+    assert main(["generate", "--model", str(tmp_path / "g"), "--words", "12"]) == 0
+    text = capsys.readouterr().out
+    assert (
+        main(["generate", "--model", str(tmp_path / "g"), "--words", "12", "--device", "gpu"]) == 0
+    )
+    assert capsys.readouterr().out == text
