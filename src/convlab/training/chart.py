@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -43,8 +44,16 @@ from convlab.training.fields import (
     check_str,
     check_str_list,
 )
-from convlab.training.loop import TrainLoop, supervised_step
+from convlab.training.loop import Step, TrainLoop, supervised_step
 from convlab.training.progress import Progress
+from convlab.training.ranks import (
+    Ranks,
+    data_parallel,
+    sample_offset,
+    shard,
+    shard_offset,
+)
+from convlab.training.ranks import start as start_ranks
 from convlab.training.runs import (
     Interrupted,
     check_new_run_folder,
@@ -65,6 +74,9 @@ __all__ = ["ChartTrainConfig", "UserError", "load_charts", "train", "predict"]
 SMALL_DATA_IMAGES = 50_000
 SMALL_DATA_EPOCHS = 3
 SMALL_DATA_ENSEMBLE = 2
+#: ``--precision`` choices, and the ``convlab.set_float32_matmul_precision`` setting of each
+PRECISIONS = ("fp32", "bf16")
+_MATMUL_PRECISION = {"fp32": "highest", "bf16": "medium"}
 
 
 @dataclass
@@ -84,6 +96,7 @@ class ChartTrainConfig:
     train_end: str | None = None  # None: the date that leaves ~60 % for training
     val_fraction: float = 0.3
     stride: int = 1
+    precision: str = "fp32"
     every: str | None = None  # None: the paper's period ends on cross-sectional data
     label: str = "days"  # "days": horizon trading days; "period": the next calendar period
     notes: list = field(default_factory=list)
@@ -100,6 +113,7 @@ class ChartTrainConfig:
         "device",
         "seed",
         "train_end",
+        "precision",
         "every",
         "label",
     )
@@ -126,6 +140,7 @@ class ChartTrainConfig:
                 check_int(getattr(self, key), name(key), 1)
         check_number(self.lr, name("lr"), 0, above=True)
         check_choice(self.device, name("device"), ("cpu", "gpu"))
+        check_choice(self.precision, name("precision"), PRECISIONS)
         if self.every is not None:
             check_choice(self.every, name("every"), ("day", "week", "month", "quarter"))
         check_choice(self.label, name("label"), ("days", "period"))
@@ -312,32 +327,47 @@ class _Run:
     def model_path(self, k: int) -> Path:
         return self.folder / f"model_{k}.npz"
 
+    def member_state_path(self, k: int) -> Path:
+        """Member ``k``'s resume checkpoint when members train concurrently on rank groups
+        (``state.npz`` holds the one member in training when they train one after another)."""
+        return self.folder / f"state_{k}.npz"
+
     def write_json(self, name: str, obj: Any) -> None:
         write_json(self.folder / name, obj)
 
     def read_config(self, option: str, device: str) -> ChartTrainConfig:
         """The run's settings, every field checked; ``device`` replaces the saved one."""
         saved, path = read_run_config(self.folder, "chart", option)
+        # runs from before --precision existed trained in float32
+        saved.setdefault("precision", "fp32")
         # runs from before --every / --label drew daily images labelled over trading days
         saved.setdefault("every", "day")
         saved.setdefault("label", "days")
         self.started = True
         return config_from_file(ChartTrainConfig, saved, f"{option}: {path}", device=device)
 
-    def read_state(self, config: ChartTrainConfig) -> dict | None:
-        """The resume checkpoint with its plain fields checked against ``config`` (the model,
-        optimizer and generator states are checked as they are restored), or None."""
-        if not self.state_path.exists():
+    def read_state(self, config: ChartTrainConfig, member: int | None = None) -> dict | None:
+        """A resume checkpoint with its plain fields checked against ``config`` (the model,
+        optimizer and generator states are checked as they are restored), or None.
+
+        Args:
+            member: None: ``state.npz``; k: member k's own ``state_<k>.npz`` (concurrent
+                members), whose ``member`` must be k and ``histories`` empty.
+        """
+        path = self.state_path if member is None else self.member_state_path(member)
+        if not path.exists():
             return None
-        state = read_run_state(self.state_path, _STATE_KEYS, "chart training")
-        where = f"--resume: {self.state_path}"
+        state = read_run_state(path, _STATE_KEYS, "chart training")
+        where = f"--resume: {path}"
         # config.json holds the ensemble size and epochs once a run has started; None
         # (a hand-made file) leaves them to the data, so no bound is known yet
-        member = check_int(
+        k = check_int(
             state["member"],
             f"{where}: member",
-            0,
-            MAX_INT if config.ensemble is None else config.ensemble - 1,
+            0 if member is None else member,
+            (MAX_INT if config.ensemble is None else config.ensemble - 1)
+            if member is None
+            else member,
         )
         epoch = check_int(
             state["epoch"],
@@ -350,16 +380,44 @@ class _Run:
         check_int(state["bad"], f"{where}: bad", 0, config.patience)
         check_history(state["history"], f"{where}: history", epoch)
         histories = state["histories"]
-        if not isinstance(histories, list) or len(histories) != member:
+        done = k if member is None else 0
+        if not isinstance(histories, list) or len(histories) != done:
             raise UserError(
-                f"{where}: histories: expected a list of the {member} finished "
+                f"{where}: histories: expected a list of the {done} finished "
                 f"models' histories, got {type(histories).__name__}"
                 f"{f' of {len(histories)}' if isinstance(histories, list) else ''}"
             )
         for i, history in enumerate(histories):
             check_history(history, f"{where}: histories[{i}]")
-        self.saved = f"model {member + 1} epoch {epoch}"
+        if member is None:
+            self.saved = f"model {k + 1} epoch {epoch}"
         return state
+
+    def progress(self, config: ChartTrainConfig) -> list[dict]:
+        """Where each ensemble member stands: ``{"history": ...}`` when it finished,
+        ``{"state": ...}`` when it has a checkpoint, ``{}`` when it has not started.
+
+        The members' checkpoints come from ``state.npz`` (members trained one after another:
+        those before its ``member`` finished) and from ``state_<k>.npz`` (members trained
+        concurrently); of two, the further one counts.
+        """
+        ensemble = cast(int, config.ensemble)
+        out: list[dict] = [{} for _ in range(ensemble)]
+        serial = self.read_state(config)
+        if serial is not None:
+            for k, history in enumerate(serial["histories"]):
+                out[k] = {"history": history}
+            m = serial["member"]
+            out[m] = {"history": serial["history"]} if serial["finished"] else {"state": serial}
+        for k in range(ensemble):
+            own = self.read_state(config, k)
+            if own is None or "history" in out[k]:
+                continue
+            if own["finished"]:
+                out[k] = {"history": own["history"]}
+            elif "state" not in out[k] or own["epoch"] > out[k]["state"]["epoch"]:
+                out[k] = {"state": own}
+        return out
 
 
 def _train_member(
@@ -370,28 +428,60 @@ def _train_member(
     norm: tuple,
     run: _Run,
     state: dict | None,
-    done: list,
+    done: list | None,
     quiet: bool,
+    ranks: Ranks,
 ) -> dict:
-    """Train ensemble member ``k`` with early stopping; returns its history."""
+    """Train ensemble member ``k`` with early stopping on this rank's group; returns its
+    history.
+
+    Every rank of the group takes its contiguous share of each batch; BatchNorm statistics
+    and the averaged gradients are those of the whole batch, so the group trains the model
+    one process would. ``done``: the finished members' histories, kept in ``state.npz`` when
+    members train one after another; None when they train concurrently (each member then
+    has its own ``state_<k>.npz``).
+    """
     device, bs = config.device, config.batch_size
     epochs = cast(int, config.epochs)  # _train has replaced a None by its default
+    size, me, leader = ranks.group_size, ranks.group_rank, ranks.group_rank == 0
     convlab.manual_seed(config.seed * 1000 + k)
     model = ChartCNN(config.window, input_mean=norm[0], input_std=norm[1]).to(device)
+    trained: Any = model
+    if ranks.distributed and size > 1:
+        model, trained = data_parallel(model, ranks.group)
     optimizer = convlab.optim.Adam(model.parameters(), lr=config.lr)
     shuffle = np.random.default_rng(config.seed * 1000 + k)
     train_labels = train_set.labels.astype(np.int64)
 
     def batches(epoch: int) -> Iterable[tuple]:
         for rows in _batches(len(train_set), bs, shuffle.permutation(len(train_set))):
-            y = convlab.from_numpy(train_labels[rows])
-            yield _device_images(train_set, rows, device), y.to(device) if device != "cpu" else y
+            mine = shard(rows, size, me)
+            y = convlab.from_numpy(train_labels[mine])
+            yield (
+                _device_images(train_set, mine, device),
+                y.to(device) if device != "cpu" else y,
+                # the gradients are averaged over the group: a share counts by its size
+                size * len(mine) / len(rows),
+                # where the share starts in the batch (dropout masks follow the sample)
+                shard_offset(len(rows), size, me),
+            )
 
-    def correct(logits: Any, y: Any) -> dict:
-        return {"correct": int((logits.numpy().argmax(1) == y.numpy()).sum())}
+    inner = supervised_step(
+        trained,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        metrics=lambda logits, y: {"correct": int((logits.numpy().argmax(1) == y.numpy()).sum())},
+        loss_scale=lambda batch: batch[2],
+    )
+
+    def step(batch: tuple) -> Step:
+        with sample_offset(batch[3]):
+            return inner(batch)
 
     def validate(epoch: int) -> dict:
-        p_val = _predict_set(model, val_set, bs, device)
+        mine = shard(np.arange(len(val_set)), size, me)
+        local = _predict_set(model, val_set.subset(mine), bs, device)
+        p_val = ranks.gather_rows(local, len(val_set))
         if not np.isfinite(p_val).all():  # the loop reports the divergence
             return {"loss": math.nan, "accuracy": math.nan}
         val = evaluate.classification_metrics(p_val, val_set.labels)
@@ -405,40 +495,56 @@ def _train_member(
             f"{' (best)' if improved else ''} | {r['images_per_second']:.0f} img/s"
         )
 
+    def on_improved(epoch: int) -> None:
+        if leader:
+            convlab.save(model.state_dict(), run.model_path(k))
+
     def on_saved(epoch: int) -> None:
-        run.saved = loop.saved
+        if leader and done is not None:
+            run.saved = loop.saved
+
+    def extra() -> dict:
+        # `finished`: this member stops here, so a resume moves on to the next one
+        return {
+            "member": k,
+            "finished": loop.finished,
+            "histories": done if done is not None else [],
+        }
 
     loop = TrainLoop(
         epochs=epochs,
         batches=batches,
-        step=supervised_step(model, nn.CrossEntropyLoss(), optimizer, metrics=correct),
+        step=step,
         samples=len(train_set),
         validate=validate,
         train_metrics=lambda sums, n: {"accuracy": sums.get("correct", 0) / max(n, 1)},
         patience=config.patience,
-        on_improved=lambda epoch: convlab.save(model.state_dict(), run.model_path(k)),
+        on_improved=on_improved,
         on_epoch_end=on_saved,
         model=model,
         optimizer=optimizer,
         generators={"shuffle_rng": shuffle},
-        # `finished`: this member stops here, so a resume moves on to the next one
-        extra=lambda: {"member": k, "finished": loop.finished, "histories": done},
-        checkpoint=run.state_path,
+        extra=extra,
+        checkpoint=run.state_path if done is not None else run.member_state_path(k),
+        write=leader,
+        reduce=ranks.sum if ranks.distributed and size > 1 else None,
         desc=lambda epoch: f"model {k + 1}/{config.ensemble} epoch {epoch + 1}",
         describe=describe,
         where=lambda epoch: f"model {k + 1} epoch {epoch + 1}",
         lr=config.lr,
-        quiet=quiet,
+        # one progress bar on the terminal: rank 0's (other groups' leaders only write)
+        quiet=quiet or not ranks.writes,
     )
     loop.history = {key: [] for key in HISTORY_KEYS}
     if state is not None:  # its plain fields were checked by _Run.read_state
-        loop.load_state_dict(state, f"--resume: {run.state_path}", checked=True)
-        log(f"model {k + 1}: resuming at epoch {loop.epoch + 1}", quiet)
+        where = run.state_path if done is not None else run.member_state_path(k)
+        loop.load_state_dict(state, f"--resume: {where}", checked=True)
+        log(f"model {k + 1}: resuming at epoch {loop.epoch + 1}", quiet or not ranks.writes)
     history = loop.run()
     if loop.stopped:
         log(
             f"model {k + 1}: early stop, no validation improvement in {config.patience} epochs",
-            quiet,
+            quiet or not ranks.writes,
         )
     return history
 
@@ -451,19 +557,34 @@ def _load_member(path: Path, window: int, device: str) -> ChartCNN:
 
 
 def _ensemble_predict(
-    models: list, charts: ChartSet, config: ChartTrainConfig, quiet: bool, desc: str
+    models: list,
+    charts: ChartSet,
+    config: ChartTrainConfig,
+    quiet: bool,
+    desc: str,
+    ranks: Ranks | None = None,
 ) -> np.ndarray:
+    """The members' mean up-probability of every chart; in a job of several ranks each
+    predicts its contiguous share of the charts and every rank receives all of them."""
     if len(charts) == 0:
         return np.empty(0)
-    return np.mean(
+    ranks = ranks or Ranks()
+    mine = charts.subset(shard(np.arange(len(charts)), ranks.world, ranks.rank))
+    local = np.mean(
         [
             _predict_set(
-                m, charts, config.batch_size, config.device, quiet, f"{desc} {i + 1}/{len(models)}"
+                m,
+                mine,
+                config.batch_size,
+                config.device,
+                quiet or not ranks.writes,
+                f"{desc} {i + 1}/{len(models)}",
             )
             for i, m in enumerate(models)
         ],
         axis=0,
     )
+    return ranks.gather_rows(local, len(charts), world=True)
 
 
 def train(
@@ -473,12 +594,24 @@ def train(
     quiet: bool = False,
     threads: int | None = None,
     window_given: bool = True,
+    distributed: bool | None = None,
 ) -> dict:
     """Train the chart-CNN ensemble into the folder ``out`` and write its report.
 
     ``out`` must be absent or an empty folder for a new run; with ``resume`` it is a run
     folder whose ``config.json`` gives the settings (``config`` only contributes its device,
-    and its window when ``window_given``).
+    and its window when ``window_given``). A run resumes on any number of ranks.
+
+    Under ``mpiexec -n N`` the ranks train data-parallel: each takes its share of every batch
+    of ``config.batch_size`` (the global batch), so the model is the one-process model up to
+    float summation order; ensemble members train concurrently on groups of ranks. Rank 0
+    writes the run folder and prints (with members on several groups, each group's first
+    rank writes its members' ``model_<k>.npz`` and ``state_<k>.npz``). An exception on any
+    rank ends the whole job.
+
+    Args:
+        distributed: True: join a process group even on one rank; False: never; None: when
+            ``mpiexec`` (or ``srun``) started several ranks.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -488,6 +621,20 @@ def train(
             ``resume``) or anything else, or a loss that diverged.
         Interrupted: On Ctrl-C, saying which epoch ``state.npz`` holds.
     """
+    ranks = start_ranks(distributed, config.device)
+    with ranks.fail_together("convlab chart train"):
+        return _start(config, out, resume, quiet, threads, window_given, ranks)
+
+
+def _start(
+    config: ChartTrainConfig,
+    out: Any,
+    resume: bool,
+    quiet: bool,
+    threads: int | None,
+    window_given: bool,
+    ranks: Ranks,
+) -> dict:
     run = _Run(Path(out))
     state = None
     if resume:
@@ -500,24 +647,42 @@ def train(
         state = run.read_state(config)
     else:
         config.check()
-        check_new_run_folder(run.folder)
+        if ranks.writes:  # the other ranks would see the folder rank 0 is claiming
+            check_new_run_folder(run.folder)
     if threads is not None:
         convlab.set_num_threads(threads)
+    elif ranks.world > 1:  # ranks sharing a machine share its cores
+        convlab.set_num_threads(max(1, (os.cpu_count() or 1) // _ranks_per_node(ranks.world)))
+    convlab.set_float32_matmul_precision(_MATMUL_PRECISION[config.precision])
     if config.device == "gpu" and not convlab.get_backend("gpu").is_available():
         raise UserError(f"--device gpu: {convlab.get_backend('gpu').describe()}")
     try:
         # a diverging loss is caught and reported as such (`diverged`); NumPy's overflow
         # warnings on the way there would only bury that one line
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return _train(config, run, state, resume, quiet)
+            return _train(config, run, state, resume, quiet, ranks)
     except KeyboardInterrupt:
         raise Interrupted(run.saved, run.started) from None
 
 
+def _ranks_per_node(world: int) -> int:
+    for name in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return world
+
+
 def _train(
-    config: ChartTrainConfig, run: _Run, state: dict | None, resume: bool, quiet: bool
+    config: ChartTrainConfig,
+    run: _Run,
+    state: dict | None,
+    resume: bool,
+    quiet: bool,
+    ranks: Ranks,
 ) -> dict:
     t0 = time.perf_counter()
+    talk = quiet or not ranks.writes  # rank 0 alone prints
     charts = load_charts(
         config.data,
         config.window,
@@ -553,50 +718,68 @@ def _train(
             )
     norm = _pixel_stats(train_set)
     if not resume:
-        claim_run_folder(run.folder, asdict(config))
+        if ranks.writes:
+            claim_run_folder(run.folder, asdict(config))
         run.started = True
     for note in config.notes:
-        log(f"note: {note}", quiet)
+        log(f"note: {note}", talk)
     log(
         f"data: {len(charts)} images {charts.shape[0]}x{charts.shape[1]} of "
         f"{len(charts.tickers)} instruments; train {len(train_set)} / val {len(val_set)} "
         f"(labels realised by {config.train_end}), test {len(test_set)}; "
         f"{time.perf_counter() - t0:.1f} s",
-        quiet,
+        talk,
     )
+    ranks.split(config.ensemble)
     log(
         f"pixel mean {norm[0]:.4f} std {norm[1]:.4f}; {convlab.get_num_threads()} threads; "
-        f"device {config.device}",
-        quiet,
+        f"device {config.device}"
+        + (
+            f"; {ranks.world} ranks, {len(ranks.groups)} group(s) of "
+            f"{'/'.join(str(len(g)) for g in ranks.groups)} training the members"
+            if ranks.distributed
+            else ""
+        ),
+        talk,
     )
-
-    histories, first = [], 0
-    if state is not None:  # members before state["member"] are done; it may be too
-        histories, first = list(state["histories"]), state["member"]
-        if state["finished"]:
-            histories.append(state["history"])
-            first += 1
-            state = None
-    for k in range(first, config.ensemble):
-        histories.append(
-            _train_member(
-                k,
-                config,
-                train_set,
-                val_set,
-                norm,
-                run,
-                state if k == first else None,
-                list(histories),
-                quiet,
-            )
+    # where each member stands (a resumed run may have been trained on another number of
+    # ranks); the members before a started one have finished
+    status = run.progress(config) if resume else [{} for _ in range(config.ensemble)]
+    concurrent = len(ranks.groups) > 1
+    histories: list = [s.get("history") for s in status]
+    for k in ranks.members(config.ensemble):
+        if histories[k] is not None:
+            continue
+        histories[k] = _train_member(
+            k,
+            config,
+            train_set,
+            val_set,
+            norm,
+            run,
+            status[k].get("state"),
+            None if concurrent else list(histories[:k]),
+            quiet,
+            ranks,
         )
+    if concurrent:  # the other groups' members: from their checkpoints, once all are done
+        ranks.barrier()
+        histories = [s.get("history") for s in run.progress(config)]
+    else:
+        ranks.barrier()  # rank 0's model files are complete before every rank reads them
 
     models = [
         _load_member(run.model_path(k), config.window, config.device)
         for k in range(config.ensemble)
     ]
-    report = _report(models, config, train_set, val_set, test_set, histories, run, quiet)
+    sets = {"train": train_set, "validation": val_set, "test": test_set}
+    p = {
+        name: _ensemble_predict(models, s, config, quiet, f"evaluate {name}", ranks)
+        for name, s in sets.items()
+    }
+    if not ranks.writes:
+        return {}
+    report = _report(p, config, train_set, val_set, test_set, histories, run, quiet)
     report["seconds"] = time.perf_counter() - t0
     run.write_json("metrics.json", evaluate.json_safe(report))
     run_report.write_report(run.folder)
@@ -604,7 +787,7 @@ def _train(
 
 
 def _report(
-    models: list,
+    p: dict,
     config: ChartTrainConfig,
     train_set: ChartSet,
     val_set: ChartSet,
@@ -613,12 +796,10 @@ def _report(
     run: _Run,
     quiet: bool,
 ) -> dict:
+    """The metrics, plots and test predictions of the ensemble's up-probabilities ``p``
+    (``{"train" | "validation" | "test": one per image}``), written to the run folder."""
     sets = {"train": train_set, "validation": val_set, "test": test_set}
-    p = {
-        name: _ensemble_predict(models, s, config, quiet, f"evaluate {name}")
-        for name, s in sets.items()
-    }
-    report: dict = {"config": asdict(config), "ensemble": len(models)}
+    report: dict = {"config": asdict(config), "ensemble": len(histories)}
     for name, s in sets.items():
         report[name] = {
             **evaluate.classification_metrics(p[name], s.labels),
@@ -718,16 +899,35 @@ def predict(
     batch_size: int = 256,
     quiet: bool = False,
     overwrite: bool = False,
+    distributed: bool | None = None,
 ) -> Path:
     """Write ``(ticker, date, p_up)`` for every chart of ``data`` with a trained ensemble.
 
+    Under ``mpiexec -n N`` each rank predicts its share of the charts and rank 0 writes them.
+
     Args:
         overwrite: Replace an existing ``out`` file (by default it is left alone).
+        distributed: As :func:`train`'s.
 
     Raises:
         UserError: For a folder without a finished run, unreadable data, or an existing
             ``out`` without ``overwrite``.
     """
+    ranks = start_ranks(distributed, device)
+    with ranks.fail_together("convlab chart predict"):
+        return _predict(model_dir, data, out, device, batch_size, quiet, overwrite, ranks)
+
+
+def _predict(
+    model_dir: Any,
+    data: str,
+    out: Any,
+    device: str,
+    batch_size: int,
+    quiet: bool,
+    overwrite: bool,
+    ranks: Ranks,
+) -> Path:
     run = _Run(Path(model_dir))
     if not Path(model_dir).is_dir():
         raise UserError(f"--model: {model_dir} is not a run folder")
@@ -753,7 +953,8 @@ def predict(
         data, config.window, config.horizon, every=config.every, label=config.label
     )
     config = ChartTrainConfig(window=config.window, batch_size=batch_size, device=device)
-    p_up = _ensemble_predict(models, charts, config, quiet, "predict")
-    tickers = np.asarray(charts.tickers, dtype=object)[charts.ticker_codes]
-    _write_predictions(path, tickers, charts.end_dates, p_up, overwrite)
+    p_up = _ensemble_predict(models, charts, config, quiet, "predict", ranks)
+    if ranks.writes:
+        tickers = np.asarray(charts.tickers, dtype=object)[charts.ticker_codes]
+        _write_predictions(path, tickers, charts.end_dates, p_up, overwrite)
     return path
