@@ -165,3 +165,40 @@ def test_config_checks_sampling_choices():
         ChartTrainConfig(every="year").check()
     with pytest.raises(UserError, match="--label: .*needs --every week, month or quarter"):
         load_charts("sp500", 5, 5, every="day", label="period")
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "convlab.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_train_and_predict_on_crsp_through_the_cli(tmp_path):
+    path = _crsp_csv(tmp_path / "dsf.csv", stocks=12, days=320, seed=4)
+    out = tmp_path / "run"
+    done = _cli(
+        "chart", "train", "--data", f"crsp:{path}", "--window", 5, "--epochs", 1,
+        "--ensemble", 1, "--batch-size", 32, "--lr", 1e-3, "--out", out, "--quiet",
+        "--threads", 1,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["every"] == "week" and config["label"] == "days"
+    metrics = json.loads((out / "metrics.json").read_text())
+    portfolios = metrics["portfolios"]
+    assert portfolios["periods"] > 10 and portfolios["periods_per_year"] == 52
+    assert set(metrics["comparison"]) == {"CNN", "MOM", "STR", "WSTR"}
+    table = pd.read_csv(out / "CNN_table1.csv", index_col=0)
+    assert table.loc["H-L", "EW SR"] == pytest.approx(portfolios["EW"]["hl_sharpe"])
+    test = pd.read_csv(out / "test_predictions.csv")
+    assert list(test.columns) == ["ticker", "date", "p_up", "decile"]
+    assert test["decile"].between(1, 10).all()  # 12 stocks every week
+    done = _cli("chart", "predict", "--model", out, "--data", f"crsp:{path}", "--out",
+                tmp_path / "p.csv")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pred = pd.read_csv(tmp_path / "p.csv")
+    expected = pred.groupby("date")["p_up"].transform(lambda s: pd.qcut(s, 10, labels=False) + 1)
+    np.testing.assert_array_equal(pred["decile"], expected)
