@@ -305,3 +305,17 @@ def test_a_bad_checkpoint_is_a_user_error_naming_the_field(tmp_path, change, nee
     with pytest.raises(UserError, match="ckpt") as err:
         fresh.load_state_dict(state, "ckpt")
     assert needle in str(err.value)
+
+
+def test_an_empty_share_of_a_short_batch_adds_nothing():
+    """A rank whose share of the last batch is empty reports the NaN mean of no samples:
+    not a divergence, and not part of the epoch's mean."""
+    loop = TrainLoop(
+        epochs=1,
+        batches=lambda epoch: [4, 0],  # this rank's share: 4 samples, then none
+        step=lambda n: Step(1.5 if n else math.nan, n),
+        samples=5,
+        reduce=lambda vector: vector + np.array([2.5, 1.0]),  # the other rank: 1 sample each
+        quiet=True,
+    )
+    assert loop.run()["train_loss"] == pytest.approx([(4 * 1.5 + 2 * 2.5) / 6])

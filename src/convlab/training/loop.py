@@ -305,8 +305,11 @@ class TrainLoop:
                 sums = np.zeros(len(names))
             # one small sum per batch: every rank then sees the global batch's loss (so all
             # of them stop at the same divergent batch) and the progress bar shows it
+            # (a rank whose share of a short last batch is empty reports the NaN mean of no
+            # samples: it adds nothing)
+            loss_sum = out.loss * out.count if out.count else 0.0
             total = self._sum_across_ranks(
-                [out.loss * out.count, out.count, *(out.sums.get(n, 0.0) for n in names)]
+                [loss_sum, out.count, *(out.sums.get(n, 0.0) for n in names)]
             )
             n = int(round(total[1]))
             value = float(total[0] / n) if n else float(out.loss)
