@@ -162,3 +162,36 @@ def test_gpu_run_matches_cpu(tmp_path, capsys):
         main(["generate", "--model", str(tmp_path / "g"), "--words", "12", "--device", "gpu"]) == 0
     )
     assert capsys.readouterr().out == text
+
+
+def _interrupt_at(monkeypatch, desc, batch):
+    """Ctrl-C at the ``batch``-th training batch of the epoch whose bar reads ``desc``."""
+    from convlab.training.progress import Progress
+
+    original, seen = Progress.update, {"n": 0}
+
+    def update(self, count, loss=None):
+        if loss is not None and self.desc == desc:
+            seen["n"] += 1
+            if seen["n"] == batch:
+                raise KeyboardInterrupt
+        return original(self, count, loss)
+
+    monkeypatch.setattr(Progress, "update", update)
+
+
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_ctrl_c_then_the_suggested_resume(tmp_path, capsys, monkeypatch, epoch):
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:  # (undo() would also drop the cache setting)
+        _interrupt_at(patch, f"epoch {epoch}", 2)
+        assert main(["train", "ptb", *TINY, "--epochs", "2", "--out", str(run)]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"convlab train ptb --out {run} --resume" in err
+    if epoch == 1:
+        assert "no epoch had finished" in err and not (run / "state.npz").exists()
+    else:
+        assert "checkpoint of epoch 1" in err
+    assert main(["train", "ptb", "--out", str(run), "--resume", "--quiet"]) == 0
+    assert _metrics(run)["epochs_done"] == 2
