@@ -508,7 +508,8 @@ def _plot(history: dict, test_losses: list[float], path: Path, config: PTBTrainC
 
     figure = Figure(figsize=(9.6, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    figure.suptitle(f"{config.model.upper()} language model on {config.data}")
+    corpus = "the bundled corpus" if config.data == "default" else config.data
+    figure.suptitle(f"{config.model.upper()} language model on {corpus}")
     series = (
         ("train", history.get("train_loss", []), "--"),
         ("validation", history.get("val_loss", []), "-"),
