@@ -24,8 +24,8 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
-from convlab._cpu._gemm cimport (Tiling, buffer_alloc, macro_kernel, pack_a_full, pack_b,
-                                 real, round_up, tiling)
+from convlab._cpu._gemm cimport (Tiling, bf16_panels, bf16_requested, buffer_alloc,
+                                 macro_kernel, pack_a_full, pack_b, real, round_up, tiling_for)
 from convlab._cpu._im2col cimport (ConvGeom, Segment, can_gather, col2im_add, gather_tap,
                                    im2col_fill, make_geom, make_segments, pad_image,
                                    padded_size, rows_hi, rows_lo, taps_hi, taps_lo)
@@ -115,9 +115,10 @@ cdef void _pixel_panel_depths(const ConvGeom* g, Py_ssize_t p0, Py_ssize_t nc, P
 
 
 cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py_ssize_t cout,
-                      const real* bias, real* y, int threads) noexcept nogil:
-    """y (N, cout, OH, OW) = conv(x (N, C, H, W), w (cout, C, KH, KW)) + bias. -1: no memory."""
-    cdef Tiling t = tiling(sizeof(real))
+                      const real* bias, real* y, int threads, bint bf16) noexcept nogil:
+    """y (N, cout, OH, OW) = conv(x (N, C, H, W), w (cout, C, KH, KW)) + bias. -1: no memory.
+    ``bf16``: float32 products in bfloat16 (where the CPU can)."""
+    cdef Tiling t = tiling_for(sizeof(real), bf16)
     cdef Py_ssize_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, rows = round_up(cout, t.mr)
     cdef Py_ssize_t blocks, ncb, panels, per_thread, item, n, p0, nc, pc, kc, co, j, q, pw
     cdef Py_ssize_t pc_block, k_first, k_last, pad_len, seg_cap, nseg
@@ -200,6 +201,8 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
             # rows no panel reads are left unpacked
             _pack_cols_panels(xn, xpad, &g, pc, kc, k_first, k_last, p0, nc, segs, nseg, bbuf,
                               pw, t.nr)
+            # rows left unpacked hold stale values: the bf16 pairs must read them as zeros
+            bf16_panels(bbuf, _cdiv(nc, pw), kc, t.nr, k_first, k_last, t)
             macro_kernel(cout, nc, kc, wpack + rows * pc, 0, bbuf, pw, yn + p0, P, pc > 0,
                          NULL, local, NULL, t)
         if bias != NULL:
@@ -214,9 +217,12 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
 
 
 cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvGeom g,
-                              Py_ssize_t cout, real* dw, real* db, int threads) noexcept nogil:
-    """dw (cout, C, KH, KW) and db (cout) or NULL from dy (N, cout, OH, OW), x (N, C, H, W)."""
-    cdef Tiling t = tiling(sizeof(real))
+                              Py_ssize_t cout, real* dw, real* db, int threads,
+                              bint bf16) noexcept nogil:
+    """dw (cout, C, KH, KW) and db (cout) or NULL from dy (N, cout, OH, OW), x (N, C, H, W).
+    ``bf16``: float32 products in bfloat16, summed in float32 (the bias gradient stays
+    float32 throughout)."""
+    cdef Tiling t = tiling_for(sizeof(real), bf16)
     cdef Py_ssize_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, depth_step = t.kc
     cdef Py_ssize_t splits, chunk, items, used, acc_len, bbuf_len, rows_len, buf_len
     cdef Py_ssize_t tid, item, first, last, n, pstart, pend, pc, kc, co, j, i, pc_block
@@ -286,6 +292,7 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
                     nseg = make_segments(&g, pc, kc, kc, segs)
                 # B = dY[n][:, pc:pc+kc]^T, packed once per chunk and reused for all taps
                 pack_b(dyn + pc, 1, P, kc, cout, bbuf, t.nr)
+                bf16_panels(bbuf, _cdiv(cout, t.nr), kc, t.nr, 0, kc, t)
                 for ir_block in range(_cdiv(K, t.mr)):
                     k0 = ir_block * t.mr
                     mc = t.mr if K - k0 >= t.mr else K - k0
@@ -332,13 +339,13 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
 
 cdef int backward_data_gemm_core(const real* dy, const real* w, Py_ssize_t N, ConvGeom g,
                                  Py_ssize_t cout, real* dx, Py_ssize_t workspace_elems,
-                                 int threads) noexcept nogil:
+                                 int threads, bint bf16) noexcept nogil:
     """dx (N, C, H, W) for any stride: dcols = W^T @ dY[n] per pixel chunk, then col2im.
 
     W^T is packed once for all images; each chunk packs only dY's (cout x chunk) block, so
     packing is cheap when the maps are small and the taps many.
     """
-    cdef Tiling t = tiling(sizeof(real))
+    cdef Tiling t = tiling_for(sizeof(real), bf16)
     cdef Py_ssize_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, rows = round_up(K, t.mr)
     cdef Py_ssize_t chunk, cols_len, bbuf_len, per_thread, n, p0, cnt, chunk_block, pc, kc
     cdef Py_ssize_t pc_block
@@ -373,12 +380,20 @@ cdef int backward_data_gemm_core(const real* dy, const real* w, Py_ssize_t N, Co
                 pc = pc_block * t.kc
                 kc = t.kc if cout - pc >= t.kc else cout - pc
                 pack_b(dy + n * cout * P + pc * P + p0, P, 1, kc, cnt, bbuf, t.nr)
+                bf16_panels(bbuf, _cdiv(cnt, t.nr), kc, t.nr, 0, kc, t)
                 macro_kernel(K, cnt, kc, wt_pack + rows * pc, 0, bbuf, t.nr, cols, cnt, pc > 0,
                              NULL, NULL, NULL, t)
             col2im_add(cols, cnt, &g, 0, K, p0, cnt, dx + n * g.C * g.H * g.W)
     free(wt_pack)
     free(buffers)
     return 0
+
+
+cdef bint _bf16(object request, Py_ssize_t itemsize):
+    """A ``bf16`` argument (None: the precision switch) as the kernels take it."""
+    if request is None:
+        return bf16_requested(itemsize)
+    return bool(request) and itemsize == 4
 
 
 def flip_transpose(const real[:, :, :, ::1] w, real[:, :, :, ::1] out):
@@ -395,46 +410,55 @@ def flip_transpose(const real[:, :, :, ::1] w, real[:, :, :, ::1] out):
 
 def conv2d_forward(const real[:, :, :, ::1] x, const real[:, :, :, ::1] w, const real[::1] bias,
                    real[:, :, :, ::1] y, int sh, int sw, int ph, int pw, int dh, int dw,
-                   int threads):
+                   int threads, bf16=None):
     """Fill ``y`` with the convolution of ``x`` and ``w`` (+ ``bias``, may be None).
 
-    Arguments are checked by the caller; padding may be negative (cropping).
+    Arguments are checked by the caller; padding may be negative (cropping). ``bf16``:
+    float32 products in bfloat16 (True), float32 (False) or as the precision switch says
+    (None).
     """
+    cdef bint use_bf16 = _bf16(bf16, sizeof(real))
     cdef ConvGeom g = make_geom(x.shape[1], x.shape[2], x.shape[3], w.shape[2], w.shape[3],
                                 sh, sw, ph, pw, dh, dw)
     cdef const real* bias_ptr = &bias[0] if bias is not None else NULL
     cdef int status
     with nogil:
         status = forward_core(&x[0, 0, 0, 0], x.shape[0], g, &w[0, 0, 0, 0], w.shape[0],
-                              bias_ptr, &y[0, 0, 0, 0], threads)
+                              bias_ptr, &y[0, 0, 0, 0], threads, use_bf16)
     if status:
         raise MemoryError("conv2d: could not allocate the packing buffers")
 
 
 def conv2d_backward_weight(const real[:, :, :, ::1] dy, const real[:, :, :, ::1] x,
                            real[:, :, :, ::1] dw_out, real[::1] db_out, int sh, int sw, int ph,
-                           int pw, int dh, int dw, int threads):
-    """Fill ``dw_out`` (and ``db_out`` unless None) with the weight (bias) gradient."""
+                           int pw, int dh, int dw, int threads, bf16=None):
+    """Fill ``dw_out`` (and ``db_out`` unless None) with the weight (bias) gradient
+    (``bf16`` as in :func:`conv2d_forward`)."""
+    cdef bint use_bf16 = _bf16(bf16, sizeof(real))
     cdef ConvGeom g = make_geom(x.shape[1], x.shape[2], x.shape[3], dw_out.shape[2],
                                 dw_out.shape[3], sh, sw, ph, pw, dh, dw)
     cdef real* db_ptr = &db_out[0] if db_out is not None else NULL
     cdef int status
     with nogil:
         status = backward_weight_core(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], x.shape[0], g,
-                                      dw_out.shape[0], &dw_out[0, 0, 0, 0], db_ptr, threads)
+                                      dw_out.shape[0], &dw_out[0, 0, 0, 0], db_ptr, threads,
+                                      use_bf16)
     if status:
         raise MemoryError("conv2d_backward_weight: could not allocate the accumulators")
 
 
 def conv2d_backward_data_gemm(const real[:, :, :, ::1] dy, const real[:, :, :, ::1] w,
                               real[:, :, :, ::1] dx, int sh, int sw, int ph, int pw, int dh,
-                              int dw, Py_ssize_t workspace_elems, int threads):
-    """Fill ``dx`` with the input gradient via GEMM + col2im (any stride)."""
+                              int dw, Py_ssize_t workspace_elems, int threads, bf16=None):
+    """Fill ``dx`` with the input gradient via GEMM + col2im (any stride; ``bf16`` as in
+    :func:`conv2d_forward`)."""
+    cdef bint use_bf16 = _bf16(bf16, sizeof(real))
     cdef ConvGeom g = make_geom(dx.shape[1], dx.shape[2], dx.shape[3], w.shape[2], w.shape[3],
                                 sh, sw, ph, pw, dh, dw)
     cdef int status
     with nogil:
         status = backward_data_gemm_core(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx.shape[0], g,
-                                         w.shape[0], &dx[0, 0, 0, 0], workspace_elems, threads)
+                                         w.shape[0], &dx[0, 0, 0, 0], workspace_elems, threads,
+                                         use_bf16)
     if status:
         raise MemoryError("conv2d_backward_data: could not allocate the column workspace")

@@ -32,8 +32,8 @@ static inline uint32_t convlab_bf16_round_bits(float f)
 static inline uint16_t convlab_bf16_round(float f) { return (uint16_t)(convlab_bf16_round_bits(f) >> 16); }
 
 /* Rows [rows, mr) and the odd depth's last row are zero. `a` is row-major (row stride lda). */
-static void convlab_bf16_pack_a_rows(const float *a, ptrdiff_t lda, ptrdiff_t rows, ptrdiff_t kc,
-                                     uint16_t *out, ptrdiff_t mr)
+static void convlab_bf16_pack_a_rows_scalar(const float *a, ptrdiff_t lda, ptrdiff_t rows,
+                                            ptrdiff_t kc, uint16_t *out, ptrdiff_t mr)
 {
     const ptrdiff_t kp = (kc + 1) / 2;
     for (ptrdiff_t p = 0; p < kp; p++) {
@@ -56,6 +56,37 @@ __attribute__((target("avx512f"))) static inline __m512i convlab_bf16_round16(__
     x = _mm512_mask_mov_epi32(x, nan, _mm512_set1_epi32(0x7FC00000));
     const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
     return _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7FFF)), odd);
+}
+
+/* convlab_bf16_pack_a_rows with AVX-512: each row's 16 values rounded at once and narrowed to
+ * 8 depth-pair words (vpmovdw), scattered MR words apart; a masked load pads the tail (and an
+ * odd depth) with zeros. */
+__attribute__((target("avx512f,avx512vl"))) static void
+convlab_bf16_pack_a_rows_avx512(const float *a, ptrdiff_t lda, ptrdiff_t rows, ptrdiff_t kc,
+                                uint16_t *out, ptrdiff_t mr)
+{
+    const ptrdiff_t kp = (kc + 1) / 2;
+    uint32_t *o32 = (uint32_t *)out;
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32((int)mr));
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        const float *r = a + i * lda;
+        ptrdiff_t k = 0;
+        for (; k + 16 <= kc; k += 16) {
+            const __m512i v = convlab_bf16_round16(_mm512_loadu_si512((const void *)(r + k)));
+            const __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16));
+            _mm256_i32scatter_epi32(o32 + (k / 2) * mr + i, idx, h, 4);
+        }
+        if (k < kc) {
+            const __mmask16 m = (__mmask16)((1u << (kc - k)) - 1u);
+            const __mmask8 words = (__mmask8)((1u << ((kc - k + 1) / 2)) - 1u);
+            const __m512i v = convlab_bf16_round16(_mm512_maskz_loadu_epi32(m, r + k));
+            const __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16));
+            _mm256_mask_i32scatter_epi32(o32 + (k / 2) * mr + i, words, idx, h, 4);
+        }
+    }
+    for (ptrdiff_t i = rows; i < mr; i++)
+        for (ptrdiff_t p = 0; p < kp; p++) o32[p * mr + i] = 0;
 }
 
 /* Convert, in place, one float32 panel (row k of `width` floats at panel + k * width, depth
@@ -98,6 +129,18 @@ static void convlab_bf16_panel_inplace(float *panel, ptrdiff_t kc, ptrdiff_t wid
     (void)panel; (void)kc; (void)width; (void)lo; (void)hi; /* never called: no bf16 kernel */
 }
 #endif
+
+/* An MR-row panel of a row-major A (row stride lda) in the bf16 pair layout; only called
+ * where the bf16 kernel runs, so AVX-512 is there. */
+static void convlab_bf16_pack_a_rows(const float *a, ptrdiff_t lda, ptrdiff_t rows, ptrdiff_t kc,
+                                     uint16_t *out, ptrdiff_t mr)
+{
+#if CONVLAB_X86
+    convlab_bf16_pack_a_rows_avx512(a, lda, rows, kc, out, mr);
+#else
+    convlab_bf16_pack_a_rows_scalar(a, lda, rows, kc, out, mr);
+#endif
+}
 
 /* `panels` consecutive panels of `width` x kc floats each (panel q at base + q * width * kc). */
 static void convlab_bf16_panels_inplace(float *base, ptrdiff_t panels, ptrdiff_t kc,
