@@ -84,8 +84,10 @@ class DistributedDataParallel(Module):
             message shows the first difference).
 
     Example:
-        >>> # under mpiexec, after dist.init_process_group("mpi")  # doctest: +SKIP
-        >>> model = nn.parallel.DistributedDataParallel(model)  # doctest: +SKIP
+        Under ``mpiexec``, after ``dist.init_process_group()``::
+
+            model = nn.parallel.DistributedDataParallel(model)
+            loss_fn(model(x_shard), y_shard).backward()  # gradients: the ranks' average
     """
 
     def __init__(
