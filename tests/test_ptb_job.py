@@ -112,6 +112,24 @@ def _error(capsys, argv) -> str:
     return err
 
 
+def test_tiny_folder_corpus(tmp_path):
+    # a test text of three tokens still gives one column of two rows (inputs and targets)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "train.txt").write_text("the cat sat on the mat\n" * 200)
+    (corpus / "valid.txt").write_text("the cat sat on the mat\n" * 30)
+    (corpus / "test.txt").write_text("a mat\n")  # 'a' is unseen in train
+    run = tmp_path / "run"
+    small = ["--embedding", "16", "--hidden", "16", "--layers", "1", "--batch-size", "4"]
+    small += ["--bptt", "8", "--lr", "0.05", "--epochs", "2", "--threads", "1", "--quiet"]
+    assert main(["train", "ptb", *small, "--data", str(corpus), "--out", str(run)]) == 0
+    metrics = _metrics(run)
+    # 7 words (uniform: perplexity 7); the repeated sentence is learned
+    assert metrics["valid_perplexity"][-1] < 3
+    assert all(math.isfinite(v) and v > 1 for v in metrics["valid_perplexity"])
+    assert json.loads((run / "vocab.json").read_text())[:3] == ["the", "cat", "sat"]
+
+
 def test_user_errors(tmp_path, capsys):
     missing = tmp_path / "nothing"
     assert "is not a folder" in _error(capsys, ["train", "ptb", "--data", str(missing), "--quiet"])

@@ -234,6 +234,12 @@ def evaluate(model: LanguageModel, batches: np.ndarray, bptt: int, device: Any =
     return total / max(tokens, 1)
 
 
+def _eval_batches(tokens: np.ndarray) -> np.ndarray:
+    """Validation / test text in :data:`EVAL_BATCH` columns -- fewer for a text too short to
+    give each column two rows (one input and its target)."""
+    return batchify(tokens, max(1, min(EVAL_BATCH, len(tokens) // 2)))
+
+
 def _perplexity(loss: float) -> float:
     # exp of a large loss overflows: an untrained model on a big vocabulary is finite, but a
     # diverged one is reported as inf, not as an OverflowError
@@ -375,8 +381,7 @@ def _train(
         progress["started"] = True
     try:
         train_data = batchify(corpus.train, config.batch_size)
-        val_data = batchify(corpus.valid, EVAL_BATCH)
-        test_data = batchify(corpus.test, EVAL_BATCH)
+        val_data, test_data = _eval_batches(corpus.valid), _eval_batches(corpus.test)
     except ValueError as err:
         raise UserError(f"--data: {err}") from None
     if len(train_data) < 2:
