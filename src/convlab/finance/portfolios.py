@@ -290,40 +290,59 @@ def _check_counts(n_groups: int, min_stocks: int) -> None:
         )
 
 
-def _weights(frame: Any, deciles: np.ndarray, k: int, value: bool) -> dict:
-    """Weights of decile ``k`` (ticker -> weight summing to 1); empty if it has none."""
-    sel = deciles == k
-    if not sel.any():
-        return {}
-    tickers = frame["ticker"].to_numpy()[sel]
-    if value:
-        me = frame["me"].to_numpy()[sel]
-        ok = np.isfinite(me) & (me > 0)
-        if not ok.any():
-            return {}
-        return dict(zip(tickers[ok], me[ok] / me[ok].sum()))
-    return dict(zip(tickers, np.full(len(tickers), 1.0 / len(tickers))))
+class _Holding:
+    """One formation date's sorted stocks: ticker codes, returns, deciles and each stock's
+    weight inside its decile (equal, and by market equity: 0 without one)."""
+
+    def __init__(self, codes: np.ndarray, ret: np.ndarray, deciles: np.ndarray, me: np.ndarray):
+        self.codes, self.ret, self.deciles = codes, ret, deciles
+        size = np.bincount(deciles, minlength=11).astype(np.float64)
+        self.weights = {"EW": 1.0 / size[deciles]}
+        usable = np.where(np.isfinite(me) & (me > 0), me, 0.0)
+        total = np.bincount(deciles, weights=usable, minlength=11)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.weights["VW"] = np.where(usable > 0, usable / total[deciles], 0.0)
+
+    def vector(self, weighting: str, portfolio: str) -> np.ndarray | None:
+        """The portfolio's weight on every sorted stock (None if it holds nothing)."""
+        w = self.weights[weighting]
+        if portfolio == "H-L":
+            high, low = self.vector(weighting, "10"), self.vector(weighting, "1")
+            return None if high is None or low is None else high - low
+        out = np.where(self.deciles == int(portfolio), w, 0.0)
+        return out if out.any() else None
 
 
-def _turnover(w_now: dict, r_now: dict, w_next: dict, scale: float) -> float:
-    """One term of the paper's turnover: weights drifted by the period's returns vs the next."""
-    if not w_now or not w_next:
+def _turnover(
+    before: _Holding, after: _Holding, weighting: str, portfolio: str, scratch: np.ndarray
+) -> float:
+    """One term of the paper's turnover: weights drifted by the period's returns vs the next
+    period's (``scratch``: zeros, one per ticker code; left as zeros)."""
+    w0, w1 = before.vector(weighting, portfolio), after.vector(weighting, portfolio)
+    if w0 is None or w1 is None:
         return math.nan
-    growth = 1.0 + sum(w * r_now[i] for i, w in w_now.items())
-    total = 0.0
-    for i in set(w_now) | set(w_next):
-        drifted = w_now.get(i, 0.0) * (1.0 + r_now.get(i, 0.0)) / growth
-        total += abs(w_next.get(i, 0.0) - drifted)
-    return total / scale
+    drifted = w0 * (1.0 + before.ret) / (1.0 + float(w0 @ before.ret))
+    scratch[after.codes] = w1
+    scratch[before.codes] -= drifted  # codes are unique within a date
+    # each ticker counted once: those held after, then (zeroed on the way) the rest of before
+    total = float(np.abs(scratch[after.codes]).sum())
+    scratch[after.codes] = 0.0
+    total += float(np.abs(scratch[before.codes]).sum())
+    scratch[before.codes] = 0.0
+    return total / (2.0 if portfolio == "H-L" else 1.0)
 
 
-def _long_short(high: dict, low: dict) -> dict:
-    if not high or not low:
-        return {}
-    out = dict(high)
-    for i, w in low.items():
-        out[i] = out.get(i, 0.0) - w
-    return out
+def _period_returns(h: _Holding) -> dict:
+    row = {}
+    for w in WEIGHTINGS:
+        weights = h.weights[w]
+        held = np.bincount(h.deciles, weights=weights, minlength=11)
+        earned = np.bincount(h.deciles, weights=weights * h.ret, minlength=11)
+        for k in range(1, 11):
+            # a decile with no stock (ties) or no market equity (VW) has no return
+            row[f"{w} {k}"] = earned[k] if held[k] > 0 else math.nan
+        row[f"{w} H-L"] = row[f"{w} 10"] - row[f"{w} 1"]
+    return row
 
 
 def decile_portfolios(
@@ -385,41 +404,36 @@ def decile_portfolios(
             f"{data['ticker'].iloc[first]!r}); one row per stock and date"
         )
     data = data[np.isfinite(data["signal"]) & np.isfinite(data["ret"])]
-    records, counts, skipped, holdings = [], [], [], []
+    codes, _ = pd.factorize(data["ticker"])
+    data = data.assign(code=codes)
+    scratch = np.zeros(int(codes.max()) + 1 if len(codes) else 0)
+    records, counts, skipped = [], [], []
+    sums = {(w, p): [0.0, 0] for w in WEIGHTINGS for p in PORTFOLIOS}
+    before: _Holding | None = None
     for day, group in data.groupby("date", sort=True):
         if len(group) < min_stocks:
             skipped.append(day)
             continue
         deciles = _decile_of_ranks(group["signal"].rank(method="min").to_numpy(), n_groups)
-        r = group["ret"].to_numpy()
-        rets = dict(zip(group["ticker"].to_numpy(), r))
-        row: dict = {}
-        held: dict = {}
-        for w in WEIGHTINGS:
-            per = {k: _weights(group, deciles, k, w == "VW") for k in range(1, n_groups + 1)}
-            per_named = {str(k): v for k, v in per.items()}
-            per_named["H-L"] = _long_short(per[n_groups], per[1])
-            for p in PORTFOLIOS:
-                ws = per_named[p]
-                row[f"{w} {p}"] = sum(wt * rets[i] for i, wt in ws.items()) if ws else math.nan
-            held[w] = per_named
-        records.append(row)
+        now = _Holding(
+            group["code"].to_numpy(), group["ret"].to_numpy(), deciles, group["me"].to_numpy()
+        )
+        records.append(_period_returns(now))
         counts.append((day, len(group)))
-        holdings.append((held, rets))
+        if before is not None:
+            for (w, p), acc in sums.items():
+                term = _turnover(before, now, w, p, scratch)
+                if math.isfinite(term):
+                    acc[0] += term
+                    acc[1] += 1
+        before = now
     columns = [f"{w} {p}" for w in WEIGHTINGS for p in PORTFOLIOS]
     index = pd.DatetimeIndex([d for d, _ in counts], name="date")
     returns = pd.DataFrame(records, index=index, columns=columns, dtype=float)
-    turnover: dict[str, list[float]] = {}
-    for w in WEIGHTINGS:
-        turnover[w] = []
-        for p in PORTFOLIOS:
-            scale = 2.0 if p == "H-L" else 1.0
-            terms = [
-                _turnover(a[0][w][p], a[1], b[0][w][p], scale)
-                for a, b in zip(holdings[:-1], holdings[1:])
-            ]
-            finite = [t for t in terms if math.isfinite(t)]
-            turnover[w].append(float(np.mean(finite)) if finite else math.nan)
+    turnover = {
+        w: [sums[w, p][0] / sums[w, p][1] if sums[w, p][1] else math.nan for p in PORTFOLIOS]
+        for w in WEIGHTINGS
+    }
     return DecileSorts(
         returns=returns,
         counts=pd.Series([c for _, c in counts], index=index, name="stocks", dtype=int),
