@@ -62,14 +62,19 @@ def _args(data, out, *extra, epochs=3, ensemble=1):
     ]
 
 
-def _run(args, ranks=1, script=None, timeout=TIMEOUT):
+def _run(args, ranks=1, script=None, timeout=TIMEOUT, cwd=None):
     """``convlab`` on ``ranks`` MPI ranks (1: a plain process); ``script`` replaces
     ``-m convlab.cli`` (a test's wrapper)."""
     program = [sys.executable, *([str(script)] if script else ["-m", "convlab.cli"])]
     command = program if ranks == 1 else [_MPIEXEC, "-n", str(ranks), *program]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_"))}
     return subprocess.run(
-        [*command, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env
+        [*command, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
     )
 
 
@@ -188,11 +193,14 @@ def test_precision_is_checked(tmp_path, prices):
 
 @needs_mpi
 def test_two_ranks_train_the_one_rank_model_into_one_folder(tmp_path, prices, one_rank):
-    out = tmp_path / "run"
-    done = _run(_args(prices, out), ranks=2)
+    # the default run folder (runs/i5-<time>): one, named by rank 0
+    args = _args(prices, "unused")
+    del args[args.index("--out") : args.index("--out") + 2]
+    done = _run(args, ranks=2, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    (out,) = (tmp_path / "runs").iterdir()
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in one_rank.iterdir())
-    assert done.stdout.count("report, plots and predictions") >= 1
+    assert done.stdout.count("report, plots and predictions in runs/i5-") == 1
     a = json.loads((one_rank / "metrics.json").read_text())
     b = json.loads((out / "metrics.json").read_text())
     (ha,), (hb,) = a["histories"], b["histories"]
@@ -308,3 +316,26 @@ def test_ensemble_members_on_rank_groups_are_the_serial_members(tmp_path, prices
     assert done.returncode == 0, done.stderr
     c = json.loads((spread / "metrics.json").read_text())
     assert _without_timing(c["histories"]) == _without_timing(a["histories"])
+
+
+@needs_mpi
+def test_concurrent_members_interrupted_resume_on_one_rank_as_the_serial_ensemble(tmp_path, prices):
+    """2 members on 2 ranks, rank 1 failing in member 2's third epoch: each member's own
+    checkpoint lets one process finish both, bit for bit the serial ensemble."""
+    script = tmp_path / "fail.py"
+    script.write_text(textwrap.dedent(_FAIL_ON_RANK_1))
+    serial, spread = tmp_path / "serial", tmp_path / "spread"
+    done = _run(_args(prices, serial, ensemble=2))
+    assert done.returncode == 0, done.stderr
+    done = _run(_args(prices, spread, ensemble=2), ranks=2, script=script, timeout=120)
+    assert done.returncode != 0 and "rank 1 lost its disk" in done.stderr, done.stderr
+    assert convlab.load(spread / "state_1.npz")["epoch"] == 2
+    done = _run(["chart", "train", "--out", spread, "--resume", "--quiet", "--threads", 1])
+    assert done.returncode == 0, done.stderr
+    for k in range(2):
+        a, b = _weights(serial / f"model_{k}.npz"), _weights(spread / f"model_{k}.npz")
+        for key in a:
+            np.testing.assert_array_equal(b[key], a[key], err_msg=f"model {k} {key}")
+    a = json.loads((serial / "metrics.json").read_text())
+    b = json.loads((spread / "metrics.json").read_text())
+    assert _without_timing(b["histories"]) == _without_timing(a["histories"])

@@ -386,8 +386,16 @@ def _run_training(
             raise UserError("--resume needs --out (the run folder to continue)")
         args.out = f"runs/{default_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     start()
-    print(f"{outputs} in {args.out}")
+    if _rank_zero():  # under mpiexec, once
+        print(f"{outputs} in {args.out}")
     return 0
+
+
+def _rank_zero() -> bool:
+    """Whether this process prints a job's last line: not a rank > 0 of an MPI job."""
+    from convlab import distributed
+
+    return not distributed.is_initialized() or distributed.get_rank() == 0
 
 
 def _chart_train(args: argparse.Namespace) -> int:

@@ -623,6 +623,8 @@ def train(
     """
     ranks = start_ranks(distributed, config.device)
     with ranks.fail_together("convlab chart train"):
+        # rank 0's folder: a default name made from the time may differ by a second
+        out = ranks.rank0_text(str(out))
         return _start(config, out, resume, quiet, threads, window_given, ranks)
 
 

@@ -193,6 +193,23 @@ class Ranks:
         lengths = [len(s) for s in np.array_split(np.arange(total), size)]
         return np.concatenate([p.numpy()[:n] for p, n in zip(parts, lengths)])
 
+    def rank0_text(self, text: str) -> str:
+        """Rank 0's ``text`` on every rank (e.g. a run folder named after the time each rank
+        read its clock at)."""
+        if not self.distributed or self.world == 1:
+            return text
+        from convlab import distributed as dist
+
+        data = text.encode()
+        length = convlab.from_numpy(np.array([len(data)], np.int64))
+        dist.broadcast(length, src=0)
+        buffer = np.zeros(int(length.numpy()[0]), np.uint8)
+        if self.rank == 0:
+            buffer[:] = np.frombuffer(data, np.uint8)
+        shared = convlab.from_numpy(buffer)
+        dist.broadcast(shared, src=0)
+        return shared.numpy().tobytes().decode()
+
     def barrier(self) -> None:
         """Wait for every rank (no-op in a one-process job)."""
         if self.distributed:
