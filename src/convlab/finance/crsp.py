@@ -160,16 +160,21 @@ def _positive(values: np.ndarray) -> np.ndarray:
 
 
 def _chain(price: np.ndarray, ret: np.ndarray) -> np.ndarray:
-    """Closes of one stock chained from its returns (see the module notes)."""
+    """Closes of one stock chained from its returns (see the module notes).
+
+    From the first day with a price ``s``: ``close[t] = |PRC[s]| * prod(1 + RET[s+1..t])``
+    with a missing return counting as no change to the chain, and ``close[t]`` itself missing
+    on such a day.
+    """
     close = np.full(len(price), np.nan)
-    last = np.nan  # the last chained close
-    for t in range(len(price)):
-        if np.isnan(last):
-            if not np.isnan(price[t]):  # the chain starts at the first price
-                last = close[t] = price[t]
-            continue
-        if not np.isnan(ret[t]):
-            last = close[t] = last * (1.0 + ret[t])
+    priced = np.flatnonzero(~np.isnan(price))
+    if len(priced) == 0:
+        return close
+    s = int(priced[0])
+    growth = np.where(np.isnan(ret[s + 1 :]), 1.0, 1.0 + ret[s + 1 :])
+    close[s] = price[s]
+    close[s + 1 :] = price[s] * np.cumprod(growth)
+    close[s + 1 :][np.isnan(ret[s + 1 :])] = np.nan
     return close
 
 
