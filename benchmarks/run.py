@@ -30,6 +30,7 @@ GROUPS = [
     "binary",
     "chartcnn",
     "resnet9",
+    "rnn",
 ]
 
 
@@ -141,6 +142,7 @@ def main(argv=None) -> int:
         train_cases,
     )
     from grouped_cases import adaptive_cases, grouped_cases
+    from rnn_cases import rnn_cases
     from timing import interleaved
 
     if args.device == "gpu" and not convlab.get_backend("gpu").is_available():
@@ -182,6 +184,7 @@ def main(argv=None) -> int:
         "binary": binary_cases,
         "chartcnn": chart_cnn_cases,
         "resnet9": resnet9_cases,
+        "rnn": rnn_cases,
     }
     if args.device == "gpu":
         builders["gpu"] = functools.partial(gpu_cases, precisions=args.precision or ["highest"])

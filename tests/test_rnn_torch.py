@@ -482,3 +482,34 @@ def test_pad_sequence_errors():
         pad_sequence([convlab.ones(2, 3), convlab.ones(2, 4)])
     with pytest.raises(ValueError, match="non-empty list"):
         pad_sequence([])
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_compiled_kernels_every_isa_cpu(isa, mode, dtype):
+    """The CPU time loops on each micro-kernel ISA, at sizes that leave partial register
+    blocks and panels (7 rows, 37 hidden: neither a multiple of the blocking)."""
+    cpu = convlab.get_backend("cpu")
+    rng = np.random.default_rng(10)
+    ours, theirs = _pair(cpu, mode, dtype, 5, 37, 2, bidirectional=True)
+    x = rng.standard_normal((4, 7, 5)).astype(dtype)
+    h0 = rng.standard_normal((4, 7, 37)).astype(dtype)
+    states = (h0, rng.standard_normal((4, 7, 37)).astype(dtype)) if mode == "lstm" else h0
+    names = [n for n, _ in theirs.named_parameters()]
+    _compare(_run_both(cpu, ours, theirs, x, states, dtype), dtype, names)
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=["t1", "t2"])
+def test_compiled_kernels_any_thread_count_cpu(threads):
+    """Splitting the steps' products over panels and the cells over rows: same numbers."""
+    rng = np.random.default_rng(11)
+    lstm = nn.LSTM(6, 40, 2)
+    x = convlab.tensor(rng.standard_normal((5, 9, 6)).astype(np.float32))
+    before = convlab.get_num_threads()
+    try:
+        convlab.set_num_threads(1)
+        one = lstm(x)[0].detach().numpy()
+        convlab.set_num_threads(threads)
+        np.testing.assert_array_equal(lstm(x)[0].detach().numpy(), one)
+    finally:
+        convlab.set_num_threads(before)

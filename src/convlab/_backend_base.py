@@ -1360,6 +1360,82 @@ class BackendBase:
         slope = (h > 0).astype(h.dtype) if relu else 1 - h * h
         dpre[...] = (dh + dh_rec) * slope
 
+    # -- recurrent time loops (hooks of convlab._ops.rnn; operands checked there) ------------
+    def _rnn_sequence_forward_into(
+        self,
+        mode: str,
+        xg: Any,
+        w_hh: Any,
+        b_ih: Any | None,
+        b_hh: Any | None,
+        h0: Any,
+        c0: Any,
+        out: Any,
+        cells: Any,
+        saved: Any,
+        reverse: bool,
+    ) -> None:
+        """The forward time loop of one layer and direction: ``xg`` (T, B, G*H) the input
+        projection of every step; step t writes ``out[t]`` (and the LSTM's ``cells[t]``, the
+        saved gates ``saved[t]`` of the LSTM and GRU). The default runs the steps here, each a
+        ``matmul`` and a cell hook; a backend may run the whole loop in one kernel call."""
+        steps = xg.shape[0]
+        hg = self.xp.empty(xg.shape[1:], xg.dtype)
+        h_prev, c_prev = h0, c0
+        for k in range(steps):
+            t = steps - 1 - k if reverse else k
+            self.matmul(h_prev, w_hh, out=hg, trans_b=True)
+            if mode == "lstm":
+                self._lstm_cell_forward_into(
+                    xg[t], hg, b_ih, b_hh, c_prev, out[t], cells[t], saved[t]
+                )
+                c_prev = cells[t]
+            elif mode == "gru":
+                self._gru_cell_forward_into(xg[t], hg, b_ih, b_hh, h_prev, out[t], saved[t])
+            else:
+                self._rnn_cell_forward_into(xg[t], hg, b_ih, b_hh, out[t], mode == "rnn_relu")
+            h_prev = out[t]
+
+    def _rnn_sequence_backward_into(
+        self,
+        mode: str,
+        grad: Any,
+        saved: Any,
+        cells: Any,
+        out: Any,
+        h0: Any,
+        c0: Any,
+        w_hh: Any,
+        dxg: Any,
+        dhg: Any,
+        dh_rec: Any,
+        carry: Any,
+        reverse: bool,
+    ) -> None:
+        """Backpropagation through time of one layer and direction. On entry ``dh_rec`` holds
+        the final h's gradient and ``carry`` the final c's (LSTM; zeros otherwise); on return
+        ``dxg`` / ``dhg`` (T, B, G*H; one array but for the GRU) hold the gradients of every
+        step's input projection and recurrent product, ``carry`` that of c0 (LSTM) or h0's
+        direct part (GRU)."""
+        steps = dxg.shape[0]
+        for k in range(steps):
+            t = k if reverse else steps - 1 - k
+            before = t + 1 if reverse else t - 1  # the previous step of the recurrence
+            if k:
+                self.matmul(dhg[t - 1 if reverse else t + 1], w_hh, out=dh_rec)
+            if mode == "lstm":
+                c_prev = c0 if k == steps - 1 else cells[before]
+                self._lstm_cell_backward_into(
+                    saved[t], c_prev, cells[t], grad[t], dh_rec, carry, dxg[t]
+                )
+            elif mode == "gru":
+                h_prev = h0 if k == steps - 1 else out[before]
+                self._gru_cell_backward_into(
+                    saved[t], h_prev, grad[t], dh_rec, carry, dxg[t], dhg[t]
+                )
+            else:
+                self._rnn_cell_backward_into(out[t], grad[t], dh_rec, dxg[t], mode == "rnn_relu")
+
 
 def _biased(pre: Any, b_ih: Any | None, b_hh: Any | None) -> Any:
     """``pre`` plus whichever biases are given (broadcast over the rows)."""

@@ -22,6 +22,7 @@ from convlab._cpu import _gemm, _global_pool, _im2col, _pool
 from convlab._cpu.binary import CPUBinaryKernels
 from convlab._cpu.convolution import CPUConvolution
 from convlab._cpu.elementwise import CPUElementwise
+from convlab._cpu.rnn import CPURecurrent
 
 __all__ = ["CPUBackend"]
 
@@ -33,7 +34,7 @@ def _gemm_operand(array: np.ndarray) -> np.ndarray:
     return array
 
 
-class CPUBackend(CPUConvolution, CPUElementwise, CPUBinaryKernels, BackendBase):
+class CPUBackend(CPUConvolution, CPUElementwise, CPURecurrent, CPUBinaryKernels, BackendBase):
     """Kernels for NumPy arrays on the CPU (float32 and float64, NCHW / OIHW layouts)."""
 
     name = "cpu"

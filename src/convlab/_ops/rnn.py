@@ -46,96 +46,63 @@ class _Recurrent(Function):
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
         lstm = mode == "lstm"
-        x = xp.ascontiguousarray(x)
-        h0 = xp.ascontiguousarray(h0)
+        x, h0, w_hh = (xp.ascontiguousarray(a) for a in (x, h0, w_hh))
+        b_ih, b_hh, c0 = (None if a is None else xp.ascontiguousarray(a) for a in (b_ih, b_hh, c0))
         # the input projection of every step at once: (T*B, I) @ W_ih^T
-        xg = be.matmul(x.reshape(steps * batch, -1), w_ih, trans_b=True).reshape(steps, batch, -1)
+        xg = be.matmul(x.reshape(steps * batch, -1), w_ih, trans_b=True)
+        xg = xg.reshape(steps, batch, -1)
         packed = xp.empty((steps + 1 + lstm, batch, hidden), x.dtype)
-        hg = xp.empty((batch, w_hh.shape[0]), x.dtype)
+        cells: Any = xp.empty((steps, batch, hidden), x.dtype) if lstm else None
+        saved = xp.empty((steps, batch, 4 * hidden), x.dtype) if mode in ("lstm", "gru") else None
+        be._rnn_sequence_forward_into(
+            mode, xg, w_hh, b_ih, b_hh, h0, c0, packed, cells, saved, reverse
+        )
+        last = 0 if reverse else steps - 1
+        packed[steps] = packed[last]
         if lstm:
-            c0 = xp.ascontiguousarray(c0)
-            cells = xp.empty((steps, batch, hidden), x.dtype)
-            saved = xp.empty((steps, batch, 4 * hidden), x.dtype)
-        elif mode == "gru":
-            saved = xp.empty((steps, batch, 4 * hidden), x.dtype)
-        order = range(steps - 1, -1, -1) if reverse else range(steps)
-        h_prev, c_prev = h0, c0
-        for t in order:
-            be.matmul(h_prev, w_hh, out=hg, trans_b=True)
-            if lstm:
-                be.lstm_cell_forward(xg[t], hg, b_ih, b_hh, c_prev, packed[t], cells[t], saved[t])
-                c_prev = cells[t]
-            elif mode == "gru":
-                be.gru_cell_forward(xg[t], hg, b_ih, b_hh, h_prev, packed[t], saved[t])
-            else:
-                be.rnn_cell_forward(xg[t], hg, b_ih, b_hh, packed[t], mode == "rnn_relu")
-            h_prev = packed[t]
-        packed[steps] = h_prev if steps else h0
-        if lstm:
-            packed[steps + 1] = c_prev
+            packed[steps + 1] = cells[last]
         self.x, self.h0, self.c0, self.w_ih, self.w_hh = x, h0, c0, w_ih, w_hh
-        self.packed, self.mode, self.reverse = packed, mode, reverse
-        self.has_bias = b_ih is not None, b_hh is not None
-        if lstm:
-            self.cells, self.saved = cells, saved
-        elif mode == "gru":
-            self.saved = saved
+        self.packed, self.cells, self.saved = packed, cells, saved
+        self.mode, self.reverse = mode, reverse
         return packed
 
     def backward(self, grad: Any) -> tuple:
         be, xp = self.backend, self.backend.xp
-        x, h0, w_ih, w_hh, packed, mode = (
-            self.x,
-            self.h0,
-            self.w_ih,
-            self.w_hh,
-            self.packed,
-            self.mode,
-        )
+        x, h0, w_hh, mode = self.x, self.h0, self.w_hh, self.mode
         steps, batch, _ = x.shape
-        hidden = w_hh.shape[1]
+        hidden, width = w_hh.shape[1], w_hh.shape[0]
         lstm, gru = mode == "lstm", mode == "gru"
         grad = xp.ascontiguousarray(grad)
-        width = w_hh.shape[0]
         dxg = xp.empty((steps, batch, width), x.dtype)
         dhg = xp.empty((steps, batch, width), x.dtype) if gru else dxg
-        # the final states' gradients enter as the "next step's" recurrent gradients
+        # the final states' gradients enter as those from a step after the last
         dh_rec = grad[steps].copy()
         carry = grad[steps + 1].copy() if lstm else xp.zeros((batch, hidden), x.dtype)
-        order = list(range(steps)) if self.reverse else list(range(steps - 1, -1, -1))
-
-        def h_before(t: int) -> Any:
-            before = t + 1 if self.reverse else t - 1
-            return h0 if before < 0 or before >= steps else packed[before]
-
-        for k, t in enumerate(order):
-            if k:
-                be.matmul(dhg[order[k - 1]], w_hh, out=dh_rec)
-            if lstm:
-                before = t + 1 if self.reverse else t - 1
-                c_prev = self.c0 if before < 0 or before >= steps else self.cells[before]
-                be.lstm_cell_backward(
-                    self.saved[t], c_prev, self.cells[t], grad[t], dh_rec, carry, dxg[t]
-                )
-            elif gru:
-                be.gru_cell_backward(
-                    self.saved[t], h_before(t), grad[t], dh_rec, carry, dxg[t], dhg[t]
-                )
-            else:
-                be.rnn_cell_backward(packed[t], grad[t], dh_rec, dxg[t], mode == "rnn_relu")
+        be._rnn_sequence_backward_into(
+            mode,
+            grad,
+            self.saved,
+            self.cells,
+            self.packed,
+            h0,
+            self.c0,
+            w_hh,
+            dxg,
+            dhg,
+            dh_rec,
+            carry,
+            self.reverse,
+        )
         needs = self.needs
         dx = dh0 = dc0 = dw_ih = dw_hh = db_ih = db_hh = None
         rows = steps * batch
         dxg2, dhg2 = dxg.reshape(rows, width), dhg.reshape(rows, width)
         if needs[0]:
-            dx = be.matmul(dxg2, w_ih).reshape(x.shape)
+            dx = be.matmul(dxg2, self.w_ih).reshape(x.shape)
         if needs[1]:
-            if steps:
-                dh0 = be.matmul(dhg[order[-1]], w_hh)
-                if gru:
-                    dh0 += carry  # the first step's direct z * h0 path
-            else:
-                dh0 = grad[steps].copy()
+            dh0 = be.matmul(dhg[steps - 1 if self.reverse else 0], w_hh)
+            if gru:
+                dh0 += carry  # the first step's direct z * h0 path
         if lstm and needs[2]:
             dc0 = carry
         if needs[3]:
