@@ -293,3 +293,33 @@ def test_ddp_needs_a_process_group():
 
     with pytest.raises(ValueError, match="Default process group has not been initialized"):
         nn.parallel.DistributedDataParallel(nn.Linear(2, 2))
+
+
+@needs_mpi4py
+def test_ddp_buckets_reverse_order_one_collective_each(world, monkeypatch):
+    from convlab import nn
+    from convlab.distributed import _collectives
+
+    model = nn.Sequential(nn.Linear(100, 50), nn.Linear(50, 10))  # 20 KB, 200 B, 2 KB, 40 B
+    sizes = [p.numel() * 4 for p in model.parameters()]
+    whole = nn.parallel.DistributedDataParallel(model)
+    assert [[p.shape for p in b] for b in whole._buckets] == [[(10,), (10, 50), (50,), (50, 100)]]
+    cap = (sizes[3] + sizes[2] + 1) / 2**20  # the last two parameters fit, the third does not
+    split = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=cap)
+    assert [[p.shape for p in b] for b in split._buckets] == [
+        [(10,), (10, 50)],
+        [(50,)],
+        [(50, 100)],  # over the cap: a bucket of its own
+    ]
+    calls = []
+    original = _collectives.reduce_arrays
+    monkeypatch.setattr(
+        _collectives, "reduce_arrays", lambda g, a, op: calls.append(a.size) or original(g, a, op)
+    )
+    x = convlab.randn(4, 100)
+    split(x).sum().backward()
+    assert calls == [10 + 500, 50, 5000]  # one all-reduce per bucket, nothing else
+    calls.clear()
+    with split.no_sync():
+        split(x).sum().backward()
+    assert calls == []
