@@ -81,12 +81,31 @@ def _read(path: Path) -> Any:
     try:
         if path.name.lower().endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
-        # as text: RET holds letter codes, and a numeric parse would hide a bad cell's row
-        return pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
+        return _read_csv(path)
     except Exception as err:  # noqa: BLE001 - pandas raises many types for broken files
         raise CRSPError(
             f"{path}: cannot be read as a table ({type(err).__name__}: {err})"
         ) from None
+
+
+def _read_csv(path: Path) -> Any:
+    """The CSV with the price columns parsed as numbers by pandas' C parser (fast on a file of
+    tens of millions of rows), and PERMNO, date and RET as text (RET holds letter codes).
+    Where a price column holds text (or SAS's ``.``), the whole file is read as text instead,
+    so the cell can be named (:func:`_number`)."""
+    pd = _pandas()
+    header = pd.read_csv(path, nrows=0, index_col=False)
+    text = {c: str for c in header.columns if str(c).strip().upper() in ("PERMNO", "DATE", "RET")}
+    try:
+        return pd.read_csv(
+            path,
+            dtype=text,
+            keep_default_na=False,
+            index_col=False,
+            na_values={c: [""] for c in header.columns if c not in text},
+        )
+    except ValueError:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
 
 
 def _columns(frame: Any, where: str) -> Any:
@@ -115,6 +134,8 @@ def _text(column: Any) -> Any:
 def _number(column: Any, name: str, where: str) -> np.ndarray:
     """A numeric column; empty cells and ``.`` (SAS missing) are NaN, other text an error."""
     pd = _pandas()
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype=np.float64, copy=True, na_value=np.nan)
     text = _text(column)
     values = pd.to_numeric(text.where(~text.isin(["", "."]), None), errors="coerce")
     bad = values.isna() & ~text.isin(["", "."])
