@@ -164,10 +164,17 @@ def hook_paths(rank: int, size: int) -> None:
     convlab.manual_seed(3)
     model = Lookup()
     table, extra = (torch.tensor(p.numpy(), requires_grad=True) for p in model.parameters())
+    model.register_buffer("marker", convlab.tensor([0.0]))
     net = nn.parallel.DistributedDataParallel(model)
     idx = np.random.default_rng(8).integers(0, 10, (size * 3, 2))
     mine = idx[rank * 3 : rank * 3 + 3]
+    model.marker.fill_(float(rank))
+    if rank == 0:  # an evaluation on one rank alone: no collective, so no hang
+        with convlab.no_grad():
+            net(convlab.tensor(mine))
+    assert float(model.marker.item()) == rank
     net(convlab.tensor(mine)).pow(2).mean().backward()
+    assert float(model.marker.item()) == 0.0  # a training forward took rank 0's buffers
     ((table[torch.from_numpy(idx)] * extra).tanh() + extra * 2).pow(2).mean().backward()
     for p, tp in zip(model.parameters(), (table, extra)):
         err = rel_error(p.grad.numpy(), tp.grad.double().numpy())

@@ -68,7 +68,7 @@ class DistributedDataParallel(Module):
         output_device: Accepted for PyTorch's signature.
         dim: Must be 0 (the batch dimension; the batch is split by the data loader).
         broadcast_buffers: Copy rank 0's buffers (such as BatchNorm's running statistics) to
-            every rank at the start of each forward pass.
+            every rank at the start of each forward pass with gradients enabled.
         process_group: The group to average over (default: all ranks).
         bucket_cap_mb: The bucket size in MiB (default 25, PyTorch's).
         find_unused_parameters: Accepted: parameters without a gradient in a step are left out
@@ -196,9 +196,12 @@ class DistributedDataParallel(Module):
 
     # -- a step --------------------------------------------------------------------------------
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
-        """Run the wrapped module (after copying rank 0's buffers when ``broadcast_buffers``);
-        arrange for ``backward`` to average the gradients unless in :meth:`no_sync`."""
-        if self.broadcast_buffers:
+        """Run the wrapped module; arrange for ``backward`` to average the gradients unless in
+        :meth:`no_sync`. With gradients enabled and ``broadcast_buffers``, rank 0's buffers are
+        copied to every rank first."""
+        if self.broadcast_buffers and is_grad_enabled():
+            # training forwards only (as PyTorch's): an evaluation under no_grad on some ranks
+            # alone must not wait for the others
             self._broadcast_buffers()
         armed = is_grad_enabled() and self.require_backward_grad_sync and bool(self._params)
         object.__setattr__(self, "_armed", armed)
