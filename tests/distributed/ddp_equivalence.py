@@ -182,6 +182,41 @@ def hook_paths(rank: int, size: int) -> None:
     check_identical_across_ranks(model, size)
 
 
+class Apart(nn.Module):
+    """A parameter used apart from the input: its gradient may arrive after the sync point."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+        self.extra = nn.Parameter(convlab.randn(2))
+
+    def forward(self, x: convlab.Tensor) -> convlab.Tensor:
+        return self.lin(x) + (self.extra * 2).tanh()
+
+
+def late_path(rank: int, size: int) -> None:
+    """Buckets at the sync point, then the late gradient averaged by its hook: against torch."""
+    convlab.manual_seed(4)
+    model = Apart()
+    named = {n: torch.tensor(p.numpy(), requires_grad=True) for n, p in model.named_parameters()}
+    weight, bias, extra = named["lin.weight"], named["lin.bias"], named["extra"]
+    net = nn.parallel.DistributedDataParallel(model)
+    late = []
+    average_now = net._average_now
+    object.__setattr__(net, "_average_now", lambda p, g: late.append(p) or average_now(p, g))
+    x = np.random.default_rng(9).standard_normal((2 * size, 3)).astype(np.float32)
+    net(convlab.tensor(x[2 * rank : 2 * rank + 2])).pow(2).mean().backward()
+    assert [p is model.extra for p in late] == [True], "the late path was not taken"
+    tx = torch.from_numpy(x)
+    (tx @ weight.T + bias + (extra * 2).tanh()).pow(2).mean().backward()
+    for name, p in model.named_parameters():
+        err = rel_error(p.grad.numpy(), named[name].grad.double().numpy())
+        assert err <= 1e-5, f"late path: gradient of {name} differs by {err:.2e}"
+        gathered = [convlab.zeros_like(p.grad) for _ in range(size)]
+        dist.all_gather(gathered, p.grad)
+        assert all(np.array_equal(g.numpy(), p.grad.numpy()) for g in gathered)
+
+
 def main() -> None:
     dist.init_process_group("mpi")
     rank, size = dist.get_rank(), dist.get_world_size()
@@ -199,6 +234,7 @@ def main() -> None:
     against_torch(rank, size)
     no_sync_accumulates(rank, size)
     hook_paths(rank, size)
+    late_path(rank, size)
     dist.destroy_process_group()
     print(f"rank {rank}: DDP OK", flush=True)
 
