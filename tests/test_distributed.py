@@ -323,3 +323,21 @@ def test_ddp_buckets_reverse_order_one_collective_each(world, monkeypatch):
     with split.no_sync():
         split(x).sum().backward()
     assert calls == []
+
+
+@needs_mpi4py
+def test_a_dropped_wrapper_leaves_the_model_alone(world, monkeypatch):
+    import gc
+
+    from convlab import nn
+    from convlab.distributed import _collectives
+
+    model = nn.Linear(3, 2)
+    ddp = nn.parallel.DistributedDataParallel(model)
+    ddp(convlab.randn(2, 3)).sum().backward()
+    del ddp
+    gc.collect()
+    calls = []
+    monkeypatch.setattr(_collectives, "reduce_arrays", lambda *args: calls.append(args))
+    model(convlab.randn(2, 3)).sum().backward()
+    assert calls == []

@@ -19,6 +19,7 @@ correct, as averaging is linear, but not bucketed).
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -277,10 +278,15 @@ class DistributedDataParallel(Module):
                 offset += n
 
     def _gradient_hook(self, p: Parameter) -> Any:
+        # a weak reference: the hook stays on the parameter, but once the wrapper is dropped
+        # the bare model trains without collectives
+        wrapper = weakref.ref(self)
+
         def hook(grad: Tensor) -> Tensor | None:
-            if not self._armed or (self._tapped and not self._reduced):
+            ddp = wrapper()
+            if ddp is None or not ddp._armed or (ddp._tapped and not ddp._reduced):
                 return None  # accumulated as usual; the sync point averages it
-            return self._average_now(p, grad)
+            return ddp._average_now(p, grad)
 
         return hook
 
