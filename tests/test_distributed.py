@@ -95,6 +95,14 @@ def test_gpu_tensors_through_host_copies():
     _assert_ok(run_ranks("gpu_collectives.py"))
 
 
+def _nccl_importable() -> bool:
+    try:
+        from cupy.cuda import nccl  # noqa: F401
+    except Exception:  # noqa: BLE001 - no CuPy or no NCCL build
+        return False
+    return True
+
+
 def _gpus() -> int:
     """GPUs usable with NCCL (0 without CuPy, NCCL or a device; the emulator has no NCCL)."""
     if os.environ.get("CONVLAB_CUDA_EMULATOR") == "1":
@@ -188,6 +196,9 @@ def test_import_never_imports_mpi4py_or_cupy():
 def test_without_a_process_group_the_queries_raise_as_pytorch():
     assert not dist.is_initialized()
     assert dist.is_available() is _MPI4PY
+    assert dist.is_mpi_available() is _MPI4PY
+    assert dist.is_gloo_available() is False
+    assert dist.is_nccl_available() is (_gpus() > 0 or _nccl_importable())
     for call in (dist.get_rank, dist.get_world_size, dist.barrier):
         with pytest.raises(ValueError, match="Default process group has not been initialized"):
             call()

@@ -30,7 +30,10 @@ from convlab.distributed._group import (
     get_world_size,
     init_process_group,
     is_available,
+    is_gloo_available,
     is_initialized,
+    is_mpi_available,
+    is_nccl_available,
     new_group,
 )
 from convlab.distributed._reduce_op import ReduceOp
@@ -52,7 +55,10 @@ __all__ = [
     "get_world_size",
     "init_process_group",
     "is_available",
+    "is_gloo_available",
     "is_initialized",
+    "is_mpi_available",
+    "is_nccl_available",
     "new_group",
     "sample_indexed_dropout",
 ]

@@ -26,7 +26,10 @@ __all__ = [
     "get_world_size",
     "init_process_group",
     "is_available",
+    "is_gloo_available",
     "is_initialized",
+    "is_mpi_available",
+    "is_nccl_available",
     "new_group",
     "resolve",
 ]
@@ -84,6 +87,23 @@ _subgroups: list[ProcessGroup] = []
 def is_available() -> bool:
     """Whether ``convlab.distributed`` can run: mpi4py is installed."""
     return _mpi.mpi_available()
+
+
+def is_mpi_available() -> bool:
+    """Whether the MPI backend can run: mpi4py is installed."""
+    return _mpi.mpi_available()
+
+
+def is_nccl_available() -> bool:
+    """Whether the NCCL backend's library is there: CuPy built with NCCL (imports CuPy)."""
+    from convlab.distributed import _nccl
+
+    return _nccl.nccl_available()
+
+
+def is_gloo_available() -> bool:
+    """False: convlab has no Gloo backend (MPI does its work)."""
+    return False
 
 
 def is_initialized() -> bool:
