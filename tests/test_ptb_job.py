@@ -18,7 +18,7 @@ from convlab.data import Corpus, default_text_corpus
 
 # small enough for CI (one thread: the time loop's small GEMMs gain nothing from two)
 SMALL = ["--embedding", "64", "--hidden", "64", "--layers", "1", "--dropout", "0"]
-SMALL += ["--optimizer", "adam", "--lr", "0.01", "--threads", "1", "--quiet"]
+SMALL += ["--batch-size", "10", "--optimizer", "adam", "--lr", "0.01", "--threads", "1", "--quiet"]
 TINY = ["--embedding", "16", "--hidden", "16", "--layers", "2", "--bptt", "8"]
 TINY += ["--batch-size", "4", "--max-lines", "60", "--threads", "1", "--quiet"]
 

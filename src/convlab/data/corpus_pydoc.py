@@ -9,6 +9,8 @@ into a PTB-style corpus folder, so ``convlab train ptb`` runs with no download:
 * one sentence per line, lower-case words, numbers as ``N``, possessive and contraction
   endings split off (``clause's`` -> ``clause 's``), punctuation dropped -- as in the PTB
   files of Mikolov et al.;
+* each sentence once (the topics repeat passages: a repeat in valid or test would be a
+  sentence the model trained on);
 * the sentences cut into blocks of 50; of every ten blocks, eight go to train, one to valid
   and one to test (deterministic, and every split samples the whole documentation);
 * words seen fewer than twice in train become ``<unk>`` (at most 10,000 words kept, the PTB's
@@ -117,7 +119,10 @@ def _vocabulary(train: list[list[str]]) -> set[str]:
 def corpus_texts() -> dict[str, str]:
     """The text of the three files of the default corpus, ``{"train": ..., "valid": ...,
     "test": ...}`` (one sentence per line)."""
-    splits = _split(pydoc_sentences())
+    # the topics repeat whole passages (several describe the same special methods): a
+    # sentence seen before is dropped, or valid and test would hold sentences of train
+    unique = list({tuple(sentence): sentence for sentence in pydoc_sentences()}.values())
+    splits = _split(unique)
     vocabulary = _vocabulary(splits["train"])
     return {
         part: "".join(
