@@ -74,11 +74,13 @@ def test_collectives_two_ranks_match_numpy():
 
 
 @needs_mpiexec
+@needs_torch  # the scripts compare with PyTorch
 def test_ddp_two_ranks_equal_one_rank_and_torch():
     _assert_ok(run_ranks("ddp_equivalence.py"))
 
 
 @needs_mpiexec
+@needs_torch  # the scripts compare with PyTorch
 def test_sync_batchnorm_two_ranks_match_torch_on_the_global_batch():
     _assert_ok(run_ranks("sync_batchnorm.py"))
 
