@@ -535,3 +535,19 @@ def test_tensor_core_source_compiles_to_wmma_for_sm80_and_newer(arch, tmp_path):
     assert set(re.findall(r"\.entry\s+(\w+)\(", text)) == set(modules.entry_points("gemm_tc"))
     for kind in ("m16n16k8.f32.tf32.tf32.f32", "m16n16k16.f32.bf16.bf16.f32"):
         assert f"wmma.mma.sync.aligned.row.row.{kind}" in text, kind
+
+
+@needs_gpu
+def test_gpu_describe_says_what_the_precision_switch_does(monkeypatch):
+    """``convlab.show_config()``'s GPU line: the compute capability and the tensor cores."""
+    gpu = convlab.get_backend("gpu")
+    capability = gpu._device_capability()
+    text = gpu.describe()
+    assert f"compute capability {capability // 10}.{capability % 10}" in text
+    if capability >= 80:
+        assert "TF32 / bf16 tensor cores at matmul precision 'high' / 'medium'" in text
+    monkeypatch.setattr(type(gpu), "_device_capability", lambda self: 75)
+    assert "compute capability 7.5 (no TF32 / bf16 tensor cores" in gpu.describe()
+    monkeypatch.setattr(type(gpu), "_device_capability", lambda self: 90)
+    monkeypatch.setattr(gpu, "_tensor_core_error", "cannot open mma.h")
+    assert "tensor-core GEMM does not build: cannot open mma.h" in gpu.describe()

@@ -113,8 +113,18 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, BackendBas
         free, total = cupy.cuda.runtime.memGetInfo()
         return (
             f"{name}, {total / 2**30:.0f} GiB ({free / 2**30:.0f} GiB free), "
-            f"CuPy {cupy.__version__}"
+            f"{self._tensor_core_text()}, CuPy {cupy.__version__}"
         )
+
+    def _tensor_core_text(self) -> str:
+        """The compute capability and what the precision switch can do on it."""
+        capability = self._device_capability()
+        text = f"compute capability {capability // 10}.{capability % 10}"
+        if capability < _TENSOR_CORE_CAPABILITY:
+            return text + " (no TF32 / bf16 tensor cores: matmul computes in float32)"
+        if self._tensor_core_error is not None:
+            return text + f" (tensor-core GEMM does not build: {self._tensor_core_error})"
+        return text + " (TF32 / bf16 tensor cores at matmul precision 'high' / 'medium')"
 
     def _require(self) -> ModuleType:
         why = self._probe()
