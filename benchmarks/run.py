@@ -31,6 +31,7 @@ GROUPS = [
     "chartcnn",
     "resnet9",
     "rnn",
+    "bf16",
 ]
 
 
@@ -131,6 +132,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     import convlab
+    from bf16_cases import PEERS as BF16_PEERS
+    from bf16_cases import bf16_cases, bf16_peak_gflops
     from cases import (
         binary_cases,
         chart_cases,
@@ -185,6 +188,7 @@ def main(argv=None) -> int:
         "chartcnn": chart_cnn_cases,
         "resnet9": resnet9_cases,
         "rnn": rnn_cases,
+        "bf16": bf16_cases,
     }
     if args.device == "gpu":
         builders["gpu"] = functools.partial(gpu_cases, precisions=args.precision or ["highest"])
@@ -207,7 +211,16 @@ def main(argv=None) -> int:
     rows = []
     for group in groups:
         cases = builders[group](args.quick)
-        print(f"\n| {group} | convlab | torch | numpy | torch/convlab | numpy/convlab | convlab |")
+        peer_names = ("torch", "numpy")
+        group_peak = peak
+        if group == "bf16":
+            # bf16 compute: PyTorch under autocast and in float32; the bf16 dot-product peak
+            peer_names = BF16_PEERS
+            group_peak = bf16_peak_gflops(threads)
+        print(
+            f"\n| {group} | convlab | {peer_names[0]} | {peer_names[1]} | "
+            f"{peer_names[0]}/convlab | {peer_names[1]}/convlab | convlab |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|")
         for case in cases:
             times = interleaved(
@@ -222,8 +235,8 @@ def main(argv=None) -> int:
             ours = times["convlab"]
             rate = case.work / ours / (1 if case.unit == "img/s" else 1e9)
             rate_text = f"{rate:.0f} {case.unit}"
-            if case.unit == "GFLOP/s" and peak and args.device == "cpu":  # a CPU peak
-                rate_text += f" ({100 * rate / peak:.0f}% of peak)"
+            if case.unit == "GFLOP/s" and group_peak and args.device == "cpu":  # a CPU peak
+                rate_text += f" ({100 * rate / group_peak:.0f}% of peak)"
             if times["floor"]:
                 # the case's bytes moved and nothing else: how close to memory speed
                 rate_text += f" ({100 * times['floor'] / ours:.0f}% of memory floor)"

@@ -152,3 +152,38 @@ double ys_memory_floor(float *out, int64_t n_out, const float *grad, int64_t n_i
     }
     return total;
 }
+
+/*
+ * The bfloat16 dot-product peak (avx512_bf16), the bf16 GEMM rows' "% of peak": `n` rounds of
+ * 24 independent VDPBF16PS (16 lanes x 2 products x 2 flops each), no memory traffic. flops[t]
+ * is 0 where the CPU has no avx512_bf16.
+ */
+#if YS_X86
+__attribute__((target("avx512f,avx512bf16"))) static double peak_bf16(int64_t n, float seed)
+{
+    __m512 acc[24];
+    const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
+    YS_UNROLL for (int i = 0; i < 24; i++) acc[i] = _mm512_set1_ps(seed + i);
+    for (int64_t r = 0; r < n; r++) {
+        YS_UNROLL for (int i = 0; i < 24; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, a);
+    }
+    __m512 total = acc[0];
+    for (int i = 1; i < 24; i++) total = _mm512_add_ps(total, acc[i]);
+    float lanes[16];
+    memcpy(lanes, &total, sizeof(lanes));
+    return 24.0 * 64.0 * (double)n + (lanes[0] == -1.0f ? 1.0 : 0.0);
+}
+#endif
+
+void ys_bf16_peak(int64_t rounds, int threads, double *flops)
+{
+#if YS_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f")) {
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int t = 0; t < threads; t++) flops[t] = peak_bf16(rounds, 1.0f + (float)t);
+        return;
+    }
+#endif
+    for (int t = 0; t < threads; t++) flops[t] = 0.0;
+}
