@@ -551,3 +551,22 @@ def test_gpu_describe_says_what_the_precision_switch_does(monkeypatch):
     monkeypatch.setattr(type(gpu), "_device_capability", lambda self: 90)
     monkeypatch.setattr(gpu, "_tensor_core_error", "cannot open mma.h")
     assert "tensor-core GEMM does not build: cannot open mma.h" in gpu.describe()
+
+
+def test_tensor_core_tiles_come_from_the_constants():
+    """C of at most GEMM_TC_M64_BM rows (a 64-channel layer) gets the shorter tiles."""
+    from convlab._gpu.backend import GPUBackend
+
+    tc = launch.CONSTANTS["gemm_tc"]
+    short, tall = tc["GEMM_TC_M64_BM"], tc["GEMM_TC_BM"]
+    for fmt in ("tf32", "bf16"):
+        assert GPUBackend._gemm_kernel(short, np.float32, fmt) == (
+            f"gemm_m64_{fmt}",
+            short,
+            tc["GEMM_TC_BN"],
+        )
+        assert GPUBackend._gemm_kernel(short + 1, np.float32, fmt) == (
+            f"gemm_{fmt}",
+            tall,
+            tc["GEMM_TC_BN"],
+        )

@@ -211,9 +211,15 @@ class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, BackendBas
         its blocks computes (gemm.cu, with the tile sizes of launch.py): ``gemm_m64`` for C
         of at most GEMM_M64_F32_BM rows; the GEMM_F32_* or GEMM_M64_F32_* tiles in float32,
         GEMM_F64_* in float64. With ``tensor_cores`` ("tf32" or "bf16"): ``gemm_tf32`` or
-        ``gemm_bf16`` of gemm_tc.cu and its GEMM_TC_* tiles."""
+        ``gemm_bf16`` of gemm_tc.cu with GEMM_TC_BM x GEMM_TC_BN tiles, or for C of at most
+        GEMM_TC_M64_BM rows ``gemm_m64_tf32`` / ``gemm_m64_bf16`` with tiles that many rows
+        tall."""
         if tensor_cores is not None:
-            return f"gemm_{tensor_cores}", _GEMM_TC["GEMM_TC_BM"], _GEMM_TC["GEMM_TC_BN"]
+            if m <= _GEMM_TC["GEMM_TC_M64_BM"]:
+                name, rows = f"gemm_m64_{tensor_cores}", _GEMM_TC["GEMM_TC_M64_BM"]
+            else:
+                name, rows = f"gemm_{tensor_cores}", _GEMM_TC["GEMM_TC_BM"]
+            return name, rows, _GEMM_TC["GEMM_TC_BN"]
         name = "gemm_m64" if m <= _GEMM["GEMM_M64_F32_BM"] else "gemm"
         tiles = (
             "GEMM_F64"

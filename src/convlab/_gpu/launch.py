@@ -70,6 +70,9 @@ CONSTANTS: dict[str, dict[str, int]] = {
         "GEMM_TC_BN": 128,
         "GEMM_TC_BK": 32,
         "GEMM_TC_PAD": 8,
+        # the rows of C a block of the gemm_m64_* entry points computes (C of at most that
+        # many rows)
+        "GEMM_TC_M64_BM": 64,
     },
     "im2col": {},
     "pool": {},

@@ -19,7 +19,7 @@ from convlab._gpu import launch
 FAMILIES = {
     "gemm": ["gemm", "gemm_m64"],
     # tensor-core GEMM: TF32 and bf16 compute of float32 tensors (float32 only)
-    "gemm_tc": ["gemm_tf32", "gemm_bf16"],
+    "gemm_tc": ["gemm_tf32", "gemm_bf16", "gemm_m64_tf32", "gemm_m64_bf16"],
     "im2col": ["im2col", "col2im"],
     "pool": ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"],
     "binary_conv": [

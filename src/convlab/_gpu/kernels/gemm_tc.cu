@@ -11,7 +11,8 @@
 // float32 accumulator fragments.
 //
 // A block of GEMM_TC_THREADS threads (GEMM_TC_WARPS_M x GEMM_TC_WARPS_N warps) computes a
-// GEMM_TC_BM x GEMM_TC_BN tile of C over GEMM_TC_BK-deep slices; each warp holds a
+// GEMM_TC_BM x GEMM_TC_BN tile of C (GEMM_TC_M64_BM rows in the gemm_m64_* entry points, for
+// a C of at most that many rows: a 64-channel layer) over GEMM_TC_BK-deep slices; each warp holds a
 // (BM / WARPS_M) x (BN / WARPS_N) piece as 16 x 16 accumulator fragments. The wmma calls are
 // warp-collective: every lane of a warp makes the same calls with the same pointers. Edges
 // are zero-padded in shared memory; the result goes out through a per-warp 16 x 16 scratch
@@ -21,9 +22,9 @@
 // nvcc), so the source needs no #include; the tests' CUDA emulator supplies its own wmma.
 // Below compute capability 8.0 there are no tf32 / bf16 fragments: the entry points compile
 // to empty kernels there and the backend never launches them.
-#if !defined(GEMM_TC_THREADS) || !defined(GEMM_TC_BM) || !defined(GEMM_TC_BN) ||             \
-    !defined(GEMM_TC_BK) || !defined(GEMM_TC_WARPS_M) || !defined(GEMM_TC_WARPS_N) ||         \
-    !defined(GEMM_TC_PAD)
+#if !defined(GEMM_TC_THREADS) || !defined(GEMM_TC_BM) || !defined(GEMM_TC_BN) ||          \
+    !defined(GEMM_TC_BK) || !defined(GEMM_TC_WARPS_M) || !defined(GEMM_TC_WARPS_N) ||     \
+    !defined(GEMM_TC_PAD) || !defined(GEMM_TC_M64_BM)
 #error "gemm_tc.cu needs its launch constants (python -m convlab._gpu.launch --nvcc-options gemm_tc)"
 #endif
 
@@ -53,9 +54,8 @@ struct Bf16Format {
 // Fragment edge (both formats use 16 x 16 tiles of C).
 constexpr int FRAG = 16;
 constexpr int WARP = 32;
-constexpr int WM = GEMM_TC_BM / GEMM_TC_WARPS_M;  // rows of C a warp computes
 constexpr int WN = GEMM_TC_BN / GEMM_TC_WARPS_N;  // columns of C a warp computes
-constexpr int FM = WM / FRAG, FN = WN / FRAG;     // its fragments along rows and columns
+constexpr int FN = WN / FRAG;                     // its fragments along the columns
 // Leading dimensions of the shared tiles, padded against bank conflicts: wmma wants each a
 // multiple of 16 bytes and every fragment's first element 32-byte aligned, which PAD keeps
 // (launch.py) for both 4- and 2-byte elements.
@@ -64,10 +64,10 @@ constexpr int LDB = GEMM_TC_BN + GEMM_TC_PAD;
 constexpr int LDS = FRAG + GEMM_TC_PAD / 2;
 
 static_assert(GEMM_TC_WARPS_M * GEMM_TC_WARPS_N * WARP == GEMM_TC_THREADS, "one piece a warp");
-static_assert(WM % FRAG == 0 && WN % FRAG == 0, "warp pieces are whole fragments");
+static_assert(WN % FRAG == 0, "warp pieces are whole fragments");
 static_assert(GEMM_TC_BK % 16 == 0, "slices hold whole fragments of both formats");
 
-template <typename F>
+template <typename F, int BM>
 __device__ __forceinline__ void stage_a(typename F::stage_t (*tile)[LDA], const float *a,
                                         long long sr, long long sc, int m0, int k0, int rows,
                                         int depth)
@@ -75,9 +75,9 @@ __device__ __forceinline__ void stage_a(typename F::stage_t (*tile)[LDA], const 
     // tile[r][k] = round(op(A)[m0 + r][k0 + k]), zero outside; consecutive threads walk the
     // operand's unit-stride direction so the global reads coalesce
     const bool k_inner = sc == 1;
-    for (int e = threadIdx.x; e < GEMM_TC_BM * GEMM_TC_BK; e += GEMM_TC_THREADS) {
-        const int r = k_inner ? e / GEMM_TC_BK : e % GEMM_TC_BM;
-        const int k = k_inner ? e % GEMM_TC_BK : e / GEMM_TC_BM;
+    for (int e = threadIdx.x; e < BM * GEMM_TC_BK; e += GEMM_TC_THREADS) {
+        const int r = k_inner ? e / GEMM_TC_BK : e % BM;
+        const int k = k_inner ? e % GEMM_TC_BK : e / BM;
         const int gr = m0 + r, gk = k0 + k;
         tile[r][k] = (gr < rows && gk < depth) ? F::round(a[gr * sr + gk * sc]) : F::zero();
     }
@@ -98,7 +98,9 @@ __device__ __forceinline__ void stage_b(typename F::stage_t (*tile)[LDB], const 
     }
 }
 
-template <typename F>
+// BM: the rows of C a block computes (GEMM_TC_BM, or GEMM_TC_M64_BM for a C of at most that
+// many rows, where taller tiles would compute zero rows)
+template <typename F, int BM>
 __device__ void gemm_tc_block(int M, int N, int K, const float *A, long long sab, long long sar,
                               long long sac, const float *B, long long sbb, long long sbr,
                               long long sbc, float *C, long long scb, long long ldc,
@@ -106,11 +108,14 @@ __device__ void gemm_tc_block(int M, int N, int K, const float *A, long long sab
 {
     namespace wmma = nvcuda::wmma;
     typedef typename F::stage_t S;
-    __shared__ __align__(32) S As[GEMM_TC_BM][LDA];
+    constexpr int WM = BM / GEMM_TC_WARPS_M;  // rows of C a warp computes
+    constexpr int FM = WM / FRAG;             // its fragments along the rows
+    static_assert(WM % FRAG == 0, "warp pieces are whole fragments");
+    __shared__ __align__(32) S As[BM][LDA];
     __shared__ __align__(32) S Bs[GEMM_TC_BK][LDB];
     __shared__ __align__(32) float scratch[GEMM_TC_THREADS / WARP][FRAG][LDS];
     const int b = blockIdx.z;
-    const int m0 = blockIdx.y * GEMM_TC_BM, n0 = blockIdx.x * GEMM_TC_BN;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * GEMM_TC_BN;
     const float *a = A + b * sab;
     const float *bm = B + b * sbb;
     float *c = C + b * scb;
@@ -125,7 +130,7 @@ __device__ void gemm_tc_block(int M, int N, int K, const float *A, long long sab
         for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.0f);
 
     for (int k0 = 0; k0 < K; k0 += GEMM_TC_BK) {
-        stage_a<F>(As, a, sar, sac, m0, k0, M, K);
+        stage_a<F, BM>(As, a, sar, sac, m0, k0, M, K);
         stage_b<F>(Bs, bm, sbr, sbc, n0, k0, N, K);
         __syncthreads();
 #pragma unroll
@@ -172,21 +177,24 @@ __device__ void gemm_tc_block(int M, int N, int K, const float *A, long long sab
     }
 }
 
-#define GEMM_TC_BODY(FORMAT)                                                                  \
-    gemm_tc_block<FORMAT>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc, accumulate)
+#define GEMM_TC_BODY(FORMAT, BM)                                                          \
+    gemm_tc_block<FORMAT, BM>(M, N, K, A, sab, sar, sac, B, sbb, sbr, sbc, C, scb, ldc,   \
+                              accumulate)
 #else
 // no tf32 / bf16 fragments below compute capability 8.0: never launched there
-#define GEMM_TC_BODY(FORMAT)
+#define GEMM_TC_BODY(FORMAT, BM)
 #endif
 
-#define GEMM_TC_ENTRY(NAME, FORMAT)                                                           \
-    extern "C" __global__ void __launch_bounds__(GEMM_TC_THREADS)                             \
+#define GEMM_TC_ENTRY(NAME, FORMAT, BM)                                                   \
+    extern "C" __global__ void __launch_bounds__(GEMM_TC_THREADS)                         \
         NAME(int M, int N, int K, const float *A, long long sab, long long sar, long long sac, \
-             const float *B, long long sbb, long long sbr, long long sbc, float *C,            \
-             long long scb, long long ldc, int accumulate)                                    \
-    {                                                                                         \
-        GEMM_TC_BODY(FORMAT);                                                                 \
+             const float *B, long long sbb, long long sbr, long long sbc, float *C,       \
+             long long scb, long long ldc, int accumulate)                                \
+    {                                                                                     \
+        GEMM_TC_BODY(FORMAT, BM);                                                         \
     }
 
-GEMM_TC_ENTRY(gemm_tf32_f32, Tf32Format)
-GEMM_TC_ENTRY(gemm_bf16_f32, Bf16Format)
+GEMM_TC_ENTRY(gemm_tf32_f32, Tf32Format, GEMM_TC_BM)
+GEMM_TC_ENTRY(gemm_bf16_f32, Bf16Format, GEMM_TC_BM)
+GEMM_TC_ENTRY(gemm_m64_tf32_f32, Tf32Format, GEMM_TC_M64_BM)
+GEMM_TC_ENTRY(gemm_m64_bf16_f32, Bf16Format, GEMM_TC_M64_BM)
