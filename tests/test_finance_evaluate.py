@@ -202,3 +202,15 @@ def test_train_and_predict_on_crsp_through_the_cli(tmp_path):
     pred = pd.read_csv(tmp_path / "p.csv")
     expected = pred.groupby("date")["p_up"].transform(lambda s: pd.qcut(s, 10, labels=False) + 1)
     np.testing.assert_array_equal(pred["decile"], expected)
+
+
+def test_weekly_images_held_twenty_days_rebalance_every_fourth_week(tmp_path):
+    path = _crsp_csv(tmp_path / "dsf.csv", stocks=12, days=260, seed=5)
+    charts = load_charts(f"crsp:{path}", 5, 20, every="week")
+    charts = charts.subset(np.flatnonzero(charts.labels >= 0))
+    p_up = np.random.default_rng(1).uniform(size=len(charts))
+    metrics, sorts = evaluate.portfolio_evaluation(p_up, charts, None, 20)
+    weeks = np.unique(charts.end_dates)
+    assert list(sorts[0].returns.index) == list(pd.to_datetime(weeks[::4]))
+    assert sorts[0].periods_per_year == 13
+    assert metrics["portfolios"]["rebalancing"] == "every 4th week end (20-day holding)"

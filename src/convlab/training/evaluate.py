@@ -82,17 +82,32 @@ def _points(p_up: np.ndarray, charts: Any) -> Any:
     )
 
 
+# trading days of a sampling period, to count a horizon in periods
+_PERIOD_DAYS = {"week": 5, "month": 21, "quarter": 63}
+
+
 def _rebalancing(points: Any, every: str, horizon: Any) -> tuple[Any, float, str]:
     """The formation dates portfolios are held from, how many there are per year, and how
     they were chosen (in words).
 
-    Period-end images are one holding period apart already. Daily images overlap: every
-    ``horizon``-th date starts a new holding period (the others would count each day's return
-    many times over).
+    Period-end images held for that period (the paper's pairs: 5 days / weeks, 20 / months,
+    60 / quarters, or the calendar label) are one holding period apart already. Otherwise
+    consecutive holdings would overlap and count each day's return several times: only every
+    k-th date starts a holding period, k = the horizon in sampling periods (trading days for
+    daily images; weeks, months, quarters taken as 5, 21, 63 trading days).
     """
-    if every != "day":
-        return points, periods_per_year(horizon if isinstance(horizon, str) else every), every
     dates = np.sort(points["date"].unique())
+    if every != "day":
+        if isinstance(horizon, str):
+            return points, periods_per_year(horizon), every
+        k = max(1, round(int(horizon) / _PERIOD_DAYS[every]))
+        if k == 1:
+            return points, periods_per_year(every), every
+        return (
+            points[points["date"].isin(dates[::k])],
+            periods_per_year(every) / k,
+            f"every {k}th {every} end ({int(horizon)}-day holding)",
+        )
     gap = float(np.median(np.diff(dates) / np.timedelta64(1, "D"))) if len(dates) > 1 else 1.0
     if gap >= 0.9 * int(horizon) * 7 / 5:
         # dates already a holding period apart although not sampled here (e.g. the authors'
