@@ -216,6 +216,23 @@ class Backend(Protocol):
         decoupled: bool,
         step: int,
     ) -> None: ...
+    # recurrent cell steps (defaults in BackendBase; they write into the given arrays)
+    def lstm_cell_forward(
+        self, xg: Any, hg: Any, b_ih: Any, b_hh: Any, c_prev: Any, h: Any, c: Any, gates: Any
+    ) -> None: ...
+    def lstm_cell_backward(
+        self, gates: Any, c_prev: Any, c: Any, dh: Any, dh_rec: Any, dc: Any, dgates: Any
+    ) -> None: ...
+    def gru_cell_forward(
+        self, xg: Any, hg: Any, b_ih: Any, b_hh: Any, h_prev: Any, h: Any, saved: Any
+    ) -> None: ...
+    def gru_cell_backward(
+        self, saved: Any, h_prev: Any, dh: Any, dh_rec: Any, dcarry: Any, dxg: Any, dhg: Any
+    ) -> None: ...
+    def rnn_cell_forward(
+        self, xg: Any, hg: Any, b_ih: Any, b_hh: Any, h: Any, relu: bool
+    ) -> None: ...
+    def rnn_cell_backward(self, h: Any, dh: Any, dh_rec: Any, dpre: Any, relu: bool) -> None: ...
 
 
 _ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}

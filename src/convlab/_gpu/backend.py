@@ -27,6 +27,7 @@ from convlab._gpu import launch
 from convlab._gpu.binary import GPUBinaryKernels
 from convlab._gpu.elementwise import GPUElementwise
 from convlab._gpu.grouped import GPUGroupedKernels
+from convlab._gpu.rnn import GPURecurrent
 from convlab.backend import BackendUnavailableError
 
 __all__ = ["GPUBackend", "DeviceMemoryError"]
@@ -69,7 +70,7 @@ def _grid(total: int) -> tuple:
     return (max(1, min(-(-int(total) // _THREADS), cap)),)
 
 
-class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, BackendBase):
+class GPUBackend(GPUElementwise, GPUBinaryKernels, GPUGroupedKernels, GPURecurrent, BackendBase):
     """Kernels for CuPy arrays on an NVIDIA GPU (float32 and float64, NCHW / OIHW)."""
 
     name = "gpu"
