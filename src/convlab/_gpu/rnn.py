@@ -5,7 +5,6 @@ unit), its gates' whole arithmetic in registers. The time loop around them is
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -56,9 +55,9 @@ def _grid(total: int) -> tuple:
 class GPURecurrent(BackendBase):
     """Recurrent ``_..._into`` hooks of :class:`convlab._backend_base.BackendBase` in CUDA."""
 
-    _launch: Callable[..., None]
-
-    def _run(self, name: str, dtype: Any, rows: int, hidden: int, args: tuple) -> None:
+    def _run(self, name: str, dtype: Any, shape: tuple, args: tuple) -> None:
+        """Launch ``name`` over the (rows, hidden) ``shape`` of one step."""
+        rows, hidden = shape
         total = rows * hidden
         kernel(name, dtype)(
             _grid(total), (launch.THREADS,), args + (np.int64(rows), np.int64(hidden))
@@ -86,33 +85,33 @@ class GPURecurrent(BackendBase):
         gates: Any,
     ) -> None:
         (bias,) = self._bias(b_ih, b_hh, xg.shape[1], xg.dtype, True)
-        self._run("lstm_cell_forward", xg.dtype, *h.shape, (xg, hg, bias, c_prev, h, c, gates))
+        self._run("lstm_cell_forward", xg.dtype, h.shape, (xg, hg, bias, c_prev, h, c, gates))
 
     def _lstm_cell_backward_into(
         self, gates: Any, c_prev: Any, c: Any, dh: Any, dh_rec: Any, dc: Any, dgates: Any
     ) -> None:
         self._run(
-            "lstm_cell_backward", c.dtype, *c.shape, (gates, c_prev, c, dh, dh_rec, dc, dgates)
+            "lstm_cell_backward", c.dtype, c.shape, (gates, c_prev, c, dh, dh_rec, dc, dgates)
         )
 
     def _gru_cell_forward_into(
         self, xg: Any, hg: Any, b_ih: Any | None, b_hh: Any | None, h_prev: Any, h: Any, saved: Any
     ) -> None:
         b1, b2 = self._bias(b_ih, b_hh, xg.shape[1], xg.dtype, False)
-        self._run("gru_cell_forward", xg.dtype, *h.shape, (xg, hg, b1, b2, h_prev, h, saved))
+        self._run("gru_cell_forward", xg.dtype, h.shape, (xg, hg, b1, b2, h_prev, h, saved))
 
     def _gru_cell_backward_into(
         self, saved: Any, h_prev: Any, dh: Any, dh_rec: Any, dcarry: Any, dxg: Any, dhg: Any
     ) -> None:
         self._run(
-            "gru_cell_backward", dh.dtype, *dh.shape, (saved, h_prev, dh, dh_rec, dcarry, dxg, dhg)
+            "gru_cell_backward", dh.dtype, dh.shape, (saved, h_prev, dh, dh_rec, dcarry, dxg, dhg)
         )
 
     def _rnn_cell_forward_into(
         self, xg: Any, hg: Any, b_ih: Any | None, b_hh: Any | None, h: Any, relu: bool
     ) -> None:
         (bias,) = self._bias(b_ih, b_hh, xg.shape[1], xg.dtype, True)
-        self._run("rnn_cell_forward", xg.dtype, *h.shape, (xg, hg, bias, h, np.int32(relu)))
+        self._run("rnn_cell_forward", xg.dtype, h.shape, (xg, hg, bias, h, np.int32(relu)))
 
     def _rnn_cell_backward_into(self, h: Any, dh: Any, dh_rec: Any, dpre: Any, relu: bool) -> None:
-        self._run("rnn_cell_backward", h.dtype, *h.shape, (h, dh, dh_rec, dpre, np.int32(relu)))
+        self._run("rnn_cell_backward", h.dtype, h.shape, (h, dh, dh_rec, dpre, np.int32(relu)))
