@@ -140,3 +140,35 @@ def test_set_grad_enabled_as_a_context_restores_the_outer_mode_as_torch(outer, i
 
         assert lib.is_grad_enabled() is True and probe() is inner
         assert lib.is_grad_enabled() is True
+
+
+@pytest.mark.parametrize("lib_name", ["convlab", "torch"])
+def test_queue_callback_runs_after_every_gradient_is_accumulated(lib_name):
+    """``Variable._execution_engine.queue_callback`` (what DistributedDataParallel uses to
+    average gradients): queued from a hook during backward, run once at its end, in order,
+    with every leaf's gradient in place; outside backward it raises."""
+    lib = convlab if lib_name == "convlab" else torch
+    engine = lib.autograd.Variable._execution_engine
+    a = lib.tensor([1.0, 2.0], requires_grad=True)
+    b = lib.tensor([3.0], requires_grad=True)
+    seen = []
+
+    def first() -> None:
+        seen.append(("first", a.grad is not None, b.grad is not None))
+        engine.queue_callback(lambda: seen.append(("queued by a callback", True, True)))
+
+    def hook(grad):
+        if not seen:
+            engine.queue_callback(first)
+            engine.queue_callback(lambda: seen.append(("second", True, True)))
+        seen.append(("hook", None, None))
+
+    a.register_hook(hook)
+    ((a * 2).sum() + (b * b).sum() * (a * a).sum()).backward()
+    assert [s for s in seen if s[0] != "hook"] == [
+        ("first", True, True),
+        ("second", True, True),
+        ("queued by a callback", True, True),
+    ]
+    with pytest.raises(RuntimeError, match="only be installed during backward pass"):
+        engine.queue_callback(lambda: None)

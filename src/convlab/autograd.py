@@ -49,6 +49,8 @@ class _ThreadMode(threading.local):
     recording on (the class attribute is every thread's starting value)."""
 
     grad_enabled = True
+    #: The running backward pass's final callbacks (``queue_callback``); None outside one.
+    final_callbacks: list[Callable[[], Any]] | None = None
 
 
 class _Mode:
@@ -476,6 +478,9 @@ def _run_backward(
     grads: dict[int, Any] = {id(root): True}
     previous = _thread.grad_enabled
     _thread.grad_enabled = False  # backward formulas work on raw arrays; record nothing
+    outer_callbacks = _thread.final_callbacks  # a backward run from inside a hook keeps its own
+    callbacks: list[Callable[[], Any]] = []
+    _thread.final_callbacks = callbacks
     try:
         for node in _topological_order(root):
             g = grads.pop(id(node), None)
@@ -507,8 +512,14 @@ def _run_backward(
                     capture.add(capture.leaves[id(target)], gi)
             if not retain_graph:
                 node.__dict__.clear()
+        # after every gradient is accumulated; a callback may queue further ones
+        done = 0
+        while done < len(callbacks):
+            callbacks[done]()
+            done += 1
     finally:
         _thread.grad_enabled = previous
+        _thread.final_callbacks = outer_callbacks
 
 
 def backward(
@@ -633,11 +644,37 @@ def grad(
 
 def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Tensor:  # noqa: N802
     """PyTorch's deprecated ``Variable(tensor)``: the tensor itself (Variables and tensors
-    are one type since PyTorch 0.4); ``requires_grad=True`` sets it on the tensor."""
+    are one type since PyTorch 0.4); ``requires_grad=True`` sets it on the tensor.
+
+    ``Variable._execution_engine.queue_callback(fn)`` is PyTorch's hook for running ``fn``
+    at the end of the current backward pass (see :class:`_ExecutionEngine`)."""
     t = data if isinstance(data, Tensor) else Tensor(data)
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+class _ExecutionEngine:
+    """The part of PyTorch's ``Variable._execution_engine`` that programs use."""
+
+    @staticmethod
+    def queue_callback(callback: Callable[[], Any]) -> None:
+        """Run ``callback()`` once the backward pass now running has accumulated every
+        gradient (callbacks run in the order queued, with gradient recording off).
+
+        Args:
+            callback: A function of no arguments.
+
+        Raises:
+            RuntimeError: Outside a backward pass (for example in a forward hook).
+        """
+        queue = _thread.final_callbacks
+        if queue is None:
+            raise RuntimeError("Final callbacks can only be installed during backward pass.")
+        queue.append(callback)
+
+
+Variable._execution_engine = _ExecutionEngine()  # type: ignore[attr-defined]
 
 
 from convlab._tensor import Tensor  # noqa: E402  (Tensor needs this module's Function first)

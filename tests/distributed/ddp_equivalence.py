@@ -148,7 +148,8 @@ def no_sync_accumulates(rank: int, size: int) -> None:
 
 
 class Lookup(nn.Module):
-    """Integer input (no floating-point tensor to tap) and a parameter used apart from it."""
+    """Integer input (no floating-point tensor in the graph's inputs) and a parameter used
+    apart from it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -160,7 +161,8 @@ class Lookup(nn.Module):
 
 
 def hook_paths(rank: int, size: int) -> None:
-    """Gradients averaged by the parameters' hooks: against PyTorch on the whole batch."""
+    """Integer inputs: gradients averaged at the end of backward, against PyTorch on the whole
+    batch."""
     convlab.manual_seed(3)
     model = Lookup()
     table, extra = (torch.tensor(p.numpy(), requires_grad=True) for p in model.parameters())
@@ -183,7 +185,8 @@ def hook_paths(rank: int, size: int) -> None:
 
 
 class Apart(nn.Module):
-    """A parameter used apart from the input: its gradient may arrive after the sync point."""
+    """A parameter used apart from the input: its gradient comes from another branch of the
+    graph than the input's."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -194,19 +197,27 @@ class Apart(nn.Module):
         return self.lin(x) + (self.extra * 2).tanh()
 
 
-def late_path(rank: int, size: int) -> None:
-    """Buckets at the sync point, then the late gradient averaged by its hook: against torch."""
+def apart_path(rank: int, size: int) -> None:
+    """Every gradient averaged once, in one bucket, after the whole backward (the engine's
+    final callback), whichever branch it came from: against torch."""
     convlab.manual_seed(4)
     model = Apart()
     named = {n: torch.tensor(p.numpy(), requires_grad=True) for n, p in model.named_parameters()}
     weight, bias, extra = named["lin.weight"], named["lin.bias"], named["extra"]
     net = nn.parallel.DistributedDataParallel(model)
-    late = []
-    average_now = net._average_now
-    object.__setattr__(net, "_average_now", lambda p, g: late.append(p) or average_now(p, g))
+    seen = []
+    reduce_buckets = net._reduce_buckets
+
+    def counted() -> None:
+        # by now every parameter's gradient is accumulated
+        seen.append([p.grad is not None for p in model.parameters()])
+        reduce_buckets()
+
+    object.__setattr__(net, "_reduce_buckets", counted)
     x = np.random.default_rng(9).standard_normal((2 * size, 3)).astype(np.float32)
     net(convlab.tensor(x[2 * rank : 2 * rank + 2])).pow(2).mean().backward()
-    assert [p is model.extra for p in late] == [True], "the late path was not taken"
+    assert seen == [[True, True, True]], f"averaging ran {seen} (one call, all gradients in)"
+    assert len(net._buckets) == 1
     tx = torch.from_numpy(x)
     (tx @ weight.T + bias + (extra * 2).tanh()).pow(2).mean().backward()
     for name, p in model.named_parameters():
@@ -234,7 +245,7 @@ def main() -> None:
     against_torch(rank, size)
     no_sync_accumulates(rank, size)
     hook_paths(rank, size)
-    late_path(rank, size)
+    apart_path(rank, size)
     dist.destroy_process_group()
     print(f"rank {rank}: DDP OK", flush=True)
 

@@ -7,13 +7,10 @@ averaged over the ranks in flat buckets (one all-reduce per bucket of about ``bu
 filled in reverse registration order, as PyTorch's), so every rank's optimizer takes the same
 step.
 
-How the end of backward is found: the module's first floating-point input passes through a
-node (:class:`_SyncPoint`) whose backward runs once every operation that consumed the input
-has sent its gradients on, i.e. after the parameters' gradients are accumulated. A parameter
-gradient that still arrives after that point (a parameter used only in computations that do
-not depend on the input), or every gradient when the inputs hold no floating-point tensor, is
-averaged by the parameter's gradient hook as it arrives instead (one collective per gradient;
-correct, as averaging is linear, but not bucketed).
+How the end of backward is found: the first parameter gradient of a backward pass queues
+a final callback (``Variable._execution_engine.queue_callback``, as PyTorch's reducer does),
+which the autograd engine runs once every gradient of that pass is accumulated; the callback
+averages the buckets. This works whatever the module's inputs are (token ids included).
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from convlab._tensor import Tensor
-from convlab.autograd import Function, is_grad_enabled, no_grad
+from convlab.autograd import Variable, is_grad_enabled, no_grad
 from convlab.nn.module import Module
 from convlab.nn.parameter import Parameter
 
@@ -34,19 +31,6 @@ __all__ = ["DistributedDataParallel"]
 
 #: PyTorch's default bucket size.
 DEFAULT_BUCKET_MB = 25.0
-
-
-class _SyncPoint(Function):
-    """Identity on the module's input; its backward averages the gradients (see the module
-    docstring). ``anchor`` is a scalar leaf that makes the node take part in every backward."""
-
-    def forward(self, x: Any, anchor: Any, ddp: Any = None) -> Any:
-        self.ddp = ddp
-        return x
-
-    def backward(self, grad: Any) -> tuple[Any, ...]:
-        self.ddp._reduce_buckets()
-        return (grad if self.needs[0] else None, None)
 
 
 def _signature(named: list[tuple[str, Parameter]]) -> bytes:
@@ -136,12 +120,8 @@ class DistributedDataParallel(Module):
         self._sync_from_rank0()
         object.__setattr__(self, "_params", [p for _, p in named])
         object.__setattr__(self, "_buckets", self._plan_buckets())
-        # a scalar leaf outside the module's parameters: the sync point's second input
-        anchor = Tensor._wrap(_scalar_zero(named), _backend_of(named))
-        anchor.requires_grad_(True)
-        object.__setattr__(self, "_anchor", anchor)
         object.__setattr__(self, "_armed", False)  # this forward's backward averages
-        object.__setattr__(self, "_tapped", False)  # ... through the sync point
+        object.__setattr__(self, "_queued", False)  # ... by a callback now queued
         object.__setattr__(self, "_reduced", False)  # ... which has run
         for p in self._params:
             p.register_hook(self._gradient_hook(p))
@@ -206,34 +186,9 @@ class DistributedDataParallel(Module):
             self._broadcast_buffers()
         armed = is_grad_enabled() and self.require_backward_grad_sync and bool(self._params)
         object.__setattr__(self, "_armed", armed)
-        object.__setattr__(self, "_tapped", False)
+        object.__setattr__(self, "_queued", False)
         object.__setattr__(self, "_reduced", False)
-        if armed:
-            inputs, kwargs = self._tap(inputs, kwargs)
         return self.module(*inputs, **kwargs)
-
-    def _tap(
-        self, inputs: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Pass the first floating-point tensor argument through the sync point."""
-        args = list(inputs)
-        for i, value in enumerate(args):
-            if _floating(value):
-                args[i] = self._sync_point(value)
-                return tuple(args), kwargs
-        for name, value in kwargs.items():
-            if _floating(value):
-                return inputs, {**kwargs, name: self._sync_point(value)}
-        return inputs, kwargs
-
-    def _sync_point(self, x: Tensor) -> Tensor:
-        anchor = self._anchor
-        if anchor._backend is not x._backend:
-            anchor = Tensor._wrap(x._backend.xp.zeros((), x._data.dtype), x._backend)
-            anchor.requires_grad_(True)
-            object.__setattr__(self, "_anchor", anchor)
-        object.__setattr__(self, "_tapped", True)
-        return _SyncPoint.apply(x, anchor, ddp=self)
 
     def _broadcast_buffers(self) -> None:
         from convlab.distributed import _collectives
@@ -282,26 +237,14 @@ class DistributedDataParallel(Module):
         # the bare model trains without collectives
         wrapper = weakref.ref(self)
 
-        def hook(grad: Tensor) -> Tensor | None:
+        def hook(grad: Tensor) -> None:
             ddp = wrapper()
-            if ddp is None or not ddp._armed or (ddp._tapped and not ddp._reduced):
-                return None  # accumulated as usual; the sync point averages it
-            return ddp._average_now(p, grad)
+            if ddp is not None and ddp._armed and not ddp._queued and not ddp._reduced:
+                # the gradient itself accumulates as usual; the averaging waits for the end
+                Variable._execution_engine.queue_callback(ddp._reduce_buckets)  # type: ignore[attr-defined]
+                object.__setattr__(ddp, "_queued", True)
 
         return hook
-
-    def _average_now(self, p: Parameter, grad: Tensor) -> Tensor:
-        """Average ``p``'s gradient including this contribution, now: the leaf's gradient is
-        cleared and the average returned, so ``.grad`` becomes exactly the average (the same
-        bits on every rank)."""
-        from convlab.distributed._collectives import reduce_arrays
-        from convlab.distributed._reduce_op import ReduceOp
-
-        total = grad._data if p.grad is None else p.grad._data + grad._data
-        total = grad._backend.xp.array(total, copy=True)
-        reduce_arrays(self._group, total, ReduceOp.AVG)
-        p.grad = None
-        return Tensor._wrap(total, grad._backend)
 
     @contextlib.contextmanager
     def no_sync(self) -> Iterator[None]:
@@ -313,20 +256,3 @@ class DistributedDataParallel(Module):
             yield
         finally:
             self.require_backward_grad_sync = previous
-
-
-def _floating(value: Any) -> bool:
-    return isinstance(value, Tensor) and value._data.dtype.kind == "f"
-
-
-def _backend_of(named: list[tuple[str, Parameter]]) -> Any:
-    if named:
-        return named[0][1]._backend
-    from convlab.backend import get_backend
-
-    return get_backend("cpu")
-
-
-def _scalar_zero(named: list[tuple[str, Parameter]]) -> Any:
-    """A float32 scalar zero on the parameters' device."""
-    return _backend_of(named).xp.zeros((), np.float32)
