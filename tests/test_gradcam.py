@@ -152,3 +152,15 @@ def test_bad_arguments_name_what_was_expected():
         grad_cam([model, model], np.zeros((1, 1, 32, 15)), layer=model.fc)
     with pytest.raises(ValueError, match="layer: Sequential has no conv layer"):
         GradCAM(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
+
+
+def test_grad_cam_on_each_backend_matches_torch(backend):
+    """The same maps from a model on the GPU (the CUDA emulator here) as from torch."""
+    convlab.manual_seed(4)
+    model = ChartCNN(5, channels=[3, 4])
+    images = (np.random.default_rng(4).random((3, 1, 32, 15)) < 0.2).astype(np.uint8)
+    expected = _torch_grad_cam(model, images, np.ones(3, np.int64))
+    maps, probs = grad_cam(model.to(backend.name), images, target=1)
+    np.testing.assert_allclose(maps, expected, rtol=2e-4, atol=2e-5 * expected.max())
+    assert probs.shape == (3, 2)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)

@@ -235,7 +235,8 @@ def _csv_table(page: _Page, path: Path, limit: int = 60) -> None:
         return
     body = rows[1 : limit + 1]
     page.text("h3", path.name)
-    cells = [[_csv_cell(v) for v in row] for row in body]
+    # the first column labels the rows (deciles "Low", "2", ..., "H-L"): text, not numbers
+    cells = [[_cell(row[0])] + [_csv_cell(v) for v in row[1:]] for row in body if row]
     page.table(rows[0], cells)
     if len(rows) - 1 > limit:
         page.text("p", f"... {len(rows) - 1 - limit} more rows in {path.name}")
@@ -370,7 +371,7 @@ def write_report(folder: Any) -> Path:
     Raises:
         FileNotFoundError: If the folder has no ``metrics.json``.
     """
-    folder = Path(os.fspath(folder))
+    folder = Path(os.fspath(folder)).resolve()
     with open(folder / "metrics.json") as handle:
         metrics = json.load(handle)
     config = metrics.get("config", {}) if isinstance(metrics.get("config"), dict) else {}
@@ -393,9 +394,12 @@ def write_report(folder: Any) -> Path:
     _figure(page, folder, "learning_curves.png")
     _calibration(page, folder, metrics)
     _portfolios(page, folder, metrics)
-    for key in ("portfolios", "benchmarks", "comparison", "backtest"):
-        if key in metrics:
+    keys = [k for k in ("portfolios", "benchmarks", "comparison", "backtest") if k in metrics]
+    if keys:
+        page.add("<details><summary>The evaluation's numbers in metrics.json</summary>")
+        for key in keys:
             _nested(page, key, metrics[key], key)
+        page.add("</details>")
     page.text("h2", "What the network looks at (Grad-CAM)")
     if (folder / "explain" / "gradcam_up.png").is_file():
         for name in ("explain/gradcam_up.png", "explain/gradcam_down.png"):
