@@ -19,6 +19,7 @@
 #   GPU_CHECK_BUILD=0    skip the build (use the convlab already installed)
 #   GPU_CHECK_TESTS      pytest arguments (default: -k gpu over the whole suite)
 #   GPU_CHECK_BUILD_S, GPU_CHECK_TEST_S, GPU_CHECK_BENCH_S   the stages' budgets in seconds
+#                        (170, 140, 120; each stage may take 15 s more to stop: 8 min at most)
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,9 +41,9 @@ else
     tests=${GPU_CHECK_TESTS:-"-k gpu"}
     repeats=()
 fi
-build_s=${GPU_CHECK_BUILD_S:-150}
-test_s=${GPU_CHECK_TEST_S:-150}
-bench_s=${GPU_CHECK_BENCH_S:-150}
+build_s=${GPU_CHECK_BUILD_S:-170}
+test_s=${GPU_CHECK_TEST_S:-140}
+bench_s=${GPU_CHECK_BENCH_S:-120}
 
 summary=()
 failed=0
