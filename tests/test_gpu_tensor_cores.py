@@ -330,6 +330,7 @@ def _operands(rng, *shapes):
         (130, 129, 33, True, False),  # two block rows and columns, A read transposed
         (64, 200, 48, False, True),  # B read transposed
         (1, 17, 300, False, False),  # one row, many slices
+        (20, 30, 1030, False, False),  # deep: cut into depth slices summed afterwards
     ],
 )
 def test_gpu_tensor_core_matmul_within_format_bounds(precision, mode, m, n, k, trans_a, trans_b):
