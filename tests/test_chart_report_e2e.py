@@ -4,6 +4,7 @@ every figure and table, and report.html shows exactly the numbers of metrics.jso
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -122,3 +123,42 @@ def test_report_numbers_equal_metrics_json(run):
     assert shown_numbers(page) == expected_numbers(metrics)
     assert metrics["portfolios"]["EW"]["hl_sharpe"] is not None
     assert len(metrics["histories"]) == 2
+
+
+def test_two_index_series_report_says_why_there_are_no_portfolios(tmp_path):
+    """As the bundled data (two index series): no cross-section, so no decile sorts; the page
+    says why and still shows the rest."""
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2018-01-01", "2019-03-31")
+    frames = []
+    for ticker in ("SP500", "NASDAQ"):
+        close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.01, len(dates))))
+        opening = close * np.exp(rng.normal(0, 0.004, len(dates)))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "ticker": ticker,
+                    "date": dates,
+                    "open": opening,
+                    "high": np.maximum(opening, close) * 1.004,
+                    "low": np.minimum(opening, close) * 0.996,
+                    "close": close,
+                    "volume": rng.integers(1_000, 9_000, len(dates)),
+                }
+            )
+        )
+    pd.concat(frames).to_csv(tmp_path / "two.csv", index=False)
+    folder = tmp_path / "run"
+    train = [
+        "chart", "train", "--data", str(tmp_path / "two.csv"), "--window", "5", "--epochs", "1",
+        "--ensemble", "1", "--batch-size", "64", "--out", str(folder), "--quiet",
+    ]  # fmt: skip
+    assert main(train) == 0
+    metrics = json.loads((folder / "metrics.json").read_text())
+    page = (folder / "report.html").read_text()
+    assert "No decile portfolios" in metrics["portfolios"]["reason"]
+    assert f'<p class="note">{html.escape(metrics["portfolios"]["reason"])}</p>' in page
+    assert not (folder / "deciles.png").exists() and not (folder / "cumulative_hl.png").exists()
+    embedded = re.findall(r'alt="([^"]+)" src="data:image/png;base64,', page)
+    assert embedded == ["learning_curves.png", "calibration.png", "samples.png"]
+    assert shown_numbers(page) == expected_numbers(metrics)
