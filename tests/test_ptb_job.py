@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import convlab
 from conftest import needs_gpu
 from convlab.cli import main
 from convlab.data import Corpus, default_text_corpus
@@ -157,6 +158,13 @@ def test_resume_refuses_other_settings(tmp_path, capsys):
     assert "--hidden: the run in" in err and "used hidden=16, not 32" in err
     err = _error(capsys, ["train", "ptb", *TINY, "--out", str(run)])
     assert "already holds a run" in err
+    # a crafted checkpoint is refused field by field, in one line
+    good = convlab.load(run / "state.npz")
+    for field, value in (("test_loss", ["x"]), ("lr", [1.0, 2.0]), ("best", "low")):
+        convlab.save({**good, field: value}, run / "state.npz")
+        err = _error(capsys, ["train", "ptb", "--out", str(run), "--resume", "--epochs", "2"])
+        assert f"state.npz: {field}" in err, err
+    convlab.save(good, run / "state.npz")
     # generation works from any finished epoch; a damaged vocabulary is reported
     assert main(["generate", "--model", str(run), "--words", "5"]) == 0
     (run / "vocab.json").write_text('["a", "a"]')
