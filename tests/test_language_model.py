@@ -110,6 +110,21 @@ def test_errors(kwargs, error, match):
         LanguageModel(EMB, VOCAB, HID, **kwargs)
 
 
+def test_hw4_float_token_ids():
+    # hw4: batchify(corpus.train, 16, device, dtype="float32") feeds float ids to the model
+    from convlab.data import batchify, get_batch
+
+    model = LanguageModel(EMB, VOCAB, HID, seq_model="rnn")
+    ids = np.random.default_rng(4).integers(0, VOCAB, 60)
+    x, _ = get_batch(batchify(ids, 4, None, "float32"), 0, 5)
+    assert x.dtype == convlab.float32
+    logits, _ = model(x)
+    expected, _ = model(convlab.tensor(x.numpy().astype(np.int64)))
+    np.testing.assert_array_equal(logits.numpy(), expected.numpy())
+    with pytest.raises(TypeError, match="fractional part"):
+        model(x + 0.5)
+
+
 def test_token_outside_vocabulary_is_index_error():
     model = LanguageModel(EMB, VOCAB, HID)
     with pytest.raises(IndexError):

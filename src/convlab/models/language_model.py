@@ -119,7 +119,8 @@ class LanguageModel(nn.Module):
         """Next-word scores for every position.
 
         Args:
-            x: Token ids, shape ``(seq_len, batch)`` (int64).
+            x: Token ids, shape ``(seq_len, batch)``: int64, or floats holding whole numbers
+                (as hw4's ``batchify(..., dtype="float32")`` makes them).
             h: The recurrent state to start from (as :meth:`init_hidden` makes; an LSTM's is
                 ``(h, c)``); None starts from zeros.
 
@@ -128,6 +129,16 @@ class LanguageModel(nn.Module):
             (for ``cross_entropy`` against ``get_batch``'s flattened targets) and the final
             state.
         """
+        if x.is_floating_point():
+            # needle hw4 keeps token ids in float32 tensors (batchify(..., dtype="float32"));
+            # whole numbers are taken as ids, anything else is refused as nn.Embedding would
+            ids = x.long()
+            if bool((ids != x).any()):
+                raise TypeError(
+                    f"x: expected token ids (integers, or floats holding whole numbers), "
+                    f"got {x.dtype} values with a fractional part"
+                )
+            x = ids
         embedded = self.drop(self.encoder(x))
         output, hidden = self.rnn(embedded, h)
         output = self.drop(output)
