@@ -16,8 +16,8 @@ A run lives in one folder:
 * ``config.json``: the settings; ``vocab.json``: the words, in id order (what ``generate``
   needs, with no data);
 * ``state.npz``: the resume checkpoint (model, optimizer, random states, epoch, history),
-  rewritten atomically after every epoch through the shared :class:`~convlab.training.loop.
-  TrainLoop`;
+  rewritten atomically after every epoch by the shared training loop
+  (:class:`~convlab.training.loop.TrainLoop`);
 * ``model.npz``: the weights with the lowest validation loss so far (``convlab.load`` +
   ``load_state_dict``);
 * ``metrics.json`` (per-epoch train / validation / test loss and perplexity, words/s, the
