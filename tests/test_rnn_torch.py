@@ -490,15 +490,17 @@ def test_pad_sequence_errors():
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-def test_compiled_kernels_every_isa_cpu(isa, mode, dtype):
+@pytest.mark.parametrize("batch", [7, 10, 12], ids=["b7", "b10", "b12"])
+def test_compiled_kernels_every_isa_cpu(isa, mode, dtype, batch):
     """The CPU time loops on each micro-kernel ISA, at sizes that leave partial register
-    blocks and panels (7 rows, 37 hidden: neither a multiple of the blocking)."""
+    blocks and panels (37 hidden: not a multiple of the 32-column panels; 7, 10 and 12 rows
+    take each row-block height of the AVX-512 product, and partial blocks elsewhere)."""
     cpu = convlab.get_backend("cpu")
     rng = np.random.default_rng(10)
     ours, theirs = _pair(cpu, mode, dtype, 5, 37, 2, bidirectional=True)
-    x = rng.standard_normal((4, 7, 5)).astype(dtype)
-    h0 = rng.standard_normal((4, 7, 37)).astype(dtype)
-    states = (h0, rng.standard_normal((4, 7, 37)).astype(dtype)) if mode == "lstm" else h0
+    x = rng.standard_normal((4, batch, 5)).astype(dtype)
+    h0 = rng.standard_normal((4, batch, 37)).astype(dtype)
+    states = (h0, rng.standard_normal((4, batch, 37)).astype(dtype)) if mode == "lstm" else h0
     names = [n for n, _ in theirs.named_parameters()]
     _compare(_run_both(cpu, ours, theirs, x, states, dtype), dtype, names)
 

@@ -181,7 +181,8 @@ static inline double convlab_rnn_tanhd(double x) { return tanh(x); }
             }                                                                                   \
         }                                                                                       \
     }                                                                                           \
-    ATTR static void convlab_rnn_bwd_##SUF(const T *h, const T *dh, const T *dhr, T *dpre, int relu, \
+    ATTR static void convlab_rnn_bwd_##SUF(const T *h, const T *dh, const T *dhr, T *dpre,        \
+                                           int relu,                                            \
                                       ptrdiff_t H, ptrdiff_t r0, ptrdiff_t r1)                  \
     {                                                                                           \
         for (ptrdiff_t r = r0; r < r1; r++) {                                                   \
@@ -344,11 +345,31 @@ CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx2_f64, double, convlab_rnn_v4d, 1,
                  __attribute__((target("avx2,fma"))))
 CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_f32, float, convlab_rnn_v16f, 6,
                  __attribute__((target("avx512f,avx2,fma"))))
+/* 5- and 4-row blocks, for batches that 6 does not divide (20 = 4 x 5: no repeated rows) */
+CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_mr5_f32, float, convlab_rnn_v16f, 5,
+                 __attribute__((target("avx512f,avx2,fma"))))
+CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_mr4_f32, float, convlab_rnn_v16f, 4,
+                 __attribute__((target("avx512f,avx2,fma"))))
 CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_f64, double, convlab_rnn_v8d, 6,
                  __attribute__((target("avx512f,avx2,fma"))))
 #else
 #define CONVLAB_RNN_X86 0
 #endif
+
+/* AVX-512 float32: the row block (6, 5 or 4) that repeats the fewest rows for M rows. */
+static void convlab_rnn_gemm_avx512_rows_f32(const float *A, ptrdiff_t lda, ptrdiff_t M,
+                                             ptrdiff_t K, const float *P, ptrdiff_t N, float *C,
+                                             ptrdiff_t ldc, ptrdiff_t p0, ptrdiff_t p1)
+{
+    ptrdiff_t waste6 = (6 - M % 6) % 6, waste5 = (5 - M % 5) % 5, waste4 = (4 - M % 4) % 4;
+    if (waste6 <= waste5 && waste6 <= waste4)
+        convlab_rnn_gemm_avx512_f32(A, lda, M, K, P, N, C, ldc, p0, p1);
+    else if (waste5 <= waste4)
+        convlab_rnn_gemm_avx512_mr5_f32(A, lda, M, K, P, N, C, ldc, p0, p1);
+    else
+        convlab_rnn_gemm_avx512_mr4_f32(A, lda, M, K, P, N, C, ldc, p0, p1);
+}
+#define convlab_rnn_gemm_avx512_rows_f64 convlab_rnn_gemm_avx512_f64
 
 /* isa: 0 generic, 1 AVX2 + FMA, 2 AVX-512 (the caller passes what this CPU supports). */
 #define CONVLAB_RNN_DISPATCH(T, SUF)                                                            \
@@ -357,7 +378,7 @@ CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_f64, double, convlab_rnn_v8d, 6,
                                        ptrdiff_t ldc, ptrdiff_t p0, ptrdiff_t p1)               \
     {                                                                                           \
         if (CONVLAB_RNN_X86 && isa == 2)                                                        \
-            convlab_rnn_gemm_avx512_##SUF(A, lda, M, K, P, N, C, ldc, p0, p1);                  \
+            convlab_rnn_gemm_avx512_rows_##SUF(A, lda, M, K, P, N, C, ldc, p0, p1);             \
         else if (CONVLAB_RNN_X86 && isa == 1)                                                   \
             convlab_rnn_gemm_avx2_##SUF(A, lda, M, K, P, N, C, ldc, p0, p1);                    \
         else                                                                                    \
@@ -366,6 +387,8 @@ CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_f64, double, convlab_rnn_v8d, 6,
 
 #if !(defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)))
 #define convlab_rnn_gemm_avx512_f32 convlab_rnn_gemm_generic_f32
+#define convlab_rnn_gemm_avx512_mr5_f32 convlab_rnn_gemm_generic_f32
+#define convlab_rnn_gemm_avx512_mr4_f32 convlab_rnn_gemm_generic_f32
 #define convlab_rnn_gemm_avx2_f32 convlab_rnn_gemm_generic_f32
 #define convlab_rnn_gemm_avx512_f64 convlab_rnn_gemm_generic_f64
 #define convlab_rnn_gemm_avx2_f64 convlab_rnn_gemm_generic_f64
