@@ -94,6 +94,8 @@ CONSTANTS: dict[str, dict[str, int]] = {
         # products, then a tree reduction (a power of two)
         "GCONV_WGRAD_THREADS": 256,
     },
+    # recurrent cell steps: grid-stride kernels, block size a launch choice (THREADS)
+    "rnn": {},
 }
 
 #: threads of a block of the grid-stride kernels (im2col, pooling, element-wise, histogram

@@ -34,6 +34,15 @@ FAMILIES = {
         "grouped_conv_backward_data",
         "grouped_conv_backward_weight",
     ],
+    # recurrent cell steps (convlab._gpu.rnn)
+    "rnn": [
+        "lstm_cell_forward",
+        "lstm_cell_backward",
+        "gru_cell_forward",
+        "gru_cell_backward",
+        "rnn_cell_forward",
+        "rnn_cell_backward",
+    ],
 }
 
 #: the element-type suffixes of a family's entry points where not both ``f32`` and ``f64``
