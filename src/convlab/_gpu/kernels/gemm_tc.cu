@@ -12,8 +12,8 @@
 //
 // A block of GEMM_TC_THREADS threads (GEMM_TC_WARPS_M x GEMM_TC_WARPS_N warps) computes a
 // GEMM_TC_BM x GEMM_TC_BN tile of C (GEMM_TC_M64_BM rows in the gemm_m64_* entry points, for
-// a C of at most that many rows: a 64-channel layer) over GEMM_TC_BK-deep slices; each warp holds a
-// (BM / WARPS_M) x (BN / WARPS_N) piece as 16 x 16 accumulator fragments. The wmma calls are
+// a C of at most that many rows: a 64-channel layer) over GEMM_TC_BK-deep slices; each warp
+// holds a (BM / WARPS_M) x (BN / WARPS_N) piece as 16 x 16 accumulator fragments. The wmma calls are
 // warp-collective: every lane of a warp makes the same calls with the same pointers. Edges
 // are zero-padded in shared memory; the result goes out through a per-warp 16 x 16 scratch
 // tile so that partial tiles, any ldc and accumulate need no alignment of C.
