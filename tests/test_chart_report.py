@@ -119,3 +119,15 @@ def test_figures_are_embedded_as_png_and_csv_tables_shown(tmp_path):
         "metrics.json",
         "report.html",
     ]
+
+
+def test_explain_refuses_what_is_not_a_finished_run(tmp_path, capsys):
+    from convlab.cli import main
+
+    assert main(["chart", "explain", "--model", str(tmp_path / "absent")]) == 2
+    assert "--model: " in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["chart", "explain", "--model", str(tmp_path / "empty")]) == 2
+    assert "has no config.json (not a chart run)" in capsys.readouterr().err
+    assert main(["chart", "explain", "--model", str(tmp_path), "--n", "0"]) == 2
+    assert "--n" in capsys.readouterr().err
