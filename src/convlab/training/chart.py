@@ -500,7 +500,7 @@ def _train_member(
             convlab.save(model.state_dict(), run.model_path(k))
 
     def on_saved(epoch: int) -> None:
-        if leader and done is not None:
+        if leader:  # what Ctrl-C reports
             run.saved = loop.saved
 
     def extra() -> dict:
