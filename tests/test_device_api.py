@@ -99,8 +99,26 @@ def test_backends_switches_are_plain_settings():
     convlab.backends.cudnn.deterministic = True
     assert convlab.backends.cudnn.benchmark is True
     convlab.backends.cudnn.benchmark = False
-    convlab.backends.cuda.matmul.allow_tf32 = True
     assert convlab.backends.mps.is_available() is torch.backends.mps.is_available() is False
+
+
+def test_matmul_allow_tf32_is_the_matmul_precision():
+    """As PyTorch documents (its CUDA notes: ``allow_tf32 = True`` is
+    ``set_float32_matmul_precision("high")``), ``backends.cuda.matmul.allow_tf32`` reads and
+    writes the float32 matmul precision. (PyTorch 2.13 itself refuses to read the precision
+    once both spellings were used, so it cannot be the oracle here.)"""
+    lib = convlab
+    before = lib.get_float32_matmul_precision()
+    try:
+        lib.backends.cuda.matmul.allow_tf32 = True
+        assert lib.get_float32_matmul_precision() == "high"
+        lib.set_float32_matmul_precision("medium")
+        assert lib.backends.cuda.matmul.allow_tf32 is True
+        lib.backends.cuda.matmul.allow_tf32 = False
+        assert lib.get_float32_matmul_precision() == "highest"
+        assert lib.backends.cuda.matmul.allow_tf32 is False
+    finally:
+        lib.set_float32_matmul_precision(before)
 
 
 def test_the_typical_device_selection_lines_run():
