@@ -197,6 +197,38 @@ def test_dropout_mask_is_the_same_on_every_backend(backend, dtype):
     np.testing.assert_array_equal(to_numpy(backend, dx), cpu.dropout_backward(g, want_keep, 0.3))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_rows_forward_is_dropout_forward_on_each_row(backend, dtype):
+    """A seed per row (the sample-indexed dropout of distributed runs): row r's output and
+    mask are exactly ``dropout_forward(x[r], p, seeds[r])``'s, on every backend and for any
+    thread count; odd row lengths (a pair split between rows) and a non-contiguous input."""
+    cpu = convlab.get_backend("cpu")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 7, 3)).astype(dtype).transpose(0, 2, 1)  # rows of 21
+    seeds = np.array([0, 1, 2**63 + 7, 2**64 - 1, 12345], np.uint64)
+    threads = convlab.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            convlab.set_num_threads(n)
+            out, keep = backend.dropout_rows_forward(backend.asarray(x), 0.4, seeds)
+            results.append((to_numpy(backend, out), to_numpy(backend, keep)))
+    finally:
+        convlab.set_num_threads(threads)
+    for out, keep in results:
+        assert out.shape == keep.shape == x.shape and keep.dtype == np.bool_
+        for r in range(x.shape[0]):
+            want_out, want_keep = cpu.dropout_forward(np.ascontiguousarray(x[r]), 0.4, seeds[r])
+            np.testing.assert_array_equal(keep[r], want_keep)
+            np.testing.assert_array_equal(out[r], want_out)
+    with pytest.raises(ValueError, match=r"seeds: expected a 1-D uint64 array of 5 seeds"):
+        backend.dropout_rows_forward(backend.asarray(x), 0.4, seeds[:4])
+    with pytest.raises(ValueError, match=r"seeds: expected a 1-D uint64 array"):
+        backend.dropout_rows_forward(backend.asarray(x), 0.4, seeds.astype(np.int64))
+    with pytest.raises(ValueError, match=r"p: expected a probability"):
+        backend.dropout_rows_forward(backend.asarray(x), 1.5, seeds)
+
+
 def test_dropout_on_every_backend_follows_convlabs_random_state(backend):
     """A resumed run restores convlab's generator state; that must decide the next masks on
     the GPU too (they were drawn from CuPy's own generator, which a checkpoint never held)."""

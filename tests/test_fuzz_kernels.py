@@ -411,6 +411,7 @@ def _valid_calls(backend):
         ),
         "leaky_relu_forward": dict(x=arr(3, 5), slope=0.1),
         "dropout_forward": dict(x=arr(3, 5), p=0.5, seed=3),
+        "dropout_rows_forward": dict(x=arr(3, 5), p=0.5, seeds=np.arange(3, dtype=np.uint64)),
         "dropout_backward": dict(grad=arr(3, 5), keep=dev(np.ones((3, 5), np.bool_)), p=0.5),
     }
     if backend.name == "cpu":

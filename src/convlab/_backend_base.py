@@ -777,6 +777,63 @@ class BackendBase:
             xp.multiply(x, xp.where(keep, t(scale), t(0)), out=out)
 
     @public_kernel
+    def dropout_rows_forward(self, x: Any, p: float, seeds: Any) -> tuple[Any, Any]:
+        """Dropout with a seed per row: row ``r`` of ``x`` (its elements along the other
+        dimensions, in C order) takes its mask from the SplitMix64 stream seeded by
+        ``seeds[r]``, exactly as ``dropout_forward(x[r], p, seeds[r])`` would, in one pass.
+
+        This is what makes a sample's mask independent of where the sample sits in a batch
+        (see :func:`convlab.distributed.sample_indexed_dropout`).
+
+        Raises:
+            ValueError: If ``p`` is not in [0, 1), ``x`` has no dimensions or ``seeds`` is not a
+                1-D array of ``x.shape[0]`` uint64 values.
+        """
+        xp = self.xp
+        p, _ = check.dropout_operands(x, p, 0)
+        if x.ndim == 0:
+            raise ValueError("x: expected at least one dimension (the rows), got a 0-d array")
+        rows = np.asarray(seeds)
+        if rows.shape != (x.shape[0],) or rows.dtype != np.uint64:
+            raise ValueError(
+                f"seeds: expected a 1-D uint64 array of {x.shape[0]} seeds (one per row of x), "
+                f"got {rows.dtype} of shape {rows.shape}"
+            )
+        x = self._contiguous(x)
+        out, keep = xp.empty_like(x), xp.empty(x.shape, xp.bool_)
+        if x.size:
+            shape = (x.shape[0], x.size // x.shape[0])
+            self._dropout_rows_into(
+                x.reshape(shape),
+                out.reshape(shape),
+                keep.reshape(shape),
+                np.ascontiguousarray(rows),
+                dropout_threshold(p),
+                1.0 / (1.0 - p),
+            )
+        return out, keep
+
+    def _dropout_rows_into(
+        self, x: Any, out: Any, keep: Any, seeds: Any, threshold: int, scale: float
+    ) -> None:
+        """``_dropout_into`` on each row of the 2-D ``x`` with its own seed (broadcast over
+        the rows: the same stream arithmetic, one pass)."""
+        xp = self.xp
+        n = x.shape[1]
+        pairs = -(-n // 2)
+        with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as in the kernels
+            z = xp.arange(1, pairs + 1, dtype=xp.uint64) * _GOLDEN_GAMMA
+            z = z[None, :] + xp.asarray(seeds)[:, None]
+            z = (z ^ (z >> np.uint64(30))) * _MIX_1
+            z = (z ^ (z >> np.uint64(27))) * _MIX_2
+            z ^= z >> np.uint64(31)
+        halves = xp.stack([z & np.uint64(0xFFFFFFFF), z >> np.uint64(32)], axis=2)
+        keep[...] = halves.reshape(x.shape[0], -1)[:, :n] >= np.uint64(threshold)
+        t = x.dtype.type
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as in a kernel
+            xp.multiply(x, xp.where(keep, t(scale), t(0)), out=out)
+
+    @public_kernel
     def dropout_backward(self, grad: Any, keep: Any, p: float) -> Any:
         """Dropout gradient: ``grad / (1 - p)`` where the bool mask ``keep``, else 0."""
         return self._masked_scale(grad, keep, "keep", 1.0 / (1.0 - check.probability(p)), 0.0)

@@ -97,6 +97,36 @@ def dropout_forward(const real[::1] x, real[::1] out, uint8_t[::1] keep, uint64_
     _dropout(&x[0], &out[0], &keep[0], x.shape[0], seed, threshold, <real>scale, threads)
 
 
+def dropout_rows_forward(const real[:, ::1] x, real[:, ::1] out, uint8_t[:, ::1] keep,
+                         const uint64_t[::1] seeds, uint32_t threshold, double scale,
+                         int threads):
+    """dropout_forward on each row of x with its own seed (seeds[r] for row r), in parallel
+    over pieces of rows."""
+    cdef Py_ssize_t rows = x.shape[0], n = x.shape[1]
+    cdef Py_ssize_t per_row = (n + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t item, r, lo, hi, i, j
+    cdef uint64_t bits, seed
+    cdef uint8_t kept
+    cdef real s = <real>scale
+    if rows == 0 or n == 0:
+        return
+    for item in prange(rows * per_row, nogil=True, schedule="static", num_threads=threads):
+        r = item // per_row
+        lo = (item % per_row) * CHUNK  # CHUNK is even: a piece starts on a pair
+        hi = min(n, lo + CHUNK)
+        seed = seeds[r]
+        for j in range(lo // 2, (hi + 1) // 2):
+            bits = _splitmix64(seed + <uint64_t>(j + 1) * <uint64_t>0x9e3779b97f4a7c15)
+            i = 2 * j
+            kept = <uint32_t>bits >= threshold
+            keep[r, i] = kept
+            out[r, i] = x[r, i] * (s * kept)
+            if i + 1 < hi:
+                kept = <uint32_t>(bits >> 32) >= threshold
+                keep[r, i + 1] = kept
+                out[r, i + 1] = x[r, i + 1] * (s * kept)
+
+
 def adam_step(real[::1] p, const real[::1] g, real[::1] m, real[::1] v, double lr,
               double beta1, double beta2, double eps, double wd_l2, double wd_decoupled,
               double step, double sqrt_bc2, int threads):

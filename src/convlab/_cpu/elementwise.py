@@ -63,6 +63,25 @@ class CPUElementwise(BackendBase):
             _settings.get_num_threads(),
         )
 
+    def _dropout_rows_into(
+        self,
+        x: np.ndarray,
+        out: np.ndarray,
+        keep: np.ndarray,
+        seeds: np.ndarray,
+        threshold: int,
+        scale: float,
+    ) -> None:
+        _activation.dropout_rows_forward(
+            x,
+            out,
+            keep.view(np.uint8),
+            seeds,
+            threshold,
+            scale,
+            _settings.get_num_threads(),
+        )
+
     def _batch_norm_into(
         self,
         x: np.ndarray,

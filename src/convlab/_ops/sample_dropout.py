@@ -21,7 +21,6 @@ import numpy as np
 
 __all__ = ["current", "masked", "sample_indexed"]
 
-_MASK64 = 2**64 - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
 #: ``(offset or index array, dim)`` while a :func:`sample_indexed` context is open.
@@ -33,26 +32,27 @@ def current() -> tuple[Any, int] | None:
     return _active
 
 
-def _sample_seed(seed: int, index: int) -> int:
-    """SplitMix64's output for step ``index + 1`` of the stream seeded by ``seed``: distinct,
-    well-mixed seeds for neighbouring indices."""
-    z = (seed + (index + 1) * _GOLDEN) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
+def _sample_seeds(seed: int, indices: np.ndarray) -> np.ndarray:
+    """SplitMix64's outputs for steps ``indices + 1`` of the stream seeded by ``seed``:
+    distinct, well-mixed seeds for neighbouring indices (uint64 arithmetic wraps)."""
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + (indices.astype(np.uint64) + np.uint64(1)) * np.uint64(_GOLDEN)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
-def _indices_for(count: int) -> list[int]:
+def _indices_for(count: int) -> np.ndarray:
     assert _active is not None
     spec = _active[0]
     if isinstance(spec, int):
-        return list(range(spec, spec + count))
+        return np.arange(spec, spec + count, dtype=np.int64)
     if len(spec) != count:
         raise ValueError(
             f"sample_indexed_dropout: the batch has {count} samples along dim {_active[1]}, "
             f"but {len(spec)} global indices were given"
         )
-    return [int(i) for i in spec]
+    return np.asarray(spec, dtype=np.int64)
 
 
 def masked(backend: Any, x: Any, p: float, seed: int) -> tuple[Any, Any]:
@@ -67,10 +67,8 @@ def masked(backend: Any, x: Any, p: float, seed: int) -> tuple[Any, Any]:
         )
     xp = backend.xp
     moved = xp.moveaxis(x, dim, 0)
-    out = xp.empty(moved.shape, x.dtype)
-    keep = xp.empty(moved.shape, xp.bool_)
-    for j, index in enumerate(_indices_for(moved.shape[0])):
-        out[j], keep[j] = backend.dropout_forward(moved[j], p, _sample_seed(seed, index))
+    seeds = _sample_seeds(seed, _indices_for(moved.shape[0]))
+    out, keep = backend.dropout_rows_forward(moved, p, seeds)
     return xp.moveaxis(out, 0, dim), xp.moveaxis(keep, 0, dim)
 
 
