@@ -40,8 +40,12 @@ class _Embedding(Function):
             ids = flat[order]
             starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
             dw[ids[starts]] = np.add.reduceat(g[order], starts, axis=0)
-        else:
+        elif hasattr(xp, "add") and hasattr(xp.add, "at"):
             xp.add.at(dw, flat, g)
+        else:  # pragma: no cover - CuPy without ufunc.at
+            import cupyx
+
+            cupyx.scatter_add(dw, flat, g)
         if self.padding_idx is not None:
             dw[self.padding_idx] = 0
         return (dw,)

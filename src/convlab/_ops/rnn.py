@@ -1,13 +1,14 @@
 """One autograd node per layer and direction of an RNN / LSTM / GRU: the time loop runs inside
 ``forward`` and backpropagation through time inside ``backward``.
 
-The input projection of every time step is one GEMM (``(T*B, I) @ W_ih^T``); each step then
-needs only its recurrent product ``h_prev @ W_hh^T`` and one fused cell kernel of the backend
-(``lstm_cell_forward`` ...), which adds the biases, applies the gate activations and updates
-the state in one pass. Backward walks the steps in reverse with the matching cell-gradient
-kernels and finishes with three GEMMs over the whole sequence (input gradient, ``W_ih`` and
-``W_hh`` gradients). Only what backward reads is kept: the step outputs, the LSTM cell states
-and the activated gates.
+The input projection of every time step is one GEMM (``(T*B, I) @ W_ih^T``); the time loop
+itself is the backend's (``_rnn_sequence_forward_into``: per step the recurrent product
+``h_prev @ W_hh^T`` and one fused cell step that adds the biases, applies the gate
+activations and updates the state -- the CPU backend runs the whole loop in one compiled
+call). Backward walks the steps in reverse with the matching cell-gradient steps
+(``_rnn_sequence_backward_into``) and finishes with three GEMMs over the whole sequence
+(input gradient, ``W_ih`` and ``W_hh`` gradients). Only what backward reads is kept: the step
+outputs, the LSTM cell states and the activated gates.
 
 The node's single output packs the step outputs and the final states so that one node serves
 all of them: ``(T + 1, B, H)`` rows ``0..T-1`` the outputs, row ``T`` the final ``h`` (and for
