@@ -1,5 +1,5 @@
 """PyTorch top-level names that only configure or wrap: ``compile``, ``Size``,
-``use_deterministic_algorithms``, ``set_float32_matmul_precision`` and friends.
+``use_deterministic_algorithms`` and friends (the precision switch is :mod:`convlab._precision`).
 
 convlab's kernels are hand-written and deterministic, so these accept PyTorch's arguments and
 do what is meaningful here: ``compile`` returns the module or function unchanged (there is no

@@ -237,8 +237,13 @@ cdef void bf16_panels(real* base, Py_ssize_t panels, Py_ssize_t kc, Py_ssize_t w
             convlab_bf16_panels_inplace(base, panels, kc, width, lo, hi)
 
 
-cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil:
+cdef inline Py_ssize_t _round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil:
     return ((x + m - 1) // m) * m
+
+
+cdef Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t m) noexcept nogil:
+    """``x`` rounded up to a multiple of ``m`` (for the other modules; inline here only)."""
+    return _round_up(x, m)
 
 
 cdef void* buffer_alloc(size_t nbytes) noexcept nogil:
@@ -279,7 +284,7 @@ cdef void pack_a_full(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t m,
                       real* out, Tiling t) noexcept nogil:
     """All of A, one packed block per KC slice; block ``pc`` starts at ``round_up(m, mr) * pc``."""
     cdef Py_ssize_t pc, pc_block, kc
-    cdef Py_ssize_t rows = round_up(m, t.mr)
+    cdef Py_ssize_t rows = _round_up(m, t.mr)
     for pc_block in range((k + t.kc - 1) // t.kc):
         pc = pc_block * t.kc
         kc = t.kc if k - pc >= t.kc else k - pc
@@ -438,7 +443,7 @@ cdef void gemm_tile(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                     real* abuf, real* bbuf, Tiling t) noexcept nogil:
     """Single-threaded C (+)= A @ B with caller-provided pack buffers.
 
-    ``abuf`` holds ``round_up(mc, mr) * kc`` and ``bbuf`` ``kc * round_up(nc, nr)`` elements.
+    ``abuf`` holds ``_round_up(mc, mr) * kc`` and ``bbuf`` ``kc * _round_up(nc, nr)`` elements.
     """
     cdef Py_ssize_t jc, pc, ic, jc_block, pc_block, ic_block, nc, kc, mc, i
     cdef bint direct = use_direct_a(rsa, csa, n, t)
@@ -517,7 +522,7 @@ cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     together, then share out the MC-row blocks of A (each packs its own). Nothing is packed
     twice, and the threads read one B block from the shared cache. -1: no memory."""
     cdef Tiling t = tiling_for(sizeof(real), bf16)
-    cdef Py_ssize_t abuf_len = round_up(round_up(t.mc, t.mr) * t.kc, 16)
+    cdef Py_ssize_t abuf_len = _round_up(_round_up(t.mc, t.mr) * t.kc, 16)
     cdef Py_ssize_t jc, pc, nc, kc, jc_block, pc_block, q, ic_block, ic, mc, cols
     # row blocks of at most MC rows, equal to a panel, at least BLOCKS_PER_THREAD per thread
     # and taken dynamically: on a shared machine one thread may get less CPU than another
@@ -528,7 +533,7 @@ cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         blocks = threads * BLOCKS_PER_THREAD
     if blocks > panels:
         blocks = panels
-    cdef real* shared_b = <real*>buffer_alloc(t.kc * round_up(t.nc, t.nr) * sizeof(real))
+    cdef real* shared_b = <real*>buffer_alloc(t.kc * _round_up(t.nc, t.nr) * sizeof(real))
     cdef real* a_buffers = <real*>buffer_alloc(threads * abuf_len * sizeof(real))
     cdef real* mine
     if shared_b == NULL or a_buffers == NULL:
@@ -571,9 +576,9 @@ cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef int mt, nt, used, tile
     # buffers sized for this problem, not the largest block: small products stay cheap
     cdef Py_ssize_t kc = t.kc if k > t.kc else (k if k > 0 else 1)
-    cdef Py_ssize_t abuf_len = round_up(round_up(t.mc if m > t.mc else m, t.mr) * kc, 16)
-    cdef Py_ssize_t per_thread = abuf_len + round_up(kc * round_up(t.nc if n > t.nc else n,
-                                                                   t.nr), 16)
+    cdef Py_ssize_t abuf_len = _round_up(_round_up(t.mc if m > t.mc else m, t.mr) * kc, 16)
+    cdef Py_ssize_t b_cols = _round_up(t.nc if n > t.nc else n, t.nr)
+    cdef Py_ssize_t per_thread = abuf_len + _round_up(kc * b_cols, 16)
     cdef Py_ssize_t m0, m1, n0, n1
     cdef real* buffers
     cdef real* mine
