@@ -339,3 +339,22 @@ def test_concurrent_members_interrupted_resume_on_one_rank_as_the_serial_ensembl
     a = json.loads((serial / "metrics.json").read_text())
     b = json.loads((spread / "metrics.json").read_text())
     assert _without_timing(b["histories"]) == _without_timing(a["histories"])
+
+
+@needs_mpi
+def test_members_on_groups_of_two_ranks(tmp_path, prices):
+    """4 ranks, 2 members: two groups of two ranks, each a data-parallel member (its own
+    sub-communicator for the gradients and the BatchNorm statistics)."""
+    serial, spread = tmp_path / "serial", tmp_path / "spread"
+    done = _run(_args(prices, serial, epochs=2, ensemble=2))
+    assert done.returncode == 0, done.stderr
+    done = _run(_args(prices, spread, epochs=2, ensemble=2), ranks=4)
+    assert done.returncode == 0, done.stderr
+    a = json.loads((serial / "metrics.json").read_text())
+    b = json.loads((spread / "metrics.json").read_text())
+    for ha, hb in zip(a["histories"], b["histories"]):
+        np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-4)
+        assert hb["train_accuracy"] == ha["train_accuracy"]
+        np.testing.assert_allclose(hb["val_loss"], ha["val_loss"], rtol=5e-3)
+    for k in range(2):
+        _assert_same_model(_weights(spread / f"model_{k}.npz"), _weights(serial / f"model_{k}.npz"))
