@@ -86,6 +86,21 @@ def test_medium_turns_the_cpu_kernels_to_bf16():
 
 
 @needs_bf16
+def test_a_narrower_isa_keeps_float32():
+    convlab.set_float32_matmul_precision("medium")
+    try:
+        _gemm.set_isa("avx2")
+        assert not _gemm.bf16_enabled()
+        a = np.random.default_rng(1).standard_normal((20, 30)).astype(np.float32)
+        c = np.empty((20, 20), np.float32)
+        _gemm.gemm(a, a.T, c, False, 1)
+        np.testing.assert_allclose(c, a.astype(np.float64) @ a.T, rtol=1e-5, atol=1e-5)
+    finally:
+        _gemm.set_isa("auto")
+    assert _gemm.bf16_enabled()
+
+
+@needs_bf16
 def test_autocast_scopes_nest_and_restore():
     assert not convlab.is_autocast_enabled("cpu")
     with convlab.autocast("cpu", dtype=convlab.bfloat16) as scope:

@@ -106,8 +106,10 @@ def bf16_supported():
 cdef bint bf16_requested(Py_ssize_t itemsize) noexcept:
     """Whether a float32 product started now computes in bfloat16: the precision switch
     (``convlab.set_float32_matmul_precision("medium")`` or an autocast scope) is on and the
-    CPU has the kernel. Read once per call, with the GIL, before the kernels start."""
-    if itemsize != 4 or _BF16 == NULL:
+    CPU has the kernel. Read once per call, with the GIL, before the kernels start. A
+    narrower ISA chosen by ``set_isa`` (or ``CONVLAB_ISA``) keeps float32: the bf16 kernel is
+    AVX-512 code."""
+    if itemsize != 4 or _BF16 == NULL or active_isa() != CONVLAB_ISA_AVX512:
         return False
     try:
         return bool(_precision.cpu_bf16_enabled())
