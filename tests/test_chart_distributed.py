@@ -112,6 +112,15 @@ def one_rank(tmp_path_factory, prices):
     return out
 
 
+@pytest.fixture(scope="module")
+def serial_pair(tmp_path_factory, prices):
+    """The reference ensemble: 2 members, 3 epochs each, one process."""
+    out = tmp_path_factory.mktemp("pair") / "run"
+    done = _run(_args(prices, out, ensemble=2))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 # -- in one process ------------------------------------------------------------------------
 
 
@@ -205,9 +214,12 @@ def test_two_ranks_train_the_one_rank_model_into_one_folder(tmp_path, prices, on
     b = json.loads((out / "metrics.json").read_text())
     (ha,), (hb,) = a["histories"], b["histories"]
     # the training loss (train mode: the batch statistics of the whole batch, the same
-    # dropout masks) agrees to float rounding; the accuracies are counts and agree exactly
-    np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-4)
-    assert hb["train_accuracy"] == ha["train_accuracy"]
+    # dropout masks) agrees to float rounding as Adam amplifies it (see _assert_same_model):
+    # ~1e-7 after one epoch, ~1e-4 after three; a wrong share, BatchNorm statistics or
+    # dropout mask would be off by percents
+    np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-3)
+    assert hb["train_loss"][0] == pytest.approx(ha["train_loss"][0], rel=1e-5)
+    np.testing.assert_allclose(hb["train_accuracy"], ha["train_accuracy"], atol=2 / 173)
     # evaluation uses the running statistics, which follow the conv biases that precede
     # BatchNorm: their gradient is zero in exact arithmetic, so Adam turns rounding noise
     # into steps of size lr there, and the runs drift apart a little more than rounding
@@ -267,9 +279,9 @@ def test_a_failing_rank_ends_the_job_and_the_run_resumes_on_one_rank(tmp_path, p
     a = json.loads((one_rank / "metrics.json").read_text())
     b = json.loads((out / "metrics.json").read_text())
     (ha,), (hb,) = a["histories"], b["histories"]
-    np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-4)
+    np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-3)
     np.testing.assert_allclose(hb["val_loss"], ha["val_loss"], rtol=5e-3)
-    assert hb["train_accuracy"] == ha["train_accuracy"]
+    np.testing.assert_allclose(hb["train_accuracy"], ha["train_accuracy"], atol=2 / 173)
     final_a, final_b = convlab.load(one_rank / "state.npz"), convlab.load(out / "state.npz")
     assert final_b["epoch"] == final_a["epoch"] == 3
     _assert_same_model(
@@ -319,14 +331,14 @@ def test_ensemble_members_on_rank_groups_are_the_serial_members(tmp_path, prices
 
 
 @needs_mpi
-def test_concurrent_members_interrupted_resume_on_one_rank_as_the_serial_ensemble(tmp_path, prices):
+def test_concurrent_members_interrupted_resume_on_one_rank_as_the_serial_ensemble(
+    tmp_path, prices, serial_pair
+):
     """2 members on 2 ranks, rank 1 failing in member 2's third epoch: each member's own
     checkpoint lets one process finish both, bit for bit the serial ensemble."""
     script = tmp_path / "fail.py"
     script.write_text(textwrap.dedent(_FAIL_ON_RANK_1))
-    serial, spread = tmp_path / "serial", tmp_path / "spread"
-    done = _run(_args(prices, serial, ensemble=2))
-    assert done.returncode == 0, done.stderr
+    serial, spread = serial_pair, tmp_path / "spread"
     done = _run(_args(prices, spread, ensemble=2), ranks=2, script=script, timeout=120)
     assert done.returncode != 0 and "rank 1 lost its disk" in done.stderr, done.stderr
     assert convlab.load(spread / "state_1.npz")["epoch"] == 2
@@ -342,19 +354,17 @@ def test_concurrent_members_interrupted_resume_on_one_rank_as_the_serial_ensembl
 
 
 @needs_mpi
-def test_members_on_groups_of_two_ranks(tmp_path, prices):
+def test_members_on_groups_of_two_ranks(tmp_path, prices, serial_pair):
     """4 ranks, 2 members: two groups of two ranks, each a data-parallel member (its own
     sub-communicator for the gradients and the BatchNorm statistics)."""
-    serial, spread = tmp_path / "serial", tmp_path / "spread"
-    done = _run(_args(prices, serial, epochs=2, ensemble=2))
-    assert done.returncode == 0, done.stderr
-    done = _run(_args(prices, spread, epochs=2, ensemble=2), ranks=4)
+    serial, spread = serial_pair, tmp_path / "spread"
+    done = _run(_args(prices, spread, ensemble=2), ranks=4)
     assert done.returncode == 0, done.stderr
     a = json.loads((serial / "metrics.json").read_text())
     b = json.loads((spread / "metrics.json").read_text())
     for ha, hb in zip(a["histories"], b["histories"]):
-        np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-4)
-        assert hb["train_accuracy"] == ha["train_accuracy"]
+        np.testing.assert_allclose(hb["train_loss"], ha["train_loss"], rtol=1e-3)
+        np.testing.assert_allclose(hb["train_accuracy"], ha["train_accuracy"], atol=2 / 173)
         np.testing.assert_allclose(hb["val_loss"], ha["val_loss"], rtol=5e-3)
     for k in range(2):
         _assert_same_model(_weights(spread / f"model_{k}.npz"), _weights(serial / f"model_{k}.npz"))
