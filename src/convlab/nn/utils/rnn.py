@@ -25,7 +25,7 @@ def pad_sequence(
     padding_value: float = 0.0,
     padding_side: str = "right",
 ) -> Tensor:
-    """Stack tensors of shape (L_i, *) into (L_max, B, *) ((B, L_max, *) with
+    """Stack tensors of shape ``(L_i, *)`` into ``(L_max, B, *)`` (``(B, L_max, *)`` with
     ``batch_first``), padding the shorter ones with ``padding_value``.
 
     Args:
