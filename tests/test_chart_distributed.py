@@ -291,6 +291,23 @@ def test_a_failing_rank_ends_the_job_and_the_run_resumes_on_one_rank(tmp_path, p
 
 
 @needs_mpi
+def test_predict_on_two_ranks_writes_every_chart_once(tmp_path, prices, one_rank):
+    import pandas as pd
+
+    out = tmp_path / "p.csv"
+    done = _run(["chart", "predict", "--model", one_rank, "--data", prices, "--out", out], 2)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("wrote") == 1
+    table = pd.read_csv(out)
+    assert not table.duplicated(["ticker", "date"]).any()
+    # the run's own test predictions (one process) are among them, equal to rounding
+    test = pd.read_csv(one_rank / "test_predictions.csv")
+    merged = test.merge(table, on=["ticker", "date"], suffixes=("", "_again"))
+    assert len(merged) == len(test) and len(table) > len(test)
+    np.testing.assert_allclose(merged["p_up"], merged["p_up_again"], atol=2e-6)
+
+
+@needs_mpi
 def test_a_user_error_on_every_rank_ends_the_job_with_status_2(tmp_path, prices):
     out = tmp_path / "taken"
     out.mkdir()

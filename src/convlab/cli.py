@@ -362,7 +362,8 @@ def _predict(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         distributed=True if args.distributed else None,
     )
-    print(f"wrote {path}")
+    if _rank_zero():  # under mpiexec, once
+        print(f"wrote {path}")
     return 0
 
 
