@@ -110,27 +110,24 @@ class _Recurrent(Function):
             dw_ih = be.matmul(dxg2, x.reshape(rows, -1), trans_a=True)
         if needs[4]:
             dw_hh = self._weight_hh_grad(dhg, h0)
-        if needs[5]:
+        if needs[5] or needs[6]:
             db_ih = dxg2.sum(axis=0)
-        if needs[6]:
-            db_hh = dhg2.sum(axis=0)
+            # the LSTM / RNN biases add up before the activations: one gradient for both
+            db_hh = dhg2.sum(axis=0) if gru else db_ih.copy()
         return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
 
     def _weight_hh_grad(self, dhg: Any, h0: Any) -> Any:
-        """``sum_t dhg[t]^T @ h_prev[t]``: one GEMM over the steps whose previous state is a
-        step output, plus the first step's product with ``h0``."""
-        be, packed = self.backend, self.packed
+        """``sum_t dhg[t]^T @ h_prev[t]`` as one GEMM over the whole sequence: the previous
+        states are the step outputs shifted by one step, and ``h0`` for the first step."""
+        be, xp, packed = self.backend, self.backend.xp, self.packed
         steps, batch, width = dhg.shape
-        first = steps - 1 if self.reverse else 0
-        dw = be.matmul(dhg[first], h0, trans_a=True)
-        if steps > 1:
-            rows = (steps - 1) * batch
-            if self.reverse:
-                g, h = dhg[: steps - 1], packed[1:steps]
-            else:
-                g, h = dhg[1:], packed[: steps - 1]
-            dw += be.matmul(g.reshape(rows, width), h.reshape(rows, -1), trans_a=True)
-        return dw
+        prev = xp.empty((steps, batch, h0.shape[1]), h0.dtype)
+        if self.reverse:
+            prev[: steps - 1], prev[steps - 1] = packed[1:steps], h0
+        else:
+            prev[0], prev[1:] = h0, packed[: steps - 1]
+        rows = steps * batch
+        return be.matmul(dhg.reshape(rows, width), prev.reshape(rows, -1), trans_a=True)
 
 
 def recurrent_layer(
