@@ -6,10 +6,6 @@ between layers, truncated BPTT, the state dict and the error messages."""
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 
@@ -519,28 +515,3 @@ def test_compiled_kernels_any_thread_count_cpu(threads):
         np.testing.assert_array_equal(lstm(x)[0].detach().numpy(), one)
     finally:
         convlab.set_num_threads(before)
-
-
-NVCC = shutil.which("nvcc")
-
-
-@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed (CI has it)")
-def test_rnn_cuda_source_compiles_and_exports_its_entry_points(tmp_path):
-    """kernels/rnn.cu under nvcc -ptx, as NVRTC builds it (no host headers)."""
-    from convlab._gpu import rnn as gpu_rnn
-
-    source = tmp_path / "rnn.cu"
-    source.write_text(gpu_rnn.source())
-    ptx = tmp_path / "rnn.ptx"
-    result = subprocess.run(
-        [NVCC, "-ptx", "--std=c++17", "-o", str(ptx), str(source)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"nvcc failed on rnn.cu:\n{result.stderr}"
-    exported = set(re.findall(r"\.entry\s+(\w+)\(", ptx.read_text()))
-    wanted = {f"{n}_{s}" for n in gpu_rnn.ENTRY_POINTS for s in ("f32", "f64")}
-    assert wanted <= exported, sorted(wanted - exported)
-    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", gpu_rnn.source(), flags=re.S)
-    assert "#include" not in text

@@ -4,8 +4,6 @@ unit), its gates' whole arithmetic in registers. The time loop around them is
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -15,36 +13,11 @@ from convlab._gpu import launch, modules
 
 __all__ = ["GPURecurrent"]
 
-#: entry points of kernels/rnn.cu, each with an _f32 and an _f64 version
-ENTRY_POINTS = [
-    "lstm_cell_forward",
-    "lstm_cell_backward",
-    "gru_cell_forward",
-    "gru_cell_backward",
-    "rnn_cell_forward",
-    "rnn_cell_backward",
-]
-
-
-def source() -> str:
-    """The CUDA source text of the recurrent kernels."""
-    return (resources.files("convlab._gpu") / "kernels" / "rnn.cu").read_text()
-
-
-@functools.cache
-def _module() -> Any:
-    import cupy
-
-    # rnn.cu has no launch constants: the standard option is all it needs
-    return cupy.RawModule(code=source(), options=("--std=c++17",))
-
 
 def kernel(name: str, dtype: Any) -> Any:
-    """The compiled recurrent kernel ``name`` for ``dtype`` (float32 or float64)."""
-    if "rnn" in modules.FAMILIES:  # registered with the other families: share their cache
-        return modules.kernel("rnn", name, dtype)
-    suffix = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}[np.dtype(dtype)]
-    return _module().get_function(f"{name}_{suffix}")
+    """The compiled recurrent kernel ``name`` for ``dtype`` (the ``rnn`` family of
+    :mod:`convlab._gpu.modules`, compiled once and cached with the others)."""
+    return modules.kernel("rnn", name, dtype)
 
 
 def _grid(total: int) -> tuple:
