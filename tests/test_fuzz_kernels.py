@@ -412,6 +412,49 @@ def _valid_calls(backend):
         "leaky_relu_forward": dict(x=arr(3, 5), slope=0.1),
         "dropout_forward": dict(x=arr(3, 5), p=0.5, seed=3),
         "dropout_rows_forward": dict(x=arr(3, 5), p=0.5, seeds=np.arange(3, dtype=np.uint64)),
+        "lstm_cell_forward": dict(
+            xg=arr(2, 8),
+            hg=arr(2, 8),
+            b_ih=arr(8),
+            b_hh=arr(8),
+            c_prev=arr(2, 2),
+            h=arr(2, 2),
+            c=arr(2, 2),
+            gates=arr(2, 8),
+        ),
+        "lstm_cell_backward": dict(
+            gates=arr(2, 8),
+            c_prev=arr(2, 2),
+            c=arr(2, 2),
+            dh=arr(2, 2),
+            dh_rec=arr(2, 2),
+            dc=arr(2, 2),
+            dgates=arr(2, 8),
+        ),
+        "gru_cell_forward": dict(
+            xg=arr(2, 6),
+            hg=arr(2, 6),
+            b_ih=arr(6),
+            b_hh=arr(6),
+            h_prev=arr(2, 2),
+            h=arr(2, 2),
+            saved=arr(2, 8),
+        ),
+        "gru_cell_backward": dict(
+            saved=arr(2, 8),
+            h_prev=arr(2, 2),
+            dh=arr(2, 2),
+            dh_rec=arr(2, 2),
+            dcarry=arr(2, 2),
+            dxg=arr(2, 6),
+            dhg=arr(2, 6),
+        ),
+        "rnn_cell_forward": dict(
+            xg=arr(2, 2), hg=arr(2, 2), b_ih=arr(2), b_hh=arr(2), h=arr(2, 2), relu=False
+        ),
+        "rnn_cell_backward": dict(
+            h=arr(2, 2), dh=arr(2, 2), dh_rec=arr(2, 2), dpre=arr(2, 2), relu=True
+        ),
         "dropout_backward": dict(grad=arr(3, 5), keep=dev(np.ones((3, 5), np.bool_)), p=0.5),
     }
     if backend.name == "cpu":
