@@ -233,7 +233,7 @@ def main(argv=None) -> int:
                 repeats,
             )
             ours = times["convlab"]
-            rate = case.work / ours / (1 if case.unit == "img/s" else 1e9)
+            rate = case.work / ours / (1 if case.unit in ("img/s", "words/s") else 1e9)
             rate_text = f"{rate:.0f} {case.unit}"
             if case.unit == "GFLOP/s" and group_peak and args.device == "cpu":  # a CPU peak
                 rate_text += f" ({100 * rate / group_peak:.0f}% of peak)"
