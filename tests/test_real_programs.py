@@ -65,6 +65,18 @@ ARGS = {
         *("--layout", "tiny", "--epochs", "2", "--batch-size", "16", "--lr", "0.05"),
         *("--workers", "0", "--log-interval", "2"),
     ],
+    "word_language_model": [
+        *("--model", "LSTM", "--tied", "--emsize", "16", "--nhid", "16", "--nlayers", "2"),
+        *("--epochs", "2", "--batch_size", "4", "--bptt", "8", "--log-interval", "1"),
+        *("--words", "30"),
+    ],
+    "sequence_classifier": [
+        *("--epochs", "2", "--batch-size", "16", "--train-size", "64", "--test-size", "32"),
+        *("--max-len", "10", "--hidden", "8", "--log-interval", "2"),
+    ],
+    "time_series_lstm": [
+        *("--steps", "3", "--waves", "8", "--length", "40", "--hidden", "8", "--future", "10"),
+    ],
 }
 
 # Programs that choose a device (``--no-accel`` keeps them on the CPU).
@@ -119,6 +131,23 @@ def _write_data(base: Path) -> None:
     rng = np.random.default_rng(5)
     batches = {name: cifar_batch(rng, 40 if name == "test_batch" else 16) for name in CIFAR_NAMES}
     write_cifar_bin(base / "data", batches)
+    _write_text(base / "data" / "text", rng)
+
+
+# The word language model's vocabulary: 24 made-up words (no digits: the output is compared
+# with every number masked).
+WORDS = [a + b for a in ("ka", "lo", "mi", "su") for b in ("ra", "ne", "to", "vi", "pu", "de")]
+
+
+def _write_text(folder: Path, rng: np.random.Generator) -> None:
+    """A tiny text corpus in the word language model's layout: ``train.txt`` (80 lines),
+    ``valid.txt`` and ``test.txt`` (20 each) of 3 to 10 words."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, lines in (("train", 80), ("valid", 20), ("test", 20)):
+        text = "".join(
+            " ".join(rng.choice(WORDS, rng.integers(3, 11))) + "\n" for _ in range(lines)
+        )
+        (folder / f"{split}.txt").write_text(text)
 
 
 def _workdir(name: str, library: str, root: Path) -> Path:
@@ -319,6 +348,9 @@ def test_convlab_prints_what_torch_prints(name, runs, programs_root):
         "forward_forward": 0.2,
         "conv_autoencoder": 0.05,
         "cifar10_classifier": 0.3,  # ~ln 10: the last layer starts near zero
+        "word_language_model": 0.3,  # ~ln 25 (24 words and <eos>): small uniform weights
+        "sequence_classifier": 0.3,  # ~ln 3
+        "time_series_lstm": 0.2,  # ~1/2, the mean square of a sine, give or take the bias
     }[name]
     first = 2 if name == "dcgan" else 1  # dcgan prints Loss_D and Loss_G on one line
     for a, b in zip(ours[:first], theirs[:first], strict=True):
@@ -331,6 +363,9 @@ def test_convlab_prints_what_torch_prints(name, runs, programs_root):
         "siamese": ["siamese.pt"],
         "conv_autoencoder": ["autoencoder_out/best.pt", "autoencoder_out/reconstructions.png"],
         "cifar10_classifier": ["checkpoint/cifar10.pth"],
+        "word_language_model": ["model.pt", "generated.txt"],
+        "sequence_classifier": ["gru_classifier.pt"],
+        "time_series_lstm": ["sine_lstm.pt"],
     }.get(name, [])
     work = _workdir(name, "convlab", programs_root)
     for file in saved:
@@ -647,3 +682,106 @@ def test_conv_autoencoder_epoch_matches_torch(program_modules, capsys):
         expected = _numpy(a)
         scale = max(np.abs(expected).max(), 1.0)  # weights, running stats, step counts
         np.testing.assert_allclose(_numpy(b), expected, atol=1e-9 * scale, err_msg=name)
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    ("rnn_type", "tied"), [("LSTM", True), ("GRU", False), ("RNN_TANH", False)]
+)
+def test_word_language_model_training_matches_torch(program_modules, rnn_type, tied):
+    """The program's ``batchify``, ``train`` (truncated BPTT with ``repackage_hidden``,
+    NLLLoss on log-softmax, ``clip_grad_norm_``, the hand-written SGD update) for one epoch
+    from PyTorch's weights, then its ``evaluate``. Dropout is off (p = 0): its masks come
+    from each library's generator. With ``tied`` the decoder shares the embedding matrix,
+    which must stay shared through the update."""
+    theirs_mod, ours_mod = program_modules("word_language_model")
+    torch.manual_seed(0)
+    shape = (rnn_type, 15, 8, 8, 2, 0.0, tied)
+    theirs, ours = theirs_mod.RNNModel(*shape), ours_mod.RNNModel(*shape)
+    _copy_weights(theirs, ours)
+    rng = np.random.default_rng(8)
+    stream, held_out = rng.integers(0, 15, 83), rng.integers(0, 15, 41)
+    args = argparse.Namespace(batch_size=4, bptt=6, clip=0.25, log_interval=2)
+    results = []
+    for mod, model, lib in ((theirs_mod, theirs, torch), (ours_mod, ours, convlab)):
+        cpu = lib.device("cpu")
+        train_data = mod.batchify(lib.tensor(stream), 4, cpu)
+        assert tuple(train_data.shape) == (20, 4)
+        criterion = lib.nn.NLLLoss()
+        loss = mod.train(args, model, train_data, criterion, 2.0, 1)
+        val = mod.evaluate(model, mod.batchify(lib.tensor(held_out), 2, cpu), criterion, 2, 6)
+        results.append((loss, val))
+        assert (model.decoder.weight is model.encoder.weight) == tied
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5)
+    for (name, a), (_, b) in zip(
+        theirs.state_dict().items(), ours.state_dict().items(), strict=True
+    ):
+        np.testing.assert_allclose(_numpy(b), _numpy(a), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@needs_torch
+def test_sequence_classifier_training_matches_torch(program_modules, capsys):
+    """The program's ``collate`` (``pad_sequence`` batch-first) in a DataLoader, ``train_epoch``
+    (Embedding with ``padding_idx``, two-layer bidirectional batch-first GRU, the last
+    forward / backward states from ``h_n.view``, CrossEntropyLoss, Adam) for three batches of
+    variable-length sequences from PyTorch's weights, then its ``evaluate``. Dropout is off
+    (p = 0): its masks come from each library's generator."""
+    theirs_mod, ours_mod = program_modules("sequence_classifier")
+    torch.manual_seed(0)
+    shape = {"vocab": 12, "classes": 3, "embed": 6, "hidden": 5, "num_layers": 2, "dropout": 0.0}
+    theirs, ours = theirs_mod.GRUClassifier(**shape), ours_mod.GRUClassifier(**shape)
+    _copy_weights(theirs, ours)
+    rng = np.random.default_rng(9)
+    sequences = [rng.integers(1, 12, rng.integers(2, 9)) for _ in range(12)]
+    labels = [int(s[0]) % 3 for s in sequences]
+    results = []
+    for mod, model, lib in ((theirs_mod, theirs, torch), (ours_mod, ours, convlab)):
+        data = [(lib.tensor(s), y) for s, y in zip(sequences, labels, strict=True)]
+        tokens, _ = mod.collate(data[:4])
+        expected = np.zeros((4, max(len(s) for s in sequences[:4])), dtype=np.int64)
+        for row, s in zip(expected, sequences[:4], strict=True):
+            row[: len(s)] = s
+        np.testing.assert_array_equal(_numpy(tokens), expected)
+        loader = lib.utils.data.DataLoader(data, batch_size=4, collate_fn=mod.collate)
+        criterion = lib.nn.CrossEntropyLoss()
+        opt = lib.optim.Adam(model.parameters(), lr=1e-2)
+        cpu = lib.device("cpu")
+        trained = mod.train_epoch(model, loader, criterion, opt, cpu, 1, 1)
+        results.append((*trained, *mod.evaluate(model, loader, criterion, cpu)))
+    capsys.readouterr()
+    (t_loss, t_acc, t_eval, t_eacc), (c_loss, c_acc, c_eval, c_eacc) = results
+    np.testing.assert_allclose([c_loss, c_eval], [t_loss, t_eval], rtol=1e-5)
+    assert (c_acc, c_eacc) == (t_acc, t_eacc)
+    for (name, a), (_, b) in zip(
+        theirs.state_dict().items(), ours.state_dict().items(), strict=True
+    ):
+        np.testing.assert_allclose(_numpy(b), _numpy(a), rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@needs_torch
+def test_time_series_lstm_steps_match_torch(program_modules):
+    """The program's ``sine_waves`` shape, ``Sequence`` (two LSTMCells stepped in a Python
+    loop, outputs stacked, predictions fed back for ``future`` steps), two ``train_step``s
+    (MSELoss, Adam) from PyTorch's weights, then its ``predict`` past the input's end."""
+    theirs_mod, ours_mod = program_modules("time_series_lstm")
+    torch.manual_seed(0)
+    theirs, ours = theirs_mod.Sequence(6), ours_mod.Sequence(6)
+    _copy_weights(theirs, ours)
+    steps = np.arange(16)[None, :] + np.array([[0], [5], [11]])
+    waves = np.sin(steps / 4.0).astype(np.float32)
+    results = []
+    for mod, model, lib in ((theirs_mod, theirs, torch), (ours_mod, ours, convlab)):
+        shape = tuple(mod.sine_waves(3, 16, 4, lib.Generator().manual_seed(0)).shape)
+        assert shape == (3, 16)
+        x, y = lib.tensor(waves[:, :-1]), lib.tensor(waves[:, 1:])
+        criterion = lib.nn.MSELoss()
+        opt = lib.optim.Adam(model.parameters(), lr=0.01)
+        losses = [mod.train_step(model, opt, criterion, x, y) for _ in range(2)]
+        pred, test_loss = mod.predict(model, criterion, x, y, future=4)
+        results.append((losses, test_loss, _numpy(pred)))
+    (t_losses, t_test, t_pred), (c_losses, c_test, c_pred) = results
+    assert c_pred.shape == (3, 19)
+    np.testing.assert_allclose([*c_losses, c_test], [*t_losses, t_test], rtol=1e-5)
+    np.testing.assert_allclose(c_pred, t_pred, rtol=1e-5, atol=1e-6)
+    for (name, a), (_, b) in zip(theirs.named_parameters(), ours.named_parameters(), strict=True):
+        np.testing.assert_allclose(_numpy(b), _numpy(a), rtol=1e-5, atol=1e-6, err_msg=name)
