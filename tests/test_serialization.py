@@ -175,3 +175,36 @@ def test_saving_a_whole_module_names_the_alternative(tmp_path):
     with pytest.raises(TypeError, match=r"state_dict\(\)"):
         convlab.save(convlab.nn.Linear(2, 2), tmp_path / "m.pt")
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_save_and_load_through_binary_streams(tmp_path):
+    """As torch.save / torch.load: a BytesIO (the usual way to copy a model's state in
+    memory) and an open file work as well as a path; a stream is read from its position."""
+    import io
+
+    state = {"w": convlab.arange(6.0).reshape(2, 3), "step": 3, "names": ["a", "b"]}
+    buffer = io.BytesIO()
+    convlab.save(state, buffer)
+    buffer.seek(0)
+    back = convlab.load(buffer)
+    np.testing.assert_array_equal(back["w"].numpy(), state["w"].numpy())
+    assert back["step"] == 3 and back["names"] == ["a", "b"]
+
+    path = tmp_path / "model.pt"
+    with open(path, "wb") as handle:
+        handle.write(b"junk")  # written at the stream's position: the checkpoint follows
+        convlab.save(state, handle)
+    with open(path, "rb") as handle:
+        assert handle.read(4) == b"junk"
+        np.testing.assert_array_equal(convlab.load(handle)["w"].numpy(), state["w"].numpy())
+    # a checkpoint written by path reads back through a stream, and the other way round
+    convlab.save(state, tmp_path / "by_path.pt")
+    with open(tmp_path / "by_path.pt", "rb") as handle:
+        assert convlab.load(handle)["step"] == 3
+
+    with pytest.raises(convlab.CheckpointError, match="<stream>"):
+        convlab.load(io.BytesIO(b"not a checkpoint"))
+    with open(tmp_path / "text.txt", "w") as text, pytest.raises(TypeError, match="readable"):
+        convlab.load(text)
+    with pytest.raises(TypeError, match="binary stream"):
+        convlab.load(io.StringIO("text"))

@@ -13,6 +13,7 @@ good one was.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from typing import Any
@@ -102,10 +103,23 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
     )
 
 
+def _is_file_object(f: Any) -> bool:
+    """A binary stream (``open(..., "wb")``, ``io.BytesIO``) rather than a path."""
+    return not isinstance(f, (str, bytes, os.PathLike)) and (
+        hasattr(f, "write") or hasattr(f, "read")
+    )
+
+
 def save(obj: Any, path: Any) -> None:
     """Write ``obj`` (e.g. a ``state_dict``) to ``path`` atomically.
 
-    The file name is used as given (no ``.npz`` is appended).
+    Args:
+        obj: What to store: dicts, lists, tuples, strings, numbers, bool, None, tensors and
+            arrays, nested.
+        path: A file name, used as given (no ``.npz`` is appended), or a binary stream opened
+            for writing (``open(name, "wb")``, ``io.BytesIO``), as ``torch.save`` accepts:
+            the checkpoint is built in memory and written to it in one ``write`` at its
+            current position.
 
     Raises:
         TypeError: For objects that cannot be stored without pickle.
@@ -113,6 +127,13 @@ def save(obj: Any, path: Any) -> None:
     arrays: dict[str, Any] = {}  # (arrays; Any: savez types **kwds as if one were allow_pickle)
     meta = {"format": _FORMAT, "version": _VERSION, "object": _encode(obj, arrays)}
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    if _is_file_object(path):
+        if not hasattr(path, "write"):
+            raise TypeError(f"path: expected a file name or a writable binary stream, got {path!r}")
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        path.write(buffer.getvalue())
+        return
     with atomic_open(path) as handle:
         np.savez(handle, **arrays)
 
@@ -254,9 +275,9 @@ class _Decoder:
         raise self.fail(f"unknown entry type {sorted(node)[:3]}")
 
 
-def _byte_limit(max_bytes: int | None, path: str) -> int:
+def _byte_limit(max_bytes: int | None, size: int) -> int:
     if max_bytes is None:
-        return max(os.path.getsize(path), DEFAULT_MAX_BYTES)
+        return max(size, DEFAULT_MAX_BYTES)
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
         raise ValueError(f"max_bytes: expected a number of bytes >= 1 or None, got {max_bytes!r}")
     return int(max_bytes)
@@ -277,7 +298,8 @@ def load(
     archive entry, and the metadata's size and JSON nesting against fixed bounds.
 
     Args:
-        path: The checkpoint file.
+        path: The checkpoint file, or a binary stream opened for reading (``open(name,
+            "rb")``, ``io.BytesIO``), read from its current position to its end.
         map_location: ``"cpu"`` or ``"gpu"`` (or ``"cuda"``, a :class:`convlab.device`) to
             put every tensor there; by default each goes back to the device it was saved
             from. PyTorch's other forms are understood too: a dict such as
@@ -301,7 +323,13 @@ def load(
         convlab.BackendUnavailableError: For ``map_location="gpu"`` without a GPU.
         OSError: If the file cannot be read.
     """
-    path = os.fspath(path)
+    stream = None
+    if _is_file_object(path):
+        if not hasattr(path, "read"):
+            raise TypeError(f"path: expected a file name or a readable binary stream, got {path!r}")
+        stream, path = path, str(getattr(path, "name", "<stream>"))
+    else:
+        path = os.fspath(path)
     if callable(map_location):
         map_location = "cpu"
     elif isinstance(map_location, dict):
@@ -312,12 +340,26 @@ def load(
     if map_location is not None:
         backend_for(map_location, "map_location")
         map_location = "gpu" if str(map_location).startswith(("gpu", "cuda")) else "cpu"
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load: no such file {path!r}")
-    if not os.path.isfile(path):
-        raise CheckpointError(f"load: {path!r} is not a valid convlab checkpoint: not a file")
-    limit = _byte_limit(max_bytes, path)
-    with open(path, "rb") as handle:
+    if stream is not None:
+        try:
+            data = stream.read()
+        except io.UnsupportedOperation:
+            raise TypeError(
+                f"path: expected a file name or a readable binary stream, got {stream!r}"
+            ) from None
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"path: expected a binary stream, but reading it gave {type(data)}")
+        size = len(data)
+        opened: Any = io.BytesIO(data)
+    else:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"load: no such file {path!r}")
+        if not os.path.isfile(path):
+            raise CheckpointError(f"load: {path!r} is not a valid convlab checkpoint: not a file")
+        size = os.path.getsize(path)
+        opened = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+    limit = _byte_limit(max_bytes, size)
+    with opened as handle:
         if handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
             raise CheckpointError(
                 f"load: {path!r} is not a valid convlab checkpoint: it holds "

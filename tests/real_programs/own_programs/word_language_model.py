@@ -247,13 +247,15 @@ def main(argv=None):
         )
         print("-" * 89)
         if best_val_loss is None or val_loss < best_val_loss:
-            torch.save(model.state_dict(), args.save)
+            with open(args.save, "wb") as f:
+                torch.save(model.state_dict(), f)
             best_val_loss = val_loss
         else:
             # No improvement on the validation set: anneal the learning rate.
             lr /= 4.0
 
-    model.load_state_dict(torch.load(args.save))
+    with open(args.save, "rb") as f:
+        model.load_state_dict(torch.load(f))
     test_loss = evaluate(model, test_data, criterion, eval_batch_size, args.bptt)
     print("=" * 89)
     print(f"| End of training | test loss: {test_loss:5.2f} | test ppl {math.exp(test_loss):8.2f}")
