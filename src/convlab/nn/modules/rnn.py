@@ -15,6 +15,7 @@ from typing import Any
 
 from convlab import _creation
 from convlab._ops import activation as _activation
+from convlab._ops import index as _index
 from convlab._ops import shape as _shape
 from convlab._ops.rnn import GATES, recurrent_layer
 from convlab._tensor import Tensor
@@ -245,7 +246,13 @@ class RNNBase(Module):
         return x, h_n, _shape.stack(finals_c, 0) if lstm else None
 
     def forward(self, input: Tensor, hx: Any = None) -> tuple[Any, Any]:
-        """Run the sequence; see :class:`RNN`, :class:`LSTM` and :class:`GRU` for shapes."""
+        """Run the sequence; see :class:`RNN`, :class:`LSTM` and :class:`GRU` for shapes.
+        ``input`` may also be a :class:`~convlab.nn.utils.rnn.PackedSequence`; the output is
+        then packed the same way."""
+        from convlab.nn.utils.rnn import PackedSequence
+
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         batched = self._check_input(input)
         lstm = self.mode == "LSTM"
         if not batched:
@@ -274,6 +281,63 @@ class RNNBase(Module):
         elif self.batch_first:
             output = _shape.transpose(output, 0, 1)
         return output, ((h_n, c_n) if lstm else h_n)
+
+    def _forward_packed(self, packed: Any, hx: Any) -> tuple[Any, Any]:
+        """A packed batch: each sequence runs over its own length only (its final state is
+        the one at its last step, its outputs past that are absent). Sequences of one length
+        run together through the fused layers, one call per distinct length."""
+        from convlab.nn.utils import rnn as rnn_utils
+
+        padded, lengths = rnn_utils._unpack_sorted(packed, 0.0, None)  # (T, B, *), sorted
+        if padded.ndim != 3:
+            raise ValueError(
+                f"{type(self).__name__}: expected packed data of shape (N, input_size), got "
+                f"{tuple(packed.data.shape)}"
+            )
+        self._check_input(padded)
+        lstm = self.mode == "LSTM"
+        steps, batch = padded.shape[0], padded.shape[1]
+        if lstm:
+            if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+                raise TypeError("LSTM: hx should be a tuple of two tensors (h_0, c_0)")
+            h0 = self._state(None if hx is None else hx[0], True, batch, padded, "hx[0]")
+            c0 = self._state(None if hx is None else hx[1], True, batch, padded, "hx[1]")
+        else:
+            if isinstance(hx, (tuple, list)):
+                raise TypeError(f"{type(self).__name__}: hx should be a Tensor, got a tuple")
+            h0, c0 = self._state(hx, True, batch, padded, "hx"), None
+        if packed.sorted_indices is not None:  # states come in the caller's batch order
+            h0 = _index.index_select(h0, 1, packed.sorted_indices)
+            c0 = _index.index_select(c0, 1, packed.sorted_indices) if c0 is not None else None
+        outputs: list[Tensor] = []
+        finals_h: list[Tensor] = []
+        finals_c: list[Tensor] = []
+        start = 0
+        while start < batch:
+            length, end = int(lengths[start]), start
+            while end < batch and int(lengths[end]) == length:
+                end += 1
+            out, h_n, c_n = self._run(
+                padded[:length, start:end],
+                h0[:, start:end],
+                c0[:, start:end] if c0 is not None else None,
+            )
+            if length < steps:
+                out = _shape.pad(out, ((0, steps - length), (0, 0), (0, 0)))
+            outputs.append(out)
+            finals_h.append(h_n)
+            if c_n is not None:
+                finals_c.append(c_n)
+            start = end
+        output = _shape.cat(outputs, 1)
+        h_n = _shape.cat(finals_h, 1)
+        c_n = _shape.cat(finals_c, 1) if lstm else None
+        data, _ = rnn_utils._pack_time_major(output, lengths)
+        result = packed._replace(data=data)
+        if packed.unsorted_indices is not None:
+            h_n = _index.index_select(h_n, 1, packed.unsorted_indices)
+            c_n = _index.index_select(c_n, 1, packed.unsorted_indices) if c_n is not None else None
+        return result, ((h_n, c_n) if lstm else h_n)
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
