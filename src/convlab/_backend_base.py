@@ -763,18 +763,15 @@ class BackendBase:
     def _dropout_into(
         self, x: Any, out: Any, keep: Any, seed: int, threshold: int, scale: float
     ) -> None:
-        xp = self.xp
-        pairs = -(-x.size // 2)
-        with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as in the kernels
-            z = (xp.arange(1, pairs + 1, dtype=xp.uint64) * _GOLDEN_GAMMA) + np.uint64(seed)
-            z = (z ^ (z >> np.uint64(30))) * _MIX_1
-            z = (z ^ (z >> np.uint64(27))) * _MIX_2
-            z ^= z >> np.uint64(31)
-        halves = xp.stack([z & np.uint64(0xFFFFFFFF), z >> np.uint64(32)], axis=1)
-        keep.reshape(-1)[...] = halves.reshape(-1)[: x.size] >= np.uint64(threshold)
-        t = x.dtype.type
-        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as in a kernel
-            xp.multiply(x, xp.where(keep, t(scale), t(0)), out=out)
+        # the whole (contiguous) tensor is one row of the per-row stream
+        self._dropout_rows_into(
+            x.reshape(1, -1),
+            out.reshape(1, -1),
+            keep.reshape(1, -1),
+            np.array([seed], np.uint64),
+            threshold,
+            scale,
+        )
 
     @public_kernel
     def dropout_rows_forward(self, x: Any, p: float, seeds: Any) -> tuple[Any, Any]:

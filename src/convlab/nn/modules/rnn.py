@@ -179,6 +179,20 @@ class RNNBase(Module):
             )
         return input.ndim == 3
 
+    def _initial_states(
+        self, hx: Any, batched: bool, batch: int, like: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        """``(h0, c0)`` from ``forward``'s ``hx`` (``c0`` None but for the LSTM), checked."""
+        if self.mode == "LSTM":
+            if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+                raise TypeError("LSTM: hx should be a tuple of two tensors (h_0, c_0)")
+            h0 = self._state(None if hx is None else hx[0], batched, batch, like, "hx[0]")
+            c0 = self._state(None if hx is None else hx[1], batched, batch, like, "hx[1]")
+            return h0, c0
+        if isinstance(hx, (tuple, list)):
+            raise TypeError(f"{type(self).__name__}: hx should be a Tensor, got a tuple")
+        return self._state(hx, batched, batch, like, "hx"), None
+
     def _state(
         self, state: Tensor | None, batched: bool, batch: int, like: Tensor, what: str
     ) -> Tensor:
@@ -263,16 +277,7 @@ class RNNBase(Module):
             raise RuntimeError(
                 f"{type(self).__name__}: expected a non-empty sequence, got length 0"
             )
-        batch = input.shape[1]
-        if lstm:
-            if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-                raise TypeError("LSTM: hx should be a tuple of two tensors (h_0, c_0)")
-            h0 = self._state(None if hx is None else hx[0], batched, batch, input, "hx[0]")
-            c0 = self._state(None if hx is None else hx[1], batched, batch, input, "hx[1]")
-        else:
-            if isinstance(hx, (tuple, list)):
-                raise TypeError(f"{type(self).__name__}: hx should be a Tensor, got a tuple")
-            h0, c0 = self._state(hx, batched, batch, input, "hx"), None
+        h0, c0 = self._initial_states(hx, batched, input.shape[1], input)
         output, h_n, c_n = self._run(input, h0, c0)
         if not batched:
             output = _shape.squeeze(output, 1)
@@ -297,15 +302,7 @@ class RNNBase(Module):
         self._check_input(padded)
         lstm = self.mode == "LSTM"
         steps, batch = padded.shape[0], padded.shape[1]
-        if lstm:
-            if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-                raise TypeError("LSTM: hx should be a tuple of two tensors (h_0, c_0)")
-            h0 = self._state(None if hx is None else hx[0], True, batch, padded, "hx[0]")
-            c0 = self._state(None if hx is None else hx[1], True, batch, padded, "hx[1]")
-        else:
-            if isinstance(hx, (tuple, list)):
-                raise TypeError(f"{type(self).__name__}: hx should be a Tensor, got a tuple")
-            h0, c0 = self._state(hx, True, batch, padded, "hx"), None
+        h0, c0 = self._initial_states(hx, True, batch, padded)
         if packed.sorted_indices is not None:  # states come in the caller's batch order
             h0 = _index.index_select(h0, 1, packed.sorted_indices)
             c0 = _index.index_select(c0, 1, packed.sorted_indices) if c0 is not None else None
