@@ -140,6 +140,49 @@ def test_autocast_belongs_to_its_thread():
     assert seen == [False]
 
 
+def _conv_linear_grads(forward_scope, backward_scope):
+    """Gradients of a conv -> linear model, forward and backward each in its own scope."""
+    rng = np.random.default_rng(11)
+
+    def leaf(*shape):
+        return convlab.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+
+    x, w, lw = leaf(4, 8, 9, 12), leaf(16, 8, 3, 3), leaf(5, 16 * 7 * 10)
+    with forward_scope():
+        y = convlab.nn.functional.linear(convlab.nn.functional.conv2d(x, w).flatten(1), lw)
+    with backward_scope():
+        y.sum().backward()
+    return x.grad.numpy(), w.grad.numpy(), lw.grad.numpy()
+
+
+@needs_bf16
+def test_backward_computes_in_the_precision_of_its_forward():
+    # PyTorch's AMP recipe: forward (and loss) inside autocast, backward outside; the backward
+    # of an autocast op runs in the dtype its forward cast to, so ours computes in bfloat16 too
+    from contextlib import nullcontext
+
+    def medium():
+        convlab.set_float32_matmul_precision("medium")
+        return nullcontext()
+
+    def cpu_autocast():
+        return convlab.autocast("cpu")
+
+    fp32 = _conv_linear_grads(nullcontext, nullcontext)
+    recipe = _conv_linear_grads(cpu_autocast, nullcontext)
+    convlab.set_float32_matmul_precision("highest")
+    everywhere = _conv_linear_grads(medium, nullcontext)
+    convlab.set_float32_matmul_precision("highest")
+    for ours, both, plain in zip(recipe, everywhere, fp32):
+        np.testing.assert_array_equal(ours, both)
+        assert not np.array_equal(ours, plain)
+    # and a backward inside a scope whose forward ran outside one stays float32, bit for bit
+    for ours, plain in zip(_conv_linear_grads(nullcontext, cpu_autocast), fp32):
+        np.testing.assert_array_equal(ours, plain)
+    # the engine restores the thread's scopes after each node
+    assert not convlab.is_autocast_enabled("cpu") and not _gemm.bf16_enabled()
+
+
 def test_autocast_arguments():
     with pytest.raises(RuntimeError, match="device_type: expected 'cpu' or 'cuda'"):
         convlab.autocast("mps")

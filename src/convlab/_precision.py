@@ -27,6 +27,8 @@ __all__ = [
     "cpu_bf16_enabled",
     "is_autocast_enabled",
     "get_autocast_dtype",
+    "autocast_state",
+    "restored_autocast",
 ]
 
 _PRECISIONS = ("highest", "high", "medium")
@@ -114,6 +116,34 @@ def get_autocast_dtype(device_type: str) -> object:
     default is float16, convlab computes in bfloat16 on both)."""
     stack = _autocast.scopes.get(device_type)
     return stack[-1][1] if stack else bfloat16
+
+
+def autocast_state() -> tuple[bool, bool]:
+    """Whether autocast is enabled now on ``("cpu", "cuda")``: what an autograd node whose
+    forward computes products records, so that its backward computes in the same precision
+    (as PyTorch's backward of an autocast op runs in the dtype its forward cast to)."""
+    scopes = _autocast.scopes
+    cpu, cuda = scopes.get("cpu"), scopes.get("cuda")
+    return (bool(cpu[-1][0]) if cpu else False, bool(cuda[-1][0]) if cuda else False)
+
+
+class restored_autocast:  # noqa: N801 - a context manager, named for what it does
+    """Within the scope, autocast is on or off per device type as :func:`autocast_state`
+    returned (``state``), whatever scopes the thread is in: the autograd engine runs a node's
+    backward in it."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: tuple[bool, bool]) -> None:
+        self.state = state
+
+    def __enter__(self) -> None:
+        _push_autocast("cpu", self.state[0], bfloat16)
+        _push_autocast("cuda", self.state[1], bfloat16)
+
+    def __exit__(self, *exc: object) -> None:
+        _pop_autocast("cuda")
+        _pop_autocast("cpu")
 
 
 def compute_precision(device_type: str) -> str:

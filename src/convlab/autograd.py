@@ -23,6 +23,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from convlab import _precision
+
 __all__ = [
     "Function",
     "backward",
@@ -296,10 +298,15 @@ class Function:
     whether input ``i`` wants a gradient (valid in ``backward``).
     """
 
+    #: Whether the op computes matrix products or convolutions, whose precision autocast sets:
+    #: such a node records the autocast state of its forward and its backward runs in it.
+    follows_autocast: bool = False
+
     backend: Any
     needs: tuple[bool, ...]
     next: tuple[Function | Tensor | None, ...]  # per input: its node, a leaf, or None
     _stamps: tuple[tuple[Any, int] | None, ...]  # per input: its memory's version when recorded
+    _autocast: tuple[bool, bool]  # follows_autocast nodes: the autocast state of their forward
 
     def forward(self, *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -344,6 +351,8 @@ class Function:
                 for t in inputs
             )
             fn._stamps = tuple(None if t is None else _version_stamp(t._data) for t in inputs)
+            if cls.follows_autocast:
+                fn._autocast = _precision.autocast_state()
             result._requires_grad = True
             result._node = fn
         return result
@@ -494,7 +503,12 @@ def _run_backward(
             if capture is not None and id(node) in capture.nodes:
                 capture.add(capture.nodes[id(node)], g)
             _check_versions(node)
-            input_grads = node.backward(g)
+            recorded = node.__dict__.get("_autocast")
+            if recorded is not None and recorded != _precision.autocast_state():
+                with _precision.restored_autocast(recorded):
+                    input_grads = node.backward(g)
+            else:
+                input_grads = node.backward(g)
             for target, gi in zip(node.next, input_grads):
                 if target is None or gi is None:
                     continue

@@ -15,6 +15,8 @@ __all__ = ["conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_po
 
 
 class Conv2d(Function):
+    follows_autocast = True
+
     def forward(
         self,
         x: Any,

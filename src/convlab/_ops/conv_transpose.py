@@ -29,6 +29,8 @@ class ConvTranspose2d(Function):
     """``y = conv2d_backward_data(x, weight)`` (plus bias), weight (C_in, C_out / groups, KH,
     KW): with groups, the convolution from C_out to C_in channels in as many groups."""
 
+    follows_autocast = True
+
     def forward(
         self,
         x: Any,

@@ -27,6 +27,8 @@ __all__ = [
 
 
 class MatMul(Function):
+    follows_autocast = True
+
     def forward(self, a: Any, b: Any) -> Any:
         self.a, self.b = a, b
         return self.backend.matmul(a, b)
@@ -66,6 +68,8 @@ def _rows(array: Any) -> Any:
 
 class Linear(Function):
     """``x @ weight.T + bias`` over the last dimension of ``x``, leading dimensions folded."""
+
+    follows_autocast = True
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         self.x, self.weight, self.has_bias = x, weight, bias is not None

@@ -31,6 +31,8 @@ GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 class _Recurrent(Function):
     """``forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, mode=, reverse=)`` -> packed outputs."""
 
+    follows_autocast = True
+
     def forward(
         self,
         x: Any,
