@@ -313,3 +313,98 @@ def test_transforms_on_a_shallow_sum(kh, padding):
     y = np.empty(exact.shape, np.float32)
     conv_winograd.forward(x, w, b, y, padding, 1, 2)
     assert np.all(np.abs(y - exact) <= bound(x, w, b, padding, 1))
+
+
+def _grouped_rows(rows_per_image, n, group, tiles):
+    """(destination row, column offset) of every source row in _winograd's grouped layout."""
+    out = []
+    for r in range(n * rows_per_image):
+        image, q = divmod(r, rows_per_image)
+        out.append(((image // group) * rows_per_image + q, (image % group) * tiles))
+    return out
+
+
+@contextlib.contextmanager
+def isa(name):
+    from convlab._cpu import _gemm
+
+    before = _gemm.get_isa()
+    _gemm.set_isa(name)
+    try:
+        yield
+    finally:
+        _gemm.set_isa(before)
+
+
+# (images, rows per image, width, pad, group): 15 tiles (the chart rows), 45 tiles (I60:
+# three 16-tile steps), widths that are not multiples of 4, every padding
+ROW_CASES = [
+    (4, 3, 60, 1, 2),
+    (2, 2, 180, 1, 1),
+    (3, 2, 23, 0, 3),
+    (2, 1, 37, 2, 2),
+    (1, 1, 5, 1, 1),
+]
+
+
+@pytest.mark.parametrize("n, rows, width, pad, group", ROW_CASES)
+def test_row_transforms_against_the_matrices_on_every_isa(n, rows, width, pad, group):
+    from convlab._cpu import _gemm, _winograd
+
+    rng = np.random.default_rng(width)
+    ow = width + 2 * pad - 2
+    tiles = -(-ow // 4)
+    x = rng.standard_normal((n * rows, width)).astype(np.float32)
+    dy = rng.standard_normal((n * rows, ow)).astype(np.float32)
+    m = rng.standard_normal((6, n // group * rows, group * tiles)).astype(np.float32)
+    bias = rng.standard_normal(rows).astype(np.float32)  # one channel per row here
+    # the references, in float64 from the matrices
+    xp = np.zeros((n * rows, 4 * tiles + 2))
+    xp[:, pad : pad + width] = x
+    d = np.stack([xp[:, j : j + 4 * tiles : 4] for j in range(6)], axis=-1)  # (rows, T, 6)
+    e = np.zeros((n * rows, 4 * tiles))
+    e[:, :ow] = dy
+    e = e.reshape(n * rows, tiles, 4)
+    v_ref = np.zeros((6,) + m.shape[1:])
+    t_ref = np.zeros((6,) + m.shape[1:])
+    y_ref = np.zeros((n * rows, ow))
+    for r, (dest, col) in enumerate(_grouped_rows(rows, n, group, tiles)):
+        v_ref[:, dest, col : col + tiles] = (d[r] @ B_T.T).T
+        t_ref[:, dest, col : col + tiles] = (e[r] @ A_T).T
+        tile_out = m[:, dest, col : col + tiles].T.astype(float) @ A_T.T  # (T, 4)
+        y_ref[r] = tile_out.reshape(-1)[:ow] + bias[r % rows]
+    results = {}
+    for name in _gemm.supported_isas():
+        with isa(name):
+            v = np.full((6,) + m.shape[1:], np.nan, np.float32)
+            t = np.full((6,) + m.shape[1:], np.nan, np.float32)
+            y = np.full((n * rows, ow), np.nan, np.float32)
+            assert _winograd.input_transform(x, v, pad, rows, group, 2)
+            assert _winograd.gradient_transform(dy, t, rows, group, 2)
+            _winograd.output_transform(m, y, bias, 1, rows, group, 2)
+        # a few float32 roundings of values the size of |B^T| |d|
+        np.testing.assert_allclose(v, v_ref, rtol=0, atol=1e-5 * (np.abs(d) @ np.abs(B_T).T).max())
+        np.testing.assert_allclose(t, t_ref, rtol=0, atol=1e-5 * 15 * np.abs(dy).max())
+        np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-5 * 15 * np.abs(m).max())
+        results[name] = (v, t, y)
+    # the same operations in the same order on every ISA: the same floats
+    first = next(iter(results.values()))
+    for name, got in results.items():
+        for a, b in zip(got, first):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("where", [0, 17, 59])
+def test_row_transforms_report_non_finite_values_on_every_isa(value, where):
+    from convlab._cpu import _gemm, _winograd
+
+    x = np.ones((3, 60), np.float32)
+    x[1, where] = value
+    for name in _gemm.supported_isas():
+        with isa(name):
+            v = np.empty((6, 3, 15), np.float32)
+            t = np.empty((6, 3, 15), np.float32)
+            assert not _winograd.input_transform(x, v, 1, 3, 1, 2), name
+            assert not _winograd.gradient_transform(x, t, 3, 1, 2), name
+            assert _winograd.input_transform(np.ones_like(x), v, 1, 3, 1, 2), name

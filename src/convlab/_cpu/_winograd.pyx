@@ -25,6 +25,38 @@ The interpolation points are 0, +-1, +-2 and infinity::
 """
 from cython.parallel cimport prange
 
+from convlab._cpu._gemm cimport active_isa
+
+
+cdef extern from "winograd_rows.h" nogil:
+    # AVX-512 row transforms, 16 tiles a step (the loops below are the other ISAs' path)
+    int CONVLAB_WINOGRAD_ROWS_AVX512
+    int CONVLAB_ISA_AVX512
+    int convlab_winograd_input_row(const float* row, Py_ssize_t width, Py_ssize_t pad,
+                                   Py_ssize_t tiles, float* v, Py_ssize_t point_stride)
+    void convlab_winograd_output_row(const float* m, Py_ssize_t point_stride, Py_ssize_t tiles,
+                                     float bias, float* row, Py_ssize_t width)
+    int convlab_winograd_gradient_row(const float* row, Py_ssize_t width, Py_ssize_t tiles,
+                                      float* t, Py_ssize_t point_stride)
+
+
+cdef inline bint _rows_avx512(Py_ssize_t inner_stride) noexcept nogil:
+    """Whether the AVX-512 row functions run: the ISA in force has them and the transformed
+    side's rows are contiguous."""
+    return (CONVLAB_WINOGRAD_ROWS_AVX512 and active_isa() == CONVLAB_ISA_AVX512
+            and inner_stride == sizeof(float))
+
+
+# The transforms' coefficients: every transform computes in float32 (a bare literal
+# would make Cython compute in double), the same operations in the same order as the AVX-512
+# row functions of include/winograd_rows.h, so that every ISA gives the same floats.
+# (C converts an int operand to the float one: enum constants keep the sums in float)
+cdef enum:
+    F2 = 2
+    F4 = 4
+    F5 = 5
+    F8 = 8
+
 
 cdef inline Py_ssize_t _image_row(Py_ssize_t grouped, Py_ssize_t rows_per_image,
                                   Py_ssize_t group, Py_ssize_t j) noexcept nogil:
@@ -51,6 +83,15 @@ def input_transform(const float[:, ::1] x, float[:, :, :] v, Py_ssize_t pad,
     cdef Py_ssize_t r, t, col, j, dest, base
     cdef float d0, d1, d2, d3, d4, d5, v0, v5
     cdef float nonfinite = 0
+    cdef int bad = 0
+    if dests and tiles and _rows_avx512(v.strides[2]):
+        for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
+            for j in range(group):
+                r = _image_row(dest, rows_per_image, group, j)
+                bad += convlab_winograd_input_row(&x[r, 0], width, pad, tiles,
+                                                  &v[0, dest, j * tiles],
+                                                  v.strides[0] // sizeof(float))
+        return bad == 0
     # by destination row, each written whole and in order: by source row, every line of v
     # would be written in pieces far apart in time
     for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
@@ -73,14 +114,14 @@ def input_transform(const float[:, ::1] x, float[:, :, :] v, Py_ssize_t pad,
                     d3 = x[r, col + 3] if 0 <= col + 3 < width else 0
                     d4 = x[r, col + 4] if 0 <= col + 4 < width else 0
                     d5 = x[r, col + 5] if 0 <= col + 5 < width else 0
-                v0 = 4 * d0 - 5 * d2 + d4
-                v5 = 4 * d1 - 5 * d3 + d5
+                v0 = F4 * d0 - F5 * d2 + d4
+                v5 = F4 * d1 - F5 * d3 + d5
                 nonfinite += (v0 + v5) * 0
                 v[0, dest, base + t] = v0
-                v[1, dest, base + t] = -4 * (d1 + d2) + d3 + d4
-                v[2, dest, base + t] = 4 * (d1 - d2) - d3 + d4
-                v[3, dest, base + t] = 2 * (d3 - d1) + d4 - d2
-                v[4, dest, base + t] = 2 * (d1 - d3) + d4 - d2
+                v[1, dest, base + t] = -F4 * (d1 + d2) + d3 + d4
+                v[2, dest, base + t] = F4 * (d1 - d2) - d3 + d4
+                v[3, dest, base + t] = F2 * (d3 - d1) + d4 - d2
+                v[4, dest, base + t] = F2 * (d1 - d3) + d4 - d2
                 v[5, dest, base + t] = v5
     return nonfinite == 0
 
@@ -95,6 +136,14 @@ def output_transform(const float[:, :, :] m, float[:, ::1] y, const float[::1] b
     cdef Py_ssize_t rows_per_image = rows_per_channel * channels, r, t, col, j, src, base
     cdef float m0, m1, m2, m3, m4, m5, b, a13, s13, a24, s24
     cdef bint with_bias = bias is not None
+    if sources and tiles and _rows_avx512(m.strides[2]):
+        for src in prange(sources, nogil=True, num_threads=threads, schedule="static"):
+            b = bias[(src // rows_per_channel) % channels] if with_bias else 0
+            for j in range(group):
+                r = _image_row(src, rows_per_image, group, j)
+                convlab_winograd_output_row(&m[0, src, j * tiles], m.strides[0] // sizeof(float),
+                                            tiles, b, &y[r, 0], width)
+        return
     # by source row, each read whole and in order (see input_transform)
     for src in prange(sources, nogil=True, num_threads=threads, schedule="static"):
         b = bias[(src // rows_per_channel) % channels] if with_bias else 0
@@ -115,11 +164,11 @@ def output_transform(const float[:, :, :] m, float[:, ::1] y, const float[::1] b
                 col = 4 * t
                 y[r, col] = m0 + a13 + a24 + b
                 if col + 1 < width:
-                    y[r, col + 1] = s13 + 2 * s24 + b
+                    y[r, col + 1] = s13 + F2 * s24 + b
                 if col + 2 < width:
-                    y[r, col + 2] = a13 + 4 * a24 + b
+                    y[r, col + 2] = a13 + F4 * a24 + b
                 if col + 3 < width:
-                    y[r, col + 3] = s13 + 8 * s24 + m5 + b
+                    y[r, col + 3] = s13 + F8 * s24 + m5 + b
 
 
 def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, Py_ssize_t rows_per_image,
@@ -138,6 +187,15 @@ def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, Py_ssize_t rows
     cdef Py_ssize_t r, k, col, j, dest, base
     cdef float e0, e1, e2, e3, s02, s13, q02, q13
     cdef float nonfinite = 0
+    cdef int bad = 0
+    if dests and tiles and _rows_avx512(t.strides[2]):
+        for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
+            for j in range(group):
+                r = _image_row(dest, rows_per_image, group, j)
+                bad += convlab_winograd_gradient_row(&dy[r, 0], width, tiles,
+                                                     &t[0, dest, j * tiles],
+                                                     t.strides[0] // sizeof(float))
+        return bad == 0
     # by destination row (see input_transform)
     for dest in prange(dests, nogil=True, num_threads=threads, schedule="static"):
         for j in range(group):
@@ -157,8 +215,8 @@ def gradient_transform(const float[:, ::1] dy, float[:, :, :] t, Py_ssize_t rows
                     e3 = dy[r, col + 3] if col + 3 < width else 0
                 s02 = e0 + e2
                 s13 = e1 + e3
-                q02 = e0 + 4 * e2
-                q13 = 2 * e1 + 8 * e3
+                q02 = e0 + F4 * e2
+                q13 = F2 * e1 + F8 * e3
                 nonfinite += (s02 + s13) * 0
                 t[0, dest, base + k] = e0
                 t[1, dest, base + k] = s02 + s13
