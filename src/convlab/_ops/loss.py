@@ -5,7 +5,9 @@ probabilities and on logits), mean squared / absolute error, smooth L1 and Huber
 divergence and the margin ranking loss, each an autograd :class:`Function`; the soft-margin,
 multi-margin, hinge-embedding, Poisson and Gaussian negative log-likelihood losses are
 compositions of differentiable tensor ops with PyTorch's formulas.
-Everything runs on raw backend arrays (``backend.xp``), unchanged on every backend.
+Everything runs on raw backend arrays (``backend.xp``), unchanged on every backend; only
+cross-entropy over float32 logits on the CPU backend takes its fused row passes
+(``convlab._cpu.xent``: one log-sum-exp per row forward, one softmax pass backward).
 """
 
 from __future__ import annotations
@@ -125,6 +127,15 @@ def _sum_or_weighted_mean(xp: Any, loss: Any, sample_w: Any, reduction: str) -> 
         return total / denominator, denominator
 
 
+def _fused_xent(backend: Any, logits: Any) -> bool:
+    """Whether the CPU backend's fused cross-entropy row passes take ``logits``."""
+    if backend.xp is not np:  # the GPU backend, without importing the CPU kernels
+        return False
+    from convlab._cpu import xent
+
+    return xent.applies(backend, logits)
+
+
 class CrossEntropy(Function):
     """Log-softmax over the class axis of (M, C) logits, then the negative log-likelihood."""
 
@@ -139,13 +150,25 @@ class CrossEntropy(Function):
     ) -> Any:
         xp = self.backend.xp
         c = logits.shape[1]
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         valid = target != ignore_index
         safe = xp.where(valid, target, 0)
         w = xp.ones(c, dtype=logits.dtype) if weight is None else weight
         sample_w = w[safe] * valid
-        picked = xp.take_along_axis(logp, safe[:, None], axis=1)[:, 0]
+        # the fused row passes keep one log-sum-exp per row instead of the whole log-softmax
+        # (a language model's logits are bptt * batch x vocabulary)
+        self.fused = not label_smoothing and _fused_xent(self.backend, logits)
+        logp: Any = None  # the log-softmax, kept only off the fused path
+        if self.fused:
+            from convlab._cpu import xent
+
+            lse = xent.logsumexp_rows(logits)
+            with np.errstate(invalid="ignore"):  # a row of only -inf: -inf - -inf, NaN
+                picked = xp.take_along_axis(logits, safe[:, None], axis=1)[:, 0] - lse
+            self.logits, self.lse = logits, lse
+        else:
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+            picked = xp.take_along_axis(logp, safe[:, None], axis=1)[:, 0]
         eps = logits.dtype.type(label_smoothing)
         loss = -(1 - eps) * picked * sample_w
         if label_smoothing:
@@ -167,12 +190,19 @@ class CrossEntropy(Function):
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 g = xp.broadcast_to(grad / self.denominator, self.safe.shape)
-        p = xp.exp(self.logp)
         eps, c = self.eps, self.c
         with np.errstate(invalid="ignore"):  # inf * 0 when every target is ignored
             # d/dlogits of -(1-eps) w_t logp_t  - eps/C sum_j w_j logp_j (per sample)
             # ignored targets get exactly 0, even when the mean is 0 / 0 (as PyTorch)
             coef = xp.where(self.valid, (1 - eps) * self.w[self.safe] * g, 0)
+            if self.fused:
+                from convlab._cpu import xent
+
+                out = xent.softmax_scaled_rows(self.logits, self.lse, coef)
+                rows = xp.arange(out.shape[0])
+                out[rows, self.safe] -= coef.astype(out.dtype, copy=False)
+                return out, None, None
+            p = xp.exp(self.logp)
             out = p * coef[:, None]
             rows = xp.arange(out.shape[0])
             out[rows, self.safe] -= coef
