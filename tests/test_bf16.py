@@ -289,6 +289,8 @@ GEMM_SHAPES = [
     (100, 257, 65),
     (300, 1001, 513),  # more than one KC block, odd depth
     (5, 3000, 7),  # few B panels: A read in place
+    (11, 1001, 20),  # A read in place: a row group of 3, an odd depth, a depth tail
+    (7, 37, 9),
     (600, 600, 600),  # the shared-B path on two threads
 ]
 

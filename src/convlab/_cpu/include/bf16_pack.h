@@ -58,31 +58,53 @@ __attribute__((target("avx512f"))) static inline __m512i convlab_bf16_round16(__
     return _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7FFF)), odd);
 }
 
-/* convlab_bf16_pack_a_rows with AVX-512: each row's 16 values rounded at once and narrowed to
- * 8 depth-pair words (vpmovdw), scattered MR words apart; a masked load pads the tail (and an
- * odd depth) with zeros. */
-__attribute__((target("avx512f,avx512vl"))) static void
+/* convlab_bf16_pack_a_rows with AVX-512, four rows x 16 depths at a time: each row's 16 values
+ * are rounded and their 8 depth pairs gathered into one 256-bit vector (the high halves of the
+ * rounded words, vpermw), then the 4 x 8 block of pairs is transposed in registers (unpacks)
+ * so that each pair's 4 rows are one 128-bit store. A masked load pads the depth tail (and an
+ * odd depth) with zeros; missing rows of the last group are zero vectors, not stored. */
+__attribute__((target("avx512f,avx512vl,avx512bw"))) static void
 convlab_bf16_pack_a_rows_avx512(const float *a, ptrdiff_t lda, ptrdiff_t rows, ptrdiff_t kc,
                                 uint16_t *out, ptrdiff_t mr)
 {
+    static const uint16_t high_words[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
+                                            23, 25, 27, 29, 31, 1,  3,  5,  7,  9,  11,
+                                            13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    const __m512i pick = _mm512_loadu_si512((const void *)high_words);
     const ptrdiff_t kp = (kc + 1) / 2;
     uint32_t *o32 = (uint32_t *)out;
-    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                           _mm256_set1_epi32((int)mr));
-    for (ptrdiff_t i = 0; i < rows; i++) {
-        const float *r = a + i * lda;
-        ptrdiff_t k = 0;
-        for (; k + 16 <= kc; k += 16) {
-            const __m512i v = convlab_bf16_round16(_mm512_loadu_si512((const void *)(r + k)));
-            const __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16));
-            _mm256_i32scatter_epi32(o32 + (k / 2) * mr + i, idx, h, 4);
-        }
-        if (k < kc) {
-            const __mmask16 m = (__mmask16)((1u << (kc - k)) - 1u);
-            const __mmask8 words = (__mmask8)((1u << ((kc - k + 1) / 2)) - 1u);
-            const __m512i v = convlab_bf16_round16(_mm512_maskz_loadu_epi32(m, r + k));
-            const __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16));
-            _mm256_mask_i32scatter_epi32(o32 + (k / 2) * mr + i, words, idx, h, 4);
+    for (ptrdiff_t i = 0; i < rows; i += 4) {
+        const int here = rows - i >= 4 ? 4 : (int)(rows - i);
+        const __mmask8 row_mask = (__mmask8)((1u << here) - 1u);
+        for (ptrdiff_t k = 0; k < kc; k += 16) {
+            const __mmask16 m = kc - k >= 16 ? (__mmask16)0xFFFF
+                                             : (__mmask16)((1u << (kc - k)) - 1u);
+            __m256i w[4];
+            for (int j = 0; j < 4; j++) {
+                if (j < here) {
+                    const __m512i v = convlab_bf16_round16(
+                        _mm512_maskz_loadu_epi32(m, a + (i + j) * lda + k));
+                    w[j] = _mm512_castsi512_si256(_mm512_permutexvar_epi16(pick, v));
+                } else {
+                    w[j] = _mm256_setzero_si256();
+                }
+            }
+            const __m256i t0 = _mm256_unpacklo_epi32(w[0], w[1]);
+            const __m256i t1 = _mm256_unpackhi_epi32(w[0], w[1]);
+            const __m256i t2 = _mm256_unpacklo_epi32(w[2], w[3]);
+            const __m256i t3 = _mm256_unpackhi_epi32(w[2], w[3]);
+            /* u[q]: pair q (low 128 bits) and pair q + 4 (high), rows i .. i + 3 */
+            const __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                                  _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+            const ptrdiff_t p0 = k / 2;
+            for (int q = 0; q < 4; q++) {
+                if (p0 + q < kp)
+                    _mm_mask_storeu_epi32(o32 + (p0 + q) * mr + i, row_mask,
+                                          _mm256_castsi256_si128(u[q]));
+                if (p0 + q + 4 < kp)
+                    _mm_mask_storeu_epi32(o32 + (p0 + q + 4) * mr + i, row_mask,
+                                          _mm256_extracti128_si256(u[q], 1));
+            }
         }
     }
     for (ptrdiff_t i = rows; i < mr; i++)
