@@ -25,7 +25,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 CPU_MODULES = ["_runtime", "_gemm", "_im2col", "_conv", "_pool", "_binary", "_activation",
-               "_norm", "_winograd", "_grouped", "_global_pool", "_rnn", "_xent"]
+               "_norm", "_winograd", "_grouped", "_global_pool", "_rnn", "_norm_pool",
+               "_xent"]
 CYTHON_DIRECTIVES = {"language_level": "3", "embedsignature": True}
 OPENMP_PROBE = """
 #include <omp.h>

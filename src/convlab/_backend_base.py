@@ -100,6 +100,16 @@ def _stacked(xp: ModuleType, a: Any, batch: tuple[int, ...], count: int) -> Any:
     return a.reshape((count,) + a.shape[-2:])
 
 
+def _norm_pool_params(shape: tuple, kernel: Any, ceil_mode: Any, slope: Any) -> tuple:
+    """``(k, slope, (OH, W))`` of a fused batch norm -> (k, 1) max pool -> activation; the
+    window row must fit the code byte's 7 bits."""
+    k = check.integer(kernel, "kernel", 1, 127)
+    slope = check.finite_number(slope, "slope", 0.0)
+    what = "batch_norm_max_pool"
+    out_hw = check.pool_geometry(shape, (k, 1), (k, 1), 0, 1, bool(ceil_mode), what)[4]
+    return k, slope, out_hw
+
+
 def _nonempty_planes(shape: tuple, what: str) -> None:
     if shape[2] * shape[3] == 0:
         raise ValueError(f"{what}: expected non-empty (H, W) planes, got shape {tuple(shape)}")
@@ -999,6 +1009,174 @@ class BackendBase:
             )
         else:
             xp.multiply(grad, scale.astype(t)[:, None], out=gx)
+
+    # ====================================================================== fused norm + pool
+    @public_kernel
+    def batch_norm_max_pool_forward(
+        self,
+        x: Any,
+        weight: Any | None,
+        bias: Any | None,
+        mean: Any | None,
+        var: Any | None,
+        eps: float,
+        kernel: int,
+        ceil_mode: bool,
+        slope: float,
+    ) -> tuple[Any, Any, Any, Any]:
+        """Batch norm of NCHW ``x`` (as :meth:`batch_norm_forward`), then max pooling over
+        windows of ``kernel`` rows (kernel and stride ``(kernel, 1)``, no padding, PyTorch's
+        tie and NaN rules), then Leaky ReLU with ``slope`` (ReLU, ``max(x, 0)``, for 0).
+
+        Returns:
+            ``(y, code, mean, var)``: the (N, C, OH, W) output; a uint8 code per output whose
+            bits 0-6 are the window row of its maximum and bit 7 whether the activation passes
+            its gradient unscaled (a positive maximum; for ReLU also NaN, as PyTorch's); the
+            float64 statistics used.
+
+        Raises:
+            ValueError: If ``kernel`` is not in [1, 127] or ``slope`` is negative.
+        """
+        xp = self.xp
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        c, eps = check.batch_norm_operands(x, weight, bias, mean, var, eps)
+        k, slope, out_hw = _norm_pool_params(x.shape, kernel, ceil_mode, slope)
+        batch_stats = mean is None
+        mean64 = xp.full(c, np.nan) if batch_stats else xp.asarray(mean, np.float64).reshape(c)
+        var64 = xp.full(c, np.nan) if batch_stats else xp.asarray(var, np.float64).reshape(c)
+        y = xp.empty(x.shape[:2] + out_hw, x.dtype)
+        code = xp.empty(y.shape, np.uint8)
+        if x.size:
+            self._batch_norm_max_pool_into(
+                self._contiguous(x),
+                None if weight is None else self._contiguous(weight),
+                None if bias is None else self._contiguous(bias),
+                y,
+                code,
+                mean64,
+                var64,
+                batch_stats,
+                eps,
+                k,
+                bool(ceil_mode),
+                slope,
+            )
+        return y, code, mean64, var64
+
+    def _batch_norm_max_pool_into(
+        self,
+        x: Any,
+        weight: Any | None,
+        bias: Any | None,
+        y: Any,
+        code: Any,
+        mean: Any,
+        var: Any,
+        batch_stats: bool,
+        eps: float,
+        kernel: int,
+        ceil_mode: bool,
+        slope: float,
+    ) -> None:
+        """Fill ``y`` and ``code`` from non-empty ``x`` (and, with ``batch_stats``, the float64
+        ``mean`` / ``var``). The default composes the unfused public kernels, so every backend
+        has it; a backend overrides it with one pass."""
+        xp = self.xp
+        given_mean, given_var = (None, None) if batch_stats else (mean, var)
+        normed, m, v = self.batch_norm_forward(x, weight, bias, given_mean, given_var, eps)
+        pooled, argmax = self.max_pool2d(normed, (kernel, 1), (kernel, 1), 0, 1, ceil_mode)
+        if slope == 0:
+            y[...] = xp.maximum(pooled, 0)
+            positive = ~(pooled <= 0)  # PyTorch's ReLU passes a NaN's gradient
+        else:
+            y[...], positive = self.leaky_relu_forward(pooled, slope)
+        code[...] = argmax.astype(np.uint8) | (positive.astype(np.uint8) << 7)
+        mean[...], var[...] = m, v
+
+    @public_kernel
+    def batch_norm_max_pool_backward(
+        self,
+        grad: Any,
+        code: Any,
+        x: Any,
+        mean: Any,
+        invstd: Any,
+        weight: Any | None,
+        batch_stats: bool,
+        kernel: int,
+        ceil_mode: bool,
+        slope: float,
+        input_grad: bool = True,
+    ) -> tuple[Any | None, Any, Any]:
+        """Gradients of :meth:`batch_norm_max_pool_forward` from the output's ``grad`` and the
+        forward's ``code``; ``mean`` / ``invstd`` are the float64 statistics it used.
+
+        Returns:
+            ``(grad_x or None, grad_weight, grad_bias)`` as :meth:`batch_norm_backward`.
+            Rows in ``code`` outside their window are ignored, never followed.
+        """
+        xp = self.xp
+        check.float_array(x, "x", 4, "(N, C, H, W)")
+        c = check.batch_norm_grad_operands(x, x, mean, invstd, weight)
+        k, slope, out_hw = _norm_pool_params(x.shape, kernel, ceil_mode, slope)
+        shape = x.shape[:2] + out_hw
+        check.exact_array(grad, "grad", x.dtype, shape)
+        check.exact_array(code, "code", np.uint8, shape)
+        gx = xp.empty(x.shape, x.dtype) if input_grad else None
+        sum_g, sum_gx = xp.zeros(c), xp.zeros(c)
+        if x.size:
+            self._batch_norm_max_pool_backward_into(
+                self._contiguous(grad),
+                self._contiguous(code),
+                self._contiguous(x),
+                self._contiguous(mean),
+                self._contiguous(invstd),
+                None if weight is None else self._contiguous(weight),
+                gx,
+                sum_g,
+                sum_gx,
+                bool(batch_stats),
+                k,
+                bool(ceil_mode),
+                slope,
+            )
+        return gx, sum_gx.astype(x.dtype), sum_g.astype(x.dtype)
+
+    def _batch_norm_max_pool_backward_into(
+        self,
+        grad: Any,
+        code: Any,
+        x: Any,
+        mean: Any,
+        invstd: Any,
+        weight: Any | None,
+        gx: Any | None,
+        sum_g: Any,
+        sum_gx: Any,
+        batch_stats: bool,
+        kernel: int,
+        ceil_mode: bool,
+        slope: float,
+    ) -> None:
+        """The float64 sums ``sum(g')`` and ``sum(g' * x_hat)`` per channel, ``g'`` the
+        gradient at the normalised input, and unless ``gx`` is None the input gradient; ``x``
+        non-empty. The default composes the unfused public kernels' backwards."""
+        # a row outside its window is ignored by max_pool2d_backward, as by the fused kernels
+        argmax = code & 0x7F
+        g = self.leaky_relu_backward(grad, code >= 0x80, slope)
+        g = self.max_pool2d_backward(g, argmax, x.shape, (kernel, 1), (kernel, 1), 0, 1, ceil_mode)
+        g3 = g.reshape(x.shape[0], x.shape[1], -1)
+        self._batch_norm_backward_into(
+            g3,
+            x.reshape(g3.shape),
+            mean,
+            invstd,
+            weight,
+            None if gx is None else gx.reshape(g3.shape),
+            sum_g,
+            sum_gx,
+            batch_stats,
+        )
 
     # ====================================================================== optimizer
     @public_kernel

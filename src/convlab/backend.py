@@ -204,6 +204,32 @@ class Backend(Protocol):
         batch_stats: bool,
         input_grad: bool = True,
     ) -> tuple[Any | None, Any, Any]: ...
+    def batch_norm_max_pool_forward(
+        self,
+        x: Any,
+        weight: Any,
+        bias: Any,
+        mean: Any,
+        var: Any,
+        eps: float,
+        kernel: int,
+        ceil_mode: bool,
+        slope: float,
+    ) -> tuple[Any, Any, Any, Any]: ...
+    def batch_norm_max_pool_backward(
+        self,
+        grad: Any,
+        code: Any,
+        x: Any,
+        mean: Any,
+        invstd: Any,
+        weight: Any,
+        batch_stats: bool,
+        kernel: int,
+        ceil_mode: bool,
+        slope: float,
+        input_grad: bool = True,
+    ) -> tuple[Any | None, Any, Any]: ...
     def adam_step(
         self,
         param: Any,

@@ -1,5 +1,6 @@
-"""The CPU backend's fused element-wise kernels: Leaky ReLU, dropout, batch normalisation and
-the Adam update, each one parallel pass where NumPy needs several on one thread."""
+"""The CPU backend's fused element-wise kernels: Leaky ReLU, dropout, batch normalisation (also
+fused with a (k, 1) max pool and an activation) and the Adam update, each one parallel pass
+where NumPy needs several on one thread."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from convlab import _settings
 from convlab._backend_base import BackendBase
-from convlab._cpu import _activation, _norm
+from convlab._cpu import _activation, _norm, _norm_pool
 
 __all__ = ["CPUElementwise"]
 
@@ -119,6 +120,69 @@ class CPUElementwise(BackendBase):
             sum_g,
             sum_gx,
             batch_stats,
+            _settings.get_num_threads(),
+        )
+
+    def _batch_norm_max_pool_into(
+        self,
+        x: np.ndarray,
+        weight: np.ndarray | None,
+        bias: np.ndarray | None,
+        y: np.ndarray,
+        code: np.ndarray,
+        mean: np.ndarray,
+        var: np.ndarray,
+        batch_stats: bool,
+        eps: float,
+        kernel: int,
+        ceil_mode: bool,
+        slope: float,
+    ) -> None:
+        # ceil_mode is in y's height already: the kernel pools rows up to OH * kernel
+        _norm_pool.forward(
+            x,
+            weight,
+            bias,
+            y,
+            code,
+            mean,
+            var,
+            batch_stats,
+            float(eps),
+            kernel,
+            slope,
+            _settings.get_num_threads(),
+        )
+
+    def _batch_norm_max_pool_backward_into(
+        self,
+        grad: np.ndarray,
+        code: np.ndarray,
+        x: np.ndarray,
+        mean: np.ndarray,
+        invstd: np.ndarray,
+        weight: np.ndarray | None,
+        gx: np.ndarray | None,
+        sum_g: np.ndarray,
+        sum_gx: np.ndarray,
+        batch_stats: bool,
+        kernel: int,
+        ceil_mode: bool,
+        slope: float,
+    ) -> None:
+        _norm_pool.backward(
+            grad,
+            code,
+            x,
+            mean,
+            invstd,
+            weight,
+            gx,
+            sum_g,
+            sum_gx,
+            batch_stats,
+            kernel,
+            slope,
             _settings.get_num_threads(),
         )
 

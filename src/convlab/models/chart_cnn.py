@@ -9,6 +9,7 @@ import numpy as np
 
 from convlab import nn
 from convlab._ops.binary import binary_conv2d
+from convlab._ops.norm_pool import fused_norm_pool
 from convlab._tensor import Tensor
 from convlab.data.charts import GEOMETRY
 
@@ -152,8 +153,13 @@ class ChartCNN(nn.Module):
     def _after_conv(block: nn.Sequential, out: Tensor) -> Tensor:
         """A block's layers after its conv. Max pooling commutes with a non-decreasing
         activation (the max of f is f of the max), so it runs first: the activation then sees
-        half the values, with the same result."""
+        half the values, with the same result. A block of BatchNorm2d, ReLU / LeakyReLU and a
+        (k, 1) MaxPool2d runs as one fused node (convlab._ops.norm_pool) when it can."""
         layers = list(block)[1:]
+        if len(layers) == 3:
+            fused = fused_norm_pool(layers[0], layers[1], layers[2], out)
+            if fused is not None:
+                return cast(Tensor, fused)
         if isinstance(layers[-1], nn.MaxPool2d) and (
             isinstance(layers[-2], nn.ReLU)
             or (isinstance(layers[-2], nn.LeakyReLU) and layers[-2].negative_slope >= 0)
