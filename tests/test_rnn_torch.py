@@ -515,3 +515,33 @@ def test_compiled_kernels_any_thread_count_cpu(threads):
         np.testing.assert_array_equal(lstm(x)[0].detach().numpy(), one)
     finally:
         convlab.set_num_threads(before)
+
+
+@pytest.mark.parametrize("hidden", [37, 48], ids=["h37", "h48"])
+@pytest.mark.parametrize("batch", [20, 7], ids=["b20", "b7"])
+def test_lstm_backward_same_at_any_thread_count_cpu(hidden, batch):
+    """The LSTM's fused backward loop (panels of 16 hidden units split over threads; 37 leaves
+    a partial panel, and a 2-thread split of 3 panels is uneven): every gradient at 2 threads
+    equals 1 thread's, bit for bit, in both directions, and matches PyTorch."""
+    rng = np.random.default_rng(12)
+    ours, theirs = _pair(
+        convlab.get_backend("cpu"), "lstm", np.float32, 9, hidden, 2, bidirectional=True
+    )
+    x = rng.standard_normal((6, batch, 9)).astype(np.float32)
+    states = tuple(rng.standard_normal((4, batch, hidden)).astype(np.float32) for _ in "hc")
+    names = [n for n, _ in theirs.named_parameters()]
+    cpu = convlab.get_backend("cpu")
+    before = convlab.get_num_threads()
+    try:
+        convlab.set_num_threads(1)
+        one = _run_both(cpu, ours, theirs, x, states, np.float32)
+        for p in list(ours.parameters()) + list(theirs.parameters()):
+            p.grad = None  # the second run's gradients, not their sum
+        convlab.set_num_threads(2)
+        two = _run_both(cpu, ours, theirs, x, states, np.float32)
+    finally:
+        convlab.set_num_threads(before)
+    for a, b in zip(one[0], two[0]):  # outputs, input / state gradients, parameter gradients
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+    _compare(two, np.float32, names)

@@ -7,7 +7,8 @@ A layer's time loop is a chain of small steps -- a product of B rows with the re
 weight, then an element-wise cell update -- so Python-level dispatch per step would cost as
 much as the arithmetic. Here the loop runs without the GIL: the recurrent weight is packed
 once per sequence (``rnn_cells.h``), and every step runs its product split over column
-panels and its cell update split over batch rows, on ``threads`` OpenMP threads.
+panels and its cell update split over batch rows, on ``threads`` OpenMP threads. The LSTM's
+backward loop fuses the two per panel of hidden units instead (``lstm_seq.h``).
 """
 import numpy as np
 
@@ -70,6 +71,15 @@ cdef extern from "rnn_cells.h" nogil:
     void convlab_rnn_gemm_f64(int, const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                               const double*, Py_ssize_t, double*, Py_ssize_t, Py_ssize_t,
                               Py_ssize_t)
+
+cdef extern from "lstm_seq.h" nogil:
+    Py_ssize_t convlab_lstm_packed_bwd_size(Py_ssize_t)
+    void convlab_lstm_seq_bwd_f32(int, const float*, const float*, const float*, const float*,
+                                  const float*, const float*, float*, float*, float*,
+                                  Py_ssize_t, Py_ssize_t, Py_ssize_t, int, int)
+    void convlab_lstm_seq_bwd_f64(int, const double*, const double*, const double*,
+                                  const double*, const double*, const double*, double*, double*,
+                                  double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, int)
 
 MODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
 cdef enum:
@@ -243,6 +253,9 @@ def sequence_backward(str mode, const real[:, :, ::1] grad, const real[:, :, ::1
     cdef Py_ssize_t T = dxg.shape[0], B = dxg.shape[1], N = dxg.shape[2], H = dh_rec.shape[1]
     cdef Py_ssize_t k, t, tn, tp, p, panels, part
     cdef int parts = max(1, min(threads, B))
+    if m == LSTM:
+        _lstm_backward(grad, saved, cells, c0, w_hh, dxg, dh_rec, carry, reverse, isa, threads)
+        return
     packed, panels = _packed(w_hh, False, threads)
     cdef real[::1] P = packed
     cdef const real* s1
@@ -268,3 +281,25 @@ def sequence_backward(str mode, const real[:, :, ::1] grad, const real[:, :, ::1
                 _cell_backward(isa, m, &saved[t if m >= LSTM else 0, 0, 0], s1, s2, &grad[t, 0, 0],
                                &dh_rec[0, 0], &carry[0, 0], &dxg[t, 0, 0], &dhg[t, 0, 0], H,
                                _lo(part, parts, B), _lo(part + 1, parts, B))
+
+
+# ------------------------------------------------------------------------------ LSTM loops
+cdef _lstm_backward(const real[:, :, ::1] grad, const real[:, :, ::1] gates,
+                    const real[:, :, ::1] cells, const real[:, ::1] c0,
+                    const real[:, ::1] w_hh, real[:, :, ::1] dg, const real[:, ::1] dhf,
+                    real[:, ::1] dc, bint reverse, int isa, int threads):
+    """The LSTM's backward loop with product and cell gradient fused per panel
+    (``lstm_seq.h``): one thread team per sequence, one barrier per step."""
+    cdef Py_ssize_t T = dg.shape[0], B = dg.shape[1], H = dhf.shape[1]
+    dtype = np.float32 if real is float else np.float64
+    packed = np.empty(convlab_lstm_packed_bwd_size(H), dtype)
+    cdef real[::1] P = packed
+    with nogil:
+        if real is float:
+            convlab_lstm_seq_bwd_f32(isa, &grad[0, 0, 0], &gates[0, 0, 0], &cells[0, 0, 0],
+                                     &c0[0, 0], &w_hh[0, 0], &dhf[0, 0], &dc[0, 0],
+                                     &dg[0, 0, 0], &P[0], T, B, H, reverse, threads)
+        else:
+            convlab_lstm_seq_bwd_f64(isa, &grad[0, 0, 0], &gates[0, 0, 0], &cells[0, 0, 0],
+                                     &c0[0, 0], &w_hh[0, 0], &dhf[0, 0], &dc[0, 0],
+                                     &dg[0, 0, 0], &P[0], T, B, H, reverse, threads)

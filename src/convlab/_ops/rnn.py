@@ -6,8 +6,10 @@ itself is the backend's (``_rnn_sequence_forward_into``: per step the recurrent 
 ``h_prev @ W_hh^T`` and one fused cell step that adds the biases, applies the gate
 activations and updates the state -- the CPU backend runs the whole loop in one compiled
 call). Backward walks the steps in reverse with the matching cell-gradient steps
-(``_rnn_sequence_backward_into``) and finishes with three GEMMs over the whole sequence
-(input gradient, ``W_ih`` and ``W_hh`` gradients). Only what backward reads is kept: the step
+(``_rnn_sequence_backward_into``) and finishes with GEMMs over the whole sequence: the
+input gradient, and the ``W_ih`` and ``W_hh`` gradients (one GEMM over the inputs and previous
+states side by side for the LSTM / RNN, whose input and recurrent pre-activations share one
+gradient; two for the GRU). Only what backward reads is kept: the step
 outputs, the LSTM cell states and the activated gates.
 
 The node's single output packs the step outputs and the final states so that one node serves
@@ -108,28 +110,46 @@ class _Recurrent(Function):
                 dh0 += carry  # the first step's direct z * h0 path
         if lstm and needs[2]:
             dc0 = carry
-        if needs[3]:
-            dw_ih = be.matmul(dxg2, x.reshape(rows, -1), trans_a=True)
-        if needs[4]:
-            dw_hh = self._weight_hh_grad(dhg, h0)
+        if needs[3] and needs[4] and not gru:
+            dw_ih, dw_hh = self._weight_grads(dxg, x, h0)
+        else:
+            if needs[3]:
+                dw_ih = be.matmul(dxg2, x.reshape(rows, -1), trans_a=True)
+            if needs[4]:
+                dw_hh = be.matmul(dhg2, self._previous_states(h0).reshape(rows, -1), trans_a=True)
         if needs[5] or needs[6]:
             db_ih = dxg2.sum(axis=0)
             # the LSTM / RNN biases add up before the activations: one gradient for both
             db_hh = dhg2.sum(axis=0) if gru else db_ih.copy()
         return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
 
-    def _weight_hh_grad(self, dhg: Any, h0: Any) -> Any:
-        """``sum_t dhg[t]^T @ h_prev[t]`` as one GEMM over the whole sequence: the previous
-        states are the step outputs shifted by one step, and ``h0`` for the first step."""
-        be, xp, packed = self.backend, self.backend.xp, self.packed
-        steps, batch, width = dhg.shape
-        prev = xp.empty((steps, batch, h0.shape[1]), h0.dtype)
+    def _previous_states(self, h0: Any) -> Any:
+        """The state each step starts from, (T, B, H): the step outputs shifted by one step,
+        and ``h0`` for the first step."""
+        xp, packed = self.backend.xp, self.packed
+        steps = self.x.shape[0]
+        prev = xp.empty((steps,) + h0.shape, h0.dtype)
         if self.reverse:
             prev[: steps - 1], prev[steps - 1] = packed[1:steps], h0
         else:
             prev[0], prev[1:] = h0, packed[: steps - 1]
-        rows = steps * batch
-        return be.matmul(dhg.reshape(rows, width), prev.reshape(rows, -1), trans_a=True)
+        return prev
+
+    def _weight_grads(self, dg: Any, x: Any, h0: Any) -> tuple[Any, Any]:
+        """``W_ih`` and ``W_hh`` gradients of an LSTM / RNN as one GEMM: there the input and
+        the recurrent pre-activations have the same gradient ``dg``, so both are
+        ``dg^T @ [X | H_prev]`` over the whole sequence, the inputs and previous states side
+        by side in one (T*B, I + H) operand (one larger GEMM runs faster than two)."""
+        be, xp, packed = self.backend, self.backend.xp, self.packed
+        steps, batch, inputs = x.shape
+        hidden, rows = h0.shape[1], steps * batch
+        both = xp.empty((steps, batch, inputs + hidden), x.dtype)
+        both[..., :inputs] = x
+        first, rest = (steps - 1, slice(0, steps - 1)) if self.reverse else (0, slice(1, steps))
+        both[first, :, inputs:] = h0
+        both[rest, :, inputs:] = packed[1:steps] if self.reverse else packed[: steps - 1]
+        grads = be.matmul(dg.reshape(rows, -1), both.reshape(rows, -1), trans_a=True)
+        return xp.ascontiguousarray(grads[:, :inputs]), xp.ascontiguousarray(grads[:, inputs:])
 
 
 def recurrent_layer(
