@@ -107,8 +107,9 @@ def test_training_steps_match_torch(backend, threads, dtype, kernel, ceil_mode, 
     ours, theirs = _layers(5, slope, kernel, ceil_mode, dtype, backend.name, momentum=0.3)
     out_h = -(-height // kernel) if ceil_mode else height // kernel
     for _ in range(2):  # the running statistics accumulate over steps
-        x = (rng.normal(size=(6, 5, height, 9)) * 2 + 0.5).astype(dtype)
-        g = rng.normal(size=(6, 5, out_h, 9)).astype(dtype)
+        # width 37: the CPU kernel's 16-output chunks, the last one overlapping
+        x = (rng.normal(size=(6, 5, height, 37)) * 2 + 0.5).astype(dtype)
+        g = rng.normal(size=(6, 5, out_h, 37)).astype(dtype)
         _zero_grads(ours, theirs)
         y, xt = _run_ours(ours, x, g, backend.name)
         yt, xtt = _run_torch(theirs, x, g)
@@ -165,14 +166,15 @@ def test_batch_norm_variants_match_torch(backend, dtype, bn_kwargs, momentum, rn
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("slope", [0.01, 0.0], ids=["leaky", "relu"])
 @pytest.mark.parametrize("kernel", [2, 3])
-def test_ties_go_where_torch_sends_them(backend, dtype, slope, kernel, rng):
+@pytest.mark.parametrize("width", [6, 20])
+def test_ties_go_where_torch_sends_them(backend, dtype, slope, kernel, width, rng):
     """Binary-chart-like input: few distinct values, so windows hold exact ties; each
     output's maximum row and the gradient's destination are PyTorch's (the first)."""
     ours, theirs = _layers(3, slope, kernel, True, dtype, backend.name)
-    x = rng.integers(0, 3, size=(4, 3, 10, 6)).astype(dtype)
+    x = rng.integers(0, 3, size=(4, 3, 10, width)).astype(dtype)
     x[:, :, 4:7, :] = 1.0  # whole windows of equal values
     out_h = -(-10 // kernel)
-    g = rng.normal(size=(4, 3, out_h, 6)).astype(dtype)
+    g = rng.normal(size=(4, 3, out_h, width)).astype(dtype)
     y, xt = _run_ours(ours, x, g, backend.name)
     yt, xtt = _run_torch(theirs, x, g)
     _compare(ours, theirs, y, yt, xt.grad, xtt.grad, dtype)
@@ -187,7 +189,7 @@ def test_ties_go_where_torch_sends_them(backend, dtype, slope, kernel, rng):
     pooled, index = torch.nn.functional.max_pool2d(
         theirs[1](theirs[0](torch.from_numpy(x))), (kernel, 1), ceil_mode=True, return_indices=True
     )
-    rows = index.numpy() // 6 - np.arange(out_h).reshape(1, 1, -1, 1) * kernel
+    rows = index.numpy() // width - np.arange(out_h).reshape(1, 1, -1, 1) * kernel
     code = np.asarray(backend.to_numpy(code))
     # ReLU sends a zero gradient to any of its tied zeros; only positive maxima are pinned
     pinned = pooled.detach().numpy() > 0 if slope == 0 else np.ones(rows.shape, bool)
@@ -198,29 +200,34 @@ def test_ties_go_where_torch_sends_them(backend, dtype, slope, kernel, rng):
 @needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("slope", [0.01, 0.0], ids=["leaky", "relu"])
-def test_nan_and_inf_inputs_match_torch(backend, dtype, slope, rng):
+@pytest.mark.parametrize(
+    "kernel,ceil_mode", [(2, True), (2, False), (3, True)], ids=["k2-ceil", "k2-floor", "k3"]
+)
+@pytest.mark.parametrize("width", [5, 18])
+def test_nan_and_inf_inputs_match_torch(backend, dtype, slope, kernel, ceil_mode, width, rng):
     # evaluation mode: finite running statistics, so NaN / inf reach the pool one by one
-    ours, theirs = _layers(3, slope, 2, True, dtype, backend.name)
+    ours, theirs = _layers(4, slope, kernel, ceil_mode, dtype, backend.name)
     ours[0].eval()
     theirs[0].eval()
     with convlab.no_grad():
-        ours[0].running_mean.copy_(convlab.tensor([0.5, -0.25, 0.0], device=backend.name))
-        ours[0].running_var.copy_(convlab.tensor([2.0, 0.5, 1.0], device=backend.name))
+        ours[0].running_mean.copy_(convlab.tensor([0.5, -0.25, 0.0, 0.1], device=backend.name))
+        ours[0].running_var.copy_(convlab.tensor([2.0, 0.5, 1.0, 1.5], device=backend.name))
     _set_running(theirs, ours)
-    x = rng.normal(size=(3, 3, 7, 5)).astype(dtype)
+    x = rng.normal(size=(3, 4, 7, width)).astype(dtype)
     x[0, 0, 0, 0] = np.nan  # NaN beside a finite value, either order
     x[0, 0, 3, 1] = np.nan
     x[1, 1, 2, 2], x[1, 1, 3, 2] = np.nan, np.nan  # two NaNs in one window
     x[2, 2, 4, 3] = np.inf
     x[2, 2, 5, 4] = -np.inf
-    x[2, 0, 6, 0] = -np.inf  # the last, partial window
-    g = rng.normal(size=(3, 3, 4, 5)).astype(dtype)
+    x[2, 3, 6, 0] = -np.inf  # the last row: a partial window (ceil) or no window (floor)
+    out_h = -(-7 // kernel) if ceil_mode else 7 // kernel
+    g = rng.normal(size=(3, 4, out_h, width)).astype(dtype)
     y, xt = _run_ours(ours, x, g, backend.name)
     yt, xtt = _run_torch(theirs, x, g)
     _compare(ours, theirs, y, yt, xt.grad, xtt.grad, dtype, equal_nan=True)
     # training: a NaN makes its channel's statistics NaN, the other channels stay finite
-    ours, theirs = _layers(3, slope, 2, True, dtype, backend.name)
-    x = rng.normal(size=(3, 3, 7, 5)).astype(dtype)
+    ours, theirs = _layers(4, slope, kernel, ceil_mode, dtype, backend.name)
+    x = rng.normal(size=(3, 4, 7, width)).astype(dtype)
     x[1, 1, 3, 3] = np.nan
     y, xt = _run_ours(ours, x, g, backend.name)
     yt, xtt = _run_torch(theirs, x, g)
@@ -240,8 +247,8 @@ def _cpu_fused(x, g, w, b, training):
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_cpu_kernel_gives_the_same_bits_for_any_thread_count(isa, training, rng):
-    x = rng.normal(size=(16, 7, 9, 11)).astype(np.float32)
-    g = rng.normal(size=(16, 7, 5, 11)).astype(np.float32)
+    x = rng.normal(size=(16, 7, 9, 41)).astype(np.float32)
+    g = rng.normal(size=(16, 7, 5, 41)).astype(np.float32)
     w, b = rng.normal(size=7).astype(np.float32), rng.normal(size=7).astype(np.float32)
     results = []
     for threads in (1, 2):
@@ -258,30 +265,37 @@ def test_cpu_kernel_gives_the_same_bits_for_any_thread_count(isa, training, rng)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("ceil_mode", [True, False], ids=["ceil", "floor"])
 @pytest.mark.parametrize("slope", [0.01, 0.0], ids=["leaky", "relu"])
-def test_cpu_kernel_matches_the_composed_default(isa, dtype, ceil_mode, slope, rng):
+@pytest.mark.parametrize("kernel,width", [(3, 8), (2, 8), (2, 33), (1, 16)])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_cpu_kernel_matches_the_composed_default(
+    isa, dtype, ceil_mode, slope, kernel, width, training, rng
+):
     """The CPU override against BackendBase's composition of the unfused CPU kernels: the
-    forward bit for bit (the same statistics and arithmetic), the gradients to rounding."""
+    forward bit for bit (the same statistics and arithmetic), the gradients to rounding.
+    Widths below and above the kernel's 16-output chunks, a multiple of them and not."""
     cpu = convlab.get_backend("cpu")
-    x = rng.normal(size=(5, 6, 9, 8)).astype(dtype)
+    x = rng.normal(size=(5, 6, 9, width)).astype(dtype)
     x[:, :, 2:4] = 0.5  # ties
     w, b = rng.normal(size=6).astype(dtype), rng.normal(size=6).astype(dtype)
+    stats = (None, None) if training else (rng.normal(size=6), rng.uniform(0.5, 2, 6))
     y, code, mean, var = cpu.batch_norm_max_pool_forward(
-        x, w, b, None, None, EPS, 3, ceil_mode, slope
+        x, w, b, *stats, EPS, kernel, ceil_mode, slope
     )
-    y2, code2, mean2, var2 = np.empty_like(y), np.empty_like(code), np.empty(6), np.empty(6)
+    y2, code2 = np.empty_like(y), np.empty_like(code)
+    mean2, var2 = (np.empty(6), np.empty(6)) if training else (mean.copy(), var.copy())
     BackendBase._batch_norm_max_pool_into(
-        cpu, x, w, b, y2, code2, mean2, var2, True, EPS, 3, ceil_mode, slope
+        cpu, x, w, b, y2, code2, mean2, var2, training, EPS, kernel, ceil_mode, slope
     )
     for a, c in ((y, y2), (code, code2), (mean, mean2), (var, var2)):
         np.testing.assert_array_equal(a, c)
     g = rng.normal(size=y.shape).astype(dtype)
     invstd = 1 / np.sqrt(var + EPS)
     gx, gw, gb = cpu.batch_norm_max_pool_backward(
-        g, code, x, mean, invstd, w, True, 3, ceil_mode, slope
+        g, code, x, mean, invstd, w, training, kernel, ceil_mode, slope
     )
     gx2, sum_g, sum_gx = np.empty_like(x), np.zeros(6), np.zeros(6)
     BackendBase._batch_norm_max_pool_backward_into(
-        cpu, g, code, x, mean, invstd, w, gx2, sum_g, sum_gx, True, 3, ceil_mode, slope
+        cpu, g, code, x, mean, invstd, w, gx2, sum_g, sum_gx, training, kernel, ceil_mode, slope
     )
     tol = _tolerance(dtype)
     np.testing.assert_allclose(gx, gx2, **tol)

@@ -20,163 +20,311 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONVLAB_NORM_POOL_POSITIVE 0x80
-#define CONVLAB_NORM_POOL_ROW 0x7f
+/* the code byte's fields */
+#define CONVLAB_NP_POS 0x80
+#define CONVLAB_NP_ROW 0x7f
+/* the gradient g an output passes to its window's maximum: g, or g * slope where the
+ * activation's derivative is the slope */
+#define CONVLAB_NP_GRAD(T, g, cj, slope) ((g) * (((cj) & CONVLAB_NP_POS) ? (T)1 : (slope)))
+/* the two-row windows' loops run over chunks of this many outputs (16: a vector of code
+ * bytes); chunk j0 of a row of W starts at CONVLAB_NP_CHUNK_AT(j0, W), the last one pulled
+ * back to end at W */
+#define CONVLAB_NP_CHUNK 16
+/* the chunk loops are compiled on their own: inlined into the loops over rows, GCC turned
+ * their selects into branches (mispredicted half the time on real data) */
+#if defined(__GNUC__)
+#define CONVLAB_NP_APART __attribute__((noinline))
+#else
+#define CONVLAB_NP_APART
+#endif
+#define CONVLAB_NP_CHUNK_AT(j0, W) ((j0) + CONVLAB_NP_CHUNK <= (W) ? (j0) : (W) - CONVLAB_NP_CHUNK)
 
-#define CONVLAB_NORM_POOL(T, SUF)                                                              \
-    /* y <- normalised row r, code <- 0 (the window's first row) */                           \
-    static inline void convlab_np_first_##SUF(const T *restrict r, T *restrict y,             \
-                                              uint8_t *restrict code, ptrdiff_t W, T mean,    \
-                                              T scale, T shift)                               \
-    {                                                                                          \
-        for (ptrdiff_t j = 0; j < W; j++) {                                                    \
-            y[j] = (r[j] - mean) * scale + shift;                                              \
-            code[j] = 0;                                                                       \
-        }                                                                                      \
-    }                                                                                          \
-    /* fold normalised row r (window row i) into the running max y, code */                   \
-    static inline void convlab_np_update_##SUF(const T *restrict r, T *restrict y,            \
-                                               uint8_t *restrict code, ptrdiff_t W, T mean,   \
-                                               T scale, T shift, uint8_t i)                   \
-    {                                                                                          \
-        for (ptrdiff_t j = 0; j < W; j++) {                                                    \
-            const T v = (r[j] - mean) * scale + shift, cur = y[j];                             \
-            const int take = (v > cur) | (v != v);                                             \
-            y[j] = take ? v : cur;                                                             \
-            code[j] = take ? i : code[j];                                                      \
-        }                                                                                      \
-    }                                                                                          \
-    /* activation of the pooled row, its sign into bit 7 of the code: leaky ReLU for         \
-     * slope > 0 (x * slope, as the unfused kernel: -inf stays -inf), ReLU for slope 0       \
-     * (max(x, 0) as NumPy's maximum: NaN and -0.0 pass through) */                           \
-    static inline void convlab_np_activate_##SUF(T *restrict y, uint8_t *restrict code,       \
-                                                 ptrdiff_t W, T slope)                        \
-    {                                                                                          \
-        if (slope == (T)0) {                                                                   \
-            for (ptrdiff_t j = 0; j < W; j++) {                                                \
-                const T v = y[j];                                                              \
-                y[j] = v < (T)0 ? (T)0 : v;                                                    \
-                /* PyTorch's ReLU passes the gradient where !(x <= 0): NaN included */         \
-                code[j] = (uint8_t)(code[j] | (v <= (T)0 ? 0 : CONVLAB_NORM_POOL_POSITIVE));   \
-            }                                                                                  \
-        } else {                                                                               \
-            for (ptrdiff_t j = 0; j < W; j++) {                                                \
-                const T v = y[j];                                                              \
-                y[j] = v > (T)0 ? v : v * slope;                                               \
-                code[j] = (uint8_t)(code[j] | (v > (T)0 ? CONVLAB_NORM_POOL_POSITIVE : 0));    \
-            }                                                                                  \
-        }                                                                                      \
-    }                                                                                          \
-    /* forward of channel c: normalise, pool, activate; x (N, C, H, W) -> y, code (N, C, OH, \
-     * W). The last window may be partial (ceil mode); rows past OH * k (floor mode) are only \
-     * in the statistics. */                                                                   \
-    static void convlab_np_forward_##SUF(const T *x, T *y, uint8_t *code, ptrdiff_t N,        \
-                                         ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, \
-                                         ptrdiff_t k, ptrdiff_t c, T mean, T scale, T shift,  \
-                                         T slope)                                              \
-    {                                                                                          \
-        for (ptrdiff_t n = 0; n < N; n++) {                                                    \
-            const T *xp = x + (n * C + c) * H * W;                                             \
-            T *yp = y + (n * C + c) * OH * W;                                                  \
-            uint8_t *cp = code + (n * C + c) * OH * W;                                         \
-            for (ptrdiff_t oh = 0; oh < OH; oh++) {                                            \
-                const ptrdiff_t h0 = oh * k, rows = H - h0 < k ? H - h0 : k;                   \
-                T *yr = yp + oh * W;                                                           \
-                uint8_t *cr = cp + oh * W;                                                     \
-                convlab_np_first_##SUF(xp + h0 * W, yr, cr, W, mean, scale, shift);            \
-                for (ptrdiff_t i = 1; i < rows; i++)                                           \
-                    convlab_np_update_##SUF(xp + (h0 + i) * W, yr, cr, W, mean, scale, shift,  \
-                                            (uint8_t)i);                                       \
-                convlab_np_activate_##SUF(yr, cr, W, slope);                                   \
-            }                                                                                  \
-        }                                                                                      \
-    }                                                                                          \
-    /* sum of g' and of g' * (x - mean) over channel c, g' the gradient each input element   \
-     * gets from the pool and activation (g * 1 or g * slope at its window's maximum, else   \
-     * 0); rows that are no window's maximum add nothing, so only the pooled rows are read */ \
-    static void convlab_np_grad_sums_##SUF(const T *g, const uint8_t *code, const T *x,        \
-                                           ptrdiff_t N, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, \
-                                           ptrdiff_t OH, ptrdiff_t k, ptrdiff_t c,             \
-                                           double mean, T slope, double *sum_g,                \
-                                           double *sum_gx)                                     \
-    {                                                                                          \
-        double s = 0.0, q = 0.0;                                                               \
-        for (ptrdiff_t n = 0; n < N; n++) {                                                    \
-            const T *xp = x + (n * C + c) * H * W;                                             \
-            const T *gp = g + (n * C + c) * OH * W;                                            \
-            const uint8_t *cp = code + (n * C + c) * OH * W;                                   \
-            for (ptrdiff_t oh = 0; oh < OH; oh++) {                                            \
-                const ptrdiff_t h0 = oh * k, rows = H - h0 < k ? H - h0 : k;                   \
-                const T *gr = gp + oh * W;                                                     \
-                const uint8_t *cr = cp + oh * W;                                               \
-                for (ptrdiff_t i = 0; i < rows; i++) {                                         \
-                    const T *xr = xp + (h0 + i) * W;                                           \
-                    _Pragma("omp simd reduction(+:s, q)")                                      \
-                    for (ptrdiff_t j = 0; j < W; j++) {                                        \
-                        const int cj = cr[j];                                                  \
-                        const T gv = gr[j] * ((cj & CONVLAB_NORM_POOL_POSITIVE) ? (T)1 : slope); \
-                        const T gs = (cj & CONVLAB_NORM_POOL_ROW) == i ? gv : (T)0;            \
-                        s += gs;                                                               \
-                        q += (double)gs * ((double)xr[j] - mean);                              \
-                    }                                                                          \
-                }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
-        *sum_g = s;                                                                            \
-        *sum_gx = q;                                                                           \
-    }                                                                                          \
-    /* gx = a * g' + b * (x - mean) + kk over channel c (batch_norm.h's formula on the       \
-     * scattered gradient g'); without batch statistics (through_stats 0) just a * g': x does \
-     * not enter, so an inf or NaN input does not turn 0 * (x - mean) into NaN (PyTorch's    \
-     * evaluation-mode gradient) */                                                            \
-    static inline void convlab_np_grad_row_##SUF(const T *restrict gr,                        \
-                                                 const uint8_t *restrict cr,                  \
-                                                 const T *restrict xr, T *restrict o,         \
-                                                 ptrdiff_t W, int i, T mean, T a, T b, T kk,  \
-                                                 T slope, int through_stats)                   \
-    {                                                                                          \
-        if (through_stats) {                                                                   \
-            for (ptrdiff_t j = 0; j < W; j++) {                                                \
-                const int cj = cr[j];                                                          \
-                const T gv = gr[j] * ((cj & CONVLAB_NORM_POOL_POSITIVE) ? (T)1 : slope);       \
-                const T gs = (cj & CONVLAB_NORM_POOL_ROW) == i ? gv : (T)0;                    \
-                o[j] = a * gs + b * (xr[j] - mean) + kk;                                       \
-            }                                                                                  \
-        } else {                                                                               \
-            for (ptrdiff_t j = 0; j < W; j++) {                                                \
-                const int cj = cr[j];                                                          \
-                const T gv = gr[j] * ((cj & CONVLAB_NORM_POOL_POSITIVE) ? (T)1 : slope);       \
-                o[j] = a * ((cj & CONVLAB_NORM_POOL_ROW) == i ? gv : (T)0);                    \
-            }                                                                                  \
-        }                                                                                      \
-    }                                                                                          \
-    static void convlab_np_grad_input_##SUF(const T *g, const uint8_t *code, const T *x,       \
-                                            T *gx, ptrdiff_t N, ptrdiff_t C, ptrdiff_t H,      \
-                                            ptrdiff_t W, ptrdiff_t OH, ptrdiff_t k,            \
-                                            ptrdiff_t c, T mean, T a, T b, T kk, T slope,      \
-                                            int through_stats)                                 \
-    {                                                                                          \
-        for (ptrdiff_t n = 0; n < N; n++) {                                                    \
-            const T *xp = x + (n * C + c) * H * W;                                             \
-            T *op = gx + (n * C + c) * H * W;                                                  \
-            const T *gp = g + (n * C + c) * OH * W;                                            \
-            const uint8_t *cp = code + (n * C + c) * OH * W;                                   \
-            ptrdiff_t h = 0;                                                                   \
-            for (ptrdiff_t oh = 0; oh < OH; oh++) {                                            \
-                const ptrdiff_t rows = H - h < k ? H - h : k;                                  \
-                for (ptrdiff_t i = 0; i < rows; i++, h++)                                      \
-                    convlab_np_grad_row_##SUF(gp + oh * W, cp + oh * W, xp + h * W,            \
-                                              op + h * W, W, (int)i, mean, a, b, kk, slope,    \
-                                              through_stats);                                  \
-            }                                                                                  \
-            /* rows past the last window (floor mode) get no gradient from the pool */        \
-            for (; h < H; h++) {                                                               \
-                const T *xr = xp + h * W;                                                      \
-                T *o = op + h * W;                                                             \
-                for (ptrdiff_t j = 0; j < W; j++)                                              \
-                    o[j] = through_stats ? a * (T)0 + b * (xr[j] - mean) + kk : a * (T)0;      \
-            }                                                                                  \
-        }                                                                                      \
+#define CONVLAB_NORM_POOL(T, SUF)                                                                 \
+    /* y <- normalised row r, code <- 0 (the window's first row) */                               \
+    static inline void convlab_np_first_##SUF(const T *restrict r, T *restrict y,                 \
+                                              uint8_t *restrict code, ptrdiff_t W, T mean,        \
+                                              T scale, T shift)                                   \
+    {                                                                                             \
+        for (ptrdiff_t j = 0; j < W; j++) {                                                       \
+            y[j] = (r[j] - mean) * scale + shift;                                                 \
+            code[j] = 0;                                                                          \
+        }                                                                                         \
+    }                                                                                             \
+    /* fold normalised row r (window row i) into the running max y, code */                       \
+    static inline void convlab_np_update_##SUF(const T *restrict r, T *restrict y,                \
+                                               uint8_t *restrict code, ptrdiff_t W, T mean,       \
+                                               T scale, T shift, uint8_t i)                       \
+    {                                                                                             \
+        for (ptrdiff_t j = 0; j < W; j++) {                                                       \
+            const T v = (r[j] - mean) * scale + shift, cur = y[j];                                \
+            const int take = (v > cur) | (v != v);                                                \
+            y[j] = take ? v : cur;                                                                \
+            code[j] = take ? i : code[j];                                                         \
+        }                                                                                         \
+    }                                                                                             \
+    /* the activation of a pooled row, in place, and its derivative's bit in the code: Leaky      \
+     * ReLU for slope > 0 (x * slope, as the unfused kernel: -inf stays -inf); ReLU for slope 0   \
+     * (max(x, 0) as NumPy's maximum: NaN and -0.0 pass through; PyTorch's ReLU passes the        \
+     * gradient where !(x <= 0), NaN included) */                                                 \
+    static inline void convlab_np_activate_##SUF(T *restrict y, uint8_t *restrict code,           \
+                                                 ptrdiff_t W, T slope)                            \
+    {                                                                                             \
+        if (slope == (T)0) {                                                                      \
+            for (ptrdiff_t j = 0; j < W; j++) {                                                   \
+                const T v = y[j];                                                                 \
+                y[j] = v < (T)0 ? (T)0 : v;                                                       \
+                code[j] = (uint8_t)(code[j] | (v <= (T)0 ? 0 : CONVLAB_NP_POS));                  \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (ptrdiff_t j = 0; j < W; j++) {                                                   \
+                const T v = y[j];                                                                 \
+                y[j] = v > (T)0 ? v : v * slope;                                                  \
+                code[j] = (uint8_t)(code[j] | (v > (T)0 ? CONVLAB_NP_POS : 0));                   \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    /* a whole window of two rows a, b, CONVLAB_NP_CHUNK outputs of it in one loop: the same      \
+     * values and codes as first + update + activate, one pass instead of three. A fixed trip     \
+     * count vectorises with no scalar remainder (whose unpredictable branches cost more than     \
+     * the vector work on random data); the caller covers a row with chunks, the last one         \
+     * overlapping its predecessor (each output is a function of the inputs only, so a repeat     \
+     * rewrites the same bits). */                                                                \
+    static CONVLAB_NP_APART void convlab_np_pair_chunk_##SUF(const T *restrict a,                 \
+                                                             const T *restrict b, T *restrict y,  \
+                                                             uint8_t *restrict code, T mean,      \
+                                                             T scale, T shift, T slope)           \
+    {                                                                                             \
+        if (slope == (T)0) {                                                                      \
+            for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
+                const T va = (a[j] - mean) * scale + shift, vb = (b[j] - mean) * scale + shift;   \
+                const int take = (vb > va) | (vb != vb);                                          \
+                const T v = take ? vb : va;                                                       \
+                y[j] = v < (T)0 ? (T)0 : v;                                                       \
+                code[j] = (uint8_t)((take ? 1 : 0) | (v <= (T)0 ? 0 : CONVLAB_NP_POS));           \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
+                const T va = (a[j] - mean) * scale + shift, vb = (b[j] - mean) * scale + shift;   \
+                const int take = (vb > va) | (vb != vb);                                          \
+                const T v = take ? vb : va;                                                       \
+                y[j] = v > (T)0 ? v : v * slope;                                                  \
+                code[j] = (uint8_t)((take ? 1 : 0) | (v > (T)0 ? CONVLAB_NP_POS : 0));            \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    /* forward of channel c: normalise, pool, activate; x (N, C, H, W) -> y, code (N, C, OH, W).  \
+     * The last window may be partial (ceil mode); rows past OH * k (floor mode) are only in the  \
+     * statistics. */                                                                             \
+    static void convlab_np_forward_##SUF(const T *x, T *y, uint8_t *code, ptrdiff_t N,            \
+                                         ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH,     \
+                                         ptrdiff_t k, ptrdiff_t c, T mean, T scale, T shift,      \
+                                         T slope)                                                 \
+    {                                                                                             \
+        for (ptrdiff_t n = 0; n < N; n++) {                                                       \
+            const T *xp = x + (n * C + c) * H * W;                                                \
+            T *yp = y + (n * C + c) * OH * W;                                                     \
+            uint8_t *cp = code + (n * C + c) * OH * W;                                            \
+            for (ptrdiff_t oh = 0; oh < OH; oh++) {                                               \
+                const ptrdiff_t h0 = oh * k, rows = H - h0 < k ? H - h0 : k;                      \
+                T *yr = yp + oh * W;                                                              \
+                uint8_t *cr = cp + oh * W;                                                        \
+                if (rows == 2 && W >= CONVLAB_NP_CHUNK) {                                         \
+                    const T *a = xp + h0 * W, *b = a + W;                                         \
+                    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                      \
+                        const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);                           \
+                        convlab_np_pair_chunk_##SUF(a + j, b + j, yr + j, cr + j, mean, scale,    \
+                                                    shift, slope);                                \
+                    }                                                                             \
+                    continue;                                                                     \
+                }                                                                                 \
+                convlab_np_first_##SUF(xp + h0 * W, yr, cr, W, mean, scale, shift);               \
+                for (ptrdiff_t i = 1; i < rows; i++)                                              \
+                    convlab_np_update_##SUF(xp + (h0 + i) * W, yr, cr, W, mean, scale, shift,     \
+                                            (uint8_t)i);                                          \
+                convlab_np_activate_##SUF(yr, cr, W, slope);                                      \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    /* the sums' terms of CONVLAB_NP_CHUNK outputs of a window of one or two rows (b == a for     \
+     * one), added lane by lane into the accumulators s, q, z (CONVLAB_NP_CHUNK doubles each,     \
+     * summed in a fixed order at the end: deterministic, and elementwise loops vectorise where   \
+     * a reduction per chunk would cost more than it sums). One term per output, its maximum      \
+     * picked from the rows. A row's other term, 0 * (x - mean), is 0 unless x is inf or NaN      \
+     * (then NaN, as in the unfused sum): z, a sum of x - x over those rows, says which. The      \
+     * first `skip` outputs were summed by the previous (overlapping) chunk. */                   \
+    static CONVLAB_NP_APART void convlab_np_sums_chunk_##SUF(const T *restrict g,                 \
+                                                             const uint8_t *restrict code,        \
+                                                             const T *restrict a,                 \
+                                                             const T *restrict b,                 \
+                                                             ptrdiff_t skip, int rows,            \
+                                                             double mean, T slope,                \
+                                                             double *restrict s,                  \
+                                                             double *restrict q,                  \
+                                                             double *restrict z)                  \
+    {                                                                                             \
+        T gs[CONVLAB_NP_CHUNK], xs[CONVLAB_NP_CHUNK], zs[CONVLAB_NP_CHUNK];                       \
+        const int skip32 = (int)skip; /* 32-bit compares: SSE2 has no 64-bit one */               \
+        _Pragma("omp simd")                                                                       \
+        for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                              \
+            /* every operand loaded unconditionally: selects, not branches */                     \
+            const int cj = code[j], row = cj & CONVLAB_NP_ROW, fresh = j >= skip32;               \
+            const T gv = CONVLAB_NP_GRAD(T, g[j], cj, slope), av = a[j], bv = b[j];               \
+            const T chosen = row == 1 ? bv : av, other = row == 1 ? av : bv;                      \
+            gs[j] = fresh & (row < rows) ? gv : (T)0;                                             \
+            xs[j] = fresh ? chosen : (T)0;                                                        \
+            zs[j] = fresh & (rows == 2) ? other - other : (T)0;                                   \
+        }                                                                                         \
+        for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                              \
+            s[j] += gs[j];                                                                        \
+            q[j] += (double)gs[j] * ((double)xs[j] - mean);                                       \
+            z[j] += zs[j];                                                                        \
+        }                                                                                         \
+    }                                                                                             \
+    /* sum of g' and of g' * (x - mean) over channel c, g' the gradient each input element gets   \
+     * from the pool and the activation (0 where it is not its window's maximum, so only the      \
+     * maxima count; a row outside the window, which only a hand-made code holds, counts for      \
+     * nothing) */                                                                                \
+    static void convlab_np_grad_sums_##SUF(const T *g, const uint8_t *code, const T *x,           \
+                                           ptrdiff_t N, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,    \
+                                           ptrdiff_t OH, ptrdiff_t k, ptrdiff_t c, double mean,   \
+                                           T slope, double *sum_g, double *sum_gx)                \
+    {                                                                                             \
+        double s = 0.0, q = 0.0, z = 0.0;                                                         \
+        /* the chunks' lane accumulators (see convlab_np_sums_chunk) */                           \
+        double ls[CONVLAB_NP_CHUNK] = {0}, lq[CONVLAB_NP_CHUNK] = {0};                            \
+        double lz[CONVLAB_NP_CHUNK] = {0};                                                        \
+        for (ptrdiff_t n = 0; n < N; n++) {                                                       \
+            const T *xp = x + (n * C + c) * H * W;                                                \
+            const T *gp = g + (n * C + c) * OH * W;                                               \
+            const uint8_t *cp = code + (n * C + c) * OH * W;                                      \
+            for (ptrdiff_t oh = 0; oh < OH; oh++) {                                               \
+                const ptrdiff_t h0 = oh * k, rows = H - h0 < k ? H - h0 : k;                      \
+                const T *gr = gp + oh * W;                                                        \
+                const uint8_t *cr = cp + oh * W;                                                  \
+                if (rows <= 2 && W >= CONVLAB_NP_CHUNK) {                                         \
+                    const T *a = xp + h0 * W, *b = rows == 2 ? a + W : a;                         \
+                    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                      \
+                        const ptrdiff_t at = CONVLAB_NP_CHUNK_AT(j0, W);                          \
+                        convlab_np_sums_chunk_##SUF(gr + at, cr + at, a + at, b + at, j0 - at,    \
+                                                    (int)rows, mean, slope, ls, lq, lz);          \
+                    }                                                                             \
+                    continue;                                                                     \
+                }                                                                                 \
+                for (int i = 0; i < (int)rows; i++) { /* int i: SSE2 has no 64-bit compare */     \
+                    const T *xr = xp + (h0 + i) * W;                                              \
+                    _Pragma("omp simd reduction(+:s, q)")                                         \
+                    for (ptrdiff_t j = 0; j < W; j++) {                                           \
+                        const int cj = cr[j];                                                     \
+                        const T gv = CONVLAB_NP_GRAD(T, gr[j], cj, slope);                        \
+                        const T gs = (cj & CONVLAB_NP_ROW) == i ? gv : (T)0;                      \
+                        s += gs;                                                                  \
+                        q += (double)gs * ((double)xr[j] - mean);                                 \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
+            /* rows past the last window (floor mode): their terms are 0 * (x - mean) too */      \
+            for (ptrdiff_t h = OH * k; h < H; h++) {                                              \
+                const T *xr = xp + h * W;                                                         \
+                T zr = 0;                                                                         \
+                _Pragma("omp simd reduction(+:zr)")                                               \
+                for (ptrdiff_t j = 0; j < W; j++) zr += xr[j] - xr[j];                            \
+                z += zr;                                                                          \
+            }                                                                                     \
+        }                                                                                         \
+        for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                              \
+            s += ls[j];                                                                           \
+            q += lq[j];                                                                           \
+            z += lz[j];                                                                           \
+        }                                                                                         \
+        *sum_g = s;                                                                               \
+        *sum_gx = q + z;                                                                          \
+    }                                                                                             \
+    /* gx = a * g' + b * (x - mean) + kk over window row i of an output row (batch_norm.h's       \
+     * formula on the scattered gradient g'); without batch statistics (through_stats 0) just     \
+     * a * g': x does not enter, so an inf or NaN input does not turn 0 * (x - mean) into NaN     \
+     * (PyTorch's evaluation-mode gradient) */                                                    \
+    static inline void convlab_np_grad_row_##SUF(const T *restrict gr,                            \
+                                                 const uint8_t *restrict cr,                      \
+                                                 const T *restrict xr, T *restrict o,             \
+                                                 ptrdiff_t W, int i, T mean, T a, T b, T kk,      \
+                                                 T slope, int through_stats)                      \
+    {                                                                                             \
+        if (through_stats) {                                                                      \
+            for (ptrdiff_t j = 0; j < W; j++) {                                                   \
+                const int cj = cr[j];                                                             \
+                const T gv = CONVLAB_NP_GRAD(T, gr[j], cj, slope);                                \
+                o[j] = a * ((cj & CONVLAB_NP_ROW) == i ? gv : (T)0) + b * (xr[j] - mean) + kk;    \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (ptrdiff_t j = 0; j < W; j++) {                                                   \
+                const int cj = cr[j];                                                             \
+                const T gv = CONVLAB_NP_GRAD(T, gr[j], cj, slope);                                \
+                o[j] = a * ((cj & CONVLAB_NP_ROW) == i ? gv : (T)0);                              \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    /* both rows of a two-row window, CONVLAB_NP_CHUNK outputs (the forward's chunks): each       \
+     * output's code and gradient read once */                                                    \
+    static CONVLAB_NP_APART void convlab_np_grad_pair_##SUF(const T *restrict gr,                 \
+                                                            const uint8_t *restrict cr,           \
+                                                            const T *restrict x0,                 \
+                                                            const T *restrict x1,                 \
+                                                            T *restrict o0, T *restrict o1,       \
+                                                            T mean, T a, T b, T kk, T slope,      \
+                                                            int through_stats)                    \
+    {                                                                                             \
+        if (through_stats) {                                                                      \
+            for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
+                const int cj = cr[j], row = cj & CONVLAB_NP_ROW;                                  \
+                const T gv = CONVLAB_NP_GRAD(T, gr[j], cj, slope);                                \
+                o0[j] = a * (row == 0 ? gv : (T)0) + b * (x0[j] - mean) + kk;                     \
+                o1[j] = a * (row == 1 ? gv : (T)0) + b * (x1[j] - mean) + kk;                     \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
+                const int cj = cr[j], row = cj & CONVLAB_NP_ROW;                                  \
+                const T gv = CONVLAB_NP_GRAD(T, gr[j], cj, slope);                                \
+                o0[j] = a * (row == 0 ? gv : (T)0);                                               \
+                o1[j] = a * (row == 1 ? gv : (T)0);                                               \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    static void convlab_np_grad_input_##SUF(const T *g, const uint8_t *code, const T *x, T *gx,   \
+                                            ptrdiff_t N, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,   \
+                                            ptrdiff_t OH, ptrdiff_t k, ptrdiff_t c, T mean, T a,  \
+                                            T b, T kk, T slope, int through_stats)                \
+    {                                                                                             \
+        for (ptrdiff_t n = 0; n < N; n++) {                                                       \
+            const T *xp = x + (n * C + c) * H * W;                                                \
+            T *op = gx + (n * C + c) * H * W;                                                     \
+            const T *gp = g + (n * C + c) * OH * W;                                               \
+            const uint8_t *cp = code + (n * C + c) * OH * W;                                      \
+            ptrdiff_t h = 0;                                                                      \
+            for (ptrdiff_t oh = 0; oh < OH; oh++) {                                               \
+                const ptrdiff_t rows = H - h < k ? H - h : k;                                     \
+                if (rows == 2 && W >= CONVLAB_NP_CHUNK) {                                         \
+                    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                      \
+                        const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);                           \
+                        convlab_np_grad_pair_##SUF(gp + oh * W + j, cp + oh * W + j,              \
+                                                   xp + h * W + j, xp + (h + 1) * W + j,          \
+                                                   op + h * W + j, op + (h + 1) * W + j, mean,    \
+                                                   a, b, kk, slope, through_stats);               \
+                    }                                                                             \
+                    h += 2;                                                                       \
+                    continue;                                                                     \
+                }                                                                                 \
+                for (ptrdiff_t i = 0; i < rows; i++, h++)                                         \
+                    convlab_np_grad_row_##SUF(gp + oh * W, cp + oh * W, xp + h * W, op + h * W,   \
+                                              W, (int)i, mean, a, b, kk, slope, through_stats);   \
+            }                                                                                     \
+            /* rows past the last window (floor mode) get no gradient from the pool */            \
+            for (; h < H; h++) {                                                                  \
+                const T *xr = xp + h * W;                                                         \
+                T *o = op + h * W;                                                                \
+                for (ptrdiff_t j = 0; j < W; j++)                                                 \
+                    o[j] = through_stats ? a * (T)0 + b * (xr[j] - mean) + kk : a * (T)0;         \
+            }                                                                                     \
+        }                                                                                         \
     }
 
 CONVLAB_NORM_POOL(float, f32)
