@@ -8,7 +8,8 @@ weight, then an element-wise cell update -- so Python-level dispatch per step wo
 much as the arithmetic. Here the loop runs without the GIL: the recurrent weight is packed
 once per sequence (``rnn_cells.h``), and every step runs its product split over column
 panels and its cell update split over batch rows, on ``threads`` OpenMP threads. The LSTM's
-backward loop fuses the two per panel of hidden units instead (``lstm_seq.h``).
+time loops run in one thread team per sequence, and its backward loop fuses the product and
+the cell gradient per panel of hidden units (``lstm_seq.h``).
 """
 import numpy as np
 
@@ -73,6 +74,12 @@ cdef extern from "rnn_cells.h" nogil:
                               Py_ssize_t)
 
 cdef extern from "lstm_seq.h" nogil:
+    void convlab_lstm_seq_fwd_f32(int, const float*, const float*, const float*, const float*,
+                                  const float*, float*, float*, float*, float*, Py_ssize_t,
+                                  Py_ssize_t, Py_ssize_t, int, int)
+    void convlab_lstm_seq_fwd_f64(int, const double*, const double*, const double*,
+                                  const double*, const double*, double*, double*, double*,
+                                  double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, int)
     Py_ssize_t convlab_lstm_packed_bwd_size(Py_ssize_t)
     void convlab_lstm_seq_bwd_f32(int, const float*, const float*, const float*, const float*,
                                   const float*, const float*, float*, float*, float*,
@@ -217,6 +224,17 @@ def sequence_forward(str mode, const real[:, :, ::1] xg, const real[:, ::1] w_hh
     cdef real[:, ::1] hg = np.empty((B, N), dtype)
     cdef const real* h_prev
     cdef const real* state
+    if m == LSTM:  # the same two passes per step, in one thread team (lstm_seq.h)
+        with nogil:
+            if real is float:
+                convlab_lstm_seq_fwd_f32(isa, &xg[0, 0, 0], &P[0], &b1[0], &h0[0, 0], &c0[0, 0],
+                                         &out[0, 0, 0], &cells[0, 0, 0], &saved[0, 0, 0],
+                                         &hg[0, 0], T, B, H, reverse, threads)
+            else:
+                convlab_lstm_seq_fwd_f64(isa, &xg[0, 0, 0], &P[0], &b1[0], &h0[0, 0], &c0[0, 0],
+                                         &out[0, 0, 0], &cells[0, 0, 0], &saved[0, 0, 0],
+                                         &hg[0, 0], T, B, H, reverse, threads)
+        return
     with nogil:
         for k in range(T):
             t = T - 1 - k if reverse else k

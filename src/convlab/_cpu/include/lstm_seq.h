@@ -1,5 +1,6 @@
-/* The LSTM's backpropagation through time with the recurrent product and the cell gradient
- * fused per column panel, in one OpenMP parallel region.
+/* The LSTM's time loops in one OpenMP parallel region each: backpropagation through time
+ * with the recurrent product and the cell gradient fused per column panel, and the forward
+ * loop (at the end) as two passes per step.
  *
  * rnn_cells.h runs each backward step as two parallel loops: the product dgates_next @ W_hh
  * into a B x H buffer, then the cell gradient over it. Here a panel of 16 hidden units
@@ -224,5 +225,39 @@ static inline ptrdiff_t convlab_lstm_packed_bwd_size(ptrdiff_t H)
 
 CONVLAB_LSTM_SEQ(float, f32)
 CONVLAB_LSTM_SEQ(double, f64)
+
+/* The LSTM's forward loop as rnn_cells.h's two passes per step -- the product h_prev @ W_hh^T
+ * over column panels into hg (B x 4H), then the cell step over row ranges -- but in one
+ * thread team for the whole sequence (two barriers per step instead of two team starts).
+ * P holds W_hh packed by convlab_rnn_pack (panels of CONVLAB_RNN_NR columns); xg, out,
+ * cells, gates as convlab_lstm_seq_bwd's; b the summed bias. The splits are the per-step
+ * loops' own, so the results are theirs bit for bit. */
+#define CONVLAB_LSTM_SEQ_FWD(T, SUF, CELL)                                                      \
+    static void convlab_lstm_seq_fwd_##SUF(int isa, const T *xg, const T *P, const T *b,        \
+                                           const T *h0, const T *c0, T *out, T *cells,          \
+                                           T *gates, T *hg, ptrdiff_t steps, ptrdiff_t B,       \
+                                           ptrdiff_t H, int reverse, int threads)               \
+    {                                                                                           \
+        ptrdiff_t N = 4 * H, BH = B * H;                                                        \
+        ptrdiff_t panels = (N + CONVLAB_RNN_NR - 1) / CONVLAB_RNN_NR;                           \
+        ptrdiff_t parts = threads < B ? threads : B;                                            \
+        if (parts < 1) parts = 1;                                                               \
+        _Pragma("omp parallel num_threads(threads)")                                            \
+        for (ptrdiff_t k = 0; k < steps; k++) {                                                 \
+            ptrdiff_t t = reverse ? steps - 1 - k : k, tp = reverse ? t + 1 : t - 1;            \
+            const T *hp = k ? out + tp * BH : h0, *cp = k ? cells + tp * BH : c0;               \
+            _Pragma("omp for schedule(static)")                                                 \
+            for (ptrdiff_t p = 0; p < panels; p++)                                              \
+                convlab_rnn_gemm_##SUF(isa, hp, H, B, H, P, N, hg, N, p, p + 1);                \
+            _Pragma("omp for schedule(static)")                                                 \
+            for (ptrdiff_t part = 0; part < parts; part++)                                      \
+                CELL(isa, xg + t * 4 * BH, hg, b, cp, out + t * BH, cells + t * BH,             \
+                     gates + t * 4 * BH, H, part * B / parts, (part + 1) * B / parts);          \
+        }                                                                                       \
+    }
+
+#define CONVLAB_LSTM_CELL_F64(isa, ...) convlab_lstm_fwd_f64(__VA_ARGS__)
+CONVLAB_LSTM_SEQ_FWD(float, f32, convlab_lstm_fwd_isa_f32)
+CONVLAB_LSTM_SEQ_FWD(double, f64, CONVLAB_LSTM_CELL_F64)
 
 #endif
