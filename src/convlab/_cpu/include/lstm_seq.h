@@ -193,6 +193,17 @@ static inline ptrdiff_t convlab_lstm_packed_bwd_size(ptrdiff_t H)
     return (H + CONVLAB_LSTM_BU - 1) / CONVLAB_LSTM_BU * 4 * H * CONVLAB_LSTM_BU;
 }
 
+/* Whether a time loop splits the batch rows over the threads rather than each step's columns.
+ * Batch rows never meet in a recurrence, so with a row split every thread runs the whole loop
+ * on its rows with no barrier at all (on a loaded machine each barrier waits for the slowest
+ * thread's time slice); but every thread then streams the whole packed weight each step, so
+ * the split is taken only while that stays in a core's L2 (1 MiB here: hidden ~250 and below)
+ * and the rows make blocks of 4 or more. */
+static int convlab_lstm_split_rows(ptrdiff_t B, ptrdiff_t packed_bytes, int threads)
+{
+    return threads > 1 && B >= 4 * (ptrdiff_t)threads && packed_bytes <= ((ptrdiff_t)1 << 20);
+}
+
 /* The backward time loop: grad (steps x B x H: the outputs' gradients),
  * gates / cells as forward saved them, c0, w_hh; dhf (B x H) the final h's gradient, dc the
  * final c's on entry and c0's on exit; writes dg (steps x B x 4H); P a buffer of
@@ -205,6 +216,28 @@ static inline ptrdiff_t convlab_lstm_packed_bwd_size(ptrdiff_t H)
     {                                                                                           \
         convlab_lstm_bwd_panel_##SUF panel = convlab_lstm_bwd_pick_##SUF(isa, B);               \
         ptrdiff_t panels = (H + CONVLAB_LSTM_BU - 1) / CONVLAB_LSTM_BU, BH = B * H;             \
+        ptrdiff_t bytes = convlab_lstm_packed_bwd_size(H) * (ptrdiff_t)sizeof(T);               \
+        if (convlab_lstm_split_rows(B, bytes, threads)) {                                       \
+            _Pragma("omp parallel for schedule(static) num_threads(threads)")                   \
+            for (ptrdiff_t p = 0; p < panels; p++) convlab_lstm_pack_bwd_##SUF(w, H, P, p);     \
+            _Pragma("omp parallel for schedule(static) num_threads(threads)")                   \
+            for (int part = 0; part < threads; part++) {                                        \
+                ptrdiff_t r0 = part * B / threads, rows = (part + 1) * B / threads - r0;        \
+                convlab_lstm_bwd_panel_##SUF mine = convlab_lstm_bwd_pick_##SUF(isa, rows);     \
+                for (ptrdiff_t k = 0; k < steps; k++) {                                         \
+                    ptrdiff_t t = reverse ? k : steps - 1 - k;                                  \
+                    ptrdiff_t tn = reverse ? t - 1 : t + 1, tp = reverse ? t + 1 : t - 1;       \
+                    const T *cp = (k == steps - 1 ? c0 : cells + tp * BH) + r0 * H;             \
+                    const T *dgn = k ? dg + tn * 4 * BH + r0 * 4 * H : NULL;                    \
+                    const T *gn = k + 1 < steps ? gates + tp * 4 * BH + r0 * 4 * H : NULL;      \
+                    for (ptrdiff_t p = 0; p < panels; p++)                                      \
+                        mine(dgn, dhf + r0 * H, P, gates + t * 4 * BH + r0 * 4 * H, gn, cp,     \
+                             cells + t * BH + r0 * H, grad + t * BH + r0 * H, dc + r0 * H,      \
+                             dg + t * 4 * BH + r0 * 4 * H, rows, H, p);                         \
+                }                                                                               \
+            }                                                                                   \
+            return;                                                                             \
+        }                                                                                       \
         _Pragma("omp parallel num_threads(threads)")                                            \
         {                                                                                       \
             _Pragma("omp for schedule(static)")                                                 \
@@ -230,8 +263,9 @@ CONVLAB_LSTM_SEQ(double, f64)
  * over column panels into hg (B x 4H), then the cell step over row ranges -- but in one
  * thread team for the whole sequence (two barriers per step instead of two team starts).
  * P holds W_hh packed by convlab_rnn_pack (panels of CONVLAB_RNN_NR columns); xg, out,
- * cells, gates as convlab_lstm_seq_bwd's; b the summed bias. The splits are the per-step
- * loops' own, so the results are theirs bit for bit. */
+ * cells, gates as convlab_lstm_seq_bwd's; b the summed bias. Each element is computed by the
+ * same code in the same order under either split (columns per step, or rows when
+ * convlab_lstm_split_rows says so), so the results are the per-step loops' bit for bit. */
 #define CONVLAB_LSTM_SEQ_FWD(T, SUF, CELL)                                                      \
     static void convlab_lstm_seq_fwd_##SUF(int isa, const T *xg, const T *P, const T *b,        \
                                            const T *h0, const T *c0, T *out, T *cells,          \
@@ -242,6 +276,22 @@ CONVLAB_LSTM_SEQ(double, f64)
         ptrdiff_t panels = (N + CONVLAB_RNN_NR - 1) / CONVLAB_RNN_NR;                           \
         ptrdiff_t parts = threads < B ? threads : B;                                            \
         if (parts < 1) parts = 1;                                                               \
+        if (convlab_lstm_split_rows(B, panels * H * CONVLAB_RNN_NR * (ptrdiff_t)sizeof(T),      \
+                                    threads)) {                                                 \
+            _Pragma("omp parallel for schedule(static) num_threads(threads)")                   \
+            for (int part = 0; part < threads; part++) {                                        \
+                ptrdiff_t r0 = part * B / threads, r1 = (part + 1) * B / threads;               \
+                for (ptrdiff_t k = 0; k < steps; k++) {                                         \
+                    ptrdiff_t t = reverse ? steps - 1 - k : k, tp = reverse ? t + 1 : t - 1;    \
+                    const T *hp = k ? out + tp * BH : h0, *cp = k ? cells + tp * BH : c0;       \
+                    convlab_rnn_gemm_##SUF(isa, hp + r0 * H, H, r1 - r0, H, P, N, hg + r0 * N,  \
+                                           N, 0, panels);                                       \
+                    CELL(isa, xg + t * 4 * BH, hg, b, cp, out + t * BH, cells + t * BH,         \
+                         gates + t * 4 * BH, H, r0, r1);                                        \
+                }                                                                               \
+            }                                                                                   \
+            return;                                                                             \
+        }                                                                                       \
         _Pragma("omp parallel num_threads(threads)")                                            \
         for (ptrdiff_t k = 0; k < steps; k++) {                                                 \
             ptrdiff_t t = reverse ? steps - 1 - k : k, tp = reverse ? t + 1 : t - 1;            \
