@@ -30,6 +30,7 @@
  * bytes); chunk j0 of a row of W starts at CONVLAB_NP_CHUNK_AT(j0, W), the last one pulled
  * back to end at W */
 #define CONVLAB_NP_CHUNK 16
+#define CONVLAB_NP_CHUNK_AT(j0, W) ((j0) + CONVLAB_NP_CHUNK <= (W) ? (j0) : (W) - CONVLAB_NP_CHUNK)
 /* the chunk loops are compiled on their own: inlined into the loops over rows, GCC turned
  * their selects into branches (mispredicted half the time on real data) */
 #if defined(__GNUC__)
@@ -37,7 +38,6 @@
 #else
 #define CONVLAB_NP_APART
 #endif
-#define CONVLAB_NP_CHUNK_AT(j0, W) ((j0) + CONVLAB_NP_CHUNK <= (W) ? (j0) : (W) - CONVLAB_NP_CHUNK)
 
 #define CONVLAB_NORM_POOL(T, SUF)                                                                 \
     /* y <- normalised row r, code <- 0 (the window's first row) */                               \
