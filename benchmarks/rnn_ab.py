@@ -1,10 +1,11 @@
 """Issue 31's speed rows in one process: convlab next to PyTorch, and convlab with this round's
 switchable changes off (the previous formulation), interleaved.
 
-Run: ``python benchmarks/rnn_ab.py [--threads 1 2] [--repeats 21] [--quick]``. Each row is one
-case of ``rnn_cases.py`` (2-layer LSTM 200 / 650 forward + backward, the word LM's training
-step); its arms alternate (A B C C B A ...) through ``timing.interleaved``, medians kept, so
-drift on a shared machine hits every arm alike. Arms:
+Run: ``python benchmarks/rnn_ab.py [--threads 1 2] [--repeats 21] [--quick] [--only TEXT]``.
+Each row is one case of ``rnn_cases.py`` (2-layer LSTM 200 / 650 forward + backward, the
+word LM's training step); its arms alternate (A B C C B A ...) through
+``timing.interleaved``, medians kept, so drift on a shared machine hits every arm alike.
+Arms:
 
 * ``convlab``: as shipped;
 * ``previous``: the recurrent layers' ``W_ih`` / ``W_hh`` gradients as two GEMMs and the
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--quick", action="store_true", help="skip the hidden-650 rows")
+    parser.add_argument("--only", default="", help="rows whose name contains this text")
     args = parser.parse_args()
     # every library's thread pools sized before any of them loads (as run.py does)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -73,7 +75,7 @@ def main() -> None:
 
     torch = _torch()
     print(f"convlab {convlab.__version__}, torch {torch.__version__ if torch else '-'}")
-    cases = rnn_cases(args.quick)
+    cases = [case for case in rnn_cases(args.quick) if args.only in case.name]
     for threads in args.threads:
         convlab.set_num_threads(threads)
         if torch:
