@@ -89,10 +89,9 @@
      * the vector work on random data); the caller covers a row with chunks, the last one         \
      * overlapping its predecessor (each output is a function of the inputs only, so a repeat     \
      * rewrites the same bits). */                                                                \
-    static CONVLAB_NP_APART void convlab_np_pair_chunk_##SUF(const T *restrict a,                 \
-                                                             const T *restrict b, T *restrict y,  \
-                                                             uint8_t *restrict code, T mean,      \
-                                                             T scale, T shift, T slope)           \
+    static inline void convlab_np_pair_chunk_##SUF(const T *restrict a, const T *restrict b,      \
+                                                   T *restrict y, uint8_t *restrict code,         \
+                                                   T mean, T scale, T shift, T slope)             \
     {                                                                                             \
         if (slope == (T)0) {                                                                      \
             for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
@@ -112,6 +111,17 @@
             }                                                                                     \
         }                                                                                         \
     }                                                                                             \
+    /* a row of two-row windows: chunks covering W >= CONVLAB_NP_CHUNK outputs */                 \
+    static CONVLAB_NP_APART void convlab_np_pair_row_##SUF(const T *a, const T *b, T *y,          \
+                                                           uint8_t *code, ptrdiff_t W, T mean,    \
+                                                           T scale, T shift, T slope)             \
+    {                                                                                             \
+        for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                                  \
+            const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);                                       \
+            convlab_np_pair_chunk_##SUF(a + j, b + j, y + j, code + j, mean, scale, shift,        \
+                                        slope);                                                   \
+        }                                                                                         \
+    }                                                                                             \
     /* forward of channel c: normalise, pool, activate; x (N, C, H, W) -> y, code (N, C, OH, W).  \
      * The last window may be partial (ceil mode); rows past OH * k (floor mode) are only in the  \
      * statistics. */                                                                             \
@@ -129,12 +139,8 @@
                 T *yr = yp + oh * W;                                                              \
                 uint8_t *cr = cp + oh * W;                                                        \
                 if (rows == 2 && W >= CONVLAB_NP_CHUNK) {                                         \
-                    const T *a = xp + h0 * W, *b = a + W;                                         \
-                    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                      \
-                        const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);                           \
-                        convlab_np_pair_chunk_##SUF(a + j, b + j, yr + j, cr + j, mean, scale,    \
-                                                    shift, slope);                                \
-                    }                                                                             \
+                    convlab_np_pair_row_##SUF(xp + h0 * W, xp + (h0 + 1) * W, yr, cr, W, mean,    \
+                                              scale, shift, slope);                               \
                     continue;                                                                     \
                 }                                                                                 \
                 convlab_np_first_##SUF(xp + h0 * W, yr, cr, W, mean, scale, shift);               \
@@ -152,15 +158,12 @@
      * picked from the rows. A row's other term, 0 * (x - mean), is 0 unless x is inf or NaN      \
      * (then NaN, as in the unfused sum): z, a sum of x - x over those rows, says which. The      \
      * first `skip` outputs were summed by the previous (overlapping) chunk. */                   \
-    static CONVLAB_NP_APART void convlab_np_sums_chunk_##SUF(const T *restrict g,                 \
-                                                             const uint8_t *restrict code,        \
-                                                             const T *restrict a,                 \
-                                                             const T *restrict b,                 \
-                                                             ptrdiff_t skip, int rows,            \
-                                                             double mean, T slope,                \
-                                                             double *restrict s,                  \
-                                                             double *restrict q,                  \
-                                                             double *restrict z)                  \
+    static inline void convlab_np_sums_chunk_##SUF(const T *restrict g,                           \
+                                                   const uint8_t *restrict code,                  \
+                                                   const T *restrict a, const T *restrict b,      \
+                                                   ptrdiff_t skip, int rows, double mean,         \
+                                                   T slope, double *restrict s,                   \
+                                                   double *restrict q, double *restrict z)        \
     {                                                                                             \
         T gs[CONVLAB_NP_CHUNK], xs[CONVLAB_NP_CHUNK], zs[CONVLAB_NP_CHUNK];                       \
         const int skip32 = (int)skip; /* 32-bit compares: SSE2 has no 64-bit one */               \
@@ -178,6 +181,18 @@
             s[j] += gs[j];                                                                        \
             q[j] += (double)gs[j] * ((double)xs[j] - mean);                                       \
             z[j] += zs[j];                                                                        \
+        }                                                                                         \
+    }                                                                                             \
+    /* the sums' terms of a row of windows of one or two rows, W >= CONVLAB_NP_CHUNK */           \
+    static CONVLAB_NP_APART void convlab_np_sums_row_##SUF(const T *g, const uint8_t *code,       \
+                                                           const T *a, const T *b, ptrdiff_t W,   \
+                                                           int rows, double mean, T slope,        \
+                                                           double *s, double *q, double *z)       \
+    {                                                                                             \
+        for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                                  \
+            const ptrdiff_t at = CONVLAB_NP_CHUNK_AT(j0, W);                                      \
+            convlab_np_sums_chunk_##SUF(g + at, code + at, a + at, b + at, j0 - at, rows, mean,   \
+                                        slope, s, q, z);                                          \
         }                                                                                         \
     }                                                                                             \
     /* sum of g' and of g' * (x - mean) over channel c, g' the gradient each input element gets   \
@@ -203,11 +218,8 @@
                 const uint8_t *cr = cp + oh * W;                                                  \
                 if (rows <= 2 && W >= CONVLAB_NP_CHUNK) {                                         \
                     const T *a = xp + h0 * W, *b = rows == 2 ? a + W : a;                         \
-                    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                      \
-                        const ptrdiff_t at = CONVLAB_NP_CHUNK_AT(j0, W);                          \
-                        convlab_np_sums_chunk_##SUF(gr + at, cr + at, a + at, b + at, j0 - at,    \
-                                                    (int)rows, mean, slope, ls, lq, lz);          \
-                    }                                                                             \
+                    convlab_np_sums_row_##SUF(gr, cr, a, b, W, (int)rows, mean, slope, ls, lq,    \
+                                              lz);                                                \
                     continue;                                                                     \
                 }                                                                                 \
                 for (int i = 0; i < (int)rows; i++) { /* int i: SSE2 has no 64-bit compare */     \
@@ -265,13 +277,11 @@
     }                                                                                             \
     /* both rows of a two-row window, CONVLAB_NP_CHUNK outputs (the forward's chunks): each       \
      * output's code and gradient read once */                                                    \
-    static CONVLAB_NP_APART void convlab_np_grad_pair_##SUF(const T *restrict gr,                 \
-                                                            const uint8_t *restrict cr,           \
-                                                            const T *restrict x0,                 \
-                                                            const T *restrict x1,                 \
-                                                            T *restrict o0, T *restrict o1,       \
-                                                            T mean, T a, T b, T kk, T slope,      \
-                                                            int through_stats)                    \
+    static inline void convlab_np_grad_pair_##SUF(const T *restrict gr,                           \
+                                                  const uint8_t *restrict cr,                     \
+                                                  const T *restrict x0, const T *restrict x1,     \
+                                                  T *restrict o0, T *restrict o1, T mean, T a,    \
+                                                  T b, T kk, T slope, int through_stats)          \
     {                                                                                             \
         if (through_stats) {                                                                      \
             for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
@@ -289,6 +299,19 @@
             }                                                                                     \
         }                                                                                         \
     }                                                                                             \
+    /* the input gradient of a row of two-row windows, W >= CONVLAB_NP_CHUNK */                   \
+    static CONVLAB_NP_APART void convlab_np_grad_pair_row_##SUF(const T *gr, const uint8_t *cr,   \
+                                                                const T *x0, const T *x1, T *o0,  \
+                                                                T *o1, ptrdiff_t W, T mean, T a,  \
+                                                                T b, T kk, T slope,               \
+                                                                int through_stats)                \
+    {                                                                                             \
+        for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                                  \
+            const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);                                       \
+            convlab_np_grad_pair_##SUF(gr + j, cr + j, x0 + j, x1 + j, o0 + j, o1 + j, mean, a,   \
+                                       b, kk, slope, through_stats);                              \
+        }                                                                                         \
+    }                                                                                             \
     static void convlab_np_grad_input_##SUF(const T *g, const uint8_t *code, const T *x, T *gx,   \
                                             ptrdiff_t N, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,   \
                                             ptrdiff_t OH, ptrdiff_t k, ptrdiff_t c, T mean, T a,  \
@@ -303,13 +326,10 @@
             for (ptrdiff_t oh = 0; oh < OH; oh++) {                                               \
                 const ptrdiff_t rows = H - h < k ? H - h : k;                                     \
                 if (rows == 2 && W >= CONVLAB_NP_CHUNK) {                                         \
-                    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                      \
-                        const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);                           \
-                        convlab_np_grad_pair_##SUF(gp + oh * W + j, cp + oh * W + j,              \
-                                                   xp + h * W + j, xp + (h + 1) * W + j,          \
-                                                   op + h * W + j, op + (h + 1) * W + j, mean,    \
-                                                   a, b, kk, slope, through_stats);               \
-                    }                                                                             \
+                    convlab_np_grad_pair_row_##SUF(gp + oh * W, cp + oh * W, xp + h * W,          \
+                                                   xp + (h + 1) * W, op + h * W,                  \
+                                                   op + (h + 1) * W, W, mean, a, b, kk, slope,    \
+                                                   through_stats);                                \
                     h += 2;                                                                       \
                     continue;                                                                     \
                 }                                                                                 \
