@@ -31,8 +31,9 @@
  * back to end at W */
 #define CONVLAB_NP_CHUNK 16
 #define CONVLAB_NP_CHUNK_AT(j0, W) ((j0) + CONVLAB_NP_CHUNK <= (W) ? (j0) : (W) - CONVLAB_NP_CHUNK)
-/* the chunk loops are compiled on their own: inlined into the loops over rows, GCC turned
- * their selects into branches (mispredicted half the time on real data) */
+/* a row's chunk loops are compiled in a function of their own (one call per row): inlined
+ * into the loops over windows and images, GCC turned their selects into branches,
+ * mispredicted half the time on real data */
 #if defined(__GNUC__)
 #define CONVLAB_NP_APART __attribute__((noinline))
 #else
