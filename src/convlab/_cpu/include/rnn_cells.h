@@ -276,6 +276,17 @@ CONVLAB_RNN_CELL_DISPATCH(rnn_bwd,
     {                                                                                           \
         for (ptrdiff_t p = p0; p < p1; p++) {                                                   \
             T *dst = P + p * K * CONVLAB_RNN_NR;                                                \
+            if (cs == 1) {                                                                      \
+                /* W's rows are the panel's columns: read each along k (contiguous) and        \
+                 * scatter into the L1-sized panel, rather than gather 32 rows per k */         \
+                for (ptrdiff_t l = 0; l < CONVLAB_RNN_NR; l++) {                                \
+                    ptrdiff_t n = p * CONVLAB_RNN_NR + l;                                       \
+                    const T *row = w + n * rs;                                                  \
+                    for (ptrdiff_t k = 0; k < K; k++)                                           \
+                        dst[k * CONVLAB_RNN_NR + l] = n < N ? row[k] : (T)0;                    \
+                }                                                                               \
+                continue;                                                                       \
+            }                                                                                   \
             for (ptrdiff_t k = 0; k < K; k++)                                                   \
                 for (ptrdiff_t l = 0; l < CONVLAB_RNN_NR; l++) {                                \
                     ptrdiff_t n = p * CONVLAB_RNN_NR + l;                                       \
