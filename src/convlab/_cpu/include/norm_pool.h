@@ -123,6 +123,35 @@
                                         slope);                                                   \
         }                                                                                         \
     }                                                                                             \
+    /* a one-row window (the last, partial one in ceil mode), CONVLAB_NP_CHUNK outputs: as        \
+     * first + activate, with the pair's fixed trip count */                                      \
+    static inline void convlab_np_single_chunk_##SUF(const T *restrict a, T *restrict y,          \
+                                                     uint8_t *restrict code, T mean, T scale,     \
+                                                     T shift, T slope)                            \
+    {                                                                                             \
+        if (slope == (T)0) {                                                                      \
+            for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
+                const T v = (a[j] - mean) * scale + shift;                                        \
+                y[j] = v < (T)0 ? (T)0 : v;                                                       \
+                code[j] = (uint8_t)(v <= (T)0 ? 0 : CONVLAB_NP_POS);                              \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
+                const T v = (a[j] - mean) * scale + shift;                                        \
+                y[j] = v > (T)0 ? v : v * slope;                                                  \
+                code[j] = (uint8_t)(v > (T)0 ? CONVLAB_NP_POS : 0);                               \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    static CONVLAB_NP_APART void convlab_np_single_row_##SUF(const T *a, T *y, uint8_t *code,     \
+                                                             ptrdiff_t W, T mean, T scale,        \
+                                                             T shift, T slope)                    \
+    {                                                                                             \
+        for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                                  \
+            const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);                                       \
+            convlab_np_single_chunk_##SUF(a + j, y + j, code + j, mean, scale, shift, slope);     \
+        }                                                                                         \
+    }                                                                                             \
     /* forward of channel c: normalise, pool, activate; x (N, C, H, W) -> y, code (N, C, OH, W).  \
      * The last window may be partial (ceil mode); rows past OH * k (floor mode) are only in the  \
      * statistics. */                                                                             \
@@ -142,6 +171,11 @@
                 if (rows == 2 && W >= CONVLAB_NP_CHUNK) {                                         \
                     convlab_np_pair_row_##SUF(xp + h0 * W, xp + (h0 + 1) * W, yr, cr, W, mean,    \
                                               scale, shift, slope);                               \
+                    continue;                                                                     \
+                }                                                                                 \
+                if (rows == 1 && W >= CONVLAB_NP_CHUNK) {                                         \
+                    convlab_np_single_row_##SUF(xp + h0 * W, yr, cr, W, mean, scale, shift,       \
+                                                slope);                                           \
                     continue;                                                                     \
                 }                                                                                 \
                 convlab_np_first_##SUF(xp + h0 * W, yr, cr, W, mean, scale, shift);               \
@@ -313,6 +347,41 @@
                                        b, kk, slope, through_stats);                              \
         }                                                                                         \
     }                                                                                             \
+    /* the input gradient of a row of one-row windows, W >= CONVLAB_NP_CHUNK: grad_row's          \
+     * formula in the pair's fixed-length chunks */                                               \
+    static inline void convlab_np_grad_single_chunk_##SUF(const T *restrict gr,                   \
+                                                          const uint8_t *restrict cr,             \
+                                                          const T *restrict x0, T *restrict o0,   \
+                                                          T mean, T a, T b, T kk, T slope,        \
+                                                          int through_stats)                      \
+    {                                                                                             \
+        if (through_stats) {                                                                      \
+            for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
+                const int cj = cr[j], row = cj & CONVLAB_NP_ROW;                                  \
+                const T gv = CONVLAB_NP_GRAD(T, gr[j], cj, slope);                                \
+                o0[j] = a * (row == 0 ? gv : (T)0) + b * (x0[j] - mean) + kk;                     \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (int j = 0; j < CONVLAB_NP_CHUNK; j++) {                                          \
+                const int cj = cr[j], row = cj & CONVLAB_NP_ROW;                                  \
+                const T gv = CONVLAB_NP_GRAD(T, gr[j], cj, slope);                                \
+                o0[j] = a * (row == 0 ? gv : (T)0);                                               \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    static CONVLAB_NP_APART void convlab_np_grad_single_row_##SUF(const T *gr,                    \
+                                                                  const uint8_t *cr,              \
+                                                                  const T *x0, T *o0,             \
+                                                                  ptrdiff_t W, T mean, T a, T b,  \
+                                                                  T kk, T slope,                  \
+                                                                  int through_stats)              \
+    {                                                                                             \
+        for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {                                  \
+            const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);                                       \
+            convlab_np_grad_single_chunk_##SUF(gr + j, cr + j, x0 + j, o0 + j, mean, a, b, kk,    \
+                                               slope, through_stats);                             \
+        }                                                                                         \
+    }                                                                                             \
     static void convlab_np_grad_input_##SUF(const T *g, const uint8_t *code, const T *x, T *gx,   \
                                             ptrdiff_t N, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,   \
                                             ptrdiff_t OH, ptrdiff_t k, ptrdiff_t c, T mean, T a,  \
@@ -332,6 +401,13 @@
                                                    op + (h + 1) * W, W, mean, a, b, kk, slope,    \
                                                    through_stats);                                \
                     h += 2;                                                                       \
+                    continue;                                                                     \
+                }                                                                                 \
+                if (rows == 1 && W >= CONVLAB_NP_CHUNK) {                                         \
+                    convlab_np_grad_single_row_##SUF(gp + oh * W, cp + oh * W, xp + h * W,        \
+                                                     op + h * W, W, mean, a, b, kk, slope,        \
+                                                     through_stats);                              \
+                    h += 1;                                                                       \
                     continue;                                                                     \
                 }                                                                                 \
                 for (ptrdiff_t i = 0; i < rows; i++, h++)                                         \
