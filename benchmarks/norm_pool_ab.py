@@ -97,7 +97,10 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("step", "layers"), default=None, help="run one kind of row only"
     )
+    parser.add_argument("--threads", type=int, default=None, help="kernel threads")
     args = parser.parse_args()
+    if args.threads:
+        convlab.set_num_threads(args.threads)
     print(f"convlab {convlab.__version__}, {convlab.get_backend('cpu').describe()}")
 
     def bf16() -> AbstractContextManager:
