@@ -127,6 +127,18 @@ def test_leaky_relu_over_many_parallel_chunks_cpu(dtype, slope):
     np.testing.assert_array_equal(t.grad.numpy(), np.where(x > 0, g, g * dtype(slope)))
 
 
+def test_relu_gradient_at_nan_zero_and_inf_matches_torch(backend):
+    torch = pytest.importorskip("torch")
+    x = np.array([np.nan, 0.0, -0.0, np.inf, -np.inf, -1.0, 2.0], np.float32)
+    g = np.arange(1, 8, dtype=np.float32)
+    ours = convlab.tensor(x, requires_grad=True, device=backend.name)
+    convlab.nn.functional.relu(ours).backward(convlab.tensor(g, device=backend.name))
+    theirs = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.relu(theirs).backward(torch.tensor(g))
+    # PyTorch passes the gradient where the output is NaN and zeroes it where output <= 0
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
 def test_dropout_kernel_over_many_parallel_chunks_cpu(dtype, p):

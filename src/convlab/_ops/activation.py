@@ -56,7 +56,8 @@ __all__ = [
 class ReLU(Function):
     def forward(self, x: Any) -> Any:
         out = self.backend.xp.maximum(x, 0)
-        self.positive = out > 0
+        # PyTorch's threshold_backward zeroes where out <= 0: a NaN output passes its gradient
+        self.positive = ~(out <= 0)
         return out
 
     def backward(self, grad: Any) -> tuple:
