@@ -61,5 +61,37 @@ def _chart_figures(app) -> None:
         save_grid(charts, out / f"charts_i{window}.png", count=8, seed=0)
 
 
+def _share_api_navigation(app) -> None:
+    """Furo renders the whole navigation tree into every page, so with ~700 generated API pages
+    that rendering was ~80 % of the HTML build (quadratic in the page count). The pages of
+    ``api/generated/`` share one tree, rendered once as seen from that folder (relative links
+    stay right; no page in it is marked current). Where furo or Sphinx lack the internals used
+    here, every page renders its own tree, as before."""
+    try:
+        import furo
+
+        original = furo._compute_navigation_tree
+    except (ImportError, AttributeError):
+        return
+    shared: dict[str, str] = {}
+
+    def navigation_tree(context):
+        folder = context.get("pagename", "").rpartition("/")[0]
+        builder = app.builder
+        if folder != "api/generated" or not hasattr(builder, "_get_local_toctree"):
+            return original(context)
+        if folder not in shared:
+            seen_from = folder + "/__navigation__"  # no such page: nothing marked current
+
+            def toctree(**options):
+                return builder._get_local_toctree(seen_from, **options)
+
+            shared[folder] = original(dict(context, toctree=toctree))
+        return shared[folder]
+
+    furo._compute_navigation_tree = navigation_tree
+
+
 def setup(app) -> None:
     app.connect("builder-inited", _chart_figures)
+    _share_api_navigation(app)
