@@ -140,6 +140,8 @@ cdef enum:
     PARALLEL_MIN_FLOPS = 1 << 18
     # Up to this many B panels, A is read in place instead of packed.
     DIRECT_MAX_PANELS = 16
+    # B elements (k x n) up to which an A read in place is split into extra row tiles
+    DIRECT_SPLIT_MAX_B = 1 << 18
     # Work items per thread where threads take them dynamically.
     BLOCKS_PER_THREAD = 3
 
@@ -590,9 +592,11 @@ cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         return gemm_shared_b(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, threads,
                              bf16)
     used = _grid(m, n, k, threads, t, &mt, &nt)
-    if used > 1 and use_direct_a(rsa, csa, n, t):
+    if used > 1 and use_direct_a(rsa, csa, n, t) and k * n <= DIRECT_SPLIT_MAX_B:
         # B is small here, so more row tiles cost little repacking; threads take them
-        # dynamically, which keeps both busy when the machine gives one less CPU
+        # dynamically, which keeps both busy when the machine gives one less CPU. (Every row
+        # tile packs all of B: a deep B, such as a decoder's input gradient over a 10k
+        # vocabulary, would be packed BLOCKS_PER_THREAD times over.)
         mt = mt * BLOCKS_PER_THREAD if mt * BLOCKS_PER_THREAD <= (m + t.mr - 1) // t.mr else mt
     buffers = <real*>buffer_alloc(used * per_thread * sizeof(real))
     if buffers == NULL:
