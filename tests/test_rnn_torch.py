@@ -545,3 +545,24 @@ def test_lstm_backward_same_at_any_thread_count_cpu(hidden, batch):
         for u, v in zip(a, b):
             np.testing.assert_array_equal(u, v)
     _compare(two, np.float32, names)
+
+
+@needs_torch
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_an_empty_batch_runs_as_in_torch(kind):
+    # batch 0: empty outputs and states, zero parameter gradients (as PyTorch)
+    ours = getattr(convlab.nn, kind)(4, 3, 2)
+    theirs = getattr(torch.nn, kind)(4, 3, 2)
+    x = convlab.zeros(5, 0, 4, requires_grad=True)
+    tx = torch.zeros(5, 0, 4, requires_grad=True)
+    out, state = ours(x)
+    t_out, t_state = theirs(tx)
+    assert tuple(out.shape) == tuple(t_out.shape)
+    states = state if isinstance(state, tuple) else (state,)
+    t_states = t_state if isinstance(t_state, tuple) else (t_state,)
+    assert [tuple(s.shape) for s in states] == [tuple(s.shape) for s in t_states]
+    out.sum().backward()
+    t_out.sum().backward()
+    assert tuple(x.grad.shape) == tuple(tx.grad.shape)
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())

@@ -54,8 +54,9 @@ class _Recurrent(Function):
         x, h0, w_hh = (xp.ascontiguousarray(a) for a in (x, h0, w_hh))
         b_ih, b_hh, c0 = (None if a is None else xp.ascontiguousarray(a) for a in (b_ih, b_hh, c0))
         # the input projection of every step at once: (T*B, I) @ W_ih^T
-        xg = be.matmul(x.reshape(steps * batch, -1), w_ih, trans_b=True)
-        xg = xg.reshape(steps, batch, -1)
+        # (explicit widths, not -1: an empty batch has no width to infer)
+        xg = be.matmul(x.reshape(steps * batch, x.shape[2]), w_ih, trans_b=True)
+        xg = xg.reshape(steps, batch, w_ih.shape[0])
         packed = xp.empty((steps + 1 + lstm, batch, hidden), x.dtype)
         cells: Any = xp.empty((steps, batch, hidden), x.dtype) if lstm else None
         saved = xp.empty((steps, batch, 4 * hidden), x.dtype) if mode in ("lstm", "gru") else None
@@ -114,9 +115,10 @@ class _Recurrent(Function):
             dw_ih, dw_hh = self._weight_grads(dxg, x, h0)
         else:
             if needs[3]:
-                dw_ih = be.matmul(dxg2, x.reshape(rows, -1), trans_a=True)
+                dw_ih = be.matmul(dxg2, x.reshape(rows, x.shape[2]), trans_a=True)
             if needs[4]:
-                dw_hh = be.matmul(dhg2, self._previous_states(h0).reshape(rows, -1), trans_a=True)
+                previous = self._previous_states(h0).reshape(rows, h0.shape[1])
+                dw_hh = be.matmul(dhg2, previous, trans_a=True)
         if needs[5] or needs[6]:
             db_ih = dxg2.sum(axis=0)
             # the LSTM / RNN biases add up before the activations: one gradient for both
@@ -148,7 +150,9 @@ class _Recurrent(Function):
         first, rest = (steps - 1, slice(0, steps - 1)) if self.reverse else (0, slice(1, steps))
         both[first, :, inputs:] = h0
         both[rest, :, inputs:] = packed[1:steps] if self.reverse else packed[: steps - 1]
-        grads = be.matmul(dg.reshape(rows, -1), both.reshape(rows, -1), trans_a=True)
+        grads = be.matmul(
+            dg.reshape(rows, dg.shape[2]), both.reshape(rows, inputs + hidden), trans_a=True
+        )
         # column views: the engine copies a leaf's first gradient anyway (contiguously)
         return grads[:, :inputs], grads[:, inputs:]
 
