@@ -72,6 +72,25 @@ def test_evaluation_mode_uses_running_statistics(backend, rng):
     np.testing.assert_allclose(xt.grad.cpu().numpy(), np.broadcast_to(invstd, x.shape), rtol=1e-6)
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_evaluation_mode_input_gradient_ignores_the_input(backend, rng, value):
+    # with running statistics dx = g * weight * invstd: an inf input still gets a finite
+    # gradient, as in PyTorch (whose eval backward does not read x for it)
+    x = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
+    x[0, 1, 2, 3] = value
+    module = nn.BatchNorm2d(3).to(backend.name).eval()
+    with convlab.no_grad():
+        module.weight.copy_(convlab.tensor([2.0, -0.5, 1.5], device=backend.name))
+        module.running_var.copy_(convlab.tensor([4.0, 0.25, 1.0], device=backend.name))
+    xt = convlab.tensor(x, device=backend.name, requires_grad=True)
+    g = rng.normal(size=x.shape).astype(np.float32)
+    module(xt).backward(convlab.tensor(g, device=backend.name))
+    scale = (np.array([2.0, -0.5, 1.5]) / np.sqrt(np.array([4.0, 0.25, 1.0]) + 1e-5)).reshape(
+        1, 3, 1, 1
+    )
+    np.testing.assert_allclose(xt.grad.cpu().numpy(), g * scale, rtol=1e-6)
+
+
 def test_cpu_kernels_give_the_same_bits_for_any_thread_count(rng):
     x = rng.normal(size=(32, 6, 9, 13)).astype(np.float32)
     g = rng.normal(size=x.shape).astype(np.float32)

@@ -26,6 +26,10 @@ cdef extern from "batch_norm.h" nogil:
                                   Py_ssize_t, Py_ssize_t, double, double*, double*)
     void convlab_bn_grad_sums_f64(const double*, const double*, Py_ssize_t, Py_ssize_t,
                                   Py_ssize_t, Py_ssize_t, double, double*, double*)
+    void convlab_bn_grad_scale_f32(const float*, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                   Py_ssize_t, float)
+    void convlab_bn_grad_scale_f64(const double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                   Py_ssize_t, double)
     void convlab_bn_grad_input_f32(const float*, const float*, float*, Py_ssize_t, Py_ssize_t,
                                    Py_ssize_t, Py_ssize_t, float, float, float, float)
     void convlab_bn_grad_input_f64(const double*, const double*, double*, Py_ssize_t,
@@ -93,7 +97,12 @@ def backward(const real[:, :, ::1] g, const real[:, :, ::1] x, const double[::1]
             else:
                 b = 0.0
                 k = 0.0
-            if real is float:
+            if not batch_stats:
+                if real is float:
+                    convlab_bn_grad_scale_f32(&g[0, 0, 0], &gx[0, 0, 0], N, C, L, c, <float>a)
+                else:
+                    convlab_bn_grad_scale_f64(&g[0, 0, 0], &gx[0, 0, 0], N, C, L, c, a)
+            elif real is float:
                 convlab_bn_grad_input_f32(&g[0, 0, 0], &x[0, 0, 0], &gx[0, 0, 0], N, C, L, c,
                                           <float>mean[c], <float>a, <float>b, <float>k)
             else:

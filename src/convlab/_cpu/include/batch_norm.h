@@ -60,6 +60,19 @@
         *sum_g = s;                                                                            \
         *sum_gx = q;                                                                           \
     }                                                                                          \
+    /* gx = a * g over channel c (running statistics: x does not enter, so an inf in it must   \
+     * not become 0 * inf = NaN)                                                             \
+     */                                                                                      \
+    static void convlab_bn_grad_scale_##SUF(const T *g, T *gx, ptrdiff_t N, ptrdiff_t C,        \
+                                            ptrdiff_t L, ptrdiff_t c, T a)                     \
+    {                                                                                          \
+        for (ptrdiff_t n = 0; n < N; n++) {                                                    \
+            const T *gr = g + (n * C + c) * L;                                                 \
+            T *o = gx + (n * C + c) * L;                                                       \
+            _Pragma("omp simd")                                                                \
+            for (ptrdiff_t i = 0; i < L; i++) o[i] = a * gr[i];                                \
+        }                                                                                      \
+    }                                                                                          \
     /* gx = a * g + b * (x - mean) + k over channel c */                                        \
     static void convlab_bn_grad_input_##SUF(const T *g, const T *x, T *gx, ptrdiff_t N,         \
                                             ptrdiff_t C, ptrdiff_t L, ptrdiff_t c, T mean,     \
