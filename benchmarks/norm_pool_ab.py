@@ -37,6 +37,7 @@ def _never(*args: object) -> None:
 
 def _with_fusion(on: bool, fn: Callable[[], object]) -> Callable[[], object]:
     def run() -> object:
+        chart_cnn_module.FUSE_NORM_POOL = on
         chart_cnn_module.fused_norm_pool = norm_pool.fused_norm_pool if on else _never
         return fn()
 
@@ -130,6 +131,7 @@ def main() -> None:
         if totals[0]:
             _print_row("BN+leaky+pool, the 3 blocks together", *totals)
     finally:
+        chart_cnn_module.FUSE_NORM_POOL = False
         chart_cnn_module.fused_norm_pool = norm_pool.fused_norm_pool
 
 

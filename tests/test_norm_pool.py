@@ -403,6 +403,8 @@ def test_backward_after_an_in_place_change_is_refused():
 
 
 def _chart_run(model, images, fused, monkeypatch):
+    # the chart CNN's switch on for the fused run, and the node refused for the layers' run
+    monkeypatch.setattr(chart_cnn_module, "FUSE_NORM_POOL", fused)
     if not fused:
         monkeypatch.setattr(chart_cnn_module, "fused_norm_pool", lambda *a: None)
     else:

@@ -18,6 +18,11 @@ __all__ = ["ChartCNN"]
 # The paper's per-window settings: blocks, and the first conv's stride and dilation.
 _PAPER = {5: (2, (1, 1), (1, 1)), 20: (3, (3, 1), (2, 1)), 60: (4, (3, 1), (3, 1))}
 _ACTIVATIONS = ("leaky_relu", "relu")
+# Whether a block's BatchNorm2d -> activation -> (k, 1) MaxPool2d runs as the one fused node
+# (convlab._ops.norm_pool). Off: measured on the I20 step it was slower than the three layers
+# (0.90x on the blocks' layers, 0.86x on the bf16 step; docs/performance.rst), so the node waits
+# for a faster kernel. Its results are the layers' (tests/test_norm_pool.py turns it on).
+FUSE_NORM_POOL = False
 
 
 def _out(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
@@ -153,10 +158,11 @@ class ChartCNN(nn.Module):
     def _after_conv(block: nn.Sequential, out: Tensor) -> Tensor:
         """A block's layers after its conv. Max pooling commutes with a non-decreasing
         activation (the max of f is f of the max), so it runs first: the activation then sees
-        half the values, with the same result. A block of BatchNorm2d, ReLU / LeakyReLU and a
-        (k, 1) MaxPool2d runs as one fused node (convlab._ops.norm_pool) when it can."""
+        half the values, with the same result. With ``FUSE_NORM_POOL``, a block of
+        BatchNorm2d, ReLU / LeakyReLU and a (k, 1) MaxPool2d runs as one fused node
+        (convlab._ops.norm_pool) when it can."""
         layers = list(block)[1:]
-        if len(layers) == 3:
+        if FUSE_NORM_POOL and len(layers) == 3:
             fused = fused_norm_pool(layers[0], layers[1], layers[2], out)
             if fused is not None:
                 return cast(Tensor, fused)
