@@ -163,8 +163,12 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
         free(depth_all)
         free(segs_all)
         return -1
-    # never-packed panel columns are computed on (and their results dropped): keep them finite
-    memset(buffers, 0, threads * (per_thread + pad_len) * sizeof(real))
+    # never-packed panel columns are computed on (and their results dropped): keep them finite.
+    # Panels narrower than NR leave columns unpacked in every panel: zero all once. Full-width
+    # panels leave only a block's partial last panel: zeroed below as it is packed (zeroing
+    # the whole buffer cost a pass over megabytes per call, six calls per Winograd chunk).
+    if pw < t.nr:
+        memset(buffers, 0, threads * (per_thread + pad_len) * sizeof(real))
     _permute_weight(w, cout, &g, wperm)
     pack_a_full(wperm, K, 1, cout, K, wpack, t)
     free(wperm)
@@ -198,6 +202,8 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
                 if local[2 * q + 1] > local[2 * q]:
                     k_first = local[2 * q] if local[2 * q] < k_first else k_first
                     k_last = local[2 * q + 1] if local[2 * q + 1] > k_last else k_last
+            if pw == t.nr and nc % pw:
+                memset(bbuf + (nc // pw) * kc * t.nr, 0, kc * t.nr * sizeof(real))
             # rows no panel reads are left unpacked
             _pack_cols_panels(xn, xpad, &g, pc, kc, k_first, k_last, p0, nc, segs, nseg, bbuf,
                               pw, t.nr)
