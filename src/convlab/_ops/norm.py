@@ -13,6 +13,24 @@ from convlab.autograd import Function
 __all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm", "normalize"]
 
 
+def update_running_stats(
+    running_mean: Any,
+    running_var: Any,
+    mean: Any,
+    var: Any,
+    count: int,
+    factor: float,
+    dtype: Any,
+) -> None:
+    """Move the running statistics (arrays, updated in place) towards a batch's ``mean`` and
+    biased ``var`` over ``count`` values per channel by ``factor``, in the input's ``dtype``:
+    the running variance takes the unbiased variance, as PyTorch's."""
+    running_mean *= dtype.type(1 - factor)
+    running_mean += (factor * mean).astype(dtype)
+    running_var *= dtype.type(1 - factor)
+    running_var += (factor * var * (count / max(count - 1, 1))).astype(dtype)
+
+
 class BatchNorm(Function):
     """``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel (axis 1)."""
 
@@ -39,12 +57,9 @@ class BatchNorm(Function):
         y, mean, var = self.backend.batch_norm_forward(x, weight, bias, *stats, eps)
         if training and running_mean is not None:
             count = x.size // max(x.shape[1], 1)
-            f = average_factor
-            # running statistics use the unbiased variance, as PyTorch
-            running_mean *= x.dtype.type(1 - f)
-            running_mean += (f * mean).astype(x.dtype)
-            running_var *= x.dtype.type(1 - f)
-            running_var += (f * var * (count / max(count - 1, 1))).astype(x.dtype)
+            update_running_stats(
+                running_mean, running_var, mean, var, count, average_factor, x.dtype
+            )
         self.x, self.mean, self.invstd64 = x, mean, 1 / self.backend.xp.sqrt(var + eps)
         self.weight, self.training = weight, training
         return y

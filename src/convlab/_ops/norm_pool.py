@@ -16,6 +16,7 @@ import numpy as np
 
 from convlab import _validate as check
 from convlab import nn
+from convlab._ops.norm import update_running_stats
 from convlab._tensor import Tensor
 from convlab.autograd import Function
 
@@ -48,14 +49,11 @@ class BatchNormMaxPool(Function):
             x, weight, bias, *stats, eps, kernel, ceil_mode, slope
         )
         if batch_stats and running_mean is not None:
-            # BatchNorm's update, operation for operation (the same bits): the running
-            # variance takes the unbiased batch variance, as PyTorch's
+            # BatchNorm's update (the same bits)
             count = x.size // x.shape[1]
-            f = average_factor
-            running_mean *= x.dtype.type(1 - f)
-            running_mean += (f * mean).astype(x.dtype)
-            running_var *= x.dtype.type(1 - f)
-            running_var += (f * var * (count / max(count - 1, 1))).astype(x.dtype)
+            update_running_stats(
+                running_mean, running_var, mean, var, count, average_factor, x.dtype
+            )
         self.x, self.mean, self.invstd64 = x, mean, 1 / self.backend.xp.sqrt(var + eps)
         self.weight, self.batch_stats = weight, batch_stats
         self.kernel, self.ceil_mode, self.slope = kernel, ceil_mode, slope
@@ -150,18 +148,12 @@ def fused_norm_pool(bn: nn.Module, activation: nn.Module, pool: nn.Module, x: Te
     k = norm_pool_window(pool)
     if slope is None or k is None or not _fits(bn, x, k, pool.ceil_mode):
         return None
-    # nn.BatchNorm2d.forward's bookkeeping, in its order
-    factor = 0.0 if bn.momentum is None else bn.momentum
-    if bn.training and bn.track_running_stats:
-        bn.num_batches_tracked._data += 1
-        if bn.momentum is None:  # cumulative moving average
-            factor = 1.0 / int(bn.num_batches_tracked.item())
-    batch_stats = bn.training or bn.running_mean is None
-    tracked = not bn.training or bn.track_running_stats
+    # nn.BatchNorm2d.forward's bookkeeping
+    running_mean, running_var, batch_stats, factor = bn._statistics_step()
     return BatchNormMaxPool.apply(
         x,
-        bn.running_mean if tracked else None,
-        bn.running_var if tracked else None,
+        running_mean,
+        running_var,
         bn.weight,
         bn.bias,
         batch_stats=batch_stats,

@@ -66,21 +66,9 @@ CONVLAB_LSTM_PACK_BWD(double, f64)
         for (int i_ = 0; i_ < (MR); i_++) memcpy(tile + i_ * (NR), acc_[i_], sizeof(acc_[i_])); \
     } while (0)
 
-/* The cell gradient of unit u (column j) of row r, h's gradient from the next step in dr[u]
- * (as rnn_cells.h's convlab_lstm_bwd). */
-#define CONVLAB_LSTM_BWD_UNIT(T, TANH)                                                          \
-    {                                                                                           \
-        ptrdiff_t j = u0 + u;                                                                   \
-        T gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j];                       \
-        T dht = d1[j] + dr[u];                                                                  \
-        T tc = TANH(cr[j]);                                                                     \
-        T dct = dcr[j] + dht * go * (1 - tc * tc);                                              \
-        d[j] = dct * gg * gi * (1 - gi);                                                        \
-        d[H + j] = dct * cq[j] * gf * (1 - gf);                                                 \
-        d[2 * H + j] = dct * gi * (1 - gg * gg);                                                \
-        d[3 * H + j] = dht * tc * go * (1 - go);                                                \
-        dcr[j] = dct * gf;                                                                      \
-    }
+/* The cell gradient of unit u (column u0 + u) of row r, h's gradient from the next step in
+ * dr[u] (rnn_cells.h's formula, the same bits as convlab_lstm_bwd). */
+#define CONVLAB_LSTM_BWD_UNIT(T, TANH) CONVLAB_LSTM_CELL_GRAD(T, TANH, (u0 + u), dr[u])
 
 typedef void (*convlab_lstm_bwd_panel_f32)(const float *, const float *, const float *,
                                            const float *, const float *, const float *,

@@ -64,6 +64,23 @@ static inline double convlab_rnn_sigmoidd(double x) { return 1.0 / (1.0 + exp(-x
 static inline double convlab_rnn_tanhd(double x) { return tanh(x); }
 
 /* ---------------------------------------------------------------- cell steps */
+/* The LSTM cell gradient of column j of one row: g the row's gates (i, f, g, o), cq / cr its
+ * previous and current cell state, d1[j] + DHR h's gradient, dcr c's gradient (c_prev's on
+ * exit), d the gates' gradients. One copy for the per-step kernel below and the fused BPTT
+ * panels of lstm_seq.h, so both give the same bits. */
+#define CONVLAB_LSTM_CELL_GRAD(T, TANH, j, DHR)                                                 \
+    {                                                                                           \
+        T gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j];                       \
+        T dht = d1[j] + (DHR);                                                                  \
+        T tc = TANH(cr[j]);                                                                     \
+        T dct = dcr[j] + dht * go * (1 - tc * tc);                                              \
+        d[j] = dct * gg * gi * (1 - gi);                                                        \
+        d[H + j] = dct * cq[j] * gf * (1 - gf);                                                 \
+        d[2 * H + j] = dct * gi * (1 - gg * gg);                                                \
+        d[3 * H + j] = dht * tc * go * (1 - go);                                                \
+        dcr[j] = dct * gf;                                                                      \
+    }
+
 #define CONVLAB_RNN_CELLS(T, SUF, SIG, TANH, ATTR)                                              \
     /* LSTM: pre = xg + hg + b (b = b_ih + b_hh); c = f c_prev + i g; h = o tanh(c) */          \
     ATTR static void convlab_lstm_fwd_##SUF(const T *xg, const T *hg, const T *b, const T *cp,  \
@@ -99,17 +116,7 @@ static inline double convlab_rnn_tanhd(double x) { return tanh(x); }
             const T *d1 = dh + r * H, *d2 = dhr + r * H;                                        \
             T *dcr = dc + r * H, *d = dg + r * 4 * H;                                           \
             _Pragma("omp simd")                                                                 \
-            for (ptrdiff_t j = 0; j < H; j++) {                                                 \
-                T gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j];               \
-                T dht = d1[j] + d2[j];                                                          \
-                T tc = TANH(cr[j]);                                                             \
-                T dct = dcr[j] + dht * go * (1 - tc * tc);                                      \
-                d[j] = dct * gg * gi * (1 - gi);                                                \
-                d[H + j] = dct * cq[j] * gf * (1 - gf);                                         \
-                d[2 * H + j] = dct * gi * (1 - gg * gg);                                        \
-                d[3 * H + j] = dht * tc * go * (1 - go);                                        \
-                dcr[j] = dct * gf;                                                              \
-            }                                                                                   \
+            for (ptrdiff_t j = 0; j < H; j++) CONVLAB_LSTM_CELL_GRAD(T, TANH, j, d2[j])         \
         }                                                                                       \
     }                                                                                           \
     /* GRU: a = xg + b_ih, b = hg + b_hh; r, z = sig(a + b); n = tanh(a_n + r b_n);             \

@@ -102,6 +102,24 @@ class _BatchNorm(Module):
                 f"{type(self).__name__}: expected {self.num_features} channels in "
                 f"dimension 1, got input of shape {x.shape}"
             )
+        running_mean, running_var, use_batch_stats, factor = self._statistics_step()
+        return _norm.batch_norm(
+            x,
+            running_mean,
+            running_var,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            factor,
+            self.eps,
+        )
+
+    def _statistics_step(self) -> tuple[Any, Any, bool, float]:
+        """The bookkeeping of one forward, in PyTorch's order: counts the batch in
+        ``num_batches_tracked`` (training with tracked statistics) and returns the running
+        statistics to read or update (None where they take no part), whether the batch's own
+        statistics normalise, and the update factor (momentum, or the cumulative average's
+        ``1 / num_batches_tracked`` when momentum is None)."""
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked._data += 1
@@ -109,15 +127,11 @@ class _BatchNorm(Module):
                 factor = 1.0 / int(self.num_batches_tracked.item())
         use_batch_stats = self.training or self.running_mean is None
         tracked = not self.training or self.track_running_stats
-        return _norm.batch_norm(
-            x,
+        return (
             self.running_mean if tracked else None,
             self.running_var if tracked else None,
-            self.weight,
-            self.bias,
             use_batch_stats,
             factor,
-            self.eps,
         )
 
     def extra_repr(self) -> str:

@@ -162,18 +162,14 @@ class SyncBatchNorm(_BatchNorm):
             raise ValueError(
                 f"SyncBatchNorm: expected (N, {self.num_features}, ...) input, got shape {x.shape}"
             )
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.track_running_stats:
-            self.num_batches_tracked._data += 1
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / int(self.num_batches_tracked.item())
-        tracked = self.track_running_stats
+        # training here (_sync_group): the batch's statistics normalise
+        running_mean, running_var, _, factor = self._statistics_step()
         return _SyncBatchNormFn.apply(
             x,
             self.weight,
             self.bias,
-            self.running_mean if tracked else None,
-            self.running_var if tracked else None,
+            running_mean,
+            running_var,
             eps=self.eps,
             factor=float(factor),
             group=group,
