@@ -109,3 +109,33 @@ def test_cpu_kernels_give_the_same_bits_for_any_thread_count(rng):
             convlab.set_num_threads(before)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_cpu_kernels_give_the_same_bits_for_every_instruction_set(dtype, training, rng):
+    """The kernels are compiled per ISA and picked at run time; each version sums in the same
+    order with no fused multiply-add, so the choice must not change a bit. Rows of 47: a
+    remainder after the 16-value partial sums."""
+    from convlab._cpu import _gemm
+
+    cpu = convlab.get_backend("cpu")
+    x = (3 + rng.normal(size=(9, 5, 47))).astype(dtype)
+    g = rng.normal(size=x.shape).astype(dtype)
+    w, b = rng.normal(size=5).astype(dtype), rng.normal(size=5).astype(dtype)
+    stats = (None, None) if training else (rng.normal(size=5), rng.uniform(0.5, 2, 5))
+    before = _gemm.get_isa()
+    results = []
+    try:
+        for name in _gemm.supported_isas():
+            _gemm.set_isa(name)
+            y, mean, var = cpu.batch_norm_forward(x, w, b, *stats, 1e-5)
+            grads = cpu.batch_norm_backward(g, x, mean, 1 / np.sqrt(var + 1e-5), w, training)
+            results.append((name, [y, mean, var, *grads]))
+    finally:
+        _gemm.set_isa(before)
+    assert len(results) >= 1
+    first_name, first = results[0]
+    for name, arrays in results[1:]:
+        for a, c in zip(first, arrays):
+            np.testing.assert_array_equal(a, c, err_msg=f"{first_name} vs {name}")

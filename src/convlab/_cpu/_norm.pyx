@@ -9,30 +9,32 @@ store the normalised input (the backward recomputes it from ``x``).
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 
+from convlab._cpu._gemm cimport active_isa
+
 ctypedef fused real:
     float
     double
 
 cdef extern from "batch_norm.h" nogil:
-    void convlab_bn_stats_f32(const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void convlab_bn_stats_f32(int, const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                               double*, double*)
-    void convlab_bn_stats_f64(const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void convlab_bn_stats_f64(int, const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                               double*, double*)
-    void convlab_bn_apply_f32(const float*, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void convlab_bn_apply_f32(int, const float*, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                               Py_ssize_t, float, float, float)
-    void convlab_bn_apply_f64(const double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void convlab_bn_apply_f64(int, const double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                               Py_ssize_t, double, double, double)
-    void convlab_bn_grad_sums_f32(const float*, const float*, Py_ssize_t, Py_ssize_t,
+    void convlab_bn_grad_sums_f32(int, const float*, const float*, Py_ssize_t, Py_ssize_t,
                                   Py_ssize_t, Py_ssize_t, double, double*, double*)
-    void convlab_bn_grad_sums_f64(const double*, const double*, Py_ssize_t, Py_ssize_t,
+    void convlab_bn_grad_sums_f64(int, const double*, const double*, Py_ssize_t, Py_ssize_t,
                                   Py_ssize_t, Py_ssize_t, double, double*, double*)
-    void convlab_bn_grad_scale_f32(const float*, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void convlab_bn_grad_scale_f32(int, const float*, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                    Py_ssize_t, float)
-    void convlab_bn_grad_scale_f64(const double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void convlab_bn_grad_scale_f64(int, const double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                    Py_ssize_t, double)
-    void convlab_bn_grad_input_f32(const float*, const float*, float*, Py_ssize_t, Py_ssize_t,
+    void convlab_bn_grad_input_f32(int, const float*, const float*, float*, Py_ssize_t, Py_ssize_t,
                                    Py_ssize_t, Py_ssize_t, float, float, float, float)
-    void convlab_bn_grad_input_f64(const double*, const double*, double*, Py_ssize_t,
+    void convlab_bn_grad_input_f64(int, const double*, const double*, double*, Py_ssize_t,
                                    Py_ssize_t, Py_ssize_t, Py_ssize_t, double, double, double,
                                    double)
 
@@ -48,22 +50,23 @@ def forward(const real[:, :, ::1] x, const real[::1] weight, const real[::1] bia
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2], c
     cdef double invstd, scale, shift
+    cdef int isa = active_isa()   # read once: every channel runs the same version
     if N * L == 0:
         return
     for c in prange(C, nogil=True, num_threads=threads, schedule="dynamic"):
         if batch_stats:
             if real is float:
-                convlab_bn_stats_f32(&x[0, 0, 0], N, C, L, c, &mean[c], &var[c])
+                convlab_bn_stats_f32(isa, &x[0, 0, 0], N, C, L, c, &mean[c], &var[c])
             else:
-                convlab_bn_stats_f64(&x[0, 0, 0], N, C, L, c, &mean[c], &var[c])
+                convlab_bn_stats_f64(isa, &x[0, 0, 0], N, C, L, c, &mean[c], &var[c])
         invstd = 1.0 / sqrt(var[c] + eps)
         scale = invstd * (weight[c] if weight is not None else 1.0)
         shift = bias[c] if bias is not None else 0.0
         if real is float:
-            convlab_bn_apply_f32(&x[0, 0, 0], &y[0, 0, 0], N, C, L, c, <float>mean[c],
+            convlab_bn_apply_f32(isa, &x[0, 0, 0], &y[0, 0, 0], N, C, L, c, <float>mean[c],
                                  <float>scale, <float>shift)
         else:
-            convlab_bn_apply_f64(&x[0, 0, 0], &y[0, 0, 0], N, C, L, c, mean[c], scale, shift)
+            convlab_bn_apply_f64(isa, &x[0, 0, 0], &y[0, 0, 0], N, C, L, c, mean[c], scale, shift)
 
 
 def backward(const real[:, :, ::1] g, const real[:, :, ::1] x, const double[::1] mean,
@@ -74,6 +77,7 @@ def backward(const real[:, :, ::1] g, const real[:, :, ::1] x, const double[::1]
     statistics, otherwise ``g * invstd * weight``."""
     cdef Py_ssize_t N = g.shape[0], C = g.shape[1], L = g.shape[2], c
     cdef double scale, a, b, k, count = <double>(N * L)
+    cdef int isa = active_isa()   # read once: every channel runs the same version
     if N * L == 0:
         for c in range(C):
             sum_g[c] = 0.0
@@ -81,10 +85,10 @@ def backward(const real[:, :, ::1] g, const real[:, :, ::1] x, const double[::1]
         return
     for c in prange(C, nogil=True, num_threads=threads, schedule="dynamic"):
         if real is float:
-            convlab_bn_grad_sums_f32(&g[0, 0, 0], &x[0, 0, 0], N, C, L, c, mean[c], &sum_g[c],
+            convlab_bn_grad_sums_f32(isa, &g[0, 0, 0], &x[0, 0, 0], N, C, L, c, mean[c], &sum_g[c],
                                      &sum_g_xhat[c])
         else:
-            convlab_bn_grad_sums_f64(&g[0, 0, 0], &x[0, 0, 0], N, C, L, c, mean[c], &sum_g[c],
+            convlab_bn_grad_sums_f64(isa, &g[0, 0, 0], &x[0, 0, 0], N, C, L, c, mean[c], &sum_g[c],
                                      &sum_g_xhat[c])
         sum_g_xhat[c] = sum_g_xhat[c] * invstd[c]
         if gx is not None:
@@ -99,12 +103,12 @@ def backward(const real[:, :, ::1] g, const real[:, :, ::1] x, const double[::1]
                 k = 0.0
             if not batch_stats:
                 if real is float:
-                    convlab_bn_grad_scale_f32(&g[0, 0, 0], &gx[0, 0, 0], N, C, L, c, <float>a)
+                    convlab_bn_grad_scale_f32(isa, &g[0, 0, 0], &gx[0, 0, 0], N, C, L, c, <float>a)
                 else:
-                    convlab_bn_grad_scale_f64(&g[0, 0, 0], &gx[0, 0, 0], N, C, L, c, a)
+                    convlab_bn_grad_scale_f64(isa, &g[0, 0, 0], &gx[0, 0, 0], N, C, L, c, a)
             elif real is float:
-                convlab_bn_grad_input_f32(&g[0, 0, 0], &x[0, 0, 0], &gx[0, 0, 0], N, C, L, c,
+                convlab_bn_grad_input_f32(isa, &g[0, 0, 0], &x[0, 0, 0], &gx[0, 0, 0], N, C, L, c,
                                           <float>mean[c], <float>a, <float>b, <float>k)
             else:
-                convlab_bn_grad_input_f64(&g[0, 0, 0], &x[0, 0, 0], &gx[0, 0, 0], N, C, L, c,
+                convlab_bn_grad_input_f64(isa, &g[0, 0, 0], &x[0, 0, 0], &gx[0, 0, 0], N, C, L, c,
                                           mean[c], a, b, k)

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ukernels.h"
+
 /* the code byte's fields */
 #define CONVLAB_NP_POS 0x80
 #define CONVLAB_NP_ROW 0x7f
@@ -39,6 +41,49 @@
 #else
 #define CONVLAB_NP_APART
 #endif
+
+/* The drivers below (forward, grad_sums, grad_input) take the ISA in force and pick, per row,
+ * the AVX-512 row functions at the end of this file or the portable ones of the macro. GCC
+ * leaves the portable chunk loops scalar (the selects mix float, double and byte lanes), with
+ * branches mispredicted on real data, whatever ISA it compiles them for. */
+#define CONVLAB_NP_PICK(NAME, SUF)                                                                \
+    (isa == CONVLAB_ISA_AVX512 ? convlab_np_##NAME##_##SUF##_avx512 : convlab_np_##NAME##_##SUF)
+
+#if CONVLAB_X86
+#define CONVLAB_NP_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+CONVLAB_NP_AVX512 static void convlab_np_pair_row_f32_avx512(const float *, const float *, float *,
+                                                             uint8_t *, ptrdiff_t, float, float,
+                                                             float, float);
+CONVLAB_NP_AVX512 static void convlab_np_single_row_f32_avx512(const float *, float *, uint8_t *,
+                                                               ptrdiff_t, float, float, float,
+                                                               float);
+CONVLAB_NP_AVX512 static void convlab_np_sums_row_f32_avx512(const float *, const uint8_t *,
+                                                             const float *, const float *,
+                                                             ptrdiff_t, int, double, float,
+                                                             double *, double *, double *);
+CONVLAB_NP_AVX512 static void convlab_np_grad_pair_row_f32_avx512(const float *, const uint8_t *,
+                                                                  const float *, const float *,
+                                                                  float *, float *, ptrdiff_t,
+                                                                  float, float, float, float,
+                                                                  float, int);
+CONVLAB_NP_AVX512 static void convlab_np_grad_single_row_f32_avx512(const float *,
+                                                                    const uint8_t *,
+                                                                    const float *, float *,
+                                                                    ptrdiff_t, float, float,
+                                                                    float, float, float, int);
+#else
+#define convlab_np_pair_row_f32_avx512 convlab_np_pair_row_f32
+#define convlab_np_single_row_f32_avx512 convlab_np_single_row_f32
+#define convlab_np_sums_row_f32_avx512 convlab_np_sums_row_f32
+#define convlab_np_grad_pair_row_f32_avx512 convlab_np_grad_pair_row_f32
+#define convlab_np_grad_single_row_f32_avx512 convlab_np_grad_single_row_f32
+#endif
+/* float64 has the portable functions only */
+#define convlab_np_pair_row_f64_avx512 convlab_np_pair_row_f64
+#define convlab_np_single_row_f64_avx512 convlab_np_single_row_f64
+#define convlab_np_sums_row_f64_avx512 convlab_np_sums_row_f64
+#define convlab_np_grad_pair_row_f64_avx512 convlab_np_grad_pair_row_f64
+#define convlab_np_grad_single_row_f64_avx512 convlab_np_grad_single_row_f64
 
 #define CONVLAB_NORM_POOL(T, SUF)                                                                 \
     /* y <- normalised row r, code <- 0 (the window's first row) */                               \
@@ -155,7 +200,7 @@
     /* forward of channel c: normalise, pool, activate; x (N, C, H, W) -> y, code (N, C, OH, W).  \
      * The last window may be partial (ceil mode); rows past OH * k (floor mode) are only in the  \
      * statistics. */                                                                             \
-    static void convlab_np_forward_##SUF(const T *x, T *y, uint8_t *code, ptrdiff_t N,            \
+    static void convlab_np_forward_##SUF(int isa, const T *x, T *y, uint8_t *code, ptrdiff_t N,   \
                                          ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH,     \
                                          ptrdiff_t k, ptrdiff_t c, T mean, T scale, T shift,      \
                                          T slope)                                                 \
@@ -169,12 +214,12 @@
                 T *yr = yp + oh * W;                                                              \
                 uint8_t *cr = cp + oh * W;                                                        \
                 if (rows == 2 && W >= CONVLAB_NP_CHUNK) {                                         \
-                    convlab_np_pair_row_##SUF(xp + h0 * W, xp + (h0 + 1) * W, yr, cr, W, mean,    \
-                                              scale, shift, slope);                               \
+                    CONVLAB_NP_PICK(pair_row, SUF)(xp + h0 * W, xp + (h0 + 1) * W, yr, cr, W,     \
+                                                   mean, scale, shift, slope);                    \
                     continue;                                                                     \
                 }                                                                                 \
                 if (rows == 1 && W >= CONVLAB_NP_CHUNK) {                                         \
-                    convlab_np_single_row_##SUF(xp + h0 * W, yr, cr, W, mean, scale, shift,       \
+                    CONVLAB_NP_PICK(single_row, SUF)(xp + h0 * W, yr, cr, W, mean, scale, shift,  \
                                                 slope);                                           \
                     continue;                                                                     \
                 }                                                                                 \
@@ -234,7 +279,7 @@
      * from the pool and the activation (0 where it is not its window's maximum, so only the      \
      * maxima count; a row outside the window, which only a hand-made code holds, counts for      \
      * nothing) */                                                                                \
-    static void convlab_np_grad_sums_##SUF(const T *g, const uint8_t *code, const T *x,           \
+    static void convlab_np_grad_sums_##SUF(int isa, const T *g, const uint8_t *code, const T *x,  \
                                            ptrdiff_t N, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,    \
                                            ptrdiff_t OH, ptrdiff_t k, ptrdiff_t c, double mean,   \
                                            T slope, double *sum_g, double *sum_gx)                \
@@ -253,8 +298,8 @@
                 const uint8_t *cr = cp + oh * W;                                                  \
                 if (rows <= 2 && W >= CONVLAB_NP_CHUNK) {                                         \
                     const T *a = xp + h0 * W, *b = rows == 2 ? a + W : a;                         \
-                    convlab_np_sums_row_##SUF(gr, cr, a, b, W, (int)rows, mean, slope, ls, lq,    \
-                                              lz);                                                \
+                    CONVLAB_NP_PICK(sums_row, SUF)(gr, cr, a, b, W, (int)rows, mean, slope, ls,   \
+                                                   lq, lz);                                       \
                     continue;                                                                     \
                 }                                                                                 \
                 for (int i = 0; i < (int)rows; i++) { /* int i: SSE2 has no 64-bit compare */     \
@@ -382,7 +427,8 @@
                                                slope, through_stats);                             \
         }                                                                                         \
     }                                                                                             \
-    static void convlab_np_grad_input_##SUF(const T *g, const uint8_t *code, const T *x, T *gx,   \
+    static void convlab_np_grad_input_##SUF(int isa, const T *g, const uint8_t *code, const T *x, \
+                                            T *gx,                                                \
                                             ptrdiff_t N, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,   \
                                             ptrdiff_t OH, ptrdiff_t k, ptrdiff_t c, T mean, T a,  \
                                             T b, T kk, T slope, int through_stats)                \
@@ -396,7 +442,7 @@
             for (ptrdiff_t oh = 0; oh < OH; oh++) {                                               \
                 const ptrdiff_t rows = H - h < k ? H - h : k;                                     \
                 if (rows == 2 && W >= CONVLAB_NP_CHUNK) {                                         \
-                    convlab_np_grad_pair_row_##SUF(gp + oh * W, cp + oh * W, xp + h * W,          \
+                    CONVLAB_NP_PICK(grad_pair_row, SUF)(gp + oh * W, cp + oh * W, xp + h * W,     \
                                                    xp + (h + 1) * W, op + h * W,                  \
                                                    op + (h + 1) * W, W, mean, a, b, kk, slope,    \
                                                    through_stats);                                \
@@ -404,7 +450,7 @@
                     continue;                                                                     \
                 }                                                                                 \
                 if (rows == 1 && W >= CONVLAB_NP_CHUNK) {                                         \
-                    convlab_np_grad_single_row_##SUF(gp + oh * W, cp + oh * W, xp + h * W,        \
+                    CONVLAB_NP_PICK(grad_single_row, SUF)(gp + oh * W, cp + oh * W, xp + h * W,   \
                                                      op + h * W, W, mean, a, b, kk, slope,        \
                                                      through_stats);                              \
                     h += 1;                                                                       \
@@ -426,5 +472,188 @@
 
 CONVLAB_NORM_POOL(float, f32)
 CONVLAB_NORM_POOL(double, f64)
+
+#if CONVLAB_X86
+/* AVX-512 versions of the float32 row functions: one 16-output chunk is one vector, the
+ * selects are masks. The same operations in the same order as the portable chunks (contraction
+ * off, no fused multiply-add), so the same floats and codes. */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+
+/* The normalised values (x - mean) * scale + shift of 16 inputs. */
+CONVLAB_NP_AVX512 static inline __m512 convlab_np_norm16(const float *x, __m512 mean,
+                                                         __m512 scale, __m512 shift)
+{
+    return _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x), mean), scale), shift);
+}
+
+/* The activation of v into *y and the code bytes (window row `take`, the derivative's bit). */
+CONVLAB_NP_AVX512 static inline void convlab_np_activate16(__m512 v, __mmask16 take, float slope,
+                                                           float *y, uint8_t *code)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 out;
+    __mmask16 pos;
+    if (slope == 0.0f) {
+        pos = _mm512_cmp_ps_mask(v, zero, _CMP_NLE_UQ);                 /* !(v <= 0): NaN too */
+        out = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, zero);
+    } else {
+        pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        out = _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, _mm512_set1_ps(slope)), v);
+    }
+    const __m512i one = _mm512_set1_epi32(1), positive = _mm512_set1_epi32(CONVLAB_NP_POS);
+    const __m512i bits = _mm512_or_si512(_mm512_maskz_mov_epi32(take, one),
+                                         _mm512_maskz_mov_epi32(pos, positive));
+    _mm512_storeu_ps(y, out);
+    _mm_storeu_si128((__m128i *)code, _mm512_cvtepi32_epi8(bits));
+}
+
+CONVLAB_NP_AVX512 static void convlab_np_pair_row_f32_avx512(const float *a, const float *b,
+                                                             float *y, uint8_t *code, ptrdiff_t W,
+                                                             float mean, float scale, float shift,
+                                                             float slope)
+{
+    const __m512 m = _mm512_set1_ps(mean), sc = _mm512_set1_ps(scale), sh = _mm512_set1_ps(shift);
+    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {
+        const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);
+        const __m512 va = convlab_np_norm16(a + j, m, sc, sh);
+        const __m512 vb = convlab_np_norm16(b + j, m, sc, sh);
+        const __mmask16 take = _mm512_cmp_ps_mask(vb, va, _CMP_GT_OQ) |
+                               _mm512_cmp_ps_mask(vb, vb, _CMP_UNORD_Q);
+        convlab_np_activate16(_mm512_mask_blend_ps(take, va, vb), take, slope, y + j, code + j);
+    }
+}
+
+CONVLAB_NP_AVX512 static void convlab_np_single_row_f32_avx512(const float *a, float *y,
+                                                               uint8_t *code, ptrdiff_t W,
+                                                               float mean, float scale,
+                                                               float shift, float slope)
+{
+    const __m512 m = _mm512_set1_ps(mean), sc = _mm512_set1_ps(scale), sh = _mm512_set1_ps(shift);
+    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {
+        const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);
+        convlab_np_activate16(convlab_np_norm16(a + j, m, sc, sh), 0, slope, y + j, code + j);
+    }
+}
+
+/* The 16 codes at `code` as int32 lanes. */
+CONVLAB_NP_AVX512 static inline __m512i convlab_np_codes16(const uint8_t *code)
+{
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)code));
+}
+
+/* The gradient each output passes to its window's maximum: g, or g * slope. */
+CONVLAB_NP_AVX512 static inline __m512 convlab_np_grad16(const float *g, __m512i codes,
+                                                         float slope)
+{
+    const __m512 gv = _mm512_loadu_ps(g);
+    const __mmask16 pos = _mm512_test_epi32_mask(codes, _mm512_set1_epi32(CONVLAB_NP_POS));
+    return _mm512_mask_blend_ps(pos, _mm512_mul_ps(gv, _mm512_set1_ps(slope)), gv);
+}
+
+/* Lanes of window row `row` (the code's row field equal to it). */
+CONVLAB_NP_AVX512 static inline __mmask16 convlab_np_row_is(__m512i codes, int row)
+{
+    return _mm512_cmpeq_epi32_mask(_mm512_and_si512(codes, _mm512_set1_epi32(CONVLAB_NP_ROW)),
+                                   _mm512_set1_epi32(row));
+}
+
+/* acc[0:8] += lo, acc[8:16] += hi of 16 floats as doubles (the portable lane order). */
+CONVLAB_NP_AVX512 static inline __m512d convlab_np_lo_pd(__m512 v)
+{
+    return _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+}
+CONVLAB_NP_AVX512 static inline __m512d convlab_np_hi_pd(__m512 v)
+{
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+CONVLAB_NP_AVX512 static void convlab_np_sums_row_f32_avx512(const float *g, const uint8_t *code,
+                                                             const float *a, const float *b,
+                                                             ptrdiff_t W, int rows, double mean,
+                                                             float slope, double *s, double *q,
+                                                             double *z)
+{
+    const __m512d md = _mm512_set1_pd(mean);
+    __m512d s0 = _mm512_loadu_pd(s), s1 = _mm512_loadu_pd(s + 8);
+    __m512d q0 = _mm512_loadu_pd(q), q1 = _mm512_loadu_pd(q + 8);
+    __m512d z0 = _mm512_loadu_pd(z), z1 = _mm512_loadu_pd(z + 8);
+    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {
+        const ptrdiff_t at = CONVLAB_NP_CHUNK_AT(j0, W);
+        const __mmask16 fresh = (__mmask16)(0xFFFFu << (j0 - at));
+        const __m512i codes = convlab_np_codes16(code + at);
+        const __m512 gv = convlab_np_grad16(g + at, codes, slope);
+        const __m512 av = _mm512_loadu_ps(a + at), bv = _mm512_loadu_ps(b + at);
+        const __mmask16 second = convlab_np_row_is(codes, 1);
+        const __mmask16 in_window = _mm512_cmplt_epi32_mask(
+            _mm512_and_si512(codes, _mm512_set1_epi32(CONVLAB_NP_ROW)), _mm512_set1_epi32(rows));
+        const __m512 chosen = _mm512_mask_blend_ps(second, av, bv);
+        const __m512 other = _mm512_mask_blend_ps(second, bv, av);
+        const __m512 gs = _mm512_maskz_mov_ps(fresh & in_window, gv);
+        const __m512 xs = _mm512_maskz_mov_ps(fresh, chosen);
+        const __m512 zs = rows == 2 ? _mm512_maskz_mov_ps(fresh, _mm512_sub_ps(other, other))
+                                    : _mm512_setzero_ps();
+        s0 = _mm512_add_pd(s0, convlab_np_lo_pd(gs));
+        s1 = _mm512_add_pd(s1, convlab_np_hi_pd(gs));
+        q0 = _mm512_add_pd(q0, _mm512_mul_pd(convlab_np_lo_pd(gs),
+                                             _mm512_sub_pd(convlab_np_lo_pd(xs), md)));
+        q1 = _mm512_add_pd(q1, _mm512_mul_pd(convlab_np_hi_pd(gs),
+                                             _mm512_sub_pd(convlab_np_hi_pd(xs), md)));
+        z0 = _mm512_add_pd(z0, convlab_np_lo_pd(zs));
+        z1 = _mm512_add_pd(z1, convlab_np_hi_pd(zs));
+    }
+    _mm512_storeu_pd(s, s0);
+    _mm512_storeu_pd(s + 8, s1);
+    _mm512_storeu_pd(q, q0);
+    _mm512_storeu_pd(q + 8, q1);
+    _mm512_storeu_pd(z, z0);
+    _mm512_storeu_pd(z + 8, z1);
+}
+
+/* a * g' + b * (x - mean) + kk (or a * g' alone) of the lanes of window row `row`. */
+CONVLAB_NP_AVX512 static inline __m512 convlab_np_gx16(__m512 gv, __mmask16 here, const float *x,
+                                                       __m512 mean, __m512 a, __m512 b, __m512 kk,
+                                                       int through_stats)
+{
+    const __m512 t = _mm512_mul_ps(a, _mm512_maskz_mov_ps(here, gv));
+    if (!through_stats) return t;
+    return _mm512_add_ps(
+        _mm512_add_ps(t, _mm512_mul_ps(b, _mm512_sub_ps(_mm512_loadu_ps(x), mean))), kk);
+}
+
+CONVLAB_NP_AVX512 static void convlab_np_grad_pair_row_f32_avx512(
+    const float *gr, const uint8_t *cr, const float *x0, const float *x1, float *o0, float *o1,
+    ptrdiff_t W, float mean, float a, float b, float kk, float slope, int through_stats)
+{
+    const __m512 m = _mm512_set1_ps(mean), av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
+    const __m512 kv = _mm512_set1_ps(kk);
+    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {
+        const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);
+        const __m512i codes = convlab_np_codes16(cr + j);
+        const __m512 gv = convlab_np_grad16(gr + j, codes, slope);
+        _mm512_storeu_ps(o0 + j, convlab_np_gx16(gv, convlab_np_row_is(codes, 0), x0 + j, m, av,
+                                                 bv, kv, through_stats));
+        _mm512_storeu_ps(o1 + j, convlab_np_gx16(gv, convlab_np_row_is(codes, 1), x1 + j, m, av,
+                                                 bv, kv, through_stats));
+    }
+}
+
+CONVLAB_NP_AVX512 static void convlab_np_grad_single_row_f32_avx512(
+    const float *gr, const uint8_t *cr, const float *x0, float *o0, ptrdiff_t W, float mean,
+    float a, float b, float kk, float slope, int through_stats)
+{
+    const __m512 m = _mm512_set1_ps(mean), av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
+    const __m512 kv = _mm512_set1_ps(kk);
+    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {
+        const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);
+        const __m512i codes = convlab_np_codes16(cr + j);
+        const __m512 gv = convlab_np_grad16(gr + j, codes, slope);
+        _mm512_storeu_ps(o0 + j, convlab_np_gx16(gv, convlab_np_row_is(codes, 0), x0 + j, m, av,
+                                                 bv, kv, through_stats));
+    }
+}
+
+#pragma GCC pop_options
+#endif /* CONVLAB_X86 */
 
 #endif /* CONVLAB_NORM_POOL_H */
