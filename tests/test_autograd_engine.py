@@ -20,6 +20,53 @@ def test_gradients_accumulate_until_zeroed_cpu():
     np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 - 4])
 
 
+def test_accumulation_keeps_arrays_the_user_holds_and_matches_the_sum_cpu():
+    """Fresh-gradient ops (Linear here) hand the leaf their own array; the next backward adds
+    in place only while nothing else holds that array: a NumPy array taken from ``.grad``
+    keeps its values (out-of-place add), and every result is the sum of the passes."""
+    rng = np.random.default_rng(0)
+    layer = convlab.nn.Linear(5, 3)
+    x = convlab.tensor(rng.normal(size=(4, 5)).astype(np.float32), requires_grad=True)
+    w = layer.weight.detach().numpy().copy()
+    xs = x.detach().numpy()
+
+    def once():
+        (layer(x) ** 2).sum().backward()
+
+    once()
+    y1 = xs @ w.T + layer.bias.detach().numpy()
+    first = 2 * y1.T @ xs  # d/dW of sum((x W^T + b)^2)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), first, rtol=1e-5)
+    assert layer.weight.grad.numpy().flags.c_contiguous
+    held = layer.weight.grad.numpy()  # shares the gradient's memory
+    snapshot = held.copy()
+    once()
+    np.testing.assert_array_equal(held, snapshot)  # not added into behind the user's back
+    np.testing.assert_allclose(layer.weight.grad.numpy(), 2 * first, rtol=1e-5)
+    del held
+    tensor_ref = layer.weight.grad
+    once()  # nothing holds the array now: in place, and the Tensor object the user holds sees it
+    np.testing.assert_allclose(tensor_ref.numpy(), 3 * first, rtol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (2 * y1 @ w), rtol=1e-5)
+
+
+def test_a_fresh_first_gradient_is_not_shared_between_leaves_cpu():
+    """An LSTM's two weight gradients and its two bias gradients come from one array of
+    gate gradients: each leaf must get memory of its own."""
+    lstm = convlab.nn.LSTM(3, 4, 1)
+    x = convlab.tensor(np.random.default_rng(1).normal(size=(5, 2, 3)).astype(np.float32))
+    out, _ = lstm(x)
+    out.sum().backward()
+    grads = [p.grad.numpy() for p in lstm.parameters()]
+    for i, a in enumerate(grads):
+        for b in grads[i + 1 :]:
+            assert not np.shares_memory(a, b)
+    before = [g.copy() for g in grads]
+    grads[2][...] = 7.0  # bias_ih_l0's gradient
+    for i in (0, 1, 3):
+        np.testing.assert_array_equal(grads[i], before[i])
+
+
 def test_shared_subgraph_sums_both_paths_cpu():
     x = convlab.tensor([0.5, 1.5], requires_grad=True)
     y = x.exp()

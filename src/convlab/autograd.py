@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -302,6 +303,11 @@ class Function:
     #: such a node records the autocast state of its forward and its backward runs in it.
     follows_autocast: bool = False
 
+    #: Whether every array ``backward`` returns is newly allocated and referenced nowhere else
+    #: (no input, saved array or other returned gradient shares its memory): a leaf's first
+    #: gradient is then kept as it is instead of copied.
+    fresh_grads: bool = False
+
     backend: Any
     needs: tuple[bool, ...]
     next: tuple[Function | Tensor | None, ...]  # per input: its node, a leaf, or None
@@ -405,21 +411,61 @@ def _topological_order(root: Function) -> list[Function]:
     return order
 
 
-def _accumulate_leaf(leaf: Tensor, grad: Any) -> None:
+def _accumulate_leaf(leaf: Tensor, grad: Any, fresh: bool = False) -> None:
+    """Add ``grad`` into ``leaf.grad``. ``fresh``: the array is the op's own (see
+    :attr:`Function.fresh_grads`), so a first gradient that is contiguous is kept without a
+    copy."""
     if leaf._hooks:
-        grad = _run_tensor_hooks(leaf._hooks, grad, leaf._backend)
+        hooked = _run_tensor_hooks(leaf._hooks, grad, leaf._backend)
+        fresh = fresh and hooked is grad
+        grad = hooked
     if grad.shape != leaf._data.shape:
         raise RuntimeError(
             f"backward: gradient of shape {tuple(grad.shape)} reached a leaf of "
             f"shape {tuple(leaf._data.shape)} (an op's backward is wrong)"
         )
     if grad.dtype != leaf._data.dtype:
-        grad = grad.astype(leaf._data.dtype)
+        grad, fresh = grad.astype(leaf._data.dtype), True
     if leaf.grad is None:
-        # The array may alias another op's gradient or a read-only broadcast view: own a copy.
-        leaf.grad = Tensor._wrap(leaf._backend.xp.array(grad, copy=True), leaf._backend)
+        if not (fresh and grad.flags.c_contiguous and grad.flags.writeable):
+            # it may alias another op's gradient or a read-only broadcast view: own a copy
+            grad = leaf._backend.xp.array(grad, copy=True)
+        leaf.grad = Tensor._wrap(grad, leaf._backend)
+        return
+    held = leaf.grad
+    current = held._data
+    if _only_held_by(held, current) and current.flags.writeable:
+        # PyTorch's AccumulateGrad adds in place when nothing else holds the gradient
+        current += grad
     else:
-        leaf.grad._data = leaf.grad._data + grad
+        held._data = current + grad
+
+
+def _only_held_by(tensor: Tensor, data: Any) -> bool:
+    """Whether ``data`` is referenced only by ``tensor._data`` and the caller's one local
+    name: no view, NumPy array or other tensor shares it."""
+    return tensor._data is data and sys.getrefcount(data) <= _UNSHARED_REFS
+
+
+class _Holder:
+    __slots__ = ("_data",)
+
+
+def _unshared_refs() -> int:
+    """What ``sys.getrefcount`` reports in :func:`_only_held_by` for an array held only by an
+    attribute and the caller's local (measured: interpreters count borrowed references
+    differently)."""
+    holder = _Holder()
+    holder._data = [0.0]
+    current = holder._data
+    return _refcount(holder, current)
+
+
+def _refcount(holder: Any, data: Any) -> int:
+    return sys.getrefcount(data)
+
+
+_UNSHARED_REFS = _unshared_refs()
 
 
 def _seed(tensor: Any, grad: Any, what: str) -> Any:
@@ -519,7 +565,7 @@ def _run_backward(
                     previous_grad = grads.get(key)
                     grads[key] = gi if previous_grad is None else previous_grad + gi
                 elif capture is None:
-                    _accumulate_leaf(target, gi)
+                    _accumulate_leaf(target, gi, node.fresh_grads)
                 elif id(target) in capture.leaves:
                     if target._hooks:
                         gi = _run_tensor_hooks(target._hooks, gi, target._backend)

@@ -16,6 +16,7 @@ __all__ = ["conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_po
 
 class Conv2d(Function):
     follows_autocast = True
+    fresh_grads = True
 
     def forward(
         self,

@@ -13,6 +13,8 @@ __all__ = ["embedding"]
 
 
 class _Embedding(Function):
+    fresh_grads = True
+
     def forward(
         self,
         weight: Any,

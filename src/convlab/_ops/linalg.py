@@ -70,6 +70,7 @@ class Linear(Function):
     """``x @ weight.T + bias`` over the last dimension of ``x``, leading dimensions folded."""
 
     follows_autocast = True
+    fresh_grads = True
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         self.x, self.weight, self.has_bias = x, weight, bias is not None

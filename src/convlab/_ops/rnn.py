@@ -7,10 +7,9 @@ itself is the backend's (``_rnn_sequence_forward_into``: per step the recurrent 
 activations and updates the state -- the CPU backend runs the whole loop in one compiled
 call). Backward walks the steps in reverse with the matching cell-gradient steps
 (``_rnn_sequence_backward_into``) and finishes with GEMMs over the whole sequence: the
-input gradient, and the ``W_ih`` and ``W_hh`` gradients (one GEMM over the inputs and previous
-states side by side for the LSTM / RNN, whose input and recurrent pre-activations share one
-gradient; two for the GRU). Only what backward reads is kept: the step
-outputs, the LSTM cell states and the activated gates.
+input gradient and the ``W_ih`` and ``W_hh`` gradients (for the LSTM / RNN, whose input and
+recurrent pre-activations share one gradient, both from that one array). Only what backward
+reads is kept: the step outputs, the LSTM cell states and the activated gates.
 
 The node's single output packs the step outputs and the final states so that one node serves
 all of them: ``(T + 1, B, H)`` rows ``0..T-1`` the outputs, row ``T`` the final ``h`` (and for
@@ -34,6 +33,7 @@ class _Recurrent(Function):
     """``forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, mode=, reverse=)`` -> packed outputs."""
 
     follows_autocast = True
+    fresh_grads = True
 
     def forward(
         self,
@@ -111,14 +111,13 @@ class _Recurrent(Function):
                 dh0 += carry  # the first step's direct z * h0 path
         if lstm and needs[2]:
             dc0 = carry
-        if needs[3] and needs[4] and not gru:
-            dw_ih, dw_hh = self._weight_grads(dxg, x, h0)
-        else:
-            if needs[3]:
-                dw_ih = be.matmul(dxg2, x.reshape(rows, x.shape[2]), trans_a=True)
-            if needs[4]:
-                previous = self._previous_states(h0).reshape(rows, h0.shape[1])
-                dw_hh = be.matmul(dhg2, previous, trans_a=True)
+        # two GEMMs into arrays of their own, kept by the engine as the leaves' gradients
+        # without a copy (one GEMM over [X | H_prev] side by side gives column views it copies)
+        if needs[3]:
+            dw_ih = be.matmul(dxg2, x.reshape(rows, x.shape[2]), trans_a=True)
+        if needs[4]:
+            previous = self._previous_states(h0).reshape(rows, h0.shape[1])
+            dw_hh = be.matmul(dhg2, previous, trans_a=True)
         if needs[5] or needs[6]:
             db_ih = dxg2.sum(axis=0)
             # the LSTM / RNN biases add up before the activations: one gradient for both
@@ -136,25 +135,6 @@ class _Recurrent(Function):
         else:
             prev[0], prev[1:] = h0, packed[: steps - 1]
         return prev
-
-    def _weight_grads(self, dg: Any, x: Any, h0: Any) -> tuple[Any, Any]:
-        """``W_ih`` and ``W_hh`` gradients of an LSTM / RNN as one GEMM: there the input and
-        the recurrent pre-activations have the same gradient ``dg``, so both are
-        ``dg^T @ [X | H_prev]`` over the whole sequence, the inputs and previous states side
-        by side in one (T*B, I + H) operand (one larger GEMM runs faster than two)."""
-        be, xp, packed = self.backend, self.backend.xp, self.packed
-        steps, batch, inputs = x.shape
-        hidden, rows = h0.shape[1], steps * batch
-        both = xp.empty((steps, batch, inputs + hidden), x.dtype)
-        both[..., :inputs] = x
-        first, rest = (steps - 1, slice(0, steps - 1)) if self.reverse else (0, slice(1, steps))
-        both[first, :, inputs:] = h0
-        both[rest, :, inputs:] = packed[1:steps] if self.reverse else packed[: steps - 1]
-        grads = be.matmul(
-            dg.reshape(rows, dg.shape[2]), both.reshape(rows, inputs + hidden), trans_a=True
-        )
-        # column views: the engine copies a leaf's first gradient anyway (contiguously)
-        return grads[:, :inputs], grads[:, inputs:]
 
 
 def recurrent_layer(
