@@ -448,20 +448,23 @@ def _only_held_by(tensor: Tensor, data: Any) -> bool:
 
 
 class _Holder:
-    __slots__ = ("_data",)
+    """Stands in for a Tensor in :func:`_unshared_refs`."""
+
+    def __init__(self, data: Any) -> None:
+        self._data = data
 
 
 def _unshared_refs() -> int:
-    """What ``sys.getrefcount`` reports in :func:`_only_held_by` for an array held only by an
+    """What ``sys.getrefcount`` reports in :func:`_only_held_by` for an object held only by an
     attribute and the caller's local (measured: interpreters count borrowed references
     differently)."""
-    holder = _Holder()
-    holder._data = [0.0]
+    holder = _Holder([0.0])
     current = holder._data
     return _refcount(holder, current)
 
 
-def _refcount(holder: Any, data: Any) -> int:
+def _refcount(holder: _Holder, data: Any) -> int:
+    """``sys.getrefcount`` called as :func:`_only_held_by` calls it."""
     return sys.getrefcount(data)
 
 

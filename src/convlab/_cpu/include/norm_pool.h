@@ -621,7 +621,8 @@ CONVLAB_NP_AVX512 static inline __m512 convlab_np_gx16(__m512 gv, __mmask16 here
         _mm512_add_ps(t, _mm512_mul_ps(b, _mm512_sub_ps(_mm512_loadu_ps(x), mean))), kk);
 }
 
-CONVLAB_NP_AVX512 static void convlab_np_grad_pair_row_f32_avx512(
+/* The input gradient of a row of windows of two rows, or of one (x1 and o1 NULL). */
+CONVLAB_NP_AVX512 static inline void convlab_np_grad_rows16(
     const float *gr, const uint8_t *cr, const float *x0, const float *x1, float *o0, float *o1,
     ptrdiff_t W, float mean, float a, float b, float kk, float slope, int through_stats)
 {
@@ -633,24 +634,24 @@ CONVLAB_NP_AVX512 static void convlab_np_grad_pair_row_f32_avx512(
         const __m512 gv = convlab_np_grad16(gr + j, codes, slope);
         _mm512_storeu_ps(o0 + j, convlab_np_gx16(gv, convlab_np_row_is(codes, 0), x0 + j, m, av,
                                                  bv, kv, through_stats));
-        _mm512_storeu_ps(o1 + j, convlab_np_gx16(gv, convlab_np_row_is(codes, 1), x1 + j, m, av,
-                                                 bv, kv, through_stats));
+        if (o1)
+            _mm512_storeu_ps(o1 + j, convlab_np_gx16(gv, convlab_np_row_is(codes, 1), x1 + j, m,
+                                                     av, bv, kv, through_stats));
     }
+}
+
+CONVLAB_NP_AVX512 static void convlab_np_grad_pair_row_f32_avx512(
+    const float *gr, const uint8_t *cr, const float *x0, const float *x1, float *o0, float *o1,
+    ptrdiff_t W, float mean, float a, float b, float kk, float slope, int through_stats)
+{
+    convlab_np_grad_rows16(gr, cr, x0, x1, o0, o1, W, mean, a, b, kk, slope, through_stats);
 }
 
 CONVLAB_NP_AVX512 static void convlab_np_grad_single_row_f32_avx512(
     const float *gr, const uint8_t *cr, const float *x0, float *o0, ptrdiff_t W, float mean,
     float a, float b, float kk, float slope, int through_stats)
 {
-    const __m512 m = _mm512_set1_ps(mean), av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
-    const __m512 kv = _mm512_set1_ps(kk);
-    for (ptrdiff_t j0 = 0; j0 < W; j0 += CONVLAB_NP_CHUNK) {
-        const ptrdiff_t j = CONVLAB_NP_CHUNK_AT(j0, W);
-        const __m512i codes = convlab_np_codes16(cr + j);
-        const __m512 gv = convlab_np_grad16(gr + j, codes, slope);
-        _mm512_storeu_ps(o0 + j, convlab_np_gx16(gv, convlab_np_row_is(codes, 0), x0 + j, m, av,
-                                                 bv, kv, through_stats));
-    }
+    convlab_np_grad_rows16(gr, cr, x0, NULL, o0, NULL, W, mean, a, b, kk, slope, through_stats);
 }
 
 #pragma GCC pop_options
