@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -447,24 +448,16 @@ def _only_held_by(tensor: Tensor, data: Any) -> bool:
     return tensor._data is data and sys.getrefcount(data) <= _UNSHARED_REFS
 
 
-class _Holder:
-    """Stands in for a Tensor in :func:`_unshared_refs`."""
-
-    def __init__(self, data: Any) -> None:
-        self._data = data
-
-
 def _unshared_refs() -> int:
     """What ``sys.getrefcount`` reports in :func:`_only_held_by` for an object held only by an
     attribute and the caller's local (measured: interpreters count borrowed references
-    differently)."""
-    holder = _Holder([0.0])
+    differently): the probe holds one the same way and counts through the same call depth."""
+    holder = types.SimpleNamespace(_data=[0.0])
     current = holder._data
-    return _refcount(holder, current)
+    return _refcount(current)
 
 
-def _refcount(holder: _Holder, data: Any) -> int:
-    """``sys.getrefcount`` called as :func:`_only_held_by` calls it."""
+def _refcount(data: Any) -> int:
     return sys.getrefcount(data)
 
 

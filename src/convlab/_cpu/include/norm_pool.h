@@ -49,28 +49,9 @@
 #define CONVLAB_NP_PICK(NAME, SUF)                                                                \
     (isa == CONVLAB_ISA_AVX512 ? convlab_np_##NAME##_##SUF##_avx512 : convlab_np_##NAME##_##SUF)
 
+/* the AVX-512 row functions are defined before the float32 instantiation at the end */
 #if CONVLAB_X86
 #define CONVLAB_NP_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
-CONVLAB_NP_AVX512 static void convlab_np_pair_row_f32_avx512(const float *, const float *, float *,
-                                                             uint8_t *, ptrdiff_t, float, float,
-                                                             float, float);
-CONVLAB_NP_AVX512 static void convlab_np_single_row_f32_avx512(const float *, float *, uint8_t *,
-                                                               ptrdiff_t, float, float, float,
-                                                               float);
-CONVLAB_NP_AVX512 static void convlab_np_sums_row_f32_avx512(const float *, const uint8_t *,
-                                                             const float *, const float *,
-                                                             ptrdiff_t, int, double, float,
-                                                             double *, double *, double *);
-CONVLAB_NP_AVX512 static void convlab_np_grad_pair_row_f32_avx512(const float *, const uint8_t *,
-                                                                  const float *, const float *,
-                                                                  float *, float *, ptrdiff_t,
-                                                                  float, float, float, float,
-                                                                  float, int);
-CONVLAB_NP_AVX512 static void convlab_np_grad_single_row_f32_avx512(const float *,
-                                                                    const uint8_t *,
-                                                                    const float *, float *,
-                                                                    ptrdiff_t, float, float,
-                                                                    float, float, float, int);
 #else
 #define convlab_np_pair_row_f32_avx512 convlab_np_pair_row_f32
 #define convlab_np_single_row_f32_avx512 convlab_np_single_row_f32
@@ -470,9 +451,6 @@ CONVLAB_NP_AVX512 static void convlab_np_grad_single_row_f32_avx512(const float 
         }                                                                                         \
     }
 
-CONVLAB_NORM_POOL(float, f32)
-CONVLAB_NORM_POOL(double, f64)
-
 #if CONVLAB_X86
 /* AVX-512 versions of the float32 row functions: one 16-output chunk is one vector, the
  * selects are masks. The same operations in the same order as the portable chunks (contraction
@@ -656,5 +634,8 @@ CONVLAB_NP_AVX512 static void convlab_np_grad_single_row_f32_avx512(
 
 #pragma GCC pop_options
 #endif /* CONVLAB_X86 */
+
+CONVLAB_NORM_POOL(float, f32)
+CONVLAB_NORM_POOL(double, f64)
 
 #endif /* CONVLAB_NORM_POOL_H */
