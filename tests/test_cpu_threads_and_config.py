@@ -73,7 +73,7 @@ def test_threadpoolctl_sees_and_limits_our_pool():
 
 def test_workspace_limit():
     before = convlab.get_workspace_limit()
-    assert before == 64 * 2**20
+    assert before == 128 * 2**20  # the documented default
     try:
         convlab.set_workspace_limit(8 * 2**20)
         assert convlab.get_workspace_limit() == 8 * 2**20

@@ -19,7 +19,7 @@ __all__ = [
     "get_allocator_policy",
 ]
 
-_DEFAULT_WORKSPACE = 64 * 2**20
+_DEFAULT_WORKSPACE = 128 * 2**20
 _THREAD_FLOOR = 64
 _workspace_limit = _DEFAULT_WORKSPACE
 
@@ -70,7 +70,7 @@ def get_num_threads() -> int:
 
 
 def set_workspace_limit(nbytes: int) -> None:
-    """Cap the scratch memory a convolution may use for column buffers (default 64 MiB).
+    """Cap the scratch memory a convolution may use for column buffers (default 128 MiB).
 
     Kernels process the batch in chunks so that no column buffer exceeds the cap.
 

@@ -32,6 +32,11 @@ from convlab._cpu._im2col cimport (ConvGeom, Segment, can_gather, col2im_add, ga
 from convlab._cpu._openmp cimport omp_get_thread_num
 
 
+cdef enum:
+    # taps x outputs per block of the weight gradient's final reduction
+    REDUCE_BLOCK = 16
+
+
 cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 
@@ -233,6 +238,7 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
     cdef Py_ssize_t splits, chunk, items, used, acc_len, bbuf_len, rows_len, buf_len
     cdef Py_ssize_t tid, item, first, last, n, pstart, pend, pc, kc, co, j, i, pc_block
     cdef Py_ssize_t k0, mc, r, k, ir_block, o, pad_len, seg_cap, nseg = 0
+    cdef Py_ssize_t i0_block, i0, o0_block, o0
     cdef bint gather = can_gather(&g)
     cdef Segment* segs_all
     cdef Segment* segs
@@ -324,14 +330,23 @@ cdef int backward_weight_core(const real* dy, const real* x, Py_ssize_t N, ConvG
                     for j in range(pstart, pend):
                         total = total + dyn[co * P + j]
                     mine[K * cout + co] += total
-    # sum the private accumulators in thread order (deterministic) and undo the tap order
-    for o in prange(cout, num_threads=threads, schedule="static"):
-        for i in range(K):
-            total = 0
-            for tid in range(used):
-                total = total + acc[tid * acc_len + i * cout + o]
-            dw[((o * g.C + _tap_c(&g, i)) * g.KH + _tap_kh(&g, i)) * g.KW + _tap_kw(&g, i)] = total
-        if db != NULL:
+    # sum the private accumulators in thread order (deterministic) and undo the tap order,
+    # in blocks of REDUCE_BLOCK taps x REDUCE_BLOCK outputs: both sides' lines stay in L1 (a
+    # loop over one output's taps reads a line per tap, cout apart, and cost more than the
+    # products on a chunk of a few images)
+    for i0_block in prange(_cdiv(K, REDUCE_BLOCK), num_threads=threads, schedule="static"):
+        i0 = i0_block * REDUCE_BLOCK
+        for o0_block in range(_cdiv(cout, REDUCE_BLOCK)):
+            o0 = o0_block * REDUCE_BLOCK
+            for i in range(i0, i0 + REDUCE_BLOCK if K - i0 >= REDUCE_BLOCK else K):
+                k = (_tap_c(&g, i) * g.KH + _tap_kh(&g, i)) * g.KW + _tap_kw(&g, i)
+                for o in range(o0, o0 + REDUCE_BLOCK if cout - o0 >= REDUCE_BLOCK else cout):
+                    total = 0
+                    for tid in range(used):
+                        total = total + acc[tid * acc_len + i * cout + o]
+                    dw[o * K + k] = total
+    if db != NULL:
+        for o in range(cout):
             total = 0
             for tid in range(used):
                 total = total + acc[tid * acc_len + K * cout + o]

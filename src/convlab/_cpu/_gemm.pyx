@@ -38,6 +38,10 @@ cdef extern from "pack.h" nogil:
                                  Py_ssize_t kc, float* out, Py_ssize_t mr)
     void convlab_pack_a_rows_f64(const double* a, Py_ssize_t lda, Py_ssize_t rows,
                                  Py_ssize_t kc, double* out, Py_ssize_t mr)
+    void convlab_pack_a_cols_f32(const float* a, Py_ssize_t cs, Py_ssize_t mc, Py_ssize_t kc,
+                                 float* out, Py_ssize_t mr)
+    void convlab_pack_a_cols_f64(const double* a, Py_ssize_t cs, Py_ssize_t mc,
+                                 Py_ssize_t kc, double* out, Py_ssize_t mr)
 
 cdef extern from "bf16_pack.h" nogil:
     void convlab_bf16_panels_inplace(float* base, Py_ssize_t panels, Py_ssize_t kc,
@@ -263,6 +267,13 @@ cdef void pack_a(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t mc, Py_
     cdef Py_ssize_t p, p_block, i, k, rows
     cdef const real* src
     cdef real* dst
+    if rs == 1 and cs != 1:
+        # column-major A (a transposed operand): whole columns dealt out (include/pack.h)
+        if real is float:
+            convlab_pack_a_cols_f32(a, cs, mc, kc, out, mr)
+        else:
+            convlab_pack_a_cols_f64(a, cs, mc, kc, out, mr)
+        return
     for p_block in range((mc + mr - 1) // mr):
         p = p_block * mr
         rows = mr if mc - p >= mr else mc - p

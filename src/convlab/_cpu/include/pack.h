@@ -9,6 +9,7 @@
 #define CONVLAB_PACK_H
 
 #include <stddef.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <emmintrin.h>
@@ -77,5 +78,35 @@ static void convlab_pack_a_rows_f64(const double *a, ptrdiff_t lda, ptrdiff_t ro
 #endif
     CONVLAB_PACK_A_TAIL(double)
 }
+
+/* A column-major block of A (element (i, k) at a[i + k * cs], as the transpose of a row-major
+ * matrix arrives: a weight gradient's dY^T) into MR-row panels: out[p * kc + k * mr + i] =
+ * a[(p + i) + k * cs]. Column k of the whole block is one contiguous run, read once in order
+ * and dealt out to the panels, so every line fetched is used whole while it is in L1 (panel
+ * by panel, each column's line would be fetched again for every panel, kc lines apart). */
+#define CONVLAB_PACK_A_COLS(T, SUF)                                                            \
+    static void convlab_pack_a_cols_##SUF(const T *a, ptrdiff_t cs, ptrdiff_t mc, ptrdiff_t kc,\
+                                          T *out, ptrdiff_t mr)                                \
+    {                                                                                          \
+        const ptrdiff_t full = mc / mr, tail = mc - full * mr;                                 \
+        for (ptrdiff_t k = 0; k < kc; k++) {                                                   \
+            const T *src = a + k * cs;                                                         \
+            T *dst = out + k * mr;                                                             \
+            if (mr == 12) /* the AVX-512 tile: a copy of constant size, inlined */            \
+                for (ptrdiff_t q = 0; q < full; q++)                                           \
+                    memcpy(dst + q * 12 * kc, src + q * 12, 12 * sizeof(T));                   \
+            else                                                                               \
+                for (ptrdiff_t q = 0; q < full; q++)                                           \
+                    memcpy(dst + q * mr * kc, src + q * mr, (size_t)mr * sizeof(T));           \
+            if (tail) {                                                                        \
+                T *d = dst + full * mr * kc;                                                   \
+                memcpy(d, src + full * mr, (size_t)tail * sizeof(T));                          \
+                memset(d + tail, 0, (size_t)(mr - tail) * sizeof(T));                         \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+CONVLAB_PACK_A_COLS(float, f32)
+CONVLAB_PACK_A_COLS(double, f64)
 
 #endif /* CONVLAB_PACK_H */

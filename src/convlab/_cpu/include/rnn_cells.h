@@ -305,6 +305,18 @@ CONVLAB_RNN_CELL_DISPATCH(rnn_bwd,
 CONVLAB_RNN_PACK(float, f32)
 CONVLAB_RNN_PACK(double, f64)
 
+/* acc[i][0:NVX] += A's row block x the first NVX vectors of panel pp, over the depth K */
+#define CONVLAB_RNN_PANEL_LOOP(T, VT, VU, VL, MR, NVX)                                          \
+    for (ptrdiff_t k = 0; k < K; k++) {                                                         \
+        VT b[NVX];                                                                              \
+        for (int v = 0; v < (NVX); v++)                                                         \
+            b[v] = *(const VU *)(pp + k * CONVLAB_RNN_NR + v * (VL));                           \
+        for (int i = 0; i < (MR); i++) {                                                        \
+            T a = arow[i][k];                                                                   \
+            for (int v = 0; v < (NVX); v++) acc[i][v] += a * b[v];                              \
+        }                                                                                       \
+    }
+
 /* C[rows, panel p] = A[rows, :] @ P[:, panel p] for panels [p0, p1): MR rows at a time, each
  * row's NR accumulators a few vectors of VT. A is (M x K) with row stride lda, C (M x N) with
  * row stride ldc. */
@@ -328,15 +340,12 @@ CONVLAB_RNN_PACK(double, f64)
                 const T *arow[MR];                                                              \
                 for (int i = 0; i < MR; i++)                                                    \
                     arow[i] = A + (i0 + (i < rows ? i : rows - 1)) * lda;                       \
-                for (ptrdiff_t k = 0; k < K; k++) {                                             \
-                    VT b[NV];                                                                   \
-                    for (int v = 0; v < NV; v++)                                                \
-                        b[v] = *(const VU *)(pp + k * CONVLAB_RNN_NR + v * VL);                 \
-                    for (int i = 0; i < MR; i++) {                                              \
-                        T a = arow[i][k];                                                       \
-                        for (int v = 0; v < NV; v++) acc[i][v] += a * b[v];                     \
-                    }                                                                           \
-                }                                                                               \
+                /* a panel at most half full (N just past a multiple of NR) takes half the     \
+                 * multiply-adds; the acc vectors it leaves at zero are never stored */         \
+                if (NV > 1 && 2 * width <= CONVLAB_RNN_NR)                                      \
+                    CONVLAB_RNN_PANEL_LOOP(T, VT, VU, VL, MR, NV / 2)                           \
+                else                                                                            \
+                    CONVLAB_RNN_PANEL_LOOP(T, VT, VU, VL, MR, NV)                               \
                 /* through a tile written at constant indices: acc stays in registers */        \
                 T tile[MR][CONVLAB_RNN_NR];                                                     \
                 for (int i = 0; i < MR; i++) memcpy(tile[i], acc[i], sizeof(tile[i]));          \

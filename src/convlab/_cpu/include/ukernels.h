@@ -111,15 +111,27 @@ CONVLAB_GENERIC_KERNEL(convlab_ukd_generic_f64, double, 4, 4, CONVLAB_A_DIRECT,
                 _mm_prefetch((const char *)(C + i * ldc + 2 * LANES - 1), _MM_HINT_T0);        \
             }                                                                                  \
         }                                                                                      \
-        for (int64_t k = 0; k < kc; k++) {                                                     \
-            const VT b0 = LOAD(B), b1 = LOAD(B + LANES);                                       \
-            CONVLAB_UNROLL for (int i = 0; i < MR; i++) {                                      \
-                const VT a = SET1(A_AT(i));                                                    \
-                c0[i] = FMA(a, b0, c0[i]);                                                     \
-                c1[i] = FMA(a, b1, c1[i]);                                                     \
+        if (cols <= LANES) {                                                                   \
+            /* a narrow tile (the last panel of an N just past a multiple of NR): half the     \
+             * multiply-adds; the zero right half of the panel is not read */                 \
+            for (int64_t k = 0; k < kc; k++) {                                                 \
+                const VT b0 = LOAD(B);                                                         \
+                CONVLAB_UNROLL for (int i = 0; i < MR; i++)                                    \
+                    c0[i] = FMA(SET1(A_AT(i)), b0, c0[i]);                                     \
+                A_NEXT(MR);                                                                    \
+                B += 2 * LANES;                                                                \
             }                                                                                  \
-            A_NEXT(MR);                                                                        \
-            B += 2 * LANES;                                                                    \
+        } else {                                                                               \
+            for (int64_t k = 0; k < kc; k++) {                                                 \
+                const VT b0 = LOAD(B), b1 = LOAD(B + LANES);                                   \
+                CONVLAB_UNROLL for (int i = 0; i < MR; i++) {                                  \
+                    const VT a = SET1(A_AT(i));                                                \
+                    c0[i] = FMA(a, b0, c0[i]);                                                 \
+                    c1[i] = FMA(a, b1, c1[i]);                                                 \
+                }                                                                              \
+                A_NEXT(MR);                                                                    \
+                B += 2 * LANES;                                                                \
+            }                                                                                  \
         }                                                                                      \
         if (rows == MR && cols == 2 * LANES) {                                                 \
             CONVLAB_UNROLL for (int i = 0; i < MR; i++) {                                      \
@@ -306,16 +318,26 @@ convlab_ukr_avx512_bf16(int64_t kp, const uint16_t *A, const uint16_t *B, float 
         }
     }
     const uint32_t *a32 = (const uint32_t *)A;
-    for (int64_t p = 0; p < kp; p++) {
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)B);
-        const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(B + 2 * LANES));
-        CONVLAB_UNROLL for (int i = 0; i < MR; i++) {
-            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)a32[i]);
-            c0[i] = _mm512_dpbf16_ps(c0[i], a, b0);
-            c1[i] = _mm512_dpbf16_ps(c1[i], a, b1);
+    if (cols <= LANES) { /* a narrow tile: half the products (see CONVLAB_VEC_KERNEL) */
+        for (int64_t p = 0; p < kp; p++) {
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)B);
+            CONVLAB_UNROLL for (int i = 0; i < MR; i++)
+                c0[i] = _mm512_dpbf16_ps(c0[i], (__m512bh)_mm512_set1_epi32((int)a32[i]), b0);
+            a32 += MR;
+            B += 4 * LANES;
         }
-        a32 += MR;
-        B += 4 * LANES;
+    } else {
+        for (int64_t p = 0; p < kp; p++) {
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)B);
+            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(B + 2 * LANES));
+            CONVLAB_UNROLL for (int i = 0; i < MR; i++) {
+                const __m512bh a = (__m512bh)_mm512_set1_epi32((int)a32[i]);
+                c0[i] = _mm512_dpbf16_ps(c0[i], a, b0);
+                c1[i] = _mm512_dpbf16_ps(c1[i], a, b1);
+            }
+            a32 += MR;
+            B += 4 * LANES;
+        }
     }
     if (rows == MR && cols == 2 * LANES) {
         CONVLAB_UNROLL for (int i = 0; i < MR; i++) {
