@@ -185,3 +185,44 @@ class TestAgainstPyTorch:
             sched.step()
             theirs.append(sched.get_last_lr()[0])
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_update_kernel_rounds_as_numpy_cpu(dtype, rng):
+    """The CPU's one-pass SGD update (``_scaled_add_``) gives NumPy's bits: the product
+    ``lr * g`` rounds, then the sum; strided or aliased operands take NumPy itself."""
+    cpu = convlab.get_backend("cpu")
+    for n in (1, 17, 3 * 2**15 + 5):  # one element, a short tail, several parallel items
+        p = rng.standard_normal(n).astype(dtype)
+        g = rng.standard_normal(n).astype(dtype)
+        expected = p - dtype(0.1) * g
+        cpu._scaled_add_(p, g, -0.1)
+        np.testing.assert_array_equal(p, expected)
+    p = rng.standard_normal((40, 30)).astype(dtype)
+    g = rng.standard_normal((30, 40)).astype(dtype).T  # not contiguous
+    expected = p + dtype(2.5) * g
+    cpu._scaled_add_(p, g, 2.5)
+    np.testing.assert_array_equal(p, expected)
+    p = rng.standard_normal(64).astype(dtype)
+    expected = p + dtype(0.5) * p
+    cpu._scaled_add_(p, p, 0.5)  # y and x the same memory
+    np.testing.assert_array_equal(p, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_norm_kernel_is_accurate_and_thread_independent_cpu(dtype, rng):
+    cpu = convlab.get_backend("cpu")
+    before = convlab.get_num_threads()
+    for n in (1, 15, 16, 33, 2**15 * 7 + 3):
+        a = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, n)).astype(dtype)
+        exact = math.fsum(float(v) * float(v) for v in a.astype(np.float64))
+        sums = []
+        try:
+            for threads in (1, 2):
+                convlab.set_num_threads(threads)
+                sums.append(float(cpu._sum_of_squares(a)))
+        finally:
+            convlab.set_num_threads(before)
+        assert sums[0] == sums[1]
+        # n squares summed in float64 (16 lanes, then pairwise): n * 2^-52 relative at most
+        assert abs(sums[0] - exact) <= n * 2.0**-52 * exact

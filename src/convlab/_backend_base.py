@@ -1236,6 +1236,16 @@ class BackendBase:
         denom += t(eps)
         param -= t(lr / (1 - beta1**step)) * (exp_avg / denom)
 
+    def _scaled_add_(self, y: Any, x: Any, alpha: float) -> None:
+        """``y += alpha * x`` in place (an SGD update), ``alpha`` rounded to ``y``'s dtype:
+        the product rounds, then the sum."""
+        y += y.dtype.type(alpha) * x
+
+    def _sum_of_squares(self, a: Any) -> Any:
+        """The sum of ``a * a`` over every element (a gradient norm's square), as a 0-d array
+        in ``a``'s dtype or wider."""
+        return (a * a).sum()
+
     # ====================================================================== binary first layer
     @public_kernel
     def binary_conv2d_forward(

@@ -1,11 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Fused elementwise kernels: Leaky ReLU, dropout (forward and backward) and the Adam update,
-one parallel pass each.
+"""Fused elementwise kernels: Leaky ReLU, dropout (forward and backward), the Adam update,
+the SGD update (``scaled_add``) and a gradient norm's sum of squares, one parallel pass each.
 
 NumPy's masked copy (``copyto(where=)``) does not vectorise; on the chart CNN's 40 MB
 activations it made this the most expensive op after the convolutions.
 """
+import numpy as np
+
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
@@ -154,3 +156,70 @@ def adam_step(real[::1] p, const real[::1] g, real[::1] m, real[::1] v, double l
             v[i] = vi
             denom = sqrt(vi) / c + e
             p[i] = p[i] - s * (mi / denom)
+
+
+cdef extern from *:
+    """
+    /* Sum of squares of x[0:n] in double, in 16 lanes combined pairwise: the same bits
+     * whatever the ISA (contraction off: the extension's baseline has no FMA, and no other
+     * build may fuse what this one rounds twice). */
+    #pragma GCC push_options
+    #pragma GCC optimize("fp-contract=off")
+    #define CONVLAB_SUMSQ(T, SUF)                                                            \\
+        static double convlab_sumsq_##SUF(const T *x, Py_ssize_t n)                           \\
+        {                                                                                    \\
+            double acc[16] = {0};                                                            \\
+            Py_ssize_t i = 0;                                                                \\
+            for (; i + 16 <= n; i += 16)                                                     \\
+                for (int j = 0; j < 16; j++) {                                               \\
+                    const double v = (double)x[i + j];                                       \\
+                    acc[j] += v * v;                                                         \\
+                }                                                                            \\
+            for (int j = 0; i < n; i++, j++) {                                               \\
+                const double v = (double)x[i];                                               \\
+                acc[j] += v * v;                                                             \\
+            }                                                                                \\
+            for (int w = 8; w >= 1; w /= 2)                                                  \\
+                for (int j = 0; j < w; j++) acc[j] = acc[j] + acc[j + w];                    \\
+            return acc[0];                                                                   \\
+        }
+    CONVLAB_SUMSQ(float, f32)
+    CONVLAB_SUMSQ(double, f64)
+    #pragma GCC pop_options
+    """
+    double convlab_sumsq_f32(const float* x, Py_ssize_t n) nogil
+    double convlab_sumsq_f64(const double* x, Py_ssize_t n) nogil
+
+
+def sum_of_squares(const real[::1] x, int threads):
+    """The sum of ``x * x`` in float64: per CHUNK elements in 16 lanes, the chunks' sums then
+    added in order, so the result does not depend on the thread count."""
+    cdef Py_ssize_t n = x.shape[0], chunks = (n + CHUNK - 1) // CHUNK, chunk, lo
+    cdef double total = 0
+    if n == 0:
+        return 0.0
+    partial = np.empty(chunks, np.float64)
+    cdef double[::1] part = partial
+    for chunk in prange(chunks, nogil=True, schedule="static", num_threads=threads):
+        lo = chunk * CHUNK
+        if real is float:
+            part[chunk] = convlab_sumsq_f32(&x[lo], min(n, lo + CHUNK) - lo)
+        else:
+            part[chunk] = convlab_sumsq_f64(&x[lo], min(n, lo + CHUNK) - lo)
+    for chunk in range(chunks):
+        total = total + part[chunk]
+    return total
+
+
+def scaled_add(real[::1] y, const real[::1] x, double alpha, int threads):
+    """``y += alpha * x`` in place, rounded as NumPy's ``y += y.dtype.type(alpha) * x`` (the
+    product, then the sum), in one parallel pass."""
+    cdef Py_ssize_t n = y.shape[0], chunks = (n + CHUNK - 1) // CHUNK, chunk, i, lo, hi
+    cdef real a = <real>alpha
+    cdef real t
+    for chunk in prange(chunks, nogil=True, schedule="static", num_threads=threads):
+        lo = chunk * CHUNK
+        hi = min(n, lo + CHUNK)
+        for i in range(lo, hi):
+            t = a * x[i]
+            y[i] = y[i] + t

@@ -1,6 +1,6 @@
 """The CPU backend's fused element-wise kernels: Leaky ReLU, dropout, batch normalisation (also
-fused with a (k, 1) max pool and an activation) and the Adam update, each one parallel pass
-where NumPy needs several on one thread."""
+fused with a (k, 1) max pool and an activation), the Adam and SGD updates and a gradient norm's
+sum of squares, each one parallel pass where NumPy needs several on one thread."""
 
 from __future__ import annotations
 
@@ -232,3 +232,32 @@ class CPUElementwise(BackendBase):
             bc2**0.5,
             _settings.get_num_threads(),
         )
+
+    def _scaled_add_(self, y: Any, x: Any, alpha: float) -> None:
+        if not (
+            isinstance(y, np.ndarray)
+            and isinstance(x, np.ndarray)
+            and y.dtype == x.dtype
+            and y.dtype in (np.float32, np.float64)
+            and y.shape == x.shape
+            and y.flags.c_contiguous
+            and y.flags.writeable
+            and x.flags.c_contiguous
+            and not np.shares_memory(x, y)
+        ):
+            super()._scaled_add_(y, x, alpha)  # broadcasting, aliasing, other dtypes: NumPy
+            return
+        _activation.scaled_add(
+            y.reshape(-1), x.reshape(-1), float(alpha), _settings.get_num_threads()
+        )
+
+    def _sum_of_squares(self, a: Any) -> Any:
+        if not (
+            isinstance(a, np.ndarray)
+            and a.dtype in (np.float32, np.float64)
+            and a.flags.c_contiguous
+        ):
+            return super()._sum_of_squares(a)
+        # float64 sums: more accurate than NumPy's float32 pairwise sum, and the same bits
+        # for any thread count
+        return np.float64(_activation.sum_of_squares(a.reshape(-1), _settings.get_num_threads()))

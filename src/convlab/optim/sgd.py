@@ -69,4 +69,4 @@ class SGD(Optimizer):
                         buf *= dtype(momentum)
                         buf += dtype(1 - dampening) * g
                     g = g + dtype(momentum) * buf if nesterov else buf
-                p._data -= dtype(lr) * g
+                p._backend._scaled_add_(p._data, g, -lr)
