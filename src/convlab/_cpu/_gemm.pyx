@@ -322,6 +322,13 @@ cdef void pack_b(const real* b, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t kc, Py_
                 memcpy(dst + k * nr, b + k * rs + q, cols * sizeof(real))
                 for j in range(cols, nr):
                     dst[k * nr + j] = 0
+        elif rs == 1:
+            # column-major B (a transposed operand, as a weight gradient's dY^T): the same
+            # transpose as packing a row-major A, in registers (include/pack.h)
+            if real is float:
+                convlab_pack_a_rows_f32(b + q * cs, cs, cols, kc, dst, nr)
+            else:
+                convlab_pack_a_rows_f64(b + q * cs, cs, cols, kc, dst, nr)
         else:
             for k in range(kc):
                 src = b + k * rs + q * cs
