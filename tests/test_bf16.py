@@ -553,6 +553,39 @@ def test_conv_bf16_bounds_every_pass(name, x_shape, w_shape, stride, pad, dil):
         np.testing.assert_allclose(off, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
 
 
+@needs_bf16
+@pytest.mark.parametrize(
+    "x_shape,w_shape,pad",
+    [
+        ((3, 5, 13, 37), (7, 5, 3, 3), (1, 1)),  # odd depth: pairs straddle channels and rows
+        ((2, 64, 10, 60), (128, 64, 5, 1), (2, 0)),  # a Winograd pass's KH x 1 convolution
+        ((2, 3, 9, 40), (4, 3, 5, 3), (2, 1)),  # padding rows skipped per panel
+    ],
+)
+def test_conv_bf16_products_are_the_rounded_operands_exactly(x_shape, w_shape, pad):
+    """The bf16 forward multiplies exactly the operands rounded to bfloat16 (to nearest even)
+    and sums in float32: against the float64 convolution of the rounded operands it may differ
+    only by float32 sums, depth * 2^-24 of the sum of |products|. A packing that dropped, moved
+    or mis-rounded a single operand would miss by far more."""
+    rng = np.random.default_rng(sum(x_shape))
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    convlab.set_float32_matmul_precision("medium")
+    try:
+        got = convlab.nn.functional.conv2d(convlab.tensor(x), convlab.tensor(w), None, 1, pad)
+    finally:
+        convlab.set_float32_matmul_precision("highest")
+    xr = _gemm.round_bf16(x.reshape(-1)).reshape(x_shape).astype(np.float64)
+    wr = _gemm.round_bf16(w.reshape(-1)).reshape(w_shape).astype(np.float64)
+    exact = torch.nn.functional.conv2d(torch.from_numpy(xr), torch.from_numpy(wr), None, 1, pad)
+    size = torch.nn.functional.conv2d(
+        torch.from_numpy(np.abs(xr)), torch.from_numpy(np.abs(wr)), None, 1, pad
+    )
+    depth = w_shape[1] * w_shape[2] * w_shape[3]
+    excess = np.abs(got.numpy() - exact.numpy()) - (depth + 2) * U32 * size.numpy()
+    assert excess.max() <= 0
+
+
 # -- accuracy ----------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ chart CNN's short feature maps (4-13 rows under a 5-row kernel) that is 9-30 % o
 """
 from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
+from libc.stdint cimport uint32_t
 from libc.string cimport memset
 
 from convlab._cpu._gemm cimport (Tiling, bf16_panels, bf16_requested, buffer_alloc,
@@ -30,6 +31,11 @@ from convlab._cpu._im2col cimport (ConvGeom, Segment, can_gather, col2im_add, ga
                                    im2col_fill, make_geom, make_segments, pad_image,
                                    padded_size, rows_hi, rows_lo, taps_hi, taps_lo)
 from convlab._cpu._openmp cimport omp_get_thread_num
+
+
+cdef extern from "bf16_gather.h" nogil:
+    void convlab_gather_pair_bf16(const float* src0, const float* src1, uint32_t* dst,
+                                  Py_ssize_t stride, const Segment* seg, Py_ssize_t n)
 
 
 cdef enum:
@@ -105,6 +111,29 @@ cdef void _pack_cols_panels(const real* x, const real* xpad, const ConvGeom* g, 
                 kh += 1
 
 
+cdef const float* _tap_source(const float* xpad, const ConvGeom* g, Py_ssize_t k) noexcept nogil:
+    """Where tap ``k``'s segments start in the padded image (``gather_tap``'s source)."""
+    cdef Py_ssize_t wp = g.W + 2 * g.PW
+    return xpad + ((_tap_c(g, k) * (g.H + 2 * g.PH) + _tap_kh(g, k) * g.DH) * wp
+                   + _tap_kw(g, k) * g.DW)
+
+
+cdef void _pack_pairs_bf16(const float* xpad, const ConvGeom* g, Py_ssize_t k0, Py_ssize_t kc,
+                           Py_ssize_t row_lo, Py_ssize_t row_hi, const Segment* seg,
+                           Py_ssize_t nseg, float* out, Py_ssize_t nr) noexcept nogil:
+    """``_pack_cols_panels`` then ``bf16_panels`` in one pass, for the gather path: the depth
+    pairs that hold rows ``[row_lo, row_hi)`` of the block, straight in the bfloat16 pair layout
+    (a row outside the range, or past an odd depth, as zeros)."""
+    cdef Py_ssize_t p, k
+    cdef const float* src0
+    cdef const float* src1
+    for p in range(row_lo // 2, (row_hi + 1) // 2):
+        k = 2 * p
+        src0 = _tap_source(xpad, g, k0 + k) if k >= row_lo else NULL
+        src1 = _tap_source(xpad, g, k0 + k + 1) if k + 1 < row_hi else NULL
+        convlab_gather_pair_bf16(src0, src1, <uint32_t*>out + p * nr, kc * nr, seg, nseg)
+
+
 cdef void _pixel_panel_depths(const ConvGeom* g, Py_ssize_t p0, Py_ssize_t nc, Py_ssize_t pw,
                               Py_ssize_t* depth) noexcept nogil:
     """Per panel of ``pw`` pixels, the depth range ``[lo, hi)`` of taps that can be non-zero."""
@@ -128,6 +157,7 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
     cdef Py_ssize_t blocks, ncb, panels, per_thread, item, n, p0, nc, pc, kc, co, j, q, pw
     cdef Py_ssize_t pc_block, k_first, k_last, pad_len, seg_cap, nseg
     cdef bint gather = can_gather(&g)
+    cdef bint pairs
     cdef Segment* segs_all
     cdef Segment* segs
     cdef real* xpad
@@ -210,10 +240,16 @@ cdef int forward_core(const real* x, Py_ssize_t N, ConvGeom g, const real* w, Py
             if pw == t.nr and nc % pw:
                 memset(bbuf + (nc // pw) * kc * t.nr, 0, kc * t.nr * sizeof(real))
             # rows no panel reads are left unpacked
-            _pack_cols_panels(xn, xpad, &g, pc, kc, k_first, k_last, p0, nc, segs, nseg, bbuf,
-                              pw, t.nr)
-            # rows left unpacked hold stale values: the bf16 pairs must read them as zeros
-            bf16_panels(bbuf, _cdiv(nc, pw), kc, t.nr, k_first, k_last, t)
+            pairs = False
+            if real is float:
+                if gather and t.bf16 != NULL:
+                    _pack_pairs_bf16(xpad, &g, pc, kc, k_first, k_last, segs, nseg, bbuf, t.nr)
+                    pairs = True
+            if not pairs:
+                _pack_cols_panels(xn, xpad, &g, pc, kc, k_first, k_last, p0, nc, segs, nseg,
+                                  bbuf, pw, t.nr)
+                # rows left unpacked hold stale values: the bf16 pairs must read them as zeros
+                bf16_panels(bbuf, _cdiv(nc, pw), kc, t.nr, k_first, k_last, t)
             macro_kernel(cout, nc, kc, wpack + rows * pc, 0, bbuf, pw, yn + p0, P, pc > 0,
                          NULL, local, NULL, t)
         if bias != NULL:
