@@ -119,6 +119,29 @@ def test_non_contiguous_operands(backend, rng, layout):
     assert_gemm_close(run(backend, a, b), np.array(a), np.array(b))
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m,k,n", [(700, 300, 200), (45, 530, 37), (1000, 20, 3)])
+def test_transposed_operands_on_every_path_cpu(dtype, m, k, n, rng):
+    """Column-major operands (a weight gradient's ``dY^T @ X``, a linear layer's ``X @ W^T``):
+    packed by whole columns or by register transposes, on the shared-B path of two threads
+    (700 rows), the per-thread tiles, and with an N just past a multiple of the panel width."""
+    cpu = convlab.get_backend("cpu")
+    before = convlab.get_num_threads()
+    a_t = rng.standard_normal((k, m)).astype(dtype)
+    b_t = rng.standard_normal((n, k)).astype(dtype)
+    try:
+        for threads in (1, 2):
+            convlab.set_num_threads(threads)
+            for a, b in (
+                (a_t.T, b_t.T),
+                (np.ascontiguousarray(a_t.T), b_t.T),
+                (a_t.T, np.ascontiguousarray(b_t.T)),
+            ):
+                assert_gemm_close(cpu.matmul(a, b), np.array(a), np.array(b))
+    finally:
+        convlab.set_num_threads(before)
+
+
 @pytest.mark.parametrize(
     "shape_a,shape_b",
     [
