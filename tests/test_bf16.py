@@ -26,6 +26,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import convlab
 from convlab._cpu import _gemm
@@ -584,6 +586,43 @@ def test_conv_bf16_products_are_the_rounded_operands_exactly(x_shape, w_shape, p
     depth = w_shape[1] * w_shape[2] * w_shape[3]
     excess = np.abs(got.numpy() - exact.numpy()) - (depth + 2) * U32 * size.numpy()
     assert excess.max() <= 0
+
+
+@needs_bf16
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 24),
+    o=st.integers(1, 24),
+    kh=st.integers(1, 5),
+    kw=st.integers(1, 5),
+    extra_h=st.integers(0, 12),
+    extra_w=st.integers(0, 40),
+    data=st.data(),
+)
+def test_conv_bf16_products_on_random_shapes(n, c, o, kh, kw, extra_h, extra_w, data):
+    """The same exactness as above on random shapes and paddings (the implicit GEMM's forward:
+    every depth parity, panel split and padding range of the pair packing)."""
+    ph = data.draw(st.integers(0, kh - 1))
+    pw = data.draw(st.integers(0, kw - 1))
+    x_shape, w_shape = (n, c, kh + extra_h, kw + extra_w), (o, c, kh, kw)
+    plan = convlab.get_backend("cpu").conv2d_plan(x_shape, w_shape, 1, (ph, pw), 1)
+    if plan.forward == "winograd":  # rounds transformed operands: the bound test's business
+        return
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    convlab.set_float32_matmul_precision("medium")
+    try:
+        got = convlab.nn.functional.conv2d(
+            convlab.tensor(x), convlab.tensor(w), None, 1, (ph, pw)
+        ).numpy()
+    finally:
+        convlab.set_float32_matmul_precision("highest")
+    xr = torch.from_numpy(_gemm.round_bf16(x.reshape(-1)).reshape(x_shape).astype(np.float64))
+    wr = torch.from_numpy(_gemm.round_bf16(w.reshape(-1)).reshape(w_shape).astype(np.float64))
+    exact = torch.nn.functional.conv2d(xr, wr, None, 1, (ph, pw)).numpy()
+    size = torch.nn.functional.conv2d(xr.abs(), wr.abs(), None, 1, (ph, pw)).numpy()
+    assert np.all(np.abs(got - exact) <= (c * kh * kw + 2) * U32 * size)
 
 
 # -- accuracy ----------------------------------------------------------------------------------
