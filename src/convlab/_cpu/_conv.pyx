@@ -29,7 +29,8 @@ from convlab._cpu._gemm cimport (Tiling, bf16_panels, bf16_requested, buffer_all
                                  macro_kernel, pack_a_full, pack_b, real, round_up, tiling_for)
 from convlab._cpu._im2col cimport (ConvGeom, Segment, can_gather, col2im_add, gather_tap,
                                    im2col_fill, make_geom, make_segments, pad_image,
-                                   padded_size, rows_hi, rows_lo, taps_hi, taps_lo)
+                                   padded_size, rows_hi, rows_lo, tap_source, taps_hi,
+                                   taps_lo)
 from convlab._cpu._openmp cimport omp_get_thread_num
 
 
@@ -111,11 +112,10 @@ cdef void _pack_cols_panels(const real* x, const real* xpad, const ConvGeom* g, 
                 kh += 1
 
 
-cdef const float* _tap_source(const float* xpad, const ConvGeom* g, Py_ssize_t k) noexcept nogil:
-    """Where tap ``k``'s segments start in the padded image (``gather_tap``'s source)."""
-    cdef Py_ssize_t wp = g.W + 2 * g.PW
-    return xpad + ((_tap_c(g, k) * (g.H + 2 * g.PH) + _tap_kh(g, k) * g.DH) * wp
-                   + _tap_kw(g, k) * g.DW)
+cdef inline const float* _tap_source(const float* xpad, const ConvGeom* g,
+                                     Py_ssize_t k) noexcept nogil:
+    """Where depth row ``k``'s tap starts in the padded image."""
+    return tap_source(xpad, g, _tap_c(g, k), _tap_kh(g, k), _tap_kw(g, k))
 
 
 cdef void _pack_pairs_bf16(const float* xpad, const ConvGeom* g, Py_ssize_t k0, Py_ssize_t kc,

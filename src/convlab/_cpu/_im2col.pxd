@@ -33,6 +33,8 @@ cdef Py_ssize_t padded_size(const ConvGeom* g) noexcept nogil
 cdef void pad_image(const real* x, const ConvGeom* g, real* out) noexcept nogil
 cdef Py_ssize_t make_segments(const ConvGeom* g, Py_ssize_t p0, Py_ssize_t count,
                               Py_ssize_t panel, Segment* seg) noexcept nogil
+cdef const real* tap_source(const real* xpad, const ConvGeom* g, Py_ssize_t c, Py_ssize_t kh,
+                            Py_ssize_t kw) noexcept nogil
 cdef void gather_tap(const real* xpad, const ConvGeom* g, Py_ssize_t c, Py_ssize_t kh,
                      Py_ssize_t kw, real* dst, Py_ssize_t stride, const Segment* seg,
                      Py_ssize_t n, bint slack) noexcept nogil

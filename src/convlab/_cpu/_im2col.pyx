@@ -140,13 +140,19 @@ cdef Py_ssize_t make_segments(const ConvGeom* g, Py_ssize_t p0, Py_ssize_t count
     return convlab_segments(g, g.W + 2 * g.PW, p0, count, panel, seg)
 
 
+cdef const real* tap_source(const real* xpad, const ConvGeom* g, Py_ssize_t c, Py_ssize_t kh,
+                            Py_ssize_t kw) noexcept nogil:
+    """Where tap ``(c, kh, kw)``'s segments start in the padded image ``xpad``."""
+    cdef Py_ssize_t wp = g.W + 2 * g.PW
+    return xpad + (c * (g.H + 2 * g.PH) + kh * g.DH) * wp + kw * g.DW
+
+
 cdef void gather_tap(const real* xpad, const ConvGeom* g, Py_ssize_t c, Py_ssize_t kh,
                      Py_ssize_t kw, real* dst, Py_ssize_t stride, const Segment* seg,
                      Py_ssize_t n, bint slack) noexcept nogil:
     """The column-matrix row of tap ``(c, kh, kw)`` over the segments' pixels, from the padded
     image ``xpad``: run ``i`` lands at ``dst + seg[i].panel * stride + seg[i].offset``."""
-    cdef Py_ssize_t wp = g.W + 2 * g.PW
-    cdef const real* src = xpad + (c * (g.H + 2 * g.PH) + kh * g.DH) * wp + kw * g.DW
+    cdef const real* src = tap_source(xpad, g, c, kh, kw)
     if real is float:
         convlab_gather_for_f32(active_isa())(src, dst, stride, seg, n, slack)
     else:

@@ -243,7 +243,7 @@ class CPUElementwise(BackendBase):
             and y.flags.c_contiguous
             and y.flags.writeable
             and x.flags.c_contiguous
-            and not np.shares_memory(x, y)
+            and not np.may_share_memory(x, y)
         ):
             super()._scaled_add_(y, x, alpha)  # broadcasting, aliasing, other dtypes: NumPy
             return

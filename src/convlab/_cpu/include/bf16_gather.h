@@ -24,8 +24,6 @@ __attribute__((target("avx512f,avx512vl,avx512bw"))) static void
 convlab_gather_pair_bf16(const float *src0, const float *src1, uint32_t *dst, ptrdiff_t stride,
                          const convlab_segment *seg, ptrdiff_t n)
 {
-    const __m512i low16 = _mm512_set1_epi32(0xFFFF);
-    const __m512i high16 = _mm512_set1_epi32((int)0xFFFF0000u);
     for (ptrdiff_t s = 0; s < n; s++) {
         const float *a = src0 ? src0 + seg[s].src : NULL;
         const float *b = src1 ? src1 + seg[s].src : NULL;
@@ -36,10 +34,7 @@ convlab_gather_pair_bf16(const float *src0, const float *src1, uint32_t *dst, pt
                                               : (__mmask16)((1u << (len - t)) - 1u);
             const __m512i r0 = a ? _mm512_maskz_loadu_epi32(m, a + t) : _mm512_setzero_si512();
             const __m512i r1 = b ? _mm512_maskz_loadu_epi32(m, b + t) : _mm512_setzero_si512();
-            const __m512i w = _mm512_or_si512(
-                _mm512_and_si512(_mm512_srli_epi32(convlab_bf16_round16(r0), 16), low16),
-                _mm512_and_si512(convlab_bf16_round16(r1), high16));
-            _mm512_mask_storeu_epi32(d + t, m, w);
+            _mm512_mask_storeu_epi32(d + t, m, convlab_bf16_pair16(r0, r1));
         }
     }
 }

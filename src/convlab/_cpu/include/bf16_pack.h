@@ -58,6 +58,17 @@ __attribute__((target("avx512f"))) static inline __m512i convlab_bf16_round16(__
     return _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7FFF)), odd);
 }
 
+/* 16 depth pairs as 32-bit words: lo's rounded bfloat16 in the low half, hi's in the high one
+ * (the pair layout's word for rows 2p and 2p + 1). */
+__attribute__((target("avx512f"))) static inline __m512i convlab_bf16_pair16(__m512i lo,
+                                                                             __m512i hi)
+{
+    return _mm512_or_si512(
+        _mm512_and_si512(_mm512_srli_epi32(convlab_bf16_round16(lo), 16),
+                         _mm512_set1_epi32(0xFFFF)),
+        _mm512_and_si512(convlab_bf16_round16(hi), _mm512_set1_epi32((int)0xFFFF0000u)));
+}
+
 /* convlab_bf16_pack_a_rows with AVX-512, four rows x 16 depths at a time: each row's 16 values
  * are rounded and their 8 depth pairs gathered into one 256-bit vector (the high halves of the
  * rounded words, vpermw), then the 4 x 8 block of pairs is transposed in registers (unpacks)
@@ -123,8 +134,6 @@ __attribute__((target("avx512f"))) static void convlab_bf16_panel_inplace(float 
                                                                          ptrdiff_t hi)
 {
     const ptrdiff_t kp = (kc + 1) / 2;
-    const __m512i low16 = _mm512_set1_epi32(0xFFFF);
-    const __m512i high16 = _mm512_set1_epi32((int)0xFFFF0000u);
     uint32_t *out = (uint32_t *)panel;
     for (ptrdiff_t p = 0; p < kp; p++) {
         const ptrdiff_t k = 2 * p;
@@ -137,10 +146,7 @@ __attribute__((target("avx512f"))) static void convlab_bf16_panel_inplace(float 
                                     : _mm512_setzero_si512();
             const __m512i r1 = use1 ? _mm512_maskz_loadu_epi32(m, panel + (k + 1) * width + i)
                                     : _mm512_setzero_si512();
-            const __m512i w = _mm512_or_si512(
-                _mm512_and_si512(_mm512_srli_epi32(convlab_bf16_round16(r0), 16), low16),
-                _mm512_and_si512(convlab_bf16_round16(r1), high16));
-            _mm512_mask_storeu_epi32(out + p * width + i, m, w);
+            _mm512_mask_storeu_epi32(out + p * width + i, m, convlab_bf16_pair16(r0, r1));
         }
     }
 }
