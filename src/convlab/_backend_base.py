@@ -1239,7 +1239,19 @@ class BackendBase:
     def _scaled_add_(self, y: Any, x: Any, alpha: float) -> None:
         """``y += alpha * x`` in place (an SGD update), ``alpha`` rounded to ``y``'s dtype:
         the product rounds, then the sum."""
-        y += y.dtype.type(alpha) * x
+        if alpha == 1:
+            y += x  # the same sum, without a temporary for the product
+        else:
+            y += y.dtype.type(alpha) * x
+
+    def _add_rows_(self, out: Any, row: Any) -> None:
+        """``out += row`` in place for a 2-D ``out`` and a 1-D ``row`` of its width (a bias
+        added to every row of a product)."""
+        out += row
+
+    def _sum_rows(self, a: Any) -> Any:
+        """``a.sum(axis=0)`` of a 2-D ``a`` (a bias gradient), in ``a``'s dtype."""
+        return a.sum(axis=0)
 
     def _sum_of_squares(self, a: Any) -> Any:
         """The sum of ``a * a`` over every element (a gradient norm's square), as a 0-d array

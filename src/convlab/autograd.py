@@ -437,7 +437,8 @@ def _accumulate_leaf(leaf: Tensor, grad: Any, fresh: bool = False) -> None:
     current = held._data
     if _only_held_by(held, current) and current.flags.writeable:
         # PyTorch's AccumulateGrad adds in place when nothing else holds the gradient
-        current += grad
+        # (through the backend's one-pass parallel update where it has one: the same bits)
+        leaf._backend._scaled_add_(current, grad, 1.0)
     else:
         held._data = current + grad
 

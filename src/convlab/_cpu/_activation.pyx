@@ -217,9 +217,95 @@ def scaled_add(real[::1] y, const real[::1] x, double alpha, int threads):
     cdef Py_ssize_t n = y.shape[0], chunks = (n + CHUNK - 1) // CHUNK, chunk, i, lo, hi
     cdef real a = <real>alpha
     cdef real t
-    for chunk in prange(chunks, nogil=True, schedule="static", num_threads=threads):
+    # a small array (a bias) in one chunk: no second thread to wake
+    for chunk in prange(chunks, nogil=True, schedule="static", num_threads=min(threads, chunks)):
         lo = chunk * CHUNK
         hi = min(n, lo + CHUNK)
         for i in range(lo, hi):
             t = a * x[i]
             y[i] = y[i] + t
+
+
+cdef extern from *:
+    """
+    /* Row-wise kernels in AVX-512, AVX2 and baseline builds picked at load time (on data that
+     * sits in L3, as a product's output just written does, the baseline's 4-wide SSE2 loop
+     * is slower than NumPy's). restrict: the caller passes arrays that do not overlap. */
+    #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+    #define CONVLAB_ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+    #else
+    #define CONVLAB_ROW_CLONES
+    #endif
+    /* Column sums of rows x[0 .. rows) (row stride ld), columns [lo, hi), into out[lo, hi):
+     * each column summed row after row (NumPy's order for a sum over axis 0). */
+    #define CONVLAB_SUM_ROWS(T, SUF)                                                         \\
+        CONVLAB_ROW_CLONES static void convlab_sum_rows_##SUF(                               \\
+            const T *restrict x, Py_ssize_t ld, Py_ssize_t rows, Py_ssize_t lo,              \\
+            Py_ssize_t hi, T *restrict out)                                                  \\
+        {                                                                                    \\
+            for (Py_ssize_t j = lo; j < hi; j++) out[j] = x[j];                              \\
+            for (Py_ssize_t i = 1; i < rows; i++) {                                          \\
+                const T *restrict r = x + i * ld;                                            \\
+                for (Py_ssize_t j = lo; j < hi; j++) out[j] += r[j];                         \\
+            }                                                                                \\
+        }
+    /* out[0:n] += row[0:n] */
+    #define CONVLAB_ADD_ROW(T, SUF)                                                          \\
+        CONVLAB_ROW_CLONES static void convlab_add_row_##SUF(T *restrict out,                \\
+                                                             const T *restrict row,         \\
+                                                             Py_ssize_t n)                  \\
+        {                                                                                    \\
+            for (Py_ssize_t j = 0; j < n; j++) out[j] += row[j];                             \\
+        }
+    CONVLAB_SUM_ROWS(float, f32)
+    CONVLAB_SUM_ROWS(double, f64)
+    CONVLAB_ADD_ROW(float, f32)
+    CONVLAB_ADD_ROW(double, f64)
+    """
+    void convlab_sum_rows_f32(const float* x, Py_ssize_t ld, Py_ssize_t rows, Py_ssize_t lo,
+                              Py_ssize_t hi, float* out) nogil
+    void convlab_sum_rows_f64(const double* x, Py_ssize_t ld, Py_ssize_t rows, Py_ssize_t lo,
+                              Py_ssize_t hi, double* out) nogil
+    void convlab_add_row_f32(float* out, const float* row, Py_ssize_t n) nogil
+    void convlab_add_row_f64(double* out, const double* row, Py_ssize_t n) nogil
+
+
+cdef enum:
+    # columns per work item of sum_rows: the item's running sums (4 KB of float32) stay in L1
+    # while its rows stream past
+    SUM_COLUMNS = 1024
+
+
+def add_rows(real[:, ::1] out, const real[::1] row, int threads):
+    """``out += row`` for a (rows, n) ``out`` and an (n,) ``row`` (a bias), rows shared out over
+    the threads: NumPy's broadcast add, the same bits."""
+    cdef Py_ssize_t rows = out.shape[0], n = out.shape[1], i
+    if rows == 0 or n == 0:
+        return
+    cdef int used = threads if rows * n >= CHUNK else 1
+    for i in prange(rows, nogil=True, schedule="static", num_threads=used):
+        if real is float:
+            convlab_add_row_f32(&out[i, 0], &row[0], n)
+        else:
+            convlab_add_row_f64(&out[i, 0], &row[0], n)
+
+
+def sum_rows(const real[:, ::1] x, real[::1] out, int threads):
+    """``out = x.sum(axis=0)`` for a (rows, n) ``x`` with at least one row, in NumPy's order for
+    that reduction (each column summed row after row in ``x``'s dtype: the same bits), column
+    blocks shared out over the threads. ``out`` must not overlap ``x``."""
+    cdef Py_ssize_t rows = x.shape[0], n = x.shape[1], blocks, block
+    if n == 0 or rows == 0:
+        return
+    blocks = (n + SUM_COLUMNS - 1) // SUM_COLUMNS
+    cdef int used = threads if rows * n >= CHUNK else 1
+    if blocks < used:
+        # too few full blocks to share: blocks of an equal part of the columns each
+        blocks = used if n >= used * 16 else 1
+    for block in prange(blocks, nogil=True, schedule="static", num_threads=min(used, blocks)):
+        if real is float:
+            convlab_sum_rows_f32(&x[0, 0], n, rows, block * n // blocks,
+                                 (block + 1) * n // blocks, &out[0])
+        else:
+            convlab_sum_rows_f64(&x[0, 0], n, rows, block * n // blocks,
+                                 (block + 1) * n // blocks, &out[0])

@@ -26,7 +26,7 @@ from convlab import _precision
 
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from convlab._cpu._openmp cimport omp_get_thread_num
 
@@ -42,6 +42,11 @@ cdef extern from "pack.h" nogil:
                                  float* out, Py_ssize_t mr)
     void convlab_pack_a_cols_f64(const double* a, Py_ssize_t cs, Py_ssize_t mc,
                                  Py_ssize_t kc, double* out, Py_ssize_t mr)
+    void convlab_pack_b_rows_f32(const float* b, Py_ssize_t rs, Py_ssize_t k0, Py_ssize_t k1,
+                                 Py_ssize_t kc, Py_ssize_t nc, float* out, Py_ssize_t nr)
+    void convlab_pack_b_rows_f64(const double* b, Py_ssize_t rs, Py_ssize_t k0,
+                                 Py_ssize_t k1, Py_ssize_t kc, Py_ssize_t nc, double* out,
+                                 Py_ssize_t nr)
 
 cdef extern from "bf16_pack.h" nogil:
     void convlab_bf16_panels_inplace(float* base, Py_ssize_t panels, Py_ssize_t kc,
@@ -307,22 +312,31 @@ cdef void pack_a_full(const real* a, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t m,
         bf16_panels(out + rows * pc, rows // t.mr, kc, t.mr, 0, kc, t)
 
 
+cdef inline void pack_b_rows(const real* b, Py_ssize_t rs, Py_ssize_t k0, Py_ssize_t k1,
+                             Py_ssize_t kc, Py_ssize_t nc, real* out,
+                             Py_ssize_t nr) noexcept nogil:
+    """Rows [k0, k1) of a row-major B[kc x nc] (row stride ``rs``) -> its NR-column panels."""
+    if real is float:
+        convlab_pack_b_rows_f32(b, rs, k0, k1, kc, nc, out, nr)
+    else:
+        convlab_pack_b_rows_f64(b, rs, k0, k1, kc, nc, out, nr)
+
+
 cdef void pack_b(const real* b, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t kc, Py_ssize_t nc,
                  real* out, Py_ssize_t nr) noexcept nogil:
     """B[kc x nc] (element strides rs, cs) -> NR-column panels, each kc x NR, zero-padded."""
     cdef Py_ssize_t q, q_block, j, k, cols
     cdef const real* src
     cdef real* dst
+    if cs == 1:
+        # row-major B: each row dealt out to the panels (include/pack.h)
+        pack_b_rows(b, rs, 0, kc, kc, nc, out, nr)
+        return
     for q_block in range((nc + nr - 1) // nr):
         q = q_block * nr
         cols = nr if nc - q >= nr else nc - q
         dst = out + q * kc
-        if cs == 1:
-            for k in range(kc):
-                memcpy(dst + k * nr, b + k * rs + q, cols * sizeof(real))
-                for j in range(cols, nr):
-                    dst[k * nr + j] = 0
-        elif rs == 1:
+        if rs == 1:
             # column-major B (a transposed operand, as a weight gradient's dY^T): the same
             # transpose as packing a row-major A, in registers (include/pack.h)
             if real is float:
@@ -570,11 +584,20 @@ cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
             for pc_block in range((k + t.kc - 1) // t.kc):
                 pc = pc_block * t.kc
                 kc = t.kc if k - pc >= t.kc else k - pc
-                for q in prange((nc + t.nr - 1) // t.nr, schedule="static"):
-                    cols = t.nr if nc - q * t.nr >= t.nr else nc - q * t.nr
-                    pack_b(b + pc * rsb + (jc + q * t.nr) * csb, rsb, csb, kc, cols,
-                           shared_b + q * t.nr * kc, t.nr)
-                    bf16_panels(shared_b + q * t.nr * kc, 1, kc, t.nr, 0, kc, t)
+                if csb == 1:
+                    # a row-major B: the threads deal out ranges of its rows to all panels
+                    for q in prange(threads, schedule="static"):
+                        pack_b_rows(b + pc * rsb + jc, rsb, q * kc // threads,
+                                    (q + 1) * kc // threads, kc, nc, shared_b, t.nr)
+                    if t.bf16 != NULL:
+                        for q in prange((nc + t.nr - 1) // t.nr, schedule="static"):
+                            bf16_panels(shared_b + q * t.nr * kc, 1, kc, t.nr, 0, kc, t)
+                else:
+                    for q in prange((nc + t.nr - 1) // t.nr, schedule="static"):
+                        cols = t.nr if nc - q * t.nr >= t.nr else nc - q * t.nr
+                        pack_b(b + pc * rsb + (jc + q * t.nr) * csb, rsb, csb, kc, cols,
+                               shared_b + q * t.nr * kc, t.nr)
+                        bf16_panels(shared_b + q * t.nr * kc, 1, kc, t.nr, 0, kc, t)
                 for ic_block in prange(blocks, schedule="dynamic"):
                     ic = _part_start(panels, blocks, ic_block, t.mr, m)
                     mc = _part_start(panels, blocks, ic_block + 1, t.mr, m) - ic

@@ -14,6 +14,9 @@ from convlab._cpu import _activation, _norm, _norm_pool
 
 __all__ = ["CPUElementwise"]
 
+#: below this many elements a row-wise kernel runs NumPy's loop: a thread team costs more
+_SPLIT_MIN = 1 << 15
+
 
 def _flat_bytes(mask: np.ndarray) -> np.ndarray:
     return mask.reshape(-1).view(np.uint8)
@@ -250,6 +253,40 @@ class CPUElementwise(BackendBase):
         _activation.scaled_add(
             y.reshape(-1), x.reshape(-1), float(alpha), _settings.get_num_threads()
         )
+
+    def _add_rows_(self, out: Any, row: Any) -> None:
+        if not (
+            isinstance(out, np.ndarray)
+            and out.size >= _SPLIT_MIN
+            and isinstance(row, np.ndarray)
+            and out.ndim == 2
+            and out.dtype == row.dtype
+            and out.dtype in (np.float32, np.float64)
+            and row.shape == out.shape[1:]
+            and out.flags.c_contiguous
+            and out.flags.writeable
+            and row.flags.c_contiguous
+            and not np.may_share_memory(out, row)
+        ):
+            # small (not worth a thread), other shapes, dtypes, layouts, aliasing: NumPy
+            super()._add_rows_(out, row)
+            return
+        _activation.add_rows(out, row, _settings.get_num_threads())
+
+    def _sum_rows(self, a: Any) -> Any:
+        if not (
+            isinstance(a, np.ndarray)
+            and a.size >= _SPLIT_MIN
+            and a.ndim == 2
+            and a.shape[1] >= 16
+            and a.dtype in (np.float32, np.float64)
+            and a.flags.c_contiguous
+        ):
+            # small, narrow (NumPy sums a single column pairwise), other layouts: NumPy
+            return super()._sum_rows(a)
+        out = np.empty(a.shape[1], a.dtype)
+        _activation.sum_rows(a, out, _settings.get_num_threads())
+        return out
 
     def _sum_of_squares(self, a: Any) -> Any:
         if not (

@@ -77,7 +77,7 @@ class Linear(Function):
         x2 = _rows(x)
         out = self.backend.matmul(x2, weight, trans_b=True)
         if bias is not None:
-            out += bias
+            self.backend._add_rows_(out, bias)
         return out.reshape(x.shape[:-1] + (weight.shape[0],))
 
     def backward(self, grad: Any) -> tuple:
@@ -89,7 +89,7 @@ class Linear(Function):
         if self.needs[1]:
             gw = bk.matmul(g2, _rows(self.x), trans_a=True)
         if self.has_bias and self.needs[2]:
-            gb = g2.sum(axis=0)
+            gb = bk._sum_rows(g2)
         return gx, gw, gb
 
 

@@ -119,9 +119,9 @@ class _Recurrent(Function):
             previous = self._previous_states(h0).reshape(rows, h0.shape[1])
             dw_hh = be.matmul(dhg2, previous, trans_a=True)
         if needs[5] or needs[6]:
-            db_ih = dxg2.sum(axis=0)
+            db_ih = be._sum_rows(dxg2)
             # the LSTM / RNN biases add up before the activations: one gradient for both
-            db_hh = dhg2.sum(axis=0) if gru else db_ih.copy()
+            db_hh = be._sum_rows(dhg2) if gru else db_ih.copy()
         return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
 
     def _previous_states(self, h0: Any) -> Any:

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pack.h"
+
 /* ---------------------------------------------------------------- activations */
 /* exp for float32 in [-87, 88] (clamped: sigmoid / tanh saturate there anyway): round
  * x / ln 2 to n with the 1.5 * 2^23 trick, reduce with a two-part ln 2, a degree-6
@@ -284,14 +286,12 @@ CONVLAB_RNN_CELL_DISPATCH(rnn_bwd,
         for (ptrdiff_t p = p0; p < p1; p++) {                                                   \
             T *dst = P + p * K * CONVLAB_RNN_NR;                                                \
             if (cs == 1) {                                                                      \
-                /* W's rows are the panel's columns: read each along k (contiguous) and        \
-                 * scatter into the L1-sized panel, rather than gather 32 rows per k */         \
-                for (ptrdiff_t l = 0; l < CONVLAB_RNN_NR; l++) {                                \
-                    ptrdiff_t n = p * CONVLAB_RNN_NR + l;                                       \
-                    const T *row = w + n * rs;                                                  \
-                    for (ptrdiff_t k = 0; k < K; k++)                                           \
-                        dst[k * CONVLAB_RNN_NR + l] = n < N ? row[k] : (T)0;                    \
-                }                                                                               \
+                /* W's rows are the panel's columns: a GEMM A-panel packing (rows transposed   \
+                 * in registers, columns past N zero) */                                        \
+                ptrdiff_t n0 = p * CONVLAB_RNN_NR;                                              \
+                convlab_pack_a_rows_##SUF(w + n0 * rs, rs,                                      \
+                                          N - n0 < CONVLAB_RNN_NR ? N - n0 : CONVLAB_RNN_NR, K, \
+                                          dst, CONVLAB_RNN_NR);                                 \
                 continue;                                                                       \
             }                                                                                   \
             for (ptrdiff_t k = 0; k < K; k++)                                                   \
@@ -349,8 +349,12 @@ CONVLAB_RNN_PACK(double, f64)
                 /* through a tile written at constant indices: acc stays in registers */        \
                 T tile[MR][CONVLAB_RNN_NR];                                                     \
                 for (int i = 0; i < MR; i++) memcpy(tile[i], acc[i], sizeof(tile[i]));          \
-                for (int i = 0; i < rows; i++)                                                  \
-                    memcpy(C + (i0 + i) * ldc + n0, tile[i], (size_t)width * sizeof(T));        \
+                if (width == CONVLAB_RNN_NR) /* a copy of constant size: inlined */          \
+                    for (int i = 0; i < rows; i++)                                              \
+                        memcpy(C + (i0 + i) * ldc + n0, tile[i], sizeof(tile[i]));              \
+                else                                                                            \
+                    for (int i = 0; i < rows; i++)                                              \
+                        memcpy(C + (i0 + i) * ldc + n0, tile[i], (size_t)width * sizeof(T));    \
             }                                                                                   \
         }                                                                                       \
     }
@@ -372,6 +376,8 @@ CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx2_f64, double, convlab_rnn_v4d, 1,
                  __attribute__((target("avx2,fma"))))
 CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_f32, float, convlab_rnn_v16f, 6,
                  __attribute__((target("avx512f,avx2,fma"))))
+CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_mr10_f32, float, convlab_rnn_v16f, 10,
+                 __attribute__((target("avx512f,avx2,fma"))))
 /* 5- and 4-row blocks, for batches that 6 does not divide (20 = 4 x 5: no repeated rows) */
 CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_mr5_f32, float, convlab_rnn_v16f, 5,
                  __attribute__((target("avx512f,avx2,fma"))))
@@ -383,13 +389,18 @@ CONVLAB_RNN_GEMM(convlab_rnn_gemm_avx512_f64, double, convlab_rnn_v8d, 6,
 #define CONVLAB_RNN_X86 0
 #endif
 
-/* AVX-512 float32: the row block (6, 5 or 4) that repeats the fewest rows for M rows. */
+/* AVX-512 float32: 10-row blocks where 10 divides M (each pass over a weight panel serves
+ * more rows: the panel streams from L2 half as often as with 5), else the row block (6, 5 or
+ * 4) that repeats the fewest rows. */
 static void convlab_rnn_gemm_avx512_rows_f32(const float *A, ptrdiff_t lda, ptrdiff_t M,
                                              ptrdiff_t K, const float *P, ptrdiff_t N, float *C,
                                              ptrdiff_t ldc, ptrdiff_t p0, ptrdiff_t p1)
 {
     ptrdiff_t waste6 = (6 - M % 6) % 6, waste5 = (5 - M % 5) % 5, waste4 = (4 - M % 4) % 4;
-    if (waste6 <= waste5 && waste6 <= waste4)
+    ptrdiff_t waste10 = (10 - M % 10) % 10;
+    if (waste10 == 0)
+        convlab_rnn_gemm_avx512_mr10_f32(A, lda, M, K, P, N, C, ldc, p0, p1);
+    else if (waste6 <= waste5 && waste6 <= waste4)
         convlab_rnn_gemm_avx512_f32(A, lda, M, K, P, N, C, ldc, p0, p1);
     else if (waste5 <= waste4)
         convlab_rnn_gemm_avx512_mr5_f32(A, lda, M, K, P, N, C, ldc, p0, p1);
