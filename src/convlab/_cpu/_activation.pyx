@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
 """Fused elementwise kernels: Leaky ReLU, dropout (forward and backward), the Adam update,
-the SGD update (``scaled_add``) and a gradient norm's sum of squares, one parallel pass each.
+the SGD update (``scaled_add``), a gradient norm's sum of squares, and a bias's row kernels
+(``add_rows``, ``sum_rows``), one parallel pass each.
 
 NumPy's masked copy (``copyto(where=)``) does not vectorise; on the chart CNN's 40 MB
 activations it made this the most expensive op after the convolutions.
