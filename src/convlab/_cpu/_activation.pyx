@@ -232,9 +232,15 @@ cdef extern from *:
     /* Row-wise kernels in AVX-512, AVX2 and baseline builds picked at load time (on data that
      * sits in L3, as a product's output just written does, the baseline's 4-wide SSE2 loop
      * is slower than NumPy's). restrict: the caller passes arrays that do not overlap. */
-    #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+    /* (clones need the compiler's attribute and glibc's ifunc: musl, macOS and Windows
+     * builds get the one portable loop) */
+    #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) \\
+        && defined(__has_attribute)
+    #if __has_attribute(target_clones)
     #define CONVLAB_ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-    #else
+    #endif
+    #endif
+    #ifndef CONVLAB_ROW_CLONES
     #define CONVLAB_ROW_CLONES
     #endif
     /* Column sums of rows x[0 .. rows) (row stride ld), columns [lo, hi), into out[lo, hi):
