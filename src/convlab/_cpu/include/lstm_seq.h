@@ -26,16 +26,14 @@
 #define CONVLAB_LSTM_BU 16
 
 /* Backward packing: W_hh (4H x H) itself for dgates @ W_hh, columns (units) 16p .. on,
- * k-major, zero past H. */
+ * k-major, zero past H: one panel of the GEMM's row-major B packing (pack.h). */
 #define CONVLAB_LSTM_PACK_BWD(T, SUF)                                                           \
     static void convlab_lstm_pack_bwd_##SUF(const T *w, ptrdiff_t H, T *P, ptrdiff_t p)         \
     {                                                                                           \
-        T *dst = P + p * 4 * H * CONVLAB_LSTM_BU;                                               \
-        for (ptrdiff_t k = 0; k < 4 * H; k++)                                                   \
-            for (int u = 0; u < CONVLAB_LSTM_BU; u++) {                                         \
-                ptrdiff_t j = p * CONVLAB_LSTM_BU + u;                                          \
-                dst[k * CONVLAB_LSTM_BU + u] = j < H ? w[k * H + j] : (T)0;                     \
-            }                                                                                   \
+        ptrdiff_t u0 = p * CONVLAB_LSTM_BU;                                                     \
+        convlab_pack_b_rows_##SUF(w + u0, H, 0, 4 * H, 4 * H,                                   \
+                                  H - u0 < CONVLAB_LSTM_BU ? H - u0 : CONVLAB_LSTM_BU,          \
+                                  P + p * 4 * H * CONVLAB_LSTM_BU, CONVLAB_LSTM_BU);            \
     }
 
 CONVLAB_LSTM_PACK_BWD(float, f32)

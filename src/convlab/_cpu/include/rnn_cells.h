@@ -277,28 +277,21 @@ CONVLAB_RNN_CELL_DISPATCH(rnn_bwd,
 
 /* Pack W (N x K as element (n, k) at w[n * rs + k * cs]) into ceil(N / NR) panels, panel p
  * holding W[p*NR .. p*NR+NR)[k] for each k, k-major: P[(p * K + k) * NR + l]; columns past N
- * are zero. With (rs, cs) = (K, 1) the product is A @ W^T (the forward's h @ W_hh^T); with
- * (1, N) it is A @ W for a K x N row-major W (the backward's dgates @ W_hh). */
+ * are zero. (rs, cs) is (K, 1) -- the product is then A @ W^T, the forward's h @ W_hh^T -- or
+ * (1, N), A @ W for a K x N row-major W (the backward's dgates @ W_hh). Both are the GEMM's
+ * packings (pack.h): W's rows as a row-major A's, or runs of a row-major B's rows. */
 #define CONVLAB_RNN_PACK(T, SUF)                                                                \
     static void convlab_rnn_pack_##SUF(const T *w, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rs,      \
                                        ptrdiff_t cs, T *P, ptrdiff_t p0, ptrdiff_t p1)          \
     {                                                                                           \
         for (ptrdiff_t p = p0; p < p1; p++) {                                                   \
             T *dst = P + p * K * CONVLAB_RNN_NR;                                                \
-            if (cs == 1) {                                                                      \
-                /* W's rows are the panel's columns: a GEMM A-panel packing (rows transposed   \
-                 * in registers, columns past N zero) */                                        \
-                ptrdiff_t n0 = p * CONVLAB_RNN_NR;                                              \
-                convlab_pack_a_rows_##SUF(w + n0 * rs, rs,                                      \
-                                          N - n0 < CONVLAB_RNN_NR ? N - n0 : CONVLAB_RNN_NR, K, \
-                                          dst, CONVLAB_RNN_NR);                                 \
-                continue;                                                                       \
-            }                                                                                   \
-            for (ptrdiff_t k = 0; k < K; k++)                                                   \
-                for (ptrdiff_t l = 0; l < CONVLAB_RNN_NR; l++) {                                \
-                    ptrdiff_t n = p * CONVLAB_RNN_NR + l;                                       \
-                    dst[k * CONVLAB_RNN_NR + l] = n < N ? w[n * rs + k * cs] : (T)0;            \
-                }                                                                               \
+            ptrdiff_t n0 = p * CONVLAB_RNN_NR;                                                  \
+            ptrdiff_t width = N - n0 < CONVLAB_RNN_NR ? N - n0 : CONVLAB_RNN_NR;                \
+            if (cs == 1)                                                                        \
+                convlab_pack_a_rows_##SUF(w + n0 * rs, rs, width, K, dst, CONVLAB_RNN_NR);      \
+            else                                                                                \
+                convlab_pack_b_rows_##SUF(w + n0, cs, 0, K, K, width, dst, CONVLAB_RNN_NR);     \
         }                                                                                       \
     }
 
@@ -397,8 +390,7 @@ static void convlab_rnn_gemm_avx512_rows_f32(const float *A, ptrdiff_t lda, ptrd
                                              ptrdiff_t ldc, ptrdiff_t p0, ptrdiff_t p1)
 {
     ptrdiff_t waste6 = (6 - M % 6) % 6, waste5 = (5 - M % 5) % 5, waste4 = (4 - M % 4) % 4;
-    ptrdiff_t waste10 = (10 - M % 10) % 10;
-    if (waste10 == 0)
+    if (M % 10 == 0)
         convlab_rnn_gemm_avx512_mr10_f32(A, lda, M, K, P, N, C, ldc, p0, p1);
     else if (waste6 <= waste5 && waste6 <= waste4)
         convlab_rnn_gemm_avx512_f32(A, lda, M, K, P, N, C, ldc, p0, p1);
