@@ -59,9 +59,15 @@ CASES = {
     "dw-tiny-dilated": (2, 17, 4, 4, 17, 17, 3, 1, 2, 2),
     "dw-tiny-row": (3, 9, 1, 16, 9, 9, (1, 3), 1, (0, 1), 1),
     "dw-tiny-5x5": (2, 70, 4, 4, 70, 70, 5, 1, 2, 1),
-    # 32 channels per group x 3x3 = 288 taps: the CPU's batched-GEMM path, not the direct one
-    "wide-groups-gemm": (2, 64, 8, 8, 32, 2, 3, 1, 1, 1),
-    "wide-groups-gemm-s2": (2, 48, 9, 9, 48, 3, 3, 2, 1, 1),
+    # 32 / 16 channels per group x 3x3 = 288 / 144 taps, 16 outputs per group: the CPU's
+    # direct kernels past their 72 taps (few outputs per group)
+    "wide-groups-direct": (2, 64, 8, 8, 32, 2, 3, 1, 1, 1),
+    "wide-groups-direct-s2": (2, 48, 9, 9, 48, 3, 3, 2, 1, 1),
+    # the CPU's batched-GEMM path: 64 outputs per group (3x3), a 1x1 group of 80 taps, a 5x5
+    # group of 900 taps
+    "groups-gemm-og64": (2, 128, 7, 6, 128, 2, 3, 1, 1, 1),
+    "groups-gemm-1x1": (2, 160, 6, 5, 96, 2, 1, 1, 0, 1),
+    "groups-gemm-5x5-s2": (2, 72, 9, 8, 72, 2, 5, 2, 2, 1),
 }
 
 
@@ -346,6 +352,8 @@ def test_integer_input_says_to_convert(backend, dtype):
         "dw-tiny-5x5",
         "mixed-og7",
         "mixed-og7-s2",
+        "wide-groups-direct",
+        "wide-groups-direct-s2",
     ],
 )
 def test_direct_kernels_every_isa_match_torch(isa, name, dtype):
@@ -354,7 +362,7 @@ def test_direct_kernels_every_isa_match_torch(isa, name, dtype):
 
     case = CASES[name]
     n, c, h, w, o, g, k, *_ = case
-    assert direct_grouped((o, c // g) + _pair(k))
+    assert direct_grouped((o, c // g) + _pair(k), g)
     pairs = _run_both(case, dtype, "cpu")
     kh, kw = _pair(k)
     terms = max(n * h * w, c // g * kh * kw, o // g * kh * kw)
@@ -374,10 +382,15 @@ def test_cpu_path_choice():
     assert not channels_last((2, 144, 16, 16), (144, 1, 3, 3), 144)  # a large plane
     assert not channels_last((2, 16, 4, 4), (32, 1, 3, 3), 16)  # multiplier 2
 
-    assert direct_grouped((32, 1, 3, 3)) and direct_grouped((128, 4, 3, 3))
-    assert direct_grouped((256, 8, 3, 3)) and direct_grouped((960, 1, 5, 5))
-    assert not direct_grouped((512, 16, 3, 3)) and not direct_grouped((32, 32, 3, 3))
+    assert direct_grouped((32, 1, 3, 3), 32) and direct_grouped((128, 4, 3, 3), 32)
+    assert direct_grouped((256, 8, 3, 3), 32) and direct_grouped((960, 1, 5, 5), 960)
     assert DIRECT_GROUP_TAPS == 72
+    # past 72 taps: direct while a group has a spatial kernel and few outputs
+    assert direct_grouped((512, 16, 3, 3), 32) and direct_grouped((1024, 32, 3, 3), 32)
+    assert direct_grouped((256, 32, 5, 5), 8)
+    assert not direct_grouped((512, 64, 3, 3), 8)  # 64 outputs per group
+    assert not direct_grouped((480, 120, 1, 1), 4)  # 1x1: no im2col for the GEMM
+    assert not direct_grouped((64, 36, 5, 5), 2)  # 900 taps
 
 
 def test_direct_kernels_with_two_threads_are_deterministic(threads):

@@ -235,3 +235,44 @@ def test_bad_out_is_a_clear_error(backend):
         backend.matmul(a, b, out=[[0.0] * 5] * 4)
     with pytest.raises(ValueError, match="trans_a: needs an array with at least 2"):
         backend.matmul(dev(np.ones(3, np.float32)), b, trans_a=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "count,m,k,n",
+    [
+        (64, 16, 144, 64),  # a grouped convolution's products per image and group
+        (3, 40, 70, 50),  # fewer products than 4x the threads, an odd count
+        (5, 130, 600, 90),  # products past one thread's minimum: kept whole or split
+        (6, 1, 9, 1),
+        (4, 13, 1, 33),
+    ],
+)
+def test_stacks_of_products_cpu(dtype, count, m, k, n, rng):
+    """A stack of products shared out over the threads, each whole on one (``gemm_batched``):
+    every product within the rounding bound, for contiguous, transposed and broadcast
+    operands, and the same bits on 1, 2 and 3 threads."""
+    cpu = convlab.get_backend("cpu")
+    before = convlab.get_num_threads()
+    a = rng.standard_normal((count, m, k)).astype(dtype)
+    b = rng.standard_normal((count, k, n)).astype(dtype)
+    shared = rng.standard_normal((1, m, k)).astype(dtype)
+    b_t = np.ascontiguousarray(b.transpose(0, 2, 1))
+    cases = [
+        (a, b),
+        (a, b_t.transpose(0, 2, 1)),  # column-major B per product
+        (a[:, ::-1], b[:, :, ::2][:, :, : n // 2 + 1]),  # negative and step-2 strides
+        (shared, b),  # one A broadcast over the stack (zero batch stride)
+    ]
+    try:
+        for x, y in cases:
+            results = []
+            for threads in (1, 2, 3):
+                convlab.set_num_threads(threads)
+                results.append(cpu.matmul(x, y))
+            for i in range(results[0].shape[0]):
+                assert_gemm_close(results[0][i], np.array(x[min(i, x.shape[0] - 1)]), y[i])
+            np.testing.assert_array_equal(results[0], results[1])
+            np.testing.assert_array_equal(results[0], results[2])
+    finally:
+        convlab.set_num_threads(before)

@@ -676,3 +676,63 @@ def gemm(const real[:, :] a, const real[:, :] b, real[:, ::1] c, bint accumulate
                                &c[0, 0], c.strides[0] // isz, accumulate, threads, use_bf16)
     if status:
         raise MemoryError("matmul: could not allocate the packing buffers")
+
+
+cdef int gemm_batched_parallel(Py_ssize_t count, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                               const real* a, Py_ssize_t bsa, Py_ssize_t rsa, Py_ssize_t csa,
+                               const real* b, Py_ssize_t bsb, Py_ssize_t rsb, Py_ssize_t csb,
+                               real* c, Py_ssize_t bsc, Py_ssize_t ldc, bint accumulate,
+                               int threads, bint bf16) noexcept nogil:
+    """``count`` products C[i] (+)= A[i] @ B[i] (batch strides ``bsa`` / ``bsb`` / ``bsc``,
+    0 for an operand shared by all), each whole on one thread with its own pack buffers,
+    the threads taking products in turn. For stacks of small products (a grouped
+    convolution's per image and group), where splitting each product over the threads would
+    start a parallel region per product and split too little work. Each element is summed
+    by ``gemm_tile`` in the same order as the one-product path. -1: no memory."""
+    cdef Tiling t = tiling_for(sizeof(real), bf16)
+    cdef Py_ssize_t kc = t.kc if k > t.kc else (k if k > 0 else 1)
+    cdef Py_ssize_t abuf_len = _round_up(_round_up(t.mc if m > t.mc else m, t.mr) * kc, 16)
+    cdef Py_ssize_t b_cols = _round_up(t.nc if n > t.nc else n, t.nr)
+    cdef Py_ssize_t per_thread = abuf_len + _round_up(kc * b_cols, 16)
+    cdef Py_ssize_t i
+    cdef real* buffers
+    cdef real* mine
+    if count == 0 or m == 0 or n == 0:
+        return 0
+    if threads > count:
+        threads = <int>count
+    buffers = <real*>buffer_alloc(threads * per_thread * sizeof(real))
+    if buffers == NULL:
+        return -1
+    for i in prange(count, num_threads=threads, schedule="static"):
+        mine = buffers + omp_get_thread_num() * per_thread
+        gemm_tile(m, n, k, a + i * bsa, rsa, csa, b + i * bsb, rsb, csb, c + i * bsc, ldc,
+                  accumulate, mine, mine + abuf_len, t)
+    free(buffers)
+    return 0
+
+
+def gemm_batched(const real[:, :, :] a, const real[:, :, :] b, real[:, :, :] c,
+                 bint accumulate, int threads, bf16=None):
+    """``c[i] (+)= a[i] @ b[i]`` for every ``i``, each product on one thread (see
+    ``gemm_batched_parallel``): strided 3-D ``a``, ``b`` (a zero batch stride shares one
+    matrix) and ``c`` with unit column stride, one dtype; shapes checked by the caller."""
+    cdef Py_ssize_t isz = sizeof(real)
+    cdef bint use_bf16 = bf16_requested(isz) if bf16 is None else (bool(bf16) and isz == 4)
+    cdef Py_ssize_t count = a.shape[0], m = a.shape[1], k = a.shape[2], n = b.shape[2]
+    cdef int status
+    if count == 0 or m == 0 or n == 0:
+        return
+    if c.strides[2] != isz:
+        raise ValueError("gemm_batched: c needs unit column stride")
+    with nogil:
+        status = gemm_batched_parallel(
+            count, m, n, k,
+            &a[0, 0, 0] if k else <real*>NULL,
+            a.strides[0] // isz, a.strides[1] // isz, a.strides[2] // isz,
+            &b[0, 0, 0] if k else <real*>NULL,
+            b.strides[0] // isz, b.strides[1] // isz, b.strides[2] // isz,
+            &c[0, 0, 0], c.strides[0] // isz, c.strides[1] // isz, accumulate, threads,
+            use_bf16)
+    if status:
+        raise MemoryError("matmul: could not allocate the packing buffers")

@@ -27,6 +27,11 @@ from convlab._cpu.rnn import CPURecurrent
 __all__ = ["CPUBackend"]
 
 
+#: Multiply-adds below which one product runs on one thread anyway (``_gemm.pyx``'s
+#: ``PARALLEL_MIN_FLOPS``): a stack of such products always shares its products out.
+_BATCH_SMALL_MACS = 1 << 18
+
+
 def _gemm_operand(array: np.ndarray) -> np.ndarray:
     """A 2-D operand the packer can read: element strides, possibly negative or zero."""
     if any(s % array.itemsize for s in array.strides):
@@ -97,6 +102,15 @@ class CPUBackend(CPUConvolution, CPUElementwise, CPURecurrent, CPUBinaryKernels,
                 False,
                 threads,
             )
+            return
+        n = b.shape[2]
+        if count > 1 and (
+            m * n * k < _BATCH_SMALL_MACS or count % threads == 0 or count >= 4 * threads
+        ):
+            # a stack of products: each whole on one thread, the threads taking products in
+            # turn (a grouped convolution's thousand small products would otherwise run one
+            # after another, each too small to split)
+            _gemm.gemm_batched(_gemm_operand(a), _gemm_operand(b), c, False, threads)
             return
         for i in range(count):
             _gemm.gemm(_gemm_operand(a[i]), _gemm_operand(b[i]), c[i], False, threads)

@@ -17,9 +17,16 @@ __all__ = ["CPUConvolution", "direct_grouped"]
 
 # A group whose filters have at most this many taps (in_channels / groups * KH * KW) runs the
 # direct kernels (_grouped.pyx): depthwise 3x3 has 9, ResNeXt's 4- and 8-channel groups 36
-# and 72. Larger groups are GEMM-shaped enough for the batched GEMM of the base class (at
-# 16 channels x 3x3 the GEMM was faster on the ResNeXt benchmark shapes, at 8 about even).
+# and 72.
 DIRECT_GROUP_TAPS = 72
+# Up to this many taps, a group with a spatial kernel and fewer than DIRECT_MAX_OUT_PER_GROUP
+# output channels runs the direct kernels too: the batched GEMM's products are then at most
+# a few dozen rows tall and its im2col pass costs more than the products (ResNeXt's 16- and
+# 32-channel 3x3 groups, 8-channel 5x5 groups: the direct kernels 1.3x - 2.3x faster, forward
+# + backward; even at 64 channels x 3x3). A 1x1 group needs no im2col: the GEMM stays (2x
+# faster there). See docs/performance.rst.
+DIRECT_WIDE_GROUP_TAPS = 800
+DIRECT_MAX_OUT_PER_GROUP = 64
 
 _ISA_CODES = {"generic": 0, "avx2": 1, "avx512": 2}
 
@@ -29,10 +36,16 @@ _ISA_CODES = {"generic": 0, "avx2": 1, "avx512": 2}
 CHANNELS_LAST_PIXELS = 64
 
 
-def direct_grouped(weight_shape: tuple) -> bool:
-    """Whether a grouped convolution with this (O, C/groups, KH, KW) weight runs the direct
-    kernels (True) or the batched GEMM (False)."""
-    return weight_shape[1] * weight_shape[2] * weight_shape[3] <= DIRECT_GROUP_TAPS
+def direct_grouped(weight_shape: tuple, groups: int) -> bool:
+    """Whether a grouped convolution with this (O, C/groups, KH, KW) weight in ``groups``
+    groups runs the direct kernels (True) or the batched GEMM (False)."""
+    out, per_group, kh, kw = weight_shape
+    taps = per_group * kh * kw
+    if taps <= DIRECT_GROUP_TAPS:
+        return True
+    return (
+        kh * kw > 1 and out // groups < DIRECT_MAX_OUT_PER_GROUP and taps <= DIRECT_WIDE_GROUP_TAPS
+    )
 
 
 def _direct_params(geom: ConvGeometry) -> tuple:
@@ -225,7 +238,7 @@ class CPUConvolution(BackendBase):
                 _settings.get_num_threads(),
             )
             return
-        if not direct_grouped(weight.shape):
+        if not direct_grouped(weight.shape, groups):
             super()._grouped_conv2d_forward_into(x, weight, bias, y, geom, groups)
             return
         _grouped.forward(
@@ -257,7 +270,7 @@ class CPUConvolution(BackendBase):
                 _settings.get_num_threads(),
             )
             return
-        if not direct_grouped(weight.shape):
+        if not direct_grouped(weight.shape, groups):
             super()._grouped_conv2d_backward_data_into(grad_output, weight, dx, geom, groups)
             return
         _grouped.backward_data(
@@ -295,7 +308,7 @@ class CPUConvolution(BackendBase):
             if db is not None:
                 np.sum(grad_output, axis=(0, 2, 3), out=db)
             return
-        if not direct_grouped(dw.shape):
+        if not direct_grouped(dw.shape, groups):
             super()._grouped_conv2d_backward_weight_into(grad_output, x, dw, db, geom, groups)
             return
         _grouped.backward_weight(
