@@ -49,6 +49,8 @@ CASES = {
     # channels-last depthwise path (<= 64 pixels): odd geometry, and 1x1 planes
     "dw-cl-odd": (2, 5, 7, 9, 5, 5, (3, 2), (2, 1), (1, 0), (1, 2)),
     "dw-cl-1x1-plane": (3, 16, 1, 1, 16, 16, 3, 1, 1, 1),
+    # planes past 64 pixels with 64+ channels: channels-last too (odd sizes, 5x5, stride 2)
+    "dw-cl-wide-odd": (2, 70, 13, 15, 70, 70, 5, 2, 2, 1),
     # channel and pixel counts off the transposes' 8 x 8 blocks
     "dw-cl-edges": (2, 37, 5, 7, 37, 37, 3, 1, 1, 1),
     # stride 2 over even widths (one deinterleaving pass per row), even and odd padding
@@ -354,6 +356,7 @@ def test_integer_input_says_to_convert(backend, dtype):
         "mixed-og7-s2",
         "wide-groups-direct",
         "wide-groups-direct-s2",
+        "dw-cl-wide-odd",
     ],
 )
 def test_direct_kernels_every_isa_match_torch(isa, name, dtype):
@@ -379,7 +382,12 @@ def test_cpu_path_choice():
 
     assert channels_last((2, 960, 4, 4), (960, 1, 3, 3), 960)
     assert channels_last((2, 576, 8, 8), (576, 1, 3, 3), 576)
-    assert not channels_last((2, 144, 16, 16), (144, 1, 3, 3), 144)  # a large plane
+    assert not channels_last((2, 144, 32, 32), (144, 1, 3, 3), 144)  # a large plane
+    # planes up to 16 x 16 with 64 channels or more
+    assert channels_last((2, 192, 16, 16), (192, 1, 3, 3), 192)
+    assert channels_last((2, 64, 15, 17), (64, 1, 5, 5), 64)
+    assert not channels_last((2, 32, 16, 16), (32, 1, 3, 3), 32)
+    assert not channels_last((2, 192, 16, 17), (192, 1, 3, 3), 192)
     assert not channels_last((2, 16, 4, 4), (32, 1, 3, 3), 16)  # multiplier 2
 
     assert direct_grouped((32, 1, 3, 3), 32) and direct_grouped((128, 4, 3, 3), 32)

@@ -34,6 +34,12 @@ _ISA_CODES = {"generic": 0, "avx2": 1, "avx512": 2}
 # channels-last (MobileNetV2's 8x8 and 4x4 maps): the flat path's loops would be a few
 # elements long, the channels give hundreds.
 CHANNELS_LAST_PIXELS = 64
+# Planes up to 16 x 16 run channels-last too when there are at least this many channels:
+# MobileNetV2's 192-channel 16x16 layers
+# forward + backward 1.6x - 2x faster than on the flat path (whose per-plane padding into
+# stride phases outweighs its nine taps there); at 32 channels the flat path stays ahead.
+CHANNELS_LAST_WIDE_PIXELS = 256
+CHANNELS_LAST_WIDE_MIN_CHANNELS = 64
 
 
 def direct_grouped(weight_shape: tuple, groups: int) -> bool:
@@ -54,10 +60,11 @@ def _direct_params(geom: ConvGeometry) -> tuple:
 
 def channels_last(x_shape: tuple, weight_shape: tuple, groups: int) -> bool:
     """Whether a grouped convolution runs the channels-last depthwise kernels."""
-    return (
-        weight_shape[1] == 1
-        and groups == x_shape[1] == weight_shape[0]
-        and x_shape[2] * x_shape[3] <= CHANNELS_LAST_PIXELS
+    if not (weight_shape[1] == 1 and groups == x_shape[1] == weight_shape[0]):
+        return False
+    pixels = x_shape[2] * x_shape[3]
+    return pixels <= CHANNELS_LAST_PIXELS or (
+        pixels <= CHANNELS_LAST_WIDE_PIXELS and x_shape[1] >= CHANNELS_LAST_WIDE_MIN_CHANNELS
     )
 
 
