@@ -240,3 +240,27 @@ def test_max_pool1d_return_indices_matches_torch(backend):
         convlab.tensor(x, device=backend.name)
     )
     assert np.array_equal(backend.to_numpy(m_idx._data), t_idx.numpy())
+
+
+@needs_torch
+@pytest.mark.parametrize("shape,out", [((3, 5, 15, 15), 7), ((2, 4, 13, 6), (5, 4))])
+def test_uneven_max_ties_and_nans_match_torch(backend, threads, shape, out):
+    # values drawn from {0, 1, 2} (ReLU outputs tie often): the same maximum's offset as
+    # PyTorch (the first in row-major order), and its gradient there; NaN inside a bin wins
+    rng = np.random.default_rng(21)
+    x = rng.integers(0, 3, shape).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    cx = convlab.tensor(x, device=backend.name, requires_grad=True)
+    ty, ti = torch.nn.functional.adaptive_max_pool2d(tx, out, return_indices=True)
+    cy, ci = F.adaptive_max_pool2d(cx, out, return_indices=True)
+    assert np.array_equal(backend.to_numpy(ci._data), ti.numpy())
+    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ty.backward(torch.tensor(g))
+    cy.backward(convlab.tensor(g, device=backend.name))
+    np.testing.assert_array_equal(backend.to_numpy(cy._data), ty.detach().numpy())
+    np.testing.assert_allclose(backend.to_numpy(cx.grad._data), tx.grad.numpy(), atol=1e-6)
+    x[0, 0, 2, 3] = np.nan
+    y = backend.to_numpy(F.adaptive_max_pool2d(convlab.tensor(x, device=backend.name), out)._data)
+    want = torch.nn.functional.adaptive_max_pool2d(torch.tensor(x), out).numpy()
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    np.testing.assert_array_equal(y, want)

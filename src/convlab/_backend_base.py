@@ -724,6 +724,37 @@ class BackendBase:
         index[...] = at.reshape(index.shape)
         y[...] = self.xp.take_along_axis(flat, at[:, None], axis=1).reshape(y.shape)
 
+    def _adaptive_max_pool2d_into(
+        self, x: Any, row_bins: list, col_bins: list, y: Any, flat: Any
+    ) -> None:
+        """Adaptive max pooling of contiguous NCHW ``x`` over the bins ``row_bins`` x
+        ``col_bins`` (lists of ``(start, end)``) that do not tile the plane: ``y`` (N, C, OH,
+        OW) the maxima, ``flat`` (int64, same shape) their offsets ``h * W + w``, the first
+        maximum of a bin in row-major order or its first NaN. The default takes one bin at a
+        time with ``xp``'s argmax."""
+        xp = self.xp
+        n, c, _, w = x.shape
+        for i, (h0, h1) in enumerate(row_bins):
+            for j, (w0, w1) in enumerate(col_bins):
+                patch = x[:, :, h0:h1, w0:w1].reshape(n, c, -1)
+                best = xp.argmax(patch, axis=2)
+                y[:, :, i, j] = xp.take_along_axis(patch, best[:, :, None], axis=2)[:, :, 0]
+                flat[:, :, i, j] = (h0 + best // (w1 - w0)) * w + w0 + best % (w1 - w0)
+
+    def _adaptive_max_pool2d_backward_into(self, grad: Any, flat: Any, dx: Any) -> None:
+        """``dx`` (N, C, H, W) = the gradient of :meth:`_adaptive_max_pool2d_into`: zeros plus
+        each output's gradient at its maximum (bins that share a maximum add up)."""
+        xp = self.xp
+        n, c = dx.shape[:2]
+        d2 = dx.reshape(n * c, -1)
+        d2[...] = 0
+        rows = xp.arange(n * c)
+        g2, i2 = grad.reshape(n * c, -1), flat.reshape(n * c, -1)
+        # one output at a time: each plane has one maximum per output, so no index repeats
+        # within an update
+        for b in range(g2.shape[1]):
+            d2[rows, i2[:, b]] += g2[:, b]
+
     # ====================================================================== fused element-wise
     @public_kernel
     def leaky_relu_forward(self, x: Any, slope: float) -> tuple[Any, Any]:

@@ -197,6 +197,31 @@ class CPUBackend(CPUConvolution, CPUElementwise, CPURecurrent, CPUBinaryKernels,
     def _global_avg_pool2d_into(self, x: np.ndarray, y: np.ndarray) -> None:
         _global_pool.mean_rows(x.reshape(y.size, -1), y.reshape(-1), _settings.get_num_threads())
 
+    def _adaptive_max_pool2d_into(
+        self, x: np.ndarray, row_bins: list, col_bins: list, y: np.ndarray, flat: np.ndarray
+    ) -> None:
+        n, c, h, w = x.shape
+        _global_pool.adaptive_max_planes(
+            x.reshape(n * c, h * w),
+            w,
+            np.asarray(row_bins, np.int64).reshape(-1, 2),
+            np.asarray(col_bins, np.int64).reshape(-1, 2),
+            y.reshape(n * c, -1),
+            flat.reshape(n * c, -1),
+            _settings.get_num_threads(),
+        )
+
+    def _adaptive_max_pool2d_backward_into(
+        self, grad: np.ndarray, flat: np.ndarray, dx: np.ndarray
+    ) -> None:
+        n, c = dx.shape[:2]
+        _global_pool.adaptive_max_planes_backward(
+            np.ascontiguousarray(grad).reshape(n * c, -1),
+            flat.reshape(n * c, -1),
+            dx.reshape(n * c, -1),
+            _settings.get_num_threads(),
+        )
+
     def _global_max_pool2d_into(self, x: np.ndarray, y: np.ndarray, index: np.ndarray) -> None:
         _global_pool.max_rows(
             x.reshape(y.size, -1), y.reshape(-1), index.reshape(-1), _settings.get_num_threads()

@@ -119,13 +119,10 @@ class AdaptiveMaxPool2d(Function):
             return y
         y = xp.empty((n, c) + out_hw, x.dtype)
         flat = xp.empty((n, c) + out_hw, np.int64)
-        for i, (h0, h1) in enumerate(bins(h, out_hw[0])):
-            for j, (w0, w1) in enumerate(bins(w, out_hw[1])):
-                patch = x[:, :, h0:h1, w0:w1].reshape(n, c, -1)
-                # argmax: the first maximum, or the first NaN (NaN propagates, as PyTorch)
-                best = xp.argmax(patch, axis=2)
-                y[:, :, i, j] = xp.take_along_axis(patch, best[:, :, None], axis=2)[:, :, 0]
-                flat[:, :, i, j] = (h0 + best // (w1 - w0)) * w + w0 + best % (w1 - w0)
+        # each bin's first maximum, or its first NaN (NaN propagates, as PyTorch)
+        bk._adaptive_max_pool2d_into(
+            xp.ascontiguousarray(x), bins(h, out_hw[0]), bins(w, out_hw[1]), y, flat
+        )
         self.flat = flat
         if indices is not None:
             indices["value"] = flat
@@ -138,18 +135,13 @@ class AdaptiveMaxPool2d(Function):
                 bk.max_pool2d_backward(grad, self.argmax, self.shape, self.window, self.window),
             )
         n, c, h, w = self.shape
-        dx = xp.zeros((n * c, h * w), grad.dtype)
-        rows = xp.arange(n * c)
-        g2 = grad.reshape(n * c, -1)
-        i2 = self.flat.reshape(n * c, -1)
         if self.out_hw == (1, 1):  # one maximum per plane: a plain scatter
-            dx[rows, i2[:, 0]] = g2[:, 0]
+            dx = xp.zeros((n * c, h * w), grad.dtype)
+            dx[xp.arange(n * c), self.flat.reshape(n * c)] = grad.reshape(n * c)
             return (dx.reshape(self.shape),)
-        # one bin at a time: inside a bin each plane has one maximum, so no index repeats
-        # within an update, and bins that overlap add up
-        for b in range(g2.shape[1]):
-            dx[rows, i2[:, b]] += g2[:, b]
-        return (dx.reshape(self.shape),)
+        dx = xp.empty(self.shape, grad.dtype)
+        bk._adaptive_max_pool2d_backward_into(grad, self.flat, dx)
+        return (dx,)
 
 
 def _pool(function: type[Function], x: Tensor, output_size: Any, what: str, **extra: Any) -> Tensor:
