@@ -23,8 +23,8 @@ DIRECT_GROUP_TAPS = 72
 # output channels runs the direct kernels too: the batched GEMM's products are then at most
 # a few dozen rows tall and its im2col pass costs more than the products (ResNeXt's 16- and
 # 32-channel 3x3 groups, 8-channel 5x5 groups: the direct kernels 1.3x - 2.3x faster, forward
-# + backward; even at 64 channels x 3x3). A 1x1 group needs no im2col: the GEMM stays (2x
-# faster there). See docs/performance.rst.
+# + backward; about even at 64 outputs per group, which stay on the GEMM). A 1x1 group needs
+# no im2col: the GEMM stays (2x faster there). See docs/performance.rst.
 DIRECT_WIDE_GROUP_TAPS = 800
 DIRECT_MAX_OUT_PER_GROUP = 64
 
@@ -35,9 +35,9 @@ _ISA_CODES = {"generic": 0, "avx2": 1, "avx512": 2}
 # elements long, the channels give hundreds.
 CHANNELS_LAST_PIXELS = 64
 # Planes up to 16 x 16 run channels-last too when there are at least this many channels:
-# MobileNetV2's 192-channel 16x16 layers
-# forward + backward 1.6x - 2x faster than on the flat path (whose per-plane padding into
-# stride phases outweighs its nine taps there); at 32 channels the flat path stays ahead.
+# MobileNetV2's 192-channel 16x16 layers forward + backward 1.6x - 2x faster than on the flat
+# path (whose per-plane padding into stride phases outweighs its nine taps there); at 32
+# channels the flat path stays ahead.
 CHANNELS_LAST_WIDE_PIXELS = 256
 CHANNELS_LAST_WIDE_MIN_CHANNELS = 64
 
