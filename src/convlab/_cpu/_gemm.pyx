@@ -610,6 +610,17 @@ cdef int gemm_shared_b(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     return 0
 
 
+cdef Py_ssize_t tile_buffers(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, Tiling t,
+                             Py_ssize_t* abuf_len) noexcept nogil:
+    """Elements of one thread's ``gemm_tile`` pack buffers for an m x n x k product: the A
+    buffer's length goes to ``abuf_len``, the B buffer follows it. Sized for this problem,
+    not the largest block, so small products stay cheap."""
+    cdef Py_ssize_t kc = t.kc if k > t.kc else (k if k > 0 else 1)
+    cdef Py_ssize_t b_cols = _round_up(t.nc if n > t.nc else n, t.nr)
+    abuf_len[0] = _round_up(_round_up(t.mc if m > t.mc else m, t.mr) * kc, 16)
+    return abuf_len[0] + _round_up(kc * b_cols, 16)
+
+
 cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        const real* a, Py_ssize_t rsa, Py_ssize_t csa,
                        const real* b, Py_ssize_t rsb, Py_ssize_t csb,
@@ -619,11 +630,8 @@ cdef int gemm_parallel(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     can). Returns -1 if the pack buffers do not fit."""
     cdef Tiling t = tiling_for(sizeof(real), bf16)
     cdef int mt, nt, used, tile
-    # buffers sized for this problem, not the largest block: small products stay cheap
-    cdef Py_ssize_t kc = t.kc if k > t.kc else (k if k > 0 else 1)
-    cdef Py_ssize_t abuf_len = _round_up(_round_up(t.mc if m > t.mc else m, t.mr) * kc, 16)
-    cdef Py_ssize_t b_cols = _round_up(t.nc if n > t.nc else n, t.nr)
-    cdef Py_ssize_t per_thread = abuf_len + _round_up(kc * b_cols, 16)
+    cdef Py_ssize_t abuf_len
+    cdef Py_ssize_t per_thread = tile_buffers(m, n, k, t, &abuf_len)
     cdef Py_ssize_t m0, m1, n0, n1
     cdef real* buffers
     cdef real* mine
@@ -690,10 +698,8 @@ cdef int gemm_batched_parallel(Py_ssize_t count, Py_ssize_t m, Py_ssize_t n, Py_
     start a parallel region per product and split too little work. Each element is summed
     by ``gemm_tile`` in the same order as the one-product path. -1: no memory."""
     cdef Tiling t = tiling_for(sizeof(real), bf16)
-    cdef Py_ssize_t kc = t.kc if k > t.kc else (k if k > 0 else 1)
-    cdef Py_ssize_t abuf_len = _round_up(_round_up(t.mc if m > t.mc else m, t.mr) * kc, 16)
-    cdef Py_ssize_t b_cols = _round_up(t.nc if n > t.nc else n, t.nr)
-    cdef Py_ssize_t per_thread = abuf_len + _round_up(kc * b_cols, 16)
+    cdef Py_ssize_t abuf_len
+    cdef Py_ssize_t per_thread = tile_buffers(m, n, k, t, &abuf_len)
     cdef Py_ssize_t i
     cdef real* buffers
     cdef real* mine

@@ -33,7 +33,8 @@ _BATCH_SMALL_MACS = 1 << 18
 
 
 def _gemm_operand(array: np.ndarray) -> np.ndarray:
-    """A 2-D operand the packer can read: element strides, possibly negative or zero."""
+    """An operand (a matrix or a stack of them) the packer can read: element strides,
+    possibly negative or zero."""
     if any(s % array.itemsize for s in array.strides):
         return np.ascontiguousarray(array)
     return array
